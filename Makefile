@@ -1,0 +1,68 @@
+# gisgrid: two commands.
+#   make demo   install everything, start the managed PostGIS, load the sample town, serve http://127.0.0.1:5000
+#   make test   the same set-up, then the test suite
+# GISGRID_DATABASE_URL=postgresql://... points at an existing server instead of the managed cluster.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+
+.PHONY: demo test setup sysdeps sysdeps-test db serve bench clean distclean
+
+demo: setup sysdeps db
+	$(BIN)/gisgrid demo load
+	@echo
+	@echo "gisgrid is serving the sample town at http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
+	@echo
+	$(BIN)/gisgrid run --host $(HOST) --port $(PORT)
+
+test: setup sysdeps-test db
+	$(BIN)/pytest -q -p no:cacheprovider
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+# Debian packages, installed only when missing (one apt-get update first).
+sysdeps:
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || missing="$$missing postgis"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \
+	fi
+
+sysdeps-test: sysdeps
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	ls /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \
+	fi
+
+db: setup sysdeps
+	@if [ -z "$$GISGRID_DATABASE_URL" ]; then $(BIN)/gisgrid db start; else $(BIN)/gisgrid db migrate; fi
+
+serve: setup
+	$(BIN)/gisgrid run --host $(HOST) --port $(PORT)
+
+bench: setup db
+	for f in bench/*.py; do $(BIN)/python $$f; done
+
+clean:
+	rm -rf tests/artifacts/*.png build *.egg-info
+
+distclean: clean
+	-$(BIN)/gisgrid db stop
+	rm -rf $(VENV) var

@@ -1,0 +1,87 @@
+"""Settings: one source of configuration for the CLI, the web app and tests.
+
+Values come from defaults below, then an instance file
+(``instance/gisgrid.cfg``, Python syntax, or the path in ``GISGRID_CONFIG``),
+then environment variables ``GISGRID_<NAME>``.  Nothing here runs at import
+time beyond defining the defaults.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+LOGGER = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: Road-class frontage settings: half the carriageway width plus the depth of
+#: frontage (门前三包 strip) that belongs to the segment, in metres.
+DEFAULT_ROAD_WIDTHS_M = {
+    "motorway": 16.0, "trunk": 14.0, "primary": 12.0, "secondary": 10.0,
+    "tertiary": 8.0, "unclassified": 6.0, "residential": 6.0, "service": 4.0,
+    "pedestrian": 4.0, "footway": 2.0, "steps": 2.0, "living_street": 4.0,
+}
+DEFAULT_FRONTAGE_DEPTH_M = 25.0
+
+
+@dataclass
+class Settings:
+    """Deployment settings.  Field names map to ``GISGRID_<UPPER>`` env vars."""
+
+    database_url: str = ""             # empty: the managed local cluster
+    var_dir: str = str(PROJECT_ROOT / "var")
+    pg_port: int = 54329
+    pg_database: str = "gisgrid"
+    pg_durable: bool = True            # False only for throw-away test clusters
+    metric_crs: str = "auto"           # "auto" or an EPSG code such as 4547
+    segment_max_length_m: float = 500.0
+    frontage_depth_m: float = DEFAULT_FRONTAGE_DEPTH_M
+    road_half_widths_m: dict = field(default_factory=lambda: dict(DEFAULT_ROAD_WIDTHS_M))
+    nearest_tolerance_m: float = 30.0
+    default_locale: str = "zh_CN"
+    secret_key: str = "dev-only-change-me"
+    host: str = "127.0.0.1"
+    port: int = 5000
+
+    @property
+    def managed(self) -> bool:
+        """True when gisgrid runs its own PostgreSQL cluster under ``var_dir``."""
+        return not self.database_url
+
+
+def _coerce(value: str, like):
+    if isinstance(like, bool):
+        return value.lower() in {"1", "true", "yes", "on"}
+    if isinstance(like, int):
+        return int(value)
+    if isinstance(like, float):
+        return float(value)
+    if isinstance(like, dict):
+        import json
+
+        return json.loads(value)
+    return value
+
+
+def load_settings(*, env: dict | None = None, instance_file: str | os.PathLike | None = None,
+                  **overrides) -> Settings:
+    """Read settings from defaults, instance file, environment and overrides (in that order)."""
+    env = os.environ if env is None else env
+    settings = Settings()
+    path = Path(instance_file or env.get("GISGRID_CONFIG") or PROJECT_ROOT / "instance" / "gisgrid.cfg")
+    if path.is_file():
+        namespace: dict = {}
+        exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)  # noqa: S102 - trusted admin file
+        for f in fields(Settings):
+            key = f.name.upper()
+            if key in namespace:
+                setattr(settings, f.name, namespace[key])
+    for f in fields(Settings):
+        key = "GISGRID_" + f.name.upper()
+        if key in env and env[key] != "":
+            setattr(settings, f.name, _coerce(env[key], getattr(settings, f.name)))
+    for name, value in overrides.items():
+        setattr(settings, name, value)
+    return settings

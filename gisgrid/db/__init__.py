@@ -1,0 +1,76 @@
+"""Database wiring: the URL in use, engines, and migrations."""
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from gisgrid.config import PROJECT_ROOT, Settings, load_settings
+
+LOGGER = logging.getLogger(__name__)
+
+
+def database_url(settings: Settings | None = None) -> str:
+    """The SQLAlchemy URL: ``GISGRID_DATABASE_URL`` or the managed cluster's."""
+    settings = settings or load_settings()
+    if settings.database_url:
+        url = settings.database_url
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        return url
+    from gisgrid.db.cluster import Cluster
+
+    return Cluster(settings).url()
+
+
+@lru_cache(maxsize=8)
+def _engine_for(url: str) -> sa.Engine:
+    return sa.create_engine(url, pool_pre_ping=True, future=True)
+
+
+def get_engine(settings: Settings | None = None, url: str | None = None) -> sa.Engine:
+    return _engine_for(url or database_url(settings))
+
+
+def alembic_config(url: str):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Upgrade the database at ``url`` to ``revision``."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str = "base") -> None:
+    from alembic import command
+
+    command.downgrade(alembic_config(url), revision)
+
+
+def ensure_database(settings: Settings | None = None) -> str:
+    """Make the configured database usable: start the managed cluster if needed, migrate to head."""
+    settings = settings or load_settings()
+    url = database_url(settings)
+    if settings.managed:
+        from gisgrid.db.cluster import Cluster
+
+        cluster = Cluster(settings)
+        cluster.start()
+        cluster.create_database()
+    else:
+        with get_engine(url=url).begin() as conn:
+            conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    migrate(url)
+    return url
+
+
+__all__ = ["database_url", "get_engine", "migrate", "downgrade", "ensure_database", "Path"]

@@ -1,0 +1,212 @@
+"""The schema as geoalchemy2 models.  Alembic revisions in ``migrations/`` mirror it.
+
+Every geometry is stored in geographic coordinates, ``STORAGE_SRID``
+(EPSG:4326; CGCS2000 EPSG:4490 input is accepted and treated as identical at
+street scale), with a GiST index.  Metric work goes through :mod:`gisgrid.crs`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+import sqlalchemy as sa
+from geoalchemy2 import Geometry
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from gisgrid.crs import STORAGE_SRID
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    })
+
+
+def _geometry(kind: str) -> Geometry:
+    # Indexes are declared explicitly (GiST) so that models and migrations agree.
+    return Geometry(kind, srid=STORAGE_SRID, spatial_index=False)
+
+
+def gist(table: str, column: str = "geom") -> sa.Index:
+    return sa.Index(f"ix_{table}_{column}_gist", column, postgresql_using="gist")
+
+
+class JurisdictionLevel(str, enum.Enum):
+    county = "county"        # 县/区, 6-digit division code
+    town = "town"            # 乡镇/街道, 9 digits
+    community = "community"  # 社区/村, 12 digits
+
+
+class TargetType(str, enum.Enum):
+    jurisdiction = "jurisdiction"
+    street = "street"
+    segment = "segment"
+    cell = "cell"
+    department = "department"
+
+
+class Role(str, enum.Enum):
+    general_chief = "总街长"
+    first_chief = "一级街长"
+    second_chief = "二级街长"
+    segment_chief = "段长"
+    grid_worker = "网格员"
+    frontage_unit = "门前三包"
+
+
+ROLE_ORDER = [Role.segment_chief, Role.second_chief, Role.first_chief, Role.general_chief]
+
+
+class Jurisdiction(Base):
+    """A county (县/区), town (乡镇/街道) or community (社区/村) with its division code."""
+
+    __tablename__ = "jurisdiction"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(20), unique=True)
+    level: Mapped[str] = mapped_column(sa.String(12))
+    name: Mapped[str] = mapped_column(sa.Text)
+    parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("jurisdiction.id", ondelete="SET NULL"))
+    metric_epsg: Mapped[int | None] = mapped_column(sa.Integer)
+    geom = mapped_column(_geometry("MULTIPOLYGON"), nullable=False)
+    parent = relationship("Jurisdiction", remote_side=[id])
+    __table_args__ = (
+        sa.CheckConstraint("level IN ('county','town','community')", name="level"),
+        gist("jurisdiction"),
+    )
+
+
+class Department(Base):
+    """A body that can own targets or receive routed categories (e.g. 城管执法局)."""
+
+    __tablename__ = "department"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    name: Mapped[str] = mapped_column(sa.Text)
+    phone: Mapped[str | None] = mapped_column(sa.String(40))
+
+
+class Person(Base):
+    __tablename__ = "person"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.Text)
+    phone: Mapped[str | None] = mapped_column(sa.String(40))
+    title: Mapped[str | None] = mapped_column(sa.Text)
+    department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("department.id", ondelete="SET NULL"))
+
+
+class Street(Base):
+    __tablename__ = "street"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.Text)
+    aliases: Mapped[list[str]] = mapped_column(ARRAY(sa.Text), server_default="{}")
+    road_class: Mapped[str | None] = mapped_column(sa.String(40))
+    jurisdiction_id: Mapped[int | None] = mapped_column(sa.ForeignKey("jurisdiction.id", ondelete="SET NULL"))
+    source_id: Mapped[str | None] = mapped_column(sa.String(60))
+    geom = mapped_column(_geometry("MULTILINESTRING"), nullable=False)
+    __table_args__ = (gist("street"), sa.Index("ix_street_name", "name"))
+
+
+class Segment(Base):
+    """A piece of a street with its own 段长, e.g. 人民路东段; ``area`` is its frontage polygon."""
+
+    __tablename__ = "segment"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    street_id: Mapped[int] = mapped_column(sa.ForeignKey("street.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    name: Mapped[str] = mapped_column(sa.Text)
+    from_name: Mapped[str | None] = mapped_column(sa.Text)
+    to_name: Mapped[str | None] = mapped_column(sa.Text)
+    road_class: Mapped[str | None] = mapped_column(sa.String(40))
+    length_m: Mapped[float | None] = mapped_column(sa.Float)
+    geom = mapped_column(_geometry("LINESTRING"), nullable=False)  # centerline
+    area = mapped_column(_geometry("MULTIPOLYGON"))
+    __table_args__ = (gist("segment"), gist("segment", "area"), sa.Index("ix_segment_street_id", "street_id"))
+
+
+class GridCell(Base):
+    """A unit grid cell (单元网格), code = division code + sequence."""
+
+    __tablename__ = "grid_cell"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    jurisdiction_id: Mapped[int | None] = mapped_column(sa.ForeignKey("jurisdiction.id", ondelete="SET NULL"))
+    geom = mapped_column(_geometry("MULTIPOLYGON"), nullable=False)
+    __table_args__ = (gist("grid_cell"),)
+
+
+class OwnerAssignment(Base):
+    """Who (person or department) owns which target in which role, between two dates.
+
+    ``valid_to`` is exclusive and NULL while current, so the owner on any past
+    date is ``valid_from <= d AND (valid_to IS NULL OR d < valid_to)``.
+    """
+
+    __tablename__ = "owner_assignment"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int | None] = mapped_column(sa.ForeignKey("person.id", ondelete="CASCADE"))
+    department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("department.id", ondelete="CASCADE"))
+    target_type: Mapped[str] = mapped_column(sa.String(16))
+    target_id: Mapped[int] = mapped_column(sa.Integer)
+    role: Mapped[str] = mapped_column(sa.String(16))
+    valid_from: Mapped[dt.date] = mapped_column(sa.Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(sa.Date)
+    __table_args__ = (
+        sa.CheckConstraint("(person_id IS NULL) <> (department_id IS NULL)", name="one_owner"),
+        sa.CheckConstraint("target_type IN ('jurisdiction','street','segment','cell')", name="target_type"),
+        sa.CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="dates"),
+        sa.Index("ix_owner_assignment_target", "target_type", "target_id", "valid_from"),
+    )
+
+
+class Category(Base):
+    """A problem category (CJ/T 214 style code) with its routing department and deadline (处置时限)."""
+
+    __tablename__ = "category"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(16), unique=True)
+    name: Mapped[str] = mapped_column(sa.Text)
+    name_en: Mapped[str | None] = mapped_column(sa.Text)
+    kind: Mapped[str] = mapped_column(sa.String(10))  # event | facility
+    department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("department.id", ondelete="SET NULL"))
+    deadline_hours: Mapped[float] = mapped_column(sa.Float)
+    working_time: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    routing: Mapped[dict] = mapped_column(JSONB, server_default=sa.text("'{}'::jsonb"))
+    __table_args__ = (sa.CheckConstraint("kind IN ('event','facility')", name="kind"),)
+
+
+REPORT_STATUSES = ("reported", "accepted", "dispatched", "handled", "verified", "closed")
+
+
+class Report(Base):
+    """A reported problem with its location and the assignment decided for it."""
+
+    __tablename__ = "report"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str | None] = mapped_column(sa.String(64))
+    geom = mapped_column(_geometry("POINT"))
+    category_id: Mapped[int | None] = mapped_column(sa.ForeignKey("category.id", ondelete="SET NULL"))
+    reported_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    closed_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    source: Mapped[str | None] = mapped_column(sa.String(40))
+    address: Mapped[str | None] = mapped_column(sa.Text)
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(12), server_default="reported")
+    is_demo: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    target_type: Mapped[str | None] = mapped_column(sa.String(16))
+    target_id: Mapped[int | None] = mapped_column(sa.Integer)
+    owner_person_id: Mapped[int | None] = mapped_column(sa.ForeignKey("person.id", ondelete="SET NULL"))
+    owner_department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("department.id", ondelete="SET NULL"))
+    rule: Mapped[str | None] = mapped_column(sa.String(24))
+    distance_m: Mapped[float | None] = mapped_column(sa.Float)
+    ruleset_version: Mapped[str | None] = mapped_column(sa.String(24))
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('reported','accepted','dispatched','handled','verified','closed')",
+                           name="status"),
+        gist("report"),
+        sa.Index("ix_report_reported_at", "reported_at"),
+    )

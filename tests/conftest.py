@@ -1,0 +1,96 @@
+"""Fixtures: a real PostGIS database for the test session.
+
+By default the managed cluster under ``var/`` is started and a database
+``gisgrid_test`` is recreated in it.  ``GISGRID_TEST_DATABASE_URL`` points the
+tests at another server's (throw-away) database instead.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from gisgrid.config import PROJECT_ROOT, load_settings
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+DATA = PROJECT_ROOT / "data"
+
+
+def _admin_url(url: str) -> sa.engine.URL:
+    return sa.engine.make_url(url).set(database="postgres")
+
+
+def _recreate(url: str) -> None:
+    """Drop and create the database named in ``url``, with PostGIS."""
+    u = sa.engine.make_url(url)
+    admin = sa.create_engine(_admin_url(url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{u.database}"'))
+    admin.dispose()
+    eng = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with eng.connect() as conn:
+        conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings():
+    return load_settings(pg_durable=False)
+
+
+@pytest.fixture(scope="session")
+def server_url(settings) -> str:
+    """URL of a database on the test server (its name is replaced per fixture)."""
+    explicit = os.environ.get("GISGRID_TEST_DATABASE_URL")
+    if explicit:
+        return explicit.replace("postgresql://", "postgresql+psycopg://", 1)
+    from gisgrid.db.cluster import Cluster
+
+    cluster = Cluster(settings)
+    cluster.start()
+    return cluster.url("gisgrid_test")
+
+
+@pytest.fixture(scope="session")
+def db_url(server_url) -> str:
+    """The session's database, migrated to head (shared, loaded with the sample town by ``town``)."""
+    from gisgrid.db import migrate
+
+    _recreate(server_url)
+    migrate(server_url)
+    return server_url
+
+
+@pytest.fixture(scope="session")
+def engine(db_url):
+    eng = sa.create_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture()
+def scratch_url(server_url):
+    """A fresh, empty database (PostGIS enabled, not migrated) dropped after the test."""
+    url = sa.engine.make_url(server_url).set(database=f"gisgrid_scratch_{uuid.uuid4().hex[:8]}")
+    text = url.render_as_string(hide_password=False)
+    _recreate(text)
+    yield text
+    admin = sa.create_engine(_admin_url(text), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture()
+def scratch_engine(scratch_url):
+    """A fresh database migrated to head."""
+    from gisgrid.db import migrate
+
+    migrate(scratch_url)
+    eng = sa.create_engine(scratch_url)
+    yield eng
+    eng.dispose()
