@@ -142,3 +142,83 @@ def db_reset(yes: bool) -> None:
     cluster.create_database(drop=True)
     migrate(cluster.url())
     click.echo(f"database {settings.pg_database} recreated at head")
+
+
+# --- sample data ----------------------------------------------------------------------
+@main.group()
+def demo() -> None:
+    """The sample towns (real OpenStreetMap streets, demo owners and reports)."""
+
+
+@demo.command("load")
+@click.option("--reports", "reports_per_town", default=600, show_default=True, help="Demo reports per town.")
+@click.option("--replace", is_flag=True, help="Empty the database first (default: skip when data exists).")
+@handle_errors
+def demo_load(reports_per_town: int, replace: bool) -> None:
+    """Load the sample towns into the database (idempotent: does nothing when already loaded)."""
+    import sqlalchemy as sa
+
+    from gisgrid.db import ensure_database, get_engine
+    from gisgrid.demo import load_demo
+
+    settings = load_settings()
+    url = ensure_database(settings)
+    engine = get_engine(url=url)
+    with engine.begin() as conn:
+        existing = conn.execute(sa.text("SELECT count(*) FROM jurisdiction")).scalar()
+        if existing and not replace:
+            click.echo(f"sample data already loaded ({existing} jurisdictions); use --replace to reload")
+            return
+        if existing:
+            conn.execute(sa.text("TRUNCATE report, owner_assignment, category, person, department, grid_cell, "
+                                 "segment, street, jurisdiction RESTART IDENTITY CASCADE"))
+        counts = load_demo(conn, settings, reports_per_town=reports_per_town)
+    click.echo("loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
+# --- segments -------------------------------------------------------------------------
+@main.group()
+def segments() -> None:
+    """Street segments (段) and their frontage areas."""
+
+
+@segments.command("build")
+@click.option("--jurisdiction", "code", help="Town or county division code (default: every town).")
+@click.option("--max-length", "max_length_m", type=float, help="Longest segment in metres (default from settings).")
+@click.option("--replace", is_flag=True,
+              help="Rebuild even where segments have owners: their assignments end today (history kept).")
+@handle_errors
+def segments_build(code: str | None, max_length_m: float | None, replace: bool) -> None:
+    """Split streets into segments at intersections and at a maximum length; build non-overlapping areas."""
+    from gisgrid.db import ensure_database, get_engine
+    from gisgrid.segments_store import rebuild_segments
+
+    settings = load_settings()
+    if max_length_m is not None:
+        settings.segment_max_length_m = max_length_m
+    engine = get_engine(url=ensure_database(settings))
+    with engine.begin() as conn:
+        summary = rebuild_segments(conn, settings, jurisdiction_code=code, replace=replace)
+    for line in summary:
+        click.echo(line)
+
+
+# --- export ---------------------------------------------------------------------------
+@main.command("export")
+@click.argument("layer_name", metavar="LAYER")
+@click.argument("path", type=click.Path(dir_okay=False))
+@handle_errors
+def export_cmd(layer_name: str, path: str) -> None:
+    """Write LAYER to PATH (.geojson, .gpkg, .csv or .xlsx, chosen by extension).
+
+    Layers: jurisdictions, streets, segments, centerlines, cells, owners, categories, departments, reports.
+    """
+    from gisgrid import layers
+    from gisgrid.db import ensure_database, get_engine
+    from gisgrid.io import write_layer
+
+    engine = get_engine(url=ensure_database())
+    with engine.connect() as conn:
+        frame = layers.fetch_layer(conn, layer_name)
+    write_layer(frame, path)
+    click.echo(f"wrote {len(frame)} {layer_name} to {path}")

@@ -1,9 +1,70 @@
-"""The Flask application factory."""
+"""The Flask application factory (flaskr style): nothing is built at import time."""
 from __future__ import annotations
 
+import logging
+import sys
+from pathlib import Path
 
-def create_app(test_config=None):
-    from flask import Flask
+from flask import Flask, jsonify, request
 
-    app = Flask(__name__)
+from gisgrid.config import PROJECT_ROOT, load_settings
+from gisgrid.errors import GisgridError
+
+LOGGER = logging.getLogger(__name__)
+
+LANGUAGES = {"zh_CN": "中文", "en": "English"}
+
+
+def _template_folder() -> str:
+    """Top-level ``templates/`` from a checkout, or the copy installed as data files."""
+    for cand in (PROJECT_ROOT / "templates", Path(sys.prefix) / "share" / "gisgrid" / "templates"):
+        if cand.is_dir():
+            return str(cand)
+    raise RuntimeError("gisgrid templates not found")
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Create the gisgrid web app.
+
+    Parameters
+    ----------
+    test_config : dict, optional
+        Overrides applied last (tests pass ``GISGRID_SETTINGS`` or ``DATABASE_URL`` here).
+    """
+    app = Flask(__name__, template_folder=_template_folder(), instance_relative_config=True)
+    settings = (test_config or {}).get("GISGRID_SETTINGS") or load_settings()
+    app.config.from_mapping(
+        SECRET_KEY=settings.secret_key,
+        GISGRID_SETTINGS=settings,
+        DATABASE_URL=None,
+        BABEL_DEFAULT_LOCALE=settings.default_locale,
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).resolve().parent.parent / "translations"),
+        JSON_AS_ASCII=False,
+    )
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+    else:
+        app.config.from_mapping(test_config)
+
+    from gisgrid.web import db, i18n
+    from gisgrid.web.vendor import use_local_assets
+
+    use_local_assets()
+    db.init_app(app)
+    i18n.init_app(app)
+
+    from gisgrid.web import api, export, pages
+
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(export.bp)
+
+    @app.errorhandler(GisgridError)
+    def _gisgrid_error(exc: GisgridError):
+        if request.path.startswith("/api/") or request.path.startswith("/export/") or request.path == "/healthz":
+            return jsonify(error=type(exc).__name__, detail=str(exc)), exc.http_status_code
+        from flask import render_template
+
+        return render_template("error.html", error=exc), exc.http_status_code
+
     return app

@@ -1,0 +1,31 @@
+"""Connection wiring for the web app: one engine per app, a connection per request on ``g``."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Flask, current_app, g
+
+from gisgrid.db import database_url
+
+
+def get_engine() -> sa.Engine:
+    return current_app.extensions["gisgrid.engine"]
+
+
+def get_conn() -> sa.Connection:
+    """The request's connection (opened on first use, closed on teardown)."""
+    if "gisgrid_conn" not in g:
+        g.gisgrid_conn = get_engine().connect()
+    return g.gisgrid_conn
+
+
+def close_conn(_exc=None) -> None:
+    conn = g.pop("gisgrid_conn", None)
+    if conn is not None:
+        conn.close()
+
+
+def init_app(app: Flask) -> None:
+    url = app.config.get("DATABASE_URL") or database_url(app.config["GISGRID_SETTINGS"])
+    app.extensions["gisgrid.engine"] = sa.create_engine(
+        url, pool_pre_ping=True, pool_size=5, connect_args={"options": "-c statement_timeout=30000"})
+    app.teardown_appcontext(close_conn)

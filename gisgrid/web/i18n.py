@@ -1,0 +1,37 @@
+"""Page language: zh-CN by default, English available (``?lang=en`` sets a cookie)."""
+from __future__ import annotations
+
+from flask import Flask, current_app, request
+from flask_babel import Babel
+
+
+def select_locale() -> str:
+    from gisgrid.web import LANGUAGES
+
+    lang = request.args.get("lang") or request.cookies.get("lang")
+    if lang in LANGUAGES:
+        return lang
+    # The office's language is the deployment's choice, not the browser's.
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def init_app(app: Flask) -> None:
+    Babel(app, locale_selector=select_locale)
+
+    @app.after_request
+    def _remember_language(response):
+        lang = request.args.get("lang")
+        from gisgrid.web import LANGUAGES
+
+        if lang in LANGUAGES:
+            response.set_cookie("lang", lang, max_age=365 * 24 * 3600, samesite="Lax")
+        return response
+
+    @app.context_processor
+    def _languages():
+        from flask_babel import get_locale
+        from gisgrid.web import LANGUAGES
+
+        loc = str(get_locale())
+        return {"languages": LANGUAGES, "current_language": loc,
+                "html_lang": "zh-CN" if loc.startswith("zh") else loc}
