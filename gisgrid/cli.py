@@ -222,3 +222,46 @@ def export_cmd(layer_name: str, path: str) -> None:
         frame = layers.fetch_layer(conn, layer_name)
     write_layer(frame, path)
     click.echo(f"wrote {len(frame)} {layer_name} to {path}")
+
+
+# --- import ---------------------------------------------------------------------------
+def _parse_mapping(values: tuple[str, ...]) -> dict:
+    mapping = {}
+    for item in values:
+        if "=" not in item:
+            raise click.BadParameter(f"{item!r}: use FIELD=COLUMN, e.g. name=路名", param_hint="--map")
+        k, v = item.split("=", 1)
+        mapping[k.strip()] = v.strip()
+    return mapping
+
+
+@main.command("import")
+@click.argument("layer_name", metavar="LAYER",
+                type=click.Choice(["jurisdictions", "streets", "segments", "cells", "owners", "reports"]))
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--crs", "crs_name", help="CRS of the coordinates: EPSG:4326, EPSG:4490, gcj02, bd09 or an EPSG code. "
+                                        "Required for CSV and XLSX.")
+@click.option("--map", "mapping", multiple=True, metavar="FIELD=COLUMN", help="Read FIELD from COLUMN (repeatable).")
+@click.option("--sheet", help="XLSX sheet name (default: the first sheet).")
+@click.option("--x", "x", help="Longitude / easting column (CSV, XLSX).")
+@click.option("--y", "y", help="Latitude / northing column (CSV, XLSX).")
+@click.option("--wkt", help="WKT geometry column (CSV, XLSX).")
+@click.option("--jurisdiction", "code", help="Division code the rows belong to (also used for an extent check).")
+@click.option("--strict", is_flag=True, help="Load nothing when any row is bad.")
+@handle_errors
+def import_cmd(layer_name, path, crs_name, mapping, sheet, x, y, wkt, code, strict) -> None:
+    """Import LAYER from PATH (GeoJSON, GeoPackage, zipped Shapefile, CSV or XLSX) in one transaction.
+
+    Bad rows are skipped and listed with their row numbers (1 = first data row).
+    """
+    from gisgrid.db import ensure_database, get_engine
+    from gisgrid.imports import import_file
+
+    engine = get_engine(url=ensure_database())
+    with engine.begin() as conn:
+        summary = import_file(conn, layer_name, path, crs_name=crs_name, mapping=_parse_mapping(mapping),
+                              sheet=sheet, jurisdiction_code=code, strict=strict, x=x, y=y, wkt=wkt)
+    for line in summary.lines():
+        click.echo(line)
+    if summary.rejected:
+        sys.exit(1)

@@ -1,0 +1,426 @@
+"""``gisgrid import LAYER FILE``: validated rows into the database, in one transaction.
+
+Every row of the file ends up either inserted or listed with its row number
+and reason.  With ``strict=True`` a single bad row loads nothing.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+import sqlalchemy as sa
+
+from gisgrid import crs
+from gisgrid.errors import FileFormatError, InputError
+from gisgrid.layers import insert_frame
+
+LOGGER = logging.getLogger(__name__)
+
+LEVELS = {"county": "county", "县": "county", "区": "county", "县/区": "county",
+          "town": "town", "镇": "town", "乡": "town", "街道": "town", "乡镇": "town",
+          "community": "community", "社区": "community", "村": "community"}
+LEVEL_ORDER = {"county": 0, "town": 1, "community": 2}
+ROLES = {"总街长", "一级街长", "二级街长", "段长", "网格员", "门前三包"}
+TARGET_TYPES = {"jurisdiction", "street", "segment", "cell"}
+IMPORTABLE = ("jurisdictions", "streets", "segments", "cells", "owners", "reports")
+
+
+@dataclass
+class Problem:
+    row: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.reason}"
+
+
+@dataclass
+class ImportSummary:
+    layer: str
+    total: int
+    inserted: int = 0
+    rejected: list[Problem] = field(default_factory=list)
+    repaired: list[Problem] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"{self.layer}: {self.inserted} of {self.total} rows imported, {len(self.rejected)} skipped, "
+               f"{len(self.repaired)} repaired"]
+        out += [f"  skipped {p}" for p in sorted(self.rejected, key=lambda p: p.row)]
+        out += [f"  repaired {p}" for p in sorted(self.repaired, key=lambda p: p.row)]
+        return out
+
+
+def _text(value) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _date(value, *, row: int, column: str) -> dt.date | None:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        return pd.Timestamp(text).date()
+    except (ValueError, TypeError):
+        raise InputError(f"unparseable date {text!r}", row=row, column=column) from None
+
+
+def _multi(geom):
+    if geom.geom_type == "Polygon":
+        return shapely.geometry.MultiPolygon([geom])
+    if geom.geom_type == "LineString":
+        return shapely.geometry.MultiLineString([geom])
+    return geom
+
+
+def read_table(path: str | Path, *, sheet: str | None = None) -> pd.DataFrame:
+    """A table without geometry (owners): CSV in UTF-8 or GBK, or an XLSX sheet; all cells as text.
+
+    Adds a ``row`` column with 1-based data row numbers.
+    """
+    from gisgrid.io import read_layer  # noqa: F401 - same error vocabulary as spatial reads
+
+    path = Path(path)
+    if not path.exists():
+        raise FileFormatError(f"file not found: {path}")
+    if path.stat().st_size == 0:
+        raise FileFormatError(f"{path} is empty")
+    ext = path.suffix.lower()
+    if ext in {".csv", ".txt"}:
+        raw = path.read_bytes()
+        for enc in ("utf-8-sig", "gb18030"):
+            try:
+                text = raw.decode(enc)
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            raise FileFormatError(f"{path}: not UTF-8 or GBK text")
+        import io as _io
+
+        frame = pd.read_csv(_io.StringIO(text), dtype=str, keep_default_na=False)
+    elif ext == ".xlsx":
+        import openpyxl
+
+        book = openpyxl.load_workbook(path, read_only=True)
+        if sheet is not None and sheet not in book.sheetnames:
+            raise InputError(f"no sheet {sheet!r}; sheets: {', '.join(book.sheetnames)}")
+        frame = pd.read_excel(path, sheet_name=sheet or 0, dtype=str, keep_default_na=False)
+    else:
+        raise FileFormatError(f"unsupported format {ext or '(none)'} for a table; use .csv or .xlsx")
+    if frame.empty:
+        raise FileFormatError(f"{path} has no data rows")
+    frame.insert(0, "row", np.arange(1, len(frame) + 1))
+    return frame
+
+
+class _Importer:
+    expected_geom: str | None = None
+
+    def __init__(self, conn: sa.Connection, summary: ImportSummary, *, jurisdiction_code: str | None = None):
+        self.conn = conn
+        self.summary = summary
+        self.jurisdiction_code = jurisdiction_code
+
+    def reject(self, row: int, reason: str) -> None:
+        self.summary.rejected.append(Problem(int(row), reason))
+
+    def jurisdiction_ids(self) -> dict[str, int]:
+        return dict(self.conn.execute(sa.text("SELECT code, id FROM jurisdiction")).all())
+
+
+class _Jurisdictions(_Importer):
+    expected_geom = "polygon"
+
+    def run(self, frame: gpd.GeoDataFrame) -> int:
+        ids = self.jurisdiction_ids()
+        frame = frame.copy()
+        frame["_level"] = frame.get("level", pd.Series(index=frame.index, dtype=object)).map(
+            lambda v: LEVELS.get(_text(v) or ""))
+        frame["_order"] = frame["_level"].map(LEVEL_ORDER).fillna(9)
+        inserted = 0
+        for rec in frame.sort_values(["_order", "row"]).itertuples():
+            code, name = _text(getattr(rec, "code", None)), _text(getattr(rec, "name", None))
+            if not code or not name:
+                self.reject(rec.row, "code and name are required")
+                continue
+            if rec._level is None:
+                self.reject(rec.row, f"level {getattr(rec, 'level', None)!r} is not county, town or community")
+                continue
+            if code in ids:
+                self.reject(rec.row, f"duplicate jurisdiction code {code}")
+                continue
+            parent_code = _text(getattr(rec, "parent_code", None))
+            if parent_code and parent_code not in ids:
+                self.reject(rec.row, f"parent {parent_code} not found")
+                continue
+            c = rec.geometry.centroid
+            ids[code], = insert_frame(self.conn, "jurisdiction", pd.DataFrame([{
+                "code": code, "name": name, "level": rec._level, "parent_id": ids.get(parent_code),
+                "metric_epsg": crs.metric_crs_for(c.x, c.y), "geom": _multi(rec.geometry)}]))
+            inserted += 1
+        return inserted
+
+
+class _Streets(_Importer):
+    expected_geom = "line"
+
+    def run(self, frame: gpd.GeoDataFrame) -> int:
+        ids = self.jurisdiction_ids()
+        fixed = None
+        if self.jurisdiction_code:
+            if self.jurisdiction_code not in ids:
+                raise InputError(f"jurisdiction {self.jurisdiction_code} not found")
+            fixed = ids[self.jurisdiction_code]
+        rows = []
+        for rec in frame.itertuples():
+            name = _text(getattr(rec, "name", None))
+            if not name:
+                self.reject(rec.row, "street name is empty")
+                continue
+            jid = fixed
+            code = _text(getattr(rec, "jurisdiction", None))
+            if jid is None and code:
+                if code not in ids:
+                    self.reject(rec.row, f"jurisdiction {code} not found")
+                    continue
+                jid = ids[code]
+            aliases = [a.strip() for a in (_text(getattr(rec, "aliases", None)) or "").replace("；", ";").split(";")
+                       if a.strip()]
+            for extra in ("name_en", "name_osm"):
+                v = _text(getattr(rec, extra, None))
+                if v and v != name and v not in aliases:
+                    aliases.append(v)
+            rows.append({"name": name, "aliases": aliases,
+                         "road_class": _text(getattr(rec, "road_class", None)) or _text(getattr(rec, "highway", None)),
+                         "jurisdiction_id": jid, "source_id": _text(getattr(rec, "id", None))
+                         or _text(getattr(rec, "osm_id", None)), "geom": _multi(rec.geometry)})
+        insert_frame(self.conn, "street", pd.DataFrame(rows), returning=None)
+        if fixed is None and rows:
+            # streets without a stated jurisdiction belong to the town containing their midpoint
+            self.conn.execute(sa.text("""
+                UPDATE street s SET jurisdiction_id = j.id FROM jurisdiction j
+                WHERE s.jurisdiction_id IS NULL AND j.level = 'town'
+                  AND ST_Contains(j.geom, ST_LineInterpolatePoint(ST_GeometryN(s.geom, 1), 0.5))"""))
+        return len(rows)
+
+
+class _Segments(_Importer):
+    """Segment areas (polygons) naming their street; the centerline is the street inside the area."""
+
+    expected_geom = "polygon"
+
+    def run(self, frame: gpd.GeoDataFrame) -> int:
+        inserted = 0
+        for rec in frame.itertuples():
+            street = _text(getattr(rec, "street", None))
+            name = _text(getattr(rec, "name", None)) or street
+            if not street:
+                self.reject(rec.row, "street is required")
+                continue
+            hit = self.conn.execute(sa.text("""
+                SELECT s.id, s.road_class, ST_AsBinary(ST_LineMerge(ST_CollectionExtract(
+                    ST_Intersection(s.geom, ST_GeomFromWKB(:a, 4326)), 2))) AS line
+                FROM street s WHERE s.name = :street AND s.geom && ST_GeomFromWKB(:a, 4326)
+                ORDER BY ST_Length(ST_Intersection(s.geom, ST_GeomFromWKB(:a, 4326))) DESC LIMIT 1"""),
+                {"a": shapely.to_wkb(rec.geometry), "street": street}).first()
+            if hit is None or hit.line is None:
+                self.reject(rec.row, f"no street named {street!r} passes through this area")
+                continue
+            line = shapely.from_wkb(bytes(hit.line))
+            if line.geom_type == "MultiLineString":
+                line = max(line.geoms, key=lambda g: g.length)
+            if line.is_empty or line.geom_type != "LineString":
+                self.reject(rec.row, f"street {street!r} only touches this area")
+                continue
+            epsg = crs.metric_crs_for(*line.centroid.coords[0])
+            length_m = float(gpd.GeoSeries([line], crs=crs.STORAGE_SRID).to_crs(epsg).length.iloc[0])
+            insert_frame(self.conn, "segment", pd.DataFrame([{
+                "street_id": hit.id, "seq": int(_text(getattr(rec, "seq", None)) or 0), "name": name,
+                "from_name": _text(getattr(rec, "from_name", None)), "to_name": _text(getattr(rec, "to_name", None)),
+                "road_class": hit.road_class, "length_m": length_m, "geom": line, "area": _multi(rec.geometry)}]),
+                returning=None, geometry_columns=("geom", "area"))
+            inserted += 1
+        return inserted
+
+
+class _Cells(_Importer):
+    expected_geom = "polygon"
+
+    def run(self, frame: gpd.GeoDataFrame) -> int:
+        ids = self.jurisdiction_ids()
+        existing = {c for (c,) in self.conn.execute(sa.text("SELECT code FROM grid_cell"))}
+        rows = []
+        for rec in frame.itertuples():
+            code = _text(getattr(rec, "code", None))
+            if not code:
+                self.reject(rec.row, "cell code is empty")
+                continue
+            if code in existing:
+                self.reject(rec.row, f"duplicate cell code {code}")
+                continue
+            jcode = _text(getattr(rec, "jurisdiction", None)) or self.jurisdiction_code
+            if jcode and jcode not in ids:
+                self.reject(rec.row, f"jurisdiction {jcode} not found")
+                continue
+            existing.add(code)
+            rows.append({"code": code, "jurisdiction_id": ids.get(jcode) if jcode else None,
+                         "geom": _multi(rec.geometry)})
+        insert_frame(self.conn, "grid_cell", pd.DataFrame(rows), returning=None)
+        return len(rows)
+
+
+class _Reports(_Importer):
+    expected_geom = "point"
+
+    def run(self, frame: gpd.GeoDataFrame) -> int:
+        cats = dict(self.conn.execute(sa.text("SELECT code, id FROM category")).all())
+        names = dict(self.conn.execute(sa.text("SELECT name, id FROM category")).all())
+        rows = []
+        for rec in frame.itertuples():
+            cat = _text(getattr(rec, "category", None))
+            cid = cats.get(cat) or names.get(cat)
+            if cat and cid is None:
+                self.reject(rec.row, f"unknown category {cat!r}")
+                continue
+            when = _text(getattr(rec, "reported_at", None))
+            try:
+                ts = pd.Timestamp(when) if when else None
+            except (ValueError, TypeError):
+                self.reject(rec.row, f"unparseable reported_at {when!r}")
+                continue
+            if ts is None or pd.isna(ts):
+                self.reject(rec.row, "reported_at is required")
+                continue
+            if ts.tzinfo is None:
+                ts = ts.tz_localize("Asia/Shanghai")
+            status = _text(getattr(rec, "status", None)) or "reported"
+            from gisgrid.models import REPORT_STATUSES
+
+            if status not in REPORT_STATUSES:
+                self.reject(rec.row, f"status {status!r} is not one of {', '.join(REPORT_STATUSES)}")
+                continue
+            rows.append({"external_id": _text(getattr(rec, "id", None)), "geom": rec.geometry, "category_id": cid,
+                         "reported_at": ts.to_pydatetime(), "source": _text(getattr(rec, "source", None)),
+                         "address": _text(getattr(rec, "address", None)),
+                         "description": _text(getattr(rec, "description", None)), "status": status})
+        insert_frame(self.conn, "report", pd.DataFrame(rows), returning=None)
+        return len(rows)
+
+
+class _Owners(_Importer):
+    def run(self, frame: pd.DataFrame) -> int:
+        depts = dict(self.conn.execute(sa.text("SELECT code, id FROM department")).all())
+        dept_names = dict(self.conn.execute(sa.text("SELECT name, id FROM department")).all())
+        lookups = {
+            "jurisdiction": dict(self.conn.execute(sa.text("SELECT code, id FROM jurisdiction")).all()),
+            "cell": dict(self.conn.execute(sa.text("SELECT code, id FROM grid_cell")).all()),
+            "street": dict(self.conn.execute(sa.text("SELECT name, min(id) FROM street GROUP BY name")).all()),
+            "segment": {str(i): i for (i,) in self.conn.execute(sa.text("SELECT id FROM segment"))},
+        }
+        people: dict[tuple, int] = {}
+        inserted = 0
+        for rec in frame.to_dict("records"):
+            row = rec["row"]
+            ttype = _text(rec.get("target_type"))
+            target = _text(rec.get("target"))
+            role = _text(rec.get("role"))
+            if ttype not in TARGET_TYPES:
+                self.reject(row, f"target_type {ttype!r} is not one of {', '.join(sorted(TARGET_TYPES))}")
+                continue
+            if role not in ROLES:
+                self.reject(row, f"role {role!r} is not one of {', '.join(sorted(ROLES))}")
+                continue
+            tid = lookups[ttype].get(target or "")
+            if tid is None:
+                self.reject(row, f"{ttype} {target!r} not found")
+                continue
+            try:
+                vf = _date(rec.get("valid_from"), row=row, column="valid_from") or dt.date.today()
+                vt = _date(rec.get("valid_to"), row=row, column="valid_to")
+            except InputError as exc:
+                self.reject(row, exc.reason)
+                continue
+            if vt is not None and vt <= vf:
+                self.reject(row, f"valid_to {vt} is not after valid_from {vf}")
+                continue
+            person, dept = _text(rec.get("person")), _text(rec.get("department"))
+            if bool(person) == bool(dept):
+                self.reject(row, "give exactly one of person or department")
+                continue
+            pid = did = None
+            if dept:
+                did = depts.get(dept) or dept_names.get(dept)
+                if did is None:
+                    self.reject(row, f"department {dept!r} not found")
+                    continue
+            else:
+                key = (person, _text(rec.get("phone")))
+                if key not in people:
+                    people[key], = insert_frame(self.conn, "person", pd.DataFrame([{
+                        "name": person, "phone": key[1], "title": _text(rec.get("title"))}]))
+                pid = people[key]
+            insert_frame(self.conn, "owner_assignment", pd.DataFrame([{
+                "person_id": pid, "department_id": did, "target_type": ttype, "target_id": tid, "role": role,
+                "valid_from": vf, "valid_to": vt}]).astype(object), returning=None)
+            inserted += 1
+        return inserted
+
+
+_IMPORTERS = {"jurisdictions": _Jurisdictions, "streets": _Streets, "segments": _Segments, "cells": _Cells,
+              "reports": _Reports, "owners": _Owners}
+
+
+def import_file(conn: sa.Connection, layer_name: str, path: str | Path, *, crs_name: str | None = None,
+                mapping: dict | None = None, sheet: str | None = None, jurisdiction_code: str | None = None,
+                strict: bool = False, x: str | None = None, y: str | None = None,
+                wkt: str | None = None) -> ImportSummary:
+    """Import ``path`` into ``layer_name`` on ``conn`` (the caller's transaction).
+
+    Raises
+    ------
+    InputError
+        For whole-file problems, or with ``strict`` when any row was rejected
+        (the caller's transaction is then rolled back by the exception).
+    """
+    if layer_name not in _IMPORTERS:
+        raise InputError(f"cannot import {layer_name!r}; layers: {', '.join(IMPORTABLE)}")
+    importer_cls = _IMPORTERS[layer_name]
+    if layer_name == "owners":
+        frame = read_table(path, sheet=sheet)
+        if mapping:
+            missing = [src for src in mapping.values() if src not in frame.columns]
+            if missing:
+                raise InputError(f"no column {', '.join(missing)}; columns: {', '.join(frame.columns[1:])}")
+            frame = frame.rename(columns={v: k for k, v in mapping.items()})
+        summary = ImportSummary(layer_name, total=len(frame))
+    else:
+        from gisgrid.io import read_layer
+
+        extent = None
+        if jurisdiction_code:
+            b = conn.execute(sa.text("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+                                     "(SELECT ST_Extent(geom)::geometry AS e FROM jurisdiction WHERE code = :c) t"),
+                             {"c": jurisdiction_code}).first()
+            if b and b[0] is not None:
+                extent = tuple(float(v) for v in b)
+        result = read_layer(path, crs=crs_name, mapping=mapping, sheet=sheet, x=x, y=y, wkt=wkt,
+                            expected_geom=importer_cls.expected_geom, extent=extent)
+        frame = result.frame
+        summary = ImportSummary(layer_name, total=result.total,
+                                rejected=[Problem(p.row, p.reason) for p in result.rejected],
+                                repaired=[Problem(p.row, p.reason) for p in result.repaired])
+    importer = importer_cls(conn, summary, jurisdiction_code=jurisdiction_code)
+    summary.inserted = importer.run(frame) if len(frame) else 0
+    if strict and summary.rejected:
+        raise InputError(f"{len(summary.rejected)} of {summary.total} rows rejected, nothing imported (--strict): "
+                         + "; ".join(str(p) for p in sorted(summary.rejected, key=lambda p: p.row)[:20]))
+    return summary
