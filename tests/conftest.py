@@ -94,3 +94,25 @@ def scratch_engine(scratch_url):
     eng = sa.create_engine(scratch_url)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def town(engine, settings):
+    """The session database loaded with the sample towns (real OSM streets, demo owners and reports)."""
+    from gisgrid.demo import load_demo
+
+    with engine.begin() as conn:
+        counts = load_demo(conn, settings, reports_per_town=300)
+    return counts
+
+
+@pytest.fixture(scope="session")
+def app(db_url, town, settings):
+    from gisgrid.web import create_app
+
+    return create_app({"TESTING": True, "DATABASE_URL": db_url, "GISGRID_SETTINGS": settings})
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
