@@ -6,6 +6,7 @@ import datetime as dt
 import geopandas as gpd
 import sqlalchemy as sa
 from flask import Blueprint, render_template, request
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from gisgrid import layers, maps
@@ -55,9 +56,11 @@ def home():
     segs = layers.fetch_layer(conn, "segments", where="street_id IN (SELECT s.id FROM street s JOIN jurisdiction j "
                               "ON j.id = s.jurisdiction_id WHERE j.code = :code)", params={"code": code})
     chains = segment_owner_chains(conn, day, segment_ids=segs["id"].tolist())
-    segs = segs.join(chains, on="id")
+    segs = segs.join(chains, on="id").rename(columns={"street": "street_name", "name": "segment_name",
+                                                        "owner_key": "owner_id"})
     segs["centerline"] = gpd.GeoSeries.from_wkt(segs.pop("centerline_wkt"), crs=STORAGE_SRID)
-    m = maps.ownership_map(segs, attribution=ATTRIBUTION, title=town["name"])
-    stats = {"segments": len(segs), "owners": int(segs["owner_key"].nunique()),
+    lang = "en" if str(get_locale()).startswith("en") else "zh_CN"
+    m = maps.ownership_map(segs, attribution=ATTRIBUTION, title=town["name"], lang=lang)
+    stats = {"segments": len(segs), "owners": int(segs["owner_id"].nunique()),
              "vacant": int(segs["owner_name"].isna().sum()), "day": day.isoformat()}
     return render_template("home.html", towns=towns, town=town, stats=stats, **_map_parts(m))
