@@ -133,10 +133,12 @@ def _town_polygons(streets: gpd.GeoDataFrame, epsg: int):
     xmin, ymin, xmax, ymax = town.bounds
     quads = [box(xmin, c.y, c.x, ymax), box(c.x, c.y, xmax, ymax), box(xmin, ymin, c.x, c.y), box(c.x, ymin, xmax, c.y)]
     parts = [town.intersection(q) for q in quads]
-    to_storage = crs.transformer(epsg, crs.STORAGE_SRID).transform
-    from shapely.ops import transform
+    t = crs.transformer(epsg, crs.STORAGE_SRID)
 
-    return transform(to_storage, town), [transform(to_storage, p) for p in parts]
+    def to_storage(geom):
+        return shapely.transform(geom, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+
+    return to_storage(town), [to_storage(p) for p in parts]
 
 
 def _multi(geom):
