@@ -1,0 +1,295 @@
+"""Write layers: GeoJSON (RFC 7946), GeoPackage, Shapefile (plain or zipped), CSV and XLSX.
+
+GeoJSON, CSV and XLSX are written in WGS84 lon/lat (EPSG:4326) with
+coordinates rounded to ``precision`` decimals (7 decimals ≈ 1 cm);
+GeoPackage and Shapefile keep the frame's CRS.  Text cells of CSV and XLSX
+that a spreadsheet program would run as a formula are neutralised (see
+:func:`neutralise_formula`).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import enum
+import io
+import json
+import logging
+import re
+import tempfile
+import uuid
+import zipfile
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from gisgrid.crs import STORAGE_SRID
+from gisgrid.errors import CRSError, FileFormatError, InputError
+
+LOGGER = logging.getLogger(__name__)
+
+#: File extension → driver.
+WRITE_FORMATS: dict[str, str] = {
+    ".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".shp": "ESRI Shapefile",
+    ".zip": "ESRI Shapefile", ".csv": "CSV", ".xlsx": "XLSX",
+}
+_DRIVER_NAMES = {"geojson": "GeoJSON", "gpkg": "GPKG", "esri shapefile": "ESRI Shapefile",
+                 "shapefile": "ESRI Shapefile", "shp": "ESRI Shapefile", "csv": "CSV", "xlsx": "XLSX"}
+
+#: Leading characters that make Excel, LibreOffice or Google Sheets evaluate a cell.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+#: Excel refuses longer cell texts.
+XLSX_MAX_CELL_CHARS = 32767
+#: Characters XML 1.0 (and so XLSX) cannot hold.
+_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def neutralise_formula(value):
+    """Make a text cell safe from spreadsheet formula execution (CSV injection).
+
+    Text starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return is
+    prefixed with a single quote (``'``), so spreadsheet programs show it as
+    text instead of running it.  Plain numbers written as text (``"-5"``,
+    ``"+1.5e3"``) are left alone: they are no formula.  Values that are not
+    ``str`` are returned unchanged.
+
+    Examples
+    --------
+    >>> neutralise_formula("=cmd|' /C calc'!A0")
+    "'=cmd|' /C calc'!A0"
+    >>> neutralise_formula("学清路")
+    '学清路'
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def _driver(path: Path, driver: str | None) -> str:
+    if driver is not None:
+        name = _DRIVER_NAMES.get(driver.strip().lower())
+        if name is None:
+            raise FileFormatError(f"unsupported driver {driver!r}; drivers: GeoJSON, GPKG, ESRI Shapefile, CSV, XLSX")
+        return name
+    name = WRITE_FORMATS.get(path.suffix.lower())
+    if name is None:
+        raise FileFormatError(f"cannot write {path.suffix or '(no extension)'!r} files; supported: "
+                              ".geojson, .json, .gpkg, .shp, .zip (zipped Shapefile), .csv, .xlsx")
+    return name
+
+
+def _has_geometry(frame: pd.DataFrame) -> bool:
+    if not isinstance(frame, gpd.GeoDataFrame):
+        return False
+    try:
+        frame.geometry  # noqa: B018 - raises when no active geometry column is set
+    except AttributeError:
+        return False
+    return True
+
+
+def _checked(frame: pd.DataFrame, *, lonlat: bool) -> pd.DataFrame:
+    """A copy with a stated CRS, in EPSG:4326 when ``lonlat``; frames without geometry pass."""
+    if not _has_geometry(frame):
+        return frame.copy()
+    if frame.crs is None:
+        raise CRSError("the layer has no CRS; set one (gdf.set_crs) before writing")
+    if lonlat and frame.crs.to_epsg() != STORAGE_SRID:
+        return frame.to_crs(STORAGE_SRID)
+    return frame.copy()
+
+
+def _plain_value(value):
+    """Objects spreadsheets and GDAL cannot take, as text: dates ISO 8601, JSON for dicts/lists."""
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (decimal.Decimal, uuid.UUID)):
+        return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _attribute_columns(frame: pd.DataFrame, *, as_text_dates: bool) -> pd.DataFrame:
+    """Attribute columns ready for a writer; datetimes as ISO strings when ``as_text_dates``."""
+    out = pd.DataFrame(frame.drop(columns=[frame.geometry.name]) if _has_geometry(frame) else frame)
+    for column in out.columns:
+        series = out[column]
+        if as_text_dates and (pd.api.types.is_datetime64_any_dtype(series) or isinstance(series.dtype, pd.PeriodDtype)):
+            out[column] = series.map(lambda v: None if pd.isna(v) else v.isoformat()).astype(object)
+        elif series.dtype == object:
+            out[column] = series.map(_plain_value)
+    return out
+
+
+def write_layer(gdf: pd.DataFrame, path: str | Path, *, layer: str | None = None, driver: str | None = None,
+                precision: int = 7) -> Path:
+    """Write a layer to a file; the format follows the extension unless ``driver`` is given.
+
+    Parameters
+    ----------
+    gdf : geopandas.GeoDataFrame or pandas.DataFrame
+        The layer, not modified.  It must state its CRS.  A plain DataFrame
+        (no geometry) can be written to CSV or XLSX only.
+    path : str or Path
+        Target file: ``.geojson``/``.json`` (RFC 7946), ``.gpkg``, ``.shp``,
+        ``.zip`` (zipped Shapefile), ``.csv`` or ``.xlsx``.  Overwritten if it
+        exists (in a GeoPackage only the layer is replaced).
+    layer : str, optional
+        Layer or sheet name; the file's stem by default.
+    driver : {"GeoJSON", "GPKG", "ESRI Shapefile", "CSV", "XLSX"}, optional
+        Overrides the extension.
+    precision : int
+        Decimals of lon/lat kept in GeoJSON, CSV and XLSX (7 ≈ 1 cm).
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Notes
+    -----
+    GeoJSON follows RFC 7946: WGS84 lon/lat, counter-clockwise exterior rings,
+    no ``crs`` member.  CSV (UTF-8 with BOM, so Excel reads Chinese) and XLSX
+    hold the geometry as WKT in a ``wkt`` column, plus ``lon``/``lat`` columns
+    when every geometry is a point; dates and times become ISO 8601 text and
+    formula-like text is neutralised.
+    """
+    path = Path(path)
+    name = _driver(path, driver)
+    layer = layer or path.stem
+    if name in {"GeoJSON", "GPKG", "ESRI Shapefile"} and not _has_geometry(gdf):
+        raise InputError(f"the layer has no geometry; write it as CSV or XLSX, not {name}")
+    frame = _checked(gdf, lonlat=name in {"GeoJSON", "CSV", "XLSX"})
+    if name == "GeoJSON":
+        path.write_bytes(to_geojson_bytes(frame, precision=precision, layer=layer))
+    elif name == "GPKG":
+        _write_ogr(frame, path, layer, "GPKG")
+    elif name == "ESRI Shapefile" and path.suffix.lower() == ".zip":
+        _write_zipped_shapefile(frame, path, layer)
+    elif name == "ESRI Shapefile":
+        _write_ogr(frame, path, layer, "ESRI Shapefile", ENCODING="UTF-8")
+    elif name == "CSV":
+        _write_csv(frame, path, precision)
+    else:
+        _write_xlsx(frame, path, layer, precision)
+    LOGGER.info("wrote %d rows to %s (%s)", len(frame), path, name)
+    return path
+
+
+def _write_ogr(frame: gpd.GeoDataFrame, path: Path | io.BytesIO, layer: str, driver: str, **options) -> None:
+    attributes = _attribute_columns(frame, as_text_dates=False)
+    if driver == "GPKG":
+        # the GeoPackage standard stores DATETIME in UTC
+        for column in attributes.columns:
+            if isinstance(attributes[column].dtype, pd.DatetimeTZDtype):
+                attributes[column] = attributes[column].dt.tz_convert("UTC")
+    data = gpd.GeoDataFrame(attributes, geometry=frame.geometry.values, crs=frame.crs)
+    pyogrio.write_dataframe(data, path, layer=layer, driver=driver, **options)
+
+
+def _write_zipped_shapefile(frame: gpd.GeoDataFrame, path: Path, layer: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        _write_ogr(frame, Path(tmp) / f"{layer}.shp", layer, "ESRI Shapefile", ENCODING="UTF-8")
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for part in sorted(Path(tmp).iterdir()):
+                archive.write(part, part.name)
+
+
+def to_geojson_bytes(gdf: gpd.GeoDataFrame, precision: int = 7, *, layer: str = "layer") -> bytes:
+    """A layer as RFC 7946 GeoJSON, for downloads.
+
+    WGS84 lon/lat (reprojected if the frame is in another CRS), exterior rings
+    counter-clockwise and holes clockwise, no ``crs`` member, coordinates
+    rounded to ``precision`` decimals (7 ≈ 1 cm).
+
+    Raises
+    ------
+    CRSError
+        When the frame has no CRS.
+    InputError
+        When it has no geometry.
+    """
+    if not _has_geometry(gdf):
+        raise InputError("the layer has no geometry; export it as CSV or XLSX")
+    frame = _checked(gdf, lonlat=True)
+    frame = frame.set_geometry(shapely.orient_polygons(frame.geometry.values, exterior_cw=False))
+    buffer = io.BytesIO()
+    _write_ogr(frame, buffer, layer, "GeoJSON", RFC7946="YES", COORDINATE_PRECISION=int(precision))
+    return buffer.getvalue()
+
+
+def _tabular(frame: pd.DataFrame, precision: int) -> pd.DataFrame:
+    """Attributes plus ``lon``/``lat`` (all-point layers) and ``wkt`` columns, formula text neutralised."""
+    out = _attribute_columns(frame, as_text_dates=True)
+    if _has_geometry(frame):
+        geoms = frame.geometry.values.to_numpy()
+        present = np.not_equal(geoms, None) & ~shapely.is_empty(geoms)
+        derived = ["wkt"]
+        if present.any() and (shapely.get_type_id(geoms[present]) == shapely.GeometryType.POINT).all():
+            derived = ["lon", "lat", "wkt"]
+            with np.errstate(invalid="ignore"):
+                out["lon"] = np.round(shapely.get_x(geoms), precision)
+                out["lat"] = np.round(shapely.get_y(geoms), precision)
+        replaced = [c for c in derived if c in frame.columns and c != frame.geometry.name]
+        if replaced:
+            LOGGER.warning("columns %s replaced by values derived from the geometry", replaced)
+        out["wkt"] = shapely.to_wkt(geoms, rounding_precision=precision, trim=True)
+        out = out[[c for c in out.columns if c not in derived] + derived]
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            out[column] = out[column].map(neutralise_formula)
+    out.columns = [neutralise_formula(str(c)) for c in out.columns]
+    return out
+
+
+def _write_csv(frame: pd.DataFrame, path: Path, precision: int) -> None:
+    # utf-8-sig: the BOM makes Excel read the file as UTF-8 instead of the system code page
+    _tabular(frame, precision).to_csv(path, index=False, encoding="utf-8-sig")
+
+
+def _xlsx_value(value):
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA or value is pd.NaT:
+        return None
+    value = _plain_value(value)
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        return _XML_ILLEGAL.sub("", value)
+    return value
+
+
+def _write_xlsx(frame: pd.DataFrame, path: Path, sheet: str, precision: int) -> None:
+    import openpyxl  # noqa: PLC0415 - only needed for XLSX
+    from openpyxl.cell import WriteOnlyCell  # noqa: PLC0415
+    from openpyxl.styles import Font  # noqa: PLC0415
+
+    table = _tabular(frame, precision)
+    workbook = openpyxl.Workbook(write_only=True)
+    # sheet titles: at most 31 characters, none of []:*?/\
+    worksheet = workbook.create_sheet(re.sub(r"[\[\]:*?/\\]", "_", sheet)[:31] or "layer")
+    worksheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+    header = []
+    for name in table.columns:
+        cell = WriteOnlyCell(worksheet, value=_xlsx_value(name))
+        cell.font = bold
+        header.append(cell)
+    worksheet.append(header)
+    too_long = 0
+    for record in table.itertuples(index=False, name=None):
+        values = [_xlsx_value(v) for v in record]
+        too_long += sum(isinstance(v, str) and len(v) > XLSX_MAX_CELL_CHARS for v in values)
+        worksheet.append(values)
+    if too_long:
+        LOGGER.warning("%s: %d cells exceed Excel's %d characters (long WKT?); Excel will truncate them, "
+                       "use GeoPackage or GeoJSON for such geometries", path.name, too_long, XLSX_MAX_CELL_CHARS)
+    workbook.save(path)
