@@ -143,16 +143,16 @@ class _Jurisdictions(_Importer):
     def run(self, frame: gpd.GeoDataFrame) -> int:
         ids = self.jurisdiction_ids()
         frame = frame.copy()
-        frame["_level"] = frame.get("level", pd.Series(index=frame.index, dtype=object)).map(
+        frame["level_norm"] = frame.get("level", pd.Series(index=frame.index, dtype=object)).map(
             lambda v: LEVELS.get(_text(v) or ""))
-        frame["_order"] = frame["_level"].map(LEVEL_ORDER).fillna(9)
+        frame["order_norm"] = frame["level_norm"].map(LEVEL_ORDER).fillna(9)
         inserted = 0
-        for rec in frame.sort_values(["_order", "row"]).itertuples():
+        for rec in frame.sort_values(["order_norm", "row"]).itertuples():
             code, name = _text(getattr(rec, "code", None)), _text(getattr(rec, "name", None))
             if not code or not name:
                 self.reject(rec.row, "code and name are required")
                 continue
-            if rec._level is None:
+            if rec.level_norm is None:
                 self.reject(rec.row, f"level {getattr(rec, 'level', None)!r} is not county, town or community")
                 continue
             if code in ids:
@@ -164,7 +164,7 @@ class _Jurisdictions(_Importer):
                 continue
             c = rec.geometry.centroid
             ids[code], = insert_frame(self.conn, "jurisdiction", pd.DataFrame([{
-                "code": code, "name": name, "level": rec._level, "parent_id": ids.get(parent_code),
+                "code": code, "name": name, "level": rec.level_norm, "parent_id": ids.get(parent_code),
                 "metric_epsg": crs.metric_crs_for(c.x, c.y), "geom": _multi(rec.geometry)}]))
             inserted += 1
         return inserted

@@ -221,10 +221,22 @@ def to_geojson_bytes(gdf: gpd.GeoDataFrame, precision: int = 7, *, layer: str = 
     if not _has_geometry(gdf):
         raise InputError("the layer has no geometry; export it as CSV or XLSX")
     frame = _checked(gdf, lonlat=True)
-    frame = frame.set_geometry(shapely.orient_polygons(frame.geometry.values, exterior_cw=False))
-    buffer = io.BytesIO()
-    _write_ogr(frame, buffer, layer, "GeoJSON", RFC7946="YES", COORDINATE_PRECISION=int(precision))
-    return buffer.getvalue()
+    # Written here rather than by GDAL: GDAL's RFC7946 mode re-cuts polygons for the antimeridian
+    # and turned some valid MultiPolygons that touch themselves into GeometryCollections.
+    geoms = shapely.transform(frame.geometry.values, lambda xy: np.round(xy, precision))
+    # rounding can pinch a valid ring into a self-touching one: repair those, keeping their dimension
+    broken = ~shapely.is_valid(geoms) & ~shapely.is_missing(geoms)
+    if broken.any():
+        geoms[broken] = shapely.make_valid(geoms[broken], method="structure", keep_collapsed=False)
+    geoms = shapely.orient_polygons(geoms, exterior_cw=False)
+    attrs = _attribute_columns(frame, as_text_dates=True)
+    attrs = attrs.astype(object).where(attrs.notna(), None)
+    features = []
+    for geom_json, props in zip(shapely.to_geojson(geoms), attrs.to_dict("records")):
+        features.append('{"type":"Feature","properties":%s,"geometry":%s}' % (
+            json.dumps(props, ensure_ascii=False, default=_plain_value), geom_json or "null"))
+    head = '{"type":"FeatureCollection","name":%s,"features":[' % json.dumps(layer, ensure_ascii=False)
+    return (head + ",\n".join(features) + "]}\n").encode("utf-8")
 
 
 def _tabular(frame: pd.DataFrame, precision: int) -> pd.DataFrame:
