@@ -15,6 +15,8 @@ import sqlalchemy as sa
 
 from gisgrid.config import PROJECT_ROOT, load_settings
 
+pytest_plugins = ["tests.browser"]  # browser, page and live_server fixtures
+
 ARTIFACTS = Path(__file__).parent / "artifacts"
 DATA = PROJECT_ROOT / "data"
 

@@ -11,7 +11,6 @@ from flask import Flask
 from gisgrid import maps
 from gisgrid.config import PROJECT_ROOT
 from gisgrid.web.vendor import VENDOR_DIR, use_local_assets
-from tests.browser import browser, live_server, page  # noqa: F401
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 XSS_STREET = "<img src=x onerror=alert(1)>"

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tests.browser import browser, live_server, page  # noqa: F401
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
