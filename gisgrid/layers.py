@@ -88,7 +88,9 @@ def fetch_layer(conn: sa.Connection, name: str, *, where: str | None = None, par
     frame = pd.read_sql_query(sa.text(sql), conn, params=params or {})
     if lay.geometry is None:
         return frame
-    geoms = shapely.from_wkb(frame.pop(lay.geometry).map(bytes).to_numpy() if len(frame) else np.array([]))
+    wkb = frame.pop(lay.geometry)
+    geoms = shapely.from_wkb(wkb.map(lambda v: None if v is None else bytes(v)).to_numpy()) if len(frame) \
+        else np.array([], dtype=object)
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=STORAGE_SRID, index=frame.index))
 
 
