@@ -204,9 +204,40 @@ class Report(Base):
     rule: Mapped[str | None] = mapped_column(sa.String(24))
     distance_m: Mapped[float | None] = mapped_column(sa.Float)
     ruleset_version: Mapped[str | None] = mapped_column(sa.String(24))
+    owner_name: Mapped[str | None] = mapped_column(sa.Text)
+    reason: Mapped[str | None] = mapped_column(sa.Text)
     __table_args__ = (
         sa.CheckConstraint("status IN ('reported','accepted','dispatched','handled','verified','closed')",
                            name="status"),
         gist("report"),
         sa.Index("ix_report_reported_at", "reported_at"),
     )
+
+
+class ReportAssignment(Base):
+    """Every assignment ever made for a report (the report row holds the current one)."""
+
+    __tablename__ = "report_assignment"
+    id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    report_id: Mapped[int] = mapped_column(sa.ForeignKey("report.id", ondelete="CASCADE"))
+    assigned_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    ruleset_version: Mapped[str] = mapped_column(sa.String(24))
+    rule: Mapped[str] = mapped_column(sa.String(24))
+    target_type: Mapped[str | None] = mapped_column(sa.String(16))
+    target_id: Mapped[int | None] = mapped_column(sa.Integer)
+    segment_id: Mapped[int | None] = mapped_column(sa.Integer)
+    distance_m: Mapped[float | None] = mapped_column(sa.Float)
+    owner_person_id: Mapped[int | None] = mapped_column(sa.Integer)
+    owner_department_id: Mapped[int | None] = mapped_column(sa.Integer)
+    owner_name: Mapped[str | None] = mapped_column(sa.Text)
+    chain: Mapped[str | None] = mapped_column(sa.Text)
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    __table_args__ = (sa.Index("ix_report_assignment_report_id", "report_id", "id"),)
+
+
+class DataVersion(Base):
+    """Bumped by triggers whenever routing data changes; caches of the assignment index compare it."""
+
+    __tablename__ = "data_version"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
