@@ -1,0 +1,1771 @@
+"""The assignment engine, in memory: every report point to exactly one target.
+
+A report point is routed by the first rule that applies, in this order:
+
+(a) ``category_route``
+    The category's routing spec (:class:`RuleSet`) sends it to a department:
+    always (``{"mode": "department", "department_id": N}``) or only when the
+    segment found by rules (b)/(c) has one of the listed road classes
+    (``{"mode": "by_road_class", "road_classes": {"primary": N, ...}}``).
+(b) ``segment_area``
+    The segment whose frontage area polygon contains the point (boundary
+    included).
+(c) ``nearest_segment``
+    Else the segment whose centerline is nearest, if it is within the rule
+    set's tolerance (default 30 m, the bound included).
+(d) ``grid_cell``
+    Else the grid cell containing the point (boundary included).
+(e) ``jurisdiction_default``
+    Else the smallest jurisdiction containing the point (属地兜底): community
+    before town before county.
+(f) ``unassigned``
+    Else no target, with reason ``"outside coverage"``.  Such a row is kept:
+    it is the evidence of a coverage gap.
+
+Ties are broken the same way on every run, whatever the order of the input
+points or of the layers:
+
+* a point in several segment areas (on a shared boundary, or in an overlap a
+  planner left behind) goes to the segment whose *centerline is nearest*, then
+  to the *lowest segment id*;
+* a point at the same distance from several centerlines goes to the *lowest
+  segment id*;
+* distances are compared rounded to the micrometre (:data:`TIE_DECIMALS`), so
+  that floating-point noise (of a reprojection, say) never decides between two
+  equidistant segments, nor whether a point exactly at the tolerance is within it;
+* a point on the border of several grid cells goes to the *lowest cell id*;
+* among the jurisdictions containing a point: the lowest level (community,
+  then town, then county), then the smallest area, then the lowest id.
+
+Rows that cannot be assigned because of bad input keep their place in the
+output with an ``error_code`` (:data:`ERROR_CODES`) and a readable
+``error_message`` and no target: rows in = rows out, always.
+
+All geometry work happens in one metric CRS (:func:`gisgrid.crs.metric_crs_for`)
+and is vectorised: the layers sit in shapely STRtrees and a batch of points is
+answered by a handful of whole-array queries, never by a Python loop over
+points; a large batch's queries are split over a few threads (shapely releases
+the GIL while querying).  :func:`assign_file` streams CSV, XLSX, GeoJSON and
+GeoPackage files in chunks, reading ahead and writing behind in threads, with
+pyarrow for CSV when it is installed.  The owner valid on a report's date is
+found by :class:`OwnerHistory`.
+
+Entry points: :meth:`AssignmentIndex.build` then :meth:`AssignmentIndex.assign`
+(metric x/y), :func:`assign_frame` (a table in any supported CRS) and
+:func:`assign_file`; the per-row checks are also available alone as
+:func:`validate_points`, :func:`validate_categories` and :func:`parse_dates`.
+The result columns ``target_type``, ``rule``, ``reason``, ``ruleset_version``,
+``error_code`` and ``error_message`` are pandas categoricals (small
+vocabularies, cheap for millions of rows); ``target_id`` and ``segment_id`` are
+nullable ``Int64``.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import logging
+import math
+import os
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gisgrid.crs import STORAGE_SRID, InputCRS, geographic_bounds, metric_crs_for, parse_crs, to_storage, transformer
+from gisgrid.errors import CRSError, FileFormatError, InputError
+from gisgrid.io._tabular import X_NAMES, Y_NAMES, detect_encoding
+
+try:  # pyarrow makes CSV and vector streaming several times faster; pandas/pyogrio paths are the fallback
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+except ImportError:  # pragma: no cover - exercised only without pyarrow
+    pa = pc = pacsv = None
+
+LOGGER = logging.getLogger(__name__)
+
+#: Default tolerance of the nearest-centerline rule, in metres.
+DEFAULT_TOLERANCE_M = 30.0
+#: Distances are compared rounded to this many decimals of a metre when breaking ties.
+TIE_DECIMALS = 6
+
+#: The rules, in the order they are tried.
+RULES = ("category_route", "segment_area", "nearest_segment", "grid_cell", "jurisdiction_default", "unassigned")
+_R_CATEGORY, _R_AREA, _R_NEAREST, _R_CELL, _R_JURISDICTION, _R_UNASSIGNED = range(len(RULES))
+#: Target types a rule can produce.
+TARGET_TYPES = ("department", "segment", "cell", "jurisdiction")
+_RULE_TARGET = np.array([0, 1, 1, 2, 3, -1], dtype=np.int8)  # target type code by rule code
+OUTSIDE_COVERAGE = "outside coverage"
+
+#: Per-row error codes, in priority order (a row with several problems gets the first code and all messages).
+ERROR_CODES: Mapping[str, str] = MappingProxyType({
+    "malformed_row": "the row cannot be split into the header's columns",
+    "missing_coordinates": "longitude or latitude is missing",
+    "bad_coordinates": "a coordinate is not a number",
+    "not_a_point": "the geometry is not a point",
+    "swapped_lonlat": "longitude and latitude look swapped (not corrected)",
+    "out_of_range": "the coordinates are outside the valid range of their CRS",
+    "unknown_category": "the category code is not in the rule set",
+    "bad_date": "the date cannot be read",
+})
+_ERROR_LIST = tuple(ERROR_CODES)
+_ERROR_INDEX = {code: i for i, code in enumerate(_ERROR_LIST)}
+
+#: Result columns added to every row, in this order.
+RESULT_COLUMNS = ("target_type", "target_id", "rule", "distance_m", "segment_id", "reason", "ruleset_version",
+                  "error_code", "error_message")
+#: Owner columns added when an :class:`OwnerHistory` is given.
+OWNER_COLUMNS = ("owner_name", "owner_person_id", "owner_department_id")
+
+#: Jurisdiction levels, smallest first (the default-owner rule prefers the smallest).
+JURISDICTION_LEVELS = ("community", "town", "county")
+ROUTE_MODES = ("location", "department", "by_road_class")
+
+#: Column names recognised as the category and the report date, compared case-insensitively.
+CATEGORY_NAMES = ("category", "category_code", "类别", "问题类别", "问题类型", "类别代码")
+DATE_NAMES = ("date", "report_date", "reported_at", "日期", "上报日期", "上报时间", "发现时间")
+
+_NA_TEXT = frozenset({"", "nan", "null", "none", "na", "n/a", "#n/a"})
+
+
+# --- rule set -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class RuleSet:
+    """The routing configuration of a deployment, versioned.
+
+    Parameters
+    ----------
+    version : str
+        Recorded with every result (e.g. ``"2026.1"``), so that a result can be
+        explained after the rules change.
+    tolerance_m : float, default 30.0
+        Largest distance, in metres, from the point to a centerline for rule (c).
+    category_routes : mapping of str to mapping
+        Category code → routing spec, as in the category table's ``routing``
+        JSON: ``{"mode": "location"}`` (or ``{}``: no override),
+        ``{"mode": "department", "department_id": N}`` (always that department),
+        ``{"mode": "by_road_class", "road_classes": {"primary": N, ...}}``
+        (that department when the point's segment has one of the road classes,
+        else by location).  A category code absent here is unknown: a row
+        carrying it is a per-row error.
+
+    Raises
+    ------
+    InputError
+        Listing every invalid part of the rule set at once.
+    """
+
+    version: str
+    tolerance_m: float = DEFAULT_TOLERANCE_M
+    category_routes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        if not isinstance(self.version, str) or not self.version.strip():
+            problems.append(f"version must be non-empty text, not {self.version!r}")
+        try:
+            tolerance = float(self.tolerance_m)
+        except (TypeError, ValueError):
+            tolerance = math.nan
+        if not math.isfinite(tolerance) or tolerance < 0:
+            problems.append(f"tolerance_m must be a finite number >= 0, not {self.tolerance_m!r}")
+        routes: dict[str, Mapping[str, Any]] = {}
+        for code, spec in dict(self.category_routes or {}).items():
+            key = str(code).strip()
+            spec = dict(spec or {})
+            mode = spec.get("mode", "location")
+            if not key:
+                problems.append("an empty category code")
+            elif key in routes:
+                problems.append(f"category {key!r} given twice")
+            if mode == "location":
+                spec = {"mode": "location"}
+            elif mode == "department":
+                if not _is_id(spec.get("department_id")):
+                    problems.append(f"category {key!r}: mode 'department' needs an integer department_id, "
+                                    f"not {spec.get('department_id')!r}")
+                else:
+                    spec = {"mode": "department", "department_id": int(spec["department_id"])}
+            elif mode == "by_road_class":
+                classes = spec.get("road_classes")
+                if not isinstance(classes, Mapping) or not classes:
+                    problems.append(f"category {key!r}: mode 'by_road_class' needs road_classes "
+                                    "{road class: department_id, ...}")
+                else:
+                    bad = {rc: d for rc, d in classes.items() if not _is_id(d) or not str(rc).strip()}
+                    if bad:
+                        problems.append(f"category {key!r}: road_classes need text keys and integer department ids, "
+                                        f"not {bad!r}")
+                    spec = {"mode": "by_road_class",
+                            "road_classes": {_norm_road_class(rc): int(d) for rc, d in classes.items()
+                                             if rc not in bad}}
+            else:
+                problems.append(f"category {key!r}: mode must be one of {', '.join(ROUTE_MODES)}, not {mode!r}")
+            routes[key] = MappingProxyType(spec)
+        if problems:
+            raise InputError("invalid rule set: " + "; ".join(problems))
+        object.__setattr__(self, "tolerance_m", tolerance)
+        object.__setattr__(self, "category_routes", MappingProxyType(routes))
+
+    @classmethod
+    def from_categories(cls, categories: pd.DataFrame | Iterable[Mapping[str, Any]], *, version: str,
+                        tolerance_m: float = DEFAULT_TOLERANCE_M) -> RuleSet:
+        """A rule set from rows of the category table (``code``, ``routing``, optional ``department_id``).
+
+        ``routing`` is the JSON object (a dict or its text); ``{"mode": "department"}``
+        without a ``department_id`` takes the category row's ``department_id``.
+        """
+        import json  # noqa: PLC0415 - only for routing given as text
+
+        rows = categories.to_dict("records") if isinstance(categories, pd.DataFrame) else list(categories)
+        routes: dict[str, dict] = {}
+        for row in rows:
+            routing = row.get("routing") or {}
+            if isinstance(routing, str):
+                try:
+                    routing = json.loads(routing) if routing.strip() else {}
+                except ValueError as exc:
+                    raise InputError(f"category {row.get('code')!r}: routing is not JSON: {exc}") from exc
+            routing = dict(routing)
+            if routing.get("mode") == "department" and routing.get("department_id") is None \
+                    and _is_id(row.get("department_id")):
+                routing["department_id"] = int(row["department_id"])
+            routes[str(row.get("code", "")).strip()] = routing
+        return cls(version=version, tolerance_m=tolerance_m, category_routes=routes)
+
+
+def _is_id(value: Any) -> bool:
+    if isinstance(value, bool) or value is None:
+        return False
+    try:
+        return float(value).is_integer()
+    except (TypeError, ValueError):
+        return False
+
+
+def _norm_road_class(value: Any) -> str:
+    return str(value).strip().lower()
+
+
+# --- per-row errors ---------------------------------------------------------------------
+class _RowErrors:
+    """Error code and messages per row; the highest-priority code wins, messages accumulate."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.code = np.full(n, -1, dtype=np.int8)
+        self.message: np.ndarray | None = None
+
+    def add(self, where: np.ndarray, code: str, messages: str | Sequence[str]) -> None:
+        positions = np.flatnonzero(where) if where.dtype == bool else np.asarray(where, dtype=np.int64)
+        if positions.size == 0:
+            return
+        rank = _ERROR_INDEX[code]
+        current = self.code[positions]
+        self.code[positions] = np.where((current < 0) | (current > rank), rank, current)
+        if self.message is None:
+            self.message = np.full(self.n, None, dtype=object)
+        if isinstance(messages, str):
+            messages = [messages] * positions.size
+        old = self.message[positions]
+        self.message[positions] = [m if o is None else f"{o}; {m}" for o, m in zip(old, messages)]
+
+    @property
+    def ok(self) -> np.ndarray:
+        return self.code < 0
+
+    def codes(self) -> np.ndarray:
+        labels = np.array([*_ERROR_LIST, None], dtype=object)
+        return labels[self.code]  # -1 picks the trailing None
+
+    def messages(self) -> np.ndarray:
+        return self.message if self.message is not None else np.full(self.n, None, dtype=object)
+
+
+def _fmt_number(value: float) -> str:
+    return "missing" if not np.isfinite(value) else f"{value:.10g}"
+
+
+def _in_box(x: np.ndarray, y: np.ndarray, box: Sequence[float]) -> np.ndarray:
+    xmin, ymin, xmax, ymax = box
+    return (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax)
+
+
+def _check_extent(extent: Sequence[float] | None) -> tuple[float, float, float, float] | None:
+    if extent is None:
+        return None
+    try:
+        box = tuple(float(v) for v in extent)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"extent must be (min lon, min lat, max lon, max lat), not {extent!r}") from exc
+    if len(box) != 4 or not all(math.isfinite(v) for v in box) or box[0] > box[2] or box[1] > box[3]:
+        raise InputError(f"extent must be (min lon, min lat, max lon, max lat), not {extent!r}")
+    return box  # type: ignore[return-value]
+
+
+def _check_lonlat(errors: _RowErrors, lon: np.ndarray, lat: np.ndarray,
+                  extent: tuple[float, float, float, float] | None, *, skip: np.ndarray | None = None) -> None:
+    """Add missing / swapped / out-of-range errors for lon/lat degrees (rows in ``skip`` already failed)."""
+    missing = np.isnan(lon) | np.isnan(lat)
+    if skip is not None:
+        missing &= ~skip
+    errors.add(missing, "missing_coordinates", ERROR_CODES["missing_coordinates"])
+    live = ~(np.isnan(lon) | np.isnan(lat))
+    if skip is not None:
+        live &= ~skip
+    with np.errstate(invalid="ignore"):
+        out_of_range = live & ((np.abs(lon) > 180.0) | (np.abs(lat) > 90.0))
+    swapped = np.zeros(len(lon), dtype=bool)
+    if extent is not None:
+        swapped = live & ~_in_box(lon, lat, extent) & _in_box(lat, lon, extent)
+        pos = np.flatnonzero(swapped)
+        errors.add(pos, "swapped_lonlat", [
+            f"lon {_fmt_number(lon[i])}, lat {_fmt_number(lat[i])} lies outside the area but inside it when "
+            "swapped: check the order of the longitude and latitude columns (not corrected)" for i in pos])
+    pos = np.flatnonzero(out_of_range & ~swapped)
+    errors.add(pos, "out_of_range", [
+        f"lon {_fmt_number(lon[i])}, lat {_fmt_number(lat[i])} is out of range "
+        "(longitude -180..180, latitude -90..90)" for i in pos])
+
+
+def validate_points(lon: Sequence[float] | np.ndarray, lat: Sequence[float] | np.ndarray, *,
+                    extent: Sequence[float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Check lon/lat degrees row by row, vectorised.
+
+    Parameters
+    ----------
+    lon, lat : array-like of float
+        Longitudes and latitudes (NaN where missing).
+    extent : (min lon, min lat, max lon, max lat), optional
+        The area served.  A point outside it but inside it with lon and lat
+        exchanged is flagged ``swapped_lonlat`` (and not corrected).  A point
+        merely outside the extent is *not* an error: it is a legitimate
+        ``unassigned`` result.
+
+    Returns
+    -------
+    ok : numpy.ndarray of bool
+    error_code : numpy.ndarray of object
+        ``None``, ``"missing_coordinates"``, ``"out_of_range"`` or ``"swapped_lonlat"``.
+    message : numpy.ndarray of object
+        A readable message per failed row, ``None`` elsewhere.
+    """
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    if lon.shape != lat.shape or lon.ndim != 1:
+        raise InputError(f"lon and lat must be 1-d arrays of one length, not {lon.shape} and {lat.shape}")
+    errors = _RowErrors(len(lon))
+    _check_lonlat(errors, lon, lat, _check_extent(extent))
+    return errors.ok, errors.codes(), errors.messages()
+
+
+def _text(values: Any, n: int) -> pd.Series:
+    """Values as a text Series (NaN where missing); integral numbers without '.0'."""
+    s = values if isinstance(values, pd.Series) else pd.Series(values)
+    if len(s) != n:
+        raise InputError(f"expected {n} values, got {len(s)}")
+    s = s.reset_index(drop=True)
+    if pd.api.types.is_string_dtype(s.dtype) and not pd.api.types.is_object_dtype(s.dtype):
+        return s
+    if pd.api.types.infer_dtype(s, skipna=True) in {"string", "empty"}:
+        return s.astype("str")
+    if pd.api.types.is_integer_dtype(s.dtype):
+        return s.astype("str")
+    # numbers (XLSX cells, typed vector attributes): 101.0 is the code "101"
+    obj = s.astype(object).to_numpy()
+    out = np.empty(n, dtype=object)
+    for i, v in enumerate(obj):  # mixed object columns only; they come from XLSX, whose reader loops anyway
+        if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+            out[i] = None
+        elif isinstance(v, (float, np.floating)) and float(v).is_integer():
+            out[i] = str(int(v))
+        else:
+            out[i] = str(v)
+    return pd.Series(out, dtype="str")
+
+
+def validate_categories(values: Any, ruleset: RuleSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Check category codes against a rule set, vectorised.
+
+    A blank category is allowed (the row is routed by location); a code absent
+    from ``ruleset.category_routes`` is ``unknown_category``.
+
+    Returns
+    -------
+    ok, error_code, message : numpy arrays as in :func:`validate_points`.
+    """
+    n = len(values)
+    errors = _RowErrors(n)
+    _encode_categories(values, n, pd.Index(list(ruleset.category_routes), dtype=object), errors)
+    return errors.ok, errors.codes(), errors.messages()
+
+
+def _encode_categories(values: Any, n: int, codes: pd.Index, errors: _RowErrors) -> np.ndarray:
+    """Index into ``codes`` per row; -1 for a blank category; unknown codes are added to ``errors``."""
+    found, uniques = pd.factorize(_text(values, n))  # strip and look up each distinct code once
+    stripped = pd.Series(np.asarray(uniques, dtype=object), dtype="str").str.strip()
+    k_unique = codes.get_indexer(stripped.to_numpy(dtype=object))
+    blank_unique = (stripped == "").to_numpy(dtype=bool)
+    k = np.where(found >= 0, k_unique[np.maximum(found, 0)] if len(uniques) else -1, -1)
+    blank = (found < 0) | (blank_unique[np.maximum(found, 0)] if len(uniques) else True)
+    unknown = np.flatnonzero((k < 0) & ~blank)
+    if unknown.size:
+        raw = stripped.to_numpy(dtype=object)[found[unknown]]
+        errors.add(unknown, "unknown_category", [f"unknown category {c!r}" for c in raw])
+    return np.where(blank, -1, k)
+
+
+def parse_dates(values: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Report dates from text (ISO 8601, ``2026/3/1``, ``2026年3月1日`` …), dates or datetimes.
+
+    A blank date is allowed (NaT); text that is not a date is ``bad_date``.
+    Times of day and time-zone suffixes are dropped: the calendar date as
+    written is the day whose owner answers.
+
+    Returns
+    -------
+    dates : numpy.ndarray of datetime64[D]
+        NaT where blank or bad.
+    ok, error_code, message : numpy arrays as in :func:`validate_points`.
+    """
+    n = len(values)
+    errors = _RowErrors(n)
+    dates = _parse_dates(values, n, errors)
+    return dates, errors.ok, errors.codes(), errors.messages()
+
+
+#: What may follow an ISO date: a time of day and a time-zone designator (dropped: the written date counts).
+_ISO_TAIL = r"^(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?$"
+
+
+def _parse_dates(values: Any, n: int, errors: _RowErrors) -> np.ndarray:
+    s = values if isinstance(values, pd.Series) else pd.Series(values)
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        if getattr(s.dtype, "tz", None) is not None:
+            s = s.dt.tz_localize(None)
+        return s.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+    if pd.api.types.is_object_dtype(s.dtype) and pd.api.types.infer_dtype(s, skipna=True) not in {"string", "empty"}:
+        # XLSX cells: dates and datetimes beside text
+        s = s.map(lambda v: v.isoformat() if isinstance(v, (dt.date, pd.Timestamp)) else v)
+    text = _text(s, n).str.strip()
+    blank = (text.isna() | text.str.lower().isin(list(_NA_TEXT))).to_numpy(dtype=bool)
+    text = text.where(~blank)
+    out = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+    todo = np.flatnonzero(~blank)
+    if todo.size and pa is not None:  # fast path: ISO dates, with or without a time of day
+        arr = pa.array(text.iloc[todo], type=pa.string(), from_pandas=True)
+        day = pc.strptime(pc.utf8_slice_codeunits(arr, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True)
+        fast = pc.and_(pc.is_valid(day), pc.match_substring_regex(pc.utf8_slice_codeunits(arr, 10), _ISO_TAIL))
+        fast = fast.fill_null(False).to_numpy(zero_copy_only=False)
+        out[todo[fast]] = day.to_numpy(zero_copy_only=False)[fast].astype("datetime64[D]")
+        todo = todo[~fast]
+    if not todo.size:
+        return out
+    sub = text.iloc[todo]
+    # the written local date: drop a time-zone designator after a time of day
+    if sub.str.contains(r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:Z|[+-]\d\d:?\d\d)$", regex=True).any():
+        sub = sub.str.replace(r"(\d:\d\d(?::\d\d(?:\.\d+)?)?)\s*(?:Z|[+-]\d\d:?\d\d)$", r"\1", regex=True)
+    parsed = pd.to_datetime(sub, errors="coerce", format="ISO8601")
+    bad = parsed.isna().to_numpy()
+    if bad.any():  # 2026/3/1, 2026.3.1, 2026年3月1日 8时, 3/1/2026 …
+        alt = (sub[bad].str.replace(r"[年月/.]", "-", regex=True).str.replace(r"[日号]", " ", regex=True)
+               .str.replace(r"(\d+)时(\d+)分?", r"\1:\2", regex=True).str.strip())
+        retry = pd.to_datetime(alt, errors="coerce", format="ISO8601")
+        still = retry.isna().to_numpy()
+        if still.any():
+            retry[still] = pd.to_datetime(alt[still], errors="coerce", format="mixed")
+        parsed[bad] = retry
+        bad = parsed.isna().to_numpy()
+    out[todo] = parsed.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+    if bad.any():
+        pos = todo[bad]
+        errors.add(pos, "bad_date", [f"date {t!r} cannot be read (write e.g. 2026-03-01)"
+                                     for t in sub[bad].to_numpy(dtype=object)])
+    return out
+
+
+def _numbers(values: Any, label: str, n: int, errors: _RowErrors) -> np.ndarray:
+    """Floats from a numeric or text column; unparseable text is ``bad_coordinates``."""
+    s = values if isinstance(values, pd.Series) else pd.Series(values)
+    if len(s) != n:
+        raise InputError(f"expected {n} values of {label}, got {len(s)}")
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        return s.to_numpy(dtype=float, na_value=np.nan)
+    if pa is not None and pd.api.types.is_string_dtype(s.dtype):
+        try:  # fast path: every value is a number or blank
+            arr = pc.utf8_trim_whitespace(pa.array(s, type=pa.string(), from_pandas=True))
+            arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+            return np.asarray(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            pass
+    text = _text(s, n).str.strip()
+    out = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    nan_text = text.isna() | text.str.lower().isin(list(_NA_TEXT))
+    bad = np.flatnonzero(np.isnan(out) & ~nan_text.to_numpy(dtype=bool))
+    errors.add(bad, "bad_coordinates", [f"{label} {t!r} is not a number" for t in text.iloc[bad]])
+    return out
+
+
+# --- the index ----------------------------------------------------------------------------
+#: Smallest share of a batch worth a thread of its own.
+_PARALLEL_MIN_POINTS = 25_000
+
+
+def _default_threads() -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
+
+
+def _pick_min(groups: np.ndarray, *keys: np.ndarray) -> np.ndarray:
+    """Positions of the first pair of each group, ordering pairs by ``keys`` (first key most significant)."""
+    if groups.size == 0:
+        return np.empty(0, dtype=np.int64)
+    order = np.lexsort((*reversed(keys), groups))
+    g = groups[order]
+    first = np.ones(len(g), dtype=bool)
+    first[1:] = g[1:] != g[:-1]
+    return order[first]
+
+
+def _ids(values: pd.Series, label: str, problems: list[str]) -> np.ndarray:
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = ~np.isfinite(numbers) | (numbers != np.round(numbers))
+    if bad.any():
+        problems.append(f"{label}: {int(bad.sum())} rows without an integer id")
+        return np.zeros(len(values), dtype=np.int64)
+    ids = numbers.astype(np.int64)
+    dup = pd.Series(ids).duplicated(keep=False).to_numpy()
+    if dup.any():
+        problems.append(f"{label}: duplicate ids {sorted(set(ids[dup].tolist()))[:10]}")
+    return ids
+
+
+def _to_metric(series: gpd.GeoSeries, epsg: int) -> np.ndarray:
+    """Geometries reprojected to ``epsg`` as a numpy array; invalid polygons repaired (logged)."""
+    geoms = series.to_crs(epsg).to_numpy()
+    present = ~shapely.is_missing(geoms)
+    invalid = present & ~shapely.is_valid(geoms)
+    if invalid.any():
+        LOGGER.warning("%d invalid geometries repaired with make_valid before indexing", int(invalid.sum()))
+        geoms = geoms.copy()
+        geoms[invalid] = shapely.make_valid(geoms[invalid])
+    return geoms
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """Results for valid points, as arrays: rule code, target id, segment position, distance, reason code."""
+
+    rule: np.ndarray
+    target: np.ndarray
+    segment: np.ndarray
+    distance: np.ndarray
+    reason: np.ndarray
+
+
+class AssignmentIndex:
+    """Segments, grid cells and jurisdictions in one metric CRS, in STRtrees, ready to route points.
+
+    Build it with :meth:`build`; it is read-only afterwards and can serve any
+    number of batches.
+    """
+
+    def __init__(self, *, ruleset: RuleSet, metric_epsg: int, extent: tuple[float, float, float, float] | None,
+                 segment_ids: np.ndarray, road_classes: Sequence[str | None], lines: np.ndarray,
+                 areas: np.ndarray, cell_ids: np.ndarray, cells: np.ndarray, jurisdiction_ids: np.ndarray,
+                 jurisdiction_levels: Sequence[str | None], jurisdictions: np.ndarray, threads: int | None = None):
+        self.ruleset = ruleset
+        self.threads = _default_threads() if threads is None else max(1, int(threads))
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        self.metric_epsg = int(metric_epsg)
+        self.extent = extent
+        self._seg_id = np.asarray(segment_ids, dtype=np.int64)
+        self._lines = lines
+        self._line_tree = shapely.STRtree(lines)
+        has_area = ~(shapely.is_missing(areas) | shapely.is_empty(areas))
+        self._area_seg = np.flatnonzero(has_area)
+        self._area_tree = shapely.STRtree(areas[has_area])
+        self._cell_id = np.asarray(cell_ids, dtype=np.int64)
+        self._cell_tree = shapely.STRtree(cells)
+        self._jur_id = np.asarray(jurisdiction_ids, dtype=np.int64)
+        self._jur_tree = shapely.STRtree(jurisdictions)
+        rank = {level: i for i, level in enumerate(JURISDICTION_LEVELS)}
+        level_rank = np.array([rank.get(str(lv).strip().lower(), len(rank)) for lv in jurisdiction_levels],
+                              dtype=np.int64)
+        order = np.lexsort((self._jur_id, shapely.area(jurisdictions), level_rank))
+        self._jur_rank = np.empty(len(order), dtype=np.int64)
+        self._jur_rank[order] = np.arange(len(order))
+        self._compile_routes([None if rc is None else _norm_road_class(rc) for rc in road_classes])
+
+    # .. construction ..
+    @classmethod
+    def build(cls, segments: gpd.GeoDataFrame, cells: gpd.GeoDataFrame | None = None,
+              jurisdictions: gpd.GeoDataFrame | None = None, *, ruleset: RuleSet,
+              metric_epsg: int | None = None, threads: int | None = None) -> AssignmentIndex:
+        """Project the layers once to a metric CRS and index them.
+
+        Parameters
+        ----------
+        segments : geopandas.GeoDataFrame
+            Columns ``id`` (int), ``road_class`` (optional), ``area`` (optional
+            frontage polygon or multipolygon per segment, may be None; a
+            GeoSeries or shapely objects in the frame's CRS) and the centerline
+            as the active geometry.  Usually in EPSG:4326.
+        cells : geopandas.GeoDataFrame, optional
+            Grid cells: ``id`` and polygon geometry.
+        jurisdictions : geopandas.GeoDataFrame, optional
+            ``id``, ``level`` ('community', 'town' or 'county') and polygon geometry.
+        ruleset : RuleSet
+            The routing rules (keyword only).
+        metric_epsg : int, optional
+            Projected CRS for all distances; chosen from the segments' centre
+            with :func:`gisgrid.crs.metric_crs_for` when omitted.
+        threads : int, optional
+            Threads that share a large batch's tree queries (shapely releases
+            the GIL while querying); the usable CPUs, at most 4, by default.
+
+        Raises
+        ------
+        InputError
+            Listing every problem found: missing columns, no CRS, missing or
+            duplicate ids, segments without a centerline.
+        """
+        if not isinstance(ruleset, RuleSet):
+            raise InputError(f"ruleset must be a RuleSet, not {type(ruleset).__name__}")
+        problems: list[str] = []
+        layers = {"segments": segments, "cells": cells, "jurisdictions": jurisdictions}
+        for name, layer in layers.items():
+            if layer is None:
+                continue
+            if not isinstance(layer, gpd.GeoDataFrame):
+                problems.append(f"{name} must be a GeoDataFrame, not {type(layer).__name__}")
+                continue
+            if layer.crs is None:
+                problems.append(f"{name} have no CRS")
+            if "id" not in layer.columns:
+                problems.append(f"{name} have no 'id' column")
+        if jurisdictions is not None and isinstance(jurisdictions, gpd.GeoDataFrame) \
+                and "level" not in jurisdictions.columns:
+            problems.append("jurisdictions have no 'level' column")
+        if problems:
+            raise InputError("cannot build the assignment index: " + "; ".join(problems))
+
+        if metric_epsg is None:
+            if len(segments) == 0:
+                raise InputError("cannot choose a metric CRS without segments: give metric_epsg")
+            xmin, ymin, xmax, ymax = segments.geometry.to_crs(STORAGE_SRID).total_bounds
+            metric_epsg = metric_crs_for((xmin + xmax) / 2, (ymin + ymax) / 2)
+        crs = parse_crs(metric_epsg)
+        if crs.kind != "projected":
+            raise CRSError(f"metric_epsg must be a projected EPSG code, not {metric_epsg!r}")
+
+        seg_ids = _ids(segments["id"], "segments", problems)
+        lines = _to_metric(segments.geometry, crs.epsg)
+        no_line = shapely.is_missing(lines) | shapely.is_empty(lines)
+        if no_line.any():
+            problems.append(f"segments without a centerline: ids {seg_ids[no_line][:10].tolist()}")
+        if "area" in segments.columns:
+            area = segments["area"]
+            if not isinstance(area, gpd.GeoSeries):
+                area = gpd.GeoSeries(area, index=segments.index, crs=segments.crs)
+            elif area.crs is None:
+                area = area.set_crs(segments.crs)
+            areas = _to_metric(area, crs.epsg)
+        else:
+            areas = np.full(len(segments), None, dtype=object)
+        road_classes = segments["road_class"].tolist() if "road_class" in segments.columns \
+            else [None] * len(segments)
+        road_classes = [None if rc is None or (isinstance(rc, float) and math.isnan(rc)) else rc
+                        for rc in road_classes]
+
+        def layer_arrays(layer: gpd.GeoDataFrame | None, label: str) -> tuple[np.ndarray, np.ndarray]:
+            if layer is None or len(layer) == 0:
+                return np.empty(0, dtype=np.int64), np.empty(0, dtype=object)
+            ids = _ids(layer["id"], label, problems)
+            geoms = _to_metric(layer.geometry, crs.epsg)
+            keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+            return ids[keep], geoms[keep]
+
+        cell_ids, cell_geoms = layer_arrays(cells, "cells")
+        jur_ids, jur_geoms = layer_arrays(jurisdictions, "jurisdictions")
+        levels: list = []
+        if jurisdictions is not None and len(jurisdictions):
+            keep = ~(jurisdictions.geometry.isna() | jurisdictions.geometry.is_empty).to_numpy()
+            levels = jurisdictions["level"].to_numpy(dtype=object)[keep].tolist()
+            unknown = sorted({str(lv) for lv in levels if str(lv).strip().lower() not in JURISDICTION_LEVELS})
+            if unknown:
+                LOGGER.warning("jurisdiction levels %s are not %s: ranked last", unknown, JURISDICTION_LEVELS)
+        if problems:
+            raise InputError("cannot build the assignment index: " + "; ".join(problems))
+
+        extent_layers = [jurisdictions] if jurisdictions is not None and len(jurisdictions) \
+            else [layer for layer in (segments, cells) if layer is not None and len(layer)]
+        extent = None
+        if extent_layers:
+            bounds = np.array([layer.geometry.to_crs(STORAGE_SRID).total_bounds for layer in extent_layers])
+            if np.isfinite(bounds).all():
+                extent = (float(bounds[:, 0].min()), float(bounds[:, 1].min()),
+                          float(bounds[:, 2].max()), float(bounds[:, 3].max()))
+        index = cls(ruleset=ruleset, metric_epsg=crs.epsg, extent=extent, segment_ids=seg_ids,
+                    road_classes=road_classes, lines=lines, areas=areas, cell_ids=cell_ids, cells=cell_geoms,
+                    jurisdiction_ids=jur_ids, jurisdiction_levels=levels, jurisdictions=jur_geoms,
+                    threads=threads)
+        LOGGER.info("assignment index: %s", index)
+        return index
+
+    def _compile_routes(self, road_classes: list[str | None]) -> None:
+        """Category routes as lookup tables indexed by (category, road class of the point's segment)."""
+        routes = self.ruleset.category_routes
+        self._cat_codes = pd.Index(list(routes), dtype=object)
+        names = sorted({rc for rc in road_classes if rc is not None})
+        lookup = {rc: j for j, rc in enumerate(names)}
+        none = len(names)  # column for "no segment" or "no road class"
+        self._seg_rc = np.array([none if rc is None else lookup[rc] for rc in road_classes], dtype=np.int64)
+        self._route_dept = np.full((len(routes), none + 1), -1, dtype=np.int64)
+        self._route_reason = np.full((len(routes), none + 1), -1, dtype=np.int64)
+        self.reasons: list[str] = [OUTSIDE_COVERAGE]
+        for k, (code, spec) in enumerate(routes.items()):
+            if spec["mode"] == "department":
+                self._route_dept[k, :] = spec["department_id"]
+                self._route_reason[k, :] = len(self.reasons)
+                self.reasons.append(f"category {code} routes to department {spec['department_id']}")
+            elif spec["mode"] == "by_road_class":
+                for rc, dept in spec["road_classes"].items():
+                    if rc in lookup:  # no segment has that class: nothing to route
+                        self._route_dept[k, lookup[rc]] = dept
+                        self._route_reason[k, lookup[rc]] = len(self.reasons)
+                        self.reasons.append(f"category {code} on a {rc} road routes to department {dept}")
+
+    def __repr__(self) -> str:
+        return (f"<AssignmentIndex rules {self.ruleset.version}, EPSG:{self.metric_epsg}, {self.threads} threads: "
+                f"{len(self._seg_id)} segments ({len(self._area_seg)} with areas), {len(self._cell_id)} cells, "
+                f"{len(self._jur_id)} jurisdictions>")
+
+    # .. queries ..
+    def assign(self, x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, *,
+               categories: Sequence[str | None] | pd.Series | None = None) -> pd.DataFrame:
+        """Route points given in the index's metric CRS.
+
+        Parameters
+        ----------
+        x, y : array-like of float
+            Easting and northing in ``metric_epsg``.  Non-finite values give
+            a ``missing_coordinates`` error row.
+        categories : array-like of str, optional
+            Category code per point; blank means none (routed by location); a
+            code unknown to the rule set gives an ``unknown_category`` error row.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per input point, in input order, with the columns
+            :data:`RESULT_COLUMNS`: ``target_type`` (department, segment, cell,
+            jurisdiction or NaN), ``target_id``, ``rule`` (:data:`RULES`),
+            ``distance_m`` (from the point to ``segment_id``'s centerline: 0
+            inside its area; NaN when no segment was found), ``segment_id`` (the
+            segment found by rules b/c, also when a department won), ``reason``,
+            ``ruleset_version``, ``error_code`` and ``error_message``.
+            ``target_type``, ``rule``, ``reason`` and the error columns are
+            categoricals.
+        """
+        x = np.asarray(x, dtype=float)
+        y = np.asarray(y, dtype=float)
+        if x.shape != y.shape or x.ndim != 1:
+            raise InputError(f"x and y must be 1-d arrays of one length, not {x.shape} and {y.shape}")
+        n = len(x)
+        errors = _RowErrors(n)
+        cat = np.full(n, -1, dtype=np.int64) if categories is None \
+            else _encode_categories(categories, n, self._cat_codes, errors)
+        errors.add(~(np.isfinite(x) & np.isfinite(y)), "missing_coordinates", ERROR_CODES["missing_coordinates"])
+        ok = np.flatnonzero(errors.ok)
+        raw = self._assign_raw(x[ok], y[ok], cat[ok])
+        return self._frame(n, ok, raw, errors)
+
+    def _query(self, tree: shapely.STRtree, geoms: np.ndarray, **kwargs: Any) -> np.ndarray:
+        """``tree.query(geoms, **kwargs)``, split over :attr:`threads` threads for a large batch."""
+        n = len(geoms)
+        parts = min(self.threads, n // _PARALLEL_MIN_POINTS)
+        if parts <= 1:
+            return tree.query(geoms, **kwargs)
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="gisgrid-assign")
+        cuts = np.linspace(0, n, parts + 1).astype(np.int64)
+        futures = [self._pool.submit(tree.query, geoms[a:b], **kwargs) for a, b in zip(cuts[:-1], cuts[1:])]
+        pairs = [f.result() for f in futures]
+        for pair, start in zip(pairs, cuts[:-1]):
+            pair[0] += start
+        return np.concatenate(pairs, axis=1)
+
+    def _assign_raw(self, x: np.ndarray, y: np.ndarray, cat: np.ndarray) -> _Raw:
+        """The rules on finite metric coordinates; ``cat`` is -1 (no category) or an index into the routes."""
+        m = len(x)
+        t0 = time.perf_counter()
+        points = shapely.points(x, y)
+        seg = np.full(m, -1, dtype=np.int64)        # position of the segment found by (b)/(c)
+        dist = np.full(m, np.nan)
+        rule = np.full(m, _R_UNASSIGNED, dtype=np.int8)
+        target = np.zeros(m, dtype=np.int64)
+
+        # (b) segment areas, boundary included; ties: nearest centerline, then lowest id
+        pi, ai = self._query(self._area_tree, points, predicate="intersects")
+        if pi.size:
+            cand = self._area_seg[ai]
+            multi = np.bincount(pi, minlength=m)[pi] > 1
+            seg[pi[~multi]] = cand[~multi]
+            if multi.any():
+                mp, ms = pi[multi], cand[multi]
+                d = np.round(shapely.distance(points[mp], self._lines[ms]), TIE_DECIMALS)
+                chosen = _pick_min(mp, d, self._seg_id[ms])
+                seg[mp[chosen]] = ms[chosen]
+            found = seg >= 0
+            dist[found] = 0.0
+            rule[found] = _R_AREA
+        # (c) nearest centerline within the tolerance; ties: lowest id
+        left = np.flatnonzero(seg < 0)
+        if left.size and len(self._lines):
+            tolerance = self.ruleset.tolerance_m
+            lp, ls = self._query(self._line_tree, points[left], predicate="dwithin",
+                                 distance=tolerance + 10.0 ** -TIE_DECIMALS)
+            d = shapely.distance(points[left[lp]], self._lines[ls])
+            dq = np.round(d, TIE_DECIMALS)
+            within = dq <= tolerance  # the bound, like ties, to the micrometre: 30 m projected twice is still 30 m
+            lp, ls, d, dq = lp[within], ls[within], d[within], dq[within]
+            if lp.size:
+                chosen = _pick_min(lp, dq, self._seg_id[ls])
+                hit = left[lp[chosen]]
+                seg[hit] = ls[chosen]
+                dist[hit] = d[chosen]
+                rule[hit] = _R_NEAREST
+        found = seg >= 0
+        target[found] = self._seg_id[seg[found]]
+        # (d) grid cell, boundary included; ties: lowest id
+        left = np.flatnonzero(~found)
+        if left.size and len(self._cell_id):
+            cp, cc = self._query(self._cell_tree, points[left], predicate="intersects")
+            chosen = _pick_min(cp, self._cell_id[cc])
+            hit = left[cp[chosen]]
+            target[hit] = self._cell_id[cc[chosen]]
+            rule[hit] = _R_CELL
+        # (e) smallest jurisdiction
+        left = np.flatnonzero(rule == _R_UNASSIGNED)
+        if left.size and len(self._jur_id):
+            jp, jj = self._query(self._jur_tree, points[left], predicate="intersects")
+            chosen = _pick_min(jp, self._jur_rank[jj])
+            hit = left[jp[chosen]]
+            target[hit] = self._jur_id[jj[chosen]]
+            rule[hit] = _R_JURISDICTION
+        reason = np.where(rule == _R_UNASSIGNED, 0, -1)
+        # (a) category routes override; by road class they need the segment found above
+        routed = np.flatnonzero(cat >= 0)
+        if routed.size and self._route_dept.size:
+            k = cat[routed]
+            rc = np.where(seg[routed] >= 0, self._seg_rc[np.maximum(seg[routed], 0)], self._route_dept.shape[1] - 1)
+            dept = self._route_dept[k, rc]
+            win = dept >= 0
+            hit = routed[win]
+            rule[hit] = _R_CATEGORY
+            target[hit] = dept[win]
+            reason[hit] = self._route_reason[k[win], rc[win]]
+        LOGGER.debug("assigned %d points in %.3f s", m, time.perf_counter() - t0)
+        return _Raw(rule=rule, target=target, segment=seg, distance=dist, reason=reason)
+
+    def _frame(self, n: int, ok: np.ndarray, raw: _Raw, errors: _RowErrors,
+               index: pd.Index | None = None) -> pd.DataFrame:
+        """The result columns for ``n`` rows, the valid ones at positions ``ok``."""
+        rule = np.full(n, -1, dtype=np.int8)
+        rule[ok] = raw.rule
+        ttype = np.where(rule >= 0, _RULE_TARGET[rule], -1).astype(np.int8)
+        target = np.zeros(n, dtype=np.int64)
+        target[ok] = raw.target
+        seg_pos = np.full(n, -1, dtype=np.int64)
+        seg_pos[ok] = raw.segment
+        seg_id = np.where(seg_pos >= 0, self._seg_id[np.maximum(seg_pos, 0)] if len(self._seg_id) else 0, 0)
+        dist = np.full(n, np.nan)
+        dist[ok] = np.round(raw.distance, 3)
+        reason = np.full(n, -1, dtype=np.int64)
+        reason[ok] = raw.reason
+        msg_codes = np.full(n, -1, dtype=np.int64)
+        msg_labels: Sequence[str] = []
+        if errors.message is not None:
+            bad = np.flatnonzero(errors.message != None)  # noqa: E711 - elementwise
+            codes, msg_labels = pd.factorize(errors.message[bad])
+            msg_codes[bad] = codes
+        columns = {
+            "target_type": pd.Categorical.from_codes(ttype, TARGET_TYPES),
+            "target_id": pd.arrays.IntegerArray(target, ttype < 0),
+            "rule": pd.Categorical.from_codes(rule, RULES),
+            "distance_m": dist,
+            "segment_id": pd.arrays.IntegerArray(seg_id, seg_pos < 0),
+            "reason": pd.Categorical.from_codes(reason, self.reasons),
+            "ruleset_version": pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), [self.ruleset.version]),
+            "error_code": pd.Categorical.from_codes(errors.code, _ERROR_LIST),
+            "error_message": pd.Categorical.from_codes(msg_codes, list(msg_labels)),
+        }
+        return pd.DataFrame(columns, index=index if index is not None else pd.RangeIndex(n))
+
+
+# --- frames -------------------------------------------------------------------------------
+def _find_column(columns: Sequence[str], names: Sequence[str]) -> str | None:
+    lowered = {str(c).strip().lower(): c for c in reversed(list(columns))}
+    for name in names:
+        if name in lowered:
+            return lowered[name]
+    return None
+
+
+def _optional_column(frame: pd.DataFrame, given: str | None, names: Sequence[str], what: str) -> str | None:
+    if given is None:
+        return _find_column(frame.columns, names)
+    if given not in frame.columns:
+        raise InputError(f"{what} column {given!r} not found; columns are: {', '.join(map(str, frame.columns))}",
+                         column=given)
+    return given
+
+
+def _point_xy(geoms: np.ndarray, errors: _RowErrors) -> tuple[np.ndarray, np.ndarray]:
+    """x/y of point geometries; a single-point MultiPoint counts; other types are ``not_a_point``."""
+    geoms = np.asarray(geoms, dtype=object)
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    kind = shapely.get_type_id(geoms)
+    multi1 = (kind == 4) & (shapely.get_num_geometries(geoms) == 1)
+    geoms = np.where(multi1, shapely.get_geometry(geoms, 0), geoms)
+    not_point = ~missing & (kind != 0) & ~multi1
+    errors.add(not_point, "not_a_point", [f"a {shapely.GeometryType(t).name.lower()} is not a point"
+                                          for t in shapely.get_type_id(geoms[not_point])])
+    errors.add(missing, "missing_coordinates", "no geometry")
+    usable = ~missing & ~not_point
+    x = np.full(len(geoms), np.nan)
+    y = np.full(len(geoms), np.nan)
+    x[usable] = shapely.get_x(geoms[usable])
+    y[usable] = shapely.get_y(geoms[usable])
+    return x, y
+
+
+def _storage_coordinates(x: np.ndarray, y: np.ndarray, crs: InputCRS, extent: tuple | None,
+                         errors: _RowErrors) -> tuple[np.ndarray, np.ndarray]:
+    """Check coordinates in their declared CRS and convert the good ones to storage lon/lat."""
+    n = len(x)
+    failed = ~errors.ok
+    lon = np.full(n, np.nan)
+    lat = np.full(n, np.nan)
+    if crs.is_lonlat:
+        _check_lonlat(errors, x, y, extent, skip=failed)
+        ok = np.flatnonzero(errors.ok)
+        lon[ok], lat[ok] = to_storage(x[ok], y[ok], crs)
+        return lon, lat
+    missing = (np.isnan(x) | np.isnan(y)) & ~failed
+    errors.add(missing, "missing_coordinates", ERROR_CODES["missing_coordinates"])
+    live = np.flatnonzero(errors.ok)
+    lon[live], lat[live] = to_storage(x[live], y[live], crs)
+    inside_crs = _in_box(x, y, geographic_bounds(crs)) & np.isfinite(lon) & np.isfinite(lat) \
+        & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
+    bad = np.zeros(n, dtype=bool)
+    bad[live] = ~inside_crs[live]
+    if extent is not None:
+        candidates = np.flatnonzero(errors.ok & (bad | ~_in_box(lon, lat, extent)))
+        if candidates.size:
+            slon, slat = to_storage(y[candidates], x[candidates], crs)
+            swapped = candidates[_in_box(slon, slat, extent) & np.isfinite(slon)]
+            errors.add(swapped, "swapped_lonlat", [
+                f"x {_fmt_number(x[i])}, y {_fmt_number(y[i])} lies outside the area but inside it when swapped: "
+                "check the order of the coordinate columns (not corrected)" for i in swapped])
+            bad[swapped] = False
+    pos = np.flatnonzero(bad)
+    errors.add(pos, "out_of_range", [f"x {_fmt_number(x[i])}, y {_fmt_number(y[i])} is outside the valid area "
+                                     f"of {crs.name}" for i in pos])
+    lon[~errors.ok] = np.nan
+    lat[~errors.ok] = np.nan
+    return lon, lat
+
+
+def _assign_prepared(index: AssignmentIndex, n: int, x: np.ndarray, y: np.ndarray, crs: InputCRS, *,
+                     categories: Any, dates: Any, extent: tuple | None, errors: _RowErrors,
+                     owners: OwnerHistory | None, role: str, row_index: pd.Index) -> pd.DataFrame:
+    """Validation, conversion to storage and metric, rules and owners: the result columns for ``n`` rows."""
+    lon, lat = _storage_coordinates(x, y, crs, extent, errors)
+    cat = np.full(n, -1, dtype=np.int64) if categories is None \
+        else _encode_categories(categories, n, index._cat_codes, errors)
+    day = None if dates is None else _parse_dates(dates, n, errors)
+    ok = np.flatnonzero(errors.ok)
+    mx, my = transformer(STORAGE_SRID, index.metric_epsg).transform(lon[ok], lat[ok])
+    mx = np.asarray(mx, dtype=float)
+    my = np.asarray(my, dtype=float)
+    raw = index._assign_raw(mx, my, cat[ok])
+    result = index._frame(n, ok, raw, errors, index=row_index)
+    if owners is not None:
+        when = np.full(n, np.datetime64(dt.date.today(), "D")) if day is None \
+            else np.where(np.isnat(day), np.datetime64(dt.date.today(), "D"), day)
+        found = owners.owners_on(result["target_type"], result["target_id"], when, role=role)
+        result["owner_name"] = found["owner_name"].to_numpy()
+        result["owner_person_id"] = found["person_id"].array
+        result["owner_department_id"] = found["department_id"].array
+    return result
+
+
+def _attach(frame: pd.DataFrame, result: pd.DataFrame) -> pd.DataFrame:
+    """The input columns followed by the result columns (earlier result columns are replaced)."""
+    stale = [c for c in result.columns if c in frame.columns]
+    if stale:
+        LOGGER.warning("replacing columns %s from an earlier run with new results", stale)
+        frame = frame.drop(columns=stale)
+    if isinstance(frame, gpd.GeoDataFrame):
+        out = frame.copy()
+        for name in result.columns:
+            out[name] = result[name].array
+        return out
+    return pd.concat([frame, result.set_axis(frame.index)], axis=1)
+
+
+def assign_frame(index: AssignmentIndex, frame: pd.DataFrame, *, lon: str = "lon", lat: str = "lat",
+                 crs: str | int | InputCRS | None = None, category: str | None = None, date: str | None = None,
+                 extent: Sequence[float] | None = None, owners: OwnerHistory | None = None,
+                 role: str = "段长") -> pd.DataFrame:
+    """Validate, convert and route every row of a table of reports.
+
+    Parameters
+    ----------
+    index : AssignmentIndex
+    frame : pandas.DataFrame or geopandas.GeoDataFrame
+        Coordinates in columns ``lon``/``lat`` (numbers or text), or, for a
+        GeoDataFrame without those columns, point geometries.  Not modified.
+    lon, lat : str
+        Coordinate column names (longitude/easting, latitude/northing).
+    crs : str, int or InputCRS
+        The CRS the coordinates are in: EPSG:4326, EPSG:4490, a projected EPSG
+        code, ``"gcj02"`` or ``"bd09"``.  Required for a plain DataFrame (input
+        must say which it is); a GeoDataFrame's own CRS is used when omitted.
+    category, date : str, optional
+        Category-code and report-date columns; by default the first column
+        named as in :data:`CATEGORY_NAMES` / :data:`DATE_NAMES`, if any.
+    extent : (min lon, min lat, max lon, max lat), optional
+        The served area for the swapped lon/lat check; the index's extent by default.
+    owners : OwnerHistory, optional
+        Adds :data:`OWNER_COLUMNS`: the owner in ``role`` on each report's date
+        (today for rows without a date).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The input columns followed by :data:`RESULT_COLUMNS`, one row per input
+        row, same index and order.
+
+    Raises
+    ------
+    InputError
+        For whole-table problems (missing columns, no CRS); problems of single
+        rows are reported in ``error_code`` / ``error_message``.
+    """
+    n = len(frame)
+    errors = _RowErrors(n)
+    use_geometry = isinstance(frame, gpd.GeoDataFrame) and (lon not in frame.columns or lat not in frame.columns)
+    if use_geometry:
+        if crs is None:
+            if frame.crs is None:
+                raise CRSError("the GeoDataFrame has no CRS: give crs=")
+            epsg = frame.crs.to_epsg()
+            if epsg is None:
+                raise CRSError(f"the GeoDataFrame's CRS {frame.crs.name!r} has no EPSG code: give crs=")
+            crs = epsg
+        x, y = _point_xy(frame.geometry.to_numpy(), errors)
+    else:
+        missing = [c for c in (lon, lat) if c not in frame.columns]
+        if missing:
+            raise InputError(f"coordinate columns {missing} not found; columns are: "
+                             f"{', '.join(map(str, frame.columns))}")
+        x = _numbers(frame[lon], lon, n, errors)
+        y = _numbers(frame[lat], lat, n, errors)
+    crs = parse_crs(crs)
+    category = _optional_column(frame, category, CATEGORY_NAMES, "category")
+    date = _optional_column(frame, date, DATE_NAMES, "date")
+    box = _check_extent(extent) if extent is not None else index.extent
+    result = _assign_prepared(index, n, x, y, crs,
+                              categories=None if category is None else frame[category],
+                              dates=None if date is None else frame[date],
+                              extent=box, errors=errors, owners=owners, role=role, row_index=frame.index)
+    return _attach(frame, result)
+
+
+# --- owners by date --------------------------------------------------------------------------
+_DAY_OFFSET = 1 << 20          # days added so that dates from about 900 AD on are non-negative
+_ID_BITS = 36
+_TARGET_CODES = ("jurisdiction", "street", "segment", "cell", "department")
+
+
+class OwnerHistory:
+    """Owner assignments with their validity dates, for vectorised owner-on-a-date lookups.
+
+    An assignment is valid on day ``d`` when ``valid_from <= d < valid_to``
+    (``valid_to`` NaT/None while current), as in the ``owner_assignment`` table.
+    Where assignments of one role on one target overlap (a data error), the one
+    that started last wins, as in :mod:`gisgrid.owners`.
+
+    Parameters
+    ----------
+    assignments : pandas.DataFrame
+        Columns ``target_type``, ``target_id``, ``role``, ``valid_from`` and
+        optionally ``valid_to``, ``person_id``, ``department_id``, ``owner_name``.
+    department_names : mapping of int to str, optional
+        Names of departments, for rows routed to a department (which is its own owner).
+
+    Raises
+    ------
+    InputError
+        Listing missing columns, missing or bad dates and unknown target types.
+    """
+
+    def __init__(self, assignments: pd.DataFrame, *, department_names: Mapping[int, str] | None = None):
+        required = ("target_type", "target_id", "role", "valid_from")
+        missing = [c for c in required if c not in assignments.columns]
+        if missing:
+            raise InputError(f"owner assignments lack columns {missing}")
+        vf = _days(assignments["valid_from"])
+        vt = _days(assignments["valid_to"]) if "valid_to" in assignments.columns \
+            else np.full(len(assignments), np.datetime64("NaT"), dtype="datetime64[D]")
+        a = pd.DataFrame({
+            "target_type": assignments["target_type"].astype(object).to_numpy(),
+            "target_id": pd.to_numeric(assignments["target_id"], errors="coerce").to_numpy(dtype=float,
+                                                                                          na_value=np.nan),
+            "role": assignments["role"].astype(object).to_numpy(),
+            "valid_from": vf,
+            "valid_to": vt,
+        })
+        for name in ("person_id", "department_id"):
+            a[name] = pd.array(pd.to_numeric(assignments[name], errors="coerce"), dtype="Int64") \
+                if name in assignments.columns else pd.array([pd.NA] * len(a), dtype="Int64")
+        a["owner_name"] = assignments["owner_name"].to_numpy(dtype=object) if "owner_name" in assignments.columns \
+            else None
+        problems = []
+        bad_type = ~a["target_type"].isin(_TARGET_CODES)
+        if bad_type.any():
+            problems.append(f"unknown target types {sorted(set(map(str, a.loc[bad_type, 'target_type'])))}")
+        if a["target_id"].isna().any():
+            problems.append(f"{int(a['target_id'].isna().sum())} rows without target_id")
+        if np.isnat(vf).any():
+            problems.append(f"{int(np.isnat(vf).sum())} rows without a valid_from date")
+        ends_early = ~np.isnat(vt) & (vt <= vf)
+        if ends_early.any():
+            problems.append(f"{int(ends_early.sum())} rows with valid_to not after valid_from")
+        if problems:
+            raise InputError("owner assignments: " + "; ".join(problems))
+        tcode = pd.Index(_TARGET_CODES).get_indexer(a["target_type"]).astype(np.int64)
+        a["_key"] = (tcode << _ID_BITS) | a["target_id"].to_numpy(dtype=np.int64)
+        a["_from"] = vf.astype(np.int64) + _DAY_OFFSET  # days since 1970, shifted non-negative
+        a["_to"] = np.where(np.isnat(vt), np.iinfo(np.int64).max, vt.astype(np.int64) + _DAY_OFFSET)
+        self._by_role: dict[str, pd.DataFrame] = {}
+        for role, sub in a.groupby("role", sort=False):
+            sub = sub.sort_values(["_key", "_from"], kind="stable").reset_index(drop=True)
+            sub["_composite"] = (sub["_key"].to_numpy() << 21) | sub["_from"].to_numpy()
+            self._by_role[str(role)] = sub
+        self.department_names = dict(department_names or {})
+
+    @property
+    def roles(self) -> list[str]:
+        return list(self._by_role)
+
+    def owners_on(self, target_types: Sequence[str | None] | pd.Series, target_ids: Sequence[Any] | pd.Series,
+                  dates: Any, *, role: str = "段长") -> pd.DataFrame:
+        """The owner in ``role`` of each (target, date), vectorised.
+
+        Parameters
+        ----------
+        target_types, target_ids : array-like
+            The targets, e.g. the ``target_type``/``target_id`` result columns.
+            A ``department`` target is its own owner.
+        dates : array-like of dates
+            Day of each lookup (datetime64, dates or ISO text); NaT gives no owner.
+        role : str, default "段长"
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per lookup (RangeIndex): ``person_id``, ``department_id``
+            (Int64), ``owner_name``, ``valid_from``, ``valid_to``; missing where
+            nobody held the role on that day.
+        """
+        types = pd.Series(target_types, copy=False).astype(object).to_numpy()
+        n = len(types)
+        ids = pd.to_numeric(pd.Series(target_ids, copy=False), errors="coerce").to_numpy(dtype=float,
+                                                                                        na_value=np.nan)
+        days = _days(dates)
+        if len(ids) != n or len(days) != n:
+            raise InputError(f"target_types, target_ids and dates differ in length ({n}, {len(ids)}, {len(days)})")
+        person = np.zeros(n, dtype=np.int64)
+        person_na = np.ones(n, dtype=bool)
+        dept = np.zeros(n, dtype=np.int64)
+        dept_na = np.ones(n, dtype=bool)
+        name = np.full(n, None, dtype=object)
+        vfrom = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+        vto = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+        tcode = pd.Index(_TARGET_CODES).get_indexer(types).astype(np.int64)
+        usable = (tcode >= 0) & np.isfinite(ids) & ~np.isnat(days)
+        is_dept = usable & (types == "department")
+        dept[is_dept] = ids[is_dept].astype(np.int64)
+        dept_na[is_dept] = False
+        if self.department_names and is_dept.any():
+            name[is_dept] = [self.department_names.get(int(i)) for i in ids[is_dept]]
+        sub = self._by_role.get(role)
+        look = np.flatnonzero(usable & ~is_dept)
+        if sub is not None and look.size:
+            key = (tcode[look] << _ID_BITS) | ids[look].astype(np.int64)
+            day = days[look].astype(np.int64) + _DAY_OFFSET
+            keys = sub["_key"].to_numpy()
+            starts = sub["_from"].to_numpy()
+            ends = sub["_to"].to_numpy()
+            pos = np.searchsorted(sub["_composite"].to_numpy(), (key << 21) | day, side="right") - 1
+            hit = np.full(look.size, -1, dtype=np.int64)
+            pending = np.arange(look.size)
+            while pending.size:  # steps back over assignments of the same target that had already ended
+                p = pos[pending]
+                same = (p >= 0) & (keys[np.maximum(p, 0)] == key[pending])
+                pending, p = pending[same], p[same]
+                valid = day[pending] < ends[p]
+                hit[pending[valid]] = p[valid]
+                pending = pending[~valid]
+                pos[pending] -= 1
+            found = hit >= 0
+            rows, at = sub.iloc[hit[found]], look[found]
+            pid = rows["person_id"].array
+            did = rows["department_id"].array
+            person[at] = pid.fillna(0).to_numpy(dtype=np.int64)
+            person_na[at] = pid.isna()
+            dept[at] = did.fillna(0).to_numpy(dtype=np.int64)
+            dept_na[at] = did.isna()
+            name[at] = rows["owner_name"].to_numpy(dtype=object)
+            vfrom[at] = rows["valid_from"].to_numpy().astype("datetime64[D]")
+            vto[at] = rows["valid_to"].to_numpy().astype("datetime64[D]")
+        return pd.DataFrame({
+            "person_id": pd.arrays.IntegerArray(person, person_na),
+            "department_id": pd.arrays.IntegerArray(dept, dept_na),
+            "owner_name": pd.Series(name, dtype=object),
+            "valid_from": vfrom.astype("datetime64[s]"),
+            "valid_to": vto.astype("datetime64[s]"),
+        })
+
+
+def _days(values: Any) -> np.ndarray:
+    """Dates as numpy datetime64[D] (NaT where missing)."""
+    s = values if isinstance(values, pd.Series) else pd.Series(values)
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        if getattr(s.dtype, "tz", None) is not None:
+            s = s.dt.tz_localize(None)
+        return s.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+    parsed = pd.to_datetime(s, errors="coerce", format="mixed")
+    return parsed.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+
+
+# --- files ----------------------------------------------------------------------------------
+TABULAR_FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx"}
+VECTOR_FORMATS = {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg"}
+_DRIVERS = {"geojson": "GeoJSON", "gpkg": "GPKG"}
+
+
+@dataclass(frozen=True)
+class AssignSummary:
+    """What :func:`assign_file` did: rows, counts by rule and by error code, time taken."""
+
+    source: Path
+    output: Path
+    rows: int
+    by_rule: dict[str, int]
+    by_error: dict[str, int]
+    seconds: float
+    ruleset_version: str
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else math.inf
+
+    def __str__(self) -> str:
+        lines = [f"{self.rows} rows: {self.source} → {self.output} in {self.seconds:.1f} s "
+                 f"({self.rows_per_second:,.0f} rows/s), rules {self.ruleset_version}"]
+        lines += [f"  {rule:<22}{self.by_rule.get(rule, 0):>10}" for rule in RULES]
+        lines += [f"  error {code:<16}{count:>10}" for code, count in sorted(self.by_error.items())]
+        return "\n".join(lines)
+
+
+def _format_of(path: Path) -> str:
+    suffix = path.suffix.lower()
+    fmt = TABULAR_FORMATS.get(suffix) or VECTOR_FORMATS.get(suffix)
+    if fmt is None:
+        raise FileFormatError(f"{path.name}: unsupported file type {suffix!r}; use "
+                              f"{', '.join(sorted({*TABULAR_FORMATS, *VECTOR_FORMATS}))}")
+    return fmt
+
+
+def _unique(names: Sequence[Any]) -> list[str]:
+    out: list[str] = []
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        base = str(name).strip() if name is not None and str(name).strip() else f"column_{i + 1}"
+        candidate, k = base, 1
+        while candidate in seen:
+            k += 1
+            candidate = f"{base}_{k}"
+        seen.add(candidate)
+        out.append(candidate)
+    return out
+
+
+@dataclass
+class _Chunk:
+    frame: pd.DataFrame                     # the input columns of the chunk
+    geoms: np.ndarray | None = None         # input geometries (vector sources)
+    errors: list[tuple[str, str]] | None = None  # pre-set (code, message) per row: malformed rows
+
+
+# .. CSV ..
+def _sniff_csv(path: Path) -> tuple[str, str, list[str], int, int]:
+    """Encoding, delimiter, header names, bytes per row (estimate) and lines up to and including the header."""
+    with path.open("rb") as f:
+        sample = f.read(1 << 20)
+    if not sample.strip():
+        raise FileFormatError(f"file is empty: {path.name}")
+    complete = sample if len(sample) < (1 << 20) else sample[: sample.rfind(b"\n") + 1] or sample
+    encoding = detect_encoding(complete)
+    text = complete.decode(encoding, errors="replace").lstrip("\ufeff")
+    raw_lines = text.split("\n")
+    skip = next(i for i, line in enumerate(raw_lines) if line.strip()) + 1
+    lines = [line for line in raw_lines if line.strip()]
+    first = lines[0].rstrip("\r")
+    counts = {d: first.count(d) for d in (",", "\t", ";", "|")}
+    delimiter = max(counts, key=counts.get) if max(counts.values()) else ","
+    header = next(csv.reader([first], delimiter=delimiter))
+    row_bytes = max(16, len(complete) // max(1, len(lines)))
+    return encoding, delimiter, _unique(header), row_bytes, skip
+
+
+def _count_lines(path: Path) -> int:
+    n = 0
+    with path.open("rb") as f:
+        while block := f.read(1 << 24):
+            n += block.count(b"\n")
+    return n
+
+
+def _read_csv(path: Path, chunk_rows: int) -> Iterator[_Chunk]:
+    encoding, delimiter, names, row_bytes, skip = _sniff_csv(path)
+    LOGGER.debug("%s: %s, delimiter %r, %d columns", path, encoding, delimiter, len(names))
+    if pacsv is None:  # pragma: no cover - without pyarrow
+        try:
+            for frame in pd.read_csv(path, sep=delimiter, dtype=str, keep_default_na=False, na_filter=False,
+                                     encoding=encoding, names=names, skiprows=skip, chunksize=chunk_rows,
+                                     skip_blank_lines=True):
+                yield _Chunk(frame.reset_index(drop=True))
+        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise FileFormatError(f"{path.name} is not a readable CSV file: {exc}") from exc
+        return
+    malformed: list[tuple[int | None, str, str]] = []
+
+    def invalid(row) -> str:
+        malformed.append((row.number, row.text, f"has {row.actual_columns} fields but the header has "
+                                                 f"{row.expected_columns}"))
+        return "skip"
+
+    read_options = pacsv.ReadOptions(column_names=names, skip_rows=skip, encoding=_arrow_encoding(encoding),
+                                     block_size=int(min(max(chunk_rows * row_bytes, 1 << 20), 1 << 30)))
+    parse_options = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=invalid)
+    convert_options = pacsv.ConvertOptions(column_types={name: pa.string() for name in names},
+                                           strings_can_be_null=False, quoted_strings_can_be_null=False)
+    try:
+        reader = pacsv.open_csv(path, read_options=read_options, parse_options=parse_options,
+                                convert_options=convert_options)
+        for batch in reader:
+            if batch.num_rows:
+                yield _Chunk(batch.to_pandas())
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise FileFormatError(f"{path.name} is not a readable CSV file: {exc}") from exc
+    if malformed:
+        frame = pd.DataFrame({name: pd.Series([""] * len(malformed), dtype="str") for name in names})
+        yield _Chunk(frame, errors=[("malformed_row", f"line {number if number is not None else '?'} {why}: "
+                                                      f"{text[:200]!r}") for number, text, why in malformed])
+
+
+def _arrow_encoding(encoding: str) -> str:
+    return "utf8" if encoding.replace("-", "").lower() in {"utf8", "utf8sig"} else encoding
+
+
+class _CsvWriter:
+    """UTF-8 CSV with a BOM (so that Excel reads the Chinese text), written by pyarrow when available."""
+
+    def __init__(self, path: Path):
+        self._file = path.open("wb")
+        self._file.write(codecs.BOM_UTF8)
+        self._writer = None
+        self._schema = None
+        self._header = True
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if pacsv is None:  # pragma: no cover - without pyarrow
+            text = io.TextIOWrapper(self._file, encoding="utf-8", newline="", write_through=True)
+            frame.to_csv(text, header=self._header, index=False)
+            text.detach()
+            self._header = False
+            return
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self._schema is None:
+            keep = {"target_id": pa.int64(), "segment_id": pa.int64(), "distance_m": pa.float64(),
+                    "owner_person_id": pa.int64(), "owner_department_id": pa.int64()}
+            self._schema = pa.schema([pa.field(name, keep.get(name, pa.string())) for name in table.column_names])
+            self._writer = pacsv.CSVWriter(self._file, self._schema,
+                                           write_options=pacsv.WriteOptions(quoting_style="needed"))
+        self._writer.write_table(table.cast(self._schema))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._file.close()
+
+
+# .. XLSX ..
+def _cell(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return int(value)
+    return value
+
+
+def _read_xlsx(path: Path, chunk_rows: int, sheet: str | None) -> Iterator[_Chunk]:
+    import openpyxl  # noqa: PLC0415 - only for XLSX
+
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a bad file
+        raise FileFormatError(f"{path.name} is not a readable XLSX workbook: {exc}") from exc
+    try:
+        if sheet is not None and sheet not in workbook.sheetnames:
+            raise InputError(f"sheet {sheet!r} not found in {path.name}; sheets: {', '.join(workbook.sheetnames)}")
+        worksheet = workbook[sheet] if sheet is not None else workbook.worksheets[0]
+        rows = worksheet.iter_rows(values_only=True)
+        header = None
+        for row in rows:
+            if any(v is not None and str(v).strip() for v in row):
+                header = list(row)
+                break
+        if header is None:
+            raise FileFormatError(f"file is empty: sheet {worksheet.title!r} of {path.name} has no header row")
+        while header and (header[-1] is None or not str(header[-1]).strip()):
+            header.pop()
+        names = _unique(header)
+        width = len(names)
+        buffer: list[list[Any]] = []
+        for row in rows:
+            if not any(v is not None and (not isinstance(v, str) or v.strip()) for v in row):
+                continue  # a blank row is not a data row
+            buffer.append([_cell(v) for v in (list(row) + [None] * width)[:width]])
+            if len(buffer) >= chunk_rows:
+                yield _Chunk(pd.DataFrame(buffer, columns=names, dtype=object))
+                buffer = []
+        if buffer:
+            yield _Chunk(pd.DataFrame(buffer, columns=names, dtype=object))
+    finally:
+        workbook.close()
+
+
+class _XlsxWriter:
+    def __init__(self, path: Path):
+        import openpyxl  # noqa: PLC0415 - only for XLSX
+
+        self._path = path
+        self._workbook = openpyxl.Workbook(write_only=True)
+        self._sheet = self._workbook.create_sheet("assigned")
+        self._header = True
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self._header:
+            self._sheet.append([str(c) for c in frame.columns])
+            self._header = False
+        plain = frame.astype(object)
+        plain = plain.where(plain.notna(), None)
+        for row in plain.to_numpy().tolist():
+            self._sheet.append(row)
+
+    def close(self) -> None:
+        self._workbook.save(self._path)
+
+
+# .. GeoJSON / GeoPackage ..
+def _vector_crs(path: Path, stated: str | None, declared: str | int | InputCRS | None, fmt: str) -> InputCRS:
+    """The CRS of a vector source: the file's, or the declared one (GCJ-02/BD-09 over a lon/lat file)."""
+    file_crs = parse_crs(stated) if stated else None
+    if declared is None:
+        if file_crs is None:
+            raise CRSError(f"{path.name} does not say its CRS: give crs=")
+        return file_crs
+    crs = parse_crs(declared)
+    if file_crs is None or (fmt == "geojson" and crs.is_lonlat):
+        return crs  # GeoJSON files are read as EPSG:4326 whatever their coordinates are
+    if crs.kind in {"gcj02", "bd09"} and file_crs.kind == "geographic":
+        return crs
+    same = {crs.epsg, file_crs.epsg} <= {4326, 4490} or crs.epsg == file_crs.epsg
+    if not same:
+        raise CRSError(f"{path.name} is in {file_crs.name} but crs={crs.name} was given; gisgrid does not "
+                       "reproject silently: drop crs= or fix the file")
+    return file_crs
+
+
+def _read_vector(path: Path, chunk_rows: int, layer: str | None) -> tuple[str | None, Iterator[_Chunk]]:
+    import pyogrio  # noqa: PLC0415
+
+    try:
+        info = pyogrio.read_info(path, layer=layer)
+    except Exception as exc:  # pyogrio.errors.DataSourceError and friends
+        raise FileFormatError(f"{path.name} is not a readable vector file: {exc}") from exc
+
+    def chunks() -> Iterator[_Chunk]:
+        if pa is not None:
+            with pyogrio.open_arrow(path, layer=layer, batch_size=chunk_rows, use_pyarrow=True) as (meta, reader):
+                geometry = meta.get("geometry_name") or "wkb_geometry"
+                for batch in reader:
+                    table = pa.Table.from_batches([batch])
+                    if geometry in table.column_names:
+                        wkb = table.column(geometry).to_numpy(zero_copy_only=False)
+                        table = table.drop_columns([geometry])
+                    else:
+                        wkb = np.full(table.num_rows, None, dtype=object)
+                    yield _Chunk(table.to_pandas(), geoms=shapely.from_wkb(wkb))
+            return
+        total = int(info.get("features") or 0)  # pragma: no cover - without pyarrow
+        for skip in range(0, total, chunk_rows):  # pragma: no cover
+            gdf = pyogrio.read_dataframe(path, layer=layer, skip_features=skip, max_features=chunk_rows)
+            yield _Chunk(pd.DataFrame(gdf.drop(columns=gdf.geometry.name)), geoms=gdf.geometry.to_numpy())
+
+    return info.get("crs"), chunks()
+
+
+class _VectorWriter:
+    def __init__(self, path: Path, fmt: str, crs: str | None, layer: str):
+        self._path, self._driver, self._crs, self._layer = path, _DRIVERS[fmt], crs, layer
+        self._first = True
+        if path.exists():
+            path.unlink()
+
+    def write(self, frame: pd.DataFrame, geoms: np.ndarray) -> None:
+        import pyogrio  # noqa: PLC0415
+
+        plain = frame.copy()
+        for name in plain.columns:
+            if isinstance(plain[name].dtype, pd.CategoricalDtype):
+                plain[name] = plain[name].astype(object)
+        gdf = gpd.GeoDataFrame(plain, geometry=gpd.GeoSeries(geoms, index=plain.index), crs=self._crs)
+        pyogrio.write_dataframe(gdf, self._path, layer=self._layer, driver=self._driver, append=not self._first)
+        self._first = False
+
+    def close(self) -> None:
+        pass
+
+
+def _prefetch(chunks: Iterator[_Chunk], depth: int = 2) -> Iterator[_Chunk]:
+    """Read ahead in a thread so that file decoding overlaps the assignment (pyarrow releases the GIL)."""
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for chunk in chunks:
+                if not put(chunk):
+                    return
+            put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put(exc)
+
+    thread = threading.Thread(target=run, name="gisgrid-assign-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = box.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def assign_file(index: AssignmentIndex, src: str | Path, dst: str | Path, *,
+                crs: str | int | InputCRS | None = None, lon: str | None = None, lat: str | None = None,
+                category: str | None = None, date: str | None = None, extent: Sequence[float] | None = None,
+                sheet: str | None = None, layer: str | None = None, owners: OwnerHistory | None = None,
+                role: str = "段长", chunk_rows: int = 200_000, progress: bool = True) -> AssignSummary:
+    """Route every row of a file of reports and write them, with the result columns, to another file.
+
+    The source is streamed in chunks of about ``chunk_rows`` rows: CSV/TXT
+    (encoding detected: UTF-8, GBK/GB18030, Big5 …; delimiter from the
+    header), XLSX (first sheet or ``sheet``), GeoJSON or GeoPackage (points).
+    The output has every input row and column, in order, followed by
+    :data:`RESULT_COLUMNS` (and :data:`OWNER_COLUMNS` with ``owners``).  CSV
+    output is UTF-8 with a BOM.  Rows that cannot be split into the header's
+    columns come last, with error ``malformed_row`` and their text in
+    ``error_message``.  Fully blank rows are not data rows and are skipped.
+
+    Parameters
+    ----------
+    index : AssignmentIndex
+    src, dst : str or Path
+        Input and output files; the output format follows ``dst``'s suffix:
+        the input's format, or CSV/XLSX for any input (a vector source's
+        geometry then goes into a ``wkt`` column).
+    crs : str, int or InputCRS
+        CRS of the coordinates; required for CSV/XLSX, taken from the file for
+        GeoJSON/GeoPackage when omitted (GCJ-02/BD-09 may be declared for a
+        lon/lat file).
+    lon, lat : str, optional
+        Coordinate columns of a CSV/XLSX source; found by name when omitted.
+    category, date, extent, owners, role
+        As in :func:`assign_frame`.
+    sheet, layer : str, optional
+        Worksheet of an XLSX source; layer of a GeoPackage source.
+    chunk_rows : int, default 200000
+    progress : bool, default True
+        Show a tqdm progress bar on stderr.
+
+    Returns
+    -------
+    AssignSummary
+
+    Raises
+    ------
+    InputError, FileFormatError, CRSError
+        For whole-file problems; per-row problems are in the output.
+    """
+    from tqdm import tqdm  # noqa: PLC0415
+
+    started = time.perf_counter()
+    src, dst = Path(src), Path(dst)
+    if not src.is_file():
+        raise InputError(f"file not found: {src}")
+    if chunk_rows < 1:
+        raise InputError(f"chunk_rows must be at least 1, not {chunk_rows}")
+    fmt_in, fmt_out = _format_of(src), _format_of(dst)
+    if src.resolve() == dst.resolve():
+        raise InputError("the output file must differ from the input file")
+    vector_in = fmt_in in VECTOR_FORMATS.values()
+    if fmt_out in VECTOR_FORMATS.values() and not vector_in:
+        raise InputError(f"a {fmt_in.upper()} source is written as CSV or XLSX, not {fmt_out}")
+    box = _check_extent(extent) if extent is not None else index.extent
+
+    if vector_in:
+        stated, chunks = _read_vector(src, chunk_rows, layer)
+        in_crs = _vector_crs(src, stated, crs, fmt_in)
+        import pyogrio  # noqa: PLC0415
+
+        total = pyogrio.read_info(src, layer=layer).get("features")
+    else:
+        in_crs = parse_crs(crs)
+        stated = None
+        chunks = _read_csv(src, chunk_rows) if fmt_in == "csv" else _read_xlsx(src, chunk_rows, sheet)
+        total = max(0, _count_lines(src) - 1) if fmt_in == "csv" else None
+    if fmt_out == "csv":
+        writer: Any = _CsvWriter(dst)
+    elif fmt_out == "xlsx":
+        writer = _XlsxWriter(dst)
+    else:
+        writer = _VectorWriter(dst, fmt_out, stated or (f"EPSG:{in_crs.epsg}" if in_crs.epsg else None),
+                               layer=dst.stem)
+
+    rows = 0
+    by_rule: Counter = Counter()
+    by_error: Counter = Counter()
+    columns: tuple[str | None, str | None, str | None, str | None] | None = None
+    bar = tqdm(total=total if total and total > 0 else None, unit="row", unit_scale=True, disable=not progress,
+               desc=src.name)
+    # the writer works one chunk behind in its own thread (pyarrow and GDAL release the GIL while writing)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gisgrid-assign-writer")
+    pending: Future | None = None
+    try:
+        for chunk in _prefetch(chunks):
+            frame = chunk.frame
+            n = len(frame)
+            if columns is None:
+                columns = _file_columns(frame, vector_in, lon, lat, category, date)
+            x_col, y_col, cat_col, date_col = columns
+            errors = _RowErrors(n)
+            if chunk.errors is not None:
+                for code in sorted({c for c, _ in chunk.errors}):
+                    pos = np.array([i for i, (c, _) in enumerate(chunk.errors) if c == code])
+                    errors.add(pos, code, [chunk.errors[i][1] for i in pos])
+            if vector_in:
+                x, y = _point_xy(chunk.geoms, errors)
+            else:
+                x = _numbers(frame[x_col], x_col, n, errors)
+                y = _numbers(frame[y_col], y_col, n, errors)
+            result = _assign_prepared(index, n, x, y, in_crs,
+                                      categories=frame[cat_col] if cat_col in frame.columns else None,
+                                      dates=frame[date_col] if date_col in frame.columns else None,
+                                      extent=box, errors=errors, owners=owners, role=role, row_index=frame.index)
+            out = _attach(frame, result)
+            if vector_in and fmt_out not in VECTOR_FORMATS.values():
+                wkt_name = "wkt" if "wkt" not in out.columns else "wkt_geometry"
+                out.insert(len(frame.columns), wkt_name, shapely.to_wkt(chunk.geoms))
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(writer.write, out, *((chunk.geoms,) if isinstance(writer, _VectorWriter) else ()))
+            rows += n
+            by_rule.update(_counts(result["rule"]))
+            by_error.update(_counts(result["error_code"]))
+            bar.update(n)
+        if pending is not None:
+            pending.result()
+        if rows == 0:
+            raise FileFormatError(f"file is empty: {src.name} has no data rows")
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+        writer.close()
+        dst.unlink(missing_ok=True)  # no half-written output
+        raise
+    pool.shutdown(wait=True)
+    bar.close()
+    writer.close()
+    summary = AssignSummary(source=src, output=dst, rows=rows, by_rule=dict(by_rule), by_error=dict(by_error),
+                            seconds=time.perf_counter() - started, ruleset_version=index.ruleset.version)
+    LOGGER.info("%s", summary)
+    return summary
+
+
+def _file_columns(frame: pd.DataFrame, vector: bool, lon: str | None, lat: str | None, category: str | None,
+                  date: str | None) -> tuple[str | None, str | None, str | None, str | None]:
+    listing = ", ".join(map(str, frame.columns))
+    if vector:
+        x_col = y_col = None
+    else:
+        x_col = lon if lon is not None else _find_column(frame.columns, X_NAMES)
+        y_col = lat if lat is not None else _find_column(frame.columns, Y_NAMES)
+        if x_col is None or y_col is None or x_col not in frame.columns or y_col not in frame.columns:
+            raise InputError(f"no coordinate columns found (give lon= and lat=); columns are: {listing}")
+    return (x_col, y_col, _optional_column(frame, category, CATEGORY_NAMES, "category"),
+            _optional_column(frame, date, DATE_NAMES, "date"))
+
+
+def _counts(values: pd.Series) -> dict[str, int]:
+    codes = values.cat.codes.to_numpy()
+    counts = np.bincount(codes[codes >= 0], minlength=len(values.cat.categories))
+    return {str(label): int(c) for label, c in zip(values.cat.categories, counts) if c}
