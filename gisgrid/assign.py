@@ -887,6 +887,46 @@ class AssignmentIndex:
         LOGGER.debug("assigned %d points in %.3f s", m, time.perf_counter() - t0)
         return _Raw(rule=rule, target=target, segment=seg, distance=dist, reason=reason)
 
+    def _route_storage(self, n: int, ok: np.ndarray, lon: np.ndarray, lat: np.ndarray, cat: np.ndarray,
+                       errors: _RowErrors, row_index: pd.Index | None) -> pd.DataFrame:
+        """Result columns for ``n`` rows whose valid ones (positions ``ok``) are in storage lon/lat."""
+        mx, my = transformer(STORAGE_SRID, self.metric_epsg).transform(lon, lat)
+        raw = self._assign_raw(np.asarray(mx, dtype=float), np.asarray(my, dtype=float), cat)
+        return self._frame(n, ok, raw, errors, index=row_index)
+
+    def route_point(self, lon: float, lat: float, category: str | None = None) -> dict:
+        """One point in storage lon/lat, without pandas: the fast path of single requests (the API).
+
+        Returns a dict with ``rule``, ``target_type``, ``target_id``, ``segment_id``,
+        ``distance_m``, ``reason`` and ``ruleset_version``.
+
+        Raises
+        ------
+        InputError
+            For an unknown category code.
+        """
+        cat = -1
+        if category:
+            pos = self._cat_codes.get_indexer([category])[0]
+            if pos < 0:
+                raise InputError(f"unknown category {category!r}")
+            cat = int(pos)
+        x, y = transformer(STORAGE_SRID, self.metric_epsg).transform(lon, lat)
+        raw = self._assign_raw(np.array([x], dtype=float), np.array([y], dtype=float), np.array([cat]))
+        rule = int(raw.rule[0])
+        ttype = int(_RULE_TARGET[rule])
+        seg = int(raw.segment[0])
+        reason = int(raw.reason[0])
+        return {
+            "rule": RULES[rule],
+            "target_type": TARGET_TYPES[ttype] if ttype >= 0 else None,
+            "target_id": int(raw.target[0]) if ttype >= 0 else None,
+            "segment_id": int(self._seg_id[seg]) if seg >= 0 else None,
+            "distance_m": None if math.isnan(raw.distance[0]) else round(float(raw.distance[0]), 3),
+            "reason": self.reasons[reason] if reason >= 0 else None,
+            "ruleset_version": self.ruleset.version,
+        }
+
     def _frame(self, n: int, ok: np.ndarray, raw: _Raw, errors: _RowErrors,
                index: pd.Index | None = None) -> pd.DataFrame:
         """The result columns for ``n`` rows, the valid ones at positions ``ok``."""
@@ -920,6 +960,55 @@ class AssignmentIndex:
             "error_message": pd.Categorical.from_codes(msg_codes, list(msg_labels)),
         }
         return pd.DataFrame(columns, index=index if index is not None else pd.RangeIndex(n))
+
+
+class PartitionedIndex:
+    """Several :class:`AssignmentIndex`, one per metric CRS, for a deployment that spans zones.
+
+    A point goes to the first part whose lon/lat box contains it (points in no
+    box go to the first part, which reports them as outside coverage).  All
+    parts share one rule set.  Accepted wherever an index is (:func:`assign_frame`,
+    :func:`assign_file`).
+    """
+
+    def __init__(self, parts: Sequence[tuple[tuple[float, float, float, float], AssignmentIndex]]):
+        if not parts:
+            raise InputError("a partitioned index needs at least one part")
+        self.parts = [(tuple(map(float, box)), index) for box, index in parts]
+        first = self.parts[0][1]
+        if any(index.ruleset != first.ruleset for _, index in self.parts):
+            raise InputError("all parts of a partitioned index must share one rule set")
+        self.ruleset = first.ruleset
+        self._cat_codes = first._cat_codes
+        boxes = np.array([box for box, _ in self.parts])
+        self.extent = (boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max())
+
+    def part_of(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        which = np.zeros(len(lon), dtype=np.int64)
+        for k in range(len(self.parts) - 1, -1, -1):
+            which[_in_box(lon, lat, self.parts[k][0])] = k
+        return which
+
+    def _route_storage(self, n: int, ok: np.ndarray, lon: np.ndarray, lat: np.ndarray, cat: np.ndarray,
+                       errors: _RowErrors, row_index: pd.Index | None) -> pd.DataFrame:
+        which = self.part_of(lon, lat)
+        result = None
+        for k in np.unique(which) if len(which) else [0]:
+            sel = which == k
+            frame = self.parts[k][1]._route_storage(n, ok[sel], lon[sel], lat[sel], cat[sel], errors, row_index)
+            if result is None:
+                result = frame
+                if len(self.parts) > 1:
+                    result["reason"] = result["reason"].astype(object)
+            else:
+                rows = ok[sel]
+                for column in ("target_type", "target_id", "rule", "distance_m", "segment_id", "reason"):
+                    result.iloc[rows, result.columns.get_loc(column)] = frame[column].iloc[rows].to_numpy()
+        return result
+
+    def route_point(self, lon: float, lat: float, category: str | None = None) -> dict:
+        k = int(self.part_of(np.array([lon]), np.array([lat]))[0])
+        return self.parts[k][1].route_point(lon, lat, category)
 
 
 # --- frames -------------------------------------------------------------------------------
@@ -1005,14 +1094,16 @@ def _assign_prepared(index: AssignmentIndex, n: int, x: np.ndarray, y: np.ndarra
         else _encode_categories(categories, n, index._cat_codes, errors)
     day = None if dates is None else _parse_dates(dates, n, errors)
     ok = np.flatnonzero(errors.ok)
-    mx, my = transformer(STORAGE_SRID, index.metric_epsg).transform(lon[ok], lat[ok])
-    mx = np.asarray(mx, dtype=float)
-    my = np.asarray(my, dtype=float)
-    raw = index._assign_raw(mx, my, cat[ok])
-    result = index._frame(n, ok, raw, errors, index=row_index)
+    result = index._route_storage(n, ok, lon[ok], lat[ok], cat[ok], errors, row_index)
     if owners is not None:
         when = np.full(n, np.datetime64(dt.date.today(), "D")) if day is None \
             else np.where(np.isnat(day), np.datetime64(dt.date.today(), "D"), day)
+        if hasattr(owners, "owners_for"):  # a deployment's own owner rules (roles per target type, chain)
+            found = owners.owners_for(result["target_type"], result["target_id"], when,
+                                      segment_ids=result["segment_id"])
+            for column in found.columns:
+                result[column] = found[column].array
+            return result
         found = owners.owners_on(result["target_type"], result["target_id"], when, role=role)
         result["owner_name"] = found["owner_name"].to_numpy()
         result["owner_person_id"] = found["person_id"].array

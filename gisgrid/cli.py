@@ -335,13 +335,11 @@ def assign_file_cmd(src, dst, crs_name, lon, lat, category, date_col, chunk_rows
     """Route every row of SRC (CSV, XLSX, GeoJSON, GeoPackage); rows in = rows out."""
     from pathlib import Path
 
-    from gisgrid.assign_store import assign_file
-
     deployment, _, _ = _deployment()
     src_path = Path(src)
     dst_path = Path(dst) if dst else src_path.with_name(src_path.stem + ".assigned" + src_path.suffix)
-    summary = assign_file(deployment, src_path, dst_path, crs=crs_name, lon=lon, lat=lat, category=category,
-                          date=date_col, chunk_rows=chunk_rows)
+    summary = deployment.assign_file(src_path, dst_path, crs=crs_name, lon=lon, lat=lat, category=category,
+                                     date=date_col, chunk_rows=chunk_rows)
     click.echo(str(summary))
     click.echo(f"wrote {dst_path}")
 

@@ -183,7 +183,7 @@ def load_demo(conn: sa.Connection, settings: Settings | None = None, *, towns=TO
         town_id, = insert_frame(conn, "jurisdiction", pd.DataFrame([{
             "code": town.town_code, "level": "town", "name": town.town_name, "parent_id": county_id,
             "metric_epsg": epsg, "geom": _multi(town_geom)}]))
-        insert_frame(conn, "jurisdiction", pd.DataFrame([{
+        community_ids = insert_frame(conn, "jurisdiction", pd.DataFrame([{
             "code": f"{town.town_code}{i + 1:03d}", "level": "community", "name": name, "parent_id": town_id,
             "metric_epsg": epsg, "geom": _multi(g)} for i, (name, g) in enumerate(zip(town.community_names,
                                                                                         community_geoms))]))
@@ -230,6 +230,11 @@ def load_demo(conn: sa.Connection, settings: Settings | None = None, *, towns=TO
         assignments.append({"who": general, "target_type": "jurisdiction", "target_id": county_id,
                             "role": "总街长", "valid_from": since})
         leaders = [person("镇（街道）领导") for _ in range(4)]
+        assignments.append({"who": leaders[0], "target_type": "jurisdiction", "target_id": town_id,
+                            "role": "一级街长", "valid_from": since})
+        for cid in community_ids:  # 网格员 of each community: the default owner (属地兜底)
+            assignments.append({"who": person("社区网格员"), "target_type": "jurisdiction", "target_id": cid,
+                                "role": "网格员", "valid_from": since})
         for k, sid in enumerate(street_ids):
             assignments.append({"who": leaders[k % len(leaders)], "target_type": "street", "target_id": sid,
                                 "role": "一级街长", "valid_from": since})
@@ -263,6 +268,9 @@ def load_demo(conn: sa.Connection, settings: Settings | None = None, *, towns=TO
         counts["report"] += len(reports)
         LOGGER.info("loaded %s: %d streets, %d segments, %d reports", town.key, len(street_ids), len(seg_ids),
                     len(reports))
+    from gisgrid.assign_store import assign_stored_reports, load_deployment
+
+    assign_stored_reports(conn, load_deployment(conn, settings))
     return counts
 
 

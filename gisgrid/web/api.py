@@ -24,3 +24,43 @@ def healthz():
         LOGGER.warning("health check failed: %s", exc)
         return jsonify(status="error", database="unreachable", detail=str(exc.__class__.__name__)), 503
     return jsonify(status="ok", database="ok", postgis=postgis, schema_revision=revision)
+
+
+def current_deployment():
+    """The app's routing deployment, reloaded when the database's data version moves on."""
+    from flask import current_app
+
+    from gisgrid.assign_store import load_deployment
+
+    conn = get_conn()
+    version = conn.execute(sa.text("SELECT version FROM data_version WHERE id = 1")).scalar()
+    cached = current_app.extensions.get("gisgrid.deployment")
+    if cached is None or cached.data_version != version:
+        cached = load_deployment(conn, current_app.config["GISGRID_SETTINGS"])
+        cached.data_version = version
+        current_app.extensions["gisgrid.deployment"] = cached
+    return cached
+
+
+@bp.post("/api/assign")
+def api_assign():
+    """Route one point: JSON ``{lon, lat, crs, category, date}`` → owner and explanation.
+
+    ``crs`` defaults to EPSG:4326; ``date`` (YYYY-MM-DD) to today.  Bad input is
+    a 400 with ``{error, detail}``.
+    """
+    from flask import request
+
+    from gisgrid.assign_store import explain_point
+
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return jsonify(error="bad_request", detail="send a JSON object: {lon, lat, crs, category, date}"), 400
+    missing = [k for k in ("lon", "lat") if body.get(k) is None]
+    if missing:
+        return jsonify(error="missing_coordinates", detail=f"missing {', '.join(missing)}"), 400
+    result = explain_point(current_deployment(), lon=body.get("lon"), lat=body.get("lat"),
+                           crs=body.get("crs") or "EPSG:4326", category=body.get("category"), day=body.get("date"))
+    if "error" in result:
+        return jsonify(result), 400
+    return jsonify(result)
