@@ -313,7 +313,7 @@ def assign_stored_reports(conn: sa.Connection, deployment: Deployment, *, since:
            ") TO STDOUT (FORMAT csv)")
     buf = io.BytesIO()
     with raw.cursor() as cur:
-        with cur.copy(cur.mogrify(sql, params) if params else sql) as copy:
+        with cur.copy(sql, params or None) as copy:
             for chunk in copy:
                 buf.write(chunk)
     buf.seek(0)
