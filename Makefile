@@ -17,7 +17,7 @@ demo: setup sysdeps db
 	@echo
 	@echo "gisgrid is serving the sample town at http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
 	@echo
-	$(BIN)/gisgrid run --host $(HOST) --port $(PORT)
+	$(BIN)/gisgrid serve --host $(HOST) --port $(PORT)
 
 test: setup sysdeps-test db
 	$(BIN)/pytest -q -p no:cacheprovider
@@ -55,7 +55,7 @@ db: setup sysdeps
 	@if [ -z "$$GISGRID_DATABASE_URL" ]; then $(BIN)/gisgrid db start; else $(BIN)/gisgrid db migrate; fi
 
 serve: setup
-	$(BIN)/gisgrid run --host $(HOST) --port $(PORT)
+	$(BIN)/gisgrid serve --host $(HOST) --port $(PORT)
 
 bench: setup db
 	for f in bench/*.py; do $(BIN)/python $$f; done

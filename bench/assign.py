@@ -286,19 +286,208 @@ def case_sjoin(ctx: Context) -> int:
     return len(points) if len(nearest) >= 0 else 0
 
 
+# --- PostGIS and web paths ---------------------------------------------------------------------
+def _bench_url() -> str:
+    """A throw-away database: GISGRID_BENCH_DATABASE_URL, else ``gisgrid_bench`` on the managed cluster."""
+    import os  # noqa: PLC0415
+
+    explicit = os.environ.get("GISGRID_BENCH_DATABASE_URL")
+    if explicit:
+        return explicit.replace("postgresql://", "postgresql+psycopg://", 1)
+    from gisgrid.config import load_settings  # noqa: PLC0415
+    from gisgrid.db.cluster import Cluster  # noqa: PLC0415
+
+    cluster = Cluster(load_settings())
+    cluster.start()
+    return cluster.url("gisgrid_bench")
+
+
+def _copy(raw, table: str, columns: list[str], frame: pd.DataFrame) -> None:
+    data = frame.to_csv(index=False, header=False, na_rep="").encode()
+    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)") as copy:
+        copy.write(data)
+
+
+def _prepare_db(ctx: Context):
+    """Load the synthetic town and the points as stored reports into a fresh database (untimed)."""
+    import sqlalchemy as sa  # noqa: PLC0415
+
+    from gisgrid.db import migrate  # noqa: PLC0415
+
+    key = ("db", ctx.town.n_segments, ctx.kind, len(ctx.x))
+    if ctx.extras.get("db_key") == key:
+        return ctx.extras["db_engine"]
+    url = _bench_url()
+    u = sa.engine.make_url(url)
+    admin = sa.create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{u.database}"'))
+    admin.dispose()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    migrate(url)
+    town = ctx.town
+    t0 = time.perf_counter()
+    with engine.begin() as conn:
+        raw = conn.connection.dbapi_connection
+        jur = town.jurisdictions
+        parents = {"county": "", "town": "1", "community": ""}
+        jrows = pd.DataFrame({"id": jur["id"], "code": [f"J{i:06d}" for i in jur["id"]], "level": jur["level"],
+                              "name": [f"J{i}" for i in jur["id"]],
+                              "parent_id": [parents[lv] for lv in jur["level"]], "metric_epsg": METRIC_EPSG,
+                              "geom": "SRID=4326;" + shapely.to_wkt(shapely.multipolygons(
+                                  [[g] for g in jur.geometry]), rounding_precision=8)})
+        _copy(raw, "jurisdiction", list(jrows.columns), jrows)
+        n_streets = max(1, len(town.ids) // 100)
+        srows = pd.DataFrame({"id": np.arange(1, n_streets + 1), "name": [f"街{i}" for i in range(1, n_streets + 1)],
+                              "jurisdiction_id": 2, "geom": "SRID=4326;MULTILINESTRING((114 22,114.001 22))"})
+        _copy(raw, "street", list(srows.columns), srows)
+        segs = town.segments
+        grows = pd.DataFrame({
+            "id": segs["id"], "street_id": (segs["id"] - 1) % n_streets + 1, "name": [f"段{i}" for i in segs["id"]],
+            "road_class": segs["road_class"],
+            "geom": "SRID=4326;" + shapely.to_wkt(segs.geometry.values, rounding_precision=8),
+            "area": ["" if a is None else "SRID=4326;" + shapely.to_wkt(shapely.multipolygons([a]),
+                                                                       rounding_precision=8)
+                     for a in segs["area"].values]})
+        _copy(raw, "segment", list(grows.columns), grows)
+        crows = pd.DataFrame({"id": town.cells["id"], "code": [f"C{i}" for i in town.cells["id"]],
+                              "geom": "SRID=4326;" + shapely.to_wkt(shapely.multipolygons(
+                                  [[g] for g in town.cells.geometry]), rounding_precision=8)})
+        _copy(raw, "grid_cell", list(crows.columns), crows)
+        conn.execute(sa.text("INSERT INTO department (id, code, name) VALUES (7,'d7','公路管理局'),"
+                             "(8,'d8','交警大队'),(9,'d9','城管执法局')"))
+        conn.execute(sa.text("INSERT INTO category (code, name, kind, deadline_hours, department_id, routing) "
+                             "VALUES (:code, :name, 'event', 4, :dept, CAST(:routing AS jsonb))"), [
+            {"code": "0101", "name": "暴露垃圾", "dept": None, "routing": '{"mode": "location"}'},
+            {"code": "0301", "name": "占道经营", "dept": None,
+             "routing": '{"mode": "by_road_class", "road_classes": {"primary": 7, "trunk": 8}}'},
+            {"code": "0501", "name": "乱搭乱建", "dept": 9, "routing": '{"mode": "department"}'}])
+        people = pd.DataFrame({"id": segs["id"], "name": [f"段长{i}" for i in segs["id"]]})
+        _copy(raw, "person", list(people.columns), people)
+        owners = pd.DataFrame({"person_id": segs["id"], "target_type": "segment", "target_id": segs["id"],
+                               "role": "段长", "valid_from": "2020-01-01"})
+        _copy(raw, "owner_assignment", list(owners.columns), owners)
+        lon, lat = transformer(METRIC_EPSG, 4326).transform(ctx.x, ctx.y)
+        rng = np.random.default_rng(3)
+        cat_id = rng.choice(np.array(["1", "2", "3", ""], dtype=object), size=len(lon), p=[0.6, 0.3, 0.05, 0.05])
+        reports = pd.DataFrame({"geom": [f"SRID=4326;POINT({a:.7f} {b:.7f})" for a, b in zip(lon, lat)],
+                                "category_id": cat_id, "reported_at": "2026-06-01 10:00+08"})
+        _copy(raw, "report", list(reports.columns), reports)
+    with engine.begin() as conn:
+        conn.execute(sa.text("ANALYZE"))
+    ctx.extras["db load s (untimed)"] = round(time.perf_counter() - t0, 1)
+    ctx.extras["db_key"] = key
+    ctx.extras["db_engine"] = engine
+    return engine
+
+
 def case_postgis_stored(ctx: Context) -> int:
-    """Hook: stored reports re-assigned in PostGIS (binary COPY out, assign in process, COPY back)."""
-    raise Skip("PostGIS path not implemented here yet")
+    """Stored reports (re)assigned end to end: load rules/index/owners, COPY out, route in process, COPY back,
+    history rows inserted and report rows updated, committed."""
+    from gisgrid.assign_store import assign_stored_reports, load_deployment  # noqa: PLC0415
+    from gisgrid.config import load_settings  # noqa: PLC0415
+
+    engine = ctx.extras["db_engine"]
+    with engine.begin() as conn:
+        out = assign_stored_reports(conn, load_deployment(conn, load_settings()))
+    ctx.extras["stored: read/assign/write s"] = f"{out['read_s']:.2f}/{out['assign_s']:.2f}/{out['write_s']:.2f}"
+    return out["reports"]
+
+
+def case_postgis_setbased(ctx: Context) -> int:
+    """For comparison: one set-based INSERT … SELECT (area, else nearest centerline within 30 m) in PostGIS."""
+    import sqlalchemy as sa  # noqa: PLC0415
+
+    engine = ctx.extras["db_engine"]
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TEMP TABLE r_assign (report_id int, segment_id int) ON COMMIT DROP"))
+        n = conn.execute(sa.text(f"""
+            INSERT INTO r_assign
+            SELECT r.id, COALESCE(
+                (SELECT g.id FROM segment g WHERE g.area && r.geom AND ST_Intersects(g.area, r.geom)
+                 ORDER BY g.id LIMIT 1),
+                (SELECT g.id FROM segment g
+                 WHERE ST_DWithin(ST_Transform(g.geom, {METRIC_EPSG}), ST_Transform(r.geom, {METRIC_EPSG}), 30)
+                   AND g.geom && ST_Expand(r.geom, 0.0005)
+                 ORDER BY g.geom <-> r.geom, g.id LIMIT 1))
+            FROM report r""")).rowcount
+    return n
 
 
 def case_postgis_per_point(ctx: Context) -> int:
-    """Hook: one prepared PostGIS query per point over a warm connection."""
-    raise Skip("PostGIS path not implemented here yet")
+    """One prepared PostGIS query per point over a warm connection (20,000 points; p50 printed)."""
+    engine = ctx.extras["db_engine"]
+    lon, lat = transformer(METRIC_EPSG, 4326).transform(ctx.x[:20_000], ctx.y[:20_000])
+    sql = ("SELECT g.id FROM segment g WHERE g.area && ST_SetSRID(ST_MakePoint(%s, %s), 4326) "
+           "AND ST_Intersects(g.area, ST_SetSRID(ST_MakePoint(%s, %s), 4326)) ORDER BY g.id LIMIT 1")
+    times = np.empty(len(lon))
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        with raw.cursor() as cur:
+            for k, (a, b) in enumerate(zip(lon.tolist(), lat.tolist())):
+                t = time.perf_counter()
+                cur.execute(sql, (a, b, a, b), prepare=True)
+                cur.fetchone()
+                times[k] = time.perf_counter() - t
+    ctx.extras["per point p50/p99 ms"] = f"{np.percentile(times, 50) * 1000:.3f}/{np.percentile(times, 99) * 1000:.3f}"
+    return len(lon)
 
 
 def case_api_latency(ctx: Context) -> int:
-    """Hook: POST /api/assign, 1,000 sequential requests on a warm server (p50/p99)."""
-    raise Skip("web path not implemented here yet")
+    """POST /api/assign: 1,000 sequential requests to a warm server in its own process (p50/p99 printed)."""
+    import http.client  # noqa: PLC0415
+    import json  # noqa: PLC0415
+    import os  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    engine = ctx.extras["db_engine"]
+    url = engine.url.render_as_string(hide_password=False)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = str(Path(sys.executable).parent / "gisgrid")
+    server = subprocess.Popen([exe, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                              env={**os.environ, "GISGRID_DATABASE_URL": url}, stderr=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL)
+    try:
+        lon, lat = transformer(METRIC_EPSG, 4326).transform(ctx.x[:1000], ctx.y[:1000])
+        for _ in range(300):  # wait for the server
+            try:
+                probe = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                probe.request("GET", "/healthz")
+                probe.getresponse().read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)  # one keep-alive connection
+
+        def post(a: float, b: float) -> dict:
+            conn.request("POST", "/api/assign", body=json.dumps({"lon": a, "lat": b, "crs": "EPSG:4326",
+                                                                  "category": "0101", "date": "2026-06-01"}),
+                         headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            body = json.loads(resp.read())
+            if resp.status != 200:
+                raise RuntimeError(f"POST /api/assign answered {resp.status}: {body}")
+            return body
+
+        for a, b in zip(lon[:50].tolist(), lat[:50].tolist()):  # warm: index loaded, code paths hot
+            post(a, b)
+        times = np.empty(len(lon))
+        for k, (a, b) in enumerate(zip(lon.tolist(), lat.tolist())):
+            t = time.perf_counter()
+            post(a, b)
+            times[k] = time.perf_counter() - t
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    ctx.extras["api p50/p99/max ms"] = (f"{np.percentile(times, 50) * 1000:.2f}/{np.percentile(times, 99) * 1000:.2f}/"
+                                        f"{times.max() * 1000:.2f}")
+    return len(times)
 
 
 @dataclass(frozen=True)
@@ -318,9 +507,12 @@ CASES: list[Case] = [
     Case("file", "(2) gisgrid assign_file CSV → CSV (read, CRS, write)", case_file,
          prepare=lambda ctx: (ctx.get_index(), ctx.csv_source())),
     Case("sjoin", "(3) geopandas sjoin + sjoin_nearest", case_sjoin),
-    Case("postgis_stored", "(4) stored reports re-assigned, PostGIS", case_postgis_stored),
-    Case("postgis_per_point", "(5) one PostGIS query per point", case_postgis_per_point),
-    Case("api_latency", "(6) POST /api/assign latency", case_api_latency),
+    Case("postgis_stored", "(4) stored reports re-assigned end to end (COPY↔engine)", case_postgis_stored,
+         prepare=_prepare_db),
+    Case("postgis_setbased", "(4b) set-based INSERT … SELECT in PostGIS", case_postgis_setbased, prepare=_prepare_db),
+    Case("postgis_per_point", "(5) one prepared PostGIS query per point", case_postgis_per_point,
+         prepare=_prepare_db),
+    Case("api_latency", "(6) POST /api/assign, 1,000 sequential requests", case_api_latency, prepare=_prepare_db),
 ]
 
 

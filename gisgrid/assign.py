@@ -877,7 +877,9 @@ class AssignmentIndex:
         routed = np.flatnonzero(cat >= 0)
         if routed.size and self._route_dept.size:
             k = cat[routed]
-            rc = np.where(seg[routed] >= 0, self._seg_rc[np.maximum(seg[routed], 0)], self._route_dept.shape[1] - 1)
+            none = self._route_dept.shape[1] - 1
+            rc = np.where(seg[routed] >= 0, self._seg_rc[np.maximum(seg[routed], 0)], none) if len(self._seg_rc) \
+                else np.full(routed.size, none)
             dept = self._route_dept[k, rc]
             win = dept >= 0
             hit = routed[win]

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import pandas as pd
 import shapely
 import sqlalchemy as sa
@@ -154,13 +156,15 @@ class Deployment:
         return self._index
 
     def assign_table(self, frame: pd.DataFrame, *, lon: str = "lon", lat: str = "lat", crs="EPSG:4326",
-                     category: str | None = None, date: str | None = None) -> pd.DataFrame:
+                     category: str | None = None, date: str | None = None, with_chain: bool = True) -> pd.DataFrame:
         """Route every row of ``frame``; returns the input columns plus result and owner columns.
 
         Rows in = rows out: bad rows carry ``error_code`` and ``error_message``.
+        ``with_chain=False`` leaves out the chain text (the stored path, where it
+        is derivable from the owner history).
         """
         return assign_frame(self.index, frame, lon=lon, lat=lat, crs=crs, category=category, date=date,
-                            owners=self)
+                            owners=self if with_chain else _NoChain(self))
 
     def assign_file(self, src, dst, *, crs, **options) -> AssignSummary:
         """Route a file of reports (CSV, XLSX, GeoJSON, GeoPackage) to another file, streamed in chunks."""
@@ -240,6 +244,12 @@ def load_deployment(conn: sa.Connection, settings: Settings) -> Deployment:
     juris = _gdf(pd.read_sql_query(sa.text("""
         SELECT id, level, parent_id, code, name, COALESCE(metric_epsg, 0) AS epsg, ST_AsBinary(geom) AS geom
         FROM jurisdiction ORDER BY id"""), conn))
+    # features whose jurisdiction says no metric CRS join the deployment's main one
+    known = pd.concat([segs["epsg"], cells["epsg"], juris["epsg"]])
+    known = known[known > 0]
+    main_epsg = int(known.mode().iloc[0]) if len(known) else 0
+    for layer in (segs, cells, juris):
+        layer.loc[layer["epsg"] == 0, "epsg"] = main_epsg
     parts = []
     for epsg in sorted(set(segs["epsg"]) | set(cells["epsg"]) | set(juris["epsg"])):
         s, c, j = segs[segs.epsg == epsg], cells[cells.epsg == epsg], juris[juris.epsg == epsg]
@@ -284,10 +294,16 @@ def load_deployment(conn: sa.Connection, settings: Settings) -> Deployment:
 
 
 # --- stored reports ------------------------------------------------------------------------
+def _text(values) -> pa.Array:
+    """Text with missing values (None or NaN) as nulls."""
+    return pa.array(pd.Series(values, dtype=object).where(lambda v: v.notna(), None), type=pa.string(),
+                    from_pandas=True)
+
+
 _RESULT_TABLE = """
 CREATE TEMP TABLE _assign_result (
-    report_id integer, rule text, target_type text, target_id integer, segment_id integer, distance_m float8,
-    owner_person_id integer, owner_department_id integer, owner_name text, chain text, reason text
+    report_id integer, ruleset_version text, rule text, target_type text, target_id integer, segment_id integer,
+    distance_m float8, owner_person_id integer, owner_department_id integer, owner_name text, reason text
 ) ON COMMIT DROP
 """
 
@@ -320,47 +336,56 @@ def assign_stored_reports(conn: sa.Connection, deployment: Deployment, *, since:
     t_read = time.perf_counter()
     if buf.getbuffer().nbytes == 0:
         return {"reports": 0, "by_rule": {}, "seconds": time.perf_counter() - t0}
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
     names = ["report_id", "lon", "lat", "category", "date"]
     frame = pacsv.read_csv(buf, read_options=pacsv.ReadOptions(column_names=names), convert_options=pacsv.ConvertOptions(
         column_types={"report_id": pa.int64(), "lon": pa.float64(), "lat": pa.float64(), "category": pa.string(),
                       "date": pa.string()})).to_pandas()
-    result = deployment.assign_table(frame, crs="EPSG:4326", category="category", date="date")
+    result = deployment.assign_table(frame, crs="EPSG:4326", category="category", date="date", with_chain=False)
     t_assign = time.perf_counter()
-    out = pd.DataFrame({
-        "report_id": frame["report_id"],
-        "rule": result["rule"].astype(object).where(result["error_code"].isna(), "error"),
-        "target_type": result["target_type"].astype(object),
-        "target_id": pd.array(result["target_id"], dtype="Int64"),
-        "segment_id": pd.array(result["segment_id"], dtype="Int64"),
-        "distance_m": result["distance_m"].round(2),
-        "owner_person_id": result["owner_person_id"], "owner_department_id": result["owner_department_id"],
-        "owner_name": result["owner_name"], "chain": result["chain"],
-        "reason": result["reason"].astype(object).where(result["reason"].notna(), result["error_message"]),
+    failed = result["error_code"].notna().to_numpy()
+    out = pa.table({
+        "report_id": pa.array(frame["report_id"].to_numpy()),
+        "ruleset_version": pa.array([deployment.ruleset.version] * len(frame)) if len(frame) else pa.array([]),
+        "rule": _text(np.where(failed, "error", result["rule"].astype(object).to_numpy())),
+        "target_type": _text(result["target_type"].astype(object).to_numpy()),
+        "target_id": pa.array(result["target_id"]),
+        "segment_id": pa.array(result["segment_id"]),
+        "distance_m": pa.array(result["distance_m"].round(2).to_numpy()),
+        "owner_person_id": pa.array(result["owner_person_id"]),
+        "owner_department_id": pa.array(result["owner_department_id"]),
+        "owner_name": _text(result["owner_name"].to_numpy(dtype=object)),
+        "reason": _text(np.where(failed, result["error_message"].astype(object).to_numpy(),
+                                 result["reason"].astype(object).to_numpy())),
     })
-    csv_bytes = out.to_csv(index=False, header=False, na_rep="").encode("utf-8")
+    sink = io.BytesIO()
+    pacsv.write_csv(out, sink, write_options=pacsv.WriteOptions(include_header=False))
+    csv_bytes = sink.getvalue()
+    columns = ", ".join(out.column_names)
     with raw.cursor() as cur:
         cur.execute(_RESULT_TABLE)
-        with cur.copy("COPY _assign_result FROM STDIN (FORMAT csv)") as copy:
+        with cur.copy(f"COPY _assign_result ({columns}) FROM STDIN (FORMAT csv)") as copy:
             copy.write(csv_bytes)
+        cur.execute(f"INSERT INTO report_assignment ({columns}) SELECT {columns} FROM _assign_result")
         cur.execute("""
-            INSERT INTO report_assignment (report_id, ruleset_version, rule, target_type, target_id, segment_id,
-                distance_m, owner_person_id, owner_department_id, owner_name, chain, reason)
-            SELECT report_id, %(v)s, rule, NULLIF(target_type, ''), target_id, segment_id, distance_m,
-                   owner_person_id, owner_department_id, NULLIF(owner_name, ''), NULLIF(chain, ''), NULLIF(reason, '')
-            FROM _assign_result""", {"v": deployment.ruleset.version})
-        cur.execute("""
-            UPDATE report r SET rule = a.rule, target_type = NULLIF(a.target_type, ''), target_id = a.target_id,
+            UPDATE report r SET rule = a.rule, target_type = a.target_type, target_id = a.target_id,
                    distance_m = a.distance_m, owner_person_id = a.owner_person_id,
-                   owner_department_id = a.owner_department_id, owner_name = NULLIF(a.owner_name, ''),
-                   reason = NULLIF(a.reason, ''), ruleset_version = %(v)s
-            FROM _assign_result a WHERE r.id = a.report_id""", {"v": deployment.ruleset.version})
+                   owner_department_id = a.owner_department_id, owner_name = a.owner_name,
+                   reason = a.reason, ruleset_version = a.ruleset_version
+            FROM _assign_result a WHERE r.id = a.report_id""")
     t_write = time.perf_counter()
-    by_rule = out["rule"].value_counts().to_dict()
-    return {"reports": len(out), "by_rule": by_rule, "ruleset_version": deployment.ruleset.version,
+    by_rule = pd.Series(out.column("rule").to_numpy(zero_copy_only=False)).value_counts().to_dict()
+    return {"reports": out.num_rows, "by_rule": by_rule, "ruleset_version": deployment.ruleset.version,
             "seconds": t_write - t0, "read_s": t_read - t0, "assign_s": t_assign - t_read, "write_s": t_write - t_assign}
+
+
+class _NoChain:
+    """A deployment's owner rules without the chain text."""
+
+    def __init__(self, deployment: Deployment):
+        self.deployment = deployment
+
+    def owners_for(self, *args, **kwargs) -> pd.DataFrame:
+        return self.deployment.owners_for(*args, with_chain=False, **kwargs)
 
 
 class OwnerLookup:

@@ -211,6 +211,7 @@ class Report(Base):
                            name="status"),
         gist("report"),
         sa.Index("ix_report_reported_at", "reported_at"),
+        {"postgresql_with": {"fillfactor": 70}},
     )
 
 
