@@ -300,20 +300,15 @@ def _text(values) -> pa.Array:
                     from_pandas=True)
 
 
-_RESULT_TABLE = """
-CREATE TEMP TABLE _assign_result (
-    report_id integer, ruleset_version text, rule text, target_type text, target_id integer, segment_id integer,
-    distance_m float8, owner_person_id integer, owner_department_id integer, owner_name text, reason text
-) ON COMMIT DROP
-"""
 
 
 def assign_stored_reports(conn: sa.Connection, deployment: Deployment, *, since: dt.date | None = None,
                           only_unassigned: bool = False) -> dict:
     """(Re)assign stored reports: bulk read, route in process, bulk write; history is kept.
 
-    Each run appends one ``report_assignment`` row per report and updates the
-    report's current assignment.  Returns counts by rule and timings.
+    Each run appends one ``report_assignment`` row per report (one COPY); the
+    report's current assignment is its latest row (view ``report_current``).
+    Returns counts by rule and timings.
     """
     t0 = time.perf_counter()
     where = ["r.geom IS NOT NULL"]
@@ -322,7 +317,7 @@ def assign_stored_reports(conn: sa.Connection, deployment: Deployment, *, since:
         where.append("r.reported_at >= %(since)s")
         params["since"] = since
     if only_unassigned:
-        where.append("r.rule IS NULL")
+        where.append("NOT EXISTS (SELECT 1 FROM report_assignment h WHERE h.report_id = r.id)")
     raw = conn.connection.dbapi_connection
     sql = ("COPY (SELECT r.id, ST_X(r.geom), ST_Y(r.geom), c.code, (r.reported_at AT TIME ZONE 'Asia/Shanghai')::date "
            "FROM report r LEFT JOIN category c ON c.id = r.category_id WHERE " + " AND ".join(where) +
@@ -362,16 +357,9 @@ def assign_stored_reports(conn: sa.Connection, deployment: Deployment, *, since:
     csv_bytes = sink.getvalue()
     columns = ", ".join(out.column_names)
     with raw.cursor() as cur:
-        cur.execute(_RESULT_TABLE)
-        with cur.copy(f"COPY _assign_result ({columns}) FROM STDIN (FORMAT csv)") as copy:
+        # the history is the record: the current assignment is its latest row (view report_current)
+        with cur.copy(f"COPY report_assignment ({columns}) FROM STDIN (FORMAT csv)") as copy:
             copy.write(csv_bytes)
-        cur.execute(f"INSERT INTO report_assignment ({columns}) SELECT {columns} FROM _assign_result")
-        cur.execute("""
-            UPDATE report r SET rule = a.rule, target_type = a.target_type, target_id = a.target_id,
-                   distance_m = a.distance_m, owner_person_id = a.owner_person_id,
-                   owner_department_id = a.owner_department_id, owner_name = a.owner_name,
-                   reason = a.reason, ruleset_version = a.ruleset_version
-            FROM _assign_result a WHERE r.id = a.report_id""")
     t_write = time.perf_counter()
     by_rule = pd.Series(out.column("rule").to_numpy(zero_copy_only=False)).value_counts().to_dict()
     return {"reports": out.num_rows, "by_rule": by_rule, "ruleset_version": deployment.ruleset.version,

@@ -68,9 +68,12 @@ LAYERS: dict[str, Layer] = {
     "departments": Layer("departments", "SELECT code, name, phone FROM department ORDER BY code", geometry=None),
     "reports": Layer("reports", """
         SELECT r.id, r.external_id, c.code AS category, c.name AS category_name, r.reported_at, r.closed_at,
-               r.source, r.address, r.description, r.status, r.is_demo, r.target_type, r.target_id,
-               r.rule, r.distance_m, ST_AsBinary(r.geom) AS geom
-        FROM report r LEFT JOIN category c ON c.id = r.category_id ORDER BY r.id"""),
+               r.source, r.address, r.description, r.status, r.is_demo, a.rule, a.target_type, a.target_id,
+               a.distance_m, a.owner_name, a.reason, a.ruleset_version, ST_AsBinary(r.geom) AS geom
+        FROM report r LEFT JOIN category c ON c.id = r.category_id
+        LEFT JOIN (SELECT DISTINCT ON (report_id) * FROM report_assignment ORDER BY report_id, id DESC) a
+               ON a.report_id = r.id
+        ORDER BY r.id"""),
 }
 
 

@@ -183,7 +183,8 @@ REPORT_STATUSES = ("reported", "accepted", "dispatched", "handled", "verified", 
 
 
 class Report(Base):
-    """A reported problem with its location and the assignment decided for it."""
+    """A reported problem with its location.  Its assignments are in :class:`ReportAssignment`;
+    the current one is the latest (database view ``report_current``)."""
 
     __tablename__ = "report"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -197,21 +198,11 @@ class Report(Base):
     description: Mapped[str | None] = mapped_column(sa.Text)
     status: Mapped[str] = mapped_column(sa.String(12), server_default="reported")
     is_demo: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
-    target_type: Mapped[str | None] = mapped_column(sa.String(16))
-    target_id: Mapped[int | None] = mapped_column(sa.Integer)
-    owner_person_id: Mapped[int | None] = mapped_column(sa.ForeignKey("person.id", ondelete="SET NULL"))
-    owner_department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("department.id", ondelete="SET NULL"))
-    rule: Mapped[str | None] = mapped_column(sa.String(24))
-    distance_m: Mapped[float | None] = mapped_column(sa.Float)
-    ruleset_version: Mapped[str | None] = mapped_column(sa.String(24))
-    owner_name: Mapped[str | None] = mapped_column(sa.Text)
-    reason: Mapped[str | None] = mapped_column(sa.Text)
     __table_args__ = (
         sa.CheckConstraint("status IN ('reported','accepted','dispatched','handled','verified','closed')",
                            name="status"),
         gist("report"),
         sa.Index("ix_report_reported_at", "reported_at"),
-        {"postgresql_with": {"fillfactor": 70}},
     )
 
 
@@ -220,7 +211,7 @@ class ReportAssignment(Base):
 
     __tablename__ = "report_assignment"
     id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
-    report_id: Mapped[int] = mapped_column(sa.ForeignKey("report.id", ondelete="CASCADE"))
+    report_id: Mapped[int] = mapped_column(sa.Integer)  # no FK: see migration 0004 (a trigger cascades deletes)
     assigned_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
     ruleset_version: Mapped[str] = mapped_column(sa.String(24))
     rule: Mapped[str] = mapped_column(sa.String(24))

@@ -183,7 +183,7 @@ def test_stored_reports_rerun_keeps_history(scratch_engine, settings):
         first = conn.execute(sa.text("SELECT count(*), count(DISTINCT report_id) FROM report_assignment")).one()
         # the 段长 of the busiest segment hands over today
         seg, old_pid, n = conn.execute(sa.text("""
-            SELECT r.target_id, r.owner_person_id, count(*) FROM report r
+            SELECT r.target_id, r.owner_person_id, count(*) FROM report_current r
             WHERE r.target_type = 'segment' AND r.owner_person_id IS NOT NULL
             GROUP BY 1, 2 ORDER BY 3 DESC, 1 LIMIT 1""")).one()
         today = dt.date.today()
@@ -192,17 +192,25 @@ def test_stored_reports_rerun_keeps_history(scratch_engine, settings):
         new_pid = conn.execute(sa.text("INSERT INTO person (name) VALUES ('新段长') RETURNING id")).scalar()
         conn.execute(sa.text("INSERT INTO owner_assignment (person_id, target_type, target_id, role, valid_from) "
                              "VALUES (:p, 'segment', :s, '段长', :d)"), {"p": new_pid, "s": seg, "d": today})
-        conn.execute(sa.text("UPDATE report SET reported_at = now() WHERE id = (SELECT min(id) FROM report "
-                             "WHERE target_id = :s AND target_type = 'segment')"), {"s": seg})
+        moved = conn.execute(sa.text("UPDATE report SET reported_at = now() WHERE id = (SELECT min(report_id) "
+                                     "FROM report_current WHERE target_id = :s AND target_type = 'segment' AND owner_person_id = :p) "
+                                     "RETURNING id"), {"s": seg, "p": old_pid}).scalar()
         out = assign_stored_reports(conn, load_deployment(conn, settings), since=today)
-        owners = conn.execute(sa.text("""SELECT r.owner_person_id, count(*) FROM report r
+        trail = conn.execute(sa.text("SELECT owner_person_id FROM report_assignment WHERE report_id = :r ORDER BY id"),
+                             {"r": moved}).scalars().all()
+        conn.execute(sa.text("DELETE FROM report WHERE id = :r"), {"r": moved})
+        orphans = conn.execute(sa.text("SELECT count(*) FROM report_assignment WHERE report_id = :r"),
+                               {"r": moved}).scalar()
+        owners = conn.execute(sa.text("""SELECT r.owner_person_id, count(*) FROM report_current r
             WHERE r.target_type = 'segment' AND r.target_id = :s GROUP BY 1"""), {"s": seg}).all()
         history = conn.execute(sa.text("SELECT count(*) FROM report_assignment")).scalar()
     assert first[0] == first[1] == 300
-    assert out["reports"] >= 1 and history == 300 + out["reports"]
+    assert out["reports"] >= 1 and history == 300 + out["reports"] - len(trail)
+    assert trail == [old_pid, new_pid]        # the earlier assignment stays in the history
+    assert orphans == 0                       # deleting a report deletes its history
     owners = dict(owners)
-    assert owners.get(new_pid) >= 1            # reported today: the new owner
-    assert owners.get(old_pid) == n - owners[new_pid]   # earlier reports keep the owner of their day
+    assert new_pid not in owners              # the re-dated report (new owner) was deleted above
+    assert owners.get(old_pid) == n - 1       # earlier reports keep the owner of their day
 
 
 def test_api_assign(client, engine):
