@@ -1,0 +1,349 @@
+"""Batch geocoding of tables and files (CSV in UTF-8/GBK, XLSX), resumable.
+
+Rows in = rows out: every input row and column is kept and six columns are
+added (:data:`RESULT_COLUMNS`).  Each distinct address string is parsed and
+matched once (hotline spreadsheets repeat addresses a lot).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gisgrid.errors import FileFormatError, InputError
+from gisgrid.geocode.gazetteer import Gazetteer
+from gisgrid.geocode.match import GeocodeResult, geocode
+from gisgrid.io._tabular import detect_encoding
+
+LOGGER = logging.getLogger(__name__)
+
+#: Columns added to every table, in this order.
+RESULT_COLUMNS = ("lon", "lat", "quality", "confidence", "matched_name", "geocode_note")
+#: Rows written per chunk of a file; the progress file is updated after each.
+CHUNK_ROWS = 2000
+#: Rows searched for the header row of a worksheet (title rows above it are skipped).
+HEADER_SEARCH_ROWS = 10
+
+
+def geocode_table(frame: pd.DataFrame, column: str, gazetteer: Gazetteer, *,
+                  cache: dict | None = None) -> pd.DataFrame:
+    """Geocode the addresses in one column of a table.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Not modified.
+    column : str
+        The column holding the written addresses.
+    gazetteer : Gazetteer
+    cache : dict, optional
+        Results by address text, shared between calls (chunks of one file).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``frame`` (same index, same rows) with :data:`RESULT_COLUMNS`
+        added: lon/lat in EPSG:4326 (NaN when failed), quality, confidence
+        0..1, matched_name and geocode_note (the reason when failed).  An input
+        column with one of these names is kept and the new one gets the suffix
+        ``_geocoded``.
+
+    Raises
+    ------
+    InputError
+        When ``column`` is not in the table (the message lists the columns).
+    """
+    _check_column(frame.columns, column)
+    cache = {} if cache is None else cache
+    text = frame[column].astype(object).where(frame[column].notna(), "").astype(str)
+    codes, uniques = pd.factorize(text, sort=False)
+    results: list[GeocodeResult] = []
+    for value in uniques:
+        hit = cache.get(value)
+        if hit is None:
+            hit = geocode(value, gazetteer)
+            cache[value] = hit
+        results.append(hit)
+    table = np.array([(r.lon, r.lat, r.quality, r.confidence, r.matched_name or "", r.note) for r in results],
+                     dtype=object).reshape(len(results), 6)
+    picked = table[codes] if len(codes) else np.empty((0, 6), dtype=object)
+    out = frame.copy()
+    for i, name in enumerate(RESULT_COLUMNS):
+        target = name if name not in frame.columns else f"{name}_geocoded"
+        values = picked[:, i]
+        out[target] = values.astype(float) if name in {"lon", "lat", "confidence"} else values.astype(str)
+    return out
+
+
+def _check_column(columns, column: str) -> None:
+    if column not in columns:
+        raise InputError(f"column {column!r} not found; columns are: {', '.join(map(str, columns))}",
+                         column=column)
+
+
+# --- files ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GeocodeFileResult:
+    """What :func:`geocode_file` did: rows in the source, rows already done before, rows done now."""
+
+    dst: Path
+    rows_total: int
+    rows_skipped: int
+    rows_geocoded: int
+    complete: bool
+    quality_counts: dict
+
+
+def read_table(src: Path, *, sheet: str | None = None, column: str | None = None) -> pd.DataFrame:
+    """Read a CSV (UTF-8, GBK/GB18030, Big5 … detected) or XLSX file as text, keeping every row.
+
+    Blank lines stay rows (their address is empty, so they come out 'failed').
+    For XLSX, ``sheet`` chooses the worksheet by name; merged header cells are
+    filled across their range and title rows above the header are skipped (the
+    header is the first row holding ``column``).
+
+    Raises
+    ------
+    InputError
+        Unknown sheet (lists the sheets) or column (lists the columns).
+    FileFormatError
+        Unreadable or empty file.
+    """
+    src = Path(src)
+    suffix = src.suffix.lower()
+    if suffix in {".xlsx", ".xlsm"}:
+        frame = _read_xlsx(src, sheet, column)
+    elif suffix in {".csv", ".txt", ".tsv"}:
+        if sheet is not None:
+            raise InputError(f"sheet={sheet!r} given but {src.name} is a CSV file, which has no sheets")
+        frame = _read_csv(src)
+    else:
+        raise FileFormatError(f"{src.name}: unsupported file type {suffix!r}; use CSV or XLSX")
+    if column is not None:
+        _check_column(frame.columns, column)
+    return frame
+
+
+def _read_csv(src: Path) -> pd.DataFrame:
+    data = src.read_bytes()
+    if not data.strip():
+        raise FileFormatError(f"file is empty: {src.name}")
+    encoding = detect_encoding(data)
+    text = data.decode(encoding).lstrip("\ufeff")
+    header = text.split("\n", 1)[0]
+    delimiter = max((",", "\t", ";", "|"), key=header.count)
+    try:
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[],
+                           skip_blank_lines=False, sep=delimiter, quoting=csv.QUOTE_MINIMAL)
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise FileFormatError(f"{src.name} is not a readable CSV file: {exc}") from exc
+
+
+def _read_xlsx(src: Path, sheet: str | None, column: str | None) -> pd.DataFrame:
+    import openpyxl  # noqa: PLC0415
+    from openpyxl.utils.exceptions import InvalidFileException  # noqa: PLC0415
+
+    from gisgrid.io._tabular import _cell_text  # noqa: PLC0415 - same cell-to-text rule as imports
+
+    try:
+        workbook = openpyxl.load_workbook(src, data_only=True)  # not read-only: merged ranges are needed
+    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
+        raise FileFormatError(f"{src.name} is not a readable XLSX workbook: {exc}") from exc
+    if sheet is None:
+        ws = workbook.worksheets[0]
+    elif sheet in workbook.sheetnames:
+        ws = workbook[sheet]
+    else:
+        raise InputError(f"sheet {sheet!r} not found in {src.name}; sheets are: {', '.join(workbook.sheetnames)}")
+    cells = [[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
+    merged_rows_end: dict[int, int] = {}
+    for rng in ws.merged_cells.ranges:
+        value = cells[rng.min_row - 1][rng.min_col - 1] if rng.min_row <= len(cells) else None
+        for r in range(rng.min_row, min(rng.max_row, len(cells)) + 1):
+            for c in range(rng.min_col, rng.max_col + 1):
+                if c - 1 < len(cells[r - 1]):
+                    cells[r - 1][c - 1] = value
+            merged_rows_end[r - 1] = max(merged_rows_end.get(r - 1, r - 1), rng.max_row - 1)
+    workbook.close()
+    while cells and not any(c not in (None, "") for c in cells[-1]):
+        cells.pop()
+    if not cells:
+        raise FileFormatError(f"file is empty: sheet {ws.title!r} of {src.name}")
+    header_row = next((i for i, row in enumerate(cells[:HEADER_SEARCH_ROWS])
+                       if column is not None and any((c or "").strip() == column for c in row)), None)
+    if header_row is None:  # the first row with several filled cells is the header
+        header_row = next((i for i, row in enumerate(cells[:HEADER_SEARCH_ROWS])
+                           if sum(c not in (None, "") for c in row) >= min(2, len(row))), 0)
+    header = [(c or "").strip() for c in cells[header_row]]
+    # a header merged over two rows: the data starts below the merged range; unmerged names of the
+    # second row (sub-headers) fill the blanks
+    first_data = merged_rows_end.get(header_row, header_row) + 1
+    for extra in range(header_row + 1, first_data):
+        header = [h or (cells[extra][i] or "").strip() if i < len(cells[extra]) else h for i, h in enumerate(header)]
+    names = _unique(header)
+    width = len(names)
+    rows = [(row + [None] * width)[:width] for row in cells[first_data:]]
+    frame = pd.DataFrame(rows, columns=names, dtype=object).fillna("").astype(str)
+    return frame
+
+
+def _unique(header: list[str]) -> list[str]:
+    names, seen = [], set()
+    for i, raw in enumerate(header, start=1):
+        name = raw or f"column_{i}"
+        candidate, n = name, 1
+        while candidate in seen:
+            n += 1
+            candidate = f"{name}_{n}"
+        seen.add(candidate)
+        names.append(candidate)
+    return names
+
+
+def _signature(src: Path, column: str, sheet: str | None) -> str:
+    h = hashlib.sha256()
+    with open(src, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    h.update(f"\0{column}\0{sheet}".encode())
+    return h.hexdigest()
+
+
+def _progress_path(dst: Path) -> Path:
+    return dst.with_name(dst.name + ".progress.json")
+
+
+def _part_path(dst: Path) -> Path:
+    return dst if dst.suffix.lower() == ".csv" else dst.with_name(dst.name + ".part.csv")
+
+
+def geocode_file(src, dst, column: str, gazetteer: Gazetteer, *, sheet: str | None = None,
+                 progress: bool = True, resume: bool = True, chunk_rows: int = CHUNK_ROWS,
+                 max_rows: int | None = None) -> GeocodeFileResult:
+    """Geocode a CSV or XLSX file into ``dst`` (CSV or XLSX, by its suffix), resumably.
+
+    Results are written in chunks of ``chunk_rows``; after each, a small
+    progress file ``<dst>.progress.json`` records the rows done and the byte
+    length of the output.  Running again after an interruption (a crash,
+    Ctrl-C, or ``max_rows``) skips the rows done, as long as the source file,
+    column and sheet are unchanged; the progress file is removed when the file
+    is complete.  An XLSX ``dst`` is assembled from ``<dst>.part.csv`` at the end.
+
+    Parameters
+    ----------
+    src, dst : path
+    column : str
+        Column with the written addresses.
+    gazetteer : Gazetteer
+    sheet : str, optional
+        XLSX worksheet name (first sheet by default).
+    progress : bool
+        Show a tqdm progress bar.
+    resume : bool
+        Continue an interrupted run (else start over).
+    chunk_rows : int
+    max_rows : int, optional
+        Stop after about this many rows (rounded up to whole chunks) in this
+        call; a later call resumes.
+
+    Returns
+    -------
+    GeocodeFileResult
+    """
+    from tqdm.auto import tqdm  # noqa: PLC0415
+
+    src, dst = Path(src), Path(dst)
+    if dst.suffix.lower() not in {".csv", ".xlsx"}:
+        raise InputError(f"output {dst.name}: use a .csv or .xlsx file name")
+    if chunk_rows < 1:
+        raise InputError(f"chunk_rows must be at least 1, not {chunk_rows}")
+    frame = read_table(src, sheet=sheet, column=column)
+    signature = _signature(src, column, sheet)
+    progress_file, part = _progress_path(dst), _part_path(dst)
+    done, size = 0, 0
+    if resume and progress_file.exists() and part.exists():
+        state = json.loads(progress_file.read_text(encoding="utf-8"))
+        if state.get("signature") == signature:
+            done, size = int(state["rows_done"]), int(state["bytes"])
+            LOGGER.info("%s: resuming after %d of %d rows", src.name, done, len(frame))
+        else:
+            LOGGER.warning("%s: source, column or sheet changed since the interrupted run; starting over", src.name)
+    if done == 0:
+        part.unlink(missing_ok=True)
+    else:
+        with open(part, "r+b") as fh:  # drop a chunk written after the last recorded state
+            fh.truncate(size)
+    skipped = done
+    cache: dict = {}
+    budget = len(frame) - done if max_rows is None else max(0, min(max_rows, len(frame) - done))
+    counts: dict[str, int] = {}
+    bar = tqdm(total=len(frame), initial=done, disable=not progress, unit="row", desc=src.name)
+    try:
+        geocoded = 0
+        while done < len(frame) and geocoded < budget:
+            chunk = frame.iloc[done: done + chunk_rows]
+            out = _geocode_chunk(chunk, column, gazetteer, cache)
+            for q, n in out["quality"].value_counts().items():
+                counts[q] = counts.get(q, 0) + int(n)
+            with open(part, "a", encoding="utf-8-sig" if done == 0 else "utf-8", newline="") as fh:
+                _safe_text(out).to_csv(fh, index=False, header=(done == 0))
+                fh.flush()
+                os.fsync(fh.fileno())
+            done += len(chunk)
+            geocoded += len(chunk)
+            _write_state(progress_file, signature, done, part.stat().st_size)
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+    complete = done >= len(frame)
+    if complete:
+        if len(frame) == 0:
+            frame.assign(**{c: [] for c in RESULT_COLUMNS}).to_csv(part, index=False, encoding="utf-8-sig")
+        if part != dst:
+            result = pd.read_csv(part, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            _write_xlsx(result, dst)
+            part.unlink()
+        progress_file.unlink(missing_ok=True)
+    return GeocodeFileResult(dst, len(frame), skipped, done - skipped, complete, counts)
+
+
+def _geocode_chunk(chunk: pd.DataFrame, column: str, gazetteer: Gazetteer, cache: dict) -> pd.DataFrame:
+    return geocode_table(chunk, column, gazetteer, cache=cache)
+
+
+def _safe_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that a spreadsheet program would run as formulas, quoted (see gisgrid.io)."""
+    from gisgrid.io import neutralise_formula  # noqa: PLC0415
+
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(neutralise_formula)
+    return out
+
+
+def _write_state(path: Path, signature: str, rows_done: int, size: int) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"signature": signature, "rows_done": rows_done, "bytes": size}), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _write_xlsx(frame: pd.DataFrame, dst: Path) -> None:
+    from gisgrid.io import neutralise_formula  # noqa: PLC0415
+
+    safe = frame.copy()
+    for col in safe.columns:
+        if col not in {"lon", "lat", "confidence"}:
+            safe[col] = safe[col].map(neutralise_formula)
+    for col in ("lon", "lat", "confidence"):
+        if col in safe.columns:
+            safe[col] = pd.to_numeric(safe[col], errors="coerce")
+    safe.to_excel(dst, index=False, engine="openpyxl")

@@ -1,0 +1,403 @@
+"""The gazetteer: street names, address points, intersections and house-number series.
+
+Built from GeoDataFrames (no database): streets with ``name`` (and optionally
+``aliases``, ``name_en``, ``name_osm``), optional address points with
+``street`` and ``housenumber``, optional landmarks (``name``) and optional
+jurisdictions (``name``, polygons).  All geometry work is done in the metric
+CRS of the area (:func:`gisgrid.crs.metric_crs_for`); results are returned as
+lon/lat (EPSG:4326).
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from rapidfuzz import fuzz, process
+
+from gisgrid.crs import STORAGE_SRID, metric_crs_for, transformer
+from gisgrid.errors import InputError
+from gisgrid.geocode.parse import (
+    _place_and_street, base_key, has_cjk, number_key, parse_house_number, split_bilingual, street_key,
+)
+
+LOGGER = logging.getLogger(__name__)
+
+#: Name columns read from the streets frame when present, besides ``aliases``.
+NAME_COLUMNS = ("name", "name_zh", "name_en", "name_osm", "alt_name", "old_name")
+#: Streets closer than this without touching still count as meeting (digitising gaps), metres.
+INTERSECTION_TOLERANCE_M = 5.0
+#: Crossing points of one street pair further apart than this are reported as several crossings, metres.
+CROSSING_CLUSTER_M = 150.0
+#: Fuzzy-match cut-offs (rapidfuzz ``fuzz.ratio`` on keys, 0–100) for Latin and Chinese keys.
+FUZZY_CUTOFF_LATIN = 85.0
+FUZZY_CUTOFF_CJK = 75.0
+
+
+@dataclass
+class Street:
+    """One named street: all its centerline pieces and its house-number series (metric CRS)."""
+
+    sid: int
+    name: str
+    names: set[str] = field(default_factory=set)
+    geometry: shapely.Geometry | None = None  # merged (Multi)LineString, metric; None if known from addresses only
+    points: dict[str, np.ndarray] = field(default_factory=dict)  # number key -> mean point (x, y)
+    by_number: dict[int, np.ndarray] = field(default_factory=dict)  # number -> mean point of all suffixes
+    ranges: list[tuple[int, int, np.ndarray]] = field(default_factory=list)  # (lo, hi, point)
+    series: dict[int, np.ndarray] = field(default_factory=dict)  # parity -> rows (number, x, y, measure, offset)
+
+    @property
+    def has_numbers(self) -> bool:
+        return bool(self.by_number)
+
+
+@dataclass(frozen=True)
+class StreetMatch:
+    """Streets found for a written name: ids, the name matched, a score 0–100 and how."""
+
+    sids: tuple[int, ...]
+    name: str
+    score: float
+    how: str  # 'exact', 'base', 'fuzzy', 'contained'
+
+
+class Gazetteer:
+    """Street names → geometries, address points, intersections, house-number interpolation.
+
+    Build with :meth:`build`; look up with :meth:`find_street`, :meth:`address_point`,
+    :meth:`interpolate`, :meth:`intersection`, :meth:`street_point`.
+    """
+
+    def __init__(self, metric_epsg: int):
+        self.metric_epsg = metric_epsg
+        self.streets: dict[int, Street] = {}
+        self.keys: dict[str, set[int]] = defaultdict(set)
+        self.base_keys: dict[str, set[int]] = defaultdict(set)
+        self.intersections: dict[frozenset, list[np.ndarray]] = defaultdict(list)
+        self.landmarks: dict[str, tuple[str, np.ndarray]] = {}
+        self.jurisdictions: dict[str, tuple[str, np.ndarray]] = {}
+        self._key_list: list[str] = []
+        self._key_list_cjk: list[str] = []
+        self._landmark_list: list[str] = []
+        self._to_lonlat = transformer(metric_epsg, STORAGE_SRID)
+
+    # --- building -------------------------------------------------------------------
+    @classmethod
+    def build(cls, streets: gpd.GeoDataFrame, addresses: gpd.GeoDataFrame | None = None, *,
+              landmarks: gpd.GeoDataFrame | None = None, jurisdictions: gpd.GeoDataFrame | None = None,
+              metric_epsg: int | None = None) -> Gazetteer:
+        """Build a gazetteer.
+
+        Parameters
+        ----------
+        streets : geopandas.GeoDataFrame
+            Named centerlines (LineString/MultiLineString) with a ``name`` column;
+            optional ``aliases`` (list of str, or str separated by ``;``) and other
+            name columns (:data:`NAME_COLUMNS`).  Bilingual names such as
+            ``'多石街 To Shek Street'`` are indexed under both parts.  Features
+            sharing a ``name`` form one street.
+        addresses : geopandas.GeoDataFrame, optional
+            Address points with ``street`` and ``housenumber`` (text).  A street
+            named only here is still found (located by its address points).
+        landmarks : geopandas.GeoDataFrame, optional
+            Named places (``name``), for addresses such as ``…医院门口``.
+        jurisdictions : geopandas.GeoDataFrame, optional
+            Named areas (``name``) the gazetteer covers; administrative prefixes of
+            an address are checked against them.
+        metric_epsg : int, optional
+            Metric CRS; by default chosen from the centre of the streets.
+
+        Raises
+        ------
+        InputError
+            When a frame lacks a CRS or a required column.
+        """
+        _check_frame(streets, "streets", ("name",))
+        if metric_epsg is None:
+            x0, y0, x1, y1 = streets.to_crs(STORAGE_SRID).total_bounds
+            metric_epsg = metric_crs_for((x0 + x1) / 2, (y0 + y1) / 2)
+        gaz = cls(metric_epsg)
+        gaz._add_streets(streets)
+        if addresses is not None and len(addresses):
+            _check_frame(addresses, "addresses", ("street", "housenumber"))
+            gaz._add_addresses(addresses)
+        if landmarks is not None and len(landmarks):
+            _check_frame(landmarks, "landmarks", ("name",))
+            for name, pt in zip(landmarks["name"], gaz._metric_points(landmarks), strict=True):
+                if isinstance(name, str) and name.strip() and pt is not None:
+                    gaz.landmarks[street_key(name)] = (name, pt)
+            gaz._landmark_list = list(gaz.landmarks)
+        if jurisdictions is not None and len(jurisdictions):
+            _check_frame(jurisdictions, "jurisdictions", ("name",))
+            for name, pt in zip(jurisdictions["name"], gaz._metric_points(jurisdictions), strict=True):
+                if isinstance(name, str) and name.strip() and pt is not None:
+                    gaz.jurisdictions[street_key(name)] = (name, pt)
+        gaz._key_list = [k for k in gaz.keys if not has_cjk(k)]
+        gaz._key_list_cjk = [k for k in gaz.keys if has_cjk(k)]
+        gaz._build_series()
+        LOGGER.info("gazetteer: %d streets, %d keys, %d address points, %d intersections (EPSG:%d)",
+                    len(gaz.streets), len(gaz.keys), sum(len(s.points) for s in gaz.streets.values()),
+                    len(gaz.intersections), metric_epsg)
+        return gaz
+
+    def _metric(self, frame: gpd.GeoDataFrame) -> np.ndarray:
+        return np.asarray(frame.geometry.to_crs(self.metric_epsg).values, dtype=object)
+
+    def _metric_points(self, frame: gpd.GeoDataFrame) -> list[np.ndarray | None]:
+        geoms = self._metric(frame)
+        out = []
+        for g in geoms:
+            if g is None or g.is_empty:
+                out.append(None)
+            else:
+                p = g if g.geom_type == "Point" else g.representative_point()
+                out.append(np.array([p.x, p.y]))
+        return out
+
+    def _index_name(self, sid: int, name: str) -> None:
+        for part in [name, *split_bilingual(name)]:
+            key = street_key(part)
+            if key:
+                self.keys[key].add(sid)
+                self.base_keys[base_key(key)].add(sid)
+                self.streets[sid].names.add(part)
+
+    def _new_street(self, name: str, geometry=None) -> Street:
+        sid = len(self.streets)
+        street = Street(sid=sid, name=name, geometry=geometry)
+        self.streets[sid] = street
+        self._index_name(sid, name)
+        return street
+
+    def _add_streets(self, streets: gpd.GeoDataFrame) -> None:
+        frame = streets[streets["name"].notna() & streets.geometry.notna()]
+        geoms = self._metric(frame)
+        by_name: dict[str, list] = defaultdict(list)
+        rows: dict[str, int] = {}
+        for pos, name in enumerate(frame["name"].astype(str)):
+            by_name[name].append(geoms[pos])
+            rows.setdefault(name, pos)
+        name_cols = [c for c in NAME_COLUMNS if c in frame.columns and c != "name"]
+        part_geoms, part_sids = [], []
+        for name, pieces in by_name.items():
+            lines = shapely.get_parts(np.array(pieces, dtype=object))
+            lines = lines[shapely.get_type_id(lines) == 1]  # LineStrings only
+            if not len(lines):
+                continue
+            merged = shapely.line_merge(shapely.multilinestrings(lines))
+            street = self._new_street(name, merged)
+            part_geoms.extend(lines)
+            part_sids.extend([street.sid] * len(lines))
+        # other names and aliases of every feature, attached to the street of its 'name'
+        sid_of = {s.name: s.sid for s in self.streets.values()}
+        for col in [*name_cols, "aliases"]:
+            if col not in frame.columns:
+                continue
+            for name, value in zip(frame["name"].astype(str), frame[col], strict=True):
+                if name not in sid_of:
+                    continue
+                values = value if isinstance(value, (list, tuple, np.ndarray)) else (
+                    str(value).split(";") if isinstance(value, str) else [])
+                for alias in values:
+                    if isinstance(alias, str) and alias.strip():
+                        self._index_name(sid_of[name], alias.strip())
+        self._find_intersections(np.array(part_geoms, dtype=object), np.array(part_sids))
+
+    def _find_intersections(self, lines: np.ndarray, sids: np.ndarray) -> None:
+        """Crossing points of differently named streets, from the centerline pieces (vectorised)."""
+        if len(lines) < 2:
+            return
+        tree = shapely.STRtree(lines)
+        left, right = tree.query(lines, predicate="dwithin", distance=INTERSECTION_TOLERANCE_M)
+        keep = (left < right) & (sids[left] != sids[right])
+        left, right = left[keep], right[keep]
+        if not len(left):
+            return
+        inter = shapely.intersection(lines[left], lines[right])
+        empty = shapely.is_empty(inter)
+        points = shapely.centroid(inter)
+        if empty.any():  # near miss within the tolerance: middle of the shortest line between them
+            gaps = shapely.shortest_line(lines[left[empty]], lines[right[empty]])
+            points[empty] = shapely.line_interpolate_point(gaps, 0.5, normalized=True)
+        xy = shapely.get_coordinates(points)
+        for a, b, p in zip(sids[left], sids[right], xy, strict=True):
+            self.intersections[frozenset((int(a), int(b)))].append(p)
+
+    def _add_addresses(self, addresses: gpd.GeoDataFrame) -> None:
+        pts = self._metric_points(addresses)
+        acc: dict[tuple[int, str], list] = defaultdict(list)
+        acc_num: dict[tuple[int, int], list] = defaultdict(list)
+        acc_range: dict[tuple[int, int, int], list] = defaultdict(list)
+        for street_text, number_text, pt in zip(addresses["street"], addresses["housenumber"], pts, strict=True):
+            if pt is None or not isinstance(street_text, str) or not street_text.strip():
+                continue
+            sid = self._street_for_address(street_text)
+            n, suffix, end, _ = parse_house_number(number_text if isinstance(number_text, str) else None)
+            if n is None:
+                continue
+            acc[(sid, number_key(n, suffix, end))].append(pt)
+            acc_num[(sid, n)].append(pt)
+            if end is not None:
+                acc_range[(sid, min(n, end), max(n, end))].append(pt)
+        for (sid, key), p in acc.items():
+            self.streets[sid].points[key] = np.mean(p, axis=0)
+        for (sid, n), p in acc_num.items():
+            self.streets[sid].by_number[n] = np.mean(p, axis=0)
+        for (sid, lo, hi), p in acc_range.items():
+            self.streets[sid].ranges.append((lo, hi, np.mean(p, axis=0)))
+
+    def _street_for_address(self, text: str) -> int:
+        """The street an address point's street field names; a new (geometry-less) street if none."""
+        for candidate in (text, _place_and_street(text)[1], *split_bilingual(text)):
+            sids = self.keys.get(street_key(candidate))
+            if sids:
+                return min(sids)
+        return self._new_street(_place_and_street(text)[1]).sid
+
+    def _build_series(self) -> None:
+        """Per street and parity: known numbers with their measure and signed offset on the centerline."""
+        for street in self.streets.values():
+            if not street.by_number:
+                continue
+            numbers = np.array(sorted(street.by_number), dtype=float)
+            xy = np.array([street.by_number[int(n)] for n in numbers])
+            if street.geometry is not None:
+                pts = shapely.points(xy)
+                measure = shapely.line_locate_point(street.geometry, pts)
+                offset = _signed_offsets(street.geometry, measure, xy)
+            else:
+                measure = np.full(len(numbers), np.nan)
+                offset = np.zeros(len(numbers))
+            table = np.column_stack([numbers, xy, measure, offset])
+            for parity in (0, 1):
+                street.series[parity] = table[numbers % 2 == parity]
+
+    # --- look-ups ---------------------------------------------------------------------
+    def find_street(self, name: str | None) -> StreetMatch | None:
+        """Streets for a written name: exact key, then key without road type, then fuzzy, then contained."""
+        if not name or not name.strip():
+            return None
+        key = street_key(name)
+        if not key:
+            return None
+        if key in self.keys:
+            return StreetMatch(tuple(sorted(self.keys[key])), self._display(self.keys[key]), 100.0, "exact")
+        for part in split_bilingual(name):
+            k = street_key(part)
+            if k in self.keys:
+                return StreetMatch(tuple(sorted(self.keys[k])), self._display(self.keys[k]), 100.0, "exact")
+        b = base_key(key)
+        if b in self.base_keys and len({self._display({s}) for s in self.base_keys[b]}) == 1:
+            return StreetMatch(tuple(sorted(self.base_keys[b])), self._display(self.base_keys[b]), 90.0, "base")
+        cjk = has_cjk(key)
+        choices = self._key_list_cjk if cjk else self._key_list
+        cutoff = FUZZY_CUTOFF_CJK if cjk else FUZZY_CUTOFF_LATIN
+        if choices:
+            found = process.extractOne(key, choices, scorer=fuzz.ratio, score_cutoff=cutoff)
+            if found is not None:
+                sids = self.keys[found[0]]
+                return StreetMatch(tuple(sorted(sids)), self._display(sids), float(found[1]), "fuzzy")
+        if cjk:  # a known street name inside the text: '人民路小学门口'
+            inside = [k for k in self._key_list_cjk if len(k) >= 3 and k in key]
+            if inside:
+                best = max(inside, key=len)
+                return StreetMatch(tuple(sorted(self.keys[best])), self._display(self.keys[best]), 70.0, "contained")
+        return None
+
+    def _display(self, sids) -> str:
+        return self.streets[min(sids)].name
+
+    def find_landmark(self, name: str) -> tuple[str, np.ndarray, float] | None:
+        key = street_key(name)
+        if key in self.landmarks:
+            return (*self.landmarks[key], 100.0)
+        if self._landmark_list:
+            found = process.extractOne(key, self._landmark_list, scorer=fuzz.ratio, score_cutoff=80.0)
+            if found is not None:
+                return (*self.landmarks[found[0]], float(found[1]))
+        return None
+
+    def find_jurisdiction(self, tokens) -> tuple[str, np.ndarray] | None:
+        """The known jurisdiction one of the administrative tokens names (沙田区 ~ 沙田), if any."""
+        for tok in reversed(tokens):
+            k = street_key(tok)
+            k_bare = k.rstrip("省市县区镇乡村") or k
+            for jkey, value in self.jurisdictions.items():
+                j_bare = jkey.rstrip("省市县区镇乡村") or jkey
+                if k == jkey or k_bare == j_bare or (len(k_bare) >= 2 and (k_bare in jkey or j_bare in k)):
+                    return value
+        return None
+
+    def street_point(self, sid: int, part: str | None = None) -> np.ndarray:
+        """A street's midpoint (the point of the centerline nearest its centroid), or of one part of it.
+
+        ``part`` is 'east', 'west', 'north', 'south' or 'middle': the third of
+        the street's extent on that side.
+        """
+        street = self.streets[sid]
+        if street.geometry is None:
+            return np.mean(list(street.by_number.values()), axis=0)
+        geom = street.geometry
+        if part in {"east", "west", "north", "south", "middle"}:
+            x0, y0, x1, y1 = geom.bounds
+            wide = (x1 - x0) >= (y1 - y0)
+            if part == "west" or (part == "middle" and wide):
+                box = (x0, y0, x0 + (x1 - x0) / 3, y1) if part == "west" else (
+                    x0 + (x1 - x0) / 3, y0, x0 + 2 * (x1 - x0) / 3, y1)
+            elif part == "east":
+                box = (x1 - (x1 - x0) / 3, y0, x1, y1)
+            elif part == "south":
+                box = (x0, y0, x1, y0 + (y1 - y0) / 3)
+            elif part == "north":
+                box = (x0, y1 - (y1 - y0) / 3, x1, y1)
+            else:
+                box = (x0, y0 + (y1 - y0) / 3, x1, y0 + 2 * (y1 - y0) / 3)
+            clipped = shapely.clip_by_rect(geom, *box)
+            if not clipped.is_empty:
+                geom = clipped
+        centroid = shapely.centroid(geom)
+        p = shapely.get_coordinates(geom.interpolate(geom.project(centroid)))[0]
+        return p
+
+    def lonlat(self, xy: np.ndarray) -> tuple[float, float]:
+        lon, lat = self._to_lonlat.transform(float(xy[0]), float(xy[1]))
+        return float(lon), float(lat)
+
+
+def _signed_offsets(line, measure: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """Signed distance of points from the line at their measure: left of the direction of travel > 0."""
+    on = shapely.get_coordinates(shapely.line_interpolate_point(line, measure))
+    ahead = shapely.get_coordinates(shapely.line_interpolate_point(line, measure + 1.0))
+    behind = shapely.get_coordinates(shapely.line_interpolate_point(line, np.maximum(measure - 1.0, 0.0)))
+    tangent = ahead - behind
+    v = xy - on
+    cross = tangent[:, 0] * v[:, 1] - tangent[:, 1] * v[:, 0]
+    return np.sign(cross) * np.hypot(v[:, 0], v[:, 1])
+
+
+def _check_frame(frame, label: str, columns: tuple[str, ...]) -> None:
+    problems = []
+    if not isinstance(frame, gpd.GeoDataFrame):
+        problems.append(f"{label} must be a GeoDataFrame, not {type(frame).__name__}")
+    else:
+        if frame.crs is None:
+            problems.append(f"{label} has no CRS; set it (EPSG:4326 for lon/lat)")
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            problems.append(f"{label} lacks column(s) {', '.join(missing)}; columns are: "
+                            f"{', '.join(map(str, frame.columns))}")
+    if problems:
+        raise InputError("; ".join(problems))
+
+
+def addresses_frame(table: pd.DataFrame, *, lon: str = "lon", lat: str = "lat") -> gpd.GeoDataFrame:
+    """Address points from a text table with lon/lat columns (EPSG:4326); rows without coordinates dropped."""
+    x = pd.to_numeric(table[lon], errors="coerce")
+    y = pd.to_numeric(table[lat], errors="coerce")
+    ok = x.notna() & y.notna()
+    return gpd.GeoDataFrame(table[ok].copy(), geometry=gpd.points_from_xy(x[ok], y[ok]), crs=STORAGE_SRID)

@@ -1,0 +1,248 @@
+"""One parsed address + a gazetteer → a point with a quality code and a confidence.
+
+Location preference: the address point; else the house number interpolated
+along the street centerline between known numbers on the same side (odd/even);
+else the intersection point; else the street (or road-part) midpoint; else the
+jurisdiction named in the address.  Every result carries a ``quality`` code,
+a ``confidence`` in 0..1, the matched name and a note (the reason when it
+failed).
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+
+from gisgrid.geocode.gazetteer import Gazetteer, StreetMatch
+from gisgrid.geocode.parse import ParsedAddress, parse_address, street_key
+
+LOGGER = logging.getLogger(__name__)
+
+QUALITIES = ("address_point", "interpolated", "intersection", "street", "jurisdiction", "failed")
+#: Confidence of each way of locating, before the name-match score is applied.
+BASE_CONFIDENCE = {"address_point": 1.0, "address_point_other_suffix": 0.9, "range": 0.85, "interpolated": 0.8,
+                   "clamped": 0.45, "intersection": 0.9, "near_intersection": 0.6, "road_part": 0.55,
+                   "street": 0.5, "landmark": 0.75, "jurisdiction": 0.2}
+#: A place written relative to a landmark or house ('…对面') is this much less certain.
+RELATION_FACTOR = 0.9
+#: Streets whose nearest points are further apart than this do not meet, metres.
+MAX_NEAR_INTERSECTION_M = 100.0
+
+
+@dataclass(frozen=True)
+class GeocodeResult:
+    """Where an address is.
+
+    ``lon``/``lat`` are EPSG:4326 (NaN when failed); ``quality`` is one of
+    :data:`QUALITIES`; ``note`` explains a degraded or failed result.
+    """
+
+    lon: float
+    lat: float
+    quality: str
+    confidence: float
+    matched_name: str | None
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.quality != "failed"
+
+
+def _failed(reason: str) -> GeocodeResult:
+    return GeocodeResult(math.nan, math.nan, "failed", 0.0, None, reason)
+
+
+def geocode(address: str | ParsedAddress | None, gazetteer: Gazetteer) -> GeocodeResult:
+    """Locate one address.
+
+    Parameters
+    ----------
+    address : str or ParsedAddress
+        Written address, or one already parsed with :func:`parse_address`.
+    gazetteer : Gazetteer
+
+    Returns
+    -------
+    GeocodeResult
+        Never raises for bad text: empty or unmatched addresses give quality
+        ``'failed'`` with the reason in ``note``.
+    """
+    parsed = address if isinstance(address, ParsedAddress) else parse_address(address)
+    if parsed.kind == "empty":
+        return _failed("empty address")
+    outside = _outside(parsed, gazetteer)
+    if outside:
+        return _failed(outside)
+    result = _locate(parsed, gazetteer)
+    if result.quality == "failed" and parsed.admin:
+        area = gazetteer.find_jurisdiction(parsed.admin)
+        if area is not None:
+            lon, lat = gazetteer.lonlat(area[1])
+            return GeocodeResult(lon, lat, "jurisdiction", BASE_CONFIDENCE["jurisdiction"], area[0],
+                                 f"{result.note}; placed in {area[0]}")
+    if parsed.relation and result.ok:
+        result = GeocodeResult(result.lon, result.lat, result.quality,
+                               round(result.confidence * RELATION_FACTOR, 3), result.matched_name,
+                               _join(result.note, f"written as {parsed.relation} of the place"))
+    return result
+
+
+def _outside(parsed: ParsedAddress, gaz: Gazetteer) -> str | None:
+    """The reason the address lies outside the gazetteer's jurisdictions, if it names another one."""
+    if not parsed.admin or not gaz.jurisdictions:
+        return None
+    if gaz.find_jurisdiction(parsed.admin) is not None:
+        return None
+    # a stripped prefix may belong to the street name itself (沙田乡 + 事会路)
+    if parsed.street and gaz.find_street("".join(parsed.admin[-1:]) + parsed.street) is not None:
+        return None
+    known = ", ".join(sorted(v[0] for v in gaz.jurisdictions.values()))
+    return f"address is in {''.join(parsed.admin)}, outside the gazetteer's area ({known})"
+
+
+def _join(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
+
+
+def _find(gaz: Gazetteer, parsed: ParsedAddress, name: str | None) -> StreetMatch | None:
+    match = gaz.find_street(name)
+    if parsed.admin and name:
+        # the last stripped prefix may be part of the name: '沙田乡' + '事会路'
+        for i in range(len(parsed.admin) - 1, -1, -1):
+            joined = gaz.find_street("".join(parsed.admin[i:]) + name)
+            if joined is not None and joined.score >= (match.score if match else 0.0) and joined.how == "exact":
+                return joined
+    return match
+
+
+def _result(gaz: Gazetteer, xy, quality: str, base: str, match: StreetMatch, note: str = "") -> GeocodeResult:
+    lon, lat = gaz.lonlat(xy)
+    confidence = BASE_CONFIDENCE[base] * match.score / 100.0
+    if match.how != "exact":
+        note = _join(f"street name matched {match.how} ({match.score:.0f}/100)", note)
+    return GeocodeResult(lon, lat, quality, round(confidence, 3), match.name, note)
+
+
+def _locate(parsed: ParsedAddress, gaz: Gazetteer) -> GeocodeResult:
+    if parsed.kind == "landmark":
+        found = gaz.find_landmark(parsed.landmark)
+        if found is not None:
+            name, xy, score = found
+            lon, lat = gaz.lonlat(xy)
+            return GeocodeResult(lon, lat, "street", round(BASE_CONFIDENCE["landmark"] * score / 100, 3), name,
+                                 "landmark")
+        match = gaz.find_street(parsed.landmark)  # '人民路小学门口': a street named inside the landmark
+        if match is None:
+            return _failed(f"landmark {parsed.landmark!r} not found")
+        return _result(gaz, gaz.street_point(match.sids[0]), "street", "street", match,
+                       f"landmark {parsed.landmark!r} not found; street midpoint")
+    if parsed.kind == "intersection":
+        return _intersection(parsed, gaz)
+    match = _find(gaz, parsed, parsed.street)
+    if match is None:
+        return _failed(f"street {parsed.street!r} not found")
+    if parsed.kind == "house":
+        return _house(parsed, gaz, match)
+    if parsed.kind == "road_part" and parsed.part != "junction":
+        return _result(gaz, gaz.street_point(match.sids[0], parsed.part), "street", "road_part", match,
+                       f"{parsed.part} part of the street")
+    note = "junction on the street, crossing street not named" if parsed.part == "junction" else "street midpoint"
+    return _result(gaz, gaz.street_point(match.sids[0]), "street", "street", match, note)
+
+
+def _house(parsed: ParsedAddress, gaz: Gazetteer, match: StreetMatch) -> GeocodeResult:
+    n = parsed.number
+    key = parsed.number_key
+    for sid in match.sids:
+        street = gaz.streets[sid]
+        if key in street.points:
+            return _result(gaz, street.points[key], "address_point", "address_point", match)
+    for sid in match.sids:
+        street = gaz.streets[sid]
+        if n in street.by_number:
+            return _result(gaz, street.by_number[n], "address_point", "address_point_other_suffix", match,
+                           f"no {key} on record; used another address with number {n}")
+        for lo, hi, xy in street.ranges:
+            if lo <= n <= hi and (n - lo) % 2 == 0:
+                return _result(gaz, xy, "address_point", "range", match, f"number {n} inside range {lo}-{hi}")
+    sid = next((s for s in match.sids if gaz.streets[s].has_numbers), None)
+    if sid is None:
+        return _result(gaz, gaz.street_point(match.sids[0]), "street", "street", match,
+                       f"no house numbers known on {match.name}; street midpoint")
+    xy, base, note = _interpolate(gaz.streets[sid], n)
+    return _result(gaz, xy, "interpolated", base, match, note)
+
+
+def _interpolate(street, n: int) -> tuple[np.ndarray, str, str]:
+    """Position of number ``n`` between the nearest known numbers on its side of the street."""
+    table = street.series.get(n % 2)
+    side_note = ""
+    if table is None or not len(table):
+        table = np.concatenate([t for t in street.series.values() if len(t)])
+        side_note = "no numbers known on this side"
+    numbers = table[:, 0]
+    hi_i = int(np.searchsorted(numbers, n))
+    if hi_i == 0 or hi_i == len(numbers):
+        end = table[0] if hi_i == 0 else table[-1]
+        lo_n, hi_n = int(numbers[0]), int(numbers[-1])
+        return end[1:3], "clamped", _join(side_note, f"number {n} beyond known range {lo_n}-{hi_n} on "
+                                                     f"{street.name}; placed at number {int(end[0])}")
+    lo, hi = table[hi_i - 1], table[hi_i]
+    f = (n - lo[0]) / (hi[0] - lo[0])
+    straight = lo[1:3] + f * (hi[1:3] - lo[1:3])
+    if street.geometry is None or np.isnan(lo[3]) or np.isnan(hi[3]):
+        return straight, "interpolated", _join(side_note, f"between {int(lo[0])} and {int(hi[0])}")
+    gap = float(np.hypot(*(hi[1:3] - lo[1:3])))
+    if abs(hi[3] - lo[3]) > 1.5 * gap + 30.0:
+        # the two neighbours sit on different pieces (dual carriageway, gaps): keep to the straight line
+        return straight, "interpolated", _join(side_note, f"between {int(lo[0])} and {int(hi[0])}")
+    m = lo[3] + f * (hi[3] - lo[3])
+    offset = lo[4] + f * (hi[4] - lo[4])
+    line = street.geometry
+    on = np.array(shapely.get_coordinates(line.interpolate(m))[0])
+    ahead = np.array(shapely.get_coordinates(line.interpolate(m + 1.0))[0])
+    behind = np.array(shapely.get_coordinates(line.interpolate(max(m - 1.0, 0.0)))[0])
+    t = ahead - behind
+    norm = float(np.hypot(*t))
+    if norm == 0:
+        return straight, "interpolated", _join(side_note, f"between {int(lo[0])} and {int(hi[0])}")
+    left = np.array([-t[1], t[0]]) / norm
+    return on + offset * left, "interpolated", _join(side_note, f"between {int(lo[0])} and {int(hi[0])} "
+                                                                "along the centerline")
+
+
+def _intersection(parsed: ParsedAddress, gaz: Gazetteer) -> GeocodeResult:
+    a = _find(gaz, parsed, parsed.street)
+    b = gaz.find_street(parsed.street2)
+    if a is None and b is None:
+        return _failed(f"streets {parsed.street!r} and {parsed.street2!r} not found")
+    if a is None or b is None:
+        found, missing = (a, parsed.street) if b is None else (b, parsed.street2)
+        return _result(gaz, gaz.street_point(found.sids[0]), "street", "street", found,
+                       f"crossing street {missing!r} not found; street midpoint")
+    score = min(a.score, b.score)
+    both = StreetMatch(a.sids, f"{a.name} / {b.name}", score, "exact" if score == 100 else "fuzzy")
+    points = [p for sa in a.sids for sb in b.sids for p in gaz.intersections.get(frozenset((sa, sb)), [])]
+    if points:
+        pts = np.array(points)
+        centre = pts.mean(axis=0)
+        spread = float(np.max(np.hypot(*(pts - centre).T)))
+        if spread <= 150.0:
+            return _result(gaz, centre, "intersection", "intersection", both)
+        return _result(gaz, pts[0], "intersection", "near_intersection", both,
+                       f"the streets meet at several places {spread:.0f} m apart; took one")
+    ga, gb = gaz.streets[a.sids[0]].geometry, gaz.streets[b.sids[0]].geometry
+    if ga is not None and gb is not None:
+        gap = shapely.shortest_line(ga, gb)
+        if gap.length <= MAX_NEAR_INTERSECTION_M:
+            return _result(gaz, shapely.get_coordinates(gap.interpolate(0.5, normalized=True))[0], "intersection",
+                           "near_intersection", both, f"the streets do not meet; {gap.length:.0f} m apart")
+    return _result(gaz, gaz.street_point(a.sids[0]), "street", "street", a,
+                   f"{a.name} and {b.name} do not meet; street midpoint")
+
+
+__all__ = ["QUALITIES", "GeocodeResult", "geocode", "street_key"]

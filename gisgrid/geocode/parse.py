@@ -1,0 +1,384 @@
+"""Written addresses → structured :class:`ParsedAddress`, and street-name keys for matching.
+
+Chinese forms (门牌地址 road + number, 交叉口 crossings, 路段 parts of a road,
+地标 landmarks with a relation) and Latin forms ("Mannerheimintie 5",
+"5 Main Street", "A / B", "corner of A and B") are recognised.  Traditional
+characters are converted to simplified ones with OpenCC (紅門路 → 红门路).
+
+Administrative prefixes (省/市/县/区/镇/街道/村 …) are stripped with a regular
+expression and kept as tokens in ``ParsedAddress.admin``; no division-code
+library is used (cpca/jionlp resolve only province/city/district and pull in
+large dictionaries; the matcher restricts the search by comparing the tokens
+with the gazetteer's own jurisdiction names instead).
+"""
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+LOGGER = logging.getLogger(__name__)
+
+KINDS = ("house", "intersection", "road_part", "landmark", "street", "empty")
+
+_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK_RE = re.compile(f"[{_CJK}]")
+_LATIN_RE = re.compile(r"[A-Za-z\u00c0-\u024f]")
+
+#: Parts of a road and their canonical names.
+PARTS = {"东段": "east", "西段": "west", "南段": "south", "北段": "north", "中段": "middle",
+         "东延段": "east", "西延段": "west", "南延段": "south", "北延段": "north", "路口": "junction"}
+#: Relations of a place to a landmark and their canonical names.
+RELATIONS = {"斜对面": "opposite", "对面": "opposite", "对过": "opposite", "旁边": "beside", "旁": "beside",
+             "边上": "beside", "附近": "near", "周边": "near", "门口": "gate", "门前": "gate", "大门": "gate",
+             "后面": "behind", "背后": "behind", "东侧": "beside", "西侧": "beside", "南侧": "beside",
+             "北侧": "beside", "内": "inside", "里面": "inside"}
+
+#: Chinese road-type endings, longest first.
+CJK_ROAD_SUFFIXES = ("大道", "大街", "公路", "马路", "胡同", "路", "街", "道", "巷", "里", "弄", "坊", "径", "桥")
+#: Latin road-type words and abbreviations → canonical word (after case folding).
+LATIN_ROAD_WORDS = {
+    "road": "road", "rd": "road", "street": "street", "st": "street", "str": "street",
+    "avenue": "avenue", "ave": "avenue", "av": "avenue", "boulevard": "boulevard", "blvd": "boulevard",
+    "drive": "drive", "dr": "drive", "lane": "lane", "ln": "lane", "place": "place", "pl": "place",
+    "square": "square", "sq": "square", "court": "court", "ct": "court", "terrace": "terrace",
+    "highway": "highway", "hwy": "highway",
+}
+#: Finnish/Swedish road-type endings of one-word names, for the base key.
+LATIN_ROAD_ENDINGS = ("katu", "tie", "kuja", "polku", "tori", "aukio", "puistikko", "esplanadi", "ranta",
+                      "gatan", "vägen", "gränd", "torget")
+
+_ADMIN_SUFFIX = r"(?:特别行政区|自治区|自治州|自治县|省|市|州|盟|地区|县|旗|区|镇|乡|街道办事处|街道|社区|村|新界|九龙)"
+# a prefix never spans a road name or a connector: '源禾路与沙田乡…' has no prefix
+_ADMIN_RE = re.compile(rf"^(?P<tok>(?:(?![路街巷与和及跟号段口/])[{_CJK}]){{1,10}}?{_ADMIN_SUFFIX})")
+_ROAD_START_RE = re.compile(r"^(?:大道|大街|路|街|道|巷|里|弄)")
+
+_NUM_CJK_RE = re.compile(
+    rf"^(?P<street>.*?[{_CJK}A-Za-z)）])\s*(?P<pre>[甲乙丙丁])?(?P<num>\d+)(?:\s*[-~～至]\s*(?P<end>\d+)(?P<endsuf>[A-Za-z])?)?"
+    rf"\s*(?P<suf>[A-Za-z])?\s*[号號](?P<rest>.*)$")
+_NUM_CJK_NOHAO_RE = re.compile(rf"^(?P<street>.*?[{_CJK}])\s*(?P<pre>[甲乙丙丁])?(?P<num>\d+)(?P<suf>[A-Za-z])?(?P<rest>(?:[^\d].*)?)$")
+_CROSS_CJK_RE = re.compile(
+    rf"^(?P<a>.+?)\s*(?:与|和|同|跟|及|/|&|、|\+|×|x)\s*(?P<b>.+?)\s*(?:的)?(?:十字路口|交叉路口|交叉口|交汇处|交界处|交口|路口|口)?$")
+_PART_RE = re.compile(r"^(?P<street>.+?)\s*(?P<part>[东西南北]延段|[东西南北中]段)$")
+
+_HOUSE_NUMBER_RE = re.compile(
+    r"^\s*(?P<pre>[甲乙丙丁])?(?P<num>\d+)\s*(?:(?P<suf>[A-Za-z])(?![A-Za-z]))?"
+    r"(?:\s*[-–~]\s*(?P<end>\d+)\s*(?:(?P<endsuf>[A-Za-z])(?![A-Za-z]))?)?\s*[号號]?(?P<rest>.*)$")
+_LATIN_STREET_NUM_RE = re.compile(
+    r"^(?P<street>[^\d]*?[^\d\s,])[\s,]+(?P<number>\d+\s*(?:[A-Za-z](?![A-Za-z]))?(?:\s*[-–]\s*\d+\s*(?:[A-Za-z](?![A-Za-z]))?)?)"
+    r"(?P<rest>(?:[\s,;/].*)?)$")
+_LATIN_NUM_STREET_RE = re.compile(
+    r"^(?P<number>\d+\s*(?:[A-Za-z](?![A-Za-z]))?(?:\s*[-–]\s*\d+\s*(?:[A-Za-z](?![A-Za-z]))?)?)[\s,]+"
+    r"(?P<street>[^\d,]*[^\d\s,])(?P<rest>(?:\s*,.*)?)$")
+_LATIN_CORNER_RE = re.compile(
+    r"^(?:(?:at\s+)?(?:the\s+)?(?:corner|junction|intersection|crossing)\s+of|cnr\.?(?:\s+of)?)\s+(?P<a>.+?)"
+    r"\s+(?:and|&|/|with|x)\s+(?P<b>.+)$", re.IGNORECASE)
+_LATIN_CROSS_RE = re.compile(r"^(?P<a>[^/&]*[^\W\d][^/&]*?)\s*(?:/|&|\s+and\s+|\s+ja\s+|\s+och\s+|\s+at\s+|\s+x\s+)\s*(?P<b>[^/&]*[^\W\d][^/&]*)$",
+                             re.IGNORECASE)
+_PUNCT_RE = re.compile(r"[\W_]+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class ParsedAddress:
+    """An address split into its parts.
+
+    Attributes
+    ----------
+    raw : str
+        The text as given.
+    kind : {'house', 'intersection', 'road_part', 'landmark', 'street', 'empty'}
+    street : str or None
+        Street name as written (half-width, simplified characters).
+    number : int or None
+        House number; for a range such as ``14-20`` the first number.
+    suffix : str
+        Letter after the number, case-folded (``16b`` → ``'b'``), or a Chinese
+        prefix such as 甲 in 甲2号.
+    number_end : int or None
+        Last number of a range (``14-20`` → 20).
+    street2 : str or None
+        The second street of an intersection.
+    part : str or None
+        Canonical part of a road: 'east', 'west', 'south', 'north', 'middle' or
+        'junction' (…路口).
+    landmark, relation : str or None
+        A landmark and the place's relation to it ('beside', 'gate',
+        'opposite', 'near', 'behind', 'inside').
+    admin : tuple of str
+        Administrative prefixes that were stripped (广东省, 深圳市, 龙岗区 …).
+    extra : str
+        Text after the address that was not used (floor, courtyard …).
+    """
+
+    raw: str
+    kind: str
+    street: str | None = None
+    number: int | None = None
+    suffix: str = ""
+    number_end: int | None = None
+    street2: str | None = None
+    part: str | None = None
+    landmark: str | None = None
+    relation: str | None = None
+    admin: tuple[str, ...] = field(default_factory=tuple)
+    extra: str = ""
+
+    @property
+    def number_key(self) -> str | None:
+        """The house number as an address-point key: ``'16b'``, ``'14-20'``, ``'7'``."""
+        return number_key(self.number, self.suffix, self.number_end)
+
+
+def number_key(number: int | None, suffix: str = "", end: int | None = None) -> str | None:
+    if number is None:
+        return None
+    return f"{number}{suffix}" + (f"-{end}" if end is not None else "")
+
+
+# --- text normalisation ------------------------------------------------------------
+@lru_cache(maxsize=1)
+def _opencc():
+    import opencc  # noqa: PLC0415 - loaded on first Chinese text
+
+    return opencc.OpenCC("t2s")
+
+
+def has_cjk(text: str) -> bool:
+    return bool(_CJK_RE.search(text))
+
+
+def to_simplified(text: str) -> str:
+    """Traditional → simplified Chinese (紅門路 → 红门路); text without CJK is returned as is."""
+    if not has_cjk(text):
+        return text
+    return _opencc().convert(text)
+
+
+def clean_text(text: str) -> str:
+    """Full-width → half-width (NFKC: ８８ → 88), traditional → simplified, spaces collapsed."""
+    text = unicodedata.normalize("NFKC", text)
+    text = to_simplified(text)
+    text = text.replace("\u3000", " ")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _fold_latin(text: str) -> str:
+    """Case-folded, diacritics removed (ä → a), for Latin words only."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+@lru_cache(maxsize=100_000)
+def street_key(name: str) -> str:
+    """The matching key of a street name.
+
+    Case-folded, half-width, simplified, diacritics and spaces/punctuation
+    removed, Latin road-type abbreviations expanded (``Rd`` → ``road``,
+    ``Mannerheimint.`` → ``mannerheimintie``).  ``'Yuen Wo Rd.'`` and
+    ``'yuen wo road'`` share a key; so do ``紅門路`` and ``红门路``.
+    """
+    text = clean_text(name)
+    if not text:
+        return ""
+    words = re.split(r"[\s,]+", text)
+    out = []
+    for word in words:
+        if not word:
+            continue
+        if has_cjk(word):
+            out.append(_PUNCT_RE.sub("", word.casefold()))
+            continue
+        folded = _fold_latin(word)
+        # Finnish abbreviations: Aleksanterink. → aleksanterinkatu, Mannerheimint. → mannerheimintie
+        if folded.endswith("k.") and len(folded) > 4:
+            folded = folded[:-2] + "katu"
+        elif folded.endswith("t.") and len(folded) > 4:
+            folded = folded[:-2] + "tie"
+        bare = _PUNCT_RE.sub("", folded)
+        out.append(LATIN_ROAD_WORDS.get(bare, bare))
+    return "".join(out)
+
+
+def base_key(key: str) -> str:
+    """A street key without its road-type ending (人民路 → 人民, kaivokatu → kaivo)."""
+    for suffix in CJK_ROAD_SUFFIXES:
+        if key.endswith(suffix) and len(key) > len(suffix) + 1:
+            return key[: -len(suffix)]
+    for suffix in (*sorted(set(LATIN_ROAD_WORDS.values()), key=len, reverse=True), *LATIN_ROAD_ENDINGS):
+        if key.endswith(suffix) and len(key) > len(suffix) + 2:
+            return key[: -len(suffix)]
+    return key
+
+
+def split_bilingual(name: str) -> list[str]:
+    """``'多石街 To Shek Street'`` → ``['多石街', 'To Shek Street']``; a one-script name → ``[name]``."""
+    text = name.strip()
+    if not (has_cjk(text) and _LATIN_RE.search(text)):
+        return [text] if text else []
+    m = re.match(rf"^([{_CJK}\d\W]*[{_CJK}][{_CJK}\d()（）\-－]*)\s+([A-Za-z].*)$", text)
+    if m:
+        return [m.group(1).strip(), m.group(2).strip()]
+    m = re.match(rf"^([A-Za-z][^{_CJK}]*?)\s+([{_CJK}].*)$", text)
+    if m:
+        return [m.group(2).strip(), m.group(1).strip()]
+    return [text]
+
+
+def parse_house_number(text: str | None) -> tuple[int | None, str, int | None, str]:
+    """House-number text → (number, suffix, end, rest).
+
+    ``'16b'`` → (16, 'b', None, ''), ``'14-20'`` → (14, '', 20, ''),
+    ``'7 B, sisäpiha'`` → (7, 'b', None, ', sisäpiha'), ``'甲2号'`` → (2, '甲', None, '').
+    Text with no leading number gives ``(None, '', None, text)``.
+    """
+    if text is None:
+        return None, "", None, ""
+    cleaned = clean_text(str(text))
+    m = _HOUSE_NUMBER_RE.match(cleaned)
+    if not m:
+        # 'Keskuskatu 5': a street name written into the number field
+        m2 = re.match(r"^\D*?(\d+.*)$", cleaned)
+        if m2 and m2.group(1) != cleaned:
+            return parse_house_number(m2.group(1))
+        return None, "", None, cleaned
+    suffix = (m.group("pre") or m.group("suf") or "").casefold()
+    end = int(m.group("end")) if m.group("end") else None
+    return int(m.group("num")), suffix, end, m.group("rest").strip()
+
+
+# --- parsing --------------------------------------------------------------------------
+def parse_address(text) -> ParsedAddress:
+    """Parse one written address.
+
+    Parameters
+    ----------
+    text : str or None
+        The address as written; None/NaN/blank gives kind ``'empty'``.
+
+    Examples
+    --------
+    >>> parse_address("人民路８８号").number
+    88
+    >>> parse_address("北京路与红门路交叉口").kind
+    'intersection'
+    >>> parse_address("5 Main Street").street
+    'Main Street'
+    """
+    raw = "" if text is None or (isinstance(text, float) and text != text) else str(text)
+    cleaned = clean_text(raw)
+    if not cleaned or not re.search(r"\w", cleaned):
+        return ParsedAddress(raw=raw, kind="empty")
+    if has_cjk(cleaned):
+        return _parse_cjk(raw, cleaned)
+    return _parse_latin(raw, cleaned)
+
+
+def _strip_admin(text: str) -> tuple[tuple[str, ...], str]:
+    tokens: list[str] = []
+    rest = text.replace(" ", "") if has_cjk(text) and not _LATIN_RE.search(text) else text
+    while True:
+        m = _ADMIN_RE.match(rest)
+        if not m:
+            break
+        tok = m.group("tok")
+        remainder = rest[len(tok):].lstrip(" ,，")
+        # the token must leave an address behind: not '新市街' → '新市' + '街', not 'X小区' + '门口'
+        if (len(remainder) < 2 or _ROAD_START_RE.match(remainder) or tok.endswith("小区")
+                or any(remainder.startswith(r) for r in RELATIONS) or re.match(r"^\d", remainder)
+                or remainder.startswith(("与", "和", "/", "段", "号"))):
+            break
+        tokens.append(tok)
+        rest = remainder
+    return tuple(tokens), rest
+
+
+def _street_part(street: str) -> tuple[str, str | None]:
+    """'横港北路西段' → ('横港北路', 'west'); '人民路口' → ('人民路', 'junction')."""
+    m = _PART_RE.match(street)
+    if m:
+        return m.group("street"), PARTS[m.group("part")]
+    if street.endswith("口") and len(street) > 2 and street[:-1].endswith(CJK_ROAD_SUFFIXES):
+        return street[:-1], "junction"
+    return street, None
+
+
+def _parse_cjk(raw: str, cleaned: str) -> ParsedAddress:
+    admin, text = _strip_admin(cleaned)
+    relation = None
+    for word in sorted(RELATIONS, key=len, reverse=True):
+        if text.endswith(word) and len(text) > len(word):
+            relation = RELATIONS[word]
+            text = text[: -len(word)].rstrip(" 的")
+            break
+    m = _NUM_CJK_RE.match(text) or _NUM_CJK_NOHAO_RE.match(text)
+    if m and m.group("street").strip():
+        street = m.group("street").strip()
+        suffix = (m.group("pre") or m.groupdict().get("suf") or "").casefold()
+        end = m.groupdict().get("end")
+        return ParsedAddress(raw=raw, kind="house", street=street, number=int(m.group("num")), suffix=suffix,
+                             number_end=int(end) if end else None, admin=admin, relation=relation,
+                             landmark=None, extra=(m.group("rest") or "").strip())
+    if _LATIN_RE.search(text):  # bilingual street written Latin-style: '多石街 To Shek Street 23'
+        m = _LATIN_STREET_NUM_RE.match(text) or _LATIN_NUM_STREET_RE.match(text)
+        if m:
+            house = _latin_house(raw, m.group("street"), m.group("number"), m.group("rest"))
+            return ParsedAddress(**{**house.__dict__, "admin": admin, "relation": relation})
+    m = _CROSS_CJK_RE.match(text)
+    if m and _looks_like_street(m.group("a")) and _looks_like_street(m.group("b")):
+        return ParsedAddress(raw=raw, kind="intersection", street=m.group("a").strip(),
+                             street2=_street_part(m.group("b").strip())[0], admin=admin, relation=relation)
+    street, part = _street_part(text)
+    if part is not None and _looks_like_street(street):
+        return ParsedAddress(raw=raw, kind="road_part", street=street, part=part, admin=admin, relation=relation)
+    if relation is not None and not _looks_like_street(text):
+        return ParsedAddress(raw=raw, kind="landmark", landmark=text, relation=relation, admin=admin)
+    if relation is not None:
+        return ParsedAddress(raw=raw, kind="street", street=text, relation=relation, admin=admin)
+    return ParsedAddress(raw=raw, kind="street", street=text, admin=admin)
+
+
+def _looks_like_street(text: str) -> bool:
+    text = text.strip()
+    if not text:
+        return False
+    if has_cjk(text):
+        return text.endswith(CJK_ROAD_SUFFIXES) or bool(_LATIN_RE.search(text))
+    return True
+
+
+def _parse_latin(raw: str, cleaned: str) -> ParsedAddress:
+    text = cleaned.strip(" ,;")
+    m = _LATIN_CORNER_RE.match(text)
+    if m:
+        return ParsedAddress(raw=raw, kind="intersection", street=m.group("a").strip(" ,"),
+                             street2=m.group("b").strip(" ,"))
+    m = _LATIN_STREET_NUM_RE.match(text)
+    if m:
+        return _latin_house(raw, m.group("street"), m.group("number"), m.group("rest"))
+    m = _LATIN_NUM_STREET_RE.match(text)
+    if m:
+        return _latin_house(raw, m.group("street"), m.group("number"), m.group("rest"))
+    m = _LATIN_CROSS_RE.match(text)
+    if m and m.group("a").strip() and m.group("b").strip():
+        return ParsedAddress(raw=raw, kind="intersection", street=m.group("a").strip(" ,"),
+                             street2=m.group("b").strip(" ,"))
+    place, street = _place_and_street(text)
+    return ParsedAddress(raw=raw, kind="street", street=street, landmark=place)
+
+
+def _place_and_street(text: str) -> tuple[str | None, str]:
+    """'Asemahalli, Kaivokatu' → ('Asemahalli', 'Kaivokatu'): a place name before the street."""
+    if "," in text:
+        head, _, tail = text.rpartition(",")
+        if tail.strip() and head.strip():
+            return head.strip(), tail.strip()
+    return None, text.strip()
+
+
+def _latin_house(raw: str, street: str, number: str, rest: str) -> ParsedAddress:
+    n, suffix, end, _ = parse_house_number(number)
+    place, street = _place_and_street(street.strip(" ,"))
+    return ParsedAddress(raw=raw, kind="house", street=street, number=n, suffix=suffix, number_end=end,
+                         landmark=place, extra=rest.strip(" ,;"))
