@@ -181,7 +181,7 @@ def _read_xlsx(src: Path, sheet: str | None, column: str | None) -> pd.DataFrame
                        if column is not None and any((c or "").strip() == column for c in row)), None)
     if header_row is None:  # the first row with several filled cells is the header
         header_row = next((i for i, row in enumerate(cells[:HEADER_SEARCH_ROWS])
-                           if sum(c not in (None, "") for c in row) >= min(2, len(row))), 0)
+                           if len({c for c in row if c not in (None, "")}) >= min(2, len(row))), 0)
     header = [(c or "").strip() for c in cells[header_row]]
     # a header merged over two rows: the data starts below the merged range; unmerged names of the
     # second row (sub-headers) fill the blanks

@@ -24,7 +24,7 @@ LOGGER = logging.getLogger(__name__)
 QUALITIES = ("address_point", "interpolated", "intersection", "street", "jurisdiction", "failed")
 #: Confidence of each way of locating, before the name-match score is applied.
 BASE_CONFIDENCE = {"address_point": 1.0, "address_point_other_suffix": 0.9, "range": 0.85, "interpolated": 0.8,
-                   "clamped": 0.45, "intersection": 0.9, "near_intersection": 0.6, "road_part": 0.55,
+                   "extrapolated": 0.6, "clamped": 0.45, "intersection": 0.9, "near_intersection": 0.6, "road_part": 0.55,
                    "street": 0.5, "landmark": 0.75, "jurisdiction": 0.2}
 #: A place written relative to a landmark or house ('…对面') is this much less certain.
 RELATION_FACTOR = 0.9
@@ -98,8 +98,10 @@ def _outside(parsed: ParsedAddress, gaz: Gazetteer) -> str | None:
     if gaz.find_jurisdiction(parsed.admin) is not None:
         return None
     # a stripped prefix may belong to the street name itself (沙田乡 + 事会路)
-    if parsed.street and gaz.find_street("".join(parsed.admin[-1:]) + parsed.street) is not None:
-        return None
+    if parsed.street:
+        joined = gaz.find_street(parsed.admin[-1] + parsed.street)
+        if joined is not None and joined.how == "exact":
+            return None
     known = ", ".join(sorted(v[0] for v in gaz.jurisdictions.values()))
     return f"address is in {''.join(parsed.admin)}, outside the gazetteer's area ({known})"
 
@@ -178,41 +180,82 @@ def _house(parsed: ParsedAddress, gaz: Gazetteer, match: StreetMatch) -> Geocode
 
 
 def _interpolate(street, n: int) -> tuple[np.ndarray, str, str]:
-    """Position of number ``n`` between the nearest known numbers on its side of the street."""
-    table = street.series.get(n % 2)
-    side_note = ""
-    if table is None or not len(table):
-        table = np.concatenate([t for t in street.series.values() if len(t)])
-        side_note = "no numbers known on this side"
-    numbers = table[:, 0]
-    hi_i = int(np.searchsorted(numbers, n))
-    if hi_i == 0 or hi_i == len(numbers):
-        end = table[0] if hi_i == 0 else table[-1]
-        lo_n, hi_n = int(numbers[0]), int(numbers[-1])
-        return end[1:3], "clamped", _join(side_note, f"number {n} beyond known range {lo_n}-{hi_n} on "
-                                                     f"{street.name}; placed at number {int(end[0])}")
-    lo, hi = table[hi_i - 1], table[hi_i]
-    f = (n - lo[0]) / (hi[0] - lo[0])
-    straight = lo[1:3] + f * (hi[1:3] - lo[1:3])
-    if street.geometry is None or np.isnan(lo[3]) or np.isnan(hi[3]):
-        return straight, "interpolated", _join(side_note, f"between {int(lo[0])} and {int(hi[0])}")
-    gap = float(np.hypot(*(hi[1:3] - lo[1:3])))
-    if abs(hi[3] - lo[3]) > 1.5 * gap + 30.0:
-        # the two neighbours sit on different pieces (dual carriageway, gaps): keep to the straight line
-        return straight, "interpolated", _join(side_note, f"between {int(lo[0])} and {int(hi[0])}")
-    m = lo[3] + f * (hi[3] - lo[3])
-    offset = lo[4] + f * (hi[4] - lo[4])
+    """Position of number ``n`` from the known numbers of the street.
+
+    Between two known numbers on its side (same parity): interpolated along the
+    centerline, at the interpolated distance from it.  Beyond the known numbers:
+    extrapolated along the centerline at the street's metres-per-number, and
+    clamped to the end of the centerline.  With no number known on its side, the
+    other side's numbers give the position along the street and the mirrored
+    offset gives the side.
+    """
+    empty = np.empty((0, 5))
+    same = street.series.get(n % 2, empty)
+    other = street.series.get(1 - n % 2, empty)
+    if street.geometry is None:
+        return _interpolate_straight(street, n, same if len(same) else np.concatenate([same, other]))
+    side_note = "" if len(same) else "no numbers known on this side"
+    basis = same if len(np.unique(same[:, 0])) >= 2 else _by_number(np.concatenate([same, other]))
+    nums = basis[:, 0]
+    if len(np.unique(nums)) < 2:
+        end = basis[0] if len(basis) else (same if len(same) else other)[0]
+        return end[1:3], "clamped", _join(side_note, f"only number {int(end[0])} known on {street.name}; "
+                                                     f"number {n} placed there")
     line = street.geometry
+    base = "interpolated"
+    if nums[0] <= n <= nums[-1]:
+        if basis is same:
+            hi_i = int(np.searchsorted(nums, n))
+            lo, hi = basis[max(hi_i - 1, 0)], basis[hi_i]
+            f = 0.0 if hi[0] == lo[0] else (n - lo[0]) / (hi[0] - lo[0])
+            gap = float(np.hypot(*(hi[1:3] - lo[1:3])))
+            if abs(hi[3] - lo[3]) > 1.5 * gap + 30.0:
+                # the neighbours sit on different pieces (dual carriageway, gaps): the straight line between them
+                return lo[1:3] + f * (hi[1:3] - lo[1:3]), base, f"between {int(lo[0])} and {int(hi[0])}"
+            note = f"between {int(lo[0])} and {int(hi[0])} along the centerline"
+        else:
+            note = f"between {int(nums[0])} and {int(nums[-1])} (other side) along the centerline"
+        m = float(np.interp(n, nums, basis[:, 3]))
+    else:
+        slope = float(np.polyfit(nums, basis[:, 3], 1)[0])
+        end = basis[0] if n < nums[0] else basis[-1]
+        m = float(end[3] + slope * (n - end[0]))
+        base = "extrapolated"
+        note = f"number {n} beyond known range {int(nums[0])}-{int(nums[-1])} on {street.name}; extrapolated"
+        if m < 0.0 or m > line.length:
+            m = min(max(m, 0.0), line.length)
+            base = "clamped"
+            note += "; clamped to the end of the street"
+    offset = (float(np.interp(n, same[:, 0], same[:, 4])) if len(same)
+              else -float(np.median(other[:, 4])))
     on = np.array(shapely.get_coordinates(line.interpolate(m))[0])
-    ahead = np.array(shapely.get_coordinates(line.interpolate(m + 1.0))[0])
+    ahead = np.array(shapely.get_coordinates(line.interpolate(min(m + 1.0, line.length)))[0])
     behind = np.array(shapely.get_coordinates(line.interpolate(max(m - 1.0, 0.0)))[0])
     t = ahead - behind
     norm = float(np.hypot(*t))
-    if norm == 0:
-        return straight, "interpolated", _join(side_note, f"between {int(lo[0])} and {int(hi[0])}")
-    left = np.array([-t[1], t[0]]) / norm
-    return on + offset * left, "interpolated", _join(side_note, f"between {int(lo[0])} and {int(hi[0])} "
-                                                                "along the centerline")
+    point = on if norm == 0 else on + offset * np.array([-t[1], t[0]]) / norm
+    return point, base, _join(side_note, note)
+
+
+def _by_number(table: np.ndarray) -> np.ndarray:
+    """Rows sorted by number, one per number (mean of duplicates)."""
+    if not len(table):
+        return table
+    nums = np.unique(table[:, 0])
+    return np.array([table[table[:, 0] == k].mean(axis=0) for k in nums])
+
+
+def _interpolate_straight(street, n: int, table: np.ndarray) -> tuple[np.ndarray, str, str]:
+    """A street known only from address points: straight line between the neighbouring numbers."""
+    nums = table[:, 0]
+    hi_i = int(np.searchsorted(nums, n))
+    if hi_i == 0 or hi_i == len(nums):
+        end = table[0] if hi_i == 0 else table[-1]
+        return end[1:3], "clamped", (f"number {n} beyond known range {int(nums[0])}-{int(nums[-1])} on "
+                                     f"{street.name}; placed at number {int(end[0])}")
+    lo, hi = table[hi_i - 1], table[hi_i]
+    f = (n - lo[0]) / (hi[0] - lo[0])
+    return lo[1:3] + f * (hi[1:3] - lo[1:3]), "interpolated", f"between {int(lo[0])} and {int(hi[0])}"
 
 
 def _intersection(parsed: ParsedAddress, gaz: Gazetteer) -> GeocodeResult:
