@@ -436,7 +436,8 @@ def _overlaps(units: dict, sel: np.ndarray, layer: str, owner_text: dict, tolera
         rows.append({
             "layer": layer, "n_units": len(who), "units": [str(units["name"][u]) for u in who],
             "unit_ids": [units["id"][u] for u in who],
-            "owners": "; ".join(f"{units['name'][u]}: {owner_text.get((layer, _norm_id(units['id'][u])), '—')}" for u in who),
+            "owners": "; ".join(f"{units['name'][u]}: {owner_text.get((layer, _norm_id(units['id'][u])), '—')}"
+                                for u in who),
             "area_m2": float(shapely.area(regions[r])), "geometry": regions[r]})
     LOGGER.debug("%s overlaps: %d pair(s), %d region(s)", layer, len(left), len(rows))
     return pd.DataFrame(rows, columns=columns)
