@@ -333,7 +333,7 @@ def _weights(bins: gpd.GeoDataFrame, distance_band_m: float | None, k: int | Non
     if metric_epsg is None:
         lon0, lat0, lon1, lat1 = bins.total_bounds
         metric_epsg = metric_crs_for((lon0 + lon1) / 2.0, (lat0 + lat1) / 2.0)
-    # representative points, not centroids: computed in the metric CRS, never in degrees
+    # centroids taken in the metric CRS, never in degrees
     centres = bins.geometry.to_crs(metric_epsg).centroid
     xy = np.column_stack([centres.x.to_numpy(), centres.y.to_numpy()])
     if k is not None:
