@@ -221,9 +221,12 @@ class Deployment:
                     ttype = "jurisdiction" if level == "county" else level
                     found = self.owners.owners_on([ttype] * int(has.sum()), tid[has], days[has], role=role)
                     names.iloc[np.flatnonzero(has)] = found["owner_name"].to_numpy()
-                parts.append(np.where(names.notna(), role + " " + names.fillna(""), None))
-            chain = [" → ".join(p for p in row if p) or None for row in zip(*parts)]
-            out["chain"] = chain
+                parts.append(np.where(names.notna().to_numpy(), (role + " " + names.fillna("")).to_numpy(dtype=object),
+                                      ""))
+            chain = parts[0]
+            for part in parts[1:]:  # "A → B → …", skipping roles nobody held
+                chain = np.where(chain == "", part, np.where(part == "", chain, chain + " → " + part))
+            out["chain"] = pd.Series(chain, dtype=object).replace("", None).to_numpy()
         return out
 
 
@@ -335,7 +338,7 @@ def assign_stored_reports(conn: sa.Connection, deployment: Deployment, *, since:
     frame = pacsv.read_csv(buf, read_options=pacsv.ReadOptions(column_names=names), convert_options=pacsv.ConvertOptions(
         column_types={"report_id": pa.int64(), "lon": pa.float64(), "lat": pa.float64(), "category": pa.string(),
                       "date": pa.string()})).to_pandas()
-    result = deployment.assign_table(frame, crs="EPSG:4326", category="category", date="date", with_chain=False)
+    result = deployment.assign_table(frame, crs="EPSG:4326", category="category", date="date")
     t_assign = time.perf_counter()
     failed = result["error_code"].notna().to_numpy()
     out = pa.table({
@@ -349,6 +352,7 @@ def assign_stored_reports(conn: sa.Connection, deployment: Deployment, *, since:
         "owner_person_id": pa.array(result["owner_person_id"]),
         "owner_department_id": pa.array(result["owner_department_id"]),
         "owner_name": _text(result["owner_name"].to_numpy(dtype=object)),
+        "chain": _text(result["chain"].to_numpy(dtype=object)),
         "reason": _text(np.where(failed, result["error_message"].astype(object).to_numpy(),
                                  result["reason"].astype(object).to_numpy())),
     })

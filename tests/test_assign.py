@@ -181,6 +181,8 @@ def test_stored_reports_rerun_keeps_history(scratch_engine, settings):
         load_demo(conn, settings, towns=[t for t in TOWNS if t.key == "shatin"], reports_per_town=300)
     with scratch_engine.begin() as conn:
         first = conn.execute(sa.text("SELECT count(*), count(DISTINCT report_id) FROM report_assignment")).one()
+        chains = conn.execute(sa.text("SELECT count(*) FILTER (WHERE chain LIKE '段长 % → 二级街长 % → 一级街长 % → 总街长 %'), "
+                                      "count(*) FROM report_current WHERE target_type = 'segment'")).one()
         # the 段长 of the busiest segment hands over today
         seg, old_pid, n = conn.execute(sa.text("""
             SELECT r.target_id, r.owner_person_id, count(*) FROM report_current r
@@ -205,6 +207,7 @@ def test_stored_reports_rerun_keeps_history(scratch_engine, settings):
             WHERE r.target_type = 'segment' AND r.target_id = :s GROUP BY 1"""), {"s": seg}).all()
         history = conn.execute(sa.text("SELECT count(*) FROM report_assignment")).scalar()
     assert first[0] == first[1] == 300
+    assert chains[0] == chains[1] > 0          # each result records the whole chain of the report's day
     assert out["reports"] >= 1 and history == 300 + out["reports"] - len(trail)
     assert trail == [old_pid, new_pid]        # the earlier assignment stays in the history
     assert orphans == 0                       # deleting a report deletes its history

@@ -23,7 +23,8 @@ MOVED = ("target_type", "target_id", "owner_person_id", "owner_department_id", "
 VIEW = """
 CREATE VIEW report_current AS
 SELECT r.id AS report_id, a.id AS assignment_id, a.assigned_at, a.ruleset_version, a.rule, a.target_type,
-       a.target_id, a.segment_id, a.distance_m, a.owner_person_id, a.owner_department_id, a.owner_name, a.reason
+       a.target_id, a.segment_id, a.distance_m, a.owner_person_id, a.owner_department_id, a.owner_name, a.chain,
+       a.reason
 FROM report r
 LEFT JOIN LATERAL (SELECT * FROM report_assignment h WHERE h.report_id = r.id ORDER BY h.id DESC LIMIT 1) a ON true
 """
