@@ -201,6 +201,7 @@ def load_demo(conn: sa.Connection, settings: Settings | None = None, *, towns=TO
         street_ids = insert_frame(conn, "street", street_rows)
         name_to_street = dict(zip(grouped["name"], street_ids))
         counts["street"] += len(street_ids)
+        counts["address_point"] = counts.get("address_point", 0) + _load_address_points(conn, town, town_id)
 
         ways = streets.copy()
         ways["street_id"] = ways["name"].map(name_to_street)
@@ -272,6 +273,32 @@ def load_demo(conn: sa.Connection, settings: Settings | None = None, *, towns=TO
 
     assign_stored_reports(conn, load_deployment(conn, settings))
     return counts
+
+
+def _load_address_points(conn: sa.Connection, town: DemoTown, town_id: int) -> int:
+    """The town's OSM address points into ``address_point`` (one executemany); returns the count.
+
+    Chinese towns write the street in Chinese where OSM has ``street_zh``; the
+    place name (``name_zh``, e.g. a school) is kept as the point's ``name``.
+    """
+    table = read_addresses(town)
+    if table.empty:
+        return 0
+    street = table["street_zh"].where(table["street_zh"].fillna("").str.strip() != "", table["street"]) \
+        if "street_zh" in table.columns else table["street"]
+    name = table["name_zh"] if "name_zh" in table.columns else pd.Series(None, index=table.index, dtype=object)
+    lon = pd.to_numeric(table["lon"], errors="coerce")
+    lat = pd.to_numeric(table["lat"], errors="coerce")
+    ok = street.fillna("").str.strip().ne("") & lon.notna() & lat.notna()
+    rows = [{"street": s, "housenumber": h if isinstance(h, str) else None, "name": n if isinstance(n, str) else None,
+             "source_id": f"osm:{t}/{i}", "jurisdiction_id": town_id, "x": float(x), "y": float(y)}
+            for s, h, n, t, i, x, y in zip(street[ok], table["housenumber"][ok], name[ok], table["osm_type"][ok],
+                                           table["osm_id"][ok], lon[ok], lat[ok])]
+    if rows:
+        conn.execute(sa.text("INSERT INTO address_point (street, housenumber, name, source_id, jurisdiction_id, geom) "
+                             "VALUES (:street, :housenumber, :name, :source_id, :jurisdiction_id, "
+                             f"ST_SetSRID(ST_MakePoint(:x, :y), {crs.STORAGE_SRID}))"), rows)
+    return len(rows)
 
 
 def _demo_reports(town: DemoTown, streets: gpd.GeoDataFrame, segs: pd.DataFrame, epsg: int,

@@ -28,7 +28,7 @@ LEVELS = {"county": "county", "县": "county", "区": "county", "县/区": "coun
 LEVEL_ORDER = {"county": 0, "town": 1, "community": 2}
 ROLES = {"总街长", "一级街长", "二级街长", "段长", "网格员", "门前三包"}
 TARGET_TYPES = {"jurisdiction", "street", "segment", "cell"}
-IMPORTABLE = ("jurisdictions", "streets", "segments", "cells", "owners", "reports")
+IMPORTABLE = ("jurisdictions", "streets", "segments", "cells", "owners", "reports", "addresses")
 
 
 @dataclass
@@ -375,8 +375,44 @@ class _Owners(_Importer):
         return inserted
 
 
+class _Addresses(_Importer):
+    """Address points (门牌): ``street`` and ``housenumber`` (text), optional ``name``, ``id``/``source_id``."""
+
+    expected_geom = "point"
+
+    def run(self, frame: gpd.GeoDataFrame) -> int:
+        ids = self.jurisdiction_ids()
+        fixed = None
+        if self.jurisdiction_code:
+            if self.jurisdiction_code not in ids:
+                raise InputError(f"jurisdiction {self.jurisdiction_code} not found")
+            fixed = ids[self.jurisdiction_code]
+        rows = []
+        for rec in frame.itertuples():
+            street = _text(getattr(rec, "street", None))
+            if not street:
+                self.reject(rec.row, "street is empty")
+                continue
+            code = _text(getattr(rec, "jurisdiction", None))
+            if fixed is None and code and code not in ids:
+                self.reject(rec.row, f"jurisdiction {code} not found")
+                continue
+            rows.append({"street": street, "housenumber": _text(getattr(rec, "housenumber", None)),
+                         "name": _text(getattr(rec, "name", None)),
+                         "source_id": _text(getattr(rec, "source_id", None)) or _text(getattr(rec, "id", None))
+                         or _text(getattr(rec, "osm_id", None)),
+                         "jurisdiction_id": fixed if fixed is not None else ids.get(code), "geom": rec.geometry})
+        insert_frame(self.conn, "address_point", pd.DataFrame(rows), returning=None)
+        if fixed is None and rows:
+            # points without a stated jurisdiction belong to the town containing them
+            self.conn.execute(sa.text("""
+                UPDATE address_point a SET jurisdiction_id = j.id FROM jurisdiction j
+                WHERE a.jurisdiction_id IS NULL AND j.level = 'town' AND ST_Contains(j.geom, a.geom)"""))
+        return len(rows)
+
+
 _IMPORTERS = {"jurisdictions": _Jurisdictions, "streets": _Streets, "segments": _Segments, "cells": _Cells,
-              "reports": _Reports, "owners": _Owners}
+              "reports": _Reports, "owners": _Owners, "addresses": _Addresses}
 
 
 def import_file(conn: sa.Connection, layer_name: str, path: str | Path, *, crs_name: str | None = None,

@@ -33,7 +33,7 @@ def test_upgrade_head_then_downgrade_base(scratch_url):
             "SELECT count(*) FROM pg_indexes WHERE indexdef ILIKE '%USING gist%' AND schemaname='public'")).scalar()
         srid = conn.execute(sa.text("SELECT Find_SRID('public','segment','area')")).scalar()
     eng.dispose()
-    assert gist == 6  # jurisdiction, street, segment (line, area), grid_cell, report
+    assert gist == 7  # jurisdiction, street, segment (line, area), grid_cell, report, address_point
     assert srid == 4326
     downgrade(scratch_url, "base")
     assert _tables(scratch_url) == set()
@@ -46,6 +46,7 @@ def test_models_match_migrations(scratch_url):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    import gisgrid.geocode  # noqa: F401 - registers address_point (gisgrid/geocode/models.py)
     from gisgrid.models import Base
 
     migrate(scratch_url)

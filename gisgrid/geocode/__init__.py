@@ -13,3 +13,5 @@ __all__ = [
     "QUALITIES", "RESULT_COLUMNS", "Gazetteer", "GeocodeFileResult", "GeocodeResult", "ParsedAddress",
     "addresses_frame", "geocode", "geocode_file", "geocode_table", "parse_address", "read_table", "street_key",
 ]
+
+import gisgrid.geocode.models  # noqa: E402,F401 - registers address_point in gisgrid.models.Base.metadata

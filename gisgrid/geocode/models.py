@@ -1,0 +1,26 @@
+"""The ``address_point`` table (门牌 address points) on the shared :class:`gisgrid.models.Base`.
+
+Kept beside the geocoder rather than in :mod:`gisgrid.models`; importing
+:mod:`gisgrid.geocode` registers it in ``Base.metadata``, so that the models
+and migration ``0005`` describe one schema.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gisgrid.models import Base, _geometry, gist
+
+
+class AddressPoint(Base):
+    """One address: ``street`` + ``housenumber`` at a point (EPSG:4326); ``name`` of the building or place."""
+
+    __tablename__ = "address_point"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    street: Mapped[str] = mapped_column(sa.Text)
+    housenumber: Mapped[str | None] = mapped_column(sa.Text)
+    name: Mapped[str | None] = mapped_column(sa.Text)
+    source_id: Mapped[str | None] = mapped_column(sa.Text)
+    jurisdiction_id: Mapped[int | None] = mapped_column(sa.ForeignKey("jurisdiction.id", ondelete="SET NULL"))
+    geom = mapped_column(_geometry("POINT"), nullable=False)
+    __table_args__ = (gist("address_point"),)

@@ -1,0 +1,35 @@
+"""Address points (门牌): street + house number at a point, the geocoder's most exact source.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-24
+"""
+from alembic import op
+import sqlalchemy as sa
+from geoalchemy2 import Geometry
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "address_point",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("street", sa.Text, nullable=False),
+        sa.Column("housenumber", sa.Text),
+        sa.Column("name", sa.Text),
+        sa.Column("source_id", sa.Text),
+        sa.Column("jurisdiction_id", sa.Integer, sa.ForeignKey(
+            "jurisdiction.id", ondelete="SET NULL", name="fk_address_point_jurisdiction_id_jurisdiction")),
+        sa.Column("geom", Geometry("POINT", srid=4326, spatial_index=False), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_address_point"),
+    )
+    op.create_index("ix_address_point_geom_gist", "address_point", ["geom"], postgresql_using="gist")
+
+
+def downgrade() -> None:
+    op.drop_index("ix_address_point_geom_gist", table_name="address_point")
+    op.drop_table("address_point")
