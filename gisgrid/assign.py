@@ -415,7 +415,14 @@ def validate_categories(values: Any, ruleset: RuleSet) -> tuple[np.ndarray, np.n
 
 def _encode_categories(values: Any, n: int, codes: pd.Index, errors: _RowErrors) -> np.ndarray:
     """Index into ``codes`` per row; -1 for a blank category; unknown codes are added to ``errors``."""
-    found, uniques = pd.factorize(_text(values, n))  # strip and look up each distinct code once
+    if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):  # already factorized (bulk reads)
+        if len(values) != n:
+            raise InputError(f"expected {n} values, got {len(values)}")
+        found = np.asarray(values.cat.codes if isinstance(values, pd.Series) else values.codes, dtype=np.int64)
+        cats = values.cat.categories if isinstance(values, pd.Series) else values.categories
+        uniques = _text(pd.Series(cats), len(cats)).to_numpy(dtype=object)
+    else:
+        found, uniques = pd.factorize(_text(values, n))  # strip and look up each distinct code once
     stripped = pd.Series(np.asarray(uniques, dtype=object), dtype="str").str.strip()
     k_unique = codes.get_indexer(stripped.to_numpy(dtype=object))
     blank_unique = (stripped == "").to_numpy(dtype=bool)
@@ -1293,7 +1300,10 @@ class OwnerHistory:
             (Int64), ``owner_name``, ``valid_from``, ``valid_to``; missing where
             nobody held the role on that day.
         """
-        types = pd.Series(target_types, copy=False).astype(object).to_numpy()
+        # numpy object arrays go straight through: a Series of text would be stored as arrow strings
+        # (pandas 3 with pyarrow) and converted back at a cost of seconds per million rows
+        types = target_types if isinstance(target_types, np.ndarray) and target_types.dtype == object \
+            else pd.Series(target_types, copy=False).astype(object).to_numpy()
         n = len(types)
         ids = pd.to_numeric(pd.Series(target_ids, copy=False), errors="coerce").to_numpy(dtype=float,
                                                                                         na_value=np.nan)

@@ -17,6 +17,7 @@ import io
 import json
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -171,63 +172,93 @@ class Deployment:
         return _assign_file(self.index, src, dst, crs=crs, owners=self, **options)
 
     def owners_for(self, target_types, target_ids, days, *, segment_ids=None, with_chain: bool = True) -> pd.DataFrame:
-        """Owner (and 段长 → 总街长 chain text) of each routed target on each day."""
-        types = pd.Series(target_types).astype(object).reset_index(drop=True)
-        ids = pd.to_numeric(pd.Series(target_ids).reset_index(drop=True), errors="coerce")
-        days = pd.Series(days).reset_index(drop=True)
-        if pd.api.types.is_datetime64_any_dtype(days.dtype) and getattr(days.dtype, "tz", None) is not None:
-            days = days.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
+        """Owner (and 段长 → 总街长 chain text) of each routed target on each day, as numpy work throughout."""
+        types = np.asarray(pd.Series(target_types).astype(object), dtype=object)
+        ids = pd.to_numeric(pd.Series(target_ids), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        days = _as_days(days)
         n = len(types)
-        name = pd.Series([None] * n, dtype=object)
-        pid = pd.array([pd.NA] * n, dtype="Int64")
-        did = pd.array([pd.NA] * n, dtype="Int64")
+        name = np.full(n, None, dtype=object)
+        pid = np.full(n, np.nan)
+        did = np.full(n, np.nan)
+
+        def fill(mask: np.ndarray, ttype: str, tids: np.ndarray, role: str) -> None:
+            if not mask.any():
+                return
+            found = self.owners.owners_on(np.full(int(mask.sum()), ttype, dtype=object), tids[mask], days[mask],
+                                          role=role)
+            name[mask] = found["owner_name"].to_numpy(dtype=object)
+            pid[mask] = found["person_id"].to_numpy(dtype=float, na_value=np.nan)
+            did[mask] = found["department_id"].to_numpy(dtype=float, na_value=np.nan)
+
         for ttype, roles in {**OWNER_ROLES, "department": ("段长",)}.items():
-            mask = (types == ttype).to_numpy()
+            mask = types == ttype
             for role in roles:
-                todo = mask & name.isna().to_numpy()
-                if not todo.any():
-                    break
-                found = self.owners.owners_on(types[todo], ids[todo], days[todo], role=role)
-                name.iloc[np.flatnonzero(todo)] = found["owner_name"].to_numpy()
-                pid[todo] = found["person_id"].array
-                did[todo] = found["department_id"].array
+                fill(mask & _missing(name), ttype, ids, role)
         # 属地兜底: a jurisdiction without an owner of its own answers through its parent
-        jur_ids = ids.where(types == "jurisdiction")
+        jur = np.where(types == "jurisdiction", ids, np.nan)
         for _ in range(3):
-            todo = (types == "jurisdiction").to_numpy() & name.isna().to_numpy()
+            todo = (types == "jurisdiction") & _missing(name)
             if not todo.any():
                 break
-            jur_ids = jur_ids.map(self.jurisdiction_parent)
+            jur = self._lookup(self.jurisdiction_parent, jur)
             for role in OWNER_ROLES["jurisdiction"]:
-                ask = todo & jur_ids.notna().to_numpy() & name.isna().to_numpy()
-                if not ask.any():
-                    break
-                found = self.owners.owners_on(["jurisdiction"] * int(ask.sum()), jur_ids[ask], days[ask], role=role)
-                name.iloc[np.flatnonzero(ask)] = found["owner_name"].to_numpy()
-                pid[ask] = found["person_id"].array
-                did[ask] = found["department_id"].array
-        out = pd.DataFrame({"owner_name": name, "owner_person_id": pid, "owner_department_id": did})
+                fill(todo & ~np.isnan(jur) & _missing(name), "jurisdiction", jur, role)
+        out = pd.DataFrame({"owner_name": name,
+                            "owner_person_id": pd.array(pid, dtype="Float64").astype("Int64"),
+                            "owner_department_id": pd.array(did, dtype="Float64").astype("Int64")})
         if with_chain:
-            seg = pd.to_numeric(pd.Series(segment_ids if segment_ids is not None else
-                                          ids.where(types == "segment")).reset_index(drop=True), errors="coerce")
-            street = seg.map(self.segment_street)
-            county = street.map(self.street_county)
-            parts = []
+            seg = pd.to_numeric(pd.Series(segment_ids), errors="coerce").to_numpy(dtype=float, na_value=np.nan) \
+                if segment_ids is not None else np.where(types == "segment", ids, np.nan)
+            street = self._lookup(self.segment_street, seg)
+            county = self._lookup(self.street_county, street)
+            chain = np.full(n, "", dtype=object)
             for role, level in CHAIN:
                 tid = {"segment": seg, "street": street, "county": county}[level]
-                has = tid.notna().to_numpy()
-                names = pd.Series([None] * n, dtype=object)
-                if has.any():
-                    ttype = "jurisdiction" if level == "county" else level
-                    found = self.owners.owners_on([ttype] * int(has.sum()), tid[has], days[has], role=role)
-                    names.iloc[np.flatnonzero(has)] = found["owner_name"].to_numpy()
-                parts.append(np.where(names.notna().to_numpy(), (role + " " + names.fillna("")).to_numpy(dtype=object),
-                                      ""))
-            chain = parts[0]
-            for part in parts[1:]:  # "A → B → …", skipping roles nobody held
-                chain = np.where(chain == "", part, np.where(part == "", chain, chain + " → " + part))
-            out["chain"] = pd.Series(chain, dtype=object).replace("", None).to_numpy()
+                has = ~np.isnan(tid)
+                if not has.any():
+                    continue
+                found = self.owners.owners_on(np.full(int(has.sum()), "jurisdiction" if level == "county" else level,
+                                                      dtype=object), tid[has], days[has], role=role)
+                names = np.full(n, None, dtype=object)
+                names[has] = found["owner_name"].to_numpy(dtype=object)
+                held = ~_missing(names)
+                part = np.full(n, "", dtype=object)
+                part[held] = (role + " ") + names[held]
+                # "A → B → …", skipping roles nobody held
+                both = held & (chain != "")
+                chain[both] = chain[both] + " → " + part[both]
+                first = held & ~both
+                chain[first] = part[first]
+            chain[chain == ""] = None
+            out["chain"] = chain
         return out
+
+    @staticmethod
+    def _lookup(mapping: pd.Series, keys: np.ndarray) -> np.ndarray:
+        """``mapping[key]`` for float keys (NaN where missing), vectorised through a dense array."""
+        if mapping.empty:
+            return np.full(len(keys), np.nan)
+        index = mapping.index.to_numpy(dtype=np.int64)
+        dense = np.full(int(index.max()) + 2, np.nan)
+        dense[index] = mapping.to_numpy(dtype=float, na_value=np.nan)
+        ok = ~np.isnan(keys) & (keys >= 0) & (keys < len(dense) - 1)
+        out = np.full(len(keys), np.nan)
+        out[ok] = dense[keys[ok].astype(np.int64)]
+        return out
+
+
+def _missing(values: np.ndarray) -> np.ndarray:
+    return pd.isna(values)
+
+
+def _as_days(values) -> np.ndarray:
+    """Report days as datetime64[D] (local day of tz-aware times, Asia/Shanghai)."""
+    s = values if isinstance(values, pd.Series) else pd.Series(values)
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        if getattr(s.dtype, "tz", None) is not None:
+            s = s.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
+        return s.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+    return pd.to_datetime(s, errors="coerce", format="mixed").to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
 
 
 def load_deployment(conn: sa.Connection, settings: Settings) -> Deployment:
@@ -337,13 +368,39 @@ def assign_stored_reports(conn: sa.Connection, deployment: Deployment, *, since:
     names = ["report_id", "lon", "lat", "category", "date"]
     frame = pacsv.read_csv(buf, read_options=pacsv.ReadOptions(column_names=names), convert_options=pacsv.ConvertOptions(
         column_types={"report_id": pa.int64(), "lon": pa.float64(), "lat": pa.float64(), "category": pa.string(),
-                      "date": pa.string()})).to_pandas()
+                      "date": pa.date32()})).to_pandas(date_as_object=False, strings_to_categorical=True)
+    t_assign = 0.0
+    by_rule: Counter = Counter()
+    with raw.cursor() as cur, cur.copy(f"COPY report_assignment ({', '.join(HISTORY_COLUMNS)}) FROM STDIN "
+                                       "(FORMAT csv)") as copy:
+        # The history is the record: the current assignment is its latest row (view report_current).
+        # Chunks are pipelined: the server ingests chunk k while this process routes chunk k + 1.
+        for start in range(0, len(frame), STORED_CHUNK_ROWS):
+            t = time.perf_counter()
+            table = _history_rows(deployment, frame.iloc[start:start + STORED_CHUNK_ROWS])
+            t_assign += time.perf_counter() - t
+            by_rule.update(pd.Series(table.column("rule").to_numpy(zero_copy_only=False)).value_counts().to_dict())
+            sink = io.BytesIO()
+            pacsv.write_csv(table, sink, write_options=pacsv.WriteOptions(include_header=False))
+            copy.write(sink.getvalue())
+    t_end = time.perf_counter()
+    return {"reports": len(frame), "by_rule": dict(by_rule), "ruleset_version": deployment.ruleset.version,
+            "seconds": t_end - t0, "read_s": t_read - t0, "assign_s": t_assign,
+            "write_s": t_end - t_read - t_assign}
+
+
+STORED_CHUNK_ROWS = 200_000
+HISTORY_COLUMNS = ("report_id", "ruleset_version", "rule", "target_type", "target_id", "segment_id", "distance_m",
+                   "owner_person_id", "owner_department_id", "owner_name", "chain", "reason")
+
+
+def _history_rows(deployment: Deployment, frame: pd.DataFrame) -> pa.Table:
+    """Route ``frame`` (report_id, lon, lat, category, date) into report_assignment rows."""
     result = deployment.assign_table(frame, crs="EPSG:4326", category="category", date="date")
-    t_assign = time.perf_counter()
     failed = result["error_code"].notna().to_numpy()
-    out = pa.table({
+    table = pa.table({
         "report_id": pa.array(frame["report_id"].to_numpy()),
-        "ruleset_version": pa.array([deployment.ruleset.version] * len(frame)) if len(frame) else pa.array([]),
+        "ruleset_version": pa.array([deployment.ruleset.version] * len(frame), type=pa.string()),
         "rule": _text(np.where(failed, "error", result["rule"].astype(object).to_numpy())),
         "target_type": _text(result["target_type"].astype(object).to_numpy()),
         "target_id": pa.array(result["target_id"]),
@@ -356,18 +413,7 @@ def assign_stored_reports(conn: sa.Connection, deployment: Deployment, *, since:
         "reason": _text(np.where(failed, result["error_message"].astype(object).to_numpy(),
                                  result["reason"].astype(object).to_numpy())),
     })
-    sink = io.BytesIO()
-    pacsv.write_csv(out, sink, write_options=pacsv.WriteOptions(include_header=False))
-    csv_bytes = sink.getvalue()
-    columns = ", ".join(out.column_names)
-    with raw.cursor() as cur:
-        # the history is the record: the current assignment is its latest row (view report_current)
-        with cur.copy(f"COPY report_assignment ({columns}) FROM STDIN (FORMAT csv)") as copy:
-            copy.write(csv_bytes)
-    t_write = time.perf_counter()
-    by_rule = pd.Series(out.column("rule").to_numpy(zero_copy_only=False)).value_counts().to_dict()
-    return {"reports": out.num_rows, "by_rule": by_rule, "ruleset_version": deployment.ruleset.version,
-            "seconds": t_write - t0, "read_s": t_read - t0, "assign_s": t_assign - t_read, "write_s": t_write - t_assign}
+    return table.select(list(HISTORY_COLUMNS))
 
 
 class _NoChain:
