@@ -1,0 +1,272 @@
+"""The clerks' geocoding page: upload a CSV/XLSX of written addresses, see points and owners, fix rows by hand.
+
+A job is a directory ``<var_dir>/geocode/<job id>/`` holding the uploaded file
+(``input.csv`` or ``input.xlsx``), ``job.json`` (column, sheet, original name)
+and ``result.csv`` (every input row with the geocode and route columns).  Job
+ids are random hex; anything else in a URL is a 404, so no path can leave the
+job folder.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import secrets
+import threading
+from html import escape
+from pathlib import Path
+
+import folium
+import pandas as pd
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+
+from gisgrid import maps
+from gisgrid.demo import ATTRIBUTION
+from gisgrid.errors import InputError, NotFound
+from gisgrid.geocode.batch import read_table
+from gisgrid.geocode.route import geocode_and_route, needs_review, route_located
+from gisgrid.web.db import get_conn
+
+LOGGER = logging.getLogger(__name__)
+
+bp = Blueprint("geocode", __name__, url_prefix="/geocode")
+
+JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+UPLOAD_TYPES = {".csv": "input.csv", ".xlsx": "input.xlsx"}
+#: Largest upload accepted, bytes.
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+#: Rows drawn on the map and shown in the table (the download always has all of them).
+MAX_SHOWN_ROWS = 2000
+#: Streets drawn around the results at most.
+MAX_CONTEXT_STREETS = 3000
+MANUAL_QUALITY = "manual"
+QUALITY_COLOURS = {"address_point": "#1a7f37", "interpolated": "#2f81f7", "intersection": "#8250df",
+                   "street": "#d29922", "jurisdiction": "#cf222e", MANUAL_QUALITY: "#0a3069"}
+_LOCK = threading.Lock()  # one writer of result.csv at a time (clerks may place rows quickly)
+
+
+def _jobs_dir() -> Path:
+    return Path(current_app.config["GISGRID_SETTINGS"].var_dir) / "geocode"
+
+
+def _job_dir(job: str) -> Path:
+    if not JOB_ID.fullmatch(job or ""):
+        raise NotFound(_("No geocoding job %(job)s.", job=job))
+    path = _jobs_dir() / job
+    if not (path / "result.csv").is_file():
+        raise NotFound(_("No geocoding job %(job)s.", job=job))
+    return path
+
+
+def _gazetteers():
+    """The database gazetteers, rebuilt when streets, address points or jurisdictions change."""
+    from gisgrid.geocode.store import gazetteer_signature, load_gazetteer
+
+    conn = get_conn()
+    signature = gazetteer_signature(conn)
+    cached = current_app.extensions.get("gisgrid.gazetteers")
+    if cached is None or cached.signature != signature:
+        cached = load_gazetteer(conn)
+        current_app.extensions["gisgrid.gazetteers"] = cached
+    return cached
+
+
+def _read_result(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path / "result.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+
+
+def _write_result(path: Path, frame: pd.DataFrame) -> None:
+    tmp = path / "result.csv.tmp"
+    frame.to_csv(tmp, index=False, encoding="utf-8-sig")
+    tmp.replace(path / "result.csv")
+
+
+@bp.get("/")
+def upload_form():
+    return render_template("geocode.html", error=None, column=request.args.get("column", ""), sheet="")
+
+
+@bp.post("/")
+def upload():
+    """Save the upload as a new job, geocode and route it, and show it."""
+    file = request.files.get("file")
+    column = (request.form.get("column") or "").strip()
+    sheet = (request.form.get("sheet") or "").strip() or None
+    try:
+        if file is None or not file.filename:
+            raise InputError(_("Choose a CSV or XLSX file."))
+        suffix = Path(file.filename).suffix.lower()
+        if suffix not in UPLOAD_TYPES:
+            raise InputError(_("%(name)s: upload a .csv or .xlsx file.", name=file.filename))
+        if not column:
+            raise InputError(_("Give the name of the address column."))
+        data = file.read(MAX_UPLOAD_BYTES + 1)
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise InputError(_("The file is larger than %(mb)s MB.", mb=MAX_UPLOAD_BYTES // (1024 * 1024)))
+        job = secrets.token_hex(16)
+        path = _jobs_dir() / job
+        path.mkdir(parents=True)
+        src = path / UPLOAD_TYPES[suffix]
+        src.write_bytes(data)
+        try:
+            frame = read_table(src, sheet=sheet, column=column)
+            result = geocode_and_route(frame, column, _gazetteers(), _deployment())
+        except Exception:
+            for child in path.iterdir():
+                child.unlink()
+            path.rmdir()
+            raise
+        (path / "job.json").write_text(json.dumps({"column": column, "sheet": sheet, "name": file.filename},
+                                                  ensure_ascii=False), encoding="utf-8")
+        _write_result(path, result)
+    except InputError as exc:
+        return render_template("geocode.html", error=str(exc), column=column, sheet=sheet or ""), 400
+    return redirect(url_for("geocode.show_job", job=job))
+
+
+def _deployment():
+    from gisgrid.web.api import current_deployment
+
+    return current_deployment()
+
+
+def _bounds(points: pd.DataFrame) -> tuple[float, float, float, float]:
+    dep = _deployment()
+    if len(points):
+        lon, lat = points["lon"], points["lat"]
+        pad = 0.001
+        return (max(lon.min() - pad, -180), max(lat.min() - pad, -90), min(lon.max() + pad, 180),
+                min(lat.max() + pad, 90))
+    return dep.extent or (-180.0, -85.0, 180.0, 85.0)
+
+
+def _street_context(bounds) -> folium.FeatureGroup:
+    """The street centerlines around the results, thin and grey, so a clerk sees where to click."""
+    from gisgrid import layers
+
+    minx, miny, maxx, maxy = bounds
+    pad_x, pad_y = max((maxx - minx) * 0.5, 0.003), max((maxy - miny) * 0.5, 0.003)
+    streets = layers.fetch_layer(
+        get_conn(), "streets", where="id IN (SELECT id FROM street WHERE geom && "
+        "ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326) LIMIT :limit)",
+        params={"minx": minx - pad_x, "miny": miny - pad_y, "maxx": maxx + pad_x, "maxy": maxy + pad_y,
+                "limit": MAX_CONTEXT_STREETS})
+    group = folium.FeatureGroup(name=_("Streets"))
+    if len(streets):
+        folium.GeoJson(streets[["geometry"]].to_json(), interactive=False,
+                       style_function=lambda _f: {"color": "#7d8793", "weight": 2, "opacity": 0.8}).add_to(group)
+    return group
+
+
+def _result_map(frame: pd.DataFrame, lang: str) -> folium.Map:
+    lon = pd.to_numeric(frame["lon"], errors="coerce")
+    lat = pd.to_numeric(frame["lat"], errors="coerce")
+    ok = lon.notna() & lat.notna()
+    points = pd.DataFrame({"lon": lon[ok], "lat": lat[ok]})
+    bounds = _bounds(points)
+    m = maps.base_map(bounds, attribution=ATTRIBUTION, lang=lang)
+    _street_context(bounds).add_to(m)
+    layer = folium.FeatureGroup(name=_("Geocoded rows"))
+    for i in points.index[:MAX_SHOWN_ROWS]:
+        row = frame.loc[i]
+        tip = (f"#{int(i) + 1} {escape(row['_address'])}<br>{escape(row['quality'])} · "
+               f"{escape(row['owner_name'] or '—')}")
+        folium.CircleMarker([float(lat[i]), float(lon[i])], radius=6, weight=1, color="#333",
+                            fill=True, fill_opacity=0.85, fill_color=QUALITY_COLOURS.get(row["quality"], "#888"),
+                            tooltip=folium.Tooltip(tip), class_name=f"gg-geocoded gg-q-{row['quality']}").add_to(layer)
+    layer.add_to(m)
+    return m
+
+
+def _map_parts(m: folium.Map) -> dict:
+    root = m.get_root()
+    root.render()
+    return {"map_header": root.header.render(), "map_html": root.html.render(), "map_script": root.script.render(),
+            "map_name": m.get_name()}
+
+
+@bp.get("/<job>")
+def show_job(job: str):
+    path = _job_dir(job)
+    meta = json.loads((path / "job.json").read_text(encoding="utf-8"))
+    frame = _read_result(path)
+    frame["_address"] = frame[meta["column"]] if meta["column"] in frame.columns else ""
+    review = needs_review(frame)
+    lang = "en" if str(get_locale()).startswith("en") else "zh_CN"
+    m = _result_map(frame, lang)
+    counts = frame["quality"].value_counts().to_dict()
+    shown_cols = [c for c in frame.columns if c != "_address"]
+    shown = frame[shown_cols].head(MAX_SHOWN_ROWS).copy()
+    for c in ("lon", "lat"):
+        number = pd.to_numeric(shown[c], errors="coerce")
+        shown[c] = number.map(lambda v: "" if pd.isna(v) else f"{v:.7f}")
+    rows = [{"n": int(i), "cells": shown.loc[i].tolist(), "review": bool(review[i])} for i in shown.index]
+    review_rows = [{"n": int(i), "address": frame.at[i, "_address"], "quality": frame.at[i, "quality"],
+                    "confidence": frame.at[i, "confidence"], "note": frame.at[i, "geocode_note"]}
+                   for i in frame.index[review][:MAX_SHOWN_ROWS]]
+    return render_template("geocode_job.html", job=job, meta=meta, columns=shown_cols, rows=rows,
+                           review_rows=review_rows, counts=counts, total=len(frame),
+                           with_owner=int(frame["owner_name"].str.strip().ne("").sum()),
+                           truncated=len(frame) > MAX_SHOWN_ROWS, **_map_parts(m))
+
+
+@bp.post("/<job>/place")
+def place(job: str):
+    """Store a clerk's point for one row: JSON ``{job, row, lon, lat}`` (EPSG:4326) → the re-routed row."""
+    path = _job_dir(job)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return jsonify(error="bad_request", detail="send a JSON object: {job, row, lon, lat}"), 400
+    if body.get("job") not in (None, job):
+        return jsonify(error="bad_request", detail="job in the body differs from the URL"), 400
+    try:
+        row = int(body.get("row"))
+        lon, lat = float(body.get("lon")), float(body.get("lat"))
+    except (TypeError, ValueError):
+        return jsonify(error="bad_request", detail="row must be an integer, lon and lat numbers"), 400
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        return jsonify(error="bad_request", detail=f"lon/lat out of range: {lon}, {lat}"), 400
+    with _LOCK:
+        frame = _read_result(path)
+        if not 0 <= row < len(frame):
+            return jsonify(error="not_found", detail=f"row {row} not in this job ({len(frame)} rows)"), 404
+        frame.loc[row, ["lon", "lat"]] = [f"{lon:.7f}", f"{lat:.7f}"]
+        frame.loc[row, ["quality", "confidence"]] = [MANUAL_QUALITY, "1.0"]
+        frame.loc[row, "geocode_note"] = "placed on the map by a clerk"
+        base = list(frame.columns[: frame.columns.get_loc("geocode_note") + 1])
+        rerouted = route_located(frame.loc[[row], base], _deployment(), lon="lon", lat="lat")
+        for col in rerouted.columns:
+            frame.loc[row, col] = rerouted.at[row, col]
+        _write_result(path, frame)
+    out = frame.loc[row]
+    LOGGER.info("job %s row %d placed at %.6f, %.6f: %s", job, row, lon, lat, out["owner_name"])
+    return jsonify(job=job, row=row, lon=lon, lat=lat, quality=out["quality"], confidence=out["confidence"],
+                   owner_name=out["owner_name"], chain=out["chain"], target=out["target"], rule=out["rule"],
+                   geocode_note=out["geocode_note"], note=out["route_note"])
+
+
+@bp.get("/<job>.<fmt>")
+def download(job: str, fmt: str):
+    """The job's result with every row: CSV (UTF-8 with BOM, for Excel) or XLSX."""
+    if fmt not in {"csv", "xlsx"}:
+        raise NotFound(f"unknown format {fmt!r}; use csv or xlsx")
+    path = _job_dir(job)
+    meta = json.loads((path / "job.json").read_text(encoding="utf-8"))
+    name = f"{Path(meta.get('name') or 'addresses').stem}.geocoded.{fmt}"
+    frame = _read_result(path)
+    from gisgrid.geocode.batch import _safe_text, _write_xlsx
+
+    buffer = io.BytesIO()
+    if fmt == "csv":
+        buffer.write(_safe_text(frame).to_csv(index=False).encode("utf-8-sig"))
+        mimetype = "text/csv; charset=utf-8"
+    else:
+        _write_xlsx(frame, buffer)
+        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    from urllib.parse import quote
+
+    return Response(buffer.getvalue(), mimetype=mimetype, headers={
+        "Content-Disposition": f"attachment; filename=\"geocoded.{fmt}\"; filename*=UTF-8''{quote(name)}"})

@@ -1,0 +1,113 @@
+"""The clerks' geocoding page: upload, results on a map, review list, placing a row by clicking the map."""
+from __future__ import annotations
+
+import dataclasses
+import io
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+ROWS = [
+    ("R1", "Kaivokatu 1", "0101"),
+    ("R2", "Mannerheimintie 5", "0101"),
+    ("R3", "Aleksanterinkatu 52", "0102"),
+    ("R4", "<b>Kaivokatu</b> 8<script>alert(1)</script>", "0101"),
+    ("R5", "", "0101"),
+    ("R6", "zzqx flurb 77", "0101"),
+    ("R7", "Kaivokatu", "0101"),
+]
+
+
+@pytest.fixture()
+def geo_app(db_url, town, settings, tmp_path):
+    """The app with job folders under a temporary var_dir."""
+    from gisgrid.web import create_app
+
+    own = dataclasses.replace(settings, var_dir=str(tmp_path / "var"))
+    return create_app({"TESTING": True, "DATABASE_URL": db_url, "GISGRID_SETTINGS": own})
+
+
+def _csv_bytes() -> bytes:
+    frame = pd.DataFrame(ROWS, columns=["编号", "地址", "category"])
+    return frame.to_csv(index=False).encode("utf-8")
+
+
+def _upload(client, data: bytes = None, name: str = "hotline.csv", column: str = "地址", sheet: str = ""):
+    return client.post("/geocode/", data={"file": (io.BytesIO(data or _csv_bytes()), name), "column": column,
+                                          "sheet": sheet}, content_type="multipart/form-data")
+
+
+def test_upload_shows_results_review_rows_and_escapes_html(geo_app):
+    client = geo_app.test_client()
+    assert client.get("/geocode/").status_code == 200
+    res = _upload(client)
+    assert res.status_code == 302
+    job = res.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+    assert re.fullmatch(r"[0-9a-f]{32}", job)
+    page = client.get(f"/geocode/{job}").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert 'id="gg-review-4"' in page and 'id="gg-review-5"' in page  # empty and garbage rows need review
+    assert 'id="gg-review-0"' not in page
+    csv = client.get(f"/geocode/{job}.csv")
+    assert csv.status_code == 200
+    out = pd.read_csv(io.BytesIO(csv.data), dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    assert out["编号"].tolist() == [r[0] for r in ROWS]
+    assert out.loc[0, "quality"] == "address_point" and out.loc[0, "owner_name"]
+    xlsx = client.get(f"/geocode/{job}.xlsx")
+    assert xlsx.status_code == 200 and len(pd.read_excel(io.BytesIO(xlsx.data))) == len(ROWS)
+
+
+def test_bad_uploads_and_job_ids(geo_app):
+    client = geo_app.test_client()
+    res = _upload(client, column="address")
+    assert res.status_code == 400 and "编号, 地址, category" in res.get_data(as_text=True)
+    assert _upload(client, name="evil.exe").status_code == 400
+    for bad in ("..", "..%2f..%2fetc", "ABC", "0" * 31, "0" * 32):
+        assert client.get(f"/geocode/{bad}").status_code == 404
+        assert client.post(f"/geocode/{bad}/place", json={"row": 0, "lon": 1, "lat": 1}).status_code in (404, 405)
+    job = _upload(client).headers["Location"].rsplit("/", 1)[-1]
+    assert client.post(f"/geocode/{job}/place", json={"row": 99, "lon": 24.94, "lat": 60.17}).status_code == 404
+    assert client.post(f"/geocode/{job}/place", json={"row": "x", "lon": 24.94, "lat": 60.17}).status_code == 400
+    assert client.post(f"/geocode/{job}/place", json={"row": 0, "lon": 240, "lat": 60.17}).status_code == 400
+    assert client.get(f"/geocode/{job}.exe").status_code == 404
+
+
+def test_clerk_places_a_review_row_on_the_map(geo_app, page, live_server):
+    base = live_server(geo_app)
+    page.goto(f"{base}/geocode/")
+    page.set_input_files("#gg-file", files=[{"name": "hotline.csv", "mimeType": "text/csv", "buffer": _csv_bytes()}])
+    page.fill("#gg-column", "地址")
+    page.click("#gg-submit")
+    page.wait_for_selector("path.gg-geocoded")
+    assert page.locator("path.gg-geocoded").count() >= 4
+    review = page.locator("#gg-review li[data-row]")
+    assert review.count() >= 2
+    # the address with markup is shown as text
+    assert "<script>alert(1)</script>" in page.locator('#gg-results tr[data-row="3"]').inner_text()
+    garbage = page.locator("#gg-review-5")
+    garbage.click()
+    box = page.locator("#gg-map-box").bounding_box()
+    with page.expect_response(lambda r: r.url.endswith("/place")) as placed:
+        page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    assert placed.value.status == 200
+    body = placed.value.json()
+    assert body["quality"] == "manual" and body["owner_name"]
+    page.wait_for_selector("#gg-review-5.gg-placed")
+    row = page.locator('#gg-results tr[data-row="5"]')
+    assert row.locator('td[data-col="quality"]').inner_text() == "manual"
+    assert row.locator('td[data-col="owner_name"]').inner_text() == body["owner_name"]
+    page.wait_for_selector("path.gg-q-manual")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "geocode.png"))
+    assert not page.js_errors and not page.bad_responses and not page.dialogs
+    assert all(u.startswith(base) or not u.startswith("http") for u in page.requests)
+    # the placed row is stored: the download says manual with its owner
+    job = page.url.rsplit("/", 1)[-1]
+    out = pd.read_csv(io.BytesIO(geo_app.test_client().get(f"/geocode/{job}.csv").data), dtype=str,
+                      keep_default_na=False, encoding="utf-8-sig")
+    assert out.loc[5, "quality"] == "manual" and out.loc[5, "confidence"] == "1.0"
+    assert out.loc[5, "owner_name"] == body["owner_name"]
