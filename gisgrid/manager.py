@@ -1,0 +1,446 @@
+"""The manager map's data: filtered reports, density hexagons, hotspots, gaps, summaries.
+
+Database functions only (a SQLAlchemy connection in, frames out); no Flask.
+Every filter becomes one parameterised SQL ``WHERE`` over ``report r``
+(:func:`report_filter`); a filter value that does not exist is refused with an
+:class:`~gisgrid.errors.InputError` naming it and listing the valid values.
+
+Scale: density and hotspot counts are aggregated in PostGIS, never by shipping
+every point.  Reports are binned on the same pointy-top hexagon lattice as
+:func:`gisgrid.hotspots.hex_bins` (axial coordinates anchored at the origin of
+the town's metric CRS, ``jurisdiction.metric_epsg``), computed arithmetically
+in SQL and grouped: at 1,000,000 reports this is one sequential scan and a hash
+aggregate, where a spatial join of the points with ``ST_HexagonGrid`` polygons
+is several times slower (see ``bench/map.py``).  The hexagons come back as
+``hex_bins``-compatible ids (``"{q}_{r}"``), so hotspots run
+:func:`gisgrid.hotspots.getis_ord` on PostGIS counts with the zeros filled in
+by ``hex_bins`` over the jurisdiction's extent.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+import sqlalchemy as sa
+
+from gisgrid import hotspots as hs
+from gisgrid.crs import STORAGE_SRID
+from gisgrid.errors import InputError
+from gisgrid.models import REPORT_STATUSES
+
+LOGGER = logging.getLogger(__name__)
+
+#: Pseudo-status: every report not closed.
+OPEN = "open"
+STATUSES = (OPEN, *REPORT_STATUSES)
+#: Above this many matched reports the map shows hexagons instead of markers.
+MAX_POINTS = 2000
+_SQRT3 = float(np.sqrt(3.0))
+
+
+@dataclass(frozen=True)
+class ReportFilters:
+    """What the manager selected.  Empty values mean "no restriction".
+
+    ``date_to`` is inclusive (the whole day).  ``statuses`` holds values of
+    :data:`STATUSES` (``"open"`` = not closed).  ``jurisdiction`` is a
+    division code; reports inside its polygon match.  ``owner`` is the owner
+    name of the report's current assignment (view ``report_current``).
+    """
+
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    categories: tuple[str, ...] = field(default_factory=tuple)
+    statuses: tuple[str, ...] = field(default_factory=tuple)
+    jurisdiction: str | None = None
+    owner: str | None = None
+
+
+def _valid(conn: sa.Connection, sql: str) -> list[str]:
+    return [r[0] for r in conn.execute(sa.text(sql))]
+
+
+def _refuse(what: str, bad: list[str], valid: list[str]) -> InputError:
+    shown = ", ".join(valid[:30]) + (f", … ({len(valid)} in all)" if len(valid) > 30 else "")
+    return InputError(f"unknown {what} {', '.join(map(repr, bad))}; valid: {shown or '(none)'}")
+
+
+def validate_filters(conn: sa.Connection, filters: ReportFilters) -> None:
+    """Raise one :class:`InputError` listing every filter value that does not exist."""
+    problems = []
+    if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
+        problems.append(f"date from {filters.date_from} is after date to {filters.date_to}")
+    if filters.categories:
+        valid = _valid(conn, "SELECT code FROM category ORDER BY code")
+        bad = [c for c in filters.categories if c not in valid]
+        if bad:
+            problems.append(str(_refuse("category", bad, valid)))
+    if filters.statuses:
+        bad = [s for s in filters.statuses if s not in STATUSES]
+        if bad:
+            problems.append(str(_refuse("status", bad, list(STATUSES))))
+    if filters.jurisdiction:
+        valid = _valid(conn, "SELECT code FROM jurisdiction ORDER BY code")
+        if filters.jurisdiction not in valid:
+            problems.append(str(_refuse("jurisdiction", [filters.jurisdiction], valid)))
+    if filters.owner:
+        valid = _valid(conn, "SELECT name FROM person UNION SELECT name FROM department ORDER BY 1")
+        if filters.owner not in valid:
+            problems.append(str(_refuse("owner", [filters.owner], valid)))
+    if problems:
+        raise InputError("; ".join(problems))
+
+
+def report_filter(conn: sa.Connection, filters: ReportFilters, *, alias: str = "r") -> tuple[str, dict]:
+    """A parameterised SQL condition on ``report <alias>`` for ``filters``.
+
+    Returns
+    -------
+    (str, dict)
+        The condition (``"true"`` for no filter) and its bind parameters
+        (names prefixed ``f_``).  Values are never formatted into the SQL.
+
+    Raises
+    ------
+    InputError
+        Unknown category code, status, jurisdiction code or owner name (the
+        message names it and lists the valid values), or date from > date to.
+    """
+    validate_filters(conn, filters)
+    r = alias
+    parts, params = [], {}
+    if filters.date_from:
+        parts.append(f"{r}.reported_at >= CAST(:f_from AS date)")
+        params["f_from"] = filters.date_from
+    if filters.date_to:
+        parts.append(f"{r}.reported_at < CAST(:f_to AS date) + 1")
+        params["f_to"] = filters.date_to
+    if filters.categories:
+        parts.append(f"{r}.category_id IN (SELECT id FROM category WHERE code = ANY(:f_cats))")
+        params["f_cats"] = list(filters.categories)
+    if filters.statuses:
+        named = [s for s in filters.statuses if s != OPEN]
+        alts = []
+        if named:
+            alts.append(f"{r}.status = ANY(:f_statuses)")
+            params["f_statuses"] = named
+        if OPEN in filters.statuses:
+            alts.append(f"{r}.status <> 'closed'")
+        parts.append("(" + " OR ".join(alts) + ")")
+    if filters.jurisdiction:
+        # a scalar subquery (init plan), so the GiST index on report.geom is used
+        parts.append(f"ST_Intersects({r}.geom, (SELECT geom FROM jurisdiction WHERE code = :f_jur))")
+        params["f_jur"] = filters.jurisdiction
+    if filters.owner:
+        parts.append(f"EXISTS (SELECT 1 FROM report_current rc WHERE rc.report_id = {r}.id "
+                     "AND rc.owner_name = :f_owner)")
+        params["f_owner"] = filters.owner
+    return (" AND ".join(parts) or "true"), params
+
+
+def towns(conn: sa.Connection) -> pd.DataFrame:
+    """Code, name, level and metric EPSG of every jurisdiction, towns first."""
+    return pd.read_sql_query(sa.text(
+        "SELECT code, name, level, metric_epsg FROM jurisdiction "
+        "ORDER BY CASE level WHEN 'town' THEN 0 WHEN 'community' THEN 1 ELSE 2 END, code"), conn)
+
+
+def study_area(conn: sa.Connection, filters: ReportFilters) -> tuple[int, tuple[float, float, float, float] | None]:
+    """Metric EPSG and lon/lat bounds of the selection.
+
+    The jurisdiction's own when one is selected; otherwise the first town's
+    EPSG (by code) and no bounds, because towns may lie far apart.
+    """
+    if filters.jurisdiction:
+        row = conn.execute(sa.text(
+            "SELECT metric_epsg, ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) "
+            "FROM jurisdiction WHERE code = :c"), {"c": filters.jurisdiction}).one_or_none()
+        if row is None:
+            raise _refuse("jurisdiction", [filters.jurisdiction], _valid(conn, "SELECT code FROM jurisdiction"))
+        return int(row[0]), tuple(float(v) for v in row[1:])
+    epsg = conn.execute(sa.text("SELECT metric_epsg FROM jurisdiction WHERE metric_epsg IS NOT NULL "
+                                "ORDER BY level <> 'town', code LIMIT 1")).scalar()
+    if epsg is None:
+        raise InputError("no jurisdiction with a metric CRS: load a town first")
+    return int(epsg), None
+
+
+def count_reports(conn: sa.Connection, filters: ReportFilters) -> int:
+    """Number of reports matching ``filters``."""
+    where, params = report_filter(conn, filters)
+    return int(conn.execute(sa.text(f"SELECT count(*) FROM report r WHERE {where}"), params).scalar())
+
+
+def points(conn: sa.Connection, filters: ReportFilters, limit: int = MAX_POINTS) -> gpd.GeoDataFrame:
+    """Up to ``limit`` matched reports (newest first) with their text, for markers.
+
+    Columns: ``id``, ``category``, ``category_name``, ``status``,
+    ``reported_at``, ``closed_at``, ``address``, ``description``,
+    ``owner_name`` and the point geometry (EPSG:4326).
+    """
+    where, params = report_filter(conn, filters)
+    sql = f"""
+        SELECT r.id, c.code AS category, c.name AS category_name, r.status, r.reported_at, r.closed_at,
+               r.address, r.description, rc.owner_name, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat
+        FROM report r LEFT JOIN category c ON c.id = r.category_id
+        LEFT JOIN report_current rc ON rc.report_id = r.id
+        WHERE r.geom IS NOT NULL AND {where}
+        ORDER BY r.reported_at DESC, r.id LIMIT :f_limit"""
+    frame = pd.read_sql_query(sa.text(sql), conn, params={**params, "f_limit": int(limit)})
+    geoms = shapely.points(frame.pop("lon").to_numpy(float), frame.pop("lat").to_numpy(float)) \
+        if len(frame) else np.array([], dtype=object)
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=STORAGE_SRID, index=frame.index))
+
+
+def _axial_counts(conn: sa.Connection, filters: ReportFilters, size_m: float, epsg: int) -> pd.DataFrame:
+    """Reports per hexagon (axial q, r of :func:`gisgrid.hotspots.hex_bins`), counted in PostGIS.
+
+    Returns q, r, count and the hexagon centre in lon/lat (EPSG:4326).
+    """
+    size_m = float(size_m)
+    if not (np.isfinite(size_m) and size_m > 0):
+        raise InputError(f"hexagon size must be a positive number of metres, not {size_m!r}")
+    where, params = report_filter(conn, filters)
+    # the same cube rounding as hotspots._axial_round, in SQL
+    sql = f"""
+        WITH p AS (
+            SELECT ST_X(m) AS x, ST_Y(m) AS y
+            FROM (SELECT ST_Transform(r.geom, CAST(:f_epsg AS integer)) AS m FROM report r
+                  WHERE r.geom IS NOT NULL AND {where}) t
+        ), f AS (
+            SELECT ({_SQRT3!r} / 3.0 * x - y / 3.0) / :f_size AS qf, (2.0 / 3.0 * y) / :f_size AS rf FROM p
+        ), c AS (
+            SELECT qf, rf, round(qf) AS q0, round(rf) AS r0, round(-qf - rf) AS s0 FROM f
+        ), a AS (
+            SELECT CASE WHEN abs(q0 - qf) > abs(r0 - rf) AND abs(q0 - qf) > abs(s0 + qf + rf)
+                        THEN -r0 - s0 ELSE q0 END AS q,
+                   CASE WHEN NOT (abs(q0 - qf) > abs(r0 - rf) AND abs(q0 - qf) > abs(s0 + qf + rf))
+                             AND abs(r0 - rf) > abs(s0 + qf + rf)
+                        THEN -q0 - s0 ELSE r0 END AS r
+            FROM c
+        )
+        SELECT q::bigint AS q, r::bigint AS r, count(*) AS count,
+               ST_X(ST_Transform(ST_SetSRID(ST_MakePoint(:f_size * {_SQRT3!r} * (q + r / 2.0), :f_size * 1.5 * r),
+                                            CAST(:f_epsg AS integer)), {STORAGE_SRID})) AS lon,
+               ST_Y(ST_Transform(ST_SetSRID(ST_MakePoint(:f_size * {_SQRT3!r} * (q + r / 2.0), :f_size * 1.5 * r),
+                                            CAST(:f_epsg AS integer)), {STORAGE_SRID})) AS lat
+        FROM a GROUP BY q, r ORDER BY r, q"""
+    return pd.read_sql_query(sa.text(sql), conn, params={**params, "f_epsg": epsg, "f_size": size_m})
+
+
+def _bins_from_counts(counts: pd.DataFrame, size_m: float, epsg: int, extent) -> gpd.GeoDataFrame:
+    """hex_bins over ``extent`` (zeros included) carrying the PostGIS ``counts``."""
+    centres = gpd.GeoDataFrame(geometry=gpd.GeoSeries(shapely.points(counts["lon"], counts["lat"]),
+                                                      crs=STORAGE_SRID))
+    bins = hs.hex_bins(centres, size_m=size_m, metric_epsg=epsg, extent=extent)
+    ids = counts["q"].astype(str) + "_" + counts["r"].astype(str)
+    by_id = pd.Series(counts["count"].to_numpy(np.int64), index=ids.to_numpy())
+    bins["count"] = bins["hex_id"].map(by_id).fillna(0).astype(np.int64)
+    return bins
+
+
+def density_bins(conn: sa.Connection, filters: ReportFilters, *, size_m: float = 100.0) -> gpd.GeoDataFrame:
+    """Matched reports per hexagon, aggregated in PostGIS; only hexagons holding reports.
+
+    Parameters
+    ----------
+    size_m : float, default 100
+        Hexagon edge in metres, in the selection's metric CRS (:func:`study_area`).
+
+    Returns
+    -------
+    GeoDataFrame
+        EPSG:4326, columns ``hex_id``, ``q``, ``r``, ``count`` and the hexagon
+        polygon; ``count`` sums to :func:`count_reports` (reports with a point).
+    """
+    epsg, _bounds = study_area(conn, filters)
+    counts = _axial_counts(conn, filters, size_m, epsg)
+    if counts.empty:
+        return hs.hex_bins(gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=STORAGE_SRID)), size_m=size_m,
+                           metric_epsg=epsg)
+    bins = _bins_from_counts(counts, size_m, epsg, extent=None)
+    return bins[bins["count"] > 0].reset_index(drop=True)
+
+
+def hotspots(conn: sa.Connection, filters: ReportFilters, size_m: float = 100.0, *,
+             permutations: int = 9999, seed: int = 0) -> gpd.GeoDataFrame:
+    """Getis-Ord Gi* hot and cold spots of the matched reports over the jurisdiction.
+
+    Counts come from PostGIS (:func:`density_bins`' lattice); every hexagon of
+    the jurisdiction's extent takes part, empty ones as 0, and
+    :func:`gisgrid.hotspots.getis_ord` adds ``gi_z``, ``p_sim``, ``p_fdr`` and
+    ``hotspot`` (``hot_99`` … ``cold_99``).  Needs a jurisdiction: towns lie
+    far apart and a study area spanning them is meaningless.
+    """
+    if not filters.jurisdiction:
+        raise InputError("hotspots need a jurisdiction: choose a town or community")
+    epsg, bounds = study_area(conn, filters)
+    counts = _axial_counts(conn, filters, size_m, epsg)
+    if counts.empty or counts["count"].sum() == 0:
+        return gpd.GeoDataFrame(columns=[*hs.HEX_COLUMNS, *hs.GI_COLUMNS], geometry="geometry", crs=STORAGE_SRID)
+    bins = _bins_from_counts(counts, size_m, epsg, extent=bounds)
+    # only hexagons touching the jurisdiction (not its whole bounding box): hexagons where no
+    # report can occur would all read as cold spots; hexagons holding reports always stay
+    wkb = conn.execute(sa.text("SELECT ST_AsBinary(geom) FROM jurisdiction WHERE code = :c"),
+                       {"c": filters.jurisdiction}).scalar()
+    inside = shapely.intersects(bins.geometry.values, shapely.from_wkb(bytes(wkb)))
+    bins = bins[inside | (bins["count"].to_numpy() > 0)].reset_index(drop=True)
+    return hs.getis_ord(bins, permutations=permutations, seed=seed)
+
+
+def recurring(conn: sa.Connection, filters: ReportFilters, *, within_days: int = 14,
+              radius_m: float = 50.0) -> gpd.GeoDataFrame:
+    """易反弹 places among the matched reports (:func:`gisgrid.hotspots.recurring_hotspots`)."""
+    epsg, _ = study_area(conn, filters)
+    where, params = report_filter(conn, filters)
+    frame = pd.read_sql_query(sa.text(f"""
+        SELECT r.id, c.code AS category, r.reported_at, r.closed_at, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat
+        FROM report r JOIN category c ON c.id = r.category_id
+        WHERE r.geom IS NOT NULL AND {where}"""), conn, params=params)
+    geoms = shapely.points(frame.pop("lon").to_numpy(float), frame.pop("lat").to_numpy(float)) \
+        if len(frame) else np.array([], dtype=object)
+    reports = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=STORAGE_SRID, index=frame.index))
+    for col in ("reported_at", "closed_at"):
+        reports[col] = pd.to_datetime(reports[col], utc=True)
+    return hs.recurring_hotspots(reports, within_days=within_days, radius_m=radius_m, metric_epsg=epsg)
+
+
+def overdue(conn: sa.Connection, filters: ReportFilters, *, now: dt.datetime | None = None,
+            limit: int = MAX_POINTS) -> gpd.GeoDataFrame:
+    """Open matched reports past ``reported_at + category.deadline_hours`` (处置超时), most late first.
+
+    Columns as :func:`points` plus ``due_at`` and ``hours_late``.
+    """
+    where, params = report_filter(conn, filters)
+    now = now or dt.datetime.now(dt.timezone.utc)
+    frame = pd.read_sql_query(sa.text(f"""
+        SELECT r.id, c.code AS category, c.name AS category_name, r.status, r.reported_at, r.closed_at,
+               r.address, r.description, rc.owner_name,
+               r.reported_at + c.deadline_hours * interval '1 hour' AS due_at,
+               round((EXTRACT(EPOCH FROM (CAST(:f_now AS timestamptz) - r.reported_at)) / 3600
+                      - c.deadline_hours)::numeric, 1)::float AS hours_late,
+               ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat
+        FROM report r JOIN category c ON c.id = r.category_id
+        LEFT JOIN report_current rc ON rc.report_id = r.id
+        WHERE r.geom IS NOT NULL AND r.status <> 'closed' AND r.closed_at IS NULL
+          AND r.reported_at + c.deadline_hours * interval '1 hour' < CAST(:f_now AS timestamptz) AND {where}
+        ORDER BY due_at LIMIT :f_limit"""), conn, params={**params, "f_now": now, "f_limit": int(limit)})
+    geoms = shapely.points(frame.pop("lon").to_numpy(float), frame.pop("lat").to_numpy(float)) \
+        if len(frame) else np.array([], dtype=object)
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=STORAGE_SRID, index=frame.index))
+
+
+def coverage_gaps(conn: sa.Connection, filters: ReportFilters, *, day: dt.date | None = None
+                  ) -> gpd.GeoDataFrame:
+    """Segment areas and grid cells of the selection with no current owner (无人负责).
+
+    A segment is a gap when no 段长 is valid on ``day`` for it (directly or
+    through its street); a cell when no assignment targets it.  Columns
+    ``kind`` ("segment"/"cell"), ``id``, ``name`` and the polygon (EPSG:4326).
+    """
+    from gisgrid.owners import segment_owner_chains  # noqa: PLC0415
+
+    day = day or dt.date.today()
+    area = "true"
+    params: dict = {"day": day}
+    if filters.jurisdiction:
+        area = "ST_Intersects(x.geom, (SELECT geom FROM jurisdiction WHERE code = :jur))"
+        params["jur"] = filters.jurisdiction
+    segs = pd.read_sql_query(sa.text(f"""
+        SELECT g.id, s.name || ' · ' || g.name AS name, ST_AsBinary(g.area) AS wkb
+        FROM segment g JOIN street s ON s.id = g.street_id, LATERAL (SELECT g.geom) AS x(geom)
+        WHERE g.area IS NOT NULL AND {area}"""), conn, params=params)
+    if len(segs):
+        chains = segment_owner_chains(conn, day, segment_ids=segs["id"].tolist())
+        segs = segs[segs["id"].map(chains["owner_name"]).isna().to_numpy()]
+    segs = segs.assign(kind="segment")
+    cells = pd.read_sql_query(sa.text(f"""
+        SELECT c.id, c.code AS name, ST_AsBinary(c.geom) AS wkb FROM grid_cell c, LATERAL (SELECT c.geom) AS x(geom)
+        WHERE {area} AND NOT EXISTS (
+            SELECT 1 FROM owner_assignment a WHERE a.target_type = 'cell' AND a.target_id = c.id
+              AND a.valid_from <= :day AND (a.valid_to IS NULL OR :day < a.valid_to))"""), conn, params=params)
+    frame = pd.concat([segs, cells.assign(kind="cell")], ignore_index=True)
+    geoms = shapely.from_wkb([bytes(v) for v in frame.pop("wkb")]) if len(frame) else np.array([], dtype=object)
+    return gpd.GeoDataFrame(frame[["kind", "id", "name"]],
+                            geometry=gpd.GeoSeries(geoms, crs=STORAGE_SRID, index=frame.index))
+
+
+_OWNER_SQL = """
+WITH m AS (SELECT r.id, r.status FROM report r WHERE {where}),
+per_owner AS (
+    SELECT rc.owner_name AS owner, count(*) AS reports, count(*) FILTER (WHERE m.status <> 'closed') AS open
+    FROM m JOIN report_current rc ON rc.report_id = m.id GROUP BY rc.owner_name
+),
+owned AS (
+    SELECT COALESCE(p.name, d.name) AS owner, a.target_type, a.target_id
+    FROM owner_assignment a LEFT JOIN person p ON p.id = a.person_id LEFT JOIN department d ON d.id = a.department_id
+    WHERE a.valid_from <= :day AND (a.valid_to IS NULL OR :day < a.valid_to)
+),
+km AS (
+    SELECT o.owner, sum(g.length_m) / 1000.0 AS street_km FROM owned o
+    JOIN segment g ON (o.target_type = 'segment' AND g.id = o.target_id)
+                   OR (o.target_type = 'street' AND g.street_id = o.target_id)
+    GROUP BY o.owner
+),
+cells AS (SELECT owner, count(DISTINCT target_id) AS cells FROM owned WHERE target_type = 'cell' GROUP BY owner)
+SELECT COALESCE(po.owner, '(unassigned)') AS owner, po.reports, po.open, km.street_km, cells.cells
+FROM per_owner po LEFT JOIN km ON km.owner = po.owner LEFT JOIN cells ON cells.owner = po.owner
+ORDER BY po.reports DESC, 1
+"""
+
+_JURISDICTION_SQL = """
+WITH j AS (
+    SELECT id, code, name, level, geom FROM jurisdiction
+    WHERE (CAST(:jur AS text) IS NULL AND level IN ('town', 'community'))
+       OR code = :jur OR parent_id = (SELECT id FROM jurisdiction WHERE code = :jur)
+)
+SELECT j.code, j.name, j.level,
+       (SELECT count(*) FROM report r WHERE ST_Intersects(r.geom, j.geom) AND {where}) AS reports,
+       (SELECT count(*) FROM report r WHERE ST_Intersects(r.geom, j.geom) AND r.status <> 'closed'
+               AND {where}) AS open,
+       (SELECT sum(g.length_m) / 1000.0 FROM segment g
+         WHERE g.geom && j.geom AND ST_Intersects(ST_PointOnSurface(g.geom), j.geom)) AS street_km,
+       (SELECT count(*) FROM grid_cell c
+         WHERE c.geom && j.geom AND ST_Intersects(ST_PointOnSurface(c.geom), j.geom)) AS cells
+FROM j ORDER BY j.code
+"""
+
+
+def _rates(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    for col in ("reports", "open", "cells"):
+        frame[col] = frame[col].fillna(0).astype(np.int64)
+    frame["street_km"] = frame["street_km"].astype(float).round(3)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frame["per_km"] = (frame["reports"] / frame["street_km"].where(frame["street_km"] > 0)).round(2)
+        frame["per_cell"] = (frame["reports"] / frame["cells"].where(frame["cells"] > 0)).round(2)
+        frame["share_open"] = (frame["open"] / frame["reports"].where(frame["reports"] > 0)).round(3)
+    return frame
+
+
+def summaries(conn: sa.Connection, filters: ReportFilters, *, day: dt.date | None = None
+              ) -> dict[str, pd.DataFrame]:
+    """Tables for meetings: per owner and per jurisdiction.
+
+    Returns
+    -------
+    dict
+        ``"owner"``: owner (current assignment's owner name; "(unassigned)"),
+        reports, open, street_km (segments owned as 段长 or through a street
+        on ``day``), cells (grid cells owned), per_km, per_cell, share_open.
+        ``"jurisdiction"``: code, name, level, reports (inside its polygon),
+        open, street_km (segments whose centreline lies inside), cells,
+        per_km, per_cell, share_open — for the selected jurisdiction and its
+        children, or every town and community.  Rates are NaN where the
+        denominator is 0.
+    """
+    where, params = report_filter(conn, filters)
+    params = {**params, "day": day or dt.date.today(), "jur": filters.jurisdiction}
+    owner = pd.read_sql_query(sa.text(_OWNER_SQL.format(where=where)), conn, params=params)
+    jur = pd.read_sql_query(sa.text(_JURISDICTION_SQL.format(where=where)), conn, params=params)
+    return {"owner": _rates(owner), "jurisdiction": _rates(jur)}
