@@ -652,3 +652,16 @@ def test_gcj02_declared_for_geojson_labelled_wgs84(tmp_path):
     shift = shapely.get_coordinates(read_layer(BEIJING_STREETS).frame.geometry.values) \
         - shapely.get_coordinates(result.frame.geometry.values)
     assert np.abs(shift).max() > 1e-3
+
+
+def test_mostly_latin_gbk_csv_is_read_as_gbk_and_cp1252_stays_latin(tmp_path):
+    """A hotline sheet of Latin text with one Chinese cell fools statistical detectors; gisgrid does not."""
+    from gisgrid.io._tabular import detect_encoding
+
+    gbk = tmp_path / "mixed.csv"
+    rows = ["lon,lat,address"] + [f"114.2{i},22.38,Street {i}" for i in range(200)] + ["114.3,22.38,人民路88号"]
+    gbk.write_bytes("\n".join(rows).encode("gbk"))
+    result = read_layer(gbk, crs="EPSG:4326")
+    assert result.frame["address"].iloc[-1] == "人民路88号"
+    latin = "name,street\nAino Mäkinen,Hämeentie 5\nOskari Öhman,Töölönkatu 2\n".encode("cp1252")
+    assert detect_encoding(latin) == "cp1252"

@@ -8,6 +8,7 @@ Blank rows keep their number but are not part of the table.
 from __future__ import annotations
 
 import codecs
+import re
 import csv
 import datetime as dt
 import io
@@ -39,6 +40,30 @@ _DELIMITERS = (",", "\t", ";", "|")
 
 
 # --- reading ---------------------------------------------------------------------
+_GB2312_PAIR = re.compile(rb"[\xb0-\xf7][\xa1-\xfe]|[\xa1-\xa9][\xa1-\xfe]")
+_HIGH_BYTE = re.compile(rb"[\x80-\xff]")
+
+
+def _looks_like_gb(data: bytes) -> bool:
+    """GBK/GB18030 text: its non-ASCII bytes come in GB2312 pairs and decode strictly.
+
+    A file of mostly Latin text with a few Chinese cells defeats statistical
+    detectors (they guess a Western code page); Latin code pages put isolated
+    high bytes between ASCII letters instead (Mäkinen: one byte).
+    """
+    high = len(_HIGH_BYTE.findall(data))
+    if not high:
+        return False
+    paired = 2 * len(_GB2312_PAIR.findall(data))
+    if paired < 0.9 * high:
+        return False
+    try:
+        data.decode("gb18030")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def detect_encoding(data: bytes) -> str:
     """The text encoding of a CSV file's bytes.
 
@@ -60,6 +85,8 @@ def detect_encoding(data: bytes) -> str:
         pass
     else:
         return "utf-8"
+    if _looks_like_gb(data):
+        return "gb18030"
     best = charset_normalizer.from_bytes(data, cp_isolation=list(FALLBACK_ENCODINGS)).best()
     if best is None:
         raise FileFormatError("cannot tell the text encoding; save the file as UTF-8 CSV")
