@@ -263,8 +263,16 @@ def density_bins(conn: sa.Connection, filters: ReportFilters, *, size_m: float =
     if counts.empty:
         return hs.hex_bins(gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=STORAGE_SRID)), size_m=size_m,
                            metric_epsg=epsg)
-    bins = _bins_from_counts(counts, size_m, epsg, extent=None)
-    return bins[bins["count"] > 0].reset_index(drop=True)
+    # only the occupied hexagons: the same lattice and ids as hex_bins, without its rectangle
+    # of empty hexagons (which, for towns far apart, would be enormous)
+    q = counts["q"].to_numpy(np.int64)
+    r = counts["r"].to_numpy(np.int64)
+    bins = gpd.GeoDataFrame({"hex_id": hs._hex_ids(q, r), "q": q, "r": r,
+                             "count": counts["count"].to_numpy(np.int64)},
+                            geometry=gpd.GeoSeries(hs._hex_polygons(q, r, float(size_m), epsg), crs=STORAGE_SRID),
+                            crs=STORAGE_SRID)
+    bins.attrs.update(hex_size_m=float(size_m), metric_epsg=epsg)
+    return bins
 
 
 def hotspots(conn: sa.Connection, filters: ReportFilters, size_m: float = 100.0, *,
