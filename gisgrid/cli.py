@@ -433,3 +433,10 @@ def geocode_cmd(src, column, dst, sheet, category, date_col, code, no_resume, qu
     for line in result.lines():
         click.echo(line)
     click.echo(f"wrote {dst_path}")
+
+
+# --- grids and coverage audit (gisgrid/commands_grid.py) --------------------------------
+from gisgrid.commands_grid import audit_cmd, grid  # noqa: E402
+
+main.add_command(grid)
+main.add_command(audit_cmd)

@@ -58,8 +58,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(export.bp)
+    from gisgrid.web import audit as audit_pages
     from gisgrid.web import geocode as geocode_pages
+
     app.register_blueprint(geocode_pages.bp)
+    app.register_blueprint(audit_pages.bp)
 
     @app.errorhandler(GisgridError)
     def _gisgrid_error(exc: GisgridError):
