@@ -343,6 +343,16 @@ def overdue(conn: sa.Connection, filters: ReportFilters, *, now: dt.datetime | N
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=STORAGE_SRID, index=frame.index))
 
 
+def count_overdue(conn: sa.Connection, filters: ReportFilters, *, now: dt.datetime | None = None) -> int:
+    """Number of open matched reports past their deadline (see :func:`overdue`)."""
+    where, params = report_filter(conn, filters)
+    return int(conn.execute(sa.text(f"""
+        SELECT count(*) FROM report r JOIN category c ON c.id = r.category_id
+        WHERE r.status <> 'closed' AND r.closed_at IS NULL
+          AND r.reported_at + c.deadline_hours * interval '1 hour' < CAST(:f_now AS timestamptz) AND {where}"""),
+        {**params, "f_now": now or dt.datetime.now(dt.timezone.utc)}).scalar())
+
+
 def coverage_gaps(conn: sa.Connection, filters: ReportFilters, *, day: dt.date | None = None
                   ) -> gpd.GeoDataFrame:
     """Segment areas and grid cells of the selection with no current owner (无人负责).

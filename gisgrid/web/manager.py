@@ -43,6 +43,10 @@ LOGGER = logging.getLogger(__name__)
 bp = Blueprint("manager", __name__, url_prefix="/map")
 
 HEX_SIZE_M = 100.0
+#: At most this many overdue reports and recurring places are drawn (the worst); counts are of all.
+MAX_DRAWN = 300
+#: Recurring places are searched in memory (pairs of nearby reports): only up to this many reports.
+MAX_RECURRING_REPORTS = 50_000
 #: Gi* class -> fill colour (ColorBrewer RdBu, 7 classes), strongest first.
 HOTSPOT_COLOURS = {
     "hot_99": "#b2182b", "hot_95": "#ef8a62", "hot_90": "#fddbc7",
@@ -234,12 +238,17 @@ def build_map(conn, filters: manager.ReportFilters, *, permutations: int = 9999)
                 stats["hot"] = int(hot["hotspot"].str.startswith("hot").sum())
                 stats["cold"] = int(hot["hotspot"].str.startswith("cold").sum())
                 _hotspot_layer(hot).add_to(m)
-        rec = manager.recurring(conn, filters)
-        stats["recurring"] = len(rec)
+        if n <= MAX_RECURRING_REPORTS:
+            rec = manager.recurring(conn, filters)
+            stats["recurring"] = len(rec)
+        else:  # the pairwise search runs in memory: too many reports (narrow the filters)
+            stats["recurring"] = None
+            rec = gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=STORAGE_SRID))
+        rec = rec.head(MAX_DRAWN)  # the places with most recurrences
         if len(rec):
             _circles_layer(rec, _("Recurring places"), RECURRING_COLOUR, "gg-recurring", show=False).add_to(m)
-        late = manager.overdue(conn, filters)
-        stats["overdue"] = len(late)
+        late = manager.overdue(conn, filters, limit=MAX_DRAWN)  # the most late
+        stats["overdue"] = manager.count_overdue(conn, filters)
         if len(late):
             _circles_layer(late, _("Overdue reports"), OVERDUE_COLOUR, "gg-overdue").add_to(m)
     gaps = manager.coverage_gaps(conn, filters)
