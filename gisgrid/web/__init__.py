@@ -60,7 +60,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(export.bp)
     from gisgrid.web import audit as audit_pages
     from gisgrid.web import geocode as geocode_pages
+    from gisgrid.web import manager as manager_pages
 
+    app.register_blueprint(manager_pages.bp)
     app.register_blueprint(geocode_pages.bp)
     app.register_blueprint(audit_pages.bp)
 
