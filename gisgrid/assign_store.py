@@ -89,7 +89,8 @@ class Deployment:
     segment_info: pd.DataFrame      # id -> name, street
     jurisdiction_parent: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
     names: dict = field(default_factory=dict)  # target type -> {id: display name}
-    lookup: OwnerLookup | None = None
+    owner_rows: pd.DataFrame | None = None  # the assignments, for the single-request lookup built on first use
+    _owner_lookup: OwnerLookup | None = None
     _index: PartitionedIndex | None = None
     data_version: int = 0
     loaded_at: float = field(default_factory=time.monotonic)
@@ -100,6 +101,15 @@ class Deployment:
             return None
         b = np.array([p.bbox for p in self.parts])
         return (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
+
+    @property
+    def lookup(self) -> OwnerLookup:
+        """Dict-based owner lookup for single points, built on first use (bulk paths never need it)."""
+        if self._owner_lookup is None:
+            self._owner_lookup = OwnerLookup(self.owner_rows if self.owner_rows is not None else pd.DataFrame(
+                columns=["target_type", "target_id", "role", "valid_from", "valid_to", "person_id", "department_id",
+                         "owner_name"]))
+        return self._owner_lookup
 
     def owner_of(self, target_type: str | None, target_id: int | None, day: dt.date):
         """(name, person id, department id) answering for one target on ``day``, or None."""
@@ -314,7 +324,7 @@ def load_deployment(conn: sa.Connection, settings: Settings) -> Deployment:
     street_county = pd.Series([county_of.get(j) for j in streets["jurisdiction_id"]], index=streets["id"],
                               dtype="float")
     return Deployment(ruleset=ruleset, parts=parts,
-                      owners=OwnerHistory(owners, department_names=dept_names), lookup=OwnerLookup(owners),
+                      owners=OwnerHistory(owners, department_names=dept_names), owner_rows=owners,
                       segment_street=pd.Series(segs["street_id"].to_numpy(), index=segs["id"].to_numpy()),
                       street_county=street_county,
                       segment_info=pd.DataFrame({"name": segs["name"].to_numpy(), "street": segs["street"].to_numpy()},
