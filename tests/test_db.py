@@ -122,3 +122,21 @@ def test_missing_postgis_names_debian_packages(tmp_path):
 def test_missing_postgresql_names_debian_packages(tmp_path):
     with pytest.raises(ServerMissing, match="apt-get install postgresql"):
         find_server(tmp_path)
+
+
+def test_port_taken_by_another_program_is_a_clear_error(tmp_path):
+    import socket
+
+    from gisgrid.config import load_settings
+    from gisgrid.errors import DatabaseError
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cluster = Cluster(load_settings(var_dir=str(tmp_path / "var"), pg_port=port, pg_durable=False))
+        try:
+            with pytest.raises(DatabaseError, match=f"port {port}.*GISGRID_PG_PORT"):
+                cluster.start()
+        finally:
+            cluster.destroy()

@@ -214,6 +214,7 @@ class Cluster:
             self.init()
         self._prepare_dirs()
         self._clear_stale_pid()
+        self._check_port_free()
         opts = f"-p {self.port} -k {self.sockdir} -c listen_addresses=127.0.0.1"
         if not self.settings.pg_durable:
             # throw-away clusters (tests, benchmarks): trade crash safety for speed
@@ -225,6 +226,18 @@ class Cluster:
         self._run([self.server.bin("pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile), "-o", opts,
                    "-w", "-t", "60", "start"])
         return True
+
+    def _check_port_free(self) -> None:
+        import socket
+
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", self.port))
+            except OSError:
+                raise DatabaseError(
+                    f"port {self.port} on 127.0.0.1 is taken by another program (another gisgrid checkout's "
+                    f"cluster?); stop it or choose a free port with GISGRID_PG_PORT") from None
 
     def stop(self) -> bool:
         """Stop the cluster; return False when it was not running."""
