@@ -136,6 +136,31 @@ class _Importer:
     def jurisdiction_ids(self) -> dict[str, int]:
         return dict(self.conn.execute(sa.text("SELECT code, id FROM jurisdiction")).all())
 
+    def fixed_jurisdiction(self, ids: dict[str, int]) -> int | None:
+        """The id of ``--jurisdiction`` (every row belongs to it), or None when not given."""
+        if not self.jurisdiction_code:
+            return None
+        if self.jurisdiction_code not in ids:
+            raise InputError(f"jurisdiction {self.jurisdiction_code} not found")
+        return ids[self.jurisdiction_code]
+
+    def row_jurisdiction(self, rec, ids: dict[str, int], fixed: int | None) -> tuple[bool, int | None]:
+        """(ok, id) of a row's jurisdiction: ``--jurisdiction``, else its ``jurisdiction`` code column
+        (None: placed spatially later).  An unknown code rejects the row."""
+        if fixed is not None:
+            return True, fixed
+        code = _text(getattr(rec, "jurisdiction", None))
+        if code and code not in ids:
+            self.reject(rec.row, f"jurisdiction {code} not found")
+            return False, None
+        return True, ids.get(code) if code else None
+
+    def place_in_towns(self, table: str, point_sql: str) -> None:
+        """Rows without a stated jurisdiction belong to the town containing ``point_sql``."""
+        self.conn.execute(sa.text(f"""
+            UPDATE {table} t SET jurisdiction_id = j.id FROM jurisdiction j
+            WHERE t.jurisdiction_id IS NULL AND j.level = 'town' AND ST_Contains(j.geom, {point_sql})"""))
+
 
 class _Jurisdictions(_Importer):
     expected_geom = "polygon"
@@ -175,24 +200,16 @@ class _Streets(_Importer):
 
     def run(self, frame: gpd.GeoDataFrame) -> int:
         ids = self.jurisdiction_ids()
-        fixed = None
-        if self.jurisdiction_code:
-            if self.jurisdiction_code not in ids:
-                raise InputError(f"jurisdiction {self.jurisdiction_code} not found")
-            fixed = ids[self.jurisdiction_code]
+        fixed = self.fixed_jurisdiction(ids)
         rows = []
         for rec in frame.itertuples():
             name = _text(getattr(rec, "name", None))
             if not name:
                 self.reject(rec.row, "street name is empty")
                 continue
-            jid = fixed
-            code = _text(getattr(rec, "jurisdiction", None))
-            if jid is None and code:
-                if code not in ids:
-                    self.reject(rec.row, f"jurisdiction {code} not found")
-                    continue
-                jid = ids[code]
+            ok, jid = self.row_jurisdiction(rec, ids, fixed)
+            if not ok:
+                continue
             aliases = [a.strip() for a in (_text(getattr(rec, "aliases", None)) or "").replace("；", ";").split(";")
                        if a.strip()]
             for extra in ("name_en", "name_osm"):
@@ -204,12 +221,8 @@ class _Streets(_Importer):
                          "jurisdiction_id": jid, "source_id": _text(getattr(rec, "id", None))
                          or _text(getattr(rec, "osm_id", None)), "geom": _multi(rec.geometry)})
         insert_frame(self.conn, "street", pd.DataFrame(rows), returning=None)
-        if fixed is None and rows:
-            # streets without a stated jurisdiction belong to the town containing their midpoint
-            self.conn.execute(sa.text("""
-                UPDATE street s SET jurisdiction_id = j.id FROM jurisdiction j
-                WHERE s.jurisdiction_id IS NULL AND j.level = 'town'
-                  AND ST_Contains(j.geom, ST_LineInterpolatePoint(ST_GeometryN(s.geom, 1), 0.5))"""))
+        if fixed is None and rows:  # placed by their midpoint
+            self.place_in_towns("street", "ST_LineInterpolatePoint(ST_GeometryN(t.geom, 1), 0.5)")
         return len(rows)
 
 
@@ -382,32 +395,24 @@ class _Addresses(_Importer):
 
     def run(self, frame: gpd.GeoDataFrame) -> int:
         ids = self.jurisdiction_ids()
-        fixed = None
-        if self.jurisdiction_code:
-            if self.jurisdiction_code not in ids:
-                raise InputError(f"jurisdiction {self.jurisdiction_code} not found")
-            fixed = ids[self.jurisdiction_code]
+        fixed = self.fixed_jurisdiction(ids)
         rows = []
         for rec in frame.itertuples():
             street = _text(getattr(rec, "street", None))
             if not street:
                 self.reject(rec.row, "street is empty")
                 continue
-            code = _text(getattr(rec, "jurisdiction", None))
-            if fixed is None and code and code not in ids:
-                self.reject(rec.row, f"jurisdiction {code} not found")
+            ok, jid = self.row_jurisdiction(rec, ids, fixed)
+            if not ok:
                 continue
             rows.append({"street": street, "housenumber": _text(getattr(rec, "housenumber", None)),
                          "name": _text(getattr(rec, "name", None)),
                          "source_id": _text(getattr(rec, "source_id", None)) or _text(getattr(rec, "id", None))
                          or _text(getattr(rec, "osm_id", None)),
-                         "jurisdiction_id": fixed if fixed is not None else ids.get(code), "geom": rec.geometry})
+                         "jurisdiction_id": jid, "geom": rec.geometry})
         insert_frame(self.conn, "address_point", pd.DataFrame(rows), returning=None)
         if fixed is None and rows:
-            # points without a stated jurisdiction belong to the town containing them
-            self.conn.execute(sa.text("""
-                UPDATE address_point a SET jurisdiction_id = j.id FROM jurisdiction j
-                WHERE a.jurisdiction_id IS NULL AND j.level = 'town' AND ST_Contains(j.geom, a.geom)"""))
+            self.place_in_towns("address_point", "t.geom")
         return len(rows)
 
 
