@@ -18,6 +18,7 @@ by ``hex_bins`` over the jurisdiction's extent.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
@@ -59,6 +60,25 @@ class ReportFilters:
     statuses: tuple[str, ...] = field(default_factory=tuple)
     jurisdiction: str | None = None
     owner: str | None = None
+
+
+@contextlib.contextmanager
+def _no_jit(conn: sa.Connection):
+    """JIT off for the enclosed queries (restored after, transaction-local).
+
+    PostGIS functions carry large cost estimates, so scans of many reports cross
+    ``jit_above_cost`` and spend ~0.5 s compiling expressions that are dominated by
+    the PostGIS calls anyway (measured at 1,000,000 reports with ``bench/map.py``).
+    """
+    prev = conn.execute(sa.text("SELECT current_setting('jit', true)")).scalar()
+    if prev is None:  # server without the setting
+        yield
+        return
+    conn.execute(sa.text("SELECT set_config('jit', 'off', true)"))
+    try:
+        yield
+    finally:
+        conn.execute(sa.text("SELECT set_config('jit', :v, true)"), {"v": prev})
 
 
 def _valid(conn: sa.Connection, sql: str) -> list[str]:
@@ -133,9 +153,16 @@ def report_filter(conn: sa.Connection, filters: ReportFilters, *, alias: str = "
             alts.append(f"{r}.status <> 'closed'")
         parts.append("(" + " OR ".join(alts) + ")")
     if filters.jurisdiction:
-        # a scalar subquery (init plan), so the GiST index on report.geom is used
-        parts.append(f"ST_Intersects({r}.geom, (SELECT geom FROM jurisdiction WHERE code = :f_jur))")
-        params["f_jur"] = filters.jurisdiction
+        # the polygon is bound as a value, not a subquery: the planner then sees its real extent
+        # (a subquery's init plan is estimated at a few rows, which picks a serial index scan over
+        # every point of the town, ~3x slower at 1,000,000 reports than a parallel bitmap scan)
+        wkb = conn.execute(sa.text("SELECT ST_AsEWKB(geom) FROM jurisdiction WHERE code = :c"),
+                           {"c": filters.jurisdiction}).scalar()
+        if wkb is None:
+            parts.append("false")
+        else:
+            parts.append(f"ST_Intersects({r}.geom, ST_GeomFromEWKB(CAST(:f_jur_geom AS bytea)))")
+            params["f_jur_geom"] = bytes(wkb)
     if filters.owner:
         parts.append(f"EXISTS (SELECT 1 FROM report_current rc WHERE rc.report_id = {r}.id "
                      "AND rc.owner_name = :f_owner)")
@@ -197,40 +224,90 @@ def points(conn: sa.Connection, filters: ReportFilters, limit: int = MAX_POINTS)
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=STORAGE_SRID, index=frame.index))
 
 
-def _axial_counts(conn: sa.Connection, filters: ReportFilters, size_m: float, epsg: int) -> pd.DataFrame:
+@dataclass(frozen=True)
+class MapAggregate:
+    """What one pass over the matched reports yields (:func:`aggregate`).
+
+    ``n``: matched reports; ``overdue``: of them, open and past their deadline
+    (as :func:`count_overdue`); ``counts``: reports per hexagon (q, r, count,
+    overdue, lon, lat of the centre) for reports with a point.
+    """
+
+    n: int
+    overdue: int
+    counts: pd.DataFrame
+    size_m: float
+    epsg: int
+
+
+def aggregate(conn: sa.Connection, filters: ReportFilters, *, size_m: float = 100.0,
+              now: dt.datetime | None = None) -> MapAggregate:
+    """Matched count, overdue count and hexagon counts in one SQL pass over the reports.
+
+    The map needs all three; computed separately they cost three scans of the
+    matched reports (at 1,000,000 reports about a second each, plus the
+    projection of every point for the hexagons).
+    """
+    epsg, _bounds = study_area(conn, filters)
+    frame = _axial_counts(conn, filters, size_m, epsg, now=now, with_unlocated=True)
+    located = frame["q"].notna().to_numpy()
+    counts = frame[located].reset_index(drop=True)
+    counts = counts.astype({"q": np.int64, "r": np.int64, "count": np.int64, "overdue": np.int64})
+    return MapAggregate(n=int(frame["count"].sum()), overdue=int(frame["overdue"].sum()), counts=counts,
+                        size_m=float(size_m), epsg=epsg)
+
+
+def _axial_counts(conn: sa.Connection, filters: ReportFilters, size_m: float, epsg: int, *,
+                  now: dt.datetime | None = None, with_unlocated: bool = False) -> pd.DataFrame:
     """Reports per hexagon (axial q, r of :func:`gisgrid.hotspots.hex_bins`), counted in PostGIS.
 
-    Returns q, r, count and the hexagon centre in lon/lat (EPSG:4326).
+    Returns q, r, count, overdue (open and past the category's deadline at
+    ``now``) and the hexagon centre in lon/lat (EPSG:4326).  With
+    ``with_unlocated`` reports without a point come back as one row with
+    q, r NULL.
     """
     size_m = float(size_m)
     if not (np.isfinite(size_m) and size_m > 0):
         raise InputError(f"hexagon size must be a positive number of metres, not {size_m!r}")
     where, params = report_filter(conn, filters)
+    located = "true" if with_unlocated else "r.geom IS NOT NULL"
     # the same cube rounding as hotspots._axial_round, in SQL
     sql = f"""
         WITH p AS (
-            SELECT ST_X(m) AS x, ST_Y(m) AS y
-            FROM (SELECT ST_Transform(r.geom, CAST(:f_epsg AS integer)) AS m FROM report r
-                  WHERE r.geom IS NOT NULL AND {where}) t
+            SELECT ST_X(t.m) AS x, ST_Y(t.m) AS y,
+                   (r.status <> 'closed' AND r.closed_at IS NULL
+                    AND r.reported_at + c.deadline_hours * interval '1 hour' < CAST(:f_now AS timestamptz)) AS late
+            FROM report r LEFT JOIN category c ON c.id = r.category_id
+            -- a function in FROM is evaluated once per report; in the select list the inlined
+            -- CTEs below would repeat the projection for every use of x and y (~10 times)
+            LEFT JOIN LATERAL ST_Transform(r.geom, CAST(:f_epsg AS integer)) AS t(m) ON true
+            WHERE {located} AND {where}
         ), f AS (
-            SELECT ({_SQRT3!r} / 3.0 * x - y / 3.0) / :f_size AS qf, (2.0 / 3.0 * y) / :f_size AS rf FROM p
+            SELECT ({_SQRT3!r} / 3.0 * x - y / 3.0) / :f_size AS qf, (2.0 / 3.0 * y) / :f_size AS rf, late FROM p
         ), c AS (
-            SELECT qf, rf, round(qf) AS q0, round(rf) AS r0, round(-qf - rf) AS s0 FROM f
+            SELECT qf, rf, round(qf) AS q0, round(rf) AS r0, round(-qf - rf) AS s0, late FROM f
         ), a AS (
             SELECT CASE WHEN abs(q0 - qf) > abs(r0 - rf) AND abs(q0 - qf) > abs(s0 + qf + rf)
                         THEN -r0 - s0 ELSE q0 END AS q,
                    CASE WHEN NOT (abs(q0 - qf) > abs(r0 - rf) AND abs(q0 - qf) > abs(s0 + qf + rf))
                              AND abs(r0 - rf) > abs(s0 + qf + rf)
-                        THEN -q0 - s0 ELSE r0 END AS r
+                        THEN -q0 - s0 ELSE r0 END AS r,
+                   late
             FROM c
         )
-        SELECT q::bigint AS q, r::bigint AS r, count(*) AS count,
+        SELECT q::bigint AS q, r::bigint AS r, count(*) AS count, count(*) FILTER (WHERE late) AS overdue,
                ST_X(ST_Transform(ST_SetSRID(ST_MakePoint(:f_size * {_SQRT3!r} * (q + r / 2.0), :f_size * 1.5 * r),
                                             CAST(:f_epsg AS integer)), {STORAGE_SRID})) AS lon,
                ST_Y(ST_Transform(ST_SetSRID(ST_MakePoint(:f_size * {_SQRT3!r} * (q + r / 2.0), :f_size * 1.5 * r),
                                             CAST(:f_epsg AS integer)), {STORAGE_SRID})) AS lat
         FROM a GROUP BY q, r ORDER BY r, q"""
-    return pd.read_sql_query(sa.text(sql), conn, params={**params, "f_epsg": epsg, "f_size": size_m})
+    now = now or dt.datetime.now(dt.timezone.utc)
+    with _no_jit(conn):
+        frame = pd.read_sql_query(sa.text(sql), conn,
+                                  params={**params, "f_epsg": epsg, "f_size": size_m, "f_now": now})
+    if not with_unlocated:
+        frame = frame.astype({"q": np.int64, "r": np.int64})
+    return frame
 
 
 def _bins_from_counts(counts: pd.DataFrame, size_m: float, epsg: int, extent) -> gpd.GeoDataFrame:
@@ -244,7 +321,8 @@ def _bins_from_counts(counts: pd.DataFrame, size_m: float, epsg: int, extent) ->
     return bins
 
 
-def density_bins(conn: sa.Connection, filters: ReportFilters, *, size_m: float = 100.0) -> gpd.GeoDataFrame:
+def density_bins(conn: sa.Connection, filters: ReportFilters, *, size_m: float = 100.0,
+                 agg: MapAggregate | None = None) -> gpd.GeoDataFrame:
     """Matched reports per hexagon, aggregated in PostGIS; only hexagons holding reports.
 
     Parameters
@@ -257,9 +335,13 @@ def density_bins(conn: sa.Connection, filters: ReportFilters, *, size_m: float =
     GeoDataFrame
         EPSG:4326, columns ``hex_id``, ``q``, ``r``, ``count`` and the hexagon
         polygon; ``count`` sums to :func:`count_reports` (reports with a point).
+        ``agg`` (from :func:`aggregate` with the same filters and size) saves the pass.
     """
-    epsg, _bounds = study_area(conn, filters)
-    counts = _axial_counts(conn, filters, size_m, epsg)
+    if agg is not None and agg.size_m == float(size_m):
+        epsg, counts = agg.epsg, agg.counts
+    else:
+        epsg, _bounds = study_area(conn, filters)
+        counts = _axial_counts(conn, filters, size_m, epsg)
     if counts.empty:
         return hs.hex_bins(gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=STORAGE_SRID)), size_m=size_m,
                            metric_epsg=epsg)
@@ -276,7 +358,7 @@ def density_bins(conn: sa.Connection, filters: ReportFilters, *, size_m: float =
 
 
 def hotspots(conn: sa.Connection, filters: ReportFilters, size_m: float = 100.0, *,
-             permutations: int = 9999, seed: int = 0) -> gpd.GeoDataFrame:
+             permutations: int = 9999, seed: int = 0, agg: MapAggregate | None = None) -> gpd.GeoDataFrame:
     """Getis-Ord Gi* hot and cold spots of the matched reports over the jurisdiction.
 
     Counts come from PostGIS (:func:`density_bins`' lattice); every hexagon of
@@ -288,7 +370,10 @@ def hotspots(conn: sa.Connection, filters: ReportFilters, size_m: float = 100.0,
     if not filters.jurisdiction:
         raise InputError("hotspots need a jurisdiction: choose a town or community")
     epsg, bounds = study_area(conn, filters)
-    counts = _axial_counts(conn, filters, size_m, epsg)
+    if agg is not None and agg.size_m == float(size_m):
+        counts = agg.counts
+    else:
+        counts = _axial_counts(conn, filters, size_m, epsg)
     if counts.empty or counts["count"].sum() == 0:
         return gpd.GeoDataFrame(columns=[*hs.HEX_COLUMNS, *hs.GI_COLUMNS], geometry="geometry", crs=STORAGE_SRID)
     bins = _bins_from_counts(counts, size_m, epsg, extent=bounds)
@@ -326,7 +411,15 @@ def overdue(conn: sa.Connection, filters: ReportFilters, *, now: dt.datetime | N
     """
     where, params = report_filter(conn, filters)
     now = now or dt.datetime.now(dt.timezone.utc)
-    frame = pd.read_sql_query(sa.text(f"""
+    with _no_jit(conn):
+        frame = _overdue_frame(conn, where, params, now, limit)
+    geoms = shapely.points(frame.pop("lon").to_numpy(float), frame.pop("lat").to_numpy(float)) \
+        if len(frame) else np.array([], dtype=object)
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=STORAGE_SRID, index=frame.index))
+
+
+def _overdue_frame(conn, where, params, now, limit) -> pd.DataFrame:
+    return pd.read_sql_query(sa.text(f"""
         SELECT r.id, c.code AS category, c.name AS category_name, r.status, r.reported_at, r.closed_at,
                r.address, r.description, rc.owner_name,
                r.reported_at + c.deadline_hours * interval '1 hour' AS due_at,
@@ -338,9 +431,6 @@ def overdue(conn: sa.Connection, filters: ReportFilters, *, now: dt.datetime | N
         WHERE r.geom IS NOT NULL AND r.status <> 'closed' AND r.closed_at IS NULL
           AND r.reported_at + c.deadline_hours * interval '1 hour' < CAST(:f_now AS timestamptz) AND {where}
         ORDER BY due_at LIMIT :f_limit"""), conn, params={**params, "f_now": now, "f_limit": int(limit)})
-    geoms = shapely.points(frame.pop("lon").to_numpy(float), frame.pop("lat").to_numpy(float)) \
-        if len(frame) else np.array([], dtype=object)
-    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=STORAGE_SRID, index=frame.index))
 
 
 def count_overdue(conn: sa.Connection, filters: ReportFilters, *, now: dt.datetime | None = None) -> int:

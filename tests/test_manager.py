@@ -125,3 +125,13 @@ def test_exports(mgr_client):
     wb = openpyxl.load_workbook(io.BytesIO(r.data))
     assert wb.sheetnames == ["owners", "jurisdictions"]
     assert wb["owners"]["A1"].value == "owner"
+
+
+def test_aggregate_one_pass_matches_separate_counts(conn):
+    now = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    for flt in (manager.ReportFilters(jurisdiction=TOWN), manager.ReportFilters(),
+                manager.ReportFilters(jurisdiction=TOWN, statuses=("open",))):
+        agg = manager.aggregate(conn, flt, size_m=100, now=now)
+        assert agg.n == manager.count_reports(conn, flt)
+        assert agg.overdue == manager.count_overdue(conn, flt, now=now)
+        assert int(agg.counts["count"].sum()) == int(manager.density_bins(conn, flt, size_m=100)["count"].sum())

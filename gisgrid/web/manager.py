@@ -208,7 +208,9 @@ def _hotspot_labels() -> dict[str, str]:
 def build_map(conn, filters: manager.ReportFilters, *, permutations: int = 9999) -> tuple[folium.Map, dict]:
     """The manager map for ``filters`` and the figures shown beside it."""
     lang = _lang()
-    n = manager.count_reports(conn, filters)
+    # one pass over the matched reports: count, overdue count and hexagon counts
+    agg = manager.aggregate(conn, filters, size_m=HEX_SIZE_M)
+    n = agg.n
     epsg, bounds = manager.study_area(conn, filters)
     if bounds is None:  # no jurisdiction: the reports' extent, else the whole data
         row = conn.execute(sa.text("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
@@ -219,7 +221,7 @@ def build_map(conn, filters: manager.ReportFilters, *, permutations: int = 9999)
     m.options["max_zoom"] = 21
     stats = {"n": n, "mode": "none", "hexes": 0, "hot": 0, "cold": 0, "overdue": 0, "gaps": 0, "recurring": 0}
     if n:
-        bins = manager.density_bins(conn, filters, size_m=HEX_SIZE_M)
+        bins = manager.density_bins(conn, filters, size_m=HEX_SIZE_M, agg=agg)
         stats["hexes"] = len(bins)
         if n <= manager.MAX_POINTS:
             _points_layer(manager.points(conn, filters)).add_to(m)
@@ -233,7 +235,7 @@ def build_map(conn, filters: manager.ReportFilters, *, permutations: int = 9999)
         folium.plugins.HeatMap(heat, name=_("Heatmap"), radius=25, blur=18, min_opacity=0.3, max_zoom=17,
                                show=False).add_to(m)
         if filters.jurisdiction:
-            hot = manager.hotspots(conn, filters, size_m=HEX_SIZE_M, permutations=permutations)
+            hot = manager.hotspots(conn, filters, size_m=HEX_SIZE_M, permutations=permutations, agg=agg)
             if len(hot):
                 stats["hot"] = int(hot["hotspot"].str.startswith("hot").sum())
                 stats["cold"] = int(hot["hotspot"].str.startswith("cold").sum())
@@ -248,7 +250,7 @@ def build_map(conn, filters: manager.ReportFilters, *, permutations: int = 9999)
         if len(rec):
             _circles_layer(rec, _("Recurring places"), RECURRING_COLOUR, "gg-recurring", show=False).add_to(m)
         late = manager.overdue(conn, filters, limit=MAX_DRAWN)  # the most late
-        stats["overdue"] = manager.count_overdue(conn, filters)
+        stats["overdue"] = agg.overdue
         if len(late):
             _circles_layer(late, _("Overdue reports"), OVERDUE_COLOUR, "gg-overdue").add_to(m)
     gaps = manager.coverage_gaps(conn, filters)
