@@ -552,3 +552,57 @@ def summaries(conn: sa.Connection, filters: ReportFilters, *, day: dt.date | Non
     owner = pd.read_sql_query(sa.text(_OWNER_SQL.format(where=where)), conn, params=params)
     jur = pd.read_sql_query(sa.text(_JURISDICTION_SQL.format(where=where)), conn, params=params)
     return {"owner": _rates(owner), "jurisdiction": _rates(jur)}
+
+
+_CHOROPLETH_SQL = """
+WITH sel AS (SELECT id, level FROM jurisdiction WHERE code = :jur),
+kids AS MATERIALIZED (
+    SELECT j.id, j.code, j.name, j.level, j.geom FROM jurisdiction j
+    WHERE (CAST(:jur AS text) IS NULL AND j.level = 'town')
+       OR j.parent_id = (SELECT id FROM sel)
+       OR (j.code = :jur AND NOT EXISTS (SELECT 1 FROM jurisdiction k WHERE k.parent_id = (SELECT id FROM sel)))
+),
+per AS (
+    -- each report counts once: in the first child (by code) whose polygon holds it
+    SELECT k.id, count(*) AS reports FROM report r
+    CROSS JOIN LATERAL (SELECT kids.id FROM kids WHERE kids.geom && r.geom AND ST_Intersects(r.geom, kids.geom)
+                        ORDER BY kids.code LIMIT 1) k
+    WHERE r.geom IS NOT NULL AND {where}
+    GROUP BY k.id
+)
+SELECT kids.code, kids.name, kids.level, COALESCE(per.reports, 0) AS reports,
+       (SELECT sum(g.length_m) / 1000.0 FROM segment g
+         WHERE g.geom && kids.geom AND ST_Intersects(ST_PointOnSurface(g.geom), kids.geom)) AS street_km,
+       ST_AsBinary(kids.geom) AS wkb
+FROM kids LEFT JOIN per ON per.id = kids.id
+WHERE kids.geom IS NOT NULL
+ORDER BY kids.code
+"""
+
+
+def choropleth(conn: sa.Connection, filters: ReportFilters) -> gpd.GeoDataFrame:
+    """Matched reports per child jurisdiction, counted in PostGIS, for a choropleth.
+
+    The children are the communities of the selected town (the towns of a
+    selected county; the jurisdiction itself when it has none; every town
+    when none is selected).  Each matched report is counted once, in the
+    first child (by code) whose polygon holds it, so ``reports`` sums to the
+    matched reports lying in some child.
+
+    Returns
+    -------
+    GeoDataFrame
+        EPSG:4326: ``code``, ``name``, ``level``, ``reports``, ``street_km``
+        (segments whose centreline lies inside), ``per_km`` (NaN without
+        streets) and the polygon.
+    """
+    where, params = report_filter(conn, filters)
+    with _no_jit(conn):
+        frame = pd.read_sql_query(sa.text(_CHOROPLETH_SQL.format(where=where)), conn,
+                                  params={**params, "jur": filters.jurisdiction})
+    frame["reports"] = frame["reports"].astype(np.int64)
+    frame["street_km"] = frame["street_km"].astype(float).round(3)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frame["per_km"] = (frame["reports"] / frame["street_km"].where(frame["street_km"] > 0)).round(2)
+    geoms = shapely.from_wkb([bytes(v) for v in frame.pop("wkb")]) if len(frame) else np.array([], dtype=object)
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=STORAGE_SRID, index=frame.index))

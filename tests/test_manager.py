@@ -135,3 +135,21 @@ def test_aggregate_one_pass_matches_separate_counts(conn):
         assert agg.n == manager.count_reports(conn, flt)
         assert agg.overdue == manager.count_overdue(conn, flt, now=now)
         assert int(agg.counts["count"].sum()) == int(manager.density_bins(conn, flt, size_m=100)["count"].sum())
+
+
+def test_choropleth_counts_sum_to_matched_reports_in_town(conn):
+    for flt in (manager.ReportFilters(jurisdiction=TOWN),
+                manager.ReportFilters(jurisdiction=TOWN, statuses=("open",))):
+        kids = manager.choropleth(conn, flt)
+        assert set(kids["level"]) == {"community"} and len(kids) >= 2
+        assert kids["code"].str.startswith(TOWN).all()
+        assert int(kids["reports"].sum()) == manager.count_reports(conn, flt)
+        with_km = kids[kids["street_km"] > 0]
+        assert (with_km["per_km"] - with_km["reports"] / with_km["street_km"]).abs().max() < 0.01
+    county = manager.choropleth(conn, manager.ReportFilters(jurisdiction=TOWN[:6]))
+    assert TOWN in set(county["code"])
+
+
+def test_choropleth_layer_on_page_escaped(mgr_client):
+    html = mgr_client.get(f"/map?jurisdiction={TOWN}").get_data(as_text=True)
+    assert "gg-choropleth" in html and 'id="gg-choropleth-legend"' in html

@@ -2,7 +2,8 @@
 
 Layers: ownership (segment areas coloured by owner, :func:`gisgrid.maps.ownership_map`),
 reports (clustered markers up to :data:`gisgrid.manager.MAX_POINTS`, else hexagons
-aggregated in PostGIS), heatmap (hexagon centres weighted by count), Gi* hotspots,
+aggregated in PostGIS), heatmap (hexagon centres weighted by count), Gi* hotspots, a choropleth of the child
+jurisdictions (reports per km of street, counted in PostGIS),
 recurring places (易反弹), coverage gaps and overdue reports.  Exports: a standalone
 offline HTML file, a PNG (headless Chromium) and the summaries as XLSX.
 """
@@ -54,6 +55,8 @@ HOTSPOT_COLOURS = {
 }
 _COLD = {HOTSPOT_COLOURS[k] for k in ("cold_90", "cold_95", "cold_99")}
 DENSITY_COLOURS = ("#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15")
+#: Choropleth by child jurisdiction (ColorBrewer Purples, 5 equal-interval classes).
+CHOROPLETH_COLOURS = ("#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f")
 GAP_COLOUR = "#6a1b9a"
 OVERDUE_COLOUR = "#e65100"
 RECURRING_COLOUR = "#00695c"
@@ -199,6 +202,44 @@ def _gaps_layer(gaps: gpd.GeoDataFrame) -> folium.GeoJson:
         on_each_feature=_POINT_POPUP)
 
 
+_TOOLTIP = JsCode("""
+    function (feature, layer) { layer.bindTooltip(feature.properties.tooltip_html, {sticky: true}); }
+""")
+
+
+def _choropleth_layer(kids: gpd.GeoDataFrame) -> tuple[folium.GeoJson, dict]:
+    """Child jurisdictions coloured by reports per km of street (per jurisdiction without streets).
+
+    Returns the layer and its legend: the measure's label and (colour, low, high) per class.
+    """
+    per_km = kids["street_km"].fillna(0).gt(0).any()
+    values = (kids["per_km"] if per_km else kids["reports"]).astype(float).fillna(0).to_numpy()
+    lo, hi = (float(values.min()), float(values.max())) if len(values) else (0.0, 0.0)
+    k = len(CHOROPLETH_COLOURS)
+    edges = np.linspace(lo, hi, k + 1)
+    cls = np.clip(np.searchsorted(edges[1:-1], values, side="right"), 0, k - 1) if hi > lo \
+        else np.zeros(len(values), dtype=int)
+    tips = []
+    for row in kids.itertuples():
+        rate = "—" if row.per_km is None or np.isnan(row.per_km) else f"{row.per_km:.2f}"
+        km = "—" if row.street_km is None or np.isnan(row.street_km) else f"{row.street_km:.2f}"
+        tips.append(escape(f"{row.name} ({row.code}) · {_('Reports')}: {int(row.reports)} · "
+                           f"{_('Street km')}: {km} · {_('Reports per km')}: {rate}"))
+    frame = gpd.GeoDataFrame({"colour": [CHOROPLETH_COLOURS[c] for c in cls], "tooltip_html": tips},
+                             geometry=maps._rounded(kids.geometry), crs=STORAGE_SRID)
+    layer = folium.GeoJson(
+        frame.to_geo_dict(show_bbox=False), name=_("Reports by jurisdiction (choropleth)"), show=False,
+        style_function=lambda f: {"fillColor": f["properties"]["colour"], "color": "#3f007d", "weight": 1.2,
+                                  "fillOpacity": 0.6, "className": "gg-choropleth"},
+        on_each_feature=_TOOLTIP)
+    decimals = 2 if per_km else 0
+    legend = {"label": _("Reports per km of street") if per_km else _("Reports per jurisdiction"),
+              "classes": [(c, round(float(a), decimals), round(float(b), decimals))
+                          for c, a, b in zip(CHOROPLETH_COLOURS, edges[:-1], edges[1:])] if hi > lo
+              else [(CHOROPLETH_COLOURS[0], round(lo, decimals), round(hi, decimals))]}
+    return layer, legend
+
+
 def _hotspot_labels() -> dict[str, str]:
     return {"hot_99": _("Hot spot, 99% confidence"), "hot_95": _("Hot spot, 95% confidence"),
             "hot_90": _("Hot spot, 90% confidence"), "cold_90": _("Cold spot, 90% confidence"),
@@ -219,7 +260,8 @@ def build_map(conn, filters: manager.ReportFilters, *, permutations: int = 9999)
     m = _ownership(conn, filters, bounds, lang)
     # with no tile layer Leaflet has no maxZoom, which the marker cluster needs
     m.options["max_zoom"] = 21
-    stats = {"n": n, "mode": "none", "hexes": 0, "hot": 0, "cold": 0, "overdue": 0, "gaps": 0, "recurring": 0}
+    stats = {"n": n, "mode": "none", "hexes": 0, "hot": 0, "cold": 0, "overdue": 0, "gaps": 0, "recurring": 0,
+             "choropleth": None}
     if n:
         bins = manager.density_bins(conn, filters, size_m=HEX_SIZE_M, agg=agg)
         stats["hexes"] = len(bins)
@@ -253,6 +295,10 @@ def build_map(conn, filters: manager.ReportFilters, *, permutations: int = 9999)
         stats["overdue"] = agg.overdue
         if len(late):
             _circles_layer(late, _("Overdue reports"), OVERDUE_COLOUR, "gg-overdue").add_to(m)
+        kids = manager.choropleth(conn, filters)
+        if len(kids):
+            layer, stats["choropleth"] = _choropleth_layer(kids)
+            layer.add_to(m)
     gaps = manager.coverage_gaps(conn, filters)
     stats["gaps"] = len(gaps)
     if len(gaps):
