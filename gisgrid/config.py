@@ -40,6 +40,10 @@ class Settings:
     frontage_depth_m: float = DEFAULT_FRONTAGE_DEPTH_M
     road_half_widths_m: dict = field(default_factory=lambda: dict(DEFAULT_ROAD_WIDTHS_M))
     nearest_tolerance_m: float = 30.0
+    audit_sliver_area_m2: float = 50.0     # cells and gap/overlap pieces smaller than this are slivers
+    audit_sliver_thinness: float = 0.1     # ... or thinner than this (Polsby-Popper 4πA/P²)
+    audit_max_units_per_owner: int = 20    # a person owning more cells and segments is listed
+    audit_expiry_days: int = 30            # assignments ending within this many days are listed
     default_locale: str = "zh_CN"
     secret_key: str = "dev-only-change-me"
     host: str = "127.0.0.1"

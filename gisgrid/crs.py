@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import shapely
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError as _PyprojCRSError
 
@@ -98,6 +99,12 @@ def transformer(src: int, dst: int) -> Transformer:
 _A = 6378245.0
 _EE = 0.00669342162296594323
 _X_PI = math.pi * 3000.0 / 180.0
+
+
+def reproject(geom, src: int, dst: int):
+    """A shapely geometry (or array of them) from EPSG ``src`` to EPSG ``dst`` (x = lon/easting)."""
+    t = transformer(src, dst)
+    return shapely.transform(geom, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
 
 
 def in_china(lon, lat):

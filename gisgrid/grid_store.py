@@ -35,6 +35,7 @@ from gisgrid.config import Settings
 from gisgrid.errors import InputError, NotFound
 from gisgrid.grids import LAYOUTS, build_grid, tiling_errors_m2
 from gisgrid.layers import insert_frame
+from gisgrid.segments import half_width_m
 
 LOGGER = logging.getLogger(__name__)
 
@@ -240,11 +241,17 @@ def audit_store(conn: sa.Connection, settings: Settings, jurisdiction_code: str 
         Day of the evaluation (default today).
     **limits
         Passed to :func:`gisgrid.audit.audit_coverage` (``sliver_area_m2``,
-        ``sliver_thinness``, ``max_units_per_owner``, ``expiry_days``, ``tolerance_m``).
+        ``sliver_thinness``, ``max_units_per_owner``, ``expiry_days``,
+        ``tolerance_m``); the first four default to the deployment's
+        ``audit_*`` settings.
 
     Which units are audited: cells stored under the jurisdiction or any of
     its descendants, plus cells without a jurisdiction whose interior meets
-    it; segment areas whose interior meets it.
+    it; segment areas whose interior meets it.  The street frontage that
+    segment areas must cover is every segment centerline of the jurisdiction
+    (and every street that has no segments) buffered by its road class's half
+    width plus the frontage depth (the reach ``gisgrid segments build``
+    uses), clipped to the jurisdiction.
 
     Raises
     ------
@@ -256,6 +263,9 @@ def audit_store(conn: sa.Connection, settings: Settings, jurisdiction_code: str 
     if not isinstance(days, int) or days < 0:
         raise InputError(f"days must be a non-negative integer, got {days!r}")
     today = today or dt.date.today()
+    limits = {"sliver_area_m2": settings.audit_sliver_area_m2, "sliver_thinness": settings.audit_sliver_thinness,
+              "max_units_per_owner": settings.audit_max_units_per_owner,
+              "expiry_days": settings.audit_expiry_days, **limits}
     if jurisdiction_code:
         row = conn.execute(sa.text("SELECT id, code, metric_epsg, ST_AsBinary(geom) AS geom FROM jurisdiction "
                                    "WHERE code = :code"), {"code": str(jurisdiction_code).strip()}).first()
@@ -305,7 +315,30 @@ def _audit_one(conn: sa.Connection, settings: Settings, row, *, days: int, today
         ORDER BY r.id""", {"jid": row.id, "since": since,
                            "until": dt.datetime.combine(today + dt.timedelta(days=1), dt.time.min)})
     return audit_coverage(boundary, cells, segments if len(segments) else None, owners=owners,
-                          reports=reports, metric_epsg=epsg, report_days=days, today=today, **limits)
+                          reports=reports, frontage=_frontage(conn, settings, row, epsg), metric_epsg=epsg,
+                          report_days=days, today=today, **limits)
+
+
+def _frontage(conn: sa.Connection, settings: Settings, row, epsg: int):
+    """Street frontage of a jurisdiction (EPSG:4326) that segment areas should cover, or None without streets."""
+    streets = _frame(conn, f"""
+        SELECT g.road_class, ST_AsBinary(g.geom) AS geom FROM segment g JOIN street s ON s.id = g.street_id,
+               jurisdiction j
+        WHERE j.id = :jid AND s.jurisdiction_id IN ({_SUBTREE_SQL})
+        UNION ALL
+        SELECT s.road_class, ST_AsBinary(s.geom) FROM street s, jurisdiction j
+        WHERE j.id = :jid AND s.jurisdiction_id IN ({_SUBTREE_SQL})
+          AND NOT EXISTS (SELECT 1 FROM segment g WHERE g.street_id = s.id)""", {"jid": row.id})
+    if streets.empty:
+        return None
+    reach = np.array([half_width_m(rc or "", settings.road_half_widths_m) for rc in streets["road_class"]]) \
+        + settings.frontage_depth_m
+    metric = streets.to_crs(epsg)
+    boundary_m = crs.reproject(shapely.from_wkb(bytes(row.geom)), crs.STORAGE_SRID, epsg)
+    frontage = shapely.intersection(shapely.union_all(shapely.buffer(metric.geometry.to_numpy(), reach)), boundary_m)
+    if frontage.is_empty:
+        return None
+    return crs.reproject(frontage, epsg, crs.STORAGE_SRID)
 
 
 def _combine(results: list[AuditResult]) -> AuditResult:

@@ -149,7 +149,7 @@ def build_segments(streets: gpd.GeoDataFrame, *, metric_epsg: int | None = None,
     segs = _order_and_name(segs)
     segs = _end_names(segs, pieces, nodes)
 
-    reach = np.array([_half_width(rc, widths, default_half_width_m) for rc in segs["road_class"]]) \
+    reach = np.array([half_width_m(rc, widths, default_half_width_m) for rc in segs["road_class"]]) \
         + frontage_depth_m
     areas = _frontage_areas(segs["geometry"].to_numpy(), reach, sample_spacing_m, boundary=boundary_m)
     if boundary_m is not None:
@@ -427,7 +427,8 @@ def _end_names(segs: pd.DataFrame, pieces: pd.DataFrame, nodes: pd.DataFrame) ->
     return out
 
 
-def _half_width(road_class: str, widths: dict, default: float) -> float:
+def half_width_m(road_class: str, widths: dict, default: float = 6.0) -> float:
+    """Half carriageway width of a road class, metres (``*_link`` falls back to its base class)."""
     if road_class in widths:
         return float(widths[road_class])
     base = road_class.removesuffix("_link")

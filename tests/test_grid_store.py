@@ -154,6 +154,37 @@ def test_audit_finds_deleted_cell_as_gap(grid_db, built, settings):
     assert not result.clean
 
 
+def test_audit_finds_frontage_left_by_a_removed_segment_area(grid_db, built, settings):
+    eng, _ = grid_db
+    with eng.begin() as conn:
+        epsg = conn.execute(sa.text("SELECT metric_epsg FROM jurisdiction WHERE code = :c"), {"c": TOWN_CODE}).scalar()
+        seg_id, area = conn.execute(sa.text(f"""
+            SELECT g.id, ST_Area(ST_Transform(g.area, {epsg})) FROM segment g, jurisdiction t
+            WHERE t.code = :c AND g.area IS NOT NULL AND NOT ST_Intersects(g.area, ST_Boundary(t.geom))
+            ORDER BY ST_Area(ST_Transform(g.area, {epsg})) DESC LIMIT 1"""), {"c": TOWN_CODE}).one()
+        conn.execute(sa.text("UPDATE segment SET area = NULL WHERE id = :i"), {"i": seg_id})
+        result = audit_store(conn, settings, TOWN_CODE)
+        conn.rollback()
+    frontage = result.gaps[result.gaps["layer"] == "frontage"]
+    assert frontage["area_m2"].sum() == pytest.approx(area, abs=0.1)
+    assert result.summary()["gaps_frontage_m2"] == pytest.approx(area, abs=0.1)
+
+
+def test_audit_limits_come_from_settings(grid_db, built, settings):
+    import dataclasses
+
+    eng, _ = grid_db
+    strict = dataclasses.replace(settings, audit_sliver_area_m2=1e9, audit_max_units_per_owner=0)
+    with eng.connect() as conn:
+        default = audit_store(conn, settings, TOWN_CODE)
+        result = audit_store(conn, strict, TOWN_CODE)
+    assert len(default.slivers) < built["cells"]
+    # every cell is below a 1 km² sliver limit, and every owner is over a limit of 0 units
+    assert (result.slivers["kind"] == "cell").sum() == built["cells"]
+    assert len(result.over_limit) > len(default.over_limit)
+    assert result.params["sliver_area_m2"] == 1e9
+
+
 def test_cli_build_and_audit_exports(grid_db, built, tmp_path, monkeypatch):
     from gisgrid.commands_grid import audit_cmd, grid
 
