@@ -125,6 +125,7 @@ class Segment(Base):
     length_m: Mapped[float | None] = mapped_column(sa.Float)
     geom = mapped_column(_geometry("LINESTRING"), nullable=False)  # centerline
     area = mapped_column(_geometry("MULTIPOLYGON"))
+    revision: Mapped[int] = mapped_column(sa.Integer, server_default="1")  # bumped by each /plan save
     __table_args__ = (gist("segment"), gist("segment", "area"), sa.Index("ix_segment_street_id", "street_id"))
 
 
@@ -136,7 +137,35 @@ class GridCell(Base):
     code: Mapped[str] = mapped_column(sa.String(32), unique=True)
     jurisdiction_id: Mapped[int | None] = mapped_column(sa.ForeignKey("jurisdiction.id", ondelete="SET NULL"))
     geom = mapped_column(_geometry("MULTIPOLYGON"), nullable=False)
+    revision: Mapped[int] = mapped_column(sa.Integer, server_default="1")  # bumped by each /plan save
     __table_args__ = (gist("grid_cell"),)
+
+
+class PlanVersion(Base):
+    """One unit (cell or segment area) after one save in the /plan editor.
+
+    ``geom`` is NULL when the save removed the unit (merged into another, or
+    deleted).  ``edit_id`` groups the rows of one save (a split writes one row
+    per piece); ``revision`` is the unit's revision after the save.
+    """
+
+    __tablename__ = "plan_version"
+    id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    edit_id: Mapped[int] = mapped_column(sa.BigInteger)
+    layer: Mapped[str] = mapped_column(sa.String(8))
+    unit_id: Mapped[int] = mapped_column(sa.Integer)
+    unit_code: Mapped[str | None] = mapped_column(sa.Text)
+    revision: Mapped[int] = mapped_column(sa.Integer)
+    action: Mapped[str] = mapped_column(sa.String(12))
+    jurisdiction_id: Mapped[int | None] = mapped_column(sa.Integer)
+    saved_by: Mapped[str | None] = mapped_column(sa.Text)
+    saved_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    geom = mapped_column(_geometry("MULTIPOLYGON"))
+    __table_args__ = (
+        sa.CheckConstraint("layer IN ('cell','segment')", name="layer"),
+        sa.Index("ix_plan_version_unit", "layer", "unit_id", "revision"),
+    )
 
 
 class OwnerAssignment(Base):

@@ -61,10 +61,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     from gisgrid.web import audit as audit_pages
     from gisgrid.web import geocode as geocode_pages
     from gisgrid.web import manager as manager_pages
+    from gisgrid.web import plan as plan_pages
 
     app.register_blueprint(manager_pages.bp)
     app.register_blueprint(geocode_pages.bp)
     app.register_blueprint(audit_pages.bp)
+    app.register_blueprint(plan_pages.bp)
 
     @app.errorhandler(GisgridError)
     def _gisgrid_error(exc: GisgridError):

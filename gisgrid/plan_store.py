@@ -1,0 +1,628 @@
+"""Saving planners' edits of cells and segment areas, with versions (the ``/plan`` editor's storage).
+
+An edit is a dict, as the editor page posts it (see :func:`parse_edit`)::
+
+    {"layer": "cell" | "segment",
+     "action": "create" | "reshape" | "split" | "merge" | "delete" | "restore",
+     "town": "110108001",              # create: the town drawn in
+     "unit_ids": [12, 13],             # the units edited (merge: two or more)
+     "revisions": {"12": 3, "13": 1},  # the revision of each as the planner loaded it
+     "geometry": {GeoJSON polygon},    # create, reshape
+     "line": {GeoJSON line},           # split
+     "version_id": 77,                 # restore
+     "overlap": "refuse" | "clip",     # what to do with overlaps and parts outside
+     "saved_by": "王工", "reason": "..."}
+
+:func:`check_plan_edit` answers what the edit would do (nothing is written);
+:func:`save_plan_edit` applies it in the caller's transaction, or raises
+:class:`EditRefused` (with the same check, so the page can mark the problem)
+or :class:`EditConflict` when a unit changed since the planner loaded it
+(the second of two planners saving the same unit at once: nothing of the
+first is overwritten, and the second's drawing stays on their map).
+
+Every save writes one :class:`~gisgrid.models.PlanVersion` row per unit it
+changes and bumps the unit's ``revision``; the first edit of a unit also
+records its geometry as built (``action = 'original'``), so any earlier state
+can be viewed and restored.  Owner assignments follow their cells: a reshaped
+or restored cell keeps its row and owners, the pieces of a split cell start
+today with the owners of the cell they came from, and a cell merged away or
+deleted has its current assignments end today (history kept).
+
+Segment areas can be reshaped and restored; segments themselves are cut from
+street centerlines by ``gisgrid segments build``, so creating, splitting,
+merging and deleting them is refused with that explanation.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+import sqlalchemy as sa
+from shapely.geometry import MultiPolygon, shape
+from shapely.geometry.base import BaseGeometry
+
+from gisgrid import crs
+from gisgrid.config import Settings
+from gisgrid.errors import GisgridError, InputError, NotFound
+from gisgrid.plan import (OVERLAP_MODES, EditCheck, Problem, area_m2, significant, check_edit, merge_polygons,
+                          parse_drawing, split_polygon)
+
+LOGGER = logging.getLogger(__name__)
+
+ACTIONS = ("create", "reshape", "split", "merge", "delete", "restore")
+SEGMENT_ACTIONS = ("reshape", "restore")
+MAX_TEXT = 500
+
+
+class EditRefused(InputError):
+    """The edit cannot be saved as drawn; ``check`` says why and where."""
+
+    http_status_code = 422
+
+    def __init__(self, check: EditCheck):
+        self.check = check
+        super().__init__("; ".join(p.message for p in check.problems) or "edit refused")
+
+
+class EditConflict(GisgridError):
+    """A unit changed since the planner loaded it; ``current`` describes it now."""
+
+    http_status_code = 409
+
+    def __init__(self, msg: str, current: list[dict]):
+        self.current = current
+        super().__init__(msg)
+
+
+@dataclass(frozen=True)
+class _Layer:
+    name: str
+    table: str
+    column: str
+    label: str   # SQL expression of the unit's code / name, table alias u
+
+
+_LAYERS = {
+    "cell": _Layer("cell", "grid_cell", "geom", "u.code"),
+    "segment": _Layer("segment", "segment", "area", "u.name"),
+}
+
+
+@dataclass
+class PlanEdit:
+    """A parsed edit (see the module docstring)."""
+
+    layer: str
+    action: str
+    unit_ids: list[int] = field(default_factory=list)
+    revisions: dict[int, int] = field(default_factory=dict)
+    town: str | None = None
+    geometry: BaseGeometry | None = None
+    line: BaseGeometry | None = None
+    version_id: int | None = None
+    overlap: str = "refuse"
+    saved_by: str = ""
+    reason: str = ""
+
+
+def _geometry(value, what: str) -> BaseGeometry | None:
+    if value in (None, "", {}):
+        return None
+    try:
+        if isinstance(value, str):
+            value = json.loads(value)
+        if isinstance(value, dict) and value.get("type") == "Feature":
+            value = value.get("geometry")
+        return shape(value)
+    except Exception as exc:  # shapely raises several types for malformed GeoJSON
+        raise InputError(f"{what} is not a GeoJSON geometry: {exc}") from None
+
+
+def parse_edit(payload: dict, *, require_author: bool = True) -> PlanEdit:
+    """Validate the editor's request; all problems at once as one :class:`InputError`."""
+    if not isinstance(payload, dict):
+        raise InputError("the edit must be a JSON object")
+    problems = []
+    layer = payload.get("layer", "cell")
+    action = payload.get("action")
+    if layer not in _LAYERS:
+        problems.append(f"layer must be one of {', '.join(_LAYERS)}, got {layer!r}")
+    if action not in ACTIONS:
+        problems.append(f"action must be one of {', '.join(ACTIONS)}, got {action!r}")
+    elif layer == "segment" and action not in SEGMENT_ACTIONS:
+        problems.append(f"segment areas can only be reshaped or restored here: segments are cut from street "
+                        f"centerlines by `gisgrid segments build`, so they cannot be {action}d in the editor")
+    try:
+        unit_ids = [int(i) for i in payload.get("unit_ids") or []]
+        revisions = {int(k): int(v) for k, v in (payload.get("revisions") or {}).items()}
+    except (TypeError, ValueError, AttributeError):
+        raise InputError("unit_ids must be a list of integers and revisions an object of integers") from None
+    overlap = payload.get("overlap", "refuse")
+    if overlap not in OVERLAP_MODES:
+        problems.append(f"overlap must be one of {', '.join(OVERLAP_MODES)}, got {overlap!r}")
+    saved_by = str(payload.get("saved_by") or "").strip()[:MAX_TEXT]
+    reason = str(payload.get("reason") or "").strip()[:MAX_TEXT]
+    if require_author and not saved_by:
+        problems.append("say who you are (saved_by): every version records who saved it")
+    need_units = {"create": 0, "reshape": 1, "split": 1, "merge": 2, "delete": 1, "restore": 1}.get(action)
+    if need_units is not None:
+        if action == "merge" and len(unit_ids) < 2:
+            problems.append("select at least two units to merge")
+        elif action != "merge" and len(unit_ids) != need_units:
+            problems.append(f"{action} takes {need_units or 'no'} unit id{'s' if need_units != 1 else ''}, "
+                            f"got {len(unit_ids)}")
+        if action == "create" and not str(payload.get("town") or "").strip():
+            problems.append("create needs the town code the cell is drawn in")
+        missing = [i for i in unit_ids if i not in revisions and action != "restore"]
+        if missing:
+            problems.append(f"revision as loaded is required for unit(s) {missing}")
+    version_id = payload.get("version_id")
+    if action == "restore":
+        try:
+            version_id = int(version_id)
+        except (TypeError, ValueError):
+            problems.append("restore needs the version_id to restore")
+    edit = PlanEdit(layer=layer, action=action, unit_ids=unit_ids, revisions=revisions,
+                    town=str(payload.get("town") or "").strip() or None, overlap=overlap, saved_by=saved_by,
+                    reason=reason, version_id=version_id if action == "restore" else None)
+    if action in ("create", "reshape"):
+        edit.geometry = _geometry(payload.get("geometry"), "geometry")
+    if action == "split":
+        edit.line = _geometry(payload.get("line"), "line")
+    if problems:
+        raise InputError("; ".join(problems))
+    return edit
+
+
+# --- reading ----------------------------------------------------------------------
+def _wkb(value) -> BaseGeometry | None:
+    return None if value is None else shapely.from_wkb(bytes(value))
+
+
+def _town(conn: sa.Connection, code: str):
+    row = conn.execute(sa.text("""
+        SELECT id, code, name, metric_epsg, ST_AsBinary(geom) AS geom FROM jurisdiction
+        WHERE code = :c AND level = 'town'"""), {"c": code}).first()
+    if row is None:
+        raise NotFound(f"no town with code {code!r}")
+    return row
+
+
+def _owner_text_sql(layer: str) -> str:
+    return f"""(SELECT string_agg(a.role || ' ' || COALESCE(p.name, d.name), '; ' ORDER BY a.role, a.id)
+                FROM owner_assignment a LEFT JOIN person p ON p.id = a.person_id
+                LEFT JOIN department d ON d.id = a.department_id
+                WHERE a.target_type = '{layer}' AND a.target_id = u.id AND a.valid_from <= :day
+                  AND (a.valid_to IS NULL OR :day < a.valid_to))"""
+
+
+def _units_sql(layer: _Layer, where: str) -> str:
+    town = ("(SELECT CASE WHEN j.level = 'town' THEN j.id ELSE j.parent_id END FROM jurisdiction j "
+            "WHERE j.id = u.jurisdiction_id)") if layer.name == "cell" else \
+        "(SELECT s.jurisdiction_id FROM street s WHERE s.id = u.street_id)"
+    jur = "u.jurisdiction_id" if layer.name == "cell" else town
+    return f"""
+        SELECT u.id AS unit_id, {layer.label} AS code, u.revision, {jur} AS jurisdiction_id, {town} AS town_id,
+               {_owner_text_sql(layer.name)} AS owners, ST_AsBinary(u.{layer.column}) AS geom
+        FROM {layer.table} u WHERE u.{layer.column} IS NOT NULL AND ({where})"""
+
+
+def _frame(conn: sa.Connection, sql: str, params: dict) -> gpd.GeoDataFrame:
+    table = pd.read_sql_query(sa.text(sql), conn, params=params)
+    geoms = [_wkb(v) for v in table.pop("geom")]
+    return gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(geoms, crs=crs.STORAGE_SRID, index=table.index))
+
+
+def load_units(conn: sa.Connection, town_code: str, layer: str = "cell", *, day: dt.date | None = None
+               ) -> gpd.GeoDataFrame:
+    """The cells (or segment areas) of a town: ``unit_id``, ``code``, ``revision``, ``owners``, geometry."""
+    if layer not in _LAYERS:
+        raise InputError(f"layer must be one of {', '.join(_LAYERS)}, got {layer!r}")
+    town = _town(conn, town_code)
+    lay = _LAYERS[layer]
+    where = ("u.jurisdiction_id = :tid OR u.jurisdiction_id IN (SELECT id FROM jurisdiction WHERE parent_id = :tid)"
+             if layer == "cell" else "u.street_id IN (SELECT id FROM street WHERE jurisdiction_id = :tid)")
+    frame = _frame(conn, _units_sql(lay, where) + " ORDER BY 2", {"tid": town.id, "day": day or dt.date.today()})
+    return frame.drop(columns=["town_id"])
+
+
+def units_geojson(units: gpd.GeoDataFrame) -> dict:
+    """Full-precision GeoJSON of :func:`load_units` (the editor snaps to these exact vertices)."""
+    features = []
+    for rec, geom in zip(units.drop(columns="geometry").to_dict("records"), units.geometry):
+        props = {k: (None if isinstance(v, float) and np.isnan(v) else v.item() if isinstance(v, np.generic) else v)
+                 for k, v in rec.items()}
+        if geom.geom_type == "MultiPolygon" and len(geom.geoms) == 1:
+            geom = geom.geoms[0]  # the editor reshapes single polygons
+        features.append({"type": "Feature", "id": props["unit_id"], "properties": props,
+                         "geometry": shapely.geometry.mapping(geom)})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def unit_history(conn: sa.Connection, layer: str, unit_id: int) -> list[dict]:
+    """Every saved version of a unit, newest first (GeoJSON geometry; None for a removal)."""
+    if layer not in _LAYERS:
+        raise InputError(f"layer must be one of {', '.join(_LAYERS)}, got {layer!r}")
+    rows = conn.execute(sa.text("""
+        SELECT id, edit_id, unit_code, revision, action, saved_by, saved_at, reason, ST_AsBinary(geom) AS geom
+        FROM plan_version WHERE layer = :layer AND unit_id = :id ORDER BY revision DESC, id DESC"""),
+        {"layer": layer, "id": int(unit_id)}).all()
+    lay = _LAYERS[layer]
+    exists = conn.execute(sa.text(f"SELECT revision FROM {lay.table} WHERE id = :id"), {"id": int(unit_id)}).first()
+    if not rows and exists is None:
+        raise NotFound(f"no {layer} with id {unit_id} and no saved versions of one")
+    epsg = None
+    out = []
+    for r in rows:
+        geom = _wkb(r.geom)
+        if geom is not None and epsg is None:
+            c = geom.centroid
+            epsg = crs.metric_crs_for(c.x, c.y)
+        out.append({"version_id": r.id, "edit_id": r.edit_id, "code": r.unit_code, "revision": r.revision,
+                    "action": r.action, "saved_by": r.saved_by, "saved_at": r.saved_at.isoformat(),
+                    "reason": r.reason, "area_m2": None if geom is None else round(float(area_m2(geom, epsg)[0]), 2),
+                    "geometry": None if geom is None else shapely.geometry.mapping(geom)})
+    return out
+
+
+# --- checking and saving ----------------------------------------------------------
+@dataclass
+class _Change:
+    kind: str                    # update | insert | remove | reinsert
+    unit_id: int | None
+    geometry: BaseGeometry | None
+    code: str | None = None
+    jurisdiction_id: int | None = None
+    copy_owners_from: int | None = None
+
+
+@dataclass
+class _Plan:
+    check: EditCheck
+    changes: list[_Change]
+    town_id: int
+
+
+def _locked_units(conn: sa.Connection, lay: _Layer, ids: list[int], day: dt.date, lock: bool) -> gpd.GeoDataFrame:
+    if not ids:
+        return _frame(conn, _units_sql(lay, "false"), {"day": day})
+    if lock:
+        conn.execute(sa.text(f"SELECT id FROM {lay.table} WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"), {"ids": ids})
+    units = _frame(conn, _units_sql(lay, "u.id = ANY(:ids)"), {"ids": ids, "day": day})
+    return units.set_index("unit_id", drop=False)
+
+
+def _last_version(conn: sa.Connection, layer: str, unit_id: int):
+    return conn.execute(sa.text("""
+        SELECT revision, saved_by, saved_at, action FROM plan_version WHERE layer = :l AND unit_id = :i
+        ORDER BY revision DESC, id DESC LIMIT 1"""), {"l": layer, "i": unit_id}).first()
+
+
+def _check_revisions(conn: sa.Connection, edit: PlanEdit, units: gpd.GeoDataFrame) -> None:
+    stale = []
+    for uid in edit.unit_ids:
+        if edit.action == "restore" and uid not in units.index:
+            continue  # restoring a removed unit: checked against its last version in _plan_restore
+        if uid not in units.index:
+            last = _last_version(conn, edit.layer, uid)
+            stale.append({"unit_id": uid, "revision": None, "removed": True,
+                          "saved_by": last.saved_by if last else None,
+                          "saved_at": last.saved_at.isoformat() if last else None})
+            continue
+        current = int(units.loc[uid, "revision"])
+        base = edit.revisions.get(uid)
+        if base is not None and base != current:
+            last = _last_version(conn, edit.layer, uid)
+            stale.append({"unit_id": uid, "code": units.loc[uid, "code"], "revision": current, "removed": False,
+                          "saved_by": last.saved_by if last else None,
+                          "saved_at": last.saved_at.isoformat() if last else None,
+                          "geometry": shapely.geometry.mapping(units.loc[uid, "geometry"])})
+    if stale:
+        who = "; ".join(
+            f"{s.get('code') or s['unit_id']} was {'removed' if s['removed'] else 'saved'}"
+            f"{' by ' + s['saved_by'] if s.get('saved_by') else ''}"
+            f"{' at ' + s['saved_at'][:19].replace('T', ' ') if s.get('saved_at') else ''}"
+            for s in stale)
+        raise EditConflict(f"{who} after you loaded it: nothing was saved and your drawing is kept on the map; "
+                           "reload, then apply your change again", stale)
+
+
+def _boundary(conn: sa.Connection, jurisdiction_id: int):
+    row = conn.execute(sa.text("SELECT name, ST_AsBinary(geom) AS geom FROM jurisdiction WHERE id = :i"),
+                       {"i": jurisdiction_id}).first()
+    if row is None:
+        raise NotFound(f"jurisdiction {jurisdiction_id} no longer exists")
+    return row.name, _wkb(row.geom)
+
+
+def _neighbours(conn: sa.Connection, lay: _Layer, town_id: int, around: BaseGeometry, exclude: list[int],
+                day: dt.date) -> gpd.GeoDataFrame:
+    where = (f"u.{lay.column} && ST_Expand(ST_SetSRID(ST_GeomFromWKB(:env), {crs.STORAGE_SRID}), 0.0005) "
+             "AND NOT (u.id = ANY(:ex)) AND " +
+             ("(u.jurisdiction_id = :tid OR u.jurisdiction_id IN (SELECT id FROM jurisdiction WHERE parent_id = :tid))"
+              if lay.name == "cell" else "u.street_id IN (SELECT id FROM street WHERE jurisdiction_id = :tid)"))
+    return _frame(conn, _units_sql(lay, where), {"env": shapely.to_wkb(shapely.envelope(around)), "ex": exclude,
+                                                 "tid": town_id, "day": day})
+
+
+def _metric(settings: Settings, conn: sa.Connection, town_id: int, geom: BaseGeometry) -> int:
+    stored = conn.execute(sa.text("SELECT metric_epsg FROM jurisdiction WHERE id = :i"), {"i": town_id}).scalar()
+    if stored:
+        return int(stored)
+    c = geom.centroid
+    return crs.resolve_metric_crs(settings.metric_crs, c.x, c.y)
+
+
+def _community_of(conn: sa.Connection, town, poly: BaseGeometry) -> int:
+    """The community of the town holding most of ``poly`` (the town itself if it has none)."""
+    row = conn.execute(sa.text(f"""
+        SELECT id FROM jurisdiction WHERE parent_id = :tid AND level = 'community'
+          AND geom && ST_SetSRID(ST_GeomFromWKB(:g), {crs.STORAGE_SRID})
+        ORDER BY ST_Area(ST_Intersection(geom, ST_SetSRID(ST_GeomFromWKB(:g), {crs.STORAGE_SRID}))) DESC LIMIT 1"""),
+        {"tid": town.id, "g": shapely.to_wkb(poly)}).first()
+    return row.id if row else town.id
+
+
+def _next_codes(conn: sa.Connection, jurisdiction_id: int, n: int) -> list[str]:
+    """``n`` fresh cell codes of a community: after the highest ever used (retired codes are not reused)."""
+    prefix = conn.execute(sa.text("SELECT code FROM jurisdiction WHERE id = :i"), {"i": jurisdiction_id}).scalar()
+    pattern = f"^{prefix}[0-9]{{3}}$"
+    top = conn.execute(sa.text("""
+        SELECT max(CAST(substr(code, :k) AS integer)) FROM (
+            SELECT code FROM grid_cell WHERE code ~ :p
+            UNION ALL SELECT unit_code FROM plan_version WHERE layer = 'cell' AND unit_code ~ :p) c(code)"""),
+        {"k": len(prefix) + 1, "p": pattern}).scalar() or 0
+    if top + n > 999:
+        raise InputError(f"community {prefix} has no free cell codes left (999 used)")
+    return [f"{prefix}{top + i:03d}" for i in range(1, n + 1)]
+
+
+def _refuse_early(problems: list[Problem]) -> _Plan:
+    return _Plan(EditCheck(None, problems), [], 0)
+
+
+def _plan(conn: sa.Connection, settings: Settings, edit: PlanEdit, *, lock: bool, day: dt.date) -> _Plan:
+    lay = _LAYERS[edit.layer]
+    if edit.action == "create":
+        town = _town(conn, edit.town)
+        if lock:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(72011, :t)"), {"t": town.id})
+        poly, problems = parse_drawing(edit.geometry)
+        if poly is None:
+            return _refuse_early(problems)
+        jid = _community_of(conn, town, poly)
+        name, boundary = _boundary(conn, jid)
+        epsg = _metric(settings, conn, town.id, poly)
+        check = check_edit(poly, boundary=boundary, boundary_name=name, metric_epsg=epsg, overlap=edit.overlap,
+                           neighbours=_neighbours(conn, lay, town.id, poly, [], day))
+        return _Plan(check, [_Change("insert", None, check.geometry, jurisdiction_id=jid)], town.id)
+
+    units = _locked_units(conn, lay, edit.unit_ids, day, lock)
+    if edit.action == "restore" and edit.unit_ids[0] not in units.index:
+        return _plan_restore_removed(conn, settings, edit, lay, lock=lock, day=day)
+    town_ids = set(units["town_id"].dropna().astype(int)) if len(units) else set()
+    if lock and town_ids:
+        for t in sorted(town_ids):
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(72011, :t)"), {"t": t})
+    _check_revisions(conn, edit, units)
+    if len(town_ids) != 1:
+        raise InputError("the units edited together must be in one town")
+    town_id = town_ids.pop()
+    first = units.loc[edit.unit_ids[0]]
+    name, boundary = _boundary(conn, int(first["jurisdiction_id"]))
+    previous = shapely.union_all(units.geometry.to_numpy())
+    epsg = _metric(settings, conn, town_id, previous)
+    neighbours = _neighbours(conn, lay, town_id, previous if edit.geometry is None else
+                             shapely.union_all([previous, edit.geometry]), edit.unit_ids, day)
+
+    def checked(geom):
+        return check_edit(geom, boundary=boundary, boundary_name=name, metric_epsg=epsg, overlap=edit.overlap,
+                          neighbours=neighbours, previous=previous)
+
+    if edit.action == "reshape":
+        check = checked(edit.geometry)
+        return _Plan(check, [_Change("update", edit.unit_ids[0], check.geometry)], town_id)
+    if edit.action == "restore":
+        geom = _version_geometry(conn, edit)
+        check = checked(geom)
+        return _Plan(check, [_Change("update", edit.unit_ids[0], check.geometry)], town_id)
+    if edit.action == "delete":
+        left = shapely.difference(previous, shapely.union_all(neighbours.geometry.to_numpy())) \
+            if len(neighbours) else previous
+        parts = significant(left, epsg)
+        check = EditCheck(None, area_m2=float(area_m2(previous, epsg)[0]))
+        check.gaps = gpd.GeoDataFrame({"area_m2": np.round(area_m2(parts, epsg), 2)},
+                                      geometry=gpd.GeoSeries(parts, crs=crs.STORAGE_SRID))
+        return _Plan(check, [_Change("remove", edit.unit_ids[0], None)], town_id)
+    if edit.action == "split":
+        pieces, problems = split_polygon(first.geometry, edit.line, metric_epsg=epsg)
+        if problems:
+            return _Plan(EditCheck(None, problems), [], town_id)
+        codes = _next_codes(conn, int(first["jurisdiction_id"]), len(pieces) - 1)
+        changes = [_Change("update", edit.unit_ids[0], pieces[0])] + [
+            _Change("insert", None, p, code=c, jurisdiction_id=int(first["jurisdiction_id"]),
+                    copy_owners_from=edit.unit_ids[0]) for p, c in zip(pieces[1:], codes)]
+        check = EditCheck(MultiPolygon(pieces), area_m2=float(area_m2(pieces, epsg).sum()))
+        return _Plan(check, changes, town_id)
+    # merge
+    communities = set(units["jurisdiction_id"].astype(int))
+    if len(communities) > 1:
+        return _Plan(EditCheck(None, [Problem(
+            "merge", "cells of different communities cannot be merged: cells never cross a community boundary",
+            previous.representative_point())]), [], town_id)
+    merged, problems = merge_polygons(list(units.geometry), list(units["code"]), metric_epsg=epsg)
+    if merged is None:
+        return _Plan(EditCheck(None, problems), [], town_id)
+    check = checked(merged)
+    areas = area_m2(units.geometry.to_numpy(), epsg)
+    survivor = int(units.index[int(np.argmax(areas))])
+    changes = [_Change("update", survivor, check.geometry)] + [
+        _Change("remove", int(u), None) for u in units.index if int(u) != survivor]
+    return _Plan(check, changes, town_id)
+
+
+def _version_geometry(conn: sa.Connection, edit: PlanEdit) -> BaseGeometry | None:
+    row = conn.execute(sa.text("""
+        SELECT layer, unit_id, action, ST_AsBinary(geom) AS geom FROM plan_version WHERE id = :v"""),
+        {"v": edit.version_id}).first()
+    if row is None or row.layer != edit.layer or row.unit_id != edit.unit_ids[0]:
+        raise NotFound(f"no version {edit.version_id} of {edit.layer} {edit.unit_ids[0]}")
+    if row.geom is None:
+        raise InputError(f"version {edit.version_id} records the removal of the unit ({row.action}): "
+                         "restore an earlier version")
+    return _wkb(row.geom)
+
+
+def _plan_restore_removed(conn, settings, edit: PlanEdit, lay: _Layer, *, lock: bool, day: dt.date) -> _Plan:
+    """Restore a cell that a merge or delete removed: its row comes back with its id and code."""
+    uid = edit.unit_ids[0]
+    last = conn.execute(sa.text("""
+        SELECT revision, unit_code, jurisdiction_id, saved_by, saved_at, geom IS NULL AS removed FROM plan_version
+        WHERE layer = :l AND unit_id = :i ORDER BY revision DESC, id DESC LIMIT 1"""), {"l": lay.name, "i": uid}).first()
+    if last is None:
+        raise NotFound(f"no {lay.name} with id {uid} and no saved versions of one")
+    base = edit.revisions.get(uid)
+    if base is not None and base != last.revision:
+        raise EditConflict(f"{last.unit_code} changed (revision {last.revision}) after you loaded it: "
+                           "nothing was saved; reload its history", [{"unit_id": uid, "revision": last.revision}])
+    geom = _version_geometry(conn, edit)
+    town_id = conn.execute(sa.text("SELECT CASE WHEN level = 'town' THEN id ELSE parent_id END FROM jurisdiction "
+                                   "WHERE id = :i"), {"i": last.jurisdiction_id}).scalar()
+    if town_id is None:
+        raise NotFound(f"the jurisdiction of {last.unit_code} no longer exists")
+    if lock:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(72011, :t)"), {"t": town_id})
+    taken = conn.execute(sa.text("SELECT id FROM grid_cell WHERE code = :c"), {"c": last.unit_code}).first()
+    if taken is not None:
+        raise InputError(f"code {last.unit_code} is in use by another cell now: draw the cell anew instead")
+    name, boundary = _boundary(conn, last.jurisdiction_id)
+    epsg = _metric(settings, conn, town_id, geom)
+    check = check_edit(geom, boundary=boundary, boundary_name=name, metric_epsg=epsg, overlap=edit.overlap,
+                       neighbours=_neighbours(conn, lay, town_id, geom, [uid], day))
+    return _Plan(check, [_Change("reinsert", uid, check.geometry, code=last.unit_code,
+                                 jurisdiction_id=last.jurisdiction_id)], town_id)
+
+
+def check_plan_edit(conn: sa.Connection, settings: Settings, payload: dict, *, day: dt.date | None = None) -> dict:
+    """What saving ``payload`` would do (nothing is written): :meth:`EditCheck.to_json` plus ``changes``."""
+    edit = parse_edit(payload, require_author=False)
+    plan = _plan(conn, settings, edit, lock=False, day=day or dt.date.today())
+    out = plan.check.to_json()
+    out["changes"] = [{"kind": c.kind, "unit_id": c.unit_id} for c in plan.changes]
+    return out
+
+
+def save_plan_edit(conn: sa.Connection, settings: Settings, payload: dict, *, day: dt.date | None = None) -> dict:
+    """Apply an edit in the caller's transaction; returns the check and the units written.
+
+    Raises
+    ------
+    InputError
+        A malformed request.
+    EditRefused
+        The drawing cannot be saved (``.check`` says why and where).
+    EditConflict
+        A unit changed since the planner loaded it.
+    NotFound
+        Unknown town, unit or version.
+    """
+    edit = parse_edit(payload)
+    day = day or dt.date.today()
+    plan = _plan(conn, settings, edit, lock=True, day=day)
+    if not plan.check.ok:
+        raise EditRefused(plan.check)
+    lay = _LAYERS[edit.layer]
+    edit_id = conn.execute(sa.text("SELECT nextval('plan_edit_seq')")).scalar()
+    for change in plan.changes:
+        if change.unit_id is not None and change.kind != "reinsert":
+            _ensure_original(conn, lay, change.unit_id)
+    written = []
+    for change in plan.changes:
+        written.append(_apply(conn, lay, edit, change, edit_id, day))
+    LOGGER.info("plan edit %s by %s: %s %s -> %s", edit_id, edit.saved_by, edit.action, edit.layer,
+                [(w["unit_id"], w["kind"]) for w in written])
+    out = plan.check.to_json()
+    out.update(edit_id=edit_id, units=written)
+    return out
+
+
+def _ensure_original(conn: sa.Connection, lay: _Layer, unit_id: int) -> None:
+    """Record a unit's geometry as built before its first edit, so it can be restored."""
+    conn.execute(sa.text(f"""
+        INSERT INTO plan_version (edit_id, layer, unit_id, unit_code, revision, action, jurisdiction_id, saved_by,
+                                  reason, geom)
+        SELECT 0, CAST(:layer AS varchar), u.id, {lay.label}, u.revision, 'original',
+               {'u.jurisdiction_id' if lay.name == 'cell' else
+                '(SELECT s.jurisdiction_id FROM street s WHERE s.id = u.street_id)'},
+               NULL, 'as built before the first edit', u.{lay.column}
+        FROM {lay.table} u WHERE u.id = :id
+          AND NOT EXISTS (SELECT 1 FROM plan_version v WHERE v.layer = :layer AND v.unit_id = u.id)"""),
+        {"layer": lay.name, "id": unit_id})
+
+
+def _geom_param(geom: BaseGeometry | None):
+    if geom is None:
+        return None
+    return shapely.to_wkb(geom if geom.geom_type == "MultiPolygon" else MultiPolygon([geom]))
+
+
+def _apply(conn: sa.Connection, lay: _Layer, edit: PlanEdit, change: _Change, edit_id: int, day: dt.date) -> dict:
+    srid = crs.STORAGE_SRID
+    action = edit.action
+    if change.kind == "update":
+        row = conn.execute(sa.text(f"""
+            UPDATE {lay.table} u SET {lay.column} = ST_SetSRID(ST_GeomFromWKB(:g), {srid}), revision = revision + 1
+            WHERE id = :id RETURNING u.id, {lay.label} AS code, u.revision"""),
+            {"g": _geom_param(change.geometry), "id": change.unit_id}).one()
+        uid, code, revision = row.id, row.code, row.revision
+    elif change.kind in ("insert", "reinsert"):
+        code = change.code or _next_codes(conn, change.jurisdiction_id, 1)[0]
+        revision = 1
+        if change.kind == "reinsert":
+            revision = conn.execute(sa.text("SELECT max(revision) + 1 FROM plan_version WHERE layer = 'cell' "
+                                            "AND unit_id = :i"), {"i": change.unit_id}).scalar()
+        uid = conn.execute(sa.text(f"""
+            INSERT INTO grid_cell ({'id, ' if change.kind == 'reinsert' else ''}code, jurisdiction_id, geom, revision)
+            VALUES ({':id, ' if change.kind == 'reinsert' else ''}:code, :jid,
+                    ST_SetSRID(ST_GeomFromWKB(:g), {srid}), :rev) RETURNING id"""),
+            {"id": change.unit_id, "code": code, "jid": change.jurisdiction_id,
+             "g": _geom_param(change.geometry), "rev": revision}).scalar()
+        if change.copy_owners_from is not None:
+            conn.execute(sa.text("""
+                INSERT INTO owner_assignment (person_id, department_id, target_type, target_id, role, valid_from,
+                                              valid_to)
+                SELECT person_id, department_id, 'cell', :new, role, GREATEST(valid_from, :d), valid_to
+                FROM owner_assignment WHERE target_type = 'cell' AND target_id = :old
+                  AND (valid_to IS NULL OR valid_to > :d) AND (valid_to IS NULL OR valid_to > GREATEST(valid_from, :d))
+                """), {"new": uid, "old": change.copy_owners_from, "d": day})
+    else:  # remove
+        row = conn.execute(sa.text(f"SELECT {lay.label} AS code, u.revision FROM {lay.table} u WHERE u.id = :id"),
+                           {"id": change.unit_id}).one()
+        uid, code, revision = change.unit_id, row.code, row.revision + 1
+        conn.execute(sa.text("""
+            UPDATE owner_assignment SET valid_to = :d WHERE target_type = 'cell' AND target_id = :id
+              AND valid_from < :d AND (valid_to IS NULL OR valid_to > :d)"""), {"id": uid, "d": day})
+        conn.execute(sa.text("DELETE FROM owner_assignment WHERE target_type = 'cell' AND target_id = :id "
+                             "AND valid_from >= :d"), {"id": uid, "d": day})
+        conn.execute(sa.text("DELETE FROM grid_cell WHERE id = :id"), {"id": uid})
+        action = "merged" if edit.action == "merge" else "delete"
+    jid = change.jurisdiction_id
+    if jid is None:
+        jid = conn.execute(sa.text(
+            "SELECT jurisdiction_id FROM plan_version WHERE layer = :l AND unit_id = :i ORDER BY id DESC LIMIT 1"),
+            {"l": lay.name, "i": uid}).scalar()
+    conn.execute(sa.text(f"""
+        INSERT INTO plan_version (edit_id, layer, unit_id, unit_code, revision, action, jurisdiction_id, saved_by,
+                                  reason, geom)
+        VALUES (:e, :l, :i, :code, :rev, :action, :jid, :by, :why,
+                ST_SetSRID(ST_GeomFromWKB(:g), {srid}))"""),
+        {"e": edit_id, "l": lay.name, "i": uid, "code": code, "rev": revision, "action": action, "jid": jid,
+         "by": edit.saved_by, "why": edit.reason or None,
+         "g": _geom_param(change.geometry) if change.kind != "remove" else None})
+    return {"unit_id": uid, "code": code, "revision": revision, "kind": change.kind, "action": action}

@@ -1,0 +1,116 @@
+"""The planners' editor ``/plan``: draw, reshape, split, merge and delete cells, reshape segment areas.
+
+The page is a Folium base map (no tiles) with the vendored Leaflet-Geoman
+plugin and ``static/plan.js``; the JSON API below does the work through
+:mod:`gisgrid.plan_store`:
+
+``GET  /api/plan/units?town=CODE&layer=cell|segment``  units of a town (full-precision GeoJSON) and removed cells
+``POST /api/plan/check``   what an edit would do: problems, overlaps, gaps (nothing written)
+``POST /api/plan/save``    apply an edit: 200, 422 refused (with the check), 409 conflict (with the current units)
+``GET  /api/plan/history?layer=cell&id=N``   every version of a unit, newest first
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import shapely
+import sqlalchemy as sa
+from flask import Blueprint, current_app, jsonify, render_template, request
+from flask_babel import get_locale
+from flask_babel import gettext as _
+
+from gisgrid import maps
+from gisgrid.demo import ATTRIBUTION
+from gisgrid.errors import InputError, NotFound
+from gisgrid.plan_store import (EditConflict, EditRefused, check_plan_edit, load_units, save_plan_edit,
+                                unit_history, units_geojson)
+from gisgrid.web.db import get_conn, get_engine
+from gisgrid.web.pages import _map_parts, _towns
+
+LOGGER = logging.getLogger(__name__)
+
+bp = Blueprint("plan", __name__)
+
+LAYERS = ("cell", "segment")
+
+
+@bp.get("/plan")
+def plan_page():
+    conn = get_conn()
+    towns = _towns(conn)
+    if not towns:
+        return render_template("plan.html", towns=[], town=None)
+    code = request.args.get("town") or towns[0]["code"]
+    town = next((t for t in towns if t["code"] == code), None)
+    if town is None:
+        raise NotFound(_("No town with code %(code)s.", code=code))
+    layer = request.args.get("layer", "cell")
+    if layer not in LAYERS:
+        raise InputError(_("Layer must be one of: %(layers)s.", layers=", ".join(LAYERS)))
+    geom = conn.execute(sa.text("SELECT ST_AsBinary(geom) FROM jurisdiction WHERE code = :c"), {"c": code}).scalar()
+    boundary = shapely.from_wkb(bytes(geom))
+    lang = "en" if str(get_locale()).startswith("en") else "zh_CN"
+    m = maps.base_map(boundary.bounds, attribution=ATTRIBUTION, lang=lang)
+    parts = _map_parts(m)
+    return render_template("plan.html", towns=towns, town=town, layer=layer, map_name=m.get_name(),
+                           boundary=shapely.geometry.mapping(boundary), **parts)
+
+
+@bp.get("/api/plan/units")
+def units():
+    code = request.args.get("town", "")
+    layer = request.args.get("layer", "cell")
+    if not code:
+        raise InputError("town is required")
+    conn = get_conn()
+    frame = load_units(conn, code, layer)
+    removed = []
+    if layer == "cell":
+        removed = [dict(r._mapping) for r in conn.execute(sa.text("""
+            SELECT DISTINCT ON (v.unit_id) v.unit_id, v.unit_code AS code, v.revision, v.action, v.saved_by,
+                   to_char(v.saved_at, 'YYYY-MM-DD HH24:MI') AS saved_at
+            FROM plan_version v JOIN jurisdiction j ON j.id = v.jurisdiction_id
+            JOIN jurisdiction t ON t.code = :c AND (j.id = t.id OR j.parent_id = t.id)
+            WHERE v.layer = 'cell' AND NOT EXISTS (SELECT 1 FROM grid_cell g WHERE g.id = v.unit_id)
+            ORDER BY v.unit_id, v.revision DESC, v.id DESC"""), {"c": code})]
+        removed = [r for r in removed if r["action"] in ("delete", "merged")]
+    return jsonify(units=units_geojson(frame), removed=removed)
+
+
+def _payload() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InputError("send the edit as a JSON object")
+    return body
+
+
+@bp.post("/api/plan/check")
+def check():
+    return jsonify(check_plan_edit(get_conn(), current_app.config["GISGRID_SETTINGS"], _payload()))
+
+
+@bp.post("/api/plan/save")
+def save():
+    payload = _payload()
+    settings = current_app.config["GISGRID_SETTINGS"]
+    try:
+        with get_engine().begin() as conn:
+            result = save_plan_edit(conn, settings, payload, day=dt.date.today())
+    except EditRefused as exc:
+        body = exc.check.to_json()
+        body.update(error="EditRefused", detail=str(exc))
+        return jsonify(body), exc.http_status_code
+    except EditConflict as exc:
+        return jsonify(error="EditConflict", detail=str(exc), current=exc.current), exc.http_status_code
+    return jsonify(result)
+
+
+@bp.get("/api/plan/history")
+def history():
+    layer = request.args.get("layer", "cell")
+    try:
+        unit_id = int(request.args.get("id", ""))
+    except ValueError:
+        raise InputError("id must be an integer unit id") from None
+    return jsonify(versions=unit_history(get_conn(), layer, unit_id))
