@@ -37,6 +37,10 @@ from gisgrid import crs
 #: (snapping in the browser puts vertices on a neighbour's edge only to
 #: floating-point precision).
 NOISE_M2 = 0.01
+#: Pieces narrower than this (m; twice area over perimeter) are noise too: cells
+#: built in a metric CRS and stored in lon/lat meet their community's boundary
+#: only to about a millimetre, which along a long edge adds up to more than NOISE_M2.
+NOISE_WIDTH_M = 0.05
 #: A unit smaller than this (m²) is refused.
 MIN_AREA_M2 = 1.0
 OVERLAP_MODES = ("refuse", "clip")
@@ -125,10 +129,14 @@ def _polygons(geom: BaseGeometry | None) -> list[Polygon]:
 
 
 def significant(geom: BaseGeometry | None, epsg: int, floor_m2: float = NOISE_M2) -> list[Polygon]:
+    """The polygon parts of ``geom`` that are not numerical noise (see NOISE_M2, NOISE_WIDTH_M)."""
     parts = _polygons(geom)
     if not parts:
         return []
-    keep = area_m2(parts, epsg) >= floor_m2
+    metric = crs.reproject(np.asarray(parts, dtype=object), crs.STORAGE_SRID, epsg)
+    area = shapely.area(metric)
+    width = 2.0 * area / np.maximum(shapely.length(metric), 1e-12)
+    keep = (area >= floor_m2) & (width >= NOISE_WIDTH_M)
     return [p for p, k in zip(parts, keep) if k]
 
 

@@ -111,7 +111,7 @@ class PlanEdit:
     reason: str = ""
 
 
-def _geometry(value, what: str) -> BaseGeometry | None:
+def _geometry(value, what: str, problems: list[str]) -> BaseGeometry | None:
     if value in (None, "", {}):
         return None
     try:
@@ -121,7 +121,8 @@ def _geometry(value, what: str) -> BaseGeometry | None:
             value = value.get("geometry")
         return shape(value)
     except Exception as exc:  # shapely raises several types for malformed GeoJSON
-        raise InputError(f"{what} is not a GeoJSON geometry: {exc}") from None
+        problems.append(f"{what} is not a GeoJSON geometry ({type(exc).__name__}: {exc})")
+        return None
 
 
 def parse_edit(payload: dict, *, require_author: bool = True) -> PlanEdit:
@@ -172,9 +173,9 @@ def parse_edit(payload: dict, *, require_author: bool = True) -> PlanEdit:
                     town=str(payload.get("town") or "").strip() or None, overlap=overlap, saved_by=saved_by,
                     reason=reason, version_id=version_id if action == "restore" else None)
     if action in ("create", "reshape"):
-        edit.geometry = _geometry(payload.get("geometry"), "geometry")
+        edit.geometry = _geometry(payload.get("geometry"), "geometry", problems)
     if action == "split":
-        edit.line = _geometry(payload.get("line"), "line")
+        edit.line = _geometry(payload.get("line"), "line", problems)
     if problems:
         raise InputError("; ".join(problems))
     return edit
@@ -418,8 +419,10 @@ def _plan(conn: sa.Connection, settings: Settings, edit: PlanEdit, *, lock: bool
     name, boundary = _boundary(conn, int(first["jurisdiction_id"]))
     previous = shapely.union_all(units.geometry.to_numpy())
     epsg = _metric(settings, conn, town_id, previous)
-    neighbours = _neighbours(conn, lay, town_id, previous if edit.geometry is None else
-                             shapely.union_all([previous, edit.geometry]), edit.unit_ids, day)
+    around = previous if edit.geometry is None or edit.geometry.is_empty else \
+        shapely.box(*np.concatenate([np.minimum(previous.bounds[:2], edit.geometry.bounds[:2]),
+                                     np.maximum(previous.bounds[2:], edit.geometry.bounds[2:])]))
+    neighbours = _neighbours(conn, lay, town_id, around, edit.unit_ids, day)
 
     def checked(geom):
         return check_edit(geom, boundary=boundary, boundary_name=name, metric_epsg=epsg, overlap=edit.overlap,
