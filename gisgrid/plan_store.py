@@ -563,7 +563,7 @@ def _ensure_original(conn: sa.Connection, lay: _Layer, unit_id: int) -> None:
         SELECT 0, CAST(:layer AS varchar), u.id, {lay.label}, u.revision, 'original',
                {'u.jurisdiction_id' if lay.name == 'cell' else
                 '(SELECT s.jurisdiction_id FROM street s WHERE s.id = u.street_id)'},
-               NULL, 'as built before the first edit', u.{lay.column}
+               NULL, NULL, u.{lay.column}
         FROM {lay.table} u WHERE u.id = :id
           AND NOT EXISTS (SELECT 1 FROM plan_version v WHERE v.layer = :layer AND v.unit_id = u.id)"""),
         {"layer": lay.name, "id": unit_id})

@@ -131,7 +131,7 @@ def test_reshape_is_versioned_keeps_owners_and_shows_the_gap(conn, settings):
     assert sum(f["properties"]["area_m2"] for f in out["gaps"]["features"]) == pytest.approx(expected_gap, abs=0.1)
     history = unit_history(conn, "cell", int(cell.unit_id))
     assert [(v["revision"], v["action"], v["saved_by"], v["reason"]) for v in history] == [
-        (2, "reshape", "规划员甲", "让出道路"), (1, "original", None, "as built before the first edit")]
+        (2, "reshape", "规划员甲", "让出道路"), (1, "original", None, None)]
     assert shapely.geometry.shape(history[1]["geometry"]).equals(cell.geometry)
     # the owner stays with the cell
     assert [o.name for o in _owners(conn, int(cell.unit_id)) if o.valid_to is None] == ["网格员 " + cell.code]

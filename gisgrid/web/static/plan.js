@@ -14,6 +14,13 @@
   function fmt(s, values) {
     return s.replace(/\{(\w+)\}/g, function (_, k) { return values[k] == null ? '' : String(values[k]); });
   }
+  var english = (document.documentElement.lang || '').indexOf('en') === 0;
+  /* The server's message in English; in other languages the translated text of its code, with the place. */
+  function problemText(p) {
+    var local = !english && T.problems[p.code];
+    if (!local) return p.message;
+    return local + (p.location ? ' (' + p.location[0].toFixed(6) + ', ' + p.location[1].toFixed(6) + ')' : '');
+  }
   function num(x) { return Number(x).toLocaleString(undefined, {maximumFractionDigits: 1}); }
   function $(id) { return document.getElementById(id); }
 
@@ -71,12 +78,12 @@
   function showCheck(body) {
     clearProblems();
     (body.problems || []).forEach(function (p) {
-      var li = listItem(p.message);
+      var li = listItem(problemText(p));
       li.className = 'gg-problem gg-problem-' + p.code;
       if (p.location) {
         var m = L.circleMarker([p.location[1], p.location[0]], {radius: 9, color: '#d7301f', weight: 3,
           fillColor: '#d7301f', fillOpacity: 0.5, className: 'gg-plan-problem gg-problem-' + p.code, pmIgnore: true});
-        tip(m, p.message);
+        tip(m, problemText(p));
         problemLayer.addLayer(m);
       }
     });
@@ -281,7 +288,7 @@
       if (res.status !== 200) { message('bad', res.body.detail || res.body.error); return; }
       showCheck(res.body);
       if (res.body.ok) message('ok', T.checkOk + '\n' + fmt(T.area, {a: num(res.body.area_m2)}));
-      else message('bad', T.refused + ' ' + res.body.problems.map(function (p) { return p.message; }).join('\n'));
+      else message('bad', T.refused + ' ' + res.body.problems.map(problemText).join('\n'));
     }).catch(function (err) { message('bad', String(err)); });
   }
 
@@ -295,10 +302,12 @@
         if (tool === 'reshape') stopReshape(false);
         if (draftLayer) { map.removeLayer(draftLayer); draftLayer = null; }
         var keepGaps = res.body;
+        $('gg-plan-reason').value = '';
         var focus = units.length && units[0].kind !== 'remove' ? units[0].unit_id : null;
         return loadUnits().then(function () {
           showCheck({problems: [], overlaps: null, gaps: keepGaps.gaps, outside: null, geometry: null});
-          message('ok', T.saved + ' ' + units.map(function (u) { return u.code + ' r' + u.revision + ' (' + u.action + ')'; }).join(', '));
+          message('ok', T.saved + ' ' + units.map(function (u) {
+            return u.code + ' r' + u.revision + ' (' + (T.actions[u.action] || u.action) + ')'; }).join(', '));
           document.querySelectorAll('.gg-tools button').forEach(function (b) { b.classList.remove('gg-active'); });
           tool = null; hint('');
           if (focus != null && byId[focus]) { selected = [byId[focus]]; renderSelected(); loadHistory(focus); }
@@ -307,7 +316,7 @@
       }
       if (res.status === 422 && res.body.problems) {
         showCheck(res.body);
-        message('bad', T.refused + ' ' + res.body.detail);
+        message('bad', T.refused + ' ' + res.body.problems.map(problemText).join('\n'));
         return;
       }
       if (res.status === 409) {
@@ -327,12 +336,16 @@
   $('gg-plan-save').addEventListener('click', function () { save(); });
 
   // --- history -------------------------------------------------------------------
+  var historyRequest = 0;
   function loadHistory(unitId) {
     var list = $('gg-plan-history');
     var url = cfg.urls.history + '?layer=' + encodeURIComponent(cfg.layer) + '&id=' + encodeURIComponent(unitId);
+    var mine = ++historyRequest;
     return fetch(url).then(function (r) { return r.json().then(function (b) { return {status: r.status, body: b}; }); })
       .then(function (res) {
+        if (mine !== historyRequest) return;  // a later request (another unit) wins
         list.textContent = '';
+        list.dataset.unit = unitId;
         historyLayer.clearLayers();
         var versions = res.status === 200 ? res.body.versions : [];
         if (!versions.length) {
@@ -345,7 +358,7 @@
           li.className = 'gg-version';
           li.dataset.versionId = v.version_id;
           var text = document.createElement('span');
-          text.textContent = 'r' + v.revision + ' · ' + v.action + ' · ' + (v.saved_by || '—') + ' · ' +
+          text.textContent = 'r' + v.revision + ' · ' + (T.actions[v.action] || v.action) + ' · ' + (v.saved_by || '—') + ' · ' +
             v.saved_at.slice(0, 16).replace('T', ' ') + (v.reason ? ' · ' + v.reason : '') +
             (v.area_m2 != null ? ' · ' + num(v.area_m2) + ' m²' : '');
           li.appendChild(text);
@@ -388,7 +401,7 @@
     removed.forEach(function (r) {
       var li = document.createElement('li');
       var span = document.createElement('span');
-      span.textContent = r.code + ' · ' + T.removedBy + ' (' + r.action + ') · ' + (r.saved_by || '—') + ' · ' + r.saved_at;
+      span.textContent = r.code + ' · ' + (T.actions[r.action] || r.action) + ' · ' + (r.saved_by || '—') + ' · ' + r.saved_at;
       li.appendChild(span);
       var b = document.createElement('button');
       b.type = 'button'; b.textContent = T.history;
