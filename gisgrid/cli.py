@@ -171,8 +171,8 @@ def demo_load(reports_per_town: int, replace: bool) -> None:
             return
         if existing:
             conn.execute(sa.text("TRUNCATE report, owner_assignment, category, person, department, grid_cell, "
-                                 "segment, street, jurisdiction RESTART IDENTITY CASCADE"))
-        counts = load_demo(conn, settings, reports_per_town=reports_per_town)
+                                 "segment, street, jurisdiction, plan_version RESTART IDENTITY CASCADE"))
+        counts = load_demo(conn, settings, reports_per_town=reports_per_town, grid=True)
     click.echo("loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
 
 

@@ -146,9 +146,12 @@ def _multi(geom):
 
 
 def load_demo(conn: sa.Connection, settings: Settings | None = None, *, towns=TOWNS, reports_per_town: int = 600,
-              today: dt.date | None = None) -> dict:
+              today: dt.date | None = None, grid: bool = False) -> dict:
     """Load the sample towns into an empty, migrated database (one transaction: the caller's).
 
+    With ``grid=True`` each town also gets its unit grid (``gisgrid grid
+    build``, about 10,000 m² cells, coarser where a community would need more
+    than 999) and one 网格员 per 15 cells, before the reports are assigned.
     Returns counts per table.
     """
     from gisgrid.segments import build_segments
@@ -269,10 +272,47 @@ def load_demo(conn: sa.Connection, settings: Settings | None = None, *, towns=TO
         counts["report"] += len(reports)
         LOGGER.info("loaded %s: %d streets, %d segments, %d reports", town.key, len(street_ids), len(seg_ids),
                     len(reports))
+    if grid:
+        counts["grid_cell"] = sum(_demo_grid(conn, settings, town, rng, today) for town in towns)
     from gisgrid.assign_store import assign_stored_reports, load_deployment
 
     assign_stored_reports(conn, load_deployment(conn, settings))
     return counts
+
+
+def _demo_grid(conn: sa.Connection, settings: Settings, town: DemoTown, rng, today: dt.date,
+               cells_per_worker: int = 15) -> int:
+    """Build a town's unit grid and give every ``cells_per_worker`` cells of a community one 网格员."""
+    from gisgrid.errors import InputError
+    from gisgrid.grid_store import build_and_store_grid
+
+    target = 10_000.0
+    while True:
+        try:
+            summary = build_and_store_grid(conn, settings, town.town_code, target_area_m2=target)
+            break
+        except InputError as exc:
+            if "needs more than" not in str(exc) or target > 1e6:
+                raise
+            target *= 2
+    cells = conn.execute(sa.text("""
+        SELECT c.id, c.jurisdiction_id FROM grid_cell c JOIN jurisdiction j ON j.id = c.jurisdiction_id
+        WHERE j.code LIKE :p ORDER BY c.code"""), {"p": town.town_code + "%"}).all()
+    latin = town.key == "helsinki"
+    since = dt.date(today.year - 1, 1, 1)
+    rows, k = [], 0
+    for _, group in pd.DataFrame(cells, columns=["id", "jid"]).groupby("jid", sort=False):
+        for start in range(0, len(group), cells_per_worker):
+            name = _names(rng, 1, latin)[0]
+            pid = conn.execute(sa.text("INSERT INTO person (name, phone, title) VALUES (:n, :p, '网格员') RETURNING id"),
+                               {"n": name, "p": _phone(rng)}).scalar()
+            rows += [{"p": pid, "t": int(cid), "d": since} for cid in group["id"].iloc[start:start + cells_per_worker]]
+            k += 1
+    if rows:
+        conn.execute(sa.text("INSERT INTO owner_assignment (person_id, target_type, target_id, role, valid_from) "
+                             "VALUES (:p, 'cell', :t, '网格员', :d)"), rows)
+    LOGGER.info("grid of %s: %d cells at %.0f m², %d 网格员", town.key, summary["cells"], target, k)
+    return int(summary["cells"])
 
 
 def _load_address_points(conn: sa.Connection, town: DemoTown, town_id: int) -> int:

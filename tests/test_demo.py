@@ -47,3 +47,20 @@ def test_demo_data_is_labelled_and_categories_follow_domain(engine, town):
     assert garbage == 4
     assert towns == 4
     assert gap < 1e-6
+
+
+def test_demo_with_grid_has_an_owned_clean_grid(scratch_engine, settings):
+    """`gisgrid demo load` builds each town's grid: every cell has one 网格员 and the audit finds nothing."""
+    from gisgrid.demo import TOWNS, load_demo
+    from gisgrid.grid_store import audit_store
+
+    town = next(t for t in TOWNS if t.key == "shatin")
+    with scratch_engine.begin() as conn:
+        counts = load_demo(conn, settings, towns=[town], reports_per_town=50, grid=True)
+        owners = conn.execute(sa.text("""
+            SELECT c.id, count(a.id) FILTER (WHERE a.role = '网格员' AND a.valid_to IS NULL) FROM grid_cell c
+            LEFT JOIN owner_assignment a ON a.target_type = 'cell' AND a.target_id = c.id GROUP BY c.id""")).all()
+        result = audit_store(conn, settings, town.town_code)
+    assert counts["grid_cell"] == len(owners) > 100
+    assert all(n == 1 for _, n in owners)
+    assert result.clean and result.vacant.empty
