@@ -28,9 +28,13 @@ or restored cell keeps its row and owners, the pieces of a split cell start
 today with the owners of the cell they came from, and a cell merged away or
 deleted has its current assignments end today (history kept).
 
-Segment areas can be reshaped and restored; segments themselves are cut from
-street centerlines by ``gisgrid segments build``, so creating, splitting,
-merging and deleting them is refused with that explanation.
+Segments are reshaped (their area), split (the cutting line must cross the
+street centerline: area and centerline are cut together, the piece with the
+longer centerline keeps the id and name, the other is named "<name> (2)"),
+merged (segments of one street whose centerlines join end to end) and
+restored.  Creating or deleting a segment is refused: segments come from
+street centerlines (``gisgrid segments build``), and deleting one would leave
+its frontage without an owner.
 """
 from __future__ import annotations
 
@@ -43,6 +47,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+import shapely.ops
 import sqlalchemy as sa
 from shapely.geometry import MultiPolygon, shape
 from shapely.geometry.base import BaseGeometry
@@ -56,7 +61,7 @@ from gisgrid.plan import (OVERLAP_MODES, EditCheck, Problem, area_m2, significan
 LOGGER = logging.getLogger(__name__)
 
 ACTIONS = ("create", "reshape", "split", "merge", "delete", "restore")
-SEGMENT_ACTIONS = ("reshape", "restore")
+SEGMENT_ACTIONS = ("reshape", "split", "merge", "restore")
 MAX_TEXT = 500
 
 
@@ -137,8 +142,8 @@ def parse_edit(payload: dict, *, require_author: bool = True) -> PlanEdit:
     if action not in ACTIONS:
         problems.append(f"action must be one of {', '.join(ACTIONS)}, got {action!r}")
     elif layer == "segment" and action not in SEGMENT_ACTIONS:
-        problems.append(f"segment areas can only be reshaped or restored here: segments are cut from street "
-                        f"centerlines by `gisgrid segments build`, so they cannot be {action}d in the editor")
+        problems.append(f"segments cannot be {action}d in the editor: they are cut from street centerlines "
+                        f"(`gisgrid segments build`), so a segment is reshaped, split, merged or restored instead")
     try:
         unit_ids = [int(i) for i in payload.get("unit_ids") or []]
         revisions = {int(k): int(v) for k, v in (payload.get("revisions") or {}).items()}
@@ -281,6 +286,7 @@ class _Change:
     code: str | None = None
     jurisdiction_id: int | None = None
     copy_owners_from: int | None = None
+    segment: dict | None = None   # segments: centerline (shapely), length_m, name, street_id, seq, road_class
 
 
 @dataclass
@@ -443,6 +449,10 @@ def _plan(conn: sa.Connection, settings: Settings, edit: PlanEdit, *, lock: bool
         check.gaps = gpd.GeoDataFrame({"area_m2": np.round(area_m2(parts, epsg), 2)},
                                       geometry=gpd.GeoSeries(parts, crs=crs.STORAGE_SRID))
         return _Plan(check, [_Change("remove", edit.unit_ids[0], None)], town_id)
+    if edit.action == "split" and lay.name == "segment":
+        return _plan_segment_split(conn, edit, first, epsg, town_id)
+    if edit.action == "merge" and lay.name == "segment":
+        return _plan_segment_merge(conn, edit, units, epsg, town_id, checked)
     if edit.action == "split":
         pieces, problems = split_polygon(first.geometry, edit.line, metric_epsg=epsg)
         if problems:
@@ -470,6 +480,82 @@ def _plan(conn: sa.Connection, settings: Settings, edit: PlanEdit, *, lock: bool
     return _Plan(check, changes, town_id)
 
 
+def _segment_rows(conn: sa.Connection, ids: list[int]) -> dict[int, dict]:
+    rows = conn.execute(sa.text("""
+        SELECT id, street_id, seq, name, road_class, ST_AsBinary(geom) AS geom FROM segment WHERE id = ANY(:ids)"""),
+        {"ids": ids}).all()
+    return {r.id: {"street_id": r.street_id, "seq": r.seq, "name": r.name, "road_class": r.road_class,
+                   "centerline": _wkb(r.geom)} for r in rows}
+
+
+def _length_m(line: BaseGeometry, epsg: int) -> float:
+    return float(shapely.length(crs.reproject(line, crs.STORAGE_SRID, epsg)))
+
+
+def _plan_segment_split(conn: sa.Connection, edit: PlanEdit, first, epsg: int, town_id: int) -> _Plan:
+    """Cut a segment's area and its centerline along one line; the piece with the longer centerline keeps the id."""
+    seg = _segment_rows(conn, [int(first.unit_id)])[int(first.unit_id)]
+    pieces, problems = split_polygon(first.geometry, edit.line, metric_epsg=epsg)
+    if problems:
+        return _Plan(EditCheck(None, problems), [], town_id)
+    xy = shapely.get_coordinates(edit.line)
+    d = xy[-1] - xy[0]
+    far = np.vstack([xy[0] - d * 10, xy[-1] + d * 10])  # the line, long enough to cross the centerline
+    parts = [p for p in shapely.get_parts(shapely.ops.split(seg["centerline"], shapely.LineString(far)))
+             if p.length > 0]
+    if len(pieces) != 2 or len(parts) != 2:
+        return _Plan(EditCheck(None, [Problem(
+            "split_line", "a segment is split in two by a line that crosses its street centerline once",
+            edit.line.interpolate(0.5, normalized=True))]), [], town_id)
+    # each area piece takes the centerline part lying most within it
+    share = np.array([[shapely.length(shapely.intersection(part, piece)) for part in parts] for piece in pieces])
+    if share[0].argmax() == share[1].argmax():
+        return _Plan(EditCheck(None, [Problem(
+            "split_line", "the line must cut the area where it crosses the centerline, so each piece keeps a "
+                          "part of the street", edit.line.interpolate(0.5, normalized=True))]), [], town_id)
+    lines = [parts[int(share[i].argmax())] for i in range(2)]
+    lengths = [_length_m(line, epsg) for line in lines]
+    keep = int(np.argmax(lengths))
+    new = 1 - keep
+    top = conn.execute(sa.text("SELECT max(seq) FROM segment WHERE street_id = :s"), {"s": seg["street_id"]}).scalar()
+    taken = {r for (r,) in conn.execute(sa.text("SELECT name FROM segment WHERE street_id = :s"),
+                                         {"s": seg["street_id"]})}
+    k = 2
+    while f"{seg['name']} ({k})" in taken:
+        k += 1
+    changes = [
+        _Change("update", int(first.unit_id), pieces[keep],
+                segment={"centerline": lines[keep], "length_m": lengths[keep]}),
+        _Change("insert", None, pieces[new], copy_owners_from=int(first.unit_id),
+                segment={**seg, "centerline": lines[new], "length_m": lengths[new], "name": f"{seg['name']} ({k})",
+                         "seq": (top or 0) + 1}),
+    ]
+    check = EditCheck(MultiPolygon(pieces), area_m2=float(area_m2(pieces, epsg).sum()))
+    return _Plan(check, changes, town_id)
+
+
+def _plan_segment_merge(conn: sa.Connection, edit: PlanEdit, units: gpd.GeoDataFrame, epsg: int, town_id: int,
+                        checked) -> _Plan:
+    """Join segments of one street whose centerlines meet end to end; the longest keeps its id and name."""
+    segs = _segment_rows(conn, [int(i) for i in units.index])
+    if len({s["street_id"] for s in segs.values()}) > 1:
+        return _Plan(EditCheck(None, [Problem("merge", "only segments of one street can be merged")]), [], town_id)
+    line = shapely.line_merge(shapely.union_all([s["centerline"] for s in segs.values()]))
+    if line.geom_type != "LineString":
+        return _Plan(EditCheck(None, [Problem(
+            "merge", f"{', '.join(units['code'])} do not join end to end along the street",
+            line.representative_point())]), [], town_id)
+    merged, problems = merge_polygons(list(units.geometry), list(units["code"]), metric_epsg=epsg)
+    if merged is None:
+        return _Plan(EditCheck(None, problems), [], town_id)
+    check = checked(merged)
+    survivor = max(segs, key=lambda i: (_length_m(segs[i]["centerline"], epsg), -i))
+    changes = [_Change("update", survivor, check.geometry,
+                       segment={"centerline": line, "length_m": _length_m(line, epsg)})] + [
+        _Change("remove", int(u), None) for u in units.index if int(u) != survivor]
+    return _Plan(check, changes, town_id)
+
+
 def _version_geometry(conn: sa.Connection, edit: PlanEdit) -> BaseGeometry | None:
     row = conn.execute(sa.text("""
         SELECT layer, unit_id, action, ST_AsBinary(geom) AS geom FROM plan_version WHERE id = :v"""),
@@ -485,6 +571,9 @@ def _version_geometry(conn: sa.Connection, edit: PlanEdit) -> BaseGeometry | Non
 def _plan_restore_removed(conn, settings, edit: PlanEdit, lay: _Layer, *, lock: bool, day: dt.date) -> _Plan:
     """Restore a cell that a merge or delete removed: its row comes back with its id and code."""
     uid = edit.unit_ids[0]
+    if lay.name != "cell":
+        raise InputError("a segment merged into another cannot be restored on its own: split the merged segment "
+                         "again (its history keeps every earlier area)")
     last = conn.execute(sa.text("""
         SELECT revision, unit_code, jurisdiction_id, saved_by, saved_at, geom IS NULL AS removed FROM plan_version
         WHERE layer = :l AND unit_id = :i ORDER BY revision DESC, id DESC LIMIT 1"""), {"l": lay.name, "i": uid}).first()
@@ -575,15 +664,45 @@ def _geom_param(geom: BaseGeometry | None):
     return shapely.to_wkb(geom if geom.geom_type == "MultiPolygon" else MultiPolygon([geom]))
 
 
+def _copy_owners(conn: sa.Connection, layer: str, old: int | None, new: int, day: dt.date) -> None:
+    """The split-off piece starts today with the owners the unit had (their end dates kept)."""
+    if old is None:
+        return
+    conn.execute(sa.text("""
+        INSERT INTO owner_assignment (person_id, department_id, target_type, target_id, role, valid_from, valid_to)
+        SELECT person_id, department_id, target_type, :new, role, GREATEST(valid_from, :d), valid_to
+        FROM owner_assignment WHERE target_type = :t AND target_id = :old
+          AND (valid_to IS NULL OR valid_to > GREATEST(valid_from, :d))"""),
+        {"new": new, "old": old, "d": day, "t": layer})
+
+
 def _apply(conn: sa.Connection, lay: _Layer, edit: PlanEdit, change: _Change, edit_id: int, day: dt.date) -> dict:
     srid = crs.STORAGE_SRID
     action = edit.action
     if change.kind == "update":
+        centerline = ""
+        params = {"g": _geom_param(change.geometry), "id": change.unit_id}
+        if change.segment:
+            centerline = f", geom = ST_SetSRID(ST_GeomFromWKB(:line), {srid}), length_m = :len"
+            params.update(line=shapely.to_wkb(change.segment["centerline"]), len=change.segment["length_m"])
         row = conn.execute(sa.text(f"""
-            UPDATE {lay.table} u SET {lay.column} = ST_SetSRID(ST_GeomFromWKB(:g), {srid}), revision = revision + 1
-            WHERE id = :id RETURNING u.id, {lay.label} AS code, u.revision"""),
-            {"g": _geom_param(change.geometry), "id": change.unit_id}).one()
+            UPDATE {lay.table} u SET {lay.column} = ST_SetSRID(ST_GeomFromWKB(:g), {srid}),
+                   revision = revision + 1{centerline}
+            WHERE id = :id RETURNING u.id, {lay.label} AS code, u.revision"""), params).one()
         uid, code, revision = row.id, row.code, row.revision
+    elif change.kind == "insert" and lay.name == "segment":
+        seg = change.segment
+        uid = conn.execute(sa.text(f"""
+            INSERT INTO segment (street_id, seq, name, road_class, length_m, geom, area, revision)
+            VALUES (:street, :seq, :name, :rc, :len, ST_SetSRID(ST_GeomFromWKB(:line), {srid}),
+                    ST_SetSRID(ST_GeomFromWKB(:g), {srid}), 1) RETURNING id"""),
+            {"street": seg["street_id"], "seq": seg["seq"], "name": seg["name"], "rc": seg["road_class"],
+             "len": seg["length_m"], "line": shapely.to_wkb(seg["centerline"]),
+             "g": _geom_param(change.geometry)}).scalar()
+        code, revision = seg["name"], 1
+        change.jurisdiction_id = conn.execute(sa.text("SELECT jurisdiction_id FROM street WHERE id = :s"),
+                                              {"s": seg["street_id"]}).scalar()
+        _copy_owners(conn, lay.name, change.copy_owners_from, uid, day)
     elif change.kind in ("insert", "reinsert"):
         code = change.code or _next_codes(conn, change.jurisdiction_id, 1)[0]
         revision = 1
@@ -596,24 +715,17 @@ def _apply(conn: sa.Connection, lay: _Layer, edit: PlanEdit, change: _Change, ed
                     ST_SetSRID(ST_GeomFromWKB(:g), {srid}), :rev) RETURNING id"""),
             {"id": change.unit_id, "code": code, "jid": change.jurisdiction_id,
              "g": _geom_param(change.geometry), "rev": revision}).scalar()
-        if change.copy_owners_from is not None:
-            conn.execute(sa.text("""
-                INSERT INTO owner_assignment (person_id, department_id, target_type, target_id, role, valid_from,
-                                              valid_to)
-                SELECT person_id, department_id, 'cell', :new, role, GREATEST(valid_from, :d), valid_to
-                FROM owner_assignment WHERE target_type = 'cell' AND target_id = :old
-                  AND (valid_to IS NULL OR valid_to > :d) AND (valid_to IS NULL OR valid_to > GREATEST(valid_from, :d))
-                """), {"new": uid, "old": change.copy_owners_from, "d": day})
+        _copy_owners(conn, lay.name, change.copy_owners_from, uid, day)
     else:  # remove
         row = conn.execute(sa.text(f"SELECT {lay.label} AS code, u.revision FROM {lay.table} u WHERE u.id = :id"),
                            {"id": change.unit_id}).one()
         uid, code, revision = change.unit_id, row.code, row.revision + 1
         conn.execute(sa.text("""
-            UPDATE owner_assignment SET valid_to = :d WHERE target_type = 'cell' AND target_id = :id
-              AND valid_from < :d AND (valid_to IS NULL OR valid_to > :d)"""), {"id": uid, "d": day})
-        conn.execute(sa.text("DELETE FROM owner_assignment WHERE target_type = 'cell' AND target_id = :id "
-                             "AND valid_from >= :d"), {"id": uid, "d": day})
-        conn.execute(sa.text("DELETE FROM grid_cell WHERE id = :id"), {"id": uid})
+            UPDATE owner_assignment SET valid_to = :d WHERE target_type = :t AND target_id = :id
+              AND valid_from < :d AND (valid_to IS NULL OR valid_to > :d)"""), {"id": uid, "d": day, "t": lay.name})
+        conn.execute(sa.text("DELETE FROM owner_assignment WHERE target_type = :t AND target_id = :id "
+                             "AND valid_from >= :d"), {"id": uid, "d": day, "t": lay.name})
+        conn.execute(sa.text(f"DELETE FROM {lay.table} WHERE id = :id"), {"id": uid})
         action = "merged" if edit.action == "merge" else "delete"
     jid = change.jurisdiction_id
     if jid is None:

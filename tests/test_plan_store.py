@@ -257,7 +257,54 @@ def test_a_drawn_cell_fills_a_gap_exactly_with_clipping_and_gets_a_fresh_code(co
     assert _cells_clean(audit_store(conn, settings, TOWN))
 
 
-def test_segment_areas_can_be_reshaped_not_split(conn, settings):
+def test_segment_split_cuts_area_and_centerline_and_merge_joins_them(conn, settings):
+    segs = _units(conn, "segment").set_index("code", drop=False)
+    west = segs.loc["试验路西段"]
+    sid = int(west.unit_id)
+    conn.execute(sa.text("""
+        INSERT INTO owner_assignment (department_id, target_type, target_id, role, valid_from)
+        VALUES (:dep, 'segment', :s, '段长', :d)"""), {"s": sid, "d": TODAY, "dep": conn.execute(sa.text(
+        "INSERT INTO department (code, name) VALUES ('t_dept', '试验局') RETURNING id")).scalar()})
+    person = conn.execute(sa.text("INSERT INTO person (name) VALUES ('段长甲') RETURNING id")).scalar()
+    conn.execute(sa.text("""INSERT INTO owner_assignment (person_id, target_type, target_id, role, valid_from)
+                            VALUES (:p, 'segment', :s, '段长', :d)"""),
+                 {"p": person, "s": sid, "d": TODAY - dt.timedelta(days=10)})
+    length = conn.execute(sa.text("SELECT ST_Length(ST_Transform(geom, 4544)) FROM segment WHERE id = :s"),
+                          {"s": sid}).scalar()
+    cut = LineString([(100.0013, 30.0005), (100.0013, 30.0013)])  # 65% of the way east
+    out = save_plan_edit(conn, settings, {"layer": "segment", "action": "split", "unit_ids": [sid],
+                                          "revisions": {str(sid): 1}, "saved_by": "甲", "line": mapping(cut)})
+    kept, new = out["units"]
+    assert (kept["unit_id"], kept["code"]) == (sid, "试验路西段") and new["code"] == "试验路西段 (2)"
+    rows = {r.id: r for r in conn.execute(sa.text("""
+        SELECT id, street_id, length_m, ST_Length(ST_Transform(geom, 4544)) AS len,
+               ST_Area(ST_Transform(area, 4544)) AS a, ST_Covers(area, geom) AS covers FROM segment
+        WHERE id = ANY(:ids)"""), {"ids": [sid, new["unit_id"]]})}
+    assert rows[sid].len == pytest.approx(length * 0.65, rel=1e-3) and rows[sid].length_m == pytest.approx(rows[sid].len)
+    assert rows[sid].len + rows[new["unit_id"]].len == pytest.approx(length, abs=0.01)
+    assert all(r.covers for r in rows.values())  # each piece of area holds its piece of centerline
+    assert rows[sid].a + rows[new["unit_id"]].a == pytest.approx(_m2(conn, west.geometry), abs=0.01)
+    owners = conn.execute(sa.text("SELECT count(*) FROM owner_assignment WHERE target_type = 'segment' "
+                                  "AND target_id = :s AND valid_to IS NULL"), {"s": new["unit_id"]}).scalar()
+    assert owners == 2  # the 段长 person and department came along
+    assert audit_store(conn, settings, TOWN).overlaps.empty
+
+    out = save_plan_edit(conn, settings, {"layer": "segment", "action": "merge", "saved_by": "甲",
+                                          "unit_ids": [sid, new["unit_id"]],
+                                          "revisions": {str(sid): 2, str(new["unit_id"]): 1}})
+    assert [(u["unit_id"], u["action"]) for u in out["units"]] == [(sid, "merge"), (new["unit_id"], "merged")]
+    back = conn.execute(sa.text("SELECT ST_Length(ST_Transform(geom, 4544)), ST_Area(ST_Transform(area, 4544)) "
+                                "FROM segment WHERE id = :s"), {"s": sid}).one()
+    assert back[0] == pytest.approx(length, abs=0.01) and back[1] == pytest.approx(_m2(conn, west.geometry), abs=0.01)
+    assert conn.execute(sa.text("SELECT count(*) FROM segment WHERE id = :s"), {"s": new["unit_id"]}).scalar() == 0
+    # a cut that misses the centerline is refused
+    with pytest.raises(EditRefused, match="centerline"):
+        save_plan_edit(conn, settings, {"layer": "segment", "action": "split", "unit_ids": [sid],
+                                        "revisions": {str(sid): 3}, "saved_by": "甲",
+                                        "line": mapping(LineString([(99.9995, 30.00095), (100.0025, 30.00095)]))})
+
+
+def test_segment_areas_can_be_reshaped_not_deleted(conn, settings):
     segs = _units(conn, "segment").set_index("code", drop=False)
     west, east = segs.loc["试验路西段"], segs.loc["试验路东段"]
     minx, miny, maxx, maxy = west.geometry.bounds
@@ -274,9 +321,8 @@ def test_segment_areas_can_be_reshaped_not_split(conn, settings):
                                         "geometry": mapping(wider)})
     assert refused.value.check.overlaps["code"].tolist() == [east.code]
     with pytest.raises(Exception, match="segments build"):
-        save_plan_edit(conn, settings, {"layer": "segment", "action": "split", "unit_ids": [int(west.unit_id)],
-                                        "revisions": {str(west.unit_id): 2}, "saved_by": "甲",
-                                        "line": mapping(LineString([(minx, miny), (maxx, maxy)]))})
+        save_plan_edit(conn, settings, {"layer": "segment", "action": "delete", "unit_ids": [int(west.unit_id)],
+                                        "revisions": {str(west.unit_id): 2}, "saved_by": "甲"})
 
 
 def test_two_planners_saving_the_same_cell_at_once(plan_db, settings):
