@@ -128,3 +128,16 @@ def test_draw_refuse_save_view_restore(plan_app, plan_db, live_server, page):  #
     assert back.code == code and back.revision == 3
     assert shape(shapely.geometry.mapping(shapely.from_wkb(bytes(back.g)))).equals(cell)
     assert page.js_errors == []
+
+
+def test_segment_layer_in_english(plan_app, plan_db, live_server, page):  # noqa: F811
+    base = live_server(plan_app)
+    page.goto(f"{base}/plan?town={TOWN}&layer=segment&lang=en")
+    page.wait_for_function("document.querySelectorAll('path.gg-plan-unit').length === 2")
+    assert page.inner_text("#gg-plan-count") == "2 units"
+    assert page.locator("button[data-tool=draw]").count() == 0  # segments come from centerlines
+    assert page.locator("button[data-tool=split]").is_visible()
+    page.locator("path.gg-plan-unit").first.click()
+    page.wait_for_selector("#gg-plan-history li")
+    assert "试验路" in page.inner_text("#gg-plan-selected")
+    assert page.js_errors == []
