@@ -241,9 +241,9 @@ def _choropleth_layer(kids: gpd.GeoDataFrame) -> tuple[folium.GeoJson, dict]:
 
 
 def _hotspot_labels() -> dict[str, str]:
-    return {"hot_99": _("Hot spot, 99% confidence"), "hot_95": _("Hot spot, 95% confidence"),
-            "hot_90": _("Hot spot, 90% confidence"), "cold_90": _("Cold spot, 90% confidence"),
-            "cold_95": _("Cold spot, 95% confidence"), "cold_99": _("Cold spot, 99% confidence")}
+    return {"hot_99": _("Hot spot, confidence 99%"), "hot_95": _("Hot spot, confidence 95%"),
+            "hot_90": _("Hot spot, confidence 90%"), "cold_90": _("Cold spot, confidence 90%"),
+            "cold_95": _("Cold spot, confidence 95%"), "cold_99": _("Cold spot, confidence 99%")}
 
 
 def build_map(conn, filters: manager.ReportFilters, *, permutations: int = 9999) -> tuple[folium.Map, dict]:
