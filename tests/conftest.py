@@ -6,6 +6,8 @@ tests at another server's (throw-away) database instead.
 """
 from __future__ import annotations
 
+import contextlib
+
 import os
 import uuid
 from pathlib import Path
@@ -74,17 +76,33 @@ def engine(db_url):
     eng.dispose()
 
 
+@contextlib.contextmanager
+def scratch_database(server_url: str, prefix: str = "scratch", *, migrated: bool = False):
+    """A fresh database on the test server (PostGIS enabled; migrated to head if asked), dropped afterwards.
+
+    Yields its URL as text.
+    """
+    url = sa.engine.make_url(server_url).set(database=f"gisgrid_{prefix}_{uuid.uuid4().hex[:8]}")
+    text = url.render_as_string(hide_password=False)
+    _recreate(text)
+    try:
+        if migrated:
+            from gisgrid.db import migrate
+
+            migrate(text)
+        yield text
+    finally:
+        admin = sa.create_engine(_admin_url(text), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture()
 def scratch_url(server_url):
     """A fresh, empty database (PostGIS enabled, not migrated) dropped after the test."""
-    url = sa.engine.make_url(server_url).set(database=f"gisgrid_scratch_{uuid.uuid4().hex[:8]}")
-    text = url.render_as_string(hide_password=False)
-    _recreate(text)
-    yield text
-    admin = sa.create_engine(_admin_url(text), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database(server_url) as url:
+        yield url
 
 
 @pytest.fixture()

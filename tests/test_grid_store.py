@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 
 import openpyxl
 import pytest
@@ -26,23 +25,15 @@ TOWN_CODE = BEIJING.town_code
 @pytest.fixture(scope="module")
 def grid_db(server_url, settings):
     """A migrated scratch database with the Beijing town (module scope: the grid tests share it)."""
-    from gisgrid.db import migrate
     from gisgrid.demo import load_demo
-    from tests.conftest import _admin_url, _recreate
+    from tests.conftest import scratch_database
 
-    url = sa.engine.make_url(server_url).set(database=f"gisgrid_grid_{uuid.uuid4().hex[:8]}")
-    text = url.render_as_string(hide_password=False)
-    _recreate(text)
-    migrate(text)
-    eng = sa.create_engine(text)
-    with eng.begin() as conn:
-        load_demo(conn, settings, towns=[BEIJING], reports_per_town=20)
-    yield eng, text
-    eng.dispose()
-    admin = sa.create_engine(_admin_url(text), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database(server_url, "grid", migrated=True) as url:
+        eng = sa.create_engine(url)
+        with eng.begin() as conn:
+            load_demo(conn, settings, towns=[BEIJING], reports_per_town=20)
+        yield eng, url
+        eng.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import uuid
 
 import pytest
 import shapely
@@ -25,14 +24,17 @@ TODAY = dt.date.today()
 
 @pytest.fixture(scope="module")
 def plan_db(server_url, settings):
-    from gisgrid.db import migrate
-    from tests.conftest import _admin_url, _recreate
+    from tests.conftest import scratch_database
 
-    url = sa.engine.make_url(server_url).set(database=f"gisgrid_plan_{uuid.uuid4().hex[:8]}")
-    text = url.render_as_string(hide_password=False)
-    _recreate(text)
-    migrate(text)
-    eng = sa.create_engine(text)
+    with scratch_database(server_url, "plan", migrated=True) as url:
+        eng = sa.create_engine(url)
+        _load_town(eng, settings)
+        yield eng, url
+        eng.dispose()
+
+
+def _load_town(eng: sa.Engine, settings) -> None:
+    """Two square communities, a square grid with one 网格员 per cell, a street with two segment areas."""
     with eng.begin() as conn:
         county = conn.execute(sa.text("""
             INSERT INTO jurisdiction (code, level, name, geom) VALUES ('990098', 'county', '试验县',
@@ -63,12 +65,6 @@ def plan_db(server_url, settings):
                 ST_MakeLine(ST_Point(:x0, 30.0009, 4326), ST_Point(:x1, 30.0009, 4326)),
                 ST_Multi(ST_MakeEnvelope(:x0, 30.0007, :x1, 30.0011, 4326)))"""),
                 {"s": street, "q": seq, "n": f"试验路{'西' if seq == 1 else '东'}段", "x0": x0, "x1": x1})
-    yield eng, text
-    eng.dispose()
-    admin = sa.create_engine(_admin_url(text), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @pytest.fixture()
