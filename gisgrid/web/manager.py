@@ -240,6 +240,11 @@ def _choropleth_layer(kids: gpd.GeoDataFrame) -> tuple[folium.GeoJson, dict]:
     return layer, legend
 
 
+def _status_labels() -> dict[str, str]:
+    return {"open": _("open (not closed)"), "reported": _("reported"), "accepted": _("accepted"),
+            "dispatched": _("dispatched"), "handled": _("handled"), "verified": _("verified"), "closed": _("closed")}
+
+
 def _hotspot_labels() -> dict[str, str]:
     return {"hot_99": _("Hot spot, confidence 99%"), "hot_95": _("Hot spot, confidence 95%"),
             "hot_90": _("Hot spot, confidence 90%"), "cold_90": _("Cold spot, confidence 90%"),
@@ -318,7 +323,7 @@ def _options(conn) -> dict:
     owners = [r[0] for r in conn.execute(sa.text(
         "SELECT name FROM person UNION SELECT name FROM department ORDER BY 1"))]
     return {"categories": cats.to_dict("records"), "jurisdictions": manager.towns(conn).to_dict("records"),
-            "statuses": manager.STATUSES, "owners": owners}
+            "statuses": manager.STATUSES, "status_labels": _status_labels(), "owners": owners}
 
 
 @bp.get("")
