@@ -51,7 +51,7 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from gisgrid.crs import STORAGE_SRID, metric_crs_for, transformer
+from gisgrid.crs import STORAGE_SRID, metric_crs_for, reproject
 from gisgrid.errors import InputError
 
 LOGGER = logging.getLogger(__name__)
@@ -228,8 +228,6 @@ def audit_coverage(jurisdiction: BaseGeometry, cells: gpd.GeoDataFrame, segments
     if metric_epsg is None:
         centre = jurisdiction.centroid
         metric_epsg = metric_crs_for(centre.x, centre.y)
-    to_metric = transformer(STORAGE_SRID, metric_epsg)
-    to_storage = transformer(metric_epsg, STORAGE_SRID)
     params = {"sliver_area_m2": sliver_area_m2, "sliver_thinness": sliver_thinness,
               "max_units_per_owner": max_units_per_owner, "expiry_days": expiry_days, "report_days": report_days,
               "tolerance_m": tolerance_m}
@@ -239,14 +237,14 @@ def audit_coverage(jurisdiction: BaseGeometry, cells: gpd.GeoDataFrame, segments
     owner_text = _owner_text(current)
 
     gap_parts, gap_layer = [], []
-    juris_m = _transform(jurisdiction, to_metric)
+    juris_m = reproject(jurisdiction, STORAGE_SRID, metric_epsg)
     cell_geoms = units["geometry"][units["layer"] == "cell"]
     seg_geoms = units["geometry"][units["layer"] == "segment"]
     pieces = _pieces(shapely.difference(juris_m, shapely.union_all(cell_geoms)), tolerance_m)
     gap_parts.append(pieces)
     gap_layer += ["cell"] * len(pieces)
     if frontage is not None:
-        pieces = _pieces(shapely.difference(_transform(frontage, to_metric), shapely.union_all(seg_geoms)),
+        pieces = _pieces(shapely.difference(reproject(frontage, STORAGE_SRID, metric_epsg), shapely.union_all(seg_geoms)),
                          tolerance_m)
         gap_parts.append(pieces)
         gap_layer += ["frontage"] * len(pieces)
@@ -294,7 +292,7 @@ def audit_coverage(jurisdiction: BaseGeometry, cells: gpd.GeoDataFrame, segments
     def layer(frame: pd.DataFrame, geoms: np.ndarray, name: str, metric: bool = True) -> gpd.GeoDataFrame:
         geoms = np.asarray(geoms, dtype=object)
         if metric and len(geoms):
-            geoms = np.array([_transform(g, to_storage) for g in geoms], dtype=object)
+            geoms = reproject(geoms, metric_epsg, STORAGE_SRID)
         return gpd.GeoDataFrame(frame.reset_index(drop=True)[_COLUMNS[name]],
                                 geometry=gpd.GeoSeries(geoms, crs=STORAGE_SRID))
 
@@ -351,9 +349,6 @@ def _check(jurisdiction, cells, segments, owners, reports, frontage, **limits) -
 
 
 # --- helpers ----------------------------------------------------------------------
-def _transform(geom: BaseGeometry, t) -> BaseGeometry:
-    return shapely.transform(geom, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
-
 
 def _units(cells: gpd.GeoDataFrame, segments: gpd.GeoDataFrame | None, epsg: int) -> dict[str, np.ndarray]:
     """Cells and segment areas as arrays in the metric CRS: layer, id, name, geometry."""

@@ -260,6 +260,14 @@ def metric_crs_for(lon: float, lat: float) -> int:
     return (32600 if lat >= 0 else 32700) + zone
 
 
+def jurisdiction_metric_crs(stored: int | None, setting: str | int | None, geom) -> int:
+    """The metric CRS of a jurisdiction: its stored ``metric_epsg``, else the deployment setting at ``geom``'s centre."""
+    if stored:
+        return int(stored)
+    centre = geom.centroid
+    return resolve_metric_crs(setting, centre.x, centre.y)
+
+
 def resolve_metric_crs(setting: str | int | None, lon: float, lat: float) -> int:
     """Honour a configured metric CRS (``"auto"`` picks one from the centre)."""
     if setting in (None, "", "auto"):

@@ -64,13 +64,6 @@ def _multi(geom):
     return MultiPolygon([geom]) if geom.geom_type == "Polygon" else geom
 
 
-def _metric_epsg(settings: Settings, stored: int | None, boundary) -> int:
-    if stored:
-        return int(stored)
-    centre = boundary.centroid
-    return crs.resolve_metric_crs(settings.metric_crs, centre.x, centre.y)
-
-
 # --- grid build -------------------------------------------------------------------
 def build_and_store_grid(conn: sa.Connection, settings: Settings, jurisdiction_code: str, *,
                          target_area_m2: float = 10_000.0, layout: str = "blocks") -> dict:
@@ -131,7 +124,7 @@ def build_and_store_grid(conn: sa.Connection, settings: Settings, jurisdiction_c
 
 def _build_town(conn: sa.Connection, settings: Settings, town, *, target_area_m2: float, layout: str) -> dict:
     boundary = shapely.from_wkb(bytes(town.geom))
-    epsg = _metric_epsg(settings, town.metric_epsg, boundary)
+    epsg = crs.jurisdiction_metric_crs(town.metric_epsg, settings.metric_crs, boundary)
     communities = _frame(conn, """
         SELECT id, code, ST_AsBinary(geom) AS geom FROM jurisdiction
         WHERE parent_id = :tid AND level = 'community' ORDER BY code""", {"tid": town.id})
@@ -282,7 +275,7 @@ def audit_store(conn: sa.Connection, settings: Settings, jurisdiction_code: str 
 
 def _audit_one(conn: sa.Connection, settings: Settings, row, *, days: int, today: dt.date, **limits) -> AuditResult:
     boundary = shapely.from_wkb(bytes(row.geom))
-    epsg = _metric_epsg(settings, row.metric_epsg, boundary)
+    epsg = crs.jurisdiction_metric_crs(row.metric_epsg, settings.metric_crs, boundary)
     cells = _frame(conn, f"""
         SELECT c.id, c.code, ST_AsBinary(c.geom) AS geom FROM grid_cell c, jurisdiction j
         WHERE j.id = :jid AND (c.jurisdiction_id IN ({_SUBTREE_SQL})

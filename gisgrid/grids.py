@@ -61,7 +61,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from gisgrid.crs import STORAGE_SRID, metric_crs_for, transformer
+from gisgrid.crs import STORAGE_SRID, metric_crs_for, reproject
 from gisgrid.errors import InputError
 
 LOGGER = logging.getLogger(__name__)
@@ -147,16 +147,15 @@ def build_grid(jurisdiction_code: str, boundary: BaseGeometry, communities: gpd.
     if metric_epsg is None:
         centre = boundary.centroid
         metric_epsg = metric_crs_for(centre.x, centre.y)
-    to_metric = transformer(STORAGE_SRID, metric_epsg)
-    boundary_m = _transform(boundary, to_metric)
+    boundary_m = reproject(boundary, STORAGE_SRID, metric_epsg)
     comm_codes = communities["code"].astype(str).to_numpy()
-    comm_m = np.array([_transform(g, to_metric) for g in communities.geometry.to_numpy()], dtype=object)
+    comm_m = reproject(communities.geometry.to_numpy(), STORAGE_SRID, metric_epsg)
 
     street_lines = np.empty(0, dtype=object)
     if streets is not None and len(streets):
         lines = streets.geometry.to_numpy()
         lines = lines[~shapely.is_missing(lines) & ~shapely.is_empty(lines)]
-        lines = np.array([_transform(g, to_metric) for g in lines], dtype=object)
+        lines = reproject(np.asarray(lines, dtype=object), STORAGE_SRID, metric_epsg)
         street_lines = lines[shapely.intersects(lines, boundary_m)] if len(lines) else lines
 
     note = ""
@@ -196,13 +195,12 @@ def build_grid(jurisdiction_code: str, boundary: BaseGeometry, communities: gpd.
     cells, cell_comm = _as_polygons(cells, cell_comm)
     codes, seqs = _codes(cells, comm_codes[cell_comm], comm_m, cell_comm, target_area_m2, previous, metric_epsg)
 
-    to_storage = transformer(metric_epsg, STORAGE_SRID)
     result = gpd.GeoDataFrame({
         "code": codes,
         "community_code": comm_codes[cell_comm],
         "seq": seqs,
         "area_m2": shapely.area(cells),
-        "geometry": [_transform(c, to_storage) for c in cells],
+        "geometry": list(reproject(np.asarray(cells, dtype=object), metric_epsg, STORAGE_SRID)),
     }, geometry="geometry", crs=STORAGE_SRID)
     result = result.sort_values("code", kind="stable").reset_index(drop=True)[GRID_COLUMNS]
     result.attrs.update({"jurisdiction_code": jurisdiction_code, "layout": used_layout,
@@ -266,9 +264,6 @@ def _check_inputs(jurisdiction_code, boundary, communities, streets, previous, *
 
 
 # --- geometry helpers -------------------------------------------------------------
-def _transform(geom: BaseGeometry, t) -> BaseGeometry:
-    return shapely.transform(geom, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
-
 
 def _faces(lines: np.ndarray, boundary: BaseGeometry, communities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Node ``lines`` (snap-rounded), polygonize, keep the faces inside the boundary.
@@ -513,7 +508,7 @@ def tiling_errors_m2(cells: gpd.GeoDataFrame, boundary: BaseGeometry, *, metric_
         Projected CRS of the measurement; all figures are m².
     """
     geoms = cells.to_crs(metric_epsg).geometry.to_numpy()
-    town = _transform(boundary, transformer(STORAGE_SRID, metric_epsg))
+    town = reproject(boundary, STORAGE_SRID, metric_epsg)
     union = shapely.union_all(geoms)
     left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
     keep = left < right

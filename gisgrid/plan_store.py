@@ -251,25 +251,25 @@ def units_geojson(units: gpd.GeoDataFrame) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
-def unit_history(conn: sa.Connection, layer: str, unit_id: int) -> list[dict]:
-    """Every saved version of a unit, newest first (GeoJSON geometry; None for a removal)."""
+def unit_history(conn: sa.Connection, settings: Settings, layer: str, unit_id: int) -> list[dict]:
+    """Every saved version of a unit, newest first (GeoJSON geometry; None for a removal; area in m²)."""
     if layer not in _LAYERS:
         raise InputError(f"layer must be one of {', '.join(_LAYERS)}, got {layer!r}")
     rows = conn.execute(sa.text("""
-        SELECT id, edit_id, unit_code, revision, action, saved_by, saved_at, reason, ST_AsBinary(geom) AS geom
-        FROM plan_version WHERE layer = :layer AND unit_id = :id ORDER BY revision DESC, id DESC"""),
+        SELECT v.id, v.edit_id, v.unit_code, v.revision, v.action, v.saved_by, v.saved_at, v.reason,
+               ST_AsBinary(v.geom) AS geom, COALESCE(j.metric_epsg, p.metric_epsg) AS metric_epsg
+        FROM plan_version v LEFT JOIN jurisdiction j ON j.id = v.jurisdiction_id
+        LEFT JOIN jurisdiction p ON p.id = j.parent_id
+        WHERE v.layer = :layer AND v.unit_id = :id ORDER BY v.revision DESC, v.id DESC"""),
         {"layer": layer, "id": int(unit_id)}).all()
     lay = _LAYERS[layer]
     exists = conn.execute(sa.text(f"SELECT revision FROM {lay.table} WHERE id = :id"), {"id": int(unit_id)}).first()
     if not rows and exists is None:
         raise NotFound(f"no {layer} with id {unit_id} and no saved versions of one")
-    epsg = None
     out = []
     for r in rows:
         geom = _wkb(r.geom)
-        if geom is not None and epsg is None:
-            c = geom.centroid
-            epsg = crs.metric_crs_for(c.x, c.y)
+        epsg = None if geom is None else crs.jurisdiction_metric_crs(r.metric_epsg, settings.metric_crs, geom)
         out.append({"version_id": r.id, "edit_id": r.edit_id, "code": r.unit_code, "revision": r.revision,
                     "action": r.action, "saved_by": r.saved_by, "saved_at": r.saved_at.isoformat(),
                     "reason": r.reason, "area_m2": None if geom is None else round(float(area_m2(geom, epsg)[0]), 2),
@@ -360,10 +360,7 @@ def _neighbours(conn: sa.Connection, lay: _Layer, town_id: int, around: BaseGeom
 
 def _metric(settings: Settings, conn: sa.Connection, town_id: int, geom: BaseGeometry) -> int:
     stored = conn.execute(sa.text("SELECT metric_epsg FROM jurisdiction WHERE id = :i"), {"i": town_id}).scalar()
-    if stored:
-        return int(stored)
-    c = geom.centroid
-    return crs.resolve_metric_crs(settings.metric_crs, c.x, c.y)
+    return crs.jurisdiction_metric_crs(stored, settings.metric_crs, geom)
 
 
 def _community_of(conn: sa.Connection, town, poly: BaseGeometry) -> int:

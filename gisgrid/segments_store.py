@@ -61,7 +61,7 @@ def rebuild_segments(conn: sa.Connection, settings: Settings, *, jurisdiction_co
                                 geometry=shapely.from_wkb(streets["geom"].map(bytes).to_numpy()),
                                 crs=crs.STORAGE_SRID)
         boundary = shapely.from_wkb(bytes(town.geom))
-        epsg = town.metric_epsg or crs.resolve_metric_crs(settings.metric_crs, *boundary.centroid.coords[0])
+        epsg = crs.jurisdiction_metric_crs(town.metric_epsg, settings.metric_crs, boundary)
         segs = build_segments(ways, metric_epsg=epsg, max_length_m=settings.segment_max_length_m,
                               half_widths_m=settings.road_half_widths_m,
                               frontage_depth_m=settings.frontage_depth_m, boundary=boundary)

@@ -125,7 +125,7 @@ def test_reshape_is_versioned_keeps_owners_and_shows_the_gap(conn, settings):
                              "action": "reshape"}]
     expected_gap = _m2(conn, cell.geometry) - _m2(conn, smaller)
     assert sum(f["properties"]["area_m2"] for f in out["gaps"]["features"]) == pytest.approx(expected_gap, abs=0.1)
-    history = unit_history(conn, "cell", int(cell.unit_id))
+    history = unit_history(conn, settings, "cell", int(cell.unit_id))
     assert [(v["revision"], v["action"], v["saved_by"], v["reason"]) for v in history] == [
         (2, "reshape", "规划员甲", "让出道路"), (1, "original", None, None)]
     assert shapely.geometry.shape(history[1]["geometry"]).equals(cell.geometry)
@@ -142,7 +142,7 @@ def test_restore_brings_back_an_earlier_version(conn, settings):
     out = save_plan_edit(conn, settings, _edit(cell, action="reshape",
                                                geometry=mapping(shapely.intersection(
                                                    cell.geometry, shapely.box(minx, miny, maxx, (miny + maxy) / 2)))))
-    original = [v for v in unit_history(conn, "cell", int(cell.unit_id)) if v["action"] == "original"][0]
+    original = [v for v in unit_history(conn, settings, "cell", int(cell.unit_id)) if v["action"] == "original"][0]
     out = save_plan_edit(conn, settings, {**_edit(cell, action="restore", version_id=original["version_id"]),
                                           "revisions": {str(cell.unit_id): out["units"][0]["revision"]}})
     assert out["units"][0]["revision"] == 3 and out["units"][0]["action"] == "restore"
@@ -219,7 +219,7 @@ def test_delete_then_restore_brings_the_cell_back_with_its_code(conn, settings):
         pytest.approx(_m2(conn, cell.geometry), abs=0.1)
     assert cell.unit_id not in _units(conn).index
     assert [o.valid_to for o in _owners(conn, int(cell.unit_id))] == [TODAY]  # history kept, ended today
-    history = unit_history(conn, "cell", int(cell.unit_id))
+    history = unit_history(conn, settings, "cell", int(cell.unit_id))
     assert history[0]["action"] == "delete" and history[0]["geometry"] is None
     with pytest.raises(Exception, match="removal"):
         save_plan_edit(conn, settings, {**_edit(cell, action="restore", version_id=history[0]["version_id"]),

@@ -113,4 +113,4 @@ def history():
         unit_id = int(request.args.get("id", ""))
     except ValueError:
         raise InputError("id must be an integer unit id") from None
-    return jsonify(versions=unit_history(get_conn(), layer, unit_id))
+    return jsonify(versions=unit_history(get_conn(), current_app.config["GISGRID_SETTINGS"], layer, unit_id))
