@@ -126,18 +126,27 @@ def test_audit_clean_grid(grid_db, built, settings):
     assert len(vacant_cells) == built["cells"] - 1
 
 
-def test_audit_finds_deleted_cell_as_gap(grid_db, built, settings):
+def _audit_without_largest_interior(grid_db, settings, table: str, column: str, remove: str):
+    """Audit after removing (``remove``, SQL with :id) the largest unit touching no town border; rolled back.
+
+    Returns the audit and the removed unit's area in m² (interior, so its gap is exactly that area).
+    """
     eng, _ = grid_db
     with eng.begin() as conn:
         epsg = conn.execute(sa.text("SELECT metric_epsg FROM jurisdiction WHERE code = :c"), {"c": TOWN_CODE}).scalar()
-        # an interior cell (touching no town border), so the gap is exactly the cell
-        code, area = conn.execute(sa.text(f"""
-            SELECT c.code, ST_Area(ST_Transform(c.geom, {epsg})) FROM grid_cell c, jurisdiction t
-            WHERE t.code = :c AND NOT ST_Intersects(c.geom, ST_Boundary(t.geom))
-            ORDER BY ST_Area(ST_Transform(c.geom, {epsg})) DESC LIMIT 1"""), {"c": TOWN_CODE}).one()
-        conn.execute(sa.text("DELETE FROM grid_cell WHERE code = :c"), {"c": code})
+        unit_id, area = conn.execute(sa.text(f"""
+            SELECT u.id, ST_Area(ST_Transform(u.{column}, {epsg})) FROM {table} u, jurisdiction t
+            WHERE t.code = :c AND u.{column} IS NOT NULL AND NOT ST_Intersects(u.{column}, ST_Boundary(t.geom))
+            ORDER BY 2 DESC LIMIT 1"""), {"c": TOWN_CODE}).one()
+        conn.execute(sa.text(remove), {"id": unit_id})
         result = audit_store(conn, settings, TOWN_CODE)
         conn.rollback()
+    return result, area
+
+
+def test_audit_finds_deleted_cell_as_gap(grid_db, built, settings):
+    result, area = _audit_without_largest_interior(grid_db, settings, "grid_cell", "geom",
+                                                   "DELETE FROM grid_cell WHERE id = :id")
     gaps = result.gaps[result.gaps["layer"] == "cell"]
     assert len(gaps) == 1
     assert gaps["area_m2"].iloc[0] == pytest.approx(area, abs=0.1)
@@ -146,16 +155,8 @@ def test_audit_finds_deleted_cell_as_gap(grid_db, built, settings):
 
 
 def test_audit_finds_frontage_left_by_a_removed_segment_area(grid_db, built, settings):
-    eng, _ = grid_db
-    with eng.begin() as conn:
-        epsg = conn.execute(sa.text("SELECT metric_epsg FROM jurisdiction WHERE code = :c"), {"c": TOWN_CODE}).scalar()
-        seg_id, area = conn.execute(sa.text(f"""
-            SELECT g.id, ST_Area(ST_Transform(g.area, {epsg})) FROM segment g, jurisdiction t
-            WHERE t.code = :c AND g.area IS NOT NULL AND NOT ST_Intersects(g.area, ST_Boundary(t.geom))
-            ORDER BY ST_Area(ST_Transform(g.area, {epsg})) DESC LIMIT 1"""), {"c": TOWN_CODE}).one()
-        conn.execute(sa.text("UPDATE segment SET area = NULL WHERE id = :i"), {"i": seg_id})
-        result = audit_store(conn, settings, TOWN_CODE)
-        conn.rollback()
+    result, area = _audit_without_largest_interior(grid_db, settings, "segment", "area",
+                                                   "UPDATE segment SET area = NULL WHERE id = :id")
     frontage = result.gaps[result.gaps["layer"] == "frontage"]
     assert frontage["area_m2"].sum() == pytest.approx(area, abs=0.1)
     assert result.summary()["gaps_frontage_m2"] == pytest.approx(area, abs=0.1)
