@@ -1330,7 +1330,6 @@ class OwnerHistory:
             key = (tcode[look] << _ID_BITS) | ids[look].astype(np.int64)
             day = days[look].astype(np.int64) + _DAY_OFFSET
             keys = sub["_key"].to_numpy()
-            starts = sub["_from"].to_numpy()
             ends = sub["_to"].to_numpy()
             pos = np.searchsorted(sub["_composite"].to_numpy(), (key << 21) | day, side="right") - 1
             hit = np.full(look.size, -1, dtype=np.int64)

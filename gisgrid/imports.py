@@ -86,8 +86,6 @@ def read_table(path: str | Path, *, sheet: str | None = None) -> pd.DataFrame:
 
     Adds a ``row`` column with 1-based data row numbers.
     """
-    from gisgrid.io import read_layer  # noqa: F401 - same error vocabulary as spatial reads
-
     path = Path(path)
     if not path.exists():
         raise FileFormatError(f"file not found: {path}")

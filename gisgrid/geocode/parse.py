@@ -60,7 +60,7 @@ _NUM_CJK_RE = re.compile(
     rf"\s*(?P<suf>[A-Za-z])?\s*[号號](?P<rest>.*)$")
 _NUM_CJK_NOHAO_RE = re.compile(rf"^(?P<street>.*?[{_CJK}])\s*(?P<pre>[甲乙丙丁])?(?P<num>\d+)(?P<suf>[A-Za-z])?(?P<rest>(?:[^\d].*)?)$")
 _CROSS_CJK_RE = re.compile(
-    rf"^(?P<a>.+?)\s*(?:与|和|同|跟|及|/|&|、|\+|×|x)\s*(?P<b>.+?)\s*(?:的)?(?:十字路口|交叉路口|交叉口|交汇处|交界处|交口|路口|口)?$")
+    r"^(?P<a>.+?)\s*(?:与|和|同|跟|及|/|&|、|\+|×|x)\s*(?P<b>.+?)\s*(?:的)?(?:十字路口|交叉路口|交叉口|交汇处|交界处|交口|路口|口)?$")
 _PART_RE = re.compile(r"^(?P<street>.+?)\s*(?P<part>[东西南北]延段|[东西南北中]段)$")
 
 _HOUSE_NUMBER_RE = re.compile(

@@ -4,7 +4,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from flask import Blueprint, Response, send_file
+from flask import Blueprint, Response
 
 from gisgrid import layers
 from gisgrid.errors import NotFound
