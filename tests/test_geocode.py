@@ -187,6 +187,72 @@ def test_empty_garbage_and_other_town_fail_with_a_reason(town, shatin):
     assert geocode("上海市南京东路100号", shatin).quality == "failed"
 
 
+# --- administrative prefixes ----------------------------------------------------------------
+@pytest.mark.parametrize("text, admin, codes, street", [
+    ("广东省深圳市龙岗区龙城街道龙翔大道2001号", ("广东省", "深圳市", "龙岗区", "龙城街道"), ("440307",), "龙翔大道"),
+    ("深圳龙岗区龙翔大道1号", ("深圳", "龙岗区"), ("440307",), "龙翔大道"),
+    ("北京市海淀区学院路35号", ("北京市", "海淀区"), ("110108",), "学院路"),
+    # a county name used in two provinces stays ambiguous unless the province is written
+    ("朝阳区双泉堡路3号", ("朝阳区",), ("110105", "220104"), "双泉堡路"),
+    ("吉林省朝阳区人民大街8号", ("吉林省", "朝阳区"), ("220104",), "人民大街"),
+    ("香港沙田區沙田正街18號", ("香港", "沙田区"), ("810000",), "沙田正街"),
+    # place names that begin a street name are not prefixes
+    ("北京路88号", (), (), "北京路"),
+    ("南京西路1号", (), (), "南京西路"),
+    ("中山路5号", (), (), "中山路"),
+    ("人民路88号", (), (), "人民路"),
+])
+def test_administrative_prefixes_get_division_codes(text, admin, codes, street):
+    parsed = parse_address(text)
+    assert parsed.admin == admin and parsed.division_codes == codes and parsed.street == street
+
+
+@pytest.fixture(scope="module")
+def county() -> Gazetteer:
+    """Two towns of 龙岗区 (440307) 3 km apart, each with its own 人民路; 龙翔大道 only in the first."""
+    def road(x):
+        return LineString([(X0 + x, Y0), (X0 + x + 50 * D, Y0)])
+
+    streets = gpd.GeoDataFrame(
+        {"name": ["人民路", "人民路", "龙翔大道"], "jurisdiction_code": ["440307001", "440307002", "440307001"]},
+        geometry=[road(0), road(300 * D), LineString([(X0 + 25 * D, Y0 - 20 * D), (X0 + 25 * D, Y0 + 20 * D)])],
+        crs=4326)
+    areas = gpd.GeoDataFrame(
+        {"name": ["龙岗区", "龙城街道", "横岗街道"], "code": ["440307", "440307001", "440307002"]},
+        geometry=[box(X0 - D, Y0 - D, X0 + 360 * D, Y0 + D), box(X0 - D, Y0 - D, X0 + 100 * D, Y0 + D),
+                  box(X0 + 250 * D, Y0 - D, X0 + 360 * D, Y0 + D)], crs=4326)
+    return Gazetteer.build(streets, jurisdictions=areas)
+
+
+def test_prefixes_restrict_the_search_to_their_area(county):
+    west, east = X0 + 25 * D, X0 + 325 * D
+    longcheng = geocode("龙城街道人民路", county)
+    henggang = geocode("广东省深圳市龙岗区横岗街道人民路", county)
+    assert abs(longcheng.lon - west) < 2 * D and abs(henggang.lon - east) < 2 * D
+    assert longcheng.confidence == henggang.confidence == 0.5 and "streets named" not in longcheng.note
+    # no area written, or only the county: both streets qualify; the row says so and is less certain
+    for text in ("人民路", "深圳市龙岗区人民路"):
+        either = geocode(text, county)
+        assert either.ok and "2 streets named 人民路 (龙城街道; 横岗街道)" in either.note and either.confidence < 0.5
+    # another county, by code even though the name is unknown to the deployment
+    other = geocode("北京市海淀区人民路1号", county)
+    assert other.quality == "failed" and "110108" in other.note and "outside" in other.note
+    # a street found only outside the named town is kept but flagged
+    elsewhere = geocode("横岗街道龙翔大道", county)
+    assert elsewhere.ok and "no 龙翔大道 inside 横岗街道; took the one in 龙城街道" in elsewhere.note
+    assert elsewhere.confidence < 0.5
+
+
+def test_prefixes_match_names_when_codes_are_not_national(county):
+    """A deployment with its own (non-GB/T 2260) codes still recognises its areas by name."""
+    streets = gpd.GeoDataFrame({"name": ["人民路"]}, geometry=[LineString([(X0, Y0), (X0 + 50 * D, Y0)])], crs=4326)
+    areas = gpd.GeoDataFrame({"name": ["龙岗区"], "code": ["000123"]},
+                             geometry=[box(X0 - D, Y0 - D, X0 + 51 * D, Y0 + D)], crs=4326)
+    gaz = Gazetteer.build(streets, jurisdictions=areas)
+    assert geocode("广东省深圳市龙岗区人民路", gaz).ok
+    assert geocode("上海市黄浦区人民路", gaz).quality == "failed"
+
+
 # --- files ------------------------------------------------------------------------------------
 def test_gbk_csv_file(town, tmp_path):
     src = tmp_path / "reports_gbk.csv"

@@ -149,3 +149,18 @@ def test_import_addresses_command(tmp_path, db_url, town, engine):
     finally:
         with engine.begin() as conn:
             conn.exec_driver_sql("DELETE FROM address_point WHERE street = 'Testikatu'")
+
+
+def test_db_gazetteer_uses_division_codes_of_the_jurisdictions(gazetteers):
+    """Prefixes are checked against the stored jurisdictions' codes: 440307 is 龙岗区, 81 is Hong Kong."""
+    longgang = pd.read_csv(DATA / "shenzhen_longgang_addresses_dev.csv", dtype=str).iloc[0]
+    written = f"广东省深圳市龙岗区{longgang['street']}{longgang['housenumber']}"
+    found = gazetteers.geocode(written if written.endswith("号") else written + "号")
+    assert found.quality == "address_point", found
+    assert abs(found.lon - float(longgang["lon"])) < 1e-4 and abs(found.lat - float(longgang["lat"])) < 1e-4
+    assert gazetteers.geocode("香港特别行政区沙田正街1号").ok
+    # a Sha Tin street written with a Beijing district: the district is believed, at district level
+    mixed = gazetteers.geocode("北京市海淀区沙田正街1号")
+    assert mixed.quality == "jurisdiction" and mixed.matched_name == "海淀区" and "沙田正街" in mixed.note
+    # a province the deployment does not cover at all
+    assert gazetteers.geocode("上海市黄浦区南京东路100号").quality == "failed"

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 import shapely
 from rapidfuzz import fuzz, process
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from gisgrid.crs import STORAGE_SRID, metric_crs_for, transformer
 from gisgrid.errors import InputError
@@ -33,6 +35,8 @@ NAME_COLUMNS = ("name", "name_zh", "name_en", "name_osm", "alt_name", "old_name"
 INTERSECTION_TOLERANCE_M = 5.0
 #: Crossing points of one street pair further apart than this are reported as several crossings, metres.
 CROSSING_CLUSTER_M = 150.0
+#: Pieces of one street name further apart than this are different streets (人民路 in two towns), metres.
+SAME_STREET_GAP_M = 1000.0
 #: Fuzzy-match cut-offs (rapidfuzz ``fuzz.ratio`` on keys, 0–100) for Latin and Chinese keys.
 FUZZY_CUTOFF_LATIN = 85.0
 FUZZY_CUTOFF_CJK = 75.0
@@ -50,10 +54,20 @@ class Street:
     by_number: dict[int, np.ndarray] = field(default_factory=dict)  # number -> mean point of all suffixes
     ranges: list[tuple[int, int, np.ndarray]] = field(default_factory=list)  # (lo, hi, point)
     series: dict[int, np.ndarray] = field(default_factory=dict)  # parity -> rows (number, x, y, measure, offset)
+    codes: frozenset[str] = frozenset()  # codes of the jurisdictions its pieces lie in, when known
 
     @property
     def has_numbers(self) -> bool:
         return bool(self.by_number)
+
+
+@dataclass(frozen=True)
+class Area:
+    """A jurisdiction the gazetteer covers: its name, a point inside it (metric) and its division code."""
+
+    name: str
+    point: np.ndarray
+    code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +94,7 @@ class Gazetteer:
         self.base_keys: dict[str, set[int]] = defaultdict(set)
         self.intersections: dict[frozenset, list[np.ndarray]] = defaultdict(list)
         self.landmarks: dict[str, tuple[str, np.ndarray]] = {}
-        self.jurisdictions: dict[str, tuple[str, np.ndarray]] = {}
+        self.jurisdictions: dict[str, Area] = {}
         self._key_list: list[str] = []
         self._key_list_cjk: list[str] = []
         self._landmark_list: list[str] = []
@@ -100,15 +114,19 @@ class Gazetteer:
             optional ``aliases`` (list of str, or str separated by ``;``) and other
             name columns (:data:`NAME_COLUMNS`).  Bilingual names such as
             ``'多石街 To Shek Street'`` are indexed under both parts.  Features
-            sharing a ``name`` form one street.
+            sharing a ``name`` form one street, unless they lie more than
+            :data:`SAME_STREET_GAP_M` apart (the same name in two towns).  An
+            optional ``jurisdiction_code`` column lets administrative prefixes
+            of an address (龙城街道…) choose between such streets.
         addresses : geopandas.GeoDataFrame, optional
             Address points with ``street`` and ``housenumber`` (text).  A street
             named only here is still found (located by its address points).
         landmarks : geopandas.GeoDataFrame, optional
             Named places (``name``), for addresses such as ``…医院门口``.
         jurisdictions : geopandas.GeoDataFrame, optional
-            Named areas (``name``) the gazetteer covers; administrative prefixes of
-            an address are checked against them.
+            Named areas (``name``, optional division ``code``) the gazetteer
+            covers; administrative prefixes of an address are checked against
+            their names and codes.
         metric_epsg : int, optional
             Metric CRS; by default chosen from the centre of the streets.
 
@@ -134,9 +152,11 @@ class Gazetteer:
             gaz._landmark_list = list(gaz.landmarks)
         if jurisdictions is not None and len(jurisdictions):
             _check_frame(jurisdictions, "jurisdictions", ("name",))
-            for name, pt in zip(jurisdictions["name"], gaz._metric_points(jurisdictions), strict=True):
+            codes = (jurisdictions["code"] if "code" in jurisdictions.columns
+                     else pd.Series(None, index=jurisdictions.index, dtype=object))
+            for name, code, pt in zip(jurisdictions["name"], codes, gaz._metric_points(jurisdictions), strict=True):
                 if isinstance(name, str) and name.strip() and pt is not None:
-                    gaz.jurisdictions[street_key(name)] = (name, pt)
+                    gaz.jurisdictions[street_key(name)] = Area(name, pt, str(code) if isinstance(code, str) else None)
         gaz._key_list = [k for k in gaz.keys if not has_cjk(k)]
         gaz._key_list_cjk = [k for k in gaz.keys if has_cjk(k)]
         gaz._build_series()
@@ -175,37 +195,41 @@ class Gazetteer:
         return street
 
     def _add_streets(self, streets: gpd.GeoDataFrame) -> None:
+        """One :class:`Street` per name and place: pieces of a name within :data:`SAME_STREET_GAP_M`
+        of each other form one street; a name used again far away (人民路 in two towns) is another."""
         frame = streets[streets["name"].notna() & streets.geometry.notna()]
         geoms = self._metric(frame)
-        by_name: dict[str, list] = defaultdict(list)
-        rows: dict[str, int] = {}
-        for pos, name in enumerate(frame["name"].astype(str)):
-            by_name[name].append(geoms[pos])
-            rows.setdefault(name, pos)
-        name_cols = [c for c in NAME_COLUMNS if c in frame.columns and c != "name"]
+        codes = (frame["jurisdiction_code"].to_numpy(dtype=object) if "jurisdiction_code" in frame.columns
+                 else np.full(len(frame), None, dtype=object))
+        names = frame["name"].astype(str).to_numpy()
+        row_sid = np.full(len(frame), -1)
         part_geoms, part_sids = [], []
-        for name, pieces in by_name.items():
-            lines = shapely.get_parts(np.array(pieces, dtype=object))
-            lines = lines[shapely.get_type_id(lines) == 1]  # LineStrings only
+        for name in dict.fromkeys(names):
+            rows = np.flatnonzero(names == name)
+            pieces = shapely.get_parts(np.array(geoms[rows], dtype=object), return_index=True)
+            is_line = shapely.get_type_id(pieces[0]) == 1  # LineStrings only
+            lines, owner = pieces[0][is_line], rows[pieces[1][is_line]]
             if not len(lines):
                 continue
-            merged = shapely.line_merge(shapely.multilinestrings(lines))
-            street = self._new_street(name, merged)
-            part_geoms.extend(lines)
-            part_sids.extend([street.sid] * len(lines))
-        # other names and aliases of every feature, attached to the street of its 'name'
-        sid_of = {s.name: s.sid for s in self.streets.values()}
+            for members in _places(lines):
+                street = self._new_street(name, shapely.line_merge(shapely.multilinestrings(lines[members])))
+                street.codes = frozenset(str(c) for c in codes[owner[members]] if isinstance(c, str) and c)
+                row_sid[owner[members]] = street.sid
+                part_geoms.extend(lines[members])
+                part_sids.extend([street.sid] * len(members))
+        # other names and aliases of every feature, attached to the street of its own piece
+        name_cols = [c for c in NAME_COLUMNS if c in frame.columns and c != "name"]
         for col in [*name_cols, "aliases"]:
             if col not in frame.columns:
                 continue
-            for name, value in zip(frame["name"].astype(str), frame[col], strict=True):
-                if name not in sid_of:
+            for sid, value in zip(row_sid, frame[col], strict=True):
+                if sid < 0:
                     continue
                 values = value if isinstance(value, (list, tuple, np.ndarray)) else (
                     str(value).split(";") if isinstance(value, str) else [])
                 for alias in values:
                     if isinstance(alias, str) and alias.strip():
-                        self._index_name(sid_of[name], alias.strip())
+                        self._index_name(int(sid), alias.strip())
         self._find_intersections(np.array(part_geoms, dtype=object), np.array(part_sids))
 
     def _find_intersections(self, lines: np.ndarray, sids: np.ndarray) -> None:
@@ -236,7 +260,7 @@ class Gazetteer:
         for street_text, number_text, pt in zip(addresses["street"], addresses["housenumber"], pts, strict=True):
             if pt is None or not isinstance(street_text, str) or not street_text.strip():
                 continue
-            sid = self._street_for_address(street_text)
+            sid = self._street_for_address(street_text, pt)
             n, suffix, end, _ = parse_house_number(number_text if isinstance(number_text, str) else None)
             if n is None:
                 continue
@@ -251,12 +275,18 @@ class Gazetteer:
         for (sid, lo, hi), p in acc_range.items():
             self.streets[sid].ranges.append((lo, hi, np.mean(p, axis=0)))
 
-    def _street_for_address(self, text: str) -> int:
-        """The street an address point's street field names; a new (geometry-less) street if none."""
+    def _street_for_address(self, text: str, pt: np.ndarray) -> int:
+        """The street an address point's street field names (the nearest of that name); a new
+        (geometry-less) street if none."""
         for candidate in (text, _place_and_street(text)[1], *split_bilingual(text)):
             sids = self.keys.get(street_key(candidate))
             if sids:
-                return min(sids)
+                if len(sids) == 1:
+                    return next(iter(sids))
+                here = shapely.points(pt)
+                return min(sids, key=lambda s: (self.streets[s].geometry is None,
+                                                0.0 if self.streets[s].geometry is None
+                                                else shapely.distance(self.streets[s].geometry, here), s))
         return self._new_street(_place_and_street(text)[1]).sid
 
     def _build_series(self) -> None:
@@ -322,8 +352,8 @@ class Gazetteer:
                 return (*self.landmarks[found[0]], float(found[1]))
         return None
 
-    def find_jurisdiction(self, tokens) -> tuple[str, np.ndarray] | None:
-        """The known jurisdiction one of the administrative tokens names (沙田区 ~ 沙田), if any."""
+    def find_jurisdiction(self, tokens) -> Area | None:
+        """The known jurisdiction the most specific administrative token names (沙田区 ~ 沙田), if any."""
         for tok in reversed(tokens):
             k = street_key(tok)
             k_bare = k.rstrip("省市县区镇乡村") or k
@@ -332,6 +362,11 @@ class Gazetteer:
                 if k == jkey or k_bare == j_bare or (len(k_bare) >= 2 and (k_bare in jkey or j_bare in k)):
                     return value
         return None
+
+    def area_names(self, codes) -> str:
+        """Names of the jurisdictions with these codes, for notes ('龙城街道'; the code when unknown)."""
+        names = {a.code: a.name for a in self.jurisdictions.values() if a.code}
+        return ", ".join(sorted(names.get(c, c) for c in codes)) or "an unknown area"
 
     def street_point(self, sid: int, part: str | None = None) -> np.ndarray:
         """A street's midpoint (the point of the centerline nearest its centroid), or of one part of it.
@@ -367,6 +402,17 @@ class Gazetteer:
     def lonlat(self, xy: np.ndarray) -> tuple[float, float]:
         lon, lat = self._to_lonlat.transform(float(xy[0]), float(xy[1]))
         return float(lon), float(lat)
+
+
+def _places(lines: np.ndarray) -> list[np.ndarray]:
+    """Indexes of the pieces of one street name grouped by place: chains of pieces each within
+    :data:`SAME_STREET_GAP_M` of the next."""
+    if len(lines) == 1:
+        return [np.array([0])]
+    left, right = shapely.STRtree(lines).query(lines, predicate="dwithin", distance=SAME_STREET_GAP_M)
+    graph = coo_matrix((np.ones(len(left)), (left, right)), shape=(len(lines), len(lines)))
+    n, label = connected_components(graph, directed=False)
+    return [np.flatnonzero(label == k) for k in range(n)]
 
 
 def _signed_offsets(line, measure: np.ndarray, xy: np.ndarray) -> np.ndarray:

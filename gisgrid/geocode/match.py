@@ -9,6 +9,7 @@ failed).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
+from gisgrid.geocode.divisions import code_prefix, codes_overlap
 from gisgrid.geocode.gazetteer import Gazetteer, StreetMatch
 from gisgrid.geocode.parse import ParsedAddress, parse_address, street_key
 
@@ -28,6 +30,10 @@ BASE_CONFIDENCE = {"address_point": 1.0, "address_point_other_suffix": 0.9, "ran
                    "street": 0.5, "landmark": 0.75, "jurisdiction": 0.2}
 #: A place written relative to a landmark or house ('…对面') is this much less certain.
 RELATION_FACTOR = 0.9
+#: A street found only outside the area the address names is this much less certain.
+OUTSIDE_SCOPE_FACTOR = 0.5
+#: A street name used in several places, with no area written to choose, is this much less certain.
+AMBIGUOUS_FACTOR = 0.7
 #: Streets whose nearest points are further apart than this do not meet, metres.
 MAX_NEAR_INTERSECTION_M = 100.0
 
@@ -74,16 +80,16 @@ def geocode(address: str | ParsedAddress | None, gazetteer: Gazetteer) -> Geocod
     parsed = address if isinstance(address, ParsedAddress) else parse_address(address)
     if parsed.kind == "empty":
         return _failed("empty address")
-    outside = _outside(parsed, gazetteer)
-    if outside:
-        return _failed(outside)
-    result = _locate(parsed, gazetteer)
+    scope = _scope(parsed, gazetteer)
+    if scope.outside:
+        return _failed(scope.outside)
+    result = _locate(parsed, gazetteer, scope)
     if result.quality == "failed" and parsed.admin:
         area = gazetteer.find_jurisdiction(parsed.admin)
         if area is not None:
-            lon, lat = gazetteer.lonlat(area[1])
-            return GeocodeResult(lon, lat, "jurisdiction", BASE_CONFIDENCE["jurisdiction"], area[0],
-                                 f"{result.note}; placed in {area[0]}")
+            lon, lat = gazetteer.lonlat(area.point)
+            return GeocodeResult(lon, lat, "jurisdiction", BASE_CONFIDENCE["jurisdiction"], area.name,
+                                 f"{result.note}; placed in {area.name}")
     if parsed.relation and result.ok:
         result = GeocodeResult(result.lon, result.lat, result.quality,
                                round(result.confidence * RELATION_FACTOR, 3), result.matched_name,
@@ -91,34 +97,86 @@ def geocode(address: str | ParsedAddress | None, gazetteer: Gazetteer) -> Geocod
     return result
 
 
-def _outside(parsed: ParsedAddress, gaz: Gazetteer) -> str | None:
-    """The reason the address lies outside the gazetteer's jurisdictions, if it names another one."""
+@dataclass(frozen=True)
+class Scope:
+    """Where the administrative prefixes of an address put it.
+
+    ``outside`` is the reason it lies outside the gazetteer's jurisdictions;
+    ``prefixes`` are the division-code prefixes its streets must lie in (empty:
+    anywhere); ``label`` names that area for notes.
+    """
+
+    outside: str | None = None
+    prefixes: tuple[str, ...] = ()
+    label: str = ""
+
+
+def _scope(parsed: ParsedAddress, gaz: Gazetteer) -> Scope:
+    """Check the administrative prefixes against the gazetteer's jurisdictions, by name and by code."""
     if not parsed.admin or not gaz.jurisdictions:
-        return None
-    if gaz.find_jurisdiction(parsed.admin) is not None:
-        return None
+        return Scope()
+    named = gaz.find_jurisdiction(parsed.admin)
+    coded = [a.code for a in gaz.jurisdictions.values() if a.code]
+    by_code = tuple(sorted({code_prefix(d) for d in parsed.division_codes for c in coded if codes_overlap(d, c)}))
+    if named is not None:
+        prefixes = (code_prefix(named.code),) if named.code else by_code
+        return Scope(prefixes=prefixes, label=named.name)
+    if by_code:
+        return Scope(prefixes=by_code, label="".join(parsed.admin))
     # a stripped prefix may belong to the street name itself (沙田乡 + 事会路)
     if parsed.street:
         joined = gaz.find_street(parsed.admin[-1] + parsed.street)
         if joined is not None and joined.how == "exact":
-            return None
-    known = ", ".join(sorted(v[0] for v in gaz.jurisdictions.values()))
-    return f"address is in {''.join(parsed.admin)}, outside the gazetteer's area ({known})"
+            return Scope()
+    known = ", ".join(sorted(a.name for a in gaz.jurisdictions.values()))
+    codes = f" ({', '.join(parsed.division_codes)})" if parsed.division_codes else ""
+    return Scope(outside=f"address is in {''.join(parsed.admin)}{codes}, outside the gazetteer's area ({known})")
 
 
 def _join(*notes: str) -> str:
     return "; ".join(n for n in notes if n)
 
 
-def _find(gaz: Gazetteer, parsed: ParsedAddress, name: str | None) -> StreetMatch | None:
+@dataclass(frozen=True)
+class Caveat:
+    """Why a street match is less certain than its name score: a note and a confidence factor."""
+
+    note: str = ""
+    factor: float = 1.0
+
+
+def _find(gaz: Gazetteer, parsed: ParsedAddress, name: str | None, scope: Scope = Scope()
+          ) -> tuple[StreetMatch | None, Caveat]:
+    """The streets a written name stands for, inside the address's area when it names one, and a caveat."""
     match = gaz.find_street(name)
     if parsed.admin and name:
         # the last stripped prefix may be part of the name: '沙田乡' + '事会路'
         for i in range(len(parsed.admin) - 1, -1, -1):
             joined = gaz.find_street("".join(parsed.admin[i:]) + name)
             if joined is not None and joined.score >= (match.score if match else 0.0) and joined.how == "exact":
-                return joined
-    return match
+                match = joined
+                break
+    if match is None:
+        return None, Caveat()
+    return _restrict(gaz, match, scope)
+
+
+def _restrict(gaz: Gazetteer, match: StreetMatch, scope: Scope) -> tuple[StreetMatch, Caveat]:
+    """Keep the streets inside the scope; say so when the name is ambiguous or only found elsewhere."""
+    streets = [gaz.streets[s] for s in match.sids]
+    if scope.prefixes and any(s.codes for s in streets):
+        inside = tuple(s.sid for s in streets if any(codes_overlap(c, p) for c in s.codes for p in scope.prefixes))
+        if not inside:
+            return match, Caveat(f"no {match.name} inside {scope.label}; took the one in "
+                                 f"{gaz.area_names(streets[0].codes)}", OUTSIDE_SCOPE_FACTOR)
+        match = StreetMatch(inside, match.name, match.score, match.how)
+        streets = [gaz.streets[s] for s in inside]
+    places = {s.sid for s in streets if s.geometry is not None and s.name == streets[0].name}
+    if len(places) > 1:
+        where = "; ".join(gaz.area_names(s.codes) for s in streets if s.sid in places)
+        return match, Caveat(f"{len(places)} streets named {match.name} ({where}); took the first: write the "
+                             f"town or community before the street to choose", AMBIGUOUS_FACTOR)
+    return match, Caveat()
 
 
 def _result(gaz: Gazetteer, xy, quality: str, base: str, match: StreetMatch, note: str = "") -> GeocodeResult:
@@ -129,7 +187,14 @@ def _result(gaz: Gazetteer, xy, quality: str, base: str, match: StreetMatch, not
     return GeocodeResult(lon, lat, quality, round(confidence, 3), match.name, note)
 
 
-def _locate(parsed: ParsedAddress, gaz: Gazetteer) -> GeocodeResult:
+def _noted(result: GeocodeResult, caveat: Caveat) -> GeocodeResult:
+    if not caveat.note:
+        return result
+    return dataclasses.replace(result, note=_join(caveat.note, result.note),
+                               confidence=round(result.confidence * caveat.factor, 3))
+
+
+def _locate(parsed: ParsedAddress, gaz: Gazetteer, scope: Scope) -> GeocodeResult:
     if parsed.kind == "landmark":
         found = gaz.find_landmark(parsed.landmark)
         if found is not None:
@@ -143,17 +208,17 @@ def _locate(parsed: ParsedAddress, gaz: Gazetteer) -> GeocodeResult:
         return _result(gaz, gaz.street_point(match.sids[0]), "street", "street", match,
                        f"landmark {parsed.landmark!r} not found; street midpoint")
     if parsed.kind == "intersection":
-        return _intersection(parsed, gaz)
-    match = _find(gaz, parsed, parsed.street)
+        return _intersection(parsed, gaz, scope)
+    match, why = _find(gaz, parsed, parsed.street, scope)
     if match is None:
         return _failed(f"street {parsed.street!r} not found")
     if parsed.kind == "house":
-        return _house(parsed, gaz, match)
+        return _noted(_house(parsed, gaz, match), why)
     if parsed.kind == "road_part" and parsed.part != "junction":
-        return _result(gaz, gaz.street_point(match.sids[0], parsed.part), "street", "road_part", match,
-                       f"{parsed.part} part of the street")
+        return _noted(_result(gaz, gaz.street_point(match.sids[0], parsed.part), "street", "road_part", match,
+                              f"{parsed.part} part of the street"), why)
     note = "junction on the street, crossing street not named" if parsed.part == "junction" else "street midpoint"
-    return _result(gaz, gaz.street_point(match.sids[0]), "street", "street", match, note)
+    return _noted(_result(gaz, gaz.street_point(match.sids[0]), "street", "street", match, note), why)
 
 
 def _house(parsed: ParsedAddress, gaz: Gazetteer, match: StreetMatch) -> GeocodeResult:
@@ -258,15 +323,16 @@ def _interpolate_straight(street, n: int, table: np.ndarray) -> tuple[np.ndarray
     return lo[1:3] + f * (hi[1:3] - lo[1:3]), "interpolated", f"between {int(lo[0])} and {int(hi[0])}"
 
 
-def _intersection(parsed: ParsedAddress, gaz: Gazetteer) -> GeocodeResult:
-    a = _find(gaz, parsed, parsed.street)
-    b = gaz.find_street(parsed.street2)
+def _intersection(parsed: ParsedAddress, gaz: Gazetteer, scope: Scope) -> GeocodeResult:
+    """Where two streets cross; the crossing itself tells same-named streets apart."""
+    a, why_a = _find(gaz, parsed, parsed.street, scope)
+    b, why_b = _find(gaz, parsed, parsed.street2, scope) if parsed.street2 else (None, "")
     if a is None and b is None:
         return _failed(f"streets {parsed.street!r} and {parsed.street2!r} not found")
     if a is None or b is None:
-        found, missing = (a, parsed.street) if b is None else (b, parsed.street2)
-        return _result(gaz, gaz.street_point(found.sids[0]), "street", "street", found,
-                       f"crossing street {missing!r} not found; street midpoint")
+        found, missing, why = (a, parsed.street2, why_a) if b is None else (b, parsed.street, why_b)
+        return _noted(_result(gaz, gaz.street_point(found.sids[0]), "street", "street", found,
+                              f"crossing street {missing!r} not found; street midpoint"), why)
     score = min(a.score, b.score)
     both = StreetMatch(a.sids, f"{a.name} / {b.name}", score, "exact" if score == 100 else "fuzzy")
     points = [p for sa in a.sids for sb in b.sids for p in gaz.intersections.get(frozenset((sa, sb)), [])]
@@ -284,8 +350,8 @@ def _intersection(parsed: ParsedAddress, gaz: Gazetteer) -> GeocodeResult:
         if gap.length <= MAX_NEAR_INTERSECTION_M:
             return _result(gaz, shapely.get_coordinates(gap.interpolate(0.5, normalized=True))[0], "intersection",
                            "near_intersection", both, f"the streets do not meet; {gap.length:.0f} m apart")
-    return _result(gaz, gaz.street_point(a.sids[0]), "street", "street", a,
-                   f"{a.name} and {b.name} do not meet; street midpoint")
+    return _noted(_noted(_result(gaz, gaz.street_point(a.sids[0]), "street", "street", a,
+                                 f"{a.name} and {b.name} do not meet; street midpoint"), why_b), why_a)
 
 
 __all__ = ["QUALITIES", "GeocodeResult", "geocode", "street_key"]

@@ -5,19 +5,25 @@ Chinese forms (门牌地址 road + number, 交叉口 crossings, 路段 parts of 
 "5 Main Street", "A / B", "corner of A and B") are recognised.  Traditional
 characters are converted to simplified ones with OpenCC (紅門路 → 红门路).
 
-Administrative prefixes (省/市/县/区/镇/街道/村 …) are stripped with a regular
-expression and kept as tokens in ``ParsedAddress.admin``; no division-code
-library is used (cpca/jionlp resolve only province/city/district and pull in
-large dictionaries; the matcher restricts the search by comparing the tokens
-with the gazetteer's own jurisdiction names instead).
+Administrative prefixes are stripped and kept as tokens in
+``ParsedAddress.admin``: province, prefecture and county names with the
+national division-code table (:mod:`gisgrid.geocode.divisions`, via cpca), so
+``ParsedAddress.division_codes`` holds the codes they stand for; towns,
+subdistricts, villages and communities (镇/乡/街道/村/社区), which have no
+national table, by their endings.  The matcher checks both against the
+deployment's own jurisdictions (codes and names) and restricts the search to
+the streets inside them.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
+
+from gisgrid.geocode.divisions import split_divisions
 
 LOGGER = logging.getLogger(__name__)
 
@@ -107,7 +113,10 @@ class ParsedAddress:
         A landmark and the place's relation to it ('beside', 'gate',
         'opposite', 'near', 'behind', 'inside').
     admin : tuple of str
-        Administrative prefixes that were stripped (广东省, 深圳市, 龙岗区 …).
+        Administrative prefixes that were stripped (广东省, 深圳市, 龙岗区, 龙城街道 …).
+    division_codes : tuple of str
+        Six-digit division codes of the most specific province/city/county in
+        ``admin`` (several when its name is ambiguous, as 朝阳区); empty when none.
     extra : str
         Text after the address that was not used (floor, courtyard …).
     """
@@ -124,6 +133,7 @@ class ParsedAddress:
     relation: str | None = None
     admin: tuple[str, ...] = field(default_factory=tuple)
     extra: str = ""
+    division_codes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def number_key(self) -> str | None:
@@ -275,9 +285,12 @@ def parse_address(text) -> ParsedAddress:
     return _parse_latin(raw, cleaned)
 
 
-def _strip_admin(text: str) -> tuple[tuple[str, ...], str]:
-    tokens: list[str] = []
+def _strip_admin(text: str) -> tuple[tuple[str, ...], tuple[str, ...], str]:
+    """(admin tokens, division codes, rest): national divisions first, then towns and villages."""
     rest = text.replace(" ", "") if has_cjk(text) and not _LATIN_RE.search(text) else text
+    divisions, rest = split_divisions(rest)
+    tokens: list[str] = list(divisions.names) if divisions else []
+    codes = divisions.codes if divisions else ()
     while True:
         m = _ADMIN_RE.match(rest)
         if not m:
@@ -291,7 +304,7 @@ def _strip_admin(text: str) -> tuple[tuple[str, ...], str]:
             break
         tokens.append(tok)
         rest = remainder
-    return tuple(tokens), rest
+    return tuple(tokens), codes, rest
 
 
 def _street_part(street: str) -> tuple[str, str | None]:
@@ -305,7 +318,12 @@ def _street_part(street: str) -> tuple[str, str | None]:
 
 
 def _parse_cjk(raw: str, cleaned: str) -> ParsedAddress:
-    admin, text = _strip_admin(cleaned)
+    admin, codes, text = _strip_admin(cleaned)
+    parsed = _parse_cjk_rest(raw, text, admin)
+    return dataclasses.replace(parsed, division_codes=codes) if codes else parsed
+
+
+def _parse_cjk_rest(raw: str, text: str, admin: tuple[str, ...]) -> ParsedAddress:
     relation = None
     for word in sorted(RELATIONS, key=len, reverse=True):
         if text.endswith(word) and len(text) > len(word):

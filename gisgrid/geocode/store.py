@@ -144,7 +144,7 @@ def load_gazetteer(conn: sa.Connection, *, jurisdiction_code: str | None = None)
         return _fill_epsg(gpd.GeoDataFrame(rows, geometry=geom, crs=crs.STORAGE_SRID))
 
     streets = frame(f"""
-        SELECT s.name, s.aliases, j.metric_epsg AS epsg, ST_AsBinary(s.geom) AS wkb
+        SELECT s.name, s.aliases, j.code AS jurisdiction_code, j.metric_epsg AS epsg, ST_AsBinary(s.geom) AS wkb
         FROM street s LEFT JOIN jurisdiction j ON j.id = s.jurisdiction_id WHERE true {scope.replace(
             'jurisdiction_id', 's.jurisdiction_id')}""")
     addresses = frame(f"""
@@ -152,7 +152,7 @@ def load_gazetteer(conn: sa.Connection, *, jurisdiction_code: str | None = None)
         FROM address_point a LEFT JOIN jurisdiction j ON j.id = a.jurisdiction_id WHERE true {scope.replace(
             'jurisdiction_id', 'a.jurisdiction_id')}""")
     jurisdictions = frame("""
-        SELECT name, metric_epsg AS epsg, ST_AsBinary(geom) AS wkb FROM jurisdiction""")
+        SELECT name, code, metric_epsg AS epsg, ST_AsBinary(geom) AS wkb FROM jurisdiction""")
     out = AreaGazetteers(signature=signature)
     for epsg in sorted(set(streets["epsg"])):
         mine = streets[streets["epsg"] == epsg]
@@ -160,10 +160,10 @@ def load_gazetteer(conn: sa.Connection, *, jurisdiction_code: str | None = None)
         landmarks = adr[adr["name"].fillna("").str.strip() != ""] if adr is not None and len(adr) else None
         jur = jurisdictions[jurisdictions["epsg"] == epsg] if len(jurisdictions) else None
         out.areas[int(epsg)] = Gazetteer.build(
-            mine[["name", "aliases", "geometry"]],
+            mine[["name", "aliases", "jurisdiction_code", "geometry"]],
             adr[["street", "housenumber", "geometry"]] if adr is not None and len(adr) else None,
             landmarks=landmarks[["name", "geometry"]] if landmarks is not None and len(landmarks) else None,
-            jurisdictions=jur[["name", "geometry"]] if jur is not None and len(jur) else None,
+            jurisdictions=jur[["name", "code", "geometry"]] if jur is not None and len(jur) else None,
             metric_epsg=int(epsg))
         LOGGER.info("gazetteer EPSG:%d: %d streets, %d address points", epsg, len(mine),
                     0 if adr is None else len(adr))

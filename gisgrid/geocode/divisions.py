@@ -1,0 +1,144 @@
+"""Administrative divisions written before an address (广东省深圳市龙岗区…) → names and division codes.
+
+Province, prefecture and county levels are recognised with the division-code
+table of `cpca <https://github.com/DQinYuan/chinese_province_city_area_mapper>`_
+(GB/T 2260 codes, abbreviations such as 深圳 for 深圳市, the county kept
+ambiguous when its name exists in several places: 朝阳区 is 110105 in Beijing
+and 220104 in Changchun).  Towns (镇/乡/街道), villages and communities have no
+national table; :mod:`gisgrid.geocode.parse` reads those by their endings and
+matches them against the deployment's own jurisdictions.
+
+Only a prefix counts: a division name is accepted when it starts the text or
+directly follows the one before, and never when the text after it starts a
+road name (北京路 is a street, 南京西路 too).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+#: Text after a division that shows the "division" was the start of a street name.
+_ROAD_AFTER_RE = re.compile(r"^[东西南北中]?(?:大道|大街|大马路|马路|路|街|道|巷|里|弄|胡同|环)")
+#: Endings cpca drops from abbreviations, absorbed when written after a match (深圳 + 市).
+_SUFFIX_RE = re.compile(r"^(?:特别行政区|自治区|自治州|省|市|区|县)")
+
+
+@dataclass(frozen=True)
+class Divisions:
+    """The administrative divisions written at the start of an address.
+
+    Attributes
+    ----------
+    names : tuple of str
+        The divisions as written, largest first (``('广东省', '深圳市', '龙岗区')``).
+    codes : tuple of str
+        Six-digit division codes the most specific written name can stand for,
+        given the names before it; several when it is ambiguous.
+    level : {'province', 'city', 'county'}
+        Level of the most specific division written.
+    """
+
+    names: tuple[str, ...]
+    codes: tuple[str, ...]
+    level: str
+
+    @property
+    def prefixes(self) -> tuple[str, ...]:
+        """The code prefixes every place inside the divisions starts with (440307, 4403, 44)."""
+        return tuple(code_prefix(c) for c in self.codes)
+
+
+def code_prefix(code: str) -> str:
+    """The significant prefix of a division code: 440300 → 4403, 810000 → 81, 440307001000 → 440307001.
+
+    The first six digits are province (2), prefecture (2) and county (2); town
+    and village codes follow in groups of three.
+    """
+    code = str(code).strip()
+    if len(code) >= 6 and code.isdigit():
+        head, tail = code[:6], code[6:]
+        while tail.endswith("000"):
+            tail = tail[:-3]
+        if tail:
+            return head + tail
+        if head.endswith("0000"):
+            return head[:2]
+        if head.endswith("00"):
+            return head[:4]
+        return head
+    return code
+
+
+def codes_overlap(a: str, b: str) -> bool:
+    """Whether two division codes share ground: one contains the other (44 and 440307001 do)."""
+    pa, pb = code_prefix(a), code_prefix(b)
+    return pa.startswith(pb) or pb.startswith(pa)
+
+
+@lru_cache(maxsize=1)
+def _matcher():
+    import warnings
+
+    with warnings.catch_warnings():  # cpca loads its table through pkg_resources
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        import cpca  # noqa: PLC0415 - a dictionary load, only for Chinese addresses
+
+    return cpca.matcher
+
+
+_LEVELS = ("province", "city", "county")
+
+
+def split_divisions(text: str) -> tuple[Divisions | None, str]:
+    """Split the leading province/city/county names off a (cleaned, simplified) address.
+
+    Parameters
+    ----------
+    text : str
+        Address text, simplified characters, no spaces between Chinese words.
+
+    Returns
+    -------
+    (Divisions or None, str)
+        The divisions found and the rest of the text; ``(None, text)`` when the
+        text does not start with a division.
+
+    Examples
+    --------
+    >>> d, rest = split_divisions("广东省深圳市龙岗区龙翔大道2001号")
+    >>> d.names, d.codes, rest
+    (('广东省', '深圳市', '龙岗区'), ('440307',), '龙翔大道2001号')
+    >>> split_divisions("北京路88号")[0] is None
+    True
+    """
+    pos = 0
+    names: list[str] = []
+    chain: list[list] = []  # candidate AddrInfo lists, one per written level
+    for match in _matcher().iter(text):
+        if match.start_index != pos:
+            break
+        candidates = list(match.attr_infos)
+        if chain:
+            candidates = [a for a in candidates if any(a.belong_to(p) for p in chain[-1])]
+            if not candidates:
+                break
+        end = match.end_index + 1
+        suffix = _SUFFIX_RE.match(text[end:])
+        if suffix and not match.origin_value.endswith(("省", "市", "区", "县", "州")):
+            end += len(suffix.group(0))
+        if _ROAD_AFTER_RE.match(text[end:]) or end >= len(text):
+            break
+        names.append(text[pos:end])
+        chain.append(candidates)
+        pos = end
+    if not chain:
+        return None, text
+    # a lower level written narrows the levels above it (吉林省 + 朝阳区 keeps 220104 only)
+    last = chain[-1]
+    codes = tuple(sorted({a.adcode[:6] for a in last}))
+    return Divisions(tuple(names), codes, _LEVELS[last[0].rank]), text[pos:]
+
+
+__all__ = ["Divisions", "code_prefix", "codes_overlap", "split_divisions"]
