@@ -187,6 +187,58 @@ def test_empty_garbage_and_other_town_fail_with_a_reason(town, shatin):
     assert geocode("上海市南京东路100号", shatin).quality == "failed"
 
 
+# --- house numbers on real-world street drawings --------------------------------------------------
+def test_street_axis_follows_one_carriageway_and_bridges_gaps():
+    from shapely import LineString as L
+
+    from gisgrid.geocode.gazetteer import street_axis
+
+    # metric coordinates: a 400 m dual carriageway (two lines 20 m apart joined at both ends), then a
+    # 50 m gap in the drawing, then 200 m more; pieces given out of order
+    pieces = [L([(450, 0), (650, 0)]), L([(0, 0), (50, 10), (350, 10), (400, 0)]),
+              L([(0, 0), (50, -10), (350, -10), (400, 0)])]
+    axis = street_axis(pieces)
+    assert axis.geom_type == "LineString" and axis.is_simple
+    assert axis.length == pytest.approx(650 - 100 + 2 * math.hypot(50, 10), abs=0.01)
+    ends = sorted([axis.coords[0], axis.coords[-1]])
+    assert ends == [(0.0, 0.0), (650.0, 0.0)]
+
+
+def test_numbers_interpolate_along_a_street_drawn_in_pieces():
+    """Numbers every 10 m along a street drawn as three ways (one reversed, out of order, with a gap):
+    a number between known ones lands where it belongs, not at a jump between pieces."""
+    x = lambda m: X0 + m * D / 10.5  # noqa: E731 - ~1 m per unit at this latitude
+    pieces = [LineString([(x(300), Y0), (x(200), Y0)]), LineString([(x(0), Y0), (x(190), Y0)]),
+              LineString([(x(300), Y0), (x(500), Y0)])]
+    streets = gpd.GeoDataFrame({"name": ["长街"] * 3}, geometry=pieces, crs=4326)
+    known = [2, 10, 30, 50, 90]
+    addresses = gpd.GeoDataFrame({"street": ["长街"] * len(known), "housenumber": [str(n) for n in known]},
+                                 geometry=[Point(x(n * 5), Y0 + 2 * D) for n in known], crs=4326)
+    gaz = Gazetteer.build(streets, addresses)
+    for n in (4, 20, 40, 70, 80):
+        got = geocode(f"长街{n}号", gaz)
+        assert got.quality == "interpolated"
+        assert metres(got.lon, got.lat, x(n * 5), Y0 + 2 * D) < 3.0, (n, got)
+
+
+def test_estate_ranges_yield_to_the_blocks_inside_them():
+    """'11-23' is an estate whose centroid lies far back; its blocks 19 and 23 stand on the street."""
+    streets = gpd.GeoDataFrame({"name": ["银城街"]}, geometry=[LineString([(X0, Y0), (X0 + 100 * D, Y0)])], crs=4326)
+    rows = [("11-23", X0 + 40 * D, Y0 - 15 * D), ("19", X0 + 60 * D, Y0 - 2 * D), ("23", X0 + 80 * D, Y0 - 2 * D),
+            ("2", X0 + 5 * D, Y0 + 2 * D), ("8-12", X0 + 30 * D, Y0 + 2 * D), ("30", X0 + 95 * D, Y0 + 2 * D)]
+    addresses = gpd.GeoDataFrame({"street": ["银城街"] * len(rows), "housenumber": [r[0] for r in rows]},
+                                 geometry=[Point(r[1], r[2]) for r in rows], crs=4326)
+    gaz = Gazetteer.build(streets, addresses)
+    between = geocode("银城街21号", gaz)  # inside the estate's range, but between two known blocks
+    assert between.quality == "interpolated" and metres(between.lon, between.lat, X0 + 70 * D, Y0 - 2 * D) < 3
+    estate = geocode("银城街13号", gaz)  # no block known around 13: the estate itself
+    assert estate.quality == "address_point" and "range 11-23" in estate.note
+    # a range stands at its middle number when interpolating: 8-12 counts as 10, halfway from 2 to 30 is 16
+    middle = geocode("银城街16号", gaz)
+    expected_x = X0 + 30 * D + (16 - 10) / (30 - 10) * 65 * D
+    assert middle.quality == "interpolated" and metres(middle.lon, middle.lat, expected_x, Y0 + 2 * D) < 3
+
+
 # --- administrative prefixes ----------------------------------------------------------------
 @pytest.mark.parametrize("text, admin, codes, street", [
     ("广东省深圳市龙岗区龙城街道龙翔大道2001号", ("广东省", "深圳市", "龙岗区", "龙城街道"), ("440307",), "龙翔大道"),

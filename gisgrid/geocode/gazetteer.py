@@ -19,7 +19,7 @@ import pandas as pd
 import shapely
 from rapidfuzz import fuzz, process
 from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import connected_components, dijkstra
 
 from gisgrid.crs import STORAGE_SRID, metric_crs_for, transformer
 from gisgrid.errors import InputError
@@ -50,10 +50,13 @@ class Street:
     name: str
     names: set[str] = field(default_factory=set)
     geometry: shapely.Geometry | None = None  # merged (Multi)LineString, metric; None if known from addresses only
+    axis: shapely.LineString | None = None  # one continuous line along it, for house numbers (street_axis)
     points: dict[str, np.ndarray] = field(default_factory=dict)  # number key -> mean point (x, y)
     by_number: dict[int, np.ndarray] = field(default_factory=dict)  # number -> mean point of all suffixes
     ranges: list[tuple[int, int, np.ndarray]] = field(default_factory=list)  # (lo, hi, point)
-    series: dict[int, np.ndarray] = field(default_factory=dict)  # parity -> rows (number, x, y, measure, offset)
+    numbered: list[tuple[int, int, np.ndarray]] = field(default_factory=list)  # (middle number, span, point)
+    # parity -> rows (number, x, y, measure, offset, span), sorted by number
+    series: dict[int, np.ndarray] = field(default_factory=dict)
     codes: frozenset[str] = frozenset()  # codes of the jurisdictions its pieces lie in, when known
 
     @property
@@ -213,6 +216,7 @@ class Gazetteer:
                 continue
             for members in _places(lines):
                 street = self._new_street(name, shapely.line_merge(shapely.multilinestrings(lines[members])))
+                street.axis = street_axis(lines[members])
                 street.codes = frozenset(str(c) for c in codes[owner[members]] if isinstance(c, str) and c)
                 row_sid[owner[members]] = street.sid
                 part_geoms.extend(lines[members])
@@ -257,6 +261,7 @@ class Gazetteer:
         acc: dict[tuple[int, str], list] = defaultdict(list)
         acc_num: dict[tuple[int, int], list] = defaultdict(list)
         acc_range: dict[tuple[int, int, int], list] = defaultdict(list)
+        acc_series: dict[tuple[int, int, int], list] = defaultdict(list)
         for street_text, number_text, pt in zip(addresses["street"], addresses["housenumber"], pts, strict=True):
             if pt is None or not isinstance(street_text, str) or not street_text.strip():
                 continue
@@ -266,14 +271,18 @@ class Gazetteer:
                 continue
             acc[(sid, number_key(n, suffix, end))].append(pt)
             acc_num[(sid, n)].append(pt)
-            if end is not None:
-                acc_range[(sid, min(n, end), max(n, end))].append(pt)
+            lo, hi = (n, n) if end is None else (min(n, end), max(n, end))
+            if hi > lo:
+                acc_range[(sid, lo, hi)].append(pt)
+            acc_series[(sid, _middle_number(lo, hi), hi - lo)].append(pt)
         for (sid, key), p in acc.items():
             self.streets[sid].points[key] = np.mean(p, axis=0)
         for (sid, n), p in acc_num.items():
             self.streets[sid].by_number[n] = np.mean(p, axis=0)
         for (sid, lo, hi), p in acc_range.items():
             self.streets[sid].ranges.append((lo, hi, np.mean(p, axis=0)))
+        for (sid, mid, span), p in acc_series.items():
+            self.streets[sid].numbered.append((mid, span, np.mean(p, axis=0)))
 
     def _street_for_address(self, text: str, pt: np.ndarray) -> int:
         """The street an address point's street field names (the nearest of that name); a new
@@ -290,20 +299,29 @@ class Gazetteer:
         return self._new_street(_place_and_street(text)[1]).sid
 
     def _build_series(self) -> None:
-        """Per street and parity: known numbers with their measure and signed offset on the centerline."""
+        """Per street and parity: known numbers with their measure and signed offset on the centerline.
+
+        A single number stands at its own number; a range (``11-23``, a whole
+        estate) stands at its middle number, with its span kept, so that
+        interpolation treats it as the centre of the numbers it covers.
+        Several points at one number (two spans, or a single and a range) are
+        kept apart; the narrowest comes first.
+        """
         for street in self.streets.values():
-            if not street.by_number:
+            if not street.numbered:
                 continue
-            numbers = np.array(sorted(street.by_number), dtype=float)
-            xy = np.array([street.by_number[int(n)] for n in numbers])
-            if street.geometry is not None:
+            street.numbered.sort(key=lambda r: (r[0], r[1]))
+            numbers = np.array([r[0] for r in street.numbered], dtype=float)
+            span = np.array([r[1] for r in street.numbered], dtype=float)
+            xy = np.array([r[2] for r in street.numbered])
+            if street.axis is not None:
                 pts = shapely.points(xy)
-                measure = shapely.line_locate_point(street.geometry, pts)
-                offset = _signed_offsets(street.geometry, measure, xy)
+                measure = shapely.line_locate_point(street.axis, pts)
+                offset = _signed_offsets(street.axis, measure, xy)
             else:
                 measure = np.full(len(numbers), np.nan)
                 offset = np.zeros(len(numbers))
-            table = np.column_stack([numbers, xy, measure, offset])
+            table = np.column_stack([numbers, xy, measure, offset, span])
             for parity in (0, 1):
                 street.series[parity] = table[numbers % 2 == parity]
 
@@ -402,6 +420,91 @@ class Gazetteer:
     def lonlat(self, xy: np.ndarray) -> tuple[float, float]:
         lon, lat = self._to_lonlat.transform(float(xy[0]), float(xy[1]))
         return float(lon), float(lat)
+
+
+def street_axis(lines) -> shapely.LineString | None:
+    """One continuous line along a street drawn as several pieces: its house-number axis.
+
+    OSM-style centerlines draw a street as many ways: dual carriageways, slip
+    roads, loops and gaps.  Measures along their MultiLineString jump between
+    pieces, so numbers cannot be interpolated on it.  The axis is the longest
+    of the shortest paths through the noded pieces (the network's diameter),
+    with gaps between disconnected pieces bridged straight at their nearest
+    ends; on a dual carriageway it follows one carriageway.
+
+    Parameters
+    ----------
+    lines : array of shapely.LineString
+        The pieces, in a metric CRS.
+
+    Returns
+    -------
+    shapely.LineString or None
+    """
+    lines = np.asarray(lines, dtype=object)
+    lines = lines[~shapely.is_empty(lines)] if len(lines) else lines
+    if not len(lines):
+        return None
+    # noded where pieces cross, not merged: merging would close a dual carriageway into one ring
+    edges = shapely.get_parts(shapely.union_all(lines))
+    edges = edges[(shapely.get_type_id(edges) == 1) & (shapely.length(edges) > 0)]
+    if len(edges) == 1:
+        return edges[0]
+    coords = np.concatenate([shapely.get_coordinates(shapely.get_point(edges, 0)),
+                             shapely.get_coordinates(shapely.get_point(edges, -1))])
+    nodes, inverse = np.unique(np.round(coords, 2), axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    start, end = inverse[: len(edges)], inverse[len(edges):]
+    best: dict[tuple[int, int], tuple[float, object]] = {}
+    for geom, a, b in zip(edges, start, end, strict=True):
+        if a == b:
+            continue  # a closed loop adds no length to any path
+        w = float(geom.length)
+        pair = (min(a, b), max(a, b))
+        if pair not in best or w < best[pair][0]:
+            best[pair] = (w, geom if a < b else geom.reverse())
+    if not best:  # only closed loops (a street around a block): the longest of them
+        return edges[int(np.argmax(shapely.length(edges)))]
+    k = len(nodes)
+    rows = [p[0] for p in best] + [p[1] for p in best]
+    cols = [p[1] for p in best] + [p[0] for p in best]
+    weights = [v[0] for v in best.values()] * 2
+    n_comp, label = connected_components(coo_matrix((weights, (rows, cols)), shape=(k, k)), directed=False)
+    if n_comp > 1:  # bridge the pieces: each component to its nearest other component, until connected
+        dist = np.hypot(*(nodes[:, None, :] - nodes[None, :, :]).transpose(2, 0, 1))
+        comp = label.copy()
+        while len(np.unique(comp)) > 1:
+            mask = comp[:, None] != comp[None, :]
+            i, j = np.unravel_index(np.argmin(np.where(mask, dist, np.inf)), dist.shape)
+            pair = (min(i, j), max(i, j))
+            best[pair] = (float(dist[i, j]), shapely.linestrings([nodes[pair[0]], nodes[pair[1]]]))
+            rows += [pair[0], pair[1]]
+            cols += [pair[1], pair[0]]
+            weights += [max(float(dist[i, j]), 1e-6)] * 2
+            comp[comp == comp[j]] = comp[i]
+    graph = coo_matrix((weights, (rows, cols)), shape=(k, k)).tocsr()
+    far = dijkstra(graph, directed=False, indices=0)
+    u = int(np.argmax(np.where(np.isfinite(far), far, -1)))
+    far, pred = dijkstra(graph, directed=False, indices=u, return_predecessors=True)
+    v = int(np.argmax(np.where(np.isfinite(far), far, -1)))
+    path = [v]
+    while path[-1] != u:
+        path.append(int(pred[path[-1]]))
+    path.reverse()
+    parts = []
+    for a, b in zip(path[:-1], path[1:], strict=True):
+        geom = best[(min(a, b), max(a, b))][1]
+        xy = shapely.get_coordinates(geom)
+        parts.append(xy if a < b else xy[::-1])
+    xy = np.concatenate([parts[0], *[p[1:] for p in parts[1:]]])
+    return shapely.linestrings(xy)
+
+
+def _middle_number(lo: int, hi: int) -> int:
+    """The middle house number of a range, on the side of its first number (11-23 → 17, 2-16 → 8)."""
+    if (hi - lo) % 2:  # both sides written ('1-4'): the plain middle
+        return (lo + hi) // 2
+    return lo + 2 * ((hi - lo) // 4)
 
 
 def _places(lines: np.ndarray) -> list[np.ndarray]:

@@ -18,7 +18,7 @@ import numpy as np
 import shapely
 
 from gisgrid.geocode.divisions import code_prefix, codes_overlap
-from gisgrid.geocode.gazetteer import Gazetteer, StreetMatch
+from gisgrid.geocode.gazetteer import Gazetteer, StreetMatch, _middle_number
 from gisgrid.geocode.parse import ParsedAddress, parse_address, street_key
 
 LOGGER = logging.getLogger(__name__)
@@ -233,15 +233,38 @@ def _house(parsed: ParsedAddress, gaz: Gazetteer, match: StreetMatch) -> Geocode
         if n in street.by_number:
             return _result(gaz, street.by_number[n], "address_point", "address_point_other_suffix", match,
                            f"no {key} on record; used another address with number {n}")
-        for lo, hi, xy in street.ranges:
-            if lo <= n <= hi and (n - lo) % 2 == 0:
+        for lo, hi, xy in sorted(street.ranges, key=lambda r: r[1] - r[0]):
+            if lo <= n <= hi and (n - lo) % 2 == 0 and not _singles_around(street, n, lo, hi):
                 return _result(gaz, xy, "address_point", "range", match, f"number {n} inside range {lo}-{hi}")
     sid = next((s for s in match.sids if gaz.streets[s].has_numbers), None)
     if sid is None:
         return _result(gaz, gaz.street_point(match.sids[0]), "street", "street", match,
                        f"no house numbers known on {match.name}; street midpoint")
-    xy, base, note = _interpolate(gaz.streets[sid], n)
+    # a range written ('11-23号') is one building or estate: its middle number places it best
+    middle = n if parsed.number_end is None else _middle_number(min(n, parsed.number_end),
+                                                                 max(n, parsed.number_end))
+    xy, base, note = _interpolate(gaz.streets[sid], middle)
     return _result(gaz, xy, "interpolated", base, match, note)
+
+
+def _singles_around(street, n: int, lo: int, hi: int) -> bool:
+    """Whether single numbers on n's side inside the range lo-hi enclose n: then they place it more
+    precisely than the centre of the whole range (an estate ``11-23`` and its blocks 19 and 23)."""
+    rows = street.series.get(n % 2)
+    if rows is None:
+        return False
+    singles = rows[(rows[:, 5] == 0) & (rows[:, 0] >= lo) & (rows[:, 0] <= hi), 0]
+    return bool((singles < n).any() and (singles > n).any())
+
+
+def _side(street, parity: int) -> np.ndarray:
+    """Known numbers on one side, one row per number: where a single number and the middle of a
+    range coincide, the single number (a block, not the centre of an estate)."""
+    rows = street.series.get(parity, np.empty((0, 6)))
+    if not len(rows):
+        return rows
+    narrowest = rows[:, 5] == np.array([rows[rows[:, 0] == k, 5].min() for k in rows[:, 0]])
+    return _by_number(rows[narrowest])
 
 
 def _interpolate(street, n: int) -> tuple[np.ndarray, str, str]:
@@ -254,10 +277,9 @@ def _interpolate(street, n: int) -> tuple[np.ndarray, str, str]:
     other side's numbers give the position along the street and the mirrored
     offset gives the side.
     """
-    empty = np.empty((0, 5))
-    same = street.series.get(n % 2, empty)
-    other = street.series.get(1 - n % 2, empty)
-    if street.geometry is None:
+    same = _side(street, n % 2)
+    other = _side(street, 1 - n % 2)
+    if street.axis is None:
         return _interpolate_straight(street, n, same if len(same) else np.concatenate([same, other]))
     side_note = "" if len(same) else "no numbers known on this side"
     basis = same if len(np.unique(same[:, 0])) >= 2 else _by_number(np.concatenate([same, other]))
@@ -266,7 +288,7 @@ def _interpolate(street, n: int) -> tuple[np.ndarray, str, str]:
         end = basis[0] if len(basis) else (same if len(same) else other)[0]
         return end[1:3], "clamped", _join(side_note, f"only number {int(end[0])} known on {street.name}; "
                                                      f"number {n} placed there")
-    line = street.geometry
+    line = street.axis
     base = "interpolated"
     if nums[0] <= n <= nums[-1]:
         if basis is same:
