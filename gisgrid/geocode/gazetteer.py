@@ -57,6 +57,7 @@ class Street:
     numbered: list[tuple[int, int, np.ndarray]] = field(default_factory=list)  # (middle number, span, point)
     # parity -> rows (number, x, y, measure, offset, span), sorted by number
     series: dict[int, np.ndarray] = field(default_factory=dict)
+    sides: dict[int, np.ndarray] = field(default_factory=dict)  # the same, one row per number (_one_per_number)
     codes: frozenset[str] = frozenset()  # codes of the jurisdictions its pieces lie in, when known
 
     @property
@@ -324,6 +325,7 @@ class Gazetteer:
             table = np.column_stack([numbers, xy, measure, offset, span])
             for parity in (0, 1):
                 street.series[parity] = table[numbers % 2 == parity]
+                street.sides[parity] = _one_per_number(street.series[parity])
 
     # --- look-ups ---------------------------------------------------------------------
     def find_street(self, name: str | None) -> StreetMatch | None:
@@ -498,6 +500,17 @@ def street_axis(lines) -> shapely.LineString | None:
         parts.append(xy if a < b else xy[::-1])
     xy = np.concatenate([parts[0], *[p[1:] for p in parts[1:]]])
     return shapely.linestrings(xy)
+
+
+def _one_per_number(rows: np.ndarray) -> np.ndarray:
+    """Series rows reduced to one per number: where a single number and the middle of a range
+    coincide, the single number (a block, not the centre of an estate); equal spans averaged."""
+    if not len(rows):
+        return rows
+    narrowest = rows[:, 5] == np.array([rows[rows[:, 0] == k, 5].min() for k in rows[:, 0]])
+    rows = rows[narrowest]
+    numbers = np.unique(rows[:, 0])
+    return np.array([rows[rows[:, 0] == k].mean(axis=0) for k in numbers])
 
 
 def _middle_number(lo: int, hi: int) -> int:

@@ -258,13 +258,8 @@ def _singles_around(street, n: int, lo: int, hi: int) -> bool:
 
 
 def _side(street, parity: int) -> np.ndarray:
-    """Known numbers on one side, one row per number: where a single number and the middle of a
-    range coincide, the single number (a block, not the centre of an estate)."""
-    rows = street.series.get(parity, np.empty((0, 6)))
-    if not len(rows):
-        return rows
-    narrowest = rows[:, 5] == np.array([rows[rows[:, 0] == k, 5].min() for k in rows[:, 0]])
-    return _by_number(rows[narrowest])
+    """Known numbers on one side, one row per number (see ``Street.sides``)."""
+    return street.sides.get(parity, np.empty((0, 6)))
 
 
 def _interpolate(street, n: int) -> tuple[np.ndarray, str, str]:
