@@ -387,7 +387,10 @@ class _Owners(_Importer):
 
 
 class _Addresses(_Importer):
-    """Address points (门牌): ``street`` and ``housenumber`` (text), optional ``name``, ``id``/``source_id``."""
+    """Address points (门牌): ``street`` and ``housenumber`` (text), optional ``name``, ``id``/``source_id``.
+
+    A row with a ``name`` but no street is a landmark or POI (学校, 医院, 市场).
+    """
 
     expected_geom = "point"
 
@@ -397,14 +400,15 @@ class _Addresses(_Importer):
         rows = []
         for rec in frame.itertuples():
             street = _text(getattr(rec, "street", None))
-            if not street:
-                self.reject(rec.row, "street is empty")
+            name = _text(getattr(rec, "name", None))
+            if not street and not name:
+                self.reject(rec.row, "street and name are empty: give a street (address) or a name (landmark)")
                 continue
             ok, jid = self.row_jurisdiction(rec, ids, fixed)
             if not ok:
                 continue
             rows.append({"street": street, "housenumber": _text(getattr(rec, "housenumber", None)),
-                         "name": _text(getattr(rec, "name", None)),
+                         "name": name,
                          "source_id": _text(getattr(rec, "source_id", None)) or _text(getattr(rec, "id", None))
                          or _text(getattr(rec, "osm_id", None)),
                          "jurisdiction_id": jid, "geom": rec.geometry})

@@ -131,13 +131,14 @@ def test_import_addresses_command(tmp_path, db_url, town, engine):
     from gisgrid.cli import main
 
     path = tmp_path / "adr.csv"
-    pd.DataFrame({"street": ["Testikatu", "Testikatu", ""], "housenumber": ["1", "3", "5"],
-                  "name": ["Koulu", "", ""], "lon": [24.94, 24.941, 24.942], "lat": [60.17, 60.1701, 60.1702]}
-                 ).to_csv(path, index=False)
+    # a door plate with a building name, a plain door plate, a row with nothing, and a landmark (POI)
+    pd.DataFrame({"street": ["Testikatu", "Testikatu", "", ""], "housenumber": ["1", "3", "5", ""],
+                  "name": ["Koulu", "", "", "测试医院"], "lon": [24.94, 24.941, 24.942, 24.943],
+                  "lat": [60.17, 60.1701, 60.1702, 60.1703]}).to_csv(path, index=False)
     res = CliRunner().invoke(main, ["import", "addresses", str(path), "--crs", "EPSG:4326"], env=_cli_env(db_url))
     try:
-        assert "2 of 3 rows imported" in res.output, res.output
-        assert "row 3: street is empty" in res.output
+        assert "3 of 4 rows imported" in res.output, res.output
+        assert "row 3: street and name are empty" in res.output
         with engine.connect() as conn:
             from gisgrid.geocode.store import load_gazetteer
 
@@ -146,9 +147,11 @@ def test_import_addresses_command(tmp_path, db_url, town, engine):
                                        "WHERE street = 'Testikatu'").scalar()
             assert jid is not None
         assert gaz.geocode("Testikatu 3").quality == "address_point"
+        gate = gaz.geocode("测试医院门口")
+        assert gate.ok and gate.matched_name == "测试医院" and abs(gate.lon - 24.943) < 1e-6
     finally:
         with engine.begin() as conn:
-            conn.exec_driver_sql("DELETE FROM address_point WHERE street = 'Testikatu'")
+            conn.exec_driver_sql("DELETE FROM address_point WHERE street = 'Testikatu' OR name = '测试医院'")
 
 
 def test_db_gazetteer_uses_division_codes_of_the_jurisdictions(gazetteers):
