@@ -252,11 +252,21 @@ def test_estate_ranges_yield_to_the_blocks_inside_them():
     ("北京路88号", (), (), "北京路"),
     ("南京西路1号", (), (), "南京西路"),
     ("中山路5号", (), (), "中山路"),
+    ("中山一路5号", (), (), "中山一路"),
     ("人民路88号", (), (), "人民路"),
 ])
 def test_administrative_prefixes_get_division_codes(text, admin, codes, street):
     parsed = parse_address(text)
     assert parsed.admin == admin and parsed.division_codes == codes and parsed.street == street
+
+
+@pytest.mark.parametrize("text, landmark", [
+    # a city's short name starts many places; it is a prefix only when another division follows
+    ("北京大学深圳医院门口", "北京大学深圳医院"), ("中山公园门口", "中山公园"), ("深圳北站旁", "深圳北站"),
+])
+def test_place_names_starting_with_a_city_stay_whole(text, landmark):
+    parsed = parse_address(text)
+    assert parsed.kind == "landmark" and parsed.landmark == landmark and parsed.admin == ()
 
 
 @pytest.fixture(scope="module")
@@ -269,8 +279,8 @@ def county() -> Gazetteer:
         {"name": ["人民路", "人民路", "龙翔大道"], "jurisdiction_code": ["440307001", "440307002", "440307001"]},
         geometry=[road(0), road(300 * D), LineString([(X0 + 25 * D, Y0 - 20 * D), (X0 + 25 * D, Y0 + 20 * D)])],
         crs=4326)
-    areas = gpd.GeoDataFrame(
-        {"name": ["龙岗区", "龙城街道", "横岗街道"], "code": ["440307", "440307001", "440307002"]},
+    areas = gpd.GeoDataFrame(  # codes as a spreadsheet gives them: numbers
+        {"name": ["龙岗区", "龙城街道", "横岗街道"], "code": [440307, 440307001.0, 440307002]},
         geometry=[box(X0 - D, Y0 - D, X0 + 360 * D, Y0 + D), box(X0 - D, Y0 - D, X0 + 100 * D, Y0 + D),
                   box(X0 + 250 * D, Y0 - D, X0 + 360 * D, Y0 + D)], crs=4326)
     return Gazetteer.build(streets, jurisdictions=areas)
@@ -293,6 +303,63 @@ def test_prefixes_restrict_the_search_to_their_area(county):
     elsewhere = geocode("横岗街道龙翔大道", county)
     assert elsewhere.ok and "no 龙翔大道 inside 横岗街道; took the one in 龙城街道" in elsewhere.note
     assert elsewhere.confidence < 0.5
+
+
+def test_unknown_divisions_below_a_known_one(county):
+    # a district the deployment does not cover (and cpca lacks: 龙华区 of Shenzhen) is outside
+    other = geocode("深圳市龙华区人民路5号", county)
+    assert other.quality == "failed" and "龙华区" in other.note
+    # an unknown subdistrict inside a known district: searched in the district, flagged
+    town = geocode("龙岗区南湾街道龙翔大道", county)
+    assert town.ok and town.matched_name == "龙翔大道" and "南湾街道" in town.note and town.confidence < 0.5
+    # only divisions written: placed in the most specific one, at jurisdiction level
+    area = geocode("广东省深圳市龙岗区", county)
+    assert area.quality == "jurisdiction" and area.matched_name == "龙岗区"
+
+
+def test_one_road_in_two_pieces_far_apart_is_told_apart_by_its_numbers():
+    """长江路 drawn west and east of a 1.2 km gap: two streets, but numbers 1-99 are known on the west
+    piece and 101-199 on the east one, so a number finds its piece without an ambiguity note."""
+    west = LineString([(X0, Y0), (X0 + 100 * D, Y0)])
+    east = LineString([(X0 + 220 * D, Y0), (X0 + 320 * D, Y0)])
+    streets = gpd.GeoDataFrame({"name": ["长江路", "长江路"]}, geometry=[west, east], crs=4326)
+    numbers = [1, 51, 99, 101, 151, 199]
+    xs = [X0 + D, X0 + 50 * D, X0 + 99 * D, X0 + 221 * D, X0 + 270 * D, X0 + 319 * D]
+    addresses = gpd.GeoDataFrame({"street": ["长江路"] * 6, "housenumber": [str(n) for n in numbers]},
+                                 geometry=[Point(x, Y0 + D) for x in xs], crs=4326)
+    gaz = Gazetteer.build(streets, addresses)
+    east_house = geocode("长江路175号", gaz)
+    assert east_house.quality == "interpolated" and "streets named" not in east_house.note
+    assert metres(east_house.lon, east_house.lat, X0 + 294.5 * D, Y0 + D) < 5
+    assert "streets named" not in geocode("长江路151号", gaz).note
+    assert "2 streets named 长江路 (in different places)" in geocode("长江路", gaz).note
+
+
+def test_broken_street_geometry_does_not_stop_geocoding():
+    from shapely import wkt
+
+    streets = gpd.GeoDataFrame(
+        {"name": ["测试路", "点路"]},
+        geometry=[wkt.loads("MULTILINESTRING (EMPTY, (114 22.6, 114.001 22.6))"),
+                  wkt.loads("LINESTRING (114 22.61, 114 22.61)")], crs=4326)
+    gaz = Gazetteer.build(streets)
+    for text in ("测试路5号", "测试路", "测试路东段"):
+        assert geocode(text, gaz).ok
+    assert geocode("点路3号", gaz).quality == "failed"
+
+
+def test_one_failing_address_does_not_stop_the_batch(town, monkeypatch):
+    real = batch.geocode
+
+    def flaky(value, gaz):
+        if value == "人民路4号":
+            raise RuntimeError("boom")
+        return real(value, gaz)
+
+    monkeypatch.setattr(batch, "geocode", flaky)
+    out = geocode_table(pd.DataFrame({"addr": ["人民路2号", "人民路4号", "人民路10号"]}), "addr", town)
+    assert list(out["quality"]) == ["address_point", "failed", "address_point"]
+    assert "internal error" in out["geocode_note"].iloc[1] and "boom" in out["geocode_note"].iloc[1]
 
 
 def test_prefixes_match_names_when_codes_are_not_national(county):

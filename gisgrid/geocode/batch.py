@@ -69,7 +69,12 @@ def geocode_table(frame: pd.DataFrame, column: str, gazetteer: Gazetteer, *,
     for value in uniques:
         hit = cache.get(value)
         if hit is None:
-            hit = geocode(value, gazetteer)
+            try:
+                hit = geocode(value, gazetteer)
+            except Exception as exc:  # noqa: BLE001 - one address must not stop the file; the row says why
+                LOGGER.exception("geocoding %r failed", value)
+                hit = GeocodeResult(np.nan, np.nan, "failed", 0.0, None,
+                                    f"internal error while geocoding ({type(exc).__name__}: {exc}); please report it")
             cache[value] = hit
         results.append(hit)
     table = np.array([(r.lon, r.lat, r.quality, r.confidence, r.matched_name or "", r.note) for r in results],

@@ -20,6 +20,11 @@ from functools import lru_cache
 
 #: Text after a division that shows the "division" was the start of a street name.
 _ROAD_AFTER_RE = re.compile(r"^[东西南北中]?(?:大道|大街|大马路|马路|路|街|道|巷|里|弄|胡同|环)")
+#: Endings of a division's full name.
+_FULL_ENDINGS = ("省", "市", "区", "县", "州", "旗", "盟", "自治区", "特别行政区")
+#: Text that starts with a division (of any level) after a short form: 深圳 + 龙岗区, 香港 + 沙田区.
+_DIVISION_AFTER_RE = re.compile(
+    r"^(?:(?![路街巷道与和号])[\u3400-\u9fff\U00020000-\U0003134f]){1,8}?(?:特别行政区|自治区|自治州|自治县|区|县|市|旗|盟|州|镇|乡|街道)")
 #: Endings cpca drops from abbreviations, absorbed when written after a match (深圳 + 市).
 _SUFFIX_RE = re.compile(r"^(?:特别行政区|自治区|自治州|省|市|区|县)")
 
@@ -103,7 +108,11 @@ def split_divisions(text: str) -> tuple[Divisions | None, str]:
     -------
     (Divisions or None, str)
         The divisions found and the rest of the text; ``(None, text)`` when the
-        text does not start with a division.
+        text does not start with a division.  A division that would leave
+        nothing behind, or be followed by a road ending (北京路, 南京西路), is
+        not taken: it belongs to the name.  A short form without its ending
+        (深圳, 中山) is taken only when another division follows it, so
+        中山公园 and 北京大学深圳医院 stay whole.
 
     Examples
     --------
@@ -112,30 +121,43 @@ def split_divisions(text: str) -> tuple[Divisions | None, str]:
     (('广东省', '深圳市', '龙岗区'), ('440307',), '龙翔大道2001号')
     >>> split_divisions("北京路88号")[0] is None
     True
+    >>> split_divisions("中山公园门口")[0] is None
+    True
     """
-    pos = 0
+    starts: list[int] = []
     names: list[str] = []
     chain: list[list] = []  # candidate AddrInfo lists, one per written level
+    short: list[bool] = []  # written without its ending (深圳 for 深圳市)
+    pos = 0
     for match in _matcher().iter(text):
         if match.start_index != pos:
             break
         candidates = list(match.attr_infos)
-        if chain:
+        if chain:  # a level below must lie inside the one above (吉林省 + 朝阳区 keeps 220104 only)
             candidates = [a for a in candidates if any(a.belong_to(p) for p in chain[-1])]
             if not candidates:
                 break
         end = match.end_index + 1
+        is_short = not match.origin_value.endswith(_FULL_ENDINGS)
         suffix = _SUFFIX_RE.match(text[end:])
-        if suffix and not match.origin_value.endswith(("省", "市", "区", "县", "州")):
+        if suffix and is_short:
             end += len(suffix.group(0))
+            is_short = False
         if _ROAD_AFTER_RE.match(text[end:]) or end >= len(text):
             break
+        starts.append(pos)
         names.append(text[pos:end])
         chain.append(candidates)
+        short.append(is_short)
         pos = end
+    # a short form counts only when another division follows: 中山公园, 北京大学, 深圳北站 are places
+    while chain and short[-1] and not _DIVISION_AFTER_RE.match(text[pos:]):
+        pos = starts.pop()
+        names.pop()
+        chain.pop()
+        short.pop()
     if not chain:
         return None, text
-    # a lower level written narrows the levels above it (吉林省 + 朝阳区 keeps 220104 only)
     last = chain[-1]
     codes = tuple(sorted({a.adcode[:6] for a in last}))
     return Divisions(tuple(names), codes, _LEVELS[last[0].rank]), text[pos:]

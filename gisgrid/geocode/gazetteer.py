@@ -20,6 +20,7 @@ import shapely
 from rapidfuzz import fuzz, process
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
+from scipy.spatial import Delaunay, QhullError
 
 from gisgrid.crs import STORAGE_SRID, metric_crs_for, transformer
 from gisgrid.errors import InputError
@@ -35,6 +36,8 @@ NAME_COLUMNS = ("name", "name_zh", "name_en", "name_osm", "alt_name", "old_name"
 INTERSECTION_TOLERANCE_M = 5.0
 #: Crossing points of one street pair further apart than this are reported as several crossings, metres.
 CROSSING_CLUSTER_M = 150.0
+#: Key of ``Street.sides`` for the numbers of both sides together.
+BOTH_SIDES = 2
 #: Pieces of one street name further apart than this are different streets (人民路 in two towns), metres.
 SAME_STREET_GAP_M = 1000.0
 #: Fuzzy-match cut-offs (rapidfuzz ``fuzz.ratio`` on keys, 0–100) for Latin and Chinese keys.
@@ -52,17 +55,18 @@ class Street:
     geometry: shapely.Geometry | None = None  # merged (Multi)LineString, metric; None if known from addresses only
     axis: shapely.LineString | None = None  # one continuous line along it, for house numbers (street_axis)
     points: dict[str, np.ndarray] = field(default_factory=dict)  # number key -> mean point (x, y)
-    by_number: dict[int, np.ndarray] = field(default_factory=dict)  # number -> mean point of all suffixes
+    by_number: dict[int, np.ndarray] = field(default_factory=dict)  # single number -> mean point of all suffixes
     ranges: list[tuple[int, int, np.ndarray]] = field(default_factory=list)  # (lo, hi, point)
     numbered: list[tuple[int, int, np.ndarray]] = field(default_factory=list)  # (middle number, span, point)
     # parity -> rows (number, x, y, measure, offset, span), sorted by number
     series: dict[int, np.ndarray] = field(default_factory=dict)
-    sides: dict[int, np.ndarray] = field(default_factory=dict)  # the same, one row per number (_one_per_number)
+    # parity (or BOTH_SIDES) -> the same rows, one per number (_one_per_number)
+    sides: dict[int, np.ndarray] = field(default_factory=dict)
     codes: frozenset[str] = frozenset()  # codes of the jurisdictions its pieces lie in, when known
 
     @property
     def has_numbers(self) -> bool:
-        return bool(self.by_number)
+        return bool(self.numbered)
 
 
 @dataclass(frozen=True)
@@ -160,7 +164,7 @@ class Gazetteer:
                      else pd.Series(None, index=jurisdictions.index, dtype=object))
             for name, code, pt in zip(jurisdictions["name"], codes, gaz._metric_points(jurisdictions), strict=True):
                 if isinstance(name, str) and name.strip() and pt is not None:
-                    gaz.jurisdictions[street_key(name)] = Area(name, pt, str(code) if isinstance(code, str) else None)
+                    gaz.jurisdictions[street_key(name)] = Area(name, pt, _code_text(code))
         gaz._key_list = [k for k in gaz.keys if not has_cjk(k)]
         gaz._key_list_cjk = [k for k in gaz.keys if has_cjk(k)]
         gaz._build_series()
@@ -211,14 +215,15 @@ class Gazetteer:
         for name in dict.fromkeys(names):
             rows = np.flatnonzero(names == name)
             pieces = shapely.get_parts(np.array(geoms[rows], dtype=object), return_index=True)
-            is_line = shapely.get_type_id(pieces[0]) == 1  # LineStrings only
+            # LineStrings with length only: empty parts and single-point lines carry no street
+            is_line = (shapely.get_type_id(pieces[0]) == 1) & (shapely.length(pieces[0]) > 0)
             lines, owner = pieces[0][is_line], rows[pieces[1][is_line]]
             if not len(lines):
                 continue
             for members in _places(lines):
                 street = self._new_street(name, shapely.line_merge(shapely.multilinestrings(lines[members])))
                 street.axis = street_axis(lines[members])
-                street.codes = frozenset(str(c) for c in codes[owner[members]] if isinstance(c, str) and c)
+                street.codes = frozenset(c for c in map(_code_text, codes[owner[members]]) if c)
                 row_sid[owner[members]] = street.sid
                 part_geoms.extend(lines[members])
                 part_sids.extend([street.sid] * len(members))
@@ -271,8 +276,9 @@ class Gazetteer:
             if n is None:
                 continue
             acc[(sid, number_key(n, suffix, end))].append(pt)
-            acc_num[(sid, n)].append(pt)
             lo, hi = (n, n) if end is None else (min(n, end), max(n, end))
+            if hi == lo:  # a single number ('16', '16b'); a range is found through ``ranges``
+                acc_num[(sid, n)].append(pt)
             if hi > lo:
                 acc_range[(sid, lo, hi)].append(pt)
             acc_series[(sid, _middle_number(lo, hi), hi - lo)].append(pt)
@@ -326,6 +332,7 @@ class Gazetteer:
             for parity in (0, 1):
                 street.series[parity] = table[numbers % 2 == parity]
                 street.sides[parity] = _one_per_number(street.series[parity])
+            street.sides[BOTH_SIDES] = _one_per_number(table)
 
     # --- look-ups ---------------------------------------------------------------------
     def find_street(self, name: str | None) -> StreetMatch | None:
@@ -450,8 +457,8 @@ def street_axis(lines) -> shapely.LineString | None:
     # noded where pieces cross, not merged: merging would close a dual carriageway into one ring
     edges = shapely.get_parts(shapely.union_all(lines))
     edges = edges[(shapely.get_type_id(edges) == 1) & (shapely.length(edges) > 0)]
-    if len(edges) == 1:
-        return edges[0]
+    if len(edges) <= 1:
+        return edges[0] if len(edges) else None
     coords = np.concatenate([shapely.get_coordinates(shapely.get_point(edges, 0)),
                              shapely.get_coordinates(shapely.get_point(edges, -1))])
     nodes, inverse = np.unique(np.round(coords, 2), axis=0, return_inverse=True)
@@ -472,18 +479,14 @@ def street_axis(lines) -> shapely.LineString | None:
     cols = [p[1] for p in best] + [p[0] for p in best]
     weights = [v[0] for v in best.values()] * 2
     n_comp, label = connected_components(coo_matrix((weights, (rows, cols)), shape=(k, k)), directed=False)
-    if n_comp > 1:  # bridge the pieces: each component to its nearest other component, until connected
-        dist = np.hypot(*(nodes[:, None, :] - nodes[None, :, :]).transpose(2, 0, 1))
-        comp = label.copy()
-        while len(np.unique(comp)) > 1:
-            mask = comp[:, None] != comp[None, :]
-            i, j = np.unravel_index(np.argmin(np.where(mask, dist, np.inf)), dist.shape)
+    if n_comp > 1:  # bridge the pieces: the shortest links that connect them (Kruskal over Delaunay edges)
+        for i, j in _bridges(nodes, label):
+            d = float(np.hypot(*(nodes[i] - nodes[j])))
             pair = (min(i, j), max(i, j))
-            best[pair] = (float(dist[i, j]), shapely.linestrings([nodes[pair[0]], nodes[pair[1]]]))
+            best[pair] = (d, shapely.linestrings([nodes[pair[0]], nodes[pair[1]]]))
             rows += [pair[0], pair[1]]
             cols += [pair[1], pair[0]]
-            weights += [max(float(dist[i, j]), 1e-6)] * 2
-            comp[comp == comp[j]] = comp[i]
+            weights += [max(d, 1e-6)] * 2
     graph = coo_matrix((weights, (rows, cols)), shape=(k, k)).tocsr()
     far = dijkstra(graph, directed=False, indices=0)
     u = int(np.argmax(np.where(np.isfinite(far), far, -1)))
@@ -500,6 +503,48 @@ def street_axis(lines) -> shapely.LineString | None:
         parts.append(xy if a < b else xy[::-1])
     xy = np.concatenate([parts[0], *[p[1:] for p in parts[1:]]])
     return shapely.linestrings(xy)
+
+
+def _code_text(code) -> str | None:
+    """A division code as text: 440307001 (int or float from a spreadsheet) → '440307001'; blank → None."""
+    if code is None or (isinstance(code, float) and not np.isfinite(code)):
+        return None
+    if isinstance(code, (float, np.floating)) and float(code).is_integer():
+        code = int(code)
+    text = str(code).strip()
+    return text or None
+
+
+def _bridges(nodes: np.ndarray, label: np.ndarray) -> list[tuple[int, int]]:
+    """Node pairs joining the components ``label`` of a street's pieces, shortest first, until all are
+    joined: a minimum spanning tree of the components over the Delaunay edges of the nodes (the
+    Euclidean minimum spanning tree lies within them), so thousands of pieces cost milliseconds."""
+    pairs: set[tuple[int, int]] = set()
+    try:
+        tri = Delaunay(nodes, qhull_options="QJ")
+        for simplex in tri.simplices:
+            for a, b in ((0, 1), (1, 2), (0, 2)):
+                i, j = int(simplex[a]), int(simplex[b])
+                pairs.add((min(i, j), max(i, j)))
+    except (QhullError, ValueError):  # fewer than three nodes, or all on one line: neighbours along it
+        order = np.argsort(nodes @ (nodes[-1] - nodes[0]))
+        pairs = {(min(int(a), int(b)), max(int(a), int(b))) for a, b in zip(order[:-1], order[1:], strict=True)}
+    candidates = sorted((float(np.hypot(*(nodes[i] - nodes[j]))), i, j) for i, j in pairs if label[i] != label[j])
+    parent = list(range(int(label.max()) + 1))
+
+    def root(c: int) -> int:
+        while parent[c] != c:
+            parent[c] = parent[parent[c]]
+            c = parent[c]
+        return c
+
+    out = []
+    for _, i, j in candidates:
+        a, b = root(int(label[i])), root(int(label[j]))
+        if a != b:
+            parent[a] = b
+            out.append((i, j))
+    return out
 
 
 def _one_per_number(rows: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 import shapely
 
 from gisgrid.geocode.divisions import code_prefix, codes_overlap
-from gisgrid.geocode.gazetteer import Gazetteer, StreetMatch, _middle_number
+from gisgrid.geocode.gazetteer import BOTH_SIDES, Gazetteer, StreetMatch, _middle_number
 from gisgrid.geocode.parse import ParsedAddress, parse_address, street_key
 
 LOGGER = logging.getLogger(__name__)
@@ -30,6 +30,10 @@ BASE_CONFIDENCE = {"address_point": 1.0, "address_point_other_suffix": 0.9, "ran
                    "street": 0.5, "landmark": 0.75, "jurisdiction": 0.2}
 #: A place written relative to a landmark or house ('…对面') is this much less certain.
 RELATION_FACTOR = 0.9
+#: Endings of a county or larger (区/县/市 …) and of any administrative area (…镇/乡/街道/社区/村 too).
+_COUNTY_ENDINGS = ("特别行政区", "自治区", "自治州", "自治县", "省", "市", "州", "盟", "地区", "县", "旗", "区")
+_LOCAL_ENDINGS = ("镇", "乡", "街道", "社区", "小区", "园区", "村")
+_AREA_ENDINGS = (*_COUNTY_ENDINGS, *_LOCAL_ENDINGS)
 #: A street found only outside the area the address names is this much less certain.
 OUTSIDE_SCOPE_FACTOR = 0.5
 #: A street name used in several places, with no area written to choose, is this much less certain.
@@ -84,17 +88,30 @@ def geocode(address: str | ParsedAddress | None, gazetteer: Gazetteer) -> Geocod
     if scope.outside:
         return _failed(scope.outside)
     result = _locate(parsed, gazetteer, scope)
-    if result.quality == "failed" and parsed.admin:
-        area = gazetteer.find_jurisdiction(parsed.admin)
+    if result.quality == "failed":
+        # '广东省深圳市龙岗区', '龙城街道': only divisions written, or a street that is not known
+        named = parsed.admin + ((parsed.street,) if parsed.street and parsed.street.endswith(_AREA_ENDINGS) else ())
+        area = gazetteer.find_jurisdiction(named) if named else None
         if area is not None:
             lon, lat = gazetteer.lonlat(area.point)
             return GeocodeResult(lon, lat, "jurisdiction", BASE_CONFIDENCE["jurisdiction"], area.name,
                                  f"{result.note}; placed in {area.name}")
-    if parsed.relation and result.ok:
+        return result
+    result = _noted(result, scope.caveat)
+    if parsed.relation:
         result = GeocodeResult(result.lon, result.lat, result.quality,
                                round(result.confidence * RELATION_FACTOR, 3), result.matched_name,
                                _join(result.note, f"written as {parsed.relation} of the place"))
     return result
+
+
+@dataclass(frozen=True)
+class Caveat:
+    """Why a match is less certain than its name score: a note and a confidence factor."""
+
+    note: str = ""
+    factor: float = 1.0
+    ambiguous: bool = False  # several streets of the name qualify; a house number may still tell them apart
 
 
 @dataclass(frozen=True)
@@ -103,46 +120,62 @@ class Scope:
 
     ``outside`` is the reason it lies outside the gazetteer's jurisdictions;
     ``prefixes`` are the division-code prefixes its streets must lie in (empty:
-    anywhere); ``label`` names that area for notes.
+    anywhere); ``label`` names that area for notes; ``caveat`` says which
+    written part (a town, a community) the deployment does not know.
     """
 
     outside: str | None = None
     prefixes: tuple[str, ...] = ()
     label: str = ""
+    caveat: Caveat = Caveat()
 
 
 def _scope(parsed: ParsedAddress, gaz: Gazetteer) -> Scope:
-    """Check the administrative prefixes against the gazetteer's jurisdictions, by name and by code."""
-    if not parsed.admin or not gaz.jurisdictions:
+    """Check the administrative prefixes against the gazetteer's jurisdictions, by name and by code.
+
+    The most specific written division the deployment knows (by name, or a
+    national division by its code) sets the area searched.  A county or
+    larger written below it that the deployment does not know (深圳市龙华区
+    in a 龙岗区 deployment) puts the address outside; an unknown town or
+    community below it only lowers the confidence.
+    """
+    admin = parsed.admin
+    if not admin or not gaz.jurisdictions:
         return Scope()
-    named = gaz.find_jurisdiction(parsed.admin)
+    if parsed.street:  # a stripped prefix may belong to the street name itself (沙田乡 + 事会路)
+        joined = gaz.find_street(admin[-1] + parsed.street)
+        if joined is not None and joined.how == "exact":
+            admin = admin[:-1]
+            if not admin:
+                return Scope()
     coded = [a.code for a in gaz.jurisdictions.values() if a.code]
     by_code = tuple(sorted({code_prefix(d) for d in parsed.division_codes for c in coded if codes_overlap(d, c)}))
-    if named is not None:
-        prefixes = (code_prefix(named.code),) if named.code else by_code
-        return Scope(prefixes=prefixes, label=named.name)
-    if by_code:
-        return Scope(prefixes=by_code, label="".join(parsed.admin))
-    # a stripped prefix may belong to the street name itself (沙田乡 + 事会路)
-    if parsed.street:
-        joined = gaz.find_street(parsed.admin[-1] + parsed.street)
-        if joined is not None and joined.how == "exact":
-            return Scope()
-    known = ", ".join(sorted(a.name for a in gaz.jurisdictions.values()))
-    codes = f" ({', '.join(parsed.division_codes)})" if parsed.division_codes else ""
-    return Scope(outside=f"address is in {''.join(parsed.admin)}{codes}, outside the gazetteer's area ({known})")
+    known, named = -1, None
+    for i in range(len(admin) - 1, -1, -1):
+        named = gaz.find_jurisdiction((admin[i],))
+        if named is not None:
+            known = i
+            break
+    if by_code and min(parsed.national, len(admin)) - 1 > known:
+        known, prefixes, label = min(parsed.national, len(admin)) - 1, by_code, "".join(admin[:parsed.national])
+    elif named is not None:
+        prefixes, label = ((code_prefix(named.code),) if named.code else by_code), named.name
+    else:
+        known_names = ", ".join(sorted(a.name for a in gaz.jurisdictions.values()))
+        codes = f" ({', '.join(parsed.division_codes)})" if parsed.division_codes else ""
+        return Scope(outside=f"address is in {''.join(admin)}{codes}, outside the gazetteer's area ({known_names})")
+    unknown = admin[known + 1:]
+    large = [t for t in unknown if t.endswith(_COUNTY_ENDINGS) and not t.endswith(_LOCAL_ENDINGS)]
+    if large:
+        known_names = ", ".join(sorted(a.name for a in gaz.jurisdictions.values()))
+        return Scope(outside=f"{large[0]} ({''.join(admin)}) is not an area of the gazetteer ({known_names})")
+    caveat = (Caveat(f"{''.join(unknown)} is not among the jurisdictions; searched all of {label}",
+                     OUTSIDE_SCOPE_FACTOR) if unknown else Caveat())
+    return Scope(prefixes=prefixes, label=label, caveat=caveat)
 
 
 def _join(*notes: str) -> str:
     return "; ".join(n for n in notes if n)
-
-
-@dataclass(frozen=True)
-class Caveat:
-    """Why a street match is less certain than its name score: a note and a confidence factor."""
-
-    note: str = ""
-    factor: float = 1.0
 
 
 def _find(gaz: Gazetteer, parsed: ParsedAddress, name: str | None, scope: Scope = Scope()
@@ -171,11 +204,12 @@ def _restrict(gaz: Gazetteer, match: StreetMatch, scope: Scope) -> tuple[StreetM
                                  f"{gaz.area_names(streets[0].codes)}", OUTSIDE_SCOPE_FACTOR)
         match = StreetMatch(inside, match.name, match.score, match.how)
         streets = [gaz.streets[s] for s in inside]
-    places = {s.sid for s in streets if s.geometry is not None and s.name == streets[0].name}
+    places = [s for s in streets if s.geometry is not None and s.name == streets[0].name]
     if len(places) > 1:
-        where = "; ".join(gaz.area_names(s.codes) for s in streets if s.sid in places)
+        where = ("; ".join(gaz.area_names(s.codes) for s in places) if any(s.codes for s in places)
+                 else "in different places")
         return match, Caveat(f"{len(places)} streets named {match.name} ({where}); took the first: write the "
-                             f"town or community before the street to choose", AMBIGUOUS_FACTOR)
+                             f"town or community before the street to choose", AMBIGUOUS_FACTOR, ambiguous=True)
     return match, Caveat()
 
 
@@ -196,7 +230,11 @@ def _noted(result: GeocodeResult, caveat: Caveat) -> GeocodeResult:
 
 def _locate(parsed: ParsedAddress, gaz: Gazetteer, scope: Scope) -> GeocodeResult:
     if parsed.kind == "landmark":
-        found = gaz.find_landmark(parsed.landmark)
+        # the last stripped prefixes may be part of the name: '深圳市' + '民中心'
+        joined = (gaz.find_landmark("".join(parsed.admin[i:]) + parsed.landmark)
+                  for i in range(len(parsed.admin) - 1, -1, -1))
+        found = next((f for f in joined if f is not None and f[2] == 100.0), None) or gaz.find_landmark(
+            parsed.landmark)
         if found is not None:
             name, xy, score = found
             lon, lat = gaz.lonlat(xy)
@@ -213,7 +251,8 @@ def _locate(parsed: ParsedAddress, gaz: Gazetteer, scope: Scope) -> GeocodeResul
     if match is None:
         return _failed(f"street {parsed.street!r} not found")
     if parsed.kind == "house":
-        return _noted(_house(parsed, gaz, match), why)
+        result, unique = _house(parsed, gaz, match)
+        return result if unique and why.ambiguous else _noted(result, why)
     if parsed.kind == "road_part" and parsed.part != "junction":
         return _noted(_result(gaz, gaz.street_point(match.sids[0], parsed.part), "street", "road_part", match,
                               f"{parsed.part} part of the street"), why)
@@ -221,30 +260,41 @@ def _locate(parsed: ParsedAddress, gaz: Gazetteer, scope: Scope) -> GeocodeResul
     return _noted(_result(gaz, gaz.street_point(match.sids[0]), "street", "street", match, note), why)
 
 
-def _house(parsed: ParsedAddress, gaz: Gazetteer, match: StreetMatch) -> GeocodeResult:
+def _house(parsed: ParsedAddress, gaz: Gazetteer, match: StreetMatch) -> tuple[GeocodeResult, bool]:
+    """Locate a house number on the matched streets; also say whether the number picked out one of
+    several same-named streets (its door plate, or its place among their known numbers)."""
     n = parsed.number
     key = parsed.number_key
     for sid in match.sids:
         street = gaz.streets[sid]
         if key in street.points:
-            return _result(gaz, street.points[key], "address_point", "address_point", match)
+            return _result(gaz, street.points[key], "address_point", "address_point", match), True
     for sid in match.sids:
         street = gaz.streets[sid]
         if n in street.by_number:
             return _result(gaz, street.by_number[n], "address_point", "address_point_other_suffix", match,
-                           f"no {key} on record; used another address with number {n}")
+                           f"no {key} on record; used another address with number {n}"), True
         for lo, hi, xy in sorted(street.ranges, key=lambda r: r[1] - r[0]):
             if lo <= n <= hi and (n - lo) % 2 == 0 and not _singles_around(street, n, lo, hi):
-                return _result(gaz, xy, "address_point", "range", match, f"number {n} inside range {lo}-{hi}")
-    sid = next((s for s in match.sids if gaz.streets[s].has_numbers), None)
-    if sid is None:
+                return _result(gaz, xy, "address_point", "range", match, f"number {n} inside range {lo}-{hi}"), True
+    numbered = [s for s in match.sids if gaz.streets[s].has_numbers]
+    if not numbered:
         return _result(gaz, gaz.street_point(match.sids[0]), "street", "street", match,
-                       f"no house numbers known on {match.name}; street midpoint")
+                       f"no house numbers known on {match.name}; street midpoint"), False
     # a range written ('11-23号') is one building or estate: its middle number places it best
     middle = n if parsed.number_end is None else _middle_number(min(n, parsed.number_end),
                                                                  max(n, parsed.number_end))
+    # of several same-named streets, the one whose known numbers span the number
+    spanning = [s for s in numbered if _number_span(gaz.streets[s])[0] <= middle <= _number_span(gaz.streets[s])[1]]
+    sid = spanning[0] if spanning else numbered[0]
     xy, base, note = _interpolate(gaz.streets[sid], middle)
-    return _result(gaz, xy, "interpolated", base, match, note)
+    return _result(gaz, xy, "interpolated", base, match, note), len(spanning) == 1
+
+
+def _number_span(street) -> tuple[float, float]:
+    """Lowest and highest known number of a street (ranges at their middle)."""
+    nums = street.sides.get(BOTH_SIDES, np.empty((0, 6)))[:, 0]
+    return (float(nums[0]), float(nums[-1])) if len(nums) else (math.inf, -math.inf)
 
 
 def _singles_around(street, n: int, lo: int, hi: int) -> bool:
@@ -275,9 +325,9 @@ def _interpolate(street, n: int) -> tuple[np.ndarray, str, str]:
     same = _side(street, n % 2)
     other = _side(street, 1 - n % 2)
     if street.axis is None:
-        return _interpolate_straight(street, n, same if len(same) else np.concatenate([same, other]))
+        return _interpolate_straight(street, n, same if len(same) else _side(street, BOTH_SIDES))
     side_note = "" if len(same) else "no numbers known on this side"
-    basis = same if len(np.unique(same[:, 0])) >= 2 else _by_number(np.concatenate([same, other]))
+    basis = same if len(same) >= 2 else _side(street, BOTH_SIDES)
     nums = basis[:, 0]
     if len(np.unique(nums)) < 2:
         end = basis[0] if len(basis) else (same if len(same) else other)[0]
@@ -317,14 +367,6 @@ def _interpolate(street, n: int) -> tuple[np.ndarray, str, str]:
     norm = float(np.hypot(*t))
     point = on if norm == 0 else on + offset * np.array([-t[1], t[0]]) / norm
     return point, base, _join(side_note, note)
-
-
-def _by_number(table: np.ndarray) -> np.ndarray:
-    """Rows sorted by number, one per number (mean of duplicates)."""
-    if not len(table):
-        return table
-    nums = np.unique(table[:, 0])
-    return np.array([table[table[:, 0] == k].mean(axis=0) for k in nums])
 
 
 def _interpolate_straight(street, n: int, table: np.ndarray) -> tuple[np.ndarray, str, str]:

@@ -29,7 +29,7 @@ LOGGER = logging.getLogger(__name__)
 
 KINDS = ("house", "intersection", "road_part", "landmark", "street", "empty")
 
-_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"  # with Ext. B+ (輋 → 𪨶)
 _CJK_RE = re.compile(f"[{_CJK}]")
 _LATIN_RE = re.compile(r"[A-Za-z\u00c0-\u024f]")
 
@@ -117,6 +117,9 @@ class ParsedAddress:
     division_codes : tuple of str
         Six-digit division codes of the most specific province/city/county in
         ``admin`` (several when its name is ambiguous, as 朝阳区); empty when none.
+    national : int
+        How many leading tokens of ``admin`` are national divisions with codes;
+        the tokens after them were read by their endings only.
     extra : str
         Text after the address that was not used (floor, courtyard …).
     """
@@ -134,6 +137,7 @@ class ParsedAddress:
     admin: tuple[str, ...] = field(default_factory=tuple)
     extra: str = ""
     division_codes: tuple[str, ...] = field(default_factory=tuple)
+    national: int = 0
 
     @property
     def number_key(self) -> str | None:
@@ -285,12 +289,14 @@ def parse_address(text) -> ParsedAddress:
     return _parse_latin(raw, cleaned)
 
 
-def _strip_admin(text: str) -> tuple[tuple[str, ...], tuple[str, ...], str]:
-    """(admin tokens, division codes, rest): national divisions first, then towns and villages."""
+def _strip_admin(text: str) -> tuple[tuple[str, ...], tuple[str, ...], int, str]:
+    """(admin tokens, division codes, number of national tokens, rest): national divisions first,
+    then towns and villages (and districts the national table lacks) by their endings."""
     rest = text.replace(" ", "") if has_cjk(text) and not _LATIN_RE.search(text) else text
     divisions, rest = split_divisions(rest)
     tokens: list[str] = list(divisions.names) if divisions else []
     codes = divisions.codes if divisions else ()
+    national = len(tokens)
     while True:
         m = _ADMIN_RE.match(rest)
         if not m:
@@ -304,7 +310,7 @@ def _strip_admin(text: str) -> tuple[tuple[str, ...], tuple[str, ...], str]:
             break
         tokens.append(tok)
         rest = remainder
-    return tuple(tokens), codes, rest
+    return tuple(tokens), codes, national, rest
 
 
 def _street_part(street: str) -> tuple[str, str | None]:
@@ -318,9 +324,11 @@ def _street_part(street: str) -> tuple[str, str | None]:
 
 
 def _parse_cjk(raw: str, cleaned: str) -> ParsedAddress:
-    admin, codes, text = _strip_admin(cleaned)
+    admin, codes, national, text = _strip_admin(cleaned)
     parsed = _parse_cjk_rest(raw, text, admin)
-    return dataclasses.replace(parsed, division_codes=codes) if codes else parsed
+    if not codes:
+        return parsed
+    return dataclasses.replace(parsed, division_codes=codes, national=national)
 
 
 def _parse_cjk_rest(raw: str, text: str, admin: tuple[str, ...]) -> ParsedAddress:

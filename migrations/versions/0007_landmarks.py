@@ -18,11 +18,11 @@ depends_on = None
 
 def upgrade() -> None:
     op.alter_column("address_point", "street", existing_type=sa.Text, nullable=True)
-    op.create_check_constraint("ck_address_point_street_or_name", "address_point",
+    op.create_check_constraint(op.f("ck_address_point_street_or_name"), "address_point",
                                "coalesce(street, '') <> '' OR coalesce(name, '') <> ''")
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM address_point WHERE street IS NULL")
-    op.drop_constraint("ck_address_point_street_or_name", "address_point", type_="check")
+    op.drop_constraint(op.f("ck_address_point_street_or_name"), "address_point", type_="check")
     op.alter_column("address_point", "street", existing_type=sa.Text, nullable=False)
