@@ -445,16 +445,16 @@ def test_resume_after_interruption_does_not_redo_finished_rows(town, tmp_path, m
     reference = tmp_path / "reference.csv"
     geocode_file(src, reference, "address", town, progress=False, chunk_rows=100)
 
-    real = batch._geocode_chunk
+    real = batch.geocode_table
     seen: list[int] = []
 
-    def crashing(chunk, *args):
+    def crashing(chunk, *args, **kwargs):
         if len(seen) == 3:
             raise KeyboardInterrupt  # the clerk's laptop goes to sleep during the 4th chunk
         seen.append(len(chunk))
-        return real(chunk, *args)
+        return real(chunk, *args, **kwargs)
 
-    monkeypatch.setattr(batch, "_geocode_chunk", crashing)
+    monkeypatch.setattr(batch, "geocode_table", crashing)
     dst = tmp_path / "out.csv"
     with pytest.raises(KeyboardInterrupt):
         geocode_file(src, dst, "address", town, progress=False, chunk_rows=100)
@@ -462,11 +462,11 @@ def test_resume_after_interruption_does_not_redo_finished_rows(town, tmp_path, m
 
     redone: list[str] = []
 
-    def counting(chunk, *args):
+    def counting(chunk, *args, **kwargs):
         redone.extend(chunk["address"])
-        return real(chunk, *args)
+        return real(chunk, *args, **kwargs)
 
-    monkeypatch.setattr(batch, "_geocode_chunk", counting)
+    monkeypatch.setattr(batch, "geocode_table", counting)
     result = geocode_file(src, dst, "address", town, progress=False, chunk_rows=100)
     assert result.rows_skipped == 300 and result.rows_geocoded == 700 and result.complete
     assert redone[0] == "人民路301号" and len(redone) == 700

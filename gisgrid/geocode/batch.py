@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -263,15 +264,50 @@ def geocode_file(src, dst, column: str, gazetteer: Gazetteer, *, sheet: str | No
     -------
     GeocodeFileResult
     """
-    from tqdm.auto import tqdm  # noqa: PLC0415
-
     src, dst = Path(src), Path(dst)
+    check_output(dst, chunk_rows)
+    frame = read_table(src, sheet=sheet, column=column)
+    counts: dict[str, int] = {}
+    cache: dict = {}
+
+    def process(chunk: pd.DataFrame) -> pd.DataFrame:
+        out = geocode_table(chunk, column, gazetteer, cache=cache)
+        for q, n in out["quality"].value_counts().items():
+            counts[q] = counts.get(q, 0) + int(n)
+        return out
+
+    skipped, done, complete = write_resumably(
+        src, dst, frame, _signature(src, column, sheet), process, empty_columns=[*frame.columns, *RESULT_COLUMNS],
+        progress=progress, resume=resume, chunk_rows=chunk_rows, max_rows=max_rows)
+    return GeocodeFileResult(dst, len(frame), skipped, done - skipped, complete, counts)
+
+
+def check_output(dst: Path, chunk_rows: int) -> None:
+    """Refuse an output name that is neither .csv nor .xlsx, and a chunk size below one."""
     if dst.suffix.lower() not in {".csv", ".xlsx"}:
         raise InputError(f"output {dst.name}: use a .csv or .xlsx file name")
     if chunk_rows < 1:
         raise InputError(f"chunk_rows must be at least 1, not {chunk_rows}")
-    frame = read_table(src, sheet=sheet, column=column)
-    signature = _signature(src, column, sheet)
+
+
+def write_resumably(src: Path, dst: Path, frame: pd.DataFrame, signature: str,
+                    process: Callable[[pd.DataFrame], pd.DataFrame], *, empty_columns: list[str],
+                    progress: bool, resume: bool, chunk_rows: int, max_rows: int | None) -> tuple[int, int, bool]:
+    """Run ``process`` over ``frame`` in chunks, appending each result to ``dst``, resumably.
+
+    After each chunk a progress file ``<dst>.progress.json`` records the rows
+    done and the byte length of the output; a later call with the same
+    ``signature`` (source, columns, sheet) skips those rows, and one with
+    another signature starts over.  Text that a spreadsheet would run as a
+    formula is quoted.  An XLSX ``dst`` is assembled from ``<dst>.part.csv``
+    when the last chunk is written.
+
+    Returns
+    -------
+    (rows skipped, rows done, complete)
+    """
+    from tqdm.auto import tqdm  # noqa: PLC0415
+
     progress_file, part = _progress_path(dst), _part_path(dst)
     done, size = 0, 0
     if resume and progress_file.exists() and part.exists():
@@ -280,30 +316,26 @@ def geocode_file(src, dst, column: str, gazetteer: Gazetteer, *, sheet: str | No
             done, size = int(state["rows_done"]), int(state["bytes"])
             LOGGER.info("%s: resuming after %d of %d rows", src.name, done, len(frame))
         else:
-            LOGGER.warning("%s: source, column or sheet changed since the interrupted run; starting over", src.name)
+            LOGGER.warning("%s: source, columns or sheet changed since the interrupted run; starting over", src.name)
     if done == 0:
         part.unlink(missing_ok=True)
     else:
         with open(part, "r+b") as fh:  # drop a chunk written after the last recorded state
             fh.truncate(size)
     skipped = done
-    cache: dict = {}
     budget = len(frame) - done if max_rows is None else max(0, min(max_rows, len(frame) - done))
-    counts: dict[str, int] = {}
     bar = tqdm(total=len(frame), initial=done, disable=not progress, unit="row", desc=src.name)
     try:
-        geocoded = 0
-        while done < len(frame) and geocoded < budget:
+        processed = 0
+        while done < len(frame) and processed < budget:
             chunk = frame.iloc[done: done + chunk_rows]
-            out = _geocode_chunk(chunk, column, gazetteer, cache)
-            for q, n in out["quality"].value_counts().items():
-                counts[q] = counts.get(q, 0) + int(n)
+            out = process(chunk)
             with open(part, "a", encoding="utf-8-sig" if done == 0 else "utf-8", newline="") as fh:
                 _safe_text(out).to_csv(fh, index=False, header=(done == 0))
                 fh.flush()
                 os.fsync(fh.fileno())
             done += len(chunk)
-            geocoded += len(chunk)
+            processed += len(chunk)
             _write_state(progress_file, signature, done, part.stat().st_size)
             bar.update(len(chunk))
     finally:
@@ -311,17 +343,13 @@ def geocode_file(src, dst, column: str, gazetteer: Gazetteer, *, sheet: str | No
     complete = done >= len(frame)
     if complete:
         if len(frame) == 0:
-            frame.assign(**{c: [] for c in RESULT_COLUMNS}).to_csv(part, index=False, encoding="utf-8-sig")
+            pd.DataFrame(columns=empty_columns).to_csv(part, index=False, encoding="utf-8-sig")
         if part != dst:
             result = pd.read_csv(part, dtype=str, keep_default_na=False, encoding="utf-8-sig")
             _write_xlsx(result, dst)
             part.unlink()
         progress_file.unlink(missing_ok=True)
-    return GeocodeFileResult(dst, len(frame), skipped, done - skipped, complete, counts)
-
-
-def _geocode_chunk(chunk: pd.DataFrame, column: str, gazetteer: Gazetteer, cache: dict) -> pd.DataFrame:
-    return geocode_table(chunk, column, gazetteer, cache=cache)
+    return skipped, done, complete
 
 
 def _safe_text(frame: pd.DataFrame) -> pd.DataFrame:

@@ -11,9 +11,7 @@ the partial output, XLSX assembled at the end) are those of
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,69 +163,29 @@ def geocode_route_file(src, dst, column: str, gazetteers: AreaGazetteers, deploy
     RouteFileResult
         Counts by quality code cover the rows done in this call.
     """
-    from tqdm.auto import tqdm  # noqa: PLC0415
-
     src, dst = Path(src), Path(dst)
-    if dst.suffix.lower() not in {".csv", ".xlsx"}:
-        raise InputError(f"output {dst.name}: use a .csv or .xlsx file name")
-    if chunk_rows < 1:
-        raise InputError(f"chunk_rows must be at least 1, not {chunk_rows}")
+    batch.check_output(dst, chunk_rows)
     frame = read_table(src, sheet=sheet, column=column)
     for col in (category, date):
         if col is not None and col not in frame.columns:
             raise InputError(f"column {col!r} not found; columns are: {', '.join(map(str, frame.columns))}",
                              column=col)
-    signature = batch._signature(src, f"{column}\0{category}\0{date}", sheet)
-    progress_file, part = batch._progress_path(dst), batch._part_path(dst)
-    done, size = 0, 0
-    if resume and progress_file.exists() and part.exists():
-        state = json.loads(progress_file.read_text(encoding="utf-8"))
-        if state.get("signature") == signature:
-            done, size = int(state["rows_done"]), int(state["bytes"])
-            LOGGER.info("%s: resuming after %d of %d rows", src.name, done, len(frame))
-        else:
-            LOGGER.warning("%s: source, columns or sheet changed since the interrupted run; starting over", src.name)
-    if done == 0:
-        part.unlink(missing_ok=True)
-    else:
-        with open(part, "r+b") as fh:
-            fh.truncate(size)
-    skipped = done
-    budget = len(frame) - done if max_rows is None else max(0, min(max_rows, len(frame) - done))
     counts: dict[str, int] = {}
     with_owner = 0
     caches: dict = {}
-    bar = tqdm(total=len(frame), initial=done, disable=not progress, unit="row", desc=src.name)
-    try:
-        processed = 0
-        while done < len(frame) and processed < budget:
-            chunk = frame.iloc[done: done + chunk_rows]
-            out = geocode_and_route(chunk, column, gazetteers, deployment, category=category, date=date,
-                                    caches=caches)
-            quality = out[_new_name(frame.columns, "quality")]
-            for q, n in quality.value_counts().items():
-                counts[q] = counts.get(q, 0) + int(n)
-            with_owner += int(out[_new_name(frame.columns, "owner_name")].astype(str).str.strip().ne("").sum())
-            with open(part, "a", encoding="utf-8-sig" if done == 0 else "utf-8", newline="") as fh:
-                batch._safe_text(out).to_csv(fh, index=False, header=(done == 0))
-                fh.flush()
-                os.fsync(fh.fileno())
-            done += len(chunk)
-            processed += len(chunk)
-            batch._write_state(progress_file, signature, done, part.stat().st_size)
-            bar.update(len(chunk))
-    finally:
-        bar.close()
-    complete = done >= len(frame)
-    if complete:
-        if len(frame) == 0:
-            cols = [*frame.columns, *RESULT_COLUMNS, *ROUTE_COLUMNS]
-            pd.DataFrame(columns=cols).to_csv(part, index=False, encoding="utf-8-sig")
-        if part != dst:
-            result = pd.read_csv(part, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-            batch._write_xlsx(result, dst)
-            part.unlink()
-        progress_file.unlink(missing_ok=True)
+
+    def process(chunk: pd.DataFrame) -> pd.DataFrame:
+        nonlocal with_owner
+        out = geocode_and_route(chunk, column, gazetteers, deployment, category=category, date=date, caches=caches)
+        for q, n in out[_new_name(frame.columns, "quality")].value_counts().items():
+            counts[q] = counts.get(q, 0) + int(n)
+        with_owner += int(out[_new_name(frame.columns, "owner_name")].astype(str).str.strip().ne("").sum())
+        return out
+
+    skipped, done, complete = batch.write_resumably(
+        src, dst, frame, batch._signature(src, f"{column}\0{category}\0{date}", sheet), process,
+        empty_columns=[*frame.columns, *RESULT_COLUMNS, *ROUTE_COLUMNS], progress=progress, resume=resume,
+        chunk_rows=chunk_rows, max_rows=max_rows)
     return RouteFileResult(dst, len(frame), skipped, done - skipped, complete, counts, with_owner)
 
 
