@@ -1,7 +1,6 @@
 """The geocoder on the database: gazetteer from the tables, `gisgrid import addresses`, `gisgrid geocode`."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
