@@ -154,21 +154,9 @@ def _read_csv(src: Path) -> pd.DataFrame:
 
 
 def _read_xlsx(src: Path, sheet: str | None, column: str | None) -> pd.DataFrame:
-    import openpyxl  # noqa: PLC0415
-    from openpyxl.utils.exceptions import InvalidFileException  # noqa: PLC0415
+    from gisgrid.io._tabular import _cell_text, open_sheet  # noqa: PLC0415 - same rules as the imports
 
-    from gisgrid.io._tabular import _cell_text  # noqa: PLC0415 - same cell-to-text rule as imports
-
-    try:
-        workbook = openpyxl.load_workbook(src, data_only=True)  # not read-only: merged ranges are needed
-    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
-        raise FileFormatError(f"{src.name} is not a readable XLSX workbook: {exc}") from exc
-    if sheet is None:
-        ws = workbook.worksheets[0]
-    elif sheet in workbook.sheetnames:
-        ws = workbook[sheet]
-    else:
-        raise InputError(f"sheet {sheet!r} not found in {src.name}; sheets are: {', '.join(workbook.sheetnames)}")
+    workbook, ws = open_sheet(src, sheet, read_only=False)  # not read-only: merged ranges are needed
     cells = [[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
     merged_rows_end: dict[int, int] = {}
     for rng in ws.merged_cells.ranges:

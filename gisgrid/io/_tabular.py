@@ -196,6 +196,34 @@ def _cell_text(value) -> str | None:
     return str(value)
 
 
+def open_sheet(path: Path, sheet: str | None, *, read_only: bool):
+    """Open an XLSX workbook and one worksheet by name (the first by default); the caller closes it.
+
+    ``read_only`` is faster but loses merged-cell ranges.
+
+    Raises
+    ------
+    FileFormatError
+        When the file is not a workbook.
+    InputError
+        When ``sheet`` names no worksheet (the message lists them).
+    """
+    import openpyxl  # noqa: PLC0415 - only needed for XLSX
+    from openpyxl.utils.exceptions import InvalidFileException  # noqa: PLC0415
+
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=read_only, data_only=True)
+    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
+        raise FileFormatError(f"{path.name} is not a readable XLSX workbook: {exc}") from exc
+    if sheet is None:
+        return workbook, workbook.worksheets[0]
+    if sheet in workbook.sheetnames:
+        return workbook, workbook[sheet]
+    names = ", ".join(workbook.sheetnames)
+    workbook.close()
+    raise InputError(f"sheet {sheet!r} not found in {path.name}; sheets: {names}")
+
+
 def read_xlsx_table(path: Path, sheet: str | None = None) -> tuple[pd.DataFrame, dict[int, str]]:
     """Read one worksheet of an XLSX workbook as a text table.
 
@@ -221,20 +249,8 @@ def read_xlsx_table(path: Path, sheet: str | None = None) -> tuple[pd.DataFrame,
     FileFormatError
         When the file is not a workbook or the sheet has no data rows.
     """
-    import openpyxl  # noqa: PLC0415 - only needed for XLSX
-    from openpyxl.utils.exceptions import InvalidFileException  # noqa: PLC0415
-
+    workbook, worksheet = open_sheet(path, sheet, read_only=True)
     try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
-        raise FileFormatError(f"{path.name} is not a readable XLSX workbook: {exc}") from exc
-    try:
-        if sheet is None:
-            worksheet = workbook.worksheets[0]
-        elif sheet in workbook.sheetnames:
-            worksheet = workbook[sheet]
-        else:
-            raise InputError(f"sheet {sheet!r} not found in {path.name}; sheets: {', '.join(workbook.sheetnames)}")
         cells = [[_cell_text(v) for v in row] for row in worksheet.iter_rows(values_only=True)]
     finally:
         workbook.close()
