@@ -287,8 +287,8 @@ def case_sjoin(ctx: Context) -> int:
 
 
 # --- PostGIS and web paths ---------------------------------------------------------------------
-def _bench_url() -> str:
-    """A throw-away database: GISGRID_BENCH_DATABASE_URL, else ``gisgrid_bench`` on the managed cluster."""
+def _bench_url(name: str = "gisgrid_bench") -> str:
+    """A throw-away database: GISGRID_BENCH_DATABASE_URL, else ``name`` on the managed cluster."""
     import os  # noqa: PLC0415
 
     explicit = os.environ.get("GISGRID_BENCH_DATABASE_URL")
@@ -299,7 +299,7 @@ def _bench_url() -> str:
 
     cluster = Cluster(load_settings())
     cluster.start()
-    return cluster.url("gisgrid_bench")
+    return cluster.url(name)
 
 
 def _copy(raw, table: str, columns: list[str], frame: pd.DataFrame) -> None:

@@ -24,21 +24,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.assign import _copy  # noqa: E402
-
-
-def _bench_url() -> str:
-    import os  # noqa: PLC0415
-
-    explicit = os.environ.get("GISGRID_BENCH_DATABASE_URL")
-    if explicit:
-        return explicit.replace("postgresql://", "postgresql+psycopg://", 1)
-    from gisgrid.config import load_settings  # noqa: PLC0415
-    from gisgrid.db.cluster import Cluster  # noqa: PLC0415
-
-    cluster = Cluster(load_settings())
-    cluster.start()
-    return cluster.url("gisgrid_bench_map")
+from bench.assign import _bench_url, _copy  # noqa: E402
 
 
 def _prepare(url: str) -> tuple[sa.Engine, str]:
@@ -110,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     from gisgrid.web.vendor import VENDOR_DIR  # noqa: PLC0415
     from tests.browser import CHROMIUM, CHROMIUM_ARGS, serve_app  # noqa: PLC0415
 
-    url = _bench_url()
+    url = _bench_url("gisgrid_bench_map")
     t0 = time.perf_counter()
     engine, town = _prepare(url)
     print(f"database ready ({time.perf_counter() - t0:.1f} s), town {town}")
