@@ -86,7 +86,7 @@ import shapely
 
 from gisgrid.crs import STORAGE_SRID, InputCRS, geographic_bounds, metric_crs_for, parse_crs, to_storage, transformer
 from gisgrid.errors import CRSError, FileFormatError, InputError
-from gisgrid.io._tabular import X_NAMES, Y_NAMES, detect_encoding
+from gisgrid.io._tabular import X_NAMES, Y_NAMES, detect_encoding, unique_names
 
 try:  # pyarrow makes CSV and vector streaming several times faster; pandas/pyogrio paths are the fallback
     import pyarrow as pa
@@ -1412,20 +1412,6 @@ def _format_of(path: Path) -> str:
     return fmt
 
 
-def _unique(names: Sequence[Any]) -> list[str]:
-    out: list[str] = []
-    seen: set[str] = set()
-    for i, name in enumerate(names):
-        base = str(name).strip() if name is not None and str(name).strip() else f"column_{i + 1}"
-        candidate, k = base, 1
-        while candidate in seen:
-            k += 1
-            candidate = f"{base}_{k}"
-        seen.add(candidate)
-        out.append(candidate)
-    return out
-
-
 @dataclass
 class _Chunk:
     frame: pd.DataFrame                     # the input columns of the chunk
@@ -1451,7 +1437,7 @@ def _sniff_csv(path: Path) -> tuple[str, str, list[str], int, int]:
     delimiter = max(counts, key=counts.get) if max(counts.values()) else ","
     header = next(csv.reader([first], delimiter=delimiter))
     row_bytes = max(16, len(complete) // max(1, len(lines)))
-    return encoding, delimiter, _unique(header), row_bytes, skip
+    return encoding, delimiter, unique_names(header), row_bytes, skip
 
 
 def _count_lines(path: Path) -> int:
@@ -1564,7 +1550,7 @@ def _read_xlsx(path: Path, chunk_rows: int, sheet: str | None) -> Iterator[_Chun
             raise FileFormatError(f"file is empty: sheet {worksheet.title!r} of {path.name} has no header row")
         while header and (header[-1] is None or not str(header[-1]).strip()):
             header.pop()
-        names = _unique(header)
+        names = unique_names(header)
         width = len(names)
         buffer: list[list[Any]] = []
         for row in rows:

@@ -154,7 +154,7 @@ def _read_csv(src: Path) -> pd.DataFrame:
 
 
 def _read_xlsx(src: Path, sheet: str | None, column: str | None) -> pd.DataFrame:
-    from gisgrid.io._tabular import _cell_text, open_sheet  # noqa: PLC0415 - same rules as the imports
+    from gisgrid.io._tabular import _cell_text, open_sheet, unique_names  # noqa: PLC0415 - as the imports
 
     workbook, ws = open_sheet(src, sheet, read_only=False)  # not read-only: merged ranges are needed
     cells = [[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
@@ -182,24 +182,11 @@ def _read_xlsx(src: Path, sheet: str | None, column: str | None) -> pd.DataFrame
     first_data = merged_rows_end.get(header_row, header_row) + 1
     for extra in range(header_row + 1, first_data):
         header = [h or (cells[extra][i] or "").strip() if i < len(cells[extra]) else h for i, h in enumerate(header)]
-    names = _unique(header)
+    names = unique_names(header)
     width = len(names)
     rows = [(row + [None] * width)[:width] for row in cells[first_data:]]
     frame = pd.DataFrame(rows, columns=names, dtype=object).fillna("").astype(str)
     return frame
-
-
-def _unique(header: list[str]) -> list[str]:
-    names, seen = [], set()
-    for i, raw in enumerate(header, start=1):
-        name = raw or f"column_{i}"
-        candidate, n = name, 1
-        while candidate in seen:
-            n += 1
-            candidate = f"{name}_{n}"
-        seen.add(candidate)
-        names.append(candidate)
-    return names
 
 
 def _signature(src: Path, column: str, sheet: str | None) -> str:

@@ -104,19 +104,19 @@ def _delimiter(header_line: str) -> str:
 
 def _frame(header: list[str], records: list[list[str | None]], rows: list[int]) -> pd.DataFrame:
     """A text table from parsed records, empty cells as NaN, indexed by row number."""
-    columns = _unique_names(header)
+    columns = unique_names(header)
     table = pd.DataFrame(records, columns=columns, dtype="str")
     table = table.mask(table == "")
     table.index = pd.Index(rows, name="row", dtype="int64")
     return table
 
 
-def _unique_names(header: list[str]) -> list[str]:
-    """Header names stripped; blanks become ``column_N`` and repeats get ``_2``, ``_3``."""
+def unique_names(header) -> list[str]:
+    """Header names as stripped text; blanks become ``column_N`` and repeats get ``_2``, ``_3``."""
     names: list[str] = []
     seen: set[str] = set()
     for i, raw in enumerate(header, start=1):
-        name = (raw or "").strip() or f"column_{i}"
+        name = ("" if raw is None else str(raw)).strip() or f"column_{i}"
         candidate, n = name, 1
         while candidate in seen:
             n += 1
