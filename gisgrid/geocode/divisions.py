@@ -40,18 +40,10 @@ class Divisions:
     codes : tuple of str
         Six-digit division codes the most specific written name can stand for,
         given the names before it; several when it is ambiguous.
-    level : {'province', 'city', 'county'}
-        Level of the most specific division written.
     """
 
     names: tuple[str, ...]
     codes: tuple[str, ...]
-    level: str
-
-    @property
-    def prefixes(self) -> tuple[str, ...]:
-        """The code prefixes every place inside the divisions starts with (440307, 4403, 44)."""
-        return tuple(code_prefix(c) for c in self.codes)
 
 
 def code_prefix(code: str) -> str:
@@ -91,9 +83,6 @@ def _matcher():
         import cpca  # noqa: PLC0415 - a dictionary load, only for Chinese addresses
 
     return cpca.matcher
-
-
-_LEVELS = ("province", "city", "county")
 
 
 def split_divisions(text: str) -> tuple[Divisions | None, str]:
@@ -160,7 +149,7 @@ def split_divisions(text: str) -> tuple[Divisions | None, str]:
         return None, text
     last = chain[-1]
     codes = tuple(sorted({a.adcode[:6] for a in last}))
-    return Divisions(tuple(names), codes, _LEVELS[last[0].rank]), text[pos:]
+    return Divisions(tuple(names), codes), text[pos:]
 
 
 __all__ = ["Divisions", "code_prefix", "codes_overlap", "split_divisions"]
