@@ -75,6 +75,14 @@ def shatin() -> Gazetteer:
     ("紅門路12號", dict(kind="house", street="红门路", number=12)),
     ("北京路与红门路交叉口", dict(kind="intersection", street="北京路", street2="红门路")),
     ("北京路/红门路", dict(kind="intersection", street="北京路", street2="红门路")),
+    # 路口 after a road name is its 口: 学清路口 is 学清路's crossing, not 学清 + 路口
+    ("学院路与学清路口", dict(kind="intersection", street="学院路", street2="学清路")),
+    ("学院路和学清路路口", dict(kind="intersection", street="学院路", street2="学清路")),
+    # no connector: two road names before a crossing word
+    ("学院路学清路交叉口", dict(kind="intersection", street="学院路", street2="学清路")),
+    ("学清路学院路口", dict(kind="intersection", street="学清路", street2="学院路")),
+    ("深南大道华强北路口", dict(kind="intersection", street="深南大道", street2="华强北路")),
+    ("人民路路口", dict(kind="road_part", street="人民路", part="junction")),
     ("横港北路西段", dict(kind="road_part", street="横港北路", part="west")),
     ("人民路口", dict(kind="road_part", street="人民路", part="junction")),
     ("人民医院旁", dict(kind="landmark", landmark="人民医院", relation="beside")),
@@ -120,11 +128,12 @@ def test_address_point_interpolation_and_side(town):
     assert odd.quality == "interpolated" and odd.lat < Y0 < even.lat
 
 
-def test_number_beyond_the_street_is_clamped_with_lower_confidence(town):
+def test_number_beyond_the_street_is_clamped_at_street_quality(town):
     inside = geocode("人民路6号", town)
     beyond = geocode("人民路999号", town)
-    assert beyond.quality == "interpolated"
-    assert beyond.confidence < inside.confidence
+    # placed at the end of the street, but only known to be on it: not counted as interpolated
+    assert inside.quality == "interpolated" and beyond.quality == "street"
+    assert beyond.confidence < 0.6 < inside.confidence
     assert "beyond known range" in beyond.note and "clamped to the end" in beyond.note
     assert metres(beyond.lon, beyond.lat, X0 + 100 * D, Y0 - 2 * D) < 3  # east end of 人民路, odd (south) side
 

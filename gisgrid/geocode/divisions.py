@@ -85,13 +85,16 @@ def _matcher():
     return cpca.matcher
 
 
-def split_divisions(text: str) -> tuple[Divisions | None, str]:
+def split_divisions(text: str, *, before_street: bool = False) -> tuple[Divisions | None, str]:
     """Split the leading province/city/county names off a (cleaned, simplified) address.
 
     Parameters
     ----------
     text : str
         Address text, simplified characters, no spaces between Chinese words.
+    before_street : bool
+        The text is only what was written before a known street name (深圳龙岗
+        of 深圳龙岗如意路): a division may end it, and short forms count.
 
     Returns
     -------
@@ -132,7 +135,7 @@ def split_divisions(text: str) -> tuple[Divisions | None, str]:
         if suffix and is_short:
             end += len(suffix.group(0))
             is_short = False
-        if _ROAD_AFTER_RE.match(text[end:]) or end >= len(text):
+        if _ROAD_AFTER_RE.match(text[end:]) or (end >= len(text) and not before_street):
             break
         starts.append(pos)
         names.append(text[pos:end])
@@ -140,7 +143,7 @@ def split_divisions(text: str) -> tuple[Divisions | None, str]:
         short.append(is_short)
         pos = end
     # a short form counts only when another division follows: 中山公园, 北京大学, 深圳北站 are places
-    while chain and short[-1] and not _DIVISION_AFTER_RE.match(text[pos:]):
+    while chain and short[-1] and not before_street and not _DIVISION_AFTER_RE.match(text[pos:]):
         pos = starts.pop()
         names.pop()
         chain.pop()

@@ -25,7 +25,8 @@ from scipy.spatial import Delaunay, QhullError
 from gisgrid.crs import STORAGE_SRID, metric_crs_for, transformer
 from gisgrid.errors import InputError
 from gisgrid.geocode.parse import (
-    _place_and_street, base_key, has_cjk, number_key, parse_house_number, split_bilingual, street_key,
+    _place_and_street, base_key, has_cjk, number_key, parse_house_number, road_of_section, split_bilingual,
+    street_key,
 )
 
 LOGGER = logging.getLogger(__name__)
@@ -188,7 +189,9 @@ class Gazetteer:
         return out
 
     def _index_name(self, sid: int, name: str) -> None:
-        for part in [name, *split_bilingual(name)]:
+        parts = split_bilingual(name)
+        # a section is also found by its road's name: 大埔公路 for 大埔公路－沙田段
+        for part in [name, *parts, *filter(None, map(road_of_section, parts))]:
             key = street_key(part)
             if key:
                 self.keys[key].add(sid)
@@ -364,6 +367,18 @@ class Gazetteer:
             if inside:
                 best = max(inside, key=len)
                 return StreetMatch(tuple(sorted(self.keys[best])), self._display(self.keys[best]), 70.0, "contained")
+        return None
+
+    def street_after_place(self, name: str) -> tuple[str, str] | None:
+        """``('沙田', '源禾路')`` for ``'沙田源禾路'``: the longest known street name (three characters
+        or more) that ends a Chinese name after at least two characters of something else, a place
+        written before the street with no area ending (沙田, 深圳龙岗, 学院路街道)."""
+        if not has_cjk(name):
+            return None
+        for i in range(2, len(name) - 2):
+            tail = name[i:]
+            if has_cjk(tail[0]) and street_key(tail) in self.keys:
+                return name[:i].strip(), tail
         return None
 
     def _display(self, sids) -> str:

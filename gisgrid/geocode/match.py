@@ -12,14 +12,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import shapely
 
-from gisgrid.geocode.divisions import code_prefix, codes_overlap
+from gisgrid.geocode.divisions import code_prefix, codes_overlap, split_divisions
 from gisgrid.geocode.gazetteer import BOTH_SIDES, Gazetteer, StreetMatch, _middle_number
-from gisgrid.geocode.parse import ParsedAddress, parse_address, street_key
+from gisgrid.geocode.parse import ParsedAddress, has_cjk, parse_address, street_key
 
 LOGGER = logging.getLogger(__name__)
 
@@ -84,9 +85,10 @@ def geocode(address: str | ParsedAddress | None, gazetteer: Gazetteer) -> Geocod
     parsed = address if isinstance(address, ParsedAddress) else parse_address(address)
     if parsed.kind == "empty":
         return _failed("empty address")
+    parsed = _reading(parsed, gazetteer)
     scope = _scope(parsed, gazetteer)
     if scope.outside:
-        return _failed(scope.outside)
+        return _outside(parsed, scope, gazetteer)
     result = _locate(parsed, gazetteer, scope)
     if result.quality == "failed":
         # '广东省深圳市龙岗区', '龙城街道': only divisions written, or a street that is not known
@@ -97,12 +99,104 @@ def geocode(address: str | ParsedAddress | None, gazetteer: Gazetteer) -> Geocod
             return GeocodeResult(lon, lat, "jurisdiction", BASE_CONFIDENCE["jurisdiction"], area.name,
                                  f"{result.note}; placed in {area.name}")
         return result
-    result = _noted(result, scope.caveat)
+    result = _noted(_noted(result, scope.caveat), _latin_place(parsed, gazetteer))
     if parsed.relation:
         result = GeocodeResult(result.lon, result.lat, result.quality,
                                round(result.confidence * RELATION_FACTOR, 3), result.matched_name,
                                _join(result.note, f"written as {parsed.relation} of the place"))
     return result
+
+
+def _reading(parsed: ParsedAddress, gaz: Gazetteer) -> ParsedAddress:
+    """The reading of the text that the gazetteer supports.
+
+    Areas read off by their endings are put back when the whole text names a
+    known place exactly (新城市广场门口 is not 新城市 + 广场; 东村小学 is not 东村 +
+    小学).  A place written before a known street name without an area ending
+    is split off as an area (沙田源禾路 → 沙田 + 源禾路, 深圳龙岗如意路 → 深圳 + 龙岗
+    + 如意路), so that it is checked like any written area.
+    """
+    if parsed.national < len(parsed.admin):
+        whole = parse_address(parsed.raw, by_endings=False)
+        if _names_exactly(whole, gaz):
+            return whole
+    street = parsed.street
+    if not street or _names_exactly(parsed, gaz) or _joined(gaz, parsed.admin, street) is not None:
+        return parsed
+    match = gaz.find_street(street)
+    split = None if match is not None and match.how == "base" else gaz.street_after_place(street)
+    if split is None:
+        return parsed
+    head, tail = split
+    divisions, rest = split_divisions(head, before_street=True)
+    names = (*(divisions.names if divisions else ()), *((rest,) if rest else ()))
+    codes, national = parsed.division_codes, parsed.national
+    if divisions is not None and national == len(parsed.admin):
+        narrower = tuple(c for c in divisions.codes if not codes or any(codes_overlap(c, d) for d in codes))
+        if narrower:
+            codes, national = narrower, national + len(divisions.names)
+    return dataclasses.replace(parsed, street=tail, admin=parsed.admin + names, division_codes=codes,
+                               national=national)
+
+
+def _outside(parsed: ParsedAddress, scope: Scope, gaz: Gazetteer) -> GeocodeResult:
+    """An address in an area the gazetteer does not cover fails, unless that area was read only by
+    its ending and the text read whole is a place with a relation (城市花园门口, 菜市场旁): then that
+    reading is tried, with a caveat."""
+    by_ending = "".join(parsed.admin[parsed.national:])
+    if not by_ending:
+        return _failed(scope.outside)
+    whole = parse_address(parsed.raw, by_endings=False)
+    whole_scope = _scope(whole, gaz)
+    if whole.kind != "landmark" or whole_scope.outside:
+        return _failed(scope.outside)
+    result = _locate(whole, gaz, whole_scope)
+    if not result.ok:
+        return _failed(f"{result.note}; read as an address in {by_ending}: {scope.outside}")
+    return _noted(result, Caveat(f"could also be read as an address in {by_ending}, which the gazetteer does "
+                                 f"not cover", OUTSIDE_SCOPE_FACTOR))
+
+
+def _names_exactly(parsed: ParsedAddress, gaz: Gazetteer) -> bool:
+    """Whether the street or landmark of a reading is a known name, exactly."""
+    name = parsed.landmark if parsed.kind == "landmark" else parsed.street
+    if not name:
+        return False
+    found = gaz.find_landmark(name)
+    if found is not None and found[2] == 100.0:
+        return True
+    match = gaz.find_street(name)
+    return match is not None and match.how == "exact"
+
+
+def _joined(gaz: Gazetteer, admin: tuple[str, ...], name: str) -> StreetMatch | None:
+    """The street whose exact name starts with the last stripped prefixes: 沙田乡 + 事会路."""
+    for i in range(len(admin) - 1, -1, -1):
+        joined = gaz.find_street("".join(admin[i:]) + name)
+        if joined is not None and joined.how == "exact":
+            return joined
+    return None
+
+
+#: A place name written with a Latin address: letters, spaces, hyphens and apostrophes (after a postcode).
+_LATIN_PLACE_RE = re.compile(r"^(?:\d{4,6}\s+)?(?P<place>[^\W\d_][^\d,;/]*)$")
+
+
+def _latin_place(parsed: ParsedAddress, gaz: Gazetteer) -> Caveat:
+    """A place written with a Latin address that the gazetteer does not know (``Aleksanterinkatu 11,
+    Tampere``: another town?) sends the row to review; a known area or landmark does not."""
+    if has_cjk(parsed.raw):
+        return Caveat()
+    for text in (parsed.landmark, parsed.extra.rpartition(",")[2]):
+        m = _LATIN_PLACE_RE.match((text or "").strip())
+        if m is None:
+            continue
+        place = m.group("place").strip()
+        landmark = gaz.find_landmark(place)
+        if (gaz.find_jurisdiction((place,)) is None and (landmark is None or landmark[2] < 90.0)
+                and gaz.find_street(place) is None):
+            return Caveat(f"{place!r} is not a known area or place (another town?)", OUTSIDE_SCOPE_FACTOR)
+    return Caveat()
 
 
 @dataclass(frozen=True)
@@ -160,6 +254,10 @@ def _scope(parsed: ParsedAddress, gaz: Gazetteer) -> Scope:
         known, prefixes, label = min(parsed.national, len(admin)) - 1, by_code, "".join(admin[:parsed.national])
     elif named is not None:
         prefixes, label = ((code_prefix(named.code),) if named.code else by_code), named.name
+    elif not parsed.division_codes and not any(t.endswith(_AREA_ENDINGS) for t in admin):
+        # a place written before the street (大埔源禾路): perhaps a neighbourhood, perhaps another town
+        return Scope(caveat=Caveat(f"{''.join(admin)} is not a known area; searched everywhere",
+                                   OUTSIDE_SCOPE_FACTOR))
     else:
         known_names = ", ".join(sorted(a.name for a in gaz.jurisdictions.values()))
         codes = f" ({', '.join(parsed.division_codes)})" if parsed.division_codes else ""
@@ -181,14 +279,8 @@ def _join(*notes: str) -> str:
 def _find(gaz: Gazetteer, parsed: ParsedAddress, name: str | None, scope: Scope = Scope()
           ) -> tuple[StreetMatch | None, Caveat]:
     """The streets a written name stands for, inside the address's area when it names one, and a caveat."""
-    match = gaz.find_street(name)
-    if parsed.admin and name:
-        # the last stripped prefix may be part of the name: '沙田乡' + '事会路'
-        for i in range(len(parsed.admin) - 1, -1, -1):
-            joined = gaz.find_street("".join(parsed.admin[i:]) + name)
-            if joined is not None and joined.score >= (match.score if match else 0.0) and joined.how == "exact":
-                match = joined
-                break
+    # the last stripped prefix may be part of the name: '沙田乡' + '事会路'
+    match = (_joined(gaz, parsed.admin, name) if name else None) or gaz.find_street(name)
     if match is None:
         return None, Caveat()
     return _restrict(gaz, match, scope)
@@ -236,10 +328,7 @@ def _locate(parsed: ParsedAddress, gaz: Gazetteer, scope: Scope) -> GeocodeResul
         found = next((f for f in joined if f is not None and f[2] == 100.0), None) or gaz.find_landmark(
             parsed.landmark)
         if found is not None:
-            name, xy, score = found
-            lon, lat = gaz.lonlat(xy)
-            return GeocodeResult(lon, lat, "street", round(BASE_CONFIDENCE["landmark"] * score / 100, 3), name,
-                                 "landmark")
+            return _at_landmark(gaz, found)
         match = gaz.find_street(parsed.landmark)  # '人民路小学门口': a street named inside the landmark
         if match is None:
             return _failed(f"landmark {parsed.landmark!r} not found")
@@ -248,6 +337,10 @@ def _locate(parsed: ParsedAddress, gaz: Gazetteer, scope: Scope) -> GeocodeResul
     if parsed.kind == "intersection":
         return _intersection(parsed, gaz, scope)
     match, why = _find(gaz, parsed, parsed.street, scope)
+    if parsed.kind == "street" and (match is None or match.how != "exact"):
+        found = gaz.find_landmark(parsed.street)  # a landmark written alone: 沙田政府合署
+        if found is not None and found[2] >= 90.0:
+            return _at_landmark(gaz, found)
     if match is None:
         return _failed(f"street {parsed.street!r} not found")
     if parsed.kind == "house":
@@ -258,6 +351,12 @@ def _locate(parsed: ParsedAddress, gaz: Gazetteer, scope: Scope) -> GeocodeResul
                               f"{parsed.part} part of the street"), why)
     note = "junction on the street, crossing street not named" if parsed.part == "junction" else "street midpoint"
     return _noted(_result(gaz, gaz.street_point(match.sids[0]), "street", "street", match, note), why)
+
+
+def _at_landmark(gaz: Gazetteer, found: tuple[str, np.ndarray, float]) -> GeocodeResult:
+    name, xy, score = found
+    lon, lat = gaz.lonlat(xy)
+    return GeocodeResult(lon, lat, "street", round(BASE_CONFIDENCE["landmark"] * score / 100, 3), name, "landmark")
 
 
 def _house(parsed: ParsedAddress, gaz: Gazetteer, match: StreetMatch) -> tuple[GeocodeResult, bool]:
@@ -278,6 +377,9 @@ def _house(parsed: ParsedAddress, gaz: Gazetteer, match: StreetMatch) -> tuple[G
             if lo <= n <= hi and (n - lo) % 2 == 0 and not _singles_around(street, n, lo, hi):
                 return _result(gaz, xy, "address_point", "range", match, f"number {n} inside range {lo}-{hi}"), True
     numbered = [s for s in match.sids if gaz.streets[s].has_numbers]
+    if n == 0:  # no door has number 0: a typo or a placeholder
+        return _result(gaz, gaz.street_point(match.sids[0]), "street", "street", match,
+                       "there is no house number 0; street midpoint"), False
     if not numbered:
         return _result(gaz, gaz.street_point(match.sids[0]), "street", "street", match,
                        f"no house numbers known on {match.name}; street midpoint"), False
@@ -288,7 +390,9 @@ def _house(parsed: ParsedAddress, gaz: Gazetteer, match: StreetMatch) -> tuple[G
     spanning = [s for s in numbered if _number_span(gaz.streets[s])[0] <= middle <= _number_span(gaz.streets[s])[1]]
     sid = spanning[0] if spanning else numbered[0]
     xy, base, note = _interpolate(gaz.streets[sid], middle)
-    return _result(gaz, xy, "interpolated", base, match, note), len(spanning) == 1
+    # a number placed at a street's end or at its one known number is only known to be on the street
+    quality = "street" if base == "clamped" else "interpolated"
+    return _result(gaz, xy, quality, base, match, note), len(spanning) == 1
 
 
 def _number_span(street) -> tuple[float, float]:

@@ -65,8 +65,9 @@ _NUM_CJK_RE = re.compile(
     rf"^(?P<street>.*?[{_CJK}A-Za-z)）])\s*(?P<pre>[甲乙丙丁])?(?P<num>\d+)(?:\s*[-~～至]\s*(?P<end>\d+)(?P<endsuf>[A-Za-z])?)?"
     rf"\s*(?P<suf>[A-Za-z])?\s*[号號](?P<rest>.*)$")
 _NUM_CJK_NOHAO_RE = re.compile(rf"^(?P<street>.*?[{_CJK}])\s*(?P<pre>[甲乙丙丁])?(?P<num>\d+)(?P<suf>[A-Za-z])?(?P<rest>(?:[^\d].*)?)$")
-_CROSS_CJK_RE = re.compile(
-    r"^(?P<a>.+?)\s*(?:与|和|同|跟|及|/|&|、|\+|×|x)\s*(?P<b>.+?)\s*(?:的)?(?:十字路口|交叉路口|交叉口|交汇处|交界处|交口|路口|口)?$")
+_CROSS_CJK_RE = re.compile(r"^(?P<a>.+?)\s*(?:与|和|同|跟|及|/|&|、|\+|×|x)\s*(?P<b>.+)$")
+#: Words that end a crossing (北京路与红门路交叉口), longest first.
+_JUNCTION_WORDS = ("十字路口", "交叉路口", "交叉口", "交汇处", "交界处", "交口", "路口", "口")
 _PART_RE = re.compile(r"^(?P<street>.+?)\s*(?P<part>[东西南北]延段|[东西南北中]段)$")
 
 _HOUSE_NUMBER_RE = re.compile(
@@ -226,6 +227,16 @@ def base_key(key: str) -> str:
     return key
 
 
+_SECTION_RE = re.compile(r"^(?P<road>.{2,}?)\s*(?:[－–—]|\s-\s)\s*\S.*$")
+
+
+def road_of_section(name: str) -> str | None:
+    """The road a section is named after: ``'大埔公路－沙田段'`` → ``'大埔公路'``,
+    ``'Tai Po Road – Sha Tin'`` → ``'Tai Po Road'``; None for a plain name."""
+    m = _SECTION_RE.match(name.strip())
+    return m.group("road").strip() if m else None
+
+
 def split_bilingual(name: str) -> list[str]:
     """``'多石街 To Shek Street'`` → ``['多石街', 'To Shek Street']``; a one-script name → ``[name]``."""
     text = name.strip()
@@ -263,13 +274,17 @@ def parse_house_number(text: str | None) -> tuple[int | None, str, int | None, s
 
 
 # --- parsing --------------------------------------------------------------------------
-def parse_address(text) -> ParsedAddress:
+def parse_address(text, *, by_endings: bool = True) -> ParsedAddress:
     """Parse one written address.
 
     Parameters
     ----------
     text : str or None
         The address as written; None/NaN/blank gives kind ``'empty'``.
+    by_endings : bool
+        Read towns and villages off the start by their endings (镇/街道/村 …).
+        False keeps them in the name: the reading for 新城市广场门口 or
+        东村小学, whose 市/村 is part of a place name.
 
     Examples
     --------
@@ -285,11 +300,11 @@ def parse_address(text) -> ParsedAddress:
     if not cleaned or not re.search(r"\w", cleaned):
         return ParsedAddress(raw=raw, kind="empty")
     if has_cjk(cleaned):
-        return _parse_cjk(raw, cleaned)
+        return _parse_cjk(raw, cleaned, by_endings)
     return _parse_latin(raw, cleaned)
 
 
-def _strip_admin(text: str) -> tuple[tuple[str, ...], tuple[str, ...], int, str]:
+def _strip_admin(text: str, by_endings: bool = True) -> tuple[tuple[str, ...], tuple[str, ...], int, str]:
     """(admin tokens, division codes, number of national tokens, rest): national divisions first,
     then towns and villages (and districts the national table lacks) by their endings."""
     rest = text.replace(" ", "") if has_cjk(text) and not _LATIN_RE.search(text) else text
@@ -297,7 +312,7 @@ def _strip_admin(text: str) -> tuple[tuple[str, ...], tuple[str, ...], int, str]
     tokens: list[str] = list(divisions.names) if divisions else []
     codes = divisions.codes if divisions else ()
     national = len(tokens)
-    while True:
+    while by_endings:
         m = _ADMIN_RE.match(rest)
         if not m:
             break
@@ -318,13 +333,14 @@ def _street_part(street: str) -> tuple[str, str | None]:
     m = _PART_RE.match(street)
     if m:
         return m.group("street"), PARTS[m.group("part")]
-    if street.endswith("口") and len(street) > 2 and street[:-1].endswith(CJK_ROAD_SUFFIXES):
-        return street[:-1], "junction"
+    for cut in (2, 1):  # '人民路路口', '人民路口'
+        if street.endswith("路口"[-cut:]) and len(street) > cut + 1 and street[:-cut].endswith(CJK_ROAD_SUFFIXES):
+            return street[:-cut], "junction"
     return street, None
 
 
-def _parse_cjk(raw: str, cleaned: str) -> ParsedAddress:
-    admin, codes, national, text = _strip_admin(cleaned)
+def _parse_cjk(raw: str, cleaned: str, by_endings: bool = True) -> ParsedAddress:
+    admin, codes, national, text = _strip_admin(cleaned, by_endings)
     parsed = _parse_cjk_rest(raw, text, admin)
     if not codes:
         return parsed
@@ -351,10 +367,10 @@ def _parse_cjk_rest(raw: str, text: str, admin: tuple[str, ...]) -> ParsedAddres
         if m:
             house = _latin_house(raw, m.group("street"), m.group("number"), m.group("rest"))
             return ParsedAddress(**{**house.__dict__, "admin": admin, "relation": relation})
-    m = _CROSS_CJK_RE.match(text)
-    if m and _looks_like_street(m.group("a")) and _looks_like_street(m.group("b")):
-        return ParsedAddress(raw=raw, kind="intersection", street=m.group("a").strip(),
-                             street2=_street_part(m.group("b").strip())[0], admin=admin, relation=relation)
+    crossing = _crossing(text)
+    if crossing is not None:
+        return ParsedAddress(raw=raw, kind="intersection", street=crossing[0], street2=crossing[1], admin=admin,
+                             relation=relation)
     street, part = _street_part(text)
     if part is not None and _looks_like_street(street):
         return ParsedAddress(raw=raw, kind="road_part", street=street, part=part, admin=admin, relation=relation)
@@ -363,6 +379,33 @@ def _parse_cjk_rest(raw: str, text: str, admin: tuple[str, ...]) -> ParsedAddres
     if relation is not None:
         return ParsedAddress(raw=raw, kind="street", street=text, relation=relation, admin=admin)
     return ParsedAddress(raw=raw, kind="street", street=text, admin=admin)
+
+
+def _crossing(text: str) -> tuple[str, str] | None:
+    """The two streets of a written crossing, or None.
+
+    With a connector: 北京路与红门路交叉口, 学院路和学清路口, 北京路/红门路.  Without
+    one, only before a crossing word, split where both halves end as roads:
+    学院路学清路交叉口, 学清路学院路口 (学院路口 alone is a part of one road).
+    """
+    stem, junction = text.strip(), False
+    for word in _JUNCTION_WORDS:
+        if stem.endswith(word) and len(stem) > len(word):
+            # '学清路口' is 学清路 + 口, not 学清 + 路口
+            whole = stem[:-len(word)].endswith(CJK_ROAD_SUFFIXES)
+            cut = 1 if word == "路口" and not whole and stem[:-1].endswith(CJK_ROAD_SUFFIXES) else len(word)
+            stem, junction = stem[:-cut].rstrip(" 的"), True
+            break
+    m = _CROSS_CJK_RE.match(stem)
+    if m and _looks_like_street(m.group("a")) and _looks_like_street(m.group("b")):
+        return m.group("a").strip(), m.group("b").strip()
+    if junction and has_cjk(stem):
+        for i in range(3, len(stem) - 2):
+            a, b = stem[:i], stem[i:]
+            if a.endswith(CJK_ROAD_SUFFIXES) and len(b) >= 3 and _looks_like_street(b) and not b.startswith(
+                    CJK_ROAD_SUFFIXES):
+                return a, b
+    return None
 
 
 def _looks_like_street(text: str) -> bool:
