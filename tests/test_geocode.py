@@ -83,6 +83,8 @@ def shatin() -> Gazetteer:
     ("学清路学院路口", dict(kind="intersection", street="学清路", street2="学院路")),
     ("深南大道华强北路口", dict(kind="intersection", street="深南大道", street2="华强北路")),
     ("人民路路口", dict(kind="road_part", street="人民路", part="junction")),
+    # markup is not a crossing street (the x of 'src=x' is not the connector ×)
+    ("<img src=x onerror=alert(1)>人民路", dict(kind="street")),
     ("横港北路西段", dict(kind="road_part", street="横港北路", part="west")),
     ("人民路口", dict(kind="road_part", street="人民路", part="junction")),
     ("人民医院旁", dict(kind="landmark", landmark="人民医院", relation="beside")),

@@ -68,6 +68,8 @@ _NUM_CJK_NOHAO_RE = re.compile(rf"^(?P<street>.*?[{_CJK}])\s*(?P<pre>[甲乙丙�
 _CROSS_CJK_RE = re.compile(r"^(?P<a>.+?)\s*(?:与|和|同|跟|及|/|&|、|\+|×|x)\s*(?P<b>.+)$")
 #: Words that end a crossing (北京路与红门路交叉口), longest first.
 _JUNCTION_WORDS = ("十字路口", "交叉路口", "交叉口", "交汇处", "交界处", "交口", "路口", "口")
+#: Text that can be a street name: letters (any script), digits, spaces and name punctuation; not '<img src='.
+_NAME_RE = re.compile(r"^[\w\s.·'’()（）\-－]+$")
 _PART_RE = re.compile(r"^(?P<street>.+?)\s*(?P<part>[东西南北]延段|[东西南北中]段)$")
 
 _HOUSE_NUMBER_RE = re.compile(
@@ -397,7 +399,7 @@ def _crossing(text: str) -> tuple[str, str] | None:
             stem, junction = stem[:-cut].rstrip(" 的"), True
             break
     m = _CROSS_CJK_RE.match(stem)
-    if m and _looks_like_street(m.group("a")) and _looks_like_street(m.group("b")):
+    if m and all(_looks_like_street(p) and _NAME_RE.match(p.strip()) for p in m.group("a", "b")):
         return m.group("a").strip(), m.group("b").strip()
     if junction and has_cjk(stem):
         for i in range(3, len(stem) - 2):
