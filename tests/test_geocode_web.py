@@ -41,6 +41,16 @@ def _upload(client, data: bytes = None, name: str = "hotline.csv", column: str =
                                           "sheet": sheet}, content_type="multipart/form-data")
 
 
+def _job(response) -> str:
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return response.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+
+
+def _download(client, job: str) -> pd.DataFrame:
+    return pd.read_csv(io.BytesIO(client.get(f"/geocode/{job}.csv").data), dtype=str, keep_default_na=False,
+                       encoding="utf-8-sig")
+
+
 def test_upload_shows_results_review_rows_and_escapes_html(geo_app):
     client = geo_app.test_client()
     assert client.get("/geocode/").status_code == 200
@@ -76,27 +86,35 @@ def test_bad_uploads_and_job_ids(geo_app):
     assert client.get(f"/geocode/{job}.exe").status_code == 404
 
 
-def test_clerk_places_a_review_row_on_the_map(geo_app, page, live_server):
-    base = live_server(geo_app)
+def _upload_in_browser(page, base: str, data: bytes) -> None:
     page.goto(f"{base}/geocode/")
-    page.set_input_files("#gg-file", files=[{"name": "hotline.csv", "mimeType": "text/csv", "buffer": _csv_bytes()}])
+    page.set_input_files("#gg-file", files=[{"name": "hotline.csv", "mimeType": "text/csv", "buffer": data}])
     page.fill("#gg-column", "地址")
     page.click("#gg-submit")
     page.wait_for_selector("path.gg-geocoded")
+
+
+def _place_garbage_row(page) -> dict:
+    """Pick review row 5 (garbage) and click the middle of the map; the server's answer."""
+    page.locator("#gg-review-5").click()
+    box = page.locator("#gg-map-box").bounding_box()
+    with page.expect_response(lambda r: r.url.endswith("/place")) as placed:
+        page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    assert placed.value.status == 200
+    page.wait_for_selector("#gg-review-5.gg-placed")
+    return placed.value.json()
+
+
+def test_clerk_places_a_review_row_on_the_map(geo_app, page, live_server):
+    base = live_server(geo_app)
+    _upload_in_browser(page, base, _csv_bytes())
     assert page.locator("path.gg-geocoded").count() >= 4
     review = page.locator("#gg-review li[data-row]")
     assert review.count() >= 2
     # the address with markup is shown as text
     assert "<script>alert(1)</script>" in page.locator('#gg-results tr[data-row="3"]').inner_text()
-    garbage = page.locator("#gg-review-5")
-    garbage.click()
-    box = page.locator("#gg-map-box").bounding_box()
-    with page.expect_response(lambda r: r.url.endswith("/place")) as placed:
-        page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
-    assert placed.value.status == 200
-    body = placed.value.json()
+    body = _place_garbage_row(page)
     assert body["quality"] == "manual" and body["owner_name"]
-    page.wait_for_selector("#gg-review-5.gg-placed")
     row = page.locator('#gg-results tr[data-row="5"]')
     assert row.locator('td[data-col="quality"]').inner_text() == "manual"
     assert row.locator('td[data-col="owner_name"]').inner_text() == body["owner_name"]
@@ -111,3 +129,49 @@ def test_clerk_places_a_review_row_on_the_map(geo_app, page, live_server):
                       keep_default_na=False, encoding="utf-8-sig")
     assert out.loc[5, "quality"] == "manual" and out.loc[5, "confidence"] == "1.0"
     assert out.loc[5, "owner_name"] == body["owner_name"]
+
+
+def _reused_csv() -> pd.DataFrame:
+    """A downloaded result uploaded again: its own lon/lat (a point in Shenzhen), quality, owner …"""
+    frame = pd.DataFrame(ROWS, columns=["编号", "地址", "category"]).assign(
+        lon="114.1", lat="22.6", quality="好", confidence="0.99", owner_name="张三", geocode_note="旧")
+    frame.loc[0, "lon"] = "东经114度"
+    return frame
+
+
+def test_an_uploaded_result_keeps_its_columns_and_the_page_reads_the_added_ones(geo_app):
+    import openpyxl
+
+    client = geo_app.test_client()
+    reused = _reused_csv()
+    job = _job(_upload(client, reused.to_csv(index=False).encode()))
+    page = client.get(f"/geocode/{job}?lang=en").get_data(as_text=True)
+    summary = re.search(r'id="gg-summary">(.*?)</span>', page, re.S).group(1)
+    assert "好" not in summary and "address_point" in summary and "failed" in summary
+    out = _download(client, job)
+    assert f"{(out['owner_name_geocoded'] != '').sum()} with an owner" in summary
+    assert 'id="gg-review-4"' in page and 'id="gg-review-5"' in page  # failed rows, whatever the input's quality
+    assert re.search(r"circleMarker\(\s*\[60\.1", page) and not re.search(r"circleMarker\(\s*\[22\.6", page)
+
+    placed = client.post(f"/geocode/{job}/place", json={"row": 5, "lon": 24.9414, "lat": 60.1713})
+    assert placed.status_code == 200 and placed.json["quality"] == "manual" and placed.json["owner_name"]
+    out = _download(client, job)
+    assert out[list(reused.columns)].equals(reused)
+    assert out.loc[5, ["lon_geocoded", "quality_geocoded"]].tolist() == ["24.9414000", "manual"]
+    assert out.loc[5, "owner_name_geocoded"] == placed.json["owner_name"]
+    sheet = openpyxl.load_workbook(io.BytesIO(client.get(f"/geocode/{job}.xlsx").data)).active
+    header, *rows = sheet.iter_rows(values_only=True)
+    lon, lon_added = header.index("lon"), header.index("lon_geocoded")
+    assert [r[lon] for r in rows] == reused["lon"].tolist()  # text stays text
+    assert isinstance(rows[5][lon_added], float)
+
+
+def test_placing_a_row_of_an_uploaded_result_updates_the_added_cells(geo_app, page, live_server):
+    _upload_in_browser(page, live_server(geo_app), _reused_csv().to_csv(index=False).encode())
+    body = _place_garbage_row(page)
+    row = page.locator('#gg-results tr[data-row="5"]')
+    assert row.locator('td[data-col="quality_geocoded"]').inner_text() == "manual"
+    assert row.locator('td[data-col="owner_name_geocoded"]').inner_text() == body["owner_name"]
+    assert row.locator('td[data-col="quality"]').inner_text() == "好"
+    assert row.locator('td[data-col="lon"]').inner_text() == "114.1"
+    assert not page.js_errors and not page.bad_responses

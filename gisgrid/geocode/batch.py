@@ -1,8 +1,9 @@
 """Batch geocoding of tables and files (CSV in UTF-8/GBK, XLSX), resumable.
 
 Rows in = rows out: every input row and column is kept and six columns are
-added (:data:`RESULT_COLUMNS`).  Each distinct address string is parsed and
-matched once (hotline spreadsheets repeat addresses a lot).
+added (:data:`RESULT_COLUMNS`, named by :func:`added_names`).  Each distinct
+address string is parsed and matched once (hotline spreadsheets repeat
+addresses a lot).
 """
 from __future__ import annotations
 
@@ -28,10 +29,44 @@ LOGGER = logging.getLogger(__name__)
 
 #: Columns added to every table, in this order.
 RESULT_COLUMNS = ("lon", "lat", "quality", "confidence", "matched_name", "geocode_note")
+#: Added columns that hold numbers (written as numbers to XLSX).
+NUMBER_COLUMNS = ("lon", "lat", "confidence")
 #: Rows written per chunk of a file; the progress file is updated after each.
 CHUNK_ROWS = 2000
 #: Rows searched for the header row of a worksheet (title rows above it are skipped).
 HEADER_SEARCH_ROWS = 10
+
+
+def added_names(columns, names=RESULT_COLUMNS) -> dict[str, str]:
+    """The name each added column gets beside the input ``columns``: the only place that decides it.
+
+    A name the input already uses (a downloaded result uploaded again) gets
+    the suffix ``_geocoded``, then ``_geocoded_2``, ``_geocoded_3`` … until
+    it is free, so no input column is ever overwritten.
+
+    Parameters
+    ----------
+    columns : iterable of str
+        The input table's columns.
+    names : iterable of str
+        The added columns in order (default :data:`RESULT_COLUMNS`; the router
+        passes these followed by its own).
+
+    Returns
+    -------
+    dict of str to str
+        Added column (as in ``names``) → its name in the output.
+    """
+    taken = {str(c) for c in columns}
+    out: dict[str, str] = {}
+    for name in names:
+        candidate, n = name, 1
+        while candidate in taken:
+            candidate = f"{name}_geocoded" if n == 1 else f"{name}_geocoded_{n}"
+            n += 1
+        taken.add(candidate)
+        out[name] = candidate
+    return out
 
 
 def geocode_table(frame: pd.DataFrame, column: str, gazetteer: Gazetteer, *,
@@ -54,8 +89,8 @@ def geocode_table(frame: pd.DataFrame, column: str, gazetteer: Gazetteer, *,
         A copy of ``frame`` (same index, same rows) with :data:`RESULT_COLUMNS`
         added: lon/lat in EPSG:4326 (NaN when failed), quality, confidence
         0..1, matched_name and geocode_note (the reason when failed).  An input
-        column with one of these names is kept and the new one gets the suffix
-        ``_geocoded``.
+        column with one of these names is kept and the new one is named by
+        :func:`added_names` (``lon_geocoded`` …).
 
     Raises
     ------
@@ -82,10 +117,9 @@ def geocode_table(frame: pd.DataFrame, column: str, gazetteer: Gazetteer, *,
                      dtype=object).reshape(len(results), 6)
     picked = table[codes] if len(codes) else np.empty((0, 6), dtype=object)
     out = frame.copy()
-    for i, name in enumerate(RESULT_COLUMNS):
-        target = name if name not in frame.columns else f"{name}_geocoded"
+    for i, (name, target) in enumerate(added_names(frame.columns).items()):
         values = picked[:, i]
-        out[target] = values.astype(float) if name in {"lon", "lat", "confidence"} else values.astype(str)
+        out[target] = values.astype(float) if name in NUMBER_COLUMNS else values.astype(str)
     return out
 
 
@@ -242,18 +276,20 @@ def geocode_file(src, dst, column: str, gazetteer: Gazetteer, *, sheet: str | No
     src, dst = Path(src), Path(dst)
     check_output(dst, chunk_rows)
     frame = read_table(src, sheet=sheet, column=column)
+    names = added_names(frame.columns)
     counts: dict[str, int] = {}
     cache: dict = {}
 
     def process(chunk: pd.DataFrame) -> pd.DataFrame:
         out = geocode_table(chunk, column, gazetteer, cache=cache)
-        for q, n in out["quality"].value_counts().items():
+        for q, n in out[names["quality"]].value_counts().items():
             counts[q] = counts.get(q, 0) + int(n)
         return out
 
     skipped, done, complete = write_resumably(
-        src, dst, frame, _signature(src, column, sheet), process, empty_columns=[*frame.columns, *RESULT_COLUMNS],
-        progress=progress, resume=resume, chunk_rows=chunk_rows, max_rows=max_rows)
+        src, dst, frame, _signature(src, column, sheet), process, empty_columns=[*frame.columns, *names.values()],
+        number_columns=[names[c] for c in NUMBER_COLUMNS], progress=progress, resume=resume,
+        chunk_rows=chunk_rows, max_rows=max_rows)
     return GeocodeFileResult(dst, len(frame), skipped, done - skipped, complete, counts)
 
 
@@ -267,7 +303,8 @@ def check_output(dst: Path, chunk_rows: int) -> None:
 
 def write_resumably(src: Path, dst: Path, frame: pd.DataFrame, signature: str,
                     process: Callable[[pd.DataFrame], pd.DataFrame], *, empty_columns: list[str],
-                    progress: bool, resume: bool, chunk_rows: int, max_rows: int | None) -> tuple[int, int, bool]:
+                    number_columns: list[str], progress: bool, resume: bool, chunk_rows: int,
+                    max_rows: int | None) -> tuple[int, int, bool]:
     """Run ``process`` over ``frame`` in chunks, appending each result to ``dst``, resumably.
 
     After each chunk a progress file ``<dst>.progress.json`` records the rows
@@ -275,7 +312,8 @@ def write_resumably(src: Path, dst: Path, frame: pd.DataFrame, signature: str,
     ``signature`` (source, columns, sheet) skips those rows, and one with
     another signature starts over.  Text that a spreadsheet would run as a
     formula is quoted.  An XLSX ``dst`` is assembled from ``<dst>.part.csv``
-    when the last chunk is written.
+    when the last chunk is written, with ``number_columns`` (the added ones,
+    never an input column) as numbers.
 
     Returns
     -------
@@ -321,7 +359,7 @@ def write_resumably(src: Path, dst: Path, frame: pd.DataFrame, signature: str,
             pd.DataFrame(columns=empty_columns).to_csv(part, index=False, encoding="utf-8-sig")
         if part != dst:
             result = pd.read_csv(part, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-            _write_xlsx(result, dst)
+            _write_xlsx(result, dst, number_columns)
             part.unlink()
         progress_file.unlink(missing_ok=True)
     return skipped, done, complete
@@ -344,14 +382,14 @@ def _write_state(path: Path, signature: str, rows_done: int, size: int) -> None:
     os.replace(tmp, path)
 
 
-def _write_xlsx(frame: pd.DataFrame, dst: Path) -> None:
+def _write_xlsx(frame: pd.DataFrame, dst, number_columns: list[str]) -> None:
+    """``frame`` (all text) as a workbook: ``number_columns`` as numbers, every other cell as safe text."""
     from gisgrid.io import neutralise_formula  # noqa: PLC0415
 
     safe = frame.copy()
     for col in safe.columns:
-        if col not in {"lon", "lat", "confidence"}:
-            safe[col] = safe[col].map(neutralise_formula)
-    for col in ("lon", "lat", "confidence"):
-        if col in safe.columns:
+        if col in number_columns:
             safe[col] = pd.to_numeric(safe[col], errors="coerce")
+        else:
+            safe[col] = safe[col].map(neutralise_formula)
     safe.to_excel(dst, index=False, engine="openpyxl")

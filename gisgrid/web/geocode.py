@@ -26,8 +26,8 @@ from flask_babel import gettext as _
 from gisgrid import maps
 from gisgrid.demo import ATTRIBUTION
 from gisgrid.errors import InputError, NotFound
-from gisgrid.geocode.batch import read_table
-from gisgrid.geocode.route import geocode_and_route, needs_review, route_located
+from gisgrid.geocode.batch import NUMBER_COLUMNS, read_table
+from gisgrid.geocode.route import geocode_and_route, input_columns, needs_review, output_names, route_located
 from gisgrid.web.db import get_conn
 
 LOGGER = logging.getLogger(__name__)
@@ -74,8 +74,10 @@ def _gazetteers():
     return cached
 
 
-def _read_result(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path / "result.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+def _read_result(path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The job's result table and the names of the columns the geocoder added to it."""
+    frame = pd.read_csv(path / "result.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    return frame, output_names(input_columns(frame.columns))
 
 
 def _write_result(path: Path, frame: pd.DataFrame) -> None:
@@ -161,9 +163,9 @@ def _street_context(bounds) -> folium.FeatureGroup:
     return group
 
 
-def _result_map(frame: pd.DataFrame, lang: str) -> folium.Map:
-    lon = pd.to_numeric(frame["lon"], errors="coerce")
-    lat = pd.to_numeric(frame["lat"], errors="coerce")
+def _result_map(frame: pd.DataFrame, names: dict[str, str], address: pd.Series, lang: str) -> folium.Map:
+    lon = pd.to_numeric(frame[names["lon"]], errors="coerce")
+    lat = pd.to_numeric(frame[names["lat"]], errors="coerce")
     ok = lon.notna() & lat.notna()
     points = pd.DataFrame({"lon": lon[ok], "lat": lat[ok]})
     bounds = _bounds(points)
@@ -171,12 +173,11 @@ def _result_map(frame: pd.DataFrame, lang: str) -> folium.Map:
     _street_context(bounds).add_to(m)
     layer = folium.FeatureGroup(name=_("Geocoded rows"))
     for i in points.index[:MAX_SHOWN_ROWS]:
-        row = frame.loc[i]
-        tip = (f"#{int(i) + 1} {escape(row['_address'])}<br>{escape(row['quality'])} · "
-               f"{escape(row['owner_name'] or '—')}")
+        quality, owner = frame.at[i, names["quality"]], frame.at[i, names["owner_name"]]
+        tip = f"#{int(i) + 1} {escape(address[i])}<br>{escape(quality)} · {escape(owner or '—')}"
         folium.CircleMarker([float(lat[i]), float(lon[i])], radius=6, weight=1, color="#333",
-                            fill=True, fill_opacity=0.85, fill_color=QUALITY_COLOURS.get(row["quality"], "#888"),
-                            tooltip=folium.Tooltip(tip), class_name=f"gg-geocoded gg-q-{row['quality']}").add_to(layer)
+                            fill=True, fill_opacity=0.85, fill_color=QUALITY_COLOURS.get(quality, "#888"),
+                            tooltip=folium.Tooltip(tip), class_name=f"gg-geocoded gg-q-{quality}").add_to(layer)
     layer.add_to(m)
     return m
 
@@ -192,24 +193,23 @@ def _map_parts(m: folium.Map) -> dict:
 def show_job(job: str):
     path = _job_dir(job)
     meta = json.loads((path / "job.json").read_text(encoding="utf-8"))
-    frame = _read_result(path)
-    frame["_address"] = frame[meta["column"]] if meta["column"] in frame.columns else ""
-    review = needs_review(frame)
+    frame, names = _read_result(path)
+    address = frame[meta["column"]]
+    review = needs_review(frame, names)
     lang = "en" if str(get_locale()).startswith("en") else "zh_CN"
-    m = _result_map(frame, lang)
-    counts = frame["quality"].value_counts().to_dict()
-    shown_cols = [c for c in frame.columns if c != "_address"]
-    shown = frame[shown_cols].head(MAX_SHOWN_ROWS).copy()
-    for c in ("lon", "lat"):
+    m = _result_map(frame, names, address, lang)
+    counts = frame[names["quality"]].value_counts().to_dict()
+    shown = frame.head(MAX_SHOWN_ROWS).copy()
+    for c in (names["lon"], names["lat"]):
         number = pd.to_numeric(shown[c], errors="coerce")
         shown[c] = number.map(lambda v: "" if pd.isna(v) else f"{v:.7f}")
     rows = [{"n": int(i), "cells": shown.loc[i].tolist(), "review": bool(review[i])} for i in shown.index]
-    review_rows = [{"n": int(i), "address": frame.at[i, "_address"], "quality": frame.at[i, "quality"],
-                    "confidence": frame.at[i, "confidence"], "note": frame.at[i, "geocode_note"]}
+    review_rows = [{"n": int(i), "address": address[i], "quality": frame.at[i, names["quality"]],
+                    "confidence": frame.at[i, names["confidence"]], "note": frame.at[i, names["geocode_note"]]}
                    for i in frame.index[review][:MAX_SHOWN_ROWS]]
-    return render_template("geocode_job.html", job=job, meta=meta, columns=shown_cols, rows=rows,
-                           review_rows=review_rows, counts=counts, total=len(frame),
-                           with_owner=int(frame["owner_name"].str.strip().ne("").sum()),
+    return render_template("geocode_job.html", job=job, meta=meta, columns=list(frame.columns), names=names,
+                           rows=rows, review_rows=review_rows, counts=counts, total=len(frame),
+                           with_owner=int(frame[names["owner_name"]].str.strip().ne("").sum()),
                            truncated=len(frame) > MAX_SHOWN_ROWS, **_map_parts(m))
 
 
@@ -230,22 +230,20 @@ def place(job: str):
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         return jsonify(error="bad_request", detail=f"lon/lat out of range: {lon}, {lat}"), 400
     with _LOCK:
-        frame = _read_result(path)
+        frame, names = _read_result(path)
         if not 0 <= row < len(frame):
             return jsonify(error="not_found", detail=f"row {row} not in this job ({len(frame)} rows)"), 404
-        frame.loc[row, ["lon", "lat"]] = [f"{lon:.7f}", f"{lat:.7f}"]
-        frame.loc[row, ["quality", "confidence"]] = [MANUAL_QUALITY, "1.0"]
-        frame.loc[row, "geocode_note"] = "placed on the map by a clerk"
-        base = list(frame.columns[: frame.columns.get_loc("geocode_note") + 1])
-        rerouted = route_located(frame.loc[[row], base], _deployment(), lon="lon", lat="lat")
-        for col in rerouted.columns:
-            frame.loc[row, col] = rerouted.at[row, col]
+        placed = {"lon": f"{lon:.7f}", "lat": f"{lat:.7f}", "quality": MANUAL_QUALITY, "confidence": "1.0",
+                  "geocode_note": "placed on the map by a clerk"}
+        frame.loc[row, [names[c] for c in placed]] = list(placed.values())
+        rerouted = route_located(frame.loc[[row]], _deployment(), names)
+        frame.loc[row] = rerouted.loc[row]
         _write_result(path, frame)
     out = frame.loc[row]
-    LOGGER.info("job %s row %d placed at %.6f, %.6f: %s", job, row, lon, lat, out["owner_name"])
-    return jsonify(job=job, row=row, lon=lon, lat=lat, quality=out["quality"], confidence=out["confidence"],
-                   owner_name=out["owner_name"], chain=out["chain"], target=out["target"], rule=out["rule"],
-                   geocode_note=out["geocode_note"], note=out["route_note"])
+    LOGGER.info("job %s row %d placed at %.6f, %.6f: %s", job, row, lon, lat, out[names["owner_name"]])
+    return jsonify(job=job, row=row, lon=lon, lat=lat, note=out[names["route_note"]],
+                   **{c: out[names[c]] for c in ("quality", "confidence", "owner_name", "chain", "target", "rule",
+                                                 "geocode_note")})
 
 
 @bp.get("/<job>.<fmt>")
@@ -256,7 +254,7 @@ def download(job: str, fmt: str):
     path = _job_dir(job)
     meta = json.loads((path / "job.json").read_text(encoding="utf-8"))
     name = f"{Path(meta.get('name') or 'addresses').stem}.geocoded.{fmt}"
-    frame = _read_result(path)
+    frame, names = _read_result(path)
     from gisgrid.geocode.batch import _safe_text, _write_xlsx
 
     buffer = io.BytesIO()
@@ -264,7 +262,7 @@ def download(job: str, fmt: str):
         buffer.write(_safe_text(frame).to_csv(index=False).encode("utf-8-sig"))
         mimetype = "text/csv; charset=utf-8"
     else:
-        _write_xlsx(frame, buffer)
+        _write_xlsx(frame, buffer, [names[c] for c in NUMBER_COLUMNS])
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     from urllib.parse import quote
 
