@@ -58,3 +58,17 @@ def test_input_columns_named_like_the_output_are_kept_as_they_are(tmp_path, db_u
     assert out[["编号", "地址", "lon", "lat", "quality", "confidence", "owner_name", "target"]].equals(
         REUSED.drop(columns="lon_geocoded"))
     assert out["quality_geocoded"].tolist()[:2] == ["address_point", "failed"]
+
+
+def test_a_csv_renamed_to_xlsx_is_a_clear_error(tmp_path, db_url, town):
+    from gisgrid.cli import main
+
+    fake = tmp_path / "fake.xlsx"
+    REUSED.to_csv(fake, index=False)
+    res = _geocode(tmp_path, db_url, fake, "--column", "地址")
+    assert res.exit_code == 2 and "fake.xlsx is not a readable XLSX workbook" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    for layer in ("streets", "owners"):  # the layer imports open workbooks the same way
+        res = CliRunner().invoke(main, ["import", layer, str(fake), "--crs", "EPSG:4326"],
+                                 env={"GISGRID_DATABASE_URL": db_url}, catch_exceptions=False)
+        assert res.exit_code == 2 and "fake.xlsx is not a readable XLSX workbook" in res.output, res.output

@@ -131,6 +131,15 @@ def test_clerk_places_a_review_row_on_the_map(geo_app, page, live_server):
     assert out.loc[5, "owner_name"] == body["owner_name"]
 
 
+def test_a_csv_renamed_to_xlsx_gets_the_form_again_with_the_reason(geo_app):
+    client = geo_app.test_client()
+    res = client.post("/geocode/?lang=en", data={"file": (io.BytesIO(_csv_bytes()), "hotline.xlsx"), "column": "地址"},
+                      content_type="multipart/form-data")
+    page = res.get_data(as_text=True)
+    assert res.status_code == 400 and 'id="gg-upload-error"' in page and 'id="gg-file"' in page
+    assert "not a readable XLSX workbook" in page
+
+
 def _reused_csv() -> pd.DataFrame:
     """A downloaded result uploaded again: its own lon/lat (a point in Shenzhen), quality, owner …"""
     frame = pd.DataFrame(ROWS, columns=["编号", "地址", "category"]).assign(

@@ -208,12 +208,14 @@ def open_sheet(path: Path, sheet: str | None, *, read_only: bool):
     InputError
         When ``sheet`` names no worksheet (the message lists them).
     """
+    import zipfile  # noqa: PLC0415
     import openpyxl  # noqa: PLC0415 - only needed for XLSX
     from openpyxl.utils.exceptions import InvalidFileException  # noqa: PLC0415
 
     try:
         workbook = openpyxl.load_workbook(path, read_only=read_only, data_only=True)
-    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
+    except (InvalidFileException, zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
+        # BadZipFile: not a zip at all, e.g. a CSV renamed to .xlsx
         raise FileFormatError(f"{path.name} is not a readable XLSX workbook: {exc}") from exc
     if sheet is None:
         return workbook, workbook.worksheets[0]
