@@ -131,6 +131,22 @@ def test_clerk_places_a_review_row_on_the_map(geo_app, page, live_server):
     assert out.loc[5, "owner_name"] == body["owner_name"]
 
 
+def test_review_list_gives_the_true_count_and_says_it_is_cut(geo_app, monkeypatch):
+    from gisgrid.geocode.route import needs_review, output_names
+    from gisgrid.web import geocode as geocode_page
+
+    monkeypatch.setattr(geocode_page, "MAX_SHOWN_ROWS", 2)  # as 2,000 of a 10,000-row upload
+    client = geo_app.test_client()
+    job = _job(_upload(client))
+    out = _download(client, job)
+    need = int(needs_review(out, output_names(["编号", "地址", "category"])).sum())
+    assert need > 2
+    page = client.get(f"/geocode/{job}?lang=en").get_data(as_text=True)
+    assert f'<span id="gg-review-total">{need}</span>' in page and page.count('<li data-row=') == 2
+    assert "The list shows the first 2 of them" in page
+    assert "列表仅显示其中前 2 行" in client.get(f"/geocode/{job}?lang=zh_CN").get_data(as_text=True)
+
+
 def test_a_csv_renamed_to_xlsx_gets_the_form_again_with_the_reason(geo_app):
     client = geo_app.test_client()
     res = client.post("/geocode/?lang=en", data={"file": (io.BytesIO(_csv_bytes()), "hotline.xlsx"), "column": "地址"},

@@ -208,7 +208,8 @@ def show_job(job: str):
                     "confidence": frame.at[i, names["confidence"]], "note": frame.at[i, names["geocode_note"]]}
                    for i in frame.index[review][:MAX_SHOWN_ROWS]]
     return render_template("geocode_job.html", job=job, meta=meta, columns=list(frame.columns), names=names,
-                           rows=rows, review_rows=review_rows, counts=counts, total=len(frame),
+                           rows=rows, review_rows=review_rows, review_total=int(review.sum()), counts=counts,
+                           total=len(frame),
                            with_owner=int(frame[names["owner_name"]].str.strip().ne("").sum()),
                            truncated=len(frame) > MAX_SHOWN_ROWS, **_map_parts(m))
 
