@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import openpyxl
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from gisgrid.geocode.batch import added_names
@@ -72,3 +73,62 @@ def test_a_csv_renamed_to_xlsx_is_a_clear_error(tmp_path, db_url, town):
         res = CliRunner().invoke(main, ["import", layer, str(fake), "--crs", "EPSG:4326"],
                                  env={"GISGRID_DATABASE_URL": db_url}, catch_exceptions=False)
         assert res.exit_code == 2 and "fake.xlsx is not a readable XLSX workbook" in res.output, res.output
+
+
+def _two_row_header(path):
+    """Sheet 7月: 位置 merged over the sub-headers 地址 and 社区, the other names merged down over both rows."""
+    wb = openpyxl.Workbook()
+    wb.active.title = "说明"
+    wb.active.append(["本表为巡查记录"])
+    ws = wb.create_sheet("7月")
+    ws.append(["编号", "位置", None, "类别", "备注"])
+    ws.append([None, "地址", "社区", None, None])
+    for cells in ("A1:A2", "B1:C1", "D1:D2", "E1:E2"):
+        ws.merge_cells(cells)
+    ws.append([1, "Kaivokatu 1", "红星社区", "0101", ""])
+    ws.append([2, "Mannerheimintie 5", "红星社区", "0102", "复查"])
+    wb.save(path)
+
+
+def test_a_wrong_column_lists_exactly_the_names_accepted(tmp_path, db_url, town):
+    from gisgrid.geocode.batch import ColumnNotFound, read_table
+
+    src = tmp_path / "hotline.xlsx"
+    _two_row_header(src)
+    res = _geocode(tmp_path, db_url, src, "--column", "地点", "--sheet", "7月")
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1
+    assert res.output.count("地点") == 1  # said once, not "column '地点': column '地点' not found"
+    listed = res.output.split("columns are: ", 1)[1].strip().split(", ")
+    assert listed == ["编号", "地址", "社区", "类别", "备注"]
+    for name in listed:
+        assert len(read_table(src, sheet="7月", column=name)) == 2
+    for name in ("位置", "位置_2"):
+        with pytest.raises(ColumnNotFound):
+            read_table(src, sheet="7月", column=name)
+    res = _geocode(tmp_path, db_url, src, "--column", "地址", "-o", str(tmp_path / "out.csv"), "--sheet", "7月")
+    assert res.exit_code == 0, res.output
+
+
+def test_a_wrong_column_on_the_first_of_several_sheets_names_the_sheets(tmp_path, db_url, town):
+    src = tmp_path / "hotline.xlsx"
+    _two_row_header(src)
+    res = _geocode(tmp_path, db_url, src, "--column", "地址")
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1
+    assert "in sheet '说明'" in res.output and "说明, 7月" in res.output and "--sheet" in res.output
+
+
+def test_header_below_a_title_and_a_two_cell_line(tmp_path):
+    from gisgrid.geocode.batch import read_table
+
+    src = tmp_path / "report.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["2024年3月巡查问题清单"])
+    ws.merge_cells("A1:E1")
+    ws.append(["填报单位：沙田街道", None, None, "填报日期：2024-03-31"])
+    for row in (["序号", "地址", "类别", "上报日期", "备注"], [1, "人民路10号", "0101", "2024-03-02", None],
+                [2, "紅門路", "0102", "2024-03-03", "复查"]):
+        ws.append(row)
+    wb.save(src)
+    frame = read_table(src)
+    assert list(frame.columns) == ["序号", "地址", "类别", "上报日期", "备注"] and len(frame) == 2

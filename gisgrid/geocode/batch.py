@@ -123,10 +123,35 @@ def geocode_table(frame: pd.DataFrame, column: str, gazetteer: Gazetteer, *,
     return out
 
 
+class ColumnNotFound(InputError):
+    """A column name the table does not have.
+
+    Attributes
+    ----------
+    column : str
+        The name asked for.
+    columns : list of str
+        The table's columns: exactly the names that would be accepted.
+    sheet : str or None
+        The worksheet read (XLSX).
+    sheets : list of str
+        The workbook's sheets when none was chosen and it has several (the
+        column may be on another one); else empty.
+    """
+
+    def __init__(self, column: str, columns, *, sheet: str | None = None, sheets=()):
+        self.columns, self.sheet, self.sheets = [str(c) for c in columns], sheet, list(sheets)
+        where = "" if sheet is None else f" in sheet {sheet!r}"
+        reason = f"column {column!r} not found{where}; columns are: {', '.join(self.columns)}"
+        if self.sheets:
+            reason += f"; the workbook has sheets {', '.join(self.sheets)}: choose one with --sheet"
+        super().__init__(reason)  # not column=: the reason names it already
+        self.column = column
+
+
 def _check_column(columns, column: str) -> None:
     if column not in columns:
-        raise InputError(f"column {column!r} not found; columns are: {', '.join(map(str, columns))}",
-                         column=column)
+        raise ColumnNotFound(column, columns)
 
 
 # --- files ----------------------------------------------------------------------------
@@ -146,29 +171,36 @@ def read_table(src: Path, *, sheet: str | None = None, column: str | None = None
     """Read a CSV (UTF-8, GBK/GB18030, Big5 … detected) or XLSX file as text, keeping every row.
 
     Blank lines stay rows (their address is empty, so they come out 'failed').
-    For XLSX, ``sheet`` chooses the worksheet by name; merged header cells are
-    filled across their range and title rows above the header are skipped (the
-    header is the first row holding ``column``).
+    For XLSX, ``sheet`` chooses the worksheet by name; merged cells are
+    filled across their range, title rows above the header are skipped and a
+    header of two rows (a merged group name over sub-headers) is read (see
+    :func:`_header_rows`).  The header does not depend on ``column``, so the
+    columns a wrong name lists are exactly the names accepted.
 
     Raises
     ------
+    ColumnNotFound
+        ``column`` is not in the table (lists the columns, and the sheets of
+        a workbook with several when no ``sheet`` was given).
     InputError
-        Unknown sheet (lists the sheets) or column (lists the columns).
+        Unknown sheet (lists the sheets).
     FileFormatError
         Unreadable or empty file.
     """
     src = Path(src)
     suffix = src.suffix.lower()
+    sheets: list[str] = []
     if suffix in {".xlsx", ".xlsm"}:
-        frame = _read_xlsx(src, sheet, column)
+        frame, title, sheets = _read_xlsx(src, sheet)
     elif suffix in {".csv", ".txt", ".tsv"}:
         if sheet is not None:
             raise InputError(f"sheet={sheet!r} given but {src.name} is a CSV file, which has no sheets")
-        frame = _read_csv(src)
+        frame, title = _read_csv(src), None
     else:
         raise FileFormatError(f"{src.name}: unsupported file type {suffix!r}; use CSV or XLSX")
-    if column is not None:
-        _check_column(frame.columns, column)
+    if column is not None and column not in frame.columns:
+        raise ColumnNotFound(column, frame.columns, sheet=title,
+                             sheets=sheets if sheet is None and len(sheets) > 1 else ())
     return frame
 
 
@@ -187,40 +219,50 @@ def _read_csv(src: Path) -> pd.DataFrame:
         raise FileFormatError(f"{src.name} is not a readable CSV file: {exc}") from exc
 
 
-def _read_xlsx(src: Path, sheet: str | None, column: str | None) -> pd.DataFrame:
+def _read_xlsx(src: Path, sheet: str | None) -> tuple[pd.DataFrame, str, list[str]]:
+    """One worksheet as text, and its name and the workbook's sheet names."""
     from gisgrid.io._tabular import _cell_text, open_sheet, unique_names  # noqa: PLC0415 - as the imports
 
     workbook, ws = open_sheet(src, sheet, read_only=False)  # not read-only: merged ranges are needed
-    cells = [[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
-    merged_rows_end: dict[int, int] = {}
-    for rng in ws.merged_cells.ranges:
-        value = cells[rng.min_row - 1][rng.min_col - 1] if rng.min_row <= len(cells) else None
-        for r in range(rng.min_row, min(rng.max_row, len(cells)) + 1):
-            for c in range(rng.min_col, rng.max_col + 1):
-                if c - 1 < len(cells[r - 1]):
-                    cells[r - 1][c - 1] = value
-            merged_rows_end[r - 1] = max(merged_rows_end.get(r - 1, r - 1), rng.max_row - 1)
-    workbook.close()
+    try:
+        cells = [[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
+        merged = list(ws.merged_cells.ranges)
+        title, sheets = ws.title, list(workbook.sheetnames)
+    finally:
+        workbook.close()
+    for rng in merged:  # every cell of a merged range shows the range's value
+        for r in range(rng.min_row - 1, min(rng.max_row, len(cells))):
+            for c in range(rng.min_col - 1, min(rng.max_col, len(cells[r]))):
+                cells[r][c] = cells[rng.min_row - 1][rng.min_col - 1]
     while cells and not any(c not in (None, "") for c in cells[-1]):
         cells.pop()
     if not cells:
-        raise FileFormatError(f"file is empty: sheet {ws.title!r} of {src.name}")
-    header_row = next((i for i, row in enumerate(cells[:HEADER_SEARCH_ROWS])
-                       if column is not None and any((c or "").strip() == column for c in row)), None)
-    if header_row is None:  # the first row with several filled cells is the header
-        header_row = next((i for i, row in enumerate(cells[:HEADER_SEARCH_ROWS])
-                           if len({c for c in row if c not in (None, "")}) >= min(2, len(row))), 0)
-    header = [(c or "").strip() for c in cells[header_row]]
-    # a header merged over two rows: the data starts below the merged range; unmerged names of the
-    # second row (sub-headers) fill the blanks
-    first_data = merged_rows_end.get(header_row, header_row) + 1
-    for extra in range(header_row + 1, first_data):
-        header = [h or (cells[extra][i] or "").strip() if i < len(cells[extra]) else h for i, h in enumerate(header)]
+        raise FileFormatError(f"file is empty: sheet {title!r} of {src.name}")
+    first, last = _header_rows(cells, merged)
+    block = cells[first: last + 1]
+    # per column the lowest name of the header rows: 地址 and 社区 under a merged 位置, not 位置 twice
+    header = [next((row[i].strip() for row in reversed(block) if (row[i] or "").strip()), "")
+              for i in range(len(block[0]))]
     names = unique_names(header)
     width = len(names)
-    rows = [(row + [None] * width)[:width] for row in cells[first_data:]]
-    frame = pd.DataFrame(rows, columns=names, dtype=object).fillna("").astype(str)
-    return frame
+    rows = [(row + [None] * width)[:width] for row in cells[last + 1:]]
+    return pd.DataFrame(rows, columns=names, dtype=object).fillna("").astype(str), title, sheets
+
+
+def _header_rows(cells: list[list[str | None]], merged) -> tuple[int, int]:
+    """The first and last (0-based) rows of a worksheet's header.
+
+    The header is the first of the top :data:`HEADER_SEARCH_ROWS` rows with
+    at least half as many different values as the fullest of them (and two
+    or more): a title merged across the columns, or a line such as
+    ``填报单位 … 填报日期 …``, has fewer.  Cells merged down from it make the
+    header two (or more) rows high.
+    """
+    counts = [len({c.strip() for c in row if c and c.strip()}) for row in cells[:HEADER_SEARCH_ROWS]]
+    need = max(min(2, max(counts)), -(-max(counts) // 2))
+    first = next(i for i, n in enumerate(counts) if n >= need)
+    last = max((rng.max_row - 1 for rng in merged if rng.min_row - 1 == first), default=first)
+    return first, min(last, len(cells) - 1)
 
 
 def _signature(src: Path, column: str, sheet: str | None) -> str:

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from gisgrid.errors import InputError
 from gisgrid.geocode import batch
 from gisgrid.geocode.batch import NUMBER_COLUMNS, RESULT_COLUMNS, added_names, read_table
 from gisgrid.geocode.store import AreaGazetteers
@@ -72,9 +71,8 @@ def route_located(geocoded: pd.DataFrame, deployment, names: dict[str, str], *, 
         Category-code and report-date columns (owners valid on that date).
     """
     for col in (category, date):
-        if col is not None and col not in geocoded.columns:
-            raise InputError(f"column {col!r} not found; columns are: {', '.join(map(str, geocoded.columns))}",
-                             column=col)
+        if col is not None:
+            batch._check_column(geocoded.columns, col)
     out = geocoded.copy()
     for name in ROUTE_COLUMNS:
         out[names[name]] = ""
@@ -180,9 +178,8 @@ def geocode_route_file(src, dst, column: str, gazetteers: AreaGazetteers, deploy
     batch.check_output(dst, chunk_rows)
     frame = read_table(src, sheet=sheet, column=column)
     for col in (category, date):
-        if col is not None and col not in frame.columns:
-            raise InputError(f"column {col!r} not found; columns are: {', '.join(map(str, frame.columns))}",
-                             column=col)
+        if col is not None:
+            batch._check_column(frame.columns, col)
     names = output_names(frame.columns)
     counts: dict[str, int] = {}
     with_owner = 0
