@@ -132,3 +132,21 @@ def test_header_below_a_title_and_a_two_cell_line(tmp_path):
     wb.save(src)
     frame = read_table(src)
     assert list(frame.columns) == ["序号", "地址", "类别", "上报日期", "备注"] and len(frame) == 2
+
+
+def test_csv_and_xlsx_headers_get_the_same_names(tmp_path, db_url, town):
+    header = ["编号", "备注", "备注", "", "地址"]
+    rows = [["1", "a", "b", "c", "Kaivokatu 1"], ["2", "d", "e", "f", ""]]
+    src = tmp_path / "dup.csv"
+    pd.DataFrame(rows, columns=header).to_csv(src, index=False)
+    wb = openpyxl.Workbook()
+    for row in (header, *rows):
+        wb.active.append(row)
+    wb.save(tmp_path / "dup.xlsx")
+    names = ["编号", "备注", "备注_2", "column_4", "地址"]
+    for name in ("dup.csv", "dup.xlsx"):
+        out = tmp_path / f"{name}.out.csv"
+        res = _geocode(tmp_path, db_url, tmp_path / name, "--column", "地址", "-o", str(out))
+        assert res.exit_code == 0, res.output
+        got = pd.read_csv(out, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        assert list(got.columns[:5]) == names and got[names].values.tolist() == rows, name

@@ -23,7 +23,7 @@ import pandas as pd
 from gisgrid.errors import FileFormatError, InputError
 from gisgrid.geocode.gazetteer import Gazetteer
 from gisgrid.geocode.match import GeocodeResult, geocode
-from gisgrid.io._tabular import detect_encoding
+from gisgrid.io._tabular import _cell_text, detect_encoding, open_sheet, unique_names
 
 LOGGER = logging.getLogger(__name__)
 
@@ -213,16 +213,16 @@ def _read_csv(src: Path) -> pd.DataFrame:
     header = text.split("\n", 1)[0]
     delimiter = max((",", "\t", ";", "|"), key=header.count)
     try:
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[],
-                           skip_blank_lines=False, sep=delimiter, quoting=csv.QUOTE_MINIMAL)
+        table = pd.read_csv(io.StringIO(text), header=None, dtype=str, keep_default_na=False, na_values=[],
+                            skip_blank_lines=False, sep=delimiter, quoting=csv.QUOTE_MINIMAL)
     except (pd.errors.ParserError, ValueError) as exc:
         raise FileFormatError(f"{src.name} is not a readable CSV file: {exc}") from exc
+    # the header named as in XLSX files and the layer imports (备注_2, column_4), not as pandas does (备注.1)
+    return table.iloc[1:].set_axis(unique_names(table.iloc[0]), axis=1).reset_index(drop=True)
 
 
 def _read_xlsx(src: Path, sheet: str | None) -> tuple[pd.DataFrame, str, list[str]]:
     """One worksheet as text, and its name and the workbook's sheet names."""
-    from gisgrid.io._tabular import _cell_text, open_sheet, unique_names  # noqa: PLC0415 - as the imports
-
     workbook, ws = open_sheet(src, sheet, read_only=False)  # not read-only: merged ranges are needed
     try:
         cells = [[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
