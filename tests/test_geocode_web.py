@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import io
 import re
 from pathlib import Path
@@ -154,6 +155,49 @@ def test_a_csv_renamed_to_xlsx_gets_the_form_again_with_the_reason(geo_app):
     page = res.get_data(as_text=True)
     assert res.status_code == 400 and 'id="gg-upload-error"' in page and 'id="gg-file"' in page
     assert "not a readable XLSX workbook" in page
+
+
+def _upload_error(client, data: bytes, name: str, column: str = "地址", sheet: str = "") -> str:
+    res = _upload(client, data, name=name, column=column, sheet=sheet)
+    assert res.status_code == 400
+    return html.unescape(re.search(r'id="gg-upload-error">(.*?)</p>', res.get_data(as_text=True), re.S).group(1))
+
+
+def _workbook_bytes() -> bytes:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active.title = "说明"
+    wb.active.append(["本表为巡查记录"])
+    wb.create_sheet("7月").append(["编号", "地址"])
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def test_upload_errors_name_the_users_file_in_the_pages_language(geo_app):
+    client = geo_app.test_client()  # zh-CN, the default
+    errors = {
+        "column": _upload_error(client, _csv_bytes(), "热线.csv", column="address"),
+        "column on the first sheet": _upload_error(client, _workbook_bytes(), "七月热线.xlsx", column="地点"),
+        "sheet": _upload_error(client, _workbook_bytes(), "七月热线.xlsx", sheet="8月"),
+        "sheet of a CSV": _upload_error(client, _csv_bytes(), "热线.csv", sheet="7月"),
+        "no workbook": _upload_error(client, _csv_bytes(), "热线.xlsx"),
+        "empty": _upload_error(client, b" ", "热线.csv"),
+    }
+    assert errors == {
+        "column": "热线.csv 中找不到列“address”；现有的列：编号, 地址, category。",
+        "column on the first sheet": "七月热线.xlsx 的工作表“说明”中找不到列“地点”；现有的列：本表为巡查记录。"
+                                     " 该工作簿有以下工作表：说明, 7月，请在“工作表”一栏填写其中之一。",
+        "sheet": "七月热线.xlsx 中没有工作表“8月”；现有的工作表：说明, 7月。",
+        "sheet of a CSV": "热线.csv 是 CSV 文件，没有工作表：请将工作表留空。",
+        "no workbook": "热线.xlsx 不是可读取的 XLSX 工作簿。",
+        "empty": "热线.csv 是空文件。",
+    }
+    english = client.post("/geocode/?lang=en", data={"file": (io.BytesIO(_workbook_bytes()), "七月热线.xlsx"),
+                                                      "column": "地址", "sheet": "8月"},
+                          content_type="multipart/form-data").get_data(as_text=True)
+    assert "七月热线.xlsx has no sheet “8月”; its sheets are: 说明, 7月." in html.unescape(english)
 
 
 def _reused_csv() -> pd.DataFrame:

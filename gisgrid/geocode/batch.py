@@ -23,7 +23,7 @@ import pandas as pd
 from gisgrid.errors import FileFormatError, InputError
 from gisgrid.geocode.gazetteer import Gazetteer
 from gisgrid.geocode.match import GeocodeResult, geocode
-from gisgrid.io._tabular import _cell_text, detect_encoding, open_sheet, unique_names
+from gisgrid.io._tabular import UnreadableTable, _cell_text, detect_encoding, open_sheet, unique_names
 
 LOGGER = logging.getLogger(__name__)
 
@@ -182,10 +182,12 @@ def read_table(src: Path, *, sheet: str | None = None, column: str | None = None
     ColumnNotFound
         ``column`` is not in the table (lists the columns, and the sheets of
         a workbook with several when no ``sheet`` was given).
-    InputError
+    SheetNotFound
         Unknown sheet (lists the sheets).
-    FileFormatError
+    UnreadableTable
         Unreadable or empty file.
+    FileFormatError
+        Neither CSV nor XLSX.
     """
     src = Path(src)
     suffix = src.suffix.lower()
@@ -207,16 +209,20 @@ def read_table(src: Path, *, sheet: str | None = None, column: str | None = None
 def _read_csv(src: Path) -> pd.DataFrame:
     data = src.read_bytes()
     if not data.strip():
-        raise FileFormatError(f"file is empty: {src.name}")
+        raise UnreadableTable("empty", f"file is empty: {src.name}")
     encoding = detect_encoding(data)
-    text = data.decode(encoding).lstrip("\ufeff")
+    try:
+        text = data.decode(encoding).lstrip("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise UnreadableTable("encoding", f"{src.name} is not valid {encoding} text ({exc.reason} at byte "
+                                          f"{exc.start}); save it as UTF-8") from exc
     header = text.split("\n", 1)[0]
     delimiter = max((",", "\t", ";", "|"), key=header.count)
     try:
         table = pd.read_csv(io.StringIO(text), header=None, dtype=str, keep_default_na=False, na_values=[],
                             skip_blank_lines=False, sep=delimiter, quoting=csv.QUOTE_MINIMAL)
     except (pd.errors.ParserError, ValueError) as exc:
-        raise FileFormatError(f"{src.name} is not a readable CSV file: {exc}") from exc
+        raise UnreadableTable("csv", f"{src.name} is not a readable CSV file: {exc}") from exc
     # the header named as in XLSX files and the layer imports (备注_2, column_4), not as pandas does (备注.1)
     return table.iloc[1:].set_axis(unique_names(table.iloc[0]), axis=1).reset_index(drop=True)
 
@@ -237,7 +243,7 @@ def _read_xlsx(src: Path, sheet: str | None) -> tuple[pd.DataFrame, str, list[st
     while cells and not any(c not in (None, "") for c in cells[-1]):
         cells.pop()
     if not cells:
-        raise FileFormatError(f"file is empty: sheet {title!r} of {src.name}")
+        raise UnreadableTable("empty", f"file is empty: sheet {title!r} of {src.name}", sheet=title)
     first, last = _header_rows(cells, merged)
     block = cells[first: last + 1]
     # per column the lowest name of the header rows: 地址 and 社区 under a merged 位置, not 位置 twice

@@ -26,8 +26,9 @@ from flask_babel import gettext as _
 from gisgrid import maps
 from gisgrid.demo import ATTRIBUTION
 from gisgrid.errors import InputError, NotFound
-from gisgrid.geocode.batch import NUMBER_COLUMNS, read_table
+from gisgrid.geocode.batch import NUMBER_COLUMNS, ColumnNotFound, read_table
 from gisgrid.geocode.route import geocode_and_route, input_columns, needs_review, output_names, route_located
+from gisgrid.io._tabular import SheetNotFound, UnreadableTable
 from gisgrid.web.db import get_conn
 
 LOGGER = logging.getLogger(__name__)
@@ -95,38 +96,84 @@ def upload_form():
 def upload():
     """Save the upload as a new job, geocode and route it, and show it."""
     file = request.files.get("file")
-    column = (request.form.get("column") or "").strip()
-    sheet = (request.form.get("sheet") or "").strip() or None
+    name = file.filename if file is not None else ""
+    form = {key: (request.form.get(key) or "").strip() for key in ("column", "sheet")}
     try:
-        if file is None or not file.filename:
-            raise InputError(_("Choose a CSV or XLSX file."))
-        suffix = Path(file.filename).suffix.lower()
-        if suffix not in UPLOAD_TYPES:
-            raise InputError(_("%(name)s: upload a .csv or .xlsx file.", name=file.filename))
-        if not column:
-            raise InputError(_("Give the name of the address column."))
-        data = file.read(MAX_UPLOAD_BYTES + 1)
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise InputError(_("The file is larger than %(mb)s MB.", mb=MAX_UPLOAD_BYTES // (1024 * 1024)))
-        job = secrets.token_hex(16)
-        path = _jobs_dir() / job
-        path.mkdir(parents=True)
-        src = path / UPLOAD_TYPES[suffix]
-        src.write_bytes(data)
-        try:
-            frame = read_table(src, sheet=sheet, column=column)
-            result = geocode_and_route(frame, column, _gazetteers(), _deployment())
-        except Exception:
-            for child in path.iterdir():
-                child.unlink()
-            path.rmdir()
-            raise
-        (path / "job.json").write_text(json.dumps({"column": column, "sheet": sheet, "name": file.filename},
-                                                  ensure_ascii=False), encoding="utf-8")
-        _write_result(path, result)
+        job = _new_job(name, _checked_upload(file, form), form)
     except InputError as exc:
-        return render_template("geocode.html", error=str(exc), column=column, sheet=sheet or ""), 400
+        return render_template("geocode.html", error=_upload_error(exc, name), **form), 400
     return redirect(url_for("geocode.show_job", job=job))
+
+
+def _checked_upload(file, form: dict) -> bytes:
+    """The uploaded bytes, once the file and the form are usable (else an InputError in the page's language)."""
+    if file is None or not file.filename:
+        raise InputError(_("Choose a CSV or XLSX file."))
+    suffix = Path(file.filename).suffix.lower()
+    if suffix not in UPLOAD_TYPES:
+        raise InputError(_("%(name)s: upload a .csv or .xlsx file.", name=file.filename))
+    if not form["column"]:
+        raise InputError(_("Give the name of the address column."))
+    if form["sheet"] and suffix == ".csv":
+        raise InputError(_("%(name)s is a CSV file, which has no sheets: leave the sheet empty.", name=file.filename))
+    data = file.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise InputError(_("The file is larger than %(mb)s MB.", mb=MAX_UPLOAD_BYTES // (1024 * 1024)))
+    return data
+
+
+def _new_job(name: str, data: bytes, form: dict) -> str:
+    """Geocode and route the upload into a new job folder; its id.  Nothing is kept when that fails."""
+    gazetteers = _gazetteers()
+    if not len(gazetteers):
+        raise InputError(_("There are no streets to geocode against: import streets (and address points) first."))
+    job = secrets.token_hex(16)
+    path = _jobs_dir() / job
+    path.mkdir(parents=True)
+    src = path / UPLOAD_TYPES[Path(name).suffix.lower()]
+    src.write_bytes(data)
+    column, sheet = form["column"], form["sheet"] or None
+    try:
+        frame = read_table(src, sheet=sheet, column=column)
+        result = geocode_and_route(frame, column, gazetteers, _deployment())
+    except Exception:
+        for child in path.iterdir():
+            child.unlink()
+        path.rmdir()
+        raise
+    (path / "job.json").write_text(json.dumps({"column": column, "sheet": sheet, "name": name}, ensure_ascii=False),
+                                   encoding="utf-8")
+    _write_result(path, result)
+    return job
+
+
+def _upload_error(exc: InputError, name: str) -> str:
+    """Why an upload failed, in the page's language, naming the user's file (not the job folder's copy).
+
+    The fixed words are translated; names of files, sheets and columns stay as they are.
+    """
+    if isinstance(exc, ColumnNotFound):
+        where = {"name": name, "column": exc.column, "columns": ", ".join(exc.columns)}
+        text = (_("Column “%(column)s” not found in %(name)s; its columns are: %(columns)s.", **where)
+                if exc.sheet is None else
+                _("Column “%(column)s” not found in sheet “%(sheet)s” of %(name)s; its columns are: %(columns)s.",
+                  sheet=exc.sheet, **where))
+        if exc.sheets:
+            text += " " + _("The workbook has the sheets %(sheets)s: enter one as the sheet.",
+                            sheets=", ".join(exc.sheets))
+        return text
+    if isinstance(exc, SheetNotFound):
+        return _("%(name)s has no sheet “%(sheet)s”; its sheets are: %(sheets)s.", name=name, sheet=exc.sheet,
+                 sheets=", ".join(exc.sheets))
+    if isinstance(exc, UnreadableTable):
+        LOGGER.info("upload %s unreadable: %s", name, exc)
+        if exc.problem == "empty" and exc.sheet is not None:
+            return _("Sheet “%(sheet)s” of %(name)s is empty.", sheet=exc.sheet, name=name)
+        return {"workbook": _("%(name)s is not a readable XLSX workbook.", name=name),
+                "csv": _("%(name)s is not a readable CSV file.", name=name),
+                "encoding": _("Cannot tell the text encoding of %(name)s: save it as UTF-8 CSV.", name=name),
+                "empty": _("%(name)s is empty.", name=name)}[exc.problem]
+    return str(exc)
 
 
 def _deployment():
