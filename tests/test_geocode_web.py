@@ -37,9 +37,10 @@ def _csv_bytes() -> bytes:
     return frame.to_csv(index=False).encode("utf-8")
 
 
-def _upload(client, data: bytes = None, name: str = "hotline.csv", column: str = "地址", sheet: str = ""):
+def _upload(client, data: bytes = None, name: str = "hotline.csv", column: str = "地址", sheet: str = "",
+            **fields):
     return client.post("/geocode/", data={"file": (io.BytesIO(data or _csv_bytes()), name), "column": column,
-                                          "sheet": sheet}, content_type="multipart/form-data")
+                                          "sheet": sheet, **fields}, content_type="multipart/form-data")
 
 
 def _job(response) -> str:
@@ -157,8 +158,8 @@ def test_a_csv_renamed_to_xlsx_gets_the_form_again_with_the_reason(geo_app):
     assert "not a readable XLSX workbook" in page
 
 
-def _upload_error(client, data: bytes, name: str, column: str = "地址", sheet: str = "") -> str:
-    res = _upload(client, data, name=name, column=column, sheet=sheet)
+def _upload_error(client, data: bytes, name: str, column: str = "地址", sheet: str = "", **fields) -> str:
+    res = _upload(client, data, name=name, column=column, sheet=sheet, **fields)
     assert res.status_code == 400
     return html.unescape(re.search(r'id="gg-upload-error">(.*?)</p>', res.get_data(as_text=True), re.S).group(1))
 
@@ -198,6 +199,39 @@ def test_upload_errors_name_the_users_file_in_the_pages_language(geo_app):
                                                       "column": "地址", "sheet": "8月"},
                           content_type="multipart/form-data").get_data(as_text=True)
     assert "七月热线.xlsx has no sheet “8月”; its sheets are: 说明, 7月." in html.unescape(english)
+
+
+def test_upload_routes_by_category_and_date_columns_as_the_cli_does(geo_app, db_url, tmp_path):
+    import datetime as dt
+
+    from click.testing import CliRunner
+
+    from gisgrid.cli import main
+
+    frame = pd.DataFrame(ROWS, columns=["编号", "地址", "category"]).assign(上报日期=dt.date.today().isoformat())
+    frame.loc[1, "上报日期"] = "2000-01-01"  # before any owner was appointed
+    data = frame.to_csv(index=False).encode()
+    client = geo_app.test_client()
+    plain = _download(client, _job(_upload(client, data)))
+    job = _job(_upload(client, data, category="category", date="上报日期"))
+    routed = _download(client, job)
+    # R3's category 0102 (道路不洁) goes to the sanitation department, whatever the location
+    assert plain.loc[2, "target_type"] != "department" and routed.loc[2, "target_type"] == "department"
+    assert plain.loc[1, "owner_name"] and not routed.loc[1, "owner_name"]
+    src = tmp_path / "hotline.csv"
+    src.write_bytes(data)
+    res = CliRunner().invoke(main, ["geocode", str(src), "--column", "地址", "--category", "category", "--date",
+                                    "上报日期", "-o", str(tmp_path / "cli.csv"), "--quiet"],
+                             env={"GISGRID_DATABASE_URL": db_url}, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    cli = pd.read_csv(tmp_path / "cli.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    assert cli.equals(routed)
+    # placing a row on the map routes it with the same columns
+    placed = client.post(f"/geocode/{job}/place", json={"row": 2, "lon": float(routed.loc[2, "lon"]),
+                                                        "lat": float(routed.loc[2, "lat"])})
+    assert (placed.json["target"], placed.json["rule"]) == (routed.loc[2, "target"], routed.loc[2, "rule"])
+    assert _upload_error(client, data, "热线.csv", category="类别") == \
+        "热线.csv 中找不到列“类别”；现有的列：编号, 地址, category, 上报日期。"
 
 
 def _reused_csv() -> pd.DataFrame:

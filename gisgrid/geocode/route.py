@@ -112,8 +112,15 @@ def geocode_and_route(frame: pd.DataFrame, column: str, gazetteers: AreaGazettee
     """Geocode ``column`` and route the located rows: the input columns + :data:`ADDED_COLUMNS`.
 
     The added columns are named by :func:`output_names`; input columns are never changed.
+
+    Raises
+    ------
+    gisgrid.geocode.batch.ColumnNotFound
+        When ``column``, ``category`` or ``date`` is not a column of ``frame``.
     """
-    batch._check_column(frame.columns, column)
+    for col in (column, category, date):
+        if col is not None:
+            batch._check_column(frame.columns, col)
     geocoded = gazetteers.geocode_table(frame, column, caches=caches)
     return route_located(geocoded, deployment, output_names(frame.columns), category=category, date=date)
 

@@ -1,7 +1,9 @@
 """The clerks' geocoding page: upload a CSV/XLSX of written addresses, see points and owners, fix rows by hand.
 
 A job is a directory ``<var_dir>/geocode/<job id>/`` holding the uploaded file
-(``input.csv`` or ``input.xlsx``), ``job.json`` (column, sheet, original name)
+(``input.csv`` or ``input.xlsx``), ``job.json`` (original name, address column,
+sheet, and the category and date columns used for routing, as the CLI's
+``--category`` and ``--date``)
 and ``result.csv`` (every input row with the geocode and route columns).  Job
 ids are random hex; anything else in a URL is a 404, so no path can leave the
 job folder.
@@ -75,6 +77,11 @@ def _gazetteers():
     return cached
 
 
+def _job_meta(path: Path) -> dict:
+    """The job's ``job.json``: name, column, sheet, category, date (the last two missing in older jobs)."""
+    return json.loads((path / "job.json").read_text(encoding="utf-8"))
+
+
 def _read_result(path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
     """The job's result table and the names of the columns the geocoder added to it."""
     frame = pd.read_csv(path / "result.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
@@ -89,7 +96,8 @@ def _write_result(path: Path, frame: pd.DataFrame) -> None:
 
 @bp.get("/")
 def upload_form():
-    return render_template("geocode.html", error=None, column=request.args.get("column", ""), sheet="")
+    return render_template("geocode.html", error=None, column=request.args.get("column", ""), sheet="",
+                           category="", date="")
 
 
 @bp.post("/")
@@ -97,7 +105,7 @@ def upload():
     """Save the upload as a new job, geocode and route it, and show it."""
     file = request.files.get("file")
     name = file.filename if file is not None else ""
-    form = {key: (request.form.get(key) or "").strip() for key in ("column", "sheet")}
+    form = {key: (request.form.get(key) or "").strip() for key in ("column", "sheet", "category", "date")}
     try:
         job = _new_job(name, _checked_upload(file, form), form)
     except InputError as exc:
@@ -132,17 +140,17 @@ def _new_job(name: str, data: bytes, form: dict) -> str:
     path.mkdir(parents=True)
     src = path / UPLOAD_TYPES[Path(name).suffix.lower()]
     src.write_bytes(data)
-    column, sheet = form["column"], form["sheet"] or None
+    meta = {"name": name, "column": form["column"], **{k: form[k] or None for k in ("sheet", "category", "date")}}
     try:
-        frame = read_table(src, sheet=sheet, column=column)
-        result = geocode_and_route(frame, column, gazetteers, _deployment())
+        frame = read_table(src, sheet=meta["sheet"], column=meta["column"])
+        result = geocode_and_route(frame, meta["column"], gazetteers, _deployment(), category=meta["category"],
+                                   date=meta["date"])
     except Exception:
         for child in path.iterdir():
             child.unlink()
         path.rmdir()
         raise
-    (path / "job.json").write_text(json.dumps({"column": column, "sheet": sheet, "name": name}, ensure_ascii=False),
-                                   encoding="utf-8")
+    (path / "job.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
     _write_result(path, result)
     return job
 
@@ -239,7 +247,7 @@ def _map_parts(m: folium.Map) -> dict:
 @bp.get("/<job>")
 def show_job(job: str):
     path = _job_dir(job)
-    meta = json.loads((path / "job.json").read_text(encoding="utf-8"))
+    meta = _job_meta(path)
     frame, names = _read_result(path)
     address = frame[meta["column"]]
     review = needs_review(frame, names)
@@ -256,8 +264,7 @@ def show_job(job: str):
                    for i in frame.index[review][:MAX_SHOWN_ROWS]]
     return render_template("geocode_job.html", job=job, meta=meta, columns=list(frame.columns), names=names,
                            rows=rows, review_rows=review_rows, review_total=int(review.sum()), counts=counts,
-                           total=len(frame),
-                           with_owner=int(frame[names["owner_name"]].str.strip().ne("").sum()),
+                           total=len(frame), with_owner=int(frame[names["owner_name"]].str.strip().ne("").sum()),
                            truncated=len(frame) > MAX_SHOWN_ROWS, **_map_parts(m))
 
 
@@ -265,6 +272,7 @@ def show_job(job: str):
 def place(job: str):
     """Store a clerk's point for one row: JSON ``{job, row, lon, lat}`` (EPSG:4326) → the re-routed row."""
     path = _job_dir(job)
+    meta = _job_meta(path)
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return jsonify(error="bad_request", detail="send a JSON object: {job, row, lon, lat}"), 400
@@ -284,7 +292,8 @@ def place(job: str):
         placed = {"lon": f"{lon:.7f}", "lat": f"{lat:.7f}", "quality": MANUAL_QUALITY, "confidence": "1.0",
                   "geocode_note": "placed on the map by a clerk"}
         frame.loc[row, [names[c] for c in placed]] = list(placed.values())
-        rerouted = route_located(frame.loc[[row]], _deployment(), names)
+        rerouted = route_located(frame.loc[[row]], _deployment(), names, category=meta.get("category"),
+                                 date=meta.get("date"))
         frame.loc[row] = rerouted.loc[row]
         _write_result(path, frame)
     out = frame.loc[row]
@@ -300,7 +309,7 @@ def download(job: str, fmt: str):
     if fmt not in {"csv", "xlsx"}:
         raise NotFound(f"unknown format {fmt!r}; use csv or xlsx")
     path = _job_dir(job)
-    meta = json.loads((path / "job.json").read_text(encoding="utf-8"))
+    meta = _job_meta(path)
     name = f"{Path(meta.get('name') or 'addresses').stem}.geocoded.{fmt}"
     frame, names = _read_result(path)
     from gisgrid.geocode.batch import _safe_text, _write_xlsx
