@@ -106,12 +106,11 @@ def read_table(path: str | Path, *, sheet: str | None = None) -> pd.DataFrame:
 
         frame = pd.read_csv(_io.StringIO(text), dtype=str, keep_default_na=False)
     elif ext == ".xlsx":
-        import openpyxl
+        from gisgrid.io._tabular import open_sheet
 
-        book = openpyxl.load_workbook(path, read_only=True)
-        if sheet is not None and sheet not in book.sheetnames:
-            raise InputError(f"no sheet {sheet!r}; sheets: {', '.join(book.sheetnames)}")
-        frame = pd.read_excel(path, sheet_name=sheet or 0, dtype=str, keep_default_na=False)
+        workbook, worksheet = open_sheet(path, sheet, read_only=True)  # clear errors: no workbook, no such sheet
+        workbook.close()
+        frame = pd.read_excel(path, sheet_name=worksheet.title, dtype=str, keep_default_na=False)
     else:
         raise FileFormatError(f"unsupported format {ext or '(none)'} for a table; use .csv or .xlsx")
     if frame.empty:

@@ -1,8 +1,9 @@
 """Batch geocoding of tables and files (CSV in UTF-8/GBK, XLSX), resumable.
 
 Rows in = rows out: every input row and column is kept and six columns are
-added (:data:`RESULT_COLUMNS`).  Each distinct address string is parsed and
-matched once (hotline spreadsheets repeat addresses a lot).
+added (:data:`RESULT_COLUMNS`, named by :func:`added_names`).  Each distinct
+address string is parsed and matched once (hotline spreadsheets repeat
+addresses a lot).
 """
 from __future__ import annotations
 
@@ -22,16 +23,50 @@ import pandas as pd
 from gisgrid.errors import FileFormatError, InputError
 from gisgrid.geocode.gazetteer import Gazetteer
 from gisgrid.geocode.match import GeocodeResult, geocode
-from gisgrid.io._tabular import detect_encoding
+from gisgrid.io._tabular import UnreadableTable, _cell_text, detect_encoding, open_sheet, unique_names
 
 LOGGER = logging.getLogger(__name__)
 
 #: Columns added to every table, in this order.
 RESULT_COLUMNS = ("lon", "lat", "quality", "confidence", "matched_name", "geocode_note")
+#: Added columns that hold numbers (written as numbers to XLSX).
+NUMBER_COLUMNS = ("lon", "lat", "confidence")
 #: Rows written per chunk of a file; the progress file is updated after each.
 CHUNK_ROWS = 2000
 #: Rows searched for the header row of a worksheet (title rows above it are skipped).
 HEADER_SEARCH_ROWS = 10
+
+
+def added_names(columns, names=RESULT_COLUMNS) -> dict[str, str]:
+    """The name each added column gets beside the input ``columns``: the only place that decides it.
+
+    A name the input already uses (a downloaded result uploaded again) gets
+    the suffix ``_geocoded``, then ``_geocoded_2``, ``_geocoded_3`` … until
+    it is free, so no input column is ever overwritten.
+
+    Parameters
+    ----------
+    columns : iterable of str
+        The input table's columns.
+    names : iterable of str
+        The added columns in order (default :data:`RESULT_COLUMNS`; the router
+        passes these followed by its own).
+
+    Returns
+    -------
+    dict of str to str
+        Added column (as in ``names``) → its name in the output.
+    """
+    taken = {str(c) for c in columns}
+    out: dict[str, str] = {}
+    for name in names:
+        candidate, n = name, 1
+        while candidate in taken:
+            candidate = f"{name}_geocoded" if n == 1 else f"{name}_geocoded_{n}"
+            n += 1
+        taken.add(candidate)
+        out[name] = candidate
+    return out
 
 
 def geocode_table(frame: pd.DataFrame, column: str, gazetteer: Gazetteer, *,
@@ -54,8 +89,8 @@ def geocode_table(frame: pd.DataFrame, column: str, gazetteer: Gazetteer, *,
         A copy of ``frame`` (same index, same rows) with :data:`RESULT_COLUMNS`
         added: lon/lat in EPSG:4326 (NaN when failed), quality, confidence
         0..1, matched_name and geocode_note (the reason when failed).  An input
-        column with one of these names is kept and the new one gets the suffix
-        ``_geocoded``.
+        column with one of these names is kept and the new one is named by
+        :func:`added_names` (``lon_geocoded`` …).
 
     Raises
     ------
@@ -82,17 +117,41 @@ def geocode_table(frame: pd.DataFrame, column: str, gazetteer: Gazetteer, *,
                      dtype=object).reshape(len(results), 6)
     picked = table[codes] if len(codes) else np.empty((0, 6), dtype=object)
     out = frame.copy()
-    for i, name in enumerate(RESULT_COLUMNS):
-        target = name if name not in frame.columns else f"{name}_geocoded"
+    for i, (name, target) in enumerate(added_names(frame.columns).items()):
         values = picked[:, i]
-        out[target] = values.astype(float) if name in {"lon", "lat", "confidence"} else values.astype(str)
+        out[target] = values.astype(float) if name in NUMBER_COLUMNS else values.astype(str)
     return out
+
+
+class ColumnNotFound(InputError):
+    """A column name the table does not have.
+
+    Attributes
+    ----------
+    column : str
+        The name asked for.
+    columns : list of str
+        The table's columns: exactly the names that would be accepted.
+    sheet : str or None
+        The worksheet read (XLSX).
+    sheets : list of str
+        The workbook's sheets when none was chosen and it has several (the
+        column may be on another one); else empty.
+    """
+
+    def __init__(self, column: str, columns, *, sheet: str | None = None, sheets=()):
+        self.columns, self.sheet, self.sheets = [str(c) for c in columns], sheet, list(sheets)
+        where = "" if sheet is None else f" in sheet {sheet!r}"
+        reason = f"column {column!r} not found{where}; columns are: {', '.join(self.columns)}"
+        if self.sheets:
+            reason += f"; the workbook has sheets {', '.join(self.sheets)}: choose one with --sheet"
+        super().__init__(reason)  # not column=: the reason names it already
+        self.column = column
 
 
 def _check_column(columns, column: str) -> None:
     if column not in columns:
-        raise InputError(f"column {column!r} not found; columns are: {', '.join(map(str, columns))}",
-                         column=column)
+        raise ColumnNotFound(column, columns)
 
 
 # --- files ----------------------------------------------------------------------------
@@ -112,81 +171,104 @@ def read_table(src: Path, *, sheet: str | None = None, column: str | None = None
     """Read a CSV (UTF-8, GBK/GB18030, Big5 … detected) or XLSX file as text, keeping every row.
 
     Blank lines stay rows (their address is empty, so they come out 'failed').
-    For XLSX, ``sheet`` chooses the worksheet by name; merged header cells are
-    filled across their range and title rows above the header are skipped (the
-    header is the first row holding ``column``).
+    For XLSX, ``sheet`` chooses the worksheet by name; merged cells are
+    filled across their range, title rows above the header are skipped and a
+    header of two rows (a merged group name over sub-headers) is read (see
+    :func:`_header_rows`).  The header does not depend on ``column``, so the
+    columns a wrong name lists are exactly the names accepted.
 
     Raises
     ------
-    InputError
-        Unknown sheet (lists the sheets) or column (lists the columns).
-    FileFormatError
+    ColumnNotFound
+        ``column`` is not in the table (lists the columns, and the sheets of
+        a workbook with several when no ``sheet`` was given).
+    SheetNotFound
+        Unknown sheet (lists the sheets).
+    UnreadableTable
         Unreadable or empty file.
+    FileFormatError
+        Neither CSV nor XLSX.
     """
     src = Path(src)
     suffix = src.suffix.lower()
+    sheets: list[str] = []
     if suffix in {".xlsx", ".xlsm"}:
-        frame = _read_xlsx(src, sheet, column)
+        frame, title, sheets = _read_xlsx(src, sheet)
     elif suffix in {".csv", ".txt", ".tsv"}:
         if sheet is not None:
             raise InputError(f"sheet={sheet!r} given but {src.name} is a CSV file, which has no sheets")
-        frame = _read_csv(src)
+        frame, title = _read_csv(src), None
     else:
         raise FileFormatError(f"{src.name}: unsupported file type {suffix!r}; use CSV or XLSX")
-    if column is not None:
-        _check_column(frame.columns, column)
+    if column is not None and column not in frame.columns:
+        raise ColumnNotFound(column, frame.columns, sheet=title,
+                             sheets=sheets if sheet is None and len(sheets) > 1 else ())
     return frame
 
 
 def _read_csv(src: Path) -> pd.DataFrame:
     data = src.read_bytes()
     if not data.strip():
-        raise FileFormatError(f"file is empty: {src.name}")
+        raise UnreadableTable("empty", f"file is empty: {src.name}")
     encoding = detect_encoding(data)
-    text = data.decode(encoding).lstrip("\ufeff")
+    try:
+        text = data.decode(encoding).lstrip("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise UnreadableTable("encoding", f"{src.name} is not valid {encoding} text ({exc.reason} at byte "
+                                          f"{exc.start}); save it as UTF-8") from exc
     header = text.split("\n", 1)[0]
     delimiter = max((",", "\t", ";", "|"), key=header.count)
     try:
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[],
-                           skip_blank_lines=False, sep=delimiter, quoting=csv.QUOTE_MINIMAL)
+        table = pd.read_csv(io.StringIO(text), header=None, dtype=str, keep_default_na=False, na_values=[],
+                            skip_blank_lines=False, sep=delimiter, quoting=csv.QUOTE_MINIMAL)
     except (pd.errors.ParserError, ValueError) as exc:
-        raise FileFormatError(f"{src.name} is not a readable CSV file: {exc}") from exc
+        raise UnreadableTable("csv", f"{src.name} is not a readable CSV file: {exc}") from exc
+    # the header named as in XLSX files and the layer imports (备注_2, column_4), not as pandas does (备注.1)
+    return table.iloc[1:].set_axis(unique_names(table.iloc[0]), axis=1).reset_index(drop=True)
 
 
-def _read_xlsx(src: Path, sheet: str | None, column: str | None) -> pd.DataFrame:
-    from gisgrid.io._tabular import _cell_text, open_sheet, unique_names  # noqa: PLC0415 - as the imports
-
+def _read_xlsx(src: Path, sheet: str | None) -> tuple[pd.DataFrame, str, list[str]]:
+    """One worksheet as text, and its name and the workbook's sheet names."""
     workbook, ws = open_sheet(src, sheet, read_only=False)  # not read-only: merged ranges are needed
-    cells = [[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
-    merged_rows_end: dict[int, int] = {}
-    for rng in ws.merged_cells.ranges:
-        value = cells[rng.min_row - 1][rng.min_col - 1] if rng.min_row <= len(cells) else None
-        for r in range(rng.min_row, min(rng.max_row, len(cells)) + 1):
-            for c in range(rng.min_col, rng.max_col + 1):
-                if c - 1 < len(cells[r - 1]):
-                    cells[r - 1][c - 1] = value
-            merged_rows_end[r - 1] = max(merged_rows_end.get(r - 1, r - 1), rng.max_row - 1)
-    workbook.close()
+    try:
+        cells = [[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
+        merged = list(ws.merged_cells.ranges)
+        title, sheets = ws.title, list(workbook.sheetnames)
+    finally:
+        workbook.close()
+    for rng in merged:  # every cell of a merged range shows the range's value
+        for r in range(rng.min_row - 1, min(rng.max_row, len(cells))):
+            for c in range(rng.min_col - 1, min(rng.max_col, len(cells[r]))):
+                cells[r][c] = cells[rng.min_row - 1][rng.min_col - 1]
     while cells and not any(c not in (None, "") for c in cells[-1]):
         cells.pop()
     if not cells:
-        raise FileFormatError(f"file is empty: sheet {ws.title!r} of {src.name}")
-    header_row = next((i for i, row in enumerate(cells[:HEADER_SEARCH_ROWS])
-                       if column is not None and any((c or "").strip() == column for c in row)), None)
-    if header_row is None:  # the first row with several filled cells is the header
-        header_row = next((i for i, row in enumerate(cells[:HEADER_SEARCH_ROWS])
-                           if len({c for c in row if c not in (None, "")}) >= min(2, len(row))), 0)
-    header = [(c or "").strip() for c in cells[header_row]]
-    # a header merged over two rows: the data starts below the merged range; unmerged names of the
-    # second row (sub-headers) fill the blanks
-    first_data = merged_rows_end.get(header_row, header_row) + 1
-    for extra in range(header_row + 1, first_data):
-        header = [h or (cells[extra][i] or "").strip() if i < len(cells[extra]) else h for i, h in enumerate(header)]
+        raise UnreadableTable("empty", f"file is empty: sheet {title!r} of {src.name}", sheet=title)
+    first, last = _header_rows(cells, merged)
+    block = cells[first: last + 1]
+    # per column the lowest name of the header rows: 地址 and 社区 under a merged 位置, not 位置 twice
+    header = [next((row[i].strip() for row in reversed(block) if (row[i] or "").strip()), "")
+              for i in range(len(block[0]))]
     names = unique_names(header)
     width = len(names)
-    rows = [(row + [None] * width)[:width] for row in cells[first_data:]]
-    frame = pd.DataFrame(rows, columns=names, dtype=object).fillna("").astype(str)
-    return frame
+    rows = [(row + [None] * width)[:width] for row in cells[last + 1:]]
+    return pd.DataFrame(rows, columns=names, dtype=object).fillna("").astype(str), title, sheets
+
+
+def _header_rows(cells: list[list[str | None]], merged) -> tuple[int, int]:
+    """The first and last (0-based) rows of a worksheet's header.
+
+    The header is the first of the top :data:`HEADER_SEARCH_ROWS` rows with
+    at least half as many different values as the fullest of them (and two
+    or more): a title merged across the columns, or a line such as
+    ``填报单位 … 填报日期 …``, has fewer.  Cells merged down from it make the
+    header two (or more) rows high.
+    """
+    counts = [len({c.strip() for c in row if c and c.strip()}) for row in cells[:HEADER_SEARCH_ROWS]]
+    need = max(min(2, max(counts)), -(-max(counts) // 2))
+    first = next(i for i, n in enumerate(counts) if n >= need)
+    last = max((rng.max_row - 1 for rng in merged if rng.min_row - 1 == first), default=first)
+    return first, min(last, len(cells) - 1)
 
 
 def _signature(src: Path, column: str, sheet: str | None) -> str:
@@ -242,18 +324,20 @@ def geocode_file(src, dst, column: str, gazetteer: Gazetteer, *, sheet: str | No
     src, dst = Path(src), Path(dst)
     check_output(dst, chunk_rows)
     frame = read_table(src, sheet=sheet, column=column)
+    names = added_names(frame.columns)
     counts: dict[str, int] = {}
     cache: dict = {}
 
     def process(chunk: pd.DataFrame) -> pd.DataFrame:
         out = geocode_table(chunk, column, gazetteer, cache=cache)
-        for q, n in out["quality"].value_counts().items():
+        for q, n in out[names["quality"]].value_counts().items():
             counts[q] = counts.get(q, 0) + int(n)
         return out
 
     skipped, done, complete = write_resumably(
-        src, dst, frame, _signature(src, column, sheet), process, empty_columns=[*frame.columns, *RESULT_COLUMNS],
-        progress=progress, resume=resume, chunk_rows=chunk_rows, max_rows=max_rows)
+        src, dst, frame, _signature(src, column, sheet), process, empty_columns=[*frame.columns, *names.values()],
+        number_columns=[names[c] for c in NUMBER_COLUMNS], progress=progress, resume=resume,
+        chunk_rows=chunk_rows, max_rows=max_rows)
     return GeocodeFileResult(dst, len(frame), skipped, done - skipped, complete, counts)
 
 
@@ -267,7 +351,8 @@ def check_output(dst: Path, chunk_rows: int) -> None:
 
 def write_resumably(src: Path, dst: Path, frame: pd.DataFrame, signature: str,
                     process: Callable[[pd.DataFrame], pd.DataFrame], *, empty_columns: list[str],
-                    progress: bool, resume: bool, chunk_rows: int, max_rows: int | None) -> tuple[int, int, bool]:
+                    number_columns: list[str], progress: bool, resume: bool, chunk_rows: int,
+                    max_rows: int | None) -> tuple[int, int, bool]:
     """Run ``process`` over ``frame`` in chunks, appending each result to ``dst``, resumably.
 
     After each chunk a progress file ``<dst>.progress.json`` records the rows
@@ -275,7 +360,8 @@ def write_resumably(src: Path, dst: Path, frame: pd.DataFrame, signature: str,
     ``signature`` (source, columns, sheet) skips those rows, and one with
     another signature starts over.  Text that a spreadsheet would run as a
     formula is quoted.  An XLSX ``dst`` is assembled from ``<dst>.part.csv``
-    when the last chunk is written.
+    when the last chunk is written, with ``number_columns`` (the added ones,
+    never an input column) as numbers.
 
     Returns
     -------
@@ -321,7 +407,7 @@ def write_resumably(src: Path, dst: Path, frame: pd.DataFrame, signature: str,
             pd.DataFrame(columns=empty_columns).to_csv(part, index=False, encoding="utf-8-sig")
         if part != dst:
             result = pd.read_csv(part, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-            _write_xlsx(result, dst)
+            _write_xlsx(result, dst, number_columns)
             part.unlink()
         progress_file.unlink(missing_ok=True)
     return skipped, done, complete
@@ -344,14 +430,14 @@ def _write_state(path: Path, signature: str, rows_done: int, size: int) -> None:
     os.replace(tmp, path)
 
 
-def _write_xlsx(frame: pd.DataFrame, dst: Path) -> None:
+def _write_xlsx(frame: pd.DataFrame, dst, number_columns: list[str]) -> None:
+    """``frame`` (all text) as a workbook: ``number_columns`` as numbers, every other cell as safe text."""
     from gisgrid.io import neutralise_formula  # noqa: PLC0415
 
     safe = frame.copy()
     for col in safe.columns:
-        if col not in {"lon", "lat", "confidence"}:
-            safe[col] = safe[col].map(neutralise_formula)
-    for col in ("lon", "lat", "confidence"):
-        if col in safe.columns:
+        if col in number_columns:
             safe[col] = pd.to_numeric(safe[col], errors="coerce")
+        else:
+            safe[col] = safe[col].map(neutralise_formula)
     safe.to_excel(dst, index=False, engine="openpyxl")

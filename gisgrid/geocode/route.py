@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from gisgrid.errors import InputError
 from gisgrid.geocode import batch
-from gisgrid.geocode.batch import RESULT_COLUMNS, read_table
+from gisgrid.geocode.batch import NUMBER_COLUMNS, RESULT_COLUMNS, added_names, read_table
 from gisgrid.geocode.store import AreaGazetteers
 
 LOGGER = logging.getLogger(__name__)
@@ -32,43 +31,53 @@ REVIEW_QUALITIES = ("failed", "street", "jurisdiction")
 CHUNK_ROWS = 2000
 
 
-def needs_review(result: pd.DataFrame) -> pd.Series:
-    """True for rows a clerk should place by hand: quality failed/street/jurisdiction or confidence < 0.6."""
-    conf = pd.to_numeric(result["confidence"], errors="coerce").fillna(0.0)
-    return result["quality"].isin(REVIEW_QUALITIES) | (conf < REVIEW_CONFIDENCE)
+#: Every column a routed result adds to its input, in order.
+ADDED_COLUMNS = (*RESULT_COLUMNS, *ROUTE_COLUMNS)
 
 
-def _new_name(frame_columns, name: str) -> str:
-    return name if name not in frame_columns else f"{name}_geocoded"
+def output_names(input_columns) -> dict[str, str]:
+    """Each of :data:`ADDED_COLUMNS` → its name beside ``input_columns`` (see :func:`batch.added_names`)."""
+    return added_names(input_columns, ADDED_COLUMNS)
 
 
-def route_located(geocoded: pd.DataFrame, deployment, *, lon: str = "lon", lat: str = "lat",
-                  category: str | None = None, date: str | None = None,
-                  keep: pd.Index | None = None) -> pd.DataFrame:
-    """Add :data:`ROUTE_COLUMNS` to geocoded rows (rows in = rows out; rows without a point get empty owners).
+def input_columns(result_columns) -> list[str]:
+    """The input columns of a routed result: all but the :data:`ADDED_COLUMNS`, which come last."""
+    return list(result_columns[: len(result_columns) - len(ADDED_COLUMNS)])
+
+
+def needs_review(result: pd.DataFrame, names: dict[str, str]) -> pd.Series:
+    """True for rows a clerk should place by hand: quality failed/street/jurisdiction or confidence < 0.6.
+
+    ``names`` are the result's added columns (:func:`output_names`).
+    """
+    conf = pd.to_numeric(result[names["confidence"]], errors="coerce").fillna(0.0)
+    return result[names["quality"]].isin(REVIEW_QUALITIES) | (conf < REVIEW_CONFIDENCE)
+
+
+def route_located(geocoded: pd.DataFrame, deployment, names: dict[str, str], *, category: str | None = None,
+                  date: str | None = None) -> pd.DataFrame:
+    """Set the route columns of geocoded rows (rows in = rows out; rows without a point get empty owners).
 
     Parameters
     ----------
     geocoded : pandas.DataFrame
-        Rows with lon/lat in EPSG:4326 (NaN where not located).  Not modified.
+        The input columns and the geocode columns, lon/lat in EPSG:4326 (NaN
+        or empty where not located); route columns already there (a row
+        placed by hand) are replaced.  Not modified.
     deployment : gisgrid.assign_store.Deployment
-    lon, lat : str
-        The coordinate columns.
+    names : dict of str to str
+        The added columns' names (:func:`output_names` of the input columns).
     category, date : str, optional
         Category-code and report-date columns (owners valid on that date).
-    keep : pandas.Index, optional
-        The columns of the result before the route columns (default: those of ``geocoded``).
     """
     for col in (category, date):
-        if col is not None and col not in geocoded.columns:
-            raise InputError(f"column {col!r} not found; columns are: {', '.join(map(str, geocoded.columns))}",
-                             column=col)
-    keep = geocoded.columns if keep is None else keep
-    out = geocoded[list(keep)].copy()
+        if col is not None:
+            batch._check_column(geocoded.columns, col)
+    out = geocoded.copy()
     for name in ROUTE_COLUMNS:
-        out[_new_name(keep, name)] = ""
-    x = pd.to_numeric(geocoded[lon], errors="coerce")
-    y = pd.to_numeric(geocoded[lat], errors="coerce")
+        out[names[name]] = ""
+    x = pd.to_numeric(geocoded[names["lon"]], errors="coerce")
+    y = pd.to_numeric(geocoded[names["lat"]], errors="coerce")
     located = x.notna() & y.notna()
     if not located.any():
         return out
@@ -80,11 +89,11 @@ def route_located(geocoded: pd.DataFrame, deployment, *, lon: str = "lon", lat: 
     routed = deployment.assign_table(pts, lon="lon", lat="lat", crs="EPSG:4326",
                                      category="category" if category is not None else None,
                                      date="date" if date is not None else None)
-    names = [deployment.target_name(t, int(i)) if isinstance(t, str) and pd.notna(i) else None
-             for t, i in zip(routed["target_type"], routed["target_id"])]
+    targets = [deployment.target_name(t, int(i)) if isinstance(t, str) and pd.notna(i) else None
+               for t, i in zip(routed["target_type"], routed["target_id"])]
     values = {
-        "target_type": routed["target_type"], "target_id": routed["target_id"], "target": pd.Series(names,
-                                                                                                    index=routed.index),
+        "target_type": routed["target_type"], "target_id": routed["target_id"],
+        "target": pd.Series(targets, index=routed.index),
         "rule": routed["rule"], "owner_name": routed["owner_name"], "chain": routed.get("chain"),
         "route_note": routed["error_message"],
     }
@@ -94,17 +103,26 @@ def route_located(geocoded: pd.DataFrame, deployment, *, lon: str = "lon", lat: 
         text = series.astype(object).where(series.notna(), "")
         if name == "target_id":
             text = series.map(lambda v: "" if pd.isna(v) else str(int(v)))
-        out.loc[located, _new_name(keep, name)] = text.astype(str).to_numpy()
+        out.loc[located, names[name]] = text.astype(str).to_numpy()
     return out
 
 
 def geocode_and_route(frame: pd.DataFrame, column: str, gazetteers: AreaGazetteers, deployment, *,
                       category: str | None = None, date: str | None = None, caches: dict | None = None) -> pd.DataFrame:
-    """Geocode ``column`` and route the located rows: the input columns + geocode columns + route columns."""
-    batch._check_column(frame.columns, column)
+    """Geocode ``column`` and route the located rows: the input columns + :data:`ADDED_COLUMNS`.
+
+    The added columns are named by :func:`output_names`; input columns are never changed.
+
+    Raises
+    ------
+    gisgrid.geocode.batch.ColumnNotFound
+        When ``column``, ``category`` or ``date`` is not a column of ``frame``.
+    """
+    for col in (column, category, date):
+        if col is not None:
+            batch._check_column(frame.columns, col)
     geocoded = gazetteers.geocode_table(frame, column, caches=caches)
-    return route_located(geocoded, deployment, lon=_new_name(frame.columns, "lon"),
-                         lat=_new_name(frame.columns, "lat"), category=category, date=date)
+    return route_located(geocoded, deployment, output_names(frame.columns), category=category, date=date)
 
 
 @dataclass(frozen=True)
@@ -167,9 +185,9 @@ def geocode_route_file(src, dst, column: str, gazetteers: AreaGazetteers, deploy
     batch.check_output(dst, chunk_rows)
     frame = read_table(src, sheet=sheet, column=column)
     for col in (category, date):
-        if col is not None and col not in frame.columns:
-            raise InputError(f"column {col!r} not found; columns are: {', '.join(map(str, frame.columns))}",
-                             column=col)
+        if col is not None:
+            batch._check_column(frame.columns, col)
+    names = output_names(frame.columns)
     counts: dict[str, int] = {}
     with_owner = 0
     caches: dict = {}
@@ -177,17 +195,18 @@ def geocode_route_file(src, dst, column: str, gazetteers: AreaGazetteers, deploy
     def process(chunk: pd.DataFrame) -> pd.DataFrame:
         nonlocal with_owner
         out = geocode_and_route(chunk, column, gazetteers, deployment, category=category, date=date, caches=caches)
-        for q, n in out[_new_name(frame.columns, "quality")].value_counts().items():
+        for q, n in out[names["quality"]].value_counts().items():
             counts[q] = counts.get(q, 0) + int(n)
-        with_owner += int(out[_new_name(frame.columns, "owner_name")].astype(str).str.strip().ne("").sum())
+        with_owner += int(out[names["owner_name"]].astype(str).str.strip().ne("").sum())
         return out
 
     skipped, done, complete = batch.write_resumably(
         src, dst, frame, batch._signature(src, f"{column}\0{category}\0{date}", sheet), process,
-        empty_columns=[*frame.columns, *RESULT_COLUMNS, *ROUTE_COLUMNS], progress=progress, resume=resume,
-        chunk_rows=chunk_rows, max_rows=max_rows)
+        empty_columns=[*frame.columns, *names.values()], number_columns=[names[c] for c in NUMBER_COLUMNS],
+        progress=progress, resume=resume, chunk_rows=chunk_rows, max_rows=max_rows)
     return RouteFileResult(dst, len(frame), skipped, done - skipped, complete, counts, with_owner)
 
 
-__all__ = ["REVIEW_CONFIDENCE", "REVIEW_QUALITIES", "ROUTE_COLUMNS", "RouteFileResult", "geocode_and_route",
-           "geocode_route_file", "needs_review", "route_located"]
+__all__ = ["ADDED_COLUMNS", "REVIEW_CONFIDENCE", "REVIEW_QUALITIES", "ROUTE_COLUMNS", "RouteFileResult",
+           "geocode_and_route", "geocode_route_file", "input_columns", "needs_review", "output_names",
+           "route_located"]

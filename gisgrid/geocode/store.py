@@ -19,7 +19,7 @@ import shapely
 import sqlalchemy as sa
 
 from gisgrid import crs
-from gisgrid.geocode.batch import RESULT_COLUMNS, geocode_table
+from gisgrid.geocode.batch import added_names, geocode_table
 from gisgrid.geocode.gazetteer import Gazetteer
 from gisgrid.geocode.match import QUALITIES, GeocodeResult, geocode
 
@@ -68,12 +68,13 @@ class AreaGazetteers:
             from gisgrid.errors import InputError
 
             raise InputError("the gazetteer is empty: import streets (and address points) first")
+        names = added_names(frame.columns)
+        added = list(names.values())
         best = None
         best_key = None
         for epsg, gaz in self.areas.items():
             out = geocode_table(frame, column, gaz, cache=caches.setdefault(epsg, {}))
-            names = [c if c not in frame.columns else f"{c}_geocoded" for c in RESULT_COLUMNS]
-            quality, confidence = out[names[2]], out[names[3]]
+            quality, confidence = out[names["quality"]], out[names["confidence"]]
             key = (quality.ne("failed").to_numpy(dtype=float) * 10.0 + confidence.to_numpy(dtype=float)
                    - quality.map(QUALITY_RANK).to_numpy(dtype=float) * 1e-3)
             if best is None:
@@ -82,7 +83,7 @@ class AreaGazetteers:
                 better = key > best_key
                 if better.any():
                     best = best.copy()
-                    best.loc[better, names] = out.loc[better, names].to_numpy()
+                    best.loc[better, added] = out.loc[better, added].to_numpy()
                     best_key = np.where(better, key, best_key)
         return best
 

@@ -39,6 +39,28 @@ WKT_NAMES = ("wkt", "geometry", "geom", "the_geom", "shape", "几何")
 _DELIMITERS = (",", "\t", ";", "|")
 
 
+class UnreadableTable(FileFormatError):
+    """A file that cannot be read as a table.
+
+    ``problem`` says why, for callers that word it themselves (the web page, in
+    the user's language): ``"workbook"`` (no XLSX workbook), ``"csv"`` (no
+    readable CSV), ``"encoding"`` (unknown text encoding) or ``"empty"``
+    (``sheet`` names the empty worksheet, if it is one).
+    """
+
+    def __init__(self, problem: str, reason: str, *, sheet: str | None = None):
+        super().__init__(reason)
+        self.problem, self.sheet = problem, sheet
+
+
+class SheetNotFound(InputError):
+    """No worksheet ``sheet`` in a workbook whose sheets are ``sheets``."""
+
+    def __init__(self, sheet: str, sheets: list[str], reason: str):
+        super().__init__(reason)
+        self.sheet, self.sheets = sheet, sheets
+
+
 # --- reading ---------------------------------------------------------------------
 _GB2312_PAIR = re.compile(rb"[\xb0-\xf7][\xa1-\xfe]|[\xa1-\xa9][\xa1-\xfe]")
 _HIGH_BYTE = re.compile(rb"[\x80-\xff]")
@@ -72,7 +94,7 @@ def detect_encoding(data: bytes) -> str:
 
     Raises
     ------
-    FileFormatError
+    UnreadableTable
         When no candidate decodes the bytes.
     """
     if data.startswith(codecs.BOM_UTF8):
@@ -89,7 +111,7 @@ def detect_encoding(data: bytes) -> str:
         return "gb18030"
     best = charset_normalizer.from_bytes(data, cp_isolation=list(FALLBACK_ENCODINGS)).best()
     if best is None:
-        raise FileFormatError("cannot tell the text encoding; save the file as UTF-8 CSV")
+        raise UnreadableTable("encoding", "cannot tell the text encoding; save the file as UTF-8 CSV")
     encoding = best.encoding
     if encoding in {"gbk", "gb2312", "gb18030"}:
         encoding = "gb18030"  # decodes everything GBK and GB2312 do
@@ -203,25 +225,27 @@ def open_sheet(path: Path, sheet: str | None, *, read_only: bool):
 
     Raises
     ------
-    FileFormatError
+    UnreadableTable
         When the file is not a workbook.
-    InputError
+    SheetNotFound
         When ``sheet`` names no worksheet (the message lists them).
     """
+    import zipfile  # noqa: PLC0415
     import openpyxl  # noqa: PLC0415 - only needed for XLSX
     from openpyxl.utils.exceptions import InvalidFileException  # noqa: PLC0415
 
     try:
         workbook = openpyxl.load_workbook(path, read_only=read_only, data_only=True)
-    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
-        raise FileFormatError(f"{path.name} is not a readable XLSX workbook: {exc}") from exc
+    except (InvalidFileException, zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
+        # BadZipFile: not a zip at all, e.g. a CSV renamed to .xlsx
+        raise UnreadableTable("workbook", f"{path.name} is not a readable XLSX workbook: {exc}") from exc
     if sheet is None:
         return workbook, workbook.worksheets[0]
     if sheet in workbook.sheetnames:
         return workbook, workbook[sheet]
-    names = ", ".join(workbook.sheetnames)
+    names = list(workbook.sheetnames)
     workbook.close()
-    raise InputError(f"sheet {sheet!r} not found in {path.name}; sheets: {names}")
+    raise SheetNotFound(sheet, names, f"sheet {sheet!r} not found in {path.name}; sheets: {', '.join(names)}")
 
 
 def read_xlsx_table(path: Path, sheet: str | None = None) -> tuple[pd.DataFrame, dict[int, str]]:

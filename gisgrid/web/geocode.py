@@ -1,7 +1,9 @@
 """The clerks' geocoding page: upload a CSV/XLSX of written addresses, see points and owners, fix rows by hand.
 
 A job is a directory ``<var_dir>/geocode/<job id>/`` holding the uploaded file
-(``input.csv`` or ``input.xlsx``), ``job.json`` (column, sheet, original name)
+(``input.csv`` or ``input.xlsx``), ``job.json`` (original name, address column,
+sheet, and the category and date columns used for routing, as the CLI's
+``--category`` and ``--date``)
 and ``result.csv`` (every input row with the geocode and route columns).  Job
 ids are random hex; anything else in a URL is a 404, so no path can leave the
 job folder.
@@ -26,8 +28,9 @@ from flask_babel import gettext as _
 from gisgrid import maps
 from gisgrid.demo import ATTRIBUTION
 from gisgrid.errors import InputError, NotFound
-from gisgrid.geocode.batch import read_table
-from gisgrid.geocode.route import geocode_and_route, needs_review, route_located
+from gisgrid.geocode.batch import NUMBER_COLUMNS, ColumnNotFound, read_table
+from gisgrid.geocode.route import geocode_and_route, input_columns, needs_review, output_names, route_located
+from gisgrid.io._tabular import SheetNotFound, UnreadableTable
 from gisgrid.web.db import get_conn
 
 LOGGER = logging.getLogger(__name__)
@@ -74,8 +77,15 @@ def _gazetteers():
     return cached
 
 
-def _read_result(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path / "result.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+def _job_meta(path: Path) -> dict:
+    """The job's ``job.json``: name, column, sheet, category, date (the last two missing in older jobs)."""
+    return json.loads((path / "job.json").read_text(encoding="utf-8"))
+
+
+def _read_result(path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The job's result table and the names of the columns the geocoder added to it."""
+    frame = pd.read_csv(path / "result.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    return frame, output_names(input_columns(frame.columns))
 
 
 def _write_result(path: Path, frame: pd.DataFrame) -> None:
@@ -86,45 +96,92 @@ def _write_result(path: Path, frame: pd.DataFrame) -> None:
 
 @bp.get("/")
 def upload_form():
-    return render_template("geocode.html", error=None, column=request.args.get("column", ""), sheet="")
+    return render_template("geocode.html", error=None, column=request.args.get("column", ""), sheet="",
+                           category="", date="")
 
 
 @bp.post("/")
 def upload():
     """Save the upload as a new job, geocode and route it, and show it."""
     file = request.files.get("file")
-    column = (request.form.get("column") or "").strip()
-    sheet = (request.form.get("sheet") or "").strip() or None
+    name = file.filename if file is not None else ""
+    form = {key: (request.form.get(key) or "").strip() for key in ("column", "sheet", "category", "date")}
     try:
-        if file is None or not file.filename:
-            raise InputError(_("Choose a CSV or XLSX file."))
-        suffix = Path(file.filename).suffix.lower()
-        if suffix not in UPLOAD_TYPES:
-            raise InputError(_("%(name)s: upload a .csv or .xlsx file.", name=file.filename))
-        if not column:
-            raise InputError(_("Give the name of the address column."))
-        data = file.read(MAX_UPLOAD_BYTES + 1)
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise InputError(_("The file is larger than %(mb)s MB.", mb=MAX_UPLOAD_BYTES // (1024 * 1024)))
-        job = secrets.token_hex(16)
-        path = _jobs_dir() / job
-        path.mkdir(parents=True)
-        src = path / UPLOAD_TYPES[suffix]
-        src.write_bytes(data)
-        try:
-            frame = read_table(src, sheet=sheet, column=column)
-            result = geocode_and_route(frame, column, _gazetteers(), _deployment())
-        except Exception:
-            for child in path.iterdir():
-                child.unlink()
-            path.rmdir()
-            raise
-        (path / "job.json").write_text(json.dumps({"column": column, "sheet": sheet, "name": file.filename},
-                                                  ensure_ascii=False), encoding="utf-8")
-        _write_result(path, result)
+        job = _new_job(name, _checked_upload(file, form), form)
     except InputError as exc:
-        return render_template("geocode.html", error=str(exc), column=column, sheet=sheet or ""), 400
+        return render_template("geocode.html", error=_upload_error(exc, name), **form), 400
     return redirect(url_for("geocode.show_job", job=job))
+
+
+def _checked_upload(file, form: dict) -> bytes:
+    """The uploaded bytes, once the file and the form are usable (else an InputError in the page's language)."""
+    if file is None or not file.filename:
+        raise InputError(_("Choose a CSV or XLSX file."))
+    suffix = Path(file.filename).suffix.lower()
+    if suffix not in UPLOAD_TYPES:
+        raise InputError(_("%(name)s: upload a .csv or .xlsx file.", name=file.filename))
+    if not form["column"]:
+        raise InputError(_("Give the name of the address column."))
+    if form["sheet"] and suffix == ".csv":
+        raise InputError(_("%(name)s is a CSV file, which has no sheets: leave the sheet empty.", name=file.filename))
+    data = file.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise InputError(_("The file is larger than %(mb)s MB.", mb=MAX_UPLOAD_BYTES // (1024 * 1024)))
+    return data
+
+
+def _new_job(name: str, data: bytes, form: dict) -> str:
+    """Geocode and route the upload into a new job folder; its id.  Nothing is kept when that fails."""
+    gazetteers = _gazetteers()
+    if not len(gazetteers):
+        raise InputError(_("There are no streets to geocode against: import streets (and address points) first."))
+    job = secrets.token_hex(16)
+    path = _jobs_dir() / job
+    path.mkdir(parents=True)
+    src = path / UPLOAD_TYPES[Path(name).suffix.lower()]
+    src.write_bytes(data)
+    meta = {"name": name, "column": form["column"], **{k: form[k] or None for k in ("sheet", "category", "date")}}
+    try:
+        frame = read_table(src, sheet=meta["sheet"], column=meta["column"])
+        result = geocode_and_route(frame, meta["column"], gazetteers, _deployment(), category=meta["category"],
+                                   date=meta["date"])
+    except Exception:
+        for child in path.iterdir():
+            child.unlink()
+        path.rmdir()
+        raise
+    (path / "job.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+    _write_result(path, result)
+    return job
+
+
+def _upload_error(exc: InputError, name: str) -> str:
+    """Why an upload failed, in the page's language, naming the user's file (not the job folder's copy).
+
+    The fixed words are translated; names of files, sheets and columns stay as they are.
+    """
+    if isinstance(exc, ColumnNotFound):
+        where = {"name": name, "column": exc.column, "columns": ", ".join(exc.columns)}
+        text = (_("Column “%(column)s” not found in %(name)s; its columns are: %(columns)s.", **where)
+                if exc.sheet is None else
+                _("Column “%(column)s” not found in sheet “%(sheet)s” of %(name)s; its columns are: %(columns)s.",
+                  sheet=exc.sheet, **where))
+        if exc.sheets:
+            text += " " + _("The workbook has the sheets %(sheets)s: enter one as the sheet.",
+                            sheets=", ".join(exc.sheets))
+        return text
+    if isinstance(exc, SheetNotFound):
+        return _("%(name)s has no sheet “%(sheet)s”; its sheets are: %(sheets)s.", name=name, sheet=exc.sheet,
+                 sheets=", ".join(exc.sheets))
+    if isinstance(exc, UnreadableTable):
+        LOGGER.info("upload %s unreadable: %s", name, exc)
+        if exc.problem == "empty" and exc.sheet is not None:
+            return _("Sheet “%(sheet)s” of %(name)s is empty.", sheet=exc.sheet, name=name)
+        return {"workbook": _("%(name)s is not a readable XLSX workbook.", name=name),
+                "csv": _("%(name)s is not a readable CSV file.", name=name),
+                "encoding": _("Cannot tell the text encoding of %(name)s: save it as UTF-8 CSV.", name=name),
+                "empty": _("%(name)s is empty.", name=name)}[exc.problem]
+    return str(exc)
 
 
 def _deployment():
@@ -161,9 +218,9 @@ def _street_context(bounds) -> folium.FeatureGroup:
     return group
 
 
-def _result_map(frame: pd.DataFrame, lang: str) -> folium.Map:
-    lon = pd.to_numeric(frame["lon"], errors="coerce")
-    lat = pd.to_numeric(frame["lat"], errors="coerce")
+def _result_map(frame: pd.DataFrame, names: dict[str, str], address: pd.Series, lang: str) -> folium.Map:
+    lon = pd.to_numeric(frame[names["lon"]], errors="coerce")
+    lat = pd.to_numeric(frame[names["lat"]], errors="coerce")
     ok = lon.notna() & lat.notna()
     points = pd.DataFrame({"lon": lon[ok], "lat": lat[ok]})
     bounds = _bounds(points)
@@ -171,12 +228,11 @@ def _result_map(frame: pd.DataFrame, lang: str) -> folium.Map:
     _street_context(bounds).add_to(m)
     layer = folium.FeatureGroup(name=_("Geocoded rows"))
     for i in points.index[:MAX_SHOWN_ROWS]:
-        row = frame.loc[i]
-        tip = (f"#{int(i) + 1} {escape(row['_address'])}<br>{escape(row['quality'])} · "
-               f"{escape(row['owner_name'] or '—')}")
+        quality, owner = frame.at[i, names["quality"]], frame.at[i, names["owner_name"]]
+        tip = f"#{int(i) + 1} {escape(address[i])}<br>{escape(quality)} · {escape(owner or '—')}"
         folium.CircleMarker([float(lat[i]), float(lon[i])], radius=6, weight=1, color="#333",
-                            fill=True, fill_opacity=0.85, fill_color=QUALITY_COLOURS.get(row["quality"], "#888"),
-                            tooltip=folium.Tooltip(tip), class_name=f"gg-geocoded gg-q-{row['quality']}").add_to(layer)
+                            fill=True, fill_opacity=0.85, fill_color=QUALITY_COLOURS.get(quality, "#888"),
+                            tooltip=folium.Tooltip(tip), class_name=f"gg-geocoded gg-q-{quality}").add_to(layer)
     layer.add_to(m)
     return m
 
@@ -191,25 +247,24 @@ def _map_parts(m: folium.Map) -> dict:
 @bp.get("/<job>")
 def show_job(job: str):
     path = _job_dir(job)
-    meta = json.loads((path / "job.json").read_text(encoding="utf-8"))
-    frame = _read_result(path)
-    frame["_address"] = frame[meta["column"]] if meta["column"] in frame.columns else ""
-    review = needs_review(frame)
+    meta = _job_meta(path)
+    frame, names = _read_result(path)
+    address = frame[meta["column"]]
+    review = needs_review(frame, names)
     lang = "en" if str(get_locale()).startswith("en") else "zh_CN"
-    m = _result_map(frame, lang)
-    counts = frame["quality"].value_counts().to_dict()
-    shown_cols = [c for c in frame.columns if c != "_address"]
-    shown = frame[shown_cols].head(MAX_SHOWN_ROWS).copy()
-    for c in ("lon", "lat"):
+    m = _result_map(frame, names, address, lang)
+    counts = frame[names["quality"]].value_counts().to_dict()
+    shown = frame.head(MAX_SHOWN_ROWS).copy()
+    for c in (names["lon"], names["lat"]):
         number = pd.to_numeric(shown[c], errors="coerce")
         shown[c] = number.map(lambda v: "" if pd.isna(v) else f"{v:.7f}")
     rows = [{"n": int(i), "cells": shown.loc[i].tolist(), "review": bool(review[i])} for i in shown.index]
-    review_rows = [{"n": int(i), "address": frame.at[i, "_address"], "quality": frame.at[i, "quality"],
-                    "confidence": frame.at[i, "confidence"], "note": frame.at[i, "geocode_note"]}
+    review_rows = [{"n": int(i), "address": address[i], "quality": frame.at[i, names["quality"]],
+                    "confidence": frame.at[i, names["confidence"]], "note": frame.at[i, names["geocode_note"]]}
                    for i in frame.index[review][:MAX_SHOWN_ROWS]]
-    return render_template("geocode_job.html", job=job, meta=meta, columns=shown_cols, rows=rows,
-                           review_rows=review_rows, counts=counts, total=len(frame),
-                           with_owner=int(frame["owner_name"].str.strip().ne("").sum()),
+    return render_template("geocode_job.html", job=job, meta=meta, columns=list(frame.columns), names=names,
+                           rows=rows, review_rows=review_rows, review_total=int(review.sum()), counts=counts,
+                           total=len(frame), with_owner=int(frame[names["owner_name"]].str.strip().ne("").sum()),
                            truncated=len(frame) > MAX_SHOWN_ROWS, **_map_parts(m))
 
 
@@ -217,6 +272,7 @@ def show_job(job: str):
 def place(job: str):
     """Store a clerk's point for one row: JSON ``{job, row, lon, lat}`` (EPSG:4326) → the re-routed row."""
     path = _job_dir(job)
+    meta = _job_meta(path)
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return jsonify(error="bad_request", detail="send a JSON object: {job, row, lon, lat}"), 400
@@ -230,22 +286,21 @@ def place(job: str):
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         return jsonify(error="bad_request", detail=f"lon/lat out of range: {lon}, {lat}"), 400
     with _LOCK:
-        frame = _read_result(path)
+        frame, names = _read_result(path)
         if not 0 <= row < len(frame):
             return jsonify(error="not_found", detail=f"row {row} not in this job ({len(frame)} rows)"), 404
-        frame.loc[row, ["lon", "lat"]] = [f"{lon:.7f}", f"{lat:.7f}"]
-        frame.loc[row, ["quality", "confidence"]] = [MANUAL_QUALITY, "1.0"]
-        frame.loc[row, "geocode_note"] = "placed on the map by a clerk"
-        base = list(frame.columns[: frame.columns.get_loc("geocode_note") + 1])
-        rerouted = route_located(frame.loc[[row], base], _deployment(), lon="lon", lat="lat")
-        for col in rerouted.columns:
-            frame.loc[row, col] = rerouted.at[row, col]
+        placed = {"lon": f"{lon:.7f}", "lat": f"{lat:.7f}", "quality": MANUAL_QUALITY, "confidence": "1.0",
+                  "geocode_note": "placed on the map by a clerk"}
+        frame.loc[row, [names[c] for c in placed]] = list(placed.values())
+        rerouted = route_located(frame.loc[[row]], _deployment(), names, category=meta.get("category"),
+                                 date=meta.get("date"))
+        frame.loc[row] = rerouted.loc[row]
         _write_result(path, frame)
     out = frame.loc[row]
-    LOGGER.info("job %s row %d placed at %.6f, %.6f: %s", job, row, lon, lat, out["owner_name"])
-    return jsonify(job=job, row=row, lon=lon, lat=lat, quality=out["quality"], confidence=out["confidence"],
-                   owner_name=out["owner_name"], chain=out["chain"], target=out["target"], rule=out["rule"],
-                   geocode_note=out["geocode_note"], note=out["route_note"])
+    LOGGER.info("job %s row %d placed at %.6f, %.6f: %s", job, row, lon, lat, out[names["owner_name"]])
+    return jsonify(job=job, row=row, lon=lon, lat=lat, note=out[names["route_note"]],
+                   **{c: out[names[c]] for c in ("quality", "confidence", "owner_name", "chain", "target", "rule",
+                                                 "geocode_note")})
 
 
 @bp.get("/<job>.<fmt>")
@@ -254,9 +309,9 @@ def download(job: str, fmt: str):
     if fmt not in {"csv", "xlsx"}:
         raise NotFound(f"unknown format {fmt!r}; use csv or xlsx")
     path = _job_dir(job)
-    meta = json.loads((path / "job.json").read_text(encoding="utf-8"))
+    meta = _job_meta(path)
     name = f"{Path(meta.get('name') or 'addresses').stem}.geocoded.{fmt}"
-    frame = _read_result(path)
+    frame, names = _read_result(path)
     from gisgrid.geocode.batch import _safe_text, _write_xlsx
 
     buffer = io.BytesIO()
@@ -264,7 +319,7 @@ def download(job: str, fmt: str):
         buffer.write(_safe_text(frame).to_csv(index=False).encode("utf-8-sig"))
         mimetype = "text/csv; charset=utf-8"
     else:
-        _write_xlsx(frame, buffer)
+        _write_xlsx(frame, buffer, [names[c] for c in NUMBER_COLUMNS])
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     from urllib.parse import quote
 
