@@ -83,6 +83,10 @@ def shatin() -> Gazetteer:
     ("学清路学院路口", dict(kind="intersection", street="学清路", street2="学院路")),
     ("深南大道华强北路口", dict(kind="intersection", street="深南大道", street2="华强北路")),
     ("人民路路口", dict(kind="road_part", street="人民路", part="junction")),
+    # an area named after a road is not the first street of a crossing
+    ("学清路社区学清路口", dict(kind="road_part", street="学清路社区学清路", part="junction")),
+    ("源禾路與沙田正街交界", dict(kind="intersection", street="源禾路", street2="沙田正街")),
+    ("学院路与学清路交叉口东南角", dict(kind="intersection", street="学院路", street2="学清路", relation="near")),
     # markup is not a crossing street (the x of 'src=x' is not the connector ×)
     ("<img src=x onerror=alert(1)>人民路", dict(kind="street")),
     ("横港北路西段", dict(kind="road_part", street="横港北路", part="west")),

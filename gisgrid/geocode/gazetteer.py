@@ -108,6 +108,7 @@ class Gazetteer:
         self._key_list_cjk: list[str] = []
         self._landmark_list: list[str] = []
         self._to_lonlat = transformer(metric_epsg, STORAGE_SRID)
+        self._street_tree: shapely.STRtree | None = None
 
     # --- building -------------------------------------------------------------------
     @classmethod
@@ -384,6 +385,11 @@ class Gazetteer:
     def _display(self, sids) -> str:
         return self.streets[min(sids)].name
 
+    def landmark_exact(self, name: str) -> tuple[str, np.ndarray, float] | None:
+        """A landmark whose name has exactly this key, or None (no fuzzy search)."""
+        found = self.landmarks.get(street_key(name))
+        return None if found is None else (*found, 100.0)
+
     def find_landmark(self, name: str) -> tuple[str, np.ndarray, float] | None:
         key = street_key(name)
         if key in self.landmarks:
@@ -440,6 +446,13 @@ class Gazetteer:
         centroid = shapely.centroid(geom)
         p = shapely.get_coordinates(geom.interpolate(geom.project(centroid)))[0]
         return p
+
+    def near(self, lon: float, lat: float, margin_m: float) -> bool:
+        """Whether a lon/lat point lies within ``margin_m`` metres of one of the gazetteer's streets."""
+        if self._street_tree is None:
+            self._street_tree = shapely.STRtree([s.geometry for s in self.streets.values() if s.geometry is not None])
+        point = shapely.Point(transformer(STORAGE_SRID, self.metric_epsg).transform(lon, lat))
+        return len(self._street_tree.query(point, predicate="dwithin", distance=margin_m)) > 0
 
     def lonlat(self, xy: np.ndarray) -> tuple[float, float]:
         lon, lat = self._to_lonlat.transform(float(xy[0]), float(xy[1]))

@@ -20,7 +20,8 @@ import shapely
 
 from gisgrid.geocode.divisions import code_prefix, codes_overlap, split_divisions
 from gisgrid.geocode.gazetteer import BOTH_SIDES, Gazetteer, StreetMatch, _middle_number
-from gisgrid.geocode.parse import ParsedAddress, has_cjk, parse_address, street_key
+from gisgrid.geocode.parse import ParsedAddress, has_cjk, landmark_reading, parse_address, street_key
+from gisgrid.geocode.towns import towns_named
 
 LOGGER = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ _AREA_ENDINGS = (*_COUNTY_ENDINGS, *_LOCAL_ENDINGS)
 OUTSIDE_SCOPE_FACTOR = 0.5
 #: A street name used in several places, with no area written to choose, is this much less certain.
 AMBIGUOUS_FACTOR = 0.7
+#: A town written with a Latin address is the gazetteer's own when it lies this close to its streets, metres.
+TOWN_MARGIN_M = 5000.0
 #: Streets whose nearest points are further apart than this do not meet, metres.
 MAX_NEAR_INTERSECTION_M = 100.0
 
@@ -82,6 +85,8 @@ def geocode(address: str | ParsedAddress | None, gazetteer: Gazetteer) -> Geocod
         Never raises for bad text: empty or unmatched addresses give quality
         ``'failed'`` with the reason in ``note``.
     """
+    if isinstance(address, str) and (bracket := _BRACKETS_RE.search(address)) and bracket.group(1).strip():
+        return _bracketed(address, bracket, gazetteer)
     parsed = address if isinstance(address, ParsedAddress) else parse_address(address)
     if parsed.kind == "empty":
         return _failed("empty address")
@@ -107,15 +112,34 @@ def geocode(address: str | ParsedAddress | None, gazetteer: Gazetteer) -> Geocod
     return result
 
 
+#: A part in brackets: 新城市广场（沙田正街18号）, 人民路5号(北门).
+_BRACKETS_RE = re.compile(r"[(（\[【]([^()（）\[\]【】]*)[)）\]】]")
+
+
+def _bracketed(address: str, bracket: re.Match, gaz: Gazetteer) -> GeocodeResult:
+    """The text outside the brackets and the part inside them are two ways of saying where: the one
+    located best (by confidence) wins."""
+    outside = geocode((address[:bracket.start()] + address[bracket.end():]).strip(), gaz)
+    inside = geocode(bracket.group(1), gaz)
+    if inside.confidence > outside.confidence:
+        return dataclasses.replace(inside, note=_join(f"from the part in brackets {bracket.group(1)!r}", inside.note))
+    return outside
+
+
 def _reading(parsed: ParsedAddress, gaz: Gazetteer) -> ParsedAddress:
     """The reading of the text that the gazetteer supports.
 
-    Areas read off by their endings are put back when the whole text names a
-    known place exactly (新城市广场门口 is not 新城市 + 广场; 东村小学 is not 东村 +
-    小学).  A place written before a known street name without an area ending
+    The whole text is one landmark when it is a known landmark's name, exactly
+    (龙岗区人民医院, 花园城第1期门口).  Areas read off by their endings are put back
+    when the whole text names a known place exactly (新城市广场门口 is not 新城市 +
+    广场; 东村小学 is not 东村 + 小学).  A place written before a known street name without an area ending
     is split off as an area (沙田源禾路 → 沙田 + 源禾路, 深圳龙岗如意路 → 深圳 + 龙岗
     + 如意路), so that it is checked like any written area.
     """
+    if gaz.landmarks and parsed.kind != "landmark":
+        landmark = landmark_reading(parsed.raw)
+        if gaz.landmark_exact(landmark.landmark) is not None:
+            return landmark
     if parsed.national < len(parsed.admin):
         whole = parse_address(parsed.raw, by_endings=False)
         if _names_exactly(whole, gaz):
@@ -129,7 +153,7 @@ def _reading(parsed: ParsedAddress, gaz: Gazetteer) -> ParsedAddress:
         return parsed
     head, tail = split
     divisions, rest = split_divisions(head, before_street=True)
-    names = (*(divisions.names if divisions else ()), *((rest,) if rest else ()))
+    names = (*(divisions.names if divisions else ()), *_known_end(rest, gaz))
     codes, national = parsed.division_codes, parsed.national
     if divisions is not None and national == len(parsed.admin):
         narrower = tuple(c for c in divisions.codes if not codes or any(codes_overlap(c, d) for d in codes))
@@ -157,13 +181,22 @@ def _outside(parsed: ParsedAddress, scope: Scope, gaz: Gazetteer) -> GeocodeResu
                                  f"not cover", OUTSIDE_SCOPE_FACTOR))
 
 
+def _known_end(text: str, gaz: Gazetteer) -> tuple[str, ...]:
+    """Place text as area tokens, a known jurisdiction at its end split off: 新界沙田 → 新界 + 沙田."""
+    if not text or gaz.find_jurisdiction((text,)) is not None:
+        return (text,) if text else ()
+    for i in range(1, len(text) - 1):
+        if gaz.find_jurisdiction((text[i:],)) is not None:
+            return text[:i], text[i:]
+    return (text,)
+
+
 def _names_exactly(parsed: ParsedAddress, gaz: Gazetteer) -> bool:
     """Whether the street or landmark of a reading is a known name, exactly."""
     name = parsed.landmark if parsed.kind == "landmark" else parsed.street
     if not name:
         return False
-    found = gaz.find_landmark(name)
-    if found is not None and found[2] == 100.0:
+    if gaz.landmark_exact(name) is not None:
         return True
     match = gaz.find_street(name)
     return match is not None and match.how == "exact"
@@ -183,19 +216,19 @@ _LATIN_PLACE_RE = re.compile(r"^(?:\d{4,6}\s+)?(?P<place>[^\W\d_][^\d,;/]*)$")
 
 
 def _latin_place(parsed: ParsedAddress, gaz: Gazetteer) -> Caveat:
-    """A place written with a Latin address that the gazetteer does not know (``Aleksanterinkatu 11,
-    Tampere``: another town?) sends the row to review; a known area or landmark does not."""
+    """A town written with a Latin address that lies outside the gazetteer's area (``Aleksanterinkatu 11,
+    Tampere`` in Helsinki) sends the row to review.  Only names GeoNames knows as towns count, so
+    buildings, districts and courtyards (``Kaivopiha, …``, ``…, sisäpiha``) do not."""
     if has_cjk(parsed.raw):
         return Caveat()
     for text in (parsed.landmark, parsed.extra.rpartition(",")[2]):
         m = _LATIN_PLACE_RE.match((text or "").strip())
-        if m is None:
+        if m is None or gaz.find_jurisdiction((m.group("place"),)) is not None:
             continue
-        place = m.group("place").strip()
-        landmark = gaz.find_landmark(place)
-        if (gaz.find_jurisdiction((place,)) is None and (landmark is None or landmark[2] < 90.0)
-                and gaz.find_street(place) is None):
-            return Caveat(f"{place!r} is not a known area or place (another town?)", OUTSIDE_SCOPE_FACTOR)
+        towns = towns_named(m.group("place"))
+        if towns and not any(gaz.near(lon, lat, TOWN_MARGIN_M) for lon, lat, _ in towns):
+            return Caveat(f"{m.group('place').strip()!r} is a town outside the gazetteer's area "
+                          f"({'; '.join(label for _, _, label in towns[:3])})", OUTSIDE_SCOPE_FACTOR)
     return Caveat()
 
 
@@ -302,6 +335,10 @@ def _restrict(gaz: Gazetteer, match: StreetMatch, scope: Scope) -> tuple[StreetM
                  else "in different places")
         return match, Caveat(f"{len(places)} streets named {match.name} ({where}); took the first: write the "
                              f"town or community before the street to choose", AMBIGUOUS_FACTOR, ambiguous=True)
+    names = sorted({s.name for s in streets})
+    if len(names) > 1:  # a road drawn in named sections (大埔公路－沙田段, 大埔公路－大圍段), or a shared alias
+        return match, Caveat(f"the name stands for {len(names)} streets ({', '.join(names)}); took "
+                             f"{match.name}", AMBIGUOUS_FACTOR, ambiguous=True)
     return match, Caveat()
 
 

@@ -40,7 +40,8 @@ PARTS = {"东段": "east", "西段": "west", "南段": "south", "北段": "north
 RELATIONS = {"斜对面": "opposite", "对面": "opposite", "对过": "opposite", "旁边": "beside", "旁": "beside",
              "边上": "beside", "附近": "near", "周边": "near", "门口": "gate", "门前": "gate", "大门": "gate",
              "后面": "behind", "背后": "behind", "东侧": "beside", "西侧": "beside", "南侧": "beside",
-             "北侧": "beside", "内": "inside", "里面": "inside"}
+             "北侧": "beside", "内": "inside", "里面": "inside", "东南角": "near", "东北角": "near",
+             "西南角": "near", "西北角": "near"}
 
 #: Chinese road-type endings, longest first.
 CJK_ROAD_SUFFIXES = ("大道", "大街", "公路", "马路", "胡同", "路", "街", "道", "巷", "里", "弄", "坊", "径", "桥")
@@ -66,8 +67,10 @@ _NUM_CJK_RE = re.compile(
     rf"\s*(?P<suf>[A-Za-z])?\s*[号號](?P<rest>.*)$")
 _NUM_CJK_NOHAO_RE = re.compile(rf"^(?P<street>.*?[{_CJK}])\s*(?P<pre>[甲乙丙丁])?(?P<num>\d+)(?P<suf>[A-Za-z])?(?P<rest>(?:[^\d].*)?)$")
 _CROSS_CJK_RE = re.compile(r"^(?P<a>.+?)\s*(?:与|和|同|跟|及|/|&|、|\+|×|x)\s*(?P<b>.+)$")
+#: Endings of an area that may be named after a road (学院路街道, 学清路社区).
+_AREA_WORDS = ("街道", "社区", "小区", "镇", "乡", "村", "区", "县", "市")
 #: Words that end a crossing (北京路与红门路交叉口), longest first.
-_JUNCTION_WORDS = ("十字路口", "交叉路口", "交叉口", "交汇处", "交界处", "交口", "路口", "口")
+_JUNCTION_WORDS = ("十字路口", "交叉路口", "交叉口", "交汇处", "交界处", "交界", "交口", "路口", "口")
 #: Text that can be a street name: letters (any script), digits, spaces and name punctuation; not '<img src='.
 _NAME_RE = re.compile(r"^[\w\s.·'’()（）\-－]+$")
 _PART_RE = re.compile(r"^(?P<street>.+?)\s*(?P<part>[东西南北]延段|[东西南北中]段)$")
@@ -306,6 +309,19 @@ def parse_address(text, *, by_endings: bool = True) -> ParsedAddress:
     return _parse_latin(raw, cleaned)
 
 
+def landmark_reading(text) -> ParsedAddress:
+    """The whole text as one landmark (and its relation): 龙岗区人民医院门口, 花园城第1期, with no
+    prefix, number or crossing read off; for checking against known landmark names."""
+    raw = "" if text is None or (isinstance(text, float) and text != text) else str(text)
+    cleaned = clean_text(raw)
+    name = cleaned.replace(" ", "") if has_cjk(cleaned) else cleaned
+    for word in sorted(RELATIONS, key=len, reverse=True):
+        if name.endswith(word) and len(name) > len(word):
+            return ParsedAddress(raw=raw, kind="landmark", landmark=name[: -len(word)].rstrip("的"),
+                                 relation=RELATIONS[word])
+    return ParsedAddress(raw=raw, kind="landmark", landmark=name)
+
+
 def _strip_admin(text: str, by_endings: bool = True) -> tuple[tuple[str, ...], tuple[str, ...], int, str]:
     """(admin tokens, division codes, number of national tokens, rest): national divisions first,
     then towns and villages (and districts the national table lacks) by their endings."""
@@ -404,8 +420,9 @@ def _crossing(text: str) -> tuple[str, str] | None:
     if junction and has_cjk(stem):
         for i in range(3, len(stem) - 2):
             a, b = stem[:i], stem[i:]
-            if a.endswith(CJK_ROAD_SUFFIXES) and len(b) >= 3 and _looks_like_street(b) and not b.startswith(
-                    CJK_ROAD_SUFFIXES):
+            # not an area named after a road: 学清路社区学清路口, 学院路街道学清路口
+            if (a.endswith(CJK_ROAD_SUFFIXES) and not a.endswith(_AREA_WORDS) and len(b) >= 3
+                    and _looks_like_street(b) and not b.startswith((*CJK_ROAD_SUFFIXES, *_AREA_WORDS))):
                 return a, b
     return None
 
