@@ -278,3 +278,27 @@ def test_placing_a_row_of_an_uploaded_result_updates_the_added_cells(geo_app, pa
     assert row.locator('td[data-col="quality"]').inner_text() == "好"
     assert row.locator('td[data-col="lon"]').inner_text() == "114.1"
     assert not page.js_errors and not page.bad_responses
+
+
+def test_a_located_row_without_an_owner_needs_review_on_the_page_and_in_the_cli(geo_app, db_url, tmp_path):
+    from click.testing import CliRunner
+
+    from gisgrid.cli import main
+
+    data = "地址,类别,日期\n源禾路10号,0101,昨天\n源禾路11号,9999,2026-13-45\n".encode()
+    client = geo_app.test_client()
+    job = _job(_upload(client, data, category="类别", date="日期"))
+    out = _download(client, job)
+    assert out["quality"].tolist() == ["address_point"] * 2 and out["owner_name"].tolist() == ["", ""]
+    page = html.unescape(client.get(f"/geocode/{job}").get_data(as_text=True))
+    assert '<span id="gg-review-total">2</span>' in page
+    for row in (0, 1):
+        entry = re.search(rf'id="gg-review-{row}">(.*?)</li>', page, re.S).group(1)
+        assert out.loc[row, "route_note"] in entry
+    assert "date '昨天' cannot be read" in page and "unknown category '9999'" in page
+    src = tmp_path / "no_owner.csv"
+    src.write_bytes(data)
+    res = CliRunner().invoke(main, ["geocode", str(src), "--column", "地址", "--category", "类别", "--date", "日期",
+                                    "-o", str(tmp_path / "out.csv"), "--quiet"],
+                             env={"GISGRID_DATABASE_URL": db_url}, catch_exceptions=False)
+    assert res.exit_code == 0 and re.search(r"needs review:\s+2\b", res.output), res.output

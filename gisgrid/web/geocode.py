@@ -260,7 +260,8 @@ def show_job(job: str):
         shown[c] = number.map(lambda v: "" if pd.isna(v) else f"{v:.7f}")
     rows = [{"n": int(i), "cells": shown.loc[i].tolist(), "review": bool(review[i])} for i in shown.index]
     review_rows = [{"n": int(i), "address": address[i], "quality": frame.at[i, names["quality"]],
-                    "confidence": frame.at[i, names["confidence"]], "note": frame.at[i, names["geocode_note"]]}
+                    "confidence": frame.at[i, names["confidence"]], "note": frame.at[i, names["geocode_note"]],
+                    "route_note": frame.at[i, names["route_note"]]}
                    for i in frame.index[review][:MAX_SHOWN_ROWS]]
     return render_template("geocode_job.html", job=job, meta=meta, columns=list(frame.columns), names=names,
                            rows=rows, review_rows=review_rows, review_total=int(review.sum()), counts=counts,
