@@ -302,3 +302,21 @@ def test_a_located_row_without_an_owner_needs_review_on_the_page_and_in_the_cli(
                                     "-o", str(tmp_path / "out.csv"), "--quiet"],
                              env={"GISGRID_DATABASE_URL": db_url}, catch_exceptions=False)
     assert res.exit_code == 0 and re.search(r"needs review:\s+2\b", res.output), res.output
+
+
+def test_an_xlsx_upload_keeps_its_dates_and_numbers(geo_app, tmp_path):
+    import openpyxl
+
+    from tests.test_geocode_batch import _typed_workbook
+
+    _typed_workbook(tmp_path / "typed.xlsx")
+    client = geo_app.test_client()
+    job = _job(_upload(client, (tmp_path / "typed.xlsx").read_bytes(), name="typed.xlsx"))
+    page = client.get(f"/geocode/{job}").get_data(as_text=True)
+    assert 'data-col="日期" title="2026-07-01">2026-07-01<' in page and "T00:00:00" not in page
+    header, *rows = openpyxl.load_workbook(io.BytesIO(client.get(f"/geocode/{job}.xlsx").data)).active.iter_rows(
+        values_only=True)
+    got = [dict(zip(header, row)) for row in rows]
+    assert [r["编号"] for r in got] == [1, 2.5] and got[0]["lon"] == 24.9414
+    assert [r["电话"] for r in got] == ["13800138000", "13900139000"] and got[0]["代码"] == "007"
+    assert got[1]["日期"] == "2026-07-02" and got[0]["时间"] == "2026-07-01 08:30:00"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from gisgrid.geocode import batch
-from gisgrid.geocode.batch import NUMBER_COLUMNS, RESULT_COLUMNS, added_names, read_table
+from gisgrid.geocode.batch import RESULT_COLUMNS, added_names, read_table, xlsx_number_columns
 from gisgrid.geocode.store import AreaGazetteers
 
 LOGGER = logging.getLogger(__name__)
@@ -208,7 +208,8 @@ def geocode_route_file(src, dst, column: str, gazetteers: AreaGazetteers, deploy
 
     skipped, done, complete = batch.write_resumably(
         src, dst, frame, batch._signature(src, f"{column}\0{category}\0{date}", sheet), process,
-        empty_columns=[*frame.columns, *names.values()], number_columns=[names[c] for c in NUMBER_COLUMNS],
+        empty_columns=[*frame.columns, *names.values()],
+        number_columns=xlsx_number_columns(frame.attrs["number_columns"], names),
         progress=progress, resume=resume, chunk_rows=chunk_rows, max_rows=max_rows)
     return RouteFileResult(dst, len(frame), skipped, done - skipped, complete, counts, with_owner, to_review)
 

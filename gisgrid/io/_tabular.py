@@ -212,7 +212,7 @@ def read_csv_table(path: Path) -> tuple[pd.DataFrame, dict[int, str]]:
 
 
 def _cell_text(value) -> str | None:
-    """A spreadsheet cell as the text a user sees (numbers without a spurious ``.0``)."""
+    """A spreadsheet cell as the text a user sees (numbers without a spurious ``.0``, 2026-07-01 for a date)."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -221,7 +221,9 @@ def _cell_text(value) -> str | None:
         return "TRUE" if value else "FALSE"
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+    if isinstance(value, dt.datetime):  # a date cell is a datetime at midnight
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
+    if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()
     return str(value)
 

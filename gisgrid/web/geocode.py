@@ -2,8 +2,9 @@
 
 A job is a directory ``<var_dir>/geocode/<job id>/`` holding the uploaded file
 (``input.csv`` or ``input.xlsx``), ``job.json`` (original name, address column,
-sheet, and the category and date columns used for routing, as the CLI's
-``--category`` and ``--date``)
+sheet, the category and date columns used for routing, as the CLI's
+``--category`` and ``--date``, and the input's number columns, written back
+to XLSX as numbers)
 and ``result.csv`` (every input row with the geocode and route columns).  Job
 ids are random hex; anything else in a URL is a 404, so no path can leave the
 job folder.
@@ -28,7 +29,7 @@ from flask_babel import gettext as _
 from gisgrid import maps
 from gisgrid.demo import ATTRIBUTION
 from gisgrid.errors import InputError, NotFound
-from gisgrid.geocode.batch import NUMBER_COLUMNS, ColumnNotFound, read_table
+from gisgrid.geocode.batch import ColumnNotFound, read_table, xlsx_number_columns
 from gisgrid.geocode.route import geocode_and_route, input_columns, needs_review, output_names, route_located
 from gisgrid.io._tabular import SheetNotFound, UnreadableTable
 from gisgrid.web.db import get_conn
@@ -150,6 +151,7 @@ def _new_job(name: str, data: bytes, form: dict) -> str:
             child.unlink()
         path.rmdir()
         raise
+    meta["number_columns"] = frame.attrs["number_columns"]
     (path / "job.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
     _write_result(path, result)
     return job
@@ -320,7 +322,7 @@ def download(job: str, fmt: str):
         buffer.write(_safe_text(frame).to_csv(index=False).encode("utf-8-sig"))
         mimetype = "text/csv; charset=utf-8"
     else:
-        _write_xlsx(frame, buffer, [names[c] for c in NUMBER_COLUMNS])
+        _write_xlsx(frame, buffer, xlsx_number_columns(meta.get("number_columns", []), names))
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     from urllib.parse import quote
 
