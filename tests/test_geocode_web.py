@@ -270,13 +270,26 @@ def test_an_uploaded_result_keeps_its_columns_and_the_page_reads_the_added_ones(
 
 
 def test_placing_a_row_of_an_uploaded_result_updates_the_added_cells(geo_app, page, live_server):
+    from gisgrid.geocode.route import ADDED_COLUMNS, output_names
+
     _upload_in_browser(page, live_server(geo_app), _reused_csv().to_csv(index=False).encode())
+    added = list(output_names(_reused_csv().columns).values())
+    header = page.locator("#gg-results thead th").all_inner_texts()
+    assert header[:2 + len(ADDED_COLUMNS)] == ["#", "地址", *added]  # the new values first, the input's after
+    assert header[2 + len(ADDED_COLUMNS):] == [c for c in _reused_csv().columns if c != "地址"]
+    before = int(page.locator("#gg-review-total").inner_text())
     body = _place_garbage_row(page)
     row = page.locator('#gg-results tr[data-row="5"]')
     assert row.locator('td[data-col="quality_geocoded"]').inner_text() == "manual"
     assert row.locator('td[data-col="owner_name_geocoded"]').inner_text() == body["owner_name"]
     assert row.locator('td[data-col="quality"]').inner_text() == "好"
     assert row.locator('td[data-col="lon"]').inner_text() == "114.1"
+    job = page.url.rsplit("/", 1)[-1]
+    stored = _download(geo_app.test_client(), job).loc[5, added]
+    shown = [row.locator(f'td[data-col="{c}"]').inner_text() for c in added]
+    assert shown == stored.tolist() and stored["route_note"] == "" and stored["target_type"]
+    assert page.locator("#gg-review-total").inner_text() == str(before - 1) == str(body["review_total"])
+    assert "gg-needs-review" not in row.get_attribute("class")
     assert not page.js_errors and not page.bad_responses
 
 

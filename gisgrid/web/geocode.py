@@ -246,6 +246,12 @@ def _map_parts(m: folium.Map) -> dict:
             "map_name": m.get_name()}
 
 
+def _shown_columns(frame: pd.DataFrame, names: dict[str, str], address: str) -> list[str]:
+    """The table's columns: the address, the added ones, then the rest of the input (an uploaded result's own
+    lon, quality … must not be taken for the new ones)."""
+    return [address, *names.values(), *(c for c in input_columns(frame.columns) if c != address)]
+
+
 @bp.get("/<job>")
 def show_job(job: str):
     path = _job_dir(job)
@@ -256,7 +262,8 @@ def show_job(job: str):
     lang = "en" if str(get_locale()).startswith("en") else "zh_CN"
     m = _result_map(frame, names, address, lang)
     counts = frame[names["quality"]].value_counts().to_dict()
-    shown = frame.head(MAX_SHOWN_ROWS).copy()
+    columns = _shown_columns(frame, names, meta["column"])
+    shown = frame.head(MAX_SHOWN_ROWS)[columns].copy()
     for c in (names["lon"], names["lat"]):
         number = pd.to_numeric(shown[c], errors="coerce")
         shown[c] = number.map(lambda v: "" if pd.isna(v) else f"{v:.7f}")
@@ -265,7 +272,7 @@ def show_job(job: str):
                     "confidence": frame.at[i, names["confidence"]], "note": frame.at[i, names["geocode_note"]],
                     "route_note": frame.at[i, names["route_note"]]}
                    for i in frame.index[review][:MAX_SHOWN_ROWS]]
-    return render_template("geocode_job.html", job=job, meta=meta, columns=list(frame.columns), names=names,
+    return render_template("geocode_job.html", job=job, meta=meta, columns=columns,
                            rows=rows, review_rows=review_rows, review_total=int(review.sum()), counts=counts,
                            total=len(frame), with_owner=int(frame[names["owner_name"]].str.strip().ne("").sum()),
                            truncated=len(frame) > MAX_SHOWN_ROWS, **_map_parts(m))
@@ -273,7 +280,12 @@ def show_job(job: str):
 
 @bp.post("/<job>/place")
 def place(job: str):
-    """Store a clerk's point for one row: JSON ``{job, row, lon, lat}`` (EPSG:4326) → the re-routed row."""
+    """Store a clerk's point for one row: JSON ``{job, row, lon, lat}`` (EPSG:4326) → the re-routed row.
+
+    The answer has the row's owner fields, ``cells`` (every added column by its
+    name in the result, as stored), whether the row still needs review and the
+    job's new review count.
+    """
     path = _job_dir(job)
     meta = _job_meta(path)
     body = request.get_json(silent=True)
@@ -300,10 +312,13 @@ def place(job: str):
         frame.loc[row] = rerouted.loc[row]
         _write_result(path, frame)
     out = frame.loc[row]
+    review = needs_review(frame, names)
     LOGGER.info("job %s row %d placed at %.6f, %.6f: %s", job, row, lon, lat, out[names["owner_name"]])
     return jsonify(job=job, row=row, lon=lon, lat=lat, note=out[names["route_note"]],
                    **{c: out[names[c]] for c in ("quality", "confidence", "owner_name", "chain", "target", "rule",
-                                                 "geocode_note")})
+                                                 "geocode_note")},
+                   cells={name: out[name] for name in names.values()}, review=bool(review[row]),
+                   review_total=int(review.sum()))
 
 
 @bp.get("/<job>.<fmt>")
