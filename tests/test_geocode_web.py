@@ -118,7 +118,8 @@ def test_clerk_places_a_review_row_on_the_map(geo_app, page, live_server):
     body = _place_garbage_row(page)
     assert body["quality"] == "manual" and body["owner_name"]
     row = page.locator('#gg-results tr[data-row="5"]')
-    assert row.locator('td[data-col="quality"]').inner_text() == "manual"
+    assert row.locator('td[data-col="quality"]').inner_text() == "manual"  # the table shows the file's codes
+    assert page.locator("#gg-review-5 .gg-q").inner_text() == "人工"
     assert row.locator('td[data-col="owner_name"]').inner_text() == body["owner_name"]
     page.wait_for_selector("path.gg-q-manual")
     ARTIFACTS.mkdir(exist_ok=True)
@@ -333,3 +334,18 @@ def test_an_xlsx_upload_keeps_its_dates_and_numbers(geo_app, tmp_path):
     assert [r["编号"] for r in got] == [1, 2.5] and got[0]["lon"] == 24.9414
     assert [r["电话"] for r in got] == ["13800138000", "13900139000"] and got[0]["代码"] == "007"
     assert got[1]["日期"] == "2026-07-02" and got[0]["时间"] == "2026-07-01 08:30:00"
+
+
+def test_the_chinese_page_names_the_quality_codes_and_the_files_keep_them(geo_app):
+    client = geo_app.test_client()
+    job = _job(_upload(client))
+    page = client.get(f"/geocode/{job}?lang=zh_CN").get_data(as_text=True)
+    summary = re.search(r'id="gg-summary">(.*?)</span>', page, re.S).group(1)
+    assert re.search(r"地址点 3,.*失败 3,.*道路 1", summary, re.S) and "address_point" not in summary
+    shown = re.findall(r'<span class="gg-q">(.*?)</span>', page)
+    assert shown and set(shown) <= {"失败", "道路"}
+    assert "<br>地址点 · " in html.unescape(page)  # the map's tooltips
+    assert 'class="gg-swatch" style="background: #1a7f37"' in summary  # the summary is the map's legend
+    assert set(_download(client, job)["quality"]) == {"address_point", "failed", "street"}
+    english = client.get(f"/geocode/{job}?lang=en").get_data(as_text=True)
+    assert "address_point 3" in re.search(r'id="gg-summary">(.*?)</span>', english, re.S).group(1)

@@ -680,6 +680,6 @@ def test_a_repeated_or_blank_header_name_never_takes_a_name_the_user_gave(tmp_pa
     wb.save(tmp_path / "dup.xlsx")
     want = {"备注": "mine", "备注_3": "dup", "备注_2": "own 备注_2", "column_4_2": "blank",
             "column_4": "own column_4", "地址": "Kaivokatu 1"}
-    tables = [read_csv_table(tmp_path / "dup.csv")[0], read_table(tmp_path / "dup.csv"), read_table(tmp_path / "dup.xlsx")]
-    for table in tables:
+    for table in (read_csv_table(tmp_path / "dup.csv")[0], read_table(tmp_path / "dup.csv"),
+                  read_table(tmp_path / "dup.xlsx")):
         assert dict(zip(table.columns, table.iloc[0])) == want

@@ -52,6 +52,13 @@ QUALITY_COLOURS = {"address_point": "#1a7f37", "interpolated": "#2f81f7", "inter
 _LOCK = threading.Lock()  # one writer of result.csv at a time (clerks may place rows quickly)
 
 
+def _quality_labels() -> dict[str, str]:
+    """Quality codes as the page shows them (in zh: 地址点, 失败 …); the files keep the codes."""
+    return {"address_point": _("address_point"), "interpolated": _("interpolated"),
+            "intersection": _("intersection"), "street": _("street"), "jurisdiction": _("jurisdiction"),
+            "failed": _("failed"), MANUAL_QUALITY: _("manual")}
+
+
 def _jobs_dir() -> Path:
     return Path(current_app.config["GISGRID_SETTINGS"].var_dir) / "geocode"
 
@@ -229,9 +236,10 @@ def _result_map(frame: pd.DataFrame, names: dict[str, str], address: pd.Series, 
     m = maps.base_map(bounds, attribution=ATTRIBUTION, lang=lang)
     _street_context(bounds).add_to(m)
     layer = folium.FeatureGroup(name=_("Geocoded rows"))
+    labels = _quality_labels()
     for i in points.index[:MAX_SHOWN_ROWS]:
         quality, owner = frame.at[i, names["quality"]], frame.at[i, names["owner_name"]]
-        tip = f"#{int(i) + 1} {escape(address[i])}<br>{escape(quality)} · {escape(owner or '—')}"
+        tip = f"#{int(i) + 1} {escape(address[i])}<br>{escape(labels.get(quality, quality))} · {escape(owner or '—')}"
         folium.CircleMarker([float(lat[i]), float(lon[i])], radius=6, weight=1, color="#333",
                             fill=True, fill_opacity=0.85, fill_color=QUALITY_COLOURS.get(quality, "#888"),
                             tooltip=folium.Tooltip(tip), class_name=f"gg-geocoded gg-q-{quality}").add_to(layer)
@@ -273,6 +281,7 @@ def show_job(job: str):
                     "route_note": frame.at[i, names["route_note"]]}
                    for i in frame.index[review][:MAX_SHOWN_ROWS]]
     return render_template("geocode_job.html", job=job, meta=meta, columns=columns,
+                           quality_labels=_quality_labels(), quality_colours=QUALITY_COLOURS,
                            rows=rows, review_rows=review_rows, review_total=int(review.sum()), counts=counts,
                            total=len(frame), with_owner=int(frame[names["owner_name"]].str.strip().ne("").sum()),
                            truncated=len(frame) > MAX_SHOWN_ROWS, **_map_parts(m))
