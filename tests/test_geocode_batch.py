@@ -150,3 +150,30 @@ def test_csv_and_xlsx_headers_get_the_same_names(tmp_path, db_url, town):
         assert res.exit_code == 0, res.output
         got = pd.read_csv(out, dtype=str, keep_default_na=False, encoding="utf-8-sig")
         assert list(got.columns[:5]) == names and got[names].values.tolist() == rows, name
+
+
+def _typed_workbook(path) -> None:
+    """A clerk's workbook with number, date, datetime and ID-as-text cells (and old lon/lat numbers)."""
+    import datetime as dt
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["编号", "地址", "日期", "时间", "电话", "代码", "混合", "lon"])
+    ws.append([1, "Kaivokatu 1", dt.datetime(2026, 7, 1), dt.datetime(2026, 7, 1, 8, 30), "13800138000", "007",
+               12, 24.9414])
+    ws.append([2.5, "zzqx flurb 77", dt.date(2026, 7, 2), None, "13900139000", "042", "暂无", None])
+    wb.save(path)
+
+
+def test_xlsx_cells_are_written_back_as_they_were(tmp_path, db_url, town):
+    _typed_workbook(tmp_path / "typed.xlsx")
+    out = tmp_path / "typed.out.xlsx"
+    res = _geocode(tmp_path, db_url, tmp_path / "typed.xlsx", "--column", "地址", "-o", str(out))
+    assert res.exit_code == 0, res.output
+    header, *rows = openpyxl.load_workbook(out).active.iter_rows(values_only=True)
+    got = [dict(zip(header, row)) for row in rows]
+    assert [r["编号"] for r in got] == [1, 2.5] and got[0]["lon"] == 24.9414 and got[1]["lon"] is None
+    assert [r["日期"] for r in got] == ["2026-07-01", "2026-07-02"] and got[0]["时间"] == "2026-07-01 08:30:00"
+    assert [r["电话"] for r in got] == ["13800138000", "13900139000"] and got[0]["代码"] == "007"
+    assert [r["混合"] for r in got] == ["12", "暂无"]  # a column with text stays text
+    assert isinstance(got[0]["lon_geocoded"], float)

@@ -118,7 +118,8 @@ def test_clerk_places_a_review_row_on_the_map(geo_app, page, live_server):
     body = _place_garbage_row(page)
     assert body["quality"] == "manual" and body["owner_name"]
     row = page.locator('#gg-results tr[data-row="5"]')
-    assert row.locator('td[data-col="quality"]').inner_text() == "manual"
+    assert row.locator('td[data-col="quality"]').inner_text() == "manual"  # the table shows the file's codes
+    assert page.locator("#gg-review-5 .gg-q").inner_text() == "人工"
     assert row.locator('td[data-col="owner_name"]').inner_text() == body["owner_name"]
     page.wait_for_selector("path.gg-q-manual")
     ARTIFACTS.mkdir(exist_ok=True)
@@ -270,11 +271,81 @@ def test_an_uploaded_result_keeps_its_columns_and_the_page_reads_the_added_ones(
 
 
 def test_placing_a_row_of_an_uploaded_result_updates_the_added_cells(geo_app, page, live_server):
+    from gisgrid.geocode.route import ADDED_COLUMNS, output_names
+
     _upload_in_browser(page, live_server(geo_app), _reused_csv().to_csv(index=False).encode())
+    added = list(output_names(_reused_csv().columns).values())
+    header = page.locator("#gg-results thead th").all_inner_texts()
+    assert header[:2 + len(ADDED_COLUMNS)] == ["#", "地址", *added]  # the new values first, the input's after
+    assert header[2 + len(ADDED_COLUMNS):] == [c for c in _reused_csv().columns if c != "地址"]
+    before = int(page.locator("#gg-review-total").inner_text())
     body = _place_garbage_row(page)
     row = page.locator('#gg-results tr[data-row="5"]')
     assert row.locator('td[data-col="quality_geocoded"]').inner_text() == "manual"
     assert row.locator('td[data-col="owner_name_geocoded"]').inner_text() == body["owner_name"]
     assert row.locator('td[data-col="quality"]').inner_text() == "好"
     assert row.locator('td[data-col="lon"]').inner_text() == "114.1"
+    job = page.url.rsplit("/", 1)[-1]
+    stored = _download(geo_app.test_client(), job).loc[5, added]
+    shown = [row.locator(f'td[data-col="{c}"]').inner_text() for c in added]
+    assert shown == stored.tolist() and stored["route_note"] == "" and stored["target_type"]
+    assert page.locator("#gg-review-total").inner_text() == str(before - 1) == str(body["review_total"])
+    assert "gg-needs-review" not in row.get_attribute("class")
     assert not page.js_errors and not page.bad_responses
+
+
+def test_a_located_row_without_an_owner_needs_review_on_the_page_and_in_the_cli(geo_app, db_url, tmp_path):
+    from click.testing import CliRunner
+
+    from gisgrid.cli import main
+
+    data = "地址,类别,日期\n源禾路10号,0101,昨天\n源禾路11号,9999,2026-13-45\n".encode()
+    client = geo_app.test_client()
+    job = _job(_upload(client, data, category="类别", date="日期"))
+    out = _download(client, job)
+    assert out["quality"].tolist() == ["address_point"] * 2 and out["owner_name"].tolist() == ["", ""]
+    page = html.unescape(client.get(f"/geocode/{job}").get_data(as_text=True))
+    assert '<span id="gg-review-total">2</span>' in page
+    for row in (0, 1):
+        entry = re.search(rf'id="gg-review-{row}">(.*?)</li>', page, re.S).group(1)
+        assert out.loc[row, "route_note"] in entry
+    assert "date '昨天' cannot be read" in page and "unknown category '9999'" in page
+    src = tmp_path / "no_owner.csv"
+    src.write_bytes(data)
+    res = CliRunner().invoke(main, ["geocode", str(src), "--column", "地址", "--category", "类别", "--date", "日期",
+                                    "-o", str(tmp_path / "out.csv"), "--quiet"],
+                             env={"GISGRID_DATABASE_URL": db_url}, catch_exceptions=False)
+    assert res.exit_code == 0 and re.search(r"needs review:\s+2\b", res.output), res.output
+
+
+def test_an_xlsx_upload_keeps_its_dates_and_numbers(geo_app, tmp_path):
+    import openpyxl
+
+    from tests.test_geocode_batch import _typed_workbook
+
+    _typed_workbook(tmp_path / "typed.xlsx")
+    client = geo_app.test_client()
+    job = _job(_upload(client, (tmp_path / "typed.xlsx").read_bytes(), name="typed.xlsx"))
+    page = client.get(f"/geocode/{job}").get_data(as_text=True)
+    assert 'data-col="日期" title="2026-07-01">2026-07-01<' in page and "T00:00:00" not in page
+    header, *rows = openpyxl.load_workbook(io.BytesIO(client.get(f"/geocode/{job}.xlsx").data)).active.iter_rows(
+        values_only=True)
+    got = [dict(zip(header, row)) for row in rows]
+    assert [r["编号"] for r in got] == [1, 2.5] and got[0]["lon"] == 24.9414
+    assert [r["电话"] for r in got] == ["13800138000", "13900139000"] and got[0]["代码"] == "007"
+    assert got[1]["日期"] == "2026-07-02" and got[0]["时间"] == "2026-07-01 08:30:00"
+
+
+def test_the_chinese_page_names_the_quality_codes_and_the_files_keep_them(geo_app):
+    client = geo_app.test_client()
+    job = _job(_upload(client))
+    page = client.get(f"/geocode/{job}?lang=zh_CN").get_data(as_text=True)
+    summary = re.search(r'id="gg-summary">(.*?)</span>', page, re.S).group(1)
+    assert re.search(r"地址点 3,.*失败 3,.*道路 1", summary, re.S) and "address_point" not in summary
+    shown = re.findall(r'<span class="gg-q">(.*?)</span>', page)
+    assert shown and set(shown) <= {"失败", "道路"}
+    assert "<br>地址点 · " in html.unescape(page)  # the map's tooltips
+    assert 'class="gg-swatch" style="background: #1a7f37"' in summary  # the summary is the map's legend
+    assert set(_download(client, job)["quality"]) == {"address_point", "failed", "street"}
+    english = client.get(f"/geocode/{job}?lang=en").get_data(as_text=True)
+    assert "address_point 3" in re.search(r'id="gg-summary">(.*?)</span>', english, re.S).group(1)

@@ -665,3 +665,21 @@ def test_mostly_latin_gbk_csv_is_read_as_gbk_and_cp1252_stays_latin(tmp_path):
     assert result.frame["address"].iloc[-1] == "人民路88号"
     latin = "name,street\nAino Mäkinen,Hämeentie 5\nOskari Öhman,Töölönkatu 2\n".encode("cp1252")
     assert detect_encoding(latin) == "cp1252"
+
+
+def test_a_repeated_or_blank_header_name_never_takes_a_name_the_user_gave(tmp_path):
+    from gisgrid.geocode.batch import read_table
+    from gisgrid.io._tabular import read_csv_table
+
+    header = ["备注", "备注", "备注_2", "", "column_4", "地址"]
+    row = ["mine", "dup", "own 备注_2", "blank", "own column_4", "Kaivokatu 1"]
+    (tmp_path / "dup.csv").write_text(",".join(header) + "\n" + ",".join(row) + "\n", encoding="utf-8")
+    wb = openpyxl.Workbook()
+    wb.active.append(header)
+    wb.active.append(row)
+    wb.save(tmp_path / "dup.xlsx")
+    want = {"备注": "mine", "备注_3": "dup", "备注_2": "own 备注_2", "column_4_2": "blank",
+            "column_4": "own column_4", "地址": "Kaivokatu 1"}
+    for table in (read_csv_table(tmp_path / "dup.csv")[0], read_table(tmp_path / "dup.csv"),
+                  read_table(tmp_path / "dup.xlsx")):
+        assert dict(zip(table.columns, table.iloc[0])) == want

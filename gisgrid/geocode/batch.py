@@ -170,6 +170,11 @@ class GeocodeFileResult:
 def read_table(src: Path, *, sheet: str | None = None, column: str | None = None) -> pd.DataFrame:
     """Read a CSV (UTF-8, GBK/GB18030, Big5 … detected) or XLSX file as text, keeping every row.
 
+    ``frame.attrs["number_columns"]`` lists the XLSX columns whose every filled
+    cell is a number in the workbook, so that they are written back as numbers
+    (:func:`xlsx_number_columns`); a column with any text cell ('007',
+    '13800138000') stays text.  A CSV has none.
+
     Blank lines stay rows (their address is empty, so they come out 'failed').
     For XLSX, ``sheet`` chooses the worksheet by name; merged cells are
     filled across their range, title rows above the header are skipped and a
@@ -198,6 +203,7 @@ def read_table(src: Path, *, sheet: str | None = None, column: str | None = None
         if sheet is not None:
             raise InputError(f"sheet={sheet!r} given but {src.name} is a CSV file, which has no sheets")
         frame, title = _read_csv(src), None
+        frame.attrs["number_columns"] = []
     else:
         raise FileFormatError(f"{src.name}: unsupported file type {suffix!r}; use CSV or XLSX")
     if column is not None and column not in frame.columns:
@@ -231,7 +237,8 @@ def _read_xlsx(src: Path, sheet: str | None) -> tuple[pd.DataFrame, str, list[st
     """One worksheet as text, and its name and the workbook's sheet names."""
     workbook, ws = open_sheet(src, sheet, read_only=False)  # not read-only: merged ranges are needed
     try:
-        cells = [[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
+        values = list(ws.iter_rows(values_only=True))
+        cells = [[_cell_text(v) for v in row] for row in values]
         merged = list(ws.merged_cells.ranges)
         title, sheets = ws.title, list(workbook.sheetnames)
     finally:
@@ -252,7 +259,27 @@ def _read_xlsx(src: Path, sheet: str | None) -> tuple[pd.DataFrame, str, list[st
     names = unique_names(header)
     width = len(names)
     rows = [(row + [None] * width)[:width] for row in cells[last + 1:]]
-    return pd.DataFrame(rows, columns=names, dtype=object).fillna("").astype(str), title, sheets
+    frame = pd.DataFrame(rows, columns=names, dtype=object).fillna("").astype(str)
+    frame.attrs["number_columns"] = _number_columns(values[last + 1:], names)
+    return frame, title, sheets
+
+
+def _number_columns(values: list[tuple], names: list[str]) -> list[str]:
+    """The ``names`` of the columns whose filled cells (openpyxl values, by row) are all numbers."""
+    def filled(i: int) -> list:
+        return [row[i] for row in values if i < len(row) and row[i] is not None and row[i] != ""]
+
+    return [name for i, name in enumerate(names)
+            if filled(i) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in filled(i))]
+
+
+def xlsx_number_columns(input_numbers, names: dict[str, str]) -> list[str]:
+    """The columns written to XLSX as numbers: the input's and the added lon, lat and confidence.
+
+    ``input_numbers`` is :func:`read_table`'s ``attrs["number_columns"]``;
+    ``names`` are the added columns' names (:func:`added_names`).
+    """
+    return [*input_numbers, *(names[c] for c in NUMBER_COLUMNS)]
 
 
 def _header_rows(cells: list[list[str | None]], merged) -> tuple[int, int]:
@@ -336,8 +363,8 @@ def geocode_file(src, dst, column: str, gazetteer: Gazetteer, *, sheet: str | No
 
     skipped, done, complete = write_resumably(
         src, dst, frame, _signature(src, column, sheet), process, empty_columns=[*frame.columns, *names.values()],
-        number_columns=[names[c] for c in NUMBER_COLUMNS], progress=progress, resume=resume,
-        chunk_rows=chunk_rows, max_rows=max_rows)
+        number_columns=xlsx_number_columns(frame.attrs["number_columns"], names), progress=progress,
+        resume=resume, chunk_rows=chunk_rows, max_rows=max_rows)
     return GeocodeFileResult(dst, len(frame), skipped, done - skipped, complete, counts)
 
 
@@ -360,8 +387,8 @@ def write_resumably(src: Path, dst: Path, frame: pd.DataFrame, signature: str,
     ``signature`` (source, columns, sheet) skips those rows, and one with
     another signature starts over.  Text that a spreadsheet would run as a
     formula is quoted.  An XLSX ``dst`` is assembled from ``<dst>.part.csv``
-    when the last chunk is written, with ``number_columns`` (the added ones,
-    never an input column) as numbers.
+    when the last chunk is written, with ``number_columns`` as numbers
+    (:func:`xlsx_number_columns`).
 
     Returns
     -------

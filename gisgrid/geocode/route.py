@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from gisgrid.geocode import batch
-from gisgrid.geocode.batch import NUMBER_COLUMNS, RESULT_COLUMNS, added_names, read_table
+from gisgrid.geocode.batch import RESULT_COLUMNS, added_names, read_table, xlsx_number_columns
 from gisgrid.geocode.store import AreaGazetteers
 
 LOGGER = logging.getLogger(__name__)
@@ -46,12 +46,15 @@ def input_columns(result_columns) -> list[str]:
 
 
 def needs_review(result: pd.DataFrame, names: dict[str, str]) -> pd.Series:
-    """True for rows a clerk should place by hand: quality failed/street/jurisdiction or confidence < 0.6.
+    """True for rows a clerk should look at: quality failed/street/jurisdiction, confidence < 0.6 or no owner.
 
+    A located row without an owner (routing failed, e.g. an unreadable date or
+    unknown category, or no rule assigns the place) says why in its route note.
     ``names`` are the result's added columns (:func:`output_names`).
     """
     conf = pd.to_numeric(result[names["confidence"]], errors="coerce").fillna(0.0)
-    return result[names["quality"]].isin(REVIEW_QUALITIES) | (conf < REVIEW_CONFIDENCE)
+    no_owner = result[names["owner_name"]].fillna("").astype(str).str.strip().eq("")
+    return result[names["quality"]].isin(REVIEW_QUALITIES) | (conf < REVIEW_CONFIDENCE) | no_owner
 
 
 def route_located(geocoded: pd.DataFrame, deployment, names: dict[str, str], *, category: str | None = None,
@@ -136,6 +139,7 @@ class RouteFileResult:
     complete: bool
     quality_counts: dict
     with_owner: int
+    to_review: int
 
     def lines(self) -> list[str]:
         from gisgrid.geocode.match import QUALITIES
@@ -147,6 +151,7 @@ class RouteFileResult:
             n = self.quality_counts.get(q, 0)
             out.append(f"  {q:>14}: {n:7d}  {100.0 * n / total:5.1f}%")
         out.append(f"  {'with an owner':>14}: {self.with_owner:7d}")
+        out.append(f"  {'needs review':>14}: {self.to_review:7d}")
         return out
 
 
@@ -189,22 +194,24 @@ def geocode_route_file(src, dst, column: str, gazetteers: AreaGazetteers, deploy
             batch._check_column(frame.columns, col)
     names = output_names(frame.columns)
     counts: dict[str, int] = {}
-    with_owner = 0
+    with_owner = to_review = 0
     caches: dict = {}
 
     def process(chunk: pd.DataFrame) -> pd.DataFrame:
-        nonlocal with_owner
+        nonlocal with_owner, to_review
         out = geocode_and_route(chunk, column, gazetteers, deployment, category=category, date=date, caches=caches)
         for q, n in out[names["quality"]].value_counts().items():
             counts[q] = counts.get(q, 0) + int(n)
         with_owner += int(out[names["owner_name"]].astype(str).str.strip().ne("").sum())
+        to_review += int(needs_review(out, names).sum())
         return out
 
     skipped, done, complete = batch.write_resumably(
         src, dst, frame, batch._signature(src, f"{column}\0{category}\0{date}", sheet), process,
-        empty_columns=[*frame.columns, *names.values()], number_columns=[names[c] for c in NUMBER_COLUMNS],
+        empty_columns=[*frame.columns, *names.values()],
+        number_columns=xlsx_number_columns(frame.attrs["number_columns"], names),
         progress=progress, resume=resume, chunk_rows=chunk_rows, max_rows=max_rows)
-    return RouteFileResult(dst, len(frame), skipped, done - skipped, complete, counts, with_owner)
+    return RouteFileResult(dst, len(frame), skipped, done - skipped, complete, counts, with_owner, to_review)
 
 
 __all__ = ["ADDED_COLUMNS", "REVIEW_CONFIDENCE", "REVIEW_QUALITIES", "ROUTE_COLUMNS", "RouteFileResult",

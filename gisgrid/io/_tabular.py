@@ -134,16 +134,24 @@ def _frame(header: list[str], records: list[list[str | None]], rows: list[int]) 
 
 
 def unique_names(header) -> list[str]:
-    """Header names as stripped text; blanks become ``column_N`` and repeats get ``_2``, ``_3``."""
+    """Header names as stripped text; blanks become ``column_N`` and repeats get ``_2``, ``_3`` ….
+
+    A generated name never takes a name that appears anywhere in ``header``:
+    ``备注, 备注, 备注_2`` gives ``备注, 备注_3, 备注_2``, so the user's own
+    ``备注_2`` keeps its name.
+    """
+    raw = [("" if h is None else str(h)).strip() for h in header]
+    taken = set(raw)
     names: list[str] = []
-    seen: set[str] = set()
-    for i, raw in enumerate(header, start=1):
-        name = ("" if raw is None else str(raw)).strip() or f"column_{i}"
-        candidate, n = name, 1
-        while candidate in seen:
-            n += 1
-            candidate = f"{name}_{n}"
-        seen.add(candidate)
+    for i, name in enumerate(raw, start=1):
+        candidate = name
+        if not name or name in names:
+            base = name or f"column_{i}"
+            candidate, n = base, 1
+            while candidate in taken:
+                n += 1
+                candidate = f"{base}_{n}"
+        taken.add(candidate)
         names.append(candidate)
     return names
 
@@ -204,7 +212,7 @@ def read_csv_table(path: Path) -> tuple[pd.DataFrame, dict[int, str]]:
 
 
 def _cell_text(value) -> str | None:
-    """A spreadsheet cell as the text a user sees (numbers without a spurious ``.0``)."""
+    """A spreadsheet cell as the text a user sees (numbers without a spurious ``.0``, 2026-07-01 for a date)."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -213,7 +221,9 @@ def _cell_text(value) -> str | None:
         return "TRUE" if value else "FALSE"
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+    if isinstance(value, dt.datetime):  # a date cell is a datetime at midnight
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
+    if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()
     return str(value)
 

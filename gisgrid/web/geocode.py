@@ -2,8 +2,9 @@
 
 A job is a directory ``<var_dir>/geocode/<job id>/`` holding the uploaded file
 (``input.csv`` or ``input.xlsx``), ``job.json`` (original name, address column,
-sheet, and the category and date columns used for routing, as the CLI's
-``--category`` and ``--date``)
+sheet, the category and date columns used for routing, as the CLI's
+``--category`` and ``--date``, and the input's number columns, written back
+to XLSX as numbers)
 and ``result.csv`` (every input row with the geocode and route columns).  Job
 ids are random hex; anything else in a URL is a 404, so no path can leave the
 job folder.
@@ -28,7 +29,7 @@ from flask_babel import gettext as _
 from gisgrid import maps
 from gisgrid.demo import ATTRIBUTION
 from gisgrid.errors import InputError, NotFound
-from gisgrid.geocode.batch import NUMBER_COLUMNS, ColumnNotFound, read_table
+from gisgrid.geocode.batch import ColumnNotFound, read_table, xlsx_number_columns
 from gisgrid.geocode.route import geocode_and_route, input_columns, needs_review, output_names, route_located
 from gisgrid.io._tabular import SheetNotFound, UnreadableTable
 from gisgrid.web.db import get_conn
@@ -49,6 +50,13 @@ MANUAL_QUALITY = "manual"
 QUALITY_COLOURS = {"address_point": "#1a7f37", "interpolated": "#2f81f7", "intersection": "#8250df",
                    "street": "#d29922", "jurisdiction": "#cf222e", MANUAL_QUALITY: "#0a3069"}
 _LOCK = threading.Lock()  # one writer of result.csv at a time (clerks may place rows quickly)
+
+
+def _quality_labels() -> dict[str, str]:
+    """Quality codes as the page shows them (in zh: 地址点, 失败 …); the files keep the codes."""
+    return {"address_point": _("address_point"), "interpolated": _("interpolated"),
+            "intersection": _("intersection"), "street": _("street"), "jurisdiction": _("jurisdiction"),
+            "failed": _("failed"), MANUAL_QUALITY: _("manual")}
 
 
 def _jobs_dir() -> Path:
@@ -150,6 +158,7 @@ def _new_job(name: str, data: bytes, form: dict) -> str:
             child.unlink()
         path.rmdir()
         raise
+    meta["number_columns"] = frame.attrs["number_columns"]
     (path / "job.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
     _write_result(path, result)
     return job
@@ -227,9 +236,10 @@ def _result_map(frame: pd.DataFrame, names: dict[str, str], address: pd.Series, 
     m = maps.base_map(bounds, attribution=ATTRIBUTION, lang=lang)
     _street_context(bounds).add_to(m)
     layer = folium.FeatureGroup(name=_("Geocoded rows"))
+    labels = _quality_labels()
     for i in points.index[:MAX_SHOWN_ROWS]:
         quality, owner = frame.at[i, names["quality"]], frame.at[i, names["owner_name"]]
-        tip = f"#{int(i) + 1} {escape(address[i])}<br>{escape(quality)} · {escape(owner or '—')}"
+        tip = f"#{int(i) + 1} {escape(address[i])}<br>{escape(labels.get(quality, quality))} · {escape(owner or '—')}"
         folium.CircleMarker([float(lat[i]), float(lon[i])], radius=6, weight=1, color="#333",
                             fill=True, fill_opacity=0.85, fill_color=QUALITY_COLOURS.get(quality, "#888"),
                             tooltip=folium.Tooltip(tip), class_name=f"gg-geocoded gg-q-{quality}").add_to(layer)
@@ -244,6 +254,12 @@ def _map_parts(m: folium.Map) -> dict:
             "map_name": m.get_name()}
 
 
+def _shown_columns(frame: pd.DataFrame, names: dict[str, str], address: str) -> list[str]:
+    """The table's columns: the address, the added ones, then the rest of the input (an uploaded result's own
+    lon, quality … must not be taken for the new ones)."""
+    return [address, *names.values(), *(c for c in input_columns(frame.columns) if c != address)]
+
+
 @bp.get("/<job>")
 def show_job(job: str):
     path = _job_dir(job)
@@ -254,15 +270,18 @@ def show_job(job: str):
     lang = "en" if str(get_locale()).startswith("en") else "zh_CN"
     m = _result_map(frame, names, address, lang)
     counts = frame[names["quality"]].value_counts().to_dict()
-    shown = frame.head(MAX_SHOWN_ROWS).copy()
+    columns = _shown_columns(frame, names, meta["column"])
+    shown = frame.head(MAX_SHOWN_ROWS)[columns].copy()
     for c in (names["lon"], names["lat"]):
         number = pd.to_numeric(shown[c], errors="coerce")
         shown[c] = number.map(lambda v: "" if pd.isna(v) else f"{v:.7f}")
     rows = [{"n": int(i), "cells": shown.loc[i].tolist(), "review": bool(review[i])} for i in shown.index]
     review_rows = [{"n": int(i), "address": address[i], "quality": frame.at[i, names["quality"]],
-                    "confidence": frame.at[i, names["confidence"]], "note": frame.at[i, names["geocode_note"]]}
+                    "confidence": frame.at[i, names["confidence"]], "note": frame.at[i, names["geocode_note"]],
+                    "route_note": frame.at[i, names["route_note"]]}
                    for i in frame.index[review][:MAX_SHOWN_ROWS]]
-    return render_template("geocode_job.html", job=job, meta=meta, columns=list(frame.columns), names=names,
+    return render_template("geocode_job.html", job=job, meta=meta, columns=columns,
+                           quality_labels=_quality_labels(), quality_colours=QUALITY_COLOURS,
                            rows=rows, review_rows=review_rows, review_total=int(review.sum()), counts=counts,
                            total=len(frame), with_owner=int(frame[names["owner_name"]].str.strip().ne("").sum()),
                            truncated=len(frame) > MAX_SHOWN_ROWS, **_map_parts(m))
@@ -270,7 +289,12 @@ def show_job(job: str):
 
 @bp.post("/<job>/place")
 def place(job: str):
-    """Store a clerk's point for one row: JSON ``{job, row, lon, lat}`` (EPSG:4326) → the re-routed row."""
+    """Store a clerk's point for one row: JSON ``{job, row, lon, lat}`` (EPSG:4326) → the re-routed row.
+
+    The answer has the row's owner fields, ``cells`` (every added column by its
+    name in the result, as stored), whether the row still needs review and the
+    job's new review count.
+    """
     path = _job_dir(job)
     meta = _job_meta(path)
     body = request.get_json(silent=True)
@@ -297,10 +321,13 @@ def place(job: str):
         frame.loc[row] = rerouted.loc[row]
         _write_result(path, frame)
     out = frame.loc[row]
+    review = needs_review(frame, names)
     LOGGER.info("job %s row %d placed at %.6f, %.6f: %s", job, row, lon, lat, out[names["owner_name"]])
     return jsonify(job=job, row=row, lon=lon, lat=lat, note=out[names["route_note"]],
                    **{c: out[names[c]] for c in ("quality", "confidence", "owner_name", "chain", "target", "rule",
-                                                 "geocode_note")})
+                                                 "geocode_note")},
+                   cells={name: out[name] for name in names.values()}, review=bool(review[row]),
+                   review_total=int(review.sum()))
 
 
 @bp.get("/<job>.<fmt>")
@@ -319,7 +346,7 @@ def download(job: str, fmt: str):
         buffer.write(_safe_text(frame).to_csv(index=False).encode("utf-8-sig"))
         mimetype = "text/csv; charset=utf-8"
     else:
-        _write_xlsx(frame, buffer, [names[c] for c in NUMBER_COLUMNS])
+        _write_xlsx(frame, buffer, xlsx_number_columns(meta.get("number_columns", []), names))
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     from urllib.parse import quote
 
