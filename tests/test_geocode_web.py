@@ -115,8 +115,12 @@ def test_clerk_places_a_review_row_on_the_map(geo_app, page, live_server):
     assert review.count() >= 2
     # the address with markup is shown as text
     assert "<script>alert(1)</script>" in page.locator('#gg-results tr[data-row="3"]').inner_text()
+    failed_before = int(re.search(r"失败 (\d+)", page.locator("#gg-summary").inner_text()).group(1))
     body = _place_garbage_row(page)
     assert body["quality"] == "manual" and body["owner_name"]
+    # the summary line counts the placed row as manual, no longer as failed
+    summary = page.locator("#gg-summary").inner_text()
+    assert f"失败 {failed_before - 1}" in summary and "人工 1" in summary
     row = page.locator('#gg-results tr[data-row="5"]')
     assert row.locator('td[data-col="quality"]').inner_text() == "manual"  # the table shows the file's codes
     assert page.locator("#gg-review-5 .gg-q").inner_text() == "人工"

@@ -269,7 +269,6 @@ def show_job(job: str):
     review = needs_review(frame, names)
     lang = "en" if str(get_locale()).startswith("en") else "zh_CN"
     m = _result_map(frame, names, address, lang)
-    counts = frame[names["quality"]].value_counts().to_dict()
     columns = _shown_columns(frame, names, meta["column"])
     shown = frame.head(MAX_SHOWN_ROWS)[columns].copy()
     for c in (names["lon"], names["lat"]):
@@ -282,9 +281,14 @@ def show_job(job: str):
                    for i in frame.index[review][:MAX_SHOWN_ROWS]]
     return render_template("geocode_job.html", job=job, meta=meta, columns=columns,
                            quality_labels=_quality_labels(), quality_colours=QUALITY_COLOURS,
-                           rows=rows, review_rows=review_rows, review_total=int(review.sum()), counts=counts,
-                           total=len(frame), with_owner=int(frame[names["owner_name"]].str.strip().ne("").sum()),
-                           truncated=len(frame) > MAX_SHOWN_ROWS, **_map_parts(m))
+                           rows=rows, review_rows=review_rows, review_total=int(review.sum()),
+                           truncated=len(frame) > MAX_SHOWN_ROWS, **_summary(frame, names), **_map_parts(m))
+
+
+def _summary(frame: pd.DataFrame, names: dict[str, str]) -> dict:
+    """What the summary line counts: rows, rows per quality code, rows with an owner."""
+    return {"total": len(frame), "counts": frame[names["quality"]].value_counts().to_dict(),
+            "with_owner": int(frame[names["owner_name"]].str.strip().ne("").sum())}
 
 
 @bp.post("/<job>/place")
@@ -327,7 +331,9 @@ def place(job: str):
                    **{c: out[names[c]] for c in ("quality", "confidence", "owner_name", "chain", "target", "rule",
                                                  "geocode_note")},
                    cells={name: out[name] for name in names.values()}, review=bool(review[row]),
-                   review_total=int(review.sum()))
+                   review_total=int(review.sum()),
+                   summary=render_template("_geocode_summary.html", quality_labels=_quality_labels(),
+                                           quality_colours=QUALITY_COLOURS, **_summary(frame, names)))
 
 
 @bp.get("/<job>.<fmt>")
