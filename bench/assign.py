@@ -63,6 +63,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -302,22 +303,10 @@ def _bench_url(name: str = "gisgrid_bench") -> str:
     return cluster.url(name)
 
 
-def _copy(raw, table: str, columns: list[str], frame: pd.DataFrame) -> None:
-    data = frame.to_csv(index=False, header=False, na_rep="").encode()
-    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)") as copy:
-        copy.write(data)
-
-
-def _prepare_db(ctx: Context):
-    """Load the synthetic town and the points as stored reports into a fresh database (untimed)."""
-    import sqlalchemy as sa  # noqa: PLC0415
-
+def fresh_database(url: str) -> sa.Engine:
+    """Drop and create the database at ``url``, with PostGIS, migrated to head; its engine."""
     from gisgrid.db import migrate  # noqa: PLC0415
 
-    key = ("db", ctx.town.n_segments, ctx.kind, len(ctx.x))
-    if ctx.extras.get("db_key") == key:
-        return ctx.extras["db_engine"]
-    url = _bench_url()
     u = sa.engine.make_url(url)
     admin = sa.create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -328,6 +317,21 @@ def _prepare_db(ctx: Context):
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
     migrate(url)
+    return engine
+
+
+def _copy(raw, table: str, columns: list[str], frame: pd.DataFrame) -> None:
+    data = frame.to_csv(index=False, header=False, na_rep="").encode()
+    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)") as copy:
+        copy.write(data)
+
+
+def _prepare_db(ctx: Context):
+    """Load the synthetic town and the points as stored reports into a fresh database (untimed)."""
+    key = ("db", ctx.town.n_segments, ctx.kind, len(ctx.x))
+    if ctx.extras.get("db_key") == key:
+        return ctx.extras["db_engine"]
+    engine = fresh_database(_bench_url())
     town = ctx.town
     t0 = time.perf_counter()
     with engine.begin() as conn:
@@ -399,8 +403,6 @@ def case_postgis_stored(ctx: Context) -> int:
 
 def case_postgis_setbased(ctx: Context) -> int:
     """For comparison: one set-based INSERT … SELECT (area, else nearest centerline within 30 m) in PostGIS."""
-    import sqlalchemy as sa  # noqa: PLC0415
-
     engine = ctx.extras["db_engine"]
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE TEMP TABLE r_assign (report_id int, segment_id int) ON COMMIT DROP"))

@@ -24,24 +24,14 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.assign import _bench_url, _copy  # noqa: E402
+from bench.assign import _bench_url, _copy, fresh_database  # noqa: E402
 
 
 def _prepare(url: str) -> tuple[sa.Engine, str]:
     from gisgrid.config import load_settings  # noqa: PLC0415
-    from gisgrid.db import migrate  # noqa: PLC0415
     from gisgrid.demo import load_demo  # noqa: PLC0415
 
-    u = sa.engine.make_url(url)
-    admin = sa.create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{u.database}"'))
-    admin.dispose()
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
-    migrate(url)
+    engine = fresh_database(url)
     with engine.begin() as conn:
         load_demo(conn, load_settings(), reports_per_town=0)
         conn.execute(sa.text("DELETE FROM report"))
