@@ -420,25 +420,36 @@ def parse_geometry(table: pd.DataFrame, columns: GeometryColumns) -> tuple[np.nd
         return geoms, rejected, repaired
 
     text = table[columns.wkt].str.strip().to_numpy(dtype=object, na_value=None)
-    geoms = shapely.from_wkt(text, on_invalid="ignore")
-    failed = np.flatnonzero(np.equal(geoms, None) & np.not_equal(text, None))
+    return decode_geometries(text, shapely.from_wkt, f"WKT in {columns.wkt!r}", rejected, repaired), rejected, repaired
+
+
+def decode_geometries(values: np.ndarray, decode, what: str, rejected: dict[int, list[str]],
+                      repaired: dict[int, list[str]]) -> np.ndarray:
+    """Geometries from WKT or WKB values (``decode`` is :func:`shapely.from_wkt` or ``from_wkb``).
+
+    A ring that was not closed is closed and noted in ``repaired``; anything
+    else unreadable, and a missing value, is noted in ``rejected`` (by
+    position), the reason naming ``what`` was read ("WKT in 'wkt'", "geometry").
+    """
+    geoms = decode(values, on_invalid="ignore")
+    failed = np.flatnonzero(np.equal(geoms, None) & np.not_equal(values, None))
     if failed.size:
         # "fix" closes rings that were not closed; anything else stays unreadable
-        fixed = shapely.from_wkt(text[failed], on_invalid="fix")
+        fixed = decode(values[failed], on_invalid="fix")
         for pos, geom in zip(failed, fixed, strict=True):
             if geom is not None:
                 geoms[pos] = geom
-                repaired[pos] = ["ring in WKT was not closed; closed it"]
+                repaired[pos] = [f"ring in {what} was not closed; closed it"]
             else:
-                rejected[pos] = [f"unreadable WKT in {columns.wkt!r}: {_wkt_error(text[pos])}"]
-    for pos in np.flatnonzero(np.equal(text, None)):
-        rejected[pos] = [f"missing WKT in {columns.wkt!r}"]
-    return geoms, rejected, repaired
+                rejected[pos] = [f"unreadable {what}: {_decode_error(decode, values[pos])}"]
+    for pos in np.flatnonzero(np.equal(values, None)):
+        rejected[pos] = [f"missing {what}"]
+    return geoms
 
 
-def _wkt_error(text: str) -> str:
+def _decode_error(decode, value) -> str:
     try:
-        shapely.from_wkt(text)
+        decode(value)
     except GEOSException as exc:
         return str(exc)
     return "not a geometry"

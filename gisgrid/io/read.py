@@ -32,11 +32,11 @@ import pyogrio.errors
 import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError as _PyprojCRSError
-from shapely.errors import GEOSException
 
 from gisgrid.crs import STORAGE_SRID, WGS84, InputCRS, parse_crs
 from gisgrid.errors import CRSError, FileFormatError, InputError
-from gisgrid.io._tabular import find_geometry_columns, parse_geometry, read_csv_table, read_xlsx_table
+from gisgrid.io._tabular import (decode_geometries, find_geometry_columns, parse_geometry, read_csv_table,
+                                 read_xlsx_table)
 from gisgrid.io._validate import (Findings, check_duplicate_ids, check_extent, check_geometries, expected_family,
                                   geometries_to_storage)
 
@@ -275,31 +275,11 @@ def _read_vector(path: Path, kind: str, layer: str | None, declared) -> tuple[
 
     rejected: dict[int, list[str]] = {}
     repaired: dict[int, list[str]] = {}
-    wkb = np.asarray(wkb, dtype=object)
-    geoms = shapely.from_wkb(wkb, on_invalid="ignore")
-    failed = np.flatnonzero(np.equal(geoms, None) & np.not_equal(wkb, None))
-    if failed.size:
-        fixed = shapely.from_wkb(wkb[failed], on_invalid="fix")
-        for pos, geom in zip(failed, fixed, strict=True):
-            if geom is not None:
-                geoms[pos] = geom
-                repaired[pos] = ["ring was not closed; closed it"]
-            else:
-                rejected[pos] = [f"unreadable geometry: {_wkb_error(wkb[pos])}"]
-    for pos in np.flatnonzero(np.equal(wkb, None)):
-        rejected[pos] = ["missing geometry"]
+    geoms = decode_geometries(np.asarray(wkb, dtype=object), shapely.from_wkb, "geometry", rejected, repaired)
 
     declares = meta.get("crs") is not None and (kind != "geojson" or _geojson_declares_crs(path))
     input_crs = _vector_crs(path, declared, meta.get("crs") if declares else None, default_wgs84=kind == "geojson")
     return attributes, geoms, rejected, repaired, input_crs
-
-
-def _wkb_error(data: bytes) -> str:
-    try:
-        shapely.from_wkb(data)
-    except GEOSException as exc:
-        return str(exc)
-    return "not a geometry"
 
 
 def _vector_crs(path: Path, declared, stated: str | None, *, default_wgs84: bool) -> InputCRS:
