@@ -177,3 +177,23 @@ def test_xlsx_cells_are_written_back_as_they_were(tmp_path, db_url, town):
     assert [r["电话"] for r in got] == ["13800138000", "13900139000"] and got[0]["代码"] == "007"
     assert [r["混合"] for r in got] == ["12", "暂无"]  # a column with text stays text
     assert isinstance(got[0]["lon_geocoded"], float)
+
+
+@pytest.mark.parametrize("rows, columns", [
+    # a title line with as many values as half the header, over a narrow table
+    ([["填报单位：沙田区", "", "", "填报日期：2026-07-01"], ["序号", "地址", "类别", "日期"],
+      [1, "源禾路10号", "0101", "2026-07-01"]], ["序号", "地址", "类别", "日期"]),
+    # a one-column sheet under a one-cell title
+    ([["热线工单 7月"], ["地址"], ["源禾路10号"]], ["地址"]),
+    # data rows wider than the header
+    ([["地址", "备注"], ["源禾路10号", "a", "b", "c", "d"]], ["地址", "备注", "column_3", "column_4", "column_5"]),
+])
+def test_the_header_is_the_row_holding_the_column_asked_for(tmp_path, rows, columns):
+    from gisgrid.geocode.batch import read_table
+
+    workbook = openpyxl.Workbook()
+    for row in rows:
+        workbook.active.append(row)
+    workbook.save(tmp_path / "t.xlsx")
+    frame = read_table(tmp_path / "t.xlsx", column="地址")
+    assert list(frame.columns) == columns and list(frame["地址"]) == ["源禾路10号"]

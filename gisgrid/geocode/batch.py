@@ -198,7 +198,7 @@ def read_table(src: Path, *, sheet: str | None = None, column: str | None = None
     suffix = src.suffix.lower()
     sheets: list[str] = []
     if suffix in {".xlsx", ".xlsm"}:
-        frame, title, sheets = _read_xlsx(src, sheet)
+        frame, title, sheets = _read_xlsx(src, sheet, column)
     elif suffix in {".csv", ".txt", ".tsv"}:
         if sheet is not None:
             raise InputError(f"sheet={sheet!r} given but {src.name} is a CSV file, which has no sheets")
@@ -233,7 +233,7 @@ def _read_csv(src: Path) -> pd.DataFrame:
     return table.iloc[1:].set_axis(unique_names(table.iloc[0]), axis=1).reset_index(drop=True)
 
 
-def _read_xlsx(src: Path, sheet: str | None) -> tuple[pd.DataFrame, str, list[str]]:
+def _read_xlsx(src: Path, sheet: str | None, column: str | None = None) -> tuple[pd.DataFrame, str, list[str]]:
     """One worksheet as text, and its name and the workbook's sheet names."""
     workbook, ws = open_sheet(src, sheet, read_only=False)  # not read-only: merged ranges are needed
     try:
@@ -251,7 +251,7 @@ def _read_xlsx(src: Path, sheet: str | None) -> tuple[pd.DataFrame, str, list[st
         cells.pop()
     if not cells:
         raise UnreadableTable("empty", f"file is empty: sheet {title!r} of {src.name}", sheet=title)
-    first, last = _header_rows(cells, merged)
+    first, last = _header_rows(cells, merged, column)
     block = cells[first: last + 1]
     # per column the lowest name of the header rows: 地址 and 社区 under a merged 位置, not 位置 twice
     header = [next((row[i].strip() for row in reversed(block) if (row[i] or "").strip()), "")
@@ -282,20 +282,30 @@ def xlsx_number_columns(input_numbers, names: dict[str, str]) -> list[str]:
     return [*input_numbers, *(names[c] for c in NUMBER_COLUMNS)]
 
 
-def _header_rows(cells: list[list[str | None]], merged) -> tuple[int, int]:
+def _header_rows(cells: list[list[str | None]], merged, column: str | None = None) -> tuple[int, int]:
     """The first and last (0-based) rows of a worksheet's header.
 
-    The header is the first of the top :data:`HEADER_SEARCH_ROWS` rows with
-    at least half as many different values as the fullest of them (and two
-    or more): a title merged across the columns, or a line such as
-    ``填报单位 … 填报日期 …``, has fewer.  Cells merged down from it make the
-    header two (or more) rows high.
+    The header holds ``column`` when one of the top :data:`HEADER_SEARCH_ROWS`
+    rows does (under a title of any width).  Otherwise it is the first of them
+    with at least half as many different values as the fullest (and two or
+    more): a title merged across the columns, or a line such as ``填报单位 …
+    填报日期 …``, has fewer.  Cells merged down from it make the header two (or
+    more) rows high.
     """
-    counts = [len({c.strip() for c in row if c and c.strip()}) for row in cells[:HEADER_SEARCH_ROWS]]
+    def spans(first: int) -> tuple[int, int]:
+        last = max((rng.max_row - 1 for rng in merged if rng.min_row - 1 == first), default=first)
+        return first, min(last, len(cells) - 1)
+
+    top = cells[:HEADER_SEARCH_ROWS]
+    counts = [len({c.strip() for c in row if c and c.strip()}) for row in top]
     need = max(min(2, max(counts)), -(-max(counts) // 2))
-    first = next(i for i, n in enumerate(counts) if n >= need)
-    last = max((rng.max_row - 1 for rng in merged if rng.min_row - 1 == first), default=first)
-    return first, min(last, len(cells) - 1)
+    first, last = spans(next(i for i, n in enumerate(counts) if n >= need))
+    holding = next((i for i, row in enumerate(top) if any((c or "").strip() == column for c in row)), None)
+    if column is None or holding is None or first <= holding <= last:
+        return first, last
+    # the row holding the column, with the rows merged down over it (a group name above a sub-header)
+    above = [rng.min_row - 1 for rng in merged if rng.min_row - 1 < holding <= rng.max_row - 1]
+    return spans(min(above, default=holding))
 
 
 def _signature(src: Path, column: str, sheet: str | None) -> str:
