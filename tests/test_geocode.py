@@ -87,6 +87,11 @@ def shatin() -> Gazetteer:
     ("学清路社区学清路口", dict(kind="road_part", street="学清路社区学清路", part="junction")),
     ("源禾路與沙田正街交界", dict(kind="intersection", street="源禾路", street2="沙田正街")),
     ("学院路与学清路交叉口东南角", dict(kind="intersection", street="学院路", street2="学清路", relation="near")),
+    # a second street may begin with 市, 区, 县 …
+    ("解放路市府路交叉口", dict(kind="intersection", street="解放路", street2="市府路")),
+    ("学院路县前街路口", dict(kind="intersection", street="学院路", street2="县前街")),
+    # an expressway is a road
+    ("沈海高速和青春路路口", dict(kind="intersection", street="沈海高速", street2="青春路")),
     # markup is not a crossing street (the x of 'src=x' is not the connector ×)
     ("<img src=x onerror=alert(1)>人民路", dict(kind="street")),
     ("横港北路西段", dict(kind="road_part", street="横港北路", part="west")),

@@ -25,6 +25,9 @@ _FULL_ENDINGS = ("省", "市", "区", "县", "州", "旗", "盟", "自治区", "
 #: Text that starts with a division (of any level) after a short form: 深圳 + 龙岗区, 香港 + 沙田区.
 _DIVISION_AFTER_RE = re.compile(
     r"^(?:(?![路街巷道与和号])[\u3400-\u9fff\U00020000-\U0003134f]){1,8}?(?:特别行政区|自治区|自治州|自治县|区|县|市|旗|盟|州|镇|乡|街道)")
+#: Regions of Hong Kong (code 810000) that the national table lacks.
+_HK_REGIONS = ("新界", "香港岛", "港岛")
+_HK_CODE = "810000"
 #: Endings cpca drops from abbreviations, absorbed when written after a match (深圳 + 市).
 _SUFFIX_RE = re.compile(r"^(?:特别行政区|自治区|自治州|省|市|区|县)")
 
@@ -148,10 +151,16 @@ def split_divisions(text: str, *, before_street: bool = False) -> tuple[Division
         names.pop()
         chain.pop()
         short.pop()
-    if not chain:
+    codes = tuple(sorted({a.adcode[:6] for a in chain[-1]})) if chain else ()
+    # Hong Kong's regions, which the table lacks: 香港新界沙田…, 新界银城街…
+    region = next((r for r in _HK_REGIONS if text.startswith(r, pos)), None)
+    rest = text[pos + len(region):] if region else ""
+    if region and all(c.startswith("81") for c in codes) and (before_street or len(rest) >= 2) and not \
+            _ROAD_AFTER_RE.match(rest):
+        names.append(region)
+        codes, pos = codes or (_HK_CODE,), pos + len(region)
+    if not names:
         return None, text
-    last = chain[-1]
-    codes = tuple(sorted({a.adcode[:6] for a in last}))
     return Divisions(tuple(names), codes), text[pos:]
 
 

@@ -109,6 +109,7 @@ class Gazetteer:
         self._landmark_list: list[str] = []
         self._to_lonlat = transformer(metric_epsg, STORAGE_SRID)
         self._street_tree: shapely.STRtree | None = None
+        self._home_countries: frozenset[str] | None = None
 
     # --- building -------------------------------------------------------------------
     @classmethod
@@ -447,12 +448,22 @@ class Gazetteer:
         p = shapely.get_coordinates(geom.interpolate(geom.project(centroid)))[0]
         return p
 
-    def near(self, lon: float, lat: float, margin_m: float) -> bool:
-        """Whether a lon/lat point lies within ``margin_m`` metres of one of the gazetteer's streets."""
+    def near(self, lon, lat, margin_m: float) -> np.ndarray:
+        """Which lon/lat points (scalars or arrays) lie within ``margin_m`` metres of one of its streets."""
         if self._street_tree is None:
             self._street_tree = shapely.STRtree([s.geometry for s in self.streets.values() if s.geometry is not None])
-        point = shapely.Point(transformer(STORAGE_SRID, self.metric_epsg).transform(lon, lat))
-        return len(self._street_tree.query(point, predicate="dwithin", distance=margin_m)) > 0
+        x, y = transformer(STORAGE_SRID, self.metric_epsg).transform(np.atleast_1d(lon), np.atleast_1d(lat))
+        hits = self._street_tree.query(shapely.points(x, y), predicate="dwithin", distance=margin_m)
+        return np.isin(np.arange(len(x)), hits[0])
+
+    def home_countries(self, margin_m: float) -> frozenset[str]:
+        """Country codes of the GeoNames towns within ``margin_m`` of the streets (computed once)."""
+        if self._home_countries is None:
+            from gisgrid.geocode.towns import town_points  # noqa: PLC0415 - loads GeoNames
+
+            lon, lat, country = town_points()
+            self._home_countries = frozenset(country[self.near(lon, lat, margin_m)])
+        return self._home_countries
 
     def lonlat(self, xy: np.ndarray) -> tuple[float, float]:
         lon, lat = self._to_lonlat.transform(float(xy[0]), float(xy[1]))

@@ -40,8 +40,9 @@ _AREA_ENDINGS = (*_COUNTY_ENDINGS, *_LOCAL_ENDINGS)
 OUTSIDE_SCOPE_FACTOR = 0.5
 #: A street name used in several places, with no area written to choose, is this much less certain.
 AMBIGUOUS_FACTOR = 0.7
-#: A town written with a Latin address is the gazetteer's own when it lies this close to its streets, metres.
-TOWN_MARGIN_M = 5000.0
+#: A town written with a Latin address is the gazetteer's own when its centre lies this close to one of
+#: its streets, metres (a district of a large city may lie 20 km from the city's centre point).
+TOWN_MARGIN_M = 30_000.0
 #: Streets whose nearest points are further apart than this do not meet, metres.
 MAX_NEAR_INTERSECTION_M = 100.0
 
@@ -60,14 +61,15 @@ class GeocodeResult:
     confidence: float
     matched_name: str | None
     note: str = ""
+    outside: bool = False  # failed because the address names an area the gazetteer does not cover
 
     @property
     def ok(self) -> bool:
         return self.quality != "failed"
 
 
-def _failed(reason: str) -> GeocodeResult:
-    return GeocodeResult(math.nan, math.nan, "failed", 0.0, None, reason)
+def _failed(reason: str, *, outside: bool = False) -> GeocodeResult:
+    return GeocodeResult(math.nan, math.nan, "failed", 0.0, None, reason, outside)
 
 
 def geocode(address: str | ParsedAddress | None, gazetteer: Gazetteer) -> GeocodeResult:
@@ -85,7 +87,8 @@ def geocode(address: str | ParsedAddress | None, gazetteer: Gazetteer) -> Geocod
         Never raises for bad text: empty or unmatched addresses give quality
         ``'failed'`` with the reason in ``note``.
     """
-    if isinstance(address, str) and (bracket := _BRACKETS_RE.search(address)) and bracket.group(1).strip():
+    if (isinstance(address, str) and (bracket := _BRACKETS_RE.search(address)) and bracket.group(1).strip()
+            and gazetteer.landmark_exact(landmark_reading(address).landmark) is None):  # 香港中文大学（深圳）
         return _bracketed(address, bracket, gazetteer)
     parsed = address if isinstance(address, ParsedAddress) else parse_address(address)
     if parsed.kind == "empty":
@@ -98,6 +101,10 @@ def geocode(address: str | ParsedAddress | None, gazetteer: Gazetteer) -> Geocod
     if result.quality == "failed":
         # '广东省深圳市龙岗区', '龙城街道': only divisions written, or a street that is not known
         named = parsed.admin + ((parsed.street,) if parsed.street and parsed.street.endswith(_AREA_ENDINGS) else ())
+        if len(named) > len(parsed.admin):  # '深圳市龙华区': the last "street" is an area, perhaps not covered
+            areas = _scope(dataclasses.replace(parsed, admin=named, street=None), gazetteer)
+            if areas.outside:
+                return _failed(areas.outside, outside=True)
         area = gazetteer.find_jurisdiction(named) if named else None
         if area is not None:
             lon, lat = gazetteer.lonlat(area.point)
@@ -118,9 +125,11 @@ _BRACKETS_RE = re.compile(r"[(（\[【]([^()（）\[\]【】]*)[)）\]】]")
 
 def _bracketed(address: str, bracket: re.Match, gaz: Gazetteer) -> GeocodeResult:
     """The text outside the brackets and the part inside them are two ways of saying where: the one
-    located best (by confidence) wins."""
+    located best (by confidence) wins, unless either names an area the gazetteer does not cover."""
     outside = geocode((address[:bracket.start()] + address[bracket.end():]).strip(), gaz)
     inside = geocode(bracket.group(1), gaz)
+    if outside.outside or inside.outside:
+        return outside if outside.outside else inside
     if inside.confidence > outside.confidence:
         return dataclasses.replace(inside, note=_join(f"from the part in brackets {bracket.group(1)!r}", inside.note))
     return outside
@@ -169,14 +178,14 @@ def _outside(parsed: ParsedAddress, scope: Scope, gaz: Gazetteer) -> GeocodeResu
     reading is tried, with a caveat."""
     by_ending = "".join(parsed.admin[parsed.national:])
     if not by_ending:
-        return _failed(scope.outside)
+        return _failed(scope.outside, outside=True)
     whole = parse_address(parsed.raw, by_endings=False)
     whole_scope = _scope(whole, gaz)
     if whole.kind != "landmark" or whole_scope.outside:
-        return _failed(scope.outside)
+        return _failed(scope.outside, outside=True)
     result = _locate(whole, gaz, whole_scope)
     if not result.ok:
-        return _failed(f"{result.note}; read as an address in {by_ending}: {scope.outside}")
+        return _failed(f"{result.note}; read as an address in {by_ending}: {scope.outside}", outside=True)
     return _noted(result, Caveat(f"could also be read as an address in {by_ending}, which the gazetteer does "
                                  f"not cover", OUTSIDE_SCOPE_FACTOR))
 
@@ -226,9 +235,14 @@ def _latin_place(parsed: ParsedAddress, gaz: Gazetteer) -> Caveat:
         if m is None or gaz.find_jurisdiction((m.group("place"),)) is not None:
             continue
         towns = towns_named(m.group("place"))
-        if towns and not any(gaz.near(lon, lat, TOWN_MARGIN_M) for lon, lat, _ in towns):
+        if towns and gaz.near([t[0] for t in towns], [t[1] for t in towns], TOWN_MARGIN_M).any():
+            continue  # its own town, by any of its names (Helsingfors)
+        home = gaz.home_countries(TOWN_MARGIN_M)
+        # another town of the same country by its own name: common words (Metro, Central) name towns abroad
+        elsewhere = [label for _, _, label, own in towns if own and label.rsplit(", ", 1)[-1] in home]
+        if elsewhere:
             return Caveat(f"{m.group('place').strip()!r} is a town outside the gazetteer's area "
-                          f"({'; '.join(label for _, _, label in towns[:3])})", OUTSIDE_SCOPE_FACTOR)
+                          f"({'; '.join(elsewhere[:3])})", OUTSIDE_SCOPE_FACTOR)
     return Caveat()
 
 

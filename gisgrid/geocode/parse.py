@@ -44,7 +44,8 @@ RELATIONS = {"斜对面": "opposite", "对面": "opposite", "对过": "opposite"
              "西南角": "near", "西北角": "near"}
 
 #: Chinese road-type endings, longest first.
-CJK_ROAD_SUFFIXES = ("大道", "大街", "公路", "马路", "胡同", "路", "街", "道", "巷", "里", "弄", "坊", "径", "桥")
+CJK_ROAD_SUFFIXES = ("高速公路", "快速路", "大道", "大街", "公路", "马路", "胡同", "高速", "路", "街", "道", "巷", "里", "弄",
+                     "坊", "径", "桥")
 #: Latin road-type words and abbreviations → canonical word (after case folding).
 LATIN_ROAD_WORDS = {
     "road": "road", "rd": "road", "street": "street", "st": "street", "str": "street",
@@ -67,7 +68,8 @@ _NUM_CJK_RE = re.compile(
     rf"\s*(?P<suf>[A-Za-z])?\s*[号號](?P<rest>.*)$")
 _NUM_CJK_NOHAO_RE = re.compile(rf"^(?P<street>.*?[{_CJK}])\s*(?P<pre>[甲乙丙丁])?(?P<num>\d+)(?P<suf>[A-Za-z])?(?P<rest>(?:[^\d].*)?)$")
 _CROSS_CJK_RE = re.compile(r"^(?P<a>.+?)\s*(?:与|和|同|跟|及|/|&|、|\+|×|x)\s*(?P<b>.+)$")
-#: Endings of an area that may be named after a road (学院路街道, 学清路社区).
+#: Endings of an area that may be named after a road (学院路街道, 学清路社区); a street may begin with
+#: one of the one-character ones (市府路, 县前街), not with the first three.
 _AREA_WORDS = ("街道", "社区", "小区", "镇", "乡", "村", "区", "县", "市")
 #: Words that end a crossing (北京路与红门路交叉口), longest first.
 _JUNCTION_WORDS = ("十字路口", "交叉路口", "交叉口", "交汇处", "交界处", "交界", "交口", "路口", "口")
@@ -422,7 +424,7 @@ def _crossing(text: str) -> tuple[str, str] | None:
             a, b = stem[:i], stem[i:]
             # not an area named after a road: 学清路社区学清路口, 学院路街道学清路口
             if (a.endswith(CJK_ROAD_SUFFIXES) and not a.endswith(_AREA_WORDS) and len(b) >= 3
-                    and _looks_like_street(b) and not b.startswith((*CJK_ROAD_SUFFIXES, *_AREA_WORDS))):
+                    and _looks_like_street(b) and not b.startswith((*CJK_ROAD_SUFFIXES, *_AREA_WORDS[:3]))):
                 return a, b
     return None
 
