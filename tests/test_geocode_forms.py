@@ -158,6 +158,12 @@ def test_the_own_town_and_ordinary_words_are_not_another_town(helsinki, text):
     assert geocode(text, helsinki).confidence == 1.0
 
 
+def test_a_written_area_picks_the_section_named_after_it(gaz):
+    section = geocode("沙田大埔公路", gaz)
+    assert section.matched_name == "大埔公路－沙田段" and "stands for" not in section.note
+    assert metres(section.lon, section.lat, X0 + 100 * D, Y0 - 25 * D) < 1
+
+
 @pytest.mark.parametrize("text", ["大埔公路", "Tai Po Road"])
 def test_a_road_drawn_in_named_sections_is_found_by_its_name(gaz, text):
     found = geocode(text, gaz)

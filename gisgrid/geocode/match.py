@@ -269,6 +269,7 @@ class Scope:
     prefixes: tuple[str, ...] = ()
     label: str = ""
     caveat: Caveat = Caveat()
+    written: tuple[str, ...] = ()  # the areas as written (沙田 of 沙田大埔公路), to pick a road's section
 
 
 def _scope(parsed: ParsedAddress, gaz: Gazetteer) -> Scope:
@@ -304,7 +305,7 @@ def _scope(parsed: ParsedAddress, gaz: Gazetteer) -> Scope:
     elif not parsed.division_codes and not any(t.endswith(_AREA_ENDINGS) for t in admin):
         # a place written before the street (大埔源禾路): perhaps a neighbourhood, perhaps another town
         return Scope(caveat=Caveat(f"{''.join(admin)} is not a known area; searched everywhere",
-                                   OUTSIDE_SCOPE_FACTOR))
+                                   OUTSIDE_SCOPE_FACTOR), written=admin)
     else:
         known_names = ", ".join(sorted(a.name for a in gaz.jurisdictions.values()))
         codes = f" ({', '.join(parsed.division_codes)})" if parsed.division_codes else ""
@@ -316,7 +317,7 @@ def _scope(parsed: ParsedAddress, gaz: Gazetteer) -> Scope:
         return Scope(outside=f"{large[0]} ({''.join(admin)}) is not an area of the gazetteer ({known_names})")
     caveat = (Caveat(f"{''.join(unknown)} is not among the jurisdictions; searched all of {label}",
                      OUTSIDE_SCOPE_FACTOR) if unknown else Caveat())
-    return Scope(prefixes=prefixes, label=label, caveat=caveat)
+    return Scope(prefixes=prefixes, label=label, caveat=caveat, written=admin)
 
 
 def _join(*notes: str) -> str:
@@ -350,6 +351,11 @@ def _restrict(gaz: Gazetteer, match: StreetMatch, scope: Scope) -> tuple[StreetM
         return match, Caveat(f"{len(places)} streets named {match.name} ({where}); took the first: write the "
                              f"town or community before the street to choose", AMBIGUOUS_FACTOR, ambiguous=True)
     names = sorted({s.name for s in streets})
+    # a section named after a written area: 沙田大埔公路 is 大埔公路－沙田段
+    named = [s for s in streets if any(len(w.rstrip("区市县镇乡")) >= 2 and w.rstrip("区市县镇乡") in street_key(s.name)
+                                       for w in map(street_key, scope.written))]
+    if len(names) > 1 and len({s.name for s in named}) == 1:
+        return StreetMatch(tuple(s.sid for s in named), named[0].name, match.score, match.how), Caveat()
     if len(names) > 1:  # a road drawn in named sections (大埔公路－沙田段, 大埔公路－大圍段), or a shared alias
         return match, Caveat(f"the name stands for {len(names)} streets ({', '.join(names)}); took "
                              f"{match.name}", AMBIGUOUS_FACTOR, ambiguous=True)
