@@ -353,3 +353,15 @@ def test_the_chinese_page_names_the_quality_codes_and_the_files_keep_them(geo_ap
     assert set(_download(client, job)["quality"]) == {"address_point", "failed", "street"}
     english = client.get(f"/geocode/{job}?lang=en").get_data(as_text=True)
     assert "address_point 3" in re.search(r'id="gg-summary">(.*?)</span>', english, re.S).group(1)
+
+
+def test_a_row_placed_where_nobody_is_responsible_says_so(geo_app):
+    """Placed 2 km east of the demo streets of Helsinki, outside every segment and grid cell: unassigned, with the reason, and
+    still to review."""
+    client = geo_app.test_client()
+    job = _job(_upload(client))
+    placed = client.post(f"/geocode/{job}/place", json={"row": 5, "lon": 24.99, "lat": 60.17})
+    assert placed.status_code == 200 and placed.json["rule"] == "unassigned" and not placed.json["owner_name"]
+    assert "unassigned" in placed.json["note"] and placed.json["review"]
+    page = client.get(f"/geocode/{job}?lang=en").get_data(as_text=True)
+    assert 'id="gg-review-5"' in page and "outside every street segment and grid cell" in page

@@ -98,7 +98,7 @@ def route_located(geocoded: pd.DataFrame, deployment, names: dict[str, str], *, 
         "target_type": routed["target_type"], "target_id": routed["target_id"],
         "target": pd.Series(targets, index=routed.index),
         "rule": routed["rule"], "owner_name": routed["owner_name"], "chain": routed.get("chain"),
-        "route_note": routed["error_message"],
+        "route_note": _route_notes(routed, targets),
     }
     for name, series in values.items():
         if series is None:
@@ -108,6 +108,17 @@ def route_located(geocoded: pd.DataFrame, deployment, names: dict[str, str], *, 
             text = series.map(lambda v: "" if pd.isna(v) else str(int(v)))
         out.loc[located, names[name]] = text.astype(str).to_numpy()
     return out
+
+
+def _route_notes(routed: pd.DataFrame, targets: list) -> pd.Series:
+    """The engine's message, else why a located row has no owner (the review list shows it)."""
+    notes = routed["error_message"].astype(object).where(routed["error_message"].notna(), "")
+    ownerless = (notes == "") & routed["owner_name"].fillna("").astype(str).str.strip().eq("")
+    for i, (idx, rule) in enumerate(zip(routed.index, routed["rule"], strict=True)):
+        if ownerless[idx]:
+            notes[idx] = ("outside every street segment and grid cell: unassigned (没人管)" if rule == "unassigned"
+                          else f"no owner on record for {targets[i] or 'the place'}")
+    return notes
 
 
 def geocode_and_route(frame: pd.DataFrame, column: str, gazetteers: AreaGazetteers, deployment, *,
