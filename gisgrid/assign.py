@@ -299,7 +299,11 @@ def _fmt_number(value: float) -> str:
     return "missing" if not np.isfinite(value) else f"{value:.10g}"
 
 
-def _in_box(x: np.ndarray, y: np.ndarray, box: Sequence[float]) -> np.ndarray:
+def _in_box(x: np.ndarray, y: np.ndarray, box: Sequence) -> np.ndarray:
+    """Inside one (min x, min y, max x, max y) box, or inside any of several boxes (the areas of a
+    deployment far apart: Helsinki and Shenzhen are not one box)."""
+    if len(box) and isinstance(box[0], (tuple, list)):
+        return np.logical_or.reduce([_in_box(x, y, b) for b in box])
     xmin, ymin, xmax, ymax = box
     return (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax)
 
@@ -603,6 +607,7 @@ class AssignmentIndex:
         self._pool_lock = threading.Lock()
         self.metric_epsg = int(metric_epsg)
         self.extent = extent
+        self.areas = extent  # where points are expected, for the swapped lon/lat check (see _in_box)
         self._seg_id = np.asarray(segment_ids, dtype=np.int64)
         self._lines = lines
         self._line_tree = shapely.STRtree(lines)
@@ -991,6 +996,7 @@ class PartitionedIndex:
         self._cat_codes = first._cat_codes
         boxes = np.array([box for box, _ in self.parts])
         self.extent = (boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max())
+        self.areas = [box for box, _ in self.parts]
 
     def part_of(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         which = np.zeros(len(lon), dtype=np.int64)
@@ -1195,7 +1201,7 @@ def assign_frame(index: AssignmentIndex, frame: pd.DataFrame, *, lon: str = "lon
     crs = parse_crs(crs)
     category = _optional_column(frame, category, CATEGORY_NAMES, "category")
     date = _optional_column(frame, date, DATE_NAMES, "date")
-    box = _check_extent(extent) if extent is not None else index.extent
+    box = _check_extent(extent) if extent is not None else index.areas
     result = _assign_prepared(index, n, x, y, crs,
                               categories=None if category is None else frame[category],
                               dates=None if date is None else frame[date],
@@ -1758,7 +1764,7 @@ def assign_file(index: AssignmentIndex, src: str | Path, dst: str | Path, *,
     vector_in = fmt_in in VECTOR_FORMATS.values()
     if fmt_out in VECTOR_FORMATS.values() and not vector_in:
         raise InputError(f"a {fmt_in.upper()} source is written as CSV or XLSX, not {fmt_out}")
-    box = _check_extent(extent) if extent is not None else index.extent
+    box = _check_extent(extent) if extent is not None else index.areas
 
     if vector_in:
         stated, chunks = _read_vector(src, chunk_rows, layer)

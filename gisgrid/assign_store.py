@@ -29,7 +29,8 @@ import shapely
 import sqlalchemy as sa
 
 from gisgrid import crs as crsmod
-from gisgrid.assign import AssignmentIndex, AssignSummary, OwnerHistory, PartitionedIndex, RuleSet, assign_frame
+from gisgrid.assign import (AssignmentIndex, AssignSummary, OwnerHistory, PartitionedIndex, RuleSet, _in_box,
+                            assign_frame)
 from gisgrid.assign import assign_file as _assign_file
 from gisgrid.config import Settings
 from gisgrid.errors import InputError
@@ -482,18 +483,21 @@ def explain_point(deployment: Deployment, *, lon: float, lat: float, crs="EPSG:4
             when = dt.date.fromisoformat(str(day)[:10]) if day else dt.date.today()
         except ValueError:
             return {"error": "bad_date", "detail": f"date must be YYYY-MM-DD, not {day!r}"}
-    extent = deployment.index.extent
+    areas = deployment.index.areas
+
+    def inside(lon: float, lat: float) -> bool:
+        return areas is None or bool(_in_box(np.array([lon]), np.array([lat]), areas)[0])
+
     if parsed.is_lonlat and not (-180 <= x <= 180 and -90 <= y <= 90):
-        if -180 <= y <= 180 and -90 <= x <= 90 and extent[0] <= y <= extent[2] and extent[1] <= x <= extent[3]:
+        if -180 <= y <= 180 and -90 <= x <= 90 and inside(y, x):
             return {"error": "swapped_lonlat", "detail": f"lon {x}, lat {y} look swapped (not corrected)"}
         return {"error": "out_of_range", "detail": f"lon {x}, lat {y} is outside the valid range of {parsed.name}"}
     slon, slat = (float(v[0]) for v in crsmod.to_storage([x], [y], parsed))
     if not (np.isfinite(slon) and -180 <= slon <= 180 and -90 <= slat <= 90):
         return {"error": "out_of_range", "detail": f"{x}, {y} is outside the valid area of {parsed.name}"}
-    inside = extent[0] <= slon <= extent[2] and extent[1] <= slat <= extent[3]
-    if not inside and parsed.is_lonlat:
+    if not inside(slon, slat) and parsed.is_lonlat:
         sw = [float(v[0]) for v in crsmod.to_storage([y], [x], parsed)]
-        if extent[0] <= sw[0] <= extent[2] and extent[1] <= sw[1] <= extent[3]:
+        if inside(sw[0], sw[1]):
             return {"error": "swapped_lonlat",
                     "detail": f"lon {x}, lat {y} lies outside the area but inside it when swapped (not corrected)"}
     try:

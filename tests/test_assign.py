@@ -146,6 +146,15 @@ def test_bad_single_points_are_explained(deployment, bad, code):
     assert explain_point(deployment, **bad)["error"] == code
 
 
+def test_swapped_check_uses_each_area_not_one_box_around_all(deployment):
+    """The demo covers Helsinki, Beijing, Shenzhen and Sha Tin: a point just north-east of Helsinki's streets
+    swapped (lon 60.19, lat 24.975) lies in the box around all four but in none of them, so it is
+    simply unassigned, not called swapped."""
+    east = explain_point(deployment, lon=24.975, lat=60.19)
+    assert "error" not in east and east["rule"] == "unassigned"
+    assert explain_point(deployment, lon=22.38, lat=114.2)["error"] == "swapped_lonlat"  # Sha Tin, swapped
+
+
 def test_batch_file_rows_in_equal_rows_out(deployment, engine, tmp_path):
     with engine.connect() as conn:
         pts = pd.read_sql_query(sa.text("SELECT ST_X(geom) AS lon, ST_Y(geom) AS lat FROM report ORDER BY id LIMIT 500"),
