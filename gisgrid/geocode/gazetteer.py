@@ -340,8 +340,9 @@ class Gazetteer:
             street.sides[BOTH_SIDES] = _one_per_number(table)
 
     # --- look-ups ---------------------------------------------------------------------
-    def find_street(self, name: str | None) -> StreetMatch | None:
-        """Streets for a written name: exact key, then key without road type, then fuzzy, then contained."""
+    def find_street(self, name: str | None, *, fuzzy: bool = True) -> StreetMatch | None:
+        """Streets for a written name: exact key, then key without road type, then (unless ``fuzzy`` is
+        False, for a check of a known name) fuzzy, then contained."""
         if not name or not name.strip():
             return None
         key = street_key(name)
@@ -356,6 +357,8 @@ class Gazetteer:
         b = base_key(key)
         if b in self.base_keys and len({self._display({s}) for s in self.base_keys[b]}) == 1:
             return StreetMatch(tuple(sorted(self.base_keys[b])), self._display(self.base_keys[b]), 90.0, "base")
+        if not fuzzy:
+            return None
         cjk = has_cjk(key)
         choices = self._key_list_cjk if cjk else self._key_list
         cutoff = FUZZY_CUTOFF_CJK if cjk else FUZZY_CUTOFF_LATIN
@@ -405,9 +408,9 @@ class Gazetteer:
         """The known jurisdiction the most specific administrative token names (沙田区 ~ 沙田), if any."""
         for tok in reversed(tokens):
             k = street_key(tok)
-            k_bare = k.rstrip("省市县区镇乡村") or k
+            k_bare = bare_area(k)
             for jkey, value in self.jurisdictions.items():
-                j_bare = jkey.rstrip("省市县区镇乡村") or jkey
+                j_bare = bare_area(jkey)
                 if k == jkey or k_bare == j_bare or (len(k_bare) >= 2 and (k_bare in jkey or j_bare in k)):
                     return value
         return None
@@ -542,6 +545,11 @@ def street_axis(lines) -> shapely.LineString | None:
         parts.append(xy if a < b else xy[::-1])
     xy = np.concatenate([parts[0], *[p[1:] for p in parts[1:]]])
     return shapely.linestrings(xy)
+
+
+def bare_area(name: str) -> str:
+    """An area's name without its level ending (沙田区 → 沙田, 龙岗 → 龙岗), for comparing names."""
+    return name.rstrip("省市县区镇乡村") or name
 
 
 def _code_text(code) -> str | None:

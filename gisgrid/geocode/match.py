@@ -19,7 +19,7 @@ import numpy as np
 import shapely
 
 from gisgrid.geocode.divisions import code_prefix, codes_overlap, split_divisions
-from gisgrid.geocode.gazetteer import BOTH_SIDES, Gazetteer, StreetMatch, _middle_number
+from gisgrid.geocode.gazetteer import BOTH_SIDES, Gazetteer, StreetMatch, _middle_number, bare_area
 from gisgrid.geocode.parse import ParsedAddress, has_cjk, landmark_reading, parse_address, street_key
 from gisgrid.geocode.towns import towns_named
 
@@ -156,8 +156,7 @@ def _reading(parsed: ParsedAddress, gaz: Gazetteer) -> ParsedAddress:
     street = parsed.street
     if not street or _names_exactly(parsed, gaz) or _joined(gaz, parsed.admin, street) is not None:
         return parsed
-    match = gaz.find_street(street)
-    split = None if match is not None and match.how == "base" else gaz.street_after_place(street)
+    split = None if gaz.find_street(street, fuzzy=False) is not None else gaz.street_after_place(street)
     if split is None:
         return parsed
     head, tail = split
@@ -207,14 +206,14 @@ def _names_exactly(parsed: ParsedAddress, gaz: Gazetteer) -> bool:
         return False
     if gaz.landmark_exact(name) is not None:
         return True
-    match = gaz.find_street(name)
+    match = gaz.find_street(name, fuzzy=False)
     return match is not None and match.how == "exact"
 
 
 def _joined(gaz: Gazetteer, admin: tuple[str, ...], name: str) -> StreetMatch | None:
     """The street whose exact name starts with the last stripped prefixes: 沙田乡 + 事会路."""
     for i in range(len(admin) - 1, -1, -1):
-        joined = gaz.find_street("".join(admin[i:]) + name)
+        joined = gaz.find_street("".join(admin[i:]) + name, fuzzy=False)
         if joined is not None and joined.how == "exact":
             return joined
     return None
@@ -285,7 +284,7 @@ def _scope(parsed: ParsedAddress, gaz: Gazetteer) -> Scope:
     if not admin or not gaz.jurisdictions:
         return Scope()
     if parsed.street:  # a stripped prefix may belong to the street name itself (沙田乡 + 事会路)
-        joined = gaz.find_street(admin[-1] + parsed.street)
+        joined = gaz.find_street(admin[-1] + parsed.street, fuzzy=False)
         if joined is not None and joined.how == "exact":
             admin = admin[:-1]
             if not admin:
@@ -351,12 +350,12 @@ def _restrict(gaz: Gazetteer, match: StreetMatch, scope: Scope) -> tuple[StreetM
         return match, Caveat(f"{len(places)} streets named {match.name} ({where}); took the first: write the "
                              f"town or community before the street to choose", AMBIGUOUS_FACTOR, ambiguous=True)
     names = sorted({s.name for s in streets})
-    # a section named after a written area: 沙田大埔公路 is 大埔公路－沙田段
-    named = [s for s in streets if any(len(w.rstrip("区市县镇乡")) >= 2 and w.rstrip("区市县镇乡") in street_key(s.name)
-                                       for w in map(street_key, scope.written))]
-    if len(names) > 1 and len({s.name for s in named}) == 1:
-        return StreetMatch(tuple(s.sid for s in named), named[0].name, match.score, match.how), Caveat()
     if len(names) > 1:  # a road drawn in named sections (大埔公路－沙田段, 大埔公路－大圍段), or a shared alias
+        # the section named after a written area: 沙田大埔公路 is 大埔公路－沙田段
+        areas = [a for a in (bare_area(street_key(w)) for w in scope.written) if len(a) >= 2]
+        named = [s for s in streets if any(a in street_key(s.name) for a in areas)]
+        if len({s.name for s in named}) == 1:
+            return StreetMatch(tuple(s.sid for s in named), named[0].name, match.score, match.how), Caveat()
         return match, Caveat(f"the name stands for {len(names)} streets ({', '.join(names)}); took "
                              f"{match.name}", AMBIGUOUS_FACTOR, ambiguous=True)
     return match, Caveat()
