@@ -31,11 +31,11 @@ Cases:
     uses (shapely releases the GIL while querying): for reference; the
     ratios stay relative to the single-threaded limit.
 ``memory``
-    gisgrid in memory: :meth:`gisgrid.assign.AssignmentIndex.assign` on the
+    gisgrid in memory: :meth:`gisgrid.routing.engine.AssignmentIndex.assign` on the
     same metric x/y (all six rules, ties, result frame).
 ``file``
     gisgrid file → file (the input CSV is written before the clock starts):
-    :func:`gisgrid.assign.assign_file` on a CSV of
+    :func:`gisgrid.routing.engine.assign_file` on a CSV of
     lon/lat (EPSG:4326) text with id, category, date and description columns,
     writing a CSV with every row and the result columns — reading, validation,
     CRS transformation, assignment and writing.
@@ -67,7 +67,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gisgrid.assign import AssignmentIndex, RuleSet, assign_file  # noqa: E402
+from gisgrid.routing.engine import AssignmentIndex, RuleSet, assign_file  # noqa: E402
 from gisgrid.crs import transformer  # noqa: E402
 
 LOGGER = logging.getLogger("bench.assign")
@@ -391,7 +391,7 @@ def _prepare_db(ctx: Context):
 def case_postgis_stored(ctx: Context) -> int:
     """Stored reports (re)assigned end to end: load rules/index/owners, COPY out, route in process, COPY back,
     history rows inserted and report rows updated, committed."""
-    from gisgrid.assign_store import assign_stored_reports, load_deployment  # noqa: PLC0415
+    from gisgrid.routing.store import assign_stored_reports, load_deployment  # noqa: PLC0415
     from gisgrid.config import load_settings  # noqa: PLC0415
 
     engine = ctx.extras["db_engine"]

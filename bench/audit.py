@@ -31,7 +31,7 @@ import shapely
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gisgrid.audit import audit_coverage  # noqa: E402
+from gisgrid.audit.coverage import audit_coverage  # noqa: E402
 from gisgrid.crs import STORAGE_SRID, metric_crs_for, transformer  # noqa: E402
 
 CELL_M = 100.0

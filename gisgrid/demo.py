@@ -23,7 +23,7 @@ from shapely.geometry import box
 
 from gisgrid import crs
 from gisgrid.config import PROJECT_ROOT, Settings, load_settings
-from gisgrid.layers import insert_frame
+from gisgrid.db.layers import insert_frame
 
 LOGGER = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def load_demo(conn: sa.Connection, settings: Settings | None = None, *, towns=TO
     than 999) and one 网格员 per 15 cells, before the reports are assigned.
     Returns counts per table.
     """
-    from gisgrid.segments import build_segments
+    from gisgrid.network.segments import build_segments
 
     settings = settings or load_settings()
     today = today or dt.date.today()
@@ -274,7 +274,7 @@ def load_demo(conn: sa.Connection, settings: Settings | None = None, *, towns=TO
                     len(reports))
     if grid:
         counts["grid_cell"] = sum(_demo_grid(conn, settings, town, rng, today) for town in towns)
-    from gisgrid.assign_store import assign_stored_reports, load_deployment
+    from gisgrid.routing.store import assign_stored_reports, load_deployment
 
     assign_stored_reports(conn, load_deployment(conn, settings))
     return counts
@@ -284,7 +284,7 @@ def _demo_grid(conn: sa.Connection, settings: Settings, town: DemoTown, rng, tod
                cells_per_worker: int = 15) -> int:
     """Build a town's unit grid and give every ``cells_per_worker`` cells of a community one 网格员."""
     from gisgrid.errors import InputError
-    from gisgrid.grid_store import build_and_store_grid
+    from gisgrid.grid.store import build_and_store_grid
 
     target = 10_000.0
     while True:

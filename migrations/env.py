@@ -4,7 +4,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from gisgrid.models import Base
+from gisgrid.db.schema import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -14,7 +14,7 @@ import shapely
 import sqlalchemy as sa
 
 from gisgrid import crs
-from gisgrid.assign_store import assign_stored_reports, explain_point, load_deployment
+from gisgrid.routing.store import assign_stored_reports, explain_point, load_deployment
 
 
 @pytest.fixture(scope="module")

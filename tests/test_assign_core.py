@@ -28,7 +28,7 @@ import pytest
 import shapely
 from shapely.geometry import LineString, box
 
-from gisgrid.assign import (ERROR_CODES, RESULT_COLUMNS, RULES, AssignmentIndex, AssignSummary, OwnerHistory,
+from gisgrid.routing.engine import (ERROR_CODES, RESULT_COLUMNS, RULES, AssignmentIndex, AssignSummary, OwnerHistory,
                             RuleSet, assign_file, assign_frame, parse_dates, validate_categories, validate_points)
 from gisgrid.crs import from_storage, transformer
 from gisgrid.errors import CRSError, InputError

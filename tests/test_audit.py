@@ -16,13 +16,13 @@ import pytest
 import shapely
 from shapely.geometry import box
 
-from gisgrid.audit import GEOMETRY_PROBLEMS, PROBLEMS, AuditResult, audit_coverage
+from gisgrid.audit.coverage import GEOMETRY_PROBLEMS, PROBLEMS, AuditResult, audit_coverage
 from gisgrid.config import PROJECT_ROOT
 from gisgrid.crs import STORAGE_SRID, metric_crs_for, transformer
 from gisgrid.demo import _town_polygons
 from gisgrid.errors import InputError
-from gisgrid.grids import build_grid
-from gisgrid.segments import build_segments
+from gisgrid.grid.build import build_grid
+from gisgrid.network.segments import build_segments
 
 TODAY = dt.date(2026, 5, 1)
 EPSG = metric_crs_for(116.35, 40.0)

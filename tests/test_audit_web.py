@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 
-from gisgrid.grid_store import build_and_store_grid
+from gisgrid.grid.store import build_and_store_grid
 from tests.test_grid_store import TOWN_CODE, grid_db  # noqa: F401  (module-scoped scratch database)
 
 ARTIFACTS = Path(__file__).parent / "artifacts"

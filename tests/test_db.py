@@ -47,7 +47,7 @@ def test_models_match_migrations(scratch_url):
     from alembic.migration import MigrationContext
 
     import gisgrid.geocode  # noqa: F401 - registers address_point (gisgrid/geocode/models.py)
-    from gisgrid.models import Base
+    from gisgrid.db.schema import Base
 
     migrate(scratch_url)
     eng = sa.create_engine(scratch_url)

@@ -5,7 +5,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from gisgrid.owners import CHAIN_ROLES, segment_owner_chains
+from gisgrid.ownership.store import CHAIN_ROLES, segment_owner_chains
 
 
 def test_every_segment_has_a_full_owner_chain_today(engine, town):
@@ -52,7 +52,7 @@ def test_demo_data_is_labelled_and_categories_follow_domain(engine, town):
 def test_demo_with_grid_has_an_owned_clean_grid(scratch_engine, settings):
     """`gisgrid demo load` builds each town's grid: every cell has one 网格员 and the audit finds nothing."""
     from gisgrid.demo import TOWNS, load_demo
-    from gisgrid.grid_store import audit_store
+    from gisgrid.grid.store import audit_store
 
     town = next(t for t in TOWNS if t.key == "shatin")
     with scratch_engine.begin() as conn:

@@ -13,8 +13,8 @@ import pytest
 import shapely
 import sqlalchemy as sa
 
-from gisgrid import layers
-from gisgrid.imports import import_file
+from gisgrid.db import layers
+from gisgrid.db.imports import import_file
 from gisgrid.io import read_layer, write_layer
 
 

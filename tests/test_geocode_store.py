@@ -101,7 +101,7 @@ def test_geocode_command_keeps_every_row_and_routes_located_rows(tmp_path, db_ur
 
 
 def test_geocode_command_resumes_and_writes_xlsx(tmp_path, db_url, town, engine):
-    from gisgrid.assign_store import load_deployment
+    from gisgrid.routing.store import load_deployment
     from gisgrid.config import load_settings
     from gisgrid.geocode.route import geocode_route_file
     from gisgrid.geocode.store import load_gazetteer

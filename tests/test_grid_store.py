@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from gisgrid.demo import TOWNS
 from gisgrid.errors import InputError, NotFound
-from gisgrid.grid_store import audit_store, build_and_store_grid
+from gisgrid.grid.store import audit_store, build_and_store_grid
 
 BEIJING = next(t for t in TOWNS if t.key == "beijing_haidian")
 TOWN_CODE = BEIJING.town_code
@@ -178,7 +178,7 @@ def test_audit_limits_come_from_settings(grid_db, built, settings):
 
 
 def test_cli_build_and_audit_exports(grid_db, built, tmp_path, monkeypatch):
-    from gisgrid.commands_grid import audit_cmd, grid
+    from gisgrid.cli.grid import audit_cmd, grid
 
     _, url = grid_db
     monkeypatch.setenv("GISGRID_DATABASE_URL", url)

@@ -15,7 +15,7 @@ from gisgrid.config import PROJECT_ROOT
 from gisgrid.crs import STORAGE_SRID, metric_crs_for
 from gisgrid.demo import _town_polygons
 from gisgrid.errors import InputError
-from gisgrid.grids import GRID_COLUMNS, build_grid, tiling_errors_m2
+from gisgrid.grid.build import GRID_COLUMNS, build_grid, tiling_errors_m2
 
 DATA = PROJECT_ROOT / "data"
 TOWN_CODE = "110108001"
@@ -164,7 +164,7 @@ def test_unchanged_cells_keep_codes_after_a_street_changes(grids, town):
 def test_no_streets_falls_back_to_square(grids, town, caplog):
     _, boundary, communities, _ = town
     empty = gpd.GeoDataFrame({"name": []}, geometry=gpd.GeoSeries([], crs=STORAGE_SRID))
-    with caplog.at_level("WARNING", logger="gisgrid.grids"):
+    with caplog.at_level("WARNING", logger="gisgrid.grid.build"):
         cells = build_grid(TOWN_CODE, boundary, communities, empty, target_area_m2=TARGET)
     assert cells.attrs["layout"] == "square" and "no streets" in cells.attrs["note"]
     assert "no streets" in caplog.text

@@ -15,7 +15,7 @@ import shapely
 
 from gisgrid.crs import metric_crs_for, transformer
 from gisgrid.errors import InputError
-from gisgrid.hotspots import (
+from gisgrid.analytics.hotspots import (
     GI_COLUMNS,
     HOTSPOT_CLASSES,
     METHOD_TEXT,

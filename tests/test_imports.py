@@ -17,7 +17,7 @@ from shapely.geometry import Polygon, box
 
 from gisgrid import crs
 from gisgrid.errors import CRSError, FileFormatError, InputError
-from gisgrid.imports import import_file
+from gisgrid.db.imports import import_file
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 SHATIN = box(114.1788, 22.3725, 114.2104, 22.3984)

@@ -8,7 +8,7 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 
-from gisgrid import manager
+from gisgrid.analytics import store as manager
 from gisgrid.errors import InputError
 from gisgrid.web import create_app
 from gisgrid.web.manager import bp

@@ -1,4 +1,4 @@
-"""gisgrid.maps and gisgrid.web.vendor: offline assets, escaping, owner colours."""
+"""gisgrid.maps.ownership and gisgrid.web.vendor: offline assets, escaping, owner colours."""
 from __future__ import annotations
 
 import html
@@ -9,7 +9,7 @@ import folium.plugins
 import geopandas as gpd
 import pytest
 
-from gisgrid import maps
+from gisgrid.maps import ownership as maps
 from gisgrid.config import PROJECT_ROOT
 from gisgrid.errors import CRSError, InputError
 from gisgrid.web.vendor import VENDOR_DIR, assert_no_remote_assets, remote_urls, use_local_assets

@@ -8,7 +8,7 @@ import geopandas as gpd
 import pytest
 from flask import Flask
 
-from gisgrid import maps
+from gisgrid.maps import ownership as maps
 from gisgrid.config import PROJECT_ROOT
 from gisgrid.web.vendor import VENDOR_DIR, use_local_assets
 

@@ -1,4 +1,4 @@
-"""Checks of a planner's drawing in memory (gisgrid.plan): refusals with their place, overlaps, gaps, split, merge.
+"""Checks of a planner's drawing in memory (gisgrid.grid.edit): refusals with their place, overlaps, gaps, split, merge.
 
 Shapes are laid out in metres in EPSG:3067 (Finland, metric) and stored in
 lon/lat like gisgrid stores them, so every expected area is exact.
@@ -11,7 +11,7 @@ import shapely
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 
 from gisgrid import crs
-from gisgrid.plan import check_edit, merge_polygons, split_polygon
+from gisgrid.grid.edit import check_edit, merge_polygons, split_polygon
 
 EPSG = 3067
 X0, Y0 = 385_000.0, 6_672_000.0  # Helsinki

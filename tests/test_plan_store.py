@@ -15,8 +15,8 @@ import shapely
 import sqlalchemy as sa
 from shapely.geometry import LineString, mapping
 
-from gisgrid.grid_store import audit_store, build_and_store_grid
-from gisgrid.plan_store import EditConflict, EditRefused, check_plan_edit, load_units, save_plan_edit, unit_history
+from gisgrid.grid.store import audit_store, build_and_store_grid
+from gisgrid.grid.edit_store import EditConflict, EditRefused, check_plan_edit, load_units, save_plan_edit, unit_history
 
 TOWN = "990098001"
 TODAY = dt.date.today()

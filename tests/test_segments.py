@@ -16,7 +16,7 @@ from shapely.geometry import box
 from gisgrid.config import DEFAULT_FRONTAGE_DEPTH_M, DEFAULT_ROAD_WIDTHS_M, PROJECT_ROOT
 from gisgrid.crs import metric_crs_for
 from gisgrid.errors import CRSError, InputError
-from gisgrid.segments import SEGMENT_COLUMNS, build_segments, pairwise_overlap_m2
+from gisgrid.network.segments import SEGMENT_COLUMNS, build_segments, pairwise_overlap_m2
 
 DATA = PROJECT_ROOT / "data"
 TOWNS = ["helsinki", "shatin", "beijing_haidian", "shenzhen_longgang"]

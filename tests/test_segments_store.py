@@ -5,7 +5,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from gisgrid.segments_store import rebuild_segments
+from gisgrid.network.store import rebuild_segments
 
 OVERLAP_SQL = """
     SELECT COALESCE(sum(ST_Area(ST_Transform(ST_Intersection(a.area, b.area), j.metric_epsg))), 0)

@@ -14,4 +14,4 @@ __all__ = [
     "addresses_frame", "geocode", "geocode_file", "geocode_table", "parse_address", "read_table", "street_key",
 ]
 
-import gisgrid.geocode.models  # noqa: E402,F401 - registers address_point in gisgrid.models.Base.metadata
+import gisgrid.geocode.models  # noqa: E402,F401 - registers address_point in gisgrid.db.schema.Base.metadata

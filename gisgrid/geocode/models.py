@@ -1,6 +1,6 @@
-"""The ``address_point`` table (门牌 address points) on the shared :class:`gisgrid.models.Base`.
+"""The ``address_point`` table (门牌 address points) on the shared :class:`gisgrid.db.schema.Base`.
 
-Kept beside the geocoder rather than in :mod:`gisgrid.models`; importing
+Kept beside the geocoder rather than in :mod:`gisgrid.db.schema`; importing
 :mod:`gisgrid.geocode` registers it in ``Base.metadata``, so that the models
 and migrations ``0005`` and ``0007`` describe one schema.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gisgrid.models import Base, _geometry, gist
+from gisgrid.db.schema import Base, _geometry, gist
 
 
 class AddressPoint(Base):

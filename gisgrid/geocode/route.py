@@ -67,7 +67,7 @@ def route_located(geocoded: pd.DataFrame, deployment, names: dict[str, str], *, 
         The input columns and the geocode columns, lon/lat in EPSG:4326 (NaN
         or empty where not located); route columns already there (a row
         placed by hand) are replaced.  Not modified.
-    deployment : gisgrid.assign_store.Deployment
+    deployment : gisgrid.routing.store.Deployment
     names : dict of str to str
         The added columns' names (:func:`output_names` of the input columns).
     category, date : str, optional
@@ -179,7 +179,7 @@ def geocode_route_file(src, dst, column: str, gazetteers: AreaGazetteers, deploy
         Column of written addresses (a wrong name lists the columns).
     gazetteers : AreaGazetteers
         From :func:`gisgrid.geocode.store.load_gazetteer`.
-    deployment : gisgrid.assign_store.Deployment
+    deployment : gisgrid.routing.store.Deployment
     sheet : str, optional
         XLSX worksheet by name.
     category, date : str, optional

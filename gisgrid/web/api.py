@@ -37,7 +37,7 @@ def current_deployment():
 
     from flask import current_app
 
-    from gisgrid.assign_store import load_deployment
+    from gisgrid.routing.store import load_deployment
 
     cached = current_app.extensions.get("gisgrid.deployment")
     now = time.monotonic()
@@ -62,7 +62,7 @@ def api_assign():
     """
     from flask import request
 
-    from gisgrid.assign_store import explain_point
+    from gisgrid.routing.store import explain_point
 
     body = request.get_json(silent=True)
     if not isinstance(body, dict):

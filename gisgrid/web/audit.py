@@ -3,7 +3,7 @@
 A Folium map with one layer per problem type (gaps red, overlaps orange,
 slivers purple, vacant units grey, reports outside every owner's area as
 black dots), a table per problem type, and downloads of the same result as
-GeoJSON and XLSX.  The work is :func:`gisgrid.grid_store.audit_store`; this
+GeoJSON and XLSX.  The work is :func:`gisgrid.grid.store.audit_store`; this
 module only draws.  Every text reaching the page or the map is HTML-escaped
 (Jinja autoescaping for tables; :func:`html.escape` for map popups).
 """
@@ -24,10 +24,10 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from folium.utilities import JsCode
 
-from gisgrid import maps
+from gisgrid.maps import ownership as maps
 from gisgrid.demo import ATTRIBUTION
 from gisgrid.errors import InputError, NotFound
-from gisgrid.grid_store import audit_geojson_bytes, audit_store, audit_xlsx_bytes
+from gisgrid.grid.store import audit_geojson_bytes, audit_store, audit_xlsx_bytes
 from gisgrid.web.db import get_conn
 
 LOGGER = logging.getLogger(__name__)

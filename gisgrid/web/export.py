@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response
 
-from gisgrid import layers
+from gisgrid.db import layers
 from gisgrid.errors import NotFound
 from gisgrid.io import to_geojson_bytes, write_layer
 from gisgrid.web.db import get_conn

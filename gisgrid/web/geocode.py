@@ -26,7 +26,7 @@ from flask import Blueprint, Response, current_app, jsonify, redirect, render_te
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from gisgrid import maps
+from gisgrid.maps import ownership as maps
 from gisgrid.demo import ATTRIBUTION
 from gisgrid.errors import InputError, NotFound
 from gisgrid.geocode.batch import ColumnNotFound, read_table, xlsx_number_columns
@@ -211,7 +211,7 @@ def _bounds(points: pd.DataFrame) -> tuple[float, float, float, float]:
 
 def _street_context(bounds) -> folium.FeatureGroup:
     """The street centerlines around the results, thin and grey, so a clerk sees where to click."""
-    from gisgrid import layers
+    from gisgrid.db import layers
 
     minx, miny, maxx, maxy = bounds
     pad_x, pad_y = max((maxx - minx) * 0.5, 0.003), max((maxy - miny) * 0.5, 0.003)

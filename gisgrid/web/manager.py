@@ -1,7 +1,7 @@
 """The manager map (/map): where problems concentrate, come back and have no owner.
 
-Layers: ownership (segment areas coloured by owner, :func:`gisgrid.maps.ownership_map`),
-reports (clustered markers up to :data:`gisgrid.manager.MAX_POINTS`, else hexagons
+Layers: ownership (segment areas coloured by owner, :func:`gisgrid.maps.ownership.ownership_map`),
+reports (clustered markers up to :data:`gisgrid.analytics.store.MAX_POINTS`, else hexagons
 aggregated in PostGIS), heatmap (hexagon centres weighted by count), Gi* hotspots, a choropleth of the child
 jurisdictions (reports per km of street, counted in PostGIS),
 recurring places (易反弹), coverage gaps and overdue reports.  Exports: a standalone
@@ -29,13 +29,15 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from folium.utilities import JsCode
 
-from gisgrid import layers, manager, maps
+from gisgrid.db import layers
+from gisgrid.analytics import store as manager
+from gisgrid.maps import ownership as maps
 from gisgrid.crs import STORAGE_SRID
 from gisgrid.demo import ATTRIBUTION
 from gisgrid.errors import InputError
-from gisgrid.hotspots import METHOD_TEXT, METHOD_TEXT_ZH
+from gisgrid.analytics.hotspots import METHOD_TEXT, METHOD_TEXT_ZH
 from gisgrid.io import neutralise_formula
-from gisgrid.owners import segment_owner_chains
+from gisgrid.ownership.store import segment_owner_chains
 from gisgrid.web.db import get_conn
 from gisgrid.web.vendor import VENDOR_DIR
 

@@ -9,11 +9,12 @@ from flask import Blueprint, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from gisgrid import layers, maps
+from gisgrid.db import layers
+from gisgrid.maps import ownership as maps
 from gisgrid.crs import STORAGE_SRID
 from gisgrid.demo import ATTRIBUTION
 from gisgrid.errors import InputError, NotFound
-from gisgrid.owners import segment_owner_chains
+from gisgrid.ownership.store import segment_owner_chains
 from gisgrid.web.db import get_conn
 
 bp = Blueprint("pages", __name__)

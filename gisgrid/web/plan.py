@@ -2,7 +2,7 @@
 
 The page is a Folium base map (no tiles) with the vendored Leaflet-Geoman
 plugin and ``static/plan.js``; the JSON API below does the work through
-:mod:`gisgrid.plan_store`:
+:mod:`gisgrid.grid.edit_store`:
 
 ``GET  /api/plan/units?town=CODE&layer=cell|segment``  units of a town (full-precision GeoJSON) and removed cells
 ``POST /api/plan/check``   what an edit would do: problems, overlaps, gaps (nothing written)
@@ -20,10 +20,10 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from gisgrid import maps
+from gisgrid.maps import ownership as maps
 from gisgrid.demo import ATTRIBUTION
 from gisgrid.errors import InputError, NotFound
-from gisgrid.plan_store import (EditConflict, EditRefused, check_plan_edit, load_units, save_plan_edit,
+from gisgrid.grid.edit_store import (EditConflict, EditRefused, check_plan_edit, load_units, save_plan_edit,
                                 unit_history, units_geojson)
 from gisgrid.web.db import get_conn, get_engine
 from gisgrid.web.pages import _map_parts, _towns

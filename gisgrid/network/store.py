@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from gisgrid import crs
 from gisgrid.config import Settings
 from gisgrid.errors import NotFound
-from gisgrid.layers import insert_frame
+from gisgrid.db.layers import insert_frame
 
 LOGGER = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def rebuild_segments(conn: sa.Connection, settings: Settings, *, jurisdiction_co
     assignments then end today, so the history of who owned what stays.
     Returns one summary line per town.
     """
-    from gisgrid.segments import build_segments
+    from gisgrid.network.segments import build_segments
 
     towns = conn.execute(sa.text("""
         SELECT t.id, t.code, t.name, t.metric_epsg, ST_AsBinary(t.geom) AS geom FROM jurisdiction t

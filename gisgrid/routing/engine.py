@@ -1221,7 +1221,7 @@ class OwnerHistory:
     An assignment is valid on day ``d`` when ``valid_from <= d < valid_to``
     (``valid_to`` NaT/None while current), as in the ``owner_assignment`` table.
     Where assignments of one role on one target overlap (a data error), the one
-    that started last wins, as in :mod:`gisgrid.owners`.
+    that started last wins, as in :mod:`gisgrid.ownership.store`.
 
     Parameters
     ----------

@@ -2,7 +2,7 @@
 
 :class:`Deployment` bundles what routing needs, loaded once from the
 database: the rule set (categories and tolerance), one
-:class:`gisgrid.assign.AssignmentIndex` per metric CRS in use (a deployment
+:class:`gisgrid.routing.engine.AssignmentIndex` per metric CRS in use (a deployment
 usually has one; the demo has four towns in three zones) and the owner
 history.  It answers single points (the API), tables and files (batches),
 and re-assigns stored reports with one bulk read and one bulk write
@@ -29,9 +29,9 @@ import shapely
 import sqlalchemy as sa
 
 from gisgrid import crs as crsmod
-from gisgrid.assign import (AssignmentIndex, AssignSummary, OwnerHistory, PartitionedIndex, RuleSet, _in_box,
+from gisgrid.routing.engine import (AssignmentIndex, AssignSummary, OwnerHistory, PartitionedIndex, RuleSet, _in_box,
                             assign_frame)
-from gisgrid.assign import assign_file as _assign_file
+from gisgrid.routing.engine import assign_file as _assign_file
 from gisgrid.config import Settings
 from gisgrid.errors import InputError
 
@@ -464,7 +464,7 @@ def explain_point(deployment: Deployment, *, lon: float, lat: float, crs="EPSG:4
 
     The single-request path: no pandas, a few tens of microseconds of routing.
     Bad input comes back as ``{"error": code, "detail": message}`` (codes as in
-    :data:`gisgrid.assign.ERROR_CODES`).
+    :data:`gisgrid.routing.engine.ERROR_CODES`).
     """
     try:
         parsed = crsmod.parse_crs(crs)

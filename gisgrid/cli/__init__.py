@@ -191,7 +191,7 @@ def segments() -> None:
 def segments_build(code: str | None, max_length_m: float | None, replace: bool) -> None:
     """Split streets into segments at intersections and at a maximum length; build non-overlapping areas."""
     from gisgrid.db import ensure_database, get_engine
-    from gisgrid.segments_store import rebuild_segments
+    from gisgrid.network.store import rebuild_segments
 
     settings = load_settings()
     if max_length_m is not None:
@@ -213,7 +213,7 @@ def export_cmd(layer_name: str, path: str) -> None:
 
     Layers: jurisdictions, streets, segments, centerlines, cells, owners, categories, departments, reports.
     """
-    from gisgrid import layers
+    from gisgrid.db import layers
     from gisgrid.db import ensure_database, get_engine
     from gisgrid.io import write_layer
 
@@ -255,7 +255,7 @@ def import_cmd(layer_name, path, crs_name, mapping, sheet, x, y, wkt, code, stri
     Bad rows are skipped and listed with their row numbers (1 = first data row).
     """
     from gisgrid.db import ensure_database, get_engine
-    from gisgrid.imports import import_file
+    from gisgrid.db.imports import import_file
 
     engine = get_engine(url=ensure_database())
     with engine.begin() as conn:
@@ -280,7 +280,7 @@ class _AssignGroup(click.Group):
 
 
 def _deployment():
-    from gisgrid.assign_store import load_deployment
+    from gisgrid.routing.store import load_deployment
     from gisgrid.db import ensure_database, get_engine
 
     settings = load_settings()
@@ -310,7 +310,7 @@ def assign() -> None:
 @handle_errors
 def assign_point(lon, lat, crs_name, category, day) -> None:
     """Route one point and explain the decision."""
-    from gisgrid.assign_store import explain_point
+    from gisgrid.routing.store import explain_point
 
     deployment, _, _ = _deployment()
     result = explain_point(deployment, lon=lon, lat=lat, crs=crs_name, category=category, day=day)
@@ -351,7 +351,7 @@ def assign_file_cmd(src, dst, crs_name, lon, lat, category, date_col, chunk_rows
 @handle_errors
 def assign_stored(rerun, since, only_unassigned) -> None:
     """Assign stored reports in bulk (earlier assignments stay in the history)."""
-    from gisgrid.assign_store import assign_stored_reports
+    from gisgrid.routing.store import assign_stored_reports
 
     deployment, engine, _ = _deployment()
     if not rerun and not only_unassigned:
@@ -387,7 +387,7 @@ def serve(host: str | None, port: int | None, threads: int) -> None:
 
 
 # --- geocoding ------------------------------------------------------------------------
-# `gisgrid import addresses FILE`: the importer lives in gisgrid.imports; the layer is added to the choices here
+# `gisgrid import addresses FILE`: the importer lives in gisgrid.db.imports; the layer is added to the choices here
 for _param in import_cmd.params:
     if _param.name == "layer_name" and "addresses" not in _param.type.choices:
         _param.type = click.Choice([*_param.type.choices, "addresses"])
@@ -436,7 +436,7 @@ def geocode_cmd(src, column, dst, sheet, category, date_col, code, no_resume, qu
 
 
 # --- grids and coverage audit (gisgrid/commands_grid.py) --------------------------------
-from gisgrid.commands_grid import audit_cmd, grid  # noqa: E402
+from gisgrid.cli.grid import audit_cmd, grid  # noqa: E402
 
 main.add_command(grid)
 main.add_command(audit_cmd)

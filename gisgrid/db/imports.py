@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from gisgrid import crs
 from gisgrid.errors import FileFormatError, InputError
-from gisgrid.layers import insert_frame
+from gisgrid.db.layers import insert_frame
 
 LOGGER = logging.getLogger(__name__)
 
@@ -313,7 +313,7 @@ class _Reports(_Importer):
             if ts.tzinfo is None:
                 ts = ts.tz_localize("Asia/Shanghai")
             status = _text(getattr(rec, "status", None)) or "reported"
-            from gisgrid.models import REPORT_STATUSES
+            from gisgrid.db.schema import REPORT_STATUSES
 
             if status not in REPORT_STATUSES:
                 self.reject(rec.row, f"status {status!r} is not one of {', '.join(REPORT_STATUSES)}")

@@ -1,15 +1,15 @@
 """The unit grid and its audit against the database (``gisgrid grid build``, ``gisgrid audit``, ``/audit``).
 
-:func:`build_and_store_grid` runs :func:`gisgrid.grids.build_grid` on a town
+:func:`build_and_store_grid` runs :func:`gisgrid.grid.build.build_grid` on a town
 (or on every town of a county) as stored in ``jurisdiction`` / ``street`` and
 replaces that town's rows of ``grid_cell``.  Cells whose code survives the
 re-run keep their row id, so the owner assignments on them (``target_type =
 'cell'``, ``target_id = grid_cell.id``) stay attached; retired cells are deleted
 after their current assignments end today (history kept, as
-:mod:`gisgrid.segments_store` does for segments).
+:mod:`gisgrid.network.store` does for segments).
 
 :func:`audit_store` loads a jurisdiction, its cells, segment areas, owners and
-recent reports and runs :func:`gisgrid.audit.audit_coverage`.
+recent reports and runs :func:`gisgrid.audit.coverage.audit_coverage`.
 
 Both take a SQLAlchemy connection; the caller owns the transaction (the CLI
 uses ``engine.begin()``).  The grid replacement runs inside a SAVEPOINT, so a
@@ -30,12 +30,12 @@ import sqlalchemy as sa
 from shapely.geometry import MultiPolygon
 
 from gisgrid import crs
-from gisgrid.audit import AuditResult, audit_coverage
+from gisgrid.audit.coverage import AuditResult, audit_coverage
 from gisgrid.config import Settings
 from gisgrid.errors import InputError, NotFound
-from gisgrid.grids import LAYOUTS, build_grid, tiling_errors_m2
-from gisgrid.layers import insert_frame
-from gisgrid.segments import half_width_m
+from gisgrid.grid.build import LAYOUTS, build_grid, tiling_errors_m2
+from gisgrid.db.layers import insert_frame
+from gisgrid.network.segments import half_width_m
 
 LOGGER = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def build_and_store_grid(conn: sa.Connection, settings: Settings, jurisdiction_c
     target_area_m2 : float, default 10000
         Intended cell area, m².
     layout : {"blocks", "square", "hex"}, default "blocks"
-        See :func:`gisgrid.grids.build_grid`.
+        See :func:`gisgrid.grid.build.build_grid`.
 
     Returns
     -------
@@ -95,7 +95,7 @@ def build_and_store_grid(conn: sa.Connection, settings: Settings, jurisdiction_c
     ------
     InputError
         Empty code, unknown layout or a non-positive target (and whatever
-        :func:`~gisgrid.grids.build_grid` refuses).
+        :func:`~gisgrid.grid.build.build_grid` refuses).
     NotFound
         When no town or county has this code.
     """
@@ -233,7 +233,7 @@ def audit_store(conn: sa.Connection, settings: Settings, jurisdiction_code: str 
     today : datetime.date, optional
         Day of the evaluation (default today).
     **limits
-        Passed to :func:`gisgrid.audit.audit_coverage` (``sliver_area_m2``,
+        Passed to :func:`gisgrid.audit.coverage.audit_coverage` (``sliver_area_m2``,
         ``sliver_thinness``, ``max_units_per_owner``, ``expiry_days``,
         ``tolerance_m``); the first four default to the deployment's
         ``audit_*`` settings.

@@ -32,7 +32,7 @@ An assignment is current on ``today`` when ``valid_from <= today < valid_to``
 (``valid_to`` empty while open), as in the ``owner_assignment`` table.
 
 Geometry differences narrower than ``tolerance_m`` (1 cm by default: what the
-storage round trip and the 1 mm snap-rounding of :mod:`gisgrid.grids` leave along
+storage round trip and the 1 mm snap-rounding of :mod:`gisgrid.grid.build` leave along
 borders) are noise, not gaps or overlaps.  All areas are m² and all lengths
 metres, computed in the metric CRS (:func:`gisgrid.crs.metric_crs_for` the
 jurisdiction unless ``metric_epsg`` is given); inputs and layers are EPSG:4326.

@@ -20,7 +20,7 @@ or :class:`EditConflict` when a unit changed since the planner loaded it
 (the second of two planners saving the same unit at once: nothing of the
 first is overwritten, and the second's drawing stays on their map).
 
-Every save writes one :class:`~gisgrid.models.PlanVersion` row per unit it
+Every save writes one :class:`~gisgrid.db.schema.PlanVersion` row per unit it
 changes and bumps the unit's ``revision``; the first edit of a unit also
 records its geometry as built (``action = 'original'``), so any earlier state
 can be viewed and restored.  Owner assignments follow their cells: a reshaped
@@ -55,7 +55,7 @@ from shapely.geometry.base import BaseGeometry
 from gisgrid import crs
 from gisgrid.config import Settings
 from gisgrid.errors import GisgridError, InputError, NotFound
-from gisgrid.plan import (OVERLAP_MODES, EditCheck, Problem, area_m2, significant, check_edit, merge_polygons,
+from gisgrid.grid.edit import (OVERLAP_MODES, EditCheck, Problem, area_m2, significant, check_edit, merge_polygons,
                           parse_drawing, split_polygon)
 
 LOGGER = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""``gisgrid grid build`` and ``gisgrid audit``: thin click wrappers over :mod:`gisgrid.grid_store`.
+"""``gisgrid grid build`` and ``gisgrid audit``: thin click wrappers over :mod:`gisgrid.grid.store`.
 
 Wired into the main group in :mod:`gisgrid.cli` with ``main.add_command(grid)``
 and ``main.add_command(audit_cmd)``.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from gisgrid.grids import LAYOUTS
+from gisgrid.grid.build import LAYOUTS
 
 LOGGER = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def grid_build(code: str, target_area_m2: float, layout: str) -> None:
     Cells whose code is unchanged keep their id and owners; retired cells'
     owner assignments end today.
     """
-    from gisgrid.grid_store import build_and_store_grid, format_build_summary
+    from gisgrid.grid.store import build_and_store_grid, format_build_summary
 
     engine, settings = _engine()
     with engine.begin() as conn:
@@ -74,7 +74,7 @@ def grid_build(code: str, target_area_m2: float, layout: str) -> None:
 @_handle_errors
 def audit_cmd(code: str | None, days: int, geojson_path: Path | None, xlsx_path: Path | None) -> None:
     """Coverage audit: gaps (没人管), overlaps (多头管), slivers and owner problems."""
-    from gisgrid.grid_store import audit_geojson_bytes, audit_store, audit_summary_lines, audit_xlsx_bytes
+    from gisgrid.grid.store import audit_geojson_bytes, audit_store, audit_summary_lines, audit_xlsx_bytes
 
     engine, settings = _engine()
     with engine.connect() as conn:

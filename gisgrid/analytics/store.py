@@ -7,13 +7,13 @@ Every filter becomes one parameterised SQL ``WHERE`` over ``report r``
 
 Scale: density and hotspot counts are aggregated in PostGIS, never by shipping
 every point.  Reports are binned on the same pointy-top hexagon lattice as
-:func:`gisgrid.hotspots.hex_bins` (axial coordinates anchored at the origin of
+:func:`gisgrid.analytics.hotspots.hex_bins` (axial coordinates anchored at the origin of
 the town's metric CRS, ``jurisdiction.metric_epsg``), computed arithmetically
 in SQL and grouped: at 1,000,000 reports this is one sequential scan and a hash
 aggregate, where a spatial join of the points with ``ST_HexagonGrid`` polygons
 is several times slower (see ``bench/map.py``).  The hexagons come back as
 ``hex_bins``-compatible ids (``"{q}_{r}"``), so hotspots run
-:func:`gisgrid.hotspots.getis_ord` on PostGIS counts with the zeros filled in
+:func:`gisgrid.analytics.hotspots.getis_ord` on PostGIS counts with the zeros filled in
 by ``hex_bins`` over the jurisdiction's extent.
 """
 from __future__ import annotations
@@ -29,10 +29,10 @@ import pandas as pd
 import shapely
 import sqlalchemy as sa
 
-from gisgrid import hotspots as hs
+from gisgrid.analytics import hotspots as hs
 from gisgrid.crs import STORAGE_SRID
 from gisgrid.errors import InputError
-from gisgrid.models import REPORT_STATUSES
+from gisgrid.db.schema import REPORT_STATUSES
 
 LOGGER = logging.getLogger(__name__)
 
@@ -259,7 +259,7 @@ def aggregate(conn: sa.Connection, filters: ReportFilters, *, size_m: float = 10
 
 def _axial_counts(conn: sa.Connection, filters: ReportFilters, size_m: float, epsg: int, *,
                   now: dt.datetime | None = None, with_unlocated: bool = False) -> pd.DataFrame:
-    """Reports per hexagon (axial q, r of :func:`gisgrid.hotspots.hex_bins`), counted in PostGIS.
+    """Reports per hexagon (axial q, r of :func:`gisgrid.analytics.hotspots.hex_bins`), counted in PostGIS.
 
     Returns q, r, count, overdue (open and past the category's deadline at
     ``now``) and the hexagon centre in lon/lat (EPSG:4326).  With
@@ -363,7 +363,7 @@ def hotspots(conn: sa.Connection, filters: ReportFilters, size_m: float = 100.0,
 
     Counts come from PostGIS (:func:`density_bins`' lattice); every hexagon of
     the jurisdiction's extent takes part, empty ones as 0, and
-    :func:`gisgrid.hotspots.getis_ord` adds ``gi_z``, ``p_sim``, ``p_fdr`` and
+    :func:`gisgrid.analytics.hotspots.getis_ord` adds ``gi_z``, ``p_sim``, ``p_fdr`` and
     ``hotspot`` (``hot_99`` … ``cold_99``).  Needs a jurisdiction: towns lie
     far apart and a study area spanning them is meaningless.
     """
@@ -388,7 +388,7 @@ def hotspots(conn: sa.Connection, filters: ReportFilters, size_m: float = 100.0,
 
 def recurring(conn: sa.Connection, filters: ReportFilters, *, within_days: int = 14,
               radius_m: float = 50.0) -> gpd.GeoDataFrame:
-    """易反弹 places among the matched reports (:func:`gisgrid.hotspots.recurring_hotspots`)."""
+    """易反弹 places among the matched reports (:func:`gisgrid.analytics.hotspots.recurring_hotspots`)."""
     epsg, _ = study_area(conn, filters)
     where, params = report_filter(conn, filters)
     frame = pd.read_sql_query(sa.text(f"""
@@ -451,7 +451,7 @@ def coverage_gaps(conn: sa.Connection, filters: ReportFilters, *, day: dt.date |
     through its street); a cell when no assignment targets it.  Columns
     ``kind`` ("segment"/"cell"), ``id``, ``name`` and the polygon (EPSG:4326).
     """
-    from gisgrid.owners import segment_owner_chains  # noqa: PLC0415
+    from gisgrid.ownership.store import segment_owner_chains  # noqa: PLC0415
 
     day = day or dt.date.today()
     area = "true"

@@ -1,0 +1,1 @@
+"""Streets and segments: frontage areas from centerlines (segments) and their store."""
