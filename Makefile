@@ -10,7 +10,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: demo test setup sysdeps sysdeps-test db serve bench clean distclean
+.PHONY: demo test lint setup sysdeps sysdeps-test db serve bench clean distclean
 
 demo: setup sysdeps db
 	$(BIN)/gisgrid demo load
@@ -19,8 +19,14 @@ demo: setup sysdeps db
 	@echo
 	$(BIN)/gisgrid serve --host $(HOST) --port $(PORT)
 
-test: setup sysdeps-test db
+test: setup sysdeps-test db lint
 	$(BIN)/pytest -q -p no:cacheprovider
+
+# House rules: ruff lint and format, and the import-linter contracts in setup.cfg.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --contract layers --contract pure --contract no-flask-below-web
 
 setup: $(VENV)/.installed
 

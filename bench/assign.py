@@ -47,6 +47,7 @@ Cases:
     PostGIS query per point over a warm connection, ``POST /api/assign``
     latency): they print "skipped" until implemented.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,8 +68,8 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gisgrid.routing.engine import AssignmentIndex, RuleSet, assign_file  # noqa: E402
 from gisgrid.crs import transformer  # noqa: E402
+from gisgrid.routing.engine import AssignmentIndex, RuleSet, assign_file  # noqa: E402
 
 LOGGER = logging.getLogger("bench.assign")
 
@@ -79,11 +80,15 @@ FRONTAGE_M = 40.0
 CELL_M = 100.0
 TOLERANCE_M = 30.0
 NO_AREA_SHARE = 0.10
-RULESET = RuleSet(version="bench", tolerance_m=TOLERANCE_M, category_routes={
-    "0101": {"mode": "location"},
-    "0301": {"mode": "by_road_class", "road_classes": {"primary": 7, "trunk": 8}},
-    "0501": {"mode": "department", "department_id": 9},
-})
+RULESET = RuleSet(
+    version="bench",
+    tolerance_m=TOLERANCE_M,
+    category_routes={
+        "0101": {"mode": "location"},
+        "0301": {"mode": "by_road_class", "road_classes": {"primary": 7, "trunk": 8}},
+        "0501": {"mode": "department", "department_id": 9},
+    },
+)
 
 
 class Skip(Exception):
@@ -99,7 +104,7 @@ class Town:
     bounds: tuple[float, float, float, float]
     ids: np.ndarray
     lines: np.ndarray
-    areas: np.ndarray           # None where a segment has no area
+    areas: np.ndarray  # None where a segment has no area
     segments: gpd.GeoDataFrame  # EPSG:4326, columns id, road_class, area, geometry
     cells: gpd.GeoDataFrame
     jurisdictions: gpd.GeoDataFrame
@@ -119,8 +124,9 @@ def make_town(n_segments: int, *, seed: int = 0) -> Town:
     i, j = i.ravel().astype(float), j.ravel().astype(float)
     b, d = BLOCK_M, FRONTAGE_M
     # horizontal segments (along x) at y = j·b, x from i·b to (i+1)·b; vertical ones are the transpose
-    h_line = np.stack([np.column_stack([x0 + i * b, y0 + j * b]), np.column_stack([x0 + (i + 1) * b, y0 + j * b])],
-                      axis=1)
+    h_line = np.stack(
+        [np.column_stack([x0 + i * b, y0 + j * b]), np.column_stack([x0 + (i + 1) * b, y0 + j * b])], axis=1
+    )
     dx = np.array([0, d, b - d, b, b - d, d, 0])
     dy = np.array([0, d, d, 0, -d, -d, 0])
     h_area = np.stack([x0 + i[:, None] * b + dx, y0 + j[:, None] * b + dy], axis=-1)
@@ -132,32 +138,58 @@ def make_town(n_segments: int, *, seed: int = 0) -> Town:
     ids = np.arange(1, n + 1, dtype=np.int64)
     areas = areas.astype(object)
     areas[rng.random(n) < NO_AREA_SHARE] = None
-    road_class = rng.choice(np.array(["residential", "tertiary", "secondary", "primary", "trunk"], dtype=object),
-                            size=n, p=[0.6, 0.2, 0.1, 0.07, 0.03])
+    road_class = rng.choice(
+        np.array(["residential", "tertiary", "secondary", "primary", "trunk"], dtype=object),
+        size=n,
+        p=[0.6, 0.2, 0.1, 0.07, 0.03],
+    )
     side = k * b
     bounds = (x0 - d, y0 - d, x0 + side + d, y0 + side + d)
     # unit-grid cells over the town; communities 8 × 8, towns 2 × 2, one county
     nc = int(np.ceil((bounds[2] - bounds[0]) / CELL_M))
     cx, cy = np.meshgrid(np.arange(nc), np.arange(nc), indexing="ij")
-    cells = shapely.box(bounds[0] + cx.ravel() * CELL_M, bounds[1] + cy.ravel() * CELL_M,
-                        bounds[0] + (cx.ravel() + 1) * CELL_M, bounds[1] + (cy.ravel() + 1) * CELL_M)
+    cells = shapely.box(
+        bounds[0] + cx.ravel() * CELL_M,
+        bounds[1] + cy.ravel() * CELL_M,
+        bounds[0] + (cx.ravel() + 1) * CELL_M,
+        bounds[1] + (cy.ravel() + 1) * CELL_M,
+    )
     width = bounds[2] - bounds[0]
     jur_geoms, jur_levels = [shapely.box(*bounds)], ["county"]
     for parts, level in ((2, "town"), (8, "community")):
         step = width / parts
         for a in range(parts):
             for c in range(parts):
-                jur_geoms.append(shapely.box(bounds[0] + a * step, bounds[1] + c * step,
-                                             bounds[0] + (a + 1) * step, bounds[1] + (c + 1) * step))
+                jur_geoms.append(
+                    shapely.box(
+                        bounds[0] + a * step,
+                        bounds[1] + c * step,
+                        bounds[0] + (a + 1) * step,
+                        bounds[1] + (c + 1) * step,
+                    )
+                )
                 jur_levels.append(level)
-    segments = gpd.GeoDataFrame({"id": ids, "road_class": road_class,
-                                 "area": gpd.GeoSeries(_to_lonlat(areas), crs=4326)},
-                                geometry=_to_lonlat(lines), crs=4326)
+    segments = gpd.GeoDataFrame(
+        {"id": ids, "road_class": road_class, "area": gpd.GeoSeries(_to_lonlat(areas), crs=4326)},
+        geometry=_to_lonlat(lines),
+        crs=4326,
+    )
     cells_gdf = gpd.GeoDataFrame({"id": np.arange(1, len(cells) + 1)}, geometry=_to_lonlat(cells), crs=4326)
-    jur = gpd.GeoDataFrame({"id": np.arange(1, len(jur_geoms) + 1), "level": jur_levels},
-                           geometry=_to_lonlat(np.array(jur_geoms)), crs=4326)
-    return Town(n_segments=n, bounds=bounds, ids=ids, lines=lines, areas=areas, segments=segments,
-                cells=cells_gdf, jurisdictions=jur)
+    jur = gpd.GeoDataFrame(
+        {"id": np.arange(1, len(jur_geoms) + 1), "level": jur_levels},
+        geometry=_to_lonlat(np.array(jur_geoms)),
+        crs=4326,
+    )
+    return Town(
+        n_segments=n,
+        bounds=bounds,
+        ids=ids,
+        lines=lines,
+        areas=areas,
+        segments=segments,
+        cells=cells_gdf,
+        jurisdictions=jur,
+    )
 
 
 def make_points(town: Town, n: int, *, kind: str, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -188,16 +220,20 @@ class Context:
     def get_index(self) -> AssignmentIndex:
         if self.index is None:
             t0 = time.perf_counter()
-            self.index = AssignmentIndex.build(self.town.segments, self.town.cells, self.town.jurisdictions,
-                                               metric_epsg=METRIC_EPSG, ruleset=RULESET)
+            self.index = AssignmentIndex.build(
+                self.town.segments, self.town.cells, self.town.jurisdictions, metric_epsg=METRIC_EPSG, ruleset=RULESET
+            )
             self.extras["index build s"] = time.perf_counter() - t0
         return self.index
 
     def trees(self) -> tuple[shapely.STRtree, shapely.STRtree, np.ndarray]:
         if "trees" not in self.extras:
             present = np.array([a is not None for a in self.town.areas])
-            self.extras["trees"] = (shapely.STRtree(self.town.areas[present].tolist()),
-                                    shapely.STRtree(self.town.lines), np.flatnonzero(present))
+            self.extras["trees"] = (
+                shapely.STRtree(self.town.areas[present].tolist()),
+                shapely.STRtree(self.town.lines),
+                np.flatnonzero(present),
+            )
         return self.extras["trees"]
 
     def csv_source(self) -> Path:
@@ -206,14 +242,17 @@ class Context:
         if not path.exists():
             lon, lat = transformer(METRIC_EPSG, 4326).transform(self.x, self.y)
             rng = np.random.default_rng(2)
-            pd.DataFrame({
-                "id": np.arange(1, len(lon) + 1),
-                "lon": np.round(lon, 7), "lat": np.round(lat, 7),
-                "category": rng.choice(["0101", "0301", "0501", ""], size=len(lon), p=[0.6, 0.3, 0.05, 0.05]),
-                "date": pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.integers(0, 365 * 24 * 60, len(lon)),
-                                                                     unit="min"),
-                "description": "人行道堆放杂物, 影响通行",
-            }).to_csv(path, index=False, date_format="%Y-%m-%d %H:%M")
+            pd.DataFrame(
+                {
+                    "id": np.arange(1, len(lon) + 1),
+                    "lon": np.round(lon, 7),
+                    "lat": np.round(lat, 7),
+                    "category": rng.choice(["0101", "0301", "0501", ""], size=len(lon), p=[0.6, 0.3, 0.05, 0.05]),
+                    "date": pd.Timestamp("2026-01-01")
+                    + pd.to_timedelta(rng.integers(0, 365 * 24 * 60, len(lon)), unit="min"),
+                    "description": "人行道堆放杂物, 影响通行",
+                }
+            ).to_csv(path, index=False, date_format="%Y-%m-%d %H:%M")
         return path
 
 
@@ -240,8 +279,11 @@ def case_limit_threads(ctx: Context) -> int:
     points = shapely.points(ctx.x, ctx.y)
     cuts = np.linspace(0, len(points), threads + 1).astype(int)
     with ThreadPoolExecutor(threads) as pool:
-        parts = list(pool.map(lambda ab: area_tree.query(points[ab[0]:ab[1]], predicate="intersects"),
-                              zip(cuts[:-1], cuts[1:])))
+        parts = list(
+            pool.map(
+                lambda ab: area_tree.query(points[ab[0] : ab[1]], predicate="intersects"), zip(cuts[:-1], cuts[1:])
+            )
+        )
     inside = np.zeros(len(points), dtype=bool)
     for (pi, _), start in zip(parts, cuts[:-1]):
         inside[pi + start] = True
@@ -275,12 +317,11 @@ def case_sjoin(ctx: Context) -> int:
     if "gdfs" not in ctx.extras:
         present = np.array([a is not None for a in town.areas])
         ctx.extras["gdfs"] = (
-            gpd.GeoDataFrame({"segment_id": town.ids[present]}, geometry=town.areas[present].tolist(),
-                             crs=METRIC_EPSG),
-            gpd.GeoDataFrame({"segment_id": town.ids}, geometry=town.lines, crs=METRIC_EPSG))
+            gpd.GeoDataFrame({"segment_id": town.ids[present]}, geometry=town.areas[present].tolist(), crs=METRIC_EPSG),
+            gpd.GeoDataFrame({"segment_id": town.ids}, geometry=town.lines, crs=METRIC_EPSG),
+        )
     areas, lines = ctx.extras["gdfs"]
-    points = gpd.GeoDataFrame({"n": np.arange(len(ctx.x))}, geometry=gpd.points_from_xy(ctx.x, ctx.y),
-                              crs=METRIC_EPSG)
+    points = gpd.GeoDataFrame({"n": np.arange(len(ctx.x))}, geometry=gpd.points_from_xy(ctx.x, ctx.y), crs=METRIC_EPSG)
     joined = gpd.sjoin(points, areas, how="left", predicate="intersects")
     leftovers = points.loc[joined.index[joined["segment_id"].isna()].unique()]
     nearest = gpd.sjoin_nearest(leftovers, lines, how="left", max_distance=TOLERANCE_M, distance_col="distance_m")
@@ -338,47 +379,97 @@ def _prepare_db(ctx: Context):
         raw = conn.connection.dbapi_connection
         jur = town.jurisdictions
         parents = {"county": "", "town": "1", "community": ""}
-        jrows = pd.DataFrame({"id": jur["id"], "code": [f"J{i:06d}" for i in jur["id"]], "level": jur["level"],
-                              "name": [f"J{i}" for i in jur["id"]],
-                              "parent_id": [parents[lv] for lv in jur["level"]], "metric_epsg": METRIC_EPSG,
-                              "geom": "SRID=4326;" + shapely.to_wkt(shapely.multipolygons(
-                                  [[g] for g in jur.geometry]), rounding_precision=8)})
+        jrows = pd.DataFrame(
+            {
+                "id": jur["id"],
+                "code": [f"J{i:06d}" for i in jur["id"]],
+                "level": jur["level"],
+                "name": [f"J{i}" for i in jur["id"]],
+                "parent_id": [parents[lv] for lv in jur["level"]],
+                "metric_epsg": METRIC_EPSG,
+                "geom": "SRID=4326;"
+                + shapely.to_wkt(shapely.multipolygons([[g] for g in jur.geometry]), rounding_precision=8),
+            }
+        )
         _copy(raw, "jurisdiction", list(jrows.columns), jrows)
         n_streets = max(1, len(town.ids) // 100)
-        srows = pd.DataFrame({"id": np.arange(1, n_streets + 1), "name": [f"街{i}" for i in range(1, n_streets + 1)],
-                              "jurisdiction_id": 2, "geom": "SRID=4326;MULTILINESTRING((114 22,114.001 22))"})
+        srows = pd.DataFrame(
+            {
+                "id": np.arange(1, n_streets + 1),
+                "name": [f"街{i}" for i in range(1, n_streets + 1)],
+                "jurisdiction_id": 2,
+                "geom": "SRID=4326;MULTILINESTRING((114 22,114.001 22))",
+            }
+        )
         _copy(raw, "street", list(srows.columns), srows)
         segs = town.segments
-        grows = pd.DataFrame({
-            "id": segs["id"], "street_id": (segs["id"] - 1) % n_streets + 1, "name": [f"段{i}" for i in segs["id"]],
-            "road_class": segs["road_class"],
-            "geom": "SRID=4326;" + shapely.to_wkt(segs.geometry.values, rounding_precision=8),
-            "area": ["" if a is None else "SRID=4326;" + shapely.to_wkt(shapely.multipolygons([a]),
-                                                                       rounding_precision=8)
-                     for a in segs["area"].values]})
+        grows = pd.DataFrame(
+            {
+                "id": segs["id"],
+                "street_id": (segs["id"] - 1) % n_streets + 1,
+                "name": [f"段{i}" for i in segs["id"]],
+                "road_class": segs["road_class"],
+                "geom": "SRID=4326;" + shapely.to_wkt(segs.geometry.values, rounding_precision=8),
+                "area": [
+                    "" if a is None else "SRID=4326;" + shapely.to_wkt(shapely.multipolygons([a]), rounding_precision=8)
+                    for a in segs["area"].values
+                ],
+            }
+        )
         _copy(raw, "segment", list(grows.columns), grows)
-        crows = pd.DataFrame({"id": town.cells["id"], "code": [f"C{i}" for i in town.cells["id"]],
-                              "geom": "SRID=4326;" + shapely.to_wkt(shapely.multipolygons(
-                                  [[g] for g in town.cells.geometry]), rounding_precision=8)})
+        crows = pd.DataFrame(
+            {
+                "id": town.cells["id"],
+                "code": [f"C{i}" for i in town.cells["id"]],
+                "geom": "SRID=4326;"
+                + shapely.to_wkt(shapely.multipolygons([[g] for g in town.cells.geometry]), rounding_precision=8),
+            }
+        )
         _copy(raw, "grid_cell", list(crows.columns), crows)
-        conn.execute(sa.text("INSERT INTO department (id, code, name) VALUES (7,'d7','公路管理局'),"
-                             "(8,'d8','交警大队'),(9,'d9','城管执法局')"))
-        conn.execute(sa.text("INSERT INTO category (code, name, kind, deadline_hours, department_id, routing) "
-                             "VALUES (:code, :name, 'event', 4, :dept, CAST(:routing AS jsonb))"), [
-            {"code": "0101", "name": "暴露垃圾", "dept": None, "routing": '{"mode": "location"}'},
-            {"code": "0301", "name": "占道经营", "dept": None,
-             "routing": '{"mode": "by_road_class", "road_classes": {"primary": 7, "trunk": 8}}'},
-            {"code": "0501", "name": "乱搭乱建", "dept": 9, "routing": '{"mode": "department"}'}])
+        conn.execute(
+            sa.text(
+                "INSERT INTO department (id, code, name) VALUES (7,'d7','公路管理局'),"
+                "(8,'d8','交警大队'),(9,'d9','城管执法局')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO category (code, name, kind, deadline_hours, department_id, routing) "
+                "VALUES (:code, :name, 'event', 4, :dept, CAST(:routing AS jsonb))"
+            ),
+            [
+                {"code": "0101", "name": "暴露垃圾", "dept": None, "routing": '{"mode": "location"}'},
+                {
+                    "code": "0301",
+                    "name": "占道经营",
+                    "dept": None,
+                    "routing": '{"mode": "by_road_class", "road_classes": {"primary": 7, "trunk": 8}}',
+                },
+                {"code": "0501", "name": "乱搭乱建", "dept": 9, "routing": '{"mode": "department"}'},
+            ],
+        )
         people = pd.DataFrame({"id": segs["id"], "name": [f"段长{i}" for i in segs["id"]]})
         _copy(raw, "person", list(people.columns), people)
-        owners = pd.DataFrame({"person_id": segs["id"], "target_type": "segment", "target_id": segs["id"],
-                               "role": "段长", "valid_from": "2020-01-01"})
+        owners = pd.DataFrame(
+            {
+                "person_id": segs["id"],
+                "target_type": "segment",
+                "target_id": segs["id"],
+                "role": "段长",
+                "valid_from": "2020-01-01",
+            }
+        )
         _copy(raw, "owner_assignment", list(owners.columns), owners)
         lon, lat = transformer(METRIC_EPSG, 4326).transform(ctx.x, ctx.y)
         rng = np.random.default_rng(3)
         cat_id = rng.choice(np.array(["1", "2", "3", ""], dtype=object), size=len(lon), p=[0.6, 0.3, 0.05, 0.05])
-        reports = pd.DataFrame({"geom": [f"SRID=4326;POINT({a:.7f} {b:.7f})" for a, b in zip(lon, lat)],
-                                "category_id": cat_id, "reported_at": "2026-06-01 10:00+08"})
+        reports = pd.DataFrame(
+            {
+                "geom": [f"SRID=4326;POINT({a:.7f} {b:.7f})" for a, b in zip(lon, lat)],
+                "category_id": cat_id,
+                "reported_at": "2026-06-01 10:00+08",
+            }
+        )
         _copy(raw, "report", list(reports.columns), reports)
     with engine.begin() as conn:
         conn.execute(sa.text("ANALYZE"))
@@ -391,8 +482,8 @@ def _prepare_db(ctx: Context):
 def case_postgis_stored(ctx: Context) -> int:
     """Stored reports (re)assigned end to end: load rules/index/owners, COPY out, route in process, COPY back,
     history rows inserted and report rows updated, committed."""
-    from gisgrid.routing.store import assign_stored_reports, load_deployment  # noqa: PLC0415
     from gisgrid.config import load_settings  # noqa: PLC0415
+    from gisgrid.routing.store import assign_stored_reports, load_deployment  # noqa: PLC0415
 
     engine = ctx.extras["db_engine"]
     with engine.begin() as conn:
@@ -406,7 +497,8 @@ def case_postgis_setbased(ctx: Context) -> int:
     engine = ctx.extras["db_engine"]
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE TEMP TABLE r_assign (report_id int, segment_id int) ON COMMIT DROP"))
-        n = conn.execute(sa.text(f"""
+        n = conn.execute(
+            sa.text(f"""
             INSERT INTO r_assign
             SELECT r.id, COALESCE(
                 (SELECT g.id FROM segment g WHERE g.area && r.geom AND ST_Intersects(g.area, r.geom)
@@ -415,7 +507,8 @@ def case_postgis_setbased(ctx: Context) -> int:
                  WHERE ST_DWithin(ST_Transform(g.geom, {METRIC_EPSG}), ST_Transform(r.geom, {METRIC_EPSG}), 30)
                    AND g.geom && ST_Expand(r.geom, 0.0005)
                  ORDER BY g.geom <-> r.geom, g.id LIMIT 1))
-            FROM report r""")).rowcount
+            FROM report r""")
+        ).rowcount
     return n
 
 
@@ -423,8 +516,10 @@ def case_postgis_per_point(ctx: Context) -> int:
     """One prepared PostGIS query per point over a warm connection (20,000 points; p50 printed)."""
     engine = ctx.extras["db_engine"]
     lon, lat = transformer(METRIC_EPSG, 4326).transform(ctx.x[:20_000], ctx.y[:20_000])
-    sql = ("SELECT g.id FROM segment g WHERE g.area && ST_SetSRID(ST_MakePoint(%s, %s), 4326) "
-           "AND ST_Intersects(g.area, ST_SetSRID(ST_MakePoint(%s, %s), 4326)) ORDER BY g.id LIMIT 1")
+    sql = (
+        "SELECT g.id FROM segment g WHERE g.area && ST_SetSRID(ST_MakePoint(%s, %s), 4326) "
+        "AND ST_Intersects(g.area, ST_SetSRID(ST_MakePoint(%s, %s), 4326)) ORDER BY g.id LIMIT 1"
+    )
     times = np.empty(len(lon))
     with engine.connect() as conn:
         raw = conn.connection.dbapi_connection
@@ -452,9 +547,12 @@ def case_api_latency(ctx: Context) -> int:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     exe = str(Path(sys.executable).parent / "gisgrid")
-    server = subprocess.Popen([exe, "serve", "--host", "127.0.0.1", "--port", str(port)],
-                              env={**os.environ, "GISGRID_DATABASE_URL": url}, stderr=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [exe, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env={**os.environ, "GISGRID_DATABASE_URL": url},
+        stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
     try:
         lon, lat = transformer(METRIC_EPSG, 4326).transform(ctx.x[:1000], ctx.y[:1000])
         for _ in range(300):  # wait for the server
@@ -468,9 +566,12 @@ def case_api_latency(ctx: Context) -> int:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)  # one keep-alive connection
 
         def post(a: float, b: float) -> dict:
-            conn.request("POST", "/api/assign", body=json.dumps({"lon": a, "lat": b, "crs": "EPSG:4326",
-                                                                  "category": "0101", "date": "2026-06-01"}),
-                         headers={"Content-Type": "application/json"})
+            conn.request(
+                "POST",
+                "/api/assign",
+                body=json.dumps({"lon": a, "lat": b, "crs": "EPSG:4326", "category": "0101", "date": "2026-06-01"}),
+                headers={"Content-Type": "application/json"},
+            )
             resp = conn.getresponse()
             body = json.loads(resp.read())
             if resp.status != 200:
@@ -487,8 +588,9 @@ def case_api_latency(ctx: Context) -> int:
     finally:
         server.terminate()
         server.wait(timeout=10)
-    ctx.extras["api p50/p99/max ms"] = (f"{np.percentile(times, 50) * 1000:.2f}/{np.percentile(times, 99) * 1000:.2f}/"
-                                        f"{times.max() * 1000:.2f}")
+    ctx.extras["api p50/p99/max ms"] = (
+        f"{np.percentile(times, 50) * 1000:.2f}/{np.percentile(times, 99) * 1000:.2f}/{times.max() * 1000:.2f}"
+    )
     return len(times)
 
 
@@ -504,39 +606,49 @@ class Case:
 CASES: list[Case] = [
     Case("limit", "(0) limit: shapely STRtree query + query_nearest", case_limit),
     Case("limit_threads", "(0b) limit, area query split over gisgrid's threads", case_limit_threads),
-    Case("memory", "(1) gisgrid AssignmentIndex.assign, in memory", case_memory,
-         prepare=Context.get_index),
-    Case("file", "(2) gisgrid assign_file CSV → CSV (read, CRS, write)", case_file,
-         prepare=lambda ctx: (ctx.get_index(), ctx.csv_source())),
+    Case("memory", "(1) gisgrid AssignmentIndex.assign, in memory", case_memory, prepare=Context.get_index),
+    Case(
+        "file",
+        "(2) gisgrid assign_file CSV → CSV (read, CRS, write)",
+        case_file,
+        prepare=lambda ctx: (ctx.get_index(), ctx.csv_source()),
+    ),
     Case("sjoin", "(3) geopandas sjoin + sjoin_nearest", case_sjoin),
-    Case("postgis_stored", "(4) stored reports re-assigned end to end (COPY↔engine)", case_postgis_stored,
-         prepare=_prepare_db),
+    Case(
+        "postgis_stored",
+        "(4) stored reports re-assigned end to end (COPY↔engine)",
+        case_postgis_stored,
+        prepare=_prepare_db,
+    ),
     Case("postgis_setbased", "(4b) set-based INSERT … SELECT in PostGIS", case_postgis_setbased, prepare=_prepare_db),
-    Case("postgis_per_point", "(5) one prepared PostGIS query per point", case_postgis_per_point,
-         prepare=_prepare_db),
+    Case("postgis_per_point", "(5) one prepared PostGIS query per point", case_postgis_per_point, prepare=_prepare_db),
     Case("api_latency", "(6) POST /api/assign, 1,000 sequential requests", case_api_latency, prepare=_prepare_db),
 ]
 
 
-def run(points: int, segments: list[int], kinds: list[str], keys: list[str], workdir: Path, *,
-        repeat: int = 1) -> None:
+def run(points: int, segments: list[int], kinds: list[str], keys: list[str], workdir: Path, *, repeat: int = 1) -> None:
     import os  # noqa: PLC0415
 
     try:
         import pyarrow  # noqa: PLC0415
+
         arrow = f"pyarrow {pyarrow.__version__}"
     except ImportError:
         arrow = "no pyarrow"
-    print(f"gisgrid assignment benchmark: {points:,} points, best of {repeat}; {os.cpu_count()} CPUs; "
-          f"shapely {shapely.__version__}, GEOS {shapely.geos_version_string}, geopandas {gpd.__version__}, "
-          f"pandas {pd.__version__}, {arrow}")
+    print(
+        f"gisgrid assignment benchmark: {points:,} points, best of {repeat}; {os.cpu_count()} CPUs; "
+        f"shapely {shapely.__version__}, GEOS {shapely.geos_version_string}, geopandas {gpd.__version__}, "
+        f"pandas {pd.__version__}, {arrow}"
+    )
     selected = [case for case in CASES if case.key in keys]
     for n_segments in segments:
         t0 = time.perf_counter()
         town = make_town(n_segments)
-        print(f"\ntown: {town.n_segments:,} segments ({int(sum(a is not None for a in town.areas)):,} with areas), "
-              f"{len(town.cells):,} cells, {len(town.jurisdictions)} jurisdictions, "
-              f"{(town.bounds[2] - town.bounds[0]) / 1000:.1f} km square (made in {time.perf_counter() - t0:.1f} s)")
+        print(
+            f"\ntown: {town.n_segments:,} segments ({int(sum(a is not None for a in town.areas)):,} with areas), "
+            f"{len(town.cells):,} cells, {len(town.jurisdictions)} jurisdictions, "
+            f"{(town.bounds[2] - town.bounds[0]) / 1000:.1f} km square (made in {time.perf_counter() - t0:.1f} s)"
+        )
         index = None
         for kind in kinds:
             x, y = make_points(town, points, kind=kind)

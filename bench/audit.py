@@ -16,6 +16,7 @@ the planted gaps.  Building the town is not timed; ``audit_coverage`` is, and
 the figures printed are seconds per run and the counts found (which must equal
 the planted ones).  Target: under 10 s.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,8 +55,9 @@ def build_town(side: int, *, gaps: int, overlaps: int, slivers: int, vacant: int
     codes = np.array([f"110108001{1 + i // 999:03d}{1 + i % 999:03d}" for i in range(len(cells))], dtype=object)
 
     # planted problems on distinct interior cells, two apart so they never touch
-    interior = np.flatnonzero((col > 1) & (col < side - 2) & (row > 1) & (row < side - 2) & (col % 3 == 0)
-                              & (row % 3 == 0))
+    interior = np.flatnonzero(
+        (col > 1) & (col < side - 2) & (row > 1) & (row < side - 2) & (col % 3 == 0) & (row % 3 == 0)
+    )
     chosen = rng.choice(interior, size=gaps + overlaps + slivers, replace=False)
     gap_idx, over_idx, sliver_idx = np.split(chosen, [gaps, gaps + overlaps])
     keep = np.ones(len(cells), dtype=bool)
@@ -72,8 +74,11 @@ def build_town(side: int, *, gaps: int, overlaps: int, slivers: int, vacant: int
         extra_codes.append(f"110108099{k + 1:03d}")
     cell_geoms = np.concatenate([cells[keep], np.array(extra, dtype=object)])
     cell_codes = np.concatenate([codes[keep], np.array(extra_codes, dtype=object)])
-    cell_frame = gpd.GeoDataFrame({"id": np.arange(1, len(cell_geoms) + 1), "code": cell_codes},
-                                  geometry=_to_storage(cell_geoms, epsg), crs=STORAGE_SRID)
+    cell_frame = gpd.GeoDataFrame(
+        {"id": np.arange(1, len(cell_geoms) + 1), "code": cell_codes},
+        geometry=_to_storage(cell_geoms, epsg),
+        crs=STORAGE_SRID,
+    )
 
     # frontage strips 20 m deep on both sides of every fourth horizontal grid line
     lines_y = np.arange(2, side, 4)
@@ -82,21 +87,40 @@ def build_town(side: int, *, gaps: int, overlaps: int, slivers: int, vacant: int
     north = shapely.box(x0 + lc * CELL_M, y0 - ly * CELL_M, x0 + (lc + 1) * CELL_M, y0 - ly * CELL_M + 20.0)
     south = shapely.box(x0 + lc * CELL_M, y0 - ly * CELL_M - 20.0, x0 + (lc + 1) * CELL_M, y0 - ly * CELL_M)
     seg_geoms = np.concatenate([north, south])
-    seg_frame = gpd.GeoDataFrame({"id": np.arange(1, len(seg_geoms) + 1),
-                                  "name": [f"路{i}段" for i in range(len(seg_geoms))]},
-                                 geometry=_to_storage(seg_geoms, epsg), crs=STORAGE_SRID)
+    seg_frame = gpd.GeoDataFrame(
+        {"id": np.arange(1, len(seg_geoms) + 1), "name": [f"路{i}段" for i in range(len(seg_geoms))]},
+        geometry=_to_storage(seg_geoms, epsg),
+        crs=STORAGE_SRID,
+    )
 
     cell_ids = cell_frame["id"].to_numpy()
     owned = np.ones(len(cell_ids), dtype=bool)
     owned[rng.choice(len(cell_ids), size=vacant, replace=False)] = False
-    owners = pd.concat([
-        pd.DataFrame({"target_type": "cell", "target_id": cell_ids[owned], "role": "网格长",
-                      "person_id": 10_000 + np.arange(owned.sum()) // 10, "valid_from": dt.date(2025, 1, 1),
-                      "valid_to": None}),
-        pd.DataFrame({"target_type": "segment", "target_id": seg_frame["id"], "role": "段长",
-                      "person_id": 50_000 + np.arange(len(seg_frame)) // 5, "valid_from": dt.date(2025, 1, 1),
-                      "valid_to": None}),
-    ], ignore_index=True)
+    owners = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "target_type": "cell",
+                    "target_id": cell_ids[owned],
+                    "role": "网格长",
+                    "person_id": 10_000 + np.arange(owned.sum()) // 10,
+                    "valid_from": dt.date(2025, 1, 1),
+                    "valid_to": None,
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "target_type": "segment",
+                    "target_id": seg_frame["id"],
+                    "role": "段长",
+                    "person_id": 50_000 + np.arange(len(seg_frame)) // 5,
+                    "valid_from": dt.date(2025, 1, 1),
+                    "valid_to": None,
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     owners["owner_name"] = "P" + owners["person_id"].astype(str)
     owners.loc[owners.index[:25], "person_id"] = 99_999  # one over-limit owner (25 cells)
     owners.loc[owners.index[:25], "owner_name"] = "王大忙"
@@ -105,16 +129,34 @@ def build_town(side: int, *, gaps: int, overlaps: int, slivers: int, vacant: int
     pts = shapely.points(rng.uniform([x0, y0 - side * CELL_M], [x0 + side * CELL_M, y0], size=(400, 2)))
     pts = pts[~shapely.intersects(pts, shapely.union_all(cells[gap_idx]))][:270]  # cell-routed: not in a gap
     n_gap_reports = 30 if gaps else 0
-    gap_pts = shapely.points(np.resize(shapely.get_coordinates(shapely.centroid(cells[gap_idx])),
-                                       (n_gap_reports, 2)))
+    gap_pts = shapely.points(np.resize(shapely.get_coordinates(shapely.centroid(cells[gap_idx])), (n_gap_reports, 2)))
     points = np.concatenate([pts, gap_pts])
-    reports = gpd.GeoDataFrame({"id": np.arange(len(points)), "reported_at": pd.Timestamp(TODAY) - pd.Timedelta(days=3),
-                                "rule": ["grid_cell"] * len(pts) + ["unassigned"] * n_gap_reports},
-                               geometry=_to_storage(points, epsg), crs=STORAGE_SRID)
-    return {"jurisdiction": _to_storage(np.array([jurisdiction], dtype=object), epsg)[0], "cells": cell_frame,
-            "segments": seg_frame, "owners": owners, "reports": reports, "epsg": epsg,
-            "planted": {"gaps": gaps, "overlaps": overlaps, "slivers": slivers, "vacant": vacant,
-                        "expiring": 7, "over_limit": 1, "reports": n_gap_reports}}
+    reports = gpd.GeoDataFrame(
+        {
+            "id": np.arange(len(points)),
+            "reported_at": pd.Timestamp(TODAY) - pd.Timedelta(days=3),
+            "rule": ["grid_cell"] * len(pts) + ["unassigned"] * n_gap_reports,
+        },
+        geometry=_to_storage(points, epsg),
+        crs=STORAGE_SRID,
+    )
+    return {
+        "jurisdiction": _to_storage(np.array([jurisdiction], dtype=object), epsg)[0],
+        "cells": cell_frame,
+        "segments": seg_frame,
+        "owners": owners,
+        "reports": reports,
+        "epsg": epsg,
+        "planted": {
+            "gaps": gaps,
+            "overlaps": overlaps,
+            "slivers": slivers,
+            "vacant": vacant,
+            "expiring": 7,
+            "over_limit": 1,
+            "reports": n_gap_reports,
+        },
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,23 +171,37 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     town = build_town(args.side, gaps=args.gaps, overlaps=args.overlaps, slivers=args.slivers, vacant=args.vacant)
-    print(f"town: {len(town['cells']):,} cells, {len(town['segments']):,} segment areas, "
-          f"{len(town['owners']):,} assignments, {len(town['reports'])} reports "
-          f"(built in {time.perf_counter() - t0:.1f} s, not timed)")
+    print(
+        f"town: {len(town['cells']):,} cells, {len(town['segments']):,} segment areas, "
+        f"{len(town['owners']):,} assignments, {len(town['reports'])} reports "
+        f"(built in {time.perf_counter() - t0:.1f} s, not timed)"
+    )
     times = []
     for _ in range(args.repeat):
         t = time.perf_counter()
-        result = audit_coverage(town["jurisdiction"], town["cells"], town["segments"], owners=town["owners"],
-                                reports=town["reports"], metric_epsg=town["epsg"], today=TODAY)
+        result = audit_coverage(
+            town["jurisdiction"],
+            town["cells"],
+            town["segments"],
+            owners=town["owners"],
+            reports=town["reports"],
+            metric_epsg=town["epsg"],
+            today=TODAY,
+        )
         times.append(time.perf_counter() - t)
     print(f"audit_coverage: {min(times):.2f} s (best of {len(times)}; target < 10 s)")
     summary = result.summary()
     for key, value in summary.items():
         print(f"  {key:<22}{value:>14}")
-    found = {"gaps": summary["gaps_count"], "overlaps": summary["overlaps_count"],
-             "slivers": int((result.slivers["kind"] == "cell").sum()), "vacant": summary["vacant_count"],
-             "expiring": summary["expiring_count"], "over_limit": summary["over_limit_count"],
-             "reports": summary["reports_count"]}
+    found = {
+        "gaps": summary["gaps_count"],
+        "overlaps": summary["overlaps_count"],
+        "slivers": int((result.slivers["kind"] == "cell").sum()),
+        "vacant": summary["vacant_count"],
+        "expiring": summary["expiring_count"],
+        "over_limit": summary["over_limit_count"],
+        "reports": summary["reports_count"],
+    }
     planted = town["planted"]
     ok = all(found[k] == planted[k] for k in found)
     print("planted:", planted)

@@ -19,6 +19,7 @@ English "<housenumber> <street_en>".
 
 Run: ``.venv/bin/python bench/geocode.py [--seed 7]``
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,12 +71,21 @@ def _evaluate(streets: gpd.GeoDataFrame, table: pd.DataFrame, form: str, seed: i
         true_lat = pd.to_numeric(rows["lat"]).to_numpy()
         err = np.full(len(rows), np.inf)
         if ok.any():
-            _, _, d = GEOD.inv(result["lon_geocoded"].to_numpy()[ok], result["lat_geocoded"].to_numpy()[ok],
-                               true_lon[ok], true_lat[ok])
+            _, _, d = GEOD.inv(
+                result["lon_geocoded"].to_numpy()[ok], result["lat_geocoded"].to_numpy()[ok], true_lon[ok], true_lat[ok]
+            )
             err[ok.to_numpy()] = d
-        out.append({"split": name, "n": len(rows), "build_s": build_s, "seconds": seconds,
-                    "quality": result["quality"].value_counts().to_dict(), "err": err,
-                    "failed": result.loc[~ok, ["written", "geocode_note"]]})
+        out.append(
+            {
+                "split": name,
+                "n": len(rows),
+                "build_s": build_s,
+                "seconds": seconds,
+                "quality": result["quality"].value_counts().to_dict(),
+                "err": err,
+                "failed": result.loc[~ok, ["written", "geocode_note"]],
+            }
+        )
     return out
 
 
@@ -95,8 +105,9 @@ def _leave_one_out(streets: gpd.GeoDataFrame, table: pd.DataFrame, form: str) ->
     seconds = time.perf_counter() - t0
     ok = ~np.isnan(lon)
     err = np.full(len(rows), np.inf)
-    err[ok] = GEOD.inv(lon[ok], lat[ok], pd.to_numeric(rows["lon"]).to_numpy()[ok],
-                       pd.to_numeric(rows["lat"]).to_numpy()[ok])[2]
+    err[ok] = GEOD.inv(
+        lon[ok], lat[ok], pd.to_numeric(rows["lon"]).to_numpy()[ok], pd.to_numeric(rows["lat"]).to_numpy()[ok]
+    )[2]
     return {"n": len(rows), "err": err, "quality": pd.Series(quality).value_counts().to_dict(), "seconds": seconds}
 
 
@@ -110,8 +121,9 @@ def _centreline_ceiling(streets: gpd.GeoDataFrame, table: pd.DataFrame, street_c
     """
     metric = streets.estimate_utm_crs()
     lines = streets.to_crs(metric).dissolve("name").geometry
-    pts = gpd.GeoSeries(gpd.points_from_xy(pd.to_numeric(table["lon"]), pd.to_numeric(table["lat"])),
-                        crs=4326).to_crs(metric)
+    pts = gpd.GeoSeries(gpd.points_from_xy(pd.to_numeric(table["lon"]), pd.to_numeric(table["lat"])), crs=4326).to_crs(
+        metric
+    )
     names = table[street_col].to_numpy()
     known = np.isin(names, lines.index)
     dist = np.array([p.distance(lines[n]) for p, n in zip(pts[known], names[known], strict=True)])
@@ -137,10 +149,11 @@ def _report_loo(run: dict) -> None:
     fin = err[np.isfinite(err)]
     counts = {q: run["quality"].get(q, 0) for q in QUALITIES}
     street_level = 1 - (counts["failed"] + counts["jurisdiction"]) / n
-    print(f"  leave-one-out ({n} gazetteers): street level or better {street_level:.1%}, "
-          f"within 50 m {np.mean(err <= 50):.1%}, median {np.percentile(fin, 50):.1f} m, "
-          f"90th percentile {np.percentile(fin, 90):.1f} m; "
-          + ", ".join(f"{q} {c}" for q, c in counts.items() if c))
+    print(
+        f"  leave-one-out ({n} gazetteers): street level or better {street_level:.1%}, "
+        f"within 50 m {np.mean(err <= 50):.1%}, median {np.percentile(fin, 50):.1f} m, "
+        f"90th percentile {np.percentile(fin, 90):.1f} m; " + ", ".join(f"{q} {c}" for q, c in counts.items() if c)
+    )
 
 
 def _report(label: str, runs: list[dict], throughput: tuple[float, int]) -> None:
@@ -151,23 +164,32 @@ def _report(label: str, runs: list[dict], throughput: tuple[float, int]) -> None
     for r in runs:
         e = r["err"]
         fin = e[np.isfinite(e)]
-        print(f"  {r['split']}: n={r['n']}, build {r['build_s']*1000:.0f} ms, "
-              f"{r['n']/max(r['seconds'],1e-9):,.0f} rows/s (with repeat cache), "
-              f"within 50 m {np.mean(e <= 50):.1%}, median {np.median(fin) if len(fin) else float('nan'):.1f} m")
+        print(
+            f"  {r['split']}: n={r['n']}, build {r['build_s'] * 1000:.0f} ms, "
+            f"{r['n'] / max(r['seconds'], 1e-9):,.0f} rows/s (with repeat cache), "
+            f"within 50 m {np.mean(e <= 50):.1%}, median {np.median(fin) if len(fin) else float('nan'):.1f} m"
+        )
     counts = {q: sum(r["quality"].get(q, 0) for r in runs) for q in QUALITIES}
-    print("  quality: " + ", ".join(f"{q} {c} ({c/n:.1%})" for q, c in counts.items()))
+    print("  quality: " + ", ".join(f"{q} {c} ({c / n:.1%})" for q, c in counts.items()))
     street_level = 1 - counts["failed"] / n - counts["jurisdiction"] / n
     fin = err[np.isfinite(err)]
     p50, p90 = (np.percentile(fin, 50), np.percentile(fin, 90)) if len(fin) else (np.nan, np.nan)
     within = float(np.mean(err <= 50))
     print(f"  error over located rows: median {p50:.1f} m, 90th percentile {p90:.1f} m")
-    print(f"  street level or better: {street_level:.1%} (target ≥95%: {'yes' if street_level >= TARGET_STREET_LEVEL else 'NO'})")
+    print(
+        f"  street level or better: {street_level:.1%} (target ≥95%: {'yes' if street_level >= TARGET_STREET_LEVEL else 'NO'})"
+    )
     print(f"  within 50 m: {within:.1%} (target ≥80%: {'yes' if within >= TARGET_WITHIN_50M else 'NO'})")
-    print(f"  throughput, 20,000 rows ({distinct:,} distinct strings): {rows_per_s:,.0f} rows/s "
-          f"(target ≥1,000: {'yes' if rows_per_s >= TARGET_ROWS_PER_S else 'NO'})")
+    print(
+        f"  throughput, 20,000 rows ({distinct:,} distinct strings): {rows_per_s:,.0f} rows/s "
+        f"(target ≥1,000: {'yes' if rows_per_s >= TARGET_ROWS_PER_S else 'NO'})"
+    )
     failed = pd.concat([r["failed"] for r in runs])
     if len(failed):
-        print(f"  failed ({len(failed)}): " + "; ".join(f"{w!r}: {why}" for w, why in failed.head(8).itertuples(index=False)))
+        print(
+            f"  failed ({len(failed)}): "
+            + "; ".join(f"{w!r}: {why}" for w, why in failed.head(8).itertuples(index=False))
+        )
 
 
 def main() -> None:
@@ -179,8 +201,11 @@ def main() -> None:
     print(f"loading the Chinese tables (OpenCC, cpca), once per process: {time.perf_counter() - t0:.2f} s")
     helsinki_streets = gpd.read_file(DATA / "helsinki_streets.geojson")
     helsinki = pd.read_csv(DATA / "helsinki_addresses_dev.csv", dtype=str)
-    _report("Helsinki, '<street> <number>'", _evaluate(helsinki_streets, helsinki, "helsinki", args.seed),
-            _throughput(helsinki_streets, helsinki, "helsinki"))
+    _report(
+        "Helsinki, '<street> <number>'",
+        _evaluate(helsinki_streets, helsinki, "helsinki", args.seed),
+        _throughput(helsinki_streets, helsinki, "helsinki"),
+    )
     _report_loo(_leave_one_out(helsinki_streets, helsinki, "helsinki"))
     share, median = _centreline_ceiling(helsinki_streets, helsinki, "street")
     print(f"  true points within 50 m of their own street's centerline: {share:.1%} (median {median:.0f} m)")
@@ -188,11 +213,12 @@ def main() -> None:
     shatin = pd.read_csv(DATA / "shatin_addresses_dev.csv", dtype=str)
     share, median = _centreline_ceiling(shatin_streets, shatin, "street_zh")
     print(f"\nSha Tin: true points within 50 m of their own street's centerline: {share:.1%} (median {median:.0f} m)")
-    for form, label in (("zh", "Sha Tin, Chinese '<street_zh><number>号'"),
-                        ("zh_admin", "Sha Tin, Chinese with divisions '香港特别行政区沙田区<street_zh><number>号'"),
-                        ("en", "Sha Tin, English '<number> <street_en>'")):
-        _report(label, _evaluate(shatin_streets, shatin, form, args.seed),
-                _throughput(shatin_streets, shatin, form))
+    for form, label in (
+        ("zh", "Sha Tin, Chinese '<street_zh><number>号'"),
+        ("zh_admin", "Sha Tin, Chinese with divisions '香港特别行政区沙田区<street_zh><number>号'"),
+        ("en", "Sha Tin, English '<number> <street_en>'"),
+    ):
+        _report(label, _evaluate(shatin_streets, shatin, form, args.seed), _throughput(shatin_streets, shatin, form))
         _report_loo(_leave_one_out(shatin_streets, shatin, form))
 
 

@@ -11,6 +11,7 @@ aggregated in PostGIS once there are more than 2,000) and the render time in
 headless Chromium: navigation start until the map's layers are drawn (the
 page is served pre-rendered, so server time is not included).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,9 @@ def _prepare(url: str) -> tuple[sa.Engine, str]:
     with engine.begin() as conn:
         load_demo(conn, load_settings(), reports_per_town=0)
         conn.execute(sa.text("DELETE FROM report"))
-        town = conn.execute(sa.text("SELECT code FROM jurisdiction WHERE level = 'town' ORDER BY code LIMIT 1")).scalar()
+        town = conn.execute(
+            sa.text("SELECT code FROM jurisdiction WHERE level = 'town' ORDER BY code LIMIT 1")
+        ).scalar()
     return engine, town
 
 
@@ -43,9 +46,12 @@ def _add_reports(engine: sa.Engine, town: str, n: int, seed: int) -> None:
     """COPY ``n`` synthetic reports: 70 % uniform over the town's box, 30 % in 8 tight clusters."""
     rng = np.random.default_rng(seed)
     with engine.connect() as conn:
-        xmin, ymin, xmax, ymax = conn.execute(sa.text(
-            "SELECT ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) FROM jurisdiction WHERE code = :c"),
-            {"c": town}).one()
+        xmin, ymin, xmax, ymax = conn.execute(
+            sa.text(
+                "SELECT ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) FROM jurisdiction WHERE code = :c"
+            ),
+            {"c": town},
+        ).one()
         cats = [r[0] for r in conn.execute(sa.text("SELECT id FROM category ORDER BY id"))]
     n_cluster = int(n * 0.3)
     x = rng.uniform(xmin, xmax, n)
@@ -56,15 +62,17 @@ def _add_reports(engine: sa.Engine, town: str, n: int, seed: int) -> None:
     y[:n_cluster] = centres[pick, 1] + rng.normal(0, 0.0008, n_cluster)
     reported = pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(rng.uniform(0, 300, n), unit="D")
     closed = rng.random(n) < 0.85
-    frame = pd.DataFrame({
-        "geom": [f"SRID=4326;POINT({a:.7f} {b:.7f})" for a, b in zip(x, y)],
-        "category_id": rng.choice(cats, n),
-        "reported_at": reported.strftime("%Y-%m-%d %H:%M:%S+00"),
-        "closed_at": np.where(closed, (reported + pd.Timedelta(hours=30)).strftime("%Y-%m-%d %H:%M:%S+00"), ""),
-        "status": np.where(closed, "closed", "dispatched"),
-        "description": "synthetic",
-        "is_demo": "t",
-    })
+    frame = pd.DataFrame(
+        {
+            "geom": [f"SRID=4326;POINT({a:.7f} {b:.7f})" for a, b in zip(x, y)],
+            "category_id": rng.choice(cats, n),
+            "reported_at": reported.strftime("%Y-%m-%d %H:%M:%S+00"),
+            "closed_at": np.where(closed, (reported + pd.Timedelta(hours=30)).strftime("%Y-%m-%d %H:%M:%S+00"), ""),
+            "status": np.where(closed, "closed", "dispatched"),
+            "description": "synthetic",
+            "is_demo": "t",
+        }
+    )
     with engine.begin() as conn:
         _copy(conn.connection.dbapi_connection, "report", list(frame.columns), frame)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -122,8 +130,11 @@ def main(argv: list[str] | None = None) -> None:
                 page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
                 render_s = time.perf_counter() - t
                 page.close()
-            print(f"{size:>9,} {matched:>9,} {server_s:>9.2f} {len(resp.data) / 1e6:>8.2f} {render_s:>9.2f}  "
-                  f"{mode} (COPY {load_s:.1f} s)", flush=True)
+            print(
+                f"{size:>9,} {matched:>9,} {server_s:>9.2f} {len(resp.data) / 1e6:>8.2f} {render_s:>9.2f}  "
+                f"{mode} (COPY {load_s:.1f} s)",
+                flush=True,
+            )
         browser.close()
     engine.dispose()
 

@@ -3,6 +3,7 @@
 Every street segment and grid cell gets exactly one responsible owner; each
 reported problem is routed to that owner by location.
 """
+
 from __future__ import annotations
 
 __version__ = "0.1.0"

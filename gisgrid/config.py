@@ -5,6 +5,7 @@ Values come from defaults below, then an instance file
 then environment variables ``GISGRID_<NAME>``.  Nothing here runs at import
 time beyond defining the defaults.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,9 +20,18 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: Road-class frontage settings: half the carriageway width plus the depth of
 #: frontage (门前三包 strip) that belongs to the segment, in metres.
 DEFAULT_ROAD_WIDTHS_M = {
-    "motorway": 16.0, "trunk": 14.0, "primary": 12.0, "secondary": 10.0,
-    "tertiary": 8.0, "unclassified": 6.0, "residential": 6.0, "service": 4.0,
-    "pedestrian": 4.0, "footway": 2.0, "steps": 2.0, "living_street": 4.0,
+    "motorway": 16.0,
+    "trunk": 14.0,
+    "primary": 12.0,
+    "secondary": 10.0,
+    "tertiary": 8.0,
+    "unclassified": 6.0,
+    "residential": 6.0,
+    "service": 4.0,
+    "pedestrian": 4.0,
+    "footway": 2.0,
+    "steps": 2.0,
+    "living_street": 4.0,
 }
 DEFAULT_FRONTAGE_DEPTH_M = 25.0
 
@@ -30,20 +40,20 @@ DEFAULT_FRONTAGE_DEPTH_M = 25.0
 class Settings:
     """Deployment settings.  Field names map to ``GISGRID_<UPPER>`` env vars."""
 
-    database_url: str = ""             # empty: the managed local cluster
+    database_url: str = ""  # empty: the managed local cluster
     var_dir: str = str(PROJECT_ROOT / "var")
     pg_port: int = 54329
     pg_database: str = "gisgrid"
-    pg_durable: bool = True            # False only for throw-away test clusters
-    metric_crs: str = "auto"           # "auto" or an EPSG code such as 4547
+    pg_durable: bool = True  # False only for throw-away test clusters
+    metric_crs: str = "auto"  # "auto" or an EPSG code such as 4547
     segment_max_length_m: float = 500.0
     frontage_depth_m: float = DEFAULT_FRONTAGE_DEPTH_M
     road_half_widths_m: dict = field(default_factory=lambda: dict(DEFAULT_ROAD_WIDTHS_M))
     nearest_tolerance_m: float = 30.0
-    audit_sliver_area_m2: float = 50.0     # cells and gap/overlap pieces smaller than this are slivers
-    audit_sliver_thinness: float = 0.1     # ... or thinner than this (Polsby-Popper 4πA/P²)
-    audit_max_units_per_owner: int = 20    # a person owning more cells and segments is listed
-    audit_expiry_days: int = 30            # assignments ending within this many days are listed
+    audit_sliver_area_m2: float = 50.0  # cells and gap/overlap pieces smaller than this are slivers
+    audit_sliver_thinness: float = 0.1  # ... or thinner than this (Polsby-Popper 4πA/P²)
+    audit_max_units_per_owner: int = 20  # a person owning more cells and segments is listed
+    audit_expiry_days: int = 30  # assignments ending within this many days are listed
     default_locale: str = "zh_CN"
     secret_key: str = "dev-only-change-me"
     host: str = "127.0.0.1"
@@ -69,8 +79,7 @@ def _coerce(value: str, like):
     return value
 
 
-def load_settings(*, env: dict | None = None, instance_file: str | os.PathLike | None = None,
-                  **overrides) -> Settings:
+def load_settings(*, env: dict | None = None, instance_file: str | os.PathLike | None = None, **overrides) -> Settings:
     """Read settings from defaults, instance file, environment and overrides (in that order)."""
     env = os.environ if env is None else env
     settings = Settings()

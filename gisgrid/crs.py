@@ -11,6 +11,7 @@
 Storage is EPSG:4326 lon/lat.  CGCS2000 and WGS84 differ by centimetres, far
 below street scale, so EPSG:4490 input is stored unchanged.
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,8 +46,11 @@ class InputCRS:
 
     @property
     def name(self) -> str:
-        return self.kind.upper().replace("GCJ02", "GCJ-02").replace("BD09", "BD-09") if self.epsg is None \
+        return (
+            self.kind.upper().replace("GCJ02", "GCJ-02").replace("BD09", "BD-09")
+            if self.epsg is None
             else f"EPSG:{self.epsg}"
+        )
 
     @property
     def is_lonlat(self) -> bool:
@@ -64,8 +68,10 @@ def parse_crs(value) -> InputCRS:
     if isinstance(value, InputCRS):
         return value
     if value is None or (isinstance(value, str) and not value.strip()):
-        raise CRSError("no CRS given: say which one the coordinates are in (e.g. EPSG:4326, EPSG:4490, "
-                       "gcj02, bd09 or a projected EPSG code)")
+        raise CRSError(
+            "no CRS given: say which one the coordinates are in (e.g. EPSG:4326, EPSG:4490, "
+            "gcj02, bd09 or a projected EPSG code)"
+        )
     text = str(value).strip().lower()
     if text in _GCJ_ALIASES:
         return InputCRS("gcj02")
@@ -117,14 +123,28 @@ def in_china(lon, lat):
 def _delta(lon, lat):
     x = lon - 105.0
     y = lat - 35.0
-    dlat = (-100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * np.sqrt(np.abs(x))
-            + (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
-            + (20.0 * np.sin(y * np.pi) + 40.0 * np.sin(y / 3.0 * np.pi)) * 2.0 / 3.0
-            + (160.0 * np.sin(y / 12.0 * np.pi) + 320 * np.sin(y * np.pi / 30.0)) * 2.0 / 3.0)
-    dlon = (300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * np.sqrt(np.abs(x))
-            + (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
-            + (20.0 * np.sin(x * np.pi) + 40.0 * np.sin(x / 3.0 * np.pi)) * 2.0 / 3.0
-            + (150.0 * np.sin(x / 12.0 * np.pi) + 300.0 * np.sin(x / 30.0 * np.pi)) * 2.0 / 3.0)
+    dlat = (
+        -100.0
+        + 2.0 * x
+        + 3.0 * y
+        + 0.2 * y * y
+        + 0.1 * x * y
+        + 0.2 * np.sqrt(np.abs(x))
+        + (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
+        + (20.0 * np.sin(y * np.pi) + 40.0 * np.sin(y / 3.0 * np.pi)) * 2.0 / 3.0
+        + (160.0 * np.sin(y / 12.0 * np.pi) + 320 * np.sin(y * np.pi / 30.0)) * 2.0 / 3.0
+    )
+    dlon = (
+        300.0
+        + x
+        + 2.0 * y
+        + 0.1 * x * x
+        + 0.1 * x * y
+        + 0.1 * np.sqrt(np.abs(x))
+        + (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
+        + (20.0 * np.sin(x * np.pi) + 40.0 * np.sin(x / 3.0 * np.pi)) * 2.0 / 3.0
+        + (150.0 * np.sin(x / 12.0 * np.pi) + 300.0 * np.sin(x / 30.0 * np.pi)) * 2.0 / 3.0
+    )
     radlat = lat / 180.0 * np.pi
     magic = 1 - _EE * np.sin(radlat) ** 2
     sqrtmagic = np.sqrt(magic)

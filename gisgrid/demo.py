@@ -7,6 +7,7 @@ for showing and testing gisgrid.  Division codes of Haidian (110108) and
 Longgang (440307) are the real county codes; all town and community codes and
 the Sha Tin and Helsinki codes are demo codes.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -46,10 +47,30 @@ class DemoTown:
 
 
 TOWNS = (
-    DemoTown("shatin", "810006", "沙田区（演示）", "沙田市中心（演示）", ("禾輋社区", "瀝源社区", "沙田围社区", "大围社区")),
-    DemoTown("beijing_haidian", "110108", "海淀区", "学院路街道（演示）", ("清华东路社区", "学清路社区", "双清路社区", "志新社区")),
-    DemoTown("shenzhen_longgang", "440307", "龙岗区", "龙城街道（演示）", ("愉园社区", "黄阁坑社区", "嶂背社区", "回龙埔社区")),
-    DemoTown("helsinki", "990091", "Helsinki (demo)", "Kluuvi–Kamppi (demo)", ("Kluuvi", "Kamppi", "Kaartinkaupunki", "Kruununhaka")),
+    DemoTown(
+        "shatin", "810006", "沙田区（演示）", "沙田市中心（演示）", ("禾輋社区", "瀝源社区", "沙田围社区", "大围社区")
+    ),
+    DemoTown(
+        "beijing_haidian",
+        "110108",
+        "海淀区",
+        "学院路街道（演示）",
+        ("清华东路社区", "学清路社区", "双清路社区", "志新社区"),
+    ),
+    DemoTown(
+        "shenzhen_longgang",
+        "440307",
+        "龙岗区",
+        "龙城街道（演示）",
+        ("愉园社区", "黄阁坑社区", "嶂背社区", "回龙埔社区"),
+    ),
+    DemoTown(
+        "helsinki",
+        "990091",
+        "Helsinki (demo)",
+        "Kluuvi–Kamppi (demo)",
+        ("Kluuvi", "Kamppi", "Kaartinkaupunki", "Kruununhaka"),
+    ),
 )
 
 DEPARTMENTS = (
@@ -70,16 +91,42 @@ CATEGORIES = (
     # code, name, name_en, kind, department, deadline h, working time, routing
     ("0101", "暴露垃圾", "Exposed or piled garbage", "event", "sanitation", 4, False, {"mode": "location"}),
     ("0102", "道路不洁", "Road surface not clean", "event", "sanitation", 2, False, {"mode": "department"}),
-    ("0501", "占道经营、出店经营", "Street-occupying vending", "event", "enforcement", 4, False,
-     {"mode": "by_road_class", "road_classes": {"motorway": "road_admin", "trunk": "road_admin",
-                                                 "primary": "enforcement"}}),
+    (
+        "0501",
+        "占道经营、出店经营",
+        "Street-occupying vending",
+        "event",
+        "enforcement",
+        4,
+        False,
+        {
+            "mode": "by_road_class",
+            "road_classes": {"motorway": "road_admin", "trunk": "road_admin", "primary": "enforcement"},
+        },
+    ),
     ("0502", "乱停乱放", "Illegal parking", "event", "traffic", 2, False, {"mode": "department"}),
     ("0201", "乱张贴、乱涂写", "Fly-posting, graffiti", "event", None, 8, True, {"mode": "location"}),
     ("0103", "排烟排污", "Smoke or sewage discharge", "event", "environment", 8, True, {"mode": "department"}),
-    ("0401", "乱搭乱建（制止）", "Illegal structure: stop works", "event", "enforcement", 4, True,
-     {"mode": "department"}),
-    ("0402", "乱搭乱建（拆除）", "Illegal structure: demolish", "event", "enforcement", 160, True,
-     {"mode": "department"}),
+    (
+        "0401",
+        "乱搭乱建（制止）",
+        "Illegal structure: stop works",
+        "event",
+        "enforcement",
+        4,
+        True,
+        {"mode": "department"},
+    ),
+    (
+        "0402",
+        "乱搭乱建（拆除）",
+        "Illegal structure: demolish",
+        "event",
+        "enforcement",
+        160,
+        True,
+        {"mode": "department"},
+    ),
     ("0403", "渣土撒漏", "Construction waste spill", "event", "housing", 4, False, {"mode": "department"}),
     ("0601", "积水", "Waterlogging", "event", "water", 4, False, {"mode": "department"}),
     ("1101", "井盖破损", "Damaged manhole cover", "facility", "utility", 8, True, {"mode": "department"}),
@@ -92,10 +139,18 @@ GIVEN = list("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂
 FI_FIRST = ["Aino", "Eero", "Helmi", "Juha", "Kaisa", "Lauri", "Mikko", "Noora", "Oskari", "Pia", "Sanna", "Timo"]
 FI_LAST = ["Virtanen", "Korhonen", "Mäkinen", "Nieminen", "Hämäläinen", "Laine", "Koskinen", "Heikkinen"]
 DESCRIPTIONS = {
-    "0101": "路边有堆放的生活垃圾", "0102": "路面有泥沙和落叶", "0501": "商户出店经营，占用人行道",
-    "0502": "机动车停在人行道上", "0201": "电线杆上有小广告", "0103": "餐馆油烟直排",
-    "0401": "正在搭建违章雨棚", "0402": "违章建筑需拆除", "0403": "渣土车沿路撒漏",
-    "0601": "路口积水", "1101": "井盖破损下沉", "1201": "路灯夜间不亮",
+    "0101": "路边有堆放的生活垃圾",
+    "0102": "路面有泥沙和落叶",
+    "0501": "商户出店经营，占用人行道",
+    "0502": "机动车停在人行道上",
+    "0201": "电线杆上有小广告",
+    "0103": "餐馆油烟直排",
+    "0401": "正在搭建违章雨棚",
+    "0402": "违章建筑需拆除",
+    "0403": "渣土车沿路撒漏",
+    "0601": "路口积水",
+    "1101": "井盖破损下沉",
+    "1201": "路灯夜间不亮",
 }
 
 
@@ -145,8 +200,15 @@ def _multi(geom):
     return shapely.geometry.MultiPolygon([geom]) if geom.geom_type == "Polygon" else geom
 
 
-def load_demo(conn: sa.Connection, settings: Settings | None = None, *, towns=TOWNS, reports_per_town: int = 600,
-              today: dt.date | None = None, grid: bool = False) -> dict:
+def load_demo(
+    conn: sa.Connection,
+    settings: Settings | None = None,
+    *,
+    towns=TOWNS,
+    reports_per_town: int = 600,
+    today: dt.date | None = None,
+    grid: bool = False,
+) -> dict:
     """Load the sample towns into an empty, migrated database (one transaction: the caller's).
 
     With ``grid=True`` each town also gets its unit grid (``gisgrid grid
@@ -161,16 +223,35 @@ def load_demo(conn: sa.Connection, settings: Settings | None = None, *, towns=TO
     rng = np.random.default_rng(SEED)
     counts = {"jurisdiction": 0, "street": 0, "segment": 0, "person": 0, "owner_assignment": 0, "report": 0}
 
-    dept_ids = dict(zip([d[0] for d in DEPARTMENTS], insert_frame(conn, "department", pd.DataFrame(
-        DEPARTMENTS, columns=["code", "name", "phone"]))))
-    cat_rows = pd.DataFrame([{
-        "code": c[0], "name": c[1], "name_en": c[2], "kind": c[3], "department_id": dept_ids.get(c[4]),
-        "deadline_hours": float(c[5]), "working_time": c[6], "routing": json.dumps(c[7]),
-    } for c in CATEGORIES])
-    conn.execute(sa.text("INSERT INTO category (code, name, name_en, kind, department_id, deadline_hours, "
-                         "working_time, routing) VALUES (:code, :name, :name_en, :kind, :department_id, "
-                         ":deadline_hours, :working_time, CAST(:routing AS jsonb))"),
-                 cat_rows.astype(object).where(cat_rows.notna(), None).to_dict("records"))
+    dept_ids = dict(
+        zip(
+            [d[0] for d in DEPARTMENTS],
+            insert_frame(conn, "department", pd.DataFrame(DEPARTMENTS, columns=["code", "name", "phone"])),
+        )
+    )
+    cat_rows = pd.DataFrame(
+        [
+            {
+                "code": c[0],
+                "name": c[1],
+                "name_en": c[2],
+                "kind": c[3],
+                "department_id": dept_ids.get(c[4]),
+                "deadline_hours": float(c[5]),
+                "working_time": c[6],
+                "routing": json.dumps(c[7]),
+            }
+            for c in CATEGORIES
+        ]
+    )
+    conn.execute(
+        sa.text(
+            "INSERT INTO category (code, name, name_en, kind, department_id, deadline_hours, "
+            "working_time, routing) VALUES (:code, :name, :name_en, :kind, :department_id, "
+            ":deadline_hours, :working_time, CAST(:routing AS jsonb))"
+        ),
+        cat_rows.astype(object).where(cat_rows.notna(), None).to_dict("records"),
+    )
     category_ids = dict(conn.execute(sa.text("SELECT code, id FROM category")).all())
 
     for town in towns:
@@ -180,27 +261,74 @@ def load_demo(conn: sa.Connection, settings: Settings | None = None, *, towns=TO
         latin = town.key == "helsinki"
         town_geom, community_geoms = _town_polygons(streets, epsg)
         county_geom = town_geom.buffer(0.002)
-        county_id, = insert_frame(conn, "jurisdiction", pd.DataFrame([{
-            "code": town.county_code, "level": "county", "name": town.county_name, "parent_id": None,
-            "metric_epsg": epsg, "geom": _multi(county_geom)}]))
-        town_id, = insert_frame(conn, "jurisdiction", pd.DataFrame([{
-            "code": town.town_code, "level": "town", "name": town.town_name, "parent_id": county_id,
-            "metric_epsg": epsg, "geom": _multi(town_geom)}]))
-        community_ids = insert_frame(conn, "jurisdiction", pd.DataFrame([{
-            "code": f"{town.town_code}{i + 1:03d}", "level": "community", "name": name, "parent_id": town_id,
-            "metric_epsg": epsg, "geom": _multi(g)} for i, (name, g) in enumerate(zip(town.community_names,
-                                                                                        community_geoms))]))
+        (county_id,) = insert_frame(
+            conn,
+            "jurisdiction",
+            pd.DataFrame(
+                [
+                    {
+                        "code": town.county_code,
+                        "level": "county",
+                        "name": town.county_name,
+                        "parent_id": None,
+                        "metric_epsg": epsg,
+                        "geom": _multi(county_geom),
+                    }
+                ]
+            ),
+        )
+        (town_id,) = insert_frame(
+            conn,
+            "jurisdiction",
+            pd.DataFrame(
+                [
+                    {
+                        "code": town.town_code,
+                        "level": "town",
+                        "name": town.town_name,
+                        "parent_id": county_id,
+                        "metric_epsg": epsg,
+                        "geom": _multi(town_geom),
+                    }
+                ]
+            ),
+        )
+        community_ids = insert_frame(
+            conn,
+            "jurisdiction",
+            pd.DataFrame(
+                [
+                    {
+                        "code": f"{town.town_code}{i + 1:03d}",
+                        "level": "community",
+                        "name": name,
+                        "parent_id": town_id,
+                        "metric_epsg": epsg,
+                        "geom": _multi(g),
+                    }
+                    for i, (name, g) in enumerate(zip(town.community_names, community_geoms))
+                ]
+            ),
+        )
         counts["jurisdiction"] += 6
 
         # one street per name, its ways merged
-        grouped = streets.dissolve(by="name", aggfunc={"road_class": "first", "osm_id": "first",
-                                                       "aliases": "first"}, sort=True).reset_index()
-        grouped["geom"] = [g if g.geom_type == "MultiLineString" else shapely.geometry.MultiLineString([g])
-                           for g in grouped.geometry]
-        street_rows = pd.DataFrame({
-            "name": grouped["name"], "aliases": grouped["aliases"], "road_class": grouped["road_class"],
-            "jurisdiction_id": town_id, "source_id": "osm:way/" + grouped["osm_id"].astype(str),
-            "geom": grouped["geom"]})
+        grouped = streets.dissolve(
+            by="name", aggfunc={"road_class": "first", "osm_id": "first", "aliases": "first"}, sort=True
+        ).reset_index()
+        grouped["geom"] = [
+            g if g.geom_type == "MultiLineString" else shapely.geometry.MultiLineString([g]) for g in grouped.geometry
+        ]
+        street_rows = pd.DataFrame(
+            {
+                "name": grouped["name"],
+                "aliases": grouped["aliases"],
+                "road_class": grouped["road_class"],
+                "jurisdiction_id": town_id,
+                "source_id": "osm:way/" + grouped["osm_id"].astype(str),
+                "geom": grouped["geom"],
+            }
+        )
         street_ids = insert_frame(conn, "street", street_rows)
         name_to_street = dict(zip(grouped["name"], street_ids))
         counts["street"] += len(street_ids)
@@ -208,16 +336,30 @@ def load_demo(conn: sa.Connection, settings: Settings | None = None, *, towns=TO
 
         ways = streets.copy()
         ways["street_id"] = ways["name"].map(name_to_street)
-        segs = build_segments(ways, metric_epsg=epsg, max_length_m=settings.segment_max_length_m,
-                              half_widths_m=settings.road_half_widths_m, frontage_depth_m=settings.frontage_depth_m,
-                              boundary=town_geom)
-        seg_rows = pd.DataFrame({
-            "street_id": segs["street_id"].astype(int), "seq": segs["seq"].astype(int), "name": segs["name"],
-            "from_name": segs["from_name"], "to_name": segs["to_name"], "road_class": segs["road_class"],
-            "length_m": segs["length_m"], "geom": segs.geometry.values,
-            "area": [_multi(a) if a is not None and not a.is_empty else None for a in segs["area"]]})
-        seg_ids = insert_frame(conn, "segment", seg_rows.astype(object).where(seg_rows.notna(), None),
-                               geometry_columns=("geom", "area"))
+        segs = build_segments(
+            ways,
+            metric_epsg=epsg,
+            max_length_m=settings.segment_max_length_m,
+            half_widths_m=settings.road_half_widths_m,
+            frontage_depth_m=settings.frontage_depth_m,
+            boundary=town_geom,
+        )
+        seg_rows = pd.DataFrame(
+            {
+                "street_id": segs["street_id"].astype(int),
+                "seq": segs["seq"].astype(int),
+                "name": segs["name"],
+                "from_name": segs["from_name"],
+                "to_name": segs["to_name"],
+                "road_class": segs["road_class"],
+                "length_m": segs["length_m"],
+                "geom": segs.geometry.values,
+                "area": [_multi(a) if a is not None and not a.is_empty else None for a in segs["area"]],
+            }
+        )
+        seg_ids = insert_frame(
+            conn, "segment", seg_rows.astype(object).where(seg_rows.notna(), None), geometry_columns=("geom", "area")
+        )
         counts["segment"] += len(seg_ids)
         seg_rows["id"] = seg_ids
 
@@ -225,53 +367,128 @@ def load_demo(conn: sa.Connection, settings: Settings | None = None, *, towns=TO
         people: list[dict] = []
         assignments: list[dict] = []
 
-        def person(title: str) -> int:
+        def person(title: str, people=people, latin=latin) -> int:
             people.append({"name": _names(rng, 1, latin)[0], "phone": _phone(rng), "title": title})
             return len(people) - 1
 
         since = dt.date(today.year - 1, 1, 1)
         general = person("县（区）领导")
-        assignments.append({"who": general, "target_type": "jurisdiction", "target_id": county_id,
-                            "role": "总街长", "valid_from": since})
+        assignments.append(
+            {
+                "who": general,
+                "target_type": "jurisdiction",
+                "target_id": county_id,
+                "role": "总街长",
+                "valid_from": since,
+            }
+        )
         leaders = [person("镇（街道）领导") for _ in range(4)]
-        assignments.append({"who": leaders[0], "target_type": "jurisdiction", "target_id": town_id,
-                            "role": "一级街长", "valid_from": since})
+        assignments.append(
+            {
+                "who": leaders[0],
+                "target_type": "jurisdiction",
+                "target_id": town_id,
+                "role": "一级街长",
+                "valid_from": since,
+            }
+        )
         for cid in community_ids:  # 网格员 of each community: the default owner (属地兜底)
-            assignments.append({"who": person("社区网格员"), "target_type": "jurisdiction", "target_id": cid,
-                                "role": "网格员", "valid_from": since})
+            assignments.append(
+                {
+                    "who": person("社区网格员"),
+                    "target_type": "jurisdiction",
+                    "target_id": cid,
+                    "role": "网格员",
+                    "valid_from": since,
+                }
+            )
         for k, sid in enumerate(street_ids):
-            assignments.append({"who": leaders[k % len(leaders)], "target_type": "street", "target_id": sid,
-                                "role": "一级街长", "valid_from": since})
-            assignments.append({"who": person("居民代表/商户"), "target_type": "street", "target_id": sid,
-                                "role": "二级街长", "valid_from": since})
+            assignments.append(
+                {
+                    "who": leaders[k % len(leaders)],
+                    "target_type": "street",
+                    "target_id": sid,
+                    "role": "一级街长",
+                    "valid_from": since,
+                }
+            )
+            assignments.append(
+                {
+                    "who": person("居民代表/商户"),
+                    "target_type": "street",
+                    "target_id": sid,
+                    "role": "二级街长",
+                    "valid_from": since,
+                }
+            )
         trunk_dept = {"motorway": "road_admin", "trunk": "road_admin", "primary": "enforcement"}
         handover = dt.date(today.year, 7, 1) if today >= dt.date(today.year, 7, 2) else dt.date(today.year - 1, 7, 1)
         for sid, rc in zip(seg_ids, seg_rows["road_class"]):
             if rc in trunk_dept:
-                assignments.append({"dept": dept_ids[trunk_dept[rc]], "target_type": "segment", "target_id": sid,
-                                    "role": "段长", "valid_from": since})
+                assignments.append(
+                    {
+                        "dept": dept_ids[trunk_dept[rc]],
+                        "target_type": "segment",
+                        "target_id": sid,
+                        "role": "段长",
+                        "valid_from": since,
+                    }
+                )
             elif rng.random() < 0.15:  # owners change: the earlier 段长 stays answerable for past dates
-                assignments.append({"who": person("商户"), "target_type": "segment", "target_id": sid,
-                                    "role": "段长", "valid_from": since, "valid_to": handover})
-                assignments.append({"who": person("商户"), "target_type": "segment", "target_id": sid,
-                                    "role": "段长", "valid_from": handover})
+                assignments.append(
+                    {
+                        "who": person("商户"),
+                        "target_type": "segment",
+                        "target_id": sid,
+                        "role": "段长",
+                        "valid_from": since,
+                        "valid_to": handover,
+                    }
+                )
+                assignments.append(
+                    {
+                        "who": person("商户"),
+                        "target_type": "segment",
+                        "target_id": sid,
+                        "role": "段长",
+                        "valid_from": handover,
+                    }
+                )
             else:
-                assignments.append({"who": person("商户"), "target_type": "segment", "target_id": sid,
-                                    "role": "段长", "valid_from": since})
+                assignments.append(
+                    {
+                        "who": person("商户"),
+                        "target_type": "segment",
+                        "target_id": sid,
+                        "role": "段长",
+                        "valid_from": since,
+                    }
+                )
         person_ids = insert_frame(conn, "person", pd.DataFrame(people))
         counts["person"] += len(person_ids)
-        arows = pd.DataFrame([{
-            "person_id": person_ids[a["who"]] if "who" in a else None, "department_id": a.get("dept"),
-            "target_type": a["target_type"], "target_id": a["target_id"], "role": a["role"],
-            "valid_from": a["valid_from"], "valid_to": a.get("valid_to")} for a in assignments])
+        arows = pd.DataFrame(
+            [
+                {
+                    "person_id": person_ids[a["who"]] if "who" in a else None,
+                    "department_id": a.get("dept"),
+                    "target_type": a["target_type"],
+                    "target_id": a["target_id"],
+                    "role": a["role"],
+                    "valid_from": a["valid_from"],
+                    "valid_to": a.get("valid_to"),
+                }
+                for a in assignments
+            ]
+        )
         insert_frame(conn, "owner_assignment", arows.astype(object).where(arows.notna(), None), returning=None)
         counts["owner_assignment"] += len(arows)
 
         reports = _demo_reports(town, streets, seg_rows, epsg, rng, reports_per_town, today, category_ids)
         insert_frame(conn, "report", reports, returning=None)
         counts["report"] += len(reports)
-        LOGGER.info("loaded %s: %d streets, %d segments, %d reports", town.key, len(street_ids), len(seg_ids),
-                    len(reports))
+        LOGGER.info(
+            "loaded %s: %d streets, %d segments, %d reports", town.key, len(street_ids), len(seg_ids), len(reports)
+        )
     if grid:
         counts["grid_cell"] = sum(_demo_grid(conn, settings, town, rng, today) for town in towns)
     from gisgrid.routing.store import assign_stored_reports, load_deployment
@@ -280,8 +497,9 @@ def load_demo(conn: sa.Connection, settings: Settings | None = None, *, towns=TO
     return counts
 
 
-def _demo_grid(conn: sa.Connection, settings: Settings, town: DemoTown, rng, today: dt.date,
-               cells_per_worker: int = 15) -> int:
+def _demo_grid(
+    conn: sa.Connection, settings: Settings, town: DemoTown, rng, today: dt.date, cells_per_worker: int = 15
+) -> int:
     """Build a town's unit grid and give every ``cells_per_worker`` cells of a community one 网格员."""
     from gisgrid.errors import InputError
     from gisgrid.grid.store import build_and_store_grid
@@ -295,22 +513,34 @@ def _demo_grid(conn: sa.Connection, settings: Settings, town: DemoTown, rng, tod
             if "needs more than" not in str(exc) or target > 1e6:
                 raise
             target *= 2
-    cells = conn.execute(sa.text("""
+    cells = conn.execute(
+        sa.text("""
         SELECT c.id, c.jurisdiction_id FROM grid_cell c JOIN jurisdiction j ON j.id = c.jurisdiction_id
-        WHERE j.code LIKE :p ORDER BY c.code"""), {"p": town.town_code + "%"}).all()
+        WHERE j.code LIKE :p ORDER BY c.code"""),
+        {"p": town.town_code + "%"},
+    ).all()
     latin = town.key == "helsinki"
     since = dt.date(today.year - 1, 1, 1)
     rows, k = [], 0
     for _, group in pd.DataFrame(cells, columns=["id", "jid"]).groupby("jid", sort=False):
         for start in range(0, len(group), cells_per_worker):
             name = _names(rng, 1, latin)[0]
-            pid = conn.execute(sa.text("INSERT INTO person (name, phone, title) VALUES (:n, :p, '网格员') RETURNING id"),
-                               {"n": name, "p": _phone(rng)}).scalar()
-            rows += [{"p": pid, "t": int(cid), "d": since} for cid in group["id"].iloc[start:start + cells_per_worker]]
+            pid = conn.execute(
+                sa.text("INSERT INTO person (name, phone, title) VALUES (:n, :p, '网格员') RETURNING id"),
+                {"n": name, "p": _phone(rng)},
+            ).scalar()
+            rows += [
+                {"p": pid, "t": int(cid), "d": since} for cid in group["id"].iloc[start : start + cells_per_worker]
+            ]
             k += 1
     if rows:
-        conn.execute(sa.text("INSERT INTO owner_assignment (person_id, target_type, target_id, role, valid_from) "
-                             "VALUES (:p, 'cell', :t, '网格员', :d)"), rows)
+        conn.execute(
+            sa.text(
+                "INSERT INTO owner_assignment (person_id, target_type, target_id, role, valid_from) "
+                "VALUES (:p, 'cell', :t, '网格员', :d)"
+            ),
+            rows,
+        )
     LOGGER.info("grid of %s: %d cells at %.0f m², %d 网格员", town.key, summary["cells"], target, k)
     return int(summary["cells"])
 
@@ -324,33 +554,60 @@ def _load_address_points(conn: sa.Connection, town: DemoTown, town_id: int) -> i
     table = read_addresses(town)
     if table.empty:
         return 0
-    street = table["street_zh"].where(table["street_zh"].fillna("").str.strip() != "", table["street"]) \
-        if "street_zh" in table.columns else table["street"]
+    street = (
+        table["street_zh"].where(table["street_zh"].fillna("").str.strip() != "", table["street"])
+        if "street_zh" in table.columns
+        else table["street"]
+    )
     name = table["name_zh"] if "name_zh" in table.columns else pd.Series(None, index=table.index, dtype=object)
     lon = pd.to_numeric(table["lon"], errors="coerce")
     lat = pd.to_numeric(table["lat"], errors="coerce")
     ok = street.fillna("").str.strip().ne("") & lon.notna() & lat.notna()
-    rows = [{"street": s, "housenumber": h if isinstance(h, str) else None, "name": n if isinstance(n, str) else None,
-             "source_id": f"osm:{t}/{i}", "jurisdiction_id": town_id, "x": float(x), "y": float(y)}
-            for s, h, n, t, i, x, y in zip(street[ok], table["housenumber"][ok], name[ok], table["osm_type"][ok],
-                                           table["osm_id"][ok], lon[ok], lat[ok])]
+    rows = [
+        {
+            "street": s,
+            "housenumber": h if isinstance(h, str) else None,
+            "name": n if isinstance(n, str) else None,
+            "source_id": f"osm:{t}/{i}",
+            "jurisdiction_id": town_id,
+            "x": float(x),
+            "y": float(y),
+        }
+        for s, h, n, t, i, x, y in zip(
+            street[ok], table["housenumber"][ok], name[ok], table["osm_type"][ok], table["osm_id"][ok], lon[ok], lat[ok]
+        )
+    ]
     if rows:
-        conn.execute(sa.text("INSERT INTO address_point (street, housenumber, name, source_id, jurisdiction_id, geom) "
-                             "VALUES (:street, :housenumber, :name, :source_id, :jurisdiction_id, "
-                             f"ST_SetSRID(ST_MakePoint(:x, :y), {crs.STORAGE_SRID}))"), rows)
+        conn.execute(
+            sa.text(
+                "INSERT INTO address_point (street, housenumber, name, source_id, jurisdiction_id, geom) "
+                "VALUES (:street, :housenumber, :name, :source_id, :jurisdiction_id, "
+                f"ST_SetSRID(ST_MakePoint(:x, :y), {crs.STORAGE_SRID}))"
+            ),
+            rows,
+        )
     return len(rows)
 
 
-def _demo_reports(town: DemoTown, streets: gpd.GeoDataFrame, segs: pd.DataFrame, epsg: int,
-                  rng: np.random.Generator, n: int, today: dt.date, category_ids: dict) -> pd.DataFrame:
+def _demo_reports(
+    town: DemoTown,
+    streets: gpd.GeoDataFrame,
+    segs: pd.DataFrame,
+    epsg: int,
+    rng: np.random.Generator,
+    n: int,
+    today: dt.date,
+    category_ids: dict,
+) -> pd.DataFrame:
     """Reports at real address points (or along real streets where a town has few), clustered
     around a few seeded hotspots, over the last 365 days."""
     addresses = read_addresses(town)
     to_metric = crs.transformer(crs.STORAGE_SRID, epsg)
     to_storage = crs.transformer(epsg, crs.STORAGE_SRID)
     if len(addresses) >= 50:
-        ax, ay = to_metric.transform(addresses["lon"].astype(float).to_numpy(),
-                                     addresses["lat"].astype(float).to_numpy())
+        ax, ay = to_metric.transform(
+            addresses["lon"].astype(float).to_numpy(), addresses["lat"].astype(float).to_numpy()
+        )
         labels = (addresses["street"].fillna("") + " " + addresses["housenumber"].fillna("")).str.strip().tolist()
     else:  # few address points: places along the real centerlines
         lines = gpd.GeoSeries(segs["geom"].values, crs=crs.STORAGE_SRID).to_crs(epsg)
@@ -364,7 +621,7 @@ def _demo_reports(town: DemoTown, streets: gpd.GeoDataFrame, segs: pd.DataFrame,
     weight = np.ones(len(ax))
     for c in centres:
         d2 = (ax - ax[c]) ** 2 + (ay - ay[c]) ** 2
-        weight += 25.0 * np.exp(-d2 / (2 * 80.0 ** 2))
+        weight += 25.0 * np.exp(-d2 / (2 * 80.0**2))
     weight /= weight.sum()
     pick = rng.choice(len(ax), size=n, p=weight)
     # phone GPS scatter of a few metres
@@ -374,20 +631,27 @@ def _demo_reports(town: DemoTown, streets: gpd.GeoDataFrame, segs: pd.DataFrame,
     cats = rng.choice([c[0] for c in CATEGORIES], size=n, p=CATEGORY_WEIGHTS / CATEGORY_WEIGHTS.sum())
     age_days = rng.uniform(0, 365, n)
     start = dt.datetime.combine(today, dt.time(0, 0), tzinfo=dt.timezone(dt.timedelta(hours=8)))
-    reported = [start - dt.timedelta(days=float(a)) + dt.timedelta(hours=float(h))
-                for a, h in zip(age_days, rng.uniform(7, 20, n))]
+    reported = [
+        start - dt.timedelta(days=float(a)) + dt.timedelta(hours=float(h))
+        for a, h in zip(age_days, rng.uniform(7, 20, n))
+    ]
     closed_share = np.clip(age_days / 30.0, 0, 0.95)
     is_closed = rng.random(n) < closed_share
     status = np.where(is_closed, "closed", rng.choice(["reported", "accepted", "dispatched", "handled"], size=n))
-    closed_at = [r + dt.timedelta(hours=float(h)) if c else None
-                 for r, c, h in zip(reported, is_closed, rng.gamma(2.0, 6.0, n))]
-    return pd.DataFrame({
-        "external_id": [f"DEMO-{town.key}-{i:05d}" for i in range(n)],
-        "geom": shapely.points(lon, lat),
-        "category_id": [category_ids[c] for c in cats],
-        "reported_at": reported, "closed_at": closed_at,
-        "source": rng.choice(["巡查上报", "12345热线", "市民随手拍", "街长巡街"], size=n),
-        "address": [labels[i] for i in pick],
-        "description": [DESCRIPTIONS[c] + "（演示数据）" for c in cats],
-        "status": status, "is_demo": True,
-    })
+    closed_at = [
+        r + dt.timedelta(hours=float(h)) if c else None for r, c, h in zip(reported, is_closed, rng.gamma(2.0, 6.0, n))
+    ]
+    return pd.DataFrame(
+        {
+            "external_id": [f"DEMO-{town.key}-{i:05d}" for i in range(n)],
+            "geom": shapely.points(lon, lat),
+            "category_id": [category_ids[c] for c in cats],
+            "reported_at": reported,
+            "closed_at": closed_at,
+            "source": rng.choice(["巡查上报", "12345热线", "市民随手拍", "街长巡街"], size=n),
+            "address": [labels[i] for i in pick],
+            "description": [DESCRIPTIONS[c] + "（演示数据）" for c in cats],
+            "status": status,
+            "is_demo": True,
+        }
+    )

@@ -1,4 +1,5 @@
 """One tree of exceptions.  Each carries the HTTP status the web layer answers with."""
+
 from __future__ import annotations
 
 

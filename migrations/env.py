@@ -1,4 +1,5 @@
 """Alembic environment: the URL comes from gisgrid's settings unless the caller set one."""
+
 from __future__ import annotations
 
 from alembic import context
@@ -27,8 +28,7 @@ def include_object(obj, name, type_, reflected, compare_to):
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True,
-                      include_object=include_object)
+    context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True, include_object=include_object)
     with context.begin_transaction():
         context.run_migrations()
 

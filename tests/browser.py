@@ -17,6 +17,7 @@ Fixtures (import them into a test module, or list this module in
     A factory: ``base_url = live_server(app)`` serves a WSGI app on
     127.0.0.1 (free port) in a background thread until the test ends.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -29,8 +30,13 @@ from werkzeug.serving import make_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 VIEWPORT = {"width": 1280, "height": 800}
@@ -61,6 +67,7 @@ def serve_app(app) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def browser():
     from playwright import sync_api  # a test dependency: its absence is a failure, not a skip
+
     with sync_api.sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield chromium

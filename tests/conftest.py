@@ -4,10 +4,10 @@ By default the managed cluster under ``var/`` is started and a database
 ``gisgrid_test`` is recreated in it.  ``GISGRID_TEST_DATABASE_URL`` points the
 tests at another server's (throw-away) database instead.
 """
+
 from __future__ import annotations
 
 import contextlib
-
 import os
 import uuid
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Settings come from defaults, then the instance file, then GISGRID_* environment variables."""
+
 from __future__ import annotations
 
 from gisgrid.config import load_settings
@@ -7,10 +8,11 @@ from gisgrid.config import load_settings
 def test_instance_file_then_environment(tmp_path):
     cfg = tmp_path / "gisgrid.cfg"
     cfg.write_text('PG_PORT = 6000\nSEGMENT_MAX_LENGTH_M = 300.0\nMETRIC_CRS = "EPSG:4547"\n', encoding="utf-8")
-    s = load_settings(env={"GISGRID_PG_PORT": "6001", "GISGRID_ROAD_HALF_WIDTHS_M": '{"primary": 9}'},
-                      instance_file=cfg)
-    assert s.pg_port == 6001                      # environment wins over the file
-    assert s.segment_max_length_m == 300.0        # file wins over defaults
+    s = load_settings(
+        env={"GISGRID_PG_PORT": "6001", "GISGRID_ROAD_HALF_WIDTHS_M": '{"primary": 9}'}, instance_file=cfg
+    )
+    assert s.pg_port == 6001  # environment wins over the file
+    assert s.segment_max_length_m == 300.0  # file wins over defaults
     assert s.metric_crs == "EPSG:4547"
     assert s.road_half_widths_m == {"primary": 9}
     assert s.managed

@@ -1,4 +1,5 @@
 """CRS parsing, GCJ-02 / BD-09 conversion against published pairs, and the metric CRS choice."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,9 +13,9 @@ GEOD = Geod(ellps="WGS84")
 
 # (wgs lat, wgs lon, gcj lat, gcj lon): the test vectors of the eviltransform project
 GCJ_PAIRS = [
-    (31.1774276, 121.5272106, 31.17530398364597, 121.531541859215),   # Shanghai
-    (22.543847, 113.912316, 22.540796131694766, 113.9171764808363),   # Shenzhen
-    (39.911954, 116.377817, 39.91334545536069, 116.38404722455657),   # Beijing
+    (31.1774276, 121.5272106, 31.17530398364597, 121.531541859215),  # Shanghai
+    (22.543847, 113.912316, 22.540796131694766, 113.9171764808363),  # Shenzhen
+    (39.911954, 116.377817, 39.91334545536069, 116.38404722455657),  # Beijing
 ]
 # (gcj lon, gcj lat, bd lon, bd lat, wgs lon, wgs lat): the test vectors of the gcoord project
 GCOORD = [(123.0, 45.0, 123.00636499, 45.00636899, 122.99395597, 44.99804071)]
@@ -64,10 +65,18 @@ def test_gcj02_is_identity_outside_china():
     assert (lon[0], lat[0]) == (24.94, 60.17)
 
 
-@pytest.mark.parametrize("value,kind,epsg", [
-    ("EPSG:4326", "geographic", 4326), ("4490", "geographic", 4490), (4547, "projected", 4547),
-    ("gcj02", "gcj02", None), ("GCJ-02", "gcj02", None), ("bd09", "bd09", None), ("EPSG:32650", "projected", 32650),
-])
+@pytest.mark.parametrize(
+    "value,kind,epsg",
+    [
+        ("EPSG:4326", "geographic", 4326),
+        ("4490", "geographic", 4490),
+        (4547, "projected", 4547),
+        ("gcj02", "gcj02", None),
+        ("GCJ-02", "gcj02", None),
+        ("bd09", "bd09", None),
+        ("EPSG:32650", "projected", 32650),
+    ],
+)
 def test_parse_crs(value, kind, epsg):
     parsed = crs.parse_crs(value)
     assert (parsed.kind, parsed.epsg) == (kind, epsg)
@@ -87,9 +96,9 @@ def test_projected_input_converts_to_lonlat():
 
 
 def test_metric_crs_is_gauss_kruger_in_china_and_utm_elsewhere():
-    assert crs.metric_crs_for(114.2, 22.7) == 4547       # CGCS2000 3° GK CM 114E
-    assert crs.metric_crs_for(116.35, 40.0) == 4548      # CM 117E
-    assert crs.metric_crs_for(24.94, 60.17) == 32635     # UTM 35N
+    assert crs.metric_crs_for(114.2, 22.7) == 4547  # CGCS2000 3° GK CM 114E
+    assert crs.metric_crs_for(116.35, 40.0) == 4548  # CM 117E
+    assert crs.metric_crs_for(24.94, 60.17) == 32635  # UTM 35N
     assert crs.resolve_metric_crs("auto", 24.94, 60.17) == 32635
     assert crs.resolve_metric_crs("EPSG:3067", 24.94, 60.17) == 3067
     with pytest.raises(CRSError):

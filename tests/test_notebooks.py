@@ -1,7 +1,7 @@
 """The notebooks under notebooks/ run end to end against the session's test database."""
+
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -37,8 +37,9 @@ def test_notebook_runs(path, db_url, town, monkeypatch):
     monkeypatch.setenv("GISGRID_NOTEBOOK_DATABASE_URL", db_url)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": str(path.parent)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
     client.execute()  # raises CellExecutionError on any failing cell
 
     outputs = list(_outputs(nb))

@@ -13,6 +13,7 @@ touches the database or Flask.
 * :func:`recurring_hotspots` finds 易反弹 places: a report of the same category
   comes back near a report within a number of days after it was closed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,8 +38,15 @@ SQRT3 = math.sqrt(3.0)
 
 HEX_COLUMNS = ["hex_id", "q", "r", "count", "geometry"]
 GI_COLUMNS = ["gi_z", "p_sim", "p_fdr", "significant", "hotspot"]
-RECURRING_COLUMNS = ["category", "n_recurrences", "n_reports", "first_closed_at",
-                     "latest_reported_at", "report_ids", "geometry"]
+RECURRING_COLUMNS = [
+    "category",
+    "n_recurrences",
+    "n_reports",
+    "first_closed_at",
+    "latest_reported_at",
+    "report_ids",
+    "geometry",
+]
 
 HOTSPOT_CLASSES = ("hot_99", "hot_95", "hot_90", "not_significant", "cold_90", "cold_95", "cold_99")
 # (class suffix, largest corrected two-sided p of that confidence level), strictest first
@@ -77,8 +85,9 @@ def _require_storage_points(points, what: str) -> gpd.GeoDataFrame:
         raise InputError(f"{what} have no CRS: give them in EPSG:{STORAGE_SRID}")
     epsg = CRS.from_user_input(points.crs).to_epsg()
     if epsg not in GEOGRAPHIC_SAME_AS_STORAGE:
-        raise InputError(f"{what} are in {points.crs.to_string()}, expected EPSG:{STORAGE_SRID} "
-                         "(convert with gisgrid.crs first)")
+        raise InputError(
+            f"{what} are in {points.crs.to_string()}, expected EPSG:{STORAGE_SRID} (convert with gisgrid.crs first)"
+        )
     if len(points) == 0:
         return points
     geoms = points.geometry.values
@@ -86,15 +95,19 @@ def _require_storage_points(points, what: str) -> gpd.GeoDataFrame:
     bad |= shapely.get_type_id(geoms) != 0  # 0 = Point
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
-        raise InputError(f"{int(bad.sum())} of {len(points)} {what} are missing, empty or not points",
-                         row=first + 1, column=points.geometry.name)
+        raise InputError(
+            f"{int(bad.sum())} of {len(points)} {what} are missing, empty or not points",
+            row=first + 1,
+            column=points.geometry.name,
+        )
     x = shapely.get_x(geoms)
     y = shapely.get_y(geoms)
     out = ~(np.isfinite(x) & np.isfinite(y) & (np.abs(x) <= 180) & (np.abs(y) <= 90))
     if out.any():
         first = int(np.flatnonzero(out)[0])
-        raise InputError(f"{int(out.sum())} {what} lie outside lon/lat range", row=first + 1,
-                         column=points.geometry.name)
+        raise InputError(
+            f"{int(out.sum())} {what} lie outside lon/lat range", row=first + 1, column=points.geometry.name
+        )
     return points
 
 
@@ -137,8 +150,9 @@ def _axial_to_xy(q: np.ndarray, r: np.ndarray, size_m: float) -> tuple[np.ndarra
     return size_m * SQRT3 * (q + r / 2.0), size_m * 1.5 * r
 
 
-def _hexes_over_rect(xmin: float, ymin: float, xmax: float, ymax: float,
-                     size_m: float) -> tuple[np.ndarray, np.ndarray]:
+def _hexes_over_rect(
+    xmin: float, ymin: float, xmax: float, ymax: float, size_m: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Axial coordinates of every hexagon that overlaps the metric rectangle."""
     apothem = size_m * SQRT3 / 2.0
     r0 = math.floor((ymin - size_m) / (1.5 * size_m))
@@ -171,9 +185,16 @@ def _hex_ids(q: np.ndarray, r: np.ndarray) -> np.ndarray:
 
 
 def _empty_hexes(metric_epsg: int | None, size_m: float) -> gpd.GeoDataFrame:
-    out = gpd.GeoDataFrame({"hex_id": pd.Series(dtype=object), "q": pd.Series(dtype=np.int64),
-                            "r": pd.Series(dtype=np.int64), "count": pd.Series(dtype=np.int64)},
-                           geometry=gpd.GeoSeries([], crs=STORAGE_SRID), crs=STORAGE_SRID)
+    out = gpd.GeoDataFrame(
+        {
+            "hex_id": pd.Series(dtype=object),
+            "q": pd.Series(dtype=np.int64),
+            "r": pd.Series(dtype=np.int64),
+            "count": pd.Series(dtype=np.int64),
+        },
+        geometry=gpd.GeoSeries([], crs=STORAGE_SRID),
+        crs=STORAGE_SRID,
+    )
     out.attrs.update(hex_size_m=size_m, metric_epsg=metric_epsg)
     return out
 
@@ -194,17 +215,24 @@ def _extent_bounds(extent) -> tuple[float, float, float, float]:
         except (TypeError, ValueError) as exc:
             raise InputError(f"extent bounds must be four numbers, not {extent!r}") from exc
     else:
-        raise InputError("extent must be (min_lon, min_lat, max_lon, max_lat), a shapely geometry "
-                         f"or a GeoDataFrame in EPSG:4326, not {type(extent).__name__}")
+        raise InputError(
+            "extent must be (min_lon, min_lat, max_lon, max_lat), a shapely geometry "
+            f"or a GeoDataFrame in EPSG:4326, not {type(extent).__name__}"
+        )
     xmin, ymin, xmax, ymax = bounds
-    if not all(math.isfinite(v) for v in bounds) or xmin > xmax or ymin > ymax \
-            or not (-180 <= xmin and xmax <= 180 and -90 <= ymin and ymax <= 90):
+    if (
+        not all(math.isfinite(v) for v in bounds)
+        or xmin > xmax
+        or ymin > ymax
+        or not (-180 <= xmin and xmax <= 180 and -90 <= ymin and ymax <= 90)
+    ):
         raise InputError(f"extent bounds {bounds!r} are not valid lon/lat (min_lon, min_lat, max_lon, max_lat)")
     return bounds
 
 
-def hex_bins(points: gpd.GeoDataFrame, *, size_m: float = 100.0, metric_epsg: int | None = None,
-             extent=None, pad_hexes: int = 0) -> gpd.GeoDataFrame:
+def hex_bins(
+    points: gpd.GeoDataFrame, *, size_m: float = 100.0, metric_epsg: int | None = None, extent=None, pad_hexes: int = 0
+) -> gpd.GeoDataFrame:
     """Count points per hexagon, including the empty hexagons of the study area.
 
     Hexagons are **pointy-top** (a vertex points north in the metric CRS) with
@@ -268,10 +296,22 @@ def hex_bins(points: gpd.GeoDataFrame, *, size_m: float = 100.0, metric_epsg: in
 
     # the extent's rectangle is not a rectangle in the metric CRS: densify its edges
     t = np.linspace(0.0, 1.0, 21)
-    ring_lon = np.concatenate([bounds[0] + (bounds[2] - bounds[0]) * t, np.full_like(t, bounds[2]),
-                               bounds[2] - (bounds[2] - bounds[0]) * t, np.full_like(t, bounds[0])])
-    ring_lat = np.concatenate([np.full_like(t, bounds[1]), bounds[1] + (bounds[3] - bounds[1]) * t,
-                               np.full_like(t, bounds[3]), bounds[3] - (bounds[3] - bounds[1]) * t])
+    ring_lon = np.concatenate(
+        [
+            bounds[0] + (bounds[2] - bounds[0]) * t,
+            np.full_like(t, bounds[2]),
+            bounds[2] - (bounds[2] - bounds[0]) * t,
+            np.full_like(t, bounds[0]),
+        ]
+    )
+    ring_lat = np.concatenate(
+        [
+            np.full_like(t, bounds[1]),
+            bounds[1] + (bounds[3] - bounds[1]) * t,
+            np.full_like(t, bounds[3]),
+            bounds[3] - (bounds[3] - bounds[1]) * t,
+        ]
+    )
     ex, ey = (np.asarray(a) for a in to_metric.transform(ring_lon, ring_lat))
     pad = pad_hexes * size_m * SQRT3
     eq, er = _hexes_over_rect(ex.min() - pad, ey.min() - pad, ex.max() + pad, ey.max() + pad, size_m)
@@ -299,11 +339,20 @@ def hex_bins(points: gpd.GeoDataFrame, *, size_m: float = 100.0, metric_epsg: in
     order = np.lexsort((q, r))
     q, r, count = q[order], r[order], count[order]
 
-    out = gpd.GeoDataFrame({"hex_id": _hex_ids(q, r).astype(object), "q": q, "r": r, "count": count},
-                           geometry=_hex_polygons(q, r, size_m, metric_epsg), crs=STORAGE_SRID)
+    out = gpd.GeoDataFrame(
+        {"hex_id": _hex_ids(q, r).astype(object), "q": q, "r": r, "count": count},
+        geometry=_hex_polygons(q, r, size_m, metric_epsg),
+        crs=STORAGE_SRID,
+    )
     out.attrs.update(hex_size_m=size_m, metric_epsg=metric_epsg)
-    LOGGER.debug("hex_bins: %d points in %d hexagons of %.1f m (EPSG:%d), %d empty",
-                 len(points), len(out), size_m, metric_epsg, int((count == 0).sum()))
+    LOGGER.debug(
+        "hex_bins: %d points in %d hexagons of %.1f m (EPSG:%d), %d empty",
+        len(points),
+        len(out),
+        size_m,
+        metric_epsg,
+        int((count == 0).sum()),
+    )
     return out
 
 
@@ -316,14 +365,14 @@ def _axial_weights(q: np.ndarray, r: np.ndarray):
     from libpysal.weights import W
 
     index = {(int(a), int(b)): i for i, (a, b) in enumerate(zip(q, r))}
-    neighbours = {i: [index[(int(a) + dq, int(b) + dr)] for dq, dr in _AXIAL_NEIGHBOURS
-                      if (int(a) + dq, int(b) + dr) in index]
-                  for i, (a, b) in enumerate(zip(q, r))}
+    neighbours = {
+        i: [index[(int(a) + dq, int(b) + dr)] for dq, dr in _AXIAL_NEIGHBOURS if (int(a) + dq, int(b) + dr) in index]
+        for i, (a, b) in enumerate(zip(q, r))
+    }
     return W(neighbours, silence_warnings=True)
 
 
-def _weights(bins: gpd.GeoDataFrame, distance_band_m: float | None, k: int | None,
-             metric_epsg: int | None):
+def _weights(bins: gpd.GeoDataFrame, distance_band_m: float | None, k: int | None, metric_epsg: int | None):
     from libpysal import weights
 
     if distance_band_m is None and k is None:
@@ -338,8 +387,7 @@ def _weights(bins: gpd.GeoDataFrame, distance_band_m: float | None, k: int | Non
     xy = np.column_stack([centres.x.to_numpy(), centres.y.to_numpy()])
     if k is not None:
         return weights.KNN.from_array(xy, k=k, silence_warnings=True)
-    return weights.DistanceBand.from_array(xy, threshold=distance_band_m, binary=True,
-                                           silence_warnings=True)
+    return weights.DistanceBand.from_array(xy, threshold=distance_band_m, binary=True, silence_warnings=True)
 
 
 def bh_adjust(p: np.ndarray) -> np.ndarray:
@@ -370,9 +418,16 @@ def _classify(z: np.ndarray, p_fdr: np.ndarray) -> np.ndarray:
     return cls
 
 
-def getis_ord(bins: gpd.GeoDataFrame, *, value_column: str = "count", permutations: int = 9999,
-              seed: int = 0, fdr: float = 0.05, distance_band_m: float | None = None,
-              k: int | None = None) -> gpd.GeoDataFrame:
+def getis_ord(
+    bins: gpd.GeoDataFrame,
+    *,
+    value_column: str = "count",
+    permutations: int = 9999,
+    seed: int = 0,
+    fdr: float = 0.05,
+    distance_band_m: float | None = None,
+    k: int | None = None,
+) -> gpd.GeoDataFrame:
     """Getis-Ord Gi* hot and cold spots with permutation inference and FDR correction.
 
     Weights are binary contiguity on the hexagons (the six edge neighbours, from
@@ -455,12 +510,16 @@ def getis_ord(bins: gpd.GeoDataFrame, *, value_column: str = "count", permutatio
     bad = ~np.isfinite(y) | (y < 0)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
-        raise InputError(f"{int(bad.sum())} bins have a missing, negative or non-numeric value",
-                         row=first + 1, column=value_column)
+        raise InputError(
+            f"{int(bad.sum())} bins have a missing, negative or non-numeric value", row=first + 1, column=value_column
+        )
 
     if n < 3 or np.ptp(y) == 0:
-        LOGGER.info("getis_ord: %d bins with %s: nothing can be significant", n,
-                    "all-equal values" if n >= 3 else "too few bins")
+        LOGGER.info(
+            "getis_ord: %d bins with %s: nothing can be significant",
+            n,
+            "all-equal values" if n >= 3 else "too few bins",
+        )
         out["gi_z"] = 0.0
         out["p_sim"] = 1.0
         out["p_fdr"] = 1.0
@@ -469,9 +528,13 @@ def getis_ord(bins: gpd.GeoDataFrame, *, value_column: str = "count", permutatio
         return out
 
     if 2.0 * n / (permutations + 1) > 0.01:
-        LOGGER.warning("getis_ord: with %d bins and %d permutations a small hot spot cannot reach 99%% "
-                       "after FDR; use at least %d permutations", n, permutations,
-                       int(math.ceil(200 * n)) - 1)
+        LOGGER.warning(
+            "getis_ord: with %d bins and %d permutations a small hot spot cannot reach 99%% "
+            "after FDR; use at least %d permutations",
+            n,
+            permutations,
+            int(math.ceil(200 * n)) - 1,
+        )
 
     from esda.getisord import G_Local
     from libpysal.weights import fill_diagonal
@@ -487,8 +550,9 @@ def getis_ord(bins: gpd.GeoDataFrame, *, value_column: str = "count", permutatio
     with warnings.catch_warnings():
         # esda announces a two-sided default for a later release; p_sim is doubled below
         warnings.filterwarnings("ignore", message="The alternative hypothesis", category=DeprecationWarning)
-        g = G_Local(y, w, transform="B", permutations=int(permutations), star=True, seed=seed,
-                    n_jobs=1, keep_simulations=False)
+        g = G_Local(
+            y, w, transform="B", permutations=int(permutations), star=True, seed=seed, n_jobs=1, keep_simulations=False
+        )
     z = np.asarray(g.Zs, dtype=float)
     p_sim = np.asarray(g.p_sim, dtype=float)
     p_fdr = bh_adjust(np.minimum(1.0, 2.0 * p_sim))
@@ -519,8 +583,14 @@ def _nanoseconds(t: pd.Series) -> np.ndarray:
     return t.to_numpy(dtype="datetime64[ns]").view(np.int64)
 
 
-def recurring_hotspots(reports: gpd.GeoDataFrame, *, within_days: int = 14, radius_m: float = 50.0,
-                       metric_epsg: int | None = None, id_column: str = "id") -> gpd.GeoDataFrame:
+def recurring_hotspots(
+    reports: gpd.GeoDataFrame,
+    *,
+    within_days: int = 14,
+    radius_m: float = 50.0,
+    metric_epsg: int | None = None,
+    id_column: str = "id",
+) -> gpd.GeoDataFrame:
     """Places where a problem of the same category comes back after it was closed (易反弹).
 
     A *recurrence* is a pair of reports A, B of the same ``category`` whose
@@ -567,8 +637,11 @@ def recurring_hotspots(reports: gpd.GeoDataFrame, *, within_days: int = 14, radi
     radius_m = _positive(radius_m, "radius_m")
 
     def empty() -> gpd.GeoDataFrame:
-        return gpd.GeoDataFrame({c: pd.Series(dtype=object) for c in RECURRING_COLUMNS[:-1]},
-                                geometry=gpd.GeoSeries([], crs=STORAGE_SRID), crs=STORAGE_SRID)
+        return gpd.GeoDataFrame(
+            {c: pd.Series(dtype=object) for c in RECURRING_COLUMNS[:-1]},
+            geometry=gpd.GeoSeries([], crs=STORAGE_SRID),
+            crs=STORAGE_SRID,
+        )
 
     if len(reports) == 0:
         return empty()
@@ -577,8 +650,9 @@ def recurring_hotspots(reports: gpd.GeoDataFrame, *, within_days: int = 14, radi
     if reported.isna().any():
         first = int(np.flatnonzero(reported.isna().to_numpy())[0])
         raise InputError("reported_at is missing", row=first + 1, column="reported_at")
-    if closed.notna().any() and isinstance(reported.dtype, pd.DatetimeTZDtype) != \
-            isinstance(closed.dtype, pd.DatetimeTZDtype):
+    if closed.notna().any() and isinstance(reported.dtype, pd.DatetimeTZDtype) != isinstance(
+        closed.dtype, pd.DatetimeTZDtype
+    ):
         raise InputError("reported_at and closed_at must both carry a time zone or both not")
     ids = reports[id_column].to_numpy() if id_column in reports.columns else reports.index.to_numpy()
 
@@ -608,25 +682,41 @@ def recurring_hotspots(reports: gpd.GeoDataFrame, *, within_days: int = 14, radi
     graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
     _, label = connected_components(graph, directed=False)
     involved = np.unique(np.concatenate([a, b]))
-    frame = pd.DataFrame({"row": involved, "place": label[involved], "x": x[involved], "y": y[involved],
-                          "category": category[involved], "id": ids[involved],
-                          "reported_at": reported.to_numpy()[involved]})
+    frame = pd.DataFrame(
+        {
+            "row": involved,
+            "place": label[involved],
+            "x": x[involved],
+            "y": y[involved],
+            "category": category[involved],
+            "id": ids[involved],
+            "reported_at": reported.to_numpy()[involved],
+        }
+    )
     pairs = pd.DataFrame({"place": label[a], "b": b, "closed_a": closed.to_numpy()[a]})
-    per_place = frame.groupby("place").agg(category=("category", "first"), n_reports=("row", "size"),
-                                           x=("x", "mean"), y=("y", "mean"),
-                                           latest_reported_at=("reported_at", "max"),
-                                           report_ids=("id", lambda s: sorted(s.tolist())))
+    per_place = frame.groupby("place").agg(
+        category=("category", "first"),
+        n_reports=("row", "size"),
+        x=("x", "mean"),
+        y=("y", "mean"),
+        latest_reported_at=("reported_at", "max"),
+        report_ids=("id", lambda s: sorted(s.tolist())),
+    )
     per_pair = pairs.groupby("place").agg(n_recurrences=("b", "nunique"), first_closed_at=("closed_a", "min"))
     places = per_place.join(per_pair)
     clon, clat = transformer(metric_epsg, STORAGE_SRID).transform(places["x"].to_numpy(), places["y"].to_numpy())
-    result = gpd.GeoDataFrame(places[RECURRING_COLUMNS[:-1]].reset_index(drop=True),
-                              geometry=shapely.points(np.asarray(clon), np.asarray(clat)), crs=STORAGE_SRID)
+    result = gpd.GeoDataFrame(
+        places[RECURRING_COLUMNS[:-1]].reset_index(drop=True),
+        geometry=shapely.points(np.asarray(clon), np.asarray(clat)),
+        crs=STORAGE_SRID,
+    )
     result["n_recurrences"] = result["n_recurrences"].astype(np.int64)
     result["n_reports"] = result["n_reports"].astype(np.int64)
     if isinstance(reported.dtype, pd.DatetimeTZDtype):
         result["latest_reported_at"] = pd.to_datetime(result["latest_reported_at"], utc=True)
         result["first_closed_at"] = pd.to_datetime(result["first_closed_at"], utc=True)
-    result = result.sort_values(["n_recurrences", "latest_reported_at"], ascending=[False, False],
-                                kind="stable").reset_index(drop=True)
+    result = result.sort_values(
+        ["n_recurrences", "latest_reported_at"], ascending=[False, False], kind="stable"
+    ).reset_index(drop=True)
     LOGGER.debug("recurring_hotspots: %d places from %d recurrence pairs", len(result), len(a))
     return result

@@ -16,6 +16,7 @@ is several times slower (see ``bench/map.py``).  The hexagons come back as
 :func:`gisgrid.analytics.hotspots.getis_ord` on PostGIS counts with the zeros filled in
 by ``hex_bins`` over the jurisdiction's extent.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -31,8 +32,8 @@ import sqlalchemy as sa
 
 from gisgrid.analytics import hotspots as hs
 from gisgrid.crs import STORAGE_SRID
-from gisgrid.errors import InputError
 from gisgrid.db.schema import REPORT_STATUSES
+from gisgrid.errors import InputError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -156,25 +157,31 @@ def report_filter(conn: sa.Connection, filters: ReportFilters, *, alias: str = "
         # the polygon is bound as a value, not a subquery: the planner then sees its real extent
         # (a subquery's init plan is estimated at a few rows, which picks a serial index scan over
         # every point of the town, ~3x slower at 1,000,000 reports than a parallel bitmap scan)
-        wkb = conn.execute(sa.text("SELECT ST_AsEWKB(geom) FROM jurisdiction WHERE code = :c"),
-                           {"c": filters.jurisdiction}).scalar()
+        wkb = conn.execute(
+            sa.text("SELECT ST_AsEWKB(geom) FROM jurisdiction WHERE code = :c"), {"c": filters.jurisdiction}
+        ).scalar()
         if wkb is None:
             parts.append("false")
         else:
             parts.append(f"ST_Intersects({r}.geom, ST_GeomFromEWKB(CAST(:f_jur_geom AS bytea)))")
             params["f_jur_geom"] = bytes(wkb)
     if filters.owner:
-        parts.append(f"EXISTS (SELECT 1 FROM report_current rc WHERE rc.report_id = {r}.id "
-                     "AND rc.owner_name = :f_owner)")
+        parts.append(
+            f"EXISTS (SELECT 1 FROM report_current rc WHERE rc.report_id = {r}.id AND rc.owner_name = :f_owner)"
+        )
         params["f_owner"] = filters.owner
     return (" AND ".join(parts) or "true"), params
 
 
 def towns(conn: sa.Connection) -> pd.DataFrame:
     """Code, name, level and metric EPSG of every jurisdiction, towns first."""
-    return pd.read_sql_query(sa.text(
-        "SELECT code, name, level, metric_epsg FROM jurisdiction "
-        "ORDER BY CASE level WHEN 'town' THEN 0 WHEN 'community' THEN 1 ELSE 2 END, code"), conn)
+    return pd.read_sql_query(
+        sa.text(
+            "SELECT code, name, level, metric_epsg FROM jurisdiction "
+            "ORDER BY CASE level WHEN 'town' THEN 0 WHEN 'community' THEN 1 ELSE 2 END, code"
+        ),
+        conn,
+    )
 
 
 def study_area(conn: sa.Connection, filters: ReportFilters) -> tuple[int, tuple[float, float, float, float] | None]:
@@ -184,14 +191,21 @@ def study_area(conn: sa.Connection, filters: ReportFilters) -> tuple[int, tuple[
     EPSG (by code) and no bounds, because towns may lie far apart.
     """
     if filters.jurisdiction:
-        row = conn.execute(sa.text(
-            "SELECT metric_epsg, ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) "
-            "FROM jurisdiction WHERE code = :c"), {"c": filters.jurisdiction}).one_or_none()
+        row = conn.execute(
+            sa.text(
+                "SELECT metric_epsg, ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) "
+                "FROM jurisdiction WHERE code = :c"
+            ),
+            {"c": filters.jurisdiction},
+        ).one_or_none()
         if row is None:
             raise _refuse("jurisdiction", [filters.jurisdiction], _valid(conn, "SELECT code FROM jurisdiction"))
         return int(row[0]), tuple(float(v) for v in row[1:])
-    epsg = conn.execute(sa.text("SELECT metric_epsg FROM jurisdiction WHERE metric_epsg IS NOT NULL "
-                                "ORDER BY level <> 'town', code LIMIT 1")).scalar()
+    epsg = conn.execute(
+        sa.text(
+            "SELECT metric_epsg FROM jurisdiction WHERE metric_epsg IS NOT NULL ORDER BY level <> 'town', code LIMIT 1"
+        )
+    ).scalar()
     if epsg is None:
         raise InputError("no jurisdiction with a metric CRS: load a town first")
     return int(epsg), None
@@ -219,8 +233,11 @@ def points(conn: sa.Connection, filters: ReportFilters, limit: int = MAX_POINTS)
         WHERE r.geom IS NOT NULL AND {where}
         ORDER BY r.reported_at DESC, r.id LIMIT :f_limit"""
     frame = pd.read_sql_query(sa.text(sql), conn, params={**params, "f_limit": int(limit)})
-    geoms = shapely.points(frame.pop("lon").to_numpy(float), frame.pop("lat").to_numpy(float)) \
-        if len(frame) else np.array([], dtype=object)
+    geoms = (
+        shapely.points(frame.pop("lon").to_numpy(float), frame.pop("lat").to_numpy(float))
+        if len(frame)
+        else np.array([], dtype=object)
+    )
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=STORAGE_SRID, index=frame.index))
 
 
@@ -240,8 +257,9 @@ class MapAggregate:
     epsg: int
 
 
-def aggregate(conn: sa.Connection, filters: ReportFilters, *, size_m: float = 100.0,
-              now: dt.datetime | None = None) -> MapAggregate:
+def aggregate(
+    conn: sa.Connection, filters: ReportFilters, *, size_m: float = 100.0, now: dt.datetime | None = None
+) -> MapAggregate:
     """Matched count, overdue count and hexagon counts in one SQL pass over the reports.
 
     The map needs all three; computed separately they cost three scans of the
@@ -253,12 +271,20 @@ def aggregate(conn: sa.Connection, filters: ReportFilters, *, size_m: float = 10
     located = frame["q"].notna().to_numpy()
     counts = frame[located].reset_index(drop=True)
     counts = counts.astype({"q": np.int64, "r": np.int64, "count": np.int64, "overdue": np.int64})
-    return MapAggregate(n=int(frame["count"].sum()), overdue=int(frame["overdue"].sum()), counts=counts,
-                        size_m=float(size_m), epsg=epsg)
+    return MapAggregate(
+        n=int(frame["count"].sum()), overdue=int(frame["overdue"].sum()), counts=counts, size_m=float(size_m), epsg=epsg
+    )
 
 
-def _axial_counts(conn: sa.Connection, filters: ReportFilters, size_m: float, epsg: int, *,
-                  now: dt.datetime | None = None, with_unlocated: bool = False) -> pd.DataFrame:
+def _axial_counts(
+    conn: sa.Connection,
+    filters: ReportFilters,
+    size_m: float,
+    epsg: int,
+    *,
+    now: dt.datetime | None = None,
+    with_unlocated: bool = False,
+) -> pd.DataFrame:
     """Reports per hexagon (axial q, r of :func:`gisgrid.analytics.hotspots.hex_bins`), counted in PostGIS.
 
     Returns q, r, count, overdue (open and past the category's deadline at
@@ -303,8 +329,7 @@ def _axial_counts(conn: sa.Connection, filters: ReportFilters, size_m: float, ep
         FROM a GROUP BY q, r ORDER BY r, q"""
     now = now or dt.datetime.now(dt.timezone.utc)
     with _no_jit(conn):
-        frame = pd.read_sql_query(sa.text(sql), conn,
-                                  params={**params, "f_epsg": epsg, "f_size": size_m, "f_now": now})
+        frame = pd.read_sql_query(sa.text(sql), conn, params={**params, "f_epsg": epsg, "f_size": size_m, "f_now": now})
     if not with_unlocated:
         frame = frame.astype({"q": np.int64, "r": np.int64})
     return frame
@@ -312,8 +337,7 @@ def _axial_counts(conn: sa.Connection, filters: ReportFilters, size_m: float, ep
 
 def _bins_from_counts(counts: pd.DataFrame, size_m: float, epsg: int, extent) -> gpd.GeoDataFrame:
     """hex_bins over ``extent`` (zeros included) carrying the PostGIS ``counts``."""
-    centres = gpd.GeoDataFrame(geometry=gpd.GeoSeries(shapely.points(counts["lon"], counts["lat"]),
-                                                      crs=STORAGE_SRID))
+    centres = gpd.GeoDataFrame(geometry=gpd.GeoSeries(shapely.points(counts["lon"], counts["lat"]), crs=STORAGE_SRID))
     bins = hs.hex_bins(centres, size_m=size_m, metric_epsg=epsg, extent=extent)
     ids = counts["q"].astype(str) + "_" + counts["r"].astype(str)
     by_id = pd.Series(counts["count"].to_numpy(np.int64), index=ids.to_numpy())
@@ -321,8 +345,9 @@ def _bins_from_counts(counts: pd.DataFrame, size_m: float, epsg: int, extent) ->
     return bins
 
 
-def density_bins(conn: sa.Connection, filters: ReportFilters, *, size_m: float = 100.0,
-                 agg: MapAggregate | None = None) -> gpd.GeoDataFrame:
+def density_bins(
+    conn: sa.Connection, filters: ReportFilters, *, size_m: float = 100.0, agg: MapAggregate | None = None
+) -> gpd.GeoDataFrame:
     """Matched reports per hexagon, aggregated in PostGIS; only hexagons holding reports.
 
     Parameters
@@ -343,22 +368,31 @@ def density_bins(conn: sa.Connection, filters: ReportFilters, *, size_m: float =
         epsg, _bounds = study_area(conn, filters)
         counts = _axial_counts(conn, filters, size_m, epsg)
     if counts.empty:
-        return hs.hex_bins(gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=STORAGE_SRID)), size_m=size_m,
-                           metric_epsg=epsg)
+        return hs.hex_bins(
+            gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=STORAGE_SRID)), size_m=size_m, metric_epsg=epsg
+        )
     # only the occupied hexagons: the same lattice and ids as hex_bins, without its rectangle
     # of empty hexagons (which, for towns far apart, would be enormous)
     q = counts["q"].to_numpy(np.int64)
     r = counts["r"].to_numpy(np.int64)
-    bins = gpd.GeoDataFrame({"hex_id": hs._hex_ids(q, r), "q": q, "r": r,
-                             "count": counts["count"].to_numpy(np.int64)},
-                            geometry=gpd.GeoSeries(hs._hex_polygons(q, r, float(size_m), epsg), crs=STORAGE_SRID),
-                            crs=STORAGE_SRID)
+    bins = gpd.GeoDataFrame(
+        {"hex_id": hs._hex_ids(q, r), "q": q, "r": r, "count": counts["count"].to_numpy(np.int64)},
+        geometry=gpd.GeoSeries(hs._hex_polygons(q, r, float(size_m), epsg), crs=STORAGE_SRID),
+        crs=STORAGE_SRID,
+    )
     bins.attrs.update(hex_size_m=float(size_m), metric_epsg=epsg)
     return bins
 
 
-def hotspots(conn: sa.Connection, filters: ReportFilters, size_m: float = 100.0, *,
-             permutations: int = 9999, seed: int = 0, agg: MapAggregate | None = None) -> gpd.GeoDataFrame:
+def hotspots(
+    conn: sa.Connection,
+    filters: ReportFilters,
+    size_m: float = 100.0,
+    *,
+    permutations: int = 9999,
+    seed: int = 0,
+    agg: MapAggregate | None = None,
+) -> gpd.GeoDataFrame:
     """Getis-Ord Gi* hot and cold spots of the matched reports over the jurisdiction.
 
     Counts come from PostGIS (:func:`density_bins`' lattice); every hexagon of
@@ -379,32 +413,42 @@ def hotspots(conn: sa.Connection, filters: ReportFilters, size_m: float = 100.0,
     bins = _bins_from_counts(counts, size_m, epsg, extent=bounds)
     # only hexagons touching the jurisdiction (not its whole bounding box): hexagons where no
     # report can occur would all read as cold spots; hexagons holding reports always stay
-    wkb = conn.execute(sa.text("SELECT ST_AsBinary(geom) FROM jurisdiction WHERE code = :c"),
-                       {"c": filters.jurisdiction}).scalar()
+    wkb = conn.execute(
+        sa.text("SELECT ST_AsBinary(geom) FROM jurisdiction WHERE code = :c"), {"c": filters.jurisdiction}
+    ).scalar()
     inside = shapely.intersects(bins.geometry.values, shapely.from_wkb(bytes(wkb)))
     bins = bins[inside | (bins["count"].to_numpy() > 0)].reset_index(drop=True)
     return hs.getis_ord(bins, permutations=permutations, seed=seed)
 
 
-def recurring(conn: sa.Connection, filters: ReportFilters, *, within_days: int = 14,
-              radius_m: float = 50.0) -> gpd.GeoDataFrame:
+def recurring(
+    conn: sa.Connection, filters: ReportFilters, *, within_days: int = 14, radius_m: float = 50.0
+) -> gpd.GeoDataFrame:
     """易反弹 places among the matched reports (:func:`gisgrid.analytics.hotspots.recurring_hotspots`)."""
     epsg, _ = study_area(conn, filters)
     where, params = report_filter(conn, filters)
-    frame = pd.read_sql_query(sa.text(f"""
+    frame = pd.read_sql_query(
+        sa.text(f"""
         SELECT r.id, c.code AS category, r.reported_at, r.closed_at, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat
         FROM report r JOIN category c ON c.id = r.category_id
-        WHERE r.geom IS NOT NULL AND {where}"""), conn, params=params)
-    geoms = shapely.points(frame.pop("lon").to_numpy(float), frame.pop("lat").to_numpy(float)) \
-        if len(frame) else np.array([], dtype=object)
+        WHERE r.geom IS NOT NULL AND {where}"""),
+        conn,
+        params=params,
+    )
+    geoms = (
+        shapely.points(frame.pop("lon").to_numpy(float), frame.pop("lat").to_numpy(float))
+        if len(frame)
+        else np.array([], dtype=object)
+    )
     reports = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=STORAGE_SRID, index=frame.index))
     for col in ("reported_at", "closed_at"):
         reports[col] = pd.to_datetime(reports[col], utc=True)
     return hs.recurring_hotspots(reports, within_days=within_days, radius_m=radius_m, metric_epsg=epsg)
 
 
-def overdue(conn: sa.Connection, filters: ReportFilters, *, now: dt.datetime | None = None,
-            limit: int = MAX_POINTS) -> gpd.GeoDataFrame:
+def overdue(
+    conn: sa.Connection, filters: ReportFilters, *, now: dt.datetime | None = None, limit: int = MAX_POINTS
+) -> gpd.GeoDataFrame:
     """Open matched reports past ``reported_at + category.deadline_hours`` (处置超时), most late first.
 
     Columns as :func:`points` plus ``due_at`` and ``hours_late``.
@@ -413,13 +457,17 @@ def overdue(conn: sa.Connection, filters: ReportFilters, *, now: dt.datetime | N
     now = now or dt.datetime.now(dt.timezone.utc)
     with _no_jit(conn):
         frame = _overdue_frame(conn, where, params, now, limit)
-    geoms = shapely.points(frame.pop("lon").to_numpy(float), frame.pop("lat").to_numpy(float)) \
-        if len(frame) else np.array([], dtype=object)
+    geoms = (
+        shapely.points(frame.pop("lon").to_numpy(float), frame.pop("lat").to_numpy(float))
+        if len(frame)
+        else np.array([], dtype=object)
+    )
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=STORAGE_SRID, index=frame.index))
 
 
 def _overdue_frame(conn, where, params, now, limit) -> pd.DataFrame:
-    return pd.read_sql_query(sa.text(f"""
+    return pd.read_sql_query(
+        sa.text(f"""
         SELECT r.id, c.code AS category, c.name AS category_name, r.status, r.reported_at, r.closed_at,
                r.address, r.description, rc.owner_name,
                r.reported_at + c.deadline_hours * interval '1 hour' AS due_at,
@@ -430,21 +478,27 @@ def _overdue_frame(conn, where, params, now, limit) -> pd.DataFrame:
         LEFT JOIN report_current rc ON rc.report_id = r.id
         WHERE r.geom IS NOT NULL AND r.status <> 'closed' AND r.closed_at IS NULL
           AND r.reported_at + c.deadline_hours * interval '1 hour' < CAST(:f_now AS timestamptz) AND {where}
-        ORDER BY due_at LIMIT :f_limit"""), conn, params={**params, "f_now": now, "f_limit": int(limit)})
+        ORDER BY due_at LIMIT :f_limit"""),
+        conn,
+        params={**params, "f_now": now, "f_limit": int(limit)},
+    )
 
 
 def count_overdue(conn: sa.Connection, filters: ReportFilters, *, now: dt.datetime | None = None) -> int:
     """Number of open matched reports past their deadline (see :func:`overdue`)."""
     where, params = report_filter(conn, filters)
-    return int(conn.execute(sa.text(f"""
+    return int(
+        conn.execute(
+            sa.text(f"""
         SELECT count(*) FROM report r JOIN category c ON c.id = r.category_id
         WHERE r.status <> 'closed' AND r.closed_at IS NULL
           AND r.reported_at + c.deadline_hours * interval '1 hour' < CAST(:f_now AS timestamptz) AND {where}"""),
-        {**params, "f_now": now or dt.datetime.now(dt.timezone.utc)}).scalar())
+            {**params, "f_now": now or dt.datetime.now(dt.timezone.utc)},
+        ).scalar()
+    )
 
 
-def coverage_gaps(conn: sa.Connection, filters: ReportFilters, *, day: dt.date | None = None
-                  ) -> gpd.GeoDataFrame:
+def coverage_gaps(conn: sa.Connection, filters: ReportFilters, *, day: dt.date | None = None) -> gpd.GeoDataFrame:
     """Segment areas and grid cells of the selection with no current owner (无人负责).
 
     A segment is a gap when no 段长 is valid on ``day`` for it (directly or
@@ -459,23 +513,32 @@ def coverage_gaps(conn: sa.Connection, filters: ReportFilters, *, day: dt.date |
     if filters.jurisdiction:
         area = "ST_Intersects(x.geom, (SELECT geom FROM jurisdiction WHERE code = :jur))"
         params["jur"] = filters.jurisdiction
-    segs = pd.read_sql_query(sa.text(f"""
+    segs = pd.read_sql_query(
+        sa.text(f"""
         SELECT g.id, s.name || ' · ' || g.name AS name, ST_AsBinary(g.area) AS wkb
         FROM segment g JOIN street s ON s.id = g.street_id, LATERAL (SELECT g.geom) AS x(geom)
-        WHERE g.area IS NOT NULL AND {area}"""), conn, params=params)
+        WHERE g.area IS NOT NULL AND {area}"""),
+        conn,
+        params=params,
+    )
     if len(segs):
         chains = segment_owner_chains(conn, day, segment_ids=segs["id"].tolist())
         segs = segs[segs["id"].map(chains["owner_name"]).isna().to_numpy()]
     segs = segs.assign(kind="segment")
-    cells = pd.read_sql_query(sa.text(f"""
+    cells = pd.read_sql_query(
+        sa.text(f"""
         SELECT c.id, c.code AS name, ST_AsBinary(c.geom) AS wkb FROM grid_cell c, LATERAL (SELECT c.geom) AS x(geom)
         WHERE {area} AND NOT EXISTS (
             SELECT 1 FROM owner_assignment a WHERE a.target_type = 'cell' AND a.target_id = c.id
-              AND a.valid_from <= :day AND (a.valid_to IS NULL OR :day < a.valid_to))"""), conn, params=params)
+              AND a.valid_from <= :day AND (a.valid_to IS NULL OR :day < a.valid_to))"""),
+        conn,
+        params=params,
+    )
     frame = pd.concat([segs, cells.assign(kind="cell")], ignore_index=True)
     geoms = shapely.from_wkb([bytes(v) for v in frame.pop("wkb")]) if len(frame) else np.array([], dtype=object)
-    return gpd.GeoDataFrame(frame[["kind", "id", "name"]],
-                            geometry=gpd.GeoSeries(geoms, crs=STORAGE_SRID, index=frame.index))
+    return gpd.GeoDataFrame(
+        frame[["kind", "id", "name"]], geometry=gpd.GeoSeries(geoms, crs=STORAGE_SRID, index=frame.index)
+    )
 
 
 _OWNER_SQL = """
@@ -531,8 +594,7 @@ def _rates(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def summaries(conn: sa.Connection, filters: ReportFilters, *, day: dt.date | None = None
-              ) -> dict[str, pd.DataFrame]:
+def summaries(conn: sa.Connection, filters: ReportFilters, *, day: dt.date | None = None) -> dict[str, pd.DataFrame]:
     """Tables for meetings: per owner and per jurisdiction.
 
     Returns
@@ -598,8 +660,9 @@ def choropleth(conn: sa.Connection, filters: ReportFilters) -> gpd.GeoDataFrame:
     """
     where, params = report_filter(conn, filters)
     with _no_jit(conn):
-        frame = pd.read_sql_query(sa.text(_CHOROPLETH_SQL.format(where=where)), conn,
-                                  params={**params, "jur": filters.jurisdiction})
+        frame = pd.read_sql_query(
+            sa.text(_CHOROPLETH_SQL.format(where=where)), conn, params={**params, "jur": filters.jurisdiction}
+        )
     frame["reports"] = frame["reports"].astype(np.int64)
     frame["street_km"] = frame["street_km"].astype(float).round(3)
     with np.errstate(divide="ignore", invalid="ignore"):

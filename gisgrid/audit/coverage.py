@@ -38,6 +38,7 @@ metres, computed in the metric CRS (:func:`gisgrid.crs.metric_crs_for` the
 jurisdiction unless ``metric_epsg`` is given); inputs and layers are EPSG:4326.
 Nothing here touches a database or Flask.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -69,8 +70,7 @@ _COLUMNS = {
     "overlaps": ["layer", "n_units", "units", "unit_ids", "owners", "area_m2", "thinness", "sliver"],
     "slivers": ["kind", "unit", "unit_id", "owners", "area_m2", "thinness"],
     "vacant": ["layer", "unit_id", "unit", "area_m2"],
-    "expiring": ["layer", "unit_id", "unit", "role", "owner_name", "person_id", "valid_from", "valid_to",
-                 "days_left"],
+    "expiring": ["layer", "unit_id", "unit", "role", "owner_name", "person_id", "valid_from", "valid_to", "days_left"],
     "over_limit": ["owner_key", "owner_name", "person_id", "n_units", "units"],
     "reports": ["report_id", "reported_at", "rule", "reason"],
 }
@@ -130,8 +130,9 @@ class AuditResult:
         Geometries are replaced by ``lon``/``lat`` (EPSG:4326) of a point inside
         each, areas are rounded to 0.1 m², list columns joined with ", ".
         """
-        tables: dict[str, pd.DataFrame] = {"summary": pd.DataFrame(
-            [{"item": k, "value": v} for k, v in self.summary().items()])}
+        tables: dict[str, pd.DataFrame] = {
+            "summary": pd.DataFrame([{"item": k, "value": v} for k, v in self.summary().items()])
+        }
         for name in PROBLEMS:
             frame = getattr(self, name)
             table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore")).copy()
@@ -146,8 +147,7 @@ class AuditResult:
                 table["thinness"] = table["thinness"].astype(float).round(3)
             for col in table.columns:
                 if table[col].dtype == object and table[col].map(lambda v: isinstance(v, (list, tuple))).any():
-                    table[col] = table[col].map(lambda v: ", ".join(map(str, v)) if isinstance(v, (list, tuple))
-                                                else v)
+                    table[col] = table[col].map(lambda v: ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v)
             tables[name] = table.reset_index(drop=True)
         return tables
 
@@ -158,19 +158,29 @@ class AuditResult:
             frame = getattr(self, name).copy()
             for col in frame.columns:
                 if frame[col].dtype == object and frame[col].map(lambda v: isinstance(v, (list, tuple))).any():
-                    frame[col] = frame[col].map(lambda v: ", ".join(map(str, v)) if isinstance(v, (list, tuple))
-                                                else v)
+                    frame[col] = frame[col].map(lambda v: ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v)
             out[name] = frame
         return out
 
 
 # --- public API -------------------------------------------------------------------
-def audit_coverage(jurisdiction: BaseGeometry, cells: gpd.GeoDataFrame, segments: gpd.GeoDataFrame | None = None,
-                   *, owners: pd.DataFrame | None = None, reports: gpd.GeoDataFrame | None = None,
-                   frontage: BaseGeometry | None = None, metric_epsg: int | None = None,
-                   sliver_area_m2: float = 50.0, sliver_thinness: float = 0.1, max_units_per_owner: int = 20,
-                   expiry_days: int = 30, report_days: int = 30, today: dt.date | None = None,
-                   tolerance_m: float = 0.01) -> AuditResult:
+def audit_coverage(
+    jurisdiction: BaseGeometry,
+    cells: gpd.GeoDataFrame,
+    segments: gpd.GeoDataFrame | None = None,
+    *,
+    owners: pd.DataFrame | None = None,
+    reports: gpd.GeoDataFrame | None = None,
+    frontage: BaseGeometry | None = None,
+    metric_epsg: int | None = None,
+    sliver_area_m2: float = 50.0,
+    sliver_thinness: float = 0.1,
+    max_units_per_owner: int = 20,
+    expiry_days: int = 30,
+    report_days: int = 30,
+    today: dt.date | None = None,
+    tolerance_m: float = 0.01,
+) -> AuditResult:
     """Find gaps, overlaps, slivers and owner problems of a jurisdiction's grid and segments.
 
     Parameters
@@ -222,15 +232,31 @@ def audit_coverage(jurisdiction: BaseGeometry, cells: gpd.GeoDataFrame, segments
         EPSG:4326, missing columns or non-positive limits (all problems at once).
     """
     today = today or dt.date.today()
-    _check(jurisdiction, cells, segments, owners, reports, frontage, sliver_area_m2=sliver_area_m2,
-           sliver_thinness=sliver_thinness, max_units_per_owner=max_units_per_owner, expiry_days=expiry_days,
-           report_days=report_days, tolerance_m=tolerance_m)
+    _check(
+        jurisdiction,
+        cells,
+        segments,
+        owners,
+        reports,
+        frontage,
+        sliver_area_m2=sliver_area_m2,
+        sliver_thinness=sliver_thinness,
+        max_units_per_owner=max_units_per_owner,
+        expiry_days=expiry_days,
+        report_days=report_days,
+        tolerance_m=tolerance_m,
+    )
     if metric_epsg is None:
         centre = jurisdiction.centroid
         metric_epsg = metric_crs_for(centre.x, centre.y)
-    params = {"sliver_area_m2": sliver_area_m2, "sliver_thinness": sliver_thinness,
-              "max_units_per_owner": max_units_per_owner, "expiry_days": expiry_days, "report_days": report_days,
-              "tolerance_m": tolerance_m}
+    params = {
+        "sliver_area_m2": sliver_area_m2,
+        "sliver_thinness": sliver_thinness,
+        "max_units_per_owner": max_units_per_owner,
+        "expiry_days": expiry_days,
+        "report_days": report_days,
+        "tolerance_m": tolerance_m,
+    }
 
     units = _units(cells, segments, metric_epsg)
     current = _current_owners(owners, today)
@@ -244,8 +270,10 @@ def audit_coverage(jurisdiction: BaseGeometry, cells: gpd.GeoDataFrame, segments
     gap_parts.append(pieces)
     gap_layer += ["cell"] * len(pieces)
     if frontage is not None:
-        pieces = _pieces(shapely.difference(reproject(frontage, STORAGE_SRID, metric_epsg), shapely.union_all(seg_geoms)),
-                         tolerance_m)
+        pieces = _pieces(
+            shapely.difference(reproject(frontage, STORAGE_SRID, metric_epsg), shapely.union_all(seg_geoms)),
+            tolerance_m,
+        )
         gap_parts.append(pieces)
         gap_layer += ["frontage"] * len(pieces)
     gap_geoms = np.concatenate(gap_parts) if gap_parts else np.empty(0, dtype=object)
@@ -267,25 +295,49 @@ def audit_coverage(jurisdiction: BaseGeometry, cells: gpd.GeoDataFrame, segments
     # segment areas are frontage strips by design: only cells are judged by their shape
     thin_unit = (units["layer"] == "cell") & ((unit_area < sliver_area_m2) | (unit_pp < sliver_thinness))
     unit_keys = [(layer, _norm_id(i)) for layer, i in zip(units["layer"], units["id"])]
-    slivers = pd.concat([
-        pd.DataFrame({"kind": units["layer"][thin_unit], "unit": units["name"][thin_unit],
-                      "unit_id": units["id"][thin_unit],
-                      "owners": [owner_text.get(k, "") for k, t in zip(unit_keys, thin_unit) if t],
-                      "area_m2": unit_area[thin_unit], "thinness": unit_pp[thin_unit],
-                      "geometry": units["geometry"][thin_unit]}),
-        pd.DataFrame({"kind": "gap", "unit": gaps["layer"][gaps["sliver"]], "unit_id": None, "owners": "",
-                      "area_m2": gaps["area_m2"][gaps["sliver"]], "thinness": gaps["thinness"][gaps["sliver"]],
-                      "geometry": gap_geoms[gaps["sliver"].to_numpy()]}),
-        pd.DataFrame({"kind": "overlap", "unit": overlaps["units"][overlaps["sliver"]], "unit_id": None,
-                      "owners": overlaps["owners"][overlaps["sliver"]],
-                      "area_m2": overlaps["area_m2"][overlaps["sliver"]],
-                      "thinness": overlaps["thinness"][overlaps["sliver"]],
-                      "geometry": overlap_geoms[overlaps["sliver"].to_numpy()]}),
-    ], ignore_index=True)
+    slivers = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "kind": units["layer"][thin_unit],
+                    "unit": units["name"][thin_unit],
+                    "unit_id": units["id"][thin_unit],
+                    "owners": [owner_text.get(k, "") for k, t in zip(unit_keys, thin_unit) if t],
+                    "area_m2": unit_area[thin_unit],
+                    "thinness": unit_pp[thin_unit],
+                    "geometry": units["geometry"][thin_unit],
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "kind": "gap",
+                    "unit": gaps["layer"][gaps["sliver"]],
+                    "unit_id": None,
+                    "owners": "",
+                    "area_m2": gaps["area_m2"][gaps["sliver"]],
+                    "thinness": gaps["thinness"][gaps["sliver"]],
+                    "geometry": gap_geoms[gaps["sliver"].to_numpy()],
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "kind": "overlap",
+                    "unit": overlaps["units"][overlaps["sliver"]],
+                    "unit_id": None,
+                    "owners": overlaps["owners"][overlaps["sliver"]],
+                    "area_m2": overlaps["area_m2"][overlaps["sliver"]],
+                    "thinness": overlaps["thinness"][overlaps["sliver"]],
+                    "geometry": overlap_geoms[overlaps["sliver"].to_numpy()],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     slivers_geoms = slivers.pop("geometry").to_numpy()
 
-    vacant, expiring, over_limit = _owner_problems(units, current, owners is not None, today, expiry_days=expiry_days,
-                                                   max_units=max_units_per_owner)
+    vacant, expiring, over_limit = _owner_problems(
+        units, current, owners is not None, today, expiry_days=expiry_days, max_units=max_units_per_owner
+    )
     vacant_geoms = vacant.pop("geometry").to_numpy()
     report_frame, report_geoms = _report_evidence(reports, units, metric_epsg, today, report_days)
 
@@ -293,8 +345,9 @@ def audit_coverage(jurisdiction: BaseGeometry, cells: gpd.GeoDataFrame, segments
         geoms = np.asarray(geoms, dtype=object)
         if metric and len(geoms):
             geoms = reproject(geoms, metric_epsg, STORAGE_SRID)
-        return gpd.GeoDataFrame(frame.reset_index(drop=True)[_COLUMNS[name]],
-                                geometry=gpd.GeoSeries(geoms, crs=STORAGE_SRID))
+        return gpd.GeoDataFrame(
+            frame.reset_index(drop=True)[_COLUMNS[name]], geometry=gpd.GeoSeries(geoms, crs=STORAGE_SRID)
+        )
 
     result = AuditResult(
         gaps=layer(gaps, gap_geoms, "gaps"),
@@ -304,7 +357,10 @@ def audit_coverage(jurisdiction: BaseGeometry, cells: gpd.GeoDataFrame, segments
         expiring=expiring[_COLUMNS["expiring"]].reset_index(drop=True),
         over_limit=over_limit[_COLUMNS["over_limit"]].reset_index(drop=True),
         reports=layer(report_frame, report_geoms, "reports", metric=False),
-        metric_epsg=int(metric_epsg), today=today, params=params)
+        metric_epsg=int(metric_epsg),
+        today=today,
+        params=params,
+    )
     LOGGER.info("audit: %s", result.summary())
     return result
 
@@ -312,13 +368,19 @@ def audit_coverage(jurisdiction: BaseGeometry, cells: gpd.GeoDataFrame, segments
 # --- validation -------------------------------------------------------------------
 def _check(jurisdiction, cells, segments, owners, reports, frontage, **limits) -> None:
     problems: list[str] = []
-    if not isinstance(jurisdiction, BaseGeometry) or jurisdiction.geom_type not in ("Polygon", "MultiPolygon") \
-            or jurisdiction.is_empty:
+    if (
+        not isinstance(jurisdiction, BaseGeometry)
+        or jurisdiction.geom_type not in ("Polygon", "MultiPolygon")
+        or jurisdiction.is_empty
+    ):
         problems.append("jurisdiction must be a non-empty shapely Polygon or MultiPolygon in EPSG:4326")
     if frontage is not None and (not isinstance(frontage, BaseGeometry) or frontage.is_empty):
         problems.append("frontage must be a non-empty shapely polygon in EPSG:4326")
-    for name, frame, columns in (("cells", cells, ("code",)), ("segments", segments, ("id",)),
-                                 ("reports", reports, ("id", "reported_at", "rule"))):
+    for name, frame, columns in (
+        ("cells", cells, ("code",)),
+        ("segments", segments, ("id",)),
+        ("reports", reports, ("id", "reported_at", "rule")),
+    ):
         if frame is None and name != "cells":
             continue
         if not isinstance(frame, gpd.GeoDataFrame):
@@ -350,6 +412,7 @@ def _check(jurisdiction, cells, segments, owners, reports, frontage, **limits) -
 
 # --- helpers ----------------------------------------------------------------------
 
+
 def _units(cells: gpd.GeoDataFrame, segments: gpd.GeoDataFrame | None, epsg: int) -> dict[str, np.ndarray]:
     """Cells and segment areas as arrays in the metric CRS: layer, id, name, geometry."""
     layers, ids, names, geoms = [], [], [], []
@@ -366,8 +429,12 @@ def _units(cells: gpd.GeoDataFrame, segments: gpd.GeoDataFrame | None, epsg: int
         geoms.append(metric)
     if not layers:
         return {k: np.empty(0, dtype=object) for k in ("layer", "id", "name", "geometry")}
-    return {"layer": np.concatenate(layers), "id": np.concatenate(ids), "name": np.concatenate(names),
-            "geometry": np.concatenate(geoms)}
+    return {
+        "layer": np.concatenate(layers),
+        "id": np.concatenate(ids),
+        "name": np.concatenate(names),
+        "geometry": np.concatenate(geoms),
+    }
 
 
 def _pieces(geom, tolerance_m: float) -> np.ndarray:
@@ -387,7 +454,7 @@ def _thinness(geoms: np.ndarray) -> np.ndarray:
         return np.empty(0)
     perimeter = shapely.length(geoms)
     with np.errstate(divide="ignore", invalid="ignore"):
-        pp = np.where(perimeter > 0, 4.0 * math.pi * shapely.area(geoms) / perimeter ** 2, 0.0)
+        pp = np.where(perimeter > 0, 4.0 * math.pi * shapely.area(geoms) / perimeter**2, 0.0)
     return pp
 
 
@@ -428,19 +495,29 @@ def _overlaps(units: dict, sel: np.ndarray, layer: str, owner_text: dict, tolera
     rows = []
     for r in sorted(members):
         who = sorted(members[r], key=lambda u: str(units["name"][u]))
-        rows.append({
-            "layer": layer, "n_units": len(who), "units": [str(units["name"][u]) for u in who],
-            "unit_ids": [units["id"][u] for u in who],
-            "owners": "; ".join(f"{units['name'][u]}: {owner_text.get((layer, _norm_id(units['id'][u])), '—')}"
-                                for u in who),
-            "area_m2": float(shapely.area(regions[r])), "geometry": regions[r]})
+        rows.append(
+            {
+                "layer": layer,
+                "n_units": len(who),
+                "units": [str(units["name"][u]) for u in who],
+                "unit_ids": [units["id"][u] for u in who],
+                "owners": "; ".join(
+                    f"{units['name'][u]}: {owner_text.get((layer, _norm_id(units['id'][u])), '—')}" for u in who
+                ),
+                "area_m2": float(shapely.area(regions[r])),
+                "geometry": regions[r],
+            }
+        )
     LOGGER.debug("%s overlaps: %d pair(s), %d region(s)", layer, len(left), len(rows))
     return pd.DataFrame(rows, columns=columns)
 
 
 def _days(values) -> pd.Series:
-    return pd.to_datetime(pd.Series(values), errors="coerce").dt.tz_localize(None).dt.normalize() \
-        if len(values) else pd.Series([], dtype="datetime64[ns]")
+    return (
+        pd.to_datetime(pd.Series(values), errors="coerce").dt.tz_localize(None).dt.normalize()
+        if len(values)
+        else pd.Series([], dtype="datetime64[ns]")
+    )
 
 
 def _current_owners(owners: pd.DataFrame | None, today: dt.date) -> pd.DataFrame:
@@ -459,8 +536,9 @@ def _current_owners(owners: pd.DataFrame | None, today: dt.date) -> pd.DataFrame
     now = (frame["valid_from"] <= day) & (frame["valid_to"].isna() | (day < frame["valid_to"]))
     frame = frame[now].copy()
     person = frame["person_id"].astype(object)
-    frame["owner_key"] = np.where(person.notna(), "person:" + person.astype(str),
-                                  "name:" + frame["owner_name"].fillna("?").astype(str))
+    frame["owner_key"] = np.where(
+        person.notna(), "person:" + person.astype(str), "name:" + frame["owner_name"].fillna("?").astype(str)
+    )
     return frame
 
 
@@ -468,8 +546,9 @@ def _owner_text(current: pd.DataFrame) -> dict[tuple[str, object], str]:
     """'name (role), name (role)' of the current owners of each (layer, unit id)."""
     if len(current) == 0:
         return {}
-    label = current["owner_name"].fillna("?").astype(str) + \
-        np.where(current["role"].notna(), " (" + current["role"].astype(str) + ")", "")
+    label = current["owner_name"].fillna("?").astype(str) + np.where(
+        current["role"].notna(), " (" + current["role"].astype(str) + ")", ""
+    )
     out: dict[tuple[str, object], list[str]] = {}
     for t, i, text in zip(current["target_type"], current["target_id"], label):
         out.setdefault((t, _norm_id(i)), []).append(text)
@@ -487,18 +566,29 @@ def _norm_id(value):
     return value
 
 
-def _owner_problems(units: dict, current: pd.DataFrame, have_owners: bool, today: dt.date, *, expiry_days: int,
-                    max_units: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _owner_problems(
+    units: dict, current: pd.DataFrame, have_owners: bool, today: dt.date, *, expiry_days: int, max_units: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     vacant_cols = ["layer", "unit_id", "unit", "area_m2", "geometry"]
     if not have_owners:
-        return (pd.DataFrame({c: [] for c in vacant_cols}), pd.DataFrame({c: [] for c in _COLUMNS["expiring"]}),
-                pd.DataFrame({c: [] for c in _COLUMNS["over_limit"]}))
+        return (
+            pd.DataFrame({c: [] for c in vacant_cols}),
+            pd.DataFrame({c: [] for c in _COLUMNS["expiring"]}),
+            pd.DataFrame({c: [] for c in _COLUMNS["over_limit"]}),
+        )
     owned = set(zip(current["target_type"], map(_norm_id, current["target_id"])))
-    no_owner = np.array([(layer, _norm_id(i)) not in owned for layer, i in zip(units["layer"], units["id"])],
-                        dtype=bool)
-    vacant = pd.DataFrame({"layer": units["layer"][no_owner], "unit_id": units["id"][no_owner],
-                           "unit": units["name"][no_owner], "area_m2": shapely.area(units["geometry"][no_owner]),
-                           "geometry": units["geometry"][no_owner]})
+    no_owner = np.array(
+        [(layer, _norm_id(i)) not in owned for layer, i in zip(units["layer"], units["id"])], dtype=bool
+    )
+    vacant = pd.DataFrame(
+        {
+            "layer": units["layer"][no_owner],
+            "unit_id": units["id"][no_owner],
+            "unit": units["name"][no_owner],
+            "area_m2": shapely.area(units["geometry"][no_owner]),
+            "geometry": units["geometry"][no_owner],
+        }
+    )
 
     name_of = {(layer, _norm_id(i)): n for layer, i, n in zip(units["layer"], units["id"], units["name"])}
     cur = current.copy()
@@ -518,18 +608,25 @@ def _owner_problems(units: dict, current: pd.DataFrame, have_owners: bool, today
     grouped = units_of.groupby("owner_key", sort=True)
     counts = grouped.size()
     over = counts[counts > max_units].index
-    over_limit = pd.DataFrame({
-        "owner_key": over,
-        "owner_name": [grouped.get_group(k)["owner_name"].iloc[0] for k in over],
-        "person_id": [grouped.get_group(k)["person_id"].iloc[0] for k in over],
-        "n_units": [int(counts[k]) for k in over],
-        "units": [sorted(map(str, grouped.get_group(k)["unit"])) for k in over],
-    }).sort_values("n_units", ascending=False) if len(over) else pd.DataFrame({c: [] for c in _COLUMNS["over_limit"]})
+    over_limit = (
+        pd.DataFrame(
+            {
+                "owner_key": over,
+                "owner_name": [grouped.get_group(k)["owner_name"].iloc[0] for k in over],
+                "person_id": [grouped.get_group(k)["person_id"].iloc[0] for k in over],
+                "n_units": [int(counts[k]) for k in over],
+                "units": [sorted(map(str, grouped.get_group(k)["unit"])) for k in over],
+            }
+        ).sort_values("n_units", ascending=False)
+        if len(over)
+        else pd.DataFrame({c: [] for c in _COLUMNS["over_limit"]})
+    )
     return vacant, expiring, over_limit
 
 
-def _report_evidence(reports: gpd.GeoDataFrame | None, units: dict, epsg: int, today: dt.date,
-                     report_days: int) -> tuple[pd.DataFrame, np.ndarray]:
+def _report_evidence(
+    reports: gpd.GeoDataFrame | None, units: dict, epsg: int, today: dt.date, report_days: int
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Recent reports routed ``unassigned`` or lying in no cell and no segment area."""
     empty = pd.DataFrame({c: [] for c in _COLUMNS["reports"]})
     if reports is None or len(reports) == 0:
@@ -546,10 +643,18 @@ def _report_evidence(reports: gpd.GeoDataFrame | None, units: dict, epsg: int, t
         hit, _ = shapely.STRtree(units["geometry"]).query(points, predicate="intersects")
         inside[hit] = True
     unassigned = (frame["rule"].astype(str) == "unassigned").to_numpy()
-    reason = np.where(unassigned & ~inside, "unassigned; in no cell or segment area",
-                      np.where(unassigned, "unassigned", "in no cell or segment area"))
+    reason = np.where(
+        unassigned & ~inside,
+        "unassigned; in no cell or segment area",
+        np.where(unassigned, "unassigned", "in no cell or segment area"),
+    )
     keep = unassigned | ~inside
-    out = pd.DataFrame({"report_id": frame["id"].to_numpy()[keep],
-                        "reported_at": frame["reported_at"].to_numpy()[keep],
-                        "rule": frame["rule"].to_numpy()[keep], "reason": reason[keep]})
+    out = pd.DataFrame(
+        {
+            "report_id": frame["id"].to_numpy()[keep],
+            "reported_at": frame["reported_at"].to_numpy()[keep],
+            "rule": frame["rule"].to_numpy()[keep],
+            "reason": reason[keep],
+        }
+    )
     return out, frame.geometry.to_numpy()[keep]

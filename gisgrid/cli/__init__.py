@@ -2,6 +2,7 @@
 
 The Flask CLI commands (``run``, ``routes``, ``shell``) live in the same group.
 """
+
 from __future__ import annotations
 
 import functools
@@ -41,8 +42,9 @@ def handle_errors(fn):
 @click.option("-v", "--verbose", is_flag=True, help="Log progress at INFO level.")
 def main(verbose: bool) -> None:
     """gisgrid: street-chief grid management (街长制 / 网格化管理)."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 # --- database -------------------------------------------------------------------
@@ -56,8 +58,9 @@ def _cluster():
 
     settings = load_settings()
     if not settings.managed:
-        raise click.UsageError("GISGRID_DATABASE_URL is set: gisgrid manages no cluster; "
-                               "use `gisgrid db migrate` against that server")
+        raise click.UsageError(
+            "GISGRID_DATABASE_URL is set: gisgrid manages no cluster; use `gisgrid db migrate` against that server"
+        )
     return Cluster(settings), settings
 
 
@@ -91,8 +94,9 @@ def db_status() -> None:
     """Say whether the managed cluster runs (exit 1 when it does not)."""
     settings = load_settings()
     if not settings.managed:
-        from gisgrid.db import database_url, get_engine
         import sqlalchemy as sa
+
+        from gisgrid.db import database_url, get_engine
 
         try:
             with get_engine(settings).connect() as conn:
@@ -170,8 +174,12 @@ def demo_load(reports_per_town: int, replace: bool) -> None:
             click.echo(f"sample data already loaded ({existing} jurisdictions); use --replace to reload")
             return
         if existing:
-            conn.execute(sa.text("TRUNCATE report, owner_assignment, category, person, department, grid_cell, "
-                                 "segment, street, jurisdiction, plan_version RESTART IDENTITY CASCADE"))
+            conn.execute(
+                sa.text(
+                    "TRUNCATE report, owner_assignment, category, person, department, grid_cell, "
+                    "segment, street, jurisdiction, plan_version RESTART IDENTITY CASCADE"
+                )
+            )
         counts = load_demo(conn, settings, reports_per_town=reports_per_town, grid=True)
     click.echo("loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
 
@@ -185,8 +193,11 @@ def segments() -> None:
 @segments.command("build")
 @click.option("--jurisdiction", "code", help="Town or county division code (default: every town).")
 @click.option("--max-length", "max_length_m", type=float, help="Longest segment in metres (default from settings).")
-@click.option("--replace", is_flag=True,
-              help="Rebuild even where segments have owners: their assignments end today (history kept).")
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Rebuild even where segments have owners: their assignments end today (history kept).",
+)
 @handle_errors
 def segments_build(code: str | None, max_length_m: float | None, replace: bool) -> None:
     """Split streets into segments at intersections and at a maximum length; build non-overlapping areas."""
@@ -213,8 +224,7 @@ def export_cmd(layer_name: str, path: str) -> None:
 
     Layers: jurisdictions, streets, segments, centerlines, cells, owners, categories, departments, reports.
     """
-    from gisgrid.db import layers
-    from gisgrid.db import ensure_database, get_engine
+    from gisgrid.db import ensure_database, get_engine, layers
     from gisgrid.io import write_layer
 
     engine = get_engine(url=ensure_database())
@@ -236,11 +246,17 @@ def _parse_mapping(values: tuple[str, ...]) -> dict:
 
 
 @main.command("import")
-@click.argument("layer_name", metavar="LAYER",
-                type=click.Choice(["jurisdictions", "streets", "segments", "cells", "owners", "reports"]))
+@click.argument(
+    "layer_name",
+    metavar="LAYER",
+    type=click.Choice(["jurisdictions", "streets", "segments", "cells", "owners", "reports"]),
+)
 @click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--crs", "crs_name", help="CRS of the coordinates: EPSG:4326, EPSG:4490, gcj02, bd09 or an EPSG code. "
-                                        "Required for CSV and XLSX.")
+@click.option(
+    "--crs",
+    "crs_name",
+    help="CRS of the coordinates: EPSG:4326, EPSG:4490, gcj02, bd09 or an EPSG code. Required for CSV and XLSX.",
+)
 @click.option("--map", "mapping", multiple=True, metavar="FIELD=COLUMN", help="Read FIELD from COLUMN (repeatable).")
 @click.option("--sheet", help="XLSX sheet name (default: the first sheet).")
 @click.option("--x", "x", help="Longitude / easting column (CSV, XLSX).")
@@ -259,8 +275,19 @@ def import_cmd(layer_name, path, crs_name, mapping, sheet, x, y, wkt, code, stri
 
     engine = get_engine(url=ensure_database())
     with engine.begin() as conn:
-        summary = import_file(conn, layer_name, path, crs_name=crs_name, mapping=_parse_mapping(mapping),
-                              sheet=sheet, jurisdiction_code=code, strict=strict, x=x, y=y, wkt=wkt)
+        summary = import_file(
+            conn,
+            layer_name,
+            path,
+            crs_name=crs_name,
+            mapping=_parse_mapping(mapping),
+            sheet=sheet,
+            jurisdiction_code=code,
+            strict=strict,
+            x=x,
+            y=y,
+            wkt=wkt,
+        )
     for line in summary.lines():
         click.echo(line)
     if summary.rejected:
@@ -280,8 +307,8 @@ class _AssignGroup(click.Group):
 
 
 def _deployment():
-    from gisgrid.routing.store import load_deployment
     from gisgrid.db import ensure_database, get_engine
+    from gisgrid.routing.store import load_deployment
 
     settings = load_settings()
     engine = get_engine(url=ensure_database(settings))
@@ -303,8 +330,13 @@ def assign() -> None:
 @assign.command("point")
 @click.option("--lon", type=float, required=True, help="Longitude or easting.")
 @click.option("--lat", type=float, required=True, help="Latitude or northing.")
-@click.option("--crs", "crs_name", default="EPSG:4326", show_default=True,
-              help="EPSG:4326, EPSG:4490, gcj02, bd09 or a projected EPSG code.")
+@click.option(
+    "--crs",
+    "crs_name",
+    default="EPSG:4326",
+    show_default=True,
+    help="EPSG:4326, EPSG:4490, gcj02, bd09 or a projected EPSG code.",
+)
 @click.option("--category", help="Category code, e.g. 0101.")
 @click.option("--date", "day", help="Report date YYYY-MM-DD (owners valid on that day; default today).")
 @handle_errors
@@ -322,8 +354,13 @@ def assign_point(lon, lat, crs_name, category, day) -> None:
 
 @assign.command("file")
 @click.argument("src", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", "dst", type=click.Path(dir_okay=False),
-              help="Output file (default: SRC with .assigned before the extension).")
+@click.option(
+    "-o",
+    "--output",
+    "dst",
+    type=click.Path(dir_okay=False),
+    help="Output file (default: SRC with .assigned before the extension).",
+)
 @click.option("--crs", "crs_name", required=True, help="CRS of the coordinates (EPSG:4326, gcj02, bd09, EPSG:n).")
 @click.option("--lon", help="Longitude/easting column (default: detected).")
 @click.option("--lat", help="Latitude/northing column (default: detected).")
@@ -338,8 +375,9 @@ def assign_file_cmd(src, dst, crs_name, lon, lat, category, date_col, chunk_rows
     deployment, _, _ = _deployment()
     src_path = Path(src)
     dst_path = Path(dst) if dst else src_path.with_name(src_path.stem + ".assigned" + src_path.suffix)
-    summary = deployment.assign_file(src_path, dst_path, crs=crs_name, lon=lon, lat=lat, category=category,
-                                     date=date_col, chunk_rows=chunk_rows)
+    summary = deployment.assign_file(
+        src_path, dst_path, crs=crs_name, lon=lon, lat=lat, category=category, date=date_col, chunk_rows=chunk_rows
+    )
     click.echo(str(summary))
     click.echo(f"wrote {dst_path}")
 
@@ -357,11 +395,14 @@ def assign_stored(rerun, since, only_unassigned) -> None:
     if not rerun and not only_unassigned:
         only_unassigned = True
     with engine.begin() as conn:
-        out = assign_stored_reports(conn, deployment, since=since.date() if since else None,
-                                    only_unassigned=only_unassigned)
+        out = assign_stored_reports(
+            conn, deployment, since=since.date() if since else None, only_unassigned=only_unassigned
+        )
     rate = out["reports"] / out["seconds"] if out["seconds"] else 0
-    click.echo(f"assigned {out['reports']} reports in {out['seconds']:.2f} s ({rate:,.0f}/s), "
-               f"rule set {out.get('ruleset_version', '-')}")
+    click.echo(
+        f"assigned {out['reports']} reports in {out['seconds']:.2f} s ({rate:,.0f}/s), "
+        f"rule set {out.get('ruleset_version', '-')}"
+    )
     for rule, n in sorted(out["by_rule"].items(), key=lambda kv: -kv[1]):
         click.echo(f"  {rule:>22}: {n}")
 
@@ -396,8 +437,13 @@ for _param in import_cmd.params:
 @main.command("geocode")
 @click.argument("src", type=click.Path(dir_okay=False))
 @click.option("--column", required=True, help="Column holding the written addresses (地址).")
-@click.option("-o", "--output", "dst", type=click.Path(dir_okay=False),
-              help="Output .csv or .xlsx (default: SRC with .geocoded before the extension).")
+@click.option(
+    "-o",
+    "--output",
+    "dst",
+    type=click.Path(dir_okay=False),
+    help="Output .csv or .xlsx (default: SRC with .geocoded before the extension).",
+)
 @click.option("--sheet", help="XLSX sheet name (default: the first sheet).")
 @click.option("--category", help="Category-code column, for routing by category.")
 @click.option("--date", "date_col", help="Report-date column (owners valid on that date; default today).")
@@ -428,8 +474,18 @@ def geocode_cmd(src, column, dst, sheet, category, date_col, code, no_resume, qu
     deployment, engine, _ = _deployment()
     with engine.connect() as conn:
         gazetteers = load_gazetteer(conn, jurisdiction_code=code)
-    result = geocode_route_file(src_path, dst_path, column, gazetteers, deployment, sheet=sheet, category=category,
-                                date=date_col, progress=not quiet, resume=not no_resume)
+    result = geocode_route_file(
+        src_path,
+        dst_path,
+        column,
+        gazetteers,
+        deployment,
+        sheet=sheet,
+        category=category,
+        date=date_col,
+        progress=not quiet,
+        resume=not no_resume,
+    )
     for line in result.lines():
         click.echo(line)
     click.echo(f"wrote {dst_path}")

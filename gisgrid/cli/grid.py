@@ -1,8 +1,9 @@
-"""``gisgrid grid build`` and ``gisgrid audit``: thin click wrappers over :mod:`gisgrid.grid.store`.
+"""``gisgrid grid build`` and ``gisgrid audit``: thin click wrappers over :mod:`gisgrid.grid.store` and :mod:`gisgrid.audit.store`.
 
 Wired into the main group in :mod:`gisgrid.cli` with ``main.add_command(grid)``
 and ``main.add_command(audit_cmd)``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -43,10 +44,16 @@ def grid() -> None:
 
 @grid.command("build")
 @click.option("--jurisdiction", "code", required=True, help="Town code, or a county code (each of its towns).")
-@click.option("--target-area", "target_area_m2", type=float, default=10_000.0, show_default=True,
-              help="Intended cell area, m².")
-@click.option("--layout", type=click.Choice(LAYOUTS), default="blocks", show_default=True,
-              help="blocks: street blocks split and merged toward the target; square / hex: regular lattice.")
+@click.option(
+    "--target-area", "target_area_m2", type=float, default=10_000.0, show_default=True, help="Intended cell area, m²."
+)
+@click.option(
+    "--layout",
+    type=click.Choice(LAYOUTS),
+    default="blocks",
+    show_default=True,
+    help="blocks: street blocks split and merged toward the target; square / hex: regular lattice.",
+)
 @_handle_errors
 def grid_build(code: str, target_area_m2: float, layout: str) -> None:
     """Cut a town into coded cells that tile it and replace its stored cells.
@@ -65,16 +72,25 @@ def grid_build(code: str, target_area_m2: float, layout: str) -> None:
 
 @click.command("audit")
 @click.option("--jurisdiction", "code", help="Jurisdiction code (default: every town).")
-@click.option("--days", type=click.IntRange(min=0), default=30, show_default=True,
-              help="Check the reports of the last DAYS days.")
-@click.option("--geojson", "geojson_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the problem layers to this GeoJSON file (property 'problem').")
-@click.option("--xlsx", "xlsx_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the problem tables to this XLSX file (one sheet per problem type).")
+@click.option(
+    "--days", type=click.IntRange(min=0), default=30, show_default=True, help="Check the reports of the last DAYS days."
+)
+@click.option(
+    "--geojson",
+    "geojson_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the problem layers to this GeoJSON file (property 'problem').",
+)
+@click.option(
+    "--xlsx",
+    "xlsx_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the problem tables to this XLSX file (one sheet per problem type).",
+)
 @_handle_errors
 def audit_cmd(code: str | None, days: int, geojson_path: Path | None, xlsx_path: Path | None) -> None:
     """Coverage audit: gaps (没人管), overlaps (多头管), slivers and owner problems."""
-    from gisgrid.grid.store import audit_geojson_bytes, audit_store, audit_summary_lines, audit_xlsx_bytes
+    from gisgrid.audit.store import audit_geojson_bytes, audit_store, audit_summary_lines, audit_xlsx_bytes
 
     engine, settings = _engine()
     with engine.connect() as conn:

@@ -1,4 +1,5 @@
 """Database wiring: the URL in use, engines, and migrations."""
+
 from __future__ import annotations
 
 import logging

@@ -6,6 +6,7 @@ creates the database, enables PostGIS and migrates to head.  As root the
 server runs as the ``postgres`` system user, because ``initdb`` refuses root.
 With ``GISGRID_DATABASE_URL`` set none of this is used.
 """
+
 from __future__ import annotations
 
 import glob
@@ -67,8 +68,11 @@ def find_server(bindir: str | os.PathLike | None = None) -> Server:
     if bindir:
         candidates.append(Path(bindir))
     else:
-        found = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name)
-                       if Path(p).parent.name.isdigit() else 0, reverse=True)
+        found = sorted(
+            glob.glob("/usr/lib/postgresql/*/bin"),
+            key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0,
+            reverse=True,
+        )
         candidates.extend(Path(p) for p in found)
         on_path = shutil.which("initdb")
         if on_path:
@@ -78,18 +82,23 @@ def find_server(bindir: str | os.PathLike | None = None) -> Server:
             version = _pg_version_of(cand)
             sharedir = None
             if (cand / "pg_config").exists():
-                out = subprocess.run([str(cand / "pg_config"), "--sharedir"], capture_output=True, text=True,
-                                     check=False)
+                out = subprocess.run(
+                    [str(cand / "pg_config"), "--sharedir"], capture_output=True, text=True, check=False
+                )
                 sharedir = out.stdout.strip() or None
             ext = Path(sharedir or f"/usr/share/postgresql/{version}") / "extension"
             if not (ext / "postgis.control").exists():
                 raise ServerMissing(
                     f"PostGIS is not installed for PostgreSQL {version} (no postgis.control in {ext}). "
-                    f"Install the Debian package: apt-get install {DEBIAN_PACKAGES.format(ver=version or 'XX')}")
+                    f"Install the Debian package: apt-get install {DEBIAN_PACKAGES.format(ver=version or 'XX')}"
+                )
             return Server(cand, version, ext)
-    raise ServerMissing("PostgreSQL server binaries (initdb, pg_ctl, postgres) not found. "
-                        "Install the Debian packages: apt-get install " + DEBIAN_PACKAGES.format(ver="15")
-                        + " (or set GISGRID_DATABASE_URL to use an existing server)")
+    raise ServerMissing(
+        "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found. "
+        "Install the Debian packages: apt-get install "
+        + DEBIAN_PACKAGES.format(ver="15")
+        + " (or set GISGRID_DATABASE_URL to use an existing server)"
+    )
 
 
 class Cluster:
@@ -113,8 +122,10 @@ class Cluster:
         existing = preferred
         while not existing.exists():
             existing = existing.parent
-        reachable = subprocess.run(["runuser", "-u", SERVER_USER, "--", "test", "-x", str(existing)],
-                                   check=False).returncode == 0
+        reachable = (
+            subprocess.run(["runuser", "-u", SERVER_USER, "--", "test", "-x", str(existing)], check=False).returncode
+            == 0
+        )
         if reachable:
             return preferred
         fallback = Path("/var/lib/gisgrid") / hashlib.sha1(str(preferred).encode()).hexdigest()[:12]
@@ -161,7 +172,9 @@ class Cluster:
         LOGGER.debug("running %s", args)
         proc = subprocess.run(args, capture_output=True, text=True, check=False)
         if check and proc.returncode != 0:
-            raise DatabaseError(f"{' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
+            raise DatabaseError(
+                f"{' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}"
+            )
         return proc
 
     def _prepare_dirs(self) -> None:
@@ -175,12 +188,12 @@ class Cluster:
             gid = pwd.getpwnam(SERVER_USER).pw_gid
             for d in (self.root, self.sockdir):
                 os.chown(d, uid, gid)
-            probe = subprocess.run(["runuser", "-u", SERVER_USER, "--", "test", "-w", str(self.root)],
-                                   check=False)
+            probe = subprocess.run(["runuser", "-u", SERVER_USER, "--", "test", "-w", str(self.root)], check=False)
             if probe.returncode != 0:
                 raise DatabaseError(
                     f"the {SERVER_USER} user cannot write {self.root}; make the project folder's parents "
-                    f"traversable (chmod o+x) or set GISGRID_VAR_DIR to a folder it can use")
+                    f"traversable (chmod o+x) or set GISGRID_VAR_DIR to a folder it can use"
+                )
 
     # -- lifecycle ---------------------------------------------------------
     def initialized(self) -> bool:
@@ -194,8 +207,20 @@ class Cluster:
 
     def init(self) -> None:
         self._prepare_dirs()
-        self._run([self.server.bin("initdb"), "-D", str(self.datadir), "-U", SERVER_USER, "--auth=trust",
-                   "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions"])
+        self._run(
+            [
+                self.server.bin("initdb"),
+                "-D",
+                str(self.datadir),
+                "-U",
+                SERVER_USER,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-instructions",
+            ]
+        )
         LOGGER.info("initialised cluster in %s", self.datadir)
 
     def _clear_stale_pid(self) -> bool:
@@ -223,8 +248,21 @@ class Cluster:
             # the log file must be writable by the server user
             self.logfile.touch(exist_ok=True)
             os.chown(self.logfile, pwd.getpwnam(SERVER_USER).pw_uid, pwd.getpwnam(SERVER_USER).pw_gid)
-        self._run([self.server.bin("pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile), "-o", opts,
-                   "-w", "-t", "60", "start"])
+        self._run(
+            [
+                self.server.bin("pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-l",
+                str(self.logfile),
+                "-o",
+                opts,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        )
         return True
 
     def _check_port_free(self) -> None:
@@ -237,7 +275,8 @@ class Cluster:
             except OSError:
                 raise DatabaseError(
                     f"port {self.port} on 127.0.0.1 is taken by another program (another gisgrid checkout's "
-                    f"cluster?); stop it or choose a free port with GISGRID_PG_PORT") from None
+                    f"cluster?); stop it or choose a free port with GISGRID_PG_PORT"
+                ) from None
 
     def stop(self) -> bool:
         """Stop the cluster; return False when it was not running."""
@@ -254,8 +293,9 @@ class Cluster:
         deadline = time.monotonic() + 30
         while True:
             try:
-                conn = psycopg.connect(host="127.0.0.1", port=self.port, user=SERVER_USER, dbname="postgres",
-                                       autocommit=True)
+                conn = psycopg.connect(
+                    host="127.0.0.1", port=self.port, user=SERVER_USER, dbname="postgres", autocommit=True
+                )
                 break
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:
@@ -267,8 +307,7 @@ class Cluster:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{name}"')
-        with psycopg.connect(host="127.0.0.1", port=self.port, user=SERVER_USER, dbname=name,
-                             autocommit=True) as conn:
+        with psycopg.connect(host="127.0.0.1", port=self.port, user=SERVER_USER, dbname=name, autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
 
     def status(self) -> str:

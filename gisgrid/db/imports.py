@@ -3,6 +3,7 @@
 Every row of the file ends up either inserted or listed with its row number
 and reason.  With ``strict=True`` a single bad row loads nothing.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,14 +18,25 @@ import shapely
 import sqlalchemy as sa
 
 from gisgrid import crs
-from gisgrid.errors import FileFormatError, InputError
 from gisgrid.db.layers import insert_frame
+from gisgrid.errors import FileFormatError, InputError
 
 LOGGER = logging.getLogger(__name__)
 
-LEVELS = {"county": "county", "县": "county", "区": "county", "县/区": "county",
-          "town": "town", "镇": "town", "乡": "town", "街道": "town", "乡镇": "town",
-          "community": "community", "社区": "community", "村": "community"}
+LEVELS = {
+    "county": "county",
+    "县": "county",
+    "区": "county",
+    "县/区": "county",
+    "town": "town",
+    "镇": "town",
+    "乡": "town",
+    "街道": "town",
+    "乡镇": "town",
+    "community": "community",
+    "社区": "community",
+    "村": "community",
+}
 LEVEL_ORDER = {"county": 0, "town": 1, "community": 2}
 ROLES = {"总街长", "一级街长", "二级街长", "段长", "网格员", "门前三包"}
 TARGET_TYPES = {"jurisdiction", "street", "segment", "cell"}
@@ -49,8 +61,10 @@ class ImportSummary:
     repaired: list[Problem] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        out = [f"{self.layer}: {self.inserted} of {self.total} rows imported, {len(self.rejected)} skipped, "
-               f"{len(self.repaired)} repaired"]
+        out = [
+            f"{self.layer}: {self.inserted} of {self.total} rows imported, {len(self.rejected)} skipped, "
+            f"{len(self.repaired)} repaired"
+        ]
         out += [f"  skipped {p}" for p in sorted(self.rejected, key=lambda p: p.row)]
         out += [f"  repaired {p}" for p in sorted(self.repaired, key=lambda p: p.row)]
         return out
@@ -154,9 +168,11 @@ class _Importer:
 
     def place_in_towns(self, table: str, point_sql: str) -> None:
         """Rows without a stated jurisdiction belong to the town containing ``point_sql``."""
-        self.conn.execute(sa.text(f"""
+        self.conn.execute(
+            sa.text(f"""
             UPDATE {table} t SET jurisdiction_id = j.id FROM jurisdiction j
-            WHERE t.jurisdiction_id IS NULL AND j.level = 'town' AND ST_Contains(j.geom, {point_sql})"""))
+            WHERE t.jurisdiction_id IS NULL AND j.level = 'town' AND ST_Contains(j.geom, {point_sql})""")
+        )
 
 
 class _Jurisdictions(_Importer):
@@ -166,7 +182,8 @@ class _Jurisdictions(_Importer):
         ids = self.jurisdiction_ids()
         frame = frame.copy()
         frame["level_norm"] = frame.get("level", pd.Series(index=frame.index, dtype=object)).map(
-            lambda v: LEVELS.get(_text(v) or ""))
+            lambda v: LEVELS.get(_text(v) or "")
+        )
         frame["order_norm"] = frame["level_norm"].map(LEVEL_ORDER).fillna(9)
         inserted = 0
         for rec in frame.sort_values(["order_norm", "row"]).itertuples():
@@ -185,9 +202,22 @@ class _Jurisdictions(_Importer):
                 self.reject(rec.row, f"parent {parent_code} not found")
                 continue
             c = rec.geometry.centroid
-            ids[code], = insert_frame(self.conn, "jurisdiction", pd.DataFrame([{
-                "code": code, "name": name, "level": rec.level_norm, "parent_id": ids.get(parent_code),
-                "metric_epsg": crs.metric_crs_for(c.x, c.y), "geom": _multi(rec.geometry)}]))
+            (ids[code],) = insert_frame(
+                self.conn,
+                "jurisdiction",
+                pd.DataFrame(
+                    [
+                        {
+                            "code": code,
+                            "name": name,
+                            "level": rec.level_norm,
+                            "parent_id": ids.get(parent_code),
+                            "metric_epsg": crs.metric_crs_for(c.x, c.y),
+                            "geom": _multi(rec.geometry),
+                        }
+                    ]
+                ),
+            )
             inserted += 1
         return inserted
 
@@ -207,16 +237,25 @@ class _Streets(_Importer):
             ok, jid = self.row_jurisdiction(rec, ids, fixed)
             if not ok:
                 continue
-            aliases = [a.strip() for a in (_text(getattr(rec, "aliases", None)) or "").replace("；", ";").split(";")
-                       if a.strip()]
+            aliases = [
+                a.strip()
+                for a in (_text(getattr(rec, "aliases", None)) or "").replace("；", ";").split(";")
+                if a.strip()
+            ]
             for extra in ("name_en", "name_osm"):
                 v = _text(getattr(rec, extra, None))
                 if v and v != name and v not in aliases:
                     aliases.append(v)
-            rows.append({"name": name, "aliases": aliases,
-                         "road_class": _text(getattr(rec, "road_class", None)) or _text(getattr(rec, "highway", None)),
-                         "jurisdiction_id": jid, "source_id": _text(getattr(rec, "id", None))
-                         or _text(getattr(rec, "osm_id", None)), "geom": _multi(rec.geometry)})
+            rows.append(
+                {
+                    "name": name,
+                    "aliases": aliases,
+                    "road_class": _text(getattr(rec, "road_class", None)) or _text(getattr(rec, "highway", None)),
+                    "jurisdiction_id": jid,
+                    "source_id": _text(getattr(rec, "id", None)) or _text(getattr(rec, "osm_id", None)),
+                    "geom": _multi(rec.geometry),
+                }
+            )
         insert_frame(self.conn, "street", pd.DataFrame(rows), returning=None)
         if fixed is None and rows:  # placed by their midpoint
             self.place_in_towns("street", "ST_LineInterpolatePoint(ST_GeometryN(t.geom, 1), 0.5)")
@@ -236,12 +275,14 @@ class _Segments(_Importer):
             if not street:
                 self.reject(rec.row, "street is required")
                 continue
-            hit = self.conn.execute(sa.text("""
+            hit = self.conn.execute(
+                sa.text("""
                 SELECT s.id, s.road_class, ST_AsBinary(ST_LineMerge(ST_CollectionExtract(
                     ST_Intersection(s.geom, ST_GeomFromWKB(:a, 4326)), 2))) AS line
                 FROM street s WHERE s.name = :street AND s.geom && ST_GeomFromWKB(:a, 4326)
                 ORDER BY ST_Length(ST_Intersection(s.geom, ST_GeomFromWKB(:a, 4326))) DESC LIMIT 1"""),
-                {"a": shapely.to_wkb(rec.geometry), "street": street}).first()
+                {"a": shapely.to_wkb(rec.geometry), "street": street},
+            ).first()
             if hit is None or hit.line is None:
                 self.reject(rec.row, f"no street named {street!r} passes through this area")
                 continue
@@ -253,11 +294,27 @@ class _Segments(_Importer):
                 continue
             epsg = crs.metric_crs_for(*line.centroid.coords[0])
             length_m = float(gpd.GeoSeries([line], crs=crs.STORAGE_SRID).to_crs(epsg).length.iloc[0])
-            insert_frame(self.conn, "segment", pd.DataFrame([{
-                "street_id": hit.id, "seq": int(_text(getattr(rec, "seq", None)) or 0), "name": name,
-                "from_name": _text(getattr(rec, "from_name", None)), "to_name": _text(getattr(rec, "to_name", None)),
-                "road_class": hit.road_class, "length_m": length_m, "geom": line, "area": _multi(rec.geometry)}]),
-                returning=None, geometry_columns=("geom", "area"))
+            insert_frame(
+                self.conn,
+                "segment",
+                pd.DataFrame(
+                    [
+                        {
+                            "street_id": hit.id,
+                            "seq": int(_text(getattr(rec, "seq", None)) or 0),
+                            "name": name,
+                            "from_name": _text(getattr(rec, "from_name", None)),
+                            "to_name": _text(getattr(rec, "to_name", None)),
+                            "road_class": hit.road_class,
+                            "length_m": length_m,
+                            "geom": line,
+                            "area": _multi(rec.geometry),
+                        }
+                    ]
+                ),
+                returning=None,
+                geometry_columns=("geom", "area"),
+            )
             inserted += 1
         return inserted
 
@@ -282,8 +339,9 @@ class _Cells(_Importer):
                 self.reject(rec.row, f"jurisdiction {jcode} not found")
                 continue
             existing.add(code)
-            rows.append({"code": code, "jurisdiction_id": ids.get(jcode) if jcode else None,
-                         "geom": _multi(rec.geometry)})
+            rows.append(
+                {"code": code, "jurisdiction_id": ids.get(jcode) if jcode else None, "geom": _multi(rec.geometry)}
+            )
         insert_frame(self.conn, "grid_cell", pd.DataFrame(rows), returning=None)
         return len(rows)
 
@@ -318,10 +376,18 @@ class _Reports(_Importer):
             if status not in REPORT_STATUSES:
                 self.reject(rec.row, f"status {status!r} is not one of {', '.join(REPORT_STATUSES)}")
                 continue
-            rows.append({"external_id": _text(getattr(rec, "id", None)), "geom": rec.geometry, "category_id": cid,
-                         "reported_at": ts.to_pydatetime(), "source": _text(getattr(rec, "source", None)),
-                         "address": _text(getattr(rec, "address", None)),
-                         "description": _text(getattr(rec, "description", None)), "status": status})
+            rows.append(
+                {
+                    "external_id": _text(getattr(rec, "id", None)),
+                    "geom": rec.geometry,
+                    "category_id": cid,
+                    "reported_at": ts.to_pydatetime(),
+                    "source": _text(getattr(rec, "source", None)),
+                    "address": _text(getattr(rec, "address", None)),
+                    "description": _text(getattr(rec, "description", None)),
+                    "status": status,
+                }
+            )
         insert_frame(self.conn, "report", pd.DataFrame(rows), returning=None)
         return len(rows)
 
@@ -375,12 +441,30 @@ class _Owners(_Importer):
             else:
                 key = (person, _text(rec.get("phone")))
                 if key not in people:
-                    people[key], = insert_frame(self.conn, "person", pd.DataFrame([{
-                        "name": person, "phone": key[1], "title": _text(rec.get("title"))}]))
+                    (people[key],) = insert_frame(
+                        self.conn,
+                        "person",
+                        pd.DataFrame([{"name": person, "phone": key[1], "title": _text(rec.get("title"))}]),
+                    )
                 pid = people[key]
-            insert_frame(self.conn, "owner_assignment", pd.DataFrame([{
-                "person_id": pid, "department_id": did, "target_type": ttype, "target_id": tid, "role": role,
-                "valid_from": vf, "valid_to": vt}]).astype(object), returning=None)
+            insert_frame(
+                self.conn,
+                "owner_assignment",
+                pd.DataFrame(
+                    [
+                        {
+                            "person_id": pid,
+                            "department_id": did,
+                            "target_type": ttype,
+                            "target_id": tid,
+                            "role": role,
+                            "valid_from": vf,
+                            "valid_to": vt,
+                        }
+                    ]
+                ).astype(object),
+                returning=None,
+            )
             inserted += 1
         return inserted
 
@@ -406,25 +490,49 @@ class _Addresses(_Importer):
             ok, jid = self.row_jurisdiction(rec, ids, fixed)
             if not ok:
                 continue
-            rows.append({"street": street, "housenumber": _text(getattr(rec, "housenumber", None)),
-                         "name": name,
-                         "source_id": _text(getattr(rec, "source_id", None)) or _text(getattr(rec, "id", None))
-                         or _text(getattr(rec, "osm_id", None)),
-                         "jurisdiction_id": jid, "geom": rec.geometry})
+            rows.append(
+                {
+                    "street": street,
+                    "housenumber": _text(getattr(rec, "housenumber", None)),
+                    "name": name,
+                    "source_id": _text(getattr(rec, "source_id", None))
+                    or _text(getattr(rec, "id", None))
+                    or _text(getattr(rec, "osm_id", None)),
+                    "jurisdiction_id": jid,
+                    "geom": rec.geometry,
+                }
+            )
         insert_frame(self.conn, "address_point", pd.DataFrame(rows), returning=None)
         if fixed is None and rows:
             self.place_in_towns("address_point", "t.geom")
         return len(rows)
 
 
-_IMPORTERS = {"jurisdictions": _Jurisdictions, "streets": _Streets, "segments": _Segments, "cells": _Cells,
-              "reports": _Reports, "owners": _Owners, "addresses": _Addresses}
+_IMPORTERS = {
+    "jurisdictions": _Jurisdictions,
+    "streets": _Streets,
+    "segments": _Segments,
+    "cells": _Cells,
+    "reports": _Reports,
+    "owners": _Owners,
+    "addresses": _Addresses,
+}
 
 
-def import_file(conn: sa.Connection, layer_name: str, path: str | Path, *, crs_name: str | None = None,
-                mapping: dict | None = None, sheet: str | None = None, jurisdiction_code: str | None = None,
-                strict: bool = False, x: str | None = None, y: str | None = None,
-                wkt: str | None = None) -> ImportSummary:
+def import_file(
+    conn: sa.Connection,
+    layer_name: str,
+    path: str | Path,
+    *,
+    crs_name: str | None = None,
+    mapping: dict | None = None,
+    sheet: str | None = None,
+    jurisdiction_code: str | None = None,
+    strict: bool = False,
+    x: str | None = None,
+    y: str | None = None,
+    wkt: str | None = None,
+) -> ImportSummary:
     """Import ``path`` into ``layer_name`` on ``conn`` (the caller's transaction).
 
     Raises
@@ -449,20 +557,38 @@ def import_file(conn: sa.Connection, layer_name: str, path: str | Path, *, crs_n
 
         extent = None
         if jurisdiction_code:
-            b = conn.execute(sa.text("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-                                     "(SELECT ST_Extent(geom)::geometry AS e FROM jurisdiction WHERE code = :c) t"),
-                             {"c": jurisdiction_code}).first()
+            b = conn.execute(
+                sa.text(
+                    "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+                    "(SELECT ST_Extent(geom)::geometry AS e FROM jurisdiction WHERE code = :c) t"
+                ),
+                {"c": jurisdiction_code},
+            ).first()
             if b and b[0] is not None:
                 extent = tuple(float(v) for v in b)
-        result = read_layer(path, crs=crs_name, mapping=mapping, sheet=sheet, x=x, y=y, wkt=wkt,
-                            expected_geom=importer_cls.expected_geom, extent=extent)
+        result = read_layer(
+            path,
+            crs=crs_name,
+            mapping=mapping,
+            sheet=sheet,
+            x=x,
+            y=y,
+            wkt=wkt,
+            expected_geom=importer_cls.expected_geom,
+            extent=extent,
+        )
         frame = result.frame
-        summary = ImportSummary(layer_name, total=result.total,
-                                rejected=[Problem(p.row, p.reason) for p in result.rejected],
-                                repaired=[Problem(p.row, p.reason) for p in result.repaired])
+        summary = ImportSummary(
+            layer_name,
+            total=result.total,
+            rejected=[Problem(p.row, p.reason) for p in result.rejected],
+            repaired=[Problem(p.row, p.reason) for p in result.repaired],
+        )
     importer = importer_cls(conn, summary, jurisdiction_code=jurisdiction_code)
     summary.inserted = importer.run(frame) if len(frame) else 0
     if strict and summary.rejected:
-        raise InputError(f"{len(summary.rejected)} of {summary.total} rows rejected, nothing imported (--strict): "
-                         + "; ".join(str(p) for p in sorted(summary.rejected, key=lambda p: p.row)[:20]))
+        raise InputError(
+            f"{len(summary.rejected)} of {summary.total} rows rejected, nothing imported (--strict): "
+            + "; ".join(str(p) for p in sorted(summary.rejected, key=lambda p: p.row)[:20])
+        )
     return summary

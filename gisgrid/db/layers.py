@@ -4,6 +4,7 @@
 rows in one statement per batch.  Both take a SQLAlchemy connection; the
 caller owns the transaction, so an import is all-or-nothing.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,32 +25,49 @@ LOGGER = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Layer:
     name: str
-    sql: str           # SELECT producing the export columns; geometry as WKB in column "geom"
+    sql: str  # SELECT producing the export columns; geometry as WKB in column "geom"
     geometry: str | None = "geom"
 
 
 LAYERS: dict[str, Layer] = {
-    "jurisdictions": Layer("jurisdictions", """
+    "jurisdictions": Layer(
+        "jurisdictions",
+        """
         SELECT j.id, j.code, j.level, j.name, p.code AS parent_code, j.metric_epsg,
                ST_AsBinary(j.geom) AS geom
-        FROM jurisdiction j LEFT JOIN jurisdiction p ON p.id = j.parent_id ORDER BY j.code"""),
-    "streets": Layer("streets", """
+        FROM jurisdiction j LEFT JOIN jurisdiction p ON p.id = j.parent_id ORDER BY j.code""",
+    ),
+    "streets": Layer(
+        "streets",
+        """
         SELECT s.id, s.name, array_to_string(s.aliases, ';') AS aliases, s.road_class, j.code AS jurisdiction,
                s.source_id, ST_AsBinary(s.geom) AS geom
-        FROM street s LEFT JOIN jurisdiction j ON j.id = s.jurisdiction_id ORDER BY s.id"""),
-    "segments": Layer("segments", """
+        FROM street s LEFT JOIN jurisdiction j ON j.id = s.jurisdiction_id ORDER BY s.id""",
+    ),
+    "segments": Layer(
+        "segments",
+        """
         SELECT g.id, g.street_id, s.name AS street, g.seq, g.name, g.from_name, g.to_name, g.road_class,
                round(g.length_m::numeric, 2)::float AS length_m, ST_AsText(g.geom) AS centerline_wkt,
                ST_AsBinary(g.area) AS geom
-        FROM segment g JOIN street s ON s.id = g.street_id WHERE g.area IS NOT NULL ORDER BY g.id"""),
-    "centerlines": Layer("centerlines", """
+        FROM segment g JOIN street s ON s.id = g.street_id WHERE g.area IS NOT NULL ORDER BY g.id""",
+    ),
+    "centerlines": Layer(
+        "centerlines",
+        """
         SELECT g.id, g.street_id, s.name AS street, g.seq, g.name, g.road_class,
                round(g.length_m::numeric, 2)::float AS length_m, ST_AsBinary(g.geom) AS geom
-        FROM segment g JOIN street s ON s.id = g.street_id ORDER BY g.id"""),
-    "cells": Layer("cells", """
+        FROM segment g JOIN street s ON s.id = g.street_id ORDER BY g.id""",
+    ),
+    "cells": Layer(
+        "cells",
+        """
         SELECT c.id, c.code, j.code AS jurisdiction, ST_AsBinary(c.geom) AS geom
-        FROM grid_cell c LEFT JOIN jurisdiction j ON j.id = c.jurisdiction_id ORDER BY c.code"""),
-    "owners": Layer("owners", """
+        FROM grid_cell c LEFT JOIN jurisdiction j ON j.id = c.jurisdiction_id ORDER BY c.code""",
+    ),
+    "owners": Layer(
+        "owners",
+        """
         SELECT a.id, a.target_type,
                COALESCE(j.code, st.name, sg.name, c.code) AS target, a.target_id, a.role,
                p.name AS person, p.phone AS person_phone, d.code AS department, d.name AS department_name,
@@ -61,19 +79,28 @@ LAYERS: dict[str, Layer] = {
         LEFT JOIN street st ON a.target_type = 'street' AND st.id = a.target_id
         LEFT JOIN segment sg ON a.target_type = 'segment' AND sg.id = a.target_id
         LEFT JOIN grid_cell c ON a.target_type = 'cell' AND c.id = a.target_id
-        ORDER BY a.id""", geometry=None),
-    "categories": Layer("categories", """
+        ORDER BY a.id""",
+        geometry=None,
+    ),
+    "categories": Layer(
+        "categories",
+        """
         SELECT c.code, c.name, c.name_en, c.kind, d.code AS department, c.deadline_hours, c.working_time
-        FROM category c LEFT JOIN department d ON d.id = c.department_id ORDER BY c.code""", geometry=None),
+        FROM category c LEFT JOIN department d ON d.id = c.department_id ORDER BY c.code""",
+        geometry=None,
+    ),
     "departments": Layer("departments", "SELECT code, name, phone FROM department ORDER BY code", geometry=None),
-    "reports": Layer("reports", """
+    "reports": Layer(
+        "reports",
+        """
         SELECT r.id, r.external_id, c.code AS category, c.name AS category_name, r.reported_at, r.closed_at,
                r.source, r.address, r.description, r.status, r.is_demo, a.rule, a.target_type, a.target_id,
                a.distance_m, a.owner_name, a.reason, a.ruleset_version, ST_AsBinary(r.geom) AS geom
         FROM report r LEFT JOIN category c ON c.id = r.category_id
         LEFT JOIN (SELECT DISTINCT ON (report_id) * FROM report_assignment ORDER BY report_id, id DESC) a
                ON a.report_id = r.id
-        ORDER BY r.id"""),
+        ORDER BY r.id""",
+    ),
 }
 
 
@@ -92,13 +119,17 @@ def fetch_layer(conn: sa.Connection, name: str, *, where: str | None = None, par
     if lay.geometry is None:
         return frame
     wkb = frame.pop(lay.geometry)
-    geoms = shapely.from_wkb(wkb.map(lambda v: None if v is None else bytes(v)).to_numpy()) if len(frame) \
+    geoms = (
+        shapely.from_wkb(wkb.map(lambda v: None if v is None else bytes(v)).to_numpy())
+        if len(frame)
         else np.array([], dtype=object)
+    )
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=STORAGE_SRID, index=frame.index))
 
 
-def insert_frame(conn: sa.Connection, table: str, frame: pd.DataFrame, *, geometry_columns=("geom",),
-                 returning: str | None = "id") -> list:
+def insert_frame(
+    conn: sa.Connection, table: str, frame: pd.DataFrame, *, geometry_columns=("geom",), returning: str | None = "id"
+) -> list:
     """Insert every row of ``frame`` into ``table``; geometry columns hold shapely objects in EPSG:4326.
 
     Returns the values of ``returning`` in row order.
@@ -138,5 +169,6 @@ def insert_frame(conn: sa.Connection, table: str, frame: pd.DataFrame, *, geomet
 def require_columns(frame: pd.DataFrame, required: list[str], *, what: str) -> None:
     missing = [c for c in required if c not in frame.columns]
     if missing:
-        raise InputError(f"{what}: missing column(s) {', '.join(missing)}; columns present: "
-                         f"{', '.join(map(str, frame.columns))}")
+        raise InputError(
+            f"{what}: missing column(s) {', '.join(missing)}; columns present: {', '.join(map(str, frame.columns))}"
+        )

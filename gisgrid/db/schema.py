@@ -4,6 +4,7 @@ Every geometry is stored in geographic coordinates, ``STORAGE_SRID``
 (EPSG:4326; CGCS2000 EPSG:4490 input is accepted and treated as identical at
 street scale), with a GiST index.  Metric work goes through :mod:`gisgrid.crs`.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,13 +19,15 @@ from gisgrid.crs import STORAGE_SRID
 
 
 class Base(DeclarativeBase):
-    metadata = sa.MetaData(naming_convention={
-        "ix": "ix_%(column_0_label)s",
-        "uq": "uq_%(table_name)s_%(column_0_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    })
+    metadata = sa.MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
 
 
 def _geometry(kind: str) -> Geometry:
@@ -37,8 +40,8 @@ def gist(table: str, column: str = "geom") -> sa.Index:
 
 
 class JurisdictionLevel(str, enum.Enum):
-    county = "county"        # 县/区, 6-digit division code
-    town = "town"            # 乡镇/街道, 9 digits
+    county = "county"  # 县/区, 6-digit division code
+    town = "town"  # 乡镇/街道, 9 digits
     community = "community"  # 社区/村, 12 digits
 
 
@@ -228,8 +231,9 @@ class Report(Base):
     status: Mapped[str] = mapped_column(sa.String(12), server_default="reported")
     is_demo: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
     __table_args__ = (
-        sa.CheckConstraint("status IN ('reported','accepted','dispatched','handled','verified','closed')",
-                           name="status"),
+        sa.CheckConstraint(
+            "status IN ('reported','accepted','dispatched','handled','verified','closed')", name="status"
+        ),
         gist("report"),
         sa.Index("ix_report_reported_at", "reported_at"),
     )

@@ -5,6 +5,7 @@ added (:data:`RESULT_COLUMNS`, named by :func:`added_names`).  Each distinct
 address string is parsed and matched once (hotline spreadsheets repeat
 addresses a lot).
 """
+
 from __future__ import annotations
 
 import csv
@@ -69,8 +70,7 @@ def added_names(columns, names=RESULT_COLUMNS) -> dict[str, str]:
     return out
 
 
-def geocode_table(frame: pd.DataFrame, column: str, gazetteer: Gazetteer, *,
-                  cache: dict | None = None) -> pd.DataFrame:
+def geocode_table(frame: pd.DataFrame, column: str, gazetteer: Gazetteer, *, cache: dict | None = None) -> pd.DataFrame:
     """Geocode the addresses in one column of a table.
 
     Parameters
@@ -109,12 +109,19 @@ def geocode_table(frame: pd.DataFrame, column: str, gazetteer: Gazetteer, *,
                 hit = geocode(value, gazetteer)
             except Exception as exc:  # noqa: BLE001 - one address must not stop the file; the row says why
                 LOGGER.exception("geocoding %r failed", value)
-                hit = GeocodeResult(np.nan, np.nan, "failed", 0.0, None,
-                                    f"internal error while geocoding ({type(exc).__name__}: {exc}); please report it")
+                hit = GeocodeResult(
+                    np.nan,
+                    np.nan,
+                    "failed",
+                    0.0,
+                    None,
+                    f"internal error while geocoding ({type(exc).__name__}: {exc}); please report it",
+                )
             cache[value] = hit
         results.append(hit)
-    table = np.array([(r.lon, r.lat, r.quality, r.confidence, r.matched_name or "", r.note) for r in results],
-                     dtype=object).reshape(len(results), 6)
+    table = np.array(
+        [(r.lon, r.lat, r.quality, r.confidence, r.matched_name or "", r.note) for r in results], dtype=object
+    ).reshape(len(results), 6)
     picked = table[codes] if len(codes) else np.empty((0, 6), dtype=object)
     out = frame.copy()
     for i, (name, target) in enumerate(added_names(frame.columns).items()):
@@ -207,8 +214,9 @@ def read_table(src: Path, *, sheet: str | None = None, column: str | None = None
     else:
         raise FileFormatError(f"{src.name}: unsupported file type {suffix!r}; use CSV or XLSX")
     if column is not None and column not in frame.columns:
-        raise ColumnNotFound(column, frame.columns, sheet=title,
-                             sheets=sheets if sheet is None and len(sheets) > 1 else ())
+        raise ColumnNotFound(
+            column, frame.columns, sheet=title, sheets=sheets if sheet is None and len(sheets) > 1 else ()
+        )
     return frame
 
 
@@ -220,13 +228,22 @@ def _read_csv(src: Path) -> pd.DataFrame:
     try:
         text = data.decode(encoding).lstrip("\ufeff")
     except UnicodeDecodeError as exc:
-        raise UnreadableTable("encoding", f"{src.name} is not valid {encoding} text ({exc.reason} at byte "
-                                          f"{exc.start}); save it as UTF-8") from exc
+        raise UnreadableTable(
+            "encoding", f"{src.name} is not valid {encoding} text ({exc.reason} at byte {exc.start}); save it as UTF-8"
+        ) from exc
     header = text.split("\n", 1)[0]
     delimiter = max((",", "\t", ";", "|"), key=header.count)
     try:
-        table = pd.read_csv(io.StringIO(text), header=None, dtype=str, keep_default_na=False, na_values=[],
-                            skip_blank_lines=False, sep=delimiter, quoting=csv.QUOTE_MINIMAL)
+        table = pd.read_csv(
+            io.StringIO(text),
+            header=None,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[],
+            skip_blank_lines=False,
+            sep=delimiter,
+            quoting=csv.QUOTE_MINIMAL,
+        )
     except (pd.errors.ParserError, ValueError) as exc:
         raise UnreadableTable("csv", f"{src.name} is not a readable CSV file: {exc}") from exc
     # the header named as in XLSX files and the layer imports (备注_2, column_4), not as pandas does (备注.1)
@@ -252,25 +269,30 @@ def _read_xlsx(src: Path, sheet: str | None, column: str | None = None) -> tuple
     if not cells:
         raise UnreadableTable("empty", f"file is empty: sheet {title!r} of {src.name}", sheet=title)
     first, last = _header_rows(cells, merged, column)
-    block = cells[first: last + 1]
+    block = cells[first : last + 1]
     # per column the lowest name of the header rows: 地址 and 社区 under a merged 位置, not 位置 twice
-    header = [next((row[i].strip() for row in reversed(block) if (row[i] or "").strip()), "")
-              for i in range(len(block[0]))]
+    header = [
+        next((row[i].strip() for row in reversed(block) if (row[i] or "").strip()), "") for i in range(len(block[0]))
+    ]
     names = unique_names(header)
     width = len(names)
-    rows = [(row + [None] * width)[:width] for row in cells[last + 1:]]
+    rows = [(row + [None] * width)[:width] for row in cells[last + 1 :]]
     frame = pd.DataFrame(rows, columns=names, dtype=object).fillna("").astype(str)
-    frame.attrs["number_columns"] = _number_columns(values[last + 1:], names)
+    frame.attrs["number_columns"] = _number_columns(values[last + 1 :], names)
     return frame, title, sheets
 
 
 def _number_columns(values: list[tuple], names: list[str]) -> list[str]:
     """The ``names`` of the columns whose filled cells (openpyxl values, by row) are all numbers."""
+
     def filled(i: int) -> list:
         return [row[i] for row in values if i < len(row) and row[i] is not None and row[i] != ""]
 
-    return [name for i, name in enumerate(names)
-            if filled(i) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in filled(i))]
+    return [
+        name
+        for i, name in enumerate(names)
+        if filled(i) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in filled(i))
+    ]
 
 
 def xlsx_number_columns(input_numbers, names: dict[str, str]) -> list[str]:
@@ -292,6 +314,7 @@ def _header_rows(cells: list[list[str | None]], merged, column: str | None = Non
     填报日期 …``, has fewer.  Cells merged down from it make the header two (or
     more) rows high.
     """
+
     def spans(first: int) -> tuple[int, int]:
         last = max((rng.max_row - 1 for rng in merged if rng.min_row - 1 == first), default=first)
         return first, min(last, len(cells) - 1)
@@ -325,9 +348,18 @@ def _part_path(dst: Path) -> Path:
     return dst if dst.suffix.lower() == ".csv" else dst.with_name(dst.name + ".part.csv")
 
 
-def geocode_file(src, dst, column: str, gazetteer: Gazetteer, *, sheet: str | None = None,
-                 progress: bool = True, resume: bool = True, chunk_rows: int = CHUNK_ROWS,
-                 max_rows: int | None = None) -> GeocodeFileResult:
+def geocode_file(
+    src,
+    dst,
+    column: str,
+    gazetteer: Gazetteer,
+    *,
+    sheet: str | None = None,
+    progress: bool = True,
+    resume: bool = True,
+    chunk_rows: int = CHUNK_ROWS,
+    max_rows: int | None = None,
+) -> GeocodeFileResult:
     """Geocode a CSV or XLSX file into ``dst`` (CSV or XLSX, by its suffix), resumably.
 
     Results are written in chunks of ``chunk_rows``; after each, a small
@@ -372,9 +404,18 @@ def geocode_file(src, dst, column: str, gazetteer: Gazetteer, *, sheet: str | No
         return out
 
     skipped, done, complete = write_resumably(
-        src, dst, frame, _signature(src, column, sheet), process, empty_columns=[*frame.columns, *names.values()],
-        number_columns=xlsx_number_columns(frame.attrs["number_columns"], names), progress=progress,
-        resume=resume, chunk_rows=chunk_rows, max_rows=max_rows)
+        src,
+        dst,
+        frame,
+        _signature(src, column, sheet),
+        process,
+        empty_columns=[*frame.columns, *names.values()],
+        number_columns=xlsx_number_columns(frame.attrs["number_columns"], names),
+        progress=progress,
+        resume=resume,
+        chunk_rows=chunk_rows,
+        max_rows=max_rows,
+    )
     return GeocodeFileResult(dst, len(frame), skipped, done - skipped, complete, counts)
 
 
@@ -386,10 +427,20 @@ def check_output(dst: Path, chunk_rows: int) -> None:
         raise InputError(f"chunk_rows must be at least 1, not {chunk_rows}")
 
 
-def write_resumably(src: Path, dst: Path, frame: pd.DataFrame, signature: str,
-                    process: Callable[[pd.DataFrame], pd.DataFrame], *, empty_columns: list[str],
-                    number_columns: list[str], progress: bool, resume: bool, chunk_rows: int,
-                    max_rows: int | None) -> tuple[int, int, bool]:
+def write_resumably(
+    src: Path,
+    dst: Path,
+    frame: pd.DataFrame,
+    signature: str,
+    process: Callable[[pd.DataFrame], pd.DataFrame],
+    *,
+    empty_columns: list[str],
+    number_columns: list[str],
+    progress: bool,
+    resume: bool,
+    chunk_rows: int,
+    max_rows: int | None,
+) -> tuple[int, int, bool]:
     """Run ``process`` over ``frame`` in chunks, appending each result to ``dst``, resumably.
 
     After each chunk a progress file ``<dst>.progress.json`` records the rows
@@ -426,7 +477,7 @@ def write_resumably(src: Path, dst: Path, frame: pd.DataFrame, signature: str,
     try:
         processed = 0
         while done < len(frame) and processed < budget:
-            chunk = frame.iloc[done: done + chunk_rows]
+            chunk = frame.iloc[done : done + chunk_rows]
             out = process(chunk)
             with open(part, "a", encoding="utf-8-sig" if done == 0 else "utf-8", newline="") as fh:
                 _safe_text(out).to_csv(fh, index=False, header=(done == 0))

@@ -12,6 +12,7 @@ Only a prefix counts: a division name is accepted when it starts the text or
 directly follows the one before, and never when the text after it starts a
 road name (北京路 is a street, 南京西路 too).
 """
+
 from __future__ import annotations
 
 import re
@@ -24,7 +25,8 @@ _ROAD_AFTER_RE = re.compile(r"^[东西南北中]?(?:大道|大街|大马路|马�
 _FULL_ENDINGS = ("省", "市", "区", "县", "州", "旗", "盟", "自治区", "特别行政区")
 #: Text that starts with a division (of any level) after a short form: 深圳 + 龙岗区, 香港 + 沙田区.
 _DIVISION_AFTER_RE = re.compile(
-    r"^(?:(?![路街巷道与和号])[\u3400-\u9fff\U00020000-\U0003134f]){1,8}?(?:特别行政区|自治区|自治州|自治县|区|县|市|旗|盟|州|镇|乡|街道)")
+    r"^(?:(?![路街巷道与和号])[\u3400-\u9fff\U00020000-\U0003134f]){1,8}?(?:特别行政区|自治区|自治州|自治县|区|县|市|旗|盟|州|镇|乡|街道)"
+)
 #: Regions of Hong Kong (code 810000) that the national table lacks.
 _HK_REGIONS = ("新界", "香港岛", "港岛")
 _HK_CODE = "810000"
@@ -154,9 +156,13 @@ def split_divisions(text: str, *, before_street: bool = False) -> tuple[Division
     codes = tuple(sorted({a.adcode[:6] for a in chain[-1]})) if chain else ()
     # Hong Kong's regions, which the table lacks: 香港新界沙田…, 新界银城街…
     region = next((r for r in _HK_REGIONS if text.startswith(r, pos)), None)
-    rest = text[pos + len(region):] if region else ""
-    if region and all(c.startswith("81") for c in codes) and (before_street or len(rest) >= 2) and not \
-            _ROAD_AFTER_RE.match(rest):
+    rest = text[pos + len(region) :] if region else ""
+    if (
+        region
+        and all(c.startswith("81") for c in codes)
+        and (before_street or len(rest) >= 2)
+        and not _ROAD_AFTER_RE.match(rest)
+    ):
         names.append(region)
         codes, pos = codes or (_HK_CODE,), pos + len(region)
     if not names:

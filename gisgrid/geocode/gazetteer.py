@@ -7,6 +7,7 @@ jurisdictions (``name``, polygons).  All geometry work is done in the metric
 CRS of the area (:func:`gisgrid.crs.metric_crs_for`); results are returned as
 lon/lat (EPSG:4326).
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,7 +26,13 @@ from scipy.spatial import Delaunay, QhullError
 from gisgrid.crs import STORAGE_SRID, metric_crs_for, transformer
 from gisgrid.errors import InputError
 from gisgrid.geocode.parse import (
-    _place_and_street, base_key, has_cjk, number_key, parse_house_number, road_of_section, split_bilingual,
+    _place_and_street,
+    base_key,
+    has_cjk,
+    number_key,
+    parse_house_number,
+    road_of_section,
+    split_bilingual,
     street_key,
 )
 
@@ -113,9 +120,15 @@ class Gazetteer:
 
     # --- building -------------------------------------------------------------------
     @classmethod
-    def build(cls, streets: gpd.GeoDataFrame, addresses: gpd.GeoDataFrame | None = None, *,
-              landmarks: gpd.GeoDataFrame | None = None, jurisdictions: gpd.GeoDataFrame | None = None,
-              metric_epsg: int | None = None) -> Gazetteer:
+    def build(
+        cls,
+        streets: gpd.GeoDataFrame,
+        addresses: gpd.GeoDataFrame | None = None,
+        *,
+        landmarks: gpd.GeoDataFrame | None = None,
+        jurisdictions: gpd.GeoDataFrame | None = None,
+        metric_epsg: int | None = None,
+    ) -> Gazetteer:
         """Build a gazetteer.
 
         Parameters
@@ -163,17 +176,25 @@ class Gazetteer:
             gaz._landmark_list = list(gaz.landmarks)
         if jurisdictions is not None and len(jurisdictions):
             _check_frame(jurisdictions, "jurisdictions", ("name",))
-            codes = (jurisdictions["code"] if "code" in jurisdictions.columns
-                     else pd.Series(None, index=jurisdictions.index, dtype=object))
+            codes = (
+                jurisdictions["code"]
+                if "code" in jurisdictions.columns
+                else pd.Series(None, index=jurisdictions.index, dtype=object)
+            )
             for name, code, pt in zip(jurisdictions["name"], codes, gaz._metric_points(jurisdictions), strict=True):
                 if isinstance(name, str) and name.strip() and pt is not None:
                     gaz.jurisdictions[street_key(name)] = Area(name, pt, _code_text(code))
         gaz._key_list = [k for k in gaz.keys if not has_cjk(k)]
         gaz._key_list_cjk = [k for k in gaz.keys if has_cjk(k)]
         gaz._build_series()
-        LOGGER.info("gazetteer: %d streets, %d keys, %d address points, %d intersections (EPSG:%d)",
-                    len(gaz.streets), len(gaz.keys), sum(len(s.points) for s in gaz.streets.values()),
-                    len(gaz.intersections), metric_epsg)
+        LOGGER.info(
+            "gazetteer: %d streets, %d keys, %d address points, %d intersections (EPSG:%d)",
+            len(gaz.streets),
+            len(gaz.keys),
+            sum(len(s.points) for s in gaz.streets.values()),
+            len(gaz.intersections),
+            metric_epsg,
+        )
         return gaz
 
     def _metric(self, frame: gpd.GeoDataFrame) -> np.ndarray:
@@ -212,8 +233,11 @@ class Gazetteer:
         of each other form one street; a name used again far away (人民路 in two towns) is another."""
         frame = streets[streets["name"].notna() & streets.geometry.notna()]
         geoms = self._metric(frame)
-        codes = (frame["jurisdiction_code"].to_numpy(dtype=object) if "jurisdiction_code" in frame.columns
-                 else np.full(len(frame), None, dtype=object))
+        codes = (
+            frame["jurisdiction_code"].to_numpy(dtype=object)
+            if "jurisdiction_code" in frame.columns
+            else np.full(len(frame), None, dtype=object)
+        )
         names = frame["name"].astype(str).to_numpy()
         row_sid = np.full(len(frame), -1)
         part_geoms, part_sids = [], []
@@ -240,8 +264,11 @@ class Gazetteer:
             for sid, value in zip(row_sid, frame[col], strict=True):
                 if sid < 0:
                     continue
-                values = value if isinstance(value, (list, tuple, np.ndarray)) else (
-                    str(value).split(";") if isinstance(value, str) else [])
+                values = (
+                    value
+                    if isinstance(value, (list, tuple, np.ndarray))
+                    else (str(value).split(";") if isinstance(value, str) else [])
+                )
                 for alias in values:
                     if isinstance(alias, str) and alias.strip():
                         self._index_name(int(sid), alias.strip())
@@ -305,9 +332,14 @@ class Gazetteer:
                 if len(sids) == 1:
                     return next(iter(sids))
                 here = shapely.points(pt)
-                return min(sids, key=lambda s: (self.streets[s].geometry is None,
-                                                0.0 if self.streets[s].geometry is None
-                                                else shapely.distance(self.streets[s].geometry, here), s))
+                return min(
+                    sids,
+                    key=lambda s: (
+                        self.streets[s].geometry is None,
+                        0.0 if self.streets[s].geometry is None else shapely.distance(self.streets[s].geometry, here),
+                        s,
+                    ),
+                )
         return self._new_street(_place_and_street(text)[1]).sid
 
     def _build_series(self) -> None:
@@ -434,8 +466,11 @@ class Gazetteer:
             x0, y0, x1, y1 = geom.bounds
             wide = (x1 - x0) >= (y1 - y0)
             if part == "west" or (part == "middle" and wide):
-                box = (x0, y0, x0 + (x1 - x0) / 3, y1) if part == "west" else (
-                    x0 + (x1 - x0) / 3, y0, x0 + 2 * (x1 - x0) / 3, y1)
+                box = (
+                    (x0, y0, x0 + (x1 - x0) / 3, y1)
+                    if part == "west"
+                    else (x0 + (x1 - x0) / 3, y0, x0 + 2 * (x1 - x0) / 3, y1)
+                )
             elif part == "east":
                 box = (x1 - (x1 - x0) / 3, y0, x1, y1)
             elif part == "south":
@@ -501,11 +536,12 @@ def street_axis(lines) -> shapely.LineString | None:
     edges = edges[(shapely.get_type_id(edges) == 1) & (shapely.length(edges) > 0)]
     if len(edges) <= 1:
         return edges[0] if len(edges) else None
-    coords = np.concatenate([shapely.get_coordinates(shapely.get_point(edges, 0)),
-                             shapely.get_coordinates(shapely.get_point(edges, -1))])
+    coords = np.concatenate(
+        [shapely.get_coordinates(shapely.get_point(edges, 0)), shapely.get_coordinates(shapely.get_point(edges, -1))]
+    )
     nodes, inverse = np.unique(np.round(coords, 2), axis=0, return_inverse=True)
     inverse = inverse.ravel()
-    start, end = inverse[: len(edges)], inverse[len(edges):]
+    start, end = inverse[: len(edges)], inverse[len(edges) :]
     best: dict[tuple[int, int], tuple[float, object]] = {}
     for geom, a, b in zip(edges, start, end, strict=True):
         if a == b:
@@ -643,8 +679,9 @@ def _check_frame(frame, label: str, columns: tuple[str, ...]) -> None:
             problems.append(f"{label} has no CRS; set it (EPSG:4326 for lon/lat)")
         missing = [c for c in columns if c not in frame.columns]
         if missing:
-            problems.append(f"{label} lacks column(s) {', '.join(missing)}; columns are: "
-                            f"{', '.join(map(str, frame.columns))}")
+            problems.append(
+                f"{label} lacks column(s) {', '.join(missing)}; columns are: {', '.join(map(str, frame.columns))}"
+            )
     if problems:
         raise InputError("; ".join(problems))
 

@@ -7,6 +7,7 @@ jurisdiction named in the address.  Every result carries a ``quality`` code,
 a ``confidence`` in 0..1, the matched name and a note (the reason when it
 failed).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,9 +28,20 @@ LOGGER = logging.getLogger(__name__)
 
 QUALITIES = ("address_point", "interpolated", "intersection", "street", "jurisdiction", "failed")
 #: Confidence of each way of locating, before the name-match score is applied.
-BASE_CONFIDENCE = {"address_point": 1.0, "address_point_other_suffix": 0.9, "range": 0.85, "interpolated": 0.8,
-                   "extrapolated": 0.6, "clamped": 0.45, "intersection": 0.9, "near_intersection": 0.6, "road_part": 0.55,
-                   "street": 0.5, "landmark": 0.75, "jurisdiction": 0.2}
+BASE_CONFIDENCE = {
+    "address_point": 1.0,
+    "address_point_other_suffix": 0.9,
+    "range": 0.85,
+    "interpolated": 0.8,
+    "extrapolated": 0.6,
+    "clamped": 0.45,
+    "intersection": 0.9,
+    "near_intersection": 0.6,
+    "road_part": 0.55,
+    "street": 0.5,
+    "landmark": 0.75,
+    "jurisdiction": 0.2,
+}
 #: A place written relative to a landmark or house ('…对面') is this much less certain.
 RELATION_FACTOR = 0.9
 #: Endings of a county or larger (区/县/市 …) and of any administrative area (…镇/乡/街道/社区/村 too).
@@ -87,8 +99,12 @@ def geocode(address: str | ParsedAddress | None, gazetteer: Gazetteer) -> Geocod
         Never raises for bad text: empty or unmatched addresses give quality
         ``'failed'`` with the reason in ``note``.
     """
-    if (isinstance(address, str) and (bracket := _BRACKETS_RE.search(address)) and bracket.group(1).strip()
-            and gazetteer.landmark_exact(landmark_reading(address).landmark) is None):  # 香港中文大学（深圳）
+    if (
+        isinstance(address, str)
+        and (bracket := _BRACKETS_RE.search(address))
+        and bracket.group(1).strip()
+        and gazetteer.landmark_exact(landmark_reading(address).landmark) is None
+    ):  # 香港中文大学（深圳）
         return _bracketed(address, bracket, gazetteer)
     parsed = address if isinstance(address, ParsedAddress) else parse_address(address)
     if parsed.kind == "empty":
@@ -108,14 +124,25 @@ def geocode(address: str | ParsedAddress | None, gazetteer: Gazetteer) -> Geocod
         area = gazetteer.find_jurisdiction(named) if named else None
         if area is not None:
             lon, lat = gazetteer.lonlat(area.point)
-            return GeocodeResult(lon, lat, "jurisdiction", BASE_CONFIDENCE["jurisdiction"], area.name,
-                                 f"{result.note}; placed in {area.name}")
+            return GeocodeResult(
+                lon,
+                lat,
+                "jurisdiction",
+                BASE_CONFIDENCE["jurisdiction"],
+                area.name,
+                f"{result.note}; placed in {area.name}",
+            )
         return result
     result = _noted(_noted(result, scope.caveat), _latin_place(parsed, gazetteer))
     if parsed.relation:
-        result = GeocodeResult(result.lon, result.lat, result.quality,
-                               round(result.confidence * RELATION_FACTOR, 3), result.matched_name,
-                               _join(result.note, f"written as {parsed.relation} of the place"))
+        result = GeocodeResult(
+            result.lon,
+            result.lat,
+            result.quality,
+            round(result.confidence * RELATION_FACTOR, 3),
+            result.matched_name,
+            _join(result.note, f"written as {parsed.relation} of the place"),
+        )
     return result
 
 
@@ -126,7 +153,7 @@ _BRACKETS_RE = re.compile(r"[(（\[【]([^()（）\[\]【】]*)[)）\]】]")
 def _bracketed(address: str, bracket: re.Match, gaz: Gazetteer) -> GeocodeResult:
     """The text outside the brackets and the part inside them are two ways of saying where: the one
     located best (by confidence) wins, unless either names an area the gazetteer does not cover."""
-    outside = geocode((address[:bracket.start()] + address[bracket.end():]).strip(), gaz)
+    outside = geocode((address[: bracket.start()] + address[bracket.end() :]).strip(), gaz)
     inside = geocode(bracket.group(1), gaz)
     if outside.outside or inside.outside:
         return outside if outside.outside else inside
@@ -167,15 +194,14 @@ def _reading(parsed: ParsedAddress, gaz: Gazetteer) -> ParsedAddress:
         narrower = tuple(c for c in divisions.codes if not codes or any(codes_overlap(c, d) for d in codes))
         if narrower:
             codes, national = narrower, national + len(divisions.names)
-    return dataclasses.replace(parsed, street=tail, admin=parsed.admin + names, division_codes=codes,
-                               national=national)
+    return dataclasses.replace(parsed, street=tail, admin=parsed.admin + names, division_codes=codes, national=national)
 
 
 def _outside(parsed: ParsedAddress, scope: Scope, gaz: Gazetteer) -> GeocodeResult:
     """An address in an area the gazetteer does not cover fails, unless that area was read only by
     its ending and the text read whole is a place with a relation (城市花园门口, 菜市场旁): then that
     reading is tried, with a caveat."""
-    by_ending = "".join(parsed.admin[parsed.national:])
+    by_ending = "".join(parsed.admin[parsed.national :])
     if not by_ending:
         return _failed(scope.outside, outside=True)
     whole = parse_address(parsed.raw, by_endings=False)
@@ -185,8 +211,12 @@ def _outside(parsed: ParsedAddress, scope: Scope, gaz: Gazetteer) -> GeocodeResu
     result = _locate(whole, gaz, whole_scope)
     if not result.ok:
         return _failed(f"{result.note}; read as an address in {by_ending}: {scope.outside}", outside=True)
-    return _noted(result, Caveat(f"could also be read as an address in {by_ending}, which the gazetteer does "
-                                 f"not cover", OUTSIDE_SCOPE_FACTOR))
+    return _noted(
+        result,
+        Caveat(
+            f"could also be read as an address in {by_ending}, which the gazetteer does not cover", OUTSIDE_SCOPE_FACTOR
+        ),
+    )
 
 
 def _known_end(text: str, gaz: Gazetteer) -> tuple[str, ...]:
@@ -240,8 +270,10 @@ def _latin_place(parsed: ParsedAddress, gaz: Gazetteer) -> Caveat:
         # another town of the same country by its own name: common words (Metro, Central) name towns abroad
         elsewhere = [label for _, _, label, own in towns if own and label.rsplit(", ", 1)[-1] in home]
         if elsewhere:
-            return Caveat(f"{m.group('place').strip()!r} is a town outside the gazetteer's area "
-                          f"({'; '.join(elsewhere[:3])})", OUTSIDE_SCOPE_FACTOR)
+            return Caveat(
+                f"{m.group('place').strip()!r} is a town outside the gazetteer's area ({'; '.join(elsewhere[:3])})",
+                OUTSIDE_SCOPE_FACTOR,
+            )
     return Caveat()
 
 
@@ -298,24 +330,29 @@ def _scope(parsed: ParsedAddress, gaz: Gazetteer) -> Scope:
             known = i
             break
     if by_code and min(parsed.national, len(admin)) - 1 > known:
-        known, prefixes, label = min(parsed.national, len(admin)) - 1, by_code, "".join(admin[:parsed.national])
+        known, prefixes, label = min(parsed.national, len(admin)) - 1, by_code, "".join(admin[: parsed.national])
     elif named is not None:
         prefixes, label = ((code_prefix(named.code),) if named.code else by_code), named.name
     elif not parsed.division_codes and not any(t.endswith(_AREA_ENDINGS) for t in admin):
         # a place written before the street (大埔源禾路): perhaps a neighbourhood, perhaps another town
-        return Scope(caveat=Caveat(f"{''.join(admin)} is not a known area; searched everywhere",
-                                   OUTSIDE_SCOPE_FACTOR), written=admin)
+        return Scope(
+            caveat=Caveat(f"{''.join(admin)} is not a known area; searched everywhere", OUTSIDE_SCOPE_FACTOR),
+            written=admin,
+        )
     else:
         known_names = ", ".join(sorted(a.name for a in gaz.jurisdictions.values()))
         codes = f" ({', '.join(parsed.division_codes)})" if parsed.division_codes else ""
         return Scope(outside=f"address is in {''.join(admin)}{codes}, outside the gazetteer's area ({known_names})")
-    unknown = admin[known + 1:]
+    unknown = admin[known + 1 :]
     large = [t for t in unknown if t.endswith(_COUNTY_ENDINGS) and not t.endswith(_LOCAL_ENDINGS)]
     if large:
         known_names = ", ".join(sorted(a.name for a in gaz.jurisdictions.values()))
         return Scope(outside=f"{large[0]} ({''.join(admin)}) is not an area of the gazetteer ({known_names})")
-    caveat = (Caveat(f"{''.join(unknown)} is not among the jurisdictions; searched all of {label}",
-                     OUTSIDE_SCOPE_FACTOR) if unknown else Caveat())
+    caveat = (
+        Caveat(f"{''.join(unknown)} is not among the jurisdictions; searched all of {label}", OUTSIDE_SCOPE_FACTOR)
+        if unknown
+        else Caveat()
+    )
     return Scope(prefixes=prefixes, label=label, caveat=caveat, written=admin)
 
 
@@ -323,8 +360,9 @@ def _join(*notes: str) -> str:
     return "; ".join(n for n in notes if n)
 
 
-def _find(gaz: Gazetteer, parsed: ParsedAddress, name: str | None, scope: Scope = Scope()
-          ) -> tuple[StreetMatch | None, Caveat]:
+def _find(
+    gaz: Gazetteer, parsed: ParsedAddress, name: str | None, scope: Scope = Scope()
+) -> tuple[StreetMatch | None, Caveat]:
     """The streets a written name stands for, inside the address's area when it names one, and a caveat."""
     # the last stripped prefix may be part of the name: '沙田乡' + '事会路'
     match = (_joined(gaz, parsed.admin, name) if name else None) or gaz.find_street(name)
@@ -339,16 +377,25 @@ def _restrict(gaz: Gazetteer, match: StreetMatch, scope: Scope) -> tuple[StreetM
     if scope.prefixes and any(s.codes for s in streets):
         inside = tuple(s.sid for s in streets if any(codes_overlap(c, p) for c in s.codes for p in scope.prefixes))
         if not inside:
-            return match, Caveat(f"no {match.name} inside {scope.label}; took the one in "
-                                 f"{gaz.area_names(streets[0].codes)}", OUTSIDE_SCOPE_FACTOR)
+            return match, Caveat(
+                f"no {match.name} inside {scope.label}; took the one in {gaz.area_names(streets[0].codes)}",
+                OUTSIDE_SCOPE_FACTOR,
+            )
         match = StreetMatch(inside, match.name, match.score, match.how)
         streets = [gaz.streets[s] for s in inside]
     places = [s for s in streets if s.geometry is not None and s.name == streets[0].name]
     if len(places) > 1:
-        where = ("; ".join(gaz.area_names(s.codes) for s in places) if any(s.codes for s in places)
-                 else "in different places")
-        return match, Caveat(f"{len(places)} streets named {match.name} ({where}); took the first: write the "
-                             f"town or community before the street to choose", AMBIGUOUS_FACTOR, ambiguous=True)
+        where = (
+            "; ".join(gaz.area_names(s.codes) for s in places)
+            if any(s.codes for s in places)
+            else "in different places"
+        )
+        return match, Caveat(
+            f"{len(places)} streets named {match.name} ({where}); took the first: write the "
+            f"town or community before the street to choose",
+            AMBIGUOUS_FACTOR,
+            ambiguous=True,
+        )
     names = sorted({s.name for s in streets})
     if len(names) > 1:  # a road drawn in named sections (大埔公路－沙田段, 大埔公路－大圍段), or a shared alias
         # the section named after a written area: 沙田大埔公路 is 大埔公路－沙田段
@@ -356,8 +403,11 @@ def _restrict(gaz: Gazetteer, match: StreetMatch, scope: Scope) -> tuple[StreetM
         named = [s for s in streets if any(a in street_key(s.name) for a in areas)]
         if len({s.name for s in named}) == 1:
             return StreetMatch(tuple(s.sid for s in named), named[0].name, match.score, match.how), Caveat()
-        return match, Caveat(f"the name stands for {len(names)} streets ({', '.join(names)}); took "
-                             f"{match.name}", AMBIGUOUS_FACTOR, ambiguous=True)
+        return match, Caveat(
+            f"the name stands for {len(names)} streets ({', '.join(names)}); took {match.name}",
+            AMBIGUOUS_FACTOR,
+            ambiguous=True,
+        )
     return match, Caveat()
 
 
@@ -372,24 +422,31 @@ def _result(gaz: Gazetteer, xy, quality: str, base: str, match: StreetMatch, not
 def _noted(result: GeocodeResult, caveat: Caveat) -> GeocodeResult:
     if not caveat.note:
         return result
-    return dataclasses.replace(result, note=_join(caveat.note, result.note),
-                               confidence=round(result.confidence * caveat.factor, 3))
+    return dataclasses.replace(
+        result, note=_join(caveat.note, result.note), confidence=round(result.confidence * caveat.factor, 3)
+    )
 
 
 def _locate(parsed: ParsedAddress, gaz: Gazetteer, scope: Scope) -> GeocodeResult:
     if parsed.kind == "landmark":
         # the last stripped prefixes may be part of the name: '深圳市' + '民中心'
-        joined = (gaz.find_landmark("".join(parsed.admin[i:]) + parsed.landmark)
-                  for i in range(len(parsed.admin) - 1, -1, -1))
-        found = next((f for f in joined if f is not None and f[2] == 100.0), None) or gaz.find_landmark(
-            parsed.landmark)
+        joined = (
+            gaz.find_landmark("".join(parsed.admin[i:]) + parsed.landmark) for i in range(len(parsed.admin) - 1, -1, -1)
+        )
+        found = next((f for f in joined if f is not None and f[2] == 100.0), None) or gaz.find_landmark(parsed.landmark)
         if found is not None:
             return _at_landmark(gaz, found)
         match = gaz.find_street(parsed.landmark)  # '人民路小学门口': a street named inside the landmark
         if match is None:
             return _failed(f"landmark {parsed.landmark!r} not found")
-        return _result(gaz, gaz.street_point(match.sids[0]), "street", "street", match,
-                       f"landmark {parsed.landmark!r} not found; street midpoint")
+        return _result(
+            gaz,
+            gaz.street_point(match.sids[0]),
+            "street",
+            "street",
+            match,
+            f"landmark {parsed.landmark!r} not found; street midpoint",
+        )
     if parsed.kind == "intersection":
         return _intersection(parsed, gaz, scope)
     match, why = _find(gaz, parsed, parsed.street, scope)
@@ -403,8 +460,17 @@ def _locate(parsed: ParsedAddress, gaz: Gazetteer, scope: Scope) -> GeocodeResul
         result, unique = _house(parsed, gaz, match)
         return result if unique and why.ambiguous else _noted(result, why)
     if parsed.kind == "road_part" and parsed.part != "junction":
-        return _noted(_result(gaz, gaz.street_point(match.sids[0], parsed.part), "street", "road_part", match,
-                              f"{parsed.part} part of the street"), why)
+        return _noted(
+            _result(
+                gaz,
+                gaz.street_point(match.sids[0], parsed.part),
+                "street",
+                "road_part",
+                match,
+                f"{parsed.part} part of the street",
+            ),
+            why,
+        )
     note = "junction on the street, crossing street not named" if parsed.part == "junction" else "street midpoint"
     return _noted(_result(gaz, gaz.street_point(match.sids[0]), "street", "street", match, note), why)
 
@@ -427,21 +493,38 @@ def _house(parsed: ParsedAddress, gaz: Gazetteer, match: StreetMatch) -> tuple[G
     for sid in match.sids:
         street = gaz.streets[sid]
         if n in street.by_number:
-            return _result(gaz, street.by_number[n], "address_point", "address_point_other_suffix", match,
-                           f"no {key} on record; used another address with number {n}"), True
+            return _result(
+                gaz,
+                street.by_number[n],
+                "address_point",
+                "address_point_other_suffix",
+                match,
+                f"no {key} on record; used another address with number {n}",
+            ), True
         for lo, hi, xy in sorted(street.ranges, key=lambda r: r[1] - r[0]):
             if lo <= n <= hi and (n - lo) % 2 == 0 and not _singles_around(street, n, lo, hi):
                 return _result(gaz, xy, "address_point", "range", match, f"number {n} inside range {lo}-{hi}"), True
     numbered = [s for s in match.sids if gaz.streets[s].has_numbers]
     if n == 0:  # no door has number 0: a typo or a placeholder
-        return _result(gaz, gaz.street_point(match.sids[0]), "street", "street", match,
-                       "there is no house number 0; street midpoint"), False
+        return _result(
+            gaz,
+            gaz.street_point(match.sids[0]),
+            "street",
+            "street",
+            match,
+            "there is no house number 0; street midpoint",
+        ), False
     if not numbered:
-        return _result(gaz, gaz.street_point(match.sids[0]), "street", "street", match,
-                       f"no house numbers known on {match.name}; street midpoint"), False
+        return _result(
+            gaz,
+            gaz.street_point(match.sids[0]),
+            "street",
+            "street",
+            match,
+            f"no house numbers known on {match.name}; street midpoint",
+        ), False
     # a range written ('11-23号') is one building or estate: its middle number places it best
-    middle = n if parsed.number_end is None else _middle_number(min(n, parsed.number_end),
-                                                                 max(n, parsed.number_end))
+    middle = n if parsed.number_end is None else _middle_number(min(n, parsed.number_end), max(n, parsed.number_end))
     # of several same-named streets, the one whose known numbers span the number
     spanning = [s for s in numbered if _number_span(gaz.streets[s])[0] <= middle <= _number_span(gaz.streets[s])[1]]
     sid = spanning[0] if spanning else numbered[0]
@@ -491,8 +574,11 @@ def _interpolate(street, n: int) -> tuple[np.ndarray, str, str]:
     nums = basis[:, 0]
     if len(np.unique(nums)) < 2:
         end = basis[0] if len(basis) else (same if len(same) else other)[0]
-        return end[1:3], "clamped", _join(side_note, f"only number {int(end[0])} known on {street.name}; "
-                                                     f"number {n} placed there")
+        return (
+            end[1:3],
+            "clamped",
+            _join(side_note, f"only number {int(end[0])} known on {street.name}; number {n} placed there"),
+        )
     line = street.axis
     base = "interpolated"
     if nums[0] <= n <= nums[-1]:
@@ -518,8 +604,7 @@ def _interpolate(street, n: int) -> tuple[np.ndarray, str, str]:
             m = min(max(m, 0.0), line.length)
             base = "clamped"
             note += "; clamped to the end of the street"
-    offset = (float(np.interp(n, same[:, 0], same[:, 4])) if len(same)
-              else -float(np.median(other[:, 4])))
+    offset = float(np.interp(n, same[:, 0], same[:, 4])) if len(same) else -float(np.median(other[:, 4]))
     on = np.array(shapely.get_coordinates(line.interpolate(m))[0])
     ahead = np.array(shapely.get_coordinates(line.interpolate(min(m + 1.0, line.length)))[0])
     behind = np.array(shapely.get_coordinates(line.interpolate(max(m - 1.0, 0.0)))[0])
@@ -535,8 +620,14 @@ def _interpolate_straight(street, n: int, table: np.ndarray) -> tuple[np.ndarray
     hi_i = int(np.searchsorted(nums, n))
     if hi_i == 0 or hi_i == len(nums):
         end = table[0] if hi_i == 0 else table[-1]
-        return end[1:3], "clamped", (f"number {n} beyond known range {int(nums[0])}-{int(nums[-1])} on "
-                                     f"{street.name}; placed at number {int(end[0])}")
+        return (
+            end[1:3],
+            "clamped",
+            (
+                f"number {n} beyond known range {int(nums[0])}-{int(nums[-1])} on "
+                f"{street.name}; placed at number {int(end[0])}"
+            ),
+        )
     lo, hi = table[hi_i - 1], table[hi_i]
     f = (n - lo[0]) / (hi[0] - lo[0])
     return lo[1:3] + f * (hi[1:3] - lo[1:3]), "interpolated", f"between {int(lo[0])} and {int(hi[0])}"
@@ -550,8 +641,17 @@ def _intersection(parsed: ParsedAddress, gaz: Gazetteer, scope: Scope) -> Geocod
         return _failed(f"streets {parsed.street!r} and {parsed.street2!r} not found")
     if a is None or b is None:
         found, missing, why = (a, parsed.street2, why_a) if b is None else (b, parsed.street, why_b)
-        return _noted(_result(gaz, gaz.street_point(found.sids[0]), "street", "street", found,
-                              f"crossing street {missing!r} not found; street midpoint"), why)
+        return _noted(
+            _result(
+                gaz,
+                gaz.street_point(found.sids[0]),
+                "street",
+                "street",
+                found,
+                f"crossing street {missing!r} not found; street midpoint",
+            ),
+            why,
+        )
     score = min(a.score, b.score)
     both = StreetMatch(a.sids, f"{a.name} / {b.name}", score, "exact" if score == 100 else "fuzzy")
     points = [p for sa in a.sids for sb in b.sids for p in gaz.intersections.get(frozenset((sa, sb)), [])]
@@ -561,16 +661,40 @@ def _intersection(parsed: ParsedAddress, gaz: Gazetteer, scope: Scope) -> Geocod
         spread = float(np.max(np.hypot(*(pts - centre).T)))
         if spread <= 150.0:
             return _result(gaz, centre, "intersection", "intersection", both)
-        return _result(gaz, pts[0], "intersection", "near_intersection", both,
-                       f"the streets meet at several places {spread:.0f} m apart; took one")
+        return _result(
+            gaz,
+            pts[0],
+            "intersection",
+            "near_intersection",
+            both,
+            f"the streets meet at several places {spread:.0f} m apart; took one",
+        )
     ga, gb = gaz.streets[a.sids[0]].geometry, gaz.streets[b.sids[0]].geometry
     if ga is not None and gb is not None:
         gap = shapely.shortest_line(ga, gb)
         if gap.length <= MAX_NEAR_INTERSECTION_M:
-            return _result(gaz, shapely.get_coordinates(gap.interpolate(0.5, normalized=True))[0], "intersection",
-                           "near_intersection", both, f"the streets do not meet; {gap.length:.0f} m apart")
-    return _noted(_noted(_result(gaz, gaz.street_point(a.sids[0]), "street", "street", a,
-                                 f"{a.name} and {b.name} do not meet; street midpoint"), why_b), why_a)
+            return _result(
+                gaz,
+                shapely.get_coordinates(gap.interpolate(0.5, normalized=True))[0],
+                "intersection",
+                "near_intersection",
+                both,
+                f"the streets do not meet; {gap.length:.0f} m apart",
+            )
+    return _noted(
+        _noted(
+            _result(
+                gaz,
+                gaz.street_point(a.sids[0]),
+                "street",
+                "street",
+                a,
+                f"{a.name} and {b.name} do not meet; street midpoint",
+            ),
+            why_b,
+        ),
+        why_a,
+    )
 
 
 __all__ = ["QUALITIES", "GeocodeResult", "geocode", "street_key"]

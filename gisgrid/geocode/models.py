@@ -4,6 +4,7 @@ Kept beside the geocoder rather than in :mod:`gisgrid.db.schema`; importing
 :mod:`gisgrid.geocode` registers it in ``Base.metadata``, so that the models
 and migrations ``0005`` and ``0007`` describe one schema.
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -27,6 +28,7 @@ class AddressPoint(Base):
     source_id: Mapped[str | None] = mapped_column(sa.Text)
     jurisdiction_id: Mapped[int | None] = mapped_column(sa.ForeignKey("jurisdiction.id", ondelete="SET NULL"))
     geom = mapped_column(_geometry("POINT"), nullable=False)
-    __table_args__ = (gist("address_point"),
-                      sa.CheckConstraint("coalesce(street, '') <> '' OR coalesce(name, '') <> ''",
-                                         name="street_or_name"))
+    __table_args__ = (
+        gist("address_point"),
+        sa.CheckConstraint("coalesce(street, '') <> '' OR coalesce(name, '') <> ''", name="street_or_name"),
+    )

@@ -14,6 +14,7 @@ national table, by their endings.  The matcher checks both against the
 deployment's own jurisdictions (codes and names) and restricts the search to
 the streets inside them.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,29 +35,107 @@ _CJK_RE = re.compile(f"[{_CJK}]")
 _LATIN_RE = re.compile(r"[A-Za-z\u00c0-\u024f]")
 
 #: Parts of a road and their canonical names.
-PARTS = {"东段": "east", "西段": "west", "南段": "south", "北段": "north", "中段": "middle",
-         "东延段": "east", "西延段": "west", "南延段": "south", "北延段": "north", "路口": "junction"}
+PARTS = {
+    "东段": "east",
+    "西段": "west",
+    "南段": "south",
+    "北段": "north",
+    "中段": "middle",
+    "东延段": "east",
+    "西延段": "west",
+    "南延段": "south",
+    "北延段": "north",
+    "路口": "junction",
+}
 #: Relations of a place to a landmark and their canonical names.
-RELATIONS = {"斜对面": "opposite", "对面": "opposite", "对过": "opposite", "旁边": "beside", "旁": "beside",
-             "边上": "beside", "附近": "near", "周边": "near", "门口": "gate", "门前": "gate", "大门": "gate",
-             "后面": "behind", "背后": "behind", "东侧": "beside", "西侧": "beside", "南侧": "beside",
-             "北侧": "beside", "内": "inside", "里面": "inside", "东南角": "near", "东北角": "near",
-             "西南角": "near", "西北角": "near"}
+RELATIONS = {
+    "斜对面": "opposite",
+    "对面": "opposite",
+    "对过": "opposite",
+    "旁边": "beside",
+    "旁": "beside",
+    "边上": "beside",
+    "附近": "near",
+    "周边": "near",
+    "门口": "gate",
+    "门前": "gate",
+    "大门": "gate",
+    "后面": "behind",
+    "背后": "behind",
+    "东侧": "beside",
+    "西侧": "beside",
+    "南侧": "beside",
+    "北侧": "beside",
+    "内": "inside",
+    "里面": "inside",
+    "东南角": "near",
+    "东北角": "near",
+    "西南角": "near",
+    "西北角": "near",
+}
 
 #: Chinese road-type endings, longest first.
-CJK_ROAD_SUFFIXES = ("高速公路", "快速路", "大道", "大街", "公路", "马路", "胡同", "高速", "路", "街", "道", "巷", "里", "弄",
-                     "坊", "径", "桥")
+CJK_ROAD_SUFFIXES = (
+    "高速公路",
+    "快速路",
+    "大道",
+    "大街",
+    "公路",
+    "马路",
+    "胡同",
+    "高速",
+    "路",
+    "街",
+    "道",
+    "巷",
+    "里",
+    "弄",
+    "坊",
+    "径",
+    "桥",
+)
 #: Latin road-type words and abbreviations → canonical word (after case folding).
 LATIN_ROAD_WORDS = {
-    "road": "road", "rd": "road", "street": "street", "st": "street", "str": "street",
-    "avenue": "avenue", "ave": "avenue", "av": "avenue", "boulevard": "boulevard", "blvd": "boulevard",
-    "drive": "drive", "dr": "drive", "lane": "lane", "ln": "lane", "place": "place", "pl": "place",
-    "square": "square", "sq": "square", "court": "court", "ct": "court", "terrace": "terrace",
-    "highway": "highway", "hwy": "highway",
+    "road": "road",
+    "rd": "road",
+    "street": "street",
+    "st": "street",
+    "str": "street",
+    "avenue": "avenue",
+    "ave": "avenue",
+    "av": "avenue",
+    "boulevard": "boulevard",
+    "blvd": "boulevard",
+    "drive": "drive",
+    "dr": "drive",
+    "lane": "lane",
+    "ln": "lane",
+    "place": "place",
+    "pl": "place",
+    "square": "square",
+    "sq": "square",
+    "court": "court",
+    "ct": "court",
+    "terrace": "terrace",
+    "highway": "highway",
+    "hwy": "highway",
 }
 #: Finnish/Swedish road-type endings of one-word names, for the base key.
-LATIN_ROAD_ENDINGS = ("katu", "tie", "kuja", "polku", "tori", "aukio", "puistikko", "esplanadi", "ranta",
-                      "gatan", "vägen", "gränd", "torget")
+LATIN_ROAD_ENDINGS = (
+    "katu",
+    "tie",
+    "kuja",
+    "polku",
+    "tori",
+    "aukio",
+    "puistikko",
+    "esplanadi",
+    "ranta",
+    "gatan",
+    "vägen",
+    "gränd",
+    "torget",
+)
 
 _ADMIN_SUFFIX = r"(?:特别行政区|自治区|自治州|自治县|省|市|州|盟|地区|县|旗|区|镇|乡|街道办事处|街道|社区|村|新界|九龙)"
 # a prefix never spans a road name or a connector: '源禾路与沙田乡…' has no prefix
@@ -65,8 +144,11 @@ _ROAD_START_RE = re.compile(r"^(?:大道|大街|路|街|道|巷|里|弄)")
 
 _NUM_CJK_RE = re.compile(
     rf"^(?P<street>.*?[{_CJK}A-Za-z)）])\s*(?P<pre>[甲乙丙丁])?(?P<num>\d+)(?:\s*[-~～至]\s*(?P<end>\d+)(?P<endsuf>[A-Za-z])?)?"
-    rf"\s*(?P<suf>[A-Za-z])?\s*[号號](?P<rest>.*)$")
-_NUM_CJK_NOHAO_RE = re.compile(rf"^(?P<street>.*?[{_CJK}])\s*(?P<pre>[甲乙丙丁])?(?P<num>\d+)(?P<suf>[A-Za-z])?(?P<rest>(?:[^\d].*)?)$")
+    rf"\s*(?P<suf>[A-Za-z])?\s*[号號](?P<rest>.*)$"
+)
+_NUM_CJK_NOHAO_RE = re.compile(
+    rf"^(?P<street>.*?[{_CJK}])\s*(?P<pre>[甲乙丙丁])?(?P<num>\d+)(?P<suf>[A-Za-z])?(?P<rest>(?:[^\d].*)?)$"
+)
 _CROSS_CJK_RE = re.compile(r"^(?P<a>.+?)\s*(?:与|和|同|跟|及|/|&|、|\+|×|x)\s*(?P<b>.+)$")
 #: Endings of an area that may be named after a road (学院路街道, 学清路社区); a street may begin with
 #: one of the one-character ones (市府路, 县前街), not with the first three.
@@ -79,18 +161,25 @@ _PART_RE = re.compile(r"^(?P<street>.+?)\s*(?P<part>[东西南北]延段|[东西
 
 _HOUSE_NUMBER_RE = re.compile(
     r"^\s*(?P<pre>[甲乙丙丁])?(?P<num>\d+)\s*(?:(?P<suf>[A-Za-z])(?![A-Za-z]))?"
-    r"(?:\s*[-–~]\s*(?P<end>\d+)\s*(?:(?P<endsuf>[A-Za-z])(?![A-Za-z]))?)?\s*[号號]?(?P<rest>.*)$")
+    r"(?:\s*[-–~]\s*(?P<end>\d+)\s*(?:(?P<endsuf>[A-Za-z])(?![A-Za-z]))?)?\s*[号號]?(?P<rest>.*)$"
+)
 _LATIN_STREET_NUM_RE = re.compile(
     r"^(?P<street>[^\d]*?[^\d\s,])[\s,]+(?P<number>\d+\s*(?:[A-Za-z](?![A-Za-z]))?(?:\s*[-–]\s*\d+\s*(?:[A-Za-z](?![A-Za-z]))?)?)"
-    r"(?P<rest>(?:[\s,;/].*)?)$")
+    r"(?P<rest>(?:[\s,;/].*)?)$"
+)
 _LATIN_NUM_STREET_RE = re.compile(
     r"^(?P<number>\d+\s*(?:[A-Za-z](?![A-Za-z]))?(?:\s*[-–]\s*\d+\s*(?:[A-Za-z](?![A-Za-z]))?)?)[\s,]+"
-    r"(?P<street>[^\d,]*[^\d\s,])(?P<rest>(?:\s*,.*)?)$")
+    r"(?P<street>[^\d,]*[^\d\s,])(?P<rest>(?:\s*,.*)?)$"
+)
 _LATIN_CORNER_RE = re.compile(
     r"^(?:(?:at\s+)?(?:the\s+)?(?:corner|junction|intersection|crossing)\s+of|cnr\.?(?:\s+of)?)\s+(?P<a>.+?)"
-    r"\s+(?:and|&|/|with|x)\s+(?P<b>.+)$", re.IGNORECASE)
-_LATIN_CROSS_RE = re.compile(r"^(?P<a>[^/&]*[^\W\d][^/&]*?)\s*(?:/|&|\s+and\s+|\s+ja\s+|\s+och\s+|\s+at\s+|\s+x\s+)\s*(?P<b>[^/&]*[^\W\d][^/&]*)$",
-                             re.IGNORECASE)
+    r"\s+(?:and|&|/|with|x)\s+(?P<b>.+)$",
+    re.IGNORECASE,
+)
+_LATIN_CROSS_RE = re.compile(
+    r"^(?P<a>[^/&]*[^\W\d][^/&]*?)\s*(?:/|&|\s+and\s+|\s+ja\s+|\s+och\s+|\s+at\s+|\s+x\s+)\s*(?P<b>[^/&]*[^\W\d][^/&]*)$",
+    re.IGNORECASE,
+)
 _PUNCT_RE = re.compile(r"[\W_]+", re.UNICODE)
 
 
@@ -319,8 +408,9 @@ def landmark_reading(text) -> ParsedAddress:
     name = cleaned.replace(" ", "") if has_cjk(cleaned) else cleaned
     for word in sorted(RELATIONS, key=len, reverse=True):
         if name.endswith(word) and len(name) > len(word):
-            return ParsedAddress(raw=raw, kind="landmark", landmark=name[: -len(word)].rstrip("的"),
-                                 relation=RELATIONS[word])
+            return ParsedAddress(
+                raw=raw, kind="landmark", landmark=name[: -len(word)].rstrip("的"), relation=RELATIONS[word]
+            )
     return ParsedAddress(raw=raw, kind="landmark", landmark=name)
 
 
@@ -337,11 +427,16 @@ def _strip_admin(text: str, by_endings: bool = True) -> tuple[tuple[str, ...], t
         if not m:
             break
         tok = m.group("tok")
-        remainder = rest[len(tok):].lstrip(" ,，")
+        remainder = rest[len(tok) :].lstrip(" ,，")
         # the token must leave an address behind: not '新市街' → '新市' + '街', not 'X小区' + '门口'
-        if (len(remainder) < 2 or _ROAD_START_RE.match(remainder) or tok.endswith("小区")
-                or any(remainder.startswith(r) for r in RELATIONS) or re.match(r"^\d", remainder)
-                or remainder.startswith(("与", "和", "/", "段", "号"))):
+        if (
+            len(remainder) < 2
+            or _ROAD_START_RE.match(remainder)
+            or tok.endswith("小区")
+            or any(remainder.startswith(r) for r in RELATIONS)
+            or re.match(r"^\d", remainder)
+            or remainder.startswith(("与", "和", "/", "段", "号"))
+        ):
             break
         tokens.append(tok)
         rest = remainder
@@ -379,9 +474,18 @@ def _parse_cjk_rest(raw: str, text: str, admin: tuple[str, ...]) -> ParsedAddres
         street = m.group("street").strip()
         suffix = (m.group("pre") or m.groupdict().get("suf") or "").casefold()
         end = m.groupdict().get("end")
-        return ParsedAddress(raw=raw, kind="house", street=street, number=int(m.group("num")), suffix=suffix,
-                             number_end=int(end) if end else None, admin=admin, relation=relation,
-                             landmark=None, extra=(m.group("rest") or "").strip())
+        return ParsedAddress(
+            raw=raw,
+            kind="house",
+            street=street,
+            number=int(m.group("num")),
+            suffix=suffix,
+            number_end=int(end) if end else None,
+            admin=admin,
+            relation=relation,
+            landmark=None,
+            extra=(m.group("rest") or "").strip(),
+        )
     if _LATIN_RE.search(text):  # bilingual street written Latin-style: '多石街 To Shek Street 23'
         m = _LATIN_STREET_NUM_RE.match(text) or _LATIN_NUM_STREET_RE.match(text)
         if m:
@@ -389,8 +493,9 @@ def _parse_cjk_rest(raw: str, text: str, admin: tuple[str, ...]) -> ParsedAddres
             return ParsedAddress(**{**house.__dict__, "admin": admin, "relation": relation})
     crossing = _crossing(text)
     if crossing is not None:
-        return ParsedAddress(raw=raw, kind="intersection", street=crossing[0], street2=crossing[1], admin=admin,
-                             relation=relation)
+        return ParsedAddress(
+            raw=raw, kind="intersection", street=crossing[0], street2=crossing[1], admin=admin, relation=relation
+        )
     street, part = _street_part(text)
     if part is not None and _looks_like_street(street):
         return ParsedAddress(raw=raw, kind="road_part", street=street, part=part, admin=admin, relation=relation)
@@ -412,7 +517,7 @@ def _crossing(text: str) -> tuple[str, str] | None:
     for word in _JUNCTION_WORDS:
         if stem.endswith(word) and len(stem) > len(word):
             # '学清路口' is 学清路 + 口, not 学清 + 路口
-            whole = stem[:-len(word)].endswith(CJK_ROAD_SUFFIXES)
+            whole = stem[: -len(word)].endswith(CJK_ROAD_SUFFIXES)
             cut = 1 if word == "路口" and not whole and stem[:-1].endswith(CJK_ROAD_SUFFIXES) else len(word)
             stem, junction = stem[:-cut].rstrip(" 的"), True
             break
@@ -423,8 +528,13 @@ def _crossing(text: str) -> tuple[str, str] | None:
         for i in range(3, len(stem) - 2):
             a, b = stem[:i], stem[i:]
             # not an area named after a road: 学清路社区学清路口, 学院路街道学清路口
-            if (a.endswith(CJK_ROAD_SUFFIXES) and not a.endswith(_AREA_WORDS) and len(b) >= 3
-                    and _looks_like_street(b) and not b.startswith((*CJK_ROAD_SUFFIXES, *_AREA_WORDS[:3]))):
+            if (
+                a.endswith(CJK_ROAD_SUFFIXES)
+                and not a.endswith(_AREA_WORDS)
+                and len(b) >= 3
+                and _looks_like_street(b)
+                and not b.startswith((*CJK_ROAD_SUFFIXES, *_AREA_WORDS[:3]))
+            ):
                 return a, b
     return None
 
@@ -442,8 +552,9 @@ def _parse_latin(raw: str, cleaned: str) -> ParsedAddress:
     text = cleaned.strip(" ,;")
     m = _LATIN_CORNER_RE.match(text)
     if m:
-        return ParsedAddress(raw=raw, kind="intersection", street=m.group("a").strip(" ,"),
-                             street2=m.group("b").strip(" ,"))
+        return ParsedAddress(
+            raw=raw, kind="intersection", street=m.group("a").strip(" ,"), street2=m.group("b").strip(" ,")
+        )
     m = _LATIN_STREET_NUM_RE.match(text)
     if m:
         return _latin_house(raw, m.group("street"), m.group("number"), m.group("rest"))
@@ -452,8 +563,9 @@ def _parse_latin(raw: str, cleaned: str) -> ParsedAddress:
         return _latin_house(raw, m.group("street"), m.group("number"), m.group("rest"))
     m = _LATIN_CROSS_RE.match(text)
     if m and m.group("a").strip() and m.group("b").strip():
-        return ParsedAddress(raw=raw, kind="intersection", street=m.group("a").strip(" ,"),
-                             street2=m.group("b").strip(" ,"))
+        return ParsedAddress(
+            raw=raw, kind="intersection", street=m.group("a").strip(" ,"), street2=m.group("b").strip(" ,")
+        )
     place, street = _place_and_street(text)
     return ParsedAddress(raw=raw, kind="street", street=street, landmark=place)
 
@@ -470,5 +582,13 @@ def _place_and_street(text: str) -> tuple[str | None, str]:
 def _latin_house(raw: str, street: str, number: str, rest: str) -> ParsedAddress:
     n, suffix, end, _ = parse_house_number(number)
     place, street = _place_and_street(street.strip(" ,"))
-    return ParsedAddress(raw=raw, kind="house", street=street, number=n, suffix=suffix, number_end=end,
-                         landmark=place, extra=rest.strip(" ,;"))
+    return ParsedAddress(
+        raw=raw,
+        kind="house",
+        street=street,
+        number=n,
+        suffix=suffix,
+        number_end=end,
+        landmark=place,
+        extra=rest.strip(" ,;"),
+    )

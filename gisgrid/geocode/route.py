@@ -9,6 +9,7 @@ geocoded or routed again.  The resume rules (source signature, byte length of
 the partial output, XLSX assembled at the end) are those of
 :func:`gisgrid.geocode.geocode_file`, whose helpers are reused here.
 """
+
 from __future__ import annotations
 
 import logging
@@ -57,8 +58,9 @@ def needs_review(result: pd.DataFrame, names: dict[str, str]) -> pd.Series:
     return result[names["quality"]].isin(REVIEW_QUALITIES) | (conf < REVIEW_CONFIDENCE) | no_owner
 
 
-def route_located(geocoded: pd.DataFrame, deployment, names: dict[str, str], *, category: str | None = None,
-                  date: str | None = None) -> pd.DataFrame:
+def route_located(
+    geocoded: pd.DataFrame, deployment, names: dict[str, str], *, category: str | None = None, date: str | None = None
+) -> pd.DataFrame:
     """Set the route columns of geocoded rows (rows in = rows out; rows without a point get empty owners).
 
     Parameters
@@ -89,15 +91,25 @@ def route_located(geocoded: pd.DataFrame, deployment, names: dict[str, str], *, 
         pts["category"] = geocoded.loc[located, category].astype(str)
     if date is not None:
         pts["date"] = geocoded.loc[located, date].astype(str)
-    routed = deployment.assign_table(pts, lon="lon", lat="lat", crs="EPSG:4326",
-                                     category="category" if category is not None else None,
-                                     date="date" if date is not None else None)
-    targets = [deployment.target_name(t, int(i)) if isinstance(t, str) and pd.notna(i) else None
-               for t, i in zip(routed["target_type"], routed["target_id"])]
+    routed = deployment.assign_table(
+        pts,
+        lon="lon",
+        lat="lat",
+        crs="EPSG:4326",
+        category="category" if category is not None else None,
+        date="date" if date is not None else None,
+    )
+    targets = [
+        deployment.target_name(t, int(i)) if isinstance(t, str) and pd.notna(i) else None
+        for t, i in zip(routed["target_type"], routed["target_id"])
+    ]
     values = {
-        "target_type": routed["target_type"], "target_id": routed["target_id"],
+        "target_type": routed["target_type"],
+        "target_id": routed["target_id"],
         "target": pd.Series(targets, index=routed.index),
-        "rule": routed["rule"], "owner_name": routed["owner_name"], "chain": routed.get("chain"),
+        "rule": routed["rule"],
+        "owner_name": routed["owner_name"],
+        "chain": routed.get("chain"),
         "route_note": _route_notes(routed, targets),
     }
     for name, series in values.items():
@@ -116,13 +128,24 @@ def _route_notes(routed: pd.DataFrame, targets: list) -> pd.Series:
     ownerless = (notes == "") & routed["owner_name"].fillna("").astype(str).str.strip().eq("")
     for i, (idx, rule) in enumerate(zip(routed.index, routed["rule"], strict=True)):
         if ownerless[idx]:
-            notes[idx] = ("outside every street segment and grid cell: unassigned (没人管)" if rule == "unassigned"
-                          else f"no owner on record for {targets[i] or 'the place'}")
+            notes[idx] = (
+                "outside every street segment and grid cell: unassigned (没人管)"
+                if rule == "unassigned"
+                else f"no owner on record for {targets[i] or 'the place'}"
+            )
     return notes
 
 
-def geocode_and_route(frame: pd.DataFrame, column: str, gazetteers: AreaGazetteers, deployment, *,
-                      category: str | None = None, date: str | None = None, caches: dict | None = None) -> pd.DataFrame:
+def geocode_and_route(
+    frame: pd.DataFrame,
+    column: str,
+    gazetteers: AreaGazetteers,
+    deployment,
+    *,
+    category: str | None = None,
+    date: str | None = None,
+    caches: dict | None = None,
+) -> pd.DataFrame:
     """Geocode ``column`` and route the located rows: the input columns + :data:`ADDED_COLUMNS`.
 
     The added columns are named by :func:`output_names`; input columns are never changed.
@@ -155,8 +178,10 @@ class RouteFileResult:
     def lines(self) -> list[str]:
         from gisgrid.geocode.match import QUALITIES
 
-        out = [f"{self.rows_total} rows: {self.rows_skipped} done before, {self.rows_done} geocoded now"
-               + ("" if self.complete else " (interrupted: run again to resume)")]
+        out = [
+            f"{self.rows_total} rows: {self.rows_skipped} done before, {self.rows_done} geocoded now"
+            + ("" if self.complete else " (interrupted: run again to resume)")
+        ]
         total = sum(self.quality_counts.values()) or 1
         for q in QUALITIES:
             n = self.quality_counts.get(q, 0)
@@ -166,10 +191,21 @@ class RouteFileResult:
         return out
 
 
-def geocode_route_file(src, dst, column: str, gazetteers: AreaGazetteers, deployment, *, sheet: str | None = None,
-                       category: str | None = None, date: str | None = None, progress: bool = True,
-                       resume: bool = True, chunk_rows: int = CHUNK_ROWS,
-                       max_rows: int | None = None) -> RouteFileResult:
+def geocode_route_file(
+    src,
+    dst,
+    column: str,
+    gazetteers: AreaGazetteers,
+    deployment,
+    *,
+    sheet: str | None = None,
+    category: str | None = None,
+    date: str | None = None,
+    progress: bool = True,
+    resume: bool = True,
+    chunk_rows: int = CHUNK_ROWS,
+    max_rows: int | None = None,
+) -> RouteFileResult:
     """Geocode and route a CSV or XLSX file into ``dst`` (.csv or .xlsx), resumably; rows in = rows out.
 
     Parameters
@@ -218,13 +254,31 @@ def geocode_route_file(src, dst, column: str, gazetteers: AreaGazetteers, deploy
         return out
 
     skipped, done, complete = batch.write_resumably(
-        src, dst, frame, batch._signature(src, f"{column}\0{category}\0{date}", sheet), process,
+        src,
+        dst,
+        frame,
+        batch._signature(src, f"{column}\0{category}\0{date}", sheet),
+        process,
         empty_columns=[*frame.columns, *names.values()],
         number_columns=xlsx_number_columns(frame.attrs["number_columns"], names),
-        progress=progress, resume=resume, chunk_rows=chunk_rows, max_rows=max_rows)
+        progress=progress,
+        resume=resume,
+        chunk_rows=chunk_rows,
+        max_rows=max_rows,
+    )
     return RouteFileResult(dst, len(frame), skipped, done - skipped, complete, counts, with_owner, to_review)
 
 
-__all__ = ["ADDED_COLUMNS", "REVIEW_CONFIDENCE", "REVIEW_QUALITIES", "ROUTE_COLUMNS", "RouteFileResult",
-           "geocode_and_route", "geocode_route_file", "input_columns", "needs_review", "output_names",
-           "route_located"]
+__all__ = [
+    "ADDED_COLUMNS",
+    "REVIEW_CONFIDENCE",
+    "REVIEW_QUALITIES",
+    "ROUTE_COLUMNS",
+    "RouteFileResult",
+    "geocode_and_route",
+    "geocode_route_file",
+    "input_columns",
+    "needs_review",
+    "output_names",
+    "route_located",
+]

@@ -7,6 +7,7 @@ CRS.  :func:`load_gazetteer` therefore builds one gazetteer per metric CRS (the
 :class:`AreaGazetteers`, which geocodes an address against each and keeps the
 best result.  With one area this is exactly :func:`gisgrid.geocode.geocode`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -75,8 +76,11 @@ class AreaGazetteers:
         for epsg, gaz in self.areas.items():
             out = geocode_table(frame, column, gaz, cache=caches.setdefault(epsg, {}))
             quality, confidence = out[names["quality"]], out[names["confidence"]]
-            key = (quality.ne("failed").to_numpy(dtype=float) * 10.0 + confidence.to_numpy(dtype=float)
-                   - quality.map(QUALITY_RANK).to_numpy(dtype=float) * 1e-3)
+            key = (
+                quality.ne("failed").to_numpy(dtype=float) * 10.0
+                + confidence.to_numpy(dtype=float)
+                - quality.map(QUALITY_RANK).to_numpy(dtype=float) * 1e-3
+            )
             if best is None:
                 best, best_key = out, key
             else:
@@ -90,10 +94,12 @@ class AreaGazetteers:
 
 def gazetteer_signature(conn: sa.Connection) -> tuple:
     """Changes whenever streets, address points or jurisdictions change (cheap: counts and max ids)."""
-    row = conn.execute(sa.text("""
+    row = conn.execute(
+        sa.text("""
         SELECT (SELECT count(*) || ':' || coalesce(max(id), 0) FROM street),
                (SELECT count(*) || ':' || coalesce(max(id), 0) FROM address_point),
-               (SELECT version FROM data_version WHERE id = 1)""")).first()
+               (SELECT version FROM data_version WHERE id = 1)""")
+    ).first()
     return tuple(row)
 
 
@@ -146,12 +152,14 @@ def load_gazetteer(conn: sa.Connection, *, jurisdiction_code: str | None = None)
 
     streets = frame(f"""
         SELECT s.name, s.aliases, j.code AS jurisdiction_code, j.metric_epsg AS epsg, ST_AsBinary(s.geom) AS wkb
-        FROM street s LEFT JOIN jurisdiction j ON j.id = s.jurisdiction_id WHERE true {scope.replace(
-            'jurisdiction_id', 's.jurisdiction_id')}""")
+        FROM street s LEFT JOIN jurisdiction j ON j.id = s.jurisdiction_id WHERE true {
+        scope.replace("jurisdiction_id", "s.jurisdiction_id")
+    }""")
     addresses = frame(f"""
         SELECT a.street, a.housenumber, a.name, j.metric_epsg AS epsg, ST_AsBinary(a.geom) AS wkb
-        FROM address_point a LEFT JOIN jurisdiction j ON j.id = a.jurisdiction_id WHERE true {scope.replace(
-            'jurisdiction_id', 'a.jurisdiction_id')}""")
+        FROM address_point a LEFT JOIN jurisdiction j ON j.id = a.jurisdiction_id WHERE true {
+        scope.replace("jurisdiction_id", "a.jurisdiction_id")
+    }""")
     jurisdictions = frame("""
         SELECT name, code, metric_epsg AS epsg, ST_AsBinary(geom) AS wkb FROM jurisdiction""")
     out = AreaGazetteers(signature=signature)
@@ -165,9 +173,9 @@ def load_gazetteer(conn: sa.Connection, *, jurisdiction_code: str | None = None)
             adr[["street", "housenumber", "geometry"]] if adr is not None and len(adr) else None,
             landmarks=landmarks[["name", "geometry"]] if landmarks is not None and len(landmarks) else None,
             jurisdictions=jur[["name", "code", "geometry"]] if jur is not None and len(jur) else None,
-            metric_epsg=int(epsg))
-        LOGGER.info("gazetteer EPSG:%d: %d streets, %d address points", epsg, len(mine),
-                    0 if adr is None else len(adr))
+            metric_epsg=int(epsg),
+        )
+        LOGGER.info("gazetteer EPSG:%d: %d streets, %d address points", epsg, len(mine), 0 if adr is None else len(adr))
     return out
 
 

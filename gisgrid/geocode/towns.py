@@ -8,6 +8,7 @@ and many ordinary words such as Downtown or Center) only recognise a town
 near the gazetteer as its own.  The index is built on first use (about 1-2 s,
 some 150 MB), from names and alternate names in Latin script.
 """
+
 from __future__ import annotations
 
 import re
@@ -40,8 +41,11 @@ def _cities() -> list[dict]:
 def town_points() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Longitudes, latitudes and country codes of all the towns."""
     cities = _cities()
-    return (np.array([float(c["longitude"]) for c in cities]), np.array([float(c["latitude"]) for c in cities]),
-            np.array([c["countrycode"] for c in cities], dtype=object))
+    return (
+        np.array([float(c["longitude"]) for c in cities]),
+        np.array([float(c["latitude"]) for c in cities]),
+        np.array([c["countrycode"] for c in cities], dtype=object),
+    )
 
 
 def towns_named(name: str) -> tuple[tuple[float, float, str, bool], ...]:

@@ -50,6 +50,7 @@ Inputs and outputs are EPSG:4326; every length and area is metres / m² in the
 metric CRS (:func:`gisgrid.crs.metric_crs_for` unless ``metric_epsg`` is given).
 Nothing here touches a database or Flask.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -83,10 +84,19 @@ _POLYGON_TYPES = {"Polygon", "MultiPolygon"}
 
 
 # --- public API -------------------------------------------------------------------
-def build_grid(jurisdiction_code: str, boundary: BaseGeometry, communities: gpd.GeoDataFrame,
-               streets: gpd.GeoDataFrame | None, *, target_area_m2: float = 10_000.0, layout: str = "blocks",
-               metric_epsg: int | None = None, previous: gpd.GeoDataFrame | None = None,
-               min_fraction: float = 0.3, split_fraction: float = 1.5) -> gpd.GeoDataFrame:
+def build_grid(
+    jurisdiction_code: str,
+    boundary: BaseGeometry,
+    communities: gpd.GeoDataFrame,
+    streets: gpd.GeoDataFrame | None,
+    *,
+    target_area_m2: float = 10_000.0,
+    layout: str = "blocks",
+    metric_epsg: int | None = None,
+    previous: gpd.GeoDataFrame | None = None,
+    min_fraction: float = 0.3,
+    split_fraction: float = 1.5,
+) -> gpd.GeoDataFrame:
     """Cut a jurisdiction into coded unit-grid cells that tile it.
 
     Parameters
@@ -142,8 +152,17 @@ def build_grid(jurisdiction_code: str, boundary: BaseGeometry, communities: gpd.
         geometry, a CRS other than EPSG:4326, an unknown layout, a
         non-positive target, or a community needing more than 999 cells.
     """
-    _check_inputs(jurisdiction_code, boundary, communities, streets, previous, target_area_m2=target_area_m2,
-                  layout=layout, min_fraction=min_fraction, split_fraction=split_fraction)
+    _check_inputs(
+        jurisdiction_code,
+        boundary,
+        communities,
+        streets,
+        previous,
+        target_area_m2=target_area_m2,
+        layout=layout,
+        min_fraction=min_fraction,
+        split_fraction=split_fraction,
+    )
     if metric_epsg is None:
         centre = boundary.centroid
         metric_epsg = metric_crs_for(centre.x, centre.y)
@@ -188,31 +207,47 @@ def build_grid(jurisdiction_code: str, boundary: BaseGeometry, communities: gpd.
                 # pieces of a thin block join the blocks beside them, not each other
                 in_thin = (face_block < len(blocks)) & thin[np.minimum(face_block, len(blocks) - 1)]
                 face_block[in_thin] = len(blocks) + np.flatnonzero(in_thin)
-            LOGGER.debug("split %d block(s) of ≥ %.0f m² or thin with %d line(s)", int(big.sum()),
-                         split_fraction * target_area_m2, len(cut))
+            LOGGER.debug(
+                "split %d block(s) of ≥ %.0f m² or thin with %d line(s)",
+                int(big.sum()),
+                split_fraction * target_area_m2,
+                len(cut),
+            )
 
     cells, cell_comm = _merge_small(faces, face_comm, face_block, min_fraction * target_area_m2)
     cells, cell_comm = _as_polygons(cells, cell_comm)
     codes, seqs = _codes(cells, comm_codes[cell_comm], comm_m, cell_comm, target_area_m2, previous, metric_epsg)
 
-    result = gpd.GeoDataFrame({
-        "code": codes,
-        "community_code": comm_codes[cell_comm],
-        "seq": seqs,
-        "area_m2": shapely.area(cells),
-        "geometry": list(reproject(np.asarray(cells, dtype=object), metric_epsg, STORAGE_SRID)),
-    }, geometry="geometry", crs=STORAGE_SRID)
+    result = gpd.GeoDataFrame(
+        {
+            "code": codes,
+            "community_code": comm_codes[cell_comm],
+            "seq": seqs,
+            "area_m2": shapely.area(cells),
+            "geometry": list(reproject(np.asarray(cells, dtype=object), metric_epsg, STORAGE_SRID)),
+        },
+        geometry="geometry",
+        crs=STORAGE_SRID,
+    )
     result = result.sort_values("code", kind="stable").reset_index(drop=True)[GRID_COLUMNS]
-    result.attrs.update({"jurisdiction_code": jurisdiction_code, "layout": used_layout,
-                         "metric_epsg": int(metric_epsg), "note": note})
-    LOGGER.info("grid of %s: %d %s cell(s), median %.0f m² (target %.0f m²)", jurisdiction_code, len(result),
-                used_layout, float(np.median(result["area_m2"])) if len(result) else 0.0, target_area_m2)
+    result.attrs.update(
+        {"jurisdiction_code": jurisdiction_code, "layout": used_layout, "metric_epsg": int(metric_epsg), "note": note}
+    )
+    LOGGER.info(
+        "grid of %s: %d %s cell(s), median %.0f m² (target %.0f m²)",
+        jurisdiction_code,
+        len(result),
+        used_layout,
+        float(np.median(result["area_m2"])) if len(result) else 0.0,
+        target_area_m2,
+    )
     return result
 
 
 # --- validation -------------------------------------------------------------------
-def _check_inputs(jurisdiction_code, boundary, communities, streets, previous, *, target_area_m2, layout,
-                  min_fraction, split_fraction) -> None:
+def _check_inputs(
+    jurisdiction_code, boundary, communities, streets, previous, *, target_area_m2, layout, min_fraction, split_fraction
+) -> None:
     problems: list[str] = []
     if not isinstance(jurisdiction_code, str) or not jurisdiction_code.strip():
         problems.append(f"jurisdiction_code must be a non-empty string, got {jurisdiction_code!r}")
@@ -228,8 +263,11 @@ def _check_inputs(jurisdiction_code, boundary, communities, streets, previous, *
         problems.append(f"min_fraction must be in [0, 1), got {min_fraction!r}")
     if not (split_fraction > 1):
         problems.append(f"split_fraction must be above 1, got {split_fraction!r}")
-    for name, frame, required in (("communities", communities, True), ("streets", streets, False),
-                                  ("previous", previous, False)):
+    for name, frame, required in (
+        ("communities", communities, True),
+        ("streets", streets, False),
+        ("previous", previous, False),
+    ):
         if frame is None and not required:
             continue
         if not isinstance(frame, gpd.GeoDataFrame):
@@ -249,8 +287,12 @@ def _check_inputs(jurisdiction_code, boundary, communities, streets, previous, *
             elif codes.astype(str).duplicated().any():
                 problems.append(f"duplicate community codes: {sorted(set(codes[codes.astype(str).duplicated()]))}")
             geoms = communities.geometry.to_numpy()
-            bad = shapely.is_missing(geoms) | shapely.is_empty(geoms) | \
-                ~np.isin(shapely.get_type_id(geoms), (3, 6)) | ~shapely.is_valid(geoms)
+            bad = (
+                shapely.is_missing(geoms)
+                | shapely.is_empty(geoms)
+                | ~np.isin(shapely.get_type_id(geoms), (3, 6))
+                | ~shapely.is_valid(geoms)
+            )
             if bad.any():
                 problems.append(f"communities {list(codes[bad].astype(str))} have no valid polygon geometry")
     if isinstance(previous, gpd.GeoDataFrame) and "code" not in previous.columns:
@@ -264,6 +306,7 @@ def _check_inputs(jurisdiction_code, boundary, communities, streets, previous, *
 
 
 # --- geometry helpers -------------------------------------------------------------
+
 
 def _faces(lines: np.ndarray, boundary: BaseGeometry, communities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Node ``lines`` (snap-rounded), polygonize, keep the faces inside the boundary.
@@ -366,15 +409,17 @@ def _hex_lines(boundary: BaseGeometry, target_m2: float) -> np.ndarray:
     cy = cy + np.where(np.meshgrid(cols, rows)[0] % 2 == 1, dy / 2.0, 0.0)
     angles = np.deg2rad(np.arange(0, 360, 60))
     ring = np.stack([np.cos(angles), np.sin(angles)], axis=1) * r
-    coords = np.concatenate([cx.reshape(-1, 1, 1) + ring[None, :, 0:1], cy.reshape(-1, 1, 1) + ring[None, :, 1:2]],
-                            axis=2)
+    coords = np.concatenate(
+        [cx.reshape(-1, 1, 1) + ring[None, :, 0:1], cy.reshape(-1, 1, 1) + ring[None, :, 1:2]], axis=2
+    )
     hexes = shapely.polygons(coords)
     hexes = hexes[shapely.intersects(hexes, boundary)]
     return shapely.boundary(hexes)
 
 
-def _merge_small(faces: np.ndarray, comm: np.ndarray, block: np.ndarray,
-                 min_m2: float) -> tuple[np.ndarray, np.ndarray]:
+def _merge_small(
+    faces: np.ndarray, comm: np.ndarray, block: np.ndarray, min_m2: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Merge faces under ``min_m2`` into the same-community neighbour with the longest shared border.
 
     Smallest first; a neighbour of the same block wins over a longer border
@@ -426,8 +471,9 @@ def _merge_small(faces: np.ndarray, comm: np.ndarray, block: np.ndarray,
     roots = np.array([root(i) for i in range(n)])
     order = np.argsort(roots, kind="stable")
     groups = np.split(order, np.flatnonzero(np.diff(roots[order])) + 1)
-    cells = np.array([faces[g[0]] if len(g) == 1 else shapely.coverage_union_all(faces[g]) for g in groups],
-                     dtype=object)
+    cells = np.array(
+        [faces[g[0]] if len(g) == 1 else shapely.coverage_union_all(faces[g]) for g in groups], dtype=object
+    )
     LOGGER.debug("merged %d face(s) under %.0f m² into neighbours: %d cell(s)", merged, min_m2, len(cells))
     return cells, comm[[g[0] for g in groups]]
 
@@ -455,8 +501,15 @@ def _order(cells: np.ndarray, comm_geoms: np.ndarray, comm_idx: np.ndarray, band
     return np.lexsort((np.round(y, 3) * -1, np.round(x, 3), band, comm_idx))
 
 
-def _codes(cells: np.ndarray, comm_code: np.ndarray, comm_geoms: np.ndarray, comm_idx: np.ndarray,
-           target_m2: float, previous: gpd.GeoDataFrame | None, metric_epsg: int) -> tuple[np.ndarray, np.ndarray]:
+def _codes(
+    cells: np.ndarray,
+    comm_code: np.ndarray,
+    comm_geoms: np.ndarray,
+    comm_idx: np.ndarray,
+    target_m2: float,
+    previous: gpd.GeoDataFrame | None,
+    metric_epsg: int,
+) -> tuple[np.ndarray, np.ndarray]:
     n = len(cells)
     codes = np.full(n, None, dtype=object)
     seqs = np.zeros(n, dtype=int)
@@ -467,8 +520,8 @@ def _codes(cells: np.ndarray, comm_code: np.ndarray, comm_geoms: np.ndarray, com
         prev_code = prev["code"].astype(str).to_numpy()
         for code in prev_code:
             for cc in set(comm_code):
-                if code.startswith(cc) and code[len(cc):].isdigit():
-                    next_seq[cc] = max(next_seq.get(cc, 0), int(code[len(cc):]))
+                if code.startswith(cc) and code[len(cc) :].isdigit():
+                    next_seq[cc] = max(next_seq.get(cc, 0), int(code[len(cc) :]))
         new_i, old_j = shapely.STRtree(prev_geom).query(cells, predicate="intersects")
         near = np.abs(shapely.area(cells[new_i]) - shapely.area(prev_geom[old_j])) < SAME_CELL_M2
         new_i, old_j = new_i[near], old_j[near]
@@ -478,7 +531,7 @@ def _codes(cells: np.ndarray, comm_code: np.ndarray, comm_geoms: np.ndarray, com
         for i, j in zip(new_i[same & prefix_ok], old_j[same & prefix_ok]):
             if codes[i] is None and prev_code[j] not in taken:
                 codes[i] = prev_code[j]
-                seqs[i] = int(prev_code[j][len(comm_code[i]):])
+                seqs[i] = int(prev_code[j][len(comm_code[i]) :])
                 taken.add(prev_code[j])
         LOGGER.debug("%d of %d cell(s) kept their previous code", len(taken), n)
     for i in _order(cells, comm_geoms, comm_idx, math.sqrt(target_m2)):
@@ -487,8 +540,10 @@ def _codes(cells: np.ndarray, comm_code: np.ndarray, comm_geoms: np.ndarray, com
         cc = comm_code[i]
         seq = next_seq.get(cc, 0) + 1
         if seq > MAX_SEQ:
-            raise InputError(f"community {cc} needs more than {MAX_SEQ} cells at {target_m2:.0f} m² each: "
-                             "use a larger target area or smaller communities")
+            raise InputError(
+                f"community {cc} needs more than {MAX_SEQ} cells at {target_m2:.0f} m² each: "
+                "use a larger target area or smaller communities"
+            )
         next_seq[cc] = seq
         codes[i] = f"{cc}{seq:03d}"
         seqs[i] = seq
@@ -513,5 +568,8 @@ def tiling_errors_m2(cells: gpd.GeoDataFrame, boundary: BaseGeometry, *, metric_
     left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
     keep = left < right
     overlap = float(shapely.area(shapely.intersection(geoms[left[keep]], geoms[right[keep]])).sum())
-    return {"gap_m2": float(town.difference(union).area), "outside_m2": float(union.difference(town).area),
-            "overlap_m2": overlap}
+    return {
+        "gap_m2": float(town.difference(union).area),
+        "outside_m2": float(union.difference(town).area),
+        "overlap_m2": overlap,
+    }

@@ -19,6 +19,7 @@ coverage; areas are measured in the deployment's metric CRS
 (:func:`gisgrid.crs.reproject`).  :func:`split_polygon` and
 :func:`merge_polygons` are the split and merge tools' geometry.
 """
+
 from __future__ import annotations
 
 import re
@@ -88,6 +89,7 @@ class EditCheck:
 
     def to_json(self) -> dict:
         """A JSON-ready dict (GeoJSON geometries) for the editor page."""
+
         def features(frame):
             if frame is None or frame.empty:
                 return {"type": "FeatureCollection", "features": []}
@@ -101,8 +103,9 @@ class EditCheck:
             "problems": [p.to_json() for p in self.problems],
             "overlaps": features(self.overlaps),
             "gaps": features(self.gaps),
-            "outside": None if self.outside is None else {
-                "area_m2": round(self.outside_m2, 2), "geometry": shapely.geometry.mapping(self.outside)},
+            "outside": None
+            if self.outside is None
+            else {"area_m2": round(self.outside_m2, 2), "geometry": shapely.geometry.mapping(self.outside)},
         }
 
 
@@ -145,12 +148,23 @@ def parse_drawing(geom: BaseGeometry | None) -> tuple[Polygon | None, list[Probl
     if geom is None or geom.is_empty:
         return None, [Problem("empty", "the drawing is empty: draw a polygon with at least three corners")]
     if geom.geom_type not in ("Polygon", "MultiPolygon"):
-        return None, [Problem("not_polygon", f"a unit must be a polygon, not a {geom.geom_type}",
-                              geom.representative_point() if not geom.is_empty else None)]
+        return None, [
+            Problem(
+                "not_polygon",
+                f"a unit must be a polygon, not a {geom.geom_type}",
+                geom.representative_point() if not geom.is_empty else None,
+            )
+        ]
     parts = list(shapely.get_parts(geom))
     if len(parts) > 1:
-        return None, [Problem("multi_part", f"the drawing has {len(parts)} separate parts: a unit must be one "
-                              "piece, so draw each part as a unit of its own", parts[1].representative_point())]
+        return None, [
+            Problem(
+                "multi_part",
+                f"the drawing has {len(parts)} separate parts: a unit must be one "
+                "piece, so draw each part as a unit of its own",
+                parts[1].representative_point(),
+            )
+        ]
     poly = parts[0]
     xy = shapely.get_coordinates(poly)
     if not np.isfinite(xy).all() or (np.abs(xy[:, 0]) > 180).any() or (np.abs(xy[:, 1]) > 90).any():
@@ -160,18 +174,29 @@ def parse_drawing(geom: BaseGeometry | None) -> tuple[Polygon | None, list[Probl
         match = _LOCATED.search(reason)
         where = Point(float(match.group(1)), float(match.group(2))) if match else None
         what = reason.split("[")[0].strip()
-        text = {"Self-intersection": "the outline crosses itself",
-                "Ring Self-intersection": "the outline touches itself",
-                "Too few points": "the outline has fewer than three distinct corners"}.get(what, what)
+        text = {
+            "Self-intersection": "the outline crosses itself",
+            "Ring Self-intersection": "the outline touches itself",
+            "Too few points": "the outline has fewer than three distinct corners",
+        }.get(what, what)
         at = f" at {where.x:.6f}, {where.y:.6f}" if where is not None else ""
-        return None, [Problem("invalid", f"invalid polygon: {text}{at}; redraw it so that its edges do not cross",
-                              where)]
+        return None, [
+            Problem("invalid", f"invalid polygon: {text}{at}; redraw it so that its edges do not cross", where)
+        ]
     return poly, []
 
 
-def check_edit(drawn: BaseGeometry | None, *, boundary: BaseGeometry, boundary_name: str,
-               neighbours: gpd.GeoDataFrame, metric_epsg: int, previous: BaseGeometry | None = None,
-               overlap: str = "refuse", min_area_m2: float = MIN_AREA_M2) -> EditCheck:
+def check_edit(
+    drawn: BaseGeometry | None,
+    *,
+    boundary: BaseGeometry,
+    boundary_name: str,
+    neighbours: gpd.GeoDataFrame,
+    metric_epsg: int,
+    previous: BaseGeometry | None = None,
+    overlap: str = "refuse",
+    min_area_m2: float = MIN_AREA_M2,
+) -> EditCheck:
     """Check one drawn unit against its jurisdiction and neighbours.
 
     Parameters
@@ -200,8 +225,9 @@ def check_edit(drawn: BaseGeometry | None, *, boundary: BaseGeometry, boundary_n
     EditCheck
     """
     if overlap not in OVERLAP_MODES:
-        return EditCheck(None, [Problem("bad_request", f"overlap must be one of {', '.join(OVERLAP_MODES)}, "
-                                                       f"got {overlap!r}")])
+        return EditCheck(
+            None, [Problem("bad_request", f"overlap must be one of {', '.join(OVERLAP_MODES)}, got {overlap!r}")]
+        )
     poly, problems = parse_drawing(drawn)
     if poly is None:
         return EditCheck(None, problems)
@@ -209,8 +235,13 @@ def check_edit(drawn: BaseGeometry | None, *, boundary: BaseGeometry, boundary_n
 
     inside = shapely.intersection(poly, boundary)
     if not significant(inside, metric_epsg):
-        result.problems.append(Problem("outside", f"the drawing lies outside {boundary_name}: draw the unit "
-                                                  "inside its jurisdiction", poly.representative_point()))
+        result.problems.append(
+            Problem(
+                "outside",
+                f"the drawing lies outside {boundary_name}: draw the unit inside its jurisdiction",
+                poly.representative_point(),
+            )
+        )
         return result
     outside = significant(shapely.difference(poly, boundary), metric_epsg)
     geom = poly
@@ -218,9 +249,13 @@ def check_edit(drawn: BaseGeometry | None, *, boundary: BaseGeometry, boundary_n
         result.outside = MultiPolygon(outside) if len(outside) > 1 else outside[0]
         result.outside_m2 = float(area_m2(outside, metric_epsg).sum())
         if overlap == "refuse":
-            result.problems.append(Problem(
-                "outside", f"{result.outside_m2:,.1f} m² of the drawing lie outside {boundary_name}: "
-                           "clip them away or redraw", result.outside.representative_point()))
+            result.problems.append(
+                Problem(
+                    "outside",
+                    f"{result.outside_m2:,.1f} m² of the drawing lie outside {boundary_name}: clip them away or redraw",
+                    result.outside.representative_point(),
+                )
+            )
         geom = inside
 
     near = neighbours[neighbours.intersects(geom)] if len(neighbours) else neighbours
@@ -229,37 +264,65 @@ def check_edit(drawn: BaseGeometry | None, *, boundary: BaseGeometry, boundary_n
         shared = significant(shapely.intersection(geom, row.geometry), metric_epsg)
         if shared:
             piece = MultiPolygon(shared) if len(shared) > 1 else shared[0]
-            rows.append({"unit_id": int(row.unit_id), "code": str(row.code), "owners": row.owners or "",
-                         "area_m2": round(float(area_m2(shared, metric_epsg).sum()), 2)})
+            rows.append(
+                {
+                    "unit_id": int(row.unit_id),
+                    "code": str(row.code),
+                    "owners": row.owners or "",
+                    "area_m2": round(float(area_m2(shared, metric_epsg).sum()), 2),
+                }
+            )
             pieces.append(piece)
-    result.overlaps = (gpd.GeoDataFrame(rows, geometry=gpd.GeoSeries(pieces, crs=crs.STORAGE_SRID)) if rows
-                       else _empty_frame(["unit_id", "code", "owners", "area_m2"]))
+    result.overlaps = (
+        gpd.GeoDataFrame(rows, geometry=gpd.GeoSeries(pieces, crs=crs.STORAGE_SRID))
+        if rows
+        else _empty_frame(["unit_id", "code", "owners", "area_m2"])
+    )
     if rows and overlap == "refuse":
         total = sum(r["area_m2"] for r in rows)
         names = ", ".join(r["code"] for r in rows[:5]) + (" …" if len(rows) > 5 else "")
-        result.problems.append(Problem(
-            "overlap", f"the drawing overlaps {len(rows)} neighbouring unit(s) ({names}) by {total:,.1f} m²: "
-                       "clip the overlap away or redraw", pieces[int(np.argmax([r['area_m2'] for r in rows]))]
-            .representative_point()))
+        result.problems.append(
+            Problem(
+                "overlap",
+                f"the drawing overlaps {len(rows)} neighbouring unit(s) ({names}) by {total:,.1f} m²: "
+                "clip the overlap away or redraw",
+                pieces[int(np.argmax([r["area_m2"] for r in rows]))].representative_point(),
+            )
+        )
     if len(near):
         # also removes sub-noise slivers left by snapping, so neighbours share edges exactly
         geom = shapely.difference(geom, shapely.union_all(near.geometry.to_numpy()))
     parts = significant(geom, metric_epsg)
     if not parts:
-        result.problems.append(Problem("overlap", "nothing is left of the drawing once the neighbouring units "
-                                                  "are clipped away", poly.representative_point()))
+        result.problems.append(
+            Problem(
+                "overlap",
+                "nothing is left of the drawing once the neighbouring units are clipped away",
+                poly.representative_point(),
+            )
+        )
         return result
     if len(parts) > 1:
-        result.problems.append(Problem(
-            "multi_part", f"clipping leaves {len(parts)} separate pieces: a unit must be one piece; "
-                          "redraw it so the pieces connect", parts[1].representative_point()))
+        result.problems.append(
+            Problem(
+                "multi_part",
+                f"clipping leaves {len(parts)} separate pieces: a unit must be one piece; "
+                "redraw it so the pieces connect",
+                parts[1].representative_point(),
+            )
+        )
     geom = parts[0] if len(parts) == 1 else MultiPolygon(parts)
     result.clipped = bool(outside or rows)
     result.geometry = geom
     result.area_m2 = float(area_m2(parts, metric_epsg).sum())
     if result.area_m2 < min_area_m2:
-        result.problems.append(Problem("too_small", f"the unit would be {result.area_m2:.2f} m², less than "
-                                                    f"{min_area_m2:g} m²", poly.representative_point()))
+        result.problems.append(
+            Problem(
+                "too_small",
+                f"the unit would be {result.area_m2:.2f} m², less than {min_area_m2:g} m²",
+                poly.representative_point(),
+            )
+        )
 
     gaps: list[Polygon] = []
     if previous is not None and not previous.is_empty:
@@ -269,14 +332,19 @@ def check_edit(drawn: BaseGeometry | None, *, boundary: BaseGeometry, boundary_n
             if len(around):
                 left = shapely.difference(left, shapely.union_all(around.geometry.to_numpy()))
         gaps = significant(left, metric_epsg)
-    result.gaps = (gpd.GeoDataFrame({"area_m2": np.round(area_m2(gaps, metric_epsg), 2)},
-                                    geometry=gpd.GeoSeries(gaps, crs=crs.STORAGE_SRID)) if gaps
-                   else _empty_frame(["area_m2"]))
+    result.gaps = (
+        gpd.GeoDataFrame(
+            {"area_m2": np.round(area_m2(gaps, metric_epsg), 2)}, geometry=gpd.GeoSeries(gaps, crs=crs.STORAGE_SRID)
+        )
+        if gaps
+        else _empty_frame(["area_m2"])
+    )
     return result
 
 
-def split_polygon(poly: Polygon, line: BaseGeometry | None, *, metric_epsg: int,
-                  min_area_m2: float = MIN_AREA_M2) -> tuple[list[Polygon], list[Problem]]:
+def split_polygon(
+    poly: Polygon, line: BaseGeometry | None, *, metric_epsg: int, min_area_m2: float = MIN_AREA_M2
+) -> tuple[list[Polygon], list[Problem]]:
     """Cut a unit in two (or more) along a drawn line, largest piece first.
 
     The line's ends are extended by about a metre, so a line drawn to (not
@@ -290,31 +358,56 @@ def split_polygon(poly: Polygon, line: BaseGeometry | None, *, metric_epsg: int,
         return [], [Problem("split_line", "the cutting line needs two distinct ends")]
     ext = 1e-5  # degrees, about 1 m
     first, last = xy[1] - xy[0], xy[-1] - xy[-2]
-    xy = np.vstack([xy[0] - first / max(np.hypot(*first), 1e-12) * ext, xy[1:-1],
-                    xy[-1] + last / max(np.hypot(*last), 1e-12) * ext]) if len(xy) > 2 else \
-        np.vstack([xy[0] - first / max(np.hypot(*first), 1e-12) * ext,
-                   xy[-1] + last / max(np.hypot(*last), 1e-12) * ext])
+    xy = (
+        np.vstack(
+            [
+                xy[0] - first / max(np.hypot(*first), 1e-12) * ext,
+                xy[1:-1],
+                xy[-1] + last / max(np.hypot(*last), 1e-12) * ext,
+            ]
+        )
+        if len(xy) > 2
+        else np.vstack(
+            [xy[0] - first / max(np.hypot(*first), 1e-12) * ext, xy[-1] + last / max(np.hypot(*last), 1e-12) * ext]
+        )
+    )
     pieces = [p for p in shapely.get_parts(shapely.ops.split(poly, LineString(xy))) if p.geom_type == "Polygon"]
     if len(pieces) < 2:
-        return [], [Problem("split_line", "the line does not cut the unit: draw it from one edge across to another",
-                            line.interpolate(0.5, normalized=True))]
+        return [], [
+            Problem(
+                "split_line",
+                "the line does not cut the unit: draw it from one edge across to another",
+                line.interpolate(0.5, normalized=True),
+            )
+        ]
     areas = area_m2(pieces, metric_epsg)
     order = np.argsort(-areas, kind="stable")
     if areas.min() < min_area_m2:
         small = pieces[int(np.argmin(areas))]
-        return [], [Problem("too_small", f"a piece would be {areas.min():.2f} m², less than {min_area_m2:g} m²",
-                            small.representative_point())]
+        return [], [
+            Problem(
+                "too_small",
+                f"a piece would be {areas.min():.2f} m², less than {min_area_m2:g} m²",
+                small.representative_point(),
+            )
+        ]
     return [pieces[i] for i in order], []
 
 
-def merge_polygons(polys: list[BaseGeometry], codes: list[str], *, metric_epsg: int) -> tuple[Polygon | None, list[Problem]]:
+def merge_polygons(
+    polys: list[BaseGeometry], codes: list[str], *, metric_epsg: int
+) -> tuple[Polygon | None, list[Problem]]:
     """The union of units that touch along an edge, or the reason they cannot be merged."""
     if len(polys) < 2:
         return None, [Problem("merge", "select at least two units to merge")]
     union = shapely.union_all(np.asarray(polys, dtype=object))
     parts = significant(union, metric_epsg)
     if len(parts) != 1:
-        return None, [Problem("merge", f"{', '.join(codes)} do not form one piece: only units that share an "
-                                       "edge can be merged", union.representative_point())]
+        return None, [
+            Problem(
+                "merge",
+                f"{', '.join(codes)} do not form one piece: only units that share an edge can be merged",
+                union.representative_point(),
+            )
+        ]
     return parts[0], []
-

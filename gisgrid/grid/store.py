@@ -1,4 +1,4 @@
-"""The unit grid and its audit against the database (``gisgrid grid build``, ``gisgrid audit``, ``/audit``).
+"""The unit grid against the database (``gisgrid grid build``).
 
 :func:`build_and_store_grid` runs :func:`gisgrid.grid.build.build_grid` on a town
 (or on every town of a county) as stored in ``jurisdiction`` / ``street`` and
@@ -8,15 +8,13 @@ re-run keep their row id, so the owner assignments on them (``target_type =
 after their current assignments end today (history kept, as
 :mod:`gisgrid.network.store` does for segments).
 
-:func:`audit_store` loads a jurisdiction, its cells, segment areas, owners and
-recent reports and runs :func:`gisgrid.audit.coverage.audit_coverage`.
-
-Both take a SQLAlchemy connection; the caller owns the transaction (the CLI
+It takes a SQLAlchemy connection; the caller owns the transaction (the CLI
 uses ``engine.begin()``).  The grid replacement runs inside a SAVEPOINT, so a
 failure leaves the stored grid as it was.  All geometries cross the database
 boundary as WKB in EPSG:4326 (:data:`gisgrid.crs.STORAGE_SRID`); areas are m²
 in the town's metric CRS.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -30,12 +28,11 @@ import sqlalchemy as sa
 from shapely.geometry import MultiPolygon
 
 from gisgrid import crs
-from gisgrid.audit.coverage import AuditResult, audit_coverage
 from gisgrid.config import Settings
+from gisgrid.db.frames import query_geo_frame as _frame
+from gisgrid.db.layers import insert_frame
 from gisgrid.errors import InputError, NotFound
 from gisgrid.grid.build import LAYOUTS, build_grid, tiling_errors_m2
-from gisgrid.db.layers import insert_frame
-from gisgrid.network.segments import half_width_m
 
 LOGGER = logging.getLogger(__name__)
 
@@ -46,27 +43,19 @@ _TOWNS_SQL = """
     ORDER BY t.code"""
 
 
-# --- helpers ----------------------------------------------------------------------
-def _geoms(wkb: pd.Series) -> np.ndarray:
-    """WKB column (bytes / memoryview / None) -> shapely array."""
-    if len(wkb) == 0:
-        return np.empty(0, dtype=object)
-    return shapely.from_wkb(wkb.map(lambda v: None if v is None else bytes(v)).to_numpy())
-
-
-def _frame(conn: sa.Connection, sql: str, params: dict, geom: str = "geom") -> gpd.GeoDataFrame:
-    table = pd.read_sql_query(sa.text(sql), conn, params=params)
-    geoms = _geoms(table.pop(geom))
-    return gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(geoms, crs=crs.STORAGE_SRID, index=table.index))
-
-
 def _multi(geom):
     return MultiPolygon([geom]) if geom.geom_type == "Polygon" else geom
 
 
 # --- grid build -------------------------------------------------------------------
-def build_and_store_grid(conn: sa.Connection, settings: Settings, jurisdiction_code: str, *,
-                         target_area_m2: float = 10_000.0, layout: str = "blocks") -> dict:
+def build_and_store_grid(
+    conn: sa.Connection,
+    settings: Settings,
+    jurisdiction_code: str,
+    *,
+    target_area_m2: float = 10_000.0,
+    layout: str = "blocks",
+) -> dict:
     """Build the unit grid of a town (or of each town of a county) and store it in ``grid_cell``.
 
     Parameters
@@ -125,25 +114,45 @@ def build_and_store_grid(conn: sa.Connection, settings: Settings, jurisdiction_c
 def _build_town(conn: sa.Connection, settings: Settings, town, *, target_area_m2: float, layout: str) -> dict:
     boundary = shapely.from_wkb(bytes(town.geom))
     epsg = crs.jurisdiction_metric_crs(town.metric_epsg, settings.metric_crs, boundary)
-    communities = _frame(conn, """
+    communities = _frame(
+        conn,
+        """
         SELECT id, code, ST_AsBinary(geom) AS geom FROM jurisdiction
-        WHERE parent_id = :tid AND level = 'community' ORDER BY code""", {"tid": town.id})
+        WHERE parent_id = :tid AND level = 'community' ORDER BY code""",
+        {"tid": town.id},
+    )
     if communities.empty:  # a town without communities: it is its own single community
-        communities = gpd.GeoDataFrame({"id": [town.id], "code": [town.code]},
-                                       geometry=gpd.GeoSeries([boundary], crs=crs.STORAGE_SRID))
-    streets = _frame(conn, """
+        communities = gpd.GeoDataFrame(
+            {"id": [town.id], "code": [town.code]}, geometry=gpd.GeoSeries([boundary], crs=crs.STORAGE_SRID)
+        )
+    streets = _frame(
+        conn,
+        """
         SELECT s.id, ST_AsBinary((ST_Dump(s.geom)).geom) AS geom FROM street s JOIN jurisdiction t ON t.id = :tid
-        WHERE s.geom && t.geom AND ST_Intersects(s.geom, t.geom)""", {"tid": town.id})
+        WHERE s.geom && t.geom AND ST_Intersects(s.geom, t.geom)""",
+        {"tid": town.id},
+    )
     # the town's previous cells: stored under the town or its communities, or coded on a community code
-    previous = _frame(conn, """
+    previous = _frame(
+        conn,
+        """
         SELECT c.id, c.code, ST_AsBinary(c.geom) AS geom FROM grid_cell c
         WHERE c.jurisdiction_id = :tid OR c.jurisdiction_id IN (SELECT id FROM jurisdiction WHERE parent_id = :tid)
            OR EXISTS (SELECT 1 FROM unnest(CAST(:codes AS text[])) AS p(code) WHERE c.code LIKE p.code || '%')
-        ORDER BY c.code""", {"tid": town.id, "codes": communities["code"].astype(str).tolist()})
+        ORDER BY c.code""",
+        {"tid": town.id, "codes": communities["code"].astype(str).tolist()},
+    )
 
-    cells = build_grid(town.code, boundary, communities[["code", "geometry"]], streets,
-                       target_area_m2=target_area_m2, layout=layout, metric_epsg=epsg,
-                       previous=previous[["code", "geometry"]] if len(previous) else None)
+    cells = build_grid(
+        town.code,
+        boundary,
+        communities[["code", "geometry"]],
+        streets,
+        target_area_m2=target_area_m2,
+        layout=layout,
+        metric_epsg=epsg,
+        previous=previous[["code", "geometry"]] if len(previous) else None,
+    )
 
     comm_id = dict(zip(communities["code"].astype(str), communities["id"].astype(int)))
     prev_id = dict(zip(previous["code"].astype(str), previous["id"].astype(int)))
@@ -155,32 +164,56 @@ def _build_town(conn: sa.Connection, settings: Settings, town, *, target_area_m2
 
     ended = dropped = 0
     if retired_ids:
-        ended = conn.execute(sa.text("""
+        ended = conn.execute(
+            sa.text("""
             UPDATE owner_assignment SET valid_to = :d
             WHERE target_type = 'cell' AND target_id = ANY(:ids) AND valid_from < :d
-              AND (valid_to IS NULL OR valid_to > :d)"""), {"ids": retired_ids, "d": today}).rowcount
+              AND (valid_to IS NULL OR valid_to > :d)"""),
+            {"ids": retired_ids, "d": today},
+        ).rowcount
         # assignments that would only start today or later never applied: they go with their cell
-        dropped = conn.execute(sa.text("""
+        dropped = conn.execute(
+            sa.text("""
             DELETE FROM owner_assignment WHERE target_type = 'cell' AND target_id = ANY(:ids) AND valid_from >= :d"""),
-            {"ids": retired_ids, "d": today}).rowcount
+            {"ids": retired_ids, "d": today},
+        ).rowcount
         conn.execute(sa.text("DELETE FROM grid_cell WHERE id = ANY(:ids)"), {"ids": retired_ids})
     if len(kept):
-        conn.execute(sa.text(f"""
+        conn.execute(
+            sa.text(f"""
             UPDATE grid_cell SET geom = ST_SetSRID(ST_GeomFromWKB(:geom), {crs.STORAGE_SRID}),
                    jurisdiction_id = :jid WHERE id = :id"""),
-                     [{"id": prev_id[c], "jid": comm_id.get(cc, town.id), "geom": shapely.to_wkb(_multi(g))}
-                      for c, cc, g in zip(kept["code"], kept["community_code"], kept.geometry)])
+            [
+                {"id": prev_id[c], "jid": comm_id.get(cc, town.id), "geom": shapely.to_wkb(_multi(g))}
+                for c, cc, g in zip(kept["code"], kept["community_code"], kept.geometry)
+            ],
+        )
     if len(fresh):
-        insert_frame(conn, "grid_cell", pd.DataFrame({
-            "code": fresh["code"].astype(str).to_numpy(),
-            "jurisdiction_id": [comm_id.get(cc, town.id) for cc in fresh["community_code"]],
-            "geom": [_multi(g) for g in fresh.geometry]}), returning=None)
+        insert_frame(
+            conn,
+            "grid_cell",
+            pd.DataFrame(
+                {
+                    "code": fresh["code"].astype(str).to_numpy(),
+                    "jurisdiction_id": [comm_id.get(cc, town.id) for cc in fresh["community_code"]],
+                    "geom": [_multi(g) for g in fresh.geometry],
+                }
+            ),
+            returning=None,
+        )
 
     errors = tiling_errors_m2(cells, boundary, metric_epsg=epsg)
     summary = {
-        "code": town.code, "name": town.name, "layout": cells.attrs.get("layout", layout),
-        "note": cells.attrs.get("note", ""), "communities": len(communities), "cells": len(cells),
-        "kept": len(kept), "new": len(fresh), "retired": len(retired_ids), "ended_assignments": int(ended),
+        "code": town.code,
+        "name": town.name,
+        "layout": cells.attrs.get("layout", layout),
+        "note": cells.attrs.get("note", ""),
+        "communities": len(communities),
+        "cells": len(cells),
+        "kept": len(kept),
+        "new": len(fresh),
+        "retired": len(retired_ids),
+        "ended_assignments": int(ended),
         "dropped_assignments": int(dropped),
         "median_area_m2": round(float(np.median(cells["area_m2"])), 1) if len(cells) else 0.0,
         **{k: round(v, 3) for k, v in errors.items()},
@@ -193,251 +226,21 @@ def format_build_summary(summary: dict) -> list[str]:
     """Readable lines of a :func:`build_and_store_grid` summary (for the CLI)."""
     lines = []
     for t in summary["towns"]:
-        lines.append(f"{t['code']} {t['name']}: {t['cells']} {t['layout']} cells in {t['communities']} communities "
-                     f"(median {t['median_area_m2']:.0f} m²); kept {t['kept']}, new {t['new']}, "
-                     f"retired {t['retired']} (owner assignments ended {t['ended_assignments']}, "
-                     f"dropped {t['dropped_assignments']})")
-        lines.append(f"  tiling errors: gap {t['gap_m2']:.3f} m², outside {t['outside_m2']:.3f} m², "
-                     f"overlap {t['overlap_m2']:.3f} m²")
+        lines.append(
+            f"{t['code']} {t['name']}: {t['cells']} {t['layout']} cells in {t['communities']} communities "
+            f"(median {t['median_area_m2']:.0f} m²); kept {t['kept']}, new {t['new']}, "
+            f"retired {t['retired']} (owner assignments ended {t['ended_assignments']}, "
+            f"dropped {t['dropped_assignments']})"
+        )
+        lines.append(
+            f"  tiling errors: gap {t['gap_m2']:.3f} m², outside {t['outside_m2']:.3f} m², "
+            f"overlap {t['overlap_m2']:.3f} m²"
+        )
         if t["note"]:
             lines.append(f"  note: {t['note']}")
     if len(summary["towns"]) > 1:
-        lines.append(f"total: {summary['cells']} cells; kept {summary['kept']}, new {summary['new']}, "
-                     f"retired {summary['retired']}")
-    return lines
-
-
-# --- audit ------------------------------------------------------------------------
-_SUBTREE_SQL = """
-    WITH RECURSIVE sub AS (
-        SELECT id FROM jurisdiction WHERE id = :jid
-        UNION ALL SELECT j.id FROM jurisdiction j JOIN sub ON j.parent_id = sub.id)
-    SELECT id FROM sub"""
-
-
-def audit_store(conn: sa.Connection, settings: Settings, jurisdiction_code: str | None = None, *, days: int = 30,
-                today: dt.date | None = None, **limits) -> AuditResult:
-    """Audit the stored cells, segment areas, owners and reports of a jurisdiction.
-
-    Parameters
-    ----------
-    conn : sqlalchemy.Connection
-    settings : Settings
-        ``metric_crs`` when the jurisdiction has no ``metric_epsg``.
-    jurisdiction_code : str, optional
-        Any jurisdiction (county, town or community).  Default: the only town
-        in the database; with several towns each is audited on its own and the
-        results are combined (areas stay m² in each town's metric CRS).
-    days : int, default 30
-        Reports of the last ``days`` days are checked.
-    today : datetime.date, optional
-        Day of the evaluation (default today).
-    **limits
-        Passed to :func:`gisgrid.audit.coverage.audit_coverage` (``sliver_area_m2``,
-        ``sliver_thinness``, ``max_units_per_owner``, ``expiry_days``,
-        ``tolerance_m``); the first four default to the deployment's
-        ``audit_*`` settings.
-
-    Which units are audited: cells stored under the jurisdiction or any of
-    its descendants, plus cells without a jurisdiction whose interior meets
-    it; segment areas whose interior meets it.  The street frontage that
-    segment areas must cover is every segment centerline of the jurisdiction
-    (and every street that has no segments) buffered by its road class's half
-    width plus the frontage depth (the reach ``gisgrid segments build``
-    uses), clipped to the jurisdiction.
-
-    Raises
-    ------
-    NotFound
-        Unknown code, or no towns at all when no code is given.
-    InputError
-        A negative ``days`` (and whatever :func:`audit_coverage` refuses).
-    """
-    if not isinstance(days, int) or days < 0:
-        raise InputError(f"days must be a non-negative integer, got {days!r}")
-    today = today or dt.date.today()
-    limits = {"sliver_area_m2": settings.audit_sliver_area_m2, "sliver_thinness": settings.audit_sliver_thinness,
-              "max_units_per_owner": settings.audit_max_units_per_owner,
-              "expiry_days": settings.audit_expiry_days, **limits}
-    if jurisdiction_code:
-        row = conn.execute(sa.text("SELECT id, code, metric_epsg, ST_AsBinary(geom) AS geom FROM jurisdiction "
-                                   "WHERE code = :code"), {"code": str(jurisdiction_code).strip()}).first()
-        if row is None:
-            raise NotFound(f"no jurisdiction with code {jurisdiction_code!r}")
-        return _audit_one(conn, settings, row, days=days, today=today, **limits)
-    rows = conn.execute(sa.text("SELECT id, code, metric_epsg, ST_AsBinary(geom) AS geom FROM jurisdiction "
-                                "WHERE level = 'town' ORDER BY code")).all()
-    if not rows:
-        raise NotFound("no towns in the database: import jurisdictions first")
-    results = [_audit_one(conn, settings, r, days=days, today=today, **limits) for r in rows]
-    return results[0] if len(results) == 1 else _combine(results)
-
-
-def _audit_one(conn: sa.Connection, settings: Settings, row, *, days: int, today: dt.date, **limits) -> AuditResult:
-    boundary = shapely.from_wkb(bytes(row.geom))
-    epsg = crs.jurisdiction_metric_crs(row.metric_epsg, settings.metric_crs, boundary)
-    cells = _frame(conn, f"""
-        SELECT c.id, c.code, ST_AsBinary(c.geom) AS geom FROM grid_cell c, jurisdiction j
-        WHERE j.id = :jid AND (c.jurisdiction_id IN ({_SUBTREE_SQL})
-              OR (c.jurisdiction_id IS NULL AND c.geom && j.geom AND ST_Relate(c.geom, j.geom, 'T********')))
-        ORDER BY c.code""", {"jid": row.id})
-    segments = _frame(conn, """
-        SELECT g.id, g.name, s.name AS street, ST_AsBinary(g.area) AS geom
-        FROM segment g JOIN street s ON s.id = g.street_id, jurisdiction j
-        WHERE j.id = :jid AND g.area IS NOT NULL AND g.area && j.geom AND ST_Relate(g.area, j.geom, 'T********')
-        ORDER BY g.id""", {"jid": row.id})
-    owners = pd.read_sql_query(sa.text("""
-        SELECT a.target_type, a.target_id, a.role, COALESCE(p.name, d.name) AS owner_name, a.person_id,
-               a.department_id, a.valid_from, a.valid_to
-        FROM owner_assignment a LEFT JOIN person p ON p.id = a.person_id
-        LEFT JOIN department d ON d.id = a.department_id
-        WHERE ((a.target_type = 'cell' AND a.target_id = ANY(:cells))
-            OR (a.target_type = 'segment' AND a.target_id = ANY(:segs)))
-          AND a.valid_from <= :d AND (a.valid_to IS NULL OR a.valid_to > :d)"""), conn,
-        params={"cells": cells["id"].astype(int).tolist(), "segs": segments["id"].astype(int).tolist(), "d": today})
-    # departments have no person id: key them apart from people of the same name
-    owners["person_id"] = owners["person_id"].astype(object).where(
-        owners["person_id"].notna(), "department:" + owners["department_id"].astype("Int64").astype(str))
-    owners = owners.drop(columns="department_id")
-    since = dt.datetime.combine(today - dt.timedelta(days=days), dt.time.min)
-    reports = _frame(conn, """
-        SELECT r.id, r.reported_at, COALESCE(c.rule, 'unrouted') AS rule, ST_AsBinary(r.geom) AS geom
-        FROM report r LEFT JOIN report_current c ON c.report_id = r.id, jurisdiction j
-        WHERE j.id = :jid AND r.geom IS NOT NULL AND r.reported_at >= :since
-          AND r.reported_at < :until AND r.geom && j.geom AND ST_Intersects(r.geom, j.geom)
-        ORDER BY r.id""", {"jid": row.id, "since": since,
-                           "until": dt.datetime.combine(today + dt.timedelta(days=1), dt.time.min)})
-    return audit_coverage(boundary, cells, segments if len(segments) else None, owners=owners,
-                          reports=reports, frontage=_frontage(conn, settings, row, epsg), metric_epsg=epsg,
-                          report_days=days, today=today, **limits)
-
-
-def _frontage(conn: sa.Connection, settings: Settings, row, epsg: int):
-    """Street frontage of a jurisdiction (EPSG:4326) that segment areas should cover, or None without streets."""
-    streets = _frame(conn, f"""
-        SELECT g.road_class, ST_AsBinary(g.geom) AS geom FROM segment g JOIN street s ON s.id = g.street_id,
-               jurisdiction j
-        WHERE j.id = :jid AND s.jurisdiction_id IN ({_SUBTREE_SQL})
-        UNION ALL
-        SELECT s.road_class, ST_AsBinary(s.geom) FROM street s, jurisdiction j
-        WHERE j.id = :jid AND s.jurisdiction_id IN ({_SUBTREE_SQL})
-          AND NOT EXISTS (SELECT 1 FROM segment g WHERE g.street_id = s.id)""", {"jid": row.id})
-    if streets.empty:
-        return None
-    reach = np.array([half_width_m(rc or "", settings.road_half_widths_m) for rc in streets["road_class"]]) \
-        + settings.frontage_depth_m
-    metric = streets.to_crs(epsg)
-    boundary_m = crs.reproject(shapely.from_wkb(bytes(row.geom)), crs.STORAGE_SRID, epsg)
-    frontage = shapely.intersection(shapely.union_all(shapely.buffer(metric.geometry.to_numpy(), reach)), boundary_m)
-    if frontage.is_empty:
-        return None
-    return crs.reproject(frontage, epsg, crs.STORAGE_SRID)
-
-
-def _combine(results: list[AuditResult]) -> AuditResult:
-    """One result of several towns' audits (tables concatenated; areas m² in each town's CRS)."""
-    def cat(name):
-        frames = [getattr(r, name) for r in results]
-        frame = pd.concat(frames, ignore_index=True)
-        if isinstance(frames[0], gpd.GeoDataFrame):
-            frame = gpd.GeoDataFrame(frame, geometry="geometry", crs=crs.STORAGE_SRID)
-        return frame
-
-    first = results[0]
-    return AuditResult(**{n: cat(n) for n in ("gaps", "overlaps", "slivers", "vacant", "expiring", "over_limit",
-                                                "reports")},
-                       metric_epsg=first.metric_epsg, today=first.today,
-                       params={**first.params, "metric_epsg": sorted({r.metric_epsg for r in results})})
-
-
-# --- exports ----------------------------------------------------------------------
-def _plain_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """Dates and times as ISO text (with their offset), missing values as None."""
-    frame = frame.copy()
-    for col in frame.columns:
-        if col == "geometry":
-            continue
-        values = frame[col]
-        if pd.api.types.is_datetime64_any_dtype(values):
-            frame[col] = [None if pd.isna(v) else v.isoformat() for v in values]
-        elif values.dtype == object:
-            frame[col] = [v.isoformat() if isinstance(v, (dt.date, dt.datetime, pd.Timestamp)) else v
-                          for v in values]
-    return frame
-
-
-def audit_features(result: AuditResult) -> gpd.GeoDataFrame:
-    """All problem layers of ``result`` in one GeoDataFrame (EPSG:4326) with a ``problem`` column."""
-    frames = []
-    for name, layer in result.layers().items():
-        if len(layer):
-            frame = _plain_columns(layer)
-            frame.insert(0, "problem", name)
-            frames.append(frame)
-    if not frames:
-        return gpd.GeoDataFrame({"problem": []}, geometry=gpd.GeoSeries([], crs=crs.STORAGE_SRID))
-    out = pd.concat(frames, ignore_index=True)
-    return gpd.GeoDataFrame(out.astype({c: object for c in out.columns if c != "geometry"}),
-                            geometry="geometry", crs=crs.STORAGE_SRID)
-
-
-def audit_geojson_bytes(result: AuditResult) -> bytes:
-    """The problem layers as one RFC 7946 FeatureCollection (property ``problem`` names the type)."""
-    from gisgrid.io import to_geojson_bytes
-
-    features = audit_features(result)
-    if len(features) == 0:
-        return b'{"type":"FeatureCollection","name":"audit","features":[]}\n'
-    return to_geojson_bytes(features, layer="audit")
-
-
-def audit_xlsx_bytes(result: AuditResult) -> bytes:
-    """The audit tables as an XLSX workbook: a ``summary`` sheet, then one sheet per problem type.
-
-    Text that a spreadsheet would run as a formula is neutralised
-    (:func:`gisgrid.io.neutralise_formula`).
-    """
-    import io
-
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    from gisgrid.io import neutralise_formula
-
-    book = Workbook()
-    book.remove(book.active)
-    for name, table in result.to_tables().items():
-        sheet = book.create_sheet(title=name[:31])
-        table = _plain_columns(table)
-        sheet.append([str(c) for c in table.columns])
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
-        for row in table.itertuples(index=False):
-            sheet.append([None if (v is None or (isinstance(v, float) and np.isnan(v)))
-                          else neutralise_formula(v.item() if isinstance(v, np.generic) else v) for v in row])
-        sheet.freeze_panes = "A2"
-        for i, col in enumerate(table.columns, start=1):
-            width = max([len(str(col))] + [len(str(v)) for v in table[col].head(200)]) + 2
-            sheet.column_dimensions[sheet.cell(row=1, column=i).column_letter].width = min(width, 60)
-    buf = io.BytesIO()
-    book.save(buf)
-    return buf.getvalue()
-
-
-def audit_summary_lines(result: AuditResult) -> list[str]:
-    """Readable lines of an audit: counts per problem type and total areas in m²."""
-    s = result.summary()
-    lines = [f"gaps: {s['gaps_count']} ({s.get('gaps_cell_m2', 0.0):.1f} m² of the jurisdiction in no cell"
-             + (f", {s['gaps_frontage_m2']:.1f} m² of frontage in no segment" if "gaps_frontage_m2" in s else "")
-             + ")",
-             f"overlaps: {s['overlaps_count']} (cells {s.get('overlaps_cell_m2', 0.0):.1f} m², "
-             f"segments {s.get('overlaps_segment_m2', 0.0):.1f} m²)",
-             f"slivers: {s['slivers_count']} ({s['slivers_m2']:.1f} m²)",
-             f"vacant units: {s['vacant_count']}",
-             f"assignments expiring within {result.params.get('expiry_days', 30)} days: {s['expiring_count']}",
-             f"owners over {result.params.get('max_units_per_owner', 20)} units: {s['over_limit_count']}",
-             f"reports outside every owner's area (last {result.params.get('report_days', 30)} days): "
-             f"{s['reports_count']}"]
-    lines.append("coverage clean: no gap, overlap or sliver" if result.clean
-                 else "coverage problems found")
+        lines.append(
+            f"total: {summary['cells']} cells; kept {summary['kept']}, new {summary['new']}, "
+            f"retired {summary['retired']}"
+        )
     return lines

@@ -5,6 +5,7 @@ repaired rows with their 1-based data row numbers) and converts geometries to
 storage lon/lat (EPSG:4326); :func:`write_layer` and :func:`to_geojson_bytes`
 write them out (RFC 7946 GeoJSON; CSV/XLSX safe from formula injection).
 """
+
 from gisgrid.io.read import READ_FORMATS, ReadResult, RowProblem, read_layer
 from gisgrid.io.write import WRITE_FORMATS, neutralise_formula, to_geojson_bytes, write_layer
 

@@ -5,14 +5,15 @@ NaN) and indexed by its 1-based data row number: the first row after the header
 is row 1, as a user counts rows below the header in a spreadsheet program.
 Blank rows keep their number but are not part of the table.
 """
+
 from __future__ import annotations
 
 import codecs
-import re
 import csv
 import datetime as dt
 import io
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,8 +180,9 @@ def read_csv_table(path: Path) -> tuple[pd.DataFrame, dict[int, str]]:
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise FileFormatError(f"{path.name} is not valid {encoding} text ({exc.reason} at byte {exc.start}); "
-                              "save it as UTF-8") from exc
+        raise FileFormatError(
+            f"{path.name} is not valid {encoding} text ({exc.reason} at byte {exc.start}); save it as UTF-8"
+        ) from exc
     text = text.lstrip("\ufeff")
     LOGGER.debug("%s: encoding %s", path, encoding)
     first_line = text.split("\n", 1)[0]
@@ -199,8 +201,9 @@ def read_csv_table(path: Path) -> tuple[pd.DataFrame, dict[int, str]]:
             if not any(cell.strip() for cell in record):
                 continue  # a blank line is not a data row
             if len(record) > width and any(cell.strip() for cell in record[width:]):
-                malformed[number] = (f"has {len(record)} fields but the header has {width} "
-                                     "(an unquoted delimiter inside a value?)")
+                malformed[number] = (
+                    f"has {len(record)} fields but the header has {width} (an unquoted delimiter inside a value?)"
+                )
                 continue
             records.append((record + [""] * width)[:width])
             rows.append(number)
@@ -241,6 +244,7 @@ def open_sheet(path: Path, sheet: str | None, *, read_only: bool):
         When ``sheet`` names no worksheet (the message lists them).
     """
     import zipfile  # noqa: PLC0415
+
     import openpyxl  # noqa: PLC0415 - only needed for XLSX
     from openpyxl.utils.exceptions import InvalidFileException  # noqa: PLC0415
 
@@ -331,8 +335,9 @@ def _find(columns: list[str], names: tuple[str, ...]) -> str | None:
     return None
 
 
-def find_geometry_columns(columns: list[str], *, geometry: str = "auto", x: str | None = None,
-                          y: str | None = None, wkt: str | None = None) -> GeometryColumns:
+def find_geometry_columns(
+    columns: list[str], *, geometry: str = "auto", x: str | None = None, y: str | None = None, wkt: str | None = None
+) -> GeometryColumns:
     """Choose the columns a table's geometry comes from.
 
     Parameters
@@ -379,8 +384,7 @@ def find_geometry_columns(columns: list[str], *, geometry: str = "auto", x: str 
     if geometry in {"auto", "xy"} and found_x is not None and found_y is not None:
         return GeometryColumns("xy", x=found_x, y=found_y, consumed=(found_x, found_y))
     wanted = {"xy": "lon/lat columns", "wkt": "a WKT column", "auto": "lon/lat columns or a WKT column"}[geometry]
-    raise InputError(f"no geometry found: expected {wanted} (or name them with x=/y= or wkt=); "
-                     f"columns are: {listing}")
+    raise InputError(f"no geometry found: expected {wanted} (or name them with x=/y= or wkt=); columns are: {listing}")
 
 
 def _coordinate(values: pd.Series, label: str) -> tuple[np.ndarray, dict[int, str]]:
@@ -395,8 +399,9 @@ def _coordinate(values: pd.Series, label: str) -> tuple[np.ndarray, dict[int, st
     return numbers, problems
 
 
-def parse_geometry(table: pd.DataFrame, columns: GeometryColumns) -> tuple[np.ndarray, dict[int, list[str]],
-                                                                              dict[int, list[str]]]:
+def parse_geometry(
+    table: pd.DataFrame, columns: GeometryColumns
+) -> tuple[np.ndarray, dict[int, list[str]], dict[int, list[str]]]:
     """Geometries from a text table's coordinate or WKT columns.
 
     Returns
@@ -423,8 +428,9 @@ def parse_geometry(table: pd.DataFrame, columns: GeometryColumns) -> tuple[np.nd
     return decode_geometries(text, shapely.from_wkt, f"WKT in {columns.wkt!r}", rejected, repaired), rejected, repaired
 
 
-def decode_geometries(values: np.ndarray, decode, what: str, rejected: dict[int, list[str]],
-                      repaired: dict[int, list[str]]) -> np.ndarray:
+def decode_geometries(
+    values: np.ndarray, decode, what: str, rejected: dict[int, list[str]], repaired: dict[int, list[str]]
+) -> np.ndarray:
     """Geometries from WKT or WKB values (``decode`` is :func:`shapely.from_wkt` or ``from_wkb``).
 
     A ring that was not closed is closed and noted in ``repaired``; anything

@@ -4,6 +4,7 @@ Problems are collected per row (by position in the arrays) rather than raised:
 a rejected row carries every reason found for it, a repaired row keeps its
 repaired geometry and a note of what was done.
 """
+
 from __future__ import annotations
 
 import logging
@@ -27,12 +28,18 @@ FAMILIES: dict[str, tuple[int, int]] = {
     "line": (shapely.GeometryType.LINESTRING, shapely.GeometryType.MULTILINESTRING),
     "polygon": (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON),
 }
-_NAMES = {"point": "Point or MultiPoint", "line": "LineString or MultiLineString",
-          "polygon": "Polygon or MultiPolygon"}
+_NAMES = {"point": "Point or MultiPoint", "line": "LineString or MultiLineString", "polygon": "Polygon or MultiPolygon"}
 _FAMILY_ALIASES = {
-    "point": "point", "points": "point", "multipoint": "point",
-    "line": "line", "lines": "line", "linestring": "line", "multilinestring": "line",
-    "polygon": "polygon", "polygons": "polygon", "multipolygon": "polygon",
+    "point": "point",
+    "points": "point",
+    "multipoint": "point",
+    "line": "line",
+    "lines": "line",
+    "linestring": "line",
+    "multilinestring": "line",
+    "polygon": "polygon",
+    "polygons": "polygon",
+    "multipolygon": "polygon",
 }
 
 
@@ -115,9 +122,14 @@ def _meets(boxes: np.ndarray, extent: tuple[float, float, float, float]) -> np.n
     return (boxes[:, 2] >= xmin) & (boxes[:, 0] <= xmax) & (boxes[:, 3] >= ymin) & (boxes[:, 1] <= ymax)
 
 
-def check_geometries(geoms: np.ndarray, crs: InputCRS, findings: Findings, *,
-                     extent: tuple[float, float, float, float] | None = None,
-                     family: str | None = None) -> np.ndarray:
+def check_geometries(
+    geoms: np.ndarray,
+    crs: InputCRS,
+    findings: Findings,
+    *,
+    extent: tuple[float, float, float, float] | None = None,
+    family: str | None = None,
+) -> np.ndarray:
     """Check and repair geometries in their declared CRS; record findings per row.
 
     In order: empty or non-finite geometries; lon/lat swapped (only with an
@@ -163,16 +175,23 @@ def check_geometries(geoms: np.ndarray, crs: InputCRS, findings: Findings, *,
     bounds = shapely.bounds(geoms[idx])
     swapped = np.zeros(len(idx), dtype=bool)
     if extent is not None and len(idx):
-        swapped = (~_meets(_lonlat_boxes(bounds, crs, swap=False), extent)
-                   & _meets(_lonlat_boxes(bounds, crs, swap=True), extent))
+        swapped = ~_meets(_lonlat_boxes(bounds, crs, swap=False), extent) & _meets(
+            _lonlat_boxes(bounds, crs, swap=True), extent
+        )
         for pos, box in zip(idx[swapped], bounds[swapped], strict=True):
-            findings.reject(pos, f"lon/lat appear swapped: {_describe(box)} lies outside the expected extent "
-                                 "but inside it with x and y exchanged")
+            findings.reject(
+                pos,
+                f"lon/lat appear swapped: {_describe(box)} lies outside the expected extent "
+                "but inside it with x and y exchanged",
+            )
     xmin, ymin, xmax, ymax = geographic_bounds(crs)
     outside = ~swapped & ((bounds[:, 0] < xmin) | (bounds[:, 1] < ymin) | (bounds[:, 2] > xmax) | (bounds[:, 3] > ymax))
     for pos, box in zip(idx[outside], bounds[outside], strict=True):
-        findings.reject(pos, f"coordinates {_describe(box)} outside the valid range of {crs.name} "
-                             f"(x {xmin:.8g}..{xmax:.8g}, y {ymin:.8g}..{ymax:.8g})")
+        findings.reject(
+            pos,
+            f"coordinates {_describe(box)} outside the valid range of {crs.name} "
+            f"(x {xmin:.8g}..{xmax:.8g}, y {ymin:.8g}..{ymax:.8g})",
+        )
 
     idx = alive()
     invalid = idx[~shapely.is_valid(geoms[idx])]

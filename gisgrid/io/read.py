@@ -14,6 +14,7 @@ is row 1 (sheet row 2 in a spreadsheet program); in vector files the first
 feature is row 1.  Blank rows in a spreadsheet keep their number and are not
 counted.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,17 +36,34 @@ from pyproj.exceptions import CRSError as _PyprojCRSError
 
 from gisgrid.crs import STORAGE_SRID, WGS84, InputCRS, parse_crs
 from gisgrid.errors import CRSError, FileFormatError, InputError
-from gisgrid.io._tabular import (decode_geometries, find_geometry_columns, parse_geometry, read_csv_table,
-                                 read_xlsx_table)
-from gisgrid.io._validate import (Findings, check_duplicate_ids, check_extent, check_geometries, expected_family,
-                                  geometries_to_storage)
+from gisgrid.io._tabular import (
+    decode_geometries,
+    find_geometry_columns,
+    parse_geometry,
+    read_csv_table,
+    read_xlsx_table,
+)
+from gisgrid.io._validate import (
+    Findings,
+    check_duplicate_ids,
+    check_extent,
+    check_geometries,
+    expected_family,
+    geometries_to_storage,
+)
 
 LOGGER = logging.getLogger(__name__)
 
 #: File extension → reader.
 READ_FORMATS: dict[str, str] = {
-    ".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".shp": "shp", ".zip": "zip",
-    ".csv": "csv", ".txt": "csv", ".xlsx": "xlsx",
+    ".geojson": "geojson",
+    ".json": "geojson",
+    ".gpkg": "gpkg",
+    ".shp": "shp",
+    ".zip": "zip",
+    ".csv": "csv",
+    ".txt": "csv",
+    ".xlsx": "xlsx",
 }
 #: Reserved output columns; source columns with these names are kept with this suffix.
 RENAMED_SUFFIX = "_orig"
@@ -95,6 +113,7 @@ class ReadResult:
 
     def summary(self) -> str:
         """One paragraph for a person: counts, CRS and the first row numbers concerned."""
+
         def rows(problems: list[RowProblem]) -> str:
             if not problems:
                 return ""
@@ -102,17 +121,29 @@ class ReadResult:
             more = f" and {len(problems) - 10} more" if len(problems) > 10 else ""
             return f" (rows {shown}{more})"
 
-        return (f"{self.source or 'input'}: read {self.total} rows in {self.crs or 'unknown CRS'}, "
-                f"stored as EPSG:{STORAGE_SRID}; {len(self.frame)} accepted, "
-                f"{len(self.rejected)} rejected{rows(self.rejected)}, "
-                f"{len(self.repaired)} repaired{rows(self.repaired)}. "
-                "Row numbers count data rows from 1, header excluded.")
+        return (
+            f"{self.source or 'input'}: read {self.total} rows in {self.crs or 'unknown CRS'}, "
+            f"stored as EPSG:{STORAGE_SRID}; {len(self.frame)} accepted, "
+            f"{len(self.rejected)} rejected{rows(self.rejected)}, "
+            f"{len(self.repaired)} repaired{rows(self.repaired)}. "
+            "Row numbers count data rows from 1, header excluded."
+        )
 
 
-def read_layer(path: str | Path, *, crs=None, geometry: str = "auto", x: str | None = None, y: str | None = None,
-               wkt: str | None = None, mapping: Mapping[str, str] | None = None, sheet: str | None = None,
-               layer: str | None = None, expected_geom: str | None = None,
-               extent: Sequence[float] | None = None) -> ReadResult:
+def read_layer(
+    path: str | Path,
+    *,
+    crs=None,
+    geometry: str = "auto",
+    x: str | None = None,
+    y: str | None = None,
+    wkt: str | None = None,
+    mapping: Mapping[str, str] | None = None,
+    sheet: str | None = None,
+    layer: str | None = None,
+    expected_geom: str | None = None,
+    extent: Sequence[float] | None = None,
+) -> ReadResult:
     """Read, validate and convert one layer of a file to storage lon/lat (EPSG:4326).
 
     Parameters
@@ -176,16 +207,20 @@ def read_layer(path: str | Path, *, crs=None, geometry: str = "auto", x: str | N
         raise FileFormatError(f"file not found: {path}")
     kind = READ_FORMATS.get(path.suffix.lower())
     if kind is None:
-        raise FileFormatError(f"unsupported file type {path.suffix or '(none)'!r} for {path.name}; supported: "
-                              "GeoJSON (.geojson, .json), GeoPackage (.gpkg), Shapefile (.shp or zipped .zip), "
-                              "CSV (.csv, .txt), Excel (.xlsx)")
+        raise FileFormatError(
+            f"unsupported file type {path.suffix or '(none)'!r} for {path.name}; supported: "
+            "GeoJSON (.geojson, .json), GeoPackage (.gpkg), Shapefile (.shp or zipped .zip), "
+            "CSV (.csv, .txt), Excel (.xlsx)"
+        )
     if path.stat().st_size == 0:
         raise FileFormatError(f"file is empty: {path.name} has 0 bytes")
 
     if kind in {"csv", "xlsx"}:
         if crs is None:
-            raise CRSError(f"{path.name}: say which CRS the coordinates are in with --crs "
-                           "(e.g. EPSG:4326, EPSG:4490, gcj02, bd09 or a projected EPSG code)")
+            raise CRSError(
+                f"{path.name}: say which CRS the coordinates are in with --crs "
+                "(e.g. EPSG:4326, EPSG:4490, gcj02, bd09 or a projected EPSG code)"
+            )
         input_crs = parse_crs(crs)
         if kind == "csv":
             table, malformed = read_csv_table(path)
@@ -199,8 +234,7 @@ def read_layer(path: str | Path, *, crs=None, geometry: str = "auto", x: str | N
         malformed, consumed = {}, ()
 
     attributes = _attributes(table, consumed, mapping)
-    return _assemble(path, attributes, geoms, rejected, repaired, malformed, input_crs, extent=extent,
-                     family=family)
+    return _assemble(path, attributes, geoms, rejected, repaired, malformed, input_crs, extent=extent, family=family)
 
 
 # --- vector files ---------------------------------------------------------------------
@@ -210,8 +244,7 @@ def _dataset(path: Path, kind: str, layer: str | None) -> tuple[str, str | None]
         return str(path), layer
     try:
         with zipfile.ZipFile(path) as archive:
-            members = [n for n in archive.namelist()
-                       if n.lower().endswith(".shp") and not n.startswith("__MACOSX/")]
+            members = [n for n in archive.namelist() if n.lower().endswith(".shp") and not n.startswith("__MACOSX/")]
     except zipfile.BadZipFile as exc:
         raise FileFormatError(f"{path.name} is not a readable zip file: {exc}") from exc
     if not members:
@@ -250,12 +283,14 @@ def _geojson_declares_crs(path: Path) -> bool:
             document = json.load(handle)
     except (ValueError, UnicodeDecodeError):
         return False
-    return isinstance(document, dict) and (document.get("crs") is not None
-                                           or document.get("spatialReference") is not None)
+    return isinstance(document, dict) and (
+        document.get("crs") is not None or document.get("spatialReference") is not None
+    )
 
 
-def _read_vector(path: Path, kind: str, layer: str | None, declared) -> tuple[
-        pd.DataFrame, np.ndarray, dict[int, list[str]], dict[int, list[str]], InputCRS]:
+def _read_vector(
+    path: Path, kind: str, layer: str | None, declared
+) -> tuple[pd.DataFrame, np.ndarray, dict[int, list[str]], dict[int, list[str]], InputCRS]:
     """Attributes (indexed by feature number), geometries and parse findings of a vector layer."""
     dataset, layer = _dataset(path, kind, layer)
     try:
@@ -307,8 +342,10 @@ def _vector_crs(path: Path, declared, stated: str | None, *, default_wgs84: bool
     if own is None and user.epsg is not None and _same_crs(stated, user.epsg):
         return user
     stated_name = own.name if own is not None else "a CRS without an EPSG code"
-    raise CRSError(f"{path.name} states {stated_name} but {user.name} was declared; "
-                   "drop --crs to use the file's CRS, or fix the file")
+    raise CRSError(
+        f"{path.name} states {stated_name} but {user.name} was declared; "
+        "drop --crs to use the file's CRS, or fix the file"
+    )
 
 
 def _same_crs(stated: str, epsg: int) -> bool:
@@ -325,8 +362,11 @@ def _attributes(table: pd.DataFrame, consumed: Sequence[str], mapping: Mapping[s
     columns = [str(c) for c in table.columns]
     missing = [source for source in mapping.values() if source not in columns]
     if missing:
-        raise InputError(f"mapping names {', '.join(map(repr, missing))}, not a column of the file; "
-                         f"columns are: {', '.join(columns)}", column=missing[0])
+        raise InputError(
+            f"mapping names {', '.join(map(repr, missing))}, not a column of the file; "
+            f"columns are: {', '.join(columns)}",
+            column=missing[0],
+        )
     reserved = [target for target in mapping if target in _RESERVED]
     if reserved:
         raise InputError(f"mapping target {reserved[0]!r} is reserved; choose another field name")
@@ -345,9 +385,18 @@ def _attributes(table: pd.DataFrame, consumed: Sequence[str], mapping: Mapping[s
     return pd.DataFrame(out, index=table.index)
 
 
-def _assemble(path: Path, attributes: pd.DataFrame, geoms: np.ndarray, rejected: dict[int, list[str]],
-              repaired: dict[int, list[str]], malformed: dict[int, str], input_crs: InputCRS, *,
-              extent: tuple[float, float, float, float] | None, family: str | None) -> ReadResult:
+def _assemble(
+    path: Path,
+    attributes: pd.DataFrame,
+    geoms: np.ndarray,
+    rejected: dict[int, list[str]],
+    repaired: dict[int, list[str]],
+    malformed: dict[int, str],
+    input_crs: InputCRS,
+    *,
+    extent: tuple[float, float, float, float] | None,
+    family: str | None,
+) -> ReadResult:
     """Validate, convert to storage and package the rows."""
     rows = attributes.index.to_numpy(dtype="int64")
     findings = Findings(len(rows))
@@ -363,10 +412,14 @@ def _assemble(path: Path, attributes: pd.DataFrame, geoms: np.ndarray, rejected:
 
     problems = [RowProblem(int(row), reason) for row, reason in malformed.items()]
     problems += [RowProblem(int(rows[pos]), "; ".join(reasons)) for pos, reasons in findings.rejected.items()]
-    notes = [RowProblem(int(rows[pos]), "; ".join(reasons))
-             for pos, reasons in findings.repaired.items() if keep[pos]]
-    result = ReadResult(frame=frame, rejected=sorted(problems, key=lambda p: p.row),
-                        repaired=sorted(notes, key=lambda p: p.row), total=len(rows) + len(malformed),
-                        source=path.name, crs=input_crs.name)
+    notes = [RowProblem(int(rows[pos]), "; ".join(reasons)) for pos, reasons in findings.repaired.items() if keep[pos]]
+    result = ReadResult(
+        frame=frame,
+        rejected=sorted(problems, key=lambda p: p.row),
+        repaired=sorted(notes, key=lambda p: p.row),
+        total=len(rows) + len(malformed),
+        source=path.name,
+        crs=input_crs.name,
+    )
     LOGGER.info(result.summary())
     return result

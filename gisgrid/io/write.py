@@ -6,6 +6,7 @@ GeoPackage and Shapefile keep the frame's CRS.  Text cells of CSV and XLSX
 that a spreadsheet program would run as a formula are neutralised (see
 :func:`neutralise_formula`).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -33,11 +34,23 @@ LOGGER = logging.getLogger(__name__)
 
 #: File extension → driver.
 WRITE_FORMATS: dict[str, str] = {
-    ".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".shp": "ESRI Shapefile",
-    ".zip": "ESRI Shapefile", ".csv": "CSV", ".xlsx": "XLSX",
+    ".geojson": "GeoJSON",
+    ".json": "GeoJSON",
+    ".gpkg": "GPKG",
+    ".shp": "ESRI Shapefile",
+    ".zip": "ESRI Shapefile",
+    ".csv": "CSV",
+    ".xlsx": "XLSX",
 }
-_DRIVER_NAMES = {"geojson": "GeoJSON", "gpkg": "GPKG", "esri shapefile": "ESRI Shapefile",
-                 "shapefile": "ESRI Shapefile", "shp": "ESRI Shapefile", "csv": "CSV", "xlsx": "XLSX"}
+_DRIVER_NAMES = {
+    "geojson": "GeoJSON",
+    "gpkg": "GPKG",
+    "esri shapefile": "ESRI Shapefile",
+    "shapefile": "ESRI Shapefile",
+    "shp": "ESRI Shapefile",
+    "csv": "CSV",
+    "xlsx": "XLSX",
+}
 
 #: Leading characters that make Excel, LibreOffice or Google Sheets evaluate a cell.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -77,8 +90,10 @@ def _driver(path: Path, driver: str | None) -> str:
         return name
     name = WRITE_FORMATS.get(path.suffix.lower())
     if name is None:
-        raise FileFormatError(f"cannot write {path.suffix or '(no extension)'!r} files; supported: "
-                              ".geojson, .json, .gpkg, .shp, .zip (zipped Shapefile), .csv, .xlsx")
+        raise FileFormatError(
+            f"cannot write {path.suffix or '(no extension)'!r} files; supported: "
+            ".geojson, .json, .gpkg, .shp, .zip (zipped Shapefile), .csv, .xlsx"
+        )
     return name
 
 
@@ -130,8 +145,9 @@ def _attribute_columns(frame: pd.DataFrame, *, as_text_dates: bool) -> pd.DataFr
     return out
 
 
-def write_layer(gdf: pd.DataFrame, path: str | Path, *, layer: str | None = None, driver: str | None = None,
-                precision: int = 7) -> Path:
+def write_layer(
+    gdf: pd.DataFrame, path: str | Path, *, layer: str | None = None, driver: str | None = None, precision: int = 7
+) -> Path:
     """Write a layer to a file; the format follows the extension unless ``driver`` is given.
 
     Parameters
@@ -233,9 +249,12 @@ def to_geojson_bytes(gdf: gpd.GeoDataFrame, precision: int = 7, *, layer: str = 
     attrs = attrs.astype(object).where(attrs.notna(), None)
     features = []
     for geom_json, props in zip(shapely.to_geojson(geoms), attrs.to_dict("records")):
-        features.append('{"type":"Feature","properties":%s,"geometry":%s}' % (
-            json.dumps(props, ensure_ascii=False, default=_plain_value), geom_json or "null"))
-    head = '{"type":"FeatureCollection","name":%s,"features":[' % json.dumps(layer, ensure_ascii=False)
+        features.append(
+            '{{"type":"Feature","properties":{},"geometry":{}}}'.format(
+                json.dumps(props, ensure_ascii=False, default=_plain_value), geom_json or "null"
+            )
+        )
+    head = f'{{"type":"FeatureCollection","name":{json.dumps(layer, ensure_ascii=False)},"features":['
     return (head + ",\n".join(features) + "]}\n").encode("utf-8")
 
 
@@ -302,6 +321,11 @@ def _write_xlsx(frame: pd.DataFrame, path: Path, sheet: str, precision: int) -> 
         too_long += sum(isinstance(v, str) and len(v) > XLSX_MAX_CELL_CHARS for v in values)
         worksheet.append(values)
     if too_long:
-        LOGGER.warning("%s: %d cells exceed Excel's %d characters (long WKT?); Excel will truncate them, "
-                       "use GeoPackage or GeoJSON for such geometries", path.name, too_long, XLSX_MAX_CELL_CHARS)
+        LOGGER.warning(
+            "%s: %d cells exceed Excel's %d characters (long WKT?); Excel will truncate them, "
+            "use GeoPackage or GeoJSON for such geometries",
+            path.name,
+            too_long,
+            XLSX_MAX_CELL_CHARS,
+        )
     workbook.save(path)

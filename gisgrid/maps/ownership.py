@@ -10,6 +10,7 @@ phone numbers), so it is HTML-escaped here before it becomes popup, tooltip,
 legend or title markup.  Maps use Leaflet's SVG renderer so that segment areas
 are DOM paths carrying the class :data:`SEGMENT_CLASS`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,9 +45,24 @@ UNASSIGNED_COLOUR = "#9e9e9e"
 #: Qualitative palette for owners: Tableau 20 without its two greys, which are
 #: kept for unassigned segments.
 OWNER_PALETTE = (
-    "#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a",
-    "#d62728", "#ff9896", "#9467bd", "#c5b0d5", "#8c564b", "#c49c94",
-    "#e377c2", "#f7b6d2", "#bcbd22", "#dbdb8d", "#17becf", "#9edae5",
+    "#1f77b4",
+    "#aec7e8",
+    "#ff7f0e",
+    "#ffbb78",
+    "#2ca02c",
+    "#98df8a",
+    "#d62728",
+    "#ff9896",
+    "#9467bd",
+    "#c5b0d5",
+    "#8c564b",
+    "#c49c94",
+    "#e377c2",
+    "#f7b6d2",
+    "#bcbd22",
+    "#dbdb8d",
+    "#17becf",
+    "#9edae5",
 )
 
 #: Decimal places kept in lon/lat coordinates drawn on maps (1e-6 deg ~ 0.1 m).
@@ -57,14 +73,26 @@ REQUIRED_COLUMNS = ("street_name", "segment_name", "owner_name")
 
 _LABELS = {
     "zh_CN": {
-        "street": "道路", "segment": "路段", "chain": "责任链", "phone": "电话",
-        "owner": "责任人", "unassigned": "未分配", "legend": "路段责任人",
-        "segments_layer": "路段责任区", "centerlines_layer": "道路中心线",
+        "street": "道路",
+        "segment": "路段",
+        "chain": "责任链",
+        "phone": "电话",
+        "owner": "责任人",
+        "unassigned": "未分配",
+        "legend": "路段责任人",
+        "segments_layer": "路段责任区",
+        "centerlines_layer": "道路中心线",
     },
     "en": {
-        "street": "Street", "segment": "Segment", "chain": "Chain of chiefs", "phone": "Phone",
-        "owner": "Owner", "unassigned": "Unassigned", "legend": "Segment owners",
-        "segments_layer": "Segment areas", "centerlines_layer": "Centerlines",
+        "street": "Street",
+        "segment": "Segment",
+        "chain": "Chain of chiefs",
+        "phone": "Phone",
+        "owner": "Owner",
+        "unassigned": "Unassigned",
+        "legend": "Segment owners",
+        "segments_layer": "Segment areas",
+        "centerlines_layer": "Centerlines",
     },
 }
 
@@ -85,6 +113,7 @@ _CSS = f"""
 
 
 # --------------------------------------------------------------------------- map chrome
+
 
 class _Chrome(MacroElement):
     """Page CSS, container language and attribution of a gisgrid map."""
@@ -201,6 +230,7 @@ def base_map(bounds: Sequence[float], *, attribution: str, lang: str = "zh_CN") 
 
 # --------------------------------------------------------------------------- ownership map
 
+
 def _text(value) -> str:
     """Display text of a cell: '' for missing values, lists joined as a chain."""
     if value is None:
@@ -250,7 +280,7 @@ def owner_colours(owner_keys) -> dict[str, str]:
 
 def _darker(colour: str, factor: float = 0.7) -> str:
     """``colour`` (``#rrggbb``) with each channel scaled by ``factor``: outlines of pale fills."""
-    rgb = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    rgb = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
     return "#" + "".join(f"{round(c * factor):02x}" for c in rgb)
 
 
@@ -266,13 +296,13 @@ def _check_segments(segments: gpd.GeoDataFrame) -> gpd.GeoSeries:
     problems = [f"missing column {c!r}" for c in REQUIRED_COLUMNS if c not in segments.columns]
     area = segments["area"] if isinstance(segments.get("area"), gpd.GeoSeries) else segments.geometry
     if not _is_lonlat_storage(area.crs):
-        raise CRSError(f"segment areas must be in EPSG:{STORAGE_SRID} lon/lat, got {area.crs}; "
-                       "reproject before mapping")
+        raise CRSError(
+            f"segment areas must be in EPSG:{STORAGE_SRID} lon/lat, got {area.crs}; reproject before mapping"
+        )
     missing = area.index[area.isna() | area.is_empty].tolist()
     if missing:
         problems.append(f"{len(missing)} segment(s) without an area polygon (index {missing[:10]})")
-    not_polygon = area.index[area.notna() & ~area.is_empty
-                             & ~area.geom_type.isin(["Polygon", "MultiPolygon"])].tolist()
+    not_polygon = area.index[area.notna() & ~area.is_empty & ~area.geom_type.isin(["Polygon", "MultiPolygon"])].tolist()
     if not_polygon:
         problems.append(f"{len(not_polygon)} segment area(s) are not polygons (index {not_polygon[:10]})")
     if "centerline" in segments.columns:
@@ -297,8 +327,7 @@ def _owner_keys(segments: gpd.GeoDataFrame, names: list[str], phones: list[str])
 
 
 def _popup_html(street: str, segment: str, chain: str, phone: str, labels: dict) -> str:
-    rows = [(labels["street"], street), (labels["segment"], segment),
-            (labels["chain"], chain or labels["unassigned"])]
+    rows = [(labels["street"], street), (labels["segment"], segment), (labels["chain"], chain or labels["unassigned"])]
     if phone:
         rows.append((labels["phone"], phone))
     body = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in rows)
@@ -323,10 +352,23 @@ def _legend_html(owners: pd.DataFrame, labels: dict) -> str:
 def _segment_style(feature: dict) -> dict:
     props = feature["properties"]
     if props["unassigned"]:
-        return {"fillColor": UNASSIGNED_COLOUR, "color": "#616161", "weight": 1.5, "dashArray": "4 3",
-                "opacity": 0.9, "fillOpacity": 0.35, "className": f"{SEGMENT_CLASS} {UNASSIGNED_CLASS}"}
-    return {"fillColor": props["colour"], "color": _darker(props["colour"]), "weight": 1,
-            "opacity": 0.9, "fillOpacity": 0.6, "className": SEGMENT_CLASS}
+        return {
+            "fillColor": UNASSIGNED_COLOUR,
+            "color": "#616161",
+            "weight": 1.5,
+            "dashArray": "4 3",
+            "opacity": 0.9,
+            "fillOpacity": 0.35,
+            "className": f"{SEGMENT_CLASS} {UNASSIGNED_CLASS}",
+        }
+    return {
+        "fillColor": props["colour"],
+        "color": _darker(props["colour"]),
+        "weight": 1,
+        "opacity": 0.9,
+        "fillOpacity": 0.6,
+        "className": SEGMENT_CLASS,
+    }
 
 
 def _segment_highlight(feature: dict) -> dict:
@@ -408,8 +450,7 @@ def ownership_map(
     streets = [_text(v) for v in segments["street_name"]]
     segment_names = [_text(v) for v in segments["segment_name"]]
     names = [_text(v) for v in segments["owner_name"]]
-    phones = ([_text(v) for v in segments["owner_phone"]] if "owner_phone" in segments.columns
-              else [""] * len(names))
+    phones = [_text(v) for v in segments["owner_phone"]] if "owner_phone" in segments.columns else [""] * len(names)
     chains = [_text(v) for v in segments["chain"]] if "chain" in segments.columns else [""] * len(names)
     chains = [c or n for c, n in zip(chains, names)]  # no chain given: the owner alone
     keys = _owner_keys(segments, names, phones)
@@ -420,8 +461,9 @@ def ownership_map(
         {
             "colour": colours,
             "unassigned": [not k for k in keys],
-            "popup_html": [_popup_html(s, g, c, p, labels)
-                           for s, g, c, p in zip(streets, segment_names, chains, phones)],
+            "popup_html": [
+                _popup_html(s, g, c, p, labels) for s, g, c, p in zip(streets, segment_names, chains, phones)
+            ],
             "label_html": [escape(f"{s} · {g}" if g else s) for s, g in zip(streets, segment_names)],
         },
         geometry=_rounded(area),
@@ -450,13 +492,17 @@ def ownership_map(
         pd.DataFrame({"key": keys, "name": names, "phone": phones, "colour": colours})
         .assign(unassigned=lambda d: d["key"] == "")
         .groupby("key", sort=False)
-        .agg(name=("name", "first"), phone=("phone", "first"), colour=("colour", "first"),
-             unassigned=("unassigned", "first"), n_segments=("name", "size"))
+        .agg(
+            name=("name", "first"),
+            phone=("phone", "first"),
+            colour=("colour", "first"),
+            unassigned=("unassigned", "first"),
+            n_segments=("name", "size"),
+        )
         .sort_values(["unassigned", "name", "phone"])
     )
     if len(owners):
-        _HtmlControl(_legend_html(owners, labels), position="bottomright",
-                     css_class="gg-panel gg-legend").add_to(m)
+        _HtmlControl(_legend_html(owners, labels), position="bottomright", css_class="gg-panel gg-legend").add_to(m)
     if title:
         m.get_root().title = escape(title)
         _HtmlControl(escape(title), position="topright", css_class="gg-panel gg-title").add_to(m)

@@ -20,6 +20,7 @@ All distances are metres, measured in the deployment's metric CRS
 (:func:`gisgrid.crs.metric_crs_for`); inputs and outputs are EPSG:4326.
 Nothing here touches a database or Flask.
 """
+
 from __future__ import annotations
 
 import logging
@@ -41,8 +42,18 @@ from gisgrid.errors import CRSError, InputError
 LOGGER = logging.getLogger(__name__)
 
 #: Output columns of :func:`build_segments`, in order (``geometry`` is the centerline).
-SEGMENT_COLUMNS = ["street_id", "seq", "name", "street_name", "road_class", "from_name", "to_name",
-                   "length_m", "geometry", "area"]
+SEGMENT_COLUMNS = [
+    "street_id",
+    "seq",
+    "name",
+    "street_name",
+    "road_class",
+    "from_name",
+    "to_name",
+    "length_m",
+    "geometry",
+    "area",
+]
 
 # Numerical tolerances of the geometry (metres), not business settings: pieces
 # shorter than _MIN_PIECE_M are noding debris; _SNAP_M matches points that are
@@ -59,10 +70,17 @@ _GEOM_TYPES = {"LineString", "MultiLineString"}
 
 
 # --- public API -------------------------------------------------------------------
-def build_segments(streets: gpd.GeoDataFrame, *, metric_epsg: int | None = None, max_length_m: float = 500.0,
-                   half_widths_m: dict | None = None, frontage_depth_m: float = DEFAULT_FRONTAGE_DEPTH_M,
-                   default_half_width_m: float = 6.0, boundary=None,
-                   sample_spacing_m: float = 5.0) -> gpd.GeoDataFrame:
+def build_segments(
+    streets: gpd.GeoDataFrame,
+    *,
+    metric_epsg: int | None = None,
+    max_length_m: float = 500.0,
+    half_widths_m: dict | None = None,
+    frontage_depth_m: float = DEFAULT_FRONTAGE_DEPTH_M,
+    default_half_width_m: float = 6.0,
+    boundary=None,
+    sample_spacing_m: float = 5.0,
+) -> gpd.GeoDataFrame:
     """Cut streets into segments and give each segment its frontage area.
 
     Parameters
@@ -126,8 +144,12 @@ def build_segments(streets: gpd.GeoDataFrame, *, metric_epsg: int | None = None,
         A non-positive ``max_length_m`` or ``sample_spacing_m``, or a negative
         width or depth.
     """
-    _check_params(max_length_m=max_length_m, frontage_depth_m=frontage_depth_m,
-                  default_half_width_m=default_half_width_m, sample_spacing_m=sample_spacing_m)
+    _check_params(
+        max_length_m=max_length_m,
+        frontage_depth_m=frontage_depth_m,
+        default_half_width_m=default_half_width_m,
+        sample_spacing_m=sample_spacing_m,
+    )
     _check_streets(streets)
     widths = dict(DEFAULT_ROAD_WIDTHS_M if half_widths_m is None else half_widths_m)
     bad_widths = {k: v for k, v in widths.items() if not (isinstance(v, (int, float)) and 0 <= v < math.inf)}
@@ -149,19 +171,25 @@ def build_segments(streets: gpd.GeoDataFrame, *, metric_epsg: int | None = None,
     segs = _order_and_name(segs)
     segs = _end_names(segs, pieces, nodes)
 
-    reach = np.array([half_width_m(rc, widths, default_half_width_m) for rc in segs["road_class"]]) \
-        + frontage_depth_m
+    reach = np.array([half_width_m(rc, widths, default_half_width_m) for rc in segs["road_class"]]) + frontage_depth_m
     areas = _frontage_areas(segs["geometry"].to_numpy(), reach, sample_spacing_m, boundary=boundary_m)
     if boundary_m is not None:
         outside = int(shapely.is_empty(areas).sum())
         if outside:
             LOGGER.warning("%d segment(s) lie wholly outside the boundary: their area is empty", outside)
 
-    result = gpd.GeoDataFrame(segs.drop(columns="geometry"),
-                              geometry=gpd.GeoSeries(segs["geometry"].to_numpy(), crs=metric_epsg).to_crs(STORAGE_SRID))
+    result = gpd.GeoDataFrame(
+        segs.drop(columns="geometry"),
+        geometry=gpd.GeoSeries(segs["geometry"].to_numpy(), crs=metric_epsg).to_crs(STORAGE_SRID),
+    )
     result["area"] = gpd.GeoSeries(areas, index=result.index, crs=metric_epsg).to_crs(STORAGE_SRID)
-    LOGGER.info("built %d segments of %d streets from %d ways (EPSG:%d)", len(result),
-                result["street_id"].nunique(), len(streets), metric_epsg)
+    LOGGER.info(
+        "built %d segments of %d streets from %d ways (EPSG:%d)",
+        len(result),
+        result["street_id"].nunique(),
+        len(streets),
+        metric_epsg,
+    )
     return result[SEGMENT_COLUMNS]
 
 
@@ -250,8 +278,7 @@ def _ways(streets: gpd.GeoDataFrame, metric_epsg: int) -> pd.DataFrame:
     if "street_id" in streets.columns:
         street_id = streets["street_id"].astype("int64").to_numpy()
     else:
-        labels = streets.index.to_numpy() if pd.api.types.is_integer_dtype(streets.index) \
-            else np.arange(len(streets))
+        labels = streets.index.to_numpy() if pd.api.types.is_integer_dtype(streets.index) else np.arange(len(streets))
         labels = pd.Series(labels.astype("int64"))
         named = names.to_numpy() != ""
         first = labels.groupby(names.to_numpy()).transform("first").to_numpy()
@@ -259,12 +286,22 @@ def _ways(streets: gpd.GeoDataFrame, metric_epsg: int) -> pd.DataFrame:
     road_class = streets["road_class"].astype("string").str.strip().fillna("").to_numpy(dtype=object)
     metric = streets.geometry.to_crs(metric_epsg).to_numpy()
     parts, owner = shapely.get_parts(metric, return_index=True)
-    ways = pd.DataFrame({"street_id": street_id[owner], "street_name": names.to_numpy(dtype=object)[owner],
-                         "road_class": road_class[owner], "geometry": parts, "way": owner})
+    ways = pd.DataFrame(
+        {
+            "street_id": street_id[owner],
+            "street_name": names.to_numpy(dtype=object)[owner],
+            "road_class": road_class[owner],
+            "geometry": parts,
+            "way": owner,
+        }
+    )
     keep = shapely.length(parts) > 0
     if not keep.all():
-        LOGGER.warning("ignored %d zero-length line part(s) in rows %s", int((~keep).sum()),
-                       sorted(set((owner[~keep] + 1).tolist()))[:10])
+        LOGGER.warning(
+            "ignored %d zero-length line part(s) in rows %s",
+            int((~keep).sum()),
+            sorted(set((owner[~keep] + 1).tolist()))[:10],
+        )
     return ways[keep].reset_index(drop=True)
 
 
@@ -278,8 +315,7 @@ def _node(ways: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     noded = shapely.get_parts(shapely.node(shapely.multilinestrings(lines)))
     lengths = shapely.length(noded)
     if (lengths < _MIN_PIECE_M).any():
-        LOGGER.debug("dropped %d noding piece(s) shorter than %g m", int((lengths < _MIN_PIECE_M).sum()),
-                     _MIN_PIECE_M)
+        LOGGER.debug("dropped %d noding piece(s) shorter than %g m", int((lengths < _MIN_PIECE_M).sum()), _MIN_PIECE_M)
     noded = noded[lengths >= _MIN_PIECE_M]
 
     # A piece lies on the way(s) it came from; where ways overlap it goes to the
@@ -299,12 +335,13 @@ def _node(ways: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     pieces = ways.iloc[source][["street_id", "street_name", "road_class", "way"]].reset_index(drop=True)
     pieces["geometry"] = noded
-    ends = np.concatenate([shapely.get_coordinates(shapely.get_point(noded, 0)),
-                           shapely.get_coordinates(shapely.get_point(noded, -1))])
+    ends = np.concatenate(
+        [shapely.get_coordinates(shapely.get_point(noded, 0)), shapely.get_coordinates(shapely.get_point(noded, -1))]
+    )
     node_xy, inverse, degree = np.unique(ends, axis=0, return_inverse=True, return_counts=True)
     inverse = inverse.ravel()
     pieces["start_node"] = inverse[: len(noded)]
-    pieces["end_node"] = inverse[len(noded):]
+    pieces["end_node"] = inverse[len(noded) :]
     nodes = pd.DataFrame({"geometry": shapely.points(node_xy), "degree": degree})
     return pieces, nodes
 
@@ -313,8 +350,12 @@ def _merge_pieces(pieces: pd.DataFrame, nodes: pd.DataFrame) -> pd.DataFrame:
     """Join consecutive pieces of one street and road class across joints no other piece meets."""
     group = pd.factorize(pd.MultiIndex.from_arrays([pieces["street_id"], pieces["road_class"]]))[0]
     n = len(pieces)
-    ends = pd.DataFrame({"piece": np.concatenate([np.arange(n), np.arange(n)]),
-                         "node": np.concatenate([pieces["start_node"], pieces["end_node"]])})
+    ends = pd.DataFrame(
+        {
+            "piece": np.concatenate([np.arange(n), np.arange(n)]),
+            "node": np.concatenate([pieces["start_node"], pieces["end_node"]]),
+        }
+    )
     ends["group"] = group[ends["piece"]]
     ends = ends[nodes["degree"].to_numpy()[ends["node"]] == 2].sort_values(["node", "piece"])
     pairs = ends["piece"].to_numpy().reshape(-1, 2)
@@ -338,7 +379,9 @@ def _merge_pieces(pieces: pd.DataFrame, nodes: pd.DataFrame) -> pd.DataFrame:
     geoms = pieces["geometry"].to_numpy()
     for root, members in pd.Series(np.arange(n)).groupby(chain):
         members = members.to_numpy()
-        merged = geoms[members[0]] if len(members) == 1 else shapely.line_merge(shapely.multilinestrings(geoms[members]))
+        merged = (
+            geoms[members[0]] if len(members) == 1 else shapely.line_merge(shapely.multilinestrings(geoms[members]))
+        )
         first = pieces.iloc[root]
         for part in shapely.get_parts(merged):
             rows.append((first["street_id"], first["street_name"], first["road_class"], part))
@@ -366,10 +409,18 @@ def _order_and_name(segs: pd.DataFrame) -> pd.DataFrame:
     geoms = segs["geometry"].to_numpy()
     mid = shapely.get_coordinates(shapely.line_interpolate_point(geoms, 0.5, normalized=True))
     bounds = shapely.bounds(geoms)
-    frame = pd.DataFrame({"street_id": segs["street_id"].to_numpy(), "minx": bounds[:, 0], "miny": bounds[:, 1],
-                          "maxx": bounds[:, 2], "maxy": bounds[:, 3]})
-    ext = frame.groupby("street_id").agg(minx=("minx", "min"), miny=("miny", "min"),
-                                         maxx=("maxx", "max"), maxy=("maxy", "max"))
+    frame = pd.DataFrame(
+        {
+            "street_id": segs["street_id"].to_numpy(),
+            "minx": bounds[:, 0],
+            "miny": bounds[:, 1],
+            "maxx": bounds[:, 2],
+            "maxy": bounds[:, 3],
+        }
+    )
+    ext = frame.groupby("street_id").agg(
+        minx=("minx", "min"), miny=("miny", "min"), maxx=("maxx", "max"), maxy=("maxy", "max")
+    )
     east_west = ((ext["maxx"] - ext["minx"]) >= (ext["maxy"] - ext["miny"])).reindex(frame["street_id"]).to_numpy()
 
     # Position along the street's dominant direction: x for east-west, -y for north-south.
@@ -384,8 +435,10 @@ def _order_and_name(segs: pd.DataFrame) -> pd.DataFrame:
     out = out.sort_values(["street_id", "_k1", "_k2", "length_m"], kind="mergesort").reset_index(drop=True)
     out["seq"] = out.groupby("street_id").cumcount() + 1
     count = out.groupby("street_id")["seq"].transform("size").to_numpy()
-    out["name"] = [_segment_name(name, sid, seq, n, ew) for name, sid, seq, n, ew
-                   in zip(out["street_name"], out["street_id"], out["seq"], count, out["_ew"])]
+    out["name"] = [
+        _segment_name(name, sid, seq, n, ew)
+        for name, sid, seq, n, ew in zip(out["street_name"], out["street_id"], out["seq"], count, out["_ew"])
+    ]
     return out.drop(columns=["_k1", "_k2", "_ew"])
 
 
@@ -406,8 +459,12 @@ def _segment_name(street: str, street_id: int, seq: int, count: int, east_west: 
 
 def _end_names(segs: pd.DataFrame, pieces: pd.DataFrame, nodes: pd.DataFrame) -> pd.DataFrame:
     """Names of the other streets meeting each segment's start and end node."""
-    touching = pd.concat([pieces[["start_node", "street_id", "street_name"]].rename(columns={"start_node": "node"}),
-                          pieces[["end_node", "street_id", "street_name"]].rename(columns={"end_node": "node"})])
+    touching = pd.concat(
+        [
+            pieces[["start_node", "street_id", "street_name"]].rename(columns={"start_node": "node"}),
+            pieces[["end_node", "street_id", "street_name"]].rename(columns={"end_node": "node"}),
+        ]
+    )
     touching = touching[touching["street_name"] != ""].drop_duplicates()
 
     geoms = segs["geometry"].to_numpy()
@@ -419,8 +476,9 @@ def _end_names(segs: pd.DataFrame, pieces: pd.DataFrame, nodes: pd.DataFrame) ->
         hits = pd.DataFrame({"seg": seg_idx, "node": node_idx})
         hits = hits.merge(touching, on="node")
         own = segs.iloc[hits["seg"].to_numpy()]
-        other = (hits["street_id"].to_numpy() != own["street_id"].to_numpy()) & \
-                (hits["street_name"].to_numpy() != own["street_name"].to_numpy())
+        other = (hits["street_id"].to_numpy() != own["street_id"].to_numpy()) & (
+            hits["street_name"].to_numpy() != own["street_name"].to_numpy()
+        )
         names = hits[other].groupby("seg")["street_name"].agg(lambda s: "/".join(sorted(set(s))))
         out[column] = pd.Series(names, index=pd.RangeIndex(len(segs))).astype(object)
         out[column] = out[column].where(out[column].notna(), None)
@@ -473,8 +531,9 @@ def _frontage_areas(lines: np.ndarray, reach_m: np.ndarray, spacing_m: float, *,
 
     order = np.argsort(owner, kind="stable")
     bounds = np.searchsorted(owner[order], np.arange(n + 1))
-    regions = np.array([shapely.coverage_union_all(cells[order[bounds[i]:bounds[i + 1]]]) for i in range(n)],
-                       dtype=object)
+    regions = np.array(
+        [shapely.coverage_union_all(cells[order[bounds[i] : bounds[i + 1]]]) for i in range(n)], dtype=object
+    )
     areas = shapely.intersection(regions, buffers)
     areas = _fill_gaps(areas, buffers)
     if boundary is not None:
@@ -510,8 +569,9 @@ def _absorb_strays(areas: np.ndarray, max_m2: float = _MAX_STRAY_M2) -> np.ndarr
     stray_idx, area_idx = shapely.STRtree(areas).query(parts[stray], predicate="intersects")
     other = area_idx != owner[stray[stray_idx]]
     stray_idx, area_idx = stray_idx[other], area_idx[other]
-    border = shapely.length(shapely.intersection(shapely.boundary(parts[stray[stray_idx]]),
-                                                 shapely.boundary(areas[area_idx])))
+    border = shapely.length(
+        shapely.intersection(shapely.boundary(parts[stray[stray_idx]]), shapely.boundary(areas[area_idx]))
+    )
     best = pd.DataFrame({"stray": stray_idx, "area": area_idx, "border": np.round(border, 6)})
     best = best[best["border"] > 0].sort_values(["stray", "border", "area"], ascending=[True, False, True])
     best = best.drop_duplicates("stray")
@@ -554,8 +614,9 @@ def _fill_gaps(areas: np.ndarray, buffers: np.ndarray) -> np.ndarray:
     areas = areas.copy()
     for s, parts in additions.items():
         areas[s] = shapely.union_all([areas[s], *parts])
-    LOGGER.debug("filled %d gap(s) between Voronoi regions and buffers (%.1f m²)", len(gaps),
-                 float(shapely.area(gaps).sum()))
+    LOGGER.debug(
+        "filled %d gap(s) between Voronoi regions and buffers (%.1f m²)", len(gaps), float(shapely.area(gaps).sum())
+    )
     return areas
 
 
@@ -567,8 +628,11 @@ def _as_multipolygons(geoms: np.ndarray) -> np.ndarray:
         parts = shapely.get_parts(geom)
         polys = parts[np.isin(shapely.get_type_id(parts), (3, 6))] if len(parts) else parts
         polys = shapely.get_parts(polys)
-        out[i] = shapely.multipolygons(polys[shapely.area(polys) > 0]) if len(polys) \
+        out[i] = (
+            shapely.multipolygons(polys[shapely.area(polys) > 0])
+            if len(polys)
             else shapely.from_wkt("MULTIPOLYGON EMPTY")
+        )
     return out
 
 

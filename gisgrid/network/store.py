@@ -1,4 +1,5 @@
 """Rebuild the stored segments of a town from its streets (``gisgrid segments build``)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -11,8 +12,8 @@ import sqlalchemy as sa
 
 from gisgrid import crs
 from gisgrid.config import Settings
-from gisgrid.errors import NotFound
 from gisgrid.db.layers import insert_frame
+from gisgrid.errors import NotFound
 
 LOGGER = logging.getLogger(__name__)
 
@@ -23,8 +24,9 @@ def _multi(geom):
     return shapely.geometry.MultiPolygon([geom]) if geom.geom_type == "Polygon" else geom
 
 
-def rebuild_segments(conn: sa.Connection, settings: Settings, *, jurisdiction_code: str | None = None,
-                     replace: bool = False) -> list[str]:
+def rebuild_segments(
+    conn: sa.Connection, settings: Settings, *, jurisdiction_code: str | None = None, replace: bool = False
+) -> list[str]:
     """Replace the segments of every town (or of the towns under ``jurisdiction_code``).
 
     Segments with current owners are only replaced with ``replace=True``; their
@@ -33,51 +35,95 @@ def rebuild_segments(conn: sa.Connection, settings: Settings, *, jurisdiction_co
     """
     from gisgrid.network.segments import build_segments
 
-    towns = conn.execute(sa.text("""
+    towns = conn.execute(
+        sa.text("""
         SELECT t.id, t.code, t.name, t.metric_epsg, ST_AsBinary(t.geom) AS geom FROM jurisdiction t
         WHERE t.level = 'town' AND (CAST(:code AS text) IS NULL OR t.code = :code OR t.parent_id IN
-              (SELECT id FROM jurisdiction WHERE code = :code)) ORDER BY t.code"""), {"code": jurisdiction_code}).all()
+              (SELECT id FROM jurisdiction WHERE code = :code)) ORDER BY t.code"""),
+        {"code": jurisdiction_code},
+    ).all()
     if not towns:
-        raise NotFound(f"no town matches jurisdiction code {jurisdiction_code!r}" if jurisdiction_code
-                       else "no towns in the database: import jurisdictions first")
+        raise NotFound(
+            f"no town matches jurisdiction code {jurisdiction_code!r}"
+            if jurisdiction_code
+            else "no towns in the database: import jurisdictions first"
+        )
     today = dt.date.today()
     out = []
     for town in towns:
-        owned = conn.execute(sa.text("""
+        owned = conn.execute(
+            sa.text("""
             SELECT count(*) FROM owner_assignment a JOIN segment g ON a.target_type = 'segment' AND a.target_id = g.id
             JOIN street s ON s.id = g.street_id WHERE s.jurisdiction_id = :tid AND (a.valid_to IS NULL OR a.valid_to > :d)
-            """), {"tid": town.id, "d": today}).scalar()
+            """),
+            {"tid": town.id, "d": today},
+        ).scalar()
         if owned and not replace:
-            out.append(f"{town.code} {town.name}: skipped, {owned} segment owner assignments are current "
-                       f"(use --replace to end them today and rebuild)")
+            out.append(
+                f"{town.code} {town.name}: skipped, {owned} segment owner assignments are current "
+                f"(use --replace to end them today and rebuild)"
+            )
             continue
-        streets = pd.read_sql_query(sa.text(
-            "SELECT id AS street_id, name, road_class, ST_AsBinary((ST_Dump(geom)).geom) AS geom FROM street "
-            "WHERE jurisdiction_id = :tid"), conn, params={"tid": town.id})
+        streets = pd.read_sql_query(
+            sa.text(
+                "SELECT id AS street_id, name, road_class, ST_AsBinary((ST_Dump(geom)).geom) AS geom FROM street "
+                "WHERE jurisdiction_id = :tid"
+            ),
+            conn,
+            params={"tid": town.id},
+        )
         if streets.empty:
             out.append(f"{town.code} {town.name}: no streets")
             continue
-        ways = gpd.GeoDataFrame(streets.drop(columns="geom"),
-                                geometry=shapely.from_wkb(streets["geom"].map(bytes).to_numpy()),
-                                crs=crs.STORAGE_SRID)
+        ways = gpd.GeoDataFrame(
+            streets.drop(columns="geom"),
+            geometry=shapely.from_wkb(streets["geom"].map(bytes).to_numpy()),
+            crs=crs.STORAGE_SRID,
+        )
         boundary = shapely.from_wkb(bytes(town.geom))
         epsg = crs.jurisdiction_metric_crs(town.metric_epsg, settings.metric_crs, boundary)
-        segs = build_segments(ways, metric_epsg=epsg, max_length_m=settings.segment_max_length_m,
-                              half_widths_m=settings.road_half_widths_m,
-                              frontage_depth_m=settings.frontage_depth_m, boundary=boundary)
+        segs = build_segments(
+            ways,
+            metric_epsg=epsg,
+            max_length_m=settings.segment_max_length_m,
+            half_widths_m=settings.road_half_widths_m,
+            frontage_depth_m=settings.frontage_depth_m,
+            boundary=boundary,
+        )
         if owned:
-            conn.execute(sa.text("""
+            conn.execute(
+                sa.text("""
                 UPDATE owner_assignment a SET valid_to = :d FROM segment g JOIN street s ON s.id = g.street_id
                 WHERE a.target_type = 'segment' AND a.target_id = g.id AND s.jurisdiction_id = :tid
-                  AND (a.valid_to IS NULL OR a.valid_to > :d) AND a.valid_from < :d"""), {"tid": town.id, "d": today})
-        conn.execute(sa.text("DELETE FROM segment g USING street s WHERE s.id = g.street_id AND s.jurisdiction_id = :tid"),
-                     {"tid": town.id})
-        rows = pd.DataFrame({
-            "street_id": segs["street_id"].astype(int), "seq": segs["seq"].astype(int), "name": segs["name"],
-            "from_name": segs["from_name"], "to_name": segs["to_name"], "road_class": segs["road_class"],
-            "length_m": segs["length_m"], "geom": segs.geometry.values, "area": [_multi(a) for a in segs["area"]]})
-        insert_frame(conn, "segment", rows.astype(object).where(rows.notna(), None), returning=None,
-                     geometry_columns=("geom", "area"))
-        out.append(f"{town.code} {town.name}: {len(rows)} segments from {ways['street_id'].nunique()} streets, "
-                   f"{rows['length_m'].sum() / 1000:.1f} km")
+                  AND (a.valid_to IS NULL OR a.valid_to > :d) AND a.valid_from < :d"""),
+                {"tid": town.id, "d": today},
+            )
+        conn.execute(
+            sa.text("DELETE FROM segment g USING street s WHERE s.id = g.street_id AND s.jurisdiction_id = :tid"),
+            {"tid": town.id},
+        )
+        rows = pd.DataFrame(
+            {
+                "street_id": segs["street_id"].astype(int),
+                "seq": segs["seq"].astype(int),
+                "name": segs["name"],
+                "from_name": segs["from_name"],
+                "to_name": segs["to_name"],
+                "road_class": segs["road_class"],
+                "length_m": segs["length_m"],
+                "geom": segs.geometry.values,
+                "area": [_multi(a) for a in segs["area"]],
+            }
+        )
+        insert_frame(
+            conn,
+            "segment",
+            rows.astype(object).where(rows.notna(), None),
+            returning=None,
+            geometry_columns=("geom", "area"),
+        )
+        out.append(
+            f"{town.code} {town.name}: {len(rows)} segments from {ways['street_id'].nunique()} streets, "
+            f"{rows['length_m'].sum() / 1000:.1f} km"
+        )
     return out

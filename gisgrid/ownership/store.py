@@ -5,6 +5,7 @@ ended while ``valid_to`` is NULL), so the owner on any past date stays
 answerable.  For each role the most specific target wins: segment, then its
 street, then the street's town, then the county.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -46,8 +47,9 @@ ORDER BY t.segment_id, v.role, t.rank, v.valid_from DESC, v.id
 """
 
 
-def segment_owner_chains(conn: sa.Connection, day: dt.date | None = None, *,
-                         segment_ids: list[int] | None = None) -> pd.DataFrame:
+def segment_owner_chains(
+    conn: sa.Connection, day: dt.date | None = None, *, segment_ids: list[int] | None = None
+) -> pd.DataFrame:
     """One row per segment: the owner of each chain role on ``day`` (default today).
 
     Returns
@@ -64,8 +66,9 @@ def segment_owner_chains(conn: sa.Connection, day: dt.date | None = None, *,
     if segment_ids is not None:
         params["ids"] = list(segment_ids)
     rows = pd.read_sql_query(sa.text(_CHAIN_SQL.format(segment_filter=flt)), conn, params=params)
-    seg_ids = pd.read_sql_query(sa.text(f"SELECT g.id AS segment_id FROM segment g WHERE true {flt}"), conn,
-                                params=params)
+    seg_ids = pd.read_sql_query(
+        sa.text(f"SELECT g.id AS segment_id FROM segment g WHERE true {flt}"), conn, params=params
+    )
     out = seg_ids.set_index("segment_id")
     for role in CHAIN_ROLES:
         sub = rows[rows.role == role].set_index("segment_id")
@@ -73,8 +76,9 @@ def segment_owner_chains(conn: sa.Connection, day: dt.date | None = None, *,
         if role == "段长":
             out["owner_name"] = sub["owner_name"]
             out["owner_phone"] = sub["owner_phone"]
-            out["owner_key"] = sub["owner_kind"] + ":" + sub["person_id"].fillna(sub["department_id"]) \
-                .astype("Int64").astype(str)
+            out["owner_key"] = (
+                sub["owner_kind"] + ":" + sub["person_id"].fillna(sub["department_id"]).astype("Int64").astype(str)
+            )
     chain = pd.Series("", index=out.index, dtype=object)
     for role in CHAIN_ROLES:
         part = role + " " + out[role].fillna("—")

@@ -59,6 +59,7 @@ The result columns ``target_type``, ``rule``, ``reason``, ``ruleset_version``,
 vocabularies, cheap for millions of rows); ``target_id`` and ``segment_id`` are
 nullable ``Int64``.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -111,22 +112,33 @@ _RULE_TARGET = np.array([0, 1, 1, 2, 3, -1], dtype=np.int8)  # target type code 
 OUTSIDE_COVERAGE = "outside coverage"
 
 #: Per-row error codes, in priority order (a row with several problems gets the first code and all messages).
-ERROR_CODES: Mapping[str, str] = MappingProxyType({
-    "malformed_row": "the row cannot be split into the header's columns",
-    "missing_coordinates": "longitude or latitude is missing",
-    "bad_coordinates": "a coordinate is not a number",
-    "not_a_point": "the geometry is not a point",
-    "swapped_lonlat": "longitude and latitude look swapped (not corrected)",
-    "out_of_range": "the coordinates are outside the valid range of their CRS",
-    "unknown_category": "the category code is not in the rule set",
-    "bad_date": "the date cannot be read",
-})
+ERROR_CODES: Mapping[str, str] = MappingProxyType(
+    {
+        "malformed_row": "the row cannot be split into the header's columns",
+        "missing_coordinates": "longitude or latitude is missing",
+        "bad_coordinates": "a coordinate is not a number",
+        "not_a_point": "the geometry is not a point",
+        "swapped_lonlat": "longitude and latitude look swapped (not corrected)",
+        "out_of_range": "the coordinates are outside the valid range of their CRS",
+        "unknown_category": "the category code is not in the rule set",
+        "bad_date": "the date cannot be read",
+    }
+)
 _ERROR_LIST = tuple(ERROR_CODES)
 _ERROR_INDEX = {code: i for i, code in enumerate(_ERROR_LIST)}
 
 #: Result columns added to every row, in this order.
-RESULT_COLUMNS = ("target_type", "target_id", "rule", "distance_m", "segment_id", "reason", "ruleset_version",
-                  "error_code", "error_message")
+RESULT_COLUMNS = (
+    "target_type",
+    "target_id",
+    "rule",
+    "distance_m",
+    "segment_id",
+    "reason",
+    "ruleset_version",
+    "error_code",
+    "error_message",
+)
 #: Owner columns added when an :class:`OwnerHistory` is given.
 OWNER_COLUMNS = ("owner_name", "owner_person_id", "owner_department_id")
 
@@ -195,23 +207,28 @@ class RuleSet:
                 spec = {"mode": "location"}
             elif mode == "department":
                 if not _is_id(spec.get("department_id")):
-                    problems.append(f"category {key!r}: mode 'department' needs an integer department_id, "
-                                    f"not {spec.get('department_id')!r}")
+                    problems.append(
+                        f"category {key!r}: mode 'department' needs an integer department_id, "
+                        f"not {spec.get('department_id')!r}"
+                    )
                 else:
                     spec = {"mode": "department", "department_id": int(spec["department_id"])}
             elif mode == "by_road_class":
                 classes = spec.get("road_classes")
                 if not isinstance(classes, Mapping) or not classes:
-                    problems.append(f"category {key!r}: mode 'by_road_class' needs road_classes "
-                                    "{road class: department_id, ...}")
+                    problems.append(
+                        f"category {key!r}: mode 'by_road_class' needs road_classes {{road class: department_id, ...}}"
+                    )
                 else:
                     bad = {rc: d for rc, d in classes.items() if not _is_id(d) or not str(rc).strip()}
                     if bad:
-                        problems.append(f"category {key!r}: road_classes need text keys and integer department ids, "
-                                        f"not {bad!r}")
-                    spec = {"mode": "by_road_class",
-                            "road_classes": {_norm_road_class(rc): int(d) for rc, d in classes.items()
-                                             if rc not in bad}}
+                        problems.append(
+                            f"category {key!r}: road_classes need text keys and integer department ids, not {bad!r}"
+                        )
+                    spec = {
+                        "mode": "by_road_class",
+                        "road_classes": {_norm_road_class(rc): int(d) for rc, d in classes.items() if rc not in bad},
+                    }
             else:
                 problems.append(f"category {key!r}: mode must be one of {', '.join(ROUTE_MODES)}, not {mode!r}")
             routes[key] = MappingProxyType(spec)
@@ -221,8 +238,13 @@ class RuleSet:
         object.__setattr__(self, "category_routes", MappingProxyType(routes))
 
     @classmethod
-    def from_categories(cls, categories: pd.DataFrame | Iterable[Mapping[str, Any]], *, version: str,
-                        tolerance_m: float = DEFAULT_TOLERANCE_M) -> RuleSet:
+    def from_categories(
+        cls,
+        categories: pd.DataFrame | Iterable[Mapping[str, Any]],
+        *,
+        version: str,
+        tolerance_m: float = DEFAULT_TOLERANCE_M,
+    ) -> RuleSet:
         """A rule set from rows of the category table (``code``, ``routing``, optional ``department_id``).
 
         ``routing`` is the JSON object (a dict or its text); ``{"mode": "department"}``
@@ -240,8 +262,11 @@ class RuleSet:
                 except ValueError as exc:
                     raise InputError(f"category {row.get('code')!r}: routing is not JSON: {exc}") from exc
             routing = dict(routing)
-            if routing.get("mode") == "department" and routing.get("department_id") is None \
-                    and _is_id(row.get("department_id")):
+            if (
+                routing.get("mode") == "department"
+                and routing.get("department_id") is None
+                and _is_id(row.get("department_id"))
+            ):
                 routing["department_id"] = int(row["department_id"])
             routes[str(row.get("code", "")).strip()] = routing
         return cls(version=version, tolerance_m=tolerance_m, category_routes=routes)
@@ -320,8 +345,14 @@ def _check_extent(extent: Sequence[float] | None) -> tuple[float, float, float, 
     return box  # type: ignore[return-value]
 
 
-def _check_lonlat(errors: _RowErrors, lon: np.ndarray, lat: np.ndarray,
-                  extent: tuple[float, float, float, float] | None, *, skip: np.ndarray | None = None) -> None:
+def _check_lonlat(
+    errors: _RowErrors,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    extent: tuple[float, float, float, float] | None,
+    *,
+    skip: np.ndarray | None = None,
+) -> None:
     """Add missing / swapped / out-of-range errors for lon/lat degrees (rows in ``skip`` already failed)."""
     missing = np.isnan(lon) | np.isnan(lat)
     if skip is not None:
@@ -336,17 +367,30 @@ def _check_lonlat(errors: _RowErrors, lon: np.ndarray, lat: np.ndarray,
     if extent is not None:
         swapped = live & ~_in_box(lon, lat, extent) & _in_box(lat, lon, extent)
         pos = np.flatnonzero(swapped)
-        errors.add(pos, "swapped_lonlat", [
-            f"lon {_fmt_number(lon[i])}, lat {_fmt_number(lat[i])} lies outside the area but inside it when "
-            "swapped: check the order of the longitude and latitude columns (not corrected)" for i in pos])
+        errors.add(
+            pos,
+            "swapped_lonlat",
+            [
+                f"lon {_fmt_number(lon[i])}, lat {_fmt_number(lat[i])} lies outside the area but inside it when "
+                "swapped: check the order of the longitude and latitude columns (not corrected)"
+                for i in pos
+            ],
+        )
     pos = np.flatnonzero(out_of_range & ~swapped)
-    errors.add(pos, "out_of_range", [
-        f"lon {_fmt_number(lon[i])}, lat {_fmt_number(lat[i])} is out of range "
-        "(longitude -180..180, latitude -90..90)" for i in pos])
+    errors.add(
+        pos,
+        "out_of_range",
+        [
+            f"lon {_fmt_number(lon[i])}, lat {_fmt_number(lat[i])} is out of range "
+            "(longitude -180..180, latitude -90..90)"
+            for i in pos
+        ],
+    )
 
 
-def validate_points(lon: Sequence[float] | np.ndarray, lat: Sequence[float] | np.ndarray, *,
-                    extent: Sequence[float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def validate_points(
+    lon: Sequence[float] | np.ndarray, lat: Sequence[float] | np.ndarray, *, extent: Sequence[float] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Check lon/lat degrees row by row, vectorised.
 
     Parameters
@@ -492,8 +536,13 @@ def _parse_dates(values: Any, n: int, errors: _RowErrors) -> np.ndarray:
     parsed = pd.to_datetime(sub, errors="coerce", format="ISO8601")
     bad = parsed.isna().to_numpy()
     if bad.any():  # 2026/3/1, 2026.3.1, 2026年3月1日 8时, 3/1/2026 …
-        alt = (sub[bad].str.replace(r"[年月/.]", "-", regex=True).str.replace(r"[日号]", " ", regex=True)
-               .str.replace(r"(\d+)时(\d+)分?", r"\1:\2", regex=True).str.strip())
+        alt = (
+            sub[bad]
+            .str.replace(r"[年月/.]", "-", regex=True)
+            .str.replace(r"[日号]", " ", regex=True)
+            .str.replace(r"(\d+)时(\d+)分?", r"\1:\2", regex=True)
+            .str.strip()
+        )
         retry = pd.to_datetime(alt, errors="coerce", format="ISO8601")
         still = retry.isna().to_numpy()
         if still.any():
@@ -503,8 +552,11 @@ def _parse_dates(values: Any, n: int, errors: _RowErrors) -> np.ndarray:
     out[todo] = parsed.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
     if bad.any():
         pos = todo[bad]
-        errors.add(pos, "bad_date", [f"date {t!r} cannot be read (write e.g. 2026-03-01)"
-                                     for t in sub[bad].to_numpy(dtype=object)])
+        errors.add(
+            pos,
+            "bad_date",
+            [f"date {t!r} cannot be read (write e.g. 2026-03-01)" for t in sub[bad].to_numpy(dtype=object)],
+        )
     return out
 
 
@@ -597,10 +649,23 @@ class AssignmentIndex:
     number of batches.
     """
 
-    def __init__(self, *, ruleset: RuleSet, metric_epsg: int, extent: tuple[float, float, float, float] | None,
-                 segment_ids: np.ndarray, road_classes: Sequence[str | None], lines: np.ndarray,
-                 areas: np.ndarray, cell_ids: np.ndarray, cells: np.ndarray, jurisdiction_ids: np.ndarray,
-                 jurisdiction_levels: Sequence[str | None], jurisdictions: np.ndarray, threads: int | None = None):
+    def __init__(
+        self,
+        *,
+        ruleset: RuleSet,
+        metric_epsg: int,
+        extent: tuple[float, float, float, float] | None,
+        segment_ids: np.ndarray,
+        road_classes: Sequence[str | None],
+        lines: np.ndarray,
+        areas: np.ndarray,
+        cell_ids: np.ndarray,
+        cells: np.ndarray,
+        jurisdiction_ids: np.ndarray,
+        jurisdiction_levels: Sequence[str | None],
+        jurisdictions: np.ndarray,
+        threads: int | None = None,
+    ):
         self.ruleset = ruleset
         self.threads = _default_threads() if threads is None else max(1, int(threads))
         self._pool: ThreadPoolExecutor | None = None
@@ -619,8 +684,9 @@ class AssignmentIndex:
         self._jur_id = np.asarray(jurisdiction_ids, dtype=np.int64)
         self._jur_tree = shapely.STRtree(jurisdictions)
         rank = {level: i for i, level in enumerate(JURISDICTION_LEVELS)}
-        level_rank = np.array([rank.get(str(lv).strip().lower(), len(rank)) for lv in jurisdiction_levels],
-                              dtype=np.int64)
+        level_rank = np.array(
+            [rank.get(str(lv).strip().lower(), len(rank)) for lv in jurisdiction_levels], dtype=np.int64
+        )
         order = np.lexsort((self._jur_id, shapely.area(jurisdictions), level_rank))
         self._jur_rank = np.empty(len(order), dtype=np.int64)
         self._jur_rank[order] = np.arange(len(order))
@@ -628,9 +694,16 @@ class AssignmentIndex:
 
     # .. construction ..
     @classmethod
-    def build(cls, segments: gpd.GeoDataFrame, cells: gpd.GeoDataFrame | None = None,
-              jurisdictions: gpd.GeoDataFrame | None = None, *, ruleset: RuleSet,
-              metric_epsg: int | None = None, threads: int | None = None) -> AssignmentIndex:
+    def build(
+        cls,
+        segments: gpd.GeoDataFrame,
+        cells: gpd.GeoDataFrame | None = None,
+        jurisdictions: gpd.GeoDataFrame | None = None,
+        *,
+        ruleset: RuleSet,
+        metric_epsg: int | None = None,
+        threads: int | None = None,
+    ) -> AssignmentIndex:
         """Project the layers once to a metric CRS and index them.
 
         Parameters
@@ -673,8 +746,11 @@ class AssignmentIndex:
                 problems.append(f"{name} have no CRS")
             if "id" not in layer.columns:
                 problems.append(f"{name} have no 'id' column")
-        if jurisdictions is not None and isinstance(jurisdictions, gpd.GeoDataFrame) \
-                and "level" not in jurisdictions.columns:
+        if (
+            jurisdictions is not None
+            and isinstance(jurisdictions, gpd.GeoDataFrame)
+            and "level" not in jurisdictions.columns
+        ):
             problems.append("jurisdictions have no 'level' column")
         if problems:
             raise InputError("cannot build the assignment index: " + "; ".join(problems))
@@ -702,10 +778,8 @@ class AssignmentIndex:
             areas = _to_metric(area, crs.epsg)
         else:
             areas = np.full(len(segments), None, dtype=object)
-        road_classes = segments["road_class"].tolist() if "road_class" in segments.columns \
-            else [None] * len(segments)
-        road_classes = [None if rc is None or (isinstance(rc, float) and math.isnan(rc)) else rc
-                        for rc in road_classes]
+        road_classes = segments["road_class"].tolist() if "road_class" in segments.columns else [None] * len(segments)
+        road_classes = [None if rc is None or (isinstance(rc, float) and math.isnan(rc)) else rc for rc in road_classes]
 
         def layer_arrays(layer: gpd.GeoDataFrame | None, label: str) -> tuple[np.ndarray, np.ndarray]:
             if layer is None or len(layer) == 0:
@@ -727,18 +801,36 @@ class AssignmentIndex:
         if problems:
             raise InputError("cannot build the assignment index: " + "; ".join(problems))
 
-        extent_layers = [jurisdictions] if jurisdictions is not None and len(jurisdictions) \
+        extent_layers = (
+            [jurisdictions]
+            if jurisdictions is not None and len(jurisdictions)
             else [layer for layer in (segments, cells) if layer is not None and len(layer)]
+        )
         extent = None
         if extent_layers:
             bounds = np.array([layer.geometry.to_crs(STORAGE_SRID).total_bounds for layer in extent_layers])
             if np.isfinite(bounds).all():
-                extent = (float(bounds[:, 0].min()), float(bounds[:, 1].min()),
-                          float(bounds[:, 2].max()), float(bounds[:, 3].max()))
-        index = cls(ruleset=ruleset, metric_epsg=crs.epsg, extent=extent, segment_ids=seg_ids,
-                    road_classes=road_classes, lines=lines, areas=areas, cell_ids=cell_ids, cells=cell_geoms,
-                    jurisdiction_ids=jur_ids, jurisdiction_levels=levels, jurisdictions=jur_geoms,
-                    threads=threads)
+                extent = (
+                    float(bounds[:, 0].min()),
+                    float(bounds[:, 1].min()),
+                    float(bounds[:, 2].max()),
+                    float(bounds[:, 3].max()),
+                )
+        index = cls(
+            ruleset=ruleset,
+            metric_epsg=crs.epsg,
+            extent=extent,
+            segment_ids=seg_ids,
+            road_classes=road_classes,
+            lines=lines,
+            areas=areas,
+            cell_ids=cell_ids,
+            cells=cell_geoms,
+            jurisdiction_ids=jur_ids,
+            jurisdiction_levels=levels,
+            jurisdictions=jur_geoms,
+            threads=threads,
+        )
         LOGGER.info("assignment index: %s", index)
         return index
 
@@ -766,13 +858,20 @@ class AssignmentIndex:
                         self.reasons.append(f"category {code} on a {rc} road routes to department {dept}")
 
     def __repr__(self) -> str:
-        return (f"<AssignmentIndex rules {self.ruleset.version}, EPSG:{self.metric_epsg}, {self.threads} threads: "
-                f"{len(self._seg_id)} segments ({len(self._area_seg)} with areas), {len(self._cell_id)} cells, "
-                f"{len(self._jur_id)} jurisdictions>")
+        return (
+            f"<AssignmentIndex rules {self.ruleset.version}, EPSG:{self.metric_epsg}, {self.threads} threads: "
+            f"{len(self._seg_id)} segments ({len(self._area_seg)} with areas), {len(self._cell_id)} cells, "
+            f"{len(self._jur_id)} jurisdictions>"
+        )
 
     # .. queries ..
-    def assign(self, x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, *,
-               categories: Sequence[str | None] | pd.Series | None = None) -> pd.DataFrame:
+    def assign(
+        self,
+        x: Sequence[float] | np.ndarray,
+        y: Sequence[float] | np.ndarray,
+        *,
+        categories: Sequence[str | None] | pd.Series | None = None,
+    ) -> pd.DataFrame:
         """Route points given in the index's metric CRS.
 
         Parameters
@@ -803,8 +902,11 @@ class AssignmentIndex:
             raise InputError(f"x and y must be 1-d arrays of one length, not {x.shape} and {y.shape}")
         n = len(x)
         errors = _RowErrors(n)
-        cat = np.full(n, -1, dtype=np.int64) if categories is None \
+        cat = (
+            np.full(n, -1, dtype=np.int64)
+            if categories is None
             else _encode_categories(categories, n, self._cat_codes, errors)
+        )
         errors.add(~(np.isfinite(x) & np.isfinite(y)), "missing_coordinates", ERROR_CODES["missing_coordinates"])
         ok = np.flatnonzero(errors.ok)
         raw = self._assign_raw(x[ok], y[ok], cat[ok])
@@ -831,7 +933,7 @@ class AssignmentIndex:
         m = len(x)
         t0 = time.perf_counter()
         points = shapely.points(x, y)
-        seg = np.full(m, -1, dtype=np.int64)        # position of the segment found by (b)/(c)
+        seg = np.full(m, -1, dtype=np.int64)  # position of the segment found by (b)/(c)
         dist = np.full(m, np.nan)
         rule = np.full(m, _R_UNASSIGNED, dtype=np.int8)
         target = np.zeros(m, dtype=np.int64)
@@ -854,8 +956,9 @@ class AssignmentIndex:
         left = np.flatnonzero(seg < 0)
         if left.size and len(self._lines):
             tolerance = self.ruleset.tolerance_m
-            lp, ls = self._query(self._line_tree, points[left], predicate="dwithin",
-                                 distance=tolerance + 10.0 ** -TIE_DECIMALS)
+            lp, ls = self._query(
+                self._line_tree, points[left], predicate="dwithin", distance=tolerance + 10.0**-TIE_DECIMALS
+            )
             d = shapely.distance(points[left[lp]], self._lines[ls])
             dq = np.round(d, TIE_DECIMALS)
             within = dq <= tolerance  # the bound, like ties, to the micrometre: 30 m projected twice is still 30 m
@@ -890,8 +993,11 @@ class AssignmentIndex:
         if routed.size and self._route_dept.size:
             k = cat[routed]
             none = self._route_dept.shape[1] - 1
-            rc = np.where(seg[routed] >= 0, self._seg_rc[np.maximum(seg[routed], 0)], none) if len(self._seg_rc) \
+            rc = (
+                np.where(seg[routed] >= 0, self._seg_rc[np.maximum(seg[routed], 0)], none)
+                if len(self._seg_rc)
                 else np.full(routed.size, none)
+            )
             dept = self._route_dept[k, rc]
             win = dept >= 0
             hit = routed[win]
@@ -901,8 +1007,16 @@ class AssignmentIndex:
         LOGGER.debug("assigned %d points in %.3f s", m, time.perf_counter() - t0)
         return _Raw(rule=rule, target=target, segment=seg, distance=dist, reason=reason)
 
-    def _route_storage(self, n: int, ok: np.ndarray, lon: np.ndarray, lat: np.ndarray, cat: np.ndarray,
-                       errors: _RowErrors, row_index: pd.Index | None) -> pd.DataFrame:
+    def _route_storage(
+        self,
+        n: int,
+        ok: np.ndarray,
+        lon: np.ndarray,
+        lat: np.ndarray,
+        cat: np.ndarray,
+        errors: _RowErrors,
+        row_index: pd.Index | None,
+    ) -> pd.DataFrame:
         """Result columns for ``n`` rows whose valid ones (positions ``ok``) are in storage lon/lat."""
         mx, my = transformer(STORAGE_SRID, self.metric_epsg).transform(lon, lat)
         raw = self._assign_raw(np.asarray(mx, dtype=float), np.asarray(my, dtype=float), cat)
@@ -941,8 +1055,9 @@ class AssignmentIndex:
             "ruleset_version": self.ruleset.version,
         }
 
-    def _frame(self, n: int, ok: np.ndarray, raw: _Raw, errors: _RowErrors,
-               index: pd.Index | None = None) -> pd.DataFrame:
+    def _frame(
+        self, n: int, ok: np.ndarray, raw: _Raw, errors: _RowErrors, index: pd.Index | None = None
+    ) -> pd.DataFrame:
         """The result columns for ``n`` rows, the valid ones at positions ``ok``."""
         rule = np.full(n, -1, dtype=np.int8)
         rule[ok] = raw.rule
@@ -1004,8 +1119,16 @@ class PartitionedIndex:
             which[_in_box(lon, lat, self.parts[k][0])] = k
         return which
 
-    def _route_storage(self, n: int, ok: np.ndarray, lon: np.ndarray, lat: np.ndarray, cat: np.ndarray,
-                       errors: _RowErrors, row_index: pd.Index | None) -> pd.DataFrame:
+    def _route_storage(
+        self,
+        n: int,
+        ok: np.ndarray,
+        lon: np.ndarray,
+        lat: np.ndarray,
+        cat: np.ndarray,
+        errors: _RowErrors,
+        row_index: pd.Index | None,
+    ) -> pd.DataFrame:
         which = self.part_of(lon, lat)
         result = None
         for k in np.unique(which) if len(which) else [0]:
@@ -1039,8 +1162,9 @@ def _optional_column(frame: pd.DataFrame, given: str | None, names: Sequence[str
     if given is None:
         return _find_column(frame.columns, names)
     if given not in frame.columns:
-        raise InputError(f"{what} column {given!r} not found; columns are: {', '.join(map(str, frame.columns))}",
-                         column=given)
+        raise InputError(
+            f"{what} column {given!r} not found; columns are: {', '.join(map(str, frame.columns))}", column=given
+        )
     return given
 
 
@@ -1052,8 +1176,11 @@ def _point_xy(geoms: np.ndarray, errors: _RowErrors) -> tuple[np.ndarray, np.nda
     multi1 = (kind == 4) & (shapely.get_num_geometries(geoms) == 1)
     geoms = np.where(multi1, shapely.get_geometry(geoms, 0), geoms)
     not_point = ~missing & (kind != 0) & ~multi1
-    errors.add(not_point, "not_a_point", [f"a {shapely.GeometryType(t).name.lower()} is not a point"
-                                          for t in shapely.get_type_id(geoms[not_point])])
+    errors.add(
+        not_point,
+        "not_a_point",
+        [f"a {shapely.GeometryType(t).name.lower()} is not a point" for t in shapely.get_type_id(geoms[not_point])],
+    )
     errors.add(missing, "missing_coordinates", "no geometry")
     usable = ~missing & ~not_point
     x = np.full(len(geoms), np.nan)
@@ -1063,8 +1190,9 @@ def _point_xy(geoms: np.ndarray, errors: _RowErrors) -> tuple[np.ndarray, np.nda
     return x, y
 
 
-def _storage_coordinates(x: np.ndarray, y: np.ndarray, crs: InputCRS, extent: tuple | None,
-                         errors: _RowErrors) -> tuple[np.ndarray, np.ndarray]:
+def _storage_coordinates(
+    x: np.ndarray, y: np.ndarray, crs: InputCRS, extent: tuple | None, errors: _RowErrors
+) -> tuple[np.ndarray, np.ndarray]:
     """Check coordinates in their declared CRS and convert the good ones to storage lon/lat."""
     n = len(x)
     failed = ~errors.ok
@@ -1079,8 +1207,13 @@ def _storage_coordinates(x: np.ndarray, y: np.ndarray, crs: InputCRS, extent: tu
     errors.add(missing, "missing_coordinates", ERROR_CODES["missing_coordinates"])
     live = np.flatnonzero(errors.ok)
     lon[live], lat[live] = to_storage(x[live], y[live], crs)
-    inside_crs = _in_box(x, y, geographic_bounds(crs)) & np.isfinite(lon) & np.isfinite(lat) \
-        & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
+    inside_crs = (
+        _in_box(x, y, geographic_bounds(crs))
+        & np.isfinite(lon)
+        & np.isfinite(lat)
+        & (np.abs(lon) <= 180)
+        & (np.abs(lat) <= 90)
+    )
     bad = np.zeros(n, dtype=bool)
     bad[live] = ~inside_crs[live]
     if extent is not None:
@@ -1088,34 +1221,62 @@ def _storage_coordinates(x: np.ndarray, y: np.ndarray, crs: InputCRS, extent: tu
         if candidates.size:
             slon, slat = to_storage(y[candidates], x[candidates], crs)
             swapped = candidates[_in_box(slon, slat, extent) & np.isfinite(slon)]
-            errors.add(swapped, "swapped_lonlat", [
-                f"x {_fmt_number(x[i])}, y {_fmt_number(y[i])} lies outside the area but inside it when swapped: "
-                "check the order of the coordinate columns (not corrected)" for i in swapped])
+            errors.add(
+                swapped,
+                "swapped_lonlat",
+                [
+                    f"x {_fmt_number(x[i])}, y {_fmt_number(y[i])} lies outside the area but inside it when swapped: "
+                    "check the order of the coordinate columns (not corrected)"
+                    for i in swapped
+                ],
+            )
             bad[swapped] = False
     pos = np.flatnonzero(bad)
-    errors.add(pos, "out_of_range", [f"x {_fmt_number(x[i])}, y {_fmt_number(y[i])} is outside the valid area "
-                                     f"of {crs.name}" for i in pos])
+    errors.add(
+        pos,
+        "out_of_range",
+        [f"x {_fmt_number(x[i])}, y {_fmt_number(y[i])} is outside the valid area of {crs.name}" for i in pos],
+    )
     lon[~errors.ok] = np.nan
     lat[~errors.ok] = np.nan
     return lon, lat
 
 
-def _assign_prepared(index: AssignmentIndex, n: int, x: np.ndarray, y: np.ndarray, crs: InputCRS, *,
-                     categories: Any, dates: Any, extent: tuple | None, errors: _RowErrors,
-                     owners: OwnerHistory | None, role: str, row_index: pd.Index) -> pd.DataFrame:
+def _assign_prepared(
+    index: AssignmentIndex,
+    n: int,
+    x: np.ndarray,
+    y: np.ndarray,
+    crs: InputCRS,
+    *,
+    categories: Any,
+    dates: Any,
+    extent: tuple | None,
+    errors: _RowErrors,
+    owners: OwnerHistory | None,
+    role: str,
+    row_index: pd.Index,
+) -> pd.DataFrame:
     """Validation, conversion to storage and metric, rules and owners: the result columns for ``n`` rows."""
     lon, lat = _storage_coordinates(x, y, crs, extent, errors)
-    cat = np.full(n, -1, dtype=np.int64) if categories is None \
+    cat = (
+        np.full(n, -1, dtype=np.int64)
+        if categories is None
         else _encode_categories(categories, n, index._cat_codes, errors)
+    )
     day = None if dates is None else _parse_dates(dates, n, errors)
     ok = np.flatnonzero(errors.ok)
     result = index._route_storage(n, ok, lon[ok], lat[ok], cat[ok], errors, row_index)
     if owners is not None:
-        when = np.full(n, np.datetime64(dt.date.today(), "D")) if day is None \
+        when = (
+            np.full(n, np.datetime64(dt.date.today(), "D"))
+            if day is None
             else np.where(np.isnat(day), np.datetime64(dt.date.today(), "D"), day)
+        )
         if hasattr(owners, "owners_for"):  # a deployment's own owner rules (roles per target type, chain)
-            found = owners.owners_for(result["target_type"], result["target_id"], when,
-                                      segment_ids=result["segment_id"])
+            found = owners.owners_for(
+                result["target_type"], result["target_id"], when, segment_ids=result["segment_id"]
+            )
             for column in found.columns:
                 result[column] = found[column].array
             return result
@@ -1140,10 +1301,19 @@ def _attach(frame: pd.DataFrame, result: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([frame, result.set_axis(frame.index)], axis=1)
 
 
-def assign_frame(index: AssignmentIndex, frame: pd.DataFrame, *, lon: str = "lon", lat: str = "lat",
-                 crs: str | int | InputCRS | None = None, category: str | None = None, date: str | None = None,
-                 extent: Sequence[float] | None = None, owners: OwnerHistory | None = None,
-                 role: str = "段长") -> pd.DataFrame:
+def assign_frame(
+    index: AssignmentIndex,
+    frame: pd.DataFrame,
+    *,
+    lon: str = "lon",
+    lat: str = "lat",
+    crs: str | int | InputCRS | None = None,
+    category: str | None = None,
+    date: str | None = None,
+    extent: Sequence[float] | None = None,
+    owners: OwnerHistory | None = None,
+    role: str = "段长",
+) -> pd.DataFrame:
     """Validate, convert and route every row of a table of reports.
 
     Parameters
@@ -1194,23 +1364,34 @@ def assign_frame(index: AssignmentIndex, frame: pd.DataFrame, *, lon: str = "lon
     else:
         missing = [c for c in (lon, lat) if c not in frame.columns]
         if missing:
-            raise InputError(f"coordinate columns {missing} not found; columns are: "
-                             f"{', '.join(map(str, frame.columns))}")
+            raise InputError(
+                f"coordinate columns {missing} not found; columns are: {', '.join(map(str, frame.columns))}"
+            )
         x = _numbers(frame[lon], lon, n, errors)
         y = _numbers(frame[lat], lat, n, errors)
     crs = parse_crs(crs)
     category = _optional_column(frame, category, CATEGORY_NAMES, "category")
     date = _optional_column(frame, date, DATE_NAMES, "date")
     box = _check_extent(extent) if extent is not None else index.areas
-    result = _assign_prepared(index, n, x, y, crs,
-                              categories=None if category is None else frame[category],
-                              dates=None if date is None else frame[date],
-                              extent=box, errors=errors, owners=owners, role=role, row_index=frame.index)
+    result = _assign_prepared(
+        index,
+        n,
+        x,
+        y,
+        crs,
+        categories=None if category is None else frame[category],
+        dates=None if date is None else frame[date],
+        extent=box,
+        errors=errors,
+        owners=owners,
+        role=role,
+        row_index=frame.index,
+    )
     return _attach(frame, result)
 
 
 # --- owners by date --------------------------------------------------------------------------
-_DAY_OFFSET = 1 << 20          # days added so that dates from about 900 AD on are non-negative
+_DAY_OFFSET = 1 << 20  # days added so that dates from about 900 AD on are non-negative
 _ID_BITS = 36
 _TARGET_CODES = ("jurisdiction", "street", "segment", "cell", "department")
 
@@ -1243,21 +1424,31 @@ class OwnerHistory:
         if missing:
             raise InputError(f"owner assignments lack columns {missing}")
         vf = _days(assignments["valid_from"])
-        vt = _days(assignments["valid_to"]) if "valid_to" in assignments.columns \
+        vt = (
+            _days(assignments["valid_to"])
+            if "valid_to" in assignments.columns
             else np.full(len(assignments), np.datetime64("NaT"), dtype="datetime64[D]")
-        a = pd.DataFrame({
-            "target_type": assignments["target_type"].astype(object).to_numpy(),
-            "target_id": pd.to_numeric(assignments["target_id"], errors="coerce").to_numpy(dtype=float,
-                                                                                          na_value=np.nan),
-            "role": assignments["role"].astype(object).to_numpy(),
-            "valid_from": vf,
-            "valid_to": vt,
-        })
+        )
+        a = pd.DataFrame(
+            {
+                "target_type": assignments["target_type"].astype(object).to_numpy(),
+                "target_id": pd.to_numeric(assignments["target_id"], errors="coerce").to_numpy(
+                    dtype=float, na_value=np.nan
+                ),
+                "role": assignments["role"].astype(object).to_numpy(),
+                "valid_from": vf,
+                "valid_to": vt,
+            }
+        )
         for name in ("person_id", "department_id"):
-            a[name] = pd.array(pd.to_numeric(assignments[name], errors="coerce"), dtype="Int64") \
-                if name in assignments.columns else pd.array([pd.NA] * len(a), dtype="Int64")
-        a["owner_name"] = assignments["owner_name"].to_numpy(dtype=object) if "owner_name" in assignments.columns \
-            else None
+            a[name] = (
+                pd.array(pd.to_numeric(assignments[name], errors="coerce"), dtype="Int64")
+                if name in assignments.columns
+                else pd.array([pd.NA] * len(a), dtype="Int64")
+            )
+        a["owner_name"] = (
+            assignments["owner_name"].to_numpy(dtype=object) if "owner_name" in assignments.columns else None
+        )
         problems = []
         bad_type = ~a["target_type"].isin(_TARGET_CODES)
         if bad_type.any():
@@ -1286,8 +1477,14 @@ class OwnerHistory:
     def roles(self) -> list[str]:
         return list(self._by_role)
 
-    def owners_on(self, target_types: Sequence[str | None] | pd.Series, target_ids: Sequence[Any] | pd.Series,
-                  dates: Any, *, role: str = "段长") -> pd.DataFrame:
+    def owners_on(
+        self,
+        target_types: Sequence[str | None] | pd.Series,
+        target_ids: Sequence[Any] | pd.Series,
+        dates: Any,
+        *,
+        role: str = "段长",
+    ) -> pd.DataFrame:
         """The owner in ``role`` of each (target, date), vectorised.
 
         Parameters
@@ -1308,11 +1505,13 @@ class OwnerHistory:
         """
         # numpy object arrays go straight through: a Series of text would be stored as arrow strings
         # (pandas 3 with pyarrow) and converted back at a cost of seconds per million rows
-        types = target_types if isinstance(target_types, np.ndarray) and target_types.dtype == object \
+        types = (
+            target_types
+            if isinstance(target_types, np.ndarray) and target_types.dtype == object
             else pd.Series(target_types, copy=False).astype(object).to_numpy()
+        )
         n = len(types)
-        ids = pd.to_numeric(pd.Series(target_ids, copy=False), errors="coerce").to_numpy(dtype=float,
-                                                                                        na_value=np.nan)
+        ids = pd.to_numeric(pd.Series(target_ids, copy=False), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         days = _days(dates)
         if len(ids) != n or len(days) != n:
             raise InputError(f"target_types, target_ids and dates differ in length ({n}, {len(ids)}, {len(days)})")
@@ -1359,13 +1558,15 @@ class OwnerHistory:
             name[at] = rows["owner_name"].to_numpy(dtype=object)
             vfrom[at] = rows["valid_from"].to_numpy().astype("datetime64[D]")
             vto[at] = rows["valid_to"].to_numpy().astype("datetime64[D]")
-        return pd.DataFrame({
-            "person_id": pd.arrays.IntegerArray(person, person_na),
-            "department_id": pd.arrays.IntegerArray(dept, dept_na),
-            "owner_name": pd.Series(name, dtype=object),
-            "valid_from": vfrom.astype("datetime64[s]"),
-            "valid_to": vto.astype("datetime64[s]"),
-        })
+        return pd.DataFrame(
+            {
+                "person_id": pd.arrays.IntegerArray(person, person_na),
+                "department_id": pd.arrays.IntegerArray(dept, dept_na),
+                "owner_name": pd.Series(name, dtype=object),
+                "valid_from": vfrom.astype("datetime64[s]"),
+                "valid_to": vto.astype("datetime64[s]"),
+            }
+        )
 
 
 def _days(values: Any) -> np.ndarray:
@@ -1402,8 +1603,10 @@ class AssignSummary:
         return self.rows / self.seconds if self.seconds > 0 else math.inf
 
     def __str__(self) -> str:
-        lines = [f"{self.rows} rows: {self.source} → {self.output} in {self.seconds:.1f} s "
-                 f"({self.rows_per_second:,.0f} rows/s), rules {self.ruleset_version}"]
+        lines = [
+            f"{self.rows} rows: {self.source} → {self.output} in {self.seconds:.1f} s "
+            f"({self.rows_per_second:,.0f} rows/s), rules {self.ruleset_version}"
+        ]
         lines += [f"  {rule:<22}{self.by_rule.get(rule, 0):>10}" for rule in RULES]
         lines += [f"  error {code:<16}{count:>10}" for code, count in sorted(self.by_error.items())]
         return "\n".join(lines)
@@ -1413,15 +1616,17 @@ def _format_of(path: Path) -> str:
     suffix = path.suffix.lower()
     fmt = TABULAR_FORMATS.get(suffix) or VECTOR_FORMATS.get(suffix)
     if fmt is None:
-        raise FileFormatError(f"{path.name}: unsupported file type {suffix!r}; use "
-                              f"{', '.join(sorted({*TABULAR_FORMATS, *VECTOR_FORMATS}))}")
+        raise FileFormatError(
+            f"{path.name}: unsupported file type {suffix!r}; use "
+            f"{', '.join(sorted({*TABULAR_FORMATS, *VECTOR_FORMATS}))}"
+        )
     return fmt
 
 
 @dataclass
 class _Chunk:
-    frame: pd.DataFrame                     # the input columns of the chunk
-    geoms: np.ndarray | None = None         # input geometries (vector sources)
+    frame: pd.DataFrame  # the input columns of the chunk
+    geoms: np.ndarray | None = None  # input geometries (vector sources)
     errors: list[tuple[str, str]] | None = None  # pre-set (code, message) per row: malformed rows
 
 
@@ -1459,9 +1664,18 @@ def _read_csv(path: Path, chunk_rows: int) -> Iterator[_Chunk]:
     LOGGER.debug("%s: %s, delimiter %r, %d columns", path, encoding, delimiter, len(names))
     if pacsv is None:  # pragma: no cover - without pyarrow
         try:
-            for frame in pd.read_csv(path, sep=delimiter, dtype=str, keep_default_na=False, na_filter=False,
-                                     encoding=encoding, names=names, skiprows=skip, chunksize=chunk_rows,
-                                     skip_blank_lines=True):
+            for frame in pd.read_csv(
+                path,
+                sep=delimiter,
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                encoding=encoding,
+                names=names,
+                skiprows=skip,
+                chunksize=chunk_rows,
+                skip_blank_lines=True,
+            ):
                 yield _Chunk(frame.reset_index(drop=True))
         except (pd.errors.ParserError, UnicodeDecodeError) as exc:
             raise FileFormatError(f"{path.name} is not a readable CSV file: {exc}") from exc
@@ -1469,18 +1683,25 @@ def _read_csv(path: Path, chunk_rows: int) -> Iterator[_Chunk]:
     malformed: list[tuple[int | None, str, str]] = []
 
     def invalid(row) -> str:
-        malformed.append((row.number, row.text, f"has {row.actual_columns} fields but the header has "
-                                                 f"{row.expected_columns}"))
+        malformed.append(
+            (row.number, row.text, f"has {row.actual_columns} fields but the header has {row.expected_columns}")
+        )
         return "skip"
 
-    read_options = pacsv.ReadOptions(column_names=names, skip_rows=skip, encoding=_arrow_encoding(encoding),
-                                     block_size=int(min(max(chunk_rows * row_bytes, 1 << 20), 1 << 30)))
+    read_options = pacsv.ReadOptions(
+        column_names=names,
+        skip_rows=skip,
+        encoding=_arrow_encoding(encoding),
+        block_size=int(min(max(chunk_rows * row_bytes, 1 << 20), 1 << 30)),
+    )
     parse_options = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=invalid)
-    convert_options = pacsv.ConvertOptions(column_types={name: pa.string() for name in names},
-                                           strings_can_be_null=False, quoted_strings_can_be_null=False)
+    convert_options = pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in names}, strings_can_be_null=False, quoted_strings_can_be_null=False
+    )
     try:
-        reader = pacsv.open_csv(path, read_options=read_options, parse_options=parse_options,
-                                convert_options=convert_options)
+        reader = pacsv.open_csv(
+            path, read_options=read_options, parse_options=parse_options, convert_options=convert_options
+        )
         for batch in reader:
             if batch.num_rows:
                 yield _Chunk(batch.to_pandas())
@@ -1488,8 +1709,13 @@ def _read_csv(path: Path, chunk_rows: int) -> Iterator[_Chunk]:
         raise FileFormatError(f"{path.name} is not a readable CSV file: {exc}") from exc
     if malformed:
         frame = pd.DataFrame({name: pd.Series([""] * len(malformed), dtype="str") for name in names})
-        yield _Chunk(frame, errors=[("malformed_row", f"line {number if number is not None else '?'} {why}: "
-                                                      f"{text[:200]!r}") for number, text, why in malformed])
+        yield _Chunk(
+            frame,
+            errors=[
+                ("malformed_row", f"line {number if number is not None else '?'} {why}: {text[:200]!r}")
+                for number, text, why in malformed
+            ],
+        )
 
 
 def _arrow_encoding(encoding: str) -> str:
@@ -1515,11 +1741,17 @@ class _CsvWriter:
             return
         table = pa.Table.from_pandas(frame, preserve_index=False)
         if self._schema is None:
-            keep = {"target_id": pa.int64(), "segment_id": pa.int64(), "distance_m": pa.float64(),
-                    "owner_person_id": pa.int64(), "owner_department_id": pa.int64()}
+            keep = {
+                "target_id": pa.int64(),
+                "segment_id": pa.int64(),
+                "distance_m": pa.float64(),
+                "owner_person_id": pa.int64(),
+                "owner_department_id": pa.int64(),
+            }
             self._schema = pa.schema([pa.field(name, keep.get(name, pa.string())) for name in table.column_names])
-            self._writer = pacsv.CSVWriter(self._file, self._schema,
-                                           write_options=pacsv.WriteOptions(quoting_style="needed"))
+            self._writer = pacsv.CSVWriter(
+                self._file, self._schema, write_options=pacsv.WriteOptions(quoting_style="needed")
+            )
         self._writer.write_table(table.cast(self._schema))
 
     def close(self) -> None:
@@ -1609,8 +1841,10 @@ def _vector_crs(path: Path, stated: str | None, declared: str | int | InputCRS |
         return crs
     same = {crs.epsg, file_crs.epsg} <= {4326, 4490} or crs.epsg == file_crs.epsg
     if not same:
-        raise CRSError(f"{path.name} is in {file_crs.name} but crs={crs.name} was given; gisgrid does not "
-                       "reproject silently: drop crs= or fix the file")
+        raise CRSError(
+            f"{path.name} is in {file_crs.name} but crs={crs.name} was given; gisgrid does not "
+            "reproject silently: drop crs= or fix the file"
+        )
     return file_crs
 
 
@@ -1704,11 +1938,24 @@ def _prefetch(chunks: Iterator[_Chunk], depth: int = 2) -> Iterator[_Chunk]:
         thread.join(timeout=5)
 
 
-def assign_file(index: AssignmentIndex, src: str | Path, dst: str | Path, *,
-                crs: str | int | InputCRS | None = None, lon: str | None = None, lat: str | None = None,
-                category: str | None = None, date: str | None = None, extent: Sequence[float] | None = None,
-                sheet: str | None = None, layer: str | None = None, owners: OwnerHistory | None = None,
-                role: str = "段长", chunk_rows: int = 200_000, progress: bool = True) -> AssignSummary:
+def assign_file(
+    index: AssignmentIndex,
+    src: str | Path,
+    dst: str | Path,
+    *,
+    crs: str | int | InputCRS | None = None,
+    lon: str | None = None,
+    lat: str | None = None,
+    category: str | None = None,
+    date: str | None = None,
+    extent: Sequence[float] | None = None,
+    sheet: str | None = None,
+    layer: str | None = None,
+    owners: OwnerHistory | None = None,
+    role: str = "段长",
+    chunk_rows: int = 200_000,
+    progress: bool = True,
+) -> AssignSummary:
     """Route every row of a file of reports and write them, with the result columns, to another file.
 
     The source is streamed in chunks of about ``chunk_rows`` rows: CSV/TXT
@@ -1782,15 +2029,15 @@ def assign_file(index: AssignmentIndex, src: str | Path, dst: str | Path, *,
     elif fmt_out == "xlsx":
         writer = _XlsxWriter(dst)
     else:
-        writer = _VectorWriter(dst, fmt_out, stated or (f"EPSG:{in_crs.epsg}" if in_crs.epsg else None),
-                               layer=dst.stem)
+        writer = _VectorWriter(dst, fmt_out, stated or (f"EPSG:{in_crs.epsg}" if in_crs.epsg else None), layer=dst.stem)
 
     rows = 0
     by_rule: Counter = Counter()
     by_error: Counter = Counter()
     columns: tuple[str | None, str | None, str | None, str | None] | None = None
-    bar = tqdm(total=total if total and total > 0 else None, unit="row", unit_scale=True, disable=not progress,
-               desc=src.name)
+    bar = tqdm(
+        total=total if total and total > 0 else None, unit="row", unit_scale=True, disable=not progress, desc=src.name
+    )
     # the writer works one chunk behind in its own thread (pyarrow and GDAL release the GIL while writing)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gisgrid-assign-writer")
     pending: Future | None = None
@@ -1811,10 +2058,20 @@ def assign_file(index: AssignmentIndex, src: str | Path, dst: str | Path, *,
             else:
                 x = _numbers(frame[x_col], x_col, n, errors)
                 y = _numbers(frame[y_col], y_col, n, errors)
-            result = _assign_prepared(index, n, x, y, in_crs,
-                                      categories=frame[cat_col] if cat_col in frame.columns else None,
-                                      dates=frame[date_col] if date_col in frame.columns else None,
-                                      extent=box, errors=errors, owners=owners, role=role, row_index=frame.index)
+            result = _assign_prepared(
+                index,
+                n,
+                x,
+                y,
+                in_crs,
+                categories=frame[cat_col] if cat_col in frame.columns else None,
+                dates=frame[date_col] if date_col in frame.columns else None,
+                extent=box,
+                errors=errors,
+                owners=owners,
+                role=role,
+                row_index=frame.index,
+            )
             out = _attach(frame, result)
             if vector_in and fmt_out not in VECTOR_FORMATS.values():
                 wkt_name = "wkt" if "wkt" not in out.columns else "wkt_geometry"
@@ -1839,14 +2096,22 @@ def assign_file(index: AssignmentIndex, src: str | Path, dst: str | Path, *,
     pool.shutdown(wait=True)
     bar.close()
     writer.close()
-    summary = AssignSummary(source=src, output=dst, rows=rows, by_rule=dict(by_rule), by_error=dict(by_error),
-                            seconds=time.perf_counter() - started, ruleset_version=index.ruleset.version)
+    summary = AssignSummary(
+        source=src,
+        output=dst,
+        rows=rows,
+        by_rule=dict(by_rule),
+        by_error=dict(by_error),
+        seconds=time.perf_counter() - started,
+        ruleset_version=index.ruleset.version,
+    )
     LOGGER.info("%s", summary)
     return summary
 
 
-def _file_columns(frame: pd.DataFrame, vector: bool, lon: str | None, lat: str | None, category: str | None,
-                  date: str | None) -> tuple[str | None, str | None, str | None, str | None]:
+def _file_columns(
+    frame: pd.DataFrame, vector: bool, lon: str | None, lat: str | None, category: str | None, date: str | None
+) -> tuple[str | None, str | None, str | None, str | None]:
     listing = ", ".join(map(str, frame.columns))
     if vector:
         x_col = y_col = None
@@ -1855,8 +2120,12 @@ def _file_columns(frame: pd.DataFrame, vector: bool, lon: str | None, lat: str |
         y_col = lat if lat is not None else _find_column(frame.columns, Y_NAMES)
         if x_col is None or y_col is None or x_col not in frame.columns or y_col not in frame.columns:
             raise InputError(f"no coordinate columns found (give lon= and lat=); columns are: {listing}")
-    return (x_col, y_col, _optional_column(frame, category, CATEGORY_NAMES, "category"),
-            _optional_column(frame, date, DATE_NAMES, "date"))
+    return (
+        x_col,
+        y_col,
+        _optional_column(frame, category, CATEGORY_NAMES, "category"),
+        _optional_column(frame, date, DATE_NAMES, "date"),
+    )
 
 
 def _counts(values: pd.Series) -> dict[str, int]:

@@ -9,6 +9,7 @@ and re-assigns stored reports with one bulk read and one bulk write
 (``COPY``) around the in-process engine — measured faster than a set-based
 ``INSERT … SELECT`` join on 2 cores (see ``bench/assign.py``).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,18 +23,25 @@ from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import pandas as pd
 import shapely
 import sqlalchemy as sa
 
 from gisgrid import crs as crsmod
-from gisgrid.routing.engine import (AssignmentIndex, AssignSummary, OwnerHistory, PartitionedIndex, RuleSet, _in_box,
-                            assign_frame)
-from gisgrid.routing.engine import assign_file as _assign_file
 from gisgrid.config import Settings
 from gisgrid.errors import InputError
+from gisgrid.routing.engine import (
+    AssignmentIndex,
+    AssignSummary,
+    OwnerHistory,
+    PartitionedIndex,
+    RuleSet,
+    _in_box,
+    assign_frame,
+)
+from gisgrid.routing.engine import assign_file as _assign_file
 
 LOGGER = logging.getLogger(__name__)
 
@@ -48,8 +56,11 @@ OWNER_RESULT_COLUMNS = ("owner_name", "owner_person_id", "owner_department_id", 
 
 
 def _gdf(frame: pd.DataFrame, column: str = "geom") -> gpd.GeoDataFrame:
-    geoms = shapely.from_wkb(frame.pop(column).map(lambda v: None if v is None else bytes(v)).to_numpy()) \
-        if len(frame) else np.array([], dtype=object)
+    geoms = (
+        shapely.from_wkb(frame.pop(column).map(lambda v: None if v is None else bytes(v)).to_numpy())
+        if len(frame)
+        else np.array([], dtype=object)
+    )
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, index=frame.index, crs=crsmod.STORAGE_SRID))
 
 
@@ -66,8 +77,9 @@ def load_ruleset(conn: sa.Connection, settings: Settings) -> RuleSet:
         if routing.get("mode") == "department" and rec["department_id"] is None and "department_id" not in routing:
             routing = {"mode": "location"}  # no department to route to: by location
         rows.append({"code": rec["code"], "routing": routing, "department_id": rec["department_id"]})
-    digest = hashlib.sha1(json.dumps([settings.nearest_tolerance_m, rows], sort_keys=True, default=str)
-                          .encode()).hexdigest()[:8]
+    digest = hashlib.sha1(
+        json.dumps([settings.nearest_tolerance_m, rows], sort_keys=True, default=str).encode()
+    ).hexdigest()[:8]
     return RuleSet.from_categories(rows, version=f"r{digest}", tolerance_m=settings.nearest_tolerance_m)
 
 
@@ -85,9 +97,9 @@ class Deployment:
     ruleset: RuleSet
     parts: list[_Part]
     owners: OwnerHistory
-    segment_street: pd.Series       # segment id -> street id
-    street_county: pd.Series        # street id -> county jurisdiction id
-    segment_info: pd.DataFrame      # id -> name, street
+    segment_street: pd.Series  # segment id -> street id
+    street_county: pd.Series  # street id -> county jurisdiction id
+    segment_info: pd.DataFrame  # id -> name, street
     jurisdiction_parent: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
     names: dict = field(default_factory=dict)  # target type -> {id: display name}
     owner_rows: pd.DataFrame | None = None  # the assignments, for the single-request lookup built on first use
@@ -107,9 +119,22 @@ class Deployment:
     def lookup(self) -> OwnerLookup:
         """Dict-based owner lookup for single points, built on first use (bulk paths never need it)."""
         if self._owner_lookup is None:
-            self._owner_lookup = OwnerLookup(self.owner_rows if self.owner_rows is not None else pd.DataFrame(
-                columns=["target_type", "target_id", "role", "valid_from", "valid_to", "person_id", "department_id",
-                         "owner_name"]))
+            self._owner_lookup = OwnerLookup(
+                self.owner_rows
+                if self.owner_rows is not None
+                else pd.DataFrame(
+                    columns=[
+                        "target_type",
+                        "target_id",
+                        "role",
+                        "valid_from",
+                        "valid_to",
+                        "person_id",
+                        "department_id",
+                        "owner_name",
+                    ]
+                )
+            )
         return self._owner_lookup
 
     def owner_of(self, target_type: str | None, target_id: int | None, day: dt.date):
@@ -138,8 +163,11 @@ class Deployment:
             return None
         street = int(self.segment_street[segment_id])
         county = self.street_county.get(street)
-        ids = {"segment": segment_id, "street": street,
-               "county": None if county is None or pd.isna(county) else int(county)}
+        ids = {
+            "segment": segment_id,
+            "street": street,
+            "county": None if county is None or pd.isna(county) else int(county),
+        }
         parts = []
         for role, level in CHAIN:
             tid = ids[level]
@@ -167,16 +195,33 @@ class Deployment:
             self._index = PartitionedIndex([(p.bbox, p.index) for p in self.parts])
         return self._index
 
-    def assign_table(self, frame: pd.DataFrame, *, lon: str = "lon", lat: str = "lat", crs="EPSG:4326",
-                     category: str | None = None, date: str | None = None, with_chain: bool = True) -> pd.DataFrame:
+    def assign_table(
+        self,
+        frame: pd.DataFrame,
+        *,
+        lon: str = "lon",
+        lat: str = "lat",
+        crs="EPSG:4326",
+        category: str | None = None,
+        date: str | None = None,
+        with_chain: bool = True,
+    ) -> pd.DataFrame:
         """Route every row of ``frame``; returns the input columns plus result and owner columns.
 
         Rows in = rows out: bad rows carry ``error_code`` and ``error_message``.
         ``with_chain=False`` leaves out the chain text (the stored path, where it
         is derivable from the owner history).
         """
-        return assign_frame(self.index, frame, lon=lon, lat=lat, crs=crs, category=category, date=date,
-                            owners=self if with_chain else _NoChain(self))
+        return assign_frame(
+            self.index,
+            frame,
+            lon=lon,
+            lat=lat,
+            crs=crs,
+            category=category,
+            date=date,
+            owners=self if with_chain else _NoChain(self),
+        )
 
     def assign_file(self, src, dst, *, crs, **options) -> AssignSummary:
         """Route a file of reports (CSV, XLSX, GeoJSON, GeoPackage) to another file, streamed in chunks."""
@@ -195,8 +240,9 @@ class Deployment:
         def fill(mask: np.ndarray, ttype: str, tids: np.ndarray, role: str) -> None:
             if not mask.any():
                 return
-            found = self.owners.owners_on(np.full(int(mask.sum()), ttype, dtype=object), tids[mask], days[mask],
-                                          role=role)
+            found = self.owners.owners_on(
+                np.full(int(mask.sum()), ttype, dtype=object), tids[mask], days[mask], role=role
+            )
             name[mask] = found["owner_name"].to_numpy(dtype=object)
             pid[mask] = found["person_id"].to_numpy(dtype=float, na_value=np.nan)
             did[mask] = found["department_id"].to_numpy(dtype=float, na_value=np.nan)
@@ -214,12 +260,19 @@ class Deployment:
             jur = self._lookup(self.jurisdiction_parent, jur)
             for role in OWNER_ROLES["jurisdiction"]:
                 fill(todo & ~np.isnan(jur) & _missing(name), "jurisdiction", jur, role)
-        out = pd.DataFrame({"owner_name": name,
-                            "owner_person_id": pd.array(pid, dtype="Float64").astype("Int64"),
-                            "owner_department_id": pd.array(did, dtype="Float64").astype("Int64")})
+        out = pd.DataFrame(
+            {
+                "owner_name": name,
+                "owner_person_id": pd.array(pid, dtype="Float64").astype("Int64"),
+                "owner_department_id": pd.array(did, dtype="Float64").astype("Int64"),
+            }
+        )
         if with_chain:
-            seg = pd.to_numeric(pd.Series(segment_ids), errors="coerce").to_numpy(dtype=float, na_value=np.nan) \
-                if segment_ids is not None else np.where(types == "segment", ids, np.nan)
+            seg = (
+                pd.to_numeric(pd.Series(segment_ids), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+                if segment_ids is not None
+                else np.where(types == "segment", ids, np.nan)
+            )
             street = self._lookup(self.segment_street, seg)
             county = self._lookup(self.street_county, street)
             chain = np.full(n, "", dtype=object)
@@ -228,8 +281,12 @@ class Deployment:
                 has = ~np.isnan(tid)
                 if not has.any():
                     continue
-                found = self.owners.owners_on(np.full(int(has.sum()), "jurisdiction" if level == "county" else level,
-                                                      dtype=object), tid[has], days[has], role=role)
+                found = self.owners.owners_on(
+                    np.full(int(has.sum()), "jurisdiction" if level == "county" else level, dtype=object),
+                    tid[has],
+                    days[has],
+                    role=role,
+                )
                 names = np.full(n, None, dtype=object)
                 names[has] = found["owner_name"].to_numpy(dtype=object)
                 held = ~_missing(names)
@@ -276,19 +333,35 @@ def load_deployment(conn: sa.Connection, settings: Settings) -> Deployment:
     """Load the rule set, indexes and owner history at the current data version."""
     version = conn.execute(sa.text("SELECT version FROM data_version WHERE id = 1")).scalar() or 0
     ruleset = load_ruleset(conn, settings)
-    segs = _gdf(pd.read_sql_query(sa.text("""
+    segs = _gdf(
+        pd.read_sql_query(
+            sa.text("""
         SELECT g.id, g.road_class, g.name, s.name AS street, g.street_id, COALESCE(j.metric_epsg, 0) AS epsg,
                ST_AsBinary(g.area) AS area, ST_AsBinary(g.geom) AS geom
         FROM segment g JOIN street s ON s.id = g.street_id LEFT JOIN jurisdiction j ON j.id = s.jurisdiction_id
-        ORDER BY g.id"""), conn))
-    segs["area"] = shapely.from_wkb(segs["area"].map(lambda v: None if v is None else bytes(v)).to_numpy()) \
-        if len(segs) else []
-    cells = _gdf(pd.read_sql_query(sa.text("""
+        ORDER BY g.id"""),
+            conn,
+        )
+    )
+    segs["area"] = (
+        shapely.from_wkb(segs["area"].map(lambda v: None if v is None else bytes(v)).to_numpy()) if len(segs) else []
+    )
+    cells = _gdf(
+        pd.read_sql_query(
+            sa.text("""
         SELECT c.id, c.code, COALESCE(j.metric_epsg, 0) AS epsg, ST_AsBinary(c.geom) AS geom
-        FROM grid_cell c LEFT JOIN jurisdiction j ON j.id = c.jurisdiction_id ORDER BY c.id"""), conn))
-    juris = _gdf(pd.read_sql_query(sa.text("""
+        FROM grid_cell c LEFT JOIN jurisdiction j ON j.id = c.jurisdiction_id ORDER BY c.id"""),
+            conn,
+        )
+    )
+    juris = _gdf(
+        pd.read_sql_query(
+            sa.text("""
         SELECT id, level, parent_id, code, name, COALESCE(metric_epsg, 0) AS epsg, ST_AsBinary(geom) AS geom
-        FROM jurisdiction ORDER BY id"""), conn))
+        FROM jurisdiction ORDER BY id"""),
+            conn,
+        )
+    )
     # features whose jurisdiction says no metric CRS join the deployment's main one
     known = pd.concat([segs["epsg"], cells["epsg"], juris["epsg"]])
     known = known[known > 0]
@@ -303,15 +376,22 @@ def load_deployment(conn: sa.Connection, settings: Settings) -> Deployment:
         bbox = (bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max())
         centre = ((bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2)
         metric = int(epsg) or crsmod.resolve_metric_crs(settings.metric_crs, *centre)
-        index = AssignmentIndex.build(s[["id", "road_class", "area", "geometry"]], c[["id", "geometry"]] if len(c)
-                                      else None, j[["id", "level", "geometry"]] if len(j) else None,
-                                      ruleset=ruleset, metric_epsg=metric)
+        index = AssignmentIndex.build(
+            s[["id", "road_class", "area", "geometry"]],
+            c[["id", "geometry"]] if len(c) else None,
+            j[["id", "level", "geometry"]] if len(j) else None,
+            ruleset=ruleset,
+            metric_epsg=metric,
+        )
         parts.append(_Part(metric, bbox, index))
-    owners = pd.read_sql_query(sa.text("""
+    owners = pd.read_sql_query(
+        sa.text("""
         SELECT a.target_type, a.target_id, a.role, a.valid_from, a.valid_to, a.person_id, a.department_id,
                COALESCE(p.name, d.name) AS owner_name
         FROM owner_assignment a LEFT JOIN person p ON p.id = a.person_id LEFT JOIN department d ON d.id = a.department_id
-        """), conn)
+        """),
+        conn,
+    )
     dept_names = dict(conn.execute(sa.text("SELECT id, name FROM department")).all())
     county_of = {}
     parents = dict(zip(juris["id"], juris["parent_id"]))
@@ -322,33 +402,39 @@ def load_deployment(conn: sa.Connection, settings: Settings) -> Deployment:
             k, hops = parents.get(k), hops + 1
         county_of[jid] = k if k is not None and not pd.isna(k) and levels.get(k) == "county" else None
     streets = pd.read_sql_query(sa.text("SELECT id, jurisdiction_id FROM street"), conn)
-    street_county = pd.Series([county_of.get(j) for j in streets["jurisdiction_id"]], index=streets["id"],
-                              dtype="float")
-    return Deployment(ruleset=ruleset, parts=parts,
-                      owners=OwnerHistory(owners, department_names=dept_names), owner_rows=owners,
-                      segment_street=pd.Series(segs["street_id"].to_numpy(), index=segs["id"].to_numpy()),
-                      street_county=street_county,
-                      segment_info=pd.DataFrame({"name": segs["name"].to_numpy(), "street": segs["street"].to_numpy()},
-                                                index=segs["id"].to_numpy()),
-                      jurisdiction_parent=pd.Series(juris["parent_id"].to_numpy(dtype=float),
-                                                    index=juris["id"].to_numpy()),
-                      names={"cell": dict(zip(cells["id"], cells["code"])),
-                             "jurisdiction": {i: f"{n} ({c})" for i, n, c in zip(juris["id"], juris["name"],
-                                                                                juris["code"])}},
-                      data_version=int(version))
+    street_county = pd.Series(
+        [county_of.get(j) for j in streets["jurisdiction_id"]], index=streets["id"], dtype="float"
+    )
+    return Deployment(
+        ruleset=ruleset,
+        parts=parts,
+        owners=OwnerHistory(owners, department_names=dept_names),
+        owner_rows=owners,
+        segment_street=pd.Series(segs["street_id"].to_numpy(), index=segs["id"].to_numpy()),
+        street_county=street_county,
+        segment_info=pd.DataFrame(
+            {"name": segs["name"].to_numpy(), "street": segs["street"].to_numpy()}, index=segs["id"].to_numpy()
+        ),
+        jurisdiction_parent=pd.Series(juris["parent_id"].to_numpy(dtype=float), index=juris["id"].to_numpy()),
+        names={
+            "cell": dict(zip(cells["id"], cells["code"])),
+            "jurisdiction": {i: f"{n} ({c})" for i, n, c in zip(juris["id"], juris["name"], juris["code"])},
+        },
+        data_version=int(version),
+    )
 
 
 # --- stored reports ------------------------------------------------------------------------
 def _text(values) -> pa.Array:
     """Text with missing values (None or NaN) as nulls."""
-    return pa.array(pd.Series(values, dtype=object).where(lambda v: v.notna(), None), type=pa.string(),
-                    from_pandas=True)
+    return pa.array(
+        pd.Series(values, dtype=object).where(lambda v: v.notna(), None), type=pa.string(), from_pandas=True
+    )
 
 
-
-
-def assign_stored_reports(conn: sa.Connection, deployment: Deployment, *, since: dt.date | None = None,
-                          only_unassigned: bool = False) -> dict:
+def assign_stored_reports(
+    conn: sa.Connection, deployment: Deployment, *, since: dt.date | None = None, only_unassigned: bool = False
+) -> dict:
     """(Re)assign stored reports: bulk read, route in process, bulk write; history is kept.
 
     Each run appends one ``report_assignment`` row per report (one COPY); the
@@ -364,9 +450,12 @@ def assign_stored_reports(conn: sa.Connection, deployment: Deployment, *, since:
     if only_unassigned:
         where.append("NOT EXISTS (SELECT 1 FROM report_assignment h WHERE h.report_id = r.id)")
     raw = conn.connection.dbapi_connection
-    sql = ("COPY (SELECT r.id, ST_X(r.geom), ST_Y(r.geom), c.code, (r.reported_at AT TIME ZONE 'Asia/Shanghai')::date "
-           "FROM report r LEFT JOIN category c ON c.id = r.category_id WHERE " + " AND ".join(where) +
-           ") TO STDOUT (FORMAT csv)")
+    sql = (
+        "COPY (SELECT r.id, ST_X(r.geom), ST_Y(r.geom), c.code, (r.reported_at AT TIME ZONE 'Asia/Shanghai')::date "
+        "FROM report r LEFT JOIN category c ON c.id = r.category_id WHERE "
+        + " AND ".join(where)
+        + ") TO STDOUT (FORMAT csv)"
+    )
     buf = io.BytesIO()
     with raw.cursor() as cur:
         with cur.copy(sql, params or None) as copy:
@@ -377,53 +466,90 @@ def assign_stored_reports(conn: sa.Connection, deployment: Deployment, *, since:
     if buf.getbuffer().nbytes == 0:
         return {"reports": 0, "by_rule": {}, "seconds": time.perf_counter() - t0}
     names = ["report_id", "lon", "lat", "category", "date"]
-    frame = pacsv.read_csv(buf, read_options=pacsv.ReadOptions(column_names=names), convert_options=pacsv.ConvertOptions(
-        column_types={"report_id": pa.int64(), "lon": pa.float64(), "lat": pa.float64(), "category": pa.string(),
-                      "date": pa.date32()})).to_pandas(date_as_object=False, strings_to_categorical=True)
+    frame = pacsv.read_csv(
+        buf,
+        read_options=pacsv.ReadOptions(column_names=names),
+        convert_options=pacsv.ConvertOptions(
+            column_types={
+                "report_id": pa.int64(),
+                "lon": pa.float64(),
+                "lat": pa.float64(),
+                "category": pa.string(),
+                "date": pa.date32(),
+            }
+        ),
+    ).to_pandas(date_as_object=False, strings_to_categorical=True)
     t_assign = 0.0
     by_rule: Counter = Counter()
-    with raw.cursor() as cur, cur.copy(f"COPY report_assignment ({', '.join(HISTORY_COLUMNS)}) FROM STDIN "
-                                       "(FORMAT csv)") as copy:
+    with (
+        raw.cursor() as cur,
+        cur.copy(f"COPY report_assignment ({', '.join(HISTORY_COLUMNS)}) FROM STDIN (FORMAT csv)") as copy,
+    ):
         # The history is the record: the current assignment is its latest row (view report_current).
         # Chunks are pipelined: the server ingests chunk k while this process routes chunk k + 1.
         for start in range(0, len(frame), STORED_CHUNK_ROWS):
             t = time.perf_counter()
-            table = _history_rows(deployment, frame.iloc[start:start + STORED_CHUNK_ROWS])
+            table = _history_rows(deployment, frame.iloc[start : start + STORED_CHUNK_ROWS])
             t_assign += time.perf_counter() - t
             by_rule.update(pd.Series(table.column("rule").to_numpy(zero_copy_only=False)).value_counts().to_dict())
             sink = io.BytesIO()
             pacsv.write_csv(table, sink, write_options=pacsv.WriteOptions(include_header=False))
             copy.write(sink.getvalue())
     t_end = time.perf_counter()
-    return {"reports": len(frame), "by_rule": dict(by_rule), "ruleset_version": deployment.ruleset.version,
-            "seconds": t_end - t0, "read_s": t_read - t0, "assign_s": t_assign,
-            "write_s": t_end - t_read - t_assign}
+    return {
+        "reports": len(frame),
+        "by_rule": dict(by_rule),
+        "ruleset_version": deployment.ruleset.version,
+        "seconds": t_end - t0,
+        "read_s": t_read - t0,
+        "assign_s": t_assign,
+        "write_s": t_end - t_read - t_assign,
+    }
 
 
 STORED_CHUNK_ROWS = 200_000
-HISTORY_COLUMNS = ("report_id", "ruleset_version", "rule", "target_type", "target_id", "segment_id", "distance_m",
-                   "owner_person_id", "owner_department_id", "owner_name", "chain", "reason")
+HISTORY_COLUMNS = (
+    "report_id",
+    "ruleset_version",
+    "rule",
+    "target_type",
+    "target_id",
+    "segment_id",
+    "distance_m",
+    "owner_person_id",
+    "owner_department_id",
+    "owner_name",
+    "chain",
+    "reason",
+)
 
 
 def _history_rows(deployment: Deployment, frame: pd.DataFrame) -> pa.Table:
     """Route ``frame`` (report_id, lon, lat, category, date) into report_assignment rows."""
     result = deployment.assign_table(frame, crs="EPSG:4326", category="category", date="date")
     failed = result["error_code"].notna().to_numpy()
-    table = pa.table({
-        "report_id": pa.array(frame["report_id"].to_numpy()),
-        "ruleset_version": pa.array([deployment.ruleset.version] * len(frame), type=pa.string()),
-        "rule": _text(np.where(failed, "error", result["rule"].astype(object).to_numpy())),
-        "target_type": _text(result["target_type"].astype(object).to_numpy()),
-        "target_id": pa.array(result["target_id"]),
-        "segment_id": pa.array(result["segment_id"]),
-        "distance_m": pa.array(result["distance_m"].round(2).to_numpy()),
-        "owner_person_id": pa.array(result["owner_person_id"]),
-        "owner_department_id": pa.array(result["owner_department_id"]),
-        "owner_name": _text(result["owner_name"].to_numpy(dtype=object)),
-        "chain": _text(result["chain"].to_numpy(dtype=object)),
-        "reason": _text(np.where(failed, result["error_message"].astype(object).to_numpy(),
-                                 result["reason"].astype(object).to_numpy())),
-    })
+    table = pa.table(
+        {
+            "report_id": pa.array(frame["report_id"].to_numpy()),
+            "ruleset_version": pa.array([deployment.ruleset.version] * len(frame), type=pa.string()),
+            "rule": _text(np.where(failed, "error", result["rule"].astype(object).to_numpy())),
+            "target_type": _text(result["target_type"].astype(object).to_numpy()),
+            "target_id": pa.array(result["target_id"]),
+            "segment_id": pa.array(result["segment_id"]),
+            "distance_m": pa.array(result["distance_m"].round(2).to_numpy()),
+            "owner_person_id": pa.array(result["owner_person_id"]),
+            "owner_department_id": pa.array(result["owner_department_id"]),
+            "owner_name": _text(result["owner_name"].to_numpy(dtype=object)),
+            "chain": _text(result["chain"].to_numpy(dtype=object)),
+            "reason": _text(
+                np.where(
+                    failed,
+                    result["error_message"].astype(object).to_numpy(),
+                    result["reason"].astype(object).to_numpy(),
+                )
+            ),
+        }
+    )
     return table.select(list(HISTORY_COLUMNS))
 
 
@@ -458,8 +584,15 @@ class OwnerLookup:
         return None
 
 
-def explain_point(deployment: Deployment, *, lon: float, lat: float, crs="EPSG:4326", category: str | None = None,
-                  day: str | dt.date | None = None) -> dict:
+def explain_point(
+    deployment: Deployment,
+    *,
+    lon: float,
+    lat: float,
+    crs="EPSG:4326",
+    category: str | None = None,
+    day: str | dt.date | None = None,
+) -> dict:
     """Route one point and say why: target, rule, distance, owner and chain, rule-set version.
 
     The single-request path: no pandas, a few tens of microseconds of routing.
@@ -498,17 +631,24 @@ def explain_point(deployment: Deployment, *, lon: float, lat: float, crs="EPSG:4
     if not inside(slon, slat) and parsed.is_lonlat:
         sw = [float(v[0]) for v in crsmod.to_storage([y], [x], parsed)]
         if inside(sw[0], sw[1]):
-            return {"error": "swapped_lonlat",
-                    "detail": f"lon {x}, lat {y} lies outside the area but inside it when swapped (not corrected)"}
+            return {
+                "error": "swapped_lonlat",
+                "detail": f"lon {x}, lat {y} lies outside the area but inside it when swapped (not corrected)",
+            }
     try:
         r = deployment.index.route_point(slon, slat, category or None)
     except InputError as exc:
         return {"error": "unknown_category", "detail": str(exc)}
     owner = deployment.owner_of(r["target_type"], r["target_id"], when)
     return {
-        "lon": round(slon, 7), "lat": round(slat, 7), "crs_in": parsed.name, **r,
+        "lon": round(slon, 7),
+        "lat": round(slat, 7),
+        "crs_in": parsed.name,
+        **r,
         "target_name": deployment.target_name(r["target_type"], r["target_id"]),
         "owner": owner[0] if owner else None,
-        "owner_person_id": owner[1] if owner else None, "owner_department_id": owner[2] if owner else None,
-        "chain": deployment.chain_of(r["segment_id"], when), "date": when.isoformat(),
+        "owner_person_id": owner[1] if owner else None,
+        "owner_department_id": owner[2] if owner else None,
+        "chain": deployment.chain_of(r["segment_id"], when),
+        "date": when.isoformat(),
     }

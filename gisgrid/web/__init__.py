@@ -1,4 +1,5 @@
 """The Flask application factory (flaskr style): nothing is built at import time."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """JSON API: health and (later) assignment."""
+
 from __future__ import annotations
 
 import logging
@@ -70,8 +71,14 @@ def api_assign():
     missing = [k for k in ("lon", "lat") if body.get(k) is None]
     if missing:
         return jsonify(error="missing_coordinates", detail=f"missing {', '.join(missing)}"), 400
-    result = explain_point(current_deployment(), lon=body.get("lon"), lat=body.get("lat"),
-                           crs=body.get("crs") or "EPSG:4326", category=body.get("category"), day=body.get("date"))
+    result = explain_point(
+        current_deployment(),
+        lon=body.get("lon"),
+        lat=body.get("lat"),
+        crs=body.get("crs") or "EPSG:4326",
+        category=body.get("category"),
+        day=body.get("date"),
+    )
     if "error" in result:
         return jsonify(result), 400
     return jsonify(result)

@@ -3,10 +3,11 @@
 A Folium map with one layer per problem type (gaps red, overlaps orange,
 slivers purple, vacant units grey, reports outside every owner's area as
 black dots), a table per problem type, and downloads of the same result as
-GeoJSON and XLSX.  The work is :func:`gisgrid.grid.store.audit_store`; this
+GeoJSON and XLSX.  The work is :func:`gisgrid.audit.store.audit_store`; this
 module only draws.  Every text reaching the page or the map is HTML-escaped
 (Jinja autoescaping for tables; :func:`html.escape` for map popups).
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,10 +25,10 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from folium.utilities import JsCode
 
-from gisgrid.maps import ownership as maps
+from gisgrid.audit.store import audit_geojson_bytes, audit_store, audit_xlsx_bytes
 from gisgrid.demo import ATTRIBUTION
 from gisgrid.errors import InputError, NotFound
-from gisgrid.grid.store import audit_geojson_bytes, audit_store, audit_xlsx_bytes
+from gisgrid.maps import ownership as maps
 from gisgrid.web.db import get_conn
 
 LOGGER = logging.getLogger(__name__)
@@ -53,9 +54,15 @@ _BIND = JsCode("""
 
 
 def _titles() -> dict[str, str]:
-    return {"gaps": _("Gaps"), "overlaps": _("Overlaps"), "slivers": _("Slivers"), "vacant": _("Vacant units"),
-            "expiring": _("Expiring assignments"), "over_limit": _("Owners over the limit"),
-            "reports": _("Reports outside every owner's area")}
+    return {
+        "gaps": _("Gaps"),
+        "overlaps": _("Overlaps"),
+        "slivers": _("Slivers"),
+        "vacant": _("Vacant units"),
+        "expiring": _("Expiring assignments"),
+        "over_limit": _("Owners over the limit"),
+        "reports": _("Reports outside every owner's area"),
+    }
 
 
 def _columns() -> dict[str, list[tuple[str, str]]]:
@@ -64,14 +71,29 @@ def _columns() -> dict[str, list[tuple[str, str]]]:
     return {
         "gaps": [("layer", layer), ("area_m2", area), ("thinness", _("Thinness")), ("sliver", _("Sliver"))],
         "overlaps": [("layer", layer), ("units", _("Units")), ("owners", owners), ("area_m2", area)],
-        "slivers": [("kind", _("Kind")), ("unit", unit), ("owners", owners), ("area_m2", area),
-                    ("thinness", _("Thinness"))],
+        "slivers": [
+            ("kind", _("Kind")),
+            ("unit", unit),
+            ("owners", owners),
+            ("area_m2", area),
+            ("thinness", _("Thinness")),
+        ],
         "vacant": [("layer", layer), ("unit", unit), ("area_m2", area)],
-        "expiring": [("layer", layer), ("unit", unit), ("role", _("Role")), ("owner_name", _("Owner")),
-                     ("valid_to", _("Ends")), ("days_left", _("Days left"))],
+        "expiring": [
+            ("layer", layer),
+            ("unit", unit),
+            ("role", _("Role")),
+            ("owner_name", _("Owner")),
+            ("valid_to", _("Ends")),
+            ("days_left", _("Days left")),
+        ],
         "over_limit": [("owner_name", _("Owner")), ("n_units", _("Units owned")), ("units", _("Units"))],
-        "reports": [("report_id", _("Report")), ("reported_at", _("Reported")), ("rule", _("Rule")),
-                    ("reason", _("Reason"))],
+        "reports": [
+            ("report_id", _("Report")),
+            ("reported_at", _("Reported")),
+            ("rule", _("Rule")),
+            ("reason", _("Reason")),
+        ],
     }
 
 
@@ -100,8 +122,10 @@ def _params() -> tuple[str | None, int]:
 
 
 def _towns(conn) -> list[dict]:
-    return [dict(r._mapping) for r in conn.execute(sa.text(
-        "SELECT code, name FROM jurisdiction WHERE level = 'town' ORDER BY code"))]
+    return [
+        dict(r._mapping)
+        for r in conn.execute(sa.text("SELECT code, name FROM jurisdiction WHERE level = 'town' ORDER BY code"))
+    ]
 
 
 def _popup(title: str, rows: list[tuple[str, str]]) -> str:
@@ -125,13 +149,32 @@ def _feature_text(name: str, rec: dict, titles: dict, columns: dict) -> tuple[st
 def _style(name: str):
     colour, css = STYLES[name]
     if name == "reports":
-        return lambda f: {"color": "#ffffff", "weight": 1, "fillColor": colour, "fillOpacity": 0.9,
-                          "radius": 5, "className": css}
+        return lambda f: {
+            "color": "#ffffff",
+            "weight": 1,
+            "fillColor": colour,
+            "fillOpacity": 0.9,
+            "radius": 5,
+            "className": css,
+        }
     if name == "vacant":  # often most units: a light wash that leaves the other problems visible
-        return lambda f: {"color": "#6e6e6e", "weight": 1, "opacity": 0.8, "dashArray": "3 3",
-                          "fillColor": colour, "fillOpacity": 0.18, "className": css}
-    return lambda f: {"color": colour, "weight": 3, "opacity": 1.0, "fillColor": colour, "fillOpacity": 0.6,
-                      "className": css}
+        return lambda f: {
+            "color": "#6e6e6e",
+            "weight": 1,
+            "opacity": 0.8,
+            "dashArray": "3 3",
+            "fillColor": colour,
+            "fillOpacity": 0.18,
+            "className": css,
+        }
+    return lambda f: {
+        "color": colour,
+        "weight": 3,
+        "opacity": 1.0,
+        "fillColor": colour,
+        "fillOpacity": 0.6,
+        "className": css,
+    }
 
 
 #: Drawing order: the wash of vacant units first, the sharp problems on top.
@@ -142,23 +185,29 @@ def _legend_html(titles: dict, counts: dict) -> str:
     rows = []
     for name, (colour, _css) in STYLES.items():
         shape = "border-radius:50%;" if name == "reports" else ""
-        rows.append(f'<div class="gg-legend-row"><span class="gg-swatch" style="background:{colour};{shape}">'
-                    f'</span><span>{escape(titles[name])}</span><span class="gg-count">{counts[name]}</span></div>')
+        rows.append(
+            f'<div class="gg-legend-row"><span class="gg-swatch" style="background:{colour};{shape}">'
+            f'</span><span>{escape(titles[name])}</span><span class="gg-count">{counts[name]}</span></div>'
+        )
     return f"<h4>{escape(_('Coverage problems'))}</h4>" + "".join(rows)
 
 
 def _audit_map(boundary, cells: gpd.GeoDataFrame, result, lang: str) -> folium.Map:
     titles, columns = _titles(), _columns()
     m = maps.base_map(boundary.bounds, attribution=ATTRIBUTION, lang=lang)
-    folium.GeoJson(gpd.GeoSeries([boundary], crs=4326).__geo_interface__, name=_("Jurisdiction"),
-                   style_function=lambda f: {"color": "#17324d", "weight": 2, "fill": False,
-                                             "className": "gg-jurisdiction"},
-                   interactive=False).add_to(m)
+    folium.GeoJson(
+        gpd.GeoSeries([boundary], crs=4326).__geo_interface__,
+        name=_("Jurisdiction"),
+        style_function=lambda f: {"color": "#17324d", "weight": 2, "fill": False, "className": "gg-jurisdiction"},
+        interactive=False,
+    ).add_to(m)
     if len(cells):
-        folium.GeoJson(gpd.GeoDataFrame(geometry=cells.geometry.boundary, crs=4326).__geo_interface__,
-                       name=_("Cells"), interactive=False,
-                       style_function=lambda f: {"color": "#5b6b7b", "weight": 0.7, "opacity": 0.6,
-                                                 "className": "gg-cell"}).add_to(m)
+        folium.GeoJson(
+            gpd.GeoDataFrame(geometry=cells.geometry.boundary, crs=4326).__geo_interface__,
+            name=_("Cells"),
+            interactive=False,
+            style_function=lambda f: {"color": "#5b6b7b", "weight": 0.7, "opacity": 0.6, "className": "gg-cell"},
+        ).add_to(m)
     m.options["zoomSnap"] = 0.25  # fit the jurisdiction snugly
     layers = result.layers()
     counts = {name: len(layer) for name, layer in layers.items()}
@@ -169,16 +218,20 @@ def _audit_map(boundary, cells: gpd.GeoDataFrame, result, lang: str) -> folium.M
             records = layer.drop(columns="geometry").to_dict("records")
             texts = [_feature_text(name, rec, titles, columns) for rec in records]
             geoms = shapely.transform(layer.geometry.values, lambda xy: np.round(xy, maps.COORDINATE_DECIMALS))
-            frame = gpd.GeoDataFrame({"popup_html": [t[0] for t in texts], "label_html": [t[1] for t in texts]},
-                                     geometry=gpd.GeoSeries(geoms, crs=4326))
+            frame = gpd.GeoDataFrame(
+                {"popup_html": [t[0] for t in texts], "label_html": [t[1] for t in texts]},
+                geometry=gpd.GeoSeries(geoms, crs=4326),
+            )
             point = name == "reports"
-            folium.GeoJson(frame.to_geo_dict(show_bbox=False), name=titles[name],
-                           style_function=_style(name),
-                           marker=folium.CircleMarker() if point else None,
-                           on_each_feature=_BIND).add_to(group)
+            folium.GeoJson(
+                frame.to_geo_dict(show_bbox=False),
+                name=titles[name],
+                style_function=_style(name),
+                marker=folium.CircleMarker() if point else None,
+                on_each_feature=_BIND,
+            ).add_to(group)
         group.add_to(m)
-    maps._HtmlControl(_legend_html(titles, counts), position="bottomright",
-                      css_class="gg-panel gg-legend").add_to(m)
+    maps._HtmlControl(_legend_html(titles, counts), position="bottomright", css_class="gg-panel gg-legend").add_to(m)
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
     return m
 
@@ -194,9 +247,18 @@ def _tables(result) -> list[dict]:
         total = None
         if "area_m2" in table.columns and len(table):
             total = _text(float(table["area_m2"].sum()))
-        out.append({"name": name, "title": titles[name], "headers": [h for _c, h in cols], "rows": rows,
-                    "count": len(table), "hidden": max(0, len(table) - MAX_ROWS), "total_m2": total,
-                    "colour": STYLES.get(name, ("#444", ""))[0]})
+        out.append(
+            {
+                "name": name,
+                "title": titles[name],
+                "headers": [h for _c, h in cols],
+                "rows": rows,
+                "count": len(table),
+                "hidden": max(0, len(table) - MAX_ROWS),
+                "total_m2": total,
+                "colour": STYLES.get(name, ("#444", ""))[0],
+            }
+        )
     return out
 
 
@@ -214,15 +276,30 @@ def audit_page():
     if not towns:
         return render_template("audit.html", towns=[], jurisdiction=None)
     code = code or towns[0]["code"]
-    row = conn.execute(sa.text("SELECT id, code, name, ST_AsBinary(geom) AS geom FROM jurisdiction "
-                               "WHERE code = :c"), {"c": code}).first()
+    row = conn.execute(
+        sa.text("SELECT id, code, name, ST_AsBinary(geom) AS geom FROM jurisdiction WHERE code = :c"), {"c": code}
+    ).first()
     if row is None:
         raise NotFound(_("No jurisdiction with code %(code)s.", code=code))
     _conn, result = _run(code, days)
     boundary = shapely.from_wkb(bytes(row.geom))
-    cells = gpd.GeoDataFrame(geometry=gpd.GeoSeries(shapely.from_wkb([bytes(g) for (g,) in conn.execute(sa.text(
-        "SELECT ST_AsBinary(c.geom) FROM grid_cell c, jurisdiction j WHERE j.id = :j AND c.geom && j.geom "
-        "AND ST_Relate(c.geom, j.geom, 'T********')"), {"j": row.id})]), crs=4326))
+    cells = gpd.GeoDataFrame(
+        geometry=gpd.GeoSeries(
+            shapely.from_wkb(
+                [
+                    bytes(g)
+                    for (g,) in conn.execute(
+                        sa.text(
+                            "SELECT ST_AsBinary(c.geom) FROM grid_cell c, jurisdiction j WHERE j.id = :j AND c.geom && j.geom "
+                            "AND ST_Relate(c.geom, j.geom, 'T********')"
+                        ),
+                        {"j": row.id},
+                    )
+                ]
+            ),
+            crs=4326,
+        )
+    )
     lang = "en" if str(get_locale()).startswith("en") else "zh_CN"
     m = _audit_map(boundary, cells, result, lang)
     root = m.get_root()
@@ -230,10 +307,19 @@ def audit_page():
     tables = _tables(result)
     summary = result.summary()
     return render_template(
-        "audit.html", towns=towns, jurisdiction={"code": row.code, "name": row.name}, days=days,
-        tables=tables, summary=summary, clean=result.clean, n_cells=len(cells),
+        "audit.html",
+        towns=towns,
+        jurisdiction={"code": row.code, "name": row.name},
+        days=days,
+        tables=tables,
+        summary=summary,
+        clean=result.clean,
+        n_cells=len(cells),
         no_problems=all(t["count"] == 0 for t in tables),
-        map_header=root.header.render(), map_html=root.html.render(), map_script=root.script.render())
+        map_header=root.header.render(),
+        map_html=root.html.render(),
+        map_script=root.script.render(),
+    )
 
 
 def _download(data: bytes, mimetype: str, code: str | None, ext: str) -> Response:
@@ -252,5 +338,6 @@ def export_geojson():
 def export_xlsx():
     code, days = _params()
     _conn, result = _run(code, days)
-    return _download(audit_xlsx_bytes(result),
-                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", code, "xlsx")
+    return _download(
+        audit_xlsx_bytes(result), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", code, "xlsx"
+    )

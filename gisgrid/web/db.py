@@ -1,4 +1,5 @@
 """Connection wiring for the web app: one engine per app, a connection per request on ``g``."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -27,5 +28,6 @@ def close_conn(_exc=None) -> None:
 def init_app(app: Flask) -> None:
     url = app.config.get("DATABASE_URL") or database_url(app.config["GISGRID_SETTINGS"])
     app.extensions["gisgrid.engine"] = sa.create_engine(
-        url, pool_pre_ping=True, pool_size=5, connect_args={"options": "-c statement_timeout=30000"})
+        url, pool_pre_ping=True, pool_size=5, connect_args={"options": "-c statement_timeout=30000"}
+    )
     app.teardown_appcontext(close_conn)

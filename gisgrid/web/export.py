@@ -1,4 +1,5 @@
 """Export every layer: ``GET /export/<layer>.<fmt>`` with fmt geojson, gpkg, csv or xlsx."""
+
 from __future__ import annotations
 
 import tempfile
@@ -29,11 +30,15 @@ def export_layer(name: str, fmt: str):
     if fmt == "geojson":
         if not hasattr(frame, "geometry"):
             raise NotFound(f"layer {name!r} has no geometry; export it as csv or xlsx")
-        return Response(to_geojson_bytes(frame), mimetype=MIMETYPES[fmt],
-                        headers={"Content-Disposition": f'attachment; filename="{name}.geojson"'})
+        return Response(
+            to_geojson_bytes(frame),
+            mimetype=MIMETYPES[fmt],
+            headers={"Content-Disposition": f'attachment; filename="{name}.geojson"'},
+        )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{name}.{fmt}"
         write_layer(frame, path)
         data = path.read_bytes()
-    return Response(data, mimetype=MIMETYPES[fmt],
-                    headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'})
+    return Response(
+        data, mimetype=MIMETYPES[fmt], headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
+    )

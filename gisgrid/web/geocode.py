@@ -9,6 +9,7 @@ and ``result.csv`` (every input row with the geocode and route columns).  Job
 ids are random hex; anything else in a URL is a 404, so no path can leave the
 job folder.
 """
+
 from __future__ import annotations
 
 import io
@@ -26,12 +27,12 @@ from flask import Blueprint, Response, current_app, jsonify, redirect, render_te
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from gisgrid.maps import ownership as maps
 from gisgrid.demo import ATTRIBUTION
 from gisgrid.errors import InputError, NotFound
 from gisgrid.geocode.batch import ColumnNotFound, read_table, xlsx_number_columns
 from gisgrid.geocode.route import geocode_and_route, input_columns, needs_review, output_names, route_located
 from gisgrid.io._tabular import SheetNotFound, UnreadableTable
+from gisgrid.maps import ownership as maps
 from gisgrid.web.db import get_conn
 
 LOGGER = logging.getLogger(__name__)
@@ -47,16 +48,28 @@ MAX_SHOWN_ROWS = 2000
 #: Streets drawn around the results at most.
 MAX_CONTEXT_STREETS = 3000
 MANUAL_QUALITY = "manual"
-QUALITY_COLOURS = {"address_point": "#1a7f37", "interpolated": "#2f81f7", "intersection": "#8250df",
-                   "street": "#d29922", "jurisdiction": "#cf222e", MANUAL_QUALITY: "#0a3069"}
+QUALITY_COLOURS = {
+    "address_point": "#1a7f37",
+    "interpolated": "#2f81f7",
+    "intersection": "#8250df",
+    "street": "#d29922",
+    "jurisdiction": "#cf222e",
+    MANUAL_QUALITY: "#0a3069",
+}
 _LOCK = threading.Lock()  # one writer of result.csv at a time (clerks may place rows quickly)
 
 
 def _quality_labels() -> dict[str, str]:
     """Quality codes as the page shows them (in zh: 地址点, 失败 …); the files keep the codes."""
-    return {"address_point": _("address_point"), "interpolated": _("interpolated"),
-            "intersection": _("intersection"), "street": _("street"), "jurisdiction": _("jurisdiction"),
-            "failed": _("failed"), MANUAL_QUALITY: _("manual")}
+    return {
+        "address_point": _("address_point"),
+        "interpolated": _("interpolated"),
+        "intersection": _("intersection"),
+        "street": _("street"),
+        "jurisdiction": _("jurisdiction"),
+        "failed": _("failed"),
+        MANUAL_QUALITY: _("manual"),
+    }
 
 
 def _jobs_dir() -> Path:
@@ -104,8 +117,9 @@ def _write_result(path: Path, frame: pd.DataFrame) -> None:
 
 @bp.get("/")
 def upload_form():
-    return render_template("geocode.html", error=None, column=request.args.get("column", ""), sheet="",
-                           category="", date="")
+    return render_template(
+        "geocode.html", error=None, column=request.args.get("column", ""), sheet="", category="", date=""
+    )
 
 
 @bp.post("/")
@@ -151,8 +165,9 @@ def _new_job(name: str, data: bytes, form: dict) -> str:
     meta = {"name": name, "column": form["column"], **{k: form[k] or None for k in ("sheet", "category", "date")}}
     try:
         frame = read_table(src, sheet=meta["sheet"], column=meta["column"])
-        result = geocode_and_route(frame, meta["column"], gazetteers, _deployment(), category=meta["category"],
-                                   date=meta["date"])
+        result = geocode_and_route(
+            frame, meta["column"], gazetteers, _deployment(), category=meta["category"], date=meta["date"]
+        )
     except Exception:
         for child in path.iterdir():
             child.unlink()
@@ -171,25 +186,37 @@ def _upload_error(exc: InputError, name: str) -> str:
     """
     if isinstance(exc, ColumnNotFound):
         where = {"name": name, "column": exc.column, "columns": ", ".join(exc.columns)}
-        text = (_("Column “%(column)s” not found in %(name)s; its columns are: %(columns)s.", **where)
-                if exc.sheet is None else
-                _("Column “%(column)s” not found in sheet “%(sheet)s” of %(name)s; its columns are: %(columns)s.",
-                  sheet=exc.sheet, **where))
+        text = (
+            _("Column “%(column)s” not found in %(name)s; its columns are: %(columns)s.", **where)
+            if exc.sheet is None
+            else _(
+                "Column “%(column)s” not found in sheet “%(sheet)s” of %(name)s; its columns are: %(columns)s.",
+                sheet=exc.sheet,
+                **where,
+            )
+        )
         if exc.sheets:
-            text += " " + _("The workbook has the sheets %(sheets)s: enter one as the sheet.",
-                            sheets=", ".join(exc.sheets))
+            text += " " + _(
+                "The workbook has the sheets %(sheets)s: enter one as the sheet.", sheets=", ".join(exc.sheets)
+            )
         return text
     if isinstance(exc, SheetNotFound):
-        return _("%(name)s has no sheet “%(sheet)s”; its sheets are: %(sheets)s.", name=name, sheet=exc.sheet,
-                 sheets=", ".join(exc.sheets))
+        return _(
+            "%(name)s has no sheet “%(sheet)s”; its sheets are: %(sheets)s.",
+            name=name,
+            sheet=exc.sheet,
+            sheets=", ".join(exc.sheets),
+        )
     if isinstance(exc, UnreadableTable):
         LOGGER.info("upload %s unreadable: %s", name, exc)
         if exc.problem == "empty" and exc.sheet is not None:
             return _("Sheet “%(sheet)s” of %(name)s is empty.", sheet=exc.sheet, name=name)
-        return {"workbook": _("%(name)s is not a readable XLSX workbook.", name=name),
-                "csv": _("%(name)s is not a readable CSV file.", name=name),
-                "encoding": _("Cannot tell the text encoding of %(name)s: save it as UTF-8 CSV.", name=name),
-                "empty": _("%(name)s is empty.", name=name)}[exc.problem]
+        return {
+            "workbook": _("%(name)s is not a readable XLSX workbook.", name=name),
+            "csv": _("%(name)s is not a readable CSV file.", name=name),
+            "encoding": _("Cannot tell the text encoding of %(name)s: save it as UTF-8 CSV.", name=name),
+            "empty": _("%(name)s is empty.", name=name),
+        }[exc.problem]
     return str(exc)
 
 
@@ -204,8 +231,12 @@ def _bounds(points: pd.DataFrame) -> tuple[float, float, float, float]:
     if len(points):
         lon, lat = points["lon"], points["lat"]
         pad = 0.001
-        return (max(lon.min() - pad, -180), max(lat.min() - pad, -90), min(lon.max() + pad, 180),
-                min(lat.max() + pad, 90))
+        return (
+            max(lon.min() - pad, -180),
+            max(lat.min() - pad, -90),
+            min(lon.max() + pad, 180),
+            min(lat.max() + pad, 90),
+        )
     return dep.extent or (-180.0, -85.0, 180.0, 85.0)
 
 
@@ -216,14 +247,25 @@ def _street_context(bounds) -> folium.FeatureGroup:
     minx, miny, maxx, maxy = bounds
     pad_x, pad_y = max((maxx - minx) * 0.5, 0.003), max((maxy - miny) * 0.5, 0.003)
     streets = layers.fetch_layer(
-        get_conn(), "streets", where="id IN (SELECT id FROM street WHERE geom && "
+        get_conn(),
+        "streets",
+        where="id IN (SELECT id FROM street WHERE geom && "
         "ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326) LIMIT :limit)",
-        params={"minx": minx - pad_x, "miny": miny - pad_y, "maxx": maxx + pad_x, "maxy": maxy + pad_y,
-                "limit": MAX_CONTEXT_STREETS})
+        params={
+            "minx": minx - pad_x,
+            "miny": miny - pad_y,
+            "maxx": maxx + pad_x,
+            "maxy": maxy + pad_y,
+            "limit": MAX_CONTEXT_STREETS,
+        },
+    )
     group = folium.FeatureGroup(name=_("Streets"))
     if len(streets):
-        folium.GeoJson(streets[["geometry"]].to_json(), interactive=False,
-                       style_function=lambda _f: {"color": "#7d8793", "weight": 2, "opacity": 0.8}).add_to(group)
+        folium.GeoJson(
+            streets[["geometry"]].to_json(),
+            interactive=False,
+            style_function=lambda _f: {"color": "#7d8793", "weight": 2, "opacity": 0.8},
+        ).add_to(group)
     return group
 
 
@@ -240,9 +282,17 @@ def _result_map(frame: pd.DataFrame, names: dict[str, str], address: pd.Series, 
     for i in points.index[:MAX_SHOWN_ROWS]:
         quality, owner = frame.at[i, names["quality"]], frame.at[i, names["owner_name"]]
         tip = f"#{int(i) + 1} {escape(address[i])}<br>{escape(labels.get(quality, quality))} · {escape(owner or '—')}"
-        folium.CircleMarker([float(lat[i]), float(lon[i])], radius=6, weight=1, color="#333",
-                            fill=True, fill_opacity=0.85, fill_color=QUALITY_COLOURS.get(quality, "#888"),
-                            tooltip=folium.Tooltip(tip), class_name=f"gg-geocoded gg-q-{quality}").add_to(layer)
+        folium.CircleMarker(
+            [float(lat[i]), float(lon[i])],
+            radius=6,
+            weight=1,
+            color="#333",
+            fill=True,
+            fill_opacity=0.85,
+            fill_color=QUALITY_COLOURS.get(quality, "#888"),
+            tooltip=folium.Tooltip(tip),
+            class_name=f"gg-geocoded gg-q-{quality}",
+        ).add_to(layer)
     layer.add_to(m)
     return m
 
@@ -250,8 +300,12 @@ def _result_map(frame: pd.DataFrame, names: dict[str, str], address: pd.Series, 
 def _map_parts(m: folium.Map) -> dict:
     root = m.get_root()
     root.render()
-    return {"map_header": root.header.render(), "map_html": root.html.render(), "map_script": root.script.render(),
-            "map_name": m.get_name()}
+    return {
+        "map_header": root.header.render(),
+        "map_html": root.html.render(),
+        "map_script": root.script.render(),
+        "map_name": m.get_name(),
+    }
 
 
 def _shown_columns(frame: pd.DataFrame, names: dict[str, str], address: str) -> list[str]:
@@ -275,20 +329,40 @@ def show_job(job: str):
         number = pd.to_numeric(shown[c], errors="coerce")
         shown[c] = number.map(lambda v: "" if pd.isna(v) else f"{v:.7f}")
     rows = [{"n": int(i), "cells": shown.loc[i].tolist(), "review": bool(review[i])} for i in shown.index]
-    review_rows = [{"n": int(i), "address": address[i], "quality": frame.at[i, names["quality"]],
-                    "confidence": frame.at[i, names["confidence"]], "note": frame.at[i, names["geocode_note"]],
-                    "route_note": frame.at[i, names["route_note"]]}
-                   for i in frame.index[review][:MAX_SHOWN_ROWS]]
-    return render_template("geocode_job.html", job=job, meta=meta, columns=columns,
-                           quality_labels=_quality_labels(), quality_colours=QUALITY_COLOURS,
-                           rows=rows, review_rows=review_rows, review_total=int(review.sum()),
-                           truncated=len(frame) > MAX_SHOWN_ROWS, **_summary(frame, names), **_map_parts(m))
+    review_rows = [
+        {
+            "n": int(i),
+            "address": address[i],
+            "quality": frame.at[i, names["quality"]],
+            "confidence": frame.at[i, names["confidence"]],
+            "note": frame.at[i, names["geocode_note"]],
+            "route_note": frame.at[i, names["route_note"]],
+        }
+        for i in frame.index[review][:MAX_SHOWN_ROWS]
+    ]
+    return render_template(
+        "geocode_job.html",
+        job=job,
+        meta=meta,
+        columns=columns,
+        quality_labels=_quality_labels(),
+        quality_colours=QUALITY_COLOURS,
+        rows=rows,
+        review_rows=review_rows,
+        review_total=int(review.sum()),
+        truncated=len(frame) > MAX_SHOWN_ROWS,
+        **_summary(frame, names),
+        **_map_parts(m),
+    )
 
 
 def _summary(frame: pd.DataFrame, names: dict[str, str]) -> dict:
     """What the summary line counts: rows, rows per quality code, rows with an owner."""
-    return {"total": len(frame), "counts": frame[names["quality"]].value_counts().to_dict(),
-            "with_owner": int(frame[names["owner_name"]].str.strip().ne("").sum())}
+    return {
+        "total": len(frame),
+        "counts": frame[names["quality"]].value_counts().to_dict(),
+        "with_owner": int(frame[names["owner_name"]].str.strip().ne("").sum()),
+    }
 
 
 @bp.post("/<job>/place")
@@ -317,23 +391,41 @@ def place(job: str):
         frame, names = _read_result(path)
         if not 0 <= row < len(frame):
             return jsonify(error="not_found", detail=f"row {row} not in this job ({len(frame)} rows)"), 404
-        placed = {"lon": f"{lon:.7f}", "lat": f"{lat:.7f}", "quality": MANUAL_QUALITY, "confidence": "1.0",
-                  "geocode_note": "placed on the map by a clerk"}
+        placed = {
+            "lon": f"{lon:.7f}",
+            "lat": f"{lat:.7f}",
+            "quality": MANUAL_QUALITY,
+            "confidence": "1.0",
+            "geocode_note": "placed on the map by a clerk",
+        }
         frame.loc[row, [names[c] for c in placed]] = list(placed.values())
-        rerouted = route_located(frame.loc[[row]], _deployment(), names, category=meta.get("category"),
-                                 date=meta.get("date"))
+        rerouted = route_located(
+            frame.loc[[row]], _deployment(), names, category=meta.get("category"), date=meta.get("date")
+        )
         frame.loc[row] = rerouted.loc[row]
         _write_result(path, frame)
     out = frame.loc[row]
     review = needs_review(frame, names)
     LOGGER.info("job %s row %d placed at %.6f, %.6f: %s", job, row, lon, lat, out[names["owner_name"]])
-    return jsonify(job=job, row=row, lon=lon, lat=lat, note=out[names["route_note"]],
-                   **{c: out[names[c]] for c in ("quality", "confidence", "owner_name", "chain", "target", "rule",
-                                                 "geocode_note")},
-                   cells={name: out[name] for name in names.values()}, review=bool(review[row]),
-                   review_total=int(review.sum()),
-                   summary=render_template("_geocode_summary.html", quality_labels=_quality_labels(),
-                                           quality_colours=QUALITY_COLOURS, **_summary(frame, names)))
+    return jsonify(
+        job=job,
+        row=row,
+        lon=lon,
+        lat=lat,
+        note=out[names["route_note"]],
+        **{
+            c: out[names[c]] for c in ("quality", "confidence", "owner_name", "chain", "target", "rule", "geocode_note")
+        },
+        cells={name: out[name] for name in names.values()},
+        review=bool(review[row]),
+        review_total=int(review.sum()),
+        summary=render_template(
+            "_geocode_summary.html",
+            quality_labels=_quality_labels(),
+            quality_colours=QUALITY_COLOURS,
+            **_summary(frame, names),
+        ),
+    )
 
 
 @bp.get("/<job>.<fmt>")
@@ -356,5 +448,8 @@ def download(job: str, fmt: str):
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     from urllib.parse import quote
 
-    return Response(buffer.getvalue(), mimetype=mimetype, headers={
-        "Content-Disposition": f"attachment; filename=\"geocoded.{fmt}\"; filename*=UTF-8''{quote(name)}"})
+    return Response(
+        buffer.getvalue(),
+        mimetype=mimetype,
+        headers={"Content-Disposition": f"attachment; filename=\"geocoded.{fmt}\"; filename*=UTF-8''{quote(name)}"},
+    )

@@ -1,4 +1,5 @@
 """Page language: zh-CN by default, English available (``?lang=en`` sets a cookie)."""
+
 from __future__ import annotations
 
 from flask import Flask, current_app, request
@@ -30,8 +31,8 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def _languages():
         from flask_babel import get_locale
+
         from gisgrid.web import LANGUAGES
 
         loc = str(get_locale())
-        return {"languages": LANGUAGES, "current_language": loc,
-                "html_lang": "zh-CN" if loc.startswith("zh") else loc}
+        return {"languages": LANGUAGES, "current_language": loc, "html_lang": "zh-CN" if loc.startswith("zh") else loc}

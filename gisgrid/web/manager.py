@@ -7,6 +7,7 @@ jurisdictions (reports per km of street, counted in PostGIS),
 recurring places (易反弹), coverage gaps and overdue reports.  Exports: a standalone
 offline HTML file, a PNG (headless Chromium) and the summaries as XLSX.
 """
+
 from __future__ import annotations
 
 import base64
@@ -29,14 +30,14 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from folium.utilities import JsCode
 
-from gisgrid.db import layers
 from gisgrid.analytics import store as manager
-from gisgrid.maps import ownership as maps
+from gisgrid.analytics.hotspots import METHOD_TEXT, METHOD_TEXT_ZH
 from gisgrid.crs import STORAGE_SRID
+from gisgrid.db import layers
 from gisgrid.demo import ATTRIBUTION
 from gisgrid.errors import InputError
-from gisgrid.analytics.hotspots import METHOD_TEXT, METHOD_TEXT_ZH
 from gisgrid.io import neutralise_formula
+from gisgrid.maps import ownership as maps
 from gisgrid.ownership.store import segment_owner_chains
 from gisgrid.web.db import get_conn
 from gisgrid.web.vendor import VENDOR_DIR
@@ -52,8 +53,12 @@ MAX_DRAWN = 300
 MAX_RECURRING_REPORTS = 50_000
 #: Gi* class -> fill colour (ColorBrewer RdBu, 7 classes), strongest first.
 HOTSPOT_COLOURS = {
-    "hot_99": "#b2182b", "hot_95": "#ef8a62", "hot_90": "#fddbc7",
-    "cold_90": "#d1e5f0", "cold_95": "#67a9cf", "cold_99": "#2166ac",
+    "hot_99": "#b2182b",
+    "hot_95": "#ef8a62",
+    "hot_90": "#fddbc7",
+    "cold_90": "#d1e5f0",
+    "cold_95": "#67a9cf",
+    "cold_99": "#2166ac",
 }
 _COLD = {HOTSPOT_COLOURS[k] for k in ("cold_90", "cold_95", "cold_99")}
 DENSITY_COLOURS = ("#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15")
@@ -102,13 +107,22 @@ _POINT_POPUP = JsCode("""
 
 
 def _report_popup(row) -> str:
-    fields = [(_("Report"), f"#{row.id}"), (_("Category"), f"{row.category or ''} {row.category_name or ''}"),
-              (_("Status"), row.status), (_("Reported"), str(row.reported_at)[:16]),
-              (_("Address"), row.address), (_("Description"), row.description), (_("Owner"), row.owner_name)]
+    fields = [
+        (_("Report"), f"#{row.id}"),
+        (_("Category"), f"{row.category or ''} {row.category_name or ''}"),
+        (_("Status"), row.status),
+        (_("Reported"), str(row.reported_at)[:16]),
+        (_("Address"), row.address),
+        (_("Description"), row.description),
+        (_("Owner"), row.owner_name),
+    ]
     if getattr(row, "hours_late", None) is not None:
         fields.append((_("Hours late"), f"{row.hours_late:.1f}"))
-    body = "".join(f"<dt>{escape(k)}</dt><dd>{escape('' if v is None or v is pd.NA else str(v))}</dd>"
-                   for k, v in fields if v is not None and not (isinstance(v, float) and np.isnan(v)))
+    body = "".join(
+        f"<dt>{escape(k)}</dt><dd>{escape('' if v is None or v is pd.NA else str(v))}</dd>"
+        for k, v in fields
+        if v is not None and not (isinstance(v, float) and np.isnan(v))
+    )
     return f'<dl class="gg-popup">{body}</dl>'
 
 
@@ -120,15 +134,18 @@ def _ownership(conn, filters, bounds, lang) -> folium.Map:
     where = "true"
     params = {}
     if filters.jurisdiction:
-        where = ("id IN (SELECT g.id FROM segment g, jurisdiction j WHERE j.code = :code "
-                 "AND g.geom && j.geom AND ST_Intersects(g.geom, j.geom))")
+        where = (
+            "id IN (SELECT g.id FROM segment g, jurisdiction j WHERE j.code = :code "
+            "AND g.geom && j.geom AND ST_Intersects(g.geom, j.geom))"
+        )
         params = {"code": filters.jurisdiction}
     segs = layers.fetch_layer(conn, "segments", where=where, params=params)
     if len(segs) == 0:
         return maps.base_map(bounds, attribution=ATTRIBUTION, lang=lang)
     chains = segment_owner_chains(conn, segment_ids=segs["id"].tolist())
-    segs = segs.join(chains, on="id").rename(columns={"street": "street_name", "name": "segment_name",
-                                                        "owner_key": "owner_id"})
+    segs = segs.join(chains, on="id").rename(
+        columns={"street": "street_name", "name": "segment_name", "owner_key": "owner_id"}
+    )
     segs["centerline"] = gpd.GeoSeries.from_wkt(segs.pop("centerline_wkt"), crs=STORAGE_SRID)
     m = maps.ownership_map(segs, bounds=bounds, attribution=ATTRIBUTION, lang=lang)
     # ownership_map ends with its own LayerControl; the manager map adds layers, then one control
@@ -140,14 +157,26 @@ def _ownership(conn, filters, bounds, lang) -> folium.Map:
 def _density_layer(bins: gpd.GeoDataFrame) -> folium.GeoJson:
     edges = np.unique(np.quantile(bins["count"], [0.2, 0.4, 0.6, 0.8])) if len(bins) else np.array([])
     cls = np.searchsorted(edges, bins["count"].to_numpy(), side="left")
-    frame = gpd.GeoDataFrame({"colour": [DENSITY_COLOURS[min(c, 4)] for c in cls],
-                              "popup_html": [escape(_("%(n)s reports", n=int(n))) for n in bins["count"]]},
-                             geometry=maps._rounded(bins.geometry), crs=STORAGE_SRID)
+    frame = gpd.GeoDataFrame(
+        {
+            "colour": [DENSITY_COLOURS[min(c, 4)] for c in cls],
+            "popup_html": [escape(_("%(n)s reports", n=int(n))) for n in bins["count"]],
+        },
+        geometry=maps._rounded(bins.geometry),
+        crs=STORAGE_SRID,
+    )
     return folium.GeoJson(
-        frame.to_geo_dict(show_bbox=False), name=_("Reports (per hexagon)"),
-        style_function=lambda f: {"fillColor": f["properties"]["colour"], "color": "#7f0000", "weight": 0.5,
-                                  "fillOpacity": 0.7, "className": "gg-density"},
-        on_each_feature=_POINT_POPUP)
+        frame.to_geo_dict(show_bbox=False),
+        name=_("Reports (per hexagon)"),
+        style_function=lambda f: {
+            "fillColor": f["properties"]["colour"],
+            "color": "#7f0000",
+            "weight": 0.5,
+            "fillOpacity": 0.7,
+            "className": "gg-density",
+        },
+        on_each_feature=_POINT_POPUP,
+    )
 
 
 _CLUSTER_CALLBACK = """
@@ -167,41 +196,70 @@ def _points_layer(pts: gpd.GeoDataFrame) -> folium.plugins.FastMarkerCluster:
 
 
 def _circles_layer(pts: gpd.GeoDataFrame, name: str, colour: str, css: str, show: bool = True) -> folium.GeoJson:
-    popups = [_report_popup(r) for r in pts.itertuples()] if "status" in pts.columns else \
-        [escape(_("%(cat)s: %(n)s recurrences", cat=r.category, n=r.n_recurrences)) for r in pts.itertuples()]
+    popups = (
+        [_report_popup(r) for r in pts.itertuples()]
+        if "status" in pts.columns
+        else [escape(_("%(cat)s: %(n)s recurrences", cat=r.category, n=r.n_recurrences)) for r in pts.itertuples()]
+    )
     frame = gpd.GeoDataFrame({"popup_html": popups}, geometry=maps._rounded(pts.geometry), crs=STORAGE_SRID)
     return folium.GeoJson(
-        frame.to_geo_dict(show_bbox=False), name=name, show=show,
-        marker=folium.CircleMarker(radius=7, color=colour, weight=2, fill=True, fill_color=colour,
-                                   fill_opacity=0.6, class_name=css),
-        on_each_feature=_POINT_POPUP)
+        frame.to_geo_dict(show_bbox=False),
+        name=name,
+        show=show,
+        marker=folium.CircleMarker(
+            radius=7, color=colour, weight=2, fill=True, fill_color=colour, fill_opacity=0.6, class_name=css
+        ),
+        on_each_feature=_POINT_POPUP,
+    )
 
 
 def _hotspot_layer(hot: gpd.GeoDataFrame) -> folium.GeoJson:
     sig = hot[hot["hotspot"] != "not_significant"]
     labels = _hotspot_labels()
     frame = gpd.GeoDataFrame(
-        {"colour": sig["hotspot"].map(HOTSPOT_COLOURS).to_list(),
-         "popup_html": [escape(f"{labels[c]} · Gi* z = {z:.2f} · p(FDR) = {p:.3f} · n = {int(n)}")
-                        for c, z, p, n in zip(sig["hotspot"], sig["gi_z"], sig["p_fdr"], sig["count"])]},
-        geometry=maps._rounded(sig.geometry), crs=STORAGE_SRID)
+        {
+            "colour": sig["hotspot"].map(HOTSPOT_COLOURS).to_list(),
+            "popup_html": [
+                escape(f"{labels[c]} · Gi* z = {z:.2f} · p(FDR) = {p:.3f} · n = {int(n)}")
+                for c, z, p, n in zip(sig["hotspot"], sig["gi_z"], sig["p_fdr"], sig["count"])
+            ],
+        },
+        geometry=maps._rounded(sig.geometry),
+        crs=STORAGE_SRID,
+    )
     return folium.GeoJson(
-        frame.to_geo_dict(show_bbox=False), name=_("Hotspots (Gi*)"),
-        style_function=lambda f: {"fillColor": f["properties"]["colour"], "color": "#555", "weight": 0.4,
-                                  "fillOpacity": 0.3 if f["properties"]["colour"] in _COLD else 0.65,
-                                  "className": "gg-hotspot"},
-        on_each_feature=_POINT_POPUP)
+        frame.to_geo_dict(show_bbox=False),
+        name=_("Hotspots (Gi*)"),
+        style_function=lambda f: {
+            "fillColor": f["properties"]["colour"],
+            "color": "#555",
+            "weight": 0.4,
+            "fillOpacity": 0.3 if f["properties"]["colour"] in _COLD else 0.65,
+            "className": "gg-hotspot",
+        },
+        on_each_feature=_POINT_POPUP,
+    )
 
 
 def _gaps_layer(gaps: gpd.GeoDataFrame) -> folium.GeoJson:
     frame = gpd.GeoDataFrame(
         {"popup_html": [escape(f"{_('No current owner')}: {k} {n}") for k, n in zip(gaps["kind"], gaps["name"])]},
-        geometry=maps._rounded(gaps.geometry), crs=STORAGE_SRID)
+        geometry=maps._rounded(gaps.geometry),
+        crs=STORAGE_SRID,
+    )
     return folium.GeoJson(
-        frame.to_geo_dict(show_bbox=False), name=_("Coverage gaps"),
-        style_function=lambda f: {"fillColor": GAP_COLOUR, "color": GAP_COLOUR, "weight": 2, "dashArray": "5 4",
-                                  "fillOpacity": 0.35, "className": "gg-gap"},
-        on_each_feature=_POINT_POPUP)
+        frame.to_geo_dict(show_bbox=False),
+        name=_("Coverage gaps"),
+        style_function=lambda f: {
+            "fillColor": GAP_COLOUR,
+            "color": GAP_COLOUR,
+            "weight": 2,
+            "dashArray": "5 4",
+            "fillOpacity": 0.35,
+            "className": "gg-gap",
+        },
+        on_each_feature=_POINT_POPUP,
+    )
 
 
 _TOOLTIP = JsCode("""
@@ -219,38 +277,73 @@ def _choropleth_layer(kids: gpd.GeoDataFrame) -> tuple[folium.GeoJson, dict]:
     lo, hi = (float(values.min()), float(values.max())) if len(values) else (0.0, 0.0)
     k = len(CHOROPLETH_COLOURS)
     edges = np.linspace(lo, hi, k + 1)
-    cls = np.clip(np.searchsorted(edges[1:-1], values, side="right"), 0, k - 1) if hi > lo \
+    cls = (
+        np.clip(np.searchsorted(edges[1:-1], values, side="right"), 0, k - 1)
+        if hi > lo
         else np.zeros(len(values), dtype=int)
+    )
     tips = []
     for row in kids.itertuples():
         rate = "—" if row.per_km is None or np.isnan(row.per_km) else f"{row.per_km:.2f}"
         km = "—" if row.street_km is None or np.isnan(row.street_km) else f"{row.street_km:.2f}"
-        tips.append(escape(f"{row.name} ({row.code}) · {_('Reports')}: {int(row.reports)} · "
-                           f"{_('Street km')}: {km} · {_('Reports per km')}: {rate}"))
-    frame = gpd.GeoDataFrame({"colour": [CHOROPLETH_COLOURS[c] for c in cls], "tooltip_html": tips},
-                             geometry=maps._rounded(kids.geometry), crs=STORAGE_SRID)
+        tips.append(
+            escape(
+                f"{row.name} ({row.code}) · {_('Reports')}: {int(row.reports)} · "
+                f"{_('Street km')}: {km} · {_('Reports per km')}: {rate}"
+            )
+        )
+    frame = gpd.GeoDataFrame(
+        {"colour": [CHOROPLETH_COLOURS[c] for c in cls], "tooltip_html": tips},
+        geometry=maps._rounded(kids.geometry),
+        crs=STORAGE_SRID,
+    )
     layer = folium.GeoJson(
-        frame.to_geo_dict(show_bbox=False), name=_("Reports by jurisdiction (choropleth)"), show=False,
-        style_function=lambda f: {"fillColor": f["properties"]["colour"], "color": "#3f007d", "weight": 1.2,
-                                  "fillOpacity": 0.6, "className": "gg-choropleth"},
-        on_each_feature=_TOOLTIP)
+        frame.to_geo_dict(show_bbox=False),
+        name=_("Reports by jurisdiction (choropleth)"),
+        show=False,
+        style_function=lambda f: {
+            "fillColor": f["properties"]["colour"],
+            "color": "#3f007d",
+            "weight": 1.2,
+            "fillOpacity": 0.6,
+            "className": "gg-choropleth",
+        },
+        on_each_feature=_TOOLTIP,
+    )
     decimals = 2 if per_km else 0
-    legend = {"label": _("Reports per km of street") if per_km else _("Reports per jurisdiction"),
-              "classes": [(c, round(float(a), decimals), round(float(b), decimals))
-                          for c, a, b in zip(CHOROPLETH_COLOURS, edges[:-1], edges[1:])] if hi > lo
-              else [(CHOROPLETH_COLOURS[0], round(lo, decimals), round(hi, decimals))]}
+    legend = {
+        "label": _("Reports per km of street") if per_km else _("Reports per jurisdiction"),
+        "classes": [
+            (c, round(float(a), decimals), round(float(b), decimals))
+            for c, a, b in zip(CHOROPLETH_COLOURS, edges[:-1], edges[1:])
+        ]
+        if hi > lo
+        else [(CHOROPLETH_COLOURS[0], round(lo, decimals), round(hi, decimals))],
+    }
     return layer, legend
 
 
 def _status_labels() -> dict[str, str]:
-    return {"open": _("open (not closed)"), "reported": _("reported"), "accepted": _("accepted"),
-            "dispatched": _("dispatched"), "handled": _("handled"), "verified": _("verified"), "closed": _("closed")}
+    return {
+        "open": _("open (not closed)"),
+        "reported": _("reported"),
+        "accepted": _("accepted"),
+        "dispatched": _("dispatched"),
+        "handled": _("handled"),
+        "verified": _("verified"),
+        "closed": _("closed"),
+    }
 
 
 def _hotspot_labels() -> dict[str, str]:
-    return {"hot_99": _("Hot spot, confidence 99%"), "hot_95": _("Hot spot, confidence 95%"),
-            "hot_90": _("Hot spot, confidence 90%"), "cold_90": _("Cold spot, confidence 90%"),
-            "cold_95": _("Cold spot, confidence 95%"), "cold_99": _("Cold spot, confidence 99%")}
+    return {
+        "hot_99": _("Hot spot, confidence 99%"),
+        "hot_95": _("Hot spot, confidence 95%"),
+        "hot_90": _("Hot spot, confidence 90%"),
+        "cold_90": _("Cold spot, confidence 90%"),
+        "cold_95": _("Cold spot, confidence 95%"),
+        "cold_99": _("Cold spot, confidence 99%"),
+    }
 
 
 def build_map(conn, filters: manager.ReportFilters, *, permutations: int = 9999) -> tuple[folium.Map, dict]:
@@ -261,14 +354,27 @@ def build_map(conn, filters: manager.ReportFilters, *, permutations: int = 9999)
     n = agg.n
     epsg, bounds = manager.study_area(conn, filters)
     if bounds is None:  # no jurisdiction: the reports' extent, else the whole data
-        row = conn.execute(sa.text("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-                                   "(SELECT ST_Extent(geom)::geometry AS e FROM jurisdiction) t")).one()
+        row = conn.execute(
+            sa.text(
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+                "(SELECT ST_Extent(geom)::geometry AS e FROM jurisdiction) t"
+            )
+        ).one()
         bounds = tuple(float(v) for v in row) if row[0] is not None else (-180, -85, 180, 85)
     m = _ownership(conn, filters, bounds, lang)
     # with no tile layer Leaflet has no maxZoom, which the marker cluster needs
     m.options["max_zoom"] = 21
-    stats = {"n": n, "mode": "none", "hexes": 0, "hot": 0, "cold": 0, "overdue": 0, "gaps": 0, "recurring": 0,
-             "choropleth": None}
+    stats = {
+        "n": n,
+        "mode": "none",
+        "hexes": 0,
+        "hot": 0,
+        "cold": 0,
+        "overdue": 0,
+        "gaps": 0,
+        "recurring": 0,
+        "choropleth": None,
+    }
     if n:
         bins = manager.density_bins(conn, filters, size_m=HEX_SIZE_M, agg=agg)
         stats["hexes"] = len(bins)
@@ -281,8 +387,9 @@ def build_map(conn, filters: manager.ReportFilters, *, permutations: int = 9999)
         centres = bins.to_crs(epsg).centroid.to_crs(STORAGE_SRID)
         top = float(bins["count"].max())
         heat = [[_round(p.y), _round(p.x), round(float(c) / top, 4)] for p, c in zip(centres, bins["count"])]
-        folium.plugins.HeatMap(heat, name=_("Heatmap"), radius=25, blur=18, min_opacity=0.3, max_zoom=17,
-                               show=False).add_to(m)
+        folium.plugins.HeatMap(
+            heat, name=_("Heatmap"), radius=25, blur=18, min_opacity=0.3, max_zoom=17, show=False
+        ).add_to(m)
         if filters.jurisdiction:
             hot = manager.hotspots(conn, filters, size_m=HEX_SIZE_M, permutations=permutations, agg=agg)
             if len(hot):
@@ -322,10 +429,16 @@ def _map_parts(m) -> dict:
 
 def _options(conn) -> dict:
     cats = pd.read_sql_query(sa.text("SELECT code, name, name_en FROM category ORDER BY code"), conn)
-    owners = [r[0] for r in conn.execute(sa.text(
-        "SELECT name FROM person UNION SELECT name FROM department ORDER BY 1"))]
-    return {"categories": cats.to_dict("records"), "jurisdictions": manager.towns(conn).to_dict("records"),
-            "statuses": manager.STATUSES, "status_labels": _status_labels(), "owners": owners}
+    owners = [
+        r[0] for r in conn.execute(sa.text("SELECT name FROM person UNION SELECT name FROM department ORDER BY 1"))
+    ]
+    return {
+        "categories": cats.to_dict("records"),
+        "jurisdictions": manager.towns(conn).to_dict("records"),
+        "statuses": manager.STATUSES,
+        "status_labels": _status_labels(),
+        "owners": owners,
+    }
 
 
 @bp.get("")
@@ -335,16 +448,27 @@ def manager_map():
     filters = _filters(conn)
     m, stats = build_map(conn, filters)
     return render_template(
-        "manager.html", filters=filters, stats=stats, options=_options(conn),
+        "manager.html",
+        filters=filters,
+        stats=stats,
+        options=_options(conn),
         method_text=METHOD_TEXT if _lang() == "en" else METHOD_TEXT_ZH,
-        hotspot_colours=HOTSPOT_COLOURS, hotspot_labels=_hotspot_labels(), density_colours=DENSITY_COLOURS,
-        gap_colour=GAP_COLOUR, overdue_colour=OVERDUE_COLOUR, recurring_colour=RECURRING_COLOUR,
-        query=request.query_string.decode(), **_map_parts(m))
+        hotspot_colours=HOTSPOT_COLOURS,
+        hotspot_labels=_hotspot_labels(),
+        density_colours=DENSITY_COLOURS,
+        gap_colour=GAP_COLOUR,
+        overdue_colour=OVERDUE_COLOUR,
+        recurring_colour=RECURRING_COLOUR,
+        query=request.query_string.decode(),
+        **_map_parts(m),
+    )
 
 
 # --------------------------------------------------------------------------- exports
 
-_ASSET = re.compile(r'<script src="(/static/vendor/[^"]+)"></script>|<link rel="stylesheet" href="(/static/vendor/[^"]+)"\s*/?>')
+_ASSET = re.compile(
+    r'<script src="(/static/vendor/[^"]+)"></script>|<link rel="stylesheet" href="(/static/vendor/[^"]+)"\s*/?>'
+)
 _CSS_URL = re.compile(r"url\((['\"]?)([^)'\"]+)\1\)")
 _IMAGE_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".gif": "image/gif"}
 
@@ -358,6 +482,7 @@ def _vendor_file(url: str) -> Path:
 
 def _inline_css(path: Path) -> str:
     """The style sheet with its relative image URLs as data: URIs (fonts are left out)."""
+
     def image(match):
         ref = match.group(2)
         if ref.startswith(("data:", "http:", "https:", "//", "#")):
@@ -367,17 +492,20 @@ def _inline_css(path: Path) -> str:
         if kind and target.is_file():
             return f"url(data:{kind};base64,{base64.b64encode(target.read_bytes()).decode()})"
         return "url()"
+
     return _CSS_URL.sub(image, path.read_text(encoding="utf-8"))
 
 
 def standalone_html(html: str) -> str:
     """``html`` with every local vendored script and style sheet inlined: opens from a file, offline."""
+
     def inline(match):
         js, css = match.groups()
         if js:
             text = _vendor_file(js).read_text(encoding="utf-8").replace("</script", "<\\/script")
             return f"<script>{text}</script>"
         return f"<style>{_inline_css(_vendor_file(css))}</style>"
+
     return _ASSET.sub(inline, html)
 
 
@@ -391,8 +519,11 @@ def _standalone(conn, filters) -> str:
 def export_html():
     conn = get_conn()
     html = _standalone(conn, _filters(conn))
-    return Response(html, mimetype="text/html; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="gisgrid-map.html"'})
+    return Response(
+        html,
+        mimetype="text/html; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="gisgrid-map.html"'},
+    )
 
 
 @bp.get("/export.png")
@@ -406,21 +537,33 @@ def export_png():
         path = Path(tmp) / "map.html"
         path.write_text(html, encoding="utf-8")
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[
-                "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run"])
+            browser = pw.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                headless=True,
+                args=[
+                    "--no-sandbox",
+                    "--headless",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                ],
+            )
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:"))
-                           else r.abort())
+                page.route(
+                    "**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:")) else r.abort()
+                )
                 page.goto(path.as_uri())
                 page.wait_for_selector(".leaflet-overlay-pane svg, .leaflet-overlay-pane canvas", timeout=15000)
                 page.wait_for_timeout(300)
                 png = page.screenshot(full_page=False)
             finally:
                 browser.close()
-    return Response(png, mimetype="image/png",
-                    headers={"Content-Disposition": 'attachment; filename="gisgrid-map.png"'})
+    return Response(
+        png, mimetype="image/png", headers={"Content-Disposition": 'attachment; filename="gisgrid-map.png"'}
+    )
 
 
 @bp.get("/summary.xlsx")
@@ -431,9 +574,13 @@ def summary_xlsx():
     with pd.ExcelWriter(buf, engine="openpyxl") as writer:
         for sheet, frame in (("owners", tables["owner"]), ("jurisdictions", tables["jurisdiction"])):
             frame = frame.copy()
-            for col in frame.columns[frame.dtypes == object]:
-                frame[col] = frame[col].map(neutralise_formula)
+            # every text column, whatever its dtype (pandas 3 gives text StringDtype, not object)
+            for col in frame.columns:
+                if not pd.api.types.is_numeric_dtype(frame[col]) and not pd.api.types.is_bool_dtype(frame[col]):
+                    frame[col] = frame[col].map(neutralise_formula)
             frame.to_excel(writer, sheet_name=sheet, index=False)
-    return Response(buf.getvalue(),
-                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": 'attachment; filename="gisgrid-summary.xlsx"'})
+    return Response(
+        buf.getvalue(),
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": 'attachment; filename="gisgrid-summary.xlsx"'},
+    )

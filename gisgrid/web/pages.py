@@ -1,4 +1,5 @@
 """HTML pages.  The home page shows the segments of a town coloured by owner."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -9,11 +10,11 @@ from flask import Blueprint, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from gisgrid.db import layers
-from gisgrid.maps import ownership as maps
 from gisgrid.crs import STORAGE_SRID
+from gisgrid.db import layers
 from gisgrid.demo import ATTRIBUTION
 from gisgrid.errors import InputError, NotFound
+from gisgrid.maps import ownership as maps
 from gisgrid.ownership.store import segment_owner_chains
 from gisgrid.web.db import get_conn
 
@@ -21,9 +22,12 @@ bp = Blueprint("pages", __name__)
 
 
 def _towns(conn) -> list[dict]:
-    rows = conn.execute(sa.text(
-        "SELECT j.code, j.name, (SELECT count(*) FROM segment g JOIN street s ON s.id = g.street_id "
-        "WHERE s.jurisdiction_id = j.id) AS segments FROM jurisdiction j WHERE j.level = 'town' ORDER BY j.code"))
+    rows = conn.execute(
+        sa.text(
+            "SELECT j.code, j.name, (SELECT count(*) FROM segment g JOIN street s ON s.id = g.street_id "
+            "WHERE s.jurisdiction_id = j.id) AS segments FROM jurisdiction j WHERE j.level = 'town' ORDER BY j.code"
+        )
+    )
     return [dict(r._mapping) for r in rows]
 
 
@@ -54,14 +58,24 @@ def home():
     if town is None:
         raise NotFound(_("No town with code %(code)s.", code=code))
     day = _parse_day(request.args.get("date"))
-    segs = layers.fetch_layer(conn, "segments", where="street_id IN (SELECT s.id FROM street s JOIN jurisdiction j "
-                              "ON j.id = s.jurisdiction_id WHERE j.code = :code)", params={"code": code})
+    segs = layers.fetch_layer(
+        conn,
+        "segments",
+        where="street_id IN (SELECT s.id FROM street s JOIN jurisdiction j "
+        "ON j.id = s.jurisdiction_id WHERE j.code = :code)",
+        params={"code": code},
+    )
     chains = segment_owner_chains(conn, day, segment_ids=segs["id"].tolist())
-    segs = segs.join(chains, on="id").rename(columns={"street": "street_name", "name": "segment_name",
-                                                        "owner_key": "owner_id"})
+    segs = segs.join(chains, on="id").rename(
+        columns={"street": "street_name", "name": "segment_name", "owner_key": "owner_id"}
+    )
     segs["centerline"] = gpd.GeoSeries.from_wkt(segs.pop("centerline_wkt"), crs=STORAGE_SRID)
     lang = "en" if str(get_locale()).startswith("en") else "zh_CN"
     m = maps.ownership_map(segs, attribution=ATTRIBUTION, title=town["name"], lang=lang)
-    stats = {"segments": len(segs), "owners": int(segs["owner_id"].nunique()),
-             "vacant": int(segs["owner_name"].isna().sum()), "day": day.isoformat()}
+    stats = {
+        "segments": len(segs),
+        "owners": int(segs["owner_id"].nunique()),
+        "vacant": int(segs["owner_name"].isna().sum()),
+        "day": day.isoformat(),
+    }
     return render_template("home.html", towns=towns, town=town, stats=stats, **_map_parts(m))

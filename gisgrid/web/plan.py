@@ -9,6 +9,7 @@ plugin and ``static/plan.js``; the JSON API below does the work through
 ``POST /api/plan/save``    apply an edit: 200, 422 refused (with the check), 409 conflict (with the current units)
 ``GET  /api/plan/history?layer=cell&id=N``   every version of a unit, newest first
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,11 +21,18 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from gisgrid.maps import ownership as maps
 from gisgrid.demo import ATTRIBUTION
 from gisgrid.errors import InputError, NotFound
-from gisgrid.grid.edit_store import (EditConflict, EditRefused, check_plan_edit, load_units, save_plan_edit,
-                                unit_history, units_geojson)
+from gisgrid.grid.edit_store import (
+    EditConflict,
+    EditRefused,
+    check_plan_edit,
+    load_units,
+    save_plan_edit,
+    unit_history,
+    units_geojson,
+)
+from gisgrid.maps import ownership as maps
 from gisgrid.web.db import get_conn, get_engine
 from gisgrid.web.pages import _map_parts, _towns
 
@@ -53,8 +61,15 @@ def plan_page():
     lang = "en" if str(get_locale()).startswith("en") else "zh_CN"
     m = maps.base_map(boundary.bounds, attribution=ATTRIBUTION, lang=lang)
     parts = _map_parts(m)
-    return render_template("plan.html", towns=towns, town=town, layer=layer, map_name=m.get_name(),
-                           boundary=shapely.geometry.mapping(boundary), **parts)
+    return render_template(
+        "plan.html",
+        towns=towns,
+        town=town,
+        layer=layer,
+        map_name=m.get_name(),
+        boundary=shapely.geometry.mapping(boundary),
+        **parts,
+    )
 
 
 @bp.get("/api/plan/units")
@@ -67,13 +82,19 @@ def units():
     frame = load_units(conn, code, layer)
     removed = []
     if layer == "cell":
-        removed = [dict(r._mapping) for r in conn.execute(sa.text("""
+        removed = [
+            dict(r._mapping)
+            for r in conn.execute(
+                sa.text("""
             SELECT DISTINCT ON (v.unit_id) v.unit_id, v.unit_code AS code, v.revision, v.action, v.saved_by,
                    to_char(v.saved_at, 'YYYY-MM-DD HH24:MI') AS saved_at
             FROM plan_version v JOIN jurisdiction j ON j.id = v.jurisdiction_id
             JOIN jurisdiction t ON t.code = :c AND (j.id = t.id OR j.parent_id = t.id)
             WHERE v.layer = 'cell' AND NOT EXISTS (SELECT 1 FROM grid_cell g WHERE g.id = v.unit_id)
-            ORDER BY v.unit_id, v.revision DESC, v.id DESC"""), {"c": code})]
+            ORDER BY v.unit_id, v.revision DESC, v.id DESC"""),
+                {"c": code},
+            )
+        ]
         removed = [r for r in removed if r["action"] in ("delete", "merged")]
     return jsonify(units=units_geojson(frame), removed=removed)
 

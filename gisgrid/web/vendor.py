@@ -11,6 +11,7 @@ Only the plugins gisgrid uses are vendored (see ``_ASSETS``); a map that adds
 another plugin would still reference a CDN, which :func:`remote_urls` and
 :func:`assert_no_remote_assets` catch in tests.
 """
+
 from __future__ import annotations
 
 import logging
