@@ -36,7 +36,7 @@ from gisgrid.geocode.gazetteer import Gazetteer, addresses_frame
 from gisgrid.geocode.match import QUALITIES
 from gisgrid.geocode.parse import parse_address
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "gisgrid" / "data"
 GEOD = Geod(ellps="WGS84")
 TARGET_STREET_LEVEL = 0.95
 TARGET_WITHIN_50M = 0.80

@@ -15,7 +15,31 @@ from pathlib import Path
 
 LOGGER = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+#: The source checkout when running from one (tests, notebooks, bench), else the install prefix's parent.
+PROJECT_ROOT = PACKAGE_DIR.parent
+#: Sample towns (OpenStreetMap extracts) shipped inside the package, so ``gisgrid demo load`` works when installed.
+DATA_DIR = PACKAGE_DIR / "data"
+TEMPLATE_DIR = PACKAGE_DIR / "web" / "templates"
+MIGRATIONS_DIR = PACKAGE_DIR / "db" / "migrations"
+
+
+def _is_checkout() -> bool:
+    """True when gisgrid runs from its source tree (not from site-packages)."""
+    return (PROJECT_ROOT / "setup.cfg").is_file() and (PROJECT_ROOT / "gisgrid").is_dir()
+
+
+def default_var_dir() -> str:
+    """Where the data folder goes unless ``GISGRID_VAR_DIR`` says otherwise.
+
+    ``var/`` beside the source in a checkout; in an installed copy, never inside
+    site-packages but ``$XDG_DATA_HOME/gisgrid`` (``~/.local/share/gisgrid``).
+    """
+    if _is_checkout():
+        return str(PROJECT_ROOT / "var")
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "gisgrid")
+
 
 #: Road-class frontage settings: half the carriageway width plus the depth of
 #: frontage (门前三包 strip) that belongs to the segment, in metres.
@@ -41,7 +65,7 @@ class Settings:
     """Deployment settings.  Field names map to ``GISGRID_<UPPER>`` env vars."""
 
     database_url: str = ""  # empty: the managed local cluster
-    var_dir: str = str(PROJECT_ROOT / "var")
+    var_dir: str = field(default_factory=default_var_dir)
     pg_port: int = 54329
     pg_database: str = "gisgrid"
     pg_durable: bool = True  # False only for throw-away test clusters
@@ -83,7 +107,12 @@ def load_settings(*, env: dict | None = None, instance_file: str | os.PathLike |
     """Read settings from defaults, instance file, environment and overrides (in that order)."""
     env = os.environ if env is None else env
     settings = Settings()
-    path = Path(instance_file or env.get("GISGRID_CONFIG") or PROJECT_ROOT / "instance" / "gisgrid.cfg")
+    if instance_file or env.get("GISGRID_CONFIG"):
+        path = Path(instance_file or env["GISGRID_CONFIG"])
+    elif _is_checkout():
+        path = PROJECT_ROOT / "instance" / "gisgrid.cfg"
+    else:
+        path = Path(env.get("GISGRID_VAR_DIR") or settings.var_dir) / "gisgrid.cfg"
     if path.is_file():
         namespace: dict = {}
         exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)  # noqa: S102 - trusted admin file

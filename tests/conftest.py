@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from gisgrid.config import PROJECT_ROOT, load_settings
+from gisgrid.config import DATA_DIR, load_settings
 
 pytest_plugins = ["tests.browser"]  # browser, page and live_server fixtures
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
-DATA = PROJECT_ROOT / "data"
+DATA = DATA_DIR
 
 
 def _admin_url(url: str) -> sa.engine.URL:

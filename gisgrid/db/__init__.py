@@ -8,7 +8,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from gisgrid.config import PROJECT_ROOT, Settings, load_settings
+from gisgrid.config import MIGRATIONS_DIR, Settings, load_settings
 
 LOGGER = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def alembic_config(url: str):
     from alembic.config import Config
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 

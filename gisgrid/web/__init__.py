@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 from flask import Flask, jsonify, request
 
-from gisgrid.config import PROJECT_ROOT, load_settings
+from gisgrid.config import TEMPLATE_DIR, load_settings
 from gisgrid.errors import GisgridError
 
 LOGGER = logging.getLogger(__name__)
@@ -17,11 +16,8 @@ LANGUAGES = {"zh_CN": "中文", "en": "English"}
 
 
 def _template_folder() -> str:
-    """Top-level ``templates/`` from a checkout, or the copy installed as data files."""
-    for cand in (PROJECT_ROOT / "templates", Path(sys.prefix) / "share" / "gisgrid" / "templates"):
-        if cand.is_dir():
-            return str(cand)
-    raise RuntimeError("gisgrid templates not found")
+    """The templates shipped inside the package (``gisgrid/web/templates``)."""
+    return str(TEMPLATE_DIR)
 
 
 def create_app(test_config: dict | None = None) -> Flask:

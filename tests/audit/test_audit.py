@@ -18,7 +18,7 @@ import shapely
 from shapely.geometry import box
 
 from gisgrid.audit.coverage import GEOMETRY_PROBLEMS, PROBLEMS, AuditResult, audit_coverage
-from gisgrid.config import PROJECT_ROOT
+from gisgrid.config import DATA_DIR
 from gisgrid.crs import STORAGE_SRID, metric_crs_for, transformer
 from gisgrid.demo import _town_polygons
 from gisgrid.errors import InputError
@@ -112,7 +112,7 @@ def test_clean_synthetic_grid_reports_nothing(synthetic):
 
 
 def test_clean_sample_town_reports_nothing():
-    streets = gpd.read_file(PROJECT_ROOT / "data" / "beijing_haidian_streets.geojson")
+    streets = gpd.read_file(DATA_DIR / "beijing_haidian_streets.geojson")
     streets = streets.rename(columns={"highway": "road_class"})
     centre = streets.union_all().centroid
     epsg = metric_crs_for(centre.x, centre.y)

@@ -16,10 +16,11 @@ import sqlalchemy as sa
 from shapely.geometry import box
 
 from gisgrid import crs
+from gisgrid.config import DATA_DIR
 from gisgrid.db.imports import import_file
 from gisgrid.errors import CRSError, FileFormatError, InputError
 
-DATA = Path(__file__).resolve().parents[2] / "data"
+DATA = DATA_DIR
 SHATIN = box(114.1788, 22.3725, 114.2104, 22.3984)
 
 

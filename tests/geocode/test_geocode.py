@@ -15,7 +15,7 @@ import pytest
 from pyproj import Geod
 from shapely.geometry import LineString, Point, box
 
-from gisgrid.config import PROJECT_ROOT
+from gisgrid.config import DATA_DIR
 from gisgrid.errors import InputError
 from gisgrid.geocode import batch
 from gisgrid.geocode.batch import RESULT_COLUMNS, geocode_file, geocode_table
@@ -23,7 +23,7 @@ from gisgrid.geocode.gazetteer import Gazetteer, addresses_frame
 from gisgrid.geocode.match import geocode
 from gisgrid.geocode.parse import parse_address, street_key
 
-DATA = PROJECT_ROOT / "data"
+DATA = DATA_DIR
 GEOD = Geod(ellps="WGS84")
 # a town near Shenzhen: 1e-4 degree ~ 10-11 m
 X0, Y0 = 114.0, 22.6

@@ -17,7 +17,7 @@ from gisgrid.config import PROJECT_ROOT
 from gisgrid.geocode.gazetteer import Gazetteer, addresses_frame
 from gisgrid.geocode.match import geocode
 
-DATA = PROJECT_ROOT / "data"
+DATA = PROJECT_ROOT / "gisgrid" / "data"
 GEOD = Geod(ellps="WGS84")
 X0, Y0 = 114.0, 22.6  # 1e-4 degree ~ 10-11 m
 D = 1e-4

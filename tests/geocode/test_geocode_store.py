@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from gisgrid.config import PROJECT_ROOT
 
-DATA = PROJECT_ROOT / "data"
+DATA = PROJECT_ROOT / "gisgrid" / "data"
 
 
 @pytest.fixture(scope="module")

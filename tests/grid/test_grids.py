@@ -18,7 +18,7 @@ from gisgrid.demo import _town_polygons
 from gisgrid.errors import InputError
 from gisgrid.grid.build import GRID_COLUMNS, build_grid, tiling_errors_m2
 
-DATA = PROJECT_ROOT / "data"
+DATA = PROJECT_ROOT / "gisgrid" / "data"
 TOWN_CODE = "110108001"
 TARGET = 10_000.0
 

@@ -20,11 +20,12 @@ import pytest
 import shapely
 from pyproj import Transformer
 
+from gisgrid.config import DATA_DIR
 from gisgrid.crs import gcj02_to_wgs84, wgs84_to_gcj02
 from gisgrid.errors import CRSError, FileFormatError, InputError
 from gisgrid.io import ReadResult, neutralise_formula, read_layer, to_geojson_bytes, write_layer
 
-DATA = Path(__file__).resolve().parents[2] / "data"
+DATA = DATA_DIR
 BEIJING_STREETS = DATA / "beijing_haidian_streets.geojson"
 HELSINKI_ADDRESSES = DATA / "helsinki_addresses_dev.csv"
 SHENZHEN_ADDRESSES = DATA / "shenzhen_longgang_addresses_dev.csv"

@@ -29,7 +29,7 @@ def local_assets():
 @pytest.fixture(scope="module")
 def segments() -> gpd.GeoDataFrame:
     """Twelve real Helsinki streets with 25 m frontage areas, four owners (one unassigned)."""
-    streets = gpd.read_file(PROJECT_ROOT / "data" / "helsinki_streets.geojson").head(12)
+    streets = gpd.read_file(PROJECT_ROOT / "gisgrid" / "data" / "helsinki_streets.geojson").head(12)
     owners = [OWNERS[i % len(OWNERS)] for i in range(len(streets))]
     areas = streets.to_crs(3067).buffer(25).to_crs(4326)  # ETRS-TM35FIN, metres
     seg = gpd.GeoDataFrame(

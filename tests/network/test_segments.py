@@ -19,7 +19,7 @@ from gisgrid.crs import metric_crs_for
 from gisgrid.errors import CRSError, InputError
 from gisgrid.network.segments import SEGMENT_COLUMNS, build_segments, pairwise_overlap_m2
 
-DATA = PROJECT_ROOT / "data"
+DATA = PROJECT_ROOT / "gisgrid" / "data"
 TOWNS = ["helsinki", "shatin", "beijing_haidian", "shenzhen_longgang"]
 CJK_TOWNS = ["shatin", "beijing_haidian", "shenzhen_longgang"]
 MAX_LENGTHS = [500.0, 200.0]

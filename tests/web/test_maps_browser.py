@@ -9,7 +9,7 @@ import geopandas as gpd
 import pytest
 from flask import Flask
 
-from gisgrid.config import PROJECT_ROOT
+from gisgrid.config import DATA_DIR
 from gisgrid.maps import ownership as maps
 from gisgrid.web.vendor import VENDOR_DIR, use_local_assets
 
@@ -34,7 +34,7 @@ _FIND_LAYER = """
 @pytest.fixture(scope="module")
 def segments() -> gpd.GeoDataFrame:
     """~100 real Helsinki streets; areas are a 0.0001 deg buffer (drawing only), 8 owners + unassigned."""
-    streets = gpd.read_file(PROJECT_ROOT / "data" / "helsinki_streets.geojson").head(100)
+    streets = gpd.read_file(DATA_DIR / "helsinki_streets.geojson").head(100)
     with warnings.catch_warnings():  # a buffer in degrees, on purpose: fake areas for drawing only
         warnings.filterwarnings("ignore", "Geometry is in a geographic CRS", UserWarning)
         fake_areas = streets.geometry.buffer(0.0001).values

@@ -8,7 +8,7 @@ from babel.messages.pofile import read_po
 from gisgrid.config import PROJECT_ROOT
 
 PO = PROJECT_ROOT / "gisgrid" / "translations" / "zh" / "LC_MESSAGES" / "messages.po"
-METHODS = [("gisgrid/**.py", "python"), ("templates/**.html", "jinja2")]
+METHODS = [("gisgrid/**.py", "python"), ("gisgrid/web/templates/**.html", "jinja2")]
 
 
 def test_every_message_has_a_chinese_translation():

@@ -10,8 +10,9 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-23
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 from geoalchemy2 import Geometry
 
 revision = "0006"

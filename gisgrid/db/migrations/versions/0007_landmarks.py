@@ -7,8 +7,9 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-11-23
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0007"
 down_revision = "0006"
@@ -18,8 +19,11 @@ depends_on = None
 
 def upgrade() -> None:
     op.alter_column("address_point", "street", existing_type=sa.Text, nullable=True)
-    op.create_check_constraint(op.f("ck_address_point_street_or_name"), "address_point",
-                               "coalesce(street, '') <> '' OR coalesce(name, '') <> ''")
+    op.create_check_constraint(
+        op.f("ck_address_point_street_or_name"),
+        "address_point",
+        "coalesce(street, '') <> '' OR coalesce(name, '') <> ''",
+    )
 
 
 def downgrade() -> None:

@@ -9,16 +9,26 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-23
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-MOVED = ("target_type", "target_id", "owner_person_id", "owner_department_id", "rule", "distance_m",
-         "ruleset_version", "owner_name", "reason")
+MOVED = (
+    "target_type",
+    "target_id",
+    "owner_person_id",
+    "owner_department_id",
+    "rule",
+    "distance_m",
+    "ruleset_version",
+    "owner_name",
+    "reason",
+)
 
 VIEW = """
 CREATE VIEW report_current AS
@@ -35,13 +45,17 @@ def upgrade() -> None:
     op.execute("""
         CREATE FUNCTION gisgrid_delete_report_history() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN DELETE FROM report_assignment h USING old_reports o WHERE h.report_id = o.id; RETURN NULL; END $$""")
-    op.execute("CREATE TRIGGER delete_report_history AFTER DELETE ON report REFERENCING OLD TABLE AS old_reports "
-               "FOR EACH STATEMENT EXECUTE FUNCTION gisgrid_delete_report_history()")
+    op.execute(
+        "CREATE TRIGGER delete_report_history AFTER DELETE ON report REFERENCING OLD TABLE AS old_reports "
+        "FOR EACH STATEMENT EXECUTE FUNCTION gisgrid_delete_report_history()"
+    )
     op.execute("""
         CREATE FUNCTION gisgrid_truncate_report_history() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN TRUNCATE report_assignment; RETURN NULL; END $$""")
-    op.execute("CREATE TRIGGER truncate_report_history AFTER TRUNCATE ON report "
-               "FOR EACH STATEMENT EXECUTE FUNCTION gisgrid_truncate_report_history()")
+    op.execute(
+        "CREATE TRIGGER truncate_report_history AFTER TRUNCATE ON report "
+        "FOR EACH STATEMENT EXECUTE FUNCTION gisgrid_truncate_report_history()"
+    )
     for column in MOVED:
         op.drop_column("report", column)
     op.execute("ALTER TABLE report RESET (fillfactor)")
@@ -53,10 +67,22 @@ def downgrade() -> None:
     op.execute("ALTER TABLE report SET (fillfactor = 70)")
     op.add_column("report", sa.Column("target_type", sa.String(16)))
     op.add_column("report", sa.Column("target_id", sa.Integer))
-    op.add_column("report", sa.Column("owner_person_id", sa.Integer, sa.ForeignKey(
-        "person.id", ondelete="SET NULL", name="fk_report_owner_person_id_person")))
-    op.add_column("report", sa.Column("owner_department_id", sa.Integer, sa.ForeignKey(
-        "department.id", ondelete="SET NULL", name="fk_report_owner_department_id_department")))
+    op.add_column(
+        "report",
+        sa.Column(
+            "owner_person_id",
+            sa.Integer,
+            sa.ForeignKey("person.id", ondelete="SET NULL", name="fk_report_owner_person_id_person"),
+        ),
+    )
+    op.add_column(
+        "report",
+        sa.Column(
+            "owner_department_id",
+            sa.Integer,
+            sa.ForeignKey("department.id", ondelete="SET NULL", name="fk_report_owner_department_id_department"),
+        ),
+    )
     op.add_column("report", sa.Column("rule", sa.String(24)))
     op.add_column("report", sa.Column("distance_m", sa.Float))
     op.add_column("report", sa.Column("ruleset_version", sa.String(24)))
@@ -73,5 +99,11 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER delete_report_history ON report")
     op.execute("DROP FUNCTION gisgrid_delete_report_history()")
     op.execute("DELETE FROM report_assignment h WHERE NOT EXISTS (SELECT 1 FROM report r WHERE r.id = h.report_id)")
-    op.create_foreign_key("fk_report_assignment_report_id_report", "report_assignment", "report", ["report_id"],
-                          ["id"], ondelete="CASCADE")
+    op.create_foreign_key(
+        "fk_report_assignment_report_id_report",
+        "report_assignment",
+        "report",
+        ["report_id"],
+        ["id"],
+        ondelete="CASCADE",
+    )

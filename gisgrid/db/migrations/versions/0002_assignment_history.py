@@ -4,8 +4,9 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-23
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0002"
 down_revision = "0001"
@@ -19,8 +20,12 @@ def upgrade() -> None:
     op.create_table(
         "report_assignment",
         sa.Column("id", sa.BigInteger, primary_key=True),
-        sa.Column("report_id", sa.Integer, sa.ForeignKey("report.id", ondelete="CASCADE",
-                                                         name="fk_report_assignment_report_id_report"), nullable=False),
+        sa.Column(
+            "report_id",
+            sa.Integer,
+            sa.ForeignKey("report.id", ondelete="CASCADE", name="fk_report_assignment_report_id_report"),
+            nullable=False,
+        ),
         sa.Column("assigned_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.Column("ruleset_version", sa.String(24), nullable=False),
         sa.Column("rule", sa.String(24), nullable=False),
@@ -49,8 +54,10 @@ def upgrade() -> None:
         CREATE FUNCTION gisgrid_bump_data_version() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN UPDATE data_version SET version = version + 1 WHERE id = 1; RETURN NULL; END $$""")
     for table in ROUTING_TABLES:
-        op.execute(f"CREATE TRIGGER bump_data_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
-                   f"FOR EACH STATEMENT EXECUTE FUNCTION gisgrid_bump_data_version()")
+        op.execute(
+            f"CREATE TRIGGER bump_data_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION gisgrid_bump_data_version()"
+        )
 
 
 def downgrade() -> None:

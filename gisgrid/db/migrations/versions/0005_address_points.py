@@ -4,8 +4,9 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-24
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 from geoalchemy2 import Geometry
 
 revision = "0005"
@@ -22,8 +23,11 @@ def upgrade() -> None:
         sa.Column("housenumber", sa.Text),
         sa.Column("name", sa.Text),
         sa.Column("source_id", sa.Text),
-        sa.Column("jurisdiction_id", sa.Integer, sa.ForeignKey(
-            "jurisdiction.id", ondelete="SET NULL", name="fk_address_point_jurisdiction_id_jurisdiction")),
+        sa.Column(
+            "jurisdiction_id",
+            sa.Integer,
+            sa.ForeignKey("jurisdiction.id", ondelete="SET NULL", name="fk_address_point_jurisdiction_id_jurisdiction"),
+        ),
         sa.Column("geom", Geometry("POINT", srid=4326, spatial_index=False), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_address_point"),
     )
