@@ -208,7 +208,8 @@ def _write_ogr(frame: gpd.GeoDataFrame, path: Path | io.BytesIO, layer: str, dri
         for column in attributes.columns:
             if isinstance(attributes[column].dtype, pd.DatetimeTZDtype):
                 attributes[column] = attributes[column].dt.tz_convert("UTC")
-    data = gpd.GeoDataFrame(attributes, geometry=frame.geometry.values, crs=frame.crs)
+    geoms = uniform_family(np.asarray(frame.geometry.values, dtype=object))
+    data = gpd.GeoDataFrame(attributes, geometry=gpd.GeoSeries(geoms, crs=frame.crs, index=attributes.index))
     pyogrio.write_dataframe(data, path, layer=layer, driver=driver, **options)
 
 
@@ -220,12 +221,52 @@ def _write_zipped_shapefile(frame: gpd.GeoDataFrame, path: Path, layer: str) -> 
                 archive.write(part, part.name)
 
 
+def uniform_family(geoms: np.ndarray) -> np.ndarray:
+    """Single and multi parts of one family made all multi, so a layer has one geometry type.
+
+    A layer mixing Polygon and MultiPolygon (or LineString and MultiLineString,
+    Point and MultiPoint) is read by GDAL as geometry type "Unknown"; promoting
+    the single parts keeps every shape and gives other systems one type.
+    Layers of one type, or of several families, are returned unchanged.
+    """
+    present = ~shapely.is_missing(geoms)
+    if not present.any():
+        return geoms
+    types = set(shapely.get_type_id(geoms[present]).tolist())
+    pairs = {
+        frozenset({shapely.GeometryType.POINT, shapely.GeometryType.MULTIPOINT}): shapely.multipoints,
+        frozenset({shapely.GeometryType.LINESTRING, shapely.GeometryType.MULTILINESTRING}): shapely.multilinestrings,
+        frozenset({shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON}): shapely.multipolygons,
+    }
+    make = pairs.get(frozenset(types))
+    if make is None or len(types) != 2:
+        return geoms
+    out = geoms.copy()
+    single = present & np.isin(shapely.get_type_id(geoms), [min(types)])
+    out[single] = [make([g]) for g in geoms[single]]
+    return out
+
+
+def _trim_floats(text: str, precision: int) -> str:
+    """Rewrite binary float noise (``40.006297000000004``) as at most ``precision`` decimals."""
+    noisy = re.compile(rf"-?\d+\.\d{{{precision + 1},}}(?:[eE][-+]?\d+)?")
+
+    def short(match: re.Match) -> str:
+        return repr(round(float(match.group(0)), precision))
+
+    return noisy.sub(short, text)
+
+
 def to_geojson_bytes(gdf: gpd.GeoDataFrame, precision: int = 7, *, layer: str = "layer") -> bytes:
-    """A layer as RFC 7946 GeoJSON, for downloads.
+    """A layer as RFC 7946 GeoJSON, for downloads and other systems.
 
     WGS84 lon/lat (reprojected if the frame is in another CRS), exterior rings
     counter-clockwise and holes clockwise, no ``crs`` member, coordinates
-    rounded to ``precision`` decimals (7 ≈ 1 cm).
+    rounded to ``precision`` decimals (7 ≈ 1 cm; RFC 7946 § 11.2 advises about
+    6) and printed without binary float noise (``40.006297``, never
+    ``40.006297000000004``).  A layer mixing single and multi parts of
+    one family is written all multi (one geometry type).  An ``id`` column
+    becomes each feature's top-level ``id`` as well.
 
     Raises
     ------
@@ -244,15 +285,17 @@ def to_geojson_bytes(gdf: gpd.GeoDataFrame, precision: int = 7, *, layer: str = 
     broken = ~shapely.is_valid(geoms) & ~shapely.is_missing(geoms)
     if broken.any():
         geoms[broken] = shapely.make_valid(geoms[broken], method="structure", keep_collapsed=False)
-    geoms = shapely.orient_polygons(geoms, exterior_cw=False)
+    geoms = uniform_family(np.asarray(shapely.orient_polygons(geoms, exterior_cw=False), dtype=object))
     attrs = _attribute_columns(frame, as_text_dates=True)
     attrs = attrs.astype(object).where(attrs.notna(), None)
+    ids = attrs["id"].tolist() if "id" in attrs.columns else [None] * len(attrs)
     features = []
-    for geom_json, props in zip(shapely.to_geojson(geoms), attrs.to_dict("records")):
+    for fid, geom_json, props in zip(ids, shapely.to_geojson(geoms), attrs.to_dict("records")):
+        id_member = "" if fid is None else f'"id":{json.dumps(_plain_value(fid), ensure_ascii=False, default=str)},'
+        properties = json.dumps(props, ensure_ascii=False, default=_plain_value)
         features.append(
-            '{{"type":"Feature","properties":{},"geometry":{}}}'.format(
-                json.dumps(props, ensure_ascii=False, default=_plain_value), geom_json or "null"
-            )
+            f'{{"type":"Feature",{id_member}"properties":{properties},'
+            f'"geometry":{_trim_floats(geom_json, precision) if geom_json else "null"}}}'
         )
     head = f'{{"type":"FeatureCollection","name":{json.dumps(layer, ensure_ascii=False)},"features":['
     return (head + ",\n".join(features) + "]}\n").encode("utf-8")

@@ -16,6 +16,7 @@ import geopandas as gpd
 import numpy as np
 import openpyxl
 import pandas as pd
+import pyogrio
 import pytest
 import shapely
 from pyproj import Transformer
@@ -218,9 +219,30 @@ def test_geojson_is_rfc7946(tmp_path, clockwise_polygons, how):
     decimals = [len(d) for d in re.findall(r"-?\d+\.(\d+)", json.dumps([f["geometry"] for f in document["features"]]))]
     assert decimals and max(decimals) <= 7
     expected = clockwise_polygons.to_crs(4326).geometry.iloc[0]
-    assert shapely.equals_exact(
-        shapely.geometry.shape(document["features"][0]["geometry"]).normalize(), expected.normalize(), tolerance=1e-7
+    written = shapely.geometry.shape(document["features"][0]["geometry"])
+    # a layer mixing Polygon and MultiPolygon is written all MultiPolygon: same shape, one type
+    assert {f["geometry"]["type"] for f in document["features"]} == {"MultiPolygon"}
+    assert shapely.equals_exact(shapely.get_parts(written)[0].normalize(), expected.normalize(), tolerance=1e-7)
+
+
+def test_geojson_for_other_systems_has_ids_one_type_and_no_float_noise(tmp_path):
+    """Features carry a top-level id, GDAL sees one geometry type, coordinates print without noise."""
+    frame = gpd.GeoDataFrame(
+        {"id": [7, 8], "name": ["甲", "乙"]},
+        geometry=[
+            shapely.box(116.3, 40.0, 116.301, 40.006297000000004),
+            shapely.MultiPolygon([shapely.box(116.31, 40.0, 116.311, 40.001)]),
+        ],
+        crs=4326,
     )
+    path = write_layer(frame, tmp_path / "areas.geojson")
+    raw = path.read_text(encoding="utf-8")
+    document = json.loads(raw)
+    assert [f["id"] for f in document["features"]] == [7, 8]
+    assert "40.006297000000004" not in raw and "40.006297" in raw
+    assert pyogrio.read_info(path)["geometry_type"] == "MultiPolygon"
+    gpkg = write_layer(frame, tmp_path / "areas.gpkg")
+    assert pyogrio.read_info(gpkg)["geometry_type"] == "MultiPolygon"
 
 
 def test_geojson_precision_parameter(tmp_path):
