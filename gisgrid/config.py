@@ -80,6 +80,9 @@ class Settings:
     audit_expiry_days: int = 30  # assignments ending within this many days are listed
     default_locale: str = "zh_CN"
     secret_key: str = "dev-only-change-me"
+    max_request_bytes: int = 25 * 1024 * 1024  # any request body (uploads); larger is a 413
+    max_json_bytes: int = 1024 * 1024  # a JSON body (API calls, page writes)
+    max_json_depth: int = 64  # deeper JSON is refused as unreadable
     host: str = "127.0.0.1"
     port: int = 5000
 

@@ -247,6 +247,20 @@ def uniform_family(geoms: np.ndarray) -> np.ndarray:
     return out
 
 
+def _without_crumbs(geom, min_area: float):
+    """A repaired polygon without the parts smaller than one grid cell of the rounding.
+
+    Rounding can pinch off a crumb of ~1e-15 square degrees whose ring
+    orientation is then decided by float noise; it holds no area anyone drew.
+    """
+    if geom is None or geom.geom_type != "MultiPolygon":
+        return geom
+    parts = [p for p in geom.geoms if p.area >= min_area]
+    if not parts or len(parts) == len(geom.geoms):
+        return geom
+    return shapely.MultiPolygon(parts)
+
+
 def _trim_floats(text: str, precision: int) -> str:
     """Rewrite binary float noise (``40.006297000000004``) as at most ``precision`` decimals."""
     noisy = re.compile(rf"-?\d+\.\d{{{precision + 1},}}(?:[eE][-+]?\d+)?")
@@ -284,7 +298,8 @@ def to_geojson_bytes(gdf: gpd.GeoDataFrame, precision: int = 7, *, layer: str = 
     # rounding can pinch a valid ring into a self-touching one: repair those, keeping their dimension
     broken = ~shapely.is_valid(geoms) & ~shapely.is_missing(geoms)
     if broken.any():
-        geoms[broken] = shapely.make_valid(geoms[broken], method="structure", keep_collapsed=False)
+        repaired = shapely.make_valid(geoms[broken], method="structure", keep_collapsed=False)
+        geoms[broken] = [_without_crumbs(g, (10.0**-precision) ** 2) for g in repaired]
     geoms = uniform_family(np.asarray(shapely.orient_polygons(geoms, exterior_cw=False), dtype=object))
     attrs = _attribute_columns(frame, as_text_dates=True)
     attrs = attrs.astype(object).where(attrs.notna(), None)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from flask import Flask, jsonify, request
+from flask import Flask
 
 from gisgrid.config import TEMPLATE_DIR, load_settings
-from gisgrid.errors import GisgridError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -43,12 +42,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     else:
         app.config.from_mapping(test_config)
 
-    from gisgrid.web import db, i18n
+    from gisgrid.web import db, guards, i18n
     from gisgrid.web.vendor import use_local_assets
 
     use_local_assets()
     db.init_app(app)
     i18n.init_app(app)
+    guards.init_app(app)
 
     from gisgrid.web import api, export, pages
 
@@ -64,13 +64,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(geocode_pages.bp)
     app.register_blueprint(audit_pages.bp)
     app.register_blueprint(plan_pages.bp)
-
-    @app.errorhandler(GisgridError)
-    def _gisgrid_error(exc: GisgridError):
-        if request.path.startswith("/api/") or request.path.startswith("/export/") or request.path == "/healthz":
-            return jsonify(error=type(exc).__name__, detail=str(exc)), exc.http_status_code
-        from flask import render_template
-
-        return render_template("error.html", error=exc), exc.http_status_code
 
     return app

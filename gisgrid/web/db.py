@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import sqlalchemy as sa
 from flask import Flask, current_app, g
+from flask_babel import gettext as _
 
 from gisgrid.db import database_url
+
+LOGGER = logging.getLogger(__name__)
 
 
 def get_engine() -> sa.Engine:
@@ -31,3 +36,12 @@ def init_app(app: Flask) -> None:
         url, pool_pre_ping=True, pool_size=5, connect_args={"options": "-c statement_timeout=30000"}
     )
     app.teardown_appcontext(close_conn)
+
+    @app.errorhandler(sa.exc.OperationalError)
+    @app.errorhandler(sa.exc.InterfaceError)
+    def _database_unavailable(exc):
+        # the server went away or refused us: a 503 the page can explain, never a traceback
+        from gisgrid.web.guards import _answer
+
+        LOGGER.warning("database unavailable: %s", exc.__class__.__name__)
+        return _answer(503, "database_unavailable", _("The database is not answering; try again shortly."))
