@@ -240,6 +240,9 @@ def read_layer(
 # --- vector files ---------------------------------------------------------------------
 def _dataset(path: Path, kind: str, layer: str | None) -> tuple[str, str | None]:
     """The GDAL dataset name and layer to open (a zip's Shapefile through /vsizip/)."""
+    if kind == "shp":
+        siblings = {str(p).lower() for p in path.parent.iterdir()}
+        _require_shapefile_parts(str(path), archive_names=siblings, where=path.name)
     if kind != "zip":
         return str(path), layer
     try:
@@ -258,7 +261,50 @@ def _dataset(path: Path, kind: str, layer: str | None) -> tuple[str, str | None]
         raise InputError(f"{path.name} holds several Shapefiles; choose one with --layer: {', '.join(names)}")
     else:
         member = members[0]
+    _require_shapefile_parts(member, archive_names=set(_lower(n) for n in _zip_names(path)), where=path.name)
     return f"/vsizip/{path.resolve()}/{member}", None
+
+
+def _lower(name: str) -> str:
+    return name.lower()
+
+
+def _zip_names(path: Path) -> list[str]:
+    with zipfile.ZipFile(path) as archive:
+        return archive.namelist()
+
+
+#: The parts a Shapefile cannot be read without, and what each holds.
+_SHAPEFILE_PARTS = {".shx": "its index", ".dbf": "its attribute table"}
+
+
+def _require_shapefile_parts(shp: str, *, archive_names: set[str], where: str) -> None:
+    """Name the missing companion files of a Shapefile instead of GDAL's "not recognized"."""
+    stem = shp[: -len(".shp")]
+    missing = [
+        f"{PurePosixPath(stem).name}{ext} ({what})"
+        for ext, what in _SHAPEFILE_PARTS.items()
+        if (stem + ext).lower() not in archive_names
+    ]
+    if missing:
+        raise FileFormatError(
+            f"{where}: the Shapefile {PurePosixPath(shp).name} comes without {' and '.join(missing)}; "
+            "a Shapefile is several files: put the .shp, .shx, .dbf and .prj together"
+        )
+
+
+_KIND_NAMES = {"geojson": "GeoJSON", "gpkg": "GeoPackage", "shp": "Shapefile", "zip": "zipped Shapefile"}
+
+
+def _gdal_reason(exc: Exception, kind: str) -> str:
+    """GDAL's error as a reason a clerk can act on."""
+    text = str(exc)
+    if "not recognized as" in text or "not recognised as" in text or "Failed to read GeoJSON" in text:
+        return f"its contents are not {_KIND_NAMES.get(kind, kind)} (is the file of another kind, or damaged?)"
+    if "No such file" in text:
+        return "the file does not exist"
+    # keep GDAL's own words, without the dataset path it starts with
+    return text.split(": ", 1)[-1] if text.startswith(("/", "/vsizip/")) else text
 
 
 def _choose_layer(dataset: str, path: Path, layer: str | None) -> str:
@@ -301,7 +347,7 @@ def _read_vector(
             attributes = pyogrio.read_dataframe(dataset, layer=layer, read_geometry=False)
             meta, _, wkb, _ = pyogrio.raw.read(dataset, layer=layer, columns=[], read_geometry=True)
     except _GDAL_ERRORS as exc:
-        raise FileFormatError(f"cannot read {path.name}: {exc}") from exc
+        raise FileFormatError(f"cannot read {path.name}: {_gdal_reason(exc, kind)}") from exc
     if len(attributes) == 0:
         raise FileFormatError(f"file is empty: {path.name} has no features")
     if wkb is None or len(wkb) != len(attributes):

@@ -748,3 +748,37 @@ def test_a_repeated_or_blank_header_name_never_takes_a_name_the_user_gave(tmp_pa
         read_table(tmp_path / "dup.xlsx"),
     ):
         assert dict(zip(table.columns, table.iloc[0])) == want
+
+
+def _zip_without(tmp_path, dropped: str) -> Path:
+    frame = beijing_streets().head(5)
+    write_layer(frame, tmp_path / "roads.shp")
+    target = tmp_path / "roads.zip"
+    with zipfile.ZipFile(target, "w") as archive:
+        for part in tmp_path.glob("roads.*"):
+            if part.suffix not in (dropped, ".zip"):
+                archive.write(part, part.name)
+    return target
+
+
+@pytest.mark.parametrize(("dropped", "named"), [(".shx", "roads.shx (its index)"), (".dbf", "roads.dbf")])
+def test_a_shapefile_missing_a_part_names_the_part(tmp_path, dropped, named):
+    with pytest.raises(FileFormatError, match=re.escape(named)):
+        read_layer(_zip_without(tmp_path, dropped), crs="EPSG:4326")
+
+
+def test_a_plain_shapefile_missing_its_index_names_it(tmp_path):
+    write_layer(beijing_streets().head(5), tmp_path / "roads.shp")
+    (tmp_path / "roads.shx").unlink()
+    with pytest.raises(FileFormatError, match=r"roads\.shx"):
+        read_layer(tmp_path / "roads.shp", crs="EPSG:4326")
+
+
+def test_a_file_that_is_not_geojson_says_so_without_gdal_jargon(tmp_path):
+    fake = tmp_path / "streets.geojson"
+    fake.write_text("id,name\n1,学院路\n", encoding="utf-8")
+    with pytest.raises(FileFormatError) as info:
+        read_layer(fake)
+    message = str(info.value)
+    assert "not GeoJSON" in message and "streets.geojson" in message
+    assert "recognized" not in message and "/vsi" not in message and str(tmp_path) not in message
