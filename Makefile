@@ -26,7 +26,7 @@ test: setup sysdeps-test db lint
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/lint-imports --contract layers --contract pure --contract no-flask-below-web
+	$(BIN)/lint-imports --contract layers --contract pure --contract no-flask-below-web --contract cli
 
 setup: $(VENV)/.installed
 

@@ -654,3 +654,18 @@ def _demo_reports(
             "is_demo": True,
         }
     )
+
+
+def count_jurisdictions(conn: sa.Connection) -> int:
+    """Jurisdictions in the database: 0 before any data is loaded."""
+    return int(conn.execute(sa.text("SELECT count(*) FROM jurisdiction")).scalar())
+
+
+def clear_data(conn: sa.Connection) -> None:
+    """Empty every data table (streets, owners, reports, cells, plan history …) and restart their ids."""
+    conn.execute(
+        sa.text(
+            "TRUNCATE report, owner_assignment, category, person, department, grid_cell, "
+            "segment, street, jurisdiction, plan_version RESTART IDENTITY CASCADE"
+        )
+    )

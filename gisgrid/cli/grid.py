@@ -1,40 +1,16 @@
-"""``gisgrid grid build`` and ``gisgrid audit``: thin click wrappers over :mod:`gisgrid.grid.store` and :mod:`gisgrid.audit.store`.
-
-Wired into the main group in :mod:`gisgrid.cli` with ``main.add_command(grid)``
-and ``main.add_command(audit_cmd)``.
-"""
+"""``gisgrid grid build`` and ``gisgrid audit``: thin click wrappers over :mod:`gisgrid.grid.store` and :mod:`gisgrid.audit.store`."""
 
 from __future__ import annotations
 
-import functools
 import logging
 from pathlib import Path
 
 import click
 
+from gisgrid.cli._common import engine_and_settings, handle_errors
 from gisgrid.grid.build import LAYOUTS
 
 LOGGER = logging.getLogger(__name__)
-
-
-def _handle_errors(fn):
-    """:func:`gisgrid.cli.handle_errors`, imported when called (cli imports this module)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        from gisgrid.cli import handle_errors
-
-        return handle_errors(fn)(*args, **kwargs)
-
-    return wrapper
-
-
-def _engine():
-    from gisgrid.config import load_settings
-    from gisgrid.db import ensure_database, get_engine
-
-    settings = load_settings()
-    return get_engine(url=ensure_database(settings)), settings
 
 
 @click.group()
@@ -54,7 +30,7 @@ def grid() -> None:
     show_default=True,
     help="blocks: street blocks split and merged toward the target; square / hex: regular lattice.",
 )
-@_handle_errors
+@handle_errors
 def grid_build(code: str, target_area_m2: float, layout: str) -> None:
     """Cut a town into coded cells that tile it and replace its stored cells.
 
@@ -63,7 +39,7 @@ def grid_build(code: str, target_area_m2: float, layout: str) -> None:
     """
     from gisgrid.grid.store import build_and_store_grid, format_build_summary
 
-    engine, settings = _engine()
+    engine, settings = engine_and_settings()
     with engine.begin() as conn:
         summary = build_and_store_grid(conn, settings, code, target_area_m2=target_area_m2, layout=layout)
     for line in format_build_summary(summary):
@@ -87,12 +63,12 @@ def grid_build(code: str, target_area_m2: float, layout: str) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the problem tables to this XLSX file (one sheet per problem type).",
 )
-@_handle_errors
+@handle_errors
 def audit_cmd(code: str | None, days: int, geojson_path: Path | None, xlsx_path: Path | None) -> None:
     """Coverage audit: gaps (没人管), overlaps (多头管), slivers and owner problems."""
     from gisgrid.audit.store import audit_geojson_bytes, audit_store, audit_summary_lines, audit_xlsx_bytes
 
-    engine, settings = _engine()
+    engine, settings = engine_and_settings()
     with engine.connect() as conn:
         result = audit_store(conn, settings, code, days=days)
     for line in audit_summary_lines(result):

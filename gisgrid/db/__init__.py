@@ -35,6 +35,12 @@ def get_engine(settings: Settings | None = None, url: str | None = None) -> sa.E
     return _engine_for(url or database_url(settings))
 
 
+def ping(settings: Settings | None = None) -> None:
+    """Run ``SELECT 1`` on the configured database; raises when it does not answer."""
+    with get_engine(settings).connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+
+
 def alembic_config(url: str):
     from alembic.config import Config
 
@@ -74,4 +80,4 @@ def ensure_database(settings: Settings | None = None) -> str:
     return url
 
 
-__all__ = ["database_url", "get_engine", "migrate", "downgrade", "ensure_database", "Path"]
+__all__ = ["database_url", "get_engine", "ping", "migrate", "downgrade", "ensure_database", "Path"]

@@ -1,0 +1,107 @@
+"""``gisgrid db``: the managed local PostGIS cluster, or the server in GISGRID_DATABASE_URL."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from gisgrid.cli._common import handle_errors
+from gisgrid.config import load_settings
+
+
+@click.group()
+def db() -> None:
+    """The database: the managed local PostGIS cluster, or GISGRID_DATABASE_URL."""
+
+
+def _cluster():
+    from gisgrid.db.cluster import Cluster
+
+    settings = load_settings()
+    if not settings.managed:
+        raise click.UsageError(
+            "GISGRID_DATABASE_URL is set: gisgrid manages no cluster; use `gisgrid db migrate` against that server"
+        )
+    return Cluster(settings), settings
+
+
+@db.command("start")
+@handle_errors
+def db_start() -> None:
+    """Start the managed cluster (initdb on first use), create the database, migrate to head."""
+    from gisgrid.db import migrate
+
+    cluster, settings = _cluster()
+    started = cluster.start()
+    if not started:
+        click.echo(f"already running on 127.0.0.1:{cluster.port} ({cluster.datadir})")
+    cluster.create_database()
+    migrate(cluster.url())
+    if started:
+        click.echo(f"started on 127.0.0.1:{cluster.port}; database {settings.pg_database} at head")
+
+
+@db.command("stop")
+@handle_errors
+def db_stop() -> None:
+    """Stop the managed cluster."""
+    cluster, _ = _cluster()
+    click.echo("stopped" if cluster.stop() else "not running")
+
+
+@db.command("status")
+@handle_errors
+def db_status() -> None:
+    """Say whether the managed cluster runs (exit 1 when it does not)."""
+    settings = load_settings()
+    if not settings.managed:
+        from gisgrid.db import database_url, ping
+
+        try:
+            ping(settings)
+            click.echo(f"external server reachable: {database_url(settings)}")
+            return
+        except Exception as exc:  # noqa: BLE001 - any connection failure is reported
+            click.echo(f"external server unreachable: {exc}")
+            sys.exit(1)
+    cluster, _ = _cluster()
+    status = cluster.status()
+    click.echo(status)
+    if not status.startswith("running"):
+        sys.exit(1)
+
+
+@db.command("url")
+def db_url() -> None:
+    """Print the SQLAlchemy URL in use."""
+    from gisgrid.db import database_url
+
+    click.echo(database_url())
+
+
+@db.command("migrate")
+@click.argument("revision", default="head")
+@handle_errors
+def db_migrate(revision: str) -> None:
+    """Upgrade the database to REVISION (default head)."""
+    from gisgrid.db import database_url, migrate
+
+    migrate(database_url(), revision)
+    click.echo(f"migrated to {revision}")
+
+
+@db.command("reset")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@handle_errors
+def db_reset(yes: bool) -> None:
+    """Drop and recreate the database (all data is lost), migrated to head."""
+    from gisgrid.db import migrate
+
+    if not yes:
+        click.confirm("Drop every table and all data of the gisgrid database?", abort=True)
+    cluster, settings = _cluster()
+    cluster.start()
+    cluster.create_database(drop=True)
+    migrate(cluster.url())
+    click.echo(f"database {settings.pg_database} recreated at head")

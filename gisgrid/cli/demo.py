@@ -1,0 +1,32 @@
+"""``gisgrid demo``: the sample towns."""
+
+from __future__ import annotations
+
+import click
+
+from gisgrid.cli._common import engine_and_settings, handle_errors
+
+
+@click.group()
+def demo() -> None:
+    """The sample towns (real OpenStreetMap streets, demo owners and reports)."""
+
+
+@demo.command("load")
+@click.option("--reports", "reports_per_town", default=600, show_default=True, help="Demo reports per town.")
+@click.option("--replace", is_flag=True, help="Empty the database first (default: skip when data exists).")
+@handle_errors
+def demo_load(reports_per_town: int, replace: bool) -> None:
+    """Load the sample towns into the database (idempotent: does nothing when already loaded)."""
+    from gisgrid.demo import clear_data, count_jurisdictions, load_demo
+
+    engine, settings = engine_and_settings()
+    with engine.begin() as conn:
+        existing = count_jurisdictions(conn)
+        if existing and not replace:
+            click.echo(f"sample data already loaded ({existing} jurisdictions); use --replace to reload")
+            return
+        if existing:
+            clear_data(conn)
+        counts = load_demo(conn, settings, reports_per_town=reports_per_town, grid=True)
+    click.echo("loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()))

@@ -1,0 +1,111 @@
+"""``gisgrid assign``: route reports to exactly one owner (a point, a file, or the stored reports)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from gisgrid.cli._common import deployment_engine_settings, handle_errors
+
+
+class _AssignGroup(click.Group):
+    """``gisgrid assign FILE`` and ``gisgrid assign --rerun`` beside ``gisgrid assign point``."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] in ("--rerun", "--since", "--unassigned"):
+            args = ["stored", *args]
+        elif args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["file", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_AssignGroup)
+def assign() -> None:
+    """Route reports to exactly one owner: a point, a file, or the stored reports.
+
+    \b
+    gisgrid assign point --lon 114.2 --lat 22.38 --crs gcj02 --category 0101
+    gisgrid assign reports.csv --crs EPSG:4326 -o routed.csv
+    gisgrid assign --rerun --since 2026-07-01
+    """
+
+
+@assign.command("point")
+@click.option("--lon", type=float, required=True, help="Longitude or easting.")
+@click.option("--lat", type=float, required=True, help="Latitude or northing.")
+@click.option(
+    "--crs",
+    "crs_name",
+    default="EPSG:4326",
+    show_default=True,
+    help="EPSG:4326, EPSG:4490, gcj02, bd09 or a projected EPSG code.",
+)
+@click.option("--category", help="Category code, e.g. 0101.")
+@click.option("--date", "day", help="Report date YYYY-MM-DD (owners valid on that day; default today).")
+@handle_errors
+def assign_point(lon, lat, crs_name, category, day) -> None:
+    """Route one point and explain the decision."""
+    from gisgrid.routing.store import explain_point
+
+    deployment, _, _ = deployment_engine_settings()
+    result = explain_point(deployment, lon=lon, lat=lat, crs=crs_name, category=category, day=day)
+    for key, value in result.items():
+        click.echo(f"{key:>16}: {value}")
+    if result.get("error"):
+        sys.exit(2)
+
+
+@assign.command("file")
+@click.argument("src", type=click.Path(dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    "dst",
+    type=click.Path(dir_okay=False),
+    help="Output file (default: SRC with .assigned before the extension).",
+)
+@click.option("--crs", "crs_name", required=True, help="CRS of the coordinates (EPSG:4326, gcj02, bd09, EPSG:n).")
+@click.option("--lon", help="Longitude/easting column (default: detected).")
+@click.option("--lat", help="Latitude/northing column (default: detected).")
+@click.option("--category", help="Category column (default: detected).")
+@click.option("--date", "date_col", help="Report date column (default: detected).")
+@click.option("--chunk-rows", default=200_000, show_default=True)
+@handle_errors
+def assign_file_cmd(src, dst, crs_name, lon, lat, category, date_col, chunk_rows) -> None:
+    """Route every row of SRC (CSV, XLSX, GeoJSON, GeoPackage); rows in = rows out."""
+    from pathlib import Path
+
+    deployment, _, _ = deployment_engine_settings()
+    src_path = Path(src)
+    dst_path = Path(dst) if dst else src_path.with_name(src_path.stem + ".assigned" + src_path.suffix)
+    summary = deployment.assign_file(
+        src_path, dst_path, crs=crs_name, lon=lon, lat=lat, category=category, date=date_col, chunk_rows=chunk_rows
+    )
+    click.echo(str(summary))
+    click.echo(f"wrote {dst_path}")
+
+
+@assign.command("stored")
+@click.option("--rerun", is_flag=True, help="Re-assign reports that already have an assignment (history kept).")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="Only reports made on or after this date.")
+@click.option("--unassigned", "only_unassigned", is_flag=True, help="Only reports never assigned.")
+@handle_errors
+def assign_stored(rerun, since, only_unassigned) -> None:
+    """Assign stored reports in bulk (earlier assignments stay in the history)."""
+    from gisgrid.routing.store import assign_stored_reports
+
+    deployment, engine, _ = deployment_engine_settings()
+    if not rerun and not only_unassigned:
+        only_unassigned = True
+    with engine.begin() as conn:
+        out = assign_stored_reports(
+            conn, deployment, since=since.date() if since else None, only_unassigned=only_unassigned
+        )
+    rate = out["reports"] / out["seconds"] if out["seconds"] else 0
+    click.echo(
+        f"assigned {out['reports']} reports in {out['seconds']:.2f} s ({rate:,.0f}/s), "
+        f"rule set {out.get('ruleset_version', '-')}"
+    )
+    for rule, n in sorted(out["by_rule"].items(), key=lambda kv: -kv[1]):
+        click.echo(f"  {rule:>22}: {n}")
