@@ -369,6 +369,10 @@ def _copy(raw, table: str, columns: list[str], frame: pd.DataFrame) -> None:
 
 def _prepare_db(ctx: Context):
     """Load the synthetic town and the points as stored reports into a fresh database (untimed)."""
+    import datetime as dt  # noqa: PLC0415
+
+    from gisgrid.cases.workflow import deadline  # noqa: PLC0415
+
     key = ("db", ctx.town.n_segments, ctx.kind, len(ctx.x))
     if ctx.extras.get("db_key") == key:
         return ctx.extras["db_engine"]
@@ -463,11 +467,14 @@ def _prepare_db(ctx: Context):
         lon, lat = transformer(METRIC_EPSG, 4326).transform(ctx.x, ctx.y)
         rng = np.random.default_rng(3)
         cat_id = rng.choice(np.array(["1", "2", "3", ""], dtype=object), size=len(lon), p=[0.6, 0.3, 0.05, 0.05])
+        # every category here has 4 calendar hours: one deadline, from the one rule
+        due = deadline(dt.datetime(2026, 6, 1, 10, 0), 4, working_time=False, tz="Asia/Shanghai")
         reports = pd.DataFrame(
             {
                 "geom": [f"SRID=4326;POINT({a:.7f} {b:.7f})" for a, b in zip(lon, lat)],
                 "category_id": cat_id,
                 "reported_at": "2026-06-01 10:00+08",
+                "due_at": np.where(cat_id == "", "", due.isoformat()),
             }
         )
         _copy(raw, "report", list(reports.columns), reports)

@@ -44,6 +44,9 @@ def _prepare(url: str) -> tuple[sa.Engine, str]:
 
 def _add_reports(engine: sa.Engine, town: str, n: int, seed: int) -> None:
     """COPY ``n`` synthetic reports: 70 % uniform over the town's box, 30 % in 8 tight clusters."""
+    from gisgrid.cases.workflow import WorkingTime, deadlines  # noqa: PLC0415
+    from gisgrid.config import load_settings  # noqa: PLC0415
+
     rng = np.random.default_rng(seed)
     with engine.connect() as conn:
         xmin, ymin, xmax, ymax = conn.execute(
@@ -52,7 +55,8 @@ def _add_reports(engine: sa.Engine, town: str, n: int, seed: int) -> None:
             ),
             {"c": town},
         ).one()
-        cats = [r[0] for r in conn.execute(sa.text("SELECT id FROM category ORDER BY id"))]
+        limits = pd.read_sql_query(sa.text("SELECT id, deadline_hours, working_time FROM category ORDER BY id"), conn)
+    cats = limits["id"].tolist()
     n_cluster = int(n * 0.3)
     x = rng.uniform(xmin, xmax, n)
     y = rng.uniform(ymin, ymax, n)
@@ -62,10 +66,22 @@ def _add_reports(engine: sa.Engine, town: str, n: int, seed: int) -> None:
     y[:n_cluster] = centres[pick, 1] + rng.normal(0, 0.0008, n_cluster)
     reported = pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(rng.uniform(0, 300, n), unit="D")
     closed = rng.random(n) < 0.85
+    category = rng.choice(cats, n)
+    # the deadline as every stored report gets it: the one rule, vectorised
+    settings = load_settings()
+    per = limits.set_index("id")
+    due = deadlines(
+        pd.Series(reported),
+        per["deadline_hours"].reindex(category).to_numpy(),
+        per["working_time"].reindex(category).to_numpy(),
+        calendar=WorkingTime.from_settings(settings),
+        tz=settings.timezone,
+    )
     frame = pd.DataFrame(
         {
             "geom": [f"SRID=4326;POINT({a:.7f} {b:.7f})" for a, b in zip(x, y)],
-            "category_id": rng.choice(cats, n),
+            "category_id": category,
+            "due_at": due.dt.strftime("%Y-%m-%d %H:%M:%S+00").fillna(""),
             "reported_at": reported.strftime("%Y-%m-%d %H:%M:%S+00"),
             "closed_at": np.where(closed, (reported + pd.Timedelta(hours=30)).strftime("%Y-%m-%d %H:%M:%S+00"), ""),
             "status": np.where(closed, "closed", "dispatched"),

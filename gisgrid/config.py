@@ -79,6 +79,13 @@ class Settings:
     audit_max_units_per_owner: int = 20  # a person owning more cells and segments is listed
     audit_expiry_days: int = 30  # assignments ending within this many days are listed
     default_locale: str = "zh_CN"
+    #: IANA time zone of the local day (owner on a day, date filters, deadlines); a jurisdiction may override it
+    #: (``jurisdiction.timezone``, inherited by its children).
+    timezone: str = "Asia/Shanghai"
+    #: Working periods of a working day, local time: deadlines of categories counted in working time run only here.
+    working_hours: str = "08:30-12:00,13:30-18:00"
+    #: Which days are working days: "china" (the official calendar with its 调休 make-up days) or "weekdays".
+    work_calendar: str = "china"
     secret_key: str = "dev-only-change-me"
     max_request_bytes: int = 25 * 1024 * 1024  # any request body (uploads); larger is a 413
     max_json_bytes: int = 1024 * 1024  # a JSON body (API calls, page writes)

@@ -22,7 +22,8 @@ import shapely
 import sqlalchemy as sa
 from shapely.geometry import box
 
-from gisgrid import crs
+from gisgrid import crs, timeutil
+from gisgrid.cases.workflow import WorkingTime, deadlines
 from gisgrid.config import DATA_DIR, Settings, load_settings
 from gisgrid.db.layers import insert_frame
 
@@ -39,6 +40,8 @@ class DemoTown:
     county_name: str
     town_name: str
     community_names: tuple[str, str, str, str]
+    #: IANA time zone when not the deployment's ``timezone`` setting (stored on the county, inherited below)
+    timezone: str | None = None
 
     @property
     def town_code(self) -> str:
@@ -69,6 +72,7 @@ TOWNS = (
         "Helsinki (demo)",
         "Kluuvi–Kamppi (demo)",
         ("Kluuvi", "Kamppi", "Kaartinkaupunki", "Kruununhaka"),
+        "Europe/Helsinki",
     ),
 )
 
@@ -271,6 +275,7 @@ def load_demo(
                         "name": town.county_name,
                         "parent_id": None,
                         "metric_epsg": epsg,
+                        "timezone": town.timezone,
                         "geom": _multi(county_geom),
                     }
                 ]
@@ -482,7 +487,9 @@ def load_demo(
         insert_frame(conn, "owner_assignment", arows.astype(object).where(arows.notna(), None), returning=None)
         counts["owner_assignment"] += len(arows)
 
-        reports = _demo_reports(town, streets, seg_rows, epsg, rng, reports_per_town, today, category_ids)
+        reports = _demo_reports(
+            town, streets, seg_rows, epsg, rng, reports_per_town, today, category_ids, settings=settings
+        )
         insert_frame(conn, "report", reports, returning=None)
         counts["report"] += len(reports)
         LOGGER.info(
@@ -597,9 +604,12 @@ def _demo_reports(
     n: int,
     today: dt.date,
     category_ids: dict,
+    *,
+    settings: Settings,
 ) -> pd.DataFrame:
     """Reports at real address points (or along real streets where a town has few), clustered
-    around a few seeded hotspots, over the last 365 days."""
+    around a few seeded hotspots, over the last 365 days, between 07:00 and 20:00 local time,
+    with their deadline (:func:`gisgrid.cases.workflow.deadlines`)."""
     addresses = read_addresses(town)
     to_metric = crs.transformer(crs.STORAGE_SRID, epsg)
     to_storage = crs.transformer(epsg, crs.STORAGE_SRID)
@@ -629,7 +639,8 @@ def _demo_reports(
     lon, lat = to_storage.transform(x, y)
     cats = rng.choice([c[0] for c in CATEGORIES], size=n, p=CATEGORY_WEIGHTS / CATEGORY_WEIGHTS.sum())
     age_days = rng.uniform(0, 365, n)
-    start = dt.datetime.combine(today, dt.time(0, 0), tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    tz = town.timezone or settings.timezone
+    start = dt.datetime.combine(today, dt.time(0, 0), tzinfo=timeutil.zone(tz))
     reported = [
         start - dt.timedelta(days=float(a)) + dt.timedelta(hours=float(h))
         for a, h in zip(age_days, rng.uniform(7, 20, n))
@@ -640,6 +651,14 @@ def _demo_reports(
     closed_at = [
         r + dt.timedelta(hours=float(h)) if c else None for r, c, h in zip(reported, is_closed, rng.gamma(2.0, 6.0, n))
     ]
+    limits = {c[0]: (float(c[5]), bool(c[6])) for c in CATEGORIES}
+    due = deadlines(
+        reported,
+        [limits[c][0] for c in cats],
+        [limits[c][1] for c in cats],
+        calendar=WorkingTime.from_settings(settings),
+        tz=tz,
+    )
     return pd.DataFrame(
         {
             "external_id": [f"DEMO-{town.key}-{i:05d}" for i in range(n)],
@@ -647,6 +666,7 @@ def _demo_reports(
             "category_id": [category_ids[c] for c in cats],
             "reported_at": reported,
             "closed_at": closed_at,
+            "due_at": [None if pd.isna(d) else d.to_pydatetime() for d in due],
             "source": rng.choice(["巡查上报", "12345热线", "市民随手拍", "街长巡街"], size=n),
             "address": [labels[i] for i in pick],
             "description": [DESCRIPTIONS[c] + "（演示数据）" for c in cats],

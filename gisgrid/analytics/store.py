@@ -30,8 +30,11 @@ import pandas as pd
 import shapely
 import sqlalchemy as sa
 
+from gisgrid import timeutil
 from gisgrid.analytics import hotspots as hs
+from gisgrid.config import load_settings
 from gisgrid.crs import STORAGE_SRID
+from gisgrid.db import sql
 from gisgrid.db.schema import REPORT_STATUSES
 from gisgrid.errors import InputError
 
@@ -49,8 +52,10 @@ _SQRT3 = float(np.sqrt(3.0))
 class ReportFilters:
     """What the manager selected.  Empty values mean "no restriction".
 
-    ``date_to`` is inclusive (the whole day).  ``statuses`` holds values of
-    :data:`STATUSES` (``"open"`` = not closed).  ``jurisdiction`` is a
+    ``date_to`` is inclusive (the whole day); days are local days in the
+    jurisdiction's time zone (else ``timezone``, else the ``timezone``
+    setting).  ``statuses`` holds values of :data:`STATUSES` (``"open"`` =
+    not closed, :func:`gisgrid.cases.workflow.is_open`).  ``jurisdiction`` is a
     division code; reports inside its polygon match.  ``owner`` is the owner
     name of the report's current assignment (view ``report_current``).
     """
@@ -61,6 +66,12 @@ class ReportFilters:
     statuses: tuple[str, ...] = field(default_factory=tuple)
     jurisdiction: str | None = None
     owner: str | None = None
+    timezone: str | None = None
+
+
+def _timezone(conn: sa.Connection, filters: ReportFilters) -> str:
+    """The time zone of the filter's local days: the jurisdiction's, else the filter's, else the setting."""
+    return sql.timezone_of_jurisdiction(conn, filters.jurisdiction, filters.timezone or load_settings().timezone)
 
 
 @contextlib.contextmanager
@@ -82,8 +93,8 @@ def _no_jit(conn: sa.Connection):
         conn.execute(sa.text("SELECT set_config('jit', :v, true)"), {"v": prev})
 
 
-def _valid(conn: sa.Connection, sql: str) -> list[str]:
-    return [r[0] for r in conn.execute(sa.text(sql))]
+def _valid(conn: sa.Connection, query: str) -> list[str]:
+    return [r[0] for r in conn.execute(sa.text(query))]
 
 
 def _refuse(what: str, bad: list[str], valid: list[str]) -> InputError:
@@ -135,12 +146,15 @@ def report_filter(conn: sa.Connection, filters: ReportFilters, *, alias: str = "
     validate_filters(conn, filters)
     r = alias
     parts, params = [], {}
-    if filters.date_from:
-        parts.append(f"{r}.reported_at >= CAST(:f_from AS date)")
-        params["f_from"] = filters.date_from
-    if filters.date_to:
-        parts.append(f"{r}.reported_at < CAST(:f_to AS date) + 1")
-        params["f_to"] = filters.date_to
+    if filters.date_from or filters.date_to:
+        # local days as instants: the bounds do not depend on the session's TimeZone, and the index stays usable
+        tz = _timezone(conn, filters)
+        if filters.date_from:
+            parts.append(f"{r}.reported_at >= CAST(:f_from AS timestamptz)")
+            params["f_from"] = timeutil.day_start(filters.date_from, tz)
+        if filters.date_to:
+            parts.append(f"{r}.reported_at < CAST(:f_to AS timestamptz)")
+            params["f_to"] = timeutil.day_start(filters.date_to + dt.timedelta(days=1), tz)
     if filters.categories:
         parts.append(f"{r}.category_id IN (SELECT id FROM category WHERE code = ANY(:f_cats))")
         params["f_cats"] = list(filters.categories)
@@ -151,7 +165,7 @@ def report_filter(conn: sa.Connection, filters: ReportFilters, *, alias: str = "
             alts.append(f"{r}.status = ANY(:f_statuses)")
             params["f_statuses"] = named
         if OPEN in filters.statuses:
-            alts.append(f"{r}.status <> 'closed'")
+            alts.append(sql.report_is_open(r))
         parts.append("(" + " OR ".join(alts) + ")")
     if filters.jurisdiction:
         # the polygon is bound as a value, not a subquery: the planner then sees its real extent
@@ -225,14 +239,14 @@ def points(conn: sa.Connection, filters: ReportFilters, limit: int = MAX_POINTS)
     ``owner_name`` and the point geometry (EPSG:4326).
     """
     where, params = report_filter(conn, filters)
-    sql = f"""
+    query = f"""
         SELECT r.id, c.code AS category, c.name AS category_name, r.status, r.reported_at, r.closed_at,
                r.address, r.description, rc.owner_name, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat
         FROM report r LEFT JOIN category c ON c.id = r.category_id
         LEFT JOIN report_current rc ON rc.report_id = r.id
         WHERE r.geom IS NOT NULL AND {where}
         ORDER BY r.reported_at DESC, r.id LIMIT :f_limit"""
-    frame = pd.read_sql_query(sa.text(sql), conn, params={**params, "f_limit": int(limit)})
+    frame = pd.read_sql_query(sa.text(query), conn, params={**params, "f_limit": int(limit)})
     geoms = (
         shapely.points(frame.pop("lon").to_numpy(float), frame.pop("lat").to_numpy(float))
         if len(frame)
@@ -298,12 +312,10 @@ def _axial_counts(
     where, params = report_filter(conn, filters)
     located = "true" if with_unlocated else "r.geom IS NOT NULL"
     # the same cube rounding as hotspots._axial_round, in SQL
-    sql = f"""
+    query = f"""
         WITH p AS (
-            SELECT ST_X(t.m) AS x, ST_Y(t.m) AS y,
-                   (r.status <> 'closed' AND r.closed_at IS NULL
-                    AND r.reported_at + c.deadline_hours * interval '1 hour' < CAST(:f_now AS timestamptz)) AS late
-            FROM report r LEFT JOIN category c ON c.id = r.category_id
+            SELECT ST_X(t.m) AS x, ST_Y(t.m) AS y, COALESCE({sql.report_is_overdue("r", ":f_now")}, false) AS late
+            FROM report r
             -- a function in FROM is evaluated once per report; in the select list the inlined
             -- CTEs below would repeat the projection for every use of x and y (~10 times)
             LEFT JOIN LATERAL ST_Transform(r.geom, CAST(:f_epsg AS integer)) AS t(m) ON true
@@ -329,7 +341,9 @@ def _axial_counts(
         FROM a GROUP BY q, r ORDER BY r, q"""
     now = now or dt.datetime.now(dt.timezone.utc)
     with _no_jit(conn):
-        frame = pd.read_sql_query(sa.text(sql), conn, params={**params, "f_epsg": epsg, "f_size": size_m, "f_now": now})
+        frame = pd.read_sql_query(
+            sa.text(query), conn, params={**params, "f_epsg": epsg, "f_size": size_m, "f_now": now}
+        )
     if not with_unlocated:
         frame = frame.astype({"q": np.int64, "r": np.int64})
     return frame
@@ -449,9 +463,11 @@ def recurring(
 def overdue(
     conn: sa.Connection, filters: ReportFilters, *, now: dt.datetime | None = None, limit: int = MAX_POINTS
 ) -> gpd.GeoDataFrame:
-    """Open matched reports past ``reported_at + category.deadline_hours`` (处置超时), most late first.
+    """Open matched reports past their deadline ``due_at`` (处置超时), most late first.
 
-    Columns as :func:`points` plus ``due_at`` and ``hours_late``.
+    The deadline counts working time where the category says so
+    (:func:`gisgrid.cases.workflow.deadlines`).  Columns as :func:`points`
+    plus ``due_at`` and ``hours_late`` (hours since the deadline).
     """
     where, params = report_filter(conn, filters)
     now = now or dt.datetime.now(dt.timezone.utc)
@@ -469,15 +485,13 @@ def _overdue_frame(conn, where, params, now, limit) -> pd.DataFrame:
     return pd.read_sql_query(
         sa.text(f"""
         SELECT r.id, c.code AS category, c.name AS category_name, r.status, r.reported_at, r.closed_at,
-               r.address, r.description, rc.owner_name,
-               r.reported_at + c.deadline_hours * interval '1 hour' AS due_at,
-               round((EXTRACT(EPOCH FROM (CAST(:f_now AS timestamptz) - r.reported_at)) / 3600
-                      - c.deadline_hours)::numeric, 1)::float AS hours_late,
+               r.address, r.description, rc.owner_name, r.due_at,
+               round((EXTRACT(EPOCH FROM (CAST(:f_now AS timestamptz) - r.due_at)) / 3600)::numeric, 1)::float
+                   AS hours_late,
                ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat
-        FROM report r JOIN category c ON c.id = r.category_id
+        FROM report r LEFT JOIN category c ON c.id = r.category_id
         LEFT JOIN report_current rc ON rc.report_id = r.id
-        WHERE r.geom IS NOT NULL AND r.status <> 'closed' AND r.closed_at IS NULL
-          AND r.reported_at + c.deadline_hours * interval '1 hour' < CAST(:f_now AS timestamptz) AND {where}
+        WHERE r.geom IS NOT NULL AND {sql.report_is_overdue("r", ":f_now")} AND {where}
         ORDER BY due_at LIMIT :f_limit"""),
         conn,
         params={**params, "f_now": now, "f_limit": int(limit)},
@@ -490,23 +504,21 @@ def count_overdue(conn: sa.Connection, filters: ReportFilters, *, now: dt.dateti
     return int(
         conn.execute(
             sa.text(f"""
-        SELECT count(*) FROM report r JOIN category c ON c.id = r.category_id
-        WHERE r.status <> 'closed' AND r.closed_at IS NULL
-          AND r.reported_at + c.deadline_hours * interval '1 hour' < CAST(:f_now AS timestamptz) AND {where}"""),
+        SELECT count(*) FROM report r WHERE {sql.report_is_overdue("r", ":f_now")} AND {where}"""),
             {**params, "f_now": now or dt.datetime.now(dt.timezone.utc)},
         ).scalar()
     )
 
 
 def coverage_gaps(conn: sa.Connection, filters: ReportFilters, *, day: dt.date | None = None) -> gpd.GeoDataFrame:
-    """Segment areas and grid cells of the selection with no current owner (无人负责).
+    """Segment areas and grid cells of the selection with no owner on ``day`` (无人负责).
 
-    A segment is a gap when no 段长 is valid on ``day`` for it (directly or
-    through its street); a cell when no assignment targets it.  Columns
-    ``kind`` ("segment"/"cell"), ``id``, ``name`` and the polygon (EPSG:4326).
+    "Has no owner" is the one rule of :mod:`gisgrid.ownership.history` (SQL
+    ``unit_has_owner``), as in the coverage audit: no 段长 of the segment's
+    own, no 网格员/网格长 of the cell's own; owners inherited through the
+    street or the town do not fill the gap.  Columns ``kind``
+    ("segment"/"cell"), ``id``, ``name`` and the polygon (EPSG:4326).
     """
-    from gisgrid.ownership.store import segment_owner_chains  # noqa: PLC0415
-
     day = day or dt.date.today()
     area = "true"
     params: dict = {"day": day}
@@ -517,20 +529,15 @@ def coverage_gaps(conn: sa.Connection, filters: ReportFilters, *, day: dt.date |
         sa.text(f"""
         SELECT g.id, s.name || ' · ' || g.name AS name, ST_AsBinary(g.area) AS wkb
         FROM segment g JOIN street s ON s.id = g.street_id, LATERAL (SELECT g.geom) AS x(geom)
-        WHERE g.area IS NOT NULL AND {area}"""),
+        WHERE g.area IS NOT NULL AND {area} AND NOT {sql.unit_has_owner("'segment'", "g.id", ":day")}"""),
         conn,
         params=params,
     )
-    if len(segs):
-        chains = segment_owner_chains(conn, day, segment_ids=segs["id"].tolist())
-        segs = segs[segs["id"].map(chains["owner_name"]).isna().to_numpy()]
     segs = segs.assign(kind="segment")
     cells = pd.read_sql_query(
         sa.text(f"""
         SELECT c.id, c.code AS name, ST_AsBinary(c.geom) AS wkb FROM grid_cell c, LATERAL (SELECT c.geom) AS x(geom)
-        WHERE {area} AND NOT EXISTS (
-            SELECT 1 FROM owner_assignment a WHERE a.target_type = 'cell' AND a.target_id = c.id
-              AND a.valid_from <= :day AND (a.valid_to IS NULL OR :day < a.valid_to))"""),
+        WHERE {area} AND NOT {sql.unit_has_owner("'cell'", "c.id", ":day")}"""),
         conn,
         params=params,
     )
@@ -541,17 +548,13 @@ def coverage_gaps(conn: sa.Connection, filters: ReportFilters, *, day: dt.date |
     )
 
 
-_OWNER_SQL = """
-WITH m AS (SELECT r.id, r.status FROM report r WHERE {where}),
+_OWNER_SQL = f"""
+WITH m AS (SELECT r.id, {sql.report_is_open("r")} AS is_open FROM report r WHERE {{where}}),
 per_owner AS (
-    SELECT rc.owner_name AS owner, count(*) AS reports, count(*) FILTER (WHERE m.status <> 'closed') AS open
+    SELECT rc.owner_name AS owner, count(*) AS reports, count(*) FILTER (WHERE m.is_open) AS open
     FROM m JOIN report_current rc ON rc.report_id = m.id GROUP BY rc.owner_name
 ),
-owned AS (
-    SELECT COALESCE(p.name, d.name) AS owner, a.target_type, a.target_id
-    FROM owner_assignment a LEFT JOIN person p ON p.id = a.person_id LEFT JOIN department d ON d.id = a.department_id
-    WHERE a.valid_from <= :day AND (a.valid_to IS NULL OR :day < a.valid_to)
-),
+owned AS (SELECT a.owner_name AS owner, a.target_type, a.target_id FROM {sql.owner_on(":day")} a),
 km AS (
     SELECT o.owner, sum(g.length_m) / 1000.0 AS street_km FROM owned o
     JOIN segment g ON (o.target_type = 'segment' AND g.id = o.target_id)
@@ -564,16 +567,16 @@ FROM per_owner po LEFT JOIN km ON km.owner = po.owner LEFT JOIN cells ON cells.o
 ORDER BY po.reports DESC, 1
 """
 
-_JURISDICTION_SQL = """
+_JURISDICTION_SQL = f"""
 WITH j AS (
     SELECT id, code, name, level, geom FROM jurisdiction
     WHERE (CAST(:jur AS text) IS NULL AND level IN ('town', 'community'))
        OR code = :jur OR parent_id = (SELECT id FROM jurisdiction WHERE code = :jur)
 )
 SELECT j.code, j.name, j.level,
-       (SELECT count(*) FROM report r WHERE ST_Intersects(r.geom, j.geom) AND {where}) AS reports,
-       (SELECT count(*) FROM report r WHERE ST_Intersects(r.geom, j.geom) AND r.status <> 'closed'
-               AND {where}) AS open,
+       (SELECT count(*) FROM report r WHERE ST_Intersects(r.geom, j.geom) AND {{where}}) AS reports,
+       (SELECT count(*) FROM report r WHERE ST_Intersects(r.geom, j.geom) AND {sql.report_is_open("r")}
+               AND {{where}}) AS open,
        (SELECT sum(g.length_m) / 1000.0 FROM segment g
          WHERE g.geom && j.geom AND ST_Intersects(ST_PointOnSurface(g.geom), j.geom)) AS street_km,
        (SELECT count(*) FROM grid_cell c

@@ -19,7 +19,9 @@ table / map layer per problem type:
     ``sliver_area_m2`` or thinner than ``sliver_thinness`` (Polsby-Popper
     ratio 4πA/P², 1 for a circle, ≈0.785 for a square, →0 for a strip).
 ``vacant``
-    cells and segments with no current owner.
+    cells and segments with no owner on ``today``: the one "has no owner" rule
+    of :mod:`gisgrid.ownership.history` (a 段长 of the segment's own, a
+    网格员/网格长 of the cell's own), as the manager's gap layer uses it.
 ``expiring``
     current assignments of cells and segments that end within ``expiry_days``.
 ``over_limit``
@@ -29,7 +31,7 @@ table / map layer per problem type:
     no cell and no segment area: evidence of a gap.
 
 An assignment is current on ``today`` when ``valid_from <= today < valid_to``
-(``valid_to`` empty while open), as in the ``owner_assignment`` table.
+(``valid_to`` empty while open): :func:`gisgrid.ownership.history.valid_mask`.
 
 Geometry differences narrower than ``tolerance_m`` (1 cm by default: what the
 storage round trip and the 1 mm snap-rounding of :mod:`gisgrid.grid.build` leave along
@@ -54,6 +56,7 @@ from shapely.geometry.base import BaseGeometry
 
 from gisgrid.crs import STORAGE_SRID, metric_crs_for, reproject
 from gisgrid.errors import InputError
+from gisgrid.ownership.history import owned_units, valid_mask
 
 LOGGER = logging.getLogger(__name__)
 
@@ -532,9 +535,7 @@ def _current_owners(owners: pd.DataFrame | None, today: dt.date) -> pd.DataFrame
     frame = frame[frame["target_type"].isin(_UNIT_TYPES)].copy()
     frame["valid_from"] = _days(frame["valid_from"]).to_numpy()
     frame["valid_to"] = _days(frame["valid_to"]).to_numpy()
-    day = pd.Timestamp(today)
-    now = (frame["valid_from"] <= day) & (frame["valid_to"].isna() | (day < frame["valid_to"]))
-    frame = frame[now].copy()
+    frame = frame[valid_mask(frame["valid_from"], frame["valid_to"], today)].copy()
     person = frame["person_id"].astype(object)
     frame["owner_key"] = np.where(
         person.notna(), "person:" + person.astype(str), "name:" + frame["owner_name"].fillna("?").astype(str)
@@ -576,7 +577,7 @@ def _owner_problems(
             pd.DataFrame({c: [] for c in _COLUMNS["expiring"]}),
             pd.DataFrame({c: [] for c in _COLUMNS["over_limit"]}),
         )
-    owned = set(zip(current["target_type"], map(_norm_id, current["target_id"])))
+    owned = owned_units(current, today)
     no_owner = np.array(
         [(layer, _norm_id(i)) not in owned for layer, i in zip(units["layer"], units["id"])], dtype=bool
     )

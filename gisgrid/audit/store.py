@@ -21,6 +21,7 @@ from shapely.geometry import MultiPolygon
 from gisgrid import crs
 from gisgrid.audit.coverage import AuditResult, audit_coverage
 from gisgrid.config import Settings
+from gisgrid.db import sql
 from gisgrid.db.frames import query_geo_frame as _frame
 from gisgrid.errors import InputError, NotFound
 from gisgrid.network.segments import half_width_m
@@ -137,14 +138,12 @@ def _audit_one(conn: sa.Connection, settings: Settings, row, *, days: int, today
         {"jid": row.id},
     )
     owners = pd.read_sql_query(
-        sa.text("""
-        SELECT a.target_type, a.target_id, a.role, COALESCE(p.name, d.name) AS owner_name, a.person_id,
-               a.department_id, a.valid_from, a.valid_to
-        FROM owner_assignment a LEFT JOIN person p ON p.id = a.person_id
-        LEFT JOIN department d ON d.id = a.department_id
-        WHERE ((a.target_type = 'cell' AND a.target_id = ANY(:cells))
-            OR (a.target_type = 'segment' AND a.target_id = ANY(:segs)))
-          AND a.valid_from <= :d AND (a.valid_to IS NULL OR a.valid_to > :d)"""),
+        sa.text(f"""
+        SELECT a.target_type, a.target_id, a.role, a.owner_name, a.person_id, a.department_id, a.valid_from,
+               a.valid_to
+        FROM {sql.owner_on(":d")} a
+        WHERE (a.target_type = 'cell' AND a.target_id = ANY(:cells))
+           OR (a.target_type = 'segment' AND a.target_id = ANY(:segs))"""),
         conn,
         params={"cells": cells["id"].astype(int).tolist(), "segs": segments["id"].astype(int).tolist(), "d": today},
     )

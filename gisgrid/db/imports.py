@@ -17,7 +17,9 @@ import pandas as pd
 import shapely
 import sqlalchemy as sa
 
-from gisgrid import crs
+from gisgrid import crs, timeutil
+from gisgrid.config import Settings, load_settings
+from gisgrid.db import sql as dbsql
 from gisgrid.db.layers import insert_frame
 from gisgrid.errors import FileFormatError, InputError
 
@@ -136,10 +138,22 @@ def read_table(path: str | Path, *, sheet: str | None = None) -> pd.DataFrame:
 class _Importer:
     expected_geom: str | None = None
 
-    def __init__(self, conn: sa.Connection, summary: ImportSummary, *, jurisdiction_code: str | None = None):
+    def __init__(
+        self,
+        conn: sa.Connection,
+        summary: ImportSummary,
+        *,
+        jurisdiction_code: str | None = None,
+        settings: Settings | None = None,
+    ):
         self.conn = conn
         self.summary = summary
         self.jurisdiction_code = jurisdiction_code
+        self.settings = settings or load_settings()
+
+    def timezone_of_import(self, default: str) -> str:
+        """The time zone of ``--jurisdiction`` (its own or inherited), else ``default``."""
+        return dbsql.timezone_of_jurisdiction(self.conn, self.jurisdiction_code, default)
 
     def reject(self, row: int, reason: str) -> None:
         self.summary.rejected.append(Problem(int(row), reason))
@@ -347,11 +361,20 @@ class _Cells(_Importer):
 
 
 class _Reports(_Importer):
+    """Reports: a time without an offset is local time where the report is (:mod:`gisgrid.timeutil`);
+    the deadline ``due_at`` comes from :func:`gisgrid.cases.workflow.deadlines`."""
+
     expected_geom = "point"
 
     def run(self, frame: gpd.GeoDataFrame) -> int:
+        from gisgrid.cases.workflow import WorkingTime, deadlines  # the one deadline rule (pure)
+
         cats = dict(self.conn.execute(sa.text("SELECT code, id FROM category")).all())
         names = dict(self.conn.execute(sa.text("SELECT name, id FROM category")).all())
+        limits = {
+            i: (h, bool(w))
+            for i, h, w in self.conn.execute(sa.text("SELECT id, deadline_hours, working_time FROM category")).all()
+        }
         rows = []
         for rec in frame.itertuples():
             cat = _text(getattr(rec, "category", None))
@@ -368,8 +391,6 @@ class _Reports(_Importer):
             if ts is None or pd.isna(ts):
                 self.reject(rec.row, "reported_at is required")
                 continue
-            if ts.tzinfo is None:
-                ts = ts.tz_localize("Asia/Shanghai")
             status = _text(getattr(rec, "status", None)) or "reported"
             from gisgrid.db.schema import REPORT_STATUSES
 
@@ -381,13 +402,33 @@ class _Reports(_Importer):
                     "external_id": _text(getattr(rec, "id", None)),
                     "geom": rec.geometry,
                     "category_id": cid,
-                    "reported_at": ts.to_pydatetime(),
+                    "reported_at": ts.to_pydatetime(),  # naive: local, placed below
                     "source": _text(getattr(rec, "source", None)),
                     "address": _text(getattr(rec, "address", None)),
                     "description": _text(getattr(rec, "description", None)),
                     "status": status,
                 }
             )
+        if rows:
+            settings = self.settings
+            zones = dbsql.timezones_at_points(
+                self.conn,
+                [r["geom"].x if r["geom"] is not None else np.nan for r in rows],
+                [r["geom"].y if r["geom"] is not None else np.nan for r in rows],
+                self.timezone_of_import(settings.timezone),
+            )
+            for r, tz in zip(rows, zones):
+                r["reported_at"] = timeutil.localize(r["reported_at"], tz)
+            limit = [limits.get(r["category_id"], (None, False)) for r in rows]
+            due = deadlines(
+                [r["reported_at"] for r in rows],
+                [h for h, _ in limit],
+                [w for _, w in limit],
+                calendar=WorkingTime.from_settings(settings),
+                tz=zones,
+            )
+            for r, d in zip(rows, due):
+                r["due_at"] = None if pd.isna(d) else d.to_pydatetime()
         insert_frame(self.conn, "report", pd.DataFrame(rows), returning=None)
         return len(rows)
 
@@ -532,8 +573,13 @@ def import_file(
     x: str | None = None,
     y: str | None = None,
     wkt: str | None = None,
+    settings: Settings | None = None,
 ) -> ImportSummary:
     """Import ``path`` into ``layer_name`` on ``conn`` (the caller's transaction).
+
+    ``settings`` (default: loaded) give the ``timezone`` of report times
+    written without an offset, unless the place's jurisdiction has its own,
+    and the working time of deadlines.
 
     Raises
     ------
@@ -584,7 +630,7 @@ def import_file(
             rejected=[Problem(p.row, p.reason) for p in result.rejected],
             repaired=[Problem(p.row, p.reason) for p in result.repaired],
         )
-    importer = importer_cls(conn, summary, jurisdiction_code=jurisdiction_code)
+    importer = importer_cls(conn, summary, jurisdiction_code=jurisdiction_code, settings=settings)
     summary.inserted = importer.run(frame) if len(frame) else 0
     if strict and summary.rejected:
         raise InputError(

@@ -75,6 +75,8 @@ class Jurisdiction(Base):
     name: Mapped[str] = mapped_column(sa.Text)
     parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("jurisdiction.id", ondelete="SET NULL"))
     metric_epsg: Mapped[int | None] = mapped_column(sa.Integer)
+    #: IANA time zone of the local day here; NULL: the parent's, else the ``timezone`` setting.
+    timezone: Mapped[str | None] = mapped_column(sa.Text)
     geom = mapped_column(_geometry("MULTIPOLYGON"), nullable=False)
     parent = relationship("Jurisdiction", remote_side=[id])
     __table_args__ = (
@@ -175,7 +177,9 @@ class OwnerAssignment(Base):
     """Who (person or department) owns which target in which role, between two dates.
 
     ``valid_to`` is exclusive and NULL while current, so the owner on any past
-    date is ``valid_from <= d AND (valid_to IS NULL OR d < valid_to)``.
+    date is ``valid_from <= d AND (valid_to IS NULL OR d < valid_to)``: SQL
+    function ``owner_on(d)`` (:mod:`gisgrid.db.sql`), in memory
+    :mod:`gisgrid.ownership.history`.
     """
 
     __tablename__ = "owner_assignment"
@@ -225,6 +229,8 @@ class Report(Base):
     category_id: Mapped[int | None] = mapped_column(sa.ForeignKey("category.id", ondelete="SET NULL"))
     reported_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
     closed_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    #: The deadline (处置时限), set when the report is stored by :func:`gisgrid.cases.workflow.deadlines`.
+    due_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     source: Mapped[str | None] = mapped_column(sa.String(40))
     address: Mapped[str | None] = mapped_column(sa.Text)
     description: Mapped[str | None] = mapped_column(sa.Text)

@@ -55,6 +55,7 @@ from shapely.geometry.base import BaseGeometry
 
 from gisgrid import crs
 from gisgrid.config import Settings
+from gisgrid.db import sql as dbsql
 from gisgrid.errors import GisgridError, InputError, NotFound
 from gisgrid.grid.edit import (
     OVERLAP_MODES,
@@ -225,11 +226,8 @@ def _town(conn: sa.Connection, code: str):
 
 
 def _owner_text_sql(layer: str) -> str:
-    return f"""(SELECT string_agg(a.role || ' ' || COALESCE(p.name, d.name), '; ' ORDER BY a.role, a.id)
-                FROM owner_assignment a LEFT JOIN person p ON p.id = a.person_id
-                LEFT JOIN department d ON d.id = a.department_id
-                WHERE a.target_type = '{layer}' AND a.target_id = u.id AND a.valid_from <= :day
-                  AND (a.valid_to IS NULL OR :day < a.valid_to))"""
+    return f"""(SELECT string_agg(a.role || ' ' || a.owner_name, '; ' ORDER BY a.role, a.id)
+                FROM {dbsql.owner_on(":day")} a WHERE a.target_type = '{layer}' AND a.target_id = u.id)"""
 
 
 def _units_sql(layer: _Layer, where: str) -> str:
@@ -888,11 +886,11 @@ def _copy_owners(conn: sa.Connection, layer: str, old: int | None, new: int, day
     if old is None:
         return
     conn.execute(
-        sa.text("""
+        sa.text(f"""
         INSERT INTO owner_assignment (person_id, department_id, target_type, target_id, role, valid_from, valid_to)
         SELECT person_id, department_id, target_type, :new, role, GREATEST(valid_from, :d), valid_to
-        FROM owner_assignment WHERE target_type = :t AND target_id = :old
-          AND (valid_to IS NULL OR valid_to > GREATEST(valid_from, :d))"""),
+        FROM owner_assignment a WHERE target_type = :t AND target_id = :old
+          AND {dbsql.still_valid_after("a", "GREATEST(a.valid_from, :d)")}"""),
         {"new": new, "old": old, "d": day, "t": layer},
     )
 
@@ -964,16 +962,7 @@ def _apply(conn: sa.Connection, lay: _Layer, edit: PlanEdit, change: _Change, ed
             {"id": change.unit_id},
         ).one()
         uid, code, revision = change.unit_id, row.code, row.revision + 1
-        conn.execute(
-            sa.text("""
-            UPDATE owner_assignment SET valid_to = :d WHERE target_type = :t AND target_id = :id
-              AND valid_from < :d AND (valid_to IS NULL OR valid_to > :d)"""),
-            {"id": uid, "d": day, "t": lay.name},
-        )
-        conn.execute(
-            sa.text("DELETE FROM owner_assignment WHERE target_type = :t AND target_id = :id AND valid_from >= :d"),
-            {"id": uid, "d": day, "t": lay.name},
-        )
+        dbsql.end_assignments(conn, "a.target_type = :t AND a.target_id = :id", {"id": uid, "t": lay.name}, day)
         conn.execute(sa.text(f"DELETE FROM {lay.table} WHERE id = :id"), {"id": uid})
         action = "merged" if edit.action == "merge" else "delete"
     jid = change.jurisdiction_id

@@ -29,6 +29,7 @@ from shapely.geometry import MultiPolygon
 
 from gisgrid import crs
 from gisgrid.config import Settings
+from gisgrid.db import sql as dbsql
 from gisgrid.db.frames import query_geo_frame as _frame
 from gisgrid.db.layers import insert_frame
 from gisgrid.errors import InputError, NotFound
@@ -164,19 +165,10 @@ def _build_town(conn: sa.Connection, settings: Settings, town, *, target_area_m2
 
     ended = dropped = 0
     if retired_ids:
-        ended = conn.execute(
-            sa.text("""
-            UPDATE owner_assignment SET valid_to = :d
-            WHERE target_type = 'cell' AND target_id = ANY(:ids) AND valid_from < :d
-              AND (valid_to IS NULL OR valid_to > :d)"""),
-            {"ids": retired_ids, "d": today},
-        ).rowcount
         # assignments that would only start today or later never applied: they go with their cell
-        dropped = conn.execute(
-            sa.text("""
-            DELETE FROM owner_assignment WHERE target_type = 'cell' AND target_id = ANY(:ids) AND valid_from >= :d"""),
-            {"ids": retired_ids, "d": today},
-        ).rowcount
+        ended, dropped = dbsql.end_assignments(
+            conn, "a.target_type = 'cell' AND a.target_id = ANY(:ids)", {"ids": retired_ids}, today
+        )
         conn.execute(sa.text("DELETE FROM grid_cell WHERE id = ANY(:ids)"), {"ids": retired_ids})
     if len(kept):
         conn.execute(

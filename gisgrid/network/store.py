@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from gisgrid import crs
 from gisgrid.config import Settings
+from gisgrid.db import sql as dbsql
 from gisgrid.db.layers import insert_frame
 from gisgrid.errors import NotFound
 
@@ -52,9 +53,9 @@ def rebuild_segments(
     out = []
     for town in towns:
         owned = conn.execute(
-            sa.text("""
+            sa.text(f"""
             SELECT count(*) FROM owner_assignment a JOIN segment g ON a.target_type = 'segment' AND a.target_id = g.id
-            JOIN street s ON s.id = g.street_id WHERE s.jurisdiction_id = :tid AND (a.valid_to IS NULL OR a.valid_to > :d)
+            JOIN street s ON s.id = g.street_id WHERE s.jurisdiction_id = :tid AND {dbsql.still_valid_after("a", ":d")}
             """),
             {"tid": town.id, "d": today},
         ).scalar()
@@ -90,13 +91,13 @@ def rebuild_segments(
             frontage_depth_m=settings.frontage_depth_m,
             boundary=boundary,
         )
-        if owned:
-            conn.execute(
-                sa.text("""
-                UPDATE owner_assignment a SET valid_to = :d FROM segment g JOIN street s ON s.id = g.street_id
-                WHERE a.target_type = 'segment' AND a.target_id = g.id AND s.jurisdiction_id = :tid
-                  AND (a.valid_to IS NULL OR a.valid_to > :d) AND a.valid_from < :d"""),
-                {"tid": town.id, "d": today},
+        if owned:  # the old segments go: their owners held until yesterday (history kept)
+            dbsql.end_assignments(
+                conn,
+                "a.target_type = 'segment' AND a.target_id IN "
+                "(SELECT g.id FROM segment g JOIN street s ON s.id = g.street_id WHERE s.jurisdiction_id = :tid)",
+                {"tid": town.id},
+                today,
             )
         conn.execute(
             sa.text("DELETE FROM segment g USING street s WHERE s.id = g.street_id AND s.jurisdiction_id = :tid"),

@@ -48,7 +48,7 @@ points; a large batch's queries are split over a few threads (shapely releases
 the GIL while querying).  :func:`assign_file` streams CSV, XLSX, GeoJSON and
 GeoPackage files in chunks, reading ahead and writing behind in threads, with
 pyarrow for CSV when it is installed.  The owner valid on a report's date is
-found by :class:`OwnerHistory`.
+found by :class:`gisgrid.ownership.history.OwnerHistory`.
 
 Entry points: :meth:`AssignmentIndex.build` then :meth:`AssignmentIndex.assign`
 (metric x/y), :func:`assign_frame` (a table in any supported CRS) and
@@ -88,6 +88,7 @@ import shapely
 from gisgrid.crs import STORAGE_SRID, InputCRS, geographic_bounds, metric_crs_for, parse_crs, to_storage, transformer
 from gisgrid.errors import CRSError, FileFormatError, InputError
 from gisgrid.io._tabular import X_NAMES, Y_NAMES, detect_encoding, unique_names
+from gisgrid.ownership.history import OwnerHistory
 
 try:  # pyarrow makes CSV and vector streaming several times faster; pandas/pyogrio paths are the fallback
     import pyarrow as pa
@@ -1388,196 +1389,6 @@ def assign_frame(
         row_index=frame.index,
     )
     return _attach(frame, result)
-
-
-# --- owners by date --------------------------------------------------------------------------
-_DAY_OFFSET = 1 << 20  # days added so that dates from about 900 AD on are non-negative
-_ID_BITS = 36
-_TARGET_CODES = ("jurisdiction", "street", "segment", "cell", "department")
-
-
-class OwnerHistory:
-    """Owner assignments with their validity dates, for vectorised owner-on-a-date lookups.
-
-    An assignment is valid on day ``d`` when ``valid_from <= d < valid_to``
-    (``valid_to`` NaT/None while current), as in the ``owner_assignment`` table.
-    Where assignments of one role on one target overlap (a data error), the one
-    that started last wins, as in :mod:`gisgrid.ownership.store`.
-
-    Parameters
-    ----------
-    assignments : pandas.DataFrame
-        Columns ``target_type``, ``target_id``, ``role``, ``valid_from`` and
-        optionally ``valid_to``, ``person_id``, ``department_id``, ``owner_name``.
-    department_names : mapping of int to str, optional
-        Names of departments, for rows routed to a department (which is its own owner).
-
-    Raises
-    ------
-    InputError
-        Listing missing columns, missing or bad dates and unknown target types.
-    """
-
-    def __init__(self, assignments: pd.DataFrame, *, department_names: Mapping[int, str] | None = None):
-        required = ("target_type", "target_id", "role", "valid_from")
-        missing = [c for c in required if c not in assignments.columns]
-        if missing:
-            raise InputError(f"owner assignments lack columns {missing}")
-        vf = _days(assignments["valid_from"])
-        vt = (
-            _days(assignments["valid_to"])
-            if "valid_to" in assignments.columns
-            else np.full(len(assignments), np.datetime64("NaT"), dtype="datetime64[D]")
-        )
-        a = pd.DataFrame(
-            {
-                "target_type": assignments["target_type"].astype(object).to_numpy(),
-                "target_id": pd.to_numeric(assignments["target_id"], errors="coerce").to_numpy(
-                    dtype=float, na_value=np.nan
-                ),
-                "role": assignments["role"].astype(object).to_numpy(),
-                "valid_from": vf,
-                "valid_to": vt,
-            }
-        )
-        for name in ("person_id", "department_id"):
-            a[name] = (
-                pd.array(pd.to_numeric(assignments[name], errors="coerce"), dtype="Int64")
-                if name in assignments.columns
-                else pd.array([pd.NA] * len(a), dtype="Int64")
-            )
-        a["owner_name"] = (
-            assignments["owner_name"].to_numpy(dtype=object) if "owner_name" in assignments.columns else None
-        )
-        problems = []
-        bad_type = ~a["target_type"].isin(_TARGET_CODES)
-        if bad_type.any():
-            problems.append(f"unknown target types {sorted(set(map(str, a.loc[bad_type, 'target_type'])))}")
-        if a["target_id"].isna().any():
-            problems.append(f"{int(a['target_id'].isna().sum())} rows without target_id")
-        if np.isnat(vf).any():
-            problems.append(f"{int(np.isnat(vf).sum())} rows without a valid_from date")
-        ends_early = ~np.isnat(vt) & (vt <= vf)
-        if ends_early.any():
-            problems.append(f"{int(ends_early.sum())} rows with valid_to not after valid_from")
-        if problems:
-            raise InputError("owner assignments: " + "; ".join(problems))
-        tcode = pd.Index(_TARGET_CODES).get_indexer(a["target_type"]).astype(np.int64)
-        a["_key"] = (tcode << _ID_BITS) | a["target_id"].to_numpy(dtype=np.int64)
-        a["_from"] = vf.astype(np.int64) + _DAY_OFFSET  # days since 1970, shifted non-negative
-        a["_to"] = np.where(np.isnat(vt), np.iinfo(np.int64).max, vt.astype(np.int64) + _DAY_OFFSET)
-        self._by_role: dict[str, pd.DataFrame] = {}
-        for role, sub in a.groupby("role", sort=False):
-            sub = sub.sort_values(["_key", "_from"], kind="stable").reset_index(drop=True)
-            sub["_composite"] = (sub["_key"].to_numpy() << 21) | sub["_from"].to_numpy()
-            self._by_role[str(role)] = sub
-        self.department_names = dict(department_names or {})
-
-    @property
-    def roles(self) -> list[str]:
-        return list(self._by_role)
-
-    def owners_on(
-        self,
-        target_types: Sequence[str | None] | pd.Series,
-        target_ids: Sequence[Any] | pd.Series,
-        dates: Any,
-        *,
-        role: str = "段长",
-    ) -> pd.DataFrame:
-        """The owner in ``role`` of each (target, date), vectorised.
-
-        Parameters
-        ----------
-        target_types, target_ids : array-like
-            The targets, e.g. the ``target_type``/``target_id`` result columns.
-            A ``department`` target is its own owner.
-        dates : array-like of dates
-            Day of each lookup (datetime64, dates or ISO text); NaT gives no owner.
-        role : str, default "段长"
-
-        Returns
-        -------
-        pandas.DataFrame
-            One row per lookup (RangeIndex): ``person_id``, ``department_id``
-            (Int64), ``owner_name``, ``valid_from``, ``valid_to``; missing where
-            nobody held the role on that day.
-        """
-        # numpy object arrays go straight through: a Series of text would be stored as arrow strings
-        # (pandas 3 with pyarrow) and converted back at a cost of seconds per million rows
-        types = (
-            target_types
-            if isinstance(target_types, np.ndarray) and target_types.dtype == object
-            else pd.Series(target_types, copy=False).astype(object).to_numpy()
-        )
-        n = len(types)
-        ids = pd.to_numeric(pd.Series(target_ids, copy=False), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        days = _days(dates)
-        if len(ids) != n or len(days) != n:
-            raise InputError(f"target_types, target_ids and dates differ in length ({n}, {len(ids)}, {len(days)})")
-        person = np.zeros(n, dtype=np.int64)
-        person_na = np.ones(n, dtype=bool)
-        dept = np.zeros(n, dtype=np.int64)
-        dept_na = np.ones(n, dtype=bool)
-        name = np.full(n, None, dtype=object)
-        vfrom = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
-        vto = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
-        tcode = pd.Index(_TARGET_CODES).get_indexer(types).astype(np.int64)
-        usable = (tcode >= 0) & np.isfinite(ids) & ~np.isnat(days)
-        is_dept = usable & (types == "department")
-        dept[is_dept] = ids[is_dept].astype(np.int64)
-        dept_na[is_dept] = False
-        if self.department_names and is_dept.any():
-            name[is_dept] = [self.department_names.get(int(i)) for i in ids[is_dept]]
-        sub = self._by_role.get(role)
-        look = np.flatnonzero(usable & ~is_dept)
-        if sub is not None and look.size:
-            key = (tcode[look] << _ID_BITS) | ids[look].astype(np.int64)
-            day = days[look].astype(np.int64) + _DAY_OFFSET
-            keys = sub["_key"].to_numpy()
-            ends = sub["_to"].to_numpy()
-            pos = np.searchsorted(sub["_composite"].to_numpy(), (key << 21) | day, side="right") - 1
-            hit = np.full(look.size, -1, dtype=np.int64)
-            pending = np.arange(look.size)
-            while pending.size:  # steps back over assignments of the same target that had already ended
-                p = pos[pending]
-                same = (p >= 0) & (keys[np.maximum(p, 0)] == key[pending])
-                pending, p = pending[same], p[same]
-                valid = day[pending] < ends[p]
-                hit[pending[valid]] = p[valid]
-                pending = pending[~valid]
-                pos[pending] -= 1
-            found = hit >= 0
-            rows, at = sub.iloc[hit[found]], look[found]
-            pid = rows["person_id"].array
-            did = rows["department_id"].array
-            person[at] = pid.fillna(0).to_numpy(dtype=np.int64)
-            person_na[at] = pid.isna()
-            dept[at] = did.fillna(0).to_numpy(dtype=np.int64)
-            dept_na[at] = did.isna()
-            name[at] = rows["owner_name"].to_numpy(dtype=object)
-            vfrom[at] = rows["valid_from"].to_numpy().astype("datetime64[D]")
-            vto[at] = rows["valid_to"].to_numpy().astype("datetime64[D]")
-        return pd.DataFrame(
-            {
-                "person_id": pd.arrays.IntegerArray(person, person_na),
-                "department_id": pd.arrays.IntegerArray(dept, dept_na),
-                "owner_name": pd.Series(name, dtype=object),
-                "valid_from": vfrom.astype("datetime64[s]"),
-                "valid_to": vto.astype("datetime64[s]"),
-            }
-        )
-
-
-def _days(values: Any) -> np.ndarray:
-    """Dates as numpy datetime64[D] (NaT where missing)."""
-    s = values if isinstance(values, pd.Series) else pd.Series(values)
-    if pd.api.types.is_datetime64_any_dtype(s.dtype):
-        if getattr(s.dtype, "tz", None) is not None:
-            s = s.dt.tz_localize(None)
-        return s.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
-    parsed = pd.to_datetime(s, errors="coerce", format="mixed")
-    return parsed.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
 
 
 # --- files ----------------------------------------------------------------------------------

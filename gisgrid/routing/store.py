@@ -30,12 +30,14 @@ import shapely
 import sqlalchemy as sa
 
 from gisgrid import crs as crsmod
+from gisgrid import timeutil
 from gisgrid.config import Settings
+from gisgrid.db import sql
 from gisgrid.errors import InputError
+from gisgrid.ownership.history import UNIT_ROLES, ChainTopology, OwnerHistory, OwnerLookup, as_days, chain_text
 from gisgrid.routing.engine import (
     AssignmentIndex,
     AssignSummary,
-    OwnerHistory,
     PartitionedIndex,
     RuleSet,
     _in_box,
@@ -45,13 +47,13 @@ from gisgrid.routing.engine import assign_file as _assign_file
 
 LOGGER = logging.getLogger(__name__)
 
-#: Who answers for a target of each type, in order of preference.
+#: Who answers for a target of each type, in order of preference: a unit's owning roles
+#: (:data:`gisgrid.ownership.history.UNIT_ROLES`), for a jurisdiction (属地兜底) its grid worker or chiefs.
 OWNER_ROLES = {
-    "segment": ("段长",),
-    "cell": ("网格员",),
+    "segment": UNIT_ROLES["segment"],
+    "cell": UNIT_ROLES["cell"],
     "jurisdiction": ("网格员", "一级街长", "总街长"),
 }
-CHAIN = (("段长", "segment"), ("二级街长", "street"), ("一级街长", "street"), ("总街长", "county"))
 OWNER_RESULT_COLUMNS = ("owner_name", "owner_person_id", "owner_department_id", "chain")
 
 
@@ -97,10 +99,12 @@ class Deployment:
     ruleset: RuleSet
     parts: list[_Part]
     owners: OwnerHistory
-    segment_street: pd.Series  # segment id -> street id
-    street_county: pd.Series  # street id -> county jurisdiction id
+    topology: ChainTopology  # segment -> street -> jurisdiction -> parent, for the owner chain
     segment_info: pd.DataFrame  # id -> name, street
-    jurisdiction_parent: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    cell_jurisdiction: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    #: the local day's time zone: the ``timezone`` setting, and each jurisdiction's own or inherited one
+    timezone: str = Settings.timezone
+    jurisdiction_timezone: dict = field(default_factory=dict)
     names: dict = field(default_factory=dict)  # target type -> {id: display name}
     owner_rows: pd.DataFrame | None = None  # the assignments, for the single-request lookup built on first use
     _owner_lookup: OwnerLookup | None = None
@@ -124,6 +128,7 @@ class Deployment:
                 if self.owner_rows is not None
                 else pd.DataFrame(
                     columns=[
+                        "id",
                         "target_type",
                         "target_id",
                         "role",
@@ -136,6 +141,48 @@ class Deployment:
                 )
             )
         return self._owner_lookup
+
+    @property
+    def jurisdiction_parent(self) -> pd.Series:
+        return self.topology.jurisdiction_parent
+
+    def target_jurisdiction(self, target_types, target_ids) -> np.ndarray:
+        """The jurisdiction id of each routed target (NaN for departments and unrouted rows), vectorised."""
+        types = np.asarray(pd.Series(target_types, copy=False).astype(object), dtype=object)
+        ids = pd.to_numeric(pd.Series(target_ids, copy=False), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        out = np.full(len(types), np.nan)
+        seg = types == "segment"
+        out[seg] = self._lookup(self.topology.street_jurisdiction, self._lookup(self.topology.segment_street, ids[seg]))
+        cell = types == "cell"
+        out[cell] = self._lookup(self.cell_jurisdiction, ids[cell])
+        jur = types == "jurisdiction"
+        out[jur] = ids[jur]
+        return out
+
+    def timezones_of(self, target_types, target_ids) -> np.ndarray:
+        """The local time zone of each routed target: its jurisdiction's, else the deployment's."""
+        jur = self.target_jurisdiction(target_types, target_ids)
+        out = np.full(len(jur), self.timezone, dtype=object)
+        if self.jurisdiction_timezone:
+            known = ~np.isnan(jur)
+            out[known] = [self.jurisdiction_timezone.get(int(j), self.timezone) for j in jur[known]]
+        return out
+
+    def local_days(self, instants, target_types, target_ids) -> np.ndarray:
+        """The local day of each instant at its routed target (:func:`gisgrid.timeutil.local_days`), vectorised."""
+        instants = pd.Series(instants, copy=False).reset_index(drop=True)
+        if not self.jurisdiction_timezone:  # one time zone for the whole deployment
+            out = timeutil.local_days(instants, self.timezone)
+        else:
+            zones = self.timezones_of(target_types, target_ids)
+            out = np.full(len(zones), np.datetime64("NaT"), dtype="datetime64[D]")
+            for name in pd.unique(zones):
+                rows = np.flatnonzero(zones == name)
+                out[rows] = timeutil.local_days(instants.iloc[rows], name)
+        missing = np.isnat(out)
+        if missing.any():  # no time: today, as the engine dates a row without a date
+            out[missing] = np.datetime64(timeutil.local_today(self.timezone), "D")
+        return out
 
     def owner_of(self, target_type: str | None, target_id: int | None, day: dt.date):
         """(name, person id, department id) answering for one target on ``day``, or None."""
@@ -158,23 +205,10 @@ class Deployment:
         return None
 
     def chain_of(self, segment_id: int | None, day: dt.date) -> str | None:
-        """段长 → 二级街长 → 一级街长 → 总街长 of a segment on ``day``, as text."""
-        if segment_id is None or segment_id not in self.segment_street.index:
+        """段长 → 二级街长 → 一级街长 → 总街长 of a segment on ``day``, as text (most specific level wins)."""
+        if segment_id is None or segment_id not in self.topology.segment_street.index:
             return None
-        street = int(self.segment_street[segment_id])
-        county = self.street_county.get(street)
-        ids = {
-            "segment": segment_id,
-            "street": street,
-            "county": None if county is None or pd.isna(county) else int(county),
-        }
-        parts = []
-        for role, level in CHAIN:
-            tid = ids[level]
-            found = self.lookup.on("jurisdiction" if level == "county" else level, tid, role, day) if tid else None
-            if found:
-                parts.append(f"{role} {found[0]}")
-        return " → ".join(parts) or None
+        return chain_text(self.lookup.chain(int(segment_id), day, self.topology))
 
     def target_name(self, target_type: str | None, target_id: int | None) -> str | None:
         if target_type is None or target_id is None:
@@ -205,12 +239,14 @@ class Deployment:
         category: str | None = None,
         date: str | None = None,
         with_chain: bool = True,
+        instants=None,
     ) -> pd.DataFrame:
         """Route every row of ``frame``; returns the input columns plus result and owner columns.
 
         Rows in = rows out: bad rows carry ``error_code`` and ``error_message``.
-        ``with_chain=False`` leaves out the chain text (the stored path, where it
-        is derivable from the owner history).
+        ``with_chain=False`` leaves out the chain text.  ``instants`` (one
+        aware timestamp or epoch second per row) date each row by its local
+        day at the place it is routed to, instead of a ``date`` column.
         """
         return assign_frame(
             self.index,
@@ -220,18 +256,30 @@ class Deployment:
             crs=crs,
             category=category,
             date=date,
-            owners=self if with_chain else _NoChain(self),
+            owners=_Owners(self, with_chain=with_chain, instants=instants),
         )
 
     def assign_file(self, src, dst, *, crs, **options) -> AssignSummary:
         """Route a file of reports (CSV, XLSX, GeoJSON, GeoPackage) to another file, streamed in chunks."""
         return _assign_file(self.index, src, dst, crs=crs, owners=self, **options)
 
-    def owners_for(self, target_types, target_ids, days, *, segment_ids=None, with_chain: bool = True) -> pd.DataFrame:
-        """Owner (and 段长 → 总街长 chain text) of each routed target on each day, as numpy work throughout."""
+    def owners_for(
+        self, target_types, target_ids, days, *, segment_ids=None, with_chain: bool = True, instants=None
+    ) -> pd.DataFrame:
+        """Owner (and 段长 → 总街长 chain text) of each routed target on each day, as numpy work throughout.
+
+        ``instants`` (aware timestamps, one per row) replace ``days`` by their
+        local day at each target (:meth:`local_days`).
+        """
         types = np.asarray(pd.Series(target_types).astype(object), dtype=object)
         ids = pd.to_numeric(pd.Series(target_ids), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        days = _as_days(days)
+        days = (
+            self.local_days(instants, types, ids)
+            if instants is not None
+            else days
+            if isinstance(days, np.ndarray) and days.dtype == "datetime64[D]"
+            else as_days(days)
+        )
         n = len(types)
         name = np.full(n, None, dtype=object)
         pid = np.full(n, np.nan)
@@ -273,32 +321,7 @@ class Deployment:
                 if segment_ids is not None
                 else np.where(types == "segment", ids, np.nan)
             )
-            street = self._lookup(self.segment_street, seg)
-            county = self._lookup(self.street_county, street)
-            chain = np.full(n, "", dtype=object)
-            for role, level in CHAIN:
-                tid = {"segment": seg, "street": street, "county": county}[level]
-                has = ~np.isnan(tid)
-                if not has.any():
-                    continue
-                found = self.owners.owners_on(
-                    np.full(int(has.sum()), "jurisdiction" if level == "county" else level, dtype=object),
-                    tid[has],
-                    days[has],
-                    role=role,
-                )
-                names = np.full(n, None, dtype=object)
-                names[has] = found["owner_name"].to_numpy(dtype=object)
-                held = ~_missing(names)
-                part = np.full(n, "", dtype=object)
-                part[held] = (role + " ") + names[held]
-                # "A → B → …", skipping roles nobody held
-                both = held & (chain != "")
-                chain[both] = chain[both] + " → " + part[both]
-                first = held & ~both
-                chain[first] = part[first]
-            chain[chain == ""] = None
-            out["chain"] = chain
+            out["chain"] = self.owners.chains_on(seg, days, self.topology)["chain"].to_numpy(dtype=object)
         return out
 
     @staticmethod
@@ -317,16 +340,6 @@ class Deployment:
 
 def _missing(values: np.ndarray) -> np.ndarray:
     return pd.isna(values)
-
-
-def _as_days(values) -> np.ndarray:
-    """Report days as datetime64[D] (local day of tz-aware times, Asia/Shanghai)."""
-    s = values if isinstance(values, pd.Series) else pd.Series(values)
-    if pd.api.types.is_datetime64_any_dtype(s.dtype):
-        if getattr(s.dtype, "tz", None) is not None:
-            s = s.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
-        return s.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
-    return pd.to_datetime(s, errors="coerce", format="mixed").to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
 
 
 def load_deployment(conn: sa.Connection, settings: Settings) -> Deployment:
@@ -349,7 +362,7 @@ def load_deployment(conn: sa.Connection, settings: Settings) -> Deployment:
     cells = _gdf(
         pd.read_sql_query(
             sa.text("""
-        SELECT c.id, c.code, COALESCE(j.metric_epsg, 0) AS epsg, ST_AsBinary(c.geom) AS geom
+        SELECT c.id, c.code, c.jurisdiction_id, COALESCE(j.metric_epsg, 0) AS epsg, ST_AsBinary(c.geom) AS geom
         FROM grid_cell c LEFT JOIN jurisdiction j ON j.id = c.jurisdiction_id ORDER BY c.id"""),
             conn,
         )
@@ -386,36 +399,37 @@ def load_deployment(conn: sa.Connection, settings: Settings) -> Deployment:
         parts.append(_Part(metric, bbox, index))
     owners = pd.read_sql_query(
         sa.text("""
-        SELECT a.target_type, a.target_id, a.role, a.valid_from, a.valid_to, a.person_id, a.department_id,
+        SELECT a.id, a.target_type, a.target_id, a.role, a.valid_from, a.valid_to, a.person_id, a.department_id,
                COALESCE(p.name, d.name) AS owner_name
         FROM owner_assignment a LEFT JOIN person p ON p.id = a.person_id LEFT JOIN department d ON d.id = a.department_id
         """),
         conn,
     )
     dept_names = dict(conn.execute(sa.text("SELECT id, name FROM department")).all())
-    county_of = {}
-    parents = dict(zip(juris["id"], juris["parent_id"]))
-    levels = dict(zip(juris["id"], juris["level"]))
-    for jid in juris["id"]:
-        k, hops = jid, 0
-        while k is not None and not pd.isna(k) and levels.get(k) != "county" and hops < 5:
-            k, hops = parents.get(k), hops + 1
-        county_of[jid] = k if k is not None and not pd.isna(k) and levels.get(k) == "county" else None
     streets = pd.read_sql_query(sa.text("SELECT id, jurisdiction_id FROM street"), conn)
-    street_county = pd.Series(
-        [county_of.get(j) for j in streets["jurisdiction_id"]], index=streets["id"], dtype="float"
-    )
+    zones = sql.jurisdiction_timezones(conn, settings.timezone)
     return Deployment(
         ruleset=ruleset,
         parts=parts,
         owners=OwnerHistory(owners, department_names=dept_names),
         owner_rows=owners,
-        segment_street=pd.Series(segs["street_id"].to_numpy(), index=segs["id"].to_numpy()),
-        street_county=street_county,
+        topology=ChainTopology(
+            segment_street=pd.Series(segs["street_id"].to_numpy(dtype=float), index=segs["id"].to_numpy()),
+            street_jurisdiction=pd.Series(
+                streets["jurisdiction_id"].to_numpy(dtype=float, na_value=np.nan), index=streets["id"].to_numpy()
+            ),
+            jurisdiction_parent=pd.Series(juris["parent_id"].to_numpy(dtype=float), index=juris["id"].to_numpy()),
+        ),
+        cell_jurisdiction=pd.Series(
+            pd.to_numeric(cells["jurisdiction_id"]).to_numpy(dtype=float, na_value=np.nan), index=cells["id"].to_numpy()
+        ),
+        timezone=settings.timezone,
+        # only the jurisdictions whose zone differs from the setting: usually none, and routing then
+        # takes every local day in one vectorised step
+        jurisdiction_timezone={j: tz for j, tz in zones.items() if tz != settings.timezone},
         segment_info=pd.DataFrame(
             {"name": segs["name"].to_numpy(), "street": segs["street"].to_numpy()}, index=segs["id"].to_numpy()
         ),
-        jurisdiction_parent=pd.Series(juris["parent_id"].to_numpy(dtype=float), index=juris["id"].to_numpy()),
         names={
             "cell": dict(zip(cells["id"], cells["code"])),
             "jurisdiction": {i: f"{n} ({c})" for i, n, c in zip(juris["id"], juris["name"], juris["code"])},
@@ -446,26 +460,27 @@ def assign_stored_reports(
     params: dict = {}
     if since is not None:
         where.append("r.reported_at >= %(since)s")
-        params["since"] = since
+        params["since"] = timeutil.day_start(since, deployment.timezone)
     if only_unassigned:
         where.append("NOT EXISTS (SELECT 1 FROM report_assignment h WHERE h.report_id = r.id)")
     raw = conn.connection.dbapi_connection
-    sql = (
-        "COPY (SELECT r.id, ST_X(r.geom), ST_Y(r.geom), c.code, (r.reported_at AT TIME ZONE 'Asia/Shanghai')::date "
+    # the instant goes out as epoch seconds: its local day depends on where the report is routed
+    copy_sql = (
+        "COPY (SELECT r.id, ST_X(r.geom), ST_Y(r.geom), c.code, EXTRACT(EPOCH FROM r.reported_at)::float8 "
         "FROM report r LEFT JOIN category c ON c.id = r.category_id WHERE "
         + " AND ".join(where)
         + ") TO STDOUT (FORMAT csv)"
     )
     buf = io.BytesIO()
     with raw.cursor() as cur:
-        with cur.copy(sql, params or None) as copy:
+        with cur.copy(copy_sql, params or None) as copy:
             for chunk in copy:
                 buf.write(chunk)
     buf.seek(0)
     t_read = time.perf_counter()
     if buf.getbuffer().nbytes == 0:
         return {"reports": 0, "by_rule": {}, "seconds": time.perf_counter() - t0}
-    names = ["report_id", "lon", "lat", "category", "date"]
+    names = ["report_id", "lon", "lat", "category", "reported_at"]
     frame = pacsv.read_csv(
         buf,
         read_options=pacsv.ReadOptions(column_names=names),
@@ -475,7 +490,7 @@ def assign_stored_reports(
                 "lon": pa.float64(),
                 "lat": pa.float64(),
                 "category": pa.string(),
-                "date": pa.date32(),
+                "reported_at": pa.float64(),
             }
         ),
     ).to_pandas(date_as_object=False, strings_to_categorical=True)
@@ -525,8 +540,16 @@ HISTORY_COLUMNS = (
 
 
 def _history_rows(deployment: Deployment, frame: pd.DataFrame) -> pa.Table:
-    """Route ``frame`` (report_id, lon, lat, category, date) into report_assignment rows."""
-    result = deployment.assign_table(frame, crs="EPSG:4326", category="category", date="date")
+    """Route ``frame`` (report_id, lon, lat, category, reported_at epoch seconds) into report_assignment rows.
+
+    Owners are those of the report's local day at the place it is routed to.
+    """
+    result = deployment.assign_table(
+        frame[["report_id", "lon", "lat", "category"]],
+        crs="EPSG:4326",
+        category="category",
+        instants=frame["reported_at"].to_numpy(),
+    )
     failed = result["error_code"].notna().to_numpy()
     table = pa.table(
         {
@@ -553,35 +576,17 @@ def _history_rows(deployment: Deployment, frame: pd.DataFrame) -> pa.Table:
     return table.select(list(HISTORY_COLUMNS))
 
 
-class _NoChain:
-    """A deployment's owner rules without the chain text."""
+class _Owners:
+    """A deployment's owner rules as the engine calls them: with or without the chain text, and with the
+    local day taken from each row's instant at its routed target when ``instants`` are given."""
 
-    def __init__(self, deployment: Deployment):
+    def __init__(self, deployment: Deployment, *, with_chain: bool = True, instants=None):
         self.deployment = deployment
+        self.with_chain = with_chain
+        self.instants = instants
 
     def owners_for(self, *args, **kwargs) -> pd.DataFrame:
-        return self.deployment.owners_for(*args, with_chain=False, **kwargs)
-
-
-class OwnerLookup:
-    """Owner on a date for one target at a time, in plain dicts: the single-request path (no pandas)."""
-
-    def __init__(self, assignments: pd.DataFrame):
-        self._by_key: dict[tuple, list] = {}
-        for rec in assignments.itertuples(index=False):
-            key = (rec.target_type, int(rec.target_id), rec.role)
-            vt = None if pd.isna(rec.valid_to) else pd.Timestamp(rec.valid_to).date()
-            pid = None if pd.isna(rec.person_id) else int(rec.person_id)
-            did = None if pd.isna(rec.department_id) else int(rec.department_id)
-            self._by_key.setdefault(key, []).append((pd.Timestamp(rec.valid_from).date(), vt, rec.owner_name, pid, did))
-        for entries in self._by_key.values():
-            entries.sort(key=lambda e: e[0], reverse=True)  # the latest start wins, as in owners.py
-
-    def on(self, target_type: str, target_id: int, role: str, day: dt.date):
-        for vf, vt, name, pid, did in self._by_key.get((target_type, target_id, role), ()):
-            if vf <= day and (vt is None or day < vt):
-                return name, pid, did
-        return None
+        return self.deployment.owners_for(*args, with_chain=self.with_chain, instants=self.instants, **kwargs)
 
 
 def explain_point(
@@ -613,7 +618,7 @@ def explain_point(
         when = day
     else:
         try:
-            when = dt.date.fromisoformat(str(day)[:10]) if day else dt.date.today()
+            when = dt.date.fromisoformat(str(day)[:10]) if day else None  # None: today where the point is
         except ValueError:
             return {"error": "bad_date", "detail": f"date must be YYYY-MM-DD, not {day!r}"}
     areas = deployment.index.areas
@@ -639,6 +644,8 @@ def explain_point(
         r = deployment.index.route_point(slon, slat, category or None)
     except InputError as exc:
         return {"error": "unknown_category", "detail": str(exc)}
+    if when is None:
+        when = timeutil.local_today(deployment.timezones_of([r["target_type"]], [r["target_id"]])[0])
     owner = deployment.owner_of(r["target_type"], r["target_id"], when)
     return {
         "lon": round(slon, 7),

@@ -1,0 +1,1 @@
+"""Cases: the life of a reported problem (open, deadline, overdue; the workflow of a later issue)."""
