@@ -94,6 +94,7 @@ class StreetMatch:
     name: str
     score: float
     how: str  # 'exact', 'base', 'fuzzy', 'contained'
+    found: str = ""  # the known name or alias a loose match (base, fuzzy) found, to compare with the written one
 
 
 class Gazetteer:
@@ -108,6 +109,7 @@ class Gazetteer:
         self.streets: dict[int, Street] = {}
         self.keys: dict[str, set[int]] = defaultdict(set)
         self.base_keys: dict[str, set[int]] = defaultdict(set)
+        self.key_names: dict[str, str] = {}  # key -> the first name or alias indexed under it
         self.intersections: dict[frozenset, list[np.ndarray]] = defaultdict(list)
         self.landmarks: dict[str, tuple[str, np.ndarray]] = {}
         self.jurisdictions: dict[str, Area] = {}
@@ -218,6 +220,7 @@ class Gazetteer:
             key = street_key(part)
             if key:
                 self.keys[key].add(sid)
+                self.key_names.setdefault(key, part)
                 self.base_keys[base_key(key)].add(sid)
                 self.streets[sid].names.add(part)
 
@@ -388,7 +391,9 @@ class Gazetteer:
                 return StreetMatch(tuple(sorted(self.keys[k])), self._display(self.keys[k]), 100.0, "exact")
         b = base_key(key)
         if b in self.base_keys and len({self._display({s}) for s in self.base_keys[b]}) == 1:
-            return StreetMatch(tuple(sorted(self.base_keys[b])), self._display(self.base_keys[b]), 90.0, "base")
+            sids = self.base_keys[b]
+            found = next((n for n in sorted(self.streets[min(sids)].names) if base_key(street_key(n)) == b), "")
+            return StreetMatch(tuple(sorted(sids)), self._display(sids), 90.0, "base", found)
         if not fuzzy:
             return None
         cjk = has_cjk(key)
@@ -398,7 +403,9 @@ class Gazetteer:
             found = process.extractOne(key, choices, scorer=fuzz.ratio, score_cutoff=cutoff)
             if found is not None:
                 sids = self.keys[found[0]]
-                return StreetMatch(tuple(sorted(sids)), self._display(sids), float(found[1]), "fuzzy")
+                return StreetMatch(
+                    tuple(sorted(sids)), self._display(sids), float(found[1]), "fuzzy", self.key_names[found[0]]
+                )
         if cjk:  # a known street name inside the text: '人民路小学门口'
             inside = [k for k in self._key_list_cjk if len(k) >= 3 and k in key]
             if inside:

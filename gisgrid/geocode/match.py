@@ -21,7 +21,14 @@ import shapely
 
 from gisgrid.geocode.divisions import code_prefix, codes_overlap, split_divisions
 from gisgrid.geocode.gazetteer import BOTH_SIDES, Gazetteer, StreetMatch, _middle_number, bare_area
-from gisgrid.geocode.parse import ParsedAddress, has_cjk, landmark_reading, parse_address, street_key
+from gisgrid.geocode.parse import (
+    ParsedAddress,
+    has_cjk,
+    landmark_reading,
+    name_change,
+    parse_address,
+    street_key,
+)
 from gisgrid.geocode.towns import towns_named
 
 LOGGER = logging.getLogger(__name__)
@@ -57,6 +64,8 @@ AMBIGUOUS_FACTOR = 0.7
 TOWN_MARGIN_M = 30_000.0
 #: Streets whose nearest points are further apart than this do not meet, metres.
 MAX_NEAR_INTERSECTION_M = 100.0
+#: Ways of finding a street name that may find another street (checked with :func:`name_change`).
+LOOSE_MATCHES = ("base", "fuzzy")
 
 
 @dataclass(frozen=True)
@@ -314,7 +323,7 @@ def _scope(parsed: ParsedAddress, gaz: Gazetteer) -> Scope:
     """
     admin = parsed.admin
     if not admin or not gaz.jurisdictions:
-        return Scope()
+        return Scope(written=admin)  # a written place still picks a road's section named after it
     if parsed.street:  # a stripped prefix may belong to the street name itself (沙田乡 + 事会路)
         joined = gaz.find_street(admin[-1] + parsed.street, fuzzy=False)
         if joined is not None and joined.how == "exact":
@@ -368,6 +377,9 @@ def _find(
     match = (_joined(gaz, parsed.admin, name) if name else None) or gaz.find_street(name)
     if match is None:
         return None, Caveat()
+    if match.how in LOOSE_MATCHES and match.found and (change := name_change(name, match.found)):
+        # another street, not a typo: never placed on it as if it were the written one (a clerk decides)
+        return None, Caveat(f"{name!r} is not a known street; the nearest name differs: {change}")
     return _restrict(gaz, match, scope)
 
 
@@ -381,7 +393,7 @@ def _restrict(gaz: Gazetteer, match: StreetMatch, scope: Scope) -> tuple[StreetM
                 f"no {match.name} inside {scope.label}; took the one in {gaz.area_names(streets[0].codes)}",
                 OUTSIDE_SCOPE_FACTOR,
             )
-        match = StreetMatch(inside, match.name, match.score, match.how)
+        match = dataclasses.replace(match, sids=inside)
         streets = [gaz.streets[s] for s in inside]
     places = [s for s in streets if s.geometry is not None and s.name == streets[0].name]
     if len(places) > 1:
@@ -455,7 +467,7 @@ def _locate(parsed: ParsedAddress, gaz: Gazetteer, scope: Scope) -> GeocodeResul
         if found is not None and found[2] >= 90.0:
             return _at_landmark(gaz, found)
     if match is None:
-        return _failed(f"street {parsed.street!r} not found")
+        return _failed(why.note or f"street {parsed.street!r} not found")
     if parsed.kind == "house":
         result, unique = _house(parsed, gaz, match)
         return result if unique and why.ambiguous else _noted(result, why)
@@ -638,9 +650,9 @@ def _intersection(parsed: ParsedAddress, gaz: Gazetteer, scope: Scope) -> Geocod
     a, why_a = _find(gaz, parsed, parsed.street, scope)
     b, why_b = _find(gaz, parsed, parsed.street2, scope) if parsed.street2 else (None, "")
     if a is None and b is None:
-        return _failed(f"streets {parsed.street!r} and {parsed.street2!r} not found")
+        return _failed(_join(why_a.note, why_b.note) or f"streets {parsed.street!r} and {parsed.street2!r} not found")
     if a is None or b is None:
-        found, missing, why = (a, parsed.street2, why_a) if b is None else (b, parsed.street, why_b)
+        found, missing, why, lost = (a, parsed.street2, why_a, why_b) if b is None else (b, parsed.street, why_b, why_a)
         return _noted(
             _result(
                 gaz,
@@ -648,7 +660,7 @@ def _intersection(parsed: ParsedAddress, gaz: Gazetteer, scope: Scope) -> Geocod
                 "street",
                 "street",
                 found,
-                f"crossing street {missing!r} not found; street midpoint",
+                _join(lost.note, f"crossing street {missing!r} not found; street midpoint"),
             ),
             why,
         )

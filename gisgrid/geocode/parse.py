@@ -314,13 +314,87 @@ def street_key(name: str) -> str:
 
 def base_key(key: str) -> str:
     """A street key without its road-type ending (人民路 → 人民, kaivokatu → kaivo)."""
+    return split_road_type(key)[0]
+
+
+#: Latin road-type endings as they appear in keys (case-folded, diacritics removed), longest first.
+_LATIN_KEY_ENDINGS = tuple(
+    sorted({*LATIN_ROAD_WORDS.values(), *(_fold_latin(e) for e in LATIN_ROAD_ENDINGS)}, key=len, reverse=True)
+)
+
+
+def split_road_type(key: str) -> tuple[str, str]:
+    """A street key split into its stem and its road-type ending: 人民路 → (人民, 路),
+    alvaraallonkuja → (alvaraallon, kuja), kaivo → (kaivo, '')."""
     for suffix in CJK_ROAD_SUFFIXES:
         if key.endswith(suffix) and len(key) > len(suffix) + 1:
-            return key[: -len(suffix)]
-    for suffix in (*sorted(set(LATIN_ROAD_WORDS.values()), key=len, reverse=True), *LATIN_ROAD_ENDINGS):
+            return key[: -len(suffix)], suffix
+    for suffix in _LATIN_KEY_ENDINGS:
         if key.endswith(suffix) and len(key) > len(suffix) + 2:
-            return key[: -len(suffix)]
-    return key
+            return key[: -len(suffix)], suffix
+    return key, ""
+
+
+#: Characters that tell streets of one name apart in Chinese: directions and numerals (人民东路, 第二街).
+_CJK_DISTINCTIVE = frozenset("东西南北中上下前后内外新老旧一二三四五六七八九十0123456789")
+#: Two words of a Latin name count as one written differently (a typo) from this fuzz.ratio on.
+SAME_WORD_RATIO = 75.0
+
+
+def _latin_words(name: str) -> list[str]:
+    """The words of a Latin street name as keys, the road-type ending split off the last one:
+    'Alvar Aallon kuja' → ['alvar', 'aallon', 'kuja'], 'Kalevankatu' → ['kalevan', 'katu']."""
+    words = [street_key(w) for w in re.split(r"[\s,\-–]+", clean_text(name)) if w]
+    words = [w for w in words if w]
+    if words:
+        stem, kind = split_road_type(words[-1])
+        words[-1:] = [stem, kind] if kind and stem else [words[-1]]
+    return words
+
+
+def name_change(written: str, matched: str) -> str | None:
+    """Why a street name found by a loose match (fuzzy, or without its road type) is another street, or None.
+
+    A match that changes the road type (kuja/katu, 路/街/巷/道, Road/Street/Lane)
+    or a distinctive word of the name (Itäinen/Läntinen, 北/南, a numeral) names
+    a different street, not the same one written with a typo.
+
+    Parameters
+    ----------
+    written : str
+        The street name as written in the address.
+    matched : str
+        The known name (or alias) the loose match found.
+
+    Returns
+    -------
+    str or None
+        The reason, for a clerk: ``"street type kuja written, katu in Alvar Aallon katu"``.
+    """
+    w_key, m_key = street_key(written), street_key(matched)
+    (w_stem, w_type), (m_stem, m_type) = split_road_type(w_key), split_road_type(m_key)
+    if w_type and m_type and w_type != m_type:
+        return f"street type {w_type} written, {m_type} in {matched}"
+    if has_cjk(w_key) or has_cjk(m_key):
+        w_marks = sorted(c for c in w_stem if c in _CJK_DISTINCTIVE)
+        m_marks = sorted(c for c in m_stem if c in _CJK_DISTINCTIVE)
+        if w_marks != m_marks:
+            return f"{''.join(w_marks) or 'no direction or number'} written, {''.join(m_marks) or 'none'} in {matched}"
+        return None
+    from rapidfuzz import fuzz  # noqa: PLC0415 - only for loose matches
+
+    road_types = set(_LATIN_KEY_ENDINGS)
+    w_words, m_words = _latin_words(written), _latin_words(matched)
+    for mine, theirs, how in ((w_words, m_words, "written"), (m_words, w_words, f"in {matched}")):
+        # road types were compared above; a typo in one ('Raod') still has its counterpart
+        lost = [
+            w
+            for w in mine
+            if w not in road_types and len(w) >= 3 and not any(fuzz.ratio(w, t) >= SAME_WORD_RATIO for t in theirs)
+        ]
+        if lost:
+            return f"the word {lost[0]!r} {how} has no counterpart in {matched if how == 'written' else written}"
+    return None
 
 
 _SECTION_RE = re.compile(r"^(?P<road>.{2,}?)\s*(?:[－–—]|\s-\s)\s*\S.*$")
@@ -529,23 +603,35 @@ def _crossing(text: str) -> tuple[str, str] | None:
             a, b = stem[:i], stem[i:]
             # not an area named after a road: 学清路社区学清路口, 学院路街道学清路口
             if (
-                a.endswith(CJK_ROAD_SUFFIXES)
+                (a.endswith(CJK_ROAD_SUFFIXES) or _is_section(a))
                 and not a.endswith(_AREA_WORDS)
                 and len(b) >= 3
                 and _looks_like_street(b)
-                and not b.startswith((*CJK_ROAD_SUFFIXES, *_AREA_WORDS[:3]))
+                and not b.startswith((*CJK_ROAD_SUFFIXES, *_AREA_WORDS[:3], "-", "－", "–", "—"))
             ):
                 return a, b
     return None
 
 
 def _looks_like_street(text: str) -> bool:
+    """Whether text can be a street name: a Chinese name ends as a road (or is a named section of
+    one, 大埔公路－沙田段); any Latin text can."""
     text = text.strip()
     if not text:
         return False
     if has_cjk(text):
-        return text.endswith(CJK_ROAD_SUFFIXES) or bool(_LATIN_RE.search(text))
+        return text.endswith(CJK_ROAD_SUFFIXES) or bool(_LATIN_RE.search(text)) or _is_section(text)
     return True
+
+
+#: A named section of a road as written (dash half- or full-width after clean_text): 大埔公路－沙田段.
+_CJK_SECTION_RE = re.compile(rf"^(?P<road>.{{2,}}?)\s*[-－–—]\s*[{_CJK}]+段$")
+
+
+def _is_section(text: str) -> bool:
+    """Whether Chinese text is a road's named section: 大埔公路－沙田段 (a road, a dash, …段)."""
+    m = _CJK_SECTION_RE.match(text.strip())
+    return m is not None and m.group("road").endswith(CJK_ROAD_SUFFIXES)
 
 
 def _parse_latin(raw: str, cleaned: str) -> ParsedAddress:

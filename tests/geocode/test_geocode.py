@@ -213,6 +213,68 @@ def test_real_helsinki_addresses_land_near_their_points(helsinki):
     assert typo.matched_name == "Snellmaninkatu" and "fuzzy" in typo.note and typo.confidence < 0.9
 
 
+@pytest.fixture(scope="module")
+def helsinki_without_the_kuja() -> Gazetteer:
+    """Helsinki whose address points do not include Alvar Aallon kuja (a cycleway, no centerline):
+    only Alvar Aallon *katu* is known, as in the issue's unseen address."""
+    streets = gpd.read_file(DATA / "helsinki_streets.geojson")
+    addresses = pd.read_csv(DATA / "helsinki_addresses_dev.csv", dtype=str)
+    addresses = addresses[addresses["street"].str.lower() != "alvar aallon kuja"]
+    return Gazetteer.build(streets, addresses_frame(addresses))
+
+
+@pytest.mark.parametrize(
+    "text, written, known",
+    [
+        ("Alvar Aallon kuja 2", "kuja", "katu"),  # placed 300 m off on Alvar Aallon katu as 'interpolated' 0.72
+        ("Kalevankuja 14", "kuja", "katu"),
+    ],
+)
+def test_a_different_street_type_or_word_is_not_a_match(helsinki_without_the_kuja, text, written, known):
+    """A loose match that changes the street type or a distinctive word is another street: the row
+    fails (so it is reviewed and never counts as street level), and the note says why."""
+    found = geocode(text, helsinki_without_the_kuja)
+    assert found.quality == "failed" and math.isnan(found.lon)
+    assert "not a known street" in found.note and written in found.note and known in found.note
+
+
+def test_a_different_distinctive_word_is_not_a_match():
+    """Itäinen (east) and Läntinen (west) Teatterikuja are 87/100 alike as keys, yet two streets."""
+    west = gpd.GeoDataFrame(
+        {"name": ["Läntinen Teatterikuja"]}, geometry=[LineString([(24.9430, 60.1720), (24.9440, 60.1725)])], crs=4326
+    )
+    found = geocode("Itäinen Teatterikuja 1", Gazetteer.build(west))
+    assert found.quality == "failed" and "'itainen' written has no counterpart in Läntinen Teatterikuja" in found.note
+
+
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        ("人民街10号", "street type 街 written"),  # 人民路, alias 人民大道
+        ("人民巷10号", "street type 巷 written"),
+        ("北京道", "道 written, 路 in 北京路"),
+        ("横港南路", "南 written, 北 in 横港北路"),
+    ],
+)
+def test_chinese_road_types_and_directions_are_not_typos(town, text, why):
+    found = geocode(text, town)
+    assert found.quality in ("failed", "jurisdiction") and why in found.note
+
+
+@pytest.mark.parametrize(
+    "text, why",
+    [("88 Yuen Wo Street", "street type street written, road in Yuen Wo Road"), ("1 Tai Chung Kiu Lane", "lane")],
+)
+def test_english_road_types_are_not_typos(shatin, text, why):
+    found = geocode(text, shatin)
+    assert found.quality == "failed" and why in found.note
+
+
+def test_typos_of_the_same_street_still_match(helsinki, shatin):
+    assert geocode("Snellmankatu 5", helsinki).matched_name == "Snellmaninkatu"
+    assert geocode("Yuen Wo Raod", shatin).matched_name == "源禾路"
+
+
 def test_empty_garbage_and_other_town_fail_with_a_reason(town, shatin):
     frame = pd.DataFrame({"id": [1, 2, 3, 4, 5], "addr": ["", None, "xyzzy qwerty", "???", "人民路10号"]})
     out = geocode_table(frame, "addr", town)

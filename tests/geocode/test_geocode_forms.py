@@ -226,6 +226,32 @@ def test_a_written_area_picks_the_section_named_after_it(gaz):
     assert metres(section.lon, section.lat, X0 + 100 * D, Y0 - 25 * D) < 1
 
 
+@pytest.fixture(scope="module")
+def shatin() -> Gazetteer:
+    return Gazetteer.build(gpd.read_file(DATA / "shatin_streets.geojson"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "大埔公路－沙田段與青沙公路交叉口",  # the issue's case: matched 大圍段 (fuzzy 70), 124 m off
+        "大埔公路－沙田段与青沙公路",
+        "青沙公路与大埔公路－沙田段交叉口",
+        "大埔公路－沙田段青沙公路交叉口",
+        "沙田大埔公路與青沙公路交叉口",
+    ],
+)
+def test_a_section_named_in_a_crossing_picks_that_section(shatin, text):
+    """Sha Tin's Tai Po Road is drawn as two sections, each crossing 青沙公路 (240 m apart)."""
+    crossing = geocode(text, shatin)
+    assert crossing.quality == "intersection" and crossing.confidence == 0.9
+    assert "大埔公路－沙田段" in crossing.matched_name and "fuzzy" not in crossing.note
+    assert metres(crossing.lon, crossing.lat, 114.1864454, 22.3804027) < 1  # 沙田段 × 青沙公路
+    other = geocode("大埔公路－大圍段與青沙公路交叉口", shatin)
+    assert other.matched_name == "大埔公路－大圍段 / 青沙公路"
+    assert metres(other.lon, other.lat, 114.1853408, 22.3784141) < 1
+
+
 @pytest.mark.parametrize("text", ["大埔公路", "Tai Po Road"])
 def test_a_road_drawn_in_named_sections_is_found_by_its_name(gaz, text):
     found = geocode(text, gaz)
