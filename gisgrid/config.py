@@ -92,6 +92,15 @@ class Settings:
     max_json_depth: int = 64  # deeper JSON is refused as unreadable
     host: str = "127.0.0.1"
     port: int = 5000
+    # Background jobs (gisgrid.jobs): worker threads `gisgrid serve` starts (0: none, run `gisgrid worker`),
+    # and the longest wait (seconds) of an idle worker between looks at the queue (NOTIFY wakes it sooner).
+    job_workers: int = 1
+    job_poll_s: float = 5.0
+    # Geocoding uploads up to this many bytes are geocoded inside the request, so the clerk sees the
+    # result at once (128 KiB is about 6,000 addresses, about 3 s); larger ones become a background
+    # job with a progress page.  0 sends every upload to the queue.
+    geocode_inline_max_bytes: int = 128 * 1024
+    chromium_path: str = "/usr/bin/chromium"  # headless Chromium for the PNG export of the manager map
 
     @property
     def managed(self) -> bool:

@@ -17,6 +17,7 @@ from gisgrid.cli.db import db
 from gisgrid.cli.demo import demo
 from gisgrid.cli.geocode import geocode_cmd
 from gisgrid.cli.grid import audit_cmd, grid
+from gisgrid.cli.jobs import worker_cmd
 from gisgrid.cli.layers import export_cmd, import_cmd
 from gisgrid.cli.network import segments
 from gisgrid.cli.routing import assign
@@ -42,5 +43,5 @@ def main(verbose: bool) -> None:
     )
 
 
-for _command in (db, demo, segments, export_cmd, import_cmd, assign, serve, geocode_cmd, grid, audit_cmd):
+for _command in (db, demo, segments, export_cmd, import_cmd, assign, serve, worker_cmd, geocode_cmd, grid, audit_cmd):
     main.add_command(_command)

@@ -1,4 +1,4 @@
-"""``gisgrid serve``: the web app under waitress."""
+"""``gisgrid serve``: the web app under waitress, with background job worker threads."""
 
 from __future__ import annotations
 
@@ -12,9 +12,21 @@ from gisgrid.config import load_settings
 @click.option("--host", default=None, help="Address to listen on (default from settings: 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default from settings: 5000).")
 @click.option("--threads", type=int, default=8, show_default=True)
+@click.option(
+    "--workers",
+    "job_workers",
+    type=int,
+    default=None,
+    help="Background job threads (PNG export, large geocoding uploads); default from settings: 1. "
+    "0 runs none: start `gisgrid worker` instead.",
+)
 @handle_errors
-def serve(host: str | None, port: int | None, threads: int) -> None:
-    """Serve the web app with waitress, a production WSGI server (``gisgrid run`` is Flask's development server)."""
+def serve(host: str | None, port: int | None, threads: int, job_workers: int | None) -> None:
+    """Serve the web app with waitress, a production WSGI server (``gisgrid run`` is Flask's development server).
+
+    Background jobs run in worker threads of the same process, sharing the
+    app's routing snapshot and gazetteers.
+    """
     from waitress import serve as waitress_serve
 
     from gisgrid.db import ensure_database
@@ -24,5 +36,22 @@ def serve(host: str | None, port: int | None, threads: int) -> None:
     ensure_database(settings)
     host = host or settings.host
     port = port or settings.port
-    click.echo(f"gisgrid serving on http://{host}:{port}/")
-    waitress_serve(create_app(), host=host, port=port, threads=threads, ident="gisgrid")
+    app = create_app()
+    workers = start_workers(app, settings, settings.job_workers if job_workers is None else job_workers)
+    click.echo(f"gisgrid serving on http://{host}:{port}/ ({len(workers)} job worker thread(s))")
+    try:
+        waitress_serve(app, host=host, port=port, threads=threads, ident="gisgrid")
+    finally:
+        for worker in workers:
+            worker.stop(timeout=5)
+
+
+def start_workers(app, settings, n: int) -> list:
+    """Start ``n`` job worker threads sharing the app's engine and snapshots."""
+    from gisgrid.jobs import Worker
+
+    engine = app.extensions["gisgrid.engine"]
+    snapshots = app.extensions["gisgrid.snapshots"]
+    return [
+        Worker(engine, settings, snapshots=snapshots, name=f"gisgrid-worker-{i + 1}").start() for i in range(max(0, n))
+    ]

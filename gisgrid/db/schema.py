@@ -272,3 +272,44 @@ class DataVersion(Base):
     __tablename__ = "data_version"
     id: Mapped[int] = mapped_column(primary_key=True)
     version: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+
+
+JOB_STATUSES = ("queued", "running", "done", "failed")
+
+
+class Job(Base):
+    """A background job (:mod:`gisgrid.jobs`): queued → running → done | failed.
+
+    ``progress`` is percent done (0–100) and ``message`` what the job does now, an
+    English text with ``%(name)s`` fields filled from ``message_args`` (so that
+    a page can translate it); ``result`` the kind's JSON answer;
+    ``error`` a readable reason (never a traceback) and ``error_detail`` the
+    error's fields, so that a page can word it in the user's language.
+    ``attempts`` counts starts: a job interrupted by a crash is queued again
+    while ``attempts < max_attempts``, else it fails saying so.
+    """
+
+    __tablename__ = "job"
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    params: Mapped[dict] = mapped_column(JSONB, server_default=sa.text("'{}'::jsonb"))
+    status: Mapped[str] = mapped_column(sa.String(8), server_default="queued")
+    progress: Mapped[float] = mapped_column(sa.Float, server_default="0")
+    message: Mapped[str | None] = mapped_column(sa.Text)
+    message_args: Mapped[dict | None] = mapped_column(JSONB)
+    result: Mapped[dict | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    error_detail: Mapped[dict | None] = mapped_column(JSONB)
+    attempts: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    max_attempts: Mapped[int] = mapped_column(sa.Integer, server_default="1")
+    worker: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    started_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    finished_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('queued','running','done','failed')", name="status"),
+        sa.CheckConstraint("progress >= 0 AND progress <= 100", name="progress"),
+        sa.CheckConstraint("max_attempts >= 1", name="max_attempts"),
+        sa.Index("ix_job_queued", "created_at", postgresql_where=sa.text("status IN ('queued','running')")),
+    )

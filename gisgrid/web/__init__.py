@@ -47,6 +47,10 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     use_local_assets()
     db.init_app(app)
+    from gisgrid.jobs import Snapshots
+
+    # the routing snapshot and gazetteers, rebuilt one at a time; `gisgrid serve` shares them with its worker
+    app.extensions["gisgrid.snapshots"] = Snapshots(settings)
     i18n.init_app(app)
     guards.init_app(app)
 
@@ -57,6 +61,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(export.bp)
     from gisgrid.web import audit as audit_pages
     from gisgrid.web import geocode as geocode_pages
+    from gisgrid.web import jobs as job_pages
     from gisgrid.web import manager as manager_pages
     from gisgrid.web import plan as plan_pages
 
@@ -64,5 +69,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(geocode_pages.bp)
     app.register_blueprint(audit_pages.bp)
     app.register_blueprint(plan_pages.bp)
+    app.register_blueprint(job_pages.bp)
 
     return app

@@ -27,31 +27,12 @@ def healthz():
     return jsonify(status="ok", database="ok", postgis=postgis, schema_revision=revision)
 
 
-#: How often (seconds) a request checks whether routing data changed; between checks the cached
-#: deployment answers without touching the database.
-VERSION_CHECK_S = 1.0
-
-
 def current_deployment():
-    """The app's routing deployment, reloaded when the database's data version moves on."""
-    import time
-
+    """The app's routing deployment (:mod:`gisgrid.routing.snapshot`): rebuilt by one thread when the
+    database's data version moves on, while the others keep answering with the previous one."""
     from flask import current_app
 
-    from gisgrid.routing.store import load_deployment
-
-    cached = current_app.extensions.get("gisgrid.deployment")
-    now = time.monotonic()
-    if cached is not None and now - current_app.extensions.get("gisgrid.deployment_checked", 0.0) < VERSION_CHECK_S:
-        return cached
-    conn = get_conn()
-    version = conn.execute(sa.text("SELECT version FROM data_version WHERE id = 1")).scalar()
-    if cached is None or cached.data_version != version:
-        cached = load_deployment(conn, current_app.config["GISGRID_SETTINGS"])
-        cached.data_version = version
-        current_app.extensions["gisgrid.deployment"] = cached
-    current_app.extensions["gisgrid.deployment_checked"] = now
-    return cached
+    return current_app.extensions["gisgrid.snapshots"].deployment.get(get_conn())
 
 
 @bp.post("/api/assign")

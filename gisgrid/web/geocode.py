@@ -5,9 +5,12 @@ A job is a directory ``<var_dir>/geocode/<job id>/`` holding the uploaded file
 sheet, the category and date columns used for routing, as the CLI's
 ``--category`` and ``--date``, and the input's number columns, written back
 to XLSX as numbers)
-and ``result.csv`` (every input row with the geocode and route columns).  Job
-ids are random hex; anything else in a URL is a 404, so no path can leave the
-job folder.
+and ``result.csv`` (every input row with the geocode and route columns); see
+:mod:`gisgrid.geocode.upload`.  Uploads up to ``geocode_inline_max_bytes``
+(setting) are geocoded in the request; larger ones become a background job
+(:mod:`gisgrid.jobs`) of the same id, and the job's page shows its progress
+until ``result.csv`` is there.  Job ids are random hex; anything else in a URL
+is a 404, so no path can leave the job folder.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import io
 import json
 import logging
 import re
-import secrets
 import threading
 from html import escape
 from pathlib import Path
@@ -29,8 +31,9 @@ from flask_babel import gettext as _
 
 from gisgrid.demo import ATTRIBUTION
 from gisgrid.errors import InputError, NotFound
-from gisgrid.geocode.batch import ColumnNotFound, read_table, xlsx_number_columns
-from gisgrid.geocode.route import geocode_and_route, input_columns, needs_review, output_names, route_located
+from gisgrid.geocode.batch import ColumnNotFound, xlsx_number_columns
+from gisgrid.geocode.route import input_columns, needs_review, output_names, route_located
+from gisgrid.geocode.upload import UPLOAD_TYPES, write_result
 from gisgrid.io._tabular import SheetNotFound, UnreadableTable
 from gisgrid.maps import ownership as maps
 from gisgrid.web.db import get_conn
@@ -40,7 +43,6 @@ LOGGER = logging.getLogger(__name__)
 bp = Blueprint("geocode", __name__, url_prefix="/geocode")
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
-UPLOAD_TYPES = {".csv": "input.csv", ".xlsx": "input.xlsx"}
 #: Largest upload accepted, bytes.
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 #: Rows drawn on the map and shown in the table (the download always has all of them).
@@ -86,16 +88,8 @@ def _job_dir(job: str) -> Path:
 
 
 def _gazetteers():
-    """The database gazetteers, rebuilt when streets, address points or jurisdictions change."""
-    from gisgrid.geocode.store import gazetteer_signature, load_gazetteer
-
-    conn = get_conn()
-    signature = gazetteer_signature(conn)
-    cached = current_app.extensions.get("gisgrid.gazetteers")
-    if cached is None or cached.signature != signature:
-        cached = load_gazetteer(conn)
-        current_app.extensions["gisgrid.gazetteers"] = cached
-    return cached
+    """The database gazetteers, rebuilt (by one thread) when streets, address points or jurisdictions change."""
+    return current_app.extensions["gisgrid.snapshots"].gazetteers.get(get_conn())
 
 
 def _job_meta(path: Path) -> dict:
@@ -110,9 +104,7 @@ def _read_result(path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
 
 
 def _write_result(path: Path, frame: pd.DataFrame) -> None:
-    tmp = path / "result.csv.tmp"
-    frame.to_csv(tmp, index=False, encoding="utf-8-sig")
-    tmp.replace(path / "result.csv")
+    write_result(path, frame)
 
 
 @bp.get("/")
@@ -153,29 +145,30 @@ def _checked_upload(file, form: dict) -> bytes:
 
 
 def _new_job(name: str, data: bytes, form: dict) -> str:
-    """Geocode and route the upload into a new job folder; its id.  Nothing is kept when that fails."""
+    """Save the upload as a new job folder and geocode it, here when small, else in a background job; its id.
+
+    Nothing is kept when geocoding in the request fails.
+    """
+    from gisgrid import jobs
+    from gisgrid.geocode import upload as uploads
+    from gisgrid.web.db import get_engine
+
     gazetteers = _gazetteers()
     if not len(gazetteers):
         raise InputError(_("There are no streets to geocode against: import streets (and address points) first."))
-    job = secrets.token_hex(16)
-    path = _jobs_dir() / job
-    path.mkdir(parents=True)
-    src = path / UPLOAD_TYPES[Path(name).suffix.lower()]
-    src.write_bytes(data)
-    meta = {"name": name, "column": form["column"], **{k: form[k] or None for k in ("sheet", "category", "date")}}
+    settings = current_app.config["GISGRID_SETTINGS"]
+    job = jobs.new_job_id()
+    path = uploads.upload_dir(settings, job)
+    uploads.save_upload(path, name, data, form)
+    if len(data) > settings.geocode_inline_max_bytes:
+        with get_engine().begin() as conn:
+            jobs.enqueue(conn, jobs.GEOCODE_UPLOAD, {"name": name}, job_id=job)
+        return job
     try:
-        frame = read_table(src, sheet=meta["sheet"], column=meta["column"])
-        result = geocode_and_route(
-            frame, meta["column"], gazetteers, _deployment(), category=meta["category"], date=meta["date"]
-        )
+        uploads.geocode_upload(path, gazetteers, _deployment())
     except Exception:
-        for child in path.iterdir():
-            child.unlink()
-        path.rmdir()
+        uploads.discard(path)
         raise
-    meta["number_columns"] = frame.attrs["number_columns"]
-    (path / "job.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-    _write_result(path, result)
     return job
 
 
@@ -314,8 +307,41 @@ def _shown_columns(frame: pd.DataFrame, names: dict[str, str], address: str) -> 
     return [address, *names.values(), *(c for c in input_columns(frame.columns) if c != address)]
 
 
+def _job_progress(job: str):
+    """The progress page of an upload geocoded in the background (404 when there is no such job)."""
+    from gisgrid.jobs import get_job
+    from gisgrid.web.jobs import progress_page
+
+    record = get_job(get_conn(), job)
+    if record is None:
+        raise NotFound(_("No geocoding job %(job)s.", job=job))
+    name = (record.params or {}).get("name") or ""
+    error = _upload_error(_stored_error(record), name) if record.status == "failed" else None
+    return progress_page(record, error=error, title=f"{_('Geocode')} · {name}", back=url_for("geocode.upload_form"))
+
+
+def _stored_error(record) -> InputError:
+    """The job's failure as the exception it was (so that the page words it as for a form error)."""
+    detail, reason = record.error_detail or {}, record.error or ""
+    kind = detail.get("type")
+    if kind == "ColumnNotFound":
+        return ColumnNotFound(
+            detail.get("column", ""),
+            detail.get("columns", []),
+            sheet=detail.get("sheet"),
+            sheets=detail.get("sheets", []),
+        )
+    if kind == "SheetNotFound":
+        return SheetNotFound(detail.get("sheet", ""), detail.get("sheets", []), reason)
+    if kind == "UnreadableTable" and detail.get("problem") in {"workbook", "csv", "encoding", "empty"}:
+        return UnreadableTable(detail["problem"], reason, sheet=detail.get("sheet"))
+    return InputError(reason)
+
+
 @bp.get("/<job>")
 def show_job(job: str):
+    if JOB_ID.fullmatch(job or "") and not (_jobs_dir() / job / "result.csv").is_file():
+        return _job_progress(job)
     path = _job_dir(job)
     meta = _job_meta(path)
     frame, names = _read_result(path)

@@ -15,7 +15,6 @@ import datetime as dt
 import io
 import logging
 import re
-import tempfile
 from html import escape
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from folium.utilities import JsCode
@@ -528,42 +527,16 @@ def export_html():
 
 @bp.get("/export.png")
 def export_png():
-    """The standalone map rendered by headless Chromium (no network: everything is inlined)."""
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415
+    """The standalone map as PNG: rendered by headless Chromium in a background job; its progress page.
+
+    The page is built here (as for the HTML export); the browser runs in the
+    worker (:data:`gisgrid.jobs.MAP_PNG`), and the progress page links to the PNG.
+    """
+    from gisgrid.web.jobs import start_map_png
 
     conn = get_conn()
-    html = _standalone(conn, _filters(conn))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "map.html"
-        path.write_text(html, encoding="utf-8")
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path="/usr/bin/chromium",
-                headless=True,
-                args=[
-                    "--no-sandbox",
-                    "--headless",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--no-first-run",
-                ],
-            )
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.route(
-                    "**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:")) else r.abort()
-                )
-                page.goto(path.as_uri())
-                page.wait_for_selector(".leaflet-overlay-pane svg, .leaflet-overlay-pane canvas", timeout=15000)
-                page.wait_for_timeout(300)
-                png = page.screenshot(full_page=False)
-            finally:
-                browser.close()
-    return Response(
-        png, mimetype="image/png", headers={"Content-Disposition": 'attachment; filename="gisgrid-map.png"'}
-    )
+    job = start_map_png(_standalone(conn, _filters(conn)))
+    return redirect(url_for("jobs.show", job=job), code=303)
 
 
 @bp.get("/summary.xlsx")
