@@ -62,10 +62,8 @@ nullable ``Int64``.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import datetime as dt
-import io
 import logging
 import math
 import os
@@ -88,6 +86,7 @@ import shapely
 from gisgrid.crs import STORAGE_SRID, InputCRS, geographic_bounds, metric_crs_for, parse_crs, to_storage, transformer
 from gisgrid.errors import CRSError, FileFormatError, InputError
 from gisgrid.io._tabular import X_NAMES, Y_NAMES, detect_encoding, unique_names
+from gisgrid.io.write import TableWriter
 from gisgrid.ownership.history import OwnerHistory
 
 try:  # pyarrow makes CSV and vector streaming several times faster; pandas/pyogrio paths are the fallback
@@ -1533,44 +1532,6 @@ def _arrow_encoding(encoding: str) -> str:
     return "utf8" if encoding.replace("-", "").lower() in {"utf8", "utf8sig"} else encoding
 
 
-class _CsvWriter:
-    """UTF-8 CSV with a BOM (so that Excel reads the Chinese text), written by pyarrow when available."""
-
-    def __init__(self, path: Path):
-        self._file = path.open("wb")
-        self._file.write(codecs.BOM_UTF8)
-        self._writer = None
-        self._schema = None
-        self._header = True
-
-    def write(self, frame: pd.DataFrame) -> None:
-        if pacsv is None:  # pragma: no cover - without pyarrow
-            text = io.TextIOWrapper(self._file, encoding="utf-8", newline="", write_through=True)
-            frame.to_csv(text, header=self._header, index=False)
-            text.detach()
-            self._header = False
-            return
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        if self._schema is None:
-            keep = {
-                "target_id": pa.int64(),
-                "segment_id": pa.int64(),
-                "distance_m": pa.float64(),
-                "owner_person_id": pa.int64(),
-                "owner_department_id": pa.int64(),
-            }
-            self._schema = pa.schema([pa.field(name, keep.get(name, pa.string())) for name in table.column_names])
-            self._writer = pacsv.CSVWriter(
-                self._file, self._schema, write_options=pacsv.WriteOptions(quoting_style="needed")
-            )
-        self._writer.write_table(table.cast(self._schema))
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-        self._file.close()
-
-
 # .. XLSX ..
 def _cell(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
@@ -1613,28 +1574,6 @@ def _read_xlsx(path: Path, chunk_rows: int, sheet: str | None) -> Iterator[_Chun
             yield _Chunk(pd.DataFrame(buffer, columns=names, dtype=object))
     finally:
         workbook.close()
-
-
-class _XlsxWriter:
-    def __init__(self, path: Path):
-        import openpyxl  # noqa: PLC0415 - only for XLSX
-
-        self._path = path
-        self._workbook = openpyxl.Workbook(write_only=True)
-        self._sheet = self._workbook.create_sheet("assigned")
-        self._header = True
-
-    def write(self, frame: pd.DataFrame) -> None:
-        if self._header:
-            self._sheet.append([str(c) for c in frame.columns])
-            self._header = False
-        plain = frame.astype(object)
-        plain = plain.where(plain.notna(), None)
-        for row in plain.to_numpy().tolist():
-            self._sheet.append(row)
-
-    def close(self) -> None:
-        self._workbook.save(self._path)
 
 
 # .. GeoJSON / GeoPackage ..
@@ -1835,10 +1774,8 @@ def assign_file(
         stated = None
         chunks = _read_csv(src, chunk_rows) if fmt_in == "csv" else _read_xlsx(src, chunk_rows, sheet)
         total = max(0, _count_lines(src) - 1) if fmt_in == "csv" else None
-    if fmt_out == "csv":
-        writer: Any = _CsvWriter(dst)
-    elif fmt_out == "xlsx":
-        writer = _XlsxWriter(dst)
+    if fmt_out in {"csv", "xlsx"}:
+        writer: Any = TableWriter(dst, sheet="assigned")
     else:
         writer = _VectorWriter(dst, fmt_out, stated or (f"EPSG:{in_crs.epsg}" if in_crs.epsg else None), layer=dst.stem)
 
