@@ -271,38 +271,14 @@ def audit_xlsx_bytes(result: AuditResult) -> bytes:
     """The audit tables as an XLSX workbook: a ``summary`` sheet, then one sheet per problem type.
 
     Text that a spreadsheet would run as a formula is neutralised
-    (:func:`gisgrid.io.neutralise_formula`).
+    (:func:`gisgrid.io.write_workbook`).
     """
     import io
 
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
+    from gisgrid.io import write_workbook
 
-    from gisgrid.io import neutralise_formula
-
-    book = Workbook()
-    book.remove(book.active)
-    for name, table in result.to_tables().items():
-        sheet = book.create_sheet(title=name[:31])
-        table = _plain_columns(table)
-        sheet.append([str(c) for c in table.columns])
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
-        for row in table.itertuples(index=False):
-            sheet.append(
-                [
-                    None
-                    if (v is None or (isinstance(v, float) and np.isnan(v)))
-                    else neutralise_formula(v.item() if isinstance(v, np.generic) else v)
-                    for v in row
-                ]
-            )
-        sheet.freeze_panes = "A2"
-        for i, col in enumerate(table.columns, start=1):
-            width = max([len(str(col))] + [len(str(v)) for v in table[col].head(200)]) + 2
-            sheet.column_dimensions[sheet.cell(row=1, column=i).column_letter].width = min(width, 60)
     buf = io.BytesIO()
-    book.save(buf)
+    write_workbook({name: _plain_columns(table) for name, table in result.to_tables().items()}, buf)
     return buf.getvalue()
 
 

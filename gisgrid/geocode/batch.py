@@ -8,6 +8,7 @@ addresses a lot).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -25,6 +26,7 @@ from gisgrid.errors import FileFormatError, InputError
 from gisgrid.geocode.gazetteer import Gazetteer
 from gisgrid.geocode.match import GeocodeResult, geocode
 from gisgrid.io._tabular import UnreadableTable, _cell_text, detect_encoding, open_sheet, unique_names
+from gisgrid.io.write import csv_bytes, write_table
 
 LOGGER = logging.getLogger(__name__)
 
@@ -447,7 +449,8 @@ def write_resumably(
     done and the byte length of the output; a later call with the same
     ``signature`` (source, columns, sheet) skips those rows, and one with
     another signature starts over.  Text that a spreadsheet would run as a
-    formula is quoted.  An XLSX ``dst`` is assembled from ``<dst>.part.csv``
+    formula is neutralised and values holding CR or LF are quoted
+    (:class:`gisgrid.io.TableWriter`'s rules).  An XLSX ``dst`` is assembled from ``<dst>.part.csv``
     when the last chunk is written, with ``number_columns`` as numbers
     (:func:`xlsx_number_columns`).
 
@@ -479,8 +482,8 @@ def write_resumably(
         while done < len(frame) and processed < budget:
             chunk = frame.iloc[done : done + chunk_rows]
             out = process(chunk)
-            with open(part, "a", encoding="utf-8-sig" if done == 0 else "utf-8", newline="") as fh:
-                _safe_text(out).to_csv(fh, index=False, header=(done == 0))
+            with open(part, "ab") as fh:
+                fh.write((codecs.BOM_UTF8 if done == 0 else b"") + csv_bytes(out, header=(done == 0)))
                 fh.flush()
                 os.fsync(fh.fileno())
             done += len(chunk)
@@ -492,40 +495,16 @@ def write_resumably(
     complete = done >= len(frame)
     if complete:
         if len(frame) == 0:
-            pd.DataFrame(columns=empty_columns).to_csv(part, index=False, encoding="utf-8-sig")
+            write_table(pd.DataFrame(columns=empty_columns), part)
         if part != dst:
             result = pd.read_csv(part, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-            _write_xlsx(result, dst, number_columns)
+            write_table(result, dst, number_columns=number_columns)
             part.unlink()
         progress_file.unlink(missing_ok=True)
     return skipped, done, complete
-
-
-def _safe_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text cells that a spreadsheet program would run as formulas, quoted (see gisgrid.io)."""
-    from gisgrid.io import neutralise_formula  # noqa: PLC0415
-
-    out = frame.copy()
-    for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(neutralise_formula)
-    return out
 
 
 def _write_state(path: Path, signature: str, rows_done: int, size: int) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps({"signature": signature, "rows_done": rows_done, "bytes": size}), encoding="utf-8")
     os.replace(tmp, path)
-
-
-def _write_xlsx(frame: pd.DataFrame, dst, number_columns: list[str]) -> None:
-    """``frame`` (all text) as a workbook: ``number_columns`` as numbers, every other cell as safe text."""
-    from gisgrid.io import neutralise_formula  # noqa: PLC0415
-
-    safe = frame.copy()
-    for col in safe.columns:
-        if col in number_columns:
-            safe[col] = pd.to_numeric(safe[col], errors="coerce")
-        else:
-            safe[col] = safe[col].map(neutralise_formula)
-    safe.to_excel(dst, index=False, engine="openpyxl")

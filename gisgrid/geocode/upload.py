@@ -81,9 +81,11 @@ def _write_meta(folder: Path, meta: dict) -> None:
 
 
 def write_result(folder: Path, frame: pd.DataFrame) -> None:
-    """Replace ``result.csv`` whole (UTF-8 with BOM, for Excel)."""
+    """Replace ``result.csv`` whole, through the one table writer (formula text neutralised, CR/LF quoted)."""
+    from gisgrid.io import write_table
+
     tmp = folder / (RESULT_FILE + ".tmp")
-    frame.to_csv(tmp, index=False, encoding="utf-8-sig")
+    write_table(frame, tmp, kind="csv")
     tmp.replace(folder / RESULT_FILE)
 
 

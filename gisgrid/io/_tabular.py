@@ -24,6 +24,8 @@ import shapely
 from shapely.errors import GEOSException
 
 from gisgrid.errors import FileFormatError, InputError
+from gisgrid.io.points import POINT_ERRORS, parse_coordinates
+from gisgrid.io.rows import RowProblems
 
 LOGGER = logging.getLogger(__name__)
 
@@ -387,18 +389,6 @@ def find_geometry_columns(
     raise InputError(f"no geometry found: expected {wanted} (or name them with x=/y= or wkt=); columns are: {listing}")
 
 
-def _coordinate(values: pd.Series, label: str) -> tuple[np.ndarray, dict[int, str]]:
-    """Numbers from a text column; reasons for the rows where there is none."""
-    text = values.str.strip()
-    numbers = np.array(pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan))
-    numbers[~np.isfinite(numbers)] = np.nan
-    problems: dict[int, str] = {}
-    for pos in np.flatnonzero(np.isnan(numbers)):
-        raw = text.iloc[pos]
-        problems[pos] = f"missing {label}" if pd.isna(raw) or raw == "" else f"{label} {raw!r} is not a number"
-    return numbers, problems
-
-
 def parse_geometry(
     table: pd.DataFrame, columns: GeometryColumns
 ) -> tuple[np.ndarray, dict[int, list[str]], dict[int, list[str]]]:
@@ -415,11 +405,12 @@ def parse_geometry(
     rejected: dict[int, list[str]] = {}
     repaired: dict[int, list[str]] = {}
     if columns.kind == "xy":
-        xs, x_problems = _coordinate(table[columns.x], columns.x)
-        ys, y_problems = _coordinate(table[columns.y], columns.y)
-        for pos in sorted(x_problems.keys() | y_problems.keys()):
-            rejected[pos] = [r for r in (x_problems.get(pos), y_problems.get(pos)) if r]
-        ok = ~(np.isnan(xs) | np.isnan(ys))
+        problems = RowProblems(n, tuple(POINT_ERRORS))
+        xs = parse_coordinates(table[columns.x], columns.x, problems)
+        ys = parse_coordinates(table[columns.y], columns.y, problems)
+        for pos, reason in problems.reasons().items():
+            rejected[pos] = [reason]
+        ok = problems.ok
         geoms = np.full(n, None, dtype=object)
         geoms[ok] = shapely.points(xs[ok], ys[ok])
         return geoms, rejected, repaired

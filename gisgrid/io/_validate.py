@@ -8,9 +8,7 @@ repaired geometry and a note of what was done.
 from __future__ import annotations
 
 import logging
-import math
 from collections import defaultdict
-from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,6 +16,8 @@ import shapely
 
 from gisgrid.crs import InputCRS, geographic_bounds, to_storage
 from gisgrid.errors import InputError
+from gisgrid.io.points import POINT_ERRORS, boxes_meet_areas, check_areas, check_points, point_coordinates
+from gisgrid.io.rows import RowProblems
 
 LOGGER = logging.getLogger(__name__)
 
@@ -86,17 +86,9 @@ def expected_family(value: str | None) -> str | None:
     return family
 
 
-def check_extent(extent: Sequence[float] | None) -> tuple[float, float, float, float] | None:
-    """Validate a lon/lat extent ``(xmin, ymin, xmax, ymax)`` in degrees."""
-    if extent is None:
-        return None
-    try:
-        xmin, ymin, xmax, ymax = (float(v) for v in extent)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"extent must be four numbers (xmin, ymin, xmax, ymax), not {extent!r}") from exc
-    if not all(math.isfinite(v) for v in (xmin, ymin, xmax, ymax)) or xmin >= xmax or ymin >= ymax:
-        raise InputError(f"extent {extent!r} is not a lon/lat box (xmin, ymin, xmax, ymax)")
-    return xmin, ymin, xmax, ymax
+def check_extent(extent) -> tuple[tuple[float, float, float, float], ...] | None:
+    """Validate the areas served: one lon/lat box ``(xmin, ymin, xmax, ymax)`` in degrees, or several."""
+    return check_areas(extent)
 
 
 def _describe(bounds: np.ndarray) -> str:
@@ -117,17 +109,12 @@ def _lonlat_boxes(bounds: np.ndarray, crs: InputCRS, *, swap: bool) -> np.ndarra
     return np.column_stack([lon.min(axis=1), lat.min(axis=1), lon.max(axis=1), lat.max(axis=1)])
 
 
-def _meets(boxes: np.ndarray, extent: tuple[float, float, float, float]) -> np.ndarray:
-    xmin, ymin, xmax, ymax = extent
-    return (boxes[:, 2] >= xmin) & (boxes[:, 0] <= xmax) & (boxes[:, 3] >= ymin) & (boxes[:, 1] <= ymax)
-
-
 def check_geometries(
     geoms: np.ndarray,
     crs: InputCRS,
     findings: Findings,
     *,
-    extent: tuple[float, float, float, float] | None = None,
+    extent: tuple[tuple[float, float, float, float], ...] | None = None,
     family: str | None = None,
 ) -> np.ndarray:
     """Check and repair geometries in their declared CRS; record findings per row.
@@ -147,8 +134,8 @@ def check_geometries(
         The declared CRS.
     findings : Findings
         Collects the reasons; rows already rejected are not checked again.
-    extent : tuple of float, optional
-        Lon/lat box (EPSG:4326 degrees) the data is expected in.
+    extent : tuple of boxes, optional
+        The lon/lat boxes (EPSG:4326 degrees) the deployment serves (:func:`check_extent`).
     family : {'point', 'line', 'polygon'}, optional
         Geometry family the layer must have.
 
@@ -175,14 +162,14 @@ def check_geometries(
     bounds = shapely.bounds(geoms[idx])
     swapped = np.zeros(len(idx), dtype=bool)
     if extent is not None and len(idx):
-        swapped = ~_meets(_lonlat_boxes(bounds, crs, swap=False), extent) & _meets(
+        swapped = ~boxes_meet_areas(_lonlat_boxes(bounds, crs, swap=False), extent) & boxes_meet_areas(
             _lonlat_boxes(bounds, crs, swap=True), extent
         )
         for pos, box in zip(idx[swapped], bounds[swapped], strict=True):
             findings.reject(
                 pos,
-                f"lon/lat appear swapped: {_describe(box)} lies outside the expected extent "
-                "but inside it with x and y exchanged",
+                f"lon/lat appear swapped: {_describe(box)} lies outside the area served "
+                "but inside it with x and y exchanged (not corrected)",
             )
     xmin, ymin, xmax, ymax = geographic_bounds(crs)
     outside = ~swapped & ((bounds[:, 0] < xmin) | (bounds[:, 1] < ymin) | (bounds[:, 2] > xmax) | (bounds[:, 3] > ymax))
@@ -219,6 +206,36 @@ def check_geometries(
             make_multi = shapely.multilinestrings if family == "line" else shapely.multipolygons
             geoms[promote] = make_multi(geoms[promote], indices=np.arange(promote.size))
     return geoms
+
+
+def check_point_geometries(
+    geoms: np.ndarray,
+    crs: InputCRS,
+    findings: Findings,
+    *,
+    extent: tuple[tuple[float, float, float, float], ...] | None = None,
+) -> np.ndarray:
+    """Points by the one point rule (:func:`gisgrid.io.points.check_points`), as ``gisgrid assign`` checks them.
+
+    Rows already rejected are left alone; the others are rejected with the
+    rule's reason (missing, not a point, lon/lat swapped, out of range) or
+    converted.
+
+    Returns
+    -------
+    numpy.ndarray
+        Storage lon/lat (EPSG:4326) 2-D points; None where rejected.
+    """
+    out = np.full(len(geoms), None, dtype=object)
+    alive = np.flatnonzero(findings.accepted())
+    problems = RowProblems(len(alive), tuple(POINT_ERRORS))
+    x, y = point_coordinates(geoms[alive], problems)
+    lon, lat, problems = check_points(x, y, crs, areas=extent, problems=problems)
+    for pos, reason in problems.reasons().items():
+        findings.reject(alive[pos], reason)
+    ok = problems.ok
+    out[alive[ok]] = shapely.points(lon[ok], lat[ok])
+    return out
 
 
 def check_duplicate_ids(ids: pd.Series, rows: np.ndarray, findings: Findings, *, column: str = "id") -> None:

@@ -48,6 +48,7 @@ from gisgrid.io._validate import (
     check_duplicate_ids,
     check_extent,
     check_geometries,
+    check_point_geometries,
     expected_family,
     geometries_to_storage,
 )
@@ -177,10 +178,13 @@ def read_layer(
     expected_geom : {"point", "line", "polygon"}, optional
         Reject rows of another geometry family; lines and polygons are promoted
         to MultiLineString / MultiPolygon.
-    extent : tuple of float, optional
-        ``(xmin, ymin, xmax, ymax)`` in lon/lat degrees where the data should
-        lie; rows outside it that fall inside with x and y exchanged are
-        rejected as "lon/lat appear swapped" (never silently fixed).
+    extent : box or sequence of boxes, optional
+        The areas the deployment serves, each ``(xmin, ymin, xmax, ymax)`` in
+        lon/lat degrees; rows outside them that fall inside one with x and y
+        exchanged are rejected as "lon/lat appear swapped" (never silently
+        fixed).  Points (lon/lat columns, or ``expected_geom="point"``) are
+        checked by the one point rule, :func:`gisgrid.io.points.check_points`,
+        as ``gisgrid assign`` checks them.
 
     Returns
     -------
@@ -229,12 +233,24 @@ def read_layer(
         columns = find_geometry_columns(list(table.columns), geometry=geometry, x=x, y=y, wkt=wkt)
         geoms, rejected, repaired = parse_geometry(table, columns)
         consumed = columns.consumed
+        points = columns.kind == "xy"
     else:
         table, geoms, rejected, repaired, input_crs = _read_vector(path, kind, layer, crs)
-        malformed, consumed = {}, ()
+        malformed, consumed, points = {}, (), False
 
     attributes = _attributes(table, consumed, mapping)
-    return _assemble(path, attributes, geoms, rejected, repaired, malformed, input_crs, extent=extent, family=family)
+    return _assemble(
+        path,
+        attributes,
+        geoms,
+        rejected,
+        repaired,
+        malformed,
+        input_crs,
+        extent=extent,
+        family=family,
+        points=points or family == "point",
+    )
 
 
 # --- vector files ---------------------------------------------------------------------
@@ -440,21 +456,27 @@ def _assemble(
     malformed: dict[int, str],
     input_crs: InputCRS,
     *,
-    extent: tuple[float, float, float, float] | None,
+    extent: tuple[tuple[float, float, float, float], ...] | None,
     family: str | None,
+    points: bool,
 ) -> ReadResult:
-    """Validate, convert to storage and package the rows."""
+    """Validate, convert to storage and package the rows (points by the one point rule)."""
     rows = attributes.index.to_numpy(dtype="int64")
     findings = Findings(len(rows))
     findings.merge(rejected, repaired)
-    geoms = check_geometries(geoms, input_crs, findings, extent=extent, family=family)
+    if points:
+        geoms = check_point_geometries(geoms, input_crs, findings, extent=extent)
+    else:
+        geoms = geometries_to_storage(
+            check_geometries(geoms, input_crs, findings, extent=extent, family=family), input_crs
+        )
     if "id" in attributes.columns:
         check_duplicate_ids(attributes["id"], rows, findings)
     keep = findings.accepted()
 
     frame = attributes.iloc[keep].reset_index(drop=True)
     frame.insert(0, "row", rows[keep])
-    frame = gpd.GeoDataFrame(frame, geometry=geometries_to_storage(geoms[keep], input_crs), crs=STORAGE_SRID)
+    frame = gpd.GeoDataFrame(frame, geometry=geoms[keep], crs=STORAGE_SRID)
 
     problems = [RowProblem(int(row), reason) for row, reason in malformed.items()]
     problems += [RowProblem(int(rows[pos]), "; ".join(reasons)) for pos, reasons in findings.rejected.items()]

@@ -9,6 +9,7 @@ that a spreadsheet program would run as a formula are neutralised (see
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import decimal
 import enum
@@ -317,7 +318,7 @@ def to_geojson_bytes(gdf: gpd.GeoDataFrame, precision: int = 7, *, layer: str = 
 
 
 def _tabular(frame: pd.DataFrame, precision: int) -> pd.DataFrame:
-    """Attributes plus ``lon``/``lat`` (all-point layers) and ``wkt`` columns, formula text neutralised."""
+    """Attributes plus ``lon``/``lat`` (all-point layers) and ``wkt`` columns."""
     out = _attribute_columns(frame, as_text_dates=True)
     if _has_geometry(frame):
         geoms = frame.geometry.values.to_numpy()
@@ -333,16 +334,151 @@ def _tabular(frame: pd.DataFrame, precision: int) -> pd.DataFrame:
             LOGGER.warning("columns %s replaced by values derived from the geometry", replaced)
         out["wkt"] = shapely.to_wkt(geoms, rounding_precision=precision, trim=True)
         out = out[[c for c in out.columns if c not in derived] + derived]
-    for column in out.columns:
-        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
-            out[column] = out[column].map(neutralise_formula)
-    out.columns = [neutralise_formula(str(c)) for c in out.columns]
     return out
 
 
 def _write_csv(frame: pd.DataFrame, path: Path, precision: int) -> None:
-    # utf-8-sig: the BOM makes Excel read the file as UTF-8 instead of the system code page
-    _tabular(frame, precision).to_csv(path, index=False, encoding="utf-8-sig")
+    write_table(_tabular(frame, precision), path)
+
+
+def _write_xlsx(frame: pd.DataFrame, path: Path, sheet: str, precision: int) -> None:
+    write_table(_tabular(frame, precision), path, sheet=sheet)
+
+
+# --- tables: the one CSV/XLSX writer ----------------------------------------------------
+TABLE_FORMATS = (".csv", ".xlsx")
+
+
+def _is_text(series: pd.Series) -> bool:
+    return series.dtype == object or pd.api.types.is_string_dtype(series.dtype)
+
+
+def neutralise_series(series: pd.Series) -> pd.Series:
+    """:func:`neutralise_formula` over a column, vectorised; any text dtype, categoricals too.
+
+    Object, ``StringDtype`` (pandas 3 text) and categorical columns with text
+    categories are neutralised; other columns (numbers, dates, booleans) are
+    returned as they are.
+    """
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        categories = series.cat.categories
+        if not _is_text(pd.Series(categories)):
+            return series
+        safe = pd.Index([neutralise_formula(c) for c in categories])
+        if safe.equals(categories):
+            return series
+        if safe.is_unique:
+            return series.cat.rename_categories(safe)
+        series = series.astype(object)  # "=a" and "'=a" both present: no longer distinct categories
+    if not _is_text(series):
+        return series
+    text = series
+    if series.dtype == object:  # numbers and other objects beside the text are no formula
+        text = series.where(series.map(lambda v: isinstance(v, str), na_action="ignore").fillna(False).astype(bool))
+    first = text.str[:1]
+    hit = first.isin(FORMULA_TRIGGERS) & ~text.str.fullmatch(_PLAIN_NUMBER.pattern).fillna(False).astype(bool)
+    if not hit.any():
+        return series
+    out = series.copy()
+    out[hit] = "'" + text[hit]
+    return out
+
+
+def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` with every text column and the header neutralised (:func:`neutralise_formula`)."""
+    out = pd.DataFrame(frame, copy=True)
+    for position in range(out.shape[1]):
+        column = out.iloc[:, position]
+        safe = neutralise_series(column)
+        if safe is not column:
+            out.isetitem(position, safe)
+    out.columns = [neutralise_formula(str(c)) for c in out.columns]
+    return out
+
+
+def _neutralise_arrow(array):
+    """:func:`neutralise_formula` over a pyarrow string array (dictionary arrays: over their dictionary)."""
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.compute as pc  # noqa: PLC0415
+
+    if isinstance(array, pa.ChunkedArray):
+        return pa.chunked_array([_neutralise_arrow(chunk) for chunk in array.chunks], type=array.type)
+    if pa.types.is_dictionary(array.type):
+        return pa.DictionaryArray.from_arrays(array.indices, _neutralise_arrow(array.dictionary))
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        return array
+    first = pc.utf8_slice_codeunits(array, 0, 1)
+    at = pc.indices_nonzero(pc.fill_null(pc.is_in(first, value_set=pa.array(FORMULA_TRIGGERS, type=array.type)), False))
+    if len(at):  # the plain-number test only on the few cells that start like a formula
+        at = pc.filter(at, pc.invert(pc.match_substring_regex(pc.take(array, at), f"^(?:{_PLAIN_NUMBER.pattern})$")))
+    if not len(at):
+        return array
+    quote, empty = pa.scalar("'", array.type), pa.scalar("", array.type)
+    mask = np.zeros(len(array), dtype=bool)
+    mask[at.to_numpy()] = True
+    return pc.replace_with_mask(array, pa.array(mask), pc.binary_join_element_wise(quote, pc.take(array, at), empty))
+
+
+def _arrow_table(frame: pd.DataFrame):
+    """``frame`` as a pyarrow table for the CSV writer: objects as text, text neutralised."""
+    import pyarrow as pa  # noqa: PLC0415
+
+    arrays = []
+    for position in range(frame.shape[1]):
+        series = frame.iloc[:, position]
+        if series.dtype == object:
+            try:  # text and missing values only, as read from a file
+                array = pa.array(series.to_numpy(), type=pa.string(), from_pandas=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                values = series.map(_plain_value, na_action="ignore")
+                values = values.map(lambda v: v if isinstance(v, str) else str(v), na_action="ignore")
+                array = pa.array(values.to_numpy(dtype=object, na_value=None), type=pa.string(), from_pandas=True)
+        elif isinstance(series.dtype, pd.PeriodDtype) or pd.api.types.is_datetime64_any_dtype(series.dtype):
+            array = pa.array(
+                series.map(lambda v: v.isoformat(), na_action="ignore").to_numpy(dtype=object, na_value=None),
+                type=pa.string(),
+            )
+        else:
+            array = pa.Array.from_pandas(series)
+        arrays.append(_neutralise_arrow(array))
+    return pa.Table.from_arrays(arrays, names=[f"c{i}" for i in range(len(arrays))])
+
+
+def _csv_line(values) -> str:
+    """One CSV record, each field quoted only when it holds a delimiter, quote, CR or LF."""
+    out = []
+    for value in values:
+        text = "" if value is None else str(value)
+        if any(ch in text for ch in ',"\r\n'):
+            text = '"' + text.replace('"', '""') + '"'
+        out.append(text)
+    return ",".join(out) + "\n"
+
+
+def csv_bytes(frame: pd.DataFrame, *, header: bool = True) -> bytes:
+    """``frame`` as UTF-8 CSV (no BOM), text neutralised, values with a delimiter, quote, CR or LF quoted.
+
+    A bare carriage return inside a value is quoted like a line feed, so that
+    every row stays one row for every reader (RFC 4180).  Fields are quoted only
+    where a chunk holds such a value (pyarrow writes the rows).
+    """
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.csv as pacsv  # noqa: PLC0415
+
+    sink = io.BytesIO()
+    if header:
+        sink.write(_csv_line(neutralise_formula(str(c)) for c in frame.columns).encode("utf-8"))
+    if len(frame) == 0:
+        return sink.getvalue()
+    table = _arrow_table(frame)
+    start = sink.tell()
+    try:  # unquoted, as a person would write it, unless a value needs quotes
+        pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False, quoting_style="none"))
+    except pa.ArrowInvalid:
+        sink.seek(start)
+        sink.truncate()
+        pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    return sink.getvalue()
 
 
 def _xlsx_value(value):
@@ -352,38 +488,174 @@ def _xlsx_value(value):
     if isinstance(value, float) and not np.isfinite(value):
         return str(value)
     if isinstance(value, str):
-        return _XML_ILLEGAL.sub("", value)
+        return neutralise_formula(_XML_ILLEGAL.sub("", value))
     return value
 
 
-def _write_xlsx(frame: pd.DataFrame, path: Path, sheet: str, precision: int) -> None:
-    import openpyxl  # noqa: PLC0415 - only needed for XLSX
-    from openpyxl.cell import WriteOnlyCell  # noqa: PLC0415
-    from openpyxl.styles import Font  # noqa: PLC0415
-
-    table = _tabular(frame, precision)
-    workbook = openpyxl.Workbook(write_only=True)
+def _sheet_title(name: str) -> str:
     # sheet titles: at most 31 characters, none of []:*?/\
-    worksheet = workbook.create_sheet(re.sub(r"[\[\]:*?/\\]", "_", sheet)[:31] or "layer")
-    worksheet.freeze_panes = "A2"
-    bold = Font(bold=True)
-    header = []
-    for name in table.columns:
-        cell = WriteOnlyCell(worksheet, value=_xlsx_value(name))
-        cell.font = bold
-        header.append(cell)
-    worksheet.append(header)
-    too_long = 0
-    for record in table.itertuples(index=False, name=None):
-        values = [_xlsx_value(v) for v in record]
-        too_long += sum(isinstance(v, str) and len(v) > XLSX_MAX_CELL_CHARS for v in values)
-        worksheet.append(values)
-    if too_long:
-        LOGGER.warning(
-            "%s: %d cells exceed Excel's %d characters (long WKT?); Excel will truncate them, "
-            "use GeoPackage or GeoJSON for such geometries",
-            path.name,
-            too_long,
-            XLSX_MAX_CELL_CHARS,
-        )
-    workbook.save(path)
+    return re.sub(r"[\[\]:*?/\\]", "_", str(name))[:31] or "data"
+
+
+class _XlsxSheet:
+    """One worksheet of a write-only workbook, filled frame by frame (bold, frozen header)."""
+
+    def __init__(self, book, name: str, number_columns=()):
+        self.sheet = book.create_sheet(_sheet_title(name))
+        self.sheet.freeze_panes = "A2"
+        self.number_columns = set(number_columns)
+        self.header = False
+        self.too_long = 0
+
+    def write(self, frame: pd.DataFrame, number_columns=()) -> None:
+        from openpyxl.cell import WriteOnlyCell  # noqa: PLC0415
+        from openpyxl.styles import Font  # noqa: PLC0415
+
+        if not self.header:
+            bold = Font(bold=True)
+            cells = []
+            for name in frame.columns:
+                cell = WriteOnlyCell(self.sheet, value=_xlsx_value(str(name)))
+                cell.font = bold
+                cells.append(cell)
+            self._fit(frame)
+            self.sheet.append(cells)
+            self.header = True
+        numbers_wanted = self.number_columns | set(number_columns)
+        columns = []
+        for position, name in enumerate(frame.columns):
+            series = frame.iloc[:, position]
+            if isinstance(series.dtype, pd.CategoricalDtype):
+                series = series.astype(object)
+            if str(name) in numbers_wanted and _is_text(series):
+                numbers = pd.to_numeric(series, errors="coerce")
+                series = series.astype(object).where(numbers.isna(), numbers.astype(object))
+            columns.append(series.astype(object).to_numpy())
+        for record in zip(*columns) if columns else ():
+            values = [_xlsx_value(v) for v in record]
+            self.too_long += sum(isinstance(v, str) and len(v) > XLSX_MAX_CELL_CHARS for v in values)
+            self.sheet.append(values)
+
+    def _fit(self, frame: pd.DataFrame) -> None:
+        """Column widths from the header and the first rows (write-only sheets take them before any row)."""
+        from openpyxl.utils import get_column_letter  # noqa: PLC0415
+
+        head = frame.head(200)
+        for position, name in enumerate(frame.columns, start=1):
+            values = head.iloc[:, position - 1]
+            width = max([len(str(name))] + [len(str(v)) for v in values[values.notna()]]) + 2
+            self.sheet.column_dimensions[get_column_letter(position)].width = min(width, 60)
+
+    def finish(self, what: str) -> None:
+        if self.too_long:
+            LOGGER.warning(
+                "%s: %d cells exceed Excel's %d characters (long WKT?); Excel will truncate them, "
+                "use GeoPackage or GeoJSON for such geometries",
+                what,
+                self.too_long,
+                XLSX_MAX_CELL_CHARS,
+            )
+
+
+def _book():
+    import openpyxl  # noqa: PLC0415 - only needed for XLSX
+
+    return openpyxl.Workbook(write_only=True)
+
+
+class TableWriter:
+    """The one CSV/XLSX writer: tables written in chunks, safe to open in a spreadsheet program.
+
+    Every text cell that a spreadsheet would run as a formula (``= + - @``,
+    tab or CR first) is neutralised (:func:`neutralise_formula`), whatever the
+    column's dtype (object, pandas ``StringDtype``, categorical), header
+    included; a CSV value holding a delimiter, quote, CR or LF is quoted, so
+    rows in = rows out.  CSV is UTF-8 with a BOM (Excel then reads Chinese);
+    XLSX has a bold, frozen header row.
+
+    Parameters
+    ----------
+    target : str, Path or binary file object
+        ``.csv`` or ``.xlsx`` file; a file object needs ``kind``.
+    kind : {"csv", "xlsx"}, optional
+        Format, by default from the file's suffix.
+    sheet : str
+        XLSX worksheet name.
+    number_columns : iterable of str
+        XLSX: columns whose text cells that read as numbers are written as
+        numbers (a table read as text gives its numbers back as numbers).
+
+    Examples
+    --------
+    >>> with TableWriter(path) as out:          # doctest: +SKIP
+    ...     for chunk in chunks:
+    ...         out.write(chunk)
+    """
+
+    def __init__(self, target, *, kind: str | None = None, sheet: str = "data", number_columns=()):
+        if kind is None:
+            suffix = Path(target).suffix.lower()
+            if suffix not in TABLE_FORMATS:
+                raise FileFormatError(f"cannot write a table to {Path(target).name}: use .csv or .xlsx")
+            kind = suffix[1:]
+        if kind not in {"csv", "xlsx"}:
+            raise FileFormatError(f"table format must be 'csv' or 'xlsx', not {kind!r}")
+        self.kind = kind
+        self.rows = 0
+        self._owns = not hasattr(target, "write")
+        self._target = target
+        self._header = True
+        if kind == "csv":
+            self._file = open(target, "wb") if self._owns else target  # noqa: SIM115 - closed in close()
+            self._file.write(codecs.BOM_UTF8)
+        else:
+            self._workbook = _book()
+            self._sheet = _XlsxSheet(self._workbook, sheet, number_columns)
+
+    def write(self, frame: pd.DataFrame, *, number_columns=()) -> None:
+        """Append the rows of ``frame`` (the first call writes its header)."""
+        if self.kind == "csv":
+            self._file.write(csv_bytes(frame, header=self._header))
+        else:
+            self._sheet.write(frame, number_columns)
+        self._header = False
+        self.rows += len(frame)
+
+    def close(self) -> None:
+        """Finish the file (an XLSX workbook is written here)."""
+        if self.kind == "csv":
+            if self._owns:
+                self._file.close()
+            return
+        self._sheet.finish(str(self._target))
+        self._workbook.save(self._target)
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def write_table(frame: pd.DataFrame, target, *, kind: str | None = None, sheet: str = "data", number_columns=()):
+    """Write one table to CSV or XLSX with :class:`TableWriter`; returns ``target``."""
+    with TableWriter(target, kind=kind, sheet=sheet, number_columns=number_columns) as out:
+        out.write(frame)
+    return target
+
+
+def write_workbook(sheets, target) -> None:
+    """Several tables as the sheets of one XLSX workbook, each written as :class:`TableWriter` does.
+
+    Parameters
+    ----------
+    sheets : mapping of str to pandas.DataFrame
+        Sheet name → table, in order.
+    target : str, Path or binary file object
+    """
+    book = _book()
+    for name, frame in sheets.items():
+        sheet = _XlsxSheet(book, name)
+        sheet.write(frame)
+        sheet.finish(f"sheet {name}")
+    book.save(target)

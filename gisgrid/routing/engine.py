@@ -62,10 +62,8 @@ nullable ``Int64``.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import datetime as dt
-import io
 import logging
 import math
 import os
@@ -85,9 +83,20 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gisgrid.crs import STORAGE_SRID, InputCRS, geographic_bounds, metric_crs_for, parse_crs, to_storage, transformer
+from gisgrid.crs import STORAGE_SRID, InputCRS, metric_crs_for, parse_crs, transformer
 from gisgrid.errors import CRSError, FileFormatError, InputError
 from gisgrid.io._tabular import X_NAMES, Y_NAMES, detect_encoding, unique_names
+from gisgrid.io.points import (
+    BLANK_TEXT,
+    POINT_ERRORS,
+    check_areas,
+    check_points,
+    in_areas,
+    parse_coordinates,
+    point_coordinates,
+)
+from gisgrid.io.rows import RowProblems
+from gisgrid.io.write import TableWriter
 from gisgrid.ownership.history import OwnerHistory
 
 try:  # pyarrow makes CSV and vector streaming several times faster; pandas/pyogrio paths are the fallback
@@ -112,15 +121,12 @@ TARGET_TYPES = ("department", "segment", "cell", "jurisdiction")
 _RULE_TARGET = np.array([0, 1, 1, 2, 3, -1], dtype=np.int8)  # target type code by rule code
 OUTSIDE_COVERAGE = "outside coverage"
 
-#: Per-row error codes, in priority order (a row with several problems gets the first code and all messages).
+#: Per-row error codes, in priority order (a row with several problems gets the first code and all messages);
+#: the point codes are those of the one point rule, :data:`gisgrid.io.points.POINT_ERRORS`.
 ERROR_CODES: Mapping[str, str] = MappingProxyType(
     {
         "malformed_row": "the row cannot be split into the header's columns",
-        "missing_coordinates": "longitude or latitude is missing",
-        "bad_coordinates": "a coordinate is not a number",
-        "not_a_point": "the geometry is not a point",
-        "swapped_lonlat": "longitude and latitude look swapped (not corrected)",
-        "out_of_range": "the coordinates are outside the valid range of their CRS",
+        **POINT_ERRORS,
         "unknown_category": "the category code is not in the rule set",
         "bad_date": "the date cannot be read",
     }
@@ -151,7 +157,7 @@ ROUTE_MODES = ("location", "department", "by_road_class")
 CATEGORY_NAMES = ("category", "category_code", "类别", "问题类别", "问题类型", "类别代码")
 DATE_NAMES = ("date", "report_date", "reported_at", "日期", "上报日期", "上报时间", "发现时间")
 
-_NA_TEXT = frozenset({"", "nan", "null", "none", "na", "n/a", "#n/a"})
+_NA_TEXT = BLANK_TEXT
 
 
 # --- rule set -----------------------------------------------------------------------
@@ -287,121 +293,26 @@ def _norm_road_class(value: Any) -> str:
 
 
 # --- per-row errors ---------------------------------------------------------------------
-class _RowErrors:
-    """Error code and messages per row; the highest-priority code wins, messages accumulate."""
+class _RowErrors(RowProblems):
+    """Error code and messages per row, codes as in :data:`ERROR_CODES`."""
 
     def __init__(self, n: int):
-        self.n = n
-        self.code = np.full(n, -1, dtype=np.int8)
-        self.message: np.ndarray | None = None
-
-    def add(self, where: np.ndarray, code: str, messages: str | Sequence[str]) -> None:
-        positions = np.flatnonzero(where) if where.dtype == bool else np.asarray(where, dtype=np.int64)
-        if positions.size == 0:
-            return
-        rank = _ERROR_INDEX[code]
-        current = self.code[positions]
-        self.code[positions] = np.where((current < 0) | (current > rank), rank, current)
-        if self.message is None:
-            self.message = np.full(self.n, None, dtype=object)
-        if isinstance(messages, str):
-            messages = [messages] * positions.size
-        old = self.message[positions]
-        self.message[positions] = [m if o is None else f"{o}; {m}" for o, m in zip(old, messages)]
-
-    @property
-    def ok(self) -> np.ndarray:
-        return self.code < 0
-
-    def codes(self) -> np.ndarray:
-        labels = np.array([*_ERROR_LIST, None], dtype=object)
-        return labels[self.code]  # -1 picks the trailing None
-
-    def messages(self) -> np.ndarray:
-        return self.message if self.message is not None else np.full(self.n, None, dtype=object)
-
-
-def _fmt_number(value: float) -> str:
-    return "missing" if not np.isfinite(value) else f"{value:.10g}"
-
-
-def _in_box(x: np.ndarray, y: np.ndarray, box: Sequence) -> np.ndarray:
-    """Inside one (min x, min y, max x, max y) box, or inside any of several boxes (the areas of a
-    deployment far apart: Helsinki and Shenzhen are not one box)."""
-    if len(box) and isinstance(box[0], (tuple, list)):
-        return np.logical_or.reduce([_in_box(x, y, b) for b in box])
-    xmin, ymin, xmax, ymax = box
-    return (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax)
-
-
-def _check_extent(extent: Sequence[float] | None) -> tuple[float, float, float, float] | None:
-    if extent is None:
-        return None
-    try:
-        box = tuple(float(v) for v in extent)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"extent must be (min lon, min lat, max lon, max lat), not {extent!r}") from exc
-    if len(box) != 4 or not all(math.isfinite(v) for v in box) or box[0] > box[2] or box[1] > box[3]:
-        raise InputError(f"extent must be (min lon, min lat, max lon, max lat), not {extent!r}")
-    return box  # type: ignore[return-value]
-
-
-def _check_lonlat(
-    errors: _RowErrors,
-    lon: np.ndarray,
-    lat: np.ndarray,
-    extent: tuple[float, float, float, float] | None,
-    *,
-    skip: np.ndarray | None = None,
-) -> None:
-    """Add missing / swapped / out-of-range errors for lon/lat degrees (rows in ``skip`` already failed)."""
-    missing = np.isnan(lon) | np.isnan(lat)
-    if skip is not None:
-        missing &= ~skip
-    errors.add(missing, "missing_coordinates", ERROR_CODES["missing_coordinates"])
-    live = ~(np.isnan(lon) | np.isnan(lat))
-    if skip is not None:
-        live &= ~skip
-    with np.errstate(invalid="ignore"):
-        out_of_range = live & ((np.abs(lon) > 180.0) | (np.abs(lat) > 90.0))
-    swapped = np.zeros(len(lon), dtype=bool)
-    if extent is not None:
-        swapped = live & ~_in_box(lon, lat, extent) & _in_box(lat, lon, extent)
-        pos = np.flatnonzero(swapped)
-        errors.add(
-            pos,
-            "swapped_lonlat",
-            [
-                f"lon {_fmt_number(lon[i])}, lat {_fmt_number(lat[i])} lies outside the area but inside it when "
-                "swapped: check the order of the longitude and latitude columns (not corrected)"
-                for i in pos
-            ],
-        )
-    pos = np.flatnonzero(out_of_range & ~swapped)
-    errors.add(
-        pos,
-        "out_of_range",
-        [
-            f"lon {_fmt_number(lon[i])}, lat {_fmt_number(lat[i])} is out of range "
-            "(longitude -180..180, latitude -90..90)"
-            for i in pos
-        ],
-    )
+        super().__init__(n, _ERROR_LIST)
 
 
 def validate_points(
     lon: Sequence[float] | np.ndarray, lat: Sequence[float] | np.ndarray, *, extent: Sequence[float] | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Check lon/lat degrees row by row, vectorised.
+    """Check lon/lat degrees (EPSG:4326) row by row with the one point rule (:func:`gisgrid.io.points.check_points`).
 
     Parameters
     ----------
     lon, lat : array-like of float
         Longitudes and latitudes (NaN where missing).
-    extent : (min lon, min lat, max lon, max lat), optional
-        The area served.  A point outside it but inside it with lon and lat
-        exchanged is flagged ``swapped_lonlat`` (and not corrected).  A point
-        merely outside the extent is *not* an error: it is a legitimate
+    extent : box or sequence of boxes (min lon, min lat, max lon, max lat), optional
+        The areas served.  A point outside them but inside one with lon and
+        lat exchanged is flagged ``swapped_lonlat`` (and not corrected).  A
+        point merely outside is *not* an error: it is a legitimate
         ``unassigned`` result.
 
     Returns
@@ -414,10 +325,8 @@ def validate_points(
     """
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
-    if lon.shape != lat.shape or lon.ndim != 1:
-        raise InputError(f"lon and lat must be 1-d arrays of one length, not {lon.shape} and {lat.shape}")
-    errors = _RowErrors(len(lon))
-    _check_lonlat(errors, lon, lat, _check_extent(extent))
+    errors = _RowErrors(len(lon) if lon.ndim == 1 else 0)
+    check_points(lon, lat, "EPSG:4326", areas=extent, problems=errors)
     return errors.ok, errors.codes(), errors.messages()
 
 
@@ -561,28 +470,6 @@ def _parse_dates(values: Any, n: int, errors: _RowErrors) -> np.ndarray:
     return out
 
 
-def _numbers(values: Any, label: str, n: int, errors: _RowErrors) -> np.ndarray:
-    """Floats from a numeric or text column; unparseable text is ``bad_coordinates``."""
-    s = values if isinstance(values, pd.Series) else pd.Series(values)
-    if len(s) != n:
-        raise InputError(f"expected {n} values of {label}, got {len(s)}")
-    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
-        return s.to_numpy(dtype=float, na_value=np.nan)
-    if pa is not None and pd.api.types.is_string_dtype(s.dtype):
-        try:  # fast path: every value is a number or blank
-            arr = pc.utf8_trim_whitespace(pa.array(s, type=pa.string(), from_pandas=True))
-            arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
-            return np.asarray(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-            pass
-    text = _text(s, n).str.strip()
-    out = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    nan_text = text.isna() | text.str.lower().isin(list(_NA_TEXT))
-    bad = np.flatnonzero(np.isnan(out) & ~nan_text.to_numpy(dtype=bool))
-    errors.add(bad, "bad_coordinates", [f"{label} {t!r} is not a number" for t in text.iloc[bad]])
-    return out
-
-
 # --- the index ----------------------------------------------------------------------------
 #: Smallest share of a batch worth a thread of its own.
 _PARALLEL_MIN_POINTS = 25_000
@@ -673,7 +560,7 @@ class AssignmentIndex:
         self._pool_lock = threading.Lock()
         self.metric_epsg = int(metric_epsg)
         self.extent = extent
-        self.areas = extent  # where points are expected, for the swapped lon/lat check (see _in_box)
+        self.areas = extent  # where points are expected, for the swapped lon/lat check (gisgrid.io.points)
         self._seg_id = np.asarray(segment_ids, dtype=np.int64)
         self._lines = lines
         self._line_tree = shapely.STRtree(lines)
@@ -1008,6 +895,44 @@ class AssignmentIndex:
         LOGGER.debug("assigned %d points in %.3f s", m, time.perf_counter() - t0)
         return _Raw(rule=rule, target=target, segment=seg, distance=dist, reason=reason)
 
+    #: :meth:`coverage` levels: outside, within reach of a rule, inside the index's territory.
+    OUTSIDE, REACH, TERRITORY = 0, 1, 2
+
+    def coverage(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """How much of this index covers each point in storage lon/lat, vectorised.
+
+        Returns
+        -------
+        numpy.ndarray of int8
+            :attr:`TERRITORY` (2) inside a jurisdiction of the index (without
+            jurisdictions: inside a grid cell or segment area), :attr:`REACH`
+            (1) where some rule of this index still applies (a cell, a segment
+            area, a centerline within the tolerance), :attr:`OUTSIDE` (0)
+            elsewhere.  Boundaries count as inside.
+        """
+        lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+        out = np.zeros(len(lon), dtype=np.int8)
+        finite = np.flatnonzero(np.isfinite(lon) & np.isfinite(lat))
+        if not finite.size:
+            return out
+        x, y = transformer(STORAGE_SRID, self.metric_epsg).transform(lon[finite], lat[finite])
+        points = shapely.points(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+
+        def hit(tree: shapely.STRtree, **kwargs: Any) -> np.ndarray:
+            return finite[np.unique(self._query(tree, points, **kwargs)[0])] if len(tree) else finite[:0]
+
+        polygons = [hit(self._cell_tree, predicate="intersects"), hit(self._area_tree, predicate="intersects")]
+        reach = [
+            *polygons,
+            hit(self._line_tree, predicate="dwithin", distance=self.ruleset.tolerance_m + 10.0**-TIE_DECIMALS),
+        ]
+        for where in reach:
+            out[where] = self.REACH
+        territory = [hit(self._jur_tree, predicate="intersects")] if len(self._jur_id) else polygons
+        for where in territory:
+            out[where] = self.TERRITORY
+        return out
+
     def _route_storage(
         self,
         n: int,
@@ -1095,10 +1020,15 @@ class AssignmentIndex:
 class PartitionedIndex:
     """Several :class:`AssignmentIndex`, one per metric CRS, for a deployment that spans zones.
 
-    A point goes to the first part whose lon/lat box contains it (points in no
-    box go to the first part, which reports them as outside coverage).  All
-    parts share one rule set.  Accepted wherever an index is (:func:`assign_frame`,
-    :func:`assign_file`).
+    A point is routed by the part that covers it (:meth:`AssignmentIndex.coverage`):
+    the part whose territory (its jurisdiction polygons) contains it, else a part
+    one of whose rules still reaches it (a cell, a segment area, a centerline
+    within the tolerance), the first such part on a tie.  Boxes only prefilter:
+    two neighbouring towns in different zones can have overlapping boxes, and a
+    point of the second must not be routed against the first's index.  A point
+    no part covers is outside coverage in any part (it goes to the first part
+    whose box holds it, else the first part).  All parts share one rule set.
+    Accepted wherever an index is (:func:`assign_frame`, :func:`assign_file`).
     """
 
     def __init__(self, parts: Sequence[tuple[tuple[float, float, float, float], AssignmentIndex]]):
@@ -1113,12 +1043,28 @@ class PartitionedIndex:
         boxes = np.array([box for box, _ in self.parts])
         self.extent = (boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max())
         self.areas = [box for box, _ in self.parts]
+        # the prefilter box of each part, widened by the tolerance (in degrees, generously: 1° ≥ 40 km up to 68°N)
+        margin = self.ruleset.tolerance_m / 40_000.0
+        self._boxes = boxes + np.array([-margin, -margin, margin, margin])
 
     def part_of(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-        which = np.zeros(len(lon), dtype=np.int64)
-        for k in range(len(self.parts) - 1, -1, -1):
-            which[_in_box(lon, lat, self.parts[k][0])] = k
-        return which
+        """The position of the part that routes each point (storage lon/lat), vectorised."""
+        lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+        if len(self.parts) == 1 or not len(lon):
+            return np.zeros(len(lon), dtype=np.int64)
+        inside = np.array([in_areas(lon, lat, tuple(box)) for box in self._boxes])  # parts × points
+        which = inside.argmax(axis=0)  # the first box holding the point; part 0 when none does
+        shared = np.flatnonzero(inside.sum(axis=0) > 1)
+        if shared.size:  # in several boxes: the polygons decide
+            best = np.zeros(shared.size, dtype=np.int8)
+            for k in range(len(self.parts) - 1, -1, -1):  # backwards: on a tie the first part wins
+                at = np.flatnonzero(inside[k, shared])
+                if at.size:
+                    level = self.parts[k][1].coverage(lon[shared[at]], lat[shared[at]])
+                    take = level >= np.maximum(best[at], 1)
+                    which[shared[at[take]]] = k
+                    best[at[take]] = level[take]
+        return which.astype(np.int64)
 
     def _route_storage(
         self,
@@ -1169,80 +1115,6 @@ def _optional_column(frame: pd.DataFrame, given: str | None, names: Sequence[str
     return given
 
 
-def _point_xy(geoms: np.ndarray, errors: _RowErrors) -> tuple[np.ndarray, np.ndarray]:
-    """x/y of point geometries; a single-point MultiPoint counts; other types are ``not_a_point``."""
-    geoms = np.asarray(geoms, dtype=object)
-    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    kind = shapely.get_type_id(geoms)
-    multi1 = (kind == 4) & (shapely.get_num_geometries(geoms) == 1)
-    geoms = np.where(multi1, shapely.get_geometry(geoms, 0), geoms)
-    not_point = ~missing & (kind != 0) & ~multi1
-    errors.add(
-        not_point,
-        "not_a_point",
-        [f"a {shapely.GeometryType(t).name.lower()} is not a point" for t in shapely.get_type_id(geoms[not_point])],
-    )
-    errors.add(missing, "missing_coordinates", "no geometry")
-    usable = ~missing & ~not_point
-    x = np.full(len(geoms), np.nan)
-    y = np.full(len(geoms), np.nan)
-    x[usable] = shapely.get_x(geoms[usable])
-    y[usable] = shapely.get_y(geoms[usable])
-    return x, y
-
-
-def _storage_coordinates(
-    x: np.ndarray, y: np.ndarray, crs: InputCRS, extent: tuple | None, errors: _RowErrors
-) -> tuple[np.ndarray, np.ndarray]:
-    """Check coordinates in their declared CRS and convert the good ones to storage lon/lat."""
-    n = len(x)
-    failed = ~errors.ok
-    lon = np.full(n, np.nan)
-    lat = np.full(n, np.nan)
-    if crs.is_lonlat:
-        _check_lonlat(errors, x, y, extent, skip=failed)
-        ok = np.flatnonzero(errors.ok)
-        lon[ok], lat[ok] = to_storage(x[ok], y[ok], crs)
-        return lon, lat
-    missing = (np.isnan(x) | np.isnan(y)) & ~failed
-    errors.add(missing, "missing_coordinates", ERROR_CODES["missing_coordinates"])
-    live = np.flatnonzero(errors.ok)
-    lon[live], lat[live] = to_storage(x[live], y[live], crs)
-    inside_crs = (
-        _in_box(x, y, geographic_bounds(crs))
-        & np.isfinite(lon)
-        & np.isfinite(lat)
-        & (np.abs(lon) <= 180)
-        & (np.abs(lat) <= 90)
-    )
-    bad = np.zeros(n, dtype=bool)
-    bad[live] = ~inside_crs[live]
-    if extent is not None:
-        candidates = np.flatnonzero(errors.ok & (bad | ~_in_box(lon, lat, extent)))
-        if candidates.size:
-            slon, slat = to_storage(y[candidates], x[candidates], crs)
-            swapped = candidates[_in_box(slon, slat, extent) & np.isfinite(slon)]
-            errors.add(
-                swapped,
-                "swapped_lonlat",
-                [
-                    f"x {_fmt_number(x[i])}, y {_fmt_number(y[i])} lies outside the area but inside it when swapped: "
-                    "check the order of the coordinate columns (not corrected)"
-                    for i in swapped
-                ],
-            )
-            bad[swapped] = False
-    pos = np.flatnonzero(bad)
-    errors.add(
-        pos,
-        "out_of_range",
-        [f"x {_fmt_number(x[i])}, y {_fmt_number(y[i])} is outside the valid area of {crs.name}" for i in pos],
-    )
-    lon[~errors.ok] = np.nan
-    lat[~errors.ok] = np.nan
-    return lon, lat
-
-
 def _assign_prepared(
     index: AssignmentIndex,
     n: int,
@@ -1259,7 +1131,7 @@ def _assign_prepared(
     row_index: pd.Index,
 ) -> pd.DataFrame:
     """Validation, conversion to storage and metric, rules and owners: the result columns for ``n`` rows."""
-    lon, lat = _storage_coordinates(x, y, crs, extent, errors)
+    lon, lat, _ = check_points(x, y, crs, areas=extent, problems=errors)
     cat = (
         np.full(n, -1, dtype=np.int64)
         if categories is None
@@ -1361,19 +1233,19 @@ def assign_frame(
             if epsg is None:
                 raise CRSError(f"the GeoDataFrame's CRS {frame.crs.name!r} has no EPSG code: give crs=")
             crs = epsg
-        x, y = _point_xy(frame.geometry.to_numpy(), errors)
+        x, y = point_coordinates(frame.geometry.to_numpy(), errors)
     else:
         missing = [c for c in (lon, lat) if c not in frame.columns]
         if missing:
             raise InputError(
                 f"coordinate columns {missing} not found; columns are: {', '.join(map(str, frame.columns))}"
             )
-        x = _numbers(frame[lon], lon, n, errors)
-        y = _numbers(frame[lat], lat, n, errors)
+        x = parse_coordinates(frame[lon], lon, errors)
+        y = parse_coordinates(frame[lat], lat, errors)
     crs = parse_crs(crs)
     category = _optional_column(frame, category, CATEGORY_NAMES, "category")
     date = _optional_column(frame, date, DATE_NAMES, "date")
-    box = _check_extent(extent) if extent is not None else index.areas
+    box = check_areas(extent) if extent is not None else index.areas
     result = _assign_prepared(
         index,
         n,
@@ -1533,44 +1405,6 @@ def _arrow_encoding(encoding: str) -> str:
     return "utf8" if encoding.replace("-", "").lower() in {"utf8", "utf8sig"} else encoding
 
 
-class _CsvWriter:
-    """UTF-8 CSV with a BOM (so that Excel reads the Chinese text), written by pyarrow when available."""
-
-    def __init__(self, path: Path):
-        self._file = path.open("wb")
-        self._file.write(codecs.BOM_UTF8)
-        self._writer = None
-        self._schema = None
-        self._header = True
-
-    def write(self, frame: pd.DataFrame) -> None:
-        if pacsv is None:  # pragma: no cover - without pyarrow
-            text = io.TextIOWrapper(self._file, encoding="utf-8", newline="", write_through=True)
-            frame.to_csv(text, header=self._header, index=False)
-            text.detach()
-            self._header = False
-            return
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        if self._schema is None:
-            keep = {
-                "target_id": pa.int64(),
-                "segment_id": pa.int64(),
-                "distance_m": pa.float64(),
-                "owner_person_id": pa.int64(),
-                "owner_department_id": pa.int64(),
-            }
-            self._schema = pa.schema([pa.field(name, keep.get(name, pa.string())) for name in table.column_names])
-            self._writer = pacsv.CSVWriter(
-                self._file, self._schema, write_options=pacsv.WriteOptions(quoting_style="needed")
-            )
-        self._writer.write_table(table.cast(self._schema))
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-        self._file.close()
-
-
 # .. XLSX ..
 def _cell(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
@@ -1613,28 +1447,6 @@ def _read_xlsx(path: Path, chunk_rows: int, sheet: str | None) -> Iterator[_Chun
             yield _Chunk(pd.DataFrame(buffer, columns=names, dtype=object))
     finally:
         workbook.close()
-
-
-class _XlsxWriter:
-    def __init__(self, path: Path):
-        import openpyxl  # noqa: PLC0415 - only for XLSX
-
-        self._path = path
-        self._workbook = openpyxl.Workbook(write_only=True)
-        self._sheet = self._workbook.create_sheet("assigned")
-        self._header = True
-
-    def write(self, frame: pd.DataFrame) -> None:
-        if self._header:
-            self._sheet.append([str(c) for c in frame.columns])
-            self._header = False
-        plain = frame.astype(object)
-        plain = plain.where(plain.notna(), None)
-        for row in plain.to_numpy().tolist():
-            self._sheet.append(row)
-
-    def close(self) -> None:
-        self._workbook.save(self._path)
 
 
 # .. GeoJSON / GeoPackage ..
@@ -1822,7 +1634,7 @@ def assign_file(
     vector_in = fmt_in in VECTOR_FORMATS.values()
     if fmt_out in VECTOR_FORMATS.values() and not vector_in:
         raise InputError(f"a {fmt_in.upper()} source is written as CSV or XLSX, not {fmt_out}")
-    box = _check_extent(extent) if extent is not None else index.areas
+    box = check_areas(extent) if extent is not None else index.areas
 
     if vector_in:
         stated, chunks = _read_vector(src, chunk_rows, layer)
@@ -1835,10 +1647,8 @@ def assign_file(
         stated = None
         chunks = _read_csv(src, chunk_rows) if fmt_in == "csv" else _read_xlsx(src, chunk_rows, sheet)
         total = max(0, _count_lines(src) - 1) if fmt_in == "csv" else None
-    if fmt_out == "csv":
-        writer: Any = _CsvWriter(dst)
-    elif fmt_out == "xlsx":
-        writer = _XlsxWriter(dst)
+    if fmt_out in {"csv", "xlsx"}:
+        writer: Any = TableWriter(dst, sheet="assigned")
     else:
         writer = _VectorWriter(dst, fmt_out, stated or (f"EPSG:{in_crs.epsg}" if in_crs.epsg else None), layer=dst.stem)
 
@@ -1865,10 +1675,10 @@ def assign_file(
                     pos = np.array([i for i, (c, _) in enumerate(chunk.errors) if c == code])
                     errors.add(pos, code, [chunk.errors[i][1] for i in pos])
             if vector_in:
-                x, y = _point_xy(chunk.geoms, errors)
+                x, y = point_coordinates(chunk.geoms, errors)
             else:
-                x = _numbers(frame[x_col], x_col, n, errors)
-                y = _numbers(frame[y_col], y_col, n, errors)
+                x = parse_coordinates(frame[x_col], x_col, errors)
+                y = parse_coordinates(frame[y_col], y_col, errors)
             result = _assign_prepared(
                 index,
                 n,

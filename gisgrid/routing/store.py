@@ -34,13 +34,13 @@ from gisgrid import timeutil
 from gisgrid.config import Settings
 from gisgrid.db import sql
 from gisgrid.errors import InputError
+from gisgrid.io.points import PointError, check_point
 from gisgrid.ownership.history import UNIT_ROLES, ChainTopology, OwnerHistory, OwnerLookup, as_days, chain_text
 from gisgrid.routing.engine import (
     AssignmentIndex,
     AssignSummary,
     PartitionedIndex,
     RuleSet,
-    _in_box,
     assign_frame,
 )
 from gisgrid.routing.engine import assign_file as _assign_file
@@ -608,12 +608,6 @@ def explain_point(
         parsed = crsmod.parse_crs(crs)
     except InputError as exc:
         return {"error": "bad_crs", "detail": str(exc)}
-    try:
-        x, y = float(lon), float(lat)
-    except (TypeError, ValueError):
-        return {"error": "bad_coordinates", "detail": f"lon {lon!r}, lat {lat!r} are not numbers"}
-    if not (np.isfinite(x) and np.isfinite(y)):
-        return {"error": "missing_coordinates", "detail": "longitude or latitude is missing"}
     if isinstance(day, dt.date):
         when = day
     else:
@@ -621,25 +615,10 @@ def explain_point(
             when = dt.date.fromisoformat(str(day)[:10]) if day else None  # None: today where the point is
         except ValueError:
             return {"error": "bad_date", "detail": f"date must be YYYY-MM-DD, not {day!r}"}
-    areas = deployment.index.areas
-
-    def inside(lon: float, lat: float) -> bool:
-        return areas is None or bool(_in_box(np.array([lon]), np.array([lat]), areas)[0])
-
-    if parsed.is_lonlat and not (-180 <= x <= 180 and -90 <= y <= 90):
-        if -180 <= y <= 180 and -90 <= x <= 90 and inside(y, x):
-            return {"error": "swapped_lonlat", "detail": f"lon {x}, lat {y} look swapped (not corrected)"}
-        return {"error": "out_of_range", "detail": f"lon {x}, lat {y} is outside the valid range of {parsed.name}"}
-    slon, slat = (float(v[0]) for v in crsmod.to_storage([x], [y], parsed))
-    if not (np.isfinite(slon) and -180 <= slon <= 180 and -90 <= slat <= 90):
-        return {"error": "out_of_range", "detail": f"{x}, {y} is outside the valid area of {parsed.name}"}
-    if not inside(slon, slat) and parsed.is_lonlat:
-        sw = [float(v[0]) for v in crsmod.to_storage([y], [x], parsed)]
-        if inside(sw[0], sw[1]):
-            return {
-                "error": "swapped_lonlat",
-                "detail": f"lon {x}, lat {y} lies outside the area but inside it when swapped (not corrected)",
-            }
+    try:
+        slon, slat = check_point(lon, lat, parsed, areas=deployment.index.areas)
+    except PointError as exc:
+        return {"error": exc.code, "detail": exc.reason}
     try:
         r = deployment.index.route_point(slon, slat, category or None)
     except InputError as exc:

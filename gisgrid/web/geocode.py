@@ -463,14 +463,16 @@ def download(job: str, fmt: str):
     meta = _job_meta(path)
     name = f"{Path(meta.get('name') or 'addresses').stem}.geocoded.{fmt}"
     frame, names = _read_result(path)
-    from gisgrid.geocode.batch import _safe_text, _write_xlsx
+    from gisgrid.io import write_table
 
     buffer = io.BytesIO()
     if fmt == "csv":
-        buffer.write(_safe_text(frame).to_csv(index=False).encode("utf-8-sig"))
+        write_table(frame, buffer, kind="csv")
         mimetype = "text/csv; charset=utf-8"
     else:
-        _write_xlsx(frame, buffer, xlsx_number_columns(meta.get("number_columns", []), names))
+        write_table(
+            frame, buffer, kind="xlsx", number_columns=xlsx_number_columns(meta.get("number_columns", []), names)
+        )
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     from urllib.parse import quote
 

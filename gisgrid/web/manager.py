@@ -35,7 +35,7 @@ from gisgrid.crs import STORAGE_SRID
 from gisgrid.db import layers
 from gisgrid.demo import ATTRIBUTION
 from gisgrid.errors import InputError
-from gisgrid.io import neutralise_formula
+from gisgrid.io import write_workbook
 from gisgrid.maps import ownership as maps
 from gisgrid.ownership.store import segment_owner_chains
 from gisgrid.web.db import get_conn
@@ -544,14 +544,7 @@ def summary_xlsx():
     conn = get_conn()
     tables = manager.summaries(conn, _filters(conn))
     buf = io.BytesIO()
-    with pd.ExcelWriter(buf, engine="openpyxl") as writer:
-        for sheet, frame in (("owners", tables["owner"]), ("jurisdictions", tables["jurisdiction"])):
-            frame = frame.copy()
-            # every text column, whatever its dtype (pandas 3 gives text StringDtype, not object)
-            for col in frame.columns:
-                if not pd.api.types.is_numeric_dtype(frame[col]) and not pd.api.types.is_bool_dtype(frame[col]):
-                    frame[col] = frame[col].map(neutralise_formula)
-            frame.to_excel(writer, sheet_name=sheet, index=False)
+    write_workbook({"owners": tables["owner"], "jurisdictions": tables["jurisdiction"]}, buf)
     return Response(
         buf.getvalue(),
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

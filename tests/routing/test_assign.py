@@ -316,3 +316,43 @@ def test_cli_assign_point_file_and_rerun(db_url, town, tmp_path):
     out = subprocess.run([exe, "assign", "--rerun", "--since", "2000-01-01"], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert f"assigned {town['report']} reports" in out.stdout
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_cli_assign_output_is_safe_to_open_in_a_spreadsheet(db_url, town, tmp_path, suffix):
+    """Formula text in any column goes out as text, and a CR inside a value does not split its row."""
+    import csv as _csv
+
+    import openpyxl
+    from click.testing import CliRunner
+
+    from gisgrid.cli import main
+
+    hostile = ['=HYPERLINK("http://evil.example","详情")', "+cmd|' /C calc'!A0", "@SUM(A1)", "-1+cmd", "a\r=1+1"]
+    src = tmp_path / "reports.csv"
+    pd.DataFrame({"id": ["=1+1", "2", "3", "4", "5"], "lon": 114.2, "lat": 22.38, "description": hostile}).to_csv(
+        src,
+        index=False,
+        quoting=_csv.QUOTE_ALL,  # pandas leaves a bare CR unquoted otherwise
+    )
+    dst = tmp_path / f"out{suffix}"
+    res = CliRunner().invoke(
+        main,
+        ["assign", str(src), "--crs", "EPSG:4326", "-o", str(dst)],
+        env={"GISGRID_DATABASE_URL": db_url},
+        catch_exceptions=False,
+    )
+    assert res.exit_code == 0, res.output
+    if suffix == ".csv":
+        rows = list(_csv.reader(dst.read_text(encoding="utf-8-sig").splitlines(keepends=True)))
+        header, rows = rows[0], rows[1:]
+        cells = [dict(zip(header, r)) for r in rows]
+    else:
+        sheet = openpyxl.load_workbook(dst).active
+        assert not any(c.data_type == "f" for row in sheet.iter_rows() for c in row)
+        values = list(sheet.iter_rows(values_only=True))
+        cells = [dict(zip(values[0], r)) for r in values[1:]]
+    assert len(cells) == 5  # rows in = rows out
+    assert [c["description"] for c in cells[:4]] == ["'" + h for h in hostile[:4]]
+    assert cells[4]["description"].replace("\n", "\r") == "a\r=1+1"
+    assert cells[0]["id"] == "'=1+1"

@@ -645,3 +645,55 @@ def test_threaded_queries_give_the_same_answers():
     cats = rng.choice(["0101", "0301", "0501", ""], size=len(x))
     pd.testing.assert_frame_equal(one.assign(x, y, categories=cats), two.assign(x, y, categories=cats))
     assert set(two.assign(x, y)["rule"].dropna()) == set(RULES) - {"category_route"}
+
+
+# --- a deployment across Gauss–Krüger zones ------------------------------------------------
+def _zone_town(town_id: int, segment_id: int, outline, street) -> AssignmentIndex:
+    """One town as the database loads it: its jurisdiction, one street segment, in its own zone."""
+    from gisgrid.crs import metric_crs_for
+
+    jurisdictions = gpd.GeoDataFrame({"id": [town_id], "level": ["town"]}, geometry=[outline], crs=4326)
+    area = shapely.buffer(street, 0.0005, cap_style="flat")
+    segments = gpd.GeoDataFrame(
+        {"id": [segment_id], "road_class": ["residential"], "area": [area]}, geometry=[street], crs=4326
+    )
+    centre = outline.centroid
+    return AssignmentIndex.build(
+        segments, None, jurisdictions, ruleset=RULESET, metric_epsg=metric_crs_for(centre.x, centre.y)
+    )
+
+
+def test_neighbouring_towns_in_two_zones_route_by_polygon_not_by_box():
+    """Town A (mostly west of the 115.5°E zone border, GK CM 114E) has an arm running east above town B
+    (GK CM 117E), so A's box holds all of B.  A point of B is routed by B's index, not A's."""
+    from gisgrid.routing.engine import PartitionedIndex
+
+    town_a = shapely.union(box(115.40, 22.60, 115.50, 22.70), box(115.50, 22.68, 115.60, 22.70))
+    town_b = box(115.50, 22.60, 115.60, 22.68)
+    a = _zone_town(1, 11, town_a, LineString([(115.42, 22.65), (115.48, 22.65)]))
+    b = _zone_town(2, 22, town_b, LineString([(115.52, 22.63), (115.58, 22.63)]))
+    assert a.metric_epsg != b.metric_epsg
+    index = PartitionedIndex([(tuple(town_a.bounds), a), (tuple(town_b.bounds), b)])
+    assert shapely.box(*index.parts[0][0]).contains(town_b)  # A's box holds B entirely
+
+    points = pd.DataFrame(
+        {
+            "lon": [115.55, 115.53, 115.45, 115.55, 115.45, 115.70],
+            "lat": [22.63, 22.66, 22.65, 22.69, 22.62, 22.65],
+        }
+    )
+    out = assign_frame(index, points, crs="EPSG:4326")
+    routed = [
+        (None if pd.isna(t) else t, None if pd.isna(i) else int(i), r)
+        for t, i, r in zip(out["target_type"], out["target_id"], out["rule"])
+    ]
+    assert routed == [
+        ("segment", 22, "segment_area"),  # on B's street
+        ("jurisdiction", 2, "jurisdiction_default"),  # in B, off its street
+        ("segment", 11, "segment_area"),  # on A's street
+        ("jurisdiction", 1, "jurisdiction_default"),  # in A's arm, above B
+        ("jurisdiction", 1, "jurisdiction_default"),  # in A
+        (None, None, "unassigned"),  # in neither town
+    ]
+    assert index.route_point(115.53, 22.66)["target_id"] == 2  # the single-request path agrees
+    assert index.route_point(115.55, 22.63)["target_id"] == 22
