@@ -21,6 +21,7 @@ from gisgrid.cli.layers import export_cmd, import_cmd
 from gisgrid.cli.network import segments
 from gisgrid.cli.routing import assign
 from gisgrid.cli.serve import serve
+from gisgrid.cli.users import users
 
 LOGGER = logging.getLogger(__name__)
 
@@ -42,5 +43,5 @@ def main(verbose: bool) -> None:
     )
 
 
-for _command in (db, demo, segments, export_cmd, import_cmd, assign, serve, geocode_cmd, grid, audit_cmd):
+for _command in (db, demo, segments, export_cmd, import_cmd, assign, serve, geocode_cmd, grid, audit_cmd, users):
     main.add_command(_command)
