@@ -31,7 +31,9 @@ __all__ = ["main", "handle_errors"]
 def _app_factory():
     from gisgrid.web import create_app
 
-    return create_app()
+    # the commands' app context signs no sessions that outlive the command: a default secret key is
+    # replaced by a random one here; `gisgrid serve` refuses it
+    return create_app(ephemeral_key=True)
 
 
 @click.group(cls=FlaskGroup, create_app=_app_factory, add_default_commands=True, add_version_option=False)
