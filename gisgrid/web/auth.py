@@ -21,6 +21,7 @@ from flask import (
     Flask,
     current_app,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -40,7 +41,7 @@ from wtforms.validators import InputRequired, Length
 from gisgrid.accounts.store import authenticate, change_own_password, count_users, session_user
 from gisgrid.accounts.users import MAX_PASSWORD_LENGTH, User
 from gisgrid.errors import InputError
-from gisgrid.web.db import get_conn, get_engine
+from gisgrid.web.db import DATABASE_DOWN, get_conn, get_engine
 from gisgrid.web.security import wants_json
 
 LOGGER = logging.getLogger(__name__)
@@ -190,7 +191,13 @@ def _load_user(session_id: str):
     lifetime = current_app.permanent_session_lifetime.total_seconds()
     if time.time() - login_at > lifetime:
         return None
-    user = session_user(get_conn(), user_id, version)
+    if g.get("gisgrid_database_down"):  # the error page of that failure: render it for nobody
+        return None
+    try:
+        user = session_user(get_conn(), user_id, version)
+    except DATABASE_DOWN:
+        g.gisgrid_database_down = True
+        raise  # answered as a 503 by gisgrid.web.db
     return SessionUser(user) if user else None
 
 
