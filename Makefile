@@ -1,5 +1,6 @@
 # gisgrid: two commands.
-#   make demo   install everything, start the managed PostGIS, load the sample town, serve http://127.0.0.1:5000
+#   make demo   install everything, start the managed PostGIS, load the sample town, print the demo accounts,
+#               serve http://127.0.0.1:5000 (GISGRID_DEMO=1: a random secret key is made for the demo)
 #   make test   the same set-up, then the test suite
 # GISGRID_DATABASE_URL=postgresql://... points at an existing server instead of the managed cluster.
 
@@ -17,7 +18,7 @@ demo: setup sysdeps db
 	@echo
 	@echo "gisgrid is serving the sample town at http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
 	@echo
-	$(BIN)/gisgrid serve --host $(HOST) --port $(PORT)
+	GISGRID_DEMO=1 $(BIN)/gisgrid serve --host $(HOST) --port $(PORT)
 
 test: setup sysdeps-test db lint
 	$(BIN)/pytest -q -p no:cacheprovider

@@ -114,10 +114,12 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     engine, town = _prepare(url)
     print(f"database ready ({time.perf_counter() - t0:.1f} s), town {town}")
-    app = create_app({"DATABASE_URL": url, "GISGRID_SETTINGS": load_settings()})
+    app = create_app({"TESTING": True, "DATABASE_URL": url, "GISGRID_SETTINGS": load_settings()})
     if "manager" not in app.blueprints:
         app.register_blueprint(bp)
-    client = app.test_client()
+    from tests.signin import SignedInClient  # noqa: PLC0415
+
+    client = SignedInClient(app, app.response_class)  # signed in as a test admin
 
     have = 0
     print(f"{'reports':>9} {'matched':>9} {'server s':>9} {'HTML MB':>8} {'render s':>9}  mode")

@@ -58,6 +58,8 @@ DEFAULT_ROAD_WIDTHS_M = {
     "living_street": 4.0,
 }
 DEFAULT_FRONTAGE_DEPTH_M = 25.0
+#: The secret key of a fresh checkout: known to everyone, so refused outside the demo and tests.
+DEFAULT_SECRET_KEY = "dev-only-change-me"
 
 
 @dataclass
@@ -86,7 +88,13 @@ class Settings:
     working_hours: str = "08:30-12:00,13:30-18:00"
     #: Which days are working days: "china" (the official calendar with its 调休 make-up days) or "weekdays".
     work_calendar: str = "china"
-    secret_key: str = "dev-only-change-me"
+    secret_key: str = DEFAULT_SECRET_KEY  # refused outside the demo and tests: set GISGRID_SECRET_KEY
+    demo: bool = False  # the sample deployment (`make demo`): a default secret key is replaced, not refused
+    password_min_length: int = 10
+    login_max_failures: int = 10  # failures in a row that lock an account ...
+    login_lock_minutes: float = 15.0  # ... for this long
+    login_rate_limit: str = "10 per minute;100 per hour"  # login attempts per client address (Flask-Limiter)
+    session_lifetime_minutes: int = 480  # a session ends this long after sign-in
     max_request_bytes: int = 25 * 1024 * 1024  # any request body (uploads); larger is a 413
     max_json_bytes: int = 1024 * 1024  # a JSON body (API calls, page writes)
     max_json_depth: int = 64  # deeper JSON is refused as unreadable

@@ -15,7 +15,11 @@ Fixtures (import them into a test module, or list this module in
     uncaught script errors, ``page.dialogs`` any alert/confirm messages.
 ``live_server``
     A factory: ``base_url = live_server(app)`` serves a WSGI app on
-    127.0.0.1 (free port) in a background thread until the test ends.
+    127.0.0.1 (free port) in a background thread until the test ends.  A
+    request that carries no session cookie is signed in as the app's test
+    admin (``tests/signin.py``), so pages open as they did before login
+    existed; ``live_server(app, user=None)`` serves anonymous browsers, and
+    ``user="duanzhang"`` signs them in as that account.
 """
 
 from __future__ import annotations
@@ -83,6 +87,7 @@ def page(browser):
     pg.bad_responses = []
     pg.js_errors = []
     pg.dialogs = []
+    pg.csp_violations = []
 
     def on_request(request):
         pg.requests.append(request.url)
@@ -104,14 +109,37 @@ def page(browser):
     pg.on("requestfailed", lambda r: not is_external(r.url) and pg.bad_responses.append((r.failure, r.url)))
     pg.on("pageerror", lambda exc: pg.js_errors.append(str(exc)))
     pg.on("dialog", on_dialog)
+    pg.on("console", lambda m: "Content Security Policy" in m.text and pg.csp_violations.append(m.text))
     context.route("**/*", on_route)
     yield pg
     context.close()
     if pg.external_requests:
         pytest.fail(f"page requested {len(pg.external_requests)} external URL(s): {pg.external_requests}")
+    if pg.csp_violations:
+        pytest.fail(f"the Content-Security-Policy blocked {len(pg.csp_violations)} thing(s): {pg.csp_violations[:3]}")
+
+
+def signed_in(app, cookie: str):
+    """The WSGI ``app``, adding the session ``cookie`` to requests that carry no session."""
+    name = app.config.get("SESSION_COOKIE_NAME", "session")
+
+    def wsgi(environ, start_response):
+        cookies = environ.get("HTTP_COOKIE", "")
+        if f"{name}=" not in cookies:
+            environ["HTTP_COOKIE"] = f"{cookies}; {name}={cookie}" if cookies else f"{name}={cookie}"
+        return app(environ, start_response)
+
+    return wsgi
 
 
 @pytest.fixture()
 def live_server():
+    from tests.signin import session_cookie
+
+    def serve(app, user: str | None = ""):
+        gisgrid_app = "gisgrid.engine" in getattr(app, "extensions", {})
+        wsgi = signed_in(app, session_cookie(app, user=user or None)) if gisgrid_app and user is not None else app
+        return stack.enter_context(serve_app(wsgi))
+
     with contextlib.ExitStack() as stack:
-        yield lambda app: stack.enter_context(serve_app(app))
+        yield serve

@@ -19,6 +19,17 @@ from gisgrid.config import DATA_DIR, load_settings
 
 pytest_plugins = ["tests.browser"]  # browser, page and live_server fixtures
 
+
+def pytest_configure(config):
+    # every app's test client is signed in as a test admin of its database, and sends the CSRF token
+    # (tests/signin.py); app.test_client(user=None) is anonymous
+    from flask import Flask
+
+    from tests.signin import SignedInClient
+
+    Flask.test_client_class = SignedInClient
+
+
 ARTIFACTS = Path(__file__).parent / "artifacts"
 DATA = DATA_DIR
 
@@ -127,12 +138,26 @@ def town(engine, settings):
 
 
 @pytest.fixture(scope="session")
+def users(engine, town, settings) -> dict[str, dict]:
+    """The demo accounts (one per role, see :data:`gisgrid.demo.DEMO_USERS`) by user name."""
+    from gisgrid.demo import create_demo_users
+
+    with engine.begin() as conn:
+        accounts = create_demo_users(conn, settings)
+    return {a["username"]: a for a in accounts}
+
+
+@pytest.fixture(scope="session")
 def app(db_url, town, settings):
     from gisgrid.web import create_app
 
-    return create_app({"TESTING": True, "DATABASE_URL": db_url, "GISGRID_SETTINGS": settings})
+    # a higher login rate than deployed: the browser tests sign in through the form several times
+    return create_app(
+        {"TESTING": True, "DATABASE_URL": db_url, "GISGRID_SETTINGS": settings, "LOGIN_RATE_LIMIT": "60 per minute"}
+    )
 
 
 @pytest.fixture()
 def client(app):
+    """Signed in as a test admin (tests/signin.py)."""
     return app.test_client()

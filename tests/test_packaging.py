@@ -33,10 +33,12 @@ _SMOKE = textwrap.dedent(
     settings = load_settings(database_url=url, pg_durable=False)
     app = gisgrid.create_app({"TESTING": True, "DATABASE_URL": url, "GISGRID_SETTINGS": settings})
     client = app.test_client()
-    home = client.get("/?lang=en")
+    first = client.get("/?lang=en")  # nobody signed in: the login page
+    login = client.get(first.headers.get("Location", "/auth/login") + "&lang=en")
     css = client.get("/static/vendor/leaflet/leaflet.css")
-    print(json.dumps({"file": gisgrid.__file__, "heads": heads, "home": home.status_code,
-                      "home_text": home.get_data(as_text=True)[:20000], "css": css.status_code,
+    print(json.dumps({"file": gisgrid.__file__, "heads": heads, "home": first.status_code,
+                      "login": login.status_code, "login_text": login.get_data(as_text=True)[:20000],
+                      "css": css.status_code,
                       "var_dir": settings.var_dir}))
     """
 )
@@ -95,7 +97,8 @@ def test_installed_copy_serves_pages_and_finds_its_migrations(installed, db_url,
     info = json.loads(out.strip().splitlines()[-1])
     assert str(venv) in info["file"], "gisgrid was imported from the checkout, not the installed copy"
     assert info["heads"], "the installed copy found no Alembic revisions"
-    assert info["home"] == 200 and "<html" in info["home_text"].lower()
+    assert info["home"] == 302, "the home page asks to sign in"
+    assert info["login"] == 200 and "<html" in info["login_text"].lower() and "Log in" in info["login_text"]
     assert info["css"] == 200, "vendored assets are missing from the installed package"
     # the data folder never lands inside site-packages
     assert "site-packages" not in info["var_dir"] and info["var_dir"].startswith(env["HOME"])

@@ -22,6 +22,7 @@ from gisgrid.cli.layers import export_cmd, import_cmd
 from gisgrid.cli.network import segments
 from gisgrid.cli.routing import assign
 from gisgrid.cli.serve import serve
+from gisgrid.cli.users import users
 
 LOGGER = logging.getLogger(__name__)
 
@@ -31,7 +32,9 @@ __all__ = ["main", "handle_errors"]
 def _app_factory():
     from gisgrid.web import create_app
 
-    return create_app()
+    # the commands' app context signs no sessions that outlive the command: a default secret key is
+    # replaced by a random one here; `gisgrid serve` refuses it
+    return create_app(ephemeral_key=True)
 
 
 @click.group(cls=FlaskGroup, create_app=_app_factory, add_default_commands=True, add_version_option=False)
@@ -43,5 +46,18 @@ def main(verbose: bool) -> None:
     )
 
 
-for _command in (db, demo, segments, export_cmd, import_cmd, assign, serve, worker_cmd, geocode_cmd, grid, audit_cmd):
+for _command in (
+    db,
+    demo,
+    segments,
+    export_cmd,
+    import_cmd,
+    assign,
+    serve,
+    worker_cmd,
+    geocode_cmd,
+    grid,
+    audit_cmd,
+    users,
+):
     main.add_command(_command)

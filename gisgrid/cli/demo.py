@@ -25,8 +25,21 @@ def demo_load(reports_per_town: int, replace: bool) -> None:
         existing = count_jurisdictions(conn)
         if existing and not replace:
             click.echo(f"sample data already loaded ({existing} jurisdictions); use --replace to reload")
-            return
-        if existing:
-            clear_data(conn)
-        counts = load_demo(conn, settings, reports_per_town=reports_per_town, grid=True)
-    click.echo("loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        else:
+            if existing:
+                clear_data(conn)
+            counts = load_demo(conn, settings, reports_per_town=reports_per_town, grid=True)
+            click.echo("loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        _demo_users(conn, settings)
+
+
+def _demo_users(conn, settings) -> None:
+    """Create the demo accounts (one per role) if missing, and print them with their password."""
+    from gisgrid.demo import create_demo_users
+
+    accounts = create_demo_users(conn, settings)
+    if not accounts:
+        return
+    click.echo(f"\ndemo accounts (password for every one: {accounts[0]['password']}; FOR THE DEMO ONLY):")
+    for a in accounts:
+        click.echo(f"  {a['username']:<14} {a['role']:<12} {a['name']:<12}  {a['about']}")

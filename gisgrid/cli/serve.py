@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from gisgrid.cli._common import handle_errors
@@ -29,11 +31,14 @@ def serve(host: str | None, port: int | None, threads: int, job_workers: int | N
     """
     from waitress import serve as waitress_serve
 
-    from gisgrid.db import ensure_database
+    from gisgrid.cli.users import first_start
+    from gisgrid.db import ensure_database, get_engine
     from gisgrid.web import create_app
 
     settings = load_settings()
-    ensure_database(settings)
+    url = ensure_database(settings)
+    with get_engine(url=url).begin() as conn:
+        first_start(conn, settings, interactive=sys.stdin.isatty())
     host = host or settings.host
     port = port or settings.port
     app = create_app()

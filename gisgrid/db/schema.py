@@ -313,3 +313,90 @@ class Job(Base):
         sa.CheckConstraint("max_attempts >= 1", name="max_attempts"),
         sa.Index("ix_job_queued", "created_at", postgresql_where=sa.text("status IN ('queued','running')")),
     )
+
+
+#: Roles a user account can be granted (see :mod:`gisgrid.accounts.roles`); migration 0010 copies this list.
+ACCOUNT_ROLES = (
+    "admin",
+    "manager",
+    "planner",
+    "dispatcher",
+    "clerk",
+    "chief",
+    "grid_worker",
+    "inspector",
+    "department",
+    "api_client",
+)
+
+
+class UserAccount(Base):
+    """A login of a :class:`Person` (argon2id hash; locked for a while after repeated failures).
+
+    ``session_version`` is part of every session's id: bumping it (password
+    change, disable) ends the sessions already open.
+    """
+
+    __tablename__ = "user_account"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(64))
+    person_id: Mapped[int] = mapped_column(sa.ForeignKey("person.id", ondelete="RESTRICT"))
+    password_hash: Mapped[str] = mapped_column(sa.Text)
+    active: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.true())
+    must_change_password: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    session_version: Mapped[int] = mapped_column(sa.Integer, server_default="1")
+    failed_logins: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    locked_until: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    password_changed_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    __table_args__ = (
+        sa.CheckConstraint("username = lower(username) AND username ~ '^[a-z0-9][a-z0-9._@-]*$'", name="username"),
+        sa.Index("uq_user_account_username", "username", unique=True),
+        sa.Index("ix_user_account_person_id", "person_id"),
+    )
+
+
+class RoleGrant(Base):
+    """A role held by a user in a jurisdiction subtree (NULL: everywhere) or for a department.
+
+    What a chief (街长, 段长) or grid worker sees is not granted: it follows
+    :class:`OwnerAssignment` on the day asked about.
+    """
+
+    __tablename__ = "role_grant"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    jurisdiction_id: Mapped[int | None] = mapped_column(sa.ForeignKey("jurisdiction.id", ondelete="CASCADE"))
+    department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("department.id", ondelete="CASCADE"))
+    granted_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    __table_args__ = (
+        sa.CheckConstraint("role IN (" + ", ".join(f"'{r}'" for r in ACCOUNT_ROLES) + ")", name="role"),
+        sa.CheckConstraint("role <> 'department' OR department_id IS NOT NULL", name="department"),
+        sa.Index("ix_role_grant_user_id", "user_id"),
+    )
+
+
+class AuditLog(Base):
+    """Who did what, when, with the ids before and after.  Append-only (a trigger refuses UPDATE,
+    DELETE and TRUNCATE); no foreign keys, so history outlives the users and units it names."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    actor_user_id: Mapped[int | None] = mapped_column(sa.Integer)
+    actor_person_id: Mapped[int | None] = mapped_column(sa.Integer)
+    actor_name: Mapped[str] = mapped_column(sa.Text)
+    action: Mapped[str] = mapped_column(sa.String(40))
+    target_type: Mapped[str | None] = mapped_column(sa.String(24))
+    target_id: Mapped[str | None] = mapped_column(sa.Text)
+    before: Mapped[dict | None] = mapped_column(JSONB)
+    after: Mapped[dict | None] = mapped_column(JSONB)
+    detail: Mapped[dict | None] = mapped_column(JSONB)
+    address: Mapped[str | None] = mapped_column(sa.String(64))
+    __table_args__ = (
+        sa.Index("ix_audit_log_at", "at"),
+        sa.Index("ix_audit_log_actor_user_id", "actor_user_id", "at"),
+        sa.Index("ix_audit_log_target", "target_type", "target_id"),
+    )

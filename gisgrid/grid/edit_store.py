@@ -54,6 +54,8 @@ from shapely.geometry import MultiPolygon, shape
 from shapely.geometry.base import BaseGeometry
 
 from gisgrid import crs
+from gisgrid.accounts.store import record_action
+from gisgrid.accounts.users import Actor
 from gisgrid.config import Settings
 from gisgrid.db import sql as dbsql
 from gisgrid.errors import GisgridError, InputError, NotFound
@@ -816,8 +818,19 @@ def check_plan_edit(conn: sa.Connection, settings: Settings, payload: dict, *, d
     return out
 
 
-def save_plan_edit(conn: sa.Connection, settings: Settings, payload: dict, *, day: dt.date | None = None) -> dict:
+def save_plan_edit(
+    conn: sa.Connection,
+    settings: Settings,
+    payload: dict,
+    *,
+    day: dt.date | None = None,
+    author: Actor | None = None,
+) -> dict:
     """Apply an edit in the caller's transaction; returns the check and the units written.
+
+    ``author`` is who saves (the signed-in user): their name is recorded on
+    every version, whatever ``saved_by`` the payload says, and the save goes
+    to the audit log with the unit ids before and after.
 
     Raises
     ------
@@ -830,6 +843,8 @@ def save_plan_edit(conn: sa.Connection, settings: Settings, payload: dict, *, da
     NotFound
         Unknown town, unit or version.
     """
+    if author is not None:
+        payload = {**payload, "saved_by": author.name}
     edit = parse_edit(payload)
     day = day or dt.date.today()
     plan = _plan(conn, settings, edit, lock=True, day=day)
@@ -851,6 +866,20 @@ def save_plan_edit(conn: sa.Connection, settings: Settings, payload: dict, *, da
         edit.layer,
         [(w["unit_id"], w["kind"]) for w in written],
     )
+    if author is not None:
+        record_action(
+            conn,
+            author,
+            "plan.save",
+            target_type=edit.layer,
+            target_id=",".join(str(w["unit_id"]) for w in written),
+            before={"unit_ids": edit.unit_ids, "revisions": edit.revisions},
+            after={
+                "edit_id": edit_id,
+                "units": [{k: w[k] for k in ("unit_id", "revision", "action")} for w in written],
+            },
+            detail={"action": edit.action, "town": edit.town, "reason": edit.reason or None},
+        )
     out = plan.check.to_json()
     out.update(edit_id=edit_id, units=written)
     return out

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from gisgrid.config import TEMPLATE_DIR, load_settings
+from gisgrid.config import DEFAULT_SECRET_KEY, TEMPLATE_DIR, load_settings
 
 LOGGER = logging.getLogger(__name__)
 
@@ -19,13 +19,22 @@ def _template_folder() -> str:
     return str(TEMPLATE_DIR)
 
 
-def create_app(test_config: dict | None = None) -> Flask:
+def create_app(test_config: dict | None = None, *, ephemeral_key: bool = False) -> Flask:
     """Create the gisgrid web app.
 
     Parameters
     ----------
     test_config : dict, optional
         Overrides applied last (tests pass ``GISGRID_SETTINGS`` or ``DATABASE_URL`` here).
+    ephemeral_key : bool
+        With the default secret key, sign sessions with a random key of this
+        process instead of refusing to start (the command line's app, which
+        serves no pages; ``gisgrid serve`` refuses).
+
+    Raises
+    ------
+    ConfigError
+        The secret key is the default one, outside the demo and tests.
     """
     app = Flask(__name__, template_folder=_template_folder(), instance_relative_config=True)
     settings = (test_config or {}).get("GISGRID_SETTINGS") or load_settings()
@@ -42,9 +51,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     else:
         app.config.from_mapping(test_config)
 
-    from gisgrid.web import db, guards, i18n
+    from gisgrid.web import access, auth, db, guards, i18n, security
     from gisgrid.web.vendor import use_local_assets
 
+    if app.config.get("SECRET_KEY") in (None, "", DEFAULT_SECRET_KEY):
+        app.config["SECRET_KEY"] = security.secret_key(
+            settings, testing=bool(app.config.get("TESTING")), ephemeral=ephemeral_key
+        )
     use_local_assets()
     db.init_app(app)
     from gisgrid.jobs import Snapshots
@@ -53,6 +66,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["gisgrid.snapshots"] = Snapshots(settings)
     i18n.init_app(app)
     guards.init_app(app)
+    security.init_app(app)
+    auth.init_app(app)
+    access.init_app(app)
 
     from gisgrid.web import api, export, pages
 

@@ -13,6 +13,10 @@ from gisgrid.db import database_url
 LOGGER = logging.getLogger(__name__)
 
 
+#: What a request sees when the database server is gone (answered with a 503 below).
+DATABASE_DOWN = (sa.exc.OperationalError, sa.exc.InterfaceError)
+
+
 def get_engine() -> sa.Engine:
     return current_app.extensions["gisgrid.engine"]
 

@@ -92,6 +92,7 @@ def _http_detail(exc: HTTPException) -> str:
         return _("The request is too large: at most %(mb).1f MB.", mb=settings_mb)
     messages = {
         400: _("The request could not be read."),
+        403: _("Your account may not open this page."),
         404: _("This page does not exist."),
         405: _("This address does not accept that method."),
     }

@@ -33,6 +33,7 @@ from gisgrid.grid.edit_store import (
     units_geojson,
 )
 from gisgrid.maps import ownership as maps
+from gisgrid.web.auth import current_actor
 from gisgrid.web.db import get_conn, get_engine
 from gisgrid.web.pages import _map_parts, _towns
 
@@ -117,7 +118,7 @@ def save():
     settings = current_app.config["GISGRID_SETTINGS"]
     try:
         with get_engine().begin() as conn:
-            result = save_plan_edit(conn, settings, payload, day=dt.date.today())
+            result = save_plan_edit(conn, settings, payload, day=dt.date.today(), author=current_actor())
     except EditRefused as exc:
         body = exc.check.to_json()
         body.update(error="EditRefused", detail=str(exc))

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from shapely.geometry import LineString, mapping
 
 from gisgrid.audit.store import audit_store
+from gisgrid.errors import InputError
 from gisgrid.grid.edit_store import EditConflict, EditRefused, check_plan_edit, load_units, save_plan_edit, unit_history
 from gisgrid.grid.store import build_and_store_grid
 
@@ -576,7 +577,6 @@ def test_api_units_and_check(plan_client, plan_db):
     [
         ({"layer": "cell", "action": "explode", "saved_by": "x"}, 400, "action must be one of"),
         ({"layer": "road", "action": "reshape", "saved_by": "x"}, 400, "layer must be one of"),
-        ({"layer": "cell", "action": "reshape", "unit_ids": [1], "revisions": {"1": 1}}, 400, "saved_by"),
         (
             {"layer": "cell", "action": "reshape", "unit_ids": [1], "saved_by": "x", "geometry": {"type": "Polygon"}},
             400,
@@ -657,7 +657,8 @@ def test_api_save_conflict_and_history(plan_client, plan_db):
         assert body["error"] == "EditConflict" and body["current"][0]["revision"] == f["properties"]["revision"] + 1
         versions = plan_client.get(f"/api/plan/history?layer=cell&id={f['id']}").get_json()["versions"]
         assert [v["action"] for v in versions] == ["reshape", "original"]
-        assert versions[0]["saved_by"] == "<script>alert(1)</script>"  # stored as text; the page sets textContent
+        # the author is the signed-in user, never the request body's saved_by
+        assert versions[0]["saved_by"] == plan_client.account.name != "<script>alert(1)</script>"
         assert plan_client.get("/api/plan/history?layer=cell&id=abc").status_code == 400
         assert plan_client.get("/api/plan/history?layer=cell&id=987654").status_code == 404
     finally:
@@ -667,6 +668,13 @@ def test_api_save_conflict_and_history(plan_client, plan_db):
                 {"g": shapely.to_wkb(geom), "i": f["id"]},
             )
             c.execute(sa.text("DELETE FROM plan_version WHERE unit_id = :i"), {"i": f["id"]})
+
+
+def test_a_save_without_an_author_is_refused(conn, settings):
+    """Outside the web (where the session names the author), a save must say who saves it."""
+    cell = _cell(conn)
+    with pytest.raises(InputError, match="saved_by"):
+        save_plan_edit(conn, settings, {k: v for k, v in _edit(cell, action="delete").items() if k != "saved_by"})
 
 
 def test_check_writes_nothing(conn, settings):

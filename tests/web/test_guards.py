@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import time
 
 import pytest
 
@@ -71,8 +72,12 @@ def test_database_gone_is_a_503_page_not_a_traceback(settings):
             "GISGRID_SETTINGS": settings,
         }
     )
-    response = gone.test_client().get("/map?lang=en")
+    client = gone.test_client()  # nobody can sign in without the database: a session as if signed in before
+    with client.session_transaction() as sess:
+        sess.update({"_user_id": "1:1", "_fresh": True, "_login_at": int(time.time())})
+    response = client.get("/map?lang=en")
     assert response.status_code == 503
+    assert gone.test_client(user=None).get("/auth/login?lang=en").status_code == 503
     assert "database" in response.get_data(as_text=True).lower()
 
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from shapely.geometry import shape
 
 from tests.grid.test_plan_store import TOWN, plan_db  # noqa: F401  (module-scoped scratch town)
+from tests.signin import account_for
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
@@ -56,9 +57,13 @@ def test_draw_refuse_save_view_restore(plan_app, plan_db, live_server, page):  #
     cell = cell.geoms[0] if cell.geom_type == "MultiPolygon" else cell
     base = live_server(plan_app)
     page.goto(f"{base}/plan?town={TOWN}")
-    page.wait_for_function(f"document.querySelectorAll('path.gg-plan-unit').length === {n}")
-    page.fill("#gg-plan-who", "规划员甲")
-    page.locator("#gg-plan-who").dispatch_event("change")
+    page.wait_for_function(f"() => document.querySelectorAll('path.gg-plan-unit').length === {n}")
+    # the author is the signed-in user (the test admin): shown, not typed
+    planner = account_for(plan_app).name
+    assert (
+        page.input_value("#gg-plan-who") == planner
+        and page.locator("#gg-plan-who").get_attribute("readonly") is not None
+    )
     minx, miny, maxx, maxy = cell.bounds
     page.evaluate(
         "(b) => ggPlan.map.fitBounds([[b[1], b[0]], [b[3], b[2]]], {padding: [150, 150], animate: false})",
@@ -73,7 +78,7 @@ def test_draw_refuse_save_view_restore(plan_app, plan_db, live_server, page):  #
     page.click("button[data-tool=delete]")
     page.click("#gg-plan-save")
     page.wait_for_selector("#gg-plan-msg.gg-ok")
-    page.wait_for_function(f"document.querySelectorAll('path.gg-plan-unit').length === {n - 1}")
+    page.wait_for_function(f"() => document.querySelectorAll('path.gg-plan-unit').length === {n - 1}")
     assert page.locator("path.gg-plan-gap").count() == 1
     assert code in page.inner_text("#gg-plan-removed")
 
@@ -107,7 +112,7 @@ def test_draw_refuse_save_view_restore(plan_app, plan_db, live_server, page):  #
     page.wait_for_selector("#gg-plan-msg.gg-ok")
     page.fill("#gg-plan-reason", "重画")
     page.click("#gg-plan-save")
-    page.wait_for_function(f"document.querySelectorAll('path.gg-plan-unit').length === {n}")
+    page.wait_for_function(f"() => document.querySelectorAll('path.gg-plan-unit').length === {n}")
     with eng.connect() as conn:
         new = conn.execute(
             sa.text("""
@@ -115,7 +120,7 @@ def test_draw_refuse_save_view_restore(plan_app, plan_db, live_server, page):  #
             JOIN plan_version v ON v.layer = 'cell' AND v.unit_id = g.id AND v.action = 'create'""")
         ).one()
     drawn = shapely.from_wkb(bytes(new.g))
-    assert new.code != code and (new.saved_by, new.reason) == ("规划员甲", "重画")
+    assert new.code != code and (new.saved_by, new.reason) == (planner, "重画")
     assert shapely.symmetric_difference(drawn, cell).area / cell.area < 1e-4
 
     # remove the drawn cell again, then view and restore the deleted cell's original version
@@ -124,7 +129,7 @@ def test_draw_refuse_save_view_restore(plan_app, plan_db, live_server, page):  #
     assert new.code in page.inner_text("#gg-plan-selected")
     page.click("button[data-tool=delete]")
     page.click("#gg-plan-save")
-    page.wait_for_function(f"document.querySelectorAll('path.gg-plan-unit').length === {n - 1}")
+    page.wait_for_function(f"() => document.querySelectorAll('path.gg-plan-unit').length === {n - 1}")
     page.locator("#gg-plan-removed li", has_text=code).locator("button").click()
     history = page.locator(f'#gg-plan-history[data-unit="{cell_id}"] li.gg-version')
     history.first.wait_for()
@@ -135,7 +140,7 @@ def test_draw_refuse_save_view_restore(plan_app, plan_db, live_server, page):  #
     page.screenshot(path=str(ARTIFACTS / "plan-view-version.png"))
     page.check("input[name=gg-overlap][value=refuse]")
     original.locator("button.gg-restore").click()
-    page.wait_for_function(f"document.querySelectorAll('path.gg-plan-unit').length === {n}")
+    page.wait_for_function(f"() => document.querySelectorAll('path.gg-plan-unit').length === {n}")
     page.wait_for_selector("#gg-plan-msg.gg-ok")
     page.wait_for_function(
         "(id) => document.querySelectorAll(`#gg-plan-history[data-unit='${id}'] li.gg-version`).length === 3",
@@ -154,7 +159,7 @@ def test_draw_refuse_save_view_restore(plan_app, plan_db, live_server, page):  #
 def test_segment_layer_in_english(plan_app, plan_db, live_server, page):  # noqa: F811
     base = live_server(plan_app)
     page.goto(f"{base}/plan?town={TOWN}&layer=segment&lang=en")
-    page.wait_for_function("document.querySelectorAll('path.gg-plan-unit').length === 2")
+    page.wait_for_function("() => document.querySelectorAll('path.gg-plan-unit').length === 2")
     assert page.inner_text("#gg-plan-count") == "2 units"
     assert page.locator("button[data-tool=draw]").count() == 0  # segments come from centerlines
     assert page.locator("button[data-tool=split]").is_visible()

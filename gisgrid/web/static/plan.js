@@ -43,7 +43,8 @@
 
   // --- who ---------------------------------------------------------------------
   var who = $('gg-plan-who');
-  try { who.value = localStorage.getItem('gisgrid.planner') || ''; } catch (e) { /* private mode */ }
+  // the server records the signed-in user as the author; the field only shows who that is
+  if (!who.readOnly) try { who.value = localStorage.getItem('gisgrid.planner') || ''; } catch (e) { /* private mode */ }
   who.addEventListener('change', function () {
     try { localStorage.setItem('gisgrid.planner', who.value.trim()); } catch (e) { /* ignore */ }
   });
@@ -277,7 +278,9 @@
   }
 
   function post(url, body) {
-    return fetch(url, {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)})
+    var csrf = document.querySelector('meta[name="csrf-token"]');
+    return fetch(url, {method: 'POST', body: JSON.stringify(body),
+                       headers: {'Content-Type': 'application/json', 'X-CSRFToken': csrf ? csrf.content : ''}})
       .then(function (r) { return r.json().then(function (b) { return {status: r.status, body: b}; }); });
   }
 

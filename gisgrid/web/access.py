@@ -1,0 +1,106 @@
+"""Who may open which route: ONE table, checked before every request.
+
+:data:`RULES` names, for every endpoint of the app, either :data:`PUBLIC`,
+:data:`SIGNED_IN` or the :class:`~gisgrid.accounts.roles.Permission` it needs.
+An endpoint missing from the table is refused (and a test fails): a new route
+cannot slip in unguarded.
+
+* not signed in: pages redirect to the login page (302), JSON routes answer 401;
+* signed in without the permission: 403;
+* signed in, but the place asked for is outside the user's sight: 404, from
+  the views through :func:`current_scope` and the stores
+  (:mod:`gisgrid.accounts.scope`), so that nobody learns it exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from flask import Flask, abort, jsonify, redirect, request, url_for
+from flask_login import current_user
+
+from gisgrid.accounts.roles import Permission
+from gisgrid.accounts.scope import Scope
+from gisgrid.web.security import wants_json
+
+LOGGER = logging.getLogger(__name__)
+
+PUBLIC = "public"
+SIGNED_IN = "signed_in"
+P = Permission
+
+#: endpoint -> PUBLIC | SIGNED_IN | Permission.  The one place where routes meet roles.
+RULES: dict[str, str | Permission] = {
+    "static": PUBLIC,
+    "api.healthz": PUBLIC,
+    "auth.login": PUBLIC,
+    "auth.logout": SIGNED_IN,
+    "auth.password": SIGNED_IN,
+    "pages.home": P.view_own,
+    "api.api_assign": P.route,
+    "export.export_layer": P.view_area,
+    "manager.manager_map": P.view_area,
+    "manager.export_html": P.view_area,
+    "manager.export_png": P.view_area,
+    "manager.summary_xlsx": P.view_area,
+    "audit.audit_page": P.view_area,
+    "audit.export_geojson": P.view_area,
+    "audit.export_xlsx": P.view_area,
+    "geocode.upload_form": P.geocode,
+    "geocode.upload": P.geocode,
+    "geocode.show_job": P.geocode,
+    "geocode.place": P.geocode,
+    "geocode.download": P.geocode,
+    "plan.plan_page": P.edit_plan,
+    "plan.units": P.edit_plan,
+    "plan.check": P.edit_plan,
+    "plan.save": P.edit_plan,
+    "plan.history": P.edit_plan,
+}
+#: Routes a user who must change their password may still open.
+_BEFORE_PASSWORD_CHANGE = {"static", "auth.login", "auth.logout", "auth.password", "api.healthz"}
+
+
+def current_scope(day: dt.date | None = None) -> Scope:
+    """What the signed-in user sees on ``day`` (default today): pass it to the stores."""
+    return Scope(current_user.id, day or dt.date.today())
+
+
+def rule_for(endpoint: str | None):
+    return RULES.get(endpoint or "")
+
+
+def _refuse_anonymous():
+    if wants_json():
+        return jsonify(error="Unauthorized", detail="sign in first (/auth/login)"), 401
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def init_app(app: Flask) -> None:
+    @app.context_processor
+    def _routes():
+        return {"url_rules": app.view_functions}
+
+    @app.before_request
+    def _check_access():
+        endpoint = request.endpoint
+        if endpoint is None:  # no such route: Flask answers 404 (or 405) itself
+            return None
+        rule = rule_for(endpoint)
+        if rule is None:
+            LOGGER.error("route %s has no access rule: refused", endpoint)
+            abort(403)
+        if rule == PUBLIC:
+            return None
+        if not current_user.is_authenticated:
+            return _refuse_anonymous()
+        if current_user.must_change_password and endpoint not in _BEFORE_PASSWORD_CHANGE:
+            if wants_json():
+                return jsonify(error="PasswordChangeRequired", detail="change your password first"), 403
+            return redirect(url_for("auth.password", next=request.full_path.rstrip("?")))
+        if rule == SIGNED_IN:
+            return None
+        if not current_user.may(rule):
+            abort(403)
+        return None
