@@ -615,3 +615,44 @@ def load_subject(conn: sa.Connection, user_id: int) -> _scope.Subject:
         sa.text("SELECT role, jurisdiction_id, department_id FROM role_grant WHERE user_id = :u"), {"u": user_id}
     ).all()
     return _scope.Subject(row.person_id, row.active, tuple(tuple(g) for g in grants))
+
+
+def list_towns(conn: sa.Connection, scope: _scope.Scope, *, whole: bool = False) -> list[dict]:
+    """The towns that hold something ``scope`` sees (``whole``: that it sees whole), by code.
+
+    Keys: ``id``, ``code``, ``name``, ``segments`` (the visible ones).
+    """
+    rows = conn.execute(
+        sa.text(f"""
+        SELECT j.id, j.code, j.name,
+               (SELECT count(*) FROM segment g JOIN street s ON s.id = g.street_id
+                WHERE s.jurisdiction_id = j.id AND {scope.sql("segment", "g")}) AS segments
+        FROM jurisdiction j WHERE j.level = 'town'
+          AND {scope.sql("jurisdiction", "j") if whole else scope.towns_sql("j")} ORDER BY j.code"""),
+        scope.params(),
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def visible_jurisdiction(conn: sa.Connection, scope: _scope.Scope, code: str) -> dict:
+    """The jurisdiction ``code`` if ``scope`` sees all of it; :class:`NotFound` otherwise (missing or not theirs)."""
+    row = conn.execute(
+        sa.text(
+            f"SELECT j.id, j.code, j.name, j.level FROM jurisdiction j WHERE j.code = :c AND {scope.sql('jurisdiction', 'j')}"
+        ),
+        {"c": code, **scope.params()},
+    ).first()
+    if row is None:
+        raise NotFound(f"no jurisdiction with code {code!r}")
+    return dict(row._mapping)
+
+
+def list_jurisdictions(conn: sa.Connection, scope: _scope.Scope) -> list[dict]:
+    """Every jurisdiction ``scope`` sees whole: ``code``, ``name``, ``level``; towns first, then communities, counties."""
+    rows = conn.execute(
+        sa.text(f"""
+        SELECT j.code, j.name, j.level FROM jurisdiction j WHERE {scope.sql("jurisdiction", "j")}
+        ORDER BY CASE j.level WHEN 'town' THEN 0 WHEN 'community' THEN 1 ELSE 2 END, j.code"""),
+        scope.params(),
+    )
+    return [dict(r._mapping) for r in rows]

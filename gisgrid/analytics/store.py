@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import re
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -47,6 +48,9 @@ STATUSES = (OPEN, *REPORT_STATUSES)
 MAX_POINTS = 2000
 _SQRT3 = float(np.sqrt(3.0))
 
+#: An owner by id, as the pages' owner search gives it: ``person:12``, ``department:3``.
+OWNER_KEY = re.compile(r"(?P<kind>person|department):(?P<id>[0-9]{1,9})")
+
 
 @dataclass(frozen=True)
 class ReportFilters:
@@ -65,7 +69,7 @@ class ReportFilters:
     categories: tuple[str, ...] = field(default_factory=tuple)
     statuses: tuple[str, ...] = field(default_factory=tuple)
     jurisdiction: str | None = None
-    owner: str | None = None
+    owner: str | None = None  # "person:ID" / "department:ID" (or, older, an owner's name)
     timezone: str | None = None
 
 
@@ -120,7 +124,7 @@ def validate_filters(conn: sa.Connection, filters: ReportFilters) -> None:
         valid = _valid(conn, "SELECT code FROM jurisdiction ORDER BY code")
         if filters.jurisdiction not in valid:
             problems.append(str(_refuse("jurisdiction", [filters.jurisdiction], valid)))
-    if filters.owner:
+    if filters.owner and not OWNER_KEY.fullmatch(filters.owner):
         valid = _valid(conn, "SELECT name FROM person UNION SELECT name FROM department ORDER BY 1")
         if filters.owner not in valid:
             problems.append(str(_refuse("owner", [filters.owner], valid)))
@@ -179,7 +183,14 @@ def report_filter(conn: sa.Connection, filters: ReportFilters, *, alias: str = "
         else:
             parts.append(f"ST_Intersects({r}.geom, ST_GeomFromEWKB(CAST(:f_jur_geom AS bytea)))")
             params["f_jur_geom"] = bytes(wkb)
-    if filters.owner:
+    key = OWNER_KEY.fullmatch(filters.owner or "")
+    if key:  # one person or department by id: two people of one name stay two
+        column = "owner_person_id" if key["kind"] == "person" else "owner_department_id"
+        parts.append(
+            f"EXISTS (SELECT 1 FROM report_current rc WHERE rc.report_id = {r}.id AND rc.{column} = :f_owner_id)"
+        )
+        params["f_owner_id"] = int(key["id"])
+    elif filters.owner:
         parts.append(
             f"EXISTS (SELECT 1 FROM report_current rc WHERE rc.report_id = {r}.id AND rc.owner_name = :f_owner)"
         )

@@ -111,11 +111,55 @@ def layer(name: str) -> Layer:
         raise NotFound(f"unknown layer {name!r}; layers: {', '.join(LAYERS)}") from None
 
 
-def fetch_layer(conn: sa.Connection, name: str, *, where: str | None = None, params: dict | None = None):
-    """Read a layer as a GeoDataFrame (EPSG:4326) or, for tables without geometry, a DataFrame."""
+def _units(scope, kind: str, table: str) -> str:
+    return f"SELECT u.id FROM {table} u WHERE {scope.sql(kind, 'u')}"
+
+
+def _scope_condition(name: str, scope) -> str:
+    """Condition on a layer row ``t``: the user of ``scope`` may see it (reference tables: always)."""
+    units = {"jurisdiction": "jurisdiction", "street": "street", "segment": "segment", "cell": "grid_cell"}
+    kind = {
+        "jurisdictions": "jurisdiction",
+        "streets": "street",
+        "segments": "segment",
+        "centerlines": "segment",
+        "cells": "cell",
+    }.get(name)
+    if kind:
+        return f"t.id IN ({_units(scope, kind, units[kind])})"
+    if name == "owners":
+        return (
+            "("
+            + " OR ".join(
+                f"(t.target_type = '{k}' AND t.target_id IN ({_units(scope, k, table)}))" for k, table in units.items()
+            )
+            + ")"
+        )
+    if name == "reports":  # routed to a unit the user sees, or inside a jurisdiction they see
+        return (
+            f"((t.target_type = 'segment' AND t.target_id IN ({_units(scope, 'segment', 'segment')})) "
+            f"OR (t.target_type = 'cell' AND t.target_id IN ({_units(scope, 'cell', 'grid_cell')})) "
+            "OR t.id IN (SELECT r.id FROM report r JOIN jurisdiction rj ON rj.geom && r.geom "
+            f"AND ST_Intersects(rj.geom, r.geom) WHERE rj.id IN ({_units(scope, 'jurisdiction', 'jurisdiction')})))"
+        )
+    return "true"
+
+
+def fetch_layer(conn: sa.Connection, name: str, *, where: str | None = None, params: dict | None = None, scope=None):
+    """Read a layer as a GeoDataFrame (EPSG:4326) or, for tables without geometry, a DataFrame.
+
+    ``scope`` (a :class:`gisgrid.accounts.scope.Scope`, passed in by the
+    caller: this module sits below accounts) keeps only the rows its user may
+    see, by the one visibility predicate.
+    """
     lay = layer(name)
-    sql = lay.sql if not where else f"SELECT * FROM ({lay.sql}) AS t WHERE {where}"
-    frame = pd.read_sql_query(sa.text(sql), conn, params=params or {})
+    conditions = [f"({where})"] if where else []
+    params = dict(params or {})
+    if scope is not None and not scope.unlimited:
+        conditions.append(_scope_condition(name, scope))
+        params.update(scope.params())
+    sql = lay.sql if not conditions else f"SELECT * FROM ({lay.sql}) AS t WHERE {' AND '.join(conditions)}"
+    frame = pd.read_sql_query(sa.text(sql), conn, params=params)
     if lay.geometry is None:
         return frame
     wkb = frame.pop(lay.geometry)

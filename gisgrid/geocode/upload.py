@@ -46,7 +46,7 @@ def upload_dir(settings: Settings, upload_id: str) -> Path:
     return Path(settings.var_dir) / "geocode" / upload_id
 
 
-def save_upload(folder: Path, name: str, data: bytes, form: dict) -> dict:
+def save_upload(folder: Path, name: str, data: bytes, form: dict, *, user_id: int | None = None) -> dict:
     """Create ``folder`` with the uploaded bytes and ``job.json``; the metadata written.
 
     Parameters
@@ -58,6 +58,8 @@ def save_upload(folder: Path, name: str, data: bytes, form: dict) -> dict:
     data : bytes
     form : dict
         ``column`` (required), ``sheet``, ``category``, ``date`` (empty for none).
+    user_id : int, optional
+        The account that uploads: only it (and admins) may open the job.
     """
     suffix = Path(name).suffix.lower()
     if suffix not in UPLOAD_TYPES:
@@ -65,6 +67,8 @@ def save_upload(folder: Path, name: str, data: bytes, form: dict) -> dict:
     folder.mkdir(parents=True)
     (folder / UPLOAD_TYPES[suffix]).write_bytes(data)
     meta = {"name": name, "column": form["column"], **{k: form.get(k) or None for k in ("sheet", "category", "date")}}
+    if user_id is not None:
+        meta["user_id"] = user_id
     _write_meta(folder, meta)
     return meta
 

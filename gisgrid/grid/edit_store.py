@@ -287,6 +287,16 @@ def units_geojson(units: gpd.GeoDataFrame) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
+def last_version_jurisdiction(conn: sa.Connection, layer: str, unit_id: int) -> str | None:
+    """The code of the jurisdiction of a unit's latest saved version (for a removed unit), None without one."""
+    return conn.execute(
+        sa.text("""
+        SELECT j.code FROM plan_version v JOIN jurisdiction j ON j.id = v.jurisdiction_id
+        WHERE v.layer = :l AND v.unit_id = :i ORDER BY v.revision DESC, v.id DESC LIMIT 1"""),
+        {"l": layer, "i": int(unit_id)},
+    ).scalar()
+
+
 def unit_history(conn: sa.Connection, settings: Settings, layer: str, unit_id: int) -> list[dict]:
     """Every saved version of a unit, newest first (GeoJSON geometry; None for a removal; area in m²)."""
     if layer not in _LAYERS:

@@ -13,7 +13,9 @@ import logging
 import pandas as pd
 import sqlalchemy as sa
 
+from gisgrid.accounts.store import record_action
 from gisgrid.db import sql
+from gisgrid.errors import InputError, NotFound
 from gisgrid.ownership.history import CHAIN_ROLES, chain_text
 
 LOGGER = logging.getLogger(__name__)
@@ -57,3 +59,184 @@ def segment_owner_chains(
             out["owner_key"] = sub["owner_key"]
     out["chain"] = [chain_text(dict(zip(CHAIN_ROLES, names))) for names in out[list(CHAIN_ROLES)].to_numpy()]
     return out
+
+
+# --- owners managed in the browser (issue 18) -------------------------------------------------
+#: Roles an appointment may give, per unit type (what the demo and the importer use).
+APPOINTABLE_ROLES: dict[str, tuple[str, ...]] = {
+    "segment": ("段长",),
+    "street": ("一级街长", "二级街长"),
+    "cell": ("网格员", "网格长"),
+    "jurisdiction": ("总街长", "一级街长", "网格员"),
+}
+_UNIT_TABLES = {"segment": "segment", "street": "street", "cell": "grid_cell", "jurisdiction": "jurisdiction"}
+_UNIT_LABEL = {
+    "segment": "u.name || ' (' || (SELECT s.name FROM street s WHERE s.id = u.street_id) || ')'",
+    "street": "u.name",
+    "cell": "u.code",
+    "jurisdiction": "u.name || ' (' || u.code || ')'",
+}
+
+
+def unit_label(conn: sa.Connection, unit_type: str, unit_id: int) -> str | None:
+    """A readable name of the unit (segment with its street, street, cell code, jurisdiction), None if missing."""
+    if unit_type not in _UNIT_TABLES:
+        raise InputError(f"unit type must be one of {', '.join(_UNIT_TABLES)}, got {unit_type!r}")
+    return conn.execute(
+        sa.text(f"SELECT {_UNIT_LABEL[unit_type]} FROM {_UNIT_TABLES[unit_type]} u WHERE u.id = :i"), {"i": unit_id}
+    ).scalar()
+
+
+def assignment_history(conn: sa.Connection, unit_type: str, unit_id: int) -> pd.DataFrame:
+    """Every appointment ever made on the unit, newest first: the unit's ownership timeline.
+
+    Columns: ``id``, ``role``, ``owner_kind`` (person/department), ``person_id``,
+    ``department_id``, ``owner_name``, ``owner_phone``, ``valid_from``, ``valid_to``.
+    """
+    return pd.read_sql_query(
+        sa.text("""
+        SELECT a.id, a.role, CASE WHEN a.person_id IS NOT NULL THEN 'person' ELSE 'department' END AS owner_kind,
+               a.person_id, a.department_id, COALESCE(p.name, d.name) AS owner_name,
+               COALESCE(p.phone, d.phone) AS owner_phone, a.valid_from, a.valid_to
+        FROM owner_assignment a LEFT JOIN person p ON p.id = a.person_id
+        LEFT JOIN department d ON d.id = a.department_id
+        WHERE a.target_type = :t AND a.target_id = :i
+        ORDER BY a.valid_from DESC, a.id DESC"""),
+        conn,
+        params={"t": unit_type, "i": unit_id},
+    )
+
+
+def search_people(conn: sa.Connection, text: str, *, limit: int = 20) -> pd.DataFrame:
+    """People and departments whose name, phone or title holds ``text`` (or whose id is it), by id.
+
+    Two people with one name stay two rows: each with its id, phone, title and
+    the number of units it owns today, so the user can tell them apart.
+    """
+    text = (text or "").strip()[:100]
+    like = "%" + text.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
+    return pd.read_sql_query(
+        sa.text("""
+        SELECT 'person' AS kind, p.id, p.name, p.phone, p.title,
+               (SELECT count(*) FROM owner_assignment a WHERE a.person_id = p.id
+                  AND a.valid_from <= CURRENT_DATE AND (a.valid_to IS NULL OR CURRENT_DATE < a.valid_to)) AS units
+        FROM person p WHERE p.name ILIKE :like OR p.phone ILIKE :like OR p.title ILIKE :like
+              OR CAST(p.id AS text) = :text
+        UNION ALL
+        SELECT 'department', d.id, d.name, d.phone, d.code,
+               (SELECT count(*) FROM owner_assignment a WHERE a.department_id = d.id
+                  AND a.valid_from <= CURRENT_DATE AND (a.valid_to IS NULL OR CURRENT_DATE < a.valid_to))
+        FROM department d WHERE d.name ILIKE :like OR d.code ILIKE :like
+        ORDER BY 3, 2 LIMIT :limit"""),
+        conn,
+        params={"like": like, "text": text, "limit": int(limit)},
+    )
+
+
+def appoint_owner(
+    conn: sa.Connection,
+    actor,
+    *,
+    unit_type: str,
+    unit_id: int,
+    role: str,
+    valid_from: dt.date,
+    person_id: int | None = None,
+    department_id: int | None = None,
+) -> dict:
+    """Appoint a person or a department to a unit in a role from ``valid_from``.
+
+    Whoever held that role on the unit then hands over: their appointment ends
+    on ``valid_from`` (history kept).  ``actor`` (a
+    :class:`gisgrid.accounts.users.Actor`) is written to the audit log with the
+    appointment ids before and after.  Returns ``{"assignment_id", "ended"}``.
+    """
+    if role not in APPOINTABLE_ROLES.get(unit_type, ()):
+        allowed = ", ".join(APPOINTABLE_ROLES.get(unit_type, ())) or "none"
+        raise InputError(f"a {unit_type} takes the role(s) {allowed}, not {role!r}")
+    if (person_id is None) == (department_id is None):
+        raise InputError("appoint exactly one person or one department")
+    if unit_label(conn, unit_type, unit_id) is None:
+        raise NotFound(f"no {unit_type} {unit_id}")
+    owner_table, owner_id = ("person", person_id) if person_id is not None else ("department", department_id)
+    if conn.execute(sa.text(f"SELECT 1 FROM {owner_table} WHERE id = :i"), {"i": owner_id}).first() is None:
+        raise NotFound(f"no {owner_table} {owner_id}")
+    where = "a.target_type = :t AND a.target_id = :i AND a.role = :r"
+    params = {"t": unit_type, "i": unit_id, "r": role}
+    before = [
+        r[0]
+        for r in conn.execute(
+            sa.text(f"""SELECT a.id FROM owner_assignment a WHERE {where}
+                        AND (a.valid_to IS NULL OR a.valid_to > :d)"""),
+            {**params, "d": valid_from},
+        )
+    ]
+    ended, deleted = sql.end_assignments(conn, where, params, valid_from)
+    new_id = conn.execute(
+        sa.text("""
+        INSERT INTO owner_assignment (person_id, department_id, target_type, target_id, role, valid_from)
+        VALUES (:p, :dep, :t, :i, :r, :d) RETURNING id"""),
+        {"p": person_id, "dep": department_id, "t": unit_type, "i": unit_id, "r": role, "d": valid_from},
+    ).scalar()
+    record_action(
+        conn,
+        actor,
+        "owner.appoint",
+        target_type=unit_type,
+        target_id=unit_id,
+        before={"assignment_ids": before},
+        after={
+            "assignment_id": new_id,
+            "role": role,
+            "person_id": person_id,
+            "department_id": department_id,
+            "valid_from": valid_from.isoformat(),
+        },
+    )
+    LOGGER.info(
+        "%s appointed %s:%s as %s of %s %s from %s",
+        actor.name,
+        owner_table,
+        owner_id,
+        role,
+        unit_type,
+        unit_id,
+        valid_from,
+    )
+    return {"assignment_id": int(new_id), "ended": ended + deleted}
+
+
+def appointment_unit(conn: sa.Connection, assignment_id: int) -> tuple[str, int]:
+    """(unit type, unit id) of an appointment; :class:`NotFound` when there is none."""
+    row = conn.execute(
+        sa.text("SELECT target_type, target_id FROM owner_assignment WHERE id = :i"), {"i": assignment_id}
+    ).first()
+    if row is None:
+        raise NotFound(f"no appointment {assignment_id}")
+    return row.target_type, int(row.target_id)
+
+
+def end_appointment(conn: sa.Connection, actor, assignment_id: int, day: dt.date) -> dict:
+    """End an appointment on ``day`` (it held until the day before; one that had not begun is removed).
+
+    Returns the appointment's unit: ``{"unit_type", "unit_id"}``.
+    """
+    row = conn.execute(
+        sa.text("SELECT target_type, target_id, valid_from, valid_to FROM owner_assignment WHERE id = :i FOR UPDATE"),
+        {"i": assignment_id},
+    ).first()
+    if row is None:
+        raise NotFound(f"no appointment {assignment_id}")
+    if row.valid_to is not None and row.valid_to <= day:
+        raise InputError(f"appointment {assignment_id} ended already on {row.valid_to.isoformat()}")
+    sql.end_assignments(conn, "a.id = :aid", {"aid": assignment_id}, day)
+    record_action(
+        conn,
+        actor,
+        "owner.end",
+        target_type=row.target_type,
+        target_id=row.target_id,
+        before={"assignment_id": assignment_id, "valid_to": None if row.valid_to is None else row.valid_to.isoformat()},
+        after={"assignment_id": assignment_id, "valid_to": day.isoformat()},
+    )
+    return {"unit_type": row.target_type, "unit_id": int(row.target_id)}

@@ -69,6 +69,7 @@ def create_app(test_config: dict | None = None, *, ephemeral_key: bool = False) 
     security.init_app(app)
     auth.init_app(app)
     access.init_app(app)
+    security.init_csrf(app)
 
     from gisgrid.web import api, export, pages
 
@@ -86,5 +87,8 @@ def create_app(test_config: dict | None = None, *, ephemeral_key: bool = False) 
     app.register_blueprint(audit_pages.bp)
     app.register_blueprint(plan_pages.bp)
     app.register_blueprint(job_pages.bp)
+    from gisgrid.web import owners as owner_pages
+
+    app.register_blueprint(owner_pages.bp)
 
     return app

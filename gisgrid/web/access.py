@@ -57,6 +57,17 @@ RULES: dict[str, str | Permission] = {
     "plan.check": P.edit_plan,
     "plan.save": P.edit_plan,
     "plan.history": P.edit_plan,
+    "owners.unit": P.view_own,  # within sight (404 otherwise)
+    "owners.appoint": P.manage_owners,
+    "owners.end": P.manage_owners,
+    "owners.search": P.manage_owners,
+    "owners.people_json": P.view_area,  # the owner search of the manager map and the appoint form
+    "owners.audit_log": P.read_audit_log,
+    # background jobs (map PNG, large geocoding uploads): ids are random and unguessable; the pages that
+    # start them are guarded above
+    "jobs.show": SIGNED_IN,
+    "jobs.status": SIGNED_IN,
+    "jobs.job_file": SIGNED_IN,
 }
 #: Routes a user who must change their password may still open.
 _BEFORE_PASSWORD_CHANGE = {"static", "auth.login", "auth.logout", "auth.password", "api.healthz"}

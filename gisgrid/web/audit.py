@@ -25,10 +25,12 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from folium.utilities import JsCode
 
+from gisgrid.accounts.store import list_towns, visible_jurisdiction
 from gisgrid.audit.store import audit_geojson_bytes, audit_store, audit_xlsx_bytes
 from gisgrid.demo import ATTRIBUTION
 from gisgrid.errors import InputError, NotFound
 from gisgrid.maps import ownership as maps
+from gisgrid.web.access import current_scope
 from gisgrid.web.db import get_conn
 
 LOGGER = logging.getLogger(__name__)
@@ -119,13 +121,6 @@ def _params() -> tuple[str | None, int]:
     if not 0 <= days <= 3660:
         raise InputError(_("days must be between 0 and 3660, got %(v)s", v=days))
     return code, days
-
-
-def _towns(conn) -> list[dict]:
-    return [
-        dict(r._mapping)
-        for r in conn.execute(sa.text("SELECT code, name FROM jurisdiction WHERE level = 'town' ORDER BY code"))
-    ]
 
 
 def _popup(title: str, rows: list[tuple[str, str]]) -> str:
@@ -264,6 +259,14 @@ def _tables(result) -> list[dict]:
 
 def _run(code: str | None, days: int):
     conn = get_conn()
+    scope = current_scope()
+    if code is None and not scope.unlimited:  # "everything" is only everything for those who see everything
+        towns = list_towns(conn, scope, whole=True)
+        if not towns:
+            raise NotFound(_("No jurisdiction of yours to show."))
+        code = towns[0]["code"]
+    if code is not None:
+        visible_jurisdiction(conn, scope, code)
     settings = current_app.config["GISGRID_SETTINGS"]
     return conn, audit_store(conn, settings, code, days=days)
 
@@ -272,10 +275,11 @@ def _run(code: str | None, days: int):
 def audit_page():
     code, days = _params()
     conn = get_conn()
-    towns = _towns(conn)
+    towns = list_towns(conn, current_scope(), whole=True)
     if not towns:
         return render_template("audit.html", towns=[], jurisdiction=None)
     code = code or towns[0]["code"]
+    visible_jurisdiction(conn, current_scope(), code)  # another's: 404
     row = conn.execute(
         sa.text("SELECT id, code, name, ST_AsBinary(geom) AS geom FROM jurisdiction WHERE code = :c"), {"c": code}
     ).first()

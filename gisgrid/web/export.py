@@ -10,6 +10,7 @@ from flask import Blueprint, Response
 from gisgrid.db import layers
 from gisgrid.errors import NotFound
 from gisgrid.io import to_geojson_bytes, write_layer
+from gisgrid.web.access import current_scope
 from gisgrid.web.db import get_conn
 
 bp = Blueprint("export", __name__, url_prefix="/export")
@@ -26,7 +27,7 @@ MIMETYPES = {
 def export_layer(name: str, fmt: str):
     if fmt not in MIMETYPES:
         raise NotFound(f"unknown export format {fmt!r}; formats: {', '.join(MIMETYPES)}")
-    frame = layers.fetch_layer(get_conn(), name)
+    frame = layers.fetch_layer(get_conn(), name, scope=current_scope())  # only the rows the user sees
     if fmt == "geojson":
         if not hasattr(frame, "geometry"):
             raise NotFound(f"layer {name!r} has no geometry; export it as csv or xlsx")

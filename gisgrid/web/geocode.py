@@ -28,6 +28,7 @@ import pandas as pd
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_login import current_user
 
 from gisgrid.demo import ATTRIBUTION
 from gisgrid.errors import InputError, NotFound
@@ -84,6 +85,9 @@ def _job_dir(job: str) -> Path:
     path = _jobs_dir() / job
     if not (path / "result.csv").is_file():
         raise NotFound(_("No geocoding job %(job)s.", job=job))
+    owner = _job_meta(path).get("user_id")
+    if owner is not None and owner != current_user.id and not current_user.is_admin:
+        raise NotFound(_("No geocoding job %(job)s.", job=job))  # another clerk's job: nothing is said
     return path
 
 
@@ -159,7 +163,7 @@ def _new_job(name: str, data: bytes, form: dict) -> str:
     settings = current_app.config["GISGRID_SETTINGS"]
     job = jobs.new_job_id()
     path = uploads.upload_dir(settings, job)
-    uploads.save_upload(path, name, data, form)
+    uploads.save_upload(path, name, data, form, user_id=current_user.id)  # a job is its clerk's (and admins')
     if len(data) > settings.geocode_inline_max_bytes:
         with get_engine().begin() as conn:
             jobs.enqueue(conn, jobs.GEOCODE_UPLOAD, {"name": name}, job_id=job)

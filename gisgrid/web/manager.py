@@ -24,20 +24,22 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from folium.utilities import JsCode
 
+from gisgrid.accounts.store import list_jurisdictions, list_towns, visible_jurisdiction
 from gisgrid.analytics import store as manager
 from gisgrid.analytics.hotspots import METHOD_TEXT, METHOD_TEXT_ZH
 from gisgrid.crs import STORAGE_SRID
 from gisgrid.db import layers
 from gisgrid.demo import ATTRIBUTION
-from gisgrid.errors import InputError
+from gisgrid.errors import InputError, NotFound
 from gisgrid.io import write_workbook
 from gisgrid.maps import ownership as maps
-from gisgrid.ownership.store import segment_owner_chains
+from gisgrid.ownership.store import search_people, segment_owner_chains
+from gisgrid.web.access import current_scope
 from gisgrid.web.db import get_conn
 from gisgrid.web.vendor import VENDOR_DIR
 
@@ -85,17 +87,39 @@ def _filters(conn) -> manager.ReportFilters:
     """Filters from the query string; the jurisdiction defaults to the first town."""
     args = request.args
     jurisdiction = args.get("jurisdiction")
-    if jurisdiction is None:
-        towns = manager.towns(conn)
-        jurisdiction = towns["code"].iloc[0] if len(towns) else None
+    scope = current_scope()
+    if jurisdiction is None or (not jurisdiction and not scope.unlimited):
+        towns = list_towns(conn, scope, whole=True)  # what the user sees whole
+        jurisdiction = towns[0]["code"] if towns else None
+        if jurisdiction is None and not scope.unlimited:
+            raise NotFound(_("No jurisdiction of yours to show."))
+    if jurisdiction:
+        visible_jurisdiction(conn, scope, jurisdiction)  # another's: 404
     return manager.ReportFilters(
         date_from=_parse_day(args.get("from"), "date from"),
         date_to=_parse_day(args.get("to"), "date to"),
         categories=tuple(v for v in args.getlist("category") if v),
         statuses=tuple(v for v in args.getlist("status") if v),
         jurisdiction=jurisdiction or None,
-        owner=args.get("owner") or None,
+        owner=_owner(conn, args.get("owner")),
     )
+
+
+def _owner(conn, text: str | None) -> str | None:
+    """The owner filter as ``person:ID``/``department:ID``.  A typed name that is exactly one owner's is
+    taken; another is dropped with a message naming it (not a bare 400): people are told apart by id."""
+    text = (text or "").strip()
+    if not text or manager.OWNER_KEY.fullmatch(text):
+        return text or None
+    found = search_people(conn, text, limit=50)
+    exact = found[found["name"] == text]
+    if len(exact) == 1:
+        return f"{exact.iloc[0]['kind']}:{int(exact.iloc[0]['id'])}"
+    if len(exact) > 1:
+        flash(_("%(n)s owners are named %(name)s: pick one from the list as you type.", n=len(exact), name=text))
+    else:
+        flash(_("No owner is named %(name)s: pick one from the list as you type.", name=text))
+    return None
 
 
 # --------------------------------------------------------------------------- layers
@@ -428,12 +452,10 @@ def _map_parts(m) -> dict:
 
 def _options(conn) -> dict:
     cats = pd.read_sql_query(sa.text("SELECT code, name, name_en FROM category ORDER BY code"), conn)
-    owners = [
-        r[0] for r in conn.execute(sa.text("SELECT name FROM person UNION SELECT name FROM department ORDER BY 1"))
-    ]
+    owners = []  # offered as the user types, by /owners/people.json (people are told apart by id)
     return {
         "categories": cats.to_dict("records"),
-        "jurisdictions": manager.towns(conn).to_dict("records"),
+        "jurisdictions": list_jurisdictions(conn, current_scope()),
         "statuses": manager.STATUSES,
         "status_labels": _status_labels(),
         "owners": owners,

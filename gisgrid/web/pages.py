@@ -10,12 +10,14 @@ from flask import Blueprint, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
+from gisgrid.accounts.store import list_towns
 from gisgrid.crs import STORAGE_SRID
 from gisgrid.db import layers
 from gisgrid.demo import ATTRIBUTION
 from gisgrid.errors import InputError, NotFound
 from gisgrid.maps import ownership as maps
 from gisgrid.ownership.store import segment_owner_chains
+from gisgrid.web.access import current_scope
 from gisgrid.web.db import get_conn
 
 bp = Blueprint("pages", __name__)
@@ -49,21 +51,24 @@ def _map_parts(m) -> dict:
 
 @bp.get("/")
 def home():
+    """The segments of a town coloured by owner: only the towns and segments the user sees on the day."""
     conn = get_conn()
-    towns = _towns(conn)
+    day = _parse_day(request.args.get("date"))
+    scope = current_scope(day)
+    towns = list_towns(conn, scope)
     if not towns:
         return render_template("home.html", towns=[], town=None, stats=None)
     code = request.args.get("town") or towns[0]["code"]
     town = next((t for t in towns if t["code"] == code), None)
     if town is None:
         raise NotFound(_("No town with code %(code)s.", code=code))
-    day = _parse_day(request.args.get("date"))
     segs = layers.fetch_layer(
         conn,
         "segments",
         where="street_id IN (SELECT s.id FROM street s JOIN jurisdiction j "
         "ON j.id = s.jurisdiction_id WHERE j.code = :code)",
         params={"code": code},
+        scope=scope,
     )
     chains = segment_owner_chains(conn, day, segment_ids=segs["id"].tolist())
     segs = segs.join(chains, on="id").rename(

@@ -21,21 +21,24 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
+from gisgrid.accounts.store import is_visible, list_towns, visible_jurisdiction
 from gisgrid.demo import ATTRIBUTION
 from gisgrid.errors import InputError, NotFound
 from gisgrid.grid.edit_store import (
     EditConflict,
     EditRefused,
     check_plan_edit,
+    last_version_jurisdiction,
     load_units,
     save_plan_edit,
     unit_history,
     units_geojson,
 )
 from gisgrid.maps import ownership as maps
+from gisgrid.web.access import current_scope
 from gisgrid.web.auth import current_actor
 from gisgrid.web.db import get_conn, get_engine
-from gisgrid.web.pages import _map_parts, _towns
+from gisgrid.web.pages import _map_parts
 
 LOGGER = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ LAYERS = ("cell", "segment")
 @bp.get("/plan")
 def plan_page():
     conn = get_conn()
-    towns = _towns(conn)
+    towns = list_towns(conn, current_scope(), whole=True)  # a planner edits the towns of their grants
     if not towns:
         return render_template("plan.html", towns=[], town=None)
     code = request.args.get("town") or towns[0]["code"]
@@ -80,6 +83,7 @@ def units():
     if not code:
         raise InputError("town is required")
     conn = get_conn()
+    visible_jurisdiction(conn, current_scope(), code)
     frame = load_units(conn, code, layer)
     removed = []
     if layer == "cell":
@@ -101,9 +105,19 @@ def units():
 
 
 def _payload() -> dict:
+    """The edit, if every unit and the town it names are the user's to edit (else 404: nothing is said)."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise InputError("send the edit as a JSON object")
+    if body.get("town"):
+        visible_jurisdiction(get_conn(), current_scope(), str(body["town"]))
+    layer = body.get("layer", "cell")
+    try:
+        ids = [int(i) for i in body.get("unit_ids") or []]
+    except (TypeError, ValueError):
+        ids = []  # parse_edit names the problem
+    if layer in LAYERS and not all(_unit_visible(layer, i) for i in ids):
+        raise NotFound(_("No such unit."))
     return body
 
 
@@ -128,6 +142,21 @@ def save():
     return jsonify(result)
 
 
+def _unit_visible(layer: str, unit_id: int) -> bool:
+    """The user sees the unit, or (removed) the jurisdiction of its last saved version."""
+    conn, scope = get_conn(), current_scope()
+    if is_visible(conn, scope, layer, unit_id):
+        return True
+    code = last_version_jurisdiction(conn, layer, unit_id)
+    if code is None:
+        return False
+    try:
+        visible_jurisdiction(conn, scope, code)
+    except NotFound:
+        return False
+    return True
+
+
 @bp.get("/api/plan/history")
 def history():
     layer = request.args.get("layer", "cell")
@@ -135,4 +164,6 @@ def history():
         unit_id = int(request.args.get("id", ""))
     except ValueError:
         raise InputError("id must be an integer unit id") from None
+    if layer in LAYERS and not _unit_visible(layer, unit_id):
+        raise NotFound(_("No such unit."))
     return jsonify(versions=unit_history(get_conn(), current_app.config["GISGRID_SETTINGS"], layer, unit_id))

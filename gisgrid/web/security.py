@@ -125,7 +125,6 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("PERMANENT_SESSION_LIFETIME", dt.timedelta(minutes=settings.session_lifetime_minutes))
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the token lives as long as the session
     app.config.setdefault("WTF_CSRF_SSL_STRICT", True)
-    csrf.init_app(app)
     app.jinja_env.filters["nonce_tags"] = nonce_tags
 
     @app.before_request
@@ -147,6 +146,11 @@ def init_app(app: Flask) -> None:
         if request.is_secure:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return response
+
+
+def init_csrf(app: Flask) -> None:
+    """CSRF on every POST: after the access check, so that a stranger is sent to log in, not told of tokens."""
+    csrf.init_app(app)
 
     @app.errorhandler(CSRFError)
     def _csrf_error(exc: CSRFError):

@@ -11,4 +11,27 @@
     var el = e.target;
     if (el && el.hasAttribute && el.hasAttribute('data-autosubmit') && el.form) el.form.submit();
   });
+  /* <input list="…" data-people-search="URL">: offer people and departments (by id) as the user types. */
+  var timer = null;
+  document.addEventListener('input', function (e) {
+    var el = e.target;
+    if (!el || !el.hasAttribute || !el.hasAttribute('data-people-search')) return;
+    var list = document.getElementById(el.getAttribute('list'));
+    var q = el.value.trim();
+    if (!list || !q || /^(person|department):[0-9]+$/.test(q)) return;
+    clearTimeout(timer);
+    timer = setTimeout(function () {
+      fetch(el.getAttribute('data-people-search') + '?q=' + encodeURIComponent(q), {credentials: 'same-origin'})
+        .then(function (r) { return r.ok ? r.json() : {people: []}; })
+        .then(function (body) {
+          list.textContent = '';
+          body.people.forEach(function (p) {
+            var opt = document.createElement('option');
+            opt.value = p.key;
+            opt.textContent = p.label;
+            list.appendChild(opt);
+          });
+        });
+    }, 200);
+  });
 })();
