@@ -643,7 +643,7 @@ def visible_jurisdiction(conn: sa.Connection, scope: _scope.Scope, code: str) ->
         {"c": code, **scope.params()},
     ).first()
     if row is None:
-        raise NotFound(f"no jurisdiction with code {code!r}")
+        raise NotFound(f"no town or other jurisdiction with code {code!r}")
     return dict(row._mapping)
 
 

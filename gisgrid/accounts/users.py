@@ -16,7 +16,7 @@ from functools import lru_cache
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from gisgrid.accounts.roles import Permission, may, permissions_of
+from gisgrid.accounts.roles import AREA_ROLES, Permission, may, permissions_of
 from gisgrid.errors import InputError
 
 #: A user name: lower-case letters, digits and ``. _ @ -``, starting with a letter or digit.
@@ -188,6 +188,11 @@ class User:
     @property
     def is_admin(self) -> bool:
         return "admin" in self.roles
+
+    @property
+    def sees_everything(self) -> bool:
+        """An area role granted with no jurisdiction: the whole deployment (:mod:`gisgrid.accounts.scope`)."""
+        return any(g.role in AREA_ROLES and g.jurisdiction_id is None for g in self.grants)
 
     def actor(self, address: str | None = None) -> Actor:
         return Actor(user_id=self.id, person_id=self.person_id, name=self.name, username=self.username, address=address)

@@ -158,7 +158,11 @@ def fetch_layer(conn: sa.Connection, name: str, *, where: str | None = None, par
     if scope is not None and not scope.unlimited:
         conditions.append(_scope_condition(name, scope))
         params.update(scope.params())
-    sql = lay.sql if not conditions else f"SELECT * FROM ({lay.sql}) AS t WHERE {' AND '.join(conditions)}"
+    if conditions:  # a subquery's order is not kept: the layer's order again, outside
+        order = "code" if name in ("jurisdictions", "cells", "categories", "departments") else "id"
+        sql = f"SELECT * FROM ({lay.sql}) AS t WHERE {' AND '.join(conditions)} ORDER BY t.{order}"
+    else:
+        sql = lay.sql
     frame = pd.read_sql_query(sa.text(sql), conn, params=params)
     if lay.geometry is None:
         return frame
