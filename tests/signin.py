@@ -25,12 +25,20 @@ TEST_PASSWORD = "test-password-1"
 
 def account_for(app, *, user: str | None = None, role: str | None = "admin"):
     """The account ``user`` of the app's database, or a ``test-<role>`` account with that role (made once)."""
+
+    engine = app.extensions["gisgrid.engine"]
+    name = user or f"test-{role}"
+    try:
+        return _account(engine, name, user, role)
+    except sa.exc.IntegrityError:  # made at the same moment by another thread's client
+        return _account(engine, name, user, role)
+
+
+def _account(engine, name: str, user: str | None, role: str | None):
     from gisgrid.accounts.store import create_user, find_user
     from gisgrid.accounts.users import Actor
     from gisgrid.errors import NotFound
 
-    engine = app.extensions["gisgrid.engine"]
-    name = user or f"test-{role}"
     with engine.begin() as conn:
         try:
             return find_user(conn, name)
