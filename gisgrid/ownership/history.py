@@ -18,7 +18,7 @@ The owner chain (段长 → 二级街长 → 一级街长 → 总街长)
     the street's jurisdiction and its ancestors (community → town → county).
     A street without a 一级街长 of its own thus shows its town's, on the
     map and in a routing explanation alike.  A role nobody holds at any level
-    is shown as "—".
+    is left out of the chain's text (:func:`chain_text`).
 
 Has no owner (无人负责)
     A unit has an owner on day ``d`` when an assignment *targeting the unit
@@ -53,8 +53,6 @@ CHAIN_JURISDICTION_DEPTH = 3
 #: The role that owns each kind of unit: a unit without a valid assignment of its own in one of
 #: these roles has no owner.  Routing sends a report on the unit to the same roles.
 UNIT_ROLES: Mapping[str, tuple[str, ...]] = {"segment": ("段长",), "cell": ("网格员", "网格长")}
-#: Shown in a chain for a role that nobody holds.
-NOBODY = "—"
 
 _DAY_OFFSET = 1 << 20  # days added so that dates from about 900 AD on are non-negative
 _ID_BITS = 36
@@ -107,8 +105,12 @@ def owned_units(assignments: pd.DataFrame, day: dt.date) -> set[tuple[str, int]]
 
 def chain_text(names: Mapping[str, str | None]) -> str:
     """ "段长 A → 二级街长 B → 一级街长 — → 总街长 D": every chain role, "—" where nobody holds it."""
-    shown = {role: names.get(role) for role in CHAIN_ROLES}
-    return " → ".join(f"{role} {NOBODY if v is None or pd.isna(v) or v == '' else v}" for role, v in shown.items())
+    parts = []
+    for role in CHAIN_ROLES:
+        v = names.get(role)
+        if not (v is None or v != v or v == ""):  # None, NaN or empty: nobody holds the role
+            parts.append(f"{role} {v}")
+    return " → ".join(parts)
 
 
 def as_days(values: Any) -> np.ndarray:
@@ -370,7 +372,7 @@ class OwnerHistory:
         pandas.DataFrame
             One row per lookup: one column per :data:`CHAIN_ROLES` role (owner
             name or None) and ``chain`` (:func:`chain_text`; None where the
-            segment id is missing).
+            segment id is missing or nobody holds any role).
         """
         days = days if isinstance(days, np.ndarray) and days.dtype == "datetime64[D]" else as_days(days)
         levels = topology.levels(segment_ids)
@@ -409,7 +411,7 @@ class OwnerHistory:
                 chain_text({role: values[code[i]] for role, values, code in zip(CHAIN_ROLES, uniques, codes)})
                 for i in first
             ]
-            chain[has_segment] = np.asarray(texts, dtype=object)[combined]
+            chain[has_segment] = np.asarray([t or None for t in texts], dtype=object)[combined]
         frame = pd.DataFrame(out)
         frame["chain"] = chain
         return frame

@@ -57,7 +57,7 @@ def segment_owner_chains(
             out["owner_name"] = sub["owner_name"]
             out["owner_phone"] = sub["owner_phone"]
             out["owner_key"] = sub["owner_key"]
-    out["chain"] = [chain_text(dict(zip(CHAIN_ROLES, names))) for names in out[list(CHAIN_ROLES)].to_numpy()]
+    out["chain"] = [chain_text(dict(zip(CHAIN_ROLES, names))) or None for names in out[list(CHAIN_ROLES)].to_numpy()]
     return out
 
 
