@@ -31,7 +31,7 @@ from gisgrid.demo import ATTRIBUTION
 from gisgrid.errors import InputError, NotFound
 from gisgrid.geocode.batch import ColumnNotFound, read_table, xlsx_number_columns
 from gisgrid.geocode.route import geocode_and_route, input_columns, needs_review, output_names, route_located
-from gisgrid.io._tabular import SheetNotFound, UnreadableTable
+from gisgrid.io.tables import SheetNotFound, UnreadableTable
 from gisgrid.maps import ownership as maps
 from gisgrid.web.db import get_conn
 
