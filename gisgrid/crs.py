@@ -95,6 +95,75 @@ def parse_crs(value) -> InputCRS:
     raise CRSError(f"CRS {value!r} is neither geographic nor projected")
 
 
+def reconcile_crs(declared, stated: str | None, *, source: str, default: int | None = None) -> InputCRS:
+    """The CRS of a file's coordinates: the one rule for every file read (import, assign).
+
+    Parameters
+    ----------
+    declared : str, int, InputCRS or None
+        What the user declared (``--crs``).
+    stated : str or None
+        What the file states (a GeoPackage's or Shapefile's CRS, a GeoJSON
+        ``crs`` member); None when it states none.
+    source : str
+        The file's name, for the messages.
+    default : int, optional
+        The CRS of a file that states none (RFC 7946: GeoJSON is WGS84).
+
+    Returns
+    -------
+    InputCRS
+        The declared CRS when the file states none; the file's when nothing is
+        declared; else the declared one when the two agree: the same EPSG code,
+        two geographic CRSs stored as they are (EPSG:4326 and EPSG:4490 both
+        accepted, :data:`GEOGRAPHIC_SAME_AS_STORAGE`), or GCJ-02/BD-09 declared
+        for a file labelled with such a CRS (those systems have no code a file
+        could carry).  GCJ-02 and BD-09 are converted by :func:`to_storage`.
+
+    Raises
+    ------
+    CRSError
+        No CRS at all, a stated CRS without an EPSG code and nothing declared,
+        or a declaration contradicting the file: gisgrid never reprojects
+        silently.
+    """
+    user = parse_crs(declared) if declared is not None else None
+    if stated is None:
+        if user is not None:
+            return user
+        if default is not None:
+            return parse_crs(default)
+        raise CRSError(f"{source} states no CRS; declare it with --crs (e.g. EPSG:4490, gcj02 or an EPSG code)")
+    try:
+        own = parse_crs(stated)
+    except CRSError:
+        own = None
+    if user is None:
+        if own is None:
+            raise CRSError(f"{source} states a CRS without an EPSG code; declare its EPSG code with --crs")
+        return own
+    if own == user:
+        return user
+    same_storage = own is not None and own.epsg in GEOGRAPHIC_SAME_AS_STORAGE
+    if same_storage and (user.epsg in GEOGRAPHIC_SAME_AS_STORAGE or user.kind in {"gcj02", "bd09"}):
+        LOGGER.info("%s is labelled %s; reading it as declared, %s", source, own.name, user.name)
+        return user
+    if own is None and user.epsg is not None and _same_crs(stated, user.epsg):
+        return user
+    stated_name = own.name if own is not None else "a CRS without an EPSG code"
+    raise CRSError(
+        f"{source} states {stated_name} but {user.name} was declared; "
+        "drop --crs to use the file's CRS, or fix the file (gisgrid does not reproject silently)"
+    )
+
+
+def _same_crs(stated: str, epsg: int) -> bool:
+    try:
+        return CRS.from_user_input(stated).equals(CRS.from_epsg(epsg), ignore_axis_order=True)
+    except _PyprojCRSError:
+        return False
+
+
 @lru_cache(maxsize=64)
 def transformer(src: int, dst: int) -> Transformer:
     """A cached always-x/y (lon/lat) transformer between two EPSG codes."""

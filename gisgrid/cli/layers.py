@@ -55,7 +55,7 @@ IMPORT_LAYERS = ["jurisdictions", "streets", "segments", "cells", "owners", "rep
 @click.option("--x", "x", help="Longitude / easting column (CSV, XLSX).")
 @click.option("--y", "y", help="Latitude / northing column (CSV, XLSX).")
 @click.option("--wkt", help="WKT geometry column (CSV, XLSX).")
-@click.option("--jurisdiction", "code", help="Division code the rows belong to (also used for an extent check).")
+@click.option("--jurisdiction", "code", help="Division code the rows belong to.")
 @click.option("--strict", is_flag=True, help="Load nothing when any row is bad.")
 @handle_errors
 def import_cmd(layer_name, path, crs_name, mapping, sheet, x, y, wkt, code, strict) -> None:

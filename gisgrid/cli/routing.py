@@ -65,22 +65,40 @@ def assign_point(lon, lat, crs_name, category, day) -> None:
     type=click.Path(dir_okay=False),
     help="Output file (default: SRC with .assigned before the extension).",
 )
-@click.option("--crs", "crs_name", required=True, help="CRS of the coordinates (EPSG:4326, gcj02, bd09, EPSG:n).")
+@click.option(
+    "--crs",
+    "crs_name",
+    help="CRS of the coordinates (EPSG:4326, EPSG:4490, gcj02, bd09, EPSG:n). Required for CSV and XLSX; "
+    "a GeoJSON, GeoPackage or Shapefile states its own.",
+)
 @click.option("--lon", help="Longitude/easting column (default: detected).")
 @click.option("--lat", help="Latitude/northing column (default: detected).")
 @click.option("--category", help="Category column (default: detected).")
 @click.option("--date", "date_col", help="Report date column (default: detected).")
+@click.option("--sheet", help="XLSX sheet name (default: the first sheet).")
+@click.option("--layer", help="GeoPackage layer or zipped Shapefile name (when there are several).")
 @click.option("--chunk-rows", default=200_000, show_default=True)
 @handle_errors
-def assign_file_cmd(src, dst, crs_name, lon, lat, category, date_col, chunk_rows) -> None:
-    """Route every row of SRC (CSV, XLSX, GeoJSON, GeoPackage); rows in = rows out."""
+def assign_file_cmd(src, dst, crs_name, lon, lat, category, date_col, sheet, layer, chunk_rows) -> None:
+    """Route every row of SRC (CSV, XLSX, GeoJSON, GeoPackage, Shapefile); rows in = rows out."""
     from pathlib import Path
 
     deployment, _, _ = deployment_engine_settings()
     src_path = Path(src)
     dst_path = Path(dst) if dst else src_path.with_name(src_path.stem + ".assigned" + src_path.suffix)
+    if dst is None and src_path.suffix.lower() in {".shp", ".zip"}:
+        dst_path = src_path.with_name(src_path.stem + ".assigned.gpkg")
     summary = deployment.assign_file(
-        src_path, dst_path, crs=crs_name, lon=lon, lat=lat, category=category, date=date_col, chunk_rows=chunk_rows
+        src_path,
+        dst_path,
+        crs=crs_name,
+        lon=lon,
+        lat=lat,
+        category=category,
+        date=date_col,
+        sheet=sheet,
+        layer=layer,
+        chunk_rows=chunk_rows,
     )
     click.echo(str(summary))
     click.echo(f"wrote {dst_path}")

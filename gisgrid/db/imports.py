@@ -20,8 +20,10 @@ import sqlalchemy as sa
 from gisgrid import crs, timeutil
 from gisgrid.config import Settings, load_settings
 from gisgrid.db import sql as dbsql
+from gisgrid.db.areas import served_areas
 from gisgrid.db.layers import insert_frame
 from gisgrid.errors import FileFormatError, InputError
+from gisgrid.io import tables
 
 LOGGER = logging.getLogger(__name__)
 
@@ -97,42 +99,19 @@ def _multi(geom):
     return geom
 
 
-def read_table(path: str | Path, *, sheet: str | None = None) -> pd.DataFrame:
-    """A table without geometry (owners): CSV in UTF-8 or GBK, or an XLSX sheet; all cells as text.
+def read_table(path: str | Path, *, sheet: str | None = None) -> tuple[pd.DataFrame, dict[int, str]]:
+    """A table without geometry (owners), by the one table reader (:mod:`gisgrid.io.tables`); cells as text.
 
-    Adds a ``row`` column with 1-based data row numbers.
+    Returns the rows with a ``row`` column of 1-based data row numbers, and the
+    rows that could not be read (row number → reason).
     """
     path = Path(path)
-    if not path.exists():
-        raise FileFormatError(f"file not found: {path}")
-    if path.stat().st_size == 0:
-        raise FileFormatError(f"{path} is empty")
-    ext = path.suffix.lower()
-    if ext in {".csv", ".txt"}:
-        raw = path.read_bytes()
-        for enc in ("utf-8-sig", "gb18030"):
-            try:
-                text = raw.decode(enc)
-                break
-            except UnicodeDecodeError:
-                continue
-        else:
-            raise FileFormatError(f"{path}: not UTF-8 or GBK text")
-        import io as _io
-
-        frame = pd.read_csv(_io.StringIO(text), dtype=str, keep_default_na=False)
-    elif ext == ".xlsx":
-        from gisgrid.io._tabular import open_sheet
-
-        workbook, worksheet = open_sheet(path, sheet, read_only=True)  # clear errors: no workbook, no such sheet
-        workbook.close()
-        frame = pd.read_excel(path, sheet_name=worksheet.title, dtype=str, keep_default_na=False)
-    else:
-        raise FileFormatError(f"unsupported format {ext or '(none)'} for a table; use .csv or .xlsx")
-    if frame.empty:
-        raise FileFormatError(f"{path} has no data rows")
-    frame.insert(0, "row", np.arange(1, len(frame) + 1))
-    return frame
+    if path.suffix.lower() not in {".csv", ".txt", ".tsv", ".xlsx", ".xlsm"}:
+        raise FileFormatError(f"unsupported format {path.suffix or '(none)'} for a table; use .csv or .xlsx")
+    _, chunk = tables.read_table(path, sheet=sheet)
+    if not len(chunk.frame) and not chunk.malformed:
+        raise FileFormatError(f"{path.name} has no data rows")
+    return chunk.frame.reset_index(), chunk.malformed
 
 
 class _Importer:
@@ -591,27 +570,22 @@ def import_file(
         raise InputError(f"cannot import {layer_name!r}; layers: {', '.join(IMPORTABLE)}")
     importer_cls = _IMPORTERS[layer_name]
     if layer_name == "owners":
-        frame = read_table(path, sheet=sheet)
+        frame, malformed = read_table(path, sheet=sheet)
         if mapping:
             missing = [src for src in mapping.values() if src not in frame.columns]
             if missing:
                 raise InputError(f"no column {', '.join(missing)}; columns: {', '.join(frame.columns[1:])}")
             frame = frame.rename(columns={v: k for k, v in mapping.items()})
-        summary = ImportSummary(layer_name, total=len(frame))
+        summary = ImportSummary(
+            layer_name,
+            total=len(frame) + len(malformed),
+            rejected=[Problem(row, reason) for row, reason in malformed.items()],
+        )
     else:
         from gisgrid.io import read_layer
 
-        extent = None
-        if jurisdiction_code:
-            b = conn.execute(
-                sa.text(
-                    "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-                    "(SELECT ST_Extent(geom)::geometry AS e FROM jurisdiction WHERE code = :c) t"
-                ),
-                {"c": jurisdiction_code},
-            ).first()
-            if b and b[0] is not None:
-                extent = tuple(float(v) for v in b)
+        # the areas the deployment serves: the swapped lon/lat check of gisgrid assign, the same rule
+        extent = served_areas(conn) or None
         result = read_layer(
             path,
             crs=crs_name,

@@ -9,9 +9,7 @@ addresses a lot).
 from __future__ import annotations
 
 import codecs
-import csv
 import hashlib
-import io
 import json
 import logging
 import os
@@ -25,7 +23,7 @@ import pandas as pd
 from gisgrid.errors import FileFormatError, InputError
 from gisgrid.geocode.gazetteer import Gazetteer
 from gisgrid.geocode.match import GeocodeResult, geocode
-from gisgrid.io._tabular import UnreadableTable, _cell_text, detect_encoding, open_sheet, unique_names
+from gisgrid.io.tables import UnreadableTable, open_table
 from gisgrid.io.write import csv_bytes, write_table
 
 LOGGER = logging.getLogger(__name__)
@@ -36,8 +34,6 @@ RESULT_COLUMNS = ("lon", "lat", "quality", "confidence", "matched_name", "geocod
 NUMBER_COLUMNS = ("lon", "lat", "confidence")
 #: Rows written per chunk of a file; the progress file is updated after each.
 CHUNK_ROWS = 2000
-#: Rows searched for the header row of a worksheet (title rows above it are skipped).
-HEADER_SEARCH_ROWS = 10
 
 
 def added_names(columns, names=RESULT_COLUMNS) -> dict[str, str]:
@@ -177,19 +173,18 @@ class GeocodeFileResult:
 
 
 def read_table(src: Path, *, sheet: str | None = None, column: str | None = None) -> pd.DataFrame:
-    """Read a CSV (UTF-8, GBK/GB18030, Big5 … detected) or XLSX file as text, keeping every row.
+    """Read a CSV or XLSX file as text with the one table reader (:mod:`gisgrid.io.tables`).
+
+    Encoding (UTF-8, GBK/GB18030, Big5 …), delimiter, title rows above the
+    header, a two-row header under merged group names and merged cells are
+    handled there; blank rows are not data rows.  The header does not depend
+    on ``column`` unless the column is found in a lower row, so the columns a
+    wrong name lists are exactly the names accepted.
 
     ``frame.attrs["number_columns"]`` lists the XLSX columns whose every filled
     cell is a number in the workbook, so that they are written back as numbers
     (:func:`xlsx_number_columns`); a column with any text cell ('007',
     '13800138000') stays text.  A CSV has none.
-
-    Blank lines stay rows (their address is empty, so they come out 'failed').
-    For XLSX, ``sheet`` chooses the worksheet by name; merged cells are
-    filled across their range, title rows above the header are skipped and a
-    header of two rows (a merged group name over sub-headers) is read (see
-    :func:`_header_rows`).  The header does not depend on ``column``, so the
-    columns a wrong name lists are exactly the names accepted.
 
     Raises
     ------
@@ -199,102 +194,26 @@ def read_table(src: Path, *, sheet: str | None = None, column: str | None = None
     SheetNotFound
         Unknown sheet (lists the sheets).
     UnreadableTable
-        Unreadable or empty file.
+        Unreadable or empty file, or a row that cannot be split into the
+        header's columns (named by its number).
     FileFormatError
         Neither CSV nor XLSX.
     """
     src = Path(src)
     suffix = src.suffix.lower()
-    sheets: list[str] = []
-    if suffix in {".xlsx", ".xlsm"}:
-        frame, title, sheets = _read_xlsx(src, sheet, column)
-    elif suffix in {".csv", ".txt", ".tsv"}:
-        if sheet is not None:
-            raise InputError(f"sheet={sheet!r} given but {src.name} is a CSV file, which has no sheets")
-        frame, title = _read_csv(src), None
-        frame.attrs["number_columns"] = []
-    else:
+    if suffix not in {".xlsx", ".xlsm", ".csv", ".txt", ".tsv"}:
         raise FileFormatError(f"{src.name}: unsupported file type {suffix!r}; use CSV or XLSX")
+    table = open_table(src, sheet=sheet, column=column)
+    chunk = table.read()
+    if chunk.malformed:
+        row, reason = next(iter(sorted(chunk.malformed.items())))
+        raise UnreadableTable("csv", f"{src.name} is not a readable CSV file: row {row} {reason}")
+    frame = chunk.frame.reset_index(drop=True)
+    frame.attrs["number_columns"] = chunk.number_columns
     if column is not None and column not in frame.columns:
-        raise ColumnNotFound(
-            column, frame.columns, sheet=title, sheets=sheets if sheet is None and len(sheets) > 1 else ()
-        )
+        sheets = table.sheets if sheet is None and len(table.sheets) > 1 else ()
+        raise ColumnNotFound(column, frame.columns, sheet=table.sheet, sheets=sheets)
     return frame
-
-
-def _read_csv(src: Path) -> pd.DataFrame:
-    data = src.read_bytes()
-    if not data.strip():
-        raise UnreadableTable("empty", f"file is empty: {src.name}")
-    encoding = detect_encoding(data)
-    try:
-        text = data.decode(encoding).lstrip("\ufeff")
-    except UnicodeDecodeError as exc:
-        raise UnreadableTable(
-            "encoding", f"{src.name} is not valid {encoding} text ({exc.reason} at byte {exc.start}); save it as UTF-8"
-        ) from exc
-    header = text.split("\n", 1)[0]
-    delimiter = max((",", "\t", ";", "|"), key=header.count)
-    try:
-        table = pd.read_csv(
-            io.StringIO(text),
-            header=None,
-            dtype=str,
-            keep_default_na=False,
-            na_values=[],
-            skip_blank_lines=False,
-            sep=delimiter,
-            quoting=csv.QUOTE_MINIMAL,
-        )
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise UnreadableTable("csv", f"{src.name} is not a readable CSV file: {exc}") from exc
-    # the header named as in XLSX files and the layer imports (备注_2, column_4), not as pandas does (备注.1)
-    return table.iloc[1:].set_axis(unique_names(table.iloc[0]), axis=1).reset_index(drop=True)
-
-
-def _read_xlsx(src: Path, sheet: str | None, column: str | None = None) -> tuple[pd.DataFrame, str, list[str]]:
-    """One worksheet as text, and its name and the workbook's sheet names."""
-    workbook, ws = open_sheet(src, sheet, read_only=False)  # not read-only: merged ranges are needed
-    try:
-        values = list(ws.iter_rows(values_only=True))
-        cells = [[_cell_text(v) for v in row] for row in values]
-        merged = list(ws.merged_cells.ranges)
-        title, sheets = ws.title, list(workbook.sheetnames)
-    finally:
-        workbook.close()
-    for rng in merged:  # every cell of a merged range shows the range's value
-        for r in range(rng.min_row - 1, min(rng.max_row, len(cells))):
-            for c in range(rng.min_col - 1, min(rng.max_col, len(cells[r]))):
-                cells[r][c] = cells[rng.min_row - 1][rng.min_col - 1]
-    while cells and not any(c not in (None, "") for c in cells[-1]):
-        cells.pop()
-    if not cells:
-        raise UnreadableTable("empty", f"file is empty: sheet {title!r} of {src.name}", sheet=title)
-    first, last = _header_rows(cells, merged, column)
-    block = cells[first : last + 1]
-    # per column the lowest name of the header rows: 地址 and 社区 under a merged 位置, not 位置 twice
-    header = [
-        next((row[i].strip() for row in reversed(block) if (row[i] or "").strip()), "") for i in range(len(block[0]))
-    ]
-    names = unique_names(header)
-    width = len(names)
-    rows = [(row + [None] * width)[:width] for row in cells[last + 1 :]]
-    frame = pd.DataFrame(rows, columns=names, dtype=object).fillna("").astype(str)
-    frame.attrs["number_columns"] = _number_columns(values[last + 1 :], names)
-    return frame, title, sheets
-
-
-def _number_columns(values: list[tuple], names: list[str]) -> list[str]:
-    """The ``names`` of the columns whose filled cells (openpyxl values, by row) are all numbers."""
-
-    def filled(i: int) -> list:
-        return [row[i] for row in values if i < len(row) and row[i] is not None and row[i] != ""]
-
-    return [
-        name
-        for i, name in enumerate(names)
-        if filled(i) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in filled(i))
-    ]
 
 
 def xlsx_number_columns(input_numbers, names: dict[str, str]) -> list[str]:
@@ -304,33 +223,6 @@ def xlsx_number_columns(input_numbers, names: dict[str, str]) -> list[str]:
     ``names`` are the added columns' names (:func:`added_names`).
     """
     return [*input_numbers, *(names[c] for c in NUMBER_COLUMNS)]
-
-
-def _header_rows(cells: list[list[str | None]], merged, column: str | None = None) -> tuple[int, int]:
-    """The first and last (0-based) rows of a worksheet's header.
-
-    The header holds ``column`` when one of the top :data:`HEADER_SEARCH_ROWS`
-    rows does (under a title of any width).  Otherwise it is the first of them
-    with at least half as many different values as the fullest (and two or
-    more): a title merged across the columns, or a line such as ``填报单位 …
-    填报日期 …``, has fewer.  Cells merged down from it make the header two (or
-    more) rows high.
-    """
-
-    def spans(first: int) -> tuple[int, int]:
-        last = max((rng.max_row - 1 for rng in merged if rng.min_row - 1 == first), default=first)
-        return first, min(last, len(cells) - 1)
-
-    top = cells[:HEADER_SEARCH_ROWS]
-    counts = [len({c.strip() for c in row if c and c.strip()}) for row in top]
-    need = max(min(2, max(counts)), -(-max(counts) // 2))
-    first, last = spans(next(i for i, n in enumerate(counts) if n >= need))
-    holding = next((i for i, row in enumerate(top) if any((c or "").strip() == column for c in row)), None)
-    if column is None or holding is None or first <= holding <= last:
-        return first, last
-    # the row holding the column, with the rows merged down over it (a group name above a sub-header)
-    above = [rng.min_row - 1 for rng in merged if rng.min_row - 1 < holding <= rng.max_row - 1]
-    return spans(min(above, default=holding))
 
 
 def _signature(src: Path, column: str, sheet: str | None) -> str:

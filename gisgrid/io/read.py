@@ -17,31 +17,20 @@ counted.
 
 from __future__ import annotations
 
-import json
 import logging
-import warnings
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
-import pyogrio.errors
-import shapely
-from pyproj import CRS
-from pyproj.exceptions import CRSError as _PyprojCRSError
 
-from gisgrid.crs import STORAGE_SRID, WGS84, InputCRS, parse_crs
-from gisgrid.errors import CRSError, FileFormatError, InputError
+from gisgrid.crs import STORAGE_SRID, InputCRS
+from gisgrid.errors import FileFormatError, InputError
 from gisgrid.io._tabular import (
-    decode_geometries,
     find_geometry_columns,
     parse_geometry,
-    read_csv_table,
-    read_xlsx_table,
 )
 from gisgrid.io._validate import (
     Findings,
@@ -52,6 +41,7 @@ from gisgrid.io._validate import (
     expected_family,
     geometries_to_storage,
 )
+from gisgrid.io.tables import open_table
 
 LOGGER = logging.getLogger(__name__)
 
@@ -69,7 +59,6 @@ READ_FORMATS: dict[str, str] = {
 #: Reserved output columns; source columns with these names are kept with this suffix.
 RENAMED_SUFFIX = "_orig"
 _RESERVED = ("row", "geometry")
-_GDAL_ERRORS = (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError)
 
 
 @dataclass(frozen=True)
@@ -207,36 +196,30 @@ def read_layer(
     path = Path(path)
     family = expected_family(expected_geom)
     extent = check_extent(extent)
-    if not path.is_file():
-        raise FileFormatError(f"file not found: {path}")
-    kind = READ_FORMATS.get(path.suffix.lower())
-    if kind is None:
+    if path.is_file() and READ_FORMATS.get(path.suffix.lower()) is None:
         raise FileFormatError(
             f"unsupported file type {path.suffix or '(none)'!r} for {path.name}; supported: "
             "GeoJSON (.geojson, .json), GeoPackage (.gpkg), Shapefile (.shp or zipped .zip), "
             "CSV (.csv, .txt), Excel (.xlsx)"
         )
-    if path.stat().st_size == 0:
-        raise FileFormatError(f"file is empty: {path.name} has 0 bytes")
-
-    if kind in {"csv", "xlsx"}:
-        if crs is None:
-            raise CRSError(
-                f"{path.name}: say which CRS the coordinates are in with --crs "
-                "(e.g. EPSG:4326, EPSG:4490, gcj02, bd09 or a projected EPSG code)"
-            )
-        input_crs = parse_crs(crs)
-        if kind == "csv":
-            table, malformed = read_csv_table(path)
-        else:
-            table, malformed = read_xlsx_table(path, sheet)
-        columns = find_geometry_columns(list(table.columns), geometry=geometry, x=x, y=y, wkt=wkt)
-        geoms, rejected, repaired = parse_geometry(table, columns)
+    table = open_table(path, sheet=sheet, layer=layer)
+    input_crs = table.crs(crs)
+    chunk = table.read()
+    if table.is_vector:
+        frame, geoms, consumed, points = chunk.frame, chunk.geoms, (), False
+        malformed = {}
+        # feature numbers are 1..n: positions are numbers - 1
+        rejected = {row - 1: reasons for row, reasons in chunk.rejected.items()}
+        repaired = {row - 1: reasons for row, reasons in chunk.repaired.items()}
+    else:
+        if not len(chunk.frame) and not chunk.malformed:
+            raise FileFormatError(f"file is empty: {path.name} has a header but no data rows")
+        frame, malformed = chunk.frame.mask(chunk.frame == ""), chunk.malformed
+        columns = find_geometry_columns(list(frame.columns), geometry=geometry, x=x, y=y, wkt=wkt)
+        geoms, rejected, repaired = parse_geometry(frame, columns)
         consumed = columns.consumed
         points = columns.kind == "xy"
-    else:
-        table, geoms, rejected, repaired, input_crs = _read_vector(path, kind, layer, crs)
-        malformed, consumed, points = {}, (), False
+    table = frame
 
     attributes = _attributes(table, consumed, mapping)
     return _assemble(
@@ -251,170 +234,6 @@ def read_layer(
         family=family,
         points=points or family == "point",
     )
-
-
-# --- vector files ---------------------------------------------------------------------
-def _dataset(path: Path, kind: str, layer: str | None) -> tuple[str, str | None]:
-    """The GDAL dataset name and layer to open (a zip's Shapefile through /vsizip/)."""
-    if kind == "shp":
-        siblings = {str(p).lower() for p in path.parent.iterdir()}
-        _require_shapefile_parts(str(path), archive_names=siblings, where=path.name)
-    if kind != "zip":
-        return str(path), layer
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = [n for n in archive.namelist() if n.lower().endswith(".shp") and not n.startswith("__MACOSX/")]
-    except zipfile.BadZipFile as exc:
-        raise FileFormatError(f"{path.name} is not a readable zip file: {exc}") from exc
-    if not members:
-        raise FileFormatError(f"{path.name} holds no Shapefile (.shp)")
-    names = [PurePosixPath(m).stem for m in members]
-    if layer is not None:
-        if layer not in names:
-            raise InputError(f"layer {layer!r} not found in {path.name}; layers: {', '.join(names)}")
-        member = members[names.index(layer)]
-    elif len(members) > 1:
-        raise InputError(f"{path.name} holds several Shapefiles; choose one with --layer: {', '.join(names)}")
-    else:
-        member = members[0]
-    _require_shapefile_parts(member, archive_names=set(_lower(n) for n in _zip_names(path)), where=path.name)
-    return f"/vsizip/{path.resolve()}/{member}", None
-
-
-def _lower(name: str) -> str:
-    return name.lower()
-
-
-def _zip_names(path: Path) -> list[str]:
-    with zipfile.ZipFile(path) as archive:
-        return archive.namelist()
-
-
-#: The parts a Shapefile cannot be read without, and what each holds.
-_SHAPEFILE_PARTS = {".shx": "its index", ".dbf": "its attribute table"}
-
-
-def _require_shapefile_parts(shp: str, *, archive_names: set[str], where: str) -> None:
-    """Name the missing companion files of a Shapefile instead of GDAL's "not recognized"."""
-    stem = shp[: -len(".shp")]
-    missing = [
-        f"{PurePosixPath(stem).name}{ext} ({what})"
-        for ext, what in _SHAPEFILE_PARTS.items()
-        if (stem + ext).lower() not in archive_names
-    ]
-    if missing:
-        raise FileFormatError(
-            f"{where}: the Shapefile {PurePosixPath(shp).name} comes without {' and '.join(missing)}; "
-            "a Shapefile is several files: put the .shp, .shx, .dbf and .prj together"
-        )
-
-
-_KIND_NAMES = {"geojson": "GeoJSON", "gpkg": "GeoPackage", "shp": "Shapefile", "zip": "zipped Shapefile"}
-
-
-def _gdal_reason(exc: Exception, kind: str) -> str:
-    """GDAL's error as a reason a clerk can act on."""
-    text = str(exc)
-    if "not recognized as" in text or "not recognised as" in text or "Failed to read GeoJSON" in text:
-        return f"its contents are not {_KIND_NAMES.get(kind, kind)} (is the file of another kind, or damaged?)"
-    if "No such file" in text:
-        return "the file does not exist"
-    # keep GDAL's own words, without the dataset path it starts with
-    return text.split(": ", 1)[-1] if text.startswith(("/", "/vsizip/")) else text
-
-
-def _choose_layer(dataset: str, path: Path, layer: str | None) -> str:
-    layers = pyogrio.list_layers(dataset)
-    names = [str(name) for name, _ in layers]
-    if layer is not None:
-        if layer not in names:
-            raise InputError(f"layer {layer!r} not found in {path.name}; layers: {', '.join(names)}")
-        return layer
-    spatial = [str(name) for name, geometry_type in layers if geometry_type is not None]
-    if len(names) == 1:
-        return names[0]
-    if len(spatial) == 1:
-        return spatial[0]
-    raise InputError(f"{path.name} holds several layers; choose one with --layer: {', '.join(names)}")
-
-
-def _geojson_declares_crs(path: Path) -> bool:
-    """Whether a GeoJSON file has a (pre-RFC 7946) ``crs`` member; GDAL reports WGS84 either way."""
-    try:
-        with path.open("rb") as handle:
-            document = json.load(handle)
-    except (ValueError, UnicodeDecodeError):
-        return False
-    return isinstance(document, dict) and (
-        document.get("crs") is not None or document.get("spatialReference") is not None
-    )
-
-
-def _read_vector(
-    path: Path, kind: str, layer: str | None, declared
-) -> tuple[pd.DataFrame, np.ndarray, dict[int, list[str]], dict[int, list[str]], InputCRS]:
-    """Attributes (indexed by feature number), geometries and parse findings of a vector layer."""
-    dataset, layer = _dataset(path, kind, layer)
-    try:
-        layer = _choose_layer(dataset, path, layer)
-        with warnings.catch_warnings():
-            # GDAL warns about unclosed rings; they are reported per row below
-            warnings.filterwarnings("ignore", message="Non closed ring detected")
-            attributes = pyogrio.read_dataframe(dataset, layer=layer, read_geometry=False)
-            meta, _, wkb, _ = pyogrio.raw.read(dataset, layer=layer, columns=[], read_geometry=True)
-    except _GDAL_ERRORS as exc:
-        raise FileFormatError(f"cannot read {path.name}: {_gdal_reason(exc, kind)}") from exc
-    if len(attributes) == 0:
-        raise FileFormatError(f"file is empty: {path.name} has no features")
-    if wkb is None or len(wkb) != len(attributes):
-        raise FileFormatError(f"cannot read geometries of {path.name}")
-    attributes.index = pd.RangeIndex(1, len(attributes) + 1, name="row")
-
-    rejected: dict[int, list[str]] = {}
-    repaired: dict[int, list[str]] = {}
-    geoms = decode_geometries(np.asarray(wkb, dtype=object), shapely.from_wkb, "geometry", rejected, repaired)
-
-    declares = meta.get("crs") is not None and (kind != "geojson" or _geojson_declares_crs(path))
-    input_crs = _vector_crs(path, declared, meta.get("crs") if declares else None, default_wgs84=kind == "geojson")
-    return attributes, geoms, rejected, repaired, input_crs
-
-
-def _vector_crs(path: Path, declared, stated: str | None, *, default_wgs84: bool) -> InputCRS:
-    """Reconcile the CRS a user declared with the one the file states."""
-    user = parse_crs(declared) if declared is not None else None
-    if stated is None:
-        if user is not None:
-            return user
-        if default_wgs84:
-            return parse_crs(WGS84)  # RFC 7946: GeoJSON without a crs member is WGS84 lon/lat
-        raise CRSError(f"{path.name} states no CRS; declare it with --crs (e.g. EPSG:4490, gcj02 or an EPSG code)")
-    try:
-        own = parse_crs(stated)
-    except CRSError:
-        own = None
-    if user is None:
-        if own is None:
-            raise CRSError(f"{path.name} states a CRS without an EPSG code; declare its EPSG code with --crs")
-        return own
-    if own == user:
-        return user
-    if own is not None and own.epsg == WGS84 and user.kind in {"gcj02", "bd09"}:
-        LOGGER.info("%s is labelled WGS84; reading it as declared, %s", path.name, user.name)
-        return user
-    if own is None and user.epsg is not None and _same_crs(stated, user.epsg):
-        return user
-    stated_name = own.name if own is not None else "a CRS without an EPSG code"
-    raise CRSError(
-        f"{path.name} states {stated_name} but {user.name} was declared; "
-        "drop --crs to use the file's CRS, or fix the file"
-    )
-
-
-def _same_crs(stated: str, epsg: int) -> bool:
-    try:
-        return CRS.from_user_input(stated).equals(CRS.from_epsg(epsg), ignore_axis_order=True)
-    except _PyprojCRSError:
-        return False
 
 
 # --- assembly -----------------------------------------------------------------------

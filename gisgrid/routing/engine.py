@@ -45,9 +45,11 @@ All geometry work happens in one metric CRS (:func:`gisgrid.crs.metric_crs_for`)
 and is vectorised: the layers sit in shapely STRtrees and a batch of points is
 answered by a handful of whole-array queries, never by a Python loop over
 points; a large batch's queries are split over a few threads (shapely releases
-the GIL while querying).  :func:`assign_file` streams CSV, XLSX, GeoJSON and
-GeoPackage files in chunks, reading ahead and writing behind in threads, with
-pyarrow for CSV when it is installed.  The owner valid on a report's date is
+the GIL while querying).  :func:`assign_file` streams CSV, XLSX and vector
+files in chunks through the one table reader (:mod:`gisgrid.io.tables`),
+reading ahead and writing behind in threads through the one writer
+(:class:`gisgrid.io.TableWriter`); points are checked by the one point rule
+(:mod:`gisgrid.io.points`).  The owner valid on a report's date is
 found by :class:`gisgrid.ownership.history.OwnerHistory`.
 
 Entry points: :meth:`AssignmentIndex.build` then :meth:`AssignmentIndex.assign`
@@ -62,7 +64,6 @@ nullable ``Int64``.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import logging
 import math
@@ -85,7 +86,7 @@ import shapely
 
 from gisgrid.crs import STORAGE_SRID, InputCRS, metric_crs_for, parse_crs, transformer
 from gisgrid.errors import CRSError, FileFormatError, InputError
-from gisgrid.io._tabular import X_NAMES, Y_NAMES, detect_encoding, unique_names
+from gisgrid.io._tabular import X_NAMES, Y_NAMES
 from gisgrid.io.points import (
     BLANK_TEXT,
     POINT_ERRORS,
@@ -96,15 +97,15 @@ from gisgrid.io.points import (
     point_coordinates,
 )
 from gisgrid.io.rows import RowProblems
+from gisgrid.io.tables import TableChunk, open_table
 from gisgrid.io.write import TableWriter
 from gisgrid.ownership.history import OwnerHistory
 
-try:  # pyarrow makes CSV and vector streaming several times faster; pandas/pyogrio paths are the fallback
+try:  # pyarrow parses ISO dates several times faster; pandas is the fallback
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.csv as pacsv
 except ImportError:  # pragma: no cover - exercised only without pyarrow
-    pa = pc = pacsv = None
+    pa = pc = None
 
 LOGGER = logging.getLogger(__name__)
 
@@ -1029,9 +1030,16 @@ class PartitionedIndex:
     no part covers is outside coverage in any part (it goes to the first part
     whose box holds it, else the first part).  All parts share one rule set.
     Accepted wherever an index is (:func:`assign_frame`, :func:`assign_file`).
+    ``areas`` are the lon/lat boxes served, for the swapped lon/lat check
+    (:func:`gisgrid.io.points.check_points`); the parts' boxes by default.
     """
 
-    def __init__(self, parts: Sequence[tuple[tuple[float, float, float, float], AssignmentIndex]]):
+    def __init__(
+        self,
+        parts: Sequence[tuple[tuple[float, float, float, float], AssignmentIndex]],
+        *,
+        areas: Sequence | None = None,
+    ):
         if not parts:
             raise InputError("a partitioned index needs at least one part")
         self.parts = [(tuple(map(float, box)), index) for box, index in parts]
@@ -1042,7 +1050,8 @@ class PartitionedIndex:
         self._cat_codes = first._cat_codes
         boxes = np.array([box for box, _ in self.parts])
         self.extent = (boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max())
-        self.areas = [box for box, _ in self.parts]
+        # the areas served, for the swapped lon/lat check: as given (gisgrid.db.areas), else the parts' boxes
+        self.areas = list(check_areas(areas) or ()) or [box for box, _ in self.parts]
         # the prefilter box of each part, widened by the tolerance (in degrees, generously: 1° ≥ 40 km up to 68°N)
         margin = self.ruleset.tolerance_m / 40_000.0
         self._boxes = boxes + np.array([-margin, -margin, margin, margin])
@@ -1264,6 +1273,7 @@ def assign_frame(
 
 
 # --- files ----------------------------------------------------------------------------------
+#: Output formats by extension; any table :func:`gisgrid.io.tables.open_table` reads is an input.
 TABULAR_FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx"}
 VECTOR_FORMATS = {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg"}
 _DRIVERS = {"geojson": "GeoJSON", "gpkg": "GPKG"}
@@ -1306,200 +1316,6 @@ def _format_of(path: Path) -> str:
     return fmt
 
 
-@dataclass
-class _Chunk:
-    frame: pd.DataFrame  # the input columns of the chunk
-    geoms: np.ndarray | None = None  # input geometries (vector sources)
-    errors: list[tuple[str, str]] | None = None  # pre-set (code, message) per row: malformed rows
-
-
-# .. CSV ..
-def _sniff_csv(path: Path) -> tuple[str, str, list[str], int, int]:
-    """Encoding, delimiter, header names, bytes per row (estimate) and lines up to and including the header."""
-    with path.open("rb") as f:
-        sample = f.read(1 << 20)
-    if not sample.strip():
-        raise FileFormatError(f"file is empty: {path.name}")
-    complete = sample if len(sample) < (1 << 20) else sample[: sample.rfind(b"\n") + 1] or sample
-    encoding = detect_encoding(complete)
-    text = complete.decode(encoding, errors="replace").lstrip("\ufeff")
-    raw_lines = text.split("\n")
-    skip = next(i for i, line in enumerate(raw_lines) if line.strip()) + 1
-    lines = [line for line in raw_lines if line.strip()]
-    first = lines[0].rstrip("\r")
-    counts = {d: first.count(d) for d in (",", "\t", ";", "|")}
-    delimiter = max(counts, key=counts.get) if max(counts.values()) else ","
-    header = next(csv.reader([first], delimiter=delimiter))
-    row_bytes = max(16, len(complete) // max(1, len(lines)))
-    return encoding, delimiter, unique_names(header), row_bytes, skip
-
-
-def _count_lines(path: Path) -> int:
-    n = 0
-    with path.open("rb") as f:
-        while block := f.read(1 << 24):
-            n += block.count(b"\n")
-    return n
-
-
-def _read_csv(path: Path, chunk_rows: int) -> Iterator[_Chunk]:
-    encoding, delimiter, names, row_bytes, skip = _sniff_csv(path)
-    LOGGER.debug("%s: %s, delimiter %r, %d columns", path, encoding, delimiter, len(names))
-    if pacsv is None:  # pragma: no cover - without pyarrow
-        try:
-            for frame in pd.read_csv(
-                path,
-                sep=delimiter,
-                dtype=str,
-                keep_default_na=False,
-                na_filter=False,
-                encoding=encoding,
-                names=names,
-                skiprows=skip,
-                chunksize=chunk_rows,
-                skip_blank_lines=True,
-            ):
-                yield _Chunk(frame.reset_index(drop=True))
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise FileFormatError(f"{path.name} is not a readable CSV file: {exc}") from exc
-        return
-    malformed: list[tuple[int | None, str, str]] = []
-
-    def invalid(row) -> str:
-        malformed.append(
-            (row.number, row.text, f"has {row.actual_columns} fields but the header has {row.expected_columns}")
-        )
-        return "skip"
-
-    read_options = pacsv.ReadOptions(
-        column_names=names,
-        skip_rows=skip,
-        encoding=_arrow_encoding(encoding),
-        block_size=int(min(max(chunk_rows * row_bytes, 1 << 20), 1 << 30)),
-    )
-    parse_options = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=invalid)
-    convert_options = pacsv.ConvertOptions(
-        column_types={name: pa.string() for name in names}, strings_can_be_null=False, quoted_strings_can_be_null=False
-    )
-    try:
-        reader = pacsv.open_csv(
-            path, read_options=read_options, parse_options=parse_options, convert_options=convert_options
-        )
-        for batch in reader:
-            if batch.num_rows:
-                yield _Chunk(batch.to_pandas())
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise FileFormatError(f"{path.name} is not a readable CSV file: {exc}") from exc
-    if malformed:
-        frame = pd.DataFrame({name: pd.Series([""] * len(malformed), dtype="str") for name in names})
-        yield _Chunk(
-            frame,
-            errors=[
-                ("malformed_row", f"line {number if number is not None else '?'} {why}: {text[:200]!r}")
-                for number, text, why in malformed
-            ],
-        )
-
-
-def _arrow_encoding(encoding: str) -> str:
-    return "utf8" if encoding.replace("-", "").lower() in {"utf8", "utf8sig"} else encoding
-
-
-# .. XLSX ..
-def _cell(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return int(value)
-    return value
-
-
-def _read_xlsx(path: Path, chunk_rows: int, sheet: str | None) -> Iterator[_Chunk]:
-    import openpyxl  # noqa: PLC0415 - only for XLSX
-
-    try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a bad file
-        raise FileFormatError(f"{path.name} is not a readable XLSX workbook: {exc}") from exc
-    try:
-        if sheet is not None and sheet not in workbook.sheetnames:
-            raise InputError(f"sheet {sheet!r} not found in {path.name}; sheets: {', '.join(workbook.sheetnames)}")
-        worksheet = workbook[sheet] if sheet is not None else workbook.worksheets[0]
-        rows = worksheet.iter_rows(values_only=True)
-        header = None
-        for row in rows:
-            if any(v is not None and str(v).strip() for v in row):
-                header = list(row)
-                break
-        if header is None:
-            raise FileFormatError(f"file is empty: sheet {worksheet.title!r} of {path.name} has no header row")
-        while header and (header[-1] is None or not str(header[-1]).strip()):
-            header.pop()
-        names = unique_names(header)
-        width = len(names)
-        buffer: list[list[Any]] = []
-        for row in rows:
-            if not any(v is not None and (not isinstance(v, str) or v.strip()) for v in row):
-                continue  # a blank row is not a data row
-            buffer.append([_cell(v) for v in (list(row) + [None] * width)[:width]])
-            if len(buffer) >= chunk_rows:
-                yield _Chunk(pd.DataFrame(buffer, columns=names, dtype=object))
-                buffer = []
-        if buffer:
-            yield _Chunk(pd.DataFrame(buffer, columns=names, dtype=object))
-    finally:
-        workbook.close()
-
-
-# .. GeoJSON / GeoPackage ..
-def _vector_crs(path: Path, stated: str | None, declared: str | int | InputCRS | None, fmt: str) -> InputCRS:
-    """The CRS of a vector source: the file's, or the declared one (GCJ-02/BD-09 over a lon/lat file)."""
-    file_crs = parse_crs(stated) if stated else None
-    if declared is None:
-        if file_crs is None:
-            raise CRSError(f"{path.name} does not say its CRS: give crs=")
-        return file_crs
-    crs = parse_crs(declared)
-    if file_crs is None or (fmt == "geojson" and crs.is_lonlat):
-        return crs  # GeoJSON files are read as EPSG:4326 whatever their coordinates are
-    if crs.kind in {"gcj02", "bd09"} and file_crs.kind == "geographic":
-        return crs
-    same = {crs.epsg, file_crs.epsg} <= {4326, 4490} or crs.epsg == file_crs.epsg
-    if not same:
-        raise CRSError(
-            f"{path.name} is in {file_crs.name} but crs={crs.name} was given; gisgrid does not "
-            "reproject silently: drop crs= or fix the file"
-        )
-    return file_crs
-
-
-def _read_vector(path: Path, chunk_rows: int, layer: str | None) -> tuple[str | None, Iterator[_Chunk]]:
-    import pyogrio  # noqa: PLC0415
-
-    try:
-        info = pyogrio.read_info(path, layer=layer)
-    except Exception as exc:  # pyogrio.errors.DataSourceError and friends
-        raise FileFormatError(f"{path.name} is not a readable vector file: {exc}") from exc
-
-    def chunks() -> Iterator[_Chunk]:
-        if pa is not None:
-            with pyogrio.open_arrow(path, layer=layer, batch_size=chunk_rows, use_pyarrow=True) as (meta, reader):
-                geometry = meta.get("geometry_name") or "wkb_geometry"
-                for batch in reader:
-                    table = pa.Table.from_batches([batch])
-                    if geometry in table.column_names:
-                        wkb = table.column(geometry).to_numpy(zero_copy_only=False)
-                        table = table.drop_columns([geometry])
-                    else:
-                        wkb = np.full(table.num_rows, None, dtype=object)
-                    yield _Chunk(table.to_pandas(), geoms=shapely.from_wkb(wkb))
-            return
-        total = int(info.get("features") or 0)  # pragma: no cover - without pyarrow
-        for skip in range(0, total, chunk_rows):  # pragma: no cover
-            gdf = pyogrio.read_dataframe(path, layer=layer, skip_features=skip, max_features=chunk_rows)
-            yield _Chunk(pd.DataFrame(gdf.drop(columns=gdf.geometry.name)), geoms=gdf.geometry.to_numpy())
-
-    return info.get("crs"), chunks()
-
-
 class _VectorWriter:
     def __init__(self, path: Path, fmt: str, crs: str | None, layer: str):
         self._path, self._driver, self._crs, self._layer = path, _DRIVERS[fmt], crs, layer
@@ -1522,7 +1338,7 @@ class _VectorWriter:
         pass
 
 
-def _prefetch(chunks: Iterator[_Chunk], depth: int = 2) -> Iterator[_Chunk]:
+def _prefetch(chunks: Iterator[TableChunk], depth: int = 2) -> Iterator[TableChunk]:
     """Read ahead in a thread so that file decoding overlaps the assignment (pyarrow releases the GIL)."""
     box: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -1581,14 +1397,16 @@ def assign_file(
 ) -> AssignSummary:
     """Route every row of a file of reports and write them, with the result columns, to another file.
 
-    The source is streamed in chunks of about ``chunk_rows`` rows: CSV/TXT
-    (encoding detected: UTF-8, GBK/GB18030, Big5 …; delimiter from the
-    header), XLSX (first sheet or ``sheet``), GeoJSON or GeoPackage (points).
-    The output has every input row and column, in order, followed by
-    :data:`RESULT_COLUMNS` (and :data:`OWNER_COLUMNS` with ``owners``).  CSV
-    output is UTF-8 with a BOM.  Rows that cannot be split into the header's
-    columns come last, with error ``malformed_row`` and their text in
-    ``error_message``.  Fully blank rows are not data rows and are skipped.
+    The source is read by the one table reader (:mod:`gisgrid.io.tables`),
+    in chunks of about ``chunk_rows`` rows: CSV/TXT (encoding and delimiter
+    detected, a title row above the header skipped), XLSX (first sheet or
+    ``sheet``), GeoJSON, GeoPackage or Shapefile (points).  The output has
+    every input row and column, in order, followed by :data:`RESULT_COLUMNS`
+    (and :data:`OWNER_COLUMNS` with ``owners``), written by the one writer
+    (:class:`gisgrid.io.TableWriter`: formula text neutralised).  A row that
+    cannot be split into the header's columns keeps its place with empty
+    cells, error ``malformed_row`` and its number, reason and text in
+    ``error_message``.  Blank rows are not data rows and are skipped.
 
     Parameters
     ----------
@@ -1598,9 +1416,11 @@ def assign_file(
         the input's format, or CSV/XLSX for any input (a vector source's
         geometry then goes into a ``wkt`` column).
     crs : str, int or InputCRS
-        CRS of the coordinates; required for CSV/XLSX, taken from the file for
-        GeoJSON/GeoPackage when omitted (GCJ-02/BD-09 may be declared for a
-        lon/lat file).
+        CRS of the coordinates; required for CSV/XLSX.  For a vector file the
+        one rule of :func:`gisgrid.crs.reconcile_crs`: the file's CRS (a
+        GeoJSON without a ``crs`` member is WGS84) unless declared; a
+        declaration must agree with what the file states (EPSG:4326 and
+        EPSG:4490 agree; GCJ-02/BD-09 may be declared for a lon/lat file).
     lon, lat : str, optional
         Coordinate columns of a CSV/XLSX source; found by name when omitted.
     category, date, extent, owners, role
@@ -1628,29 +1448,21 @@ def assign_file(
         raise InputError(f"file not found: {src}")
     if chunk_rows < 1:
         raise InputError(f"chunk_rows must be at least 1, not {chunk_rows}")
-    fmt_in, fmt_out = _format_of(src), _format_of(dst)
+    fmt_out = _format_of(dst)
     if src.resolve() == dst.resolve():
         raise InputError("the output file must differ from the input file")
-    vector_in = fmt_in in VECTOR_FORMATS.values()
+    table = open_table(src, sheet=sheet, layer=layer)
+    vector_in = table.is_vector
     if fmt_out in VECTOR_FORMATS.values() and not vector_in:
-        raise InputError(f"a {fmt_in.upper()} source is written as CSV or XLSX, not {fmt_out}")
+        raise InputError(f"a {table.kind.upper()} source is written as CSV or XLSX, not {fmt_out}")
+    in_crs = table.crs(crs)
     box = check_areas(extent) if extent is not None else index.areas
-
-    if vector_in:
-        stated, chunks = _read_vector(src, chunk_rows, layer)
-        in_crs = _vector_crs(src, stated, crs, fmt_in)
-        import pyogrio  # noqa: PLC0415
-
-        total = pyogrio.read_info(src, layer=layer).get("features")
-    else:
-        in_crs = parse_crs(crs)
-        stated = None
-        chunks = _read_csv(src, chunk_rows) if fmt_in == "csv" else _read_xlsx(src, chunk_rows, sheet)
-        total = max(0, _count_lines(src) - 1) if fmt_in == "csv" else None
+    total = table.size_hint()
     if fmt_out in {"csv", "xlsx"}:
         writer: Any = TableWriter(dst, sheet="assigned")
     else:
-        writer = _VectorWriter(dst, fmt_out, stated or (f"EPSG:{in_crs.epsg}" if in_crs.epsg else None), layer=dst.stem)
+        stated = table.stated_crs or f"EPSG:{in_crs.epsg or STORAGE_SRID}"
+        writer = _VectorWriter(dst, fmt_out, stated, layer=dst.stem)
 
     rows = 0
     by_rule: Counter = Counter()
@@ -1663,17 +1475,19 @@ def assign_file(
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gisgrid-assign-writer")
     pending: Future | None = None
     try:
-        for chunk in _prefetch(chunks):
-            frame = chunk.frame
+        for chunk in _prefetch(table.chunks(chunk_rows)):
+            frame = _with_malformed_rows(chunk)
             n = len(frame)
             if columns is None:
                 columns = _file_columns(frame, vector_in, lon, lat, category, date)
             x_col, y_col, cat_col, date_col = columns
             errors = _RowErrors(n)
-            if chunk.errors is not None:
-                for code in sorted({c for c, _ in chunk.errors}):
-                    pos = np.array([i for i, (c, _) in enumerate(chunk.errors) if c == code])
-                    errors.add(pos, code, [chunk.errors[i][1] for i in pos])
+            if chunk.malformed:  # rows that could not be read keep their place, with their reason
+                at = frame.index.get_indexer(list(chunk.malformed))
+                errors.add(at, "malformed_row", [f"row {r} {why}" for r, why in chunk.malformed.items()])
+            if chunk.rejected:  # a geometry that could not be read
+                at = frame.index.get_indexer(list(chunk.rejected))
+                errors.add(at, "missing_coordinates", ["; ".join(why) for why in chunk.rejected.values()])
             if vector_in:
                 x, y = point_coordinates(chunk.geoms, errors)
             else:
@@ -1728,6 +1542,17 @@ def assign_file(
     )
     LOGGER.info("%s", summary)
     return summary
+
+
+def _with_malformed_rows(chunk: TableChunk) -> pd.DataFrame:
+    """The chunk's rows with an empty row in the place of each row that could not be read."""
+    if not chunk.malformed:
+        return chunk.frame
+    filler = pd.DataFrame(
+        {c: pd.Series([""] * len(chunk.malformed), dtype="str") for c in chunk.frame.columns},
+        index=pd.Index(list(chunk.malformed), dtype="int64", name="row"),
+    )
+    return pd.concat([chunk.frame, filler]).sort_index()
 
 
 def _file_columns(

@@ -33,6 +33,7 @@ from gisgrid import crs as crsmod
 from gisgrid import timeutil
 from gisgrid.config import Settings
 from gisgrid.db import sql
+from gisgrid.db.areas import served_areas
 from gisgrid.errors import InputError
 from gisgrid.io.points import PointError, check_point
 from gisgrid.ownership.history import UNIT_ROLES, ChainTopology, OwnerHistory, OwnerLookup, as_days, chain_text
@@ -110,6 +111,7 @@ class Deployment:
     _owner_lookup: OwnerLookup | None = None
     _index: PartitionedIndex | None = None
     data_version: int = 0
+    areas: list | None = None  # the lon/lat boxes served (gisgrid.db.areas), for the swapped lon/lat check
     loaded_at: float = field(default_factory=time.monotonic)
 
     @property
@@ -226,7 +228,7 @@ class Deployment:
         if not self.parts:
             raise InputError("nothing to route to: the database has no segments, cells or jurisdictions")
         if self._index is None:
-            self._index = PartitionedIndex([(p.bbox, p.index) for p in self.parts])
+            self._index = PartitionedIndex([(p.bbox, p.index) for p in self.parts], areas=self.areas)
         return self._index
 
     def assign_table(
@@ -435,6 +437,7 @@ def load_deployment(conn: sa.Connection, settings: Settings) -> Deployment:
             "jurisdiction": {i: f"{n} ({c})" for i, n, c in zip(juris["id"], juris["name"], juris["code"])},
         },
         data_version=int(version),
+        areas=served_areas(conn) or None,
     )
 
 

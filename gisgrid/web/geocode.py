@@ -35,7 +35,7 @@ from gisgrid.errors import InputError, NotFound
 from gisgrid.geocode.batch import ColumnNotFound, xlsx_number_columns
 from gisgrid.geocode.route import input_columns, needs_review, output_names, route_located
 from gisgrid.geocode.upload import UPLOAD_TYPES, write_result
-from gisgrid.io._tabular import SheetNotFound, UnreadableTable
+from gisgrid.io.tables import SheetNotFound, UnreadableTable
 from gisgrid.maps import ownership as maps
 from gisgrid.web.db import get_conn
 

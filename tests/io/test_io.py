@@ -712,7 +712,7 @@ def test_gcj02_declared_for_geojson_labelled_wgs84(tmp_path):
 
 def test_mostly_latin_gbk_csv_is_read_as_gbk_and_cp1252_stays_latin(tmp_path):
     """A hotline sheet of Latin text with one Chinese cell fools statistical detectors; gisgrid does not."""
-    from gisgrid.io._tabular import detect_encoding
+    from gisgrid.io.tables import detect_encoding
 
     gbk = tmp_path / "mixed.csv"
     rows = ["lon,lat,address"] + [f"114.2{i},22.38,Street {i}" for i in range(200)] + ["114.3,22.38,人民路88号"]
@@ -725,7 +725,7 @@ def test_mostly_latin_gbk_csv_is_read_as_gbk_and_cp1252_stays_latin(tmp_path):
 
 def test_a_repeated_or_blank_header_name_never_takes_a_name_the_user_gave(tmp_path):
     from gisgrid.geocode.batch import read_table
-    from gisgrid.io._tabular import read_csv_table
+    from gisgrid.io import tables
 
     header = ["备注", "备注", "备注_2", "", "column_4", "地址"]
     row = ["mine", "dup", "own 备注_2", "blank", "own column_4", "Kaivokatu 1"]
@@ -743,7 +743,7 @@ def test_a_repeated_or_blank_header_name_never_takes_a_name_the_user_gave(tmp_pa
         "地址": "Kaivokatu 1",
     }
     for table in (
-        read_csv_table(tmp_path / "dup.csv")[0],
+        tables.read_table(tmp_path / "dup.csv")[1].frame,
         read_table(tmp_path / "dup.csv"),
         read_table(tmp_path / "dup.xlsx"),
     ):
