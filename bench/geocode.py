@@ -190,15 +190,15 @@ def _leave_one_out(
     }
 
 
-def _owner_line(owner: tuple[int, int], by_point: tuple[int, int]) -> str:
+def _owner_line(owner: tuple[int, int], by_point: tuple[int, int], *, target: bool = False) -> str:
+    """Owner agreement by the written street (rule address_street) and by the point alone; the target
+    (≥90%) is Helsinki's, the one set with door plates dense enough to place numbers along a street."""
     (hit, n), (hit_p, _) = owner, by_point
     if not n:
         return "owner agreement: no address with a street centerline"
     share = hit / n
-    return (
-        f"owner agreement {share:.1%} ({hit}/{n}; by the point alone {hit_p / n:.1%}; "
-        f"target ≥90%: {'yes' if share >= TARGET_OWNER_AGREEMENT else 'NO'})"
-    )
+    goal = f"; target ≥90%: {'yes' if share >= TARGET_OWNER_AGREEMENT else 'NO'}" if target else ""
+    return f"owner agreement {share:.1%} ({hit}/{n}; by the point alone {hit_p / n:.1%}{goal})"
 
 
 def _centreline_ceiling(streets: gpd.GeoDataFrame, table: pd.DataFrame, street_col: str) -> tuple[float, float]:
@@ -234,7 +234,7 @@ def _throughput(streets: gpd.GeoDataFrame, table: pd.DataFrame, form: str, n: in
     return n / (time.perf_counter() - t0), int(rows["written"].nunique())
 
 
-def _report_loo(run: dict) -> None:
+def _report_loo(run: dict, *, target: bool = False) -> None:
     err, n = run["err"], run["n"]
     fin = err[np.isfinite(err)]
     counts = {q: run["quality"].get(q, 0) for q in QUALITIES}
@@ -244,10 +244,10 @@ def _report_loo(run: dict) -> None:
         f"within 50 m {np.mean(err <= 50):.1%}, median {np.percentile(fin, 50):.1f} m, "
         f"90th percentile {np.percentile(fin, 90):.1f} m; " + ", ".join(f"{q} {c}" for q, c in counts.items() if c)
     )
-    print(f"  leave-one-out {_owner_line(run['owner'], run['owner_by_point'])}")
+    print(f"  leave-one-out {_owner_line(run['owner'], run['owner_by_point'], target=target)}")
 
 
-def _report(label: str, runs: list[dict], throughput: tuple[float, int]) -> None:
+def _report(label: str, runs: list[dict], throughput: tuple[float, int], *, target: bool = False) -> None:
     rows_per_s, distinct = throughput
     n = sum(r["n"] for r in runs)
     err = np.concatenate([r["err"] for r in runs])
@@ -273,7 +273,7 @@ def _report(label: str, runs: list[dict], throughput: tuple[float, int]) -> None
     print(f"  within 50 m: {within:.1%} (target ≥80%: {'yes' if within >= TARGET_WITHIN_50M else 'NO'})")
     owner = tuple(map(sum, zip(*(r["owner"] for r in runs))))
     by_point = tuple(map(sum, zip(*(r["owner_by_point"] for r in runs))))
-    print(f"  leave-half-out {_owner_line(owner, by_point)}")
+    print(f"  leave-half-out {_owner_line(owner, by_point, target=target)}")
     print(
         f"  throughput, 20,000 rows ({distinct:,} distinct strings): {rows_per_s:,.0f} rows/s "
         f"(target ≥1,000: {'yes' if rows_per_s >= TARGET_ROWS_PER_S else 'NO'})"
@@ -325,8 +325,9 @@ def main() -> None:
         "Helsinki, '<street> <number>'",
         _evaluate(helsinki_streets, helsinki, "helsinki", args.seed, router, truth),
         _throughput(helsinki_streets, helsinki, "helsinki"),
+        target=True,
     )
-    _report_loo(_leave_one_out(helsinki_streets, helsinki, "helsinki", router, truth))
+    _report_loo(_leave_one_out(helsinki_streets, helsinki, "helsinki", router, truth), target=True)
     share, median = _centreline_ceiling(helsinki_streets, helsinki, "street")
     print(f"  true points within 50 m of their own street's centerline: {share:.1%} (median {median:.0f} m)")
     shatin_streets = gpd.read_file(DATA / "shatin_streets.geojson")
