@@ -97,6 +97,28 @@ class StreetNames:
         code, position = np.unique(self.segment_street, return_index=True)
         #: Display name of each street code (its first segment's spelling).
         self.names: list[str] = [str(names[i]) for c, i in zip(code, position) if c >= 0]
+        # the segments of each street, as one sorted array and offsets into it (street k: _order[_start[k]:_start[k + 1]])
+        named = np.flatnonzero(self.segment_street >= 0)
+        self._order = named[np.argsort(self.segment_street[named], kind="stable")]
+        self._start = np.searchsorted(self.segment_street[self._order], np.arange(len(self.names) + 1))
+
+    def segment_count(self, codes: np.ndarray) -> np.ndarray:
+        """How many segments each street code has (0 for -1)."""
+        codes = np.asarray(codes, dtype=np.int64)
+        ok = codes >= 0
+        out = np.zeros(len(codes), dtype=np.int64)
+        out[ok] = self._start[codes[ok] + 1] - self._start[codes[ok]]
+        return out
+
+    def pairs(self, points: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every (point, segment) pair of each point with each segment of its street code, vectorised."""
+        points = np.asarray(points, dtype=np.int64)
+        codes = np.asarray(codes, dtype=np.int64)
+        count = self.segment_count(codes)
+        total = int(count.sum())
+        first = np.repeat(self._start[np.maximum(codes, 0)], count)
+        within = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
+        return np.repeat(points, count), self._order[first + within]
 
     def __len__(self) -> int:
         return len(self.names)

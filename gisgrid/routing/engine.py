@@ -520,6 +520,8 @@ def _parse_dates(values: Any, n: int, errors: _RowErrors) -> np.ndarray:
 
 
 # --- the index ----------------------------------------------------------------------------
+#: A point whose named streets have more segments than this finds its candidates through the line tree.
+_ADDRESS_PAIRS_MAX = 64
 #: Smallest share of a batch worth a thread of its own.
 _PARALLEL_MIN_POINTS = 25_000
 
@@ -1045,9 +1047,20 @@ class AssignmentIndex:
         if not named.size:
             return reason
         tolerance = self.ruleset.address_tolerance_m
-        lp, ls = self._query(
-            self._line_tree, points[named], predicate="dwithin", distance=tolerance + 10.0**-TIE_DECIMALS
+        # candidates: the segments of the named streets; a street of many segments (a long road) through the
+        # line tree instead, so that a batch on it never expands into points × all its segments
+        a, b = first[named], second[named]
+        short = (self._streets.segment_count(a) + self._streets.segment_count(b)) <= _ADDRESS_PAIRS_MAX
+        rows = np.flatnonzero(short)
+        first_p, first_s = self._streets.pairs(rows, a[rows])
+        crossing = rows[b[rows] >= 0]
+        second_p, second_s = self._streets.pairs(crossing, b[crossing])
+        long_rows = np.flatnonzero(~short)
+        tree_p, tree_s = self._query(
+            self._line_tree, points[named[long_rows]], predicate="dwithin", distance=tolerance + 10.0**-TIE_DECIMALS
         )
+        lp = np.concatenate([first_p, second_p, long_rows[tree_p]])
+        ls = np.concatenate([first_s, second_s, tree_s])
         d = shapely.distance(points[named[lp]], self._lines[ls])
         at, to, crossing = pick_address_segments(
             lp,

@@ -126,6 +126,28 @@ def test_a_crossing_goes_to_one_of_its_streets_by_the_deployments_rule(rule, fir
     )
 
 
+def test_a_long_road_of_many_segments_finds_its_nearest_one():
+    """A road cut into more segments than are paired point by point is searched through the line tree:
+    the same answer, the nearest segment of the road."""
+    n = 100
+    segments = gpd.GeoDataFrame(
+        {
+            "id": np.arange(1, n + 1),
+            "street": ["龙岗大道"] * (n - 1) + ["横街"],
+            "road_class": "primary",
+        },
+        geometry=[LineString([(X0 + 10 * k, Y0), (X0 + 10 * k + 10, Y0)]) for k in range(n - 1)]
+        + [LineString([(X0 + 455, Y0 - 100), (X0 + 455, Y0 + 100)])],
+        crs=METRIC,
+    )
+    index = AssignmentIndex.build(segments, metric_epsg=METRIC, ruleset=RuleSet(version="t"))
+    x, y = _at([(453.0, 20.0), (457.0, 20.0), (5.0, -3.0)])
+    r = index.assign(x, y, address_streets=["龙岗大道", "龙岗大道", "龙岗大道"])
+    assert list(r["rule"]) == ["address_street"] * 3 and list(r["target_id"]) == [46, 46, 1]
+    cross = index.assign(x[:1], y[:1], address_streets=["横街"], cross_streets=["龙岗大道"])
+    assert cross["target_id"].iloc[0] == n
+
+
 def test_a_crossing_whose_first_street_is_far_goes_to_the_second():
     index = _crossing(RuleSet(version="t", address_tolerance_m=100.0))
     r = index.assign(*_at([(5, 150)]), address_streets=["Kalevankatu"], cross_streets=["Annankatu"]).iloc[0]
