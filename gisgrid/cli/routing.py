@@ -27,6 +27,7 @@ def assign() -> None:
     \b
     gisgrid assign point --lon 114.2 --lat 22.38 --crs gcj02 --category 0101
     gisgrid assign reports.csv --crs EPSG:4326 -o routed.csv
+    gisgrid assign reports.csv --crs EPSG:4326 --address-street 街道
     gisgrid assign --rerun --since 2026-07-01
     """
 
@@ -77,9 +78,26 @@ def assign_point(lon, lat, crs_name, category, day) -> None:
 @click.option("--date", "date_col", help="Report date column (default: detected).")
 @click.option("--sheet", help="XLSX sheet name (default: the first sheet).")
 @click.option("--layer", help="GeoPackage layer or zipped Shapefile name (when there are several).")
+@click.option(
+    "--address-street",
+    "address_street",
+    metavar="COLUMN",
+    help="Column naming the street of each row's written address: a row that names one goes to the nearest "
+    "segment of that street within address_street_tolerance_m (rule address_street), even inside another "
+    "street's frontage area; blank cells are routed by their point.",
+)
+@click.option(
+    "--cross-street",
+    "cross_street",
+    metavar="COLUMN",
+    help="With --address-street: the second street of a written crossing (A与B交叉口); "
+    "address_intersection_rule chooses between the two.",
+)
 @click.option("--chunk-rows", default=200_000, show_default=True)
 @handle_errors
-def assign_file_cmd(src, dst, crs_name, lon, lat, category, date_col, sheet, layer, chunk_rows) -> None:
+def assign_file_cmd(
+    src, dst, crs_name, lon, lat, category, date_col, sheet, layer, address_street, cross_street, chunk_rows
+) -> None:
     """Route every row of SRC (CSV, XLSX, GeoJSON, GeoPackage, Shapefile); rows in = rows out."""
     from pathlib import Path
 
@@ -99,6 +117,8 @@ def assign_file_cmd(src, dst, crs_name, lon, lat, category, date_col, sheet, lay
         sheet=sheet,
         layer=layer,
         chunk_rows=chunk_rows,
+        address_street=address_street,
+        cross_street=cross_street,
     )
     click.echo(str(summary))
     click.echo(f"wrote {dst_path}")

@@ -30,6 +30,10 @@ ROUTE_COLUMNS = ("target_type", "target_id", "target", "rule", "owner_name", "ch
 REVIEW_CONFIDENCE = 0.6
 REVIEW_QUALITIES = ("failed", "street", "jurisdiction")
 CHUNK_ROWS = 2000
+#: Qualities of a point located on the street a written address names (a house number, or the street alone).
+ON_STREET_QUALITIES = ("address_point", "interpolated", "street")
+#: How :func:`gisgrid.geocode.match.geocode` notes a point placed at a landmark, not on a street.
+LANDMARK_NOTE = "landmark"
 
 
 #: Every column a routed result adds to its input, in order.
@@ -58,10 +62,40 @@ def needs_review(result: pd.DataFrame, names: dict[str, str]) -> pd.Series:
     return result[names["quality"]].isin(REVIEW_QUALITIES) | (conf < REVIEW_CONFIDENCE) | no_owner
 
 
+def address_streets(geocoded: pd.DataFrame, names: dict[str, str]) -> tuple[pd.Series, pd.Series]:
+    """The street each geocoded row's written address names, and the second street of a crossing.
+
+    A row located on a street (:data:`ON_STREET_QUALITIES`) names its matched
+    street; a crossing (quality ``intersection``, matched ``"A / B"``) names A
+    (written first) and B.  A landmark, a jurisdiction, a point a clerk placed
+    by hand and a failed row name none: they are routed by their point.  These
+    feed the routing rule ``address_street`` (:mod:`gisgrid.routing.address`).
+
+    Returns
+    -------
+    street, cross_street : pandas.Series of str
+        Same index as ``geocoded``; ``""`` where none.
+    """
+    quality = geocoded[names["quality"]].astype(object).fillna("").astype(str)
+    matched = geocoded[names["matched_name"]].astype(object).fillna("").astype(str).str.strip()
+    notes = geocoded[names["geocode_note"]].astype(object).fillna("").astype(str)
+    landmark = notes.map(lambda text: LANDMARK_NOTE in text.split("; "))
+    on_street = quality.isin(ON_STREET_QUALITIES) & ~landmark
+    crossing = quality.eq("intersection")
+    parts = matched.str.partition(" / ")  # columns 0 (A), 1 (the separator), 2 (B)
+    street = matched.where(on_street, parts[0].where(crossing, ""))
+    cross = parts[2].where(crossing, "")
+    return street, cross
+
+
 def route_located(
     geocoded: pd.DataFrame, deployment, names: dict[str, str], *, category: str | None = None, date: str | None = None
 ) -> pd.DataFrame:
     """Set the route columns of geocoded rows (rows in = rows out; rows without a point get empty owners).
+
+    A row located from a written address goes to a segment of the street it
+    names (rule ``address_street``, see :func:`address_streets`); other rows by
+    their point.
 
     Parameters
     ----------
@@ -86,7 +120,10 @@ def route_located(
     located = x.notna() & y.notna()
     if not located.any():
         return out
-    pts = pd.DataFrame({"lon": x[located], "lat": y[located]})
+    street, cross = address_streets(geocoded, names)
+    pts = pd.DataFrame(
+        {"lon": x[located], "lat": y[located], "street": street[located], "cross_street": cross[located]}
+    )
     if category is not None:
         pts["category"] = geocoded.loc[located, category].astype(str)
     if date is not None:
@@ -98,6 +135,8 @@ def route_located(
         crs="EPSG:4326",
         category="category" if category is not None else None,
         date="date" if date is not None else None,
+        address_street="street",
+        cross_street="cross_street",
     )
     targets = [
         deployment.target_name(t, int(i)) if isinstance(t, str) and pd.notna(i) else None
@@ -275,6 +314,7 @@ __all__ = [
     "REVIEW_QUALITIES",
     "ROUTE_COLUMNS",
     "RouteFileResult",
+    "address_streets",
     "geocode_and_route",
     "geocode_route_file",
     "input_columns",

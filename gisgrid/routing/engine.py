@@ -5,8 +5,15 @@ A report point is routed by the first rule that applies, in this order:
 (a) ``category_route``
     The category's routing spec (:class:`RuleSet`) sends it to a department:
     always (``{"mode": "department", "department_id": N}``) or only when the
-    segment found by rules (b)/(c) has one of the listed road classes
+    segment found by rules (a′)/(b)/(c) has one of the listed road classes
     (``{"mode": "by_road_class", "road_classes": {"primary": N, ...}}``).
+(a′) ``address_street``
+    A point located from a written address that names a street goes to the
+    nearest segment of that street within the rule set's
+    ``address_tolerance_m``, even inside another street's frontage area; a
+    written crossing goes to a segment of one of its streets by the rule set's
+    ``intersection_rule`` (see :mod:`gisgrid.routing.address`).  Points given
+    as coordinates only name no street and skip this rule.
 (b) ``segment_area``
     The segment whose frontage area polygon contains the point (boundary
     included).
@@ -84,6 +91,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gisgrid.config import DEFAULT_ADDRESS_STREET_TOLERANCE_M
 from gisgrid.crs import STORAGE_SRID, InputCRS, metric_crs_for, parse_crs, transformer
 from gisgrid.errors import CRSError, FileFormatError, InputError
 from gisgrid.io._tabular import X_NAMES, Y_NAMES
@@ -100,6 +108,13 @@ from gisgrid.io.rows import RowProblems
 from gisgrid.io.tables import TableChunk, open_table
 from gisgrid.io.write import TableWriter
 from gisgrid.ownership.history import OwnerHistory
+from gisgrid.routing.address import (
+    ADDRESS_RULE,
+    INTERSECTION_RULES,
+    StreetNames,
+    pick_address_segments,
+    road_class_rank,
+)
 
 try:  # pyarrow parses ISO dates several times faster; pandas is the fallback
     import pyarrow as pa
@@ -115,11 +130,19 @@ DEFAULT_TOLERANCE_M = 30.0
 TIE_DECIMALS = 6
 
 #: The rules, in the order they are tried.
-RULES = ("category_route", "segment_area", "nearest_segment", "grid_cell", "jurisdiction_default", "unassigned")
-_R_CATEGORY, _R_AREA, _R_NEAREST, _R_CELL, _R_JURISDICTION, _R_UNASSIGNED = range(len(RULES))
+RULES = (
+    "category_route",
+    ADDRESS_RULE,
+    "segment_area",
+    "nearest_segment",
+    "grid_cell",
+    "jurisdiction_default",
+    "unassigned",
+)
+_R_CATEGORY, _R_ADDRESS, _R_AREA, _R_NEAREST, _R_CELL, _R_JURISDICTION, _R_UNASSIGNED = range(len(RULES))
 #: Target types a rule can produce.
 TARGET_TYPES = ("department", "segment", "cell", "jurisdiction")
-_RULE_TARGET = np.array([0, 1, 1, 2, 3, -1], dtype=np.int8)  # target type code by rule code
+_RULE_TARGET = np.array([0, 1, 1, 1, 2, 3, -1], dtype=np.int8)  # target type code by rule code
 OUTSIDE_COVERAGE = "outside coverage"
 
 #: Per-row error codes, in priority order (a row with several problems gets the first code and all messages);
@@ -181,6 +204,11 @@ class RuleSet:
         (that department when the point's segment has one of the road classes,
         else by location).  A category code absent here is unknown: a row
         carrying it is a per-row error.
+    address_tolerance_m : float, default 150.0
+        Largest distance, in metres, from a point located from a written
+        address to a centerline of the street it names, for rule (a′).
+    intersection_rule : {'first_written', 'road_class'}, default 'first_written'
+        Which street of a written crossing answers under rule (a′).
 
     Raises
     ------
@@ -191,9 +219,21 @@ class RuleSet:
     version: str
     tolerance_m: float = DEFAULT_TOLERANCE_M
     category_routes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    address_tolerance_m: float = DEFAULT_ADDRESS_STREET_TOLERANCE_M
+    intersection_rule: str = "first_written"
 
     def __post_init__(self) -> None:
         problems: list[str] = []
+        try:
+            address_tolerance = float(self.address_tolerance_m)
+        except (TypeError, ValueError):
+            address_tolerance = math.nan
+        if not math.isfinite(address_tolerance) or address_tolerance < 0:
+            problems.append(f"address_tolerance_m must be a finite number >= 0, not {self.address_tolerance_m!r}")
+        if self.intersection_rule not in INTERSECTION_RULES:
+            problems.append(
+                f"intersection_rule must be one of {', '.join(INTERSECTION_RULES)}, not {self.intersection_rule!r}"
+            )
         if not isinstance(self.version, str) or not self.version.strip():
             problems.append(f"version must be non-empty text, not {self.version!r}")
         try:
@@ -243,6 +283,7 @@ class RuleSet:
         if problems:
             raise InputError("invalid rule set: " + "; ".join(problems))
         object.__setattr__(self, "tolerance_m", tolerance)
+        object.__setattr__(self, "address_tolerance_m", address_tolerance)
         object.__setattr__(self, "category_routes", MappingProxyType(routes))
 
     @classmethod
@@ -252,6 +293,8 @@ class RuleSet:
         *,
         version: str,
         tolerance_m: float = DEFAULT_TOLERANCE_M,
+        address_tolerance_m: float = DEFAULT_ADDRESS_STREET_TOLERANCE_M,
+        intersection_rule: str = "first_written",
     ) -> RuleSet:
         """A rule set from rows of the category table (``code``, ``routing``, optional ``department_id``).
 
@@ -277,7 +320,13 @@ class RuleSet:
             ):
                 routing["department_id"] = int(row["department_id"])
             routes[str(row.get("code", "")).strip()] = routing
-        return cls(version=version, tolerance_m=tolerance_m, category_routes=routes)
+        return cls(
+            version=version,
+            tolerance_m=tolerance_m,
+            category_routes=routes,
+            address_tolerance_m=address_tolerance_m,
+            intersection_rule=intersection_rule,
+        )
 
 
 def _is_id(value: Any) -> bool:
@@ -472,6 +521,8 @@ def _parse_dates(values: Any, n: int, errors: _RowErrors) -> np.ndarray:
 
 
 # --- the index ----------------------------------------------------------------------------
+#: A point whose named streets have more segments than this finds its candidates through the line tree.
+_ADDRESS_PAIRS_MAX = 64
 #: Smallest share of a batch worth a thread of its own.
 _PARALLEL_MIN_POINTS = 25_000
 
@@ -554,6 +605,7 @@ class AssignmentIndex:
         jurisdiction_levels: Sequence[str | None],
         jurisdictions: np.ndarray,
         threads: int | None = None,
+        segment_streets: Sequence[str | None] | None = None,
     ):
         self.ruleset = ruleset
         self.threads = _default_threads() if threads is None else max(1, int(threads))
@@ -580,6 +632,7 @@ class AssignmentIndex:
         self._jur_rank = np.empty(len(order), dtype=np.int64)
         self._jur_rank[order] = np.arange(len(order))
         self._compile_routes([None if rc is None else _norm_road_class(rc) for rc in road_classes])
+        self._compile_address_streets(segment_streets, road_classes)
 
     # .. construction ..
     @classmethod
@@ -600,8 +653,10 @@ class AssignmentIndex:
         segments : geopandas.GeoDataFrame
             Columns ``id`` (int), ``road_class`` (optional), ``area`` (optional
             frontage polygon or multipolygon per segment, may be None; a
-            GeoSeries or shapely objects in the frame's CRS) and the centerline
-            as the active geometry.  Usually in EPSG:4326.
+            GeoSeries or shapely objects in the frame's CRS), ``street``
+            (optional: the street's name, for rule (a′); ``street_name`` as
+            :func:`gisgrid.network.segments.build_segments` names it is read
+            too) and the centerline as the active geometry.  Usually in EPSG:4326.
         cells : geopandas.GeoDataFrame, optional
             Grid cells: ``id`` and polygon geometry.
         jurisdictions : geopandas.GeoDataFrame, optional
@@ -668,6 +723,8 @@ class AssignmentIndex:
         else:
             areas = np.full(len(segments), None, dtype=object)
         road_classes = segments["road_class"].tolist() if "road_class" in segments.columns else [None] * len(segments)
+        street_column = next((c for c in ("street", "street_name") if c in segments.columns), None)
+        segment_streets = segments[street_column].tolist() if street_column else None
         road_classes = [None if rc is None or (isinstance(rc, float) and math.isnan(rc)) else rc for rc in road_classes]
 
         def layer_arrays(layer: gpd.GeoDataFrame | None, label: str) -> tuple[np.ndarray, np.ndarray]:
@@ -719,6 +776,7 @@ class AssignmentIndex:
             jurisdiction_levels=levels,
             jurisdictions=jur_geoms,
             threads=threads,
+            segment_streets=segment_streets,
         )
         LOGGER.info("assignment index: %s", index)
         return index
@@ -746,6 +804,20 @@ class AssignmentIndex:
                         self._route_reason[k, lookup[rc]] = len(self.reasons)
                         self.reasons.append(f"category {code} on a {rc} road routes to department {dept}")
 
+    def _compile_address_streets(self, segment_streets: Sequence[str | None] | None, road_classes: Sequence) -> None:
+        """Street codes, road-class ranks and explanations for rule (a′) (:mod:`gisgrid.routing.address`)."""
+        self._streets = StreetNames(segment_streets if segment_streets is not None else [None] * len(self._seg_id))
+        self._seg_rank = np.array([road_class_rank(rc) for rc in road_classes], dtype=np.int64)
+        self._address_reason = len(self.reasons)  # reasons of street k: this + k (one street), + streets + k (crossing)
+        crossing = {
+            "first_written": "the street written first",
+            "road_class": "the street of the higher road class",
+        }[self.ruleset.intersection_rule]
+        self.reasons.extend(f"address street {name}: the written address names it" for name in self._streets.names)
+        self.reasons.extend(
+            f"address street {name}: {crossing} of the crossing the address names" for name in self._streets.names
+        )
+
     def __repr__(self) -> str:
         return (
             f"<AssignmentIndex rules {self.ruleset.version}, EPSG:{self.metric_epsg}, {self.threads} threads: "
@@ -760,6 +832,8 @@ class AssignmentIndex:
         y: Sequence[float] | np.ndarray,
         *,
         categories: Sequence[str | None] | pd.Series | None = None,
+        address_streets: Sequence[str | None] | pd.Series | None = None,
+        cross_streets: Sequence[str | None] | pd.Series | None = None,
     ) -> pd.DataFrame:
         """Route points given in the index's metric CRS.
 
@@ -771,6 +845,10 @@ class AssignmentIndex:
         categories : array-like of str, optional
             Category code per point; blank means none (routed by location); a
             code unknown to the rule set gives an ``unknown_category`` error row.
+        address_streets, cross_streets : array-like of str, optional
+            Per point, the street its written address names (rule a′), and the
+            second street of a written crossing; blank where none (the point
+            was given as coordinates, or located from a landmark).
 
         Returns
         -------
@@ -798,8 +876,20 @@ class AssignmentIndex:
         )
         errors.add(~(np.isfinite(x) & np.isfinite(y)), "missing_coordinates", ERROR_CODES["missing_coordinates"])
         ok = np.flatnonzero(errors.ok)
-        raw = self._assign_raw(x[ok], y[ok], cat[ok])
+        streets = self._street_codes(n, address_streets, cross_streets)
+        raw = self._assign_raw(x[ok], y[ok], cat[ok], None if streets is None else (streets[0][ok], streets[1][ok]))
         return self._frame(n, ok, raw, errors)
+
+    def _street_codes(self, n: int, address_streets: Any, cross_streets: Any) -> tuple[np.ndarray, np.ndarray] | None:
+        """Street codes (-1: none) of the written streets and crossing streets of ``n`` points, or None."""
+        if address_streets is None:
+            return None
+        for label, values in (("address_streets", address_streets), ("cross_streets", cross_streets)):
+            if values is not None and len(values) != n:
+                raise InputError(f"{label}: expected {n} values, got {len(values)}")
+        first = self._streets.encode(address_streets)
+        second = self._streets.encode(cross_streets) if cross_streets is not None else np.full(n, -1, dtype=np.int64)
+        return first, np.where(first >= 0, second, -1)
 
     def _query(self, tree: shapely.STRtree, geoms: np.ndarray, **kwargs: Any) -> np.ndarray:
         """``tree.query(geoms, **kwargs)``, split over :attr:`threads` threads for a large batch."""
@@ -817,8 +907,11 @@ class AssignmentIndex:
             pair[0] += start
         return np.concatenate(pairs, axis=1)
 
-    def _assign_raw(self, x: np.ndarray, y: np.ndarray, cat: np.ndarray) -> _Raw:
-        """The rules on finite metric coordinates; ``cat`` is -1 (no category) or an index into the routes."""
+    def _assign_raw(
+        self, x: np.ndarray, y: np.ndarray, cat: np.ndarray, streets: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> _Raw:
+        """The rules on finite metric coordinates; ``cat`` is -1 (no category) or an index into the routes;
+        ``streets`` the codes of the written street and crossing street per point (-1: none)."""
         m = len(x)
         t0 = time.perf_counter()
         points = shapely.points(x, y)
@@ -858,6 +951,10 @@ class AssignmentIndex:
                 seg[hit] = ls[chosen]
                 dist[hit] = d[chosen]
                 rule[hit] = _R_NEAREST
+        # (a′) the street a written address names wins over (b)/(c)
+        address_reason = None
+        if streets is not None and len(self._streets):
+            address_reason = self._address_street(points, streets, seg, dist, rule)
         found = seg >= 0
         target[found] = self._seg_id[seg[found]]
         # (d) grid cell, boundary included; ties: lowest id
@@ -877,6 +974,8 @@ class AssignmentIndex:
             target[hit] = self._jur_id[jj[chosen]]
             rule[hit] = _R_JURISDICTION
         reason = np.where(rule == _R_UNASSIGNED, 0, -1)
+        if address_reason is not None:
+            reason = np.where(address_reason >= 0, address_reason, reason)
         # (a) category routes override; by road class they need the segment found above
         routed = np.flatnonzero(cat >= 0)
         if routed.size and self._route_dept.size:
@@ -934,6 +1033,57 @@ class AssignmentIndex:
             out[where] = self.TERRITORY
         return out
 
+    def _address_street(
+        self,
+        points: np.ndarray,
+        streets: tuple[np.ndarray, np.ndarray],
+        seg: np.ndarray,
+        dist: np.ndarray,
+        rule: np.ndarray,
+    ) -> np.ndarray:
+        """Rule (a′) in place on ``seg``/``dist``/``rule``; returns the reason code per point (-1: not routed by it)."""
+        first, second = streets
+        reason = np.full(len(points), -1, dtype=np.int64)
+        named = np.flatnonzero(first >= 0)
+        if not named.size:
+            return reason
+        tolerance = self.ruleset.address_tolerance_m
+        # candidates: the segments of the named streets; a street of many segments (a long road) through the
+        # line tree instead, so that a batch on it never expands into points × all its segments
+        a, b = first[named], second[named]
+        short = (self._streets.segment_count(a) + self._streets.segment_count(b)) <= _ADDRESS_PAIRS_MAX
+        rows = np.flatnonzero(short)
+        first_p, first_s = self._streets.pairs(rows, a[rows])
+        crossing = rows[b[rows] >= 0]
+        second_p, second_s = self._streets.pairs(crossing, b[crossing])
+        long_rows = np.flatnonzero(~short)
+        tree_p, tree_s = self._query(
+            self._line_tree, points[named[long_rows]], predicate="dwithin", distance=tolerance + 10.0**-TIE_DECIMALS
+        )
+        lp = np.concatenate([first_p, second_p, long_rows[tree_p]])
+        ls = np.concatenate([first_s, second_s, tree_s])
+        d = shapely.distance(points[named[lp]], self._lines[ls])
+        at, to, crossing = pick_address_segments(
+            lp,
+            ls,
+            d,
+            first=first[named],
+            second=second[named],
+            segment_street=self._streets.segment_street,
+            segment_rank=self._seg_rank,
+            segment_id=self._seg_id,
+            tolerance_m=tolerance,
+            intersection_rule=self.ruleset.intersection_rule,
+            tie_decimals=TIE_DECIMALS,
+        )
+        hit = named[at]
+        seg[hit] = to
+        dist[hit] = shapely.distance(points[hit], self._lines[to])
+        rule[hit] = _R_ADDRESS
+        street = self._streets.segment_street[to]
+        reason[hit] = self._address_reason + street + np.where(crossing, len(self._streets), 0)
+        return reason
+
     def _route_storage(
         self,
         n: int,
@@ -943,14 +1093,28 @@ class AssignmentIndex:
         cat: np.ndarray,
         errors: _RowErrors,
         row_index: pd.Index | None,
+        streets: tuple[Any, Any] | None = None,
     ) -> pd.DataFrame:
-        """Result columns for ``n`` rows whose valid ones (positions ``ok``) are in storage lon/lat."""
+        """Result columns for ``n`` rows whose valid ones (positions ``ok``) are in storage lon/lat;
+        ``streets`` the written street and crossing-street names of those valid rows (rule a′)."""
         mx, my = transformer(STORAGE_SRID, self.metric_epsg).transform(lon, lat)
-        raw = self._assign_raw(np.asarray(mx, dtype=float), np.asarray(my, dtype=float), cat)
+        codes = None if streets is None else self._street_codes(len(ok), *streets)
+        raw = self._assign_raw(np.asarray(mx, dtype=float), np.asarray(my, dtype=float), cat, codes)
         return self._frame(n, ok, raw, errors, index=row_index)
 
-    def route_point(self, lon: float, lat: float, category: str | None = None) -> dict:
+    def route_point(
+        self,
+        lon: float,
+        lat: float,
+        category: str | None = None,
+        *,
+        address_street: str | None = None,
+        cross_street: str | None = None,
+    ) -> dict:
         """One point in storage lon/lat, without pandas: the fast path of single requests (the API).
+
+        ``address_street`` (and ``cross_street`` for a crossing) name the street
+        of a written address, for rule (a′); a point given as coordinates has none.
 
         Returns a dict with ``rule``, ``target_type``, ``target_id``, ``segment_id``,
         ``distance_m``, ``reason`` and ``ruleset_version``.
@@ -967,7 +1131,8 @@ class AssignmentIndex:
                 raise InputError(f"unknown category {category!r}")
             cat = int(pos)
         x, y = transformer(STORAGE_SRID, self.metric_epsg).transform(lon, lat)
-        raw = self._assign_raw(np.array([x], dtype=float), np.array([y], dtype=float), np.array([cat]))
+        codes = None if not address_street else self._street_codes(1, [address_street], [cross_street])
+        raw = self._assign_raw(np.array([x], dtype=float), np.array([y], dtype=float), np.array([cat]), codes)
         rule = int(raw.rule[0])
         ttype = int(_RULE_TARGET[rule])
         seg = int(raw.segment[0])
@@ -1084,12 +1249,14 @@ class PartitionedIndex:
         cat: np.ndarray,
         errors: _RowErrors,
         row_index: pd.Index | None,
+        streets: tuple[Any, Any] | None = None,
     ) -> pd.DataFrame:
         which = self.part_of(lon, lat)
         result = None
         for k in np.unique(which) if len(which) else [0]:
             sel = which == k
-            frame = self.parts[k][1]._route_storage(n, ok[sel], lon[sel], lat[sel], cat[sel], errors, row_index)
+            mine = None if streets is None else tuple(None if s is None else np.asarray(s)[sel] for s in streets)
+            frame = self.parts[k][1]._route_storage(n, ok[sel], lon[sel], lat[sel], cat[sel], errors, row_index, mine)
             if result is None:
                 result = frame
                 if len(self.parts) > 1:
@@ -1100,9 +1267,9 @@ class PartitionedIndex:
                     result.iloc[rows, result.columns.get_loc(column)] = frame[column].iloc[rows].to_numpy()
         return result
 
-    def route_point(self, lon: float, lat: float, category: str | None = None) -> dict:
+    def route_point(self, lon: float, lat: float, category: str | None = None, **streets: str | None) -> dict:
         k = int(self.part_of(np.array([lon]), np.array([lat]))[0])
-        return self.parts[k][1].route_point(lon, lat, category)
+        return self.parts[k][1].route_point(lon, lat, category, **streets)
 
 
 # --- frames -------------------------------------------------------------------------------
@@ -1138,8 +1305,10 @@ def _assign_prepared(
     owners: OwnerHistory | None,
     role: str,
     row_index: pd.Index,
+    streets: tuple[Any, Any] | None = None,
 ) -> pd.DataFrame:
-    """Validation, conversion to storage and metric, rules and owners: the result columns for ``n`` rows."""
+    """Validation, conversion to storage and metric, rules and owners: the result columns for ``n`` rows;
+    ``streets`` the written street and crossing street per row (rule a′), or None."""
     lon, lat, _ = check_points(x, y, crs, areas=extent, problems=errors)
     cat = (
         np.full(n, -1, dtype=np.int64)
@@ -1148,7 +1317,11 @@ def _assign_prepared(
     )
     day = None if dates is None else _parse_dates(dates, n, errors)
     ok = np.flatnonzero(errors.ok)
-    result = index._route_storage(n, ok, lon[ok], lat[ok], cat[ok], errors, row_index)
+    if streets is not None:  # the valid rows' names, as object arrays
+        streets = tuple(None if s is None else _text(s, n).to_numpy(dtype=object)[ok] for s in streets)
+        result = index._route_storage(n, ok, lon[ok], lat[ok], cat[ok], errors, row_index, streets)
+    else:
+        result = index._route_storage(n, ok, lon[ok], lat[ok], cat[ok], errors, row_index)
     if owners is not None:
         when = (
             np.full(n, np.datetime64(dt.date.today(), "D"))
@@ -1195,6 +1368,8 @@ def assign_frame(
     extent: Sequence[float] | None = None,
     owners: OwnerHistory | None = None,
     role: str = "段长",
+    address_street: str | None = None,
+    cross_street: str | None = None,
 ) -> pd.DataFrame:
     """Validate, convert and route every row of a table of reports.
 
@@ -1218,6 +1393,10 @@ def assign_frame(
     owners : OwnerHistory, optional
         Adds :data:`OWNER_COLUMNS`: the owner in ``role`` on each report's date
         (today for rows without a date).
+    address_street, cross_street : str, optional
+        Columns naming the street of each row's written address and, for a
+        crossing, its second street (rule a′, :mod:`gisgrid.routing.address`);
+        a blank cell means the row names no street and is routed by its point.
 
     Returns
     -------
@@ -1255,6 +1434,7 @@ def assign_frame(
     category = _optional_column(frame, category, CATEGORY_NAMES, "category")
     date = _optional_column(frame, date, DATE_NAMES, "date")
     box = check_areas(extent) if extent is not None else index.areas
+    streets = _street_columns(frame, address_street, cross_street)
     result = _assign_prepared(
         index,
         n,
@@ -1268,8 +1448,24 @@ def assign_frame(
         owners=owners,
         role=role,
         row_index=frame.index,
+        streets=streets,
     )
     return _attach(frame, result)
+
+
+def _street_columns(
+    frame: pd.DataFrame, address_street: str | None, cross_street: str | None
+) -> tuple[pd.Series, pd.Series | None] | None:
+    """The written-street columns of a table (rule a′), checked; None when not asked for."""
+    if address_street is None:
+        if cross_street is not None:
+            raise InputError("a cross-street column needs an address-street column too")
+        return None
+    listing = ", ".join(map(str, frame.columns))
+    for label, name in (("address street", address_street), ("cross street", cross_street)):
+        if name is not None and name not in frame.columns:
+            raise InputError(f"{label} column {name!r} not found; columns are: {listing}", column=name)
+    return frame[address_street], None if cross_street is None else frame[cross_street]
 
 
 # --- files ----------------------------------------------------------------------------------
@@ -1394,6 +1590,8 @@ def assign_file(
     role: str = "段长",
     chunk_rows: int = 200_000,
     progress: bool = True,
+    address_street: str | None = None,
+    cross_street: str | None = None,
 ) -> AssignSummary:
     """Route every row of a file of reports and write them, with the result columns, to another file.
 
@@ -1430,6 +1628,9 @@ def assign_file(
     chunk_rows : int, default 200000
     progress : bool, default True
         Show a tqdm progress bar on stderr.
+    address_street, cross_street : str, optional
+        Columns naming the street of each row's written address (and the
+        second street of a crossing): as in :func:`assign_frame`, rule (a′).
 
     Returns
     -------
@@ -1506,6 +1707,7 @@ def assign_file(
                 owners=owners,
                 role=role,
                 row_index=frame.index,
+                streets=_street_columns(frame, address_street, cross_street),
             )
             out = _attach(frame, result)
             if vector_in and fmt_out not in VECTOR_FORMATS.values():

@@ -80,10 +80,17 @@ def load_ruleset(conn: sa.Connection, settings: Settings) -> RuleSet:
         if routing.get("mode") == "department" and rec["department_id"] is None and "department_id" not in routing:
             routing = {"mode": "location"}  # no department to route to: by location
         rows.append({"code": rec["code"], "routing": routing, "department_id": rec["department_id"]})
+    address = [settings.address_street_tolerance_m, settings.address_intersection_rule]
     digest = hashlib.sha1(
-        json.dumps([settings.nearest_tolerance_m, rows], sort_keys=True, default=str).encode()
+        json.dumps([settings.nearest_tolerance_m, rows, *address], sort_keys=True, default=str).encode()
     ).hexdigest()[:8]
-    return RuleSet.from_categories(rows, version=f"r{digest}", tolerance_m=settings.nearest_tolerance_m)
+    return RuleSet.from_categories(
+        rows,
+        version=f"r{digest}",
+        tolerance_m=settings.nearest_tolerance_m,
+        address_tolerance_m=settings.address_street_tolerance_m,
+        intersection_rule=settings.address_intersection_rule,
+    )
 
 
 @dataclass
@@ -242,6 +249,8 @@ class Deployment:
         date: str | None = None,
         with_chain: bool = True,
         instants=None,
+        address_street: str | None = None,
+        cross_street: str | None = None,
     ) -> pd.DataFrame:
         """Route every row of ``frame``; returns the input columns plus result and owner columns.
 
@@ -249,6 +258,9 @@ class Deployment:
         ``with_chain=False`` leaves out the chain text.  ``instants`` (one
         aware timestamp or epoch second per row) date each row by its local
         day at the place it is routed to, instead of a ``date`` column.
+        ``address_street`` (and ``cross_street``) name the columns holding the
+        street of each row's written address, for the address-street rule
+        (:mod:`gisgrid.routing.address`).
         """
         return assign_frame(
             self.index,
@@ -259,6 +271,8 @@ class Deployment:
             category=category,
             date=date,
             owners=_Owners(self, with_chain=with_chain, instants=instants),
+            address_street=address_street,
+            cross_street=cross_street,
         )
 
     def assign_file(self, src, dst, *, crs, **options) -> AssignSummary:
@@ -392,7 +406,7 @@ def load_deployment(conn: sa.Connection, settings: Settings) -> Deployment:
         centre = ((bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2)
         metric = int(epsg) or crsmod.resolve_metric_crs(settings.metric_crs, *centre)
         index = AssignmentIndex.build(
-            s[["id", "road_class", "area", "geometry"]],
+            s[["id", "road_class", "street", "area", "geometry"]],
             c[["id", "geometry"]] if len(c) else None,
             j[["id", "level", "geometry"]] if len(j) else None,
             ruleset=ruleset,

@@ -186,3 +186,99 @@ def test_db_gazetteer_uses_division_codes_of_the_jurisdictions(gazetteers):
     assert mixed.quality == "jurisdiction" and mixed.matched_name == "海淀区" and "沙田正街" in mixed.note
     # a province the deployment does not cover at all
     assert gazetteers.geocode("上海市黄浦区南京东路100号").quality == "failed"
+
+
+# --- routing a written address to the street it names (rule address_street) ---------------------
+@pytest.fixture(scope="module")
+def deployment(engine, town):
+    from gisgrid.config import load_settings
+    from gisgrid.routing.store import load_deployment
+
+    with engine.connect() as conn:
+        return load_deployment(conn, load_settings())
+
+
+def _segment_at(engine, lon: float, lat: float) -> tuple[int, str]:
+    """The segment whose frontage area holds a point, and its street's name (one only, checked)."""
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("""
+            SELECT g.id, s.name FROM segment g JOIN street s ON s.id = g.street_id
+            WHERE ST_Intersects(g.area, ST_SetSRID(ST_Point(:lon, :lat), 4326))"""),
+            {"lon": lon, "lat": lat},
+        ).all()
+    assert len(rows) == 1
+    return rows[0][0], rows[0][1]
+
+
+@pytest.mark.parametrize(
+    "text, street, cross",
+    [
+        ("Kalevankatu 14", "Kalevankatu", "Annankatu"),  # the issue's cases: placed in the cross street's area
+        ("Bulevardi 13", "Bulevardi", "Fredrikinkatu"),
+    ],
+)
+def test_a_geocoded_corner_address_reaches_its_own_streets_chief(engine, gazetteers, deployment, text, street, cross):
+    """The clerks' batch routes a written address to the street it names; a GPS point at the same place
+    still goes to the frontage area that holds it (the cross street's)."""
+    from gisgrid.geocode.route import geocode_and_route, output_names
+    from gisgrid.routing.store import explain_point
+
+    out = geocode_and_route(pd.DataFrame({"地址": [text]}), "地址", gazetteers, deployment).iloc[0]
+    names = output_names(["地址"])
+    assert out[names["quality"]] == "interpolated" and out[names["rule"]] == "address_street"
+    assert out[names["target"]].startswith(street) and out[names["owner_name"]]
+    lon, lat = float(out[names["lon"]]), float(out[names["lat"]])
+    area_segment, area_street = _segment_at(engine, lon, lat)
+    assert area_street == cross
+    gps = explain_point(deployment, lon=lon, lat=lat)
+    assert (gps["rule"], gps["target_id"]) == ("segment_area", area_segment)
+    assert int(out[names["target_id"]]) != area_segment
+
+
+def test_landmarks_crossings_and_hand_placed_points_in_the_batch(gazetteers, deployment):
+    from gisgrid.geocode.route import address_streets, geocode_and_route, output_names
+
+    names = output_names(["地址"])
+    frame = pd.DataFrame({"地址": ["Kaivokatu / Keskuskatu", "Kalevankatu 14", "nowhere at all"]})
+    out = geocode_and_route(frame, "地址", gazetteers, deployment)
+    street, cross = address_streets(out, names)
+    assert list(street) == ["Kaivokatu", "Kalevankatu", ""] and list(cross) == ["Keskuskatu", "", ""]
+    assert out.loc[0, names["rule"]] == "address_street" and out.loc[0, names["target"]].startswith("Kaivokatu")
+    # a landmark or a point placed by hand names no street: routed by its point
+    placed = out.copy()
+    placed.loc[1, names["quality"]] = "manual"
+    placed.loc[2, [names[c] for c in ("lon", "lat", "quality", "matched_name", "geocode_note")]] = [
+        out.loc[1, names["lon"]],
+        out.loc[1, names["lat"]],
+        "street",
+        "Kalevankatu",
+        "landmark",
+    ]
+    street, cross = address_streets(placed, names)
+    assert list(street) == ["Kaivokatu", "", ""]
+
+
+def test_cli_assign_takes_a_written_street_column(engine, gazetteers, db_url, town, tmp_path):
+    """`gisgrid assign FILE --address-street COLUMN`: a file with coordinates and a written street."""
+    from gisgrid.cli import main
+
+    kaleva = gazetteers.geocode("Kalevankatu 14")
+    area_segment, _ = _segment_at(engine, kaleva.lon, kaleva.lat)
+    src = tmp_path / "reports.csv"
+    pd.DataFrame({"lon": [kaleva.lon] * 2, "lat": [kaleva.lat] * 2, "街道": ["Kalevankatu", ""]}).to_csv(
+        src, index=False
+    )
+    dst = tmp_path / "out.csv"
+    args = ["assign", str(src), "--crs", "EPSG:4326", "--address-street", "街道", "-o", str(dst)]
+    res = CliRunner().invoke(main, args, env=_cli_env(db_url), catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "address_street" in res.output
+    out = pd.read_csv(dst, encoding="utf-8-sig")
+    assert list(out["rule"]) == ["address_street", "segment_area"]
+    assert out.loc[1, "target_id"] == area_segment != out.loc[0, "target_id"]
+    assert out.loc[0, "reason"] == "address street Kalevankatu: the written address names it"
+    bad = CliRunner().invoke(main, [*args[:4], "--address-street", "street"], env=_cli_env(db_url))
+    assert bad.exit_code != 0 and "address street column 'street' not found" in bad.output
