@@ -216,7 +216,12 @@ def users_import(path, sheet, out_path) -> None:
     from gisgrid.accounts.store import import_users
     from gisgrid.db.imports import read_table
 
-    frame = read_table(path, sheet=sheet)
+    frame, unreadable = read_table(path, sheet=sheet)
+    if unreadable:  # all or nothing: a row the reader could not read stops the import
+        from gisgrid.errors import InputError
+
+        listed = "; ".join(f"row {row}: {reason}" for row, reason in sorted(unreadable.items())[:10])
+        raise InputError(f"{len(unreadable)} row(s) could not be read, nothing imported: {listed}")
     engine, settings = engine_and_settings()
     with engine.begin() as conn:
         created = import_users(conn, _actor(), frame, min_password_length=settings.password_min_length)
