@@ -27,7 +27,7 @@ test: setup sysdeps-test db lint
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/lint-imports --contract layers --contract pure --contract no-flask-below-web --contract cli
+	$(BIN)/lint-imports --contract layers --contract pure --contract no-flask-below-web --contract thin-web --contract cli --contract thin-cli
 
 setup: $(VENV)/.installed
 

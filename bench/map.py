@@ -104,10 +104,9 @@ def main(argv: list[str] | None = None) -> None:
     from flask import Flask  # noqa: PLC0415
     from playwright.sync_api import sync_playwright  # noqa: PLC0415
 
-    from gisgrid.config import load_settings  # noqa: PLC0415
+    from gisgrid.config import VENDOR_DIR, load_settings  # noqa: PLC0415
     from gisgrid.web import create_app  # noqa: PLC0415
     from gisgrid.web.manager import bp  # noqa: PLC0415
-    from gisgrid.web.vendor import VENDOR_DIR  # noqa: PLC0415
     from tests.browser import CHROMIUM, CHROMIUM_ARGS, serve_app  # noqa: PLC0415
 
     url = _bench_url("gisgrid_bench_map")

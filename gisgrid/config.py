@@ -21,6 +21,14 @@ PROJECT_ROOT = PACKAGE_DIR.parent
 #: Sample towns (OpenStreetMap extracts) shipped inside the package, so ``gisgrid demo load`` works when installed.
 DATA_DIR = PACKAGE_DIR / "data"
 TEMPLATE_DIR = PACKAGE_DIR / "web" / "templates"
+#: Static files the web app serves; Leaflet, its plugins and fonts are vendored under ``vendor/``.
+STATIC_DIR = PACKAGE_DIR / "web" / "static"
+VENDOR_DIR = STATIC_DIR / "vendor"
+#: Message catalogs (gettext), one folder per language.
+TRANSLATIONS_DIR = PACKAGE_DIR / "translations"
+#: Credit of the sample towns' data (OpenStreetMap streets and address points): the default of
+#: ``Settings.attribution``, shown on every map.
+DEFAULT_ATTRIBUTION = "© OpenStreetMap contributors (ODbL 1.0)"
 MIGRATIONS_DIR = PACKAGE_DIR / "db" / "migrations"
 
 
@@ -115,6 +123,7 @@ class Settings:
     working_hours: str = "08:30-12:00,13:30-18:00"
     #: Which days are working days: "china" (the official calendar with its 调休 make-up days) or "weekdays".
     work_calendar: str = "china"
+    attribution: str = DEFAULT_ATTRIBUTION  # credit of the deployment's map data, on every map
     secret_key: str = DEFAULT_SECRET_KEY  # refused outside the demo and tests: set GISGRID_SECRET_KEY
     demo: bool = False  # the sample deployment (`make demo`): a default secret key is replaced, not refused
     password_min_length: int = 10

@@ -24,12 +24,12 @@ from shapely.geometry import box
 
 from gisgrid import crs, timeutil
 from gisgrid.cases.workflow import WorkingTime, deadlines
-from gisgrid.config import DATA_DIR, Settings, load_settings
+from gisgrid.config import DATA_DIR, DEFAULT_ATTRIBUTION, Settings, load_settings
 from gisgrid.db.layers import insert_frame
 
 LOGGER = logging.getLogger(__name__)
 
-ATTRIBUTION = "© OpenStreetMap contributors (ODbL 1.0)"
+ATTRIBUTION = DEFAULT_ATTRIBUTION
 SEED = 20261123
 
 

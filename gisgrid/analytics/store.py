@@ -38,6 +38,7 @@ from gisgrid.crs import STORAGE_SRID
 from gisgrid.db import sql
 from gisgrid.db.schema import REPORT_STATUSES
 from gisgrid.errors import InputError
+from gisgrid.ownership.store import segments_with_owners
 
 LOGGER = logging.getLogger(__name__)
 
@@ -683,3 +684,104 @@ def choropleth(conn: sa.Connection, filters: ReportFilters) -> gpd.GeoDataFrame:
         frame["per_km"] = (frame["reports"] / frame["street_km"].where(frame["street_km"] > 0)).round(2)
     geoms = shapely.from_wkb([bytes(v) for v in frame.pop("wkb")]) if len(frame) else np.array([], dtype=object)
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=STORAGE_SRID, index=frame.index))
+
+
+# --------------------------------------------------------------------------- the manager map's page
+
+
+def all_jurisdictions_extent(conn: sa.Connection) -> tuple[float, float, float, float] | None:
+    """Lon/lat bounds (EPSG:4326) of every jurisdiction; None when there are none."""
+    row = conn.execute(
+        sa.text(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+            "(SELECT ST_Extent(geom)::geometry AS e FROM jurisdiction) t"
+        )
+    ).one()
+    return tuple(float(v) for v in row) if row[0] is not None else None
+
+
+def categories(conn: sa.Connection) -> pd.DataFrame:
+    """Report categories: ``code``, ``name``, ``name_en``, by code (the filter's choices)."""
+    return pd.read_sql_query(sa.text("SELECT code, name, name_en FROM category ORDER BY code"), conn)
+
+
+@dataclass(frozen=True)
+class ManagerMapData:
+    """Everything the manager map draws (:func:`manager_map_data`), EPSG:4326.
+
+    ``n`` matched reports, ``overdue_count`` of them overdue; ``epsg`` the
+    metric CRS of the study area and ``bounds`` its lon/lat box; ``segments``
+    the segment areas with owners; when there are reports: ``bins`` (hexagon
+    counts), ``points`` (the reports, when at most :data:`MAX_POINTS`, else
+    None), ``hotspots`` (only with a jurisdiction), ``recurring`` (the places
+    with most recurrences; None with ``recurring_count`` None when there were
+    too many reports to search), ``overdue`` (the most late) and
+    ``choropleth``; always ``gaps`` (places without an owner).
+    """
+
+    n: int
+    overdue_count: int
+    epsg: int
+    bounds: tuple[float, float, float, float]
+    segments: gpd.GeoDataFrame
+    gaps: gpd.GeoDataFrame
+    bins: gpd.GeoDataFrame | None = None
+    points: gpd.GeoDataFrame | None = None
+    hotspots: gpd.GeoDataFrame | None = None
+    recurring: gpd.GeoDataFrame | None = None
+    recurring_count: int | None = 0
+    overdue: gpd.GeoDataFrame | None = None
+    choropleth: gpd.GeoDataFrame | None = None
+
+
+def manager_map_data(
+    conn: sa.Connection,
+    filters: ReportFilters,
+    *,
+    size_m: float = 100.0,
+    permutations: int = 9999,
+    max_drawn: int = 300,
+    max_recurring_reports: int = 50_000,
+) -> ManagerMapData:
+    """Read what the manager map shows for ``filters``.
+
+    Parameters
+    ----------
+    conn : sqlalchemy.Connection
+    filters : ReportFilters
+    size_m : float, default 100
+        Hexagon size (centre to corner), metres.
+    permutations : int, default 9999
+        Gi* permutations (:func:`hotspots`).
+    max_drawn : int, default 300
+        At most this many overdue reports and recurring places (the worst); counts are of all.
+    max_recurring_reports : int, default 50,000
+        Recurring places are searched in memory (pairs of nearby reports): only up to this many reports.
+    """
+    # one pass over the matched reports: count, overdue count and hexagon counts
+    agg = aggregate(conn, filters, size_m=size_m)
+    n = agg.n
+    epsg, bounds = study_area(conn, filters)
+    if bounds is None:  # no jurisdiction: the reports' extent, else the whole data
+        bounds = all_jurisdictions_extent(conn) or (-180, -85, 180, 85)
+    segments = segments_with_owners(conn, in_area_of=filters.jurisdiction or None)
+    parts: dict = {}
+    if n:
+        bins = density_bins(conn, filters, size_m=size_m, agg=agg)
+        parts["bins"] = bins
+        if n <= MAX_POINTS:
+            parts["points"] = points(conn, filters)
+        if filters.jurisdiction:
+            parts["hotspots"] = hotspots(conn, filters, size_m=size_m, permutations=permutations, agg=agg)
+        if n <= max_recurring_reports:
+            rec = recurring(conn, filters)
+            parts["recurring_count"] = len(rec)
+            parts["recurring"] = rec.head(max_drawn)  # the places with most recurrences
+        else:  # the pairwise search runs in memory: too many reports (narrow the filters)
+            parts["recurring_count"] = None
+        parts["overdue"] = overdue(conn, filters, limit=max_drawn)  # the most late
+        parts["choropleth"] = choropleth(conn, filters)
+    gaps = coverage_gaps(conn, filters)
+    return ManagerMapData(
+        n=n, overdue_count=agg.overdue, epsg=epsg, bounds=bounds, segments=segments, gaps=gaps, **parts
+    )

@@ -299,3 +299,23 @@ def audit_summary_lines(result: AuditResult) -> list[str]:
     ]
     lines.append("coverage clean: no gap, overlap or sliver" if result.clean else "coverage problems found")
     return lines
+
+
+def cells_meeting(conn: sa.Connection, jurisdiction_code: str) -> gpd.GeoDataFrame:
+    """The grid cells whose interior meets the interior of the jurisdiction ``jurisdiction_code``.
+
+    Cells that only touch its boundary from outside are left out.
+
+    Returns
+    -------
+    GeoDataFrame
+        EPSG:4326, geometry only.
+    """
+    rows = conn.execute(
+        sa.text(
+            "SELECT ST_AsBinary(c.geom) FROM grid_cell c, jurisdiction j WHERE j.code = :code AND c.geom && j.geom "
+            "AND ST_Relate(c.geom, j.geom, 'T********')"
+        ),
+        {"code": jurisdiction_code},
+    )
+    return gpd.GeoDataFrame(geometry=gpd.GeoSeries(shapely.from_wkb([bytes(g) for (g,) in rows]), crs=crs.STORAGE_SRID))

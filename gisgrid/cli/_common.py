@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import getpass
 import logging
 import sys
 
@@ -43,3 +44,43 @@ def deployment_engine_settings():
     engine, settings = engine_and_settings()
     with engine.connect() as conn:
         return load_deployment(conn, settings), engine, settings
+
+
+#: The command that creates the first administrator.
+FIRST_ADMIN_HINT = "gisgrid users add admin --name '姓名' --role admin"
+
+
+def cli_actor():
+    """Who the audit log names for changes made from the command line: ``cli:<login name>``."""
+    from gisgrid.accounts.users import Actor
+
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = "unknown"
+    return Actor.system(f"cli:{who}")
+
+
+def first_start(conn, settings, *, interactive: bool) -> None:
+    """With no user accounts yet: ask for the first admin (interactive), or say which command creates one."""
+    from gisgrid.accounts.store import count_users, create_user
+
+    if count_users(conn):
+        return
+    if not interactive:
+        click.echo(f"no user accounts yet: nobody can log in. Create the first admin with:\n  {FIRST_ADMIN_HINT}")
+        return
+    click.echo("No user accounts yet. Create the first administrator:")
+    username = click.prompt("User name", default="admin")
+    name = click.prompt("Person's name (姓名)")
+    password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    user = create_user(
+        conn,
+        cli_actor(),
+        username=username,
+        password=password,
+        min_password_length=settings.password_min_length,
+        name=name,
+        grants=[("admin", None)],
+    )
+    click.echo(f"added {user.username} (admin)")

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from gisgrid.cli._common import handle_errors
+from gisgrid.cli._common import first_start, handle_errors
 from gisgrid.config import load_settings
 
 
@@ -31,7 +31,6 @@ def serve(host: str | None, port: int | None, threads: int, job_workers: int | N
     """
     from waitress import serve as waitress_serve
 
-    from gisgrid.cli.users import first_start
     from gisgrid.db import ensure_database, get_engine
     from gisgrid.web import create_app
 

@@ -7,7 +7,6 @@ Every change is written to the audit log as done by ``cli:<login name>``.
 from __future__ import annotations
 
 import csv
-import getpass
 import logging
 import sys
 from pathlib import Path
@@ -15,24 +14,14 @@ from pathlib import Path
 import click
 
 from gisgrid.accounts.roles import ROLE_NAMES
-from gisgrid.cli._common import engine_and_settings, handle_errors
+from gisgrid.cli._common import FIRST_ADMIN_HINT, engine_and_settings, handle_errors
+from gisgrid.cli._common import cli_actor as _actor
 
 LOGGER = logging.getLogger(__name__)
 
 ROLE_HELP = (
     f"ROLE or ROLE@PLACE (a division code, or a department code for 'department'); roles: {', '.join(ROLE_NAMES)}"
 )
-FIRST_ADMIN_HINT = "gisgrid users add admin --name '姓名' --role admin"
-
-
-def _actor():
-    from gisgrid.accounts.users import Actor
-
-    try:
-        who = getpass.getuser()
-    except (KeyError, OSError):
-        who = "unknown"
-    return Actor.system(f"cli:{who}")
 
 
 def _read_password(generate: bool, stdin: bool, *, prompt: str = "Password") -> tuple[str, bool]:
@@ -253,28 +242,3 @@ def users_log(actor, action, limit) -> None:
     for r in frame.itertuples():
         target = f"{r.target_type or ''} {r.target_id or ''}".strip()
         click.echo(f"{str(r.at)[:19]}  {r.actor_name:<16} {r.action:<22} {target:<16} {r.after or r.detail or ''}")
-
-
-def first_start(conn, settings, *, interactive: bool) -> None:
-    """With no user accounts yet: ask for the first admin (interactive), or say which command creates one."""
-    from gisgrid.accounts.store import count_users, create_user
-
-    if count_users(conn):
-        return
-    if not interactive:
-        click.echo(f"no user accounts yet: nobody can log in. Create the first admin with:\n  {FIRST_ADMIN_HINT}")
-        return
-    click.echo("No user accounts yet. Create the first administrator:")
-    username = click.prompt("User name", default="admin")
-    name = click.prompt("Person's name (姓名)")
-    password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    user = create_user(
-        conn,
-        _actor(),
-        username=username,
-        password=password,
-        min_password_length=settings.password_min_length,
-        name=name,
-        grants=[("admin", None)],
-    )
-    click.echo(f"added {user.username} (admin)")

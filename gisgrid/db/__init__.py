@@ -41,6 +41,35 @@ def ping(settings: Settings | None = None) -> None:
         conn.execute(sa.text("SELECT 1"))
 
 
+def health(connect) -> dict:
+    """Whether the database answers: ``status``, ``database`` and PostGIS and schema versions, or why not.
+
+    Parameters
+    ----------
+    connect : callable
+        Returns the connection to ask (called here, so a refused connection is reported too).
+
+    Returns
+    -------
+    dict
+        ``{"status": "ok", "database": "ok", "postgis": "3.5.2", "schema_revision": "0007"}``, or
+        ``{"status": "error", "database": "unreachable", "detail": <exception class>}``.
+    """
+    try:
+        conn = connect()
+        postgis = conn.execute(sa.text("SELECT postgis_lib_version()")).scalar()
+        revision = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    except sa.exc.SQLAlchemyError as exc:
+        LOGGER.warning("health check failed: %s", exc)
+        return {"status": "error", "database": "unreachable", "detail": str(exc.__class__.__name__)}
+    return {"status": "ok", "database": "ok", "postgis": postgis, "schema_revision": revision}
+
+
+def data_version(conn: sa.Connection) -> int | None:
+    """The counter that moves on whenever routing data (streets, segments, cells, owners) changes."""
+    return conn.execute(sa.text("SELECT version FROM data_version WHERE id = 1")).scalar()
+
+
 def alembic_config(url: str):
     from alembic.config import Config
 
@@ -80,4 +109,14 @@ def ensure_database(settings: Settings | None = None) -> str:
     return url
 
 
-__all__ = ["database_url", "get_engine", "ping", "migrate", "downgrade", "ensure_database", "Path"]
+__all__ = [
+    "database_url",
+    "get_engine",
+    "ping",
+    "health",
+    "data_version",
+    "migrate",
+    "downgrade",
+    "ensure_database",
+    "Path",
+]

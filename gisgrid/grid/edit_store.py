@@ -1032,3 +1032,25 @@ def _apply(conn: sa.Connection, lay: _Layer, edit: PlanEdit, change: _Change, ed
         },
     )
     return {"unit_id": uid, "code": code, "revision": revision, "kind": change.kind, "action": action}
+
+
+def removed_cells(conn: sa.Connection, town_code: str) -> list[dict]:
+    """Cells of a town (and its communities) deleted or merged away, each with its last version.
+
+    Returns
+    -------
+    list of dict
+        ``unit_id``, ``code``, ``revision``, ``action`` ("delete" or "merged"),
+        ``saved_by`` and ``saved_at`` (text, "YYYY-MM-DD HH24:MI"), by unit id.
+    """
+    rows = conn.execute(
+        sa.text("""
+            SELECT DISTINCT ON (v.unit_id) v.unit_id, v.unit_code AS code, v.revision, v.action, v.saved_by,
+                   to_char(v.saved_at, 'YYYY-MM-DD HH24:MI') AS saved_at
+            FROM plan_version v JOIN jurisdiction j ON j.id = v.jurisdiction_id
+            JOIN jurisdiction t ON t.code = :c AND (j.id = t.id OR j.parent_id = t.id)
+            WHERE v.layer = 'cell' AND NOT EXISTS (SELECT 1 FROM grid_cell g WHERE g.id = v.unit_id)
+            ORDER BY v.unit_id, v.revision DESC, v.id DESC"""),
+        {"c": town_code},
+    )
+    return [r for r in (dict(row._mapping) for row in rows) if r["action"] in ("delete", "merged")]

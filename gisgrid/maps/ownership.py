@@ -1,9 +1,7 @@
-"""Folium map builders: data in, :class:`folium.Map` out.
+"""The ownership map (home page, and the first layer of the manager map): segment areas coloured by owner.
 
-Pure functions: no Flask, no database.  Maps have no online tile server
-(offices sit on intranets), so they draw on a plain light background; the web
-layer makes Folium load Leaflet from the vendored copies
-(:func:`gisgrid.web.vendor.use_local_assets`).
+Pure functions: no Flask, no database; the base map and its chrome are in
+:mod:`gisgrid.maps._base`.
 
 Every string that reaches a map comes from users (street names, owner names,
 phone numbers), so it is HTML-escaped here before it becomes popup, tooltip,
@@ -23,13 +21,11 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
-from branca.element import MacroElement
-from folium.template import Template
 from folium.utilities import JsCode
 
 from gisgrid.crs import STORAGE_SRID
 from gisgrid.errors import CRSError, InputError
+from gisgrid.maps._base import HtmlControl, add_layer_control, base_map, language, rounded
 
 LOGGER = logging.getLogger(__name__)
 
@@ -40,7 +36,6 @@ UNASSIGNED_CLASS = "gg-unassigned"
 #: CSS class of centerline paths.
 CENTERLINE_CLASS = "gg-centerline"
 
-BACKGROUND_COLOUR = "#f4f3ef"
 UNASSIGNED_COLOUR = "#9e9e9e"
 #: Qualitative palette for owners: Tableau 20 without its two greys, which are
 #: kept for unassigned segments.
@@ -65,8 +60,6 @@ OWNER_PALETTE = (
     "#9edae5",
 )
 
-#: Decimal places kept in lon/lat coordinates drawn on maps (1e-6 deg ~ 0.1 m).
-COORDINATE_DECIMALS = 6
 CHAIN_SEPARATOR = " → "
 
 REQUIRED_COLUMNS = ("street_name", "segment_name", "owner_name")
@@ -95,138 +88,6 @@ _LABELS = {
         "centerlines_layer": "Centerlines",
     },
 }
-
-_CSS = f"""
-.leaflet-container {{ background: {BACKGROUND_COLOUR}; }}
-.gg-panel {{ background: rgba(255,255,255,.92); padding: 6px 10px; border-radius: 4px;
-  box-shadow: 0 1px 4px rgba(0,0,0,.3); font-size: 13px; line-height: 1.4; }}
-.gg-title {{ font-size: 15px; font-weight: 600; }}
-.gg-legend {{ max-height: 40vh; max-width: 260px; overflow-y: auto; }}
-.gg-legend h4 {{ font-size: 13px; font-weight: 600; margin: 0 0 4px; }}
-.gg-legend-row {{ display: flex; align-items: center; gap: 6px; white-space: nowrap; }}
-.gg-legend-row .gg-count {{ color: #666; margin-left: auto; padding-left: 8px; }}
-.gg-swatch {{ flex: none; width: 14px; height: 14px; border: 1px solid rgba(0,0,0,.45); }}
-.gg-swatch.gg-unassigned {{ border: 1.5px dashed #616161; }}
-.gg-popup dt {{ font-weight: 600; margin: 0; }}
-.gg-popup dd {{ margin: 0 0 4px; }}
-"""
-
-
-# --------------------------------------------------------------------------- map chrome
-
-
-class _Chrome(MacroElement):
-    """Page CSS, container language and attribution of a gisgrid map."""
-
-    _template = Template("""
-        {% macro header(this, kwargs) %}
-        <style>{{ this.css }}</style>
-        {% endmacro %}
-        {% macro script(this, kwargs) %}
-        {{ this._parent.get_name() }}.getContainer().setAttribute("lang", {{ this.lang_tag|tojson }});
-        {{ this._parent.get_name() }}.attributionControl.addAttribution({{ this.attribution_html|tojson }});
-        {% endmacro %}
-    """)
-
-    def __init__(self, *, attribution: str, lang: str):
-        super().__init__()
-        self._name = "GisgridChrome"
-        self.css = _CSS
-        self.lang_tag = lang.replace("_", "-")
-        self.attribution_html = escape(attribution)
-
-
-class _HtmlControl(MacroElement):
-    """A Leaflet control showing fixed HTML (already escaped by the caller)."""
-
-    _template = Template("""
-        {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = L.control({position: {{ this.position|tojson }}});
-        {{ this.get_name() }}.onAdd = function (map) {
-            var div = L.DomUtil.create("div", {{ this.css_class|tojson }});
-            div.innerHTML = {{ this.html|tojson }};
-            L.DomEvent.disableClickPropagation(div);
-            L.DomEvent.disableScrollPropagation(div);
-            return div;
-        };
-        {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
-        {% endmacro %}
-    """)
-
-    def __init__(self, html: str, *, position: str, css_class: str):
-        super().__init__()
-        self._name = "HtmlControl"
-        self.html = html
-        self.position = position
-        self.css_class = css_class
-
-
-def _language(lang: str) -> str:
-    """The canonical key in ``_LABELS`` for ``lang`` ("zh_CN", "zh-CN", "zh", "en", ...)."""
-    key = str(lang).replace("-", "_")
-    key = {"zh": "zh_CN", "en_US": "en", "en_GB": "en"}.get(key, key)
-    if key not in _LABELS:
-        raise InputError(f"unsupported map language {lang!r}; use one of {sorted(_LABELS)}")
-    return key
-
-
-def _validate_bounds(bounds) -> tuple[float, float, float, float]:
-    try:
-        minx, miny, maxx, maxy = (float(v) for v in bounds)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"bounds must be (min_lon, min_lat, max_lon, max_lat), got {bounds!r}") from exc
-    problems = []
-    if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)):
-        problems.append("values must be finite")
-    else:
-        if not (-180 <= minx <= maxx <= 180):
-            problems.append("need -180 <= min_lon <= max_lon <= 180")
-        if not (-90 <= miny <= maxy <= 90):
-            problems.append("need -90 <= min_lat <= max_lat <= 90")
-    if problems:
-        raise InputError(f"bad lon/lat bounds {bounds!r}: {'; '.join(problems)}")
-    return minx, miny, maxx, maxy
-
-
-def base_map(bounds: Sequence[float], *, attribution: str, lang: str = "zh_CN") -> folium.Map:
-    """An empty map with no tile server, fitted to ``bounds``.
-
-    Parameters
-    ----------
-    bounds : sequence of 4 float
-        ``(min_lon, min_lat, max_lon, max_lat)`` in EPSG:4326 degrees.
-    attribution : str
-        Plain text shown in the attribution control (escaped here), e.g.
-        ``"© OpenStreetMap contributors (ODbL)"`` for OSM-derived data.
-    lang : str, default "zh_CN"
-        Language of the map's labels (``"zh_CN"`` or ``"en"``); also set as
-        the ``lang`` attribute of the map container so CJK text gets CJK fonts.
-
-    Returns
-    -------
-    folium.Map
-        A map with a plain light background, a scale bar and the attribution,
-        drawing vectors as SVG.
-
-    Raises
-    ------
-    InputError
-        For malformed bounds or an unsupported language.
-    """
-    lang = _language(lang)
-    minx, miny, maxx, maxy = _validate_bounds(bounds)
-    m = folium.Map(
-        location=[(miny + maxy) / 2, (minx + maxx) / 2],
-        zoom_start=15,
-        tiles=None,
-        control_scale=True,
-        prefer_canvas=False,  # SVG: segment paths stay DOM elements with our CSS class
-        max_zoom=21,
-    )
-    m.add_child(_Chrome(attribution=attribution, lang=lang))
-    m.fit_bounds([[miny, minx], [maxy, maxx]], padding=(12, 12), max_zoom=19)
-    return m
-
 
 # --------------------------------------------------------------------------- ownership map
 
@@ -312,11 +173,6 @@ def _check_segments(segments: gpd.GeoDataFrame) -> gpd.GeoSeries:
     if problems:
         raise InputError("cannot map segments: " + "; ".join(problems))
     return area
-
-
-def _rounded(geoms: gpd.GeoSeries) -> np.ndarray:
-    """Geometries with coordinates rounded for drawing (smaller pages, same picture)."""
-    return shapely.transform(geoms.values, lambda xy: np.round(xy, COORDINATE_DECIMALS))
 
 
 def _owner_keys(segments: gpd.GeoDataFrame, names: list[str], phones: list[str]) -> list[str]:
@@ -437,7 +293,7 @@ def ownership_map(
     CRSError
         Areas or centerlines not in EPSG:4326.
     """
-    lang = _language(lang)
+    lang = language(lang)
     labels = _LABELS[lang]
     area = _check_segments(segments)
     if bounds is None:
@@ -466,7 +322,7 @@ def ownership_map(
             ],
             "label_html": [escape(f"{s} · {g}" if g else s) for s, g in zip(streets, segment_names)],
         },
-        geometry=_rounded(area),
+        geometry=rounded(area),
         crs=area.crs,
     )
     folium.GeoJson(
@@ -482,7 +338,7 @@ def ownership_map(
         lines = lines[lines.notna() & ~lines.is_empty]
         if len(lines):
             folium.GeoJson(
-                gpd.GeoDataFrame(geometry=_rounded(lines), crs=lines.crs).to_geo_dict(show_bbox=False),
+                gpd.GeoDataFrame(geometry=rounded(lines), crs=lines.crs).to_geo_dict(show_bbox=False),
                 name=labels["centerlines_layer"],
                 style_function=_centerline_style,
                 interactive=False,  # clicks fall through to the segment area below
@@ -502,15 +358,10 @@ def ownership_map(
         .sort_values(["unassigned", "name", "phone"])
     )
     if len(owners):
-        _HtmlControl(_legend_html(owners, labels), position="bottomright", css_class="gg-panel gg-legend").add_to(m)
+        HtmlControl(_legend_html(owners, labels), position="bottomright", css_class="gg-panel gg-legend").add_to(m)
     if title:
         m.get_root().title = escape(title)
-        _HtmlControl(escape(title), position="topright", css_class="gg-panel gg-title").add_to(m)
-    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+        HtmlControl(escape(title), position="topright", css_class="gg-panel gg-title").add_to(m)
+    add_layer_control(m)
     LOGGER.debug("ownership map: %d segments, %d owners", len(layer), len(owners))
     return m
-
-
-def render(m: folium.Map) -> str:
-    """The complete HTML page of ``m``."""
-    return m.get_root().render()

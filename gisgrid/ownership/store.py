@@ -10,11 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+import geopandas as gpd
 import pandas as pd
 import sqlalchemy as sa
 
 from gisgrid.accounts.store import record_action
-from gisgrid.db import sql
+from gisgrid.crs import STORAGE_SRID
+from gisgrid.db import layers, sql
 from gisgrid.errors import InputError, NotFound
 from gisgrid.ownership.history import CHAIN_ROLES, chain_text
 
@@ -240,3 +242,43 @@ def end_appointment(conn: sa.Connection, actor, assignment_id: int, day: dt.date
         after={"assignment_id": assignment_id, "valid_to": day.isoformat()},
     )
     return {"unit_type": row.target_type, "unit_id": int(row.target_id)}
+
+
+def segments_with_owners(
+    conn: sa.Connection,
+    day: dt.date | None = None,
+    *,
+    jurisdiction_code: str | None = None,
+    in_area_of: str | None = None,
+    scope=None,
+):
+    """Segment areas with their owner chain on ``day`` (default today), as the ownership map draws them.
+
+    Parameters
+    ----------
+    conn : sqlalchemy.Connection
+    day : date, optional
+        Owners valid on this day; default today.
+    jurisdiction_code : str, optional
+        Only the segments of streets filed under this jurisdiction.
+    in_area_of : str, optional
+        Only the segments whose centerline intersects this jurisdiction's boundary.
+    scope : gisgrid.accounts.scope.Scope, optional
+        Only the segments its user may see.
+
+    Returns
+    -------
+    GeoDataFrame
+        EPSG:4326, the area polygon as geometry: the ``segments`` layer
+        (:mod:`gisgrid.db.layers`) with ``street_name``, ``segment_name``,
+        ``owner_id`` (the 段长's stable key), ``owner_name``, ``owner_phone``,
+        ``chain`` and ``centerline`` (a second geometry column), as
+        :func:`gisgrid.maps.ownership.ownership_map` takes them.
+    """
+    segs = layers.fetch_layer(conn, "segments", jurisdiction_code=jurisdiction_code, in_area_of=in_area_of, scope=scope)
+    chains = segment_owner_chains(conn, day, segment_ids=segs["id"].tolist())
+    segs = segs.join(chains, on="id").rename(
+        columns={"street": "street_name", "name": "segment_name", "owner_key": "owner_id"}
+    )
+    segs["centerline"] = gpd.GeoSeries.from_wkt(segs.pop("centerline_wkt"), crs=STORAGE_SRID)
+    return segs

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from flask import Flask
 
-from gisgrid.config import DEFAULT_SECRET_KEY, TEMPLATE_DIR, load_settings
+from gisgrid.config import DEFAULT_SECRET_KEY, TEMPLATE_DIR, TRANSLATIONS_DIR, load_settings
 
 LOGGER = logging.getLogger(__name__)
 
@@ -43,7 +42,7 @@ def create_app(test_config: dict | None = None, *, ephemeral_key: bool = False) 
         GISGRID_SETTINGS=settings,
         DATABASE_URL=None,
         BABEL_DEFAULT_LOCALE=settings.default_locale,
-        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).resolve().parent.parent / "translations"),
+        BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS_DIR),
         JSON_AS_ASCII=False,
     )
     if test_config is None:
@@ -51,8 +50,8 @@ def create_app(test_config: dict | None = None, *, ephemeral_key: bool = False) 
     else:
         app.config.from_mapping(test_config)
 
+    from gisgrid.maps.assets import use_local_assets
     from gisgrid.web import access, auth, db, guards, i18n, security
-    from gisgrid.web.vendor import use_local_assets
 
     if app.config.get("SECRET_KEY") in (None, "", DEFAULT_SECRET_KEY):
         app.config["SECRET_KEY"] = security.secret_key(

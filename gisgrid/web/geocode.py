@@ -20,24 +20,31 @@ import json
 import logging
 import re
 import threading
-from html import escape
 from pathlib import Path
 
-import folium
 import pandas as pd
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from gisgrid.demo import ATTRIBUTION
+from gisgrid.db import layers
 from gisgrid.errors import InputError, NotFound
 from gisgrid.geocode.batch import ColumnNotFound, xlsx_number_columns
 from gisgrid.geocode.route import input_columns, needs_review, output_names, route_located
 from gisgrid.geocode.upload import UPLOAD_TYPES, write_result
 from gisgrid.io.tables import SheetNotFound, UnreadableTable
-from gisgrid.maps import ownership as maps
+from gisgrid.maps import map_parts
+from gisgrid.maps.geocode import (
+    MANUAL_QUALITY,
+    QUALITY_COLOURS,
+    context_box,
+    located_points,
+    quality_labels,
+    result_bounds,
+    result_map,
+)
 from gisgrid.web.db import get_conn
+from gisgrid.web.i18n import map_language
 
 LOGGER = logging.getLogger(__name__)
 
@@ -50,29 +57,12 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_SHOWN_ROWS = 2000
 #: Streets drawn around the results at most.
 MAX_CONTEXT_STREETS = 3000
-MANUAL_QUALITY = "manual"
-QUALITY_COLOURS = {
-    "address_point": "#1a7f37",
-    "interpolated": "#2f81f7",
-    "intersection": "#8250df",
-    "street": "#d29922",
-    "jurisdiction": "#cf222e",
-    MANUAL_QUALITY: "#0a3069",
-}
 _LOCK = threading.Lock()  # one writer of result.csv at a time (clerks may place rows quickly)
 
 
 def _quality_labels() -> dict[str, str]:
     """Quality codes as the page shows them (in zh: 地址点, 失败 …); the files keep the codes."""
-    return {
-        "address_point": _("address_point"),
-        "interpolated": _("interpolated"),
-        "intersection": _("intersection"),
-        "street": _("street"),
-        "jurisdiction": _("jurisdiction"),
-        "failed": _("failed"),
-        MANUAL_QUALITY: _("manual"),
-    }
+    return quality_labels(map_language())
 
 
 def _jobs_dir() -> Path:
@@ -223,86 +213,21 @@ def _deployment():
     return current_deployment()
 
 
-def _bounds(points: pd.DataFrame) -> tuple[float, float, float, float]:
-    dep = _deployment()
-    if len(points):
-        lon, lat = points["lon"], points["lat"]
-        pad = 0.001
-        return (
-            max(lon.min() - pad, -180),
-            max(lat.min() - pad, -90),
-            min(lon.max() + pad, 180),
-            min(lat.max() + pad, 90),
-        )
-    return dep.extent or (-180.0, -85.0, 180.0, 85.0)
-
-
-def _street_context(bounds) -> folium.FeatureGroup:
-    """The street centerlines around the results, thin and grey, so a clerk sees where to click."""
-    from gisgrid.db import layers
-
-    minx, miny, maxx, maxy = bounds
-    pad_x, pad_y = max((maxx - minx) * 0.5, 0.003), max((maxy - miny) * 0.5, 0.003)
-    streets = layers.fetch_layer(
-        get_conn(),
-        "streets",
-        where="id IN (SELECT id FROM street WHERE geom && "
-        "ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326) LIMIT :limit)",
-        params={
-            "minx": minx - pad_x,
-            "miny": miny - pad_y,
-            "maxx": maxx + pad_x,
-            "maxy": maxy + pad_y,
-            "limit": MAX_CONTEXT_STREETS,
-        },
+def _result_map(frame: pd.DataFrame, names: dict[str, str], address: pd.Series, lang: str):
+    points = located_points(frame, names)
+    bounds = result_bounds(points, _deployment().extent)
+    streets = layers.fetch_layer(get_conn(), "streets", bbox=context_box(bounds), limit=MAX_CONTEXT_STREETS)
+    return result_map(
+        frame,
+        names,
+        address,
+        points=points,
+        bounds=bounds,
+        streets=streets,
+        max_points=MAX_SHOWN_ROWS,
+        attribution=current_app.config["GISGRID_SETTINGS"].attribution,
+        lang=lang,
     )
-    group = folium.FeatureGroup(name=_("Streets"))
-    if len(streets):
-        folium.GeoJson(
-            streets[["geometry"]].to_json(),
-            interactive=False,
-            style_function=lambda _f: {"color": "#7d8793", "weight": 2, "opacity": 0.8},
-        ).add_to(group)
-    return group
-
-
-def _result_map(frame: pd.DataFrame, names: dict[str, str], address: pd.Series, lang: str) -> folium.Map:
-    lon = pd.to_numeric(frame[names["lon"]], errors="coerce")
-    lat = pd.to_numeric(frame[names["lat"]], errors="coerce")
-    ok = lon.notna() & lat.notna()
-    points = pd.DataFrame({"lon": lon[ok], "lat": lat[ok]})
-    bounds = _bounds(points)
-    m = maps.base_map(bounds, attribution=ATTRIBUTION, lang=lang)
-    _street_context(bounds).add_to(m)
-    layer = folium.FeatureGroup(name=_("Geocoded rows"))
-    labels = _quality_labels()
-    for i in points.index[:MAX_SHOWN_ROWS]:
-        quality, owner = frame.at[i, names["quality"]], frame.at[i, names["owner_name"]]
-        tip = f"#{int(i) + 1} {escape(address[i])}<br>{escape(labels.get(quality, quality))} · {escape(owner or '—')}"
-        folium.CircleMarker(
-            [float(lat[i]), float(lon[i])],
-            radius=6,
-            weight=1,
-            color="#333",
-            fill=True,
-            fill_opacity=0.85,
-            fill_color=QUALITY_COLOURS.get(quality, "#888"),
-            tooltip=folium.Tooltip(tip),
-            class_name=f"gg-geocoded gg-q-{quality}",
-        ).add_to(layer)
-    layer.add_to(m)
-    return m
-
-
-def _map_parts(m: folium.Map) -> dict:
-    root = m.get_root()
-    root.render()
-    return {
-        "map_header": root.header.render(),
-        "map_html": root.html.render(),
-        "map_script": root.script.render(),
-        "map_name": m.get_name(),
-    }
 
 
 def _shown_columns(frame: pd.DataFrame, names: dict[str, str], address: str) -> list[str]:
@@ -351,8 +276,7 @@ def show_job(job: str):
     frame, names = _read_result(path)
     address = frame[meta["column"]]
     review = needs_review(frame, names)
-    lang = "en" if str(get_locale()).startswith("en") else "zh_CN"
-    m = _result_map(frame, names, address, lang)
+    m = _result_map(frame, names, address, map_language())
     columns = _shown_columns(frame, names, meta["column"])
     shown = frame.head(MAX_SHOWN_ROWS)[columns].copy()
     for c in (names["lon"], names["lat"]):
@@ -382,7 +306,7 @@ def show_job(job: str):
         review_total=int(review.sum()),
         truncated=len(frame) > MAX_SHOWN_ROWS,
         **_summary(frame, names),
-        **_map_parts(m),
+        **map_parts(m),
     )
 
 

@@ -36,3 +36,10 @@ def init_app(app: Flask) -> None:
 
         loc = str(get_locale())
         return {"languages": LANGUAGES, "current_language": loc, "html_lang": "zh-CN" if loc.startswith("zh") else loc}
+
+
+def map_language() -> str:
+    """The language maps are drawn in for this request: ``"en"`` for English pages, else ``"zh_CN"``."""
+    from flask_babel import get_locale
+
+    return "en" if str(get_locale()).startswith("en") else "zh_CN"

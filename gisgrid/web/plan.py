@@ -16,14 +16,12 @@ import datetime as dt
 import logging
 
 import shapely
-import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify, render_template, request
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from gisgrid.accounts.store import is_visible, list_towns, visible_jurisdiction
-from gisgrid.demo import ATTRIBUTION
+from gisgrid.db import layers
 from gisgrid.errors import InputError, NotFound
 from gisgrid.grid.edit_store import (
     EditConflict,
@@ -31,15 +29,17 @@ from gisgrid.grid.edit_store import (
     check_plan_edit,
     last_version_jurisdiction,
     load_units,
+    removed_cells,
     save_plan_edit,
     unit_history,
     units_geojson,
 )
-from gisgrid.maps import ownership as maps
+from gisgrid.maps import map_parts
+from gisgrid.maps.plan import plan_map
 from gisgrid.web.access import current_scope
 from gisgrid.web.auth import current_actor
 from gisgrid.web.db import get_conn, get_engine
-from gisgrid.web.pages import _map_parts
+from gisgrid.web.i18n import map_language
 
 LOGGER = logging.getLogger(__name__)
 
@@ -61,19 +61,15 @@ def plan_page():
     layer = request.args.get("layer", "cell")
     if layer not in LAYERS:
         raise InputError(_("Layer must be one of: %(layers)s.", layers=", ".join(LAYERS)))
-    geom = conn.execute(sa.text("SELECT ST_AsBinary(geom) FROM jurisdiction WHERE code = :c"), {"c": code}).scalar()
-    boundary = shapely.from_wkb(bytes(geom))
-    lang = "en" if str(get_locale()).startswith("en") else "zh_CN"
-    m = maps.base_map(boundary.bounds, attribution=ATTRIBUTION, lang=lang)
-    parts = _map_parts(m)
+    boundary = layers.fetch_layer(conn, "jurisdictions", jurisdiction_code=code).geometry.iloc[0]
+    m = plan_map(boundary, attribution=current_app.config["GISGRID_SETTINGS"].attribution, lang=map_language())
     return render_template(
         "plan.html",
         towns=towns,
         town=town,
         layer=layer,
-        map_name=m.get_name(),
         boundary=shapely.geometry.mapping(boundary),
-        **parts,
+        **map_parts(m),
     )
 
 
@@ -86,22 +82,7 @@ def units():
     conn = get_conn()
     visible_jurisdiction(conn, current_scope(), code)
     frame = load_units(conn, code, layer)
-    removed = []
-    if layer == "cell":
-        removed = [
-            dict(r._mapping)
-            for r in conn.execute(
-                sa.text("""
-            SELECT DISTINCT ON (v.unit_id) v.unit_id, v.unit_code AS code, v.revision, v.action, v.saved_by,
-                   to_char(v.saved_at, 'YYYY-MM-DD HH24:MI') AS saved_at
-            FROM plan_version v JOIN jurisdiction j ON j.id = v.jurisdiction_id
-            JOIN jurisdiction t ON t.code = :c AND (j.id = t.id OR j.parent_id = t.id)
-            WHERE v.layer = 'cell' AND NOT EXISTS (SELECT 1 FROM grid_cell g WHERE g.id = v.unit_id)
-            ORDER BY v.unit_id, v.revision DESC, v.id DESC"""),
-                {"c": code},
-            )
-        ]
-        removed = [r for r in removed if r["action"] in ("delete", "merged")]
+    removed = removed_cells(conn, code) if layer == "cell" else []
     return jsonify(units=units_geojson(frame), removed=removed)
 
 

@@ -1,4 +1,4 @@
-"""gisgrid.maps.ownership and gisgrid.web.vendor: offline assets, escaping, owner colours."""
+"""gisgrid.maps.ownership, the base map and gisgrid.maps.assets: offline assets, escaping, owner colours."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import pytest
 
 from gisgrid.config import PROJECT_ROOT
 from gisgrid.errors import CRSError, InputError
+from gisgrid.maps import base_map, render
 from gisgrid.maps import ownership as maps
-from gisgrid.web.vendor import VENDOR_DIR, assert_no_remote_assets, remote_urls, use_local_assets
+from gisgrid.maps.assets import VENDOR_DIR, assert_no_remote_assets, remote_urls, use_local_assets
 
 ATTRIBUTION = "© OpenStreetMap contributors (ODbL)"
 XSS_STREET = "<img src=x onerror=alert(1)>"
@@ -67,7 +68,7 @@ def _js_unescaped(page: str) -> str:
 
 
 def test_ownership_map_loads_only_vendored_files(segments):
-    page = maps.render(maps.ownership_map(segments, attribution=ATTRIBUTION, title="赫尔辛基"))
+    page = render(maps.ownership_map(segments, attribution=ATTRIBUTION, title="赫尔辛基"))
     assert remote_urls(page) == []
     assert_no_remote_assets(page)
     urls = _loaded_urls(page)
@@ -78,7 +79,7 @@ def test_ownership_map_loads_only_vendored_files(segments):
 
 
 def test_plugins_use_vendored_files():
-    m = maps.base_map((24.93, 60.16, 24.96, 60.18), attribution=ATTRIBUTION)
+    m = base_map((24.93, 60.16, 24.96, 60.18), attribution=ATTRIBUTION)
     points = [[60.17, 24.94], [60.171, 24.945], [60.172, 24.95]]
     folium.plugins.MarkerCluster(locations=points).add_to(m)
     folium.plugins.FastMarkerCluster(points).add_to(m)
@@ -86,7 +87,7 @@ def test_plugins_use_vendored_files():
     folium.plugins.GeoMan().add_to(m)
     folium.Marker(points[0], icon=folium.Icon(icon="info-sign")).add_to(m)
     folium.Marker(points[1], icon=folium.Icon(icon="flag", prefix="fa", angle=30)).add_to(m)
-    page = maps.render(m)
+    page = render(m)
     assert remote_urls(page) == []
     urls = _loaded_urls(page)
     for expected in (
@@ -134,7 +135,7 @@ def test_user_text_is_escaped(segments):
     seg.loc[0, "street_name"] = XSS_STREET
     seg.loc[1, "owner_name"] = XSS_OWNER
     m = maps.ownership_map(seg, attribution=ATTRIBUTION, title=XSS_STREET)
-    page = maps.render(m)
+    page = render(m)
     decoded = _js_unescaped(page)
     for raw in (XSS_STREET, XSS_OWNER):
         assert raw not in page
@@ -202,14 +203,14 @@ def test_unassigned_segments_are_grey_and_dashed(segments):
 
 
 def test_legend_lists_each_owner_once(segments):
-    page = _js_unescaped(maps.render(maps.ownership_map(segments, attribution=ATTRIBUTION)))
+    page = _js_unescaped(render(maps.ownership_map(segments, attribution=ATTRIBUTION)))
     legend = re.search(r'div\.innerHTML = "(<h4>路段责任人</h4>.*?)";', page).group(1)
     for name in ("张三", "李四", "王五", "未分配"):
         assert legend.count(f"<span>{name}</span>") == 1, name
 
 
 def test_map_has_attribution_scale_and_no_tiles(segments):
-    page = maps.render(maps.ownership_map(segments, attribution=ATTRIBUTION))
+    page = render(maps.ownership_map(segments, attribution=ATTRIBUTION))
     assert "L.tileLayer" not in page
     assert "L.control.scale" in page
     assert 'addAttribution("\\u00a9 OpenStreetMap contributors (ODbL)")' in page
@@ -223,6 +224,6 @@ def test_wrong_crs_and_missing_columns_are_refused(segments):
     with pytest.raises(InputError, match="not polygons"):
         maps.ownership_map(segments.set_geometry("centerline"), attribution=ATTRIBUTION)
     with pytest.raises(InputError, match="bounds"):
-        maps.base_map((25, 61, 24, 60), attribution=ATTRIBUTION)
+        base_map((25, 61, 24, 60), attribution=ATTRIBUTION)
     with pytest.raises(InputError, match="language"):
-        maps.base_map((24, 60, 25, 61), attribution=ATTRIBUTION, lang="xx")
+        base_map((24, 60, 25, 61), attribution=ATTRIBUTION, lang="xx")

@@ -22,8 +22,8 @@ from gisgrid.io import read_layer, write_layer
 @pytest.mark.parametrize("ext", ["geojson", "gpkg", "csv", "xlsx"])
 def test_jurisdictions_and_streets_round_trip(engine, town, scratch_engine, tmp_path, ext):
     with engine.connect() as conn:
-        juris = layers.fetch_layer(conn, "jurisdictions", where="code LIKE '110108%'")
-        streets = layers.fetch_layer(conn, "streets", where="jurisdiction LIKE '110108%'")
+        juris = layers.fetch_layer(conn, "jurisdictions", under_jurisdiction="110108")
+        streets = layers.fetch_layer(conn, "streets", under_jurisdiction="110108")
     jpath, spath = tmp_path / f"j.{ext}", tmp_path / f"s.{ext}"
     write_layer(juris, jpath)
     write_layer(streets, spath)

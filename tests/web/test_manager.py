@@ -11,9 +11,9 @@ import sqlalchemy as sa
 
 from gisgrid.analytics import store as manager
 from gisgrid.errors import InputError
+from gisgrid.maps.assets import remote_urls
 from gisgrid.web import create_app
 from gisgrid.web.manager import bp
-from gisgrid.web.vendor import remote_urls
 
 TOWN = "110108001"
 XSS = "<script>alert('gg')</script>"

@@ -11,7 +11,8 @@ from flask import Flask
 
 from gisgrid.config import DATA_DIR
 from gisgrid.maps import ownership as maps
-from gisgrid.web.vendor import VENDOR_DIR, use_local_assets
+from gisgrid.maps import render
+from gisgrid.maps.assets import VENDOR_DIR, use_local_assets
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 XSS_STREET = "<img src=x onerror=alert(1)>"
@@ -59,7 +60,7 @@ def segments() -> gpd.GeoDataFrame:
 def app(segments) -> Flask:
     use_local_assets("/static/vendor")
     app = Flask(__name__, static_folder=str(VENDOR_DIR.parent))
-    page_html = maps.render(
+    page_html = render(
         maps.ownership_map(segments, attribution="© OpenStreetMap contributors (ODbL)", title="赫尔辛基 路段责任图")
     )
     app.add_url_rule("/", "ownership", lambda: page_html)

@@ -82,3 +82,14 @@ def test_unknown_export_layer_or_format(client):
     assert client.get("/export/nothing.geojson").status_code == 404
     assert client.get("/export/segments.kml").status_code == 404
     assert client.get("/export/owners.geojson").status_code == 404
+
+
+def test_maps_credit_the_configured_attribution(db_url, town, settings):
+    import dataclasses
+
+    own = dataclasses.replace(settings, attribution="Stadtvermessung Testhausen")
+    client = create_app({"TESTING": True, "DATABASE_URL": db_url, "GISGRID_SETTINGS": own}).test_client()
+    for url in ("/", "/map", "/audit", "/plan"):
+        html = client.get(url).get_data(as_text=True)
+        assert "Stadtvermessung Testhausen" in html, url
+        assert "OpenStreetMap" not in html, url

@@ -1,11 +1,13 @@
-"""Point Folium at gisgrid's vendored Leaflet assets instead of CDNs.
+"""Point Folium at gisgrid's vendored Leaflet assets instead of CDNs, and inline them for offline files.
 
 Offices run gisgrid on intranets with no internet, so every script and style
-sheet a map page loads must come from ``gisgrid/web/static/vendor/`` (see the
-README there for the npm package, version and licence of each file).  Folium
-keeps its resource lists in the ``default_js`` / ``default_css`` class
-attributes of :class:`folium.Map` and of each plugin; :func:`use_local_assets`
-rewrites those lists, by resource name, to local URLs.
+sheet a map page loads must come from ``gisgrid/web/static/vendor/``
+(:data:`gisgrid.config.VENDOR_DIR`; see the README there for the npm package,
+version and licence of each file).  Folium keeps its resource lists in the
+``default_js`` / ``default_css`` class attributes of :class:`folium.Map` and
+of each plugin; :func:`use_local_assets` rewrites those lists, by resource
+name, to local URLs.  :func:`standalone_html` inlines the same files into a
+page that opens from disk.
 
 Only the plugins gisgrid uses are vendored (see ``_ASSETS``); a map that adds
 another plugin would still reference a CDN, which :func:`remote_urls` and
@@ -14,7 +16,9 @@ another plugin would still reference a CDN, which :func:`remote_urls` and
 
 from __future__ import annotations
 
+import base64
 import logging
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -22,10 +26,12 @@ from urllib.parse import urlsplit
 import folium
 import folium.plugins
 
+from gisgrid.config import VENDOR_DIR
+from gisgrid.errors import InputError
+
 LOGGER = logging.getLogger(__name__)
 
-#: Directory holding the vendored files.
-VENDOR_DIR = Path(__file__).resolve().parent / "static" / "vendor"
+__all__ = ["VENDOR_DIR", "use_local_assets", "standalone_html", "remote_urls", "assert_no_remote_assets"]
 
 #: Folium resource name -> file under ``VENDOR_DIR``, per Folium class.  The
 #: names are those in each class's ``default_js`` / ``default_css`` (folium 0.20).
@@ -67,7 +73,7 @@ def _localise(cls: type, attr: str, files: dict[str, str], prefix: str) -> list[
     if unknown:
         raise ValueError(
             f"{cls.__name__}.{attr} lists resources gisgrid has not vendored: {unknown}; "
-            "vendor them under gisgrid/web/static/vendor/ and add them to gisgrid.web.vendor"
+            "vendor them under gisgrid/web/static/vendor/ and add them to gisgrid.maps.assets"
         )
     return [(name, f"{prefix}/{files[name]}") for name, _ in current]
 
@@ -149,3 +155,61 @@ def assert_no_remote_assets(html: str) -> None:
     urls = remote_urls(html)
     if urls:
         raise AssertionError(f"page loads {len(urls)} remote resource(s): {urls}")
+
+
+# --------------------------------------------------------------------------- offline files
+
+_ASSET = re.compile(
+    r'<script src="(/static/vendor/[^"]+)"></script>|<link rel="stylesheet" href="(/static/vendor/[^"]+)"\s*/?>'
+)
+_CSS_URL = re.compile(r"url\((['\"]?)([^)'\"]+)\1\)")
+_IMAGE_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".gif": "image/gif"}
+
+
+def _vendor_file(url: str, vendor_dir: Path) -> Path:
+    path = (vendor_dir / url.removeprefix("/static/vendor/")).resolve()
+    if vendor_dir.resolve() not in path.parents:
+        raise InputError(f"asset outside the vendor directory: {url}")
+    return path
+
+
+def _inline_css(path: Path) -> str:
+    """The style sheet with its relative image URLs as data: URIs (fonts are left out)."""
+
+    def image(match):
+        ref = match.group(2)
+        if ref.startswith(("data:", "http:", "https:", "//", "#")):
+            return match.group(0) if ref.startswith(("data:", "#")) else "url()"
+        target = (path.parent / ref.split("?")[0].split("#")[0]).resolve()
+        kind = _IMAGE_TYPES.get(target.suffix.lower())
+        if kind and target.is_file():
+            return f"url(data:{kind};base64,{base64.b64encode(target.read_bytes()).decode()})"
+        return "url()"
+
+    return _CSS_URL.sub(image, path.read_text(encoding="utf-8"))
+
+
+def standalone_html(html: str, *, vendor_dir: Path = VENDOR_DIR) -> str:
+    """``html`` with every local vendored script and style sheet inlined: opens from a file, offline.
+
+    Parameters
+    ----------
+    html : str
+        A page whose assets are served from ``/static/vendor/`` (:func:`use_local_assets` with its default prefix).
+    vendor_dir : Path, default :data:`gisgrid.config.VENDOR_DIR`
+        Where those files are on disk.
+
+    Raises
+    ------
+    InputError
+        If the page names a file outside ``vendor_dir``.
+    """
+
+    def inline(match):
+        js, css = match.groups()
+        if js:
+            text = _vendor_file(js, vendor_dir).read_text(encoding="utf-8").replace("</script", "<\\/script")
+            return f"<script>{text}</script>"
+        return f"<style>{_inline_css(_vendor_file(css, vendor_dir))}</style>"
+
+    return _ASSET.sub(inline, html)
