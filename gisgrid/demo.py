@@ -211,12 +211,15 @@ def load_demo(
     reports_per_town: int = 600,
     today: dt.date | None = None,
     grid: bool = False,
+    cases: bool = True,
 ) -> dict:
     """Load the sample towns into an empty, migrated database (one transaction: the caller's).
 
     With ``grid=True`` each town also gets its unit grid (``gisgrid grid
     build``, about 10,000 m² cells, coarser where a community would need more
     than 999) and one 网格员 per 15 cells, before the reports are assigned.
+    With ``cases`` (the default) the first town also gets cases in every
+    state of the workflow, with their trail (:func:`demo_cases`).
     Returns counts per table.
     """
     from gisgrid.network.segments import build_segments
@@ -497,9 +500,14 @@ def load_demo(
         )
     if grid:
         counts["grid_cell"] = sum(_demo_grid(conn, settings, town, rng, today) for town in towns)
+    from gisgrid.cases.store import adopt_routing
     from gisgrid.routing.store import assign_stored_reports, load_deployment
 
-    assign_stored_reports(conn, load_deployment(conn, settings))
+    deployment = load_deployment(conn, settings)
+    assign_stored_reports(conn, deployment)
+    adopt_routing(conn)  # each case is assigned to its routed owner
+    if cases:
+        counts["case"] = demo_cases(conn, settings, deployment, today=today)
     return counts
 
 
@@ -832,3 +840,9 @@ def create_demo_users(
         )
     LOGGER.info("demo accounts on %s: %d (%s)", town_code, len(out), "new" if first else "some existed")
     return out
+
+
+# --- demo cases ---------------------------------------------------------------------------------
+def demo_cases(conn: sa.Connection, settings: Settings, deployment, *, today: dt.date | None = None) -> int:
+    """Cases in every state on the first town, made by the workflow itself (placeholder: none yet)."""
+    return 0
