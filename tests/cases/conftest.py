@@ -23,7 +23,7 @@ def case_db(server_url, settings):
     with scratch_database(server_url, "cases", migrated=True) as url:
         engine = sa.create_engine(url)
         with engine.begin() as conn:
-            load_demo(conn, settings, towns=(town,), reports_per_town=30, cases=False)
+            load_demo(conn, settings, towns=(town,), reports_per_town=30)
             create_demo_users(conn, settings)
         yield url, engine
         engine.dispose()
