@@ -23,6 +23,13 @@
       msg.textContent = cfg.text.picked;
     });
     if (lon.value && lat.value) place(lon.value, lat.value, true);
+    /* coordinates typed (or read off a GPS) move the marker too */
+    [lon, lat].forEach(function (input) {
+      input.addEventListener('change', function () {
+        var x = parseFloat(lon.value), y = parseFloat(lat.value);
+        if (isFinite(x) && isFinite(y) && Math.abs(x) <= 180 && Math.abs(y) <= 90) place(x, y, true);
+      });
+    });
   }
   var find = document.getElementById('gg-find');
   if (find) {
