@@ -817,6 +817,7 @@ def list_cases(
     per_page: int = 50,
     now: dt.datetime | None = None,
     count: bool = True,
+    max_rows: int = 500,
 ) -> tuple[pd.DataFrame, int | None]:
     """A page of cases for ``user`` within ``scope``, and how many match (None with ``count=False``).
 
@@ -826,7 +827,7 @@ def list_cases(
     dispatcher's); ``"all"`` — everything in scope, by deadline.
     """
     filters = (filters or CaseFilters()).check()
-    per_page = max(1, min(int(per_page), 500))
+    per_page = max(1, min(int(per_page), int(max_rows)))
     page = max(1, int(page))
     now = now or _now(conn)
     where, params = _list_where(view, user, filters, settings)
@@ -1510,3 +1511,33 @@ def owner_choices(conn: sa.Connection, case: dict, *, day: dt.date | None = None
     for did, name in conn.execute(sa.text("SELECT id, name FROM department ORDER BY name")):
         add(f"department:{did}", name)
     return out
+
+
+#: Columns of a case export, in order (English names; the pages' language is for pages).
+EXPORT_COLUMNS = (
+    "id", "status", "category", "category_name", "reported_at", "due_at", "closed_at", "overdue", "address",
+    "description", "owner_name", "jurisdiction_code", "jurisdiction_name", "escalation_level", "escalated_name",
+    "rework_count", "recurrence_of_id", "merged_into_id", "source", "lon", "lat",
+)  # fmt: skip
+
+
+def export_cases(
+    conn: sa.Connection,
+    scope: Scope,
+    user: User,
+    settings: Settings,
+    *,
+    view: str = "all",
+    filters: CaseFilters | None = None,
+    limit: int = 200_000,
+):
+    """The cases of a list (its view and filters, an area drawn on the map included) as a GeoDataFrame in
+    EPSG:4326, times in the deployment's time zone, for XLSX and GeoJSON (the writer neutralises formulas)."""
+    import geopandas as gpd
+
+    frame, _total = list_cases(conn, scope, user, settings, view=view, filters=filters, page=1, per_page=limit,
+                               count=False, max_rows=limit)  # fmt: skip
+    out = frame.reindex(columns=list(EXPORT_COLUMNS)).copy()
+    for col in ("reported_at", "due_at", "closed_at"):
+        out[col] = pd.to_datetime(out[col], utc=True).dt.tz_convert(settings.timezone).dt.strftime("%Y-%m-%d %H:%M")
+    return gpd.GeoDataFrame(out, geometry=gpd.points_from_xy(out["lon"], out["lat"]), crs=4326)

@@ -81,6 +81,11 @@ RULES: dict[str, str | Permission] = {
     "cases.api_case": P.view_cases,
     "cases.api_step": P.act_on_cases,
     "cases.api_geocode": P.report_case,
+    "cases.export": P.view_cases,
+    "cases.phone": P.report_case,
+    "cases.phone_worker": P.report_case,
+    "cases.api_phone": P.report_case,
+    "cases.from_geocode": P.report_case,  # the job itself must be the clerk's (404 otherwise)
 }
 #: Routes a user who must change their password may still open.
 _BEFORE_PASSWORD_CHANGE = {"static", "auth.login", "auth.logout", "auth.password", "api.healthz"}

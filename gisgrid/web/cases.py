@@ -15,6 +15,7 @@ import logging
 import math
 import uuid
 
+import pandas as pd
 from flask import (
     Blueprint,
     current_app,
@@ -31,6 +32,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from gisgrid import timeutil
 from gisgrid.cases import store
 from gisgrid.cases import workflow as wf
 from gisgrid.cases.intake import CaseInput, parse_case_input
@@ -110,8 +112,6 @@ def _local(value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     try:
-        import pandas as pd
-
         if pd.isna(value):
             return ""
         ts = pd.Timestamp(value)
@@ -148,6 +148,7 @@ def _case_labels():
         "action_label": lambda a: ACTION_LABELS.get(a, a),
         "colour_label": lambda c: COLOUR_LABELS.get(c, ""),
         "inbox_unread": _unread,
+        "case_categories": lambda: store.categories(get_conn()).to_dict("records"),
     }
 
 
@@ -203,7 +204,7 @@ def case_list():
     frame, total = store.list_cases(
         conn, current_scope(), user, _settings(), view=view, filters=filters, page=page, per_page=per_page
     )
-    args = {k: v for k, v in request.args.items(multi=True) if k != "page"}
+    args = {k: v for k, v in request.args.items() if k not in ("page", "view") and v}
     return render_template(
         "cases.html",
         cases=frame.to_dict("records"),
@@ -225,6 +226,41 @@ def _calendar_warning(conn) -> list[int]:
     if not (_user().roles & {"admin", "manager"}):
         return []
     return store.uncovered_years(conn, _settings())
+
+
+EXPORT_TYPES = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "geojson": "application/geo+json",
+}
+
+
+@bp.get("/cases/export.<fmt>")
+def export(fmt: str):
+    """The cases of a list (same view and filters; ``area``: a WKT polygon drawn on the map) as XLSX or GeoJSON."""
+    import io as _io
+
+    from flask import Response
+
+    from gisgrid.io import to_geojson_bytes, write_table
+
+    if fmt not in EXPORT_TYPES:
+        raise NotFound(_("No export as %(fmt)s: xlsx or geojson.", fmt=fmt))
+    user = _user()
+    view = request.args.get("view") if request.args.get("view") in store.VIEWS else store.default_view(user)
+    frame = store.export_cases(
+        get_conn(), current_scope(), user, _settings(), view=view, filters=_filters_from(request.args)
+    )
+    if fmt == "geojson":
+        body = to_geojson_bytes(frame, layer="cases")
+    else:
+        buf = _io.BytesIO()
+        write_table(frame.drop(columns="geometry"), buf, kind="xlsx", sheet="cases",
+                    number_columns=("lon", "lat"))  # fmt: skip
+        body = buf.getvalue()
+    stamp = timeutil.local_today(_settings().timezone).isoformat()
+    return Response(
+        body, mimetype=EXPORT_TYPES[fmt], headers={"Content-Disposition": f'attachment; filename="cases-{stamp}.{fmt}"'}
+    )
 
 
 # --- the case page ---------------------------------------------------------------------------
@@ -467,6 +503,93 @@ def intake():
     else:
         flash(_("This report was taken in before as case %(id)s.", id=made.id))
     return redirect(url_for("cases.case_page", case_id=made.id), 303)
+
+
+@bp.post("/cases/from-geocode/<job>")
+def from_geocode(job: str):
+    """The geocoding page's located rows as cases, in one step, keeping each source row.
+
+    A row's category is its category column's (the one named at upload),
+    else the one picked on the page; each row's client id is the job and the
+    row, so that taking the same job in twice makes no case twice.
+    """
+    from gisgrid.cases.intake import rows_to_inputs
+    from gisgrid.web.geocode import _job_dir, _job_meta, _read_result
+
+    path = _job_dir(job)  # another clerk's job answers 404
+    meta = _job_meta(path)
+    frame, names = _read_result(path)
+    default = (request.form.get("category") or "").strip() or None
+    table = pd.DataFrame(
+        {
+            "lon": pd.to_numeric(frame[names["lon"]], errors="coerce"),
+            "lat": pd.to_numeric(frame[names["lat"]], errors="coerce"),
+            "category": frame[meta["category"]].replace("", None).fillna(default or "")
+            if meta.get("category") in frame.columns
+            else default,
+            "address": frame[meta["column"]],
+            "client_id": [f"geocode:{job}:{i + 1}" for i in range(len(frame))],
+        }
+    )
+    inputs, errors = rows_to_inputs(table.astype(object).where(table.notna(), None), crs="EPSG:4326", source="geocode")
+    errors = [
+        _("not located: place the row on the map first") if (e and pd.isna(lon)) else e
+        for e, lon in zip(errors, table["lon"])
+    ]
+    user = _user()
+    with get_engine().begin() as conn:
+        made = store.create_cases(
+            conn,
+            current_actor(),
+            _deployment(),
+            _settings(),
+            inputs,
+            fallback_jurisdiction_id=store.home_jurisdiction(user),
+        )
+    made["error"] = [e or m for e, m in zip(errors, made["error"])]
+    made.insert(0, "row", range(1, len(made) + 1))
+    made.insert(1, "address", table["address"].to_numpy())
+    made["case_id"] = made["case_id"].astype("Int64")
+    return render_template(
+        "case_import.html",
+        rows=made.astype(object).where(made.notna(), None).to_dict("records"),
+        made=int(made["created"].sum()),
+        again=int((made["case_id"].notna() & ~made["created"].astype(bool)).sum()),
+        bad=int(made["error"].notna().sum()),
+        back=url_for("geocode.show_job", job=job),
+    )
+
+
+@bp.get("/cases/phone/")
+def phone():
+    """The phone page (390 px): GPS location, a camera photo, and an outbox kept on the device without signal."""
+    return render_template("case_phone.html", categories=store.categories(get_conn()).to_dict("records"))
+
+
+@bp.get("/cases/phone/sw.js")
+def phone_worker():
+    """The phone page's service worker (under /cases/phone/, so that its scope covers the page)."""
+    from pathlib import Path
+
+    response = send_file(Path(bp.root_path) / "static" / "case_sw.js", mimetype="text/javascript", max_age=0)
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@bp.post("/api/cases/phone")
+def api_phone():
+    """A report from the phone page's outbox: form fields and photos (multipart) → JSON, as ``POST /api/cases``.
+
+    201 new, 200 when its client id was seen before (sent twice: one case),
+    400 ``{error, detail}`` for input that will never be accepted.
+    """
+    form = {k: v for k, v in request.form.items() if k != "csrf_token"}
+    try:
+        photos = _photos_from_request()
+        made = _create(form, source="phone", photos=photos)
+    except InputError as exc:
+        return jsonify(error=getattr(exc, "code", None) or type(exc).__name__, detail=str(exc)), exc.http_status_code
+    return jsonify(made.as_dict()), 201 if made.created else 200
 
 
 # --- inbox -----------------------------------------------------------------------------------

@@ -18,6 +18,21 @@ def _jpeg(path: Path, colour) -> Path:
     return path
 
 
+def _until(page, js: str, timeout_s: float = 20.0):
+    """Poll ``js`` (a function expression) until it answers truthy: ``wait_for_function`` evaluates strings,
+    which the pages' Content-Security-Policy forbids."""
+    import time
+
+    end = time.monotonic() + timeout_s
+    while True:
+        value = page.evaluate(js)
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"not true after {timeout_s} s: {js}")
+        page.wait_for_timeout(100)
+
+
 def _clean(page):
     assert not page.js_errors, page.js_errors
     assert not [b for b in page.bad_responses if b[0] != 404], page.bad_responses
@@ -127,3 +142,80 @@ def test_the_case_list_fits_a_phone(case_app, live_server, browser):
     page.screenshot(path=str(ARTIFACTS / "case_5_phone_list.png"))
     context.close()
     assert width <= 390
+
+
+def test_the_phone_page_keeps_reports_without_signal_and_sends_them_once(
+    case_app, case_engine, live_server, browser, tmp_path
+):
+    """Chromium with the network emulated offline, then online: the report waits on the device, then
+    makes exactly one case (its client id), even when sent again."""
+    from tests.browser import CHROMIUM_ARGS  # noqa: F401 - the same Chromium as every browser test
+
+    with case_engine.connect() as conn:
+        lon, lat = conn.execute(
+            sa.text(
+                "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_LineInterpolatePoint(geom, 0.3) AS c FROM segment "
+                "ORDER BY length_m DESC LIMIT 1) s"
+            )  # fmt: skip
+        ).one()
+    base = live_server(case_app, user="clerk")
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        locale="zh-CN",
+        service_workers="allow",
+        permissions=["geolocation"],
+        geolocation={"longitude": lon, "latitude": lat, "accuracy": 8},
+    )
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(f"{base}/cases/phone/", wait_until="networkidle")
+        page.evaluate("() => navigator.serviceWorker.ready.then(() => true)")
+        page.reload(wait_until="networkidle")  # now controlled by the service worker: the page is cached
+        page.click("#gg-gps")
+        _until(page, "() => document.getElementById('gg-lon').value !== ''")
+        context.set_offline(True)
+        page.reload()  # no signal: the page still opens, from the service worker's cache
+        page.wait_for_selector("#gg-net[data-online='0']")
+        page.click("#gg-gps")
+        _until(page, "() => document.getElementById('gg-lon').value !== ''")
+        page.select_option("#gg-category", "0101")
+        page.fill("#gg-description", "离线上报：路口垃圾堆放")
+        page.set_input_files("#gg-photo", str(_jpeg(tmp_path / "phone.jpg", (90, 90, 90))))
+        page.click("#gg-send")
+        page.wait_for_selector("#gg-queue[data-count='1']", state="attached")
+        client_id = page.locator("#gg-queue li").get_attribute("data-client-id")
+        page.screenshot(path=str(ARTIFACTS / "case_6_phone_offline.png"))
+        with case_engine.connect() as conn:
+            assert (
+                conn.execute(sa.text("SELECT count(*) FROM report WHERE client_id = :k"), {"k": client_id}).scalar()
+                == 0
+            )
+        context.set_offline(False)  # the connection returns: the outbox empties itself
+        page.wait_for_selector("#gg-queue[data-count='0']", state="attached", timeout=20000)
+        assert "#" in page.locator("#gg-msg").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "case_7_phone_sent.png"))
+        # the same report sent again (a retry after a lost answer): still one case
+        again = page.evaluate(
+            """([id, lon, lat]) => { const f = new FormData();
+                 f.append('client_id', id); f.append('lon', lon); f.append('lat', lat); f.append('category', '0101');
+                 return fetch('/api/cases/phone', {method: 'POST', body: f, headers: {'X-CSRFToken':
+                   document.querySelector('meta[name=csrf-token]').content}}).then(r => r.status); }""",
+            [client_id, str(lon), str(lat)],
+        )
+        assert again == 200
+        with case_engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT r.source, (SELECT count(*) FROM case_photo p WHERE p.report_id = r.id) FROM report r "
+                    "WHERE r.client_id = :k"
+                ),  # fmt: skip
+                {"k": client_id},
+            ).all()
+        assert rows == [("phone", 1)]
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert not errors, errors
+    finally:
+        context.close()

@@ -214,3 +214,50 @@ def test_lists_per_role(case_app, point):
     manager = case_app.test_client(user="manager")
     assert manager.get("/cases?view=all&overdue=1").status_code == 200
     assert manager.get("/cases?since=yesterday").status_code == 400
+
+
+def test_the_geocoding_pages_rows_become_cases_in_one_step(case_app):
+    clerk = case_app.test_client(user="clerk")
+    csv = "地址,类别\n龙翔大道2001号,0101\n龙飞大道501号,\n火星路1号,0101\n".encode()
+    res = clerk.post(
+        "/geocode/", data={"file": (io.BytesIO(csv), "hotline.csv"), "column": "地址", "category": "类别"},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert res.status_code in (200, 302, 303), res.get_data(as_text=True)[:500]
+    job = re.search(r"/geocode/([0-9a-f]{32})", res.headers.get("Location", "") or res.get_data(as_text=True)).group(1)
+    page = clerk.get(f"/geocode/{job}").get_data(as_text=True)
+    assert 'id="gg-to-cases"' in page
+    res = clerk.post(f"/cases/from-geocode/{job}", data={"category": "0201"})
+    text = res.get_data(as_text=True)
+    assert res.status_code == 200
+    rows = re.findall(r"<tr><td>(\d+)</td>.*?</tr>", text, re.S)
+    assert rows == ["1", "2", "3"]  # every source row is kept, in order
+    made = re.findall(r'href="/cases/(\d+)"', text)
+    assert len(made) == 2 and "not located" in text  # the third address is nowhere
+    again = clerk.post(f"/cases/from-geocode/{job}", data={"category": "0201"}).get_data(as_text=True)
+    assert re.findall(r'href="/cases/(\d+)"', again) == made  # twice: the same cases, none new
+    assert case_app.test_client(user="dispatcher").post(f"/cases/from-geocode/{job}").status_code == 404
+
+
+def test_exports_follow_the_filters_an_area_and_neutralise_formulas(case_app, point):
+    import openpyxl
+
+    clerk = case_app.test_client(user="clerk")
+    case_id = _create(clerk, point, description='=HYPERLINK("http://evil")').json["id"]
+    manager = case_app.test_client(user="manager")
+    box = (point.lon - 0.001, point.lat - 0.001, point.lon + 0.001, point.lat + 0.001)
+    area = "POLYGON(({0} {1},{2} {1},{2} {3},{0} {3},{0} {1}))".format(*box)
+    res = manager.get("/cases/export.geojson", query_string={"view": "all", "area": area, "category": "0101"})
+    assert res.status_code == 200 and res.mimetype == "application/geo+json"
+    features = res.get_json()["features"]
+    assert case_id in [f["id"] for f in features]
+    assert all(box[0] <= f["geometry"]["coordinates"][0] <= box[2] for f in features)
+    res = manager.get("/cases/export.xlsx", query_string={"view": "all", "area": area})
+    sheet = openpyxl.load_workbook(io.BytesIO(res.data)).active
+    header = [c.value for c in sheet[1]]
+    rows = {r[header.index("id")]: r for r in sheet.iter_rows(min_row=2, values_only=True)}
+    assert rows[case_id][header.index("description")].startswith("'=")  # never a live formula
+    chief = case_app.test_client(user="duanzhang")
+    mine = chief.get("/cases/export.geojson", query_string={"view": "all"}).get_json()["features"]
+    everything = manager.get("/cases/export.geojson", query_string={"view": "all"}).get_json()["features"]
+    assert 0 < len(mine) < len(everything)  # an export holds only what the user sees
