@@ -82,6 +82,7 @@ RULES: dict[str, str | Permission] = {
     "cases.api_step": P.act_on_cases,
     "cases.api_geocode": P.report_case,
     "cases.export": P.view_cases,
+    "cases.calendar": P.manage_calendar,
     "cases.phone": P.report_case,
     "cases.phone_worker": P.report_case,
     "cases.api_phone": P.report_case,

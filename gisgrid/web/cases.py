@@ -148,6 +148,7 @@ def _case_labels():
         "action_label": lambda a: ACTION_LABELS.get(a, a),
         "colour_label": lambda c: COLOUR_LABELS.get(c, ""),
         "inbox_unread": _unread,
+        "calendar_years": _calendar_years,
         "case_categories": lambda: store.categories(get_conn()).to_dict("records"),
     }
 
@@ -217,15 +218,7 @@ def case_list():
         categories=store.categories(conn).to_dict("records"),
         states=wf.STATES,
         args=args,
-        calendar_warning=_calendar_warning(conn),
     )
-
-
-def _calendar_warning(conn) -> list[int]:
-    """Years counted Monday–Friday for want of the official calendar (shown to admins and managers)."""
-    if not (_user().roles & {"admin", "manager"}):
-        return []
-    return store.uncovered_years(conn, _settings())
 
 
 EXPORT_TYPES = {
@@ -590,6 +583,79 @@ def api_phone():
     except InputError as exc:
         return jsonify(error=getattr(exc, "code", None) or type(exc).__name__, detail=str(exc)), exc.http_status_code
     return jsonify(made.as_dict()), 201 if made.created else 200
+
+
+# --- the working-day calendar ---------------------------------------------------------------
+@bp.route("/cases/calendar", methods=["GET", "POST"])
+def calendar():
+    """An admin enters a year's official holidays and make-up working days (they override the package).
+
+    One day a line, ``date,workday,note`` — e.g. ``2027-01-01,休,元旦`` or
+    ``2027-02-07,班,春节调休`` — or a CSV/XLSX file with those columns.
+    """
+    from gisgrid.cases.workflow import parse_calendar_rows
+
+    error = None
+    status = 200
+    text = ""
+    if request.method == "POST":
+        text = request.form.get("days") or ""
+        try:
+            upload = request.files.get("file")
+            if upload and upload.filename:
+                frame = _calendar_file(upload)
+            else:
+                lines = [ln.strip() for ln in text.replace("，", ",").splitlines() if ln.strip()]
+                frame = pd.DataFrame(
+                    [(ln.split(",") + ["", ""])[:3] for ln in lines], columns=["date", "workday", "note"]
+                )
+            days = parse_calendar_rows(frame)
+            if not days:
+                raise InputError(_("No days given."))
+            year = days[0][0].year
+            with get_engine().begin() as conn:
+                n = store.enter_calendar_year(conn, current_actor(), year, days)
+            flash(_("%(year)s: %(n)s days entered.", year=year, n=n))
+            return redirect(url_for("cases.calendar"), 303)
+        except InputError as exc:
+            error, status = str(exc), exc.http_status_code
+    conn = get_conn()
+    return render_template(
+        "calendar.html",
+        entries=store.calendar_entries(conn).to_dict("records"),
+        missing=store.uncovered_years(conn, _settings()),
+        error=error,
+        text=text,
+    ), status
+
+
+def _calendar_file(upload):
+    import tempfile
+    from pathlib import Path
+
+    from gisgrid.db.imports import read_table
+
+    suffix = Path(upload.filename).suffix.lower()
+    if suffix not in (".csv", ".xlsx", ".txt"):
+        raise InputError(_("Send a CSV or XLSX file."))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"calendar{suffix}"
+        upload.save(path)
+        return read_table(path).drop(columns="row")
+
+
+def _calendar_years() -> list[int]:
+    """Years counted Monday–Friday for want of the calendar: the warning admins and managers see on every page."""
+    from flask import g
+
+    if not getattr(current_user, "is_authenticated", False) or not (_user().roles & {"admin", "manager"}):
+        return []
+    if "gisgrid_calendar_years" not in g:
+        try:
+            g.gisgrid_calendar_years = store.uncovered_years(get_conn(), _settings())
+        except GisgridError:
+            g.gisgrid_calendar_years = []
+    return g.gisgrid_calendar_years
 
 
 # --- inbox -----------------------------------------------------------------------------------

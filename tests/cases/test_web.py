@@ -261,3 +261,26 @@ def test_exports_follow_the_filters_an_area_and_neutralise_formulas(case_app, po
     mine = chief.get("/cases/export.geojson", query_string={"view": "all"}).get_json()["features"]
     everything = manager.get("/cases/export.geojson", query_string={"view": "all"}).get_json()["features"]
     assert 0 < len(mine) < len(everything)  # an export holds only what the user sees
+
+
+def test_an_admin_enters_a_years_calendar_in_the_browser_and_the_warning_goes(case_app, case_engine):
+    admin = case_app.test_client(role="admin")
+    manager = case_app.test_client(user="manager")
+    with case_engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM work_calendar_day; DELETE FROM work_calendar_year"))
+    from gisgrid.cases.workflow import WorkingTime
+
+    today_year = __import__("datetime").date.today().year
+    uncovered = [y for y in (today_year, today_year + 1) if not WorkingTime().covers(y)]
+    page = manager.get("/cases").get_data(as_text=True)
+    assert ('id="gg-calendar-warning"' in page) == bool(uncovered)
+    assert case_app.test_client(user="duanzhang").get("/cases/calendar").status_code == 403
+    res = admin.post("/cases/calendar", data={"days": "2027-01-01,休,元旦\n2027-13-01,班,?"})
+    assert res.status_code == 400 and "not a date" in res.get_data(as_text=True)
+    lines = "\n".join(f"{y}-01-01,休,元旦" for y in [uncovered[-1] if uncovered else 2027])
+    assert admin.post("/cases/calendar", data={"days": lines}).status_code == 303
+    page = manager.get("/cases").get_data(as_text=True)
+    if len(uncovered) == 1:
+        assert 'id="gg-calendar-warning"' not in page
+    with case_engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM work_calendar_day; DELETE FROM work_calendar_year"))

@@ -103,6 +103,7 @@ PROBES = {
     "cases.api_step": ("POST", "/api/cases/0/accept", CASES, 400),
     "cases.api_geocode": ("GET", "/api/cases/geocode", REPORT, 400),
     "cases.export": ("GET", "/cases/export.kml", CASES, 404),
+    "cases.calendar": ("POST", "/cases/calendar", {"admin"}, 400),
     "cases.phone": ("GET", "/cases/phone/", REPORT, 200),
     "cases.phone_worker": ("GET", "/cases/phone/sw.js", REPORT, 200),
     "cases.api_phone": ("POST", "/api/cases/phone", REPORT, 400),
