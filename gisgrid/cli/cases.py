@@ -85,6 +85,7 @@ def calendar_cmd(path: Path | None, year: int | None) -> None:
     from gisgrid.cases.store import calendar_entries, enter_calendar_year, uncovered_years
     from gisgrid.cases.workflow import parse_calendar_rows
     from gisgrid.db.imports import read_table
+    from gisgrid.errors import InputError
 
     engine, settings = engine_and_settings()
     if path is None:
@@ -101,7 +102,10 @@ def calendar_cmd(path: Path | None, year: int | None) -> None:
                 "until entered"
             )
         return
-    days = parse_calendar_rows(read_table(path))
+    frame, malformed = read_table(path)
+    if malformed:
+        raise InputError("; ".join(f"row {r}: {why}" for r, why in sorted(malformed.items())))
+    days = parse_calendar_rows(frame.drop(columns="row"))
     year = year or (days[0][0].year if days else dt.date.today().year)
     with engine.begin() as conn:
         n = enter_calendar_year(conn, Actor.system("gisgrid cases calendar"), year, days)

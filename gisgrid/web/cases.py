@@ -641,7 +641,10 @@ def _calendar_file(upload):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"calendar{suffix}"
         upload.save(path)
-        return read_table(path).drop(columns="row")
+        frame, malformed = read_table(path)
+    if malformed:
+        raise InputError("; ".join(f"row {r}: {why}" for r, why in sorted(malformed.items())))
+    return frame.drop(columns="row")
 
 
 def _calendar_years() -> list[int]:
