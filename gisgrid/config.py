@@ -145,6 +145,16 @@ class Settings:
     # job with a progress page.  0 sends every upload to the queue.
     geocode_inline_max_bytes: int = 128 * 1024
     chromium_path: str = "/usr/bin/chromium"  # headless Chromium for the PNG export of the manager map
+    # Cases (gisgrid.cases): open cases of the same category this near and this recent are offered as
+    # duplicates at intake; an overdue case climbs the chain 段长 → 二级街长 → 一级街长 → 总街长 once the time
+    # since it was reported is each of these multiples of the time it was given.
+    duplicate_radius_m: float = 50.0
+    duplicate_days: float = 7.0
+    escalation_multiples: str = "1,2,3"
+    case_tick_s: float = 300.0  # how often the worker runs the escalation and deadline-warning check
+    photo_max_bytes: int = 10 * 1024 * 1024  # one photo (JPEG, PNG or WebP); larger is refused
+    photo_max_pixels: int = 40_000_000  # a decompression bomb is refused, not decoded
+    photo_thumb_px: int = 320  # the longer side of a thumbnail
 
     @property
     def managed(self) -> bool:

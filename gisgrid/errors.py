@@ -52,3 +52,17 @@ class CRSError(InputError):
 
 class FileFormatError(InputError):
     default_msg = "unreadable file"
+
+
+class Conflict(GisgridError):
+    """The thing changed since the caller read it (optimistic concurrency): reload and try again."""
+
+    http_status_code = 409
+    default_msg = "changed by someone else meanwhile"
+
+
+class Forbidden(GisgridError):
+    """Signed in, but not allowed to do this."""
+
+    http_status_code = 403
+    default_msg = "not allowed"

@@ -186,6 +186,48 @@ def kinds() -> dict[str, JobKind]:
     return dict(_KINDS)
 
 
+#: Kinds queued on a rhythm by the workers (:func:`enqueue_periodic`): name -> the setting giving seconds.
+_PERIODIC: dict[str, str] = {}
+
+
+def periodic(name: str, every_setting: str) -> None:
+    """Have workers queue the kind ``name`` every ``settings.<every_setting>`` seconds (0: never)."""
+    if name not in _KINDS:
+        raise ValueError(f"unknown job kind {name!r}")
+    _PERIODIC[name] = every_setting
+
+
+def enqueue_periodic(engine: sa.Engine, settings: Settings, *, kinds: list[str] | None = None) -> list[str]:
+    """Queue each periodic kind whose time has come (of ``kinds``, default all); the ids queued.
+
+    A kind is queued when none of it waits or runs and the last one was
+    queued at least its period ago.  An advisory lock per kind makes two
+    workers (or processes) queue it once.
+    """
+    out = []
+    for name, setting in _PERIODIC.items():
+        if kinds is not None and name not in kinds:
+            continue
+        every = float(getattr(settings, setting, 0) or 0)
+        if every <= 0:
+            continue
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:space, hashtext(:name))"),
+                {"space": JOB_LOCK_SPACE, "name": name},
+            )
+            due = conn.execute(
+                sa.text("""
+                SELECT NOT EXISTS (SELECT 1 FROM job WHERE kind = :k AND status IN ('queued', 'running'))
+                   AND COALESCE((SELECT max(created_at) FROM job WHERE kind = :k) < now() - make_interval(secs => :every),
+                                true)"""),
+                {"k": name, "every": every},
+            ).scalar()
+            if due:
+                out.append(enqueue(conn, name))
+    return out
+
+
 # --- the queue -------------------------------------------------------------------------
 def new_job_id() -> str:
     """A fresh random job id (32 hex digits: unguessable, safe as a folder name)."""
@@ -604,7 +646,8 @@ class Worker:
                     while not self._stop.is_set():
                         if time.monotonic() >= next_recover:
                             recover_interrupted(self.engine)
-                            next_recover = time.monotonic() + RECOVER_EVERY_S
+                            enqueue_periodic(self.engine, self.settings, kinds=self.kinds)
+                            next_recover = time.monotonic() + min(RECOVER_EVERY_S, self._periodic_check_s())
                         self.run_pending()
                         if self._stop.is_set():
                             break
@@ -618,6 +661,10 @@ class Worker:
                 self._stop.wait(self.poll_s)
         LOGGER.info("worker %s stopped", self._worker_name())
 
+    def _periodic_check_s(self) -> float:
+        periods = [float(getattr(self.settings, k, 0) or 0) for k in _PERIODIC.values()]
+        return min([p for p in periods if p > 0] or [RECOVER_EVERY_S])
+
     def _worker_name(self) -> str:
         return f"{socket.gethostname()}:{os.getpid()}:{self.name}"
 
@@ -629,6 +676,9 @@ MAP_PNG = "map_png"
 GEOCODE_UPLOAD = "geocode_upload"
 #: The PNG's file name in the job folder.
 MAP_PNG_FILE = "gisgrid-map.png"
+#: The cases' periodic check: escalate overdue cases up the chain, warn of deadlines near
+#: (:func:`gisgrid.cases.store.tick`); queued by the workers every ``case_tick_s`` seconds.
+CASES_TICK = "cases_tick"
 
 
 @job_kind(MAP_PNG, max_attempts=2)
@@ -663,7 +713,19 @@ def _geocode_upload(ctx: JobContext) -> dict:
     return geocode_upload(folder, gazetteers, deployment, progress=ctx.progress)
 
 
+@job_kind(CASES_TICK)
+def _cases_tick(ctx: JobContext) -> dict:
+    from gisgrid.cases.store import tick
+
+    with ctx.engine.begin() as conn:
+        return tick(conn, ctx.settings)
+
+
+periodic(CASES_TICK, "case_tick_s")
+
+
 __all__ = [
+    "CASES_TICK",
     "CHANNEL",
     "GEOCODE_UPLOAD",
     "JOB_ID",
@@ -677,6 +739,7 @@ __all__ = [
     "Worker",
     "claim",
     "enqueue",
+    "enqueue_periodic",
     "fail",
     "fill",
     "finish",
@@ -685,6 +748,7 @@ __all__ = [
     "job_kind",
     "kinds",
     "new_job_id",
+    "periodic",
     "queued_ahead",
     "recover_interrupted",
     "release",

@@ -55,21 +55,26 @@ class Permission(str, enum.Enum):
     manage_owners = "manage_owners"  # appoint and end owners
     manage_users = "manage_users"  # user accounts and role grants
     read_audit_log = "read_audit_log"  # search the audit log
+    report_case = "report_case"  # take in a case (intake form, phone page, POST /api/cases, import)
+    view_cases = "view_cases"  # case lists, case pages and the inbox, within scope
+    act_on_cases = "act_on_cases"  # take workflow steps; which ones is gisgrid.cases.workflow.TRANSITIONS
+    manage_calendar = "manage_calendar"  # enter a year's official holidays and make-up working days
 
 
 P = Permission
 #: The one table of who may do what.
+_CASES = {P.report_case, P.view_cases, P.act_on_cases}
 PERMISSIONS: dict[str, frozenset[Permission]] = {
     "admin": frozenset(Permission),
-    "manager": frozenset({P.view_own, P.view_area, P.manage_owners, P.route}),
+    "manager": frozenset({P.view_own, P.view_area, P.manage_owners, P.route, *_CASES}),
     "planner": frozenset({P.view_own, P.view_area, P.edit_plan, P.route}),
-    "dispatcher": frozenset({P.view_own, P.geocode, P.route}),
-    "clerk": frozenset({P.view_own, P.geocode, P.route}),
-    "chief": frozenset({P.view_own}),
-    "grid_worker": frozenset({P.view_own}),
-    "inspector": frozenset({P.view_own}),
-    "department": frozenset({P.view_own}),
-    "api_client": frozenset({P.route}),
+    "dispatcher": frozenset({P.view_own, P.geocode, P.route, *_CASES}),
+    "clerk": frozenset({P.view_own, P.geocode, P.route, *_CASES}),
+    "chief": frozenset({P.view_own, *_CASES}),
+    "grid_worker": frozenset({P.view_own, *_CASES}),
+    "inspector": frozenset({P.view_own, *_CASES}),
+    "department": frozenset({P.view_own, P.view_cases, P.act_on_cases}),
+    "api_client": frozenset({P.route, P.report_case}),
 }
 
 #: Roles whose grant in a jurisdiction lets the user see that jurisdiction's subtree.
@@ -87,11 +92,12 @@ def permissions_of(roles: Iterable[str]) -> frozenset[Permission]:
     """Everything the roles allow together.
 
     An account with no grant at all still views what its person owns on the
-    day: becoming a 段长 needs no permission edited.
+    day, and works the cases assigned to it: becoming a 段长 needs no
+    permission edited.
     """
     roles = list(roles)
-    if not roles:
-        return frozenset({P.view_own})
+    if not roles:  # an owner without a grant sees and works the cases assigned to them
+        return frozenset({P.view_own, P.view_cases, P.act_on_cases})
     out: set[Permission] = set()
     for role in roles:
         out |= PERMISSIONS.get(role, frozenset())

@@ -145,6 +145,10 @@ class Scope:
     def towns_sql(self, alias: str) -> str:
         return "true" if self.unlimited else town_listed_sql(alias)
 
+    def case_sql(self, alias: str) -> str:
+        """:func:`case_visible_sql` for this scope (``true`` when unlimited)."""
+        return "true" if self.unlimited else case_visible_sql(alias)
+
     def params(self) -> dict:
         return {} if self.unlimited else {"scope_user": self.user_id, "scope_day": self.day}
 
@@ -236,3 +240,75 @@ def _subtree(parent: dict[int, int | None], roots: Iterable[int]) -> set[int]:
         out.add(j)
         todo.extend(children.get(j, ()))
     return out
+
+
+# --- cases ---------------------------------------------------------------------------
+#: The columns :func:`case_visible_sql` reads from a case row (``report``, migration 0011).
+CASE_COLUMNS = (
+    "jurisdiction_id",
+    "assigned_type",
+    "assigned_id",
+    "assignee_person_id",
+    "assignee_department_id",
+    "escalated_person_id",
+)
+_MY_PERSON = f"(SELECT su.person_id FROM user_account su WHERE su.id = {_ACTIVE_USER})"
+_MY_DEPARTMENTS = (
+    f"(SELECT sd.department_id FROM role_grant sd WHERE sd.user_id = {_ACTIVE_USER} AND sd.role = 'department')"
+)
+
+
+def case_visible_sql(alias: str) -> str:
+    """A boolean SQL expression: may the user ``:scope_user`` see the case (``report`` row) ``alias``
+    on ``:scope_day``?  The same rule as the units', extended to cases:
+
+    * everything an unlimited area grant sees;
+    * a case whose jurisdiction (``jurisdiction_id``, where it belongs even
+      when nobody owns the place) is in the user's jurisdiction tree;
+    * a case routed to a unit (segment, cell, jurisdiction) the user sees by
+      :func:`visible_sql` — a 一级街长 sees the cases of their streets' segments;
+    * a case assigned to the user's person or department, or escalated to
+      the user's person (the chief above then sees it).
+    """
+    if not alias.isidentifier():
+        raise ValueError(f"alias must be an SQL identifier, got {alias!r}")
+    a = alias
+    return (
+        f"({_EVERYTHING} OR {a}.jurisdiction_id IN ({_TREE}) "
+        f"OR ({a}.assigned_type = 'segment' AND EXISTS (SELECT 1 FROM segment cvs WHERE cvs.id = {a}.assigned_id "
+        f"AND {visible_sql('segment', 'cvs')})) "
+        f"OR ({a}.assigned_type = 'cell' AND EXISTS (SELECT 1 FROM grid_cell cvc WHERE cvc.id = {a}.assigned_id "
+        f"AND {visible_sql('cell', 'cvc')})) "
+        f"OR ({a}.assigned_type = 'jurisdiction' AND {a}.assigned_id IN ({_TREE})) "
+        f"OR {a}.assignee_person_id = {_MY_PERSON} OR {a}.escalated_person_id = {_MY_PERSON} "
+        f"OR {a}.assignee_department_id IN {_MY_DEPARTMENTS})"
+    )
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """The columns of a case the rule reads (:data:`CASE_COLUMNS`)."""
+
+    jurisdiction_id: int | None = None
+    assigned_type: str | None = None
+    assigned_id: int | None = None
+    assignee_person_id: int | None = None
+    assignee_department_id: int | None = None
+    escalated_person_id: int | None = None
+
+
+def case_visible(world: World, subject: Subject, day: dt.date, case: CaseFacts) -> bool:
+    """:func:`case_visible_sql` over plain values."""
+    if not subject.active:
+        return False
+    if any(role in AREA_ROLES and jid is None for role, jid, _d in subject.grants):
+        return True
+    units = visible_units(world, subject, day)
+    departments = {d for role, _j, d in subject.grants if role == "department" and d is not None}
+    kind = {"segment": "segment", "cell": "cell", "jurisdiction": "jurisdiction"}.get(case.assigned_type or "")
+    return (
+        (case.jurisdiction_id is not None and case.jurisdiction_id in units["jurisdiction"])
+        or (kind is not None and case.assigned_id in units[kind])
+        or (subject.person_id is not None and subject.person_id in (case.assignee_person_id, case.escalated_person_id))
+        or (case.assignee_department_id is not None and case.assignee_department_id in departments)
+    )

@@ -1,23 +1,39 @@
-"""The case rules: when a report is open, when it is due, when it is overdue.
+"""The case rules: states and the steps between them, who may take each, deadlines, escalation.
 
+States and steps (状态与流转)
+    :data:`TRANSITIONS` is the one table: for each action the states it may
+    be taken from, the state it leads to, the roles that may take it and what
+    it needs (a reason, a note, an "after" photo).  :func:`check_transition`
+    refuses anything else with a message naming the state and the role;
+    :func:`allowed_actions` is what a page offers.  Roles are the account
+    roles (:mod:`gisgrid.accounts.roles`) plus ``owner`` — the person (or a
+    member of the department) the case is assigned or escalated to.
 Open
-    A report is open until its workflow reaches ``closed`` (结案).  The status
-    is the record; ``closed_at`` only says when (an imported closed report may
-    lack it, and it does not reopen a case by itself).
+    A case is open until it is closed (结案), rejected (不予立案) or merged
+    into another case.  The status is the record; ``closed_at`` only says
+    when (an imported closed report may lack it, and it does not reopen a
+    case by itself).
 Deadline (处置时限)
     ``reported_at`` plus the category's ``deadline_hours``.  For a category
     counted in working time (``category.working_time``: e.g. 乱搭乱建 "4
     working hours", 井盖破损 "1 working day" = 8 working hours) the hours run
     only inside the working hours of working days on the deployment's
     calendar: China's official calendar by default, which moves working days
-    around public holidays (调休; the PyPI package ``chinesecalendar``).  A year
-    that calendar does not cover yet falls back to Monday–Friday, with a
-    logged warning.  Time spent outside working hours does not count: a case
-    reported on a Friday evening starts counting on Monday morning; one
-    crossing the National Day week waits for the holiday to end.
-Overdue (超时)
-    Open, and the deadline has passed.  A report without a deadline (no
-    category) is never overdue.
+    around public holidays (调休; the PyPI package ``chinesecalendar``).  Days
+    an admin entered for a year (``work_calendar_day``) override the package;
+    a year neither covers falls back to Monday–Friday, with a logged warning
+    (and one on the admin and manager pages).  Time spent outside working
+    hours does not count: a case reported on a Friday evening starts counting
+    on Monday morning; one crossing the National Day week waits for the
+    holiday to end.
+Overdue (超时) and the colour of a case
+    Open, not suspended, and the deadline has passed: red.  Less than
+    :data:`WARN_SHARE` of its time left: yellow.  Else green.  A report
+    without a deadline (no category) is never overdue.
+Escalation (逐级上报)
+    An overdue case climbs the chain 段长 → 二级街长 → 一级街长 → 总街长: level
+    *k* is reached once the time since the report is ``multiples[k-1]``
+    times the time it was given (:func:`escalation_levels`).
 
 The deadline is computed once, when a report is stored (``report.due_at``;
 every place that inserts reports calls :func:`deadlines`); SQL queries use the
@@ -33,7 +49,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,12 +57,37 @@ import numpy as np
 import pandas as pd
 
 from gisgrid.config import Settings
-from gisgrid.errors import ConfigError
+from gisgrid.errors import ConfigError, GisgridError, InputError
 from gisgrid.timeutil import zone
 
 LOGGER = logging.getLogger(__name__)
 
 CLOSED = "closed"
+#: The workflow's states, in the order a case usually moves through them.
+STATES = (
+    "reported",  # 上报
+    "accepted",  # 立案
+    "rejected",  # 不予立案
+    "dispatched",  # 派遣
+    "returned",  # 退回 ("not ours"): back with the dispatcher
+    "handled",  # 处置
+    "verified",  # 核查 (older data only: a passed check closes the case)
+    "suspended",  # 缓办
+    "closed",  # 结案
+    "merged",  # merged into another case
+)
+#: States in which a case is no longer open.
+ENDED = frozenset({"closed", "rejected", "merged"})
+#: States in which the assignee holds the case (a chief's list); as migration 0011's indexes.
+ASSIGNEE_STATES = ("dispatched", "handled", "suspended")
+#: States in which the dispatcher holds the case (the queue): new, accepted but not sent, "not ours".
+QUEUE_STATES = ("reported", "accepted", "returned")
+#: States whose deadline runs against the assignee, and so escalate.
+ESCALATING_STATES = ("dispatched",)
+#: The chain an overdue case climbs, by escalation level.
+ESCALATION_ROLES = ("段长", "二级街长", "一级街长", "总街长")
+#: Less than this share of its time left: the case shows yellow.
+WARN_SHARE = 0.25
 #: The calendars a deployment can count working days on.
 CALENDARS = ("china", "weekdays")
 
@@ -56,26 +97,238 @@ _NS_PER_DAY = 24 * _NS_PER_HOUR
 
 # --- open / overdue --------------------------------------------------------------------------
 def is_open(status: str | None, closed_at: dt.datetime | None = None) -> bool:
-    """True while the report's workflow has not reached ``closed`` (``closed_at`` does not decide)."""
-    return status != CLOSED
+    """True while the case is not closed, rejected or merged (``closed_at`` does not decide)."""
+    return status not in ENDED
 
 
 def is_overdue(status: str | None, closed_at: dt.datetime | None, due_at: dt.datetime | None, now: dt.datetime) -> bool:
-    """True when the report is open and its deadline ``due_at`` is before ``now`` (aware datetimes)."""
+    """True when the case is open, not suspended, and its deadline ``due_at`` is before ``now`` (aware datetimes)."""
     if due_at is None or pd.isna(due_at):
         return False
-    return is_open(status, closed_at) and pd.Timestamp(due_at) < pd.Timestamp(now)
+    return is_open(status, closed_at) and status != "suspended" and pd.Timestamp(due_at) < pd.Timestamp(now)
 
 
 def open_mask(status: Any) -> np.ndarray:
     """:func:`is_open` of whole arrays."""
-    return pd.Series(status, copy=False).astype(object).to_numpy() != CLOSED
+    return ~pd.Series(status, copy=False).astype(object).isin(ENDED).to_numpy()
 
 
 def overdue_mask(status: Any, due_at: Any, now: dt.datetime) -> np.ndarray:
     """:func:`is_overdue` of whole arrays (``due_at`` aware timestamps; NaT never overdue)."""
     due = pd.to_datetime(pd.Series(due_at, copy=False), utc=True)
-    return open_mask(status) & (due < pd.Timestamp(now)).fillna(False).to_numpy(dtype=bool)
+    running = open_mask(status) & (pd.Series(status, copy=False).astype(object).to_numpy() != "suspended")
+    return running & (due < pd.Timestamp(now)).fillna(False).to_numpy(dtype=bool)
+
+
+def deadline_colour(
+    status: str | None,
+    reported_at: dt.datetime | None,
+    due_at: dt.datetime | None,
+    now: dt.datetime,
+    *,
+    warn_share: float = WARN_SHARE,
+) -> str | None:
+    """``"red"`` overdue, ``"yellow"`` less than ``warn_share`` of its time left, ``"green"``; None when
+    the case is not running against a deadline (ended, suspended, no deadline)."""
+    if due_at is None or pd.isna(due_at) or not is_open(status) or status == "suspended":
+        return None
+    due, now_ = pd.Timestamp(due_at), pd.Timestamp(now)
+    if due < now_:
+        return "red"
+    if reported_at is not None and not pd.isna(reported_at):
+        span = due - pd.Timestamp(reported_at)
+        if span.total_seconds() > 0 and (due - now_) < span * warn_share:
+            return "yellow"
+    return "green"
+
+
+def escalation_levels(reported_at: Any, due_at: Any, now: dt.datetime, multiples: Sequence[float]) -> np.ndarray:
+    """The escalation level each case has reached at ``now`` (0: none), vectorised.
+
+    Level *k* (1: 二级街长, 2: 一级街长, 3: 总街长) is reached once the time
+    since ``reported_at`` is at least ``multiples[k-1]`` times the time the
+    case was given (``due_at - reported_at``).  ``multiples`` ascend; a
+    first multiple of 1 escalates as soon as the case is overdue.
+    """
+    m = np.asarray(list(multiples), dtype=float)
+    if m.size > len(ESCALATION_ROLES) - 1 or np.any(m <= 0) or np.any(np.diff(m) < 0):
+        raise ValueError(f"escalation multiples must be 1 to 3 ascending positive numbers, not {list(multiples)}")
+    start = pd.to_datetime(pd.Series(reported_at, copy=False), utc=True).reset_index(drop=True)
+    due = pd.to_datetime(pd.Series(due_at, copy=False), utc=True).reset_index(drop=True)
+    span = (due - start).dt.total_seconds().to_numpy(dtype=float, na_value=np.nan)
+    elapsed = (pd.Timestamp(now).tz_convert("UTC") - start).dt.total_seconds().to_numpy(dtype=float, na_value=np.nan)
+    ok = np.isfinite(span) & np.isfinite(elapsed) & (span > 0)
+    out = np.zeros(len(span), dtype=np.int64)
+    out[ok] = (elapsed[ok, None] >= span[ok, None] * m[None, :]).sum(axis=1)
+    return out
+
+
+def parse_multiples(text: str) -> tuple[float, ...]:
+    """The ``escalation_multiples`` setting (``"1,2,3"``) as numbers; :class:`ConfigError` when malformed."""
+    try:
+        values = tuple(float(v) for v in str(text).split(",") if v.strip())
+        escalation_levels([], [], dt.datetime.now(dt.timezone.utc), values)
+    except ValueError as exc:
+        raise ConfigError(f"escalation_multiples {text!r}: {exc}") from None
+    return values
+
+
+# --- the transition table --------------------------------------------------------------------
+#: A role that is not an account role: the person the case is assigned or escalated to (or a member
+#: of the department it is assigned to).
+OWNER = "owner"
+#: Taken by gisgrid itself (the escalation job), never by a person.
+SYSTEM = "system"
+#: Go back to the state the case was suspended from.
+RESUME = "<resume>"
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One action of the workflow: from which states, to which state, by whom, needing what.
+
+    ``target`` None: the state does not change (an extension, a request, an
+    escalation, a reopening — which makes a new case).
+    """
+
+    action: str
+    sources: frozenset[str]
+    target: str | None
+    roles: frozenset[str]
+    needs_reason: bool = False
+    needs_note: bool = False
+    needs_photo: bool = False
+    label_zh: str = ""
+
+
+def _t(action, sources, target, roles, label_zh, **needs) -> tuple[str, Transition]:
+    return action, Transition(action, frozenset(sources), target, frozenset(roles), label_zh=label_zh, **needs)
+
+
+#: The one table of the workflow (see the module docstring).  ``admin`` may take every step a person may.
+TRANSITIONS: dict[str, Transition] = dict(
+    [
+        _t("accept", {"reported"}, "accepted", {"dispatcher"}, "立案"),
+        _t("reject", {"reported"}, "rejected", {"dispatcher"}, "不予立案", needs_reason=True),
+        # to the routed owner, or another one with a reason (checked by the store: only an override needs it)
+        _t("dispatch", {"accepted", "returned"}, "dispatched", {"dispatcher"}, "派遣"),
+        _t("return", {"dispatched"}, "returned", {OWNER}, "退回（非本单位职责）", needs_reason=True),
+        _t("handle", {"dispatched"}, "handled", {OWNER}, "处置", needs_note=True, needs_photo=True),
+        _t("verify_pass", {"handled"}, "closed", {"inspector", "grid_worker"}, "核查通过、结案"),
+        _t(
+            "verify_fail",
+            {"handled"},
+            "dispatched",
+            {"inspector", "grid_worker"},
+            "核查不通过、返工",
+            needs_reason=True,
+        ),
+        _t("close", {"verified"}, "closed", {"dispatcher"}, "结案"),
+        _t("request_extension", {"dispatched"}, None, {OWNER}, "申请延期/缓办", needs_reason=True),
+        _t("extend", {"accepted", "dispatched", "returned"}, None, {"manager"}, "延期", needs_reason=True),
+        _t("suspend", {"accepted", "dispatched", "returned"}, "suspended", {"manager"}, "缓办", needs_reason=True),
+        _t("resume", {"suspended"}, RESUME, {"manager"}, "恢复办理"),
+        _t("merge", {"reported", "accepted"}, "merged", {"dispatcher"}, "合并重复案件"),
+        _t(
+            "reopen",
+            {"closed"},
+            None,
+            {"dispatcher", "clerk", "inspector", "grid_worker", "manager"},
+            "复发重开",
+            needs_reason=True,
+        ),
+        _t("escalate", set(ESCALATING_STATES), None, {SYSTEM}, "超时升级"),
+    ]
+)
+#: Roles that take every step a person may take.
+ALL_STEPS_ROLES = frozenset({"admin"})
+
+
+class TransitionRefused(GisgridError):
+    """A step the case's state does not allow (409) — the message names the state and the step."""
+
+    http_status_code = 409
+    default_msg = "this step is not allowed in the case's state"
+
+    def __init__(self, msg: str, *, action: str, status: str, roles: Sequence[str] = ()):
+        super().__init__(msg)
+        self.action, self.status, self.roles = action, status, tuple(roles)
+
+
+class RoleRefused(TransitionRefused):
+    """A step the user's roles do not allow (403) — the message names the state and the roles."""
+
+    http_status_code = 403
+
+
+def transition(action: str) -> Transition:
+    """The table's row for ``action``; :class:`InputError` naming the known actions otherwise."""
+    try:
+        return TRANSITIONS[action]
+    except KeyError:
+        raise InputError(f"unknown step {action!r}; steps: {', '.join(TRANSITIONS)}") from None
+
+
+def _may(t: Transition, roles: frozenset[str]) -> bool:
+    if SYSTEM in t.roles:
+        return SYSTEM in roles
+    return bool(t.roles & roles) or bool(ALL_STEPS_ROLES & roles)
+
+
+def check_transition(status: str, action: str, roles: Iterable[str]) -> Transition:
+    """The transition ``action`` from ``status`` for a user holding ``roles``, or why not.
+
+    Raises
+    ------
+    InputError
+        An unknown action.
+    TransitionRefused
+        The action is not taken from ``status`` (409).
+    RoleRefused
+        None of ``roles`` may take it (403).
+    """
+    t = transition(action)
+    roles = frozenset(roles)
+    if status not in t.sources:
+        raise TransitionRefused(
+            f"cannot {action} a case that is {status}: {action} is taken from {' or '.join(sorted(t.sources))}",
+            action=action,
+            status=status,
+            roles=sorted(roles),
+        )
+    if not _may(t, roles):
+        who = ", ".join(sorted(roles)) or "no role"
+        raise RoleRefused(
+            f"{action} on a case that is {status} is for {' or '.join(sorted(t.roles))}, not for {who}",
+            action=action,
+            status=status,
+            roles=sorted(roles),
+        )
+    return t
+
+
+def allowed_actions(status: str, roles: Iterable[str]) -> list[str]:
+    """The actions a user holding ``roles`` may take on a case in ``status`` (table order)."""
+    roles = frozenset(roles)
+    return [a for a, t in TRANSITIONS.items() if status in t.sources and _may(t, roles)]
+
+
+def next_status(status: str, action: str, *, resume_status: str | None = None) -> str:
+    """The state after ``action`` from ``status`` (the table's target; unchanged for a None target)."""
+    t = transition(action)
+    if t.target is None:
+        return status
+    if t.target == RESUME:
+        return resume_status if resume_status in STATES and resume_status not in ENDED else "dispatched"
+    return t.target
+
+
+def case_roles(account_roles: Iterable[str], *, is_owner: bool) -> frozenset[str]:
+    """The workflow roles of a user on one case: their account roles, plus ``owner`` when the case is theirs."""
+    roles = set(account_roles) - {SYSTEM, OWNER}
+    if is_owner:
+        roles.add(OWNER)
+    return frozenset(roles)
 
 
 # --- working time ----------------------------------------------------------------------------
@@ -90,10 +343,18 @@ class WorkingTime:
     calendar : {"china", "weekdays"}
         ``"china"``: the official calendar with 调休 (``chinesecalendar``),
         Monday–Friday for years it does not cover; ``"weekdays"``: Monday–Friday.
+    days : mapping of datetime.date to bool, optional
+        Days entered by an admin (``work_calendar_day``): a holiday (False) or
+        a make-up working day (True).  They override the calendar.
+    entered_years : frozenset of int, optional
+        Years whose holidays and make-up days were entered: their other days
+        are Monday–Friday, whatever the package says.
     """
 
     periods: tuple[tuple[dt.time, dt.time], ...] = field(default_factory=lambda: _parse_periods(Settings.working_hours))
     calendar: str = Settings.work_calendar
+    days: Mapping[dt.date, bool] = field(default_factory=dict, hash=False, compare=False)
+    entered_years: frozenset[int] = frozenset()
 
     def __post_init__(self):
         problems = []
@@ -112,18 +373,33 @@ class WorkingTime:
             raise ConfigError("working time: " + "; ".join(problems))
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> WorkingTime:
+    def from_settings(
+        cls, settings: Settings, *, days: Mapping[dt.date, bool] | None = None, entered_years: Iterable[int] = ()
+    ) -> WorkingTime:
         """The deployment's working time: settings ``working_hours`` (e.g. ``"08:30-12:00,13:30-18:00"``)
-        and ``work_calendar``."""
-        return cls(_parse_periods(settings.working_hours), settings.work_calendar)
+        and ``work_calendar``, with the days an admin entered (:func:`gisgrid.cases.store.working_time`)."""
+        return cls(
+            _parse_periods(settings.working_hours), settings.work_calendar, dict(days or {}), frozenset(entered_years)
+        )
 
     @property
     def hours_per_day(self) -> float:
         return sum(_seconds(b) - _seconds(a) for a, b in self.periods) / 3600.0
 
     def is_workday(self, day: dt.date) -> bool:
-        """True when ``day`` is a working day on this calendar."""
+        """True when ``day`` is a working day: an entered day as entered, else a day of an entered year
+        Monday–Friday, else as the calendar says."""
+        entered = self.days.get(day)
+        if entered is not None:
+            return bool(entered)
+        if day.year in self.entered_years:
+            return day.weekday() < 5
         return _is_workday(day, self.calendar)
+
+    def covers(self, year: int) -> bool:
+        """True when ``year``'s working days are known: entered, or in the calendar package (always for
+        ``"weekdays"``); False when it falls back to Monday–Friday for want of data."""
+        return year in self.entered_years or self.calendar != "china" or _package_covers(year)
 
 
 def _parse_periods(hours: str) -> tuple[tuple[dt.time, dt.time], ...]:
@@ -154,10 +430,22 @@ def _is_workday(day: dt.date, calendar: str) -> bool:
 
 
 @functools.lru_cache(maxsize=64)
+def _package_covers(year: int) -> bool:
+    import chinese_calendar
+
+    try:
+        chinese_calendar.is_workday(dt.date(year, 6, 30))
+    except NotImplementedError:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=64)
 def _warn_uncovered(year: int) -> None:
     LOGGER.warning(
         "the official calendar (chinesecalendar) does not cover %d yet: working days of %d counted Monday-Friday; "
-        "upgrade chinesecalendar once the State Council publishes the year's holidays",
+        "enter the year's official holidays and make-up days (gisgrid cases calendar FILE, or the calendar page), "
+        "or upgrade chinesecalendar once the State Council publishes them",
         year,
         year,
     )
@@ -314,3 +602,52 @@ def _periods(first_day: int, n_days: int, calendar: WorkingTime) -> tuple[np.nda
     starts = (base[:, None] + offsets[None, :, 0]).ravel()
     ends = (base[:, None] + offsets[None, :, 1]).ravel()
     return starts, ends
+
+
+# --- entering a year's calendar --------------------------------------------------------------
+_CAL_DATE = ("date", "day", "日期")
+_CAL_WORK = ("workday", "work", "上班", "是否上班", "类型", "type")
+_CAL_NOTE = ("note", "name", "说明", "备注", "节日")
+_YES = {"1", "true", "yes", "y", "是", "班", "上班", "workday", "work"}
+_NO = {"0", "false", "no", "n", "否", "休", "休息", "放假", "holiday", "off"}
+
+
+def parse_calendar_rows(frame: pd.DataFrame) -> list[tuple[dt.date, bool, str | None]]:
+    """A table of days (date, workday, note) as ``(date, is_workday, note)``; :class:`InputError` listing
+    every bad row (1-based data rows)."""
+    lowered = {str(c).strip().lower(): c for c in frame.columns}
+
+    def col(names):
+        return next((lowered[n] for n in names if n in lowered), None)
+
+    cdate, cwork, cnote = col(_CAL_DATE), col(_CAL_WORK), col(_CAL_NOTE)
+    if cdate is None or cwork is None:
+        raise InputError(
+            f"the calendar needs a date column ({' / '.join(_CAL_DATE)}) and a workday column "
+            f"({' / '.join(_CAL_WORK)}); its columns are: {', '.join(map(str, frame.columns))}"
+        )
+    out, problems, seen = [], [], set()
+    for i, (d, w, n) in enumerate(
+        zip(frame[cdate], frame[cwork], frame[cnote] if cnote is not None else [None] * len(frame)), start=1
+    ):
+        try:
+            day = pd.Timestamp(str(d).strip()).date()
+        except (TypeError, ValueError):
+            problems.append(f"row {i}: {d!r} is not a date")
+            continue
+        flag = str(w).strip().lower()
+        if flag not in _YES | _NO:
+            problems.append(f"row {i}: workday {w!r} must be 1/0, 是/否 or 班/休")
+            continue
+        if day in seen:
+            problems.append(f"row {i}: {day} appears twice")
+            continue
+        seen.add(day)
+        note = None if n is None or (isinstance(n, float) and np.isnan(n)) else str(n).strip() or None
+        out.append((day, flag in _YES, note))
+    years = {d.year for d, _w, _n in out}
+    if len(years) > 1:
+        problems.append(f"the file holds days of several years ({', '.join(map(str, sorted(years)))}): one year a file")
+    if problems:
+        raise InputError("; ".join(problems))
+    return sorted(out)

@@ -13,6 +13,7 @@ import click
 from flask.cli import FlaskGroup
 
 from gisgrid.cli._common import handle_errors
+from gisgrid.cli.cases import cases
 from gisgrid.cli.db import db
 from gisgrid.cli.demo import demo
 from gisgrid.cli.geocode import geocode_cmd
@@ -59,5 +60,6 @@ for _command in (
     grid,
     audit_cmd,
     users,
+    cases,
 ):
     main.add_command(_command)

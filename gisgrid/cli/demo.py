@@ -31,6 +31,11 @@ def demo_load(reports_per_town: int, replace: bool) -> None:
             counts = load_demo(conn, settings, reports_per_town=reports_per_town, grid=True)
             click.echo("loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
         _demo_users(conn, settings)
+        from gisgrid.demo import demo_cases
+
+        n = demo_cases(conn, settings)
+        if n:
+            click.echo(f"demo cases: {n} in every state of the workflow (see /cases)")
 
 
 def _demo_users(conn, settings) -> None:

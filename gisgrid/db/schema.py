@@ -215,12 +215,35 @@ class Category(Base):
     __table_args__ = (sa.CheckConstraint("kind IN ('event','facility')", name="kind"),)
 
 
-REPORT_STATUSES = ("reported", "accepted", "dispatched", "handled", "verified", "closed")
+REPORT_STATUSES = (
+    "reported",
+    "accepted",
+    "rejected",
+    "dispatched",
+    "returned",
+    "handled",
+    "verified",
+    "suspended",
+    "closed",
+    "merged",
+)
+#: Case states in which the assignee holds the case (the chief's list); as migration 0011.
+ASSIGNEE_STATES = ("dispatched", "handled", "suspended")
+#: Case states in which the dispatcher holds the case (the queue).
+QUEUE_STATES = ("reported", "accepted", "returned")
+
+
+def _in(values) -> str:
+    return "status IN (" + ",".join(f"'{v}'" for v in values) + ")"
 
 
 class Report(Base):
-    """A reported problem with its location.  Its assignments are in :class:`ReportAssignment`;
-    the current one is the latest (database view ``report_current``)."""
+    """A reported problem with its location, and the case (问题) it is: its workflow state, assignee,
+    deadline and trail (:mod:`gisgrid.cases`; migration 0011 says why a case is a report row).
+
+    Its routing history is in :class:`ReportAssignment` (the latest row: database view
+    ``report_current``); who must act now is ``assignee_*``.  A report merged into another
+    case has ``merged_into_id`` and the status ``merged``."""
 
     __tablename__ = "report"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -236,12 +259,57 @@ class Report(Base):
     description: Mapped[str | None] = mapped_column(sa.Text)
     status: Mapped[str] = mapped_column(sa.String(12), server_default="reported")
     is_demo: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    # --- the case (migration 0011) ---
+    version: Mapped[int] = mapped_column(sa.Integer, server_default="1")
+    client_id: Mapped[str | None] = mapped_column(sa.String(64))
+    jurisdiction_id: Mapped[int | None] = mapped_column(sa.ForeignKey("jurisdiction.id", ondelete="SET NULL"))
+    assigned_type: Mapped[str | None] = mapped_column(sa.String(16))
+    assigned_id: Mapped[int | None] = mapped_column(sa.Integer)
+    assigned_segment_id: Mapped[int | None] = mapped_column(sa.Integer)
+    assignee_person_id: Mapped[int | None] = mapped_column(sa.ForeignKey("person.id", ondelete="SET NULL"))
+    assignee_department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("department.id", ondelete="SET NULL"))
+    assigned_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    reporter_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    escalation_level: Mapped[int] = mapped_column(sa.SmallInteger, server_default="0")
+    escalated_person_id: Mapped[int | None] = mapped_column(sa.ForeignKey("person.id", ondelete="SET NULL"))
+    escalated_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    rework_count: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    recurrence_of_id: Mapped[int | None] = mapped_column(sa.ForeignKey("report.id", ondelete="SET NULL"))
+    merged_into_id: Mapped[int | None] = mapped_column(sa.ForeignKey("report.id", ondelete="SET NULL"))
+    suspended_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    resume_status: Mapped[str | None] = mapped_column(sa.String(12))
+    updated_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
     __table_args__ = (
+        sa.CheckConstraint(_in(REPORT_STATUSES), name="status"),
+        sa.CheckConstraint("escalation_level BETWEEN 0 AND 3", name="escalation_level"),
         sa.CheckConstraint(
-            "status IN ('reported','accepted','dispatched','handled','verified','closed')", name="status"
+            "(status = 'merged') = (merged_into_id IS NOT NULL) AND merged_into_id <> id", name="merged"
         ),
         gist("report"),
         sa.Index("ix_report_reported_at", "reported_at"),
+        sa.Index("uq_report_client_id", "client_id", unique=True, postgresql_where=sa.text("client_id IS NOT NULL")),
+        sa.Index("ix_report_jurisdiction_id", "jurisdiction_id"),
+        sa.Index(
+            "ix_report_assignee_open", "assignee_person_id", "due_at", postgresql_where=sa.text(_in(ASSIGNEE_STATES))
+        ),
+        sa.Index(
+            "ix_report_assignee_department_open",
+            "assignee_department_id",
+            "due_at",
+            postgresql_where=sa.text(_in(ASSIGNEE_STATES)),
+        ),
+        sa.Index(
+            "ix_report_escalated_open",
+            "escalated_person_id",
+            "due_at",
+            postgresql_where=sa.text(_in(ASSIGNEE_STATES) + " AND escalated_person_id IS NOT NULL"),
+        ),
+        sa.Index("ix_report_queue", "jurisdiction_id", "reported_at", postgresql_where=sa.text(_in(QUEUE_STATES))),
+        sa.Index("ix_report_due_dispatched", "due_at", postgresql_where=sa.text("status = 'dispatched'")),
+        sa.Index("ix_report_merged_into_id", "merged_into_id", postgresql_where=sa.text("merged_into_id IS NOT NULL")),
+        sa.Index(
+            "ix_report_recurrence_of_id", "recurrence_of_id", postgresql_where=sa.text("recurrence_of_id IS NOT NULL")
+        ),
     )
 
 
@@ -400,3 +468,92 @@ class AuditLog(Base):
         sa.Index("ix_audit_log_actor_user_id", "actor_user_id", "at"),
         sa.Index("ix_audit_log_target", "target_type", "target_id"),
     )
+
+
+class CaseEvent(Base):
+    """One step of a case (:mod:`gisgrid.cases`): who (from the session, never the request), when,
+    from which state to which, the note, the reason and the step's details (override, hours, ids)."""
+
+    __tablename__ = "case_event"
+    id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    report_id: Mapped[int] = mapped_column(sa.ForeignKey("report.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    actor_user_id: Mapped[int | None] = mapped_column(sa.Integer)
+    actor_person_id: Mapped[int | None] = mapped_column(sa.Integer)
+    actor_name: Mapped[str] = mapped_column(sa.Text)
+    action: Mapped[str] = mapped_column(sa.String(24))
+    from_status: Mapped[str | None] = mapped_column(sa.String(12))
+    to_status: Mapped[str | None] = mapped_column(sa.String(12))
+    version: Mapped[int | None] = mapped_column(sa.Integer)
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    detail: Mapped[dict | None] = mapped_column(JSONB)
+    __table_args__ = (
+        sa.Index("ix_case_event_report_id", "report_id", "id"),
+        sa.Index("ix_case_event_actor_user_id", "actor_user_id", "at"),
+    )
+
+
+class CasePhoto(Base):
+    """A photo of a case: the file under ``<var_dir>/photos`` (EXIF stripped) and its thumbnail."""
+
+    __tablename__ = "case_photo"
+    id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    report_id: Mapped[int] = mapped_column(sa.ForeignKey("report.id", ondelete="CASCADE"))
+    event_id: Mapped[int | None] = mapped_column(sa.ForeignKey("case_event.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(sa.String(8))
+    path: Mapped[str] = mapped_column(sa.Text)
+    thumb_path: Mapped[str] = mapped_column(sa.Text)
+    content_type: Mapped[str] = mapped_column(sa.String(16))
+    bytes: Mapped[int] = mapped_column(sa.Integer)
+    width: Mapped[int] = mapped_column(sa.Integer)
+    height: Mapped[int] = mapped_column(sa.Integer)
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    uploaded_by_user_id: Mapped[int | None] = mapped_column(sa.Integer)
+    uploaded_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    __table_args__ = (
+        sa.CheckConstraint("kind IN ('before','after')", name="kind"),
+        sa.Index("ix_case_photo_report_id", "report_id", "id"),
+    )
+
+
+class Notification(Base):
+    """An inbox row for a person or a department: a case assigned, a deadline near, an escalation.
+
+    ``dedupe`` (unique) keeps the periodic checks from telling the same thing twice."""
+
+    __tablename__ = "notification"
+    id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    person_id: Mapped[int | None] = mapped_column(sa.ForeignKey("person.id", ondelete="CASCADE"))
+    department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("department.id", ondelete="CASCADE"))
+    report_id: Mapped[int] = mapped_column(sa.ForeignKey("report.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    detail: Mapped[dict | None] = mapped_column(JSONB)
+    dedupe: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    read_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    __table_args__ = (
+        sa.CheckConstraint("(person_id IS NULL) <> (department_id IS NULL)", name="one_recipient"),
+        sa.CheckConstraint("kind IN ('assigned','deadline_near','escalated','returned','extension')", name="kind"),
+        sa.Index("ix_notification_person_id", "person_id", "id"),
+        sa.Index("ix_notification_department_id", "department_id", "id"),
+        sa.Index("uq_notification_dedupe", "dedupe", unique=True),
+    )
+
+
+class WorkCalendarDay(Base):
+    """A day of an entered year that differs from Monday–Friday: a holiday, or a make-up working day (调休)."""
+
+    __tablename__ = "work_calendar_day"
+    day: Mapped[dt.date] = mapped_column(sa.Date, primary_key=True)
+    workday: Mapped[bool] = mapped_column(sa.Boolean)
+    note: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class WorkCalendarYear(Base):
+    """A year whose official holidays and make-up days an admin entered (they override the calendar package)."""
+
+    __tablename__ = "work_calendar_year"
+    year: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    entered_by: Mapped[str | None] = mapped_column(sa.Text)
+    entered_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())

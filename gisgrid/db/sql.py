@@ -81,21 +81,24 @@ def end_assignments(conn: sa.Connection, where: str, params: dict, day: dt.date)
 
 # --- reports: open, overdue ------------------------------------------------------------------
 def report_is_open(alias: str = "r") -> str:
-    """Condition: report ``alias`` is open — its workflow has not reached ``closed`` (结案).
+    """Condition: report ``alias`` is open — not closed (结案), rejected (不予立案) or merged into another case.
 
     The status is the record: ``closed_at`` only says when it was closed (and
     an imported closed report may lack it).  As :func:`gisgrid.cases.workflow.is_open`.
     """
-    return f"({alias}.status <> 'closed')"
+    return f"({alias}.status NOT IN ('closed', 'rejected', 'merged'))"
 
 
 def report_is_overdue(alias: str = "r", now: str = ":now") -> str:
-    """Condition: report ``alias`` is open and its deadline ``due_at`` has passed at ``now`` (超时).
+    """Condition: report ``alias`` is open, not suspended (缓办), and its deadline ``due_at`` has passed at
+    ``now`` (超时).
 
     As :func:`gisgrid.cases.workflow.is_overdue`; a report without a deadline
     is never overdue.
     """
-    return f"({report_is_open(alias)} AND {alias}.due_at < CAST({now} AS timestamptz))"
+    return (
+        f"({report_is_open(alias)} AND {alias}.status <> 'suspended' AND {alias}.due_at < CAST({now} AS timestamptz))"
+    )
 
 
 # --- the local day ---------------------------------------------------------------------------

@@ -89,5 +89,8 @@ def create_app(test_config: dict | None = None, *, ephemeral_key: bool = False) 
     from gisgrid.web import owners as owner_pages
 
     app.register_blueprint(owner_pages.bp)
+    from gisgrid.web import cases as case_pages
+
+    app.register_blueprint(case_pages.bp)
 
     return app

@@ -68,6 +68,25 @@ RULES: dict[str, str | Permission] = {
     "jobs.show": SIGNED_IN,
     "jobs.status": SIGNED_IN,
     "jobs.job_file": SIGNED_IN,
+    # cases: which steps a user may take on a case is gisgrid.cases.workflow.TRANSITIONS
+    "cases.case_list": P.view_cases,
+    "cases.case_page": P.view_cases,
+    "cases.case_step": P.act_on_cases,
+    "cases.photo": P.view_cases,
+    "cases.photo_thumb": P.view_cases,
+    "cases.intake": P.report_case,
+    "cases.inbox": P.view_cases,
+    "cases.inbox_read": P.view_cases,
+    "cases.api_create": P.report_case,
+    "cases.api_case": P.view_cases,
+    "cases.api_step": P.act_on_cases,
+    "cases.api_geocode": P.report_case,
+    "cases.export": P.view_cases,
+    "cases.calendar": P.manage_calendar,
+    "cases.phone": P.report_case,
+    "cases.phone_worker": P.report_case,
+    "cases.api_phone": P.report_case,
+    "cases.from_geocode": P.report_case,  # the job itself must be the clerk's (404 otherwise)
 }
 #: Routes a user who must change their password may still open.
 _BEFORE_PASSWORD_CHANGE = {"static", "auth.login", "auth.logout", "auth.password", "api.healthz"}

@@ -44,6 +44,9 @@ EVERYONE = set(ROLES) - {"api_client"}
 AREA = {"admin", "manager", "planner"}
 GEOCODE = {"admin", "dispatcher", "clerk"}
 PLAN = {"admin", "planner"}
+#: Cases: who sees and works them, who takes them in (which steps each may take is the workflow table's).
+CASES = EVERYONE - {"planner"}
+REPORT = (EVERYONE | {"api_client"}) - {"planner", "department"}
 #: endpoint -> (method, path, roles allowed, the answer an allowed role gets to this probe).
 #: Probes are cheap requests (bad parameters, unknown ids) that pass the access check and then fail fast.
 JOB = "0" * 32
@@ -87,6 +90,24 @@ PROBES = {
     "jobs.show": ("GET", f"/jobs/{JOB}", set(ROLES), 404),
     "jobs.status": ("GET", f"/jobs/{JOB}.json", set(ROLES), 404),
     "jobs.job_file": ("GET", f"/jobs/{JOB}/map.png", set(ROLES), 404),
+    "cases.case_list": ("GET", "/cases?since=x", CASES, 400),
+    "cases.case_page": ("GET", "/cases/0", CASES, 404),
+    "cases.case_step": ("POST", "/cases/0/step", CASES, 404),
+    "cases.photo": ("GET", "/cases/photos/0", CASES, 404),
+    "cases.photo_thumb": ("GET", "/cases/photos/0/thumb", CASES, 404),
+    "cases.intake": ("POST", "/cases/new", REPORT, 400),
+    "cases.inbox": ("GET", "/cases/inbox", CASES, 200),
+    "cases.inbox_read": ("POST", "/cases/inbox/read", CASES, 303),
+    "cases.api_create": ("POST", "/api/cases", REPORT, 400),
+    "cases.api_case": ("GET", "/api/cases/0", CASES, 404),
+    "cases.api_step": ("POST", "/api/cases/0/accept", CASES, 400),
+    "cases.api_geocode": ("GET", "/api/cases/geocode", REPORT, 400),
+    "cases.export": ("GET", "/cases/export.kml", CASES, 404),
+    "cases.calendar": ("POST", "/cases/calendar", {"admin"}, 400),
+    "cases.phone": ("GET", "/cases/phone/", REPORT, 200),
+    "cases.phone_worker": ("GET", "/cases/phone/sw.js", REPORT, 200),
+    "cases.api_phone": ("POST", "/api/cases/phone", REPORT, 400),
+    "cases.from_geocode": ("POST", f"/cases/from-geocode/{JOB}", REPORT, 404),
 }
 
 
