@@ -919,6 +919,24 @@ def _notify(
     )
 
 
+def _notify_role(conn: sa.Connection, case_id: int, role: str, kind: str, *, version: int, detail: dict) -> int:
+    """An inbox row for every active account holding ``role`` over the case's place (a grant on its
+    jurisdiction or above, or everywhere): a "not ours" for the dispatchers, a request for more time for
+    the managers.  Returns how many were told."""
+    return conn.execute(
+        sa.text("""
+        INSERT INTO notification (person_id, report_id, kind, detail, dedupe)
+        SELECT DISTINCT u.person_id, :r, :k, CAST(:detail AS jsonb), :k || ':' || :r || ':' || u.person_id || ':' || :v
+        FROM user_account u JOIN role_grant g ON g.user_id = u.id AND g.role = :role
+        WHERE u.active AND (g.jurisdiction_id IS NULL OR (SELECT c.jurisdiction_id FROM report c WHERE c.id = :r) IN (
+            WITH RECURSIVE t(id) AS (SELECT g.jurisdiction_id
+                                     UNION SELECT j.id FROM jurisdiction j JOIN t ON j.parent_id = t.id)
+            SELECT id FROM t))
+        ON CONFLICT (dedupe) DO NOTHING"""),
+        {"r": case_id, "k": kind, "role": role, "v": version, "detail": _json(detail)},
+    ).rowcount
+
+
 @dataclass(frozen=True)
 class StepInput:
     """What a person sends with a step: the version they saw, and the step's own fields.
@@ -1110,6 +1128,11 @@ def take_step(
         add_photos(conn, actor, case_id, photos, kind=kind, event_id=event_id)
     if action == "merge":
         _event(conn, detail["into"], actor, "merge_in", None, None, None, reason=reason, detail={"merged": case_id})
+    if action == "return":
+        _notify_role(conn, case_id, "dispatcher", "returned", version=version, detail={"reason": reason})
+    elif action == "request_extension":
+        _notify_role(conn, case_id, "manager", "extension", version=version,
+                     detail={"reason": reason, "hours": detail.get("hours")})  # fmt: skip
     for kind, pid, did, why in notify:
         _notify(conn, case_id, kind, person_id=pid, department_id=did,
                 detail={"action": action, "why": why, "version": version})  # fmt: skip

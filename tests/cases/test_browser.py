@@ -38,7 +38,7 @@ def _clean(page):
     assert not [b for b in page.bad_responses if b[0] != 404], page.bad_responses
 
 
-def test_intake_to_closed_in_a_browser(case_app, case_engine, live_server, page, tmp_path):
+def test_intake_to_closed_in_a_browser(case_app, case_engine, live_server, browser, tmp_path):
     with case_engine.connect() as conn:
         lon, lat = conn.execute(
             sa.text("""
@@ -50,14 +50,34 @@ def test_intake_to_closed_in_a_browser(case_app, case_engine, live_server, page,
         ).one()
     ARTIFACTS.mkdir(exist_ok=True)
     servers = {u: live_server(case_app, user=u) for u in ("clerk", "dispatcher", "duanzhang", "inspector")}
+    contexts = []
 
     def as_user(name: str) -> str:
-        """Cookies are per host, not per port: forget the last person's session before the next one's server."""
-        page.context.clear_cookies()
+        """Each person in a browser context of their own (cookies are per host, not per port)."""
+        nonlocal page
+        context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN", service_workers="block")
+        contexts.append(context)
+        pg = context.new_page()
+        pg.js_errors, pg.bad_responses = [], []
+        pg.on("pageerror", lambda exc: pg.js_errors.append(str(exc)))
+        pg.on("response", lambda r: r.status >= 400 and pg.bad_responses.append((r.status, r.url)))
+        pg.on("console", lambda m: "Content Security Policy" in m.text and pg.js_errors.append(m.text))
+        page = pg
         return servers[name]
 
+    page = None
+    try:
+        _loop(as_user, lambda: page, lon, lat, tmp_path)
+    finally:
+        for context in contexts:
+            context.close()
+
+
+def _loop(as_user, current, lon, lat, tmp_path):
     # the clerk clicks the map, then types the exact point, picks a category and attaches a photo
-    page.goto(f"{as_user('clerk')}/cases/new", wait_until="networkidle")
+    base = as_user("clerk")
+    page = current()
+    page.goto(f"{base}/cases/new", wait_until="networkidle")
     page.locator("#gg-intake-map .folium-map").click()
     assert page.input_value("#gg-lon") and page.input_value("#gg-lat")  # the click placed the case
     page.fill("#gg-lon", f"{lon:.7f}")
@@ -75,7 +95,9 @@ def test_intake_to_closed_in_a_browser(case_app, case_engine, live_server, page,
 
     # the dispatcher sees it in the queue, accepts and dispatches it to the routed 段长
     today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date().isoformat()
-    page.goto(f"{as_user('dispatcher')}/cases?view=queue&since={today}", wait_until="networkidle")
+    base = as_user("dispatcher")
+    page = current()
+    page.goto(f"{base}/cases?view=queue&since={today}", wait_until="networkidle")
     assert page.locator(f"tr[data-case='{case_id}']").count() == 1
     page.screenshot(path=str(ARTIFACTS / "case_2_queue.png"))
     page.click(f"tr[data-case='{case_id}'] a")
@@ -89,7 +111,9 @@ def test_intake_to_closed_in_a_browser(case_app, case_engine, live_server, page,
     _clean(page)
 
     # the 段长 finds it in their list and inbox, handles it with an "after" photo
-    page.goto(f"{as_user('duanzhang')}/cases", wait_until="networkidle")
+    base = as_user("duanzhang")
+    page = current()
+    page.goto(f"{base}/cases", wait_until="networkidle")
     assert page.locator(f"tr[data-case='{case_id}']").count() == 1
     assert page.locator("#gg-nav-inbox .gg-badge").count() == 1
     page.screenshot(path=str(ARTIFACTS / "case_3_chief_list.png"))
@@ -103,7 +127,9 @@ def test_intake_to_closed_in_a_browser(case_app, case_engine, live_server, page,
     _clean(page)
 
     # the inspector checks on site: passed, closed; before and after side by side, the whole timeline
-    page.goto(f"{as_user('inspector')}/cases/{case_id}", wait_until="networkidle")
+    base = as_user("inspector")
+    page = current()
+    page.goto(f"{base}/cases/{case_id}", wait_until="networkidle")
     page.click("#gg-open-verify_pass")
     page.click("#gg-do-verify_pass")
     page.wait_for_selector("#gg-case-state[data-state='closed']")

@@ -289,6 +289,8 @@ def test_not_ours_goes_back_to_the_dispatcher_and_an_override_needs_a_reason(con
         conn, _scope(people["dispatcher"]), people["dispatcher"], case_settings, view="queue", per_page=500
     )
     assert cid in set(queue["id"])
+    told = store.inbox(conn, people["dispatcher"], _scope(people["dispatcher"]))
+    assert ((told["report_id"] == cid) & (told["kind"] == "returned")).any()  # the dispatcher is told
     dept = conn.execute(sa.text("SELECT id FROM department WHERE code = 'water'")).scalar()
     with pytest.raises(InputError, match="needs a reason"):
         _step(conn, people, case_settings, "dispatcher", cid, "dispatch", owner=f"department:{dept}")
@@ -402,6 +404,8 @@ def test_a_manager_suspends_resumes_and_extends(conn, people, deployment, case_s
         _step(conn, people, case_settings, "duanzhang", cid, "extend", reason="x", hours=4)
     asked = _step(conn, people, case_settings, "duanzhang", cid, "request_extension", reason="needs a crane", hours=8)
     assert asked["status"] == "dispatched"
+    told = store.inbox(conn, people["manager"], _scope(people["manager"]))
+    assert ((told["report_id"] == cid) & (told["kind"] == "extension")).any()  # the manager over the place is told
     before = asked["due_at"]
     extended = _step(conn, people, case_settings, "manager", cid, "extend", reason="crane booked", hours=8)
     assert extended["due_at"] == before + dt.timedelta(hours=8)  # 暴露垃圾 counts calendar hours

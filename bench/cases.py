@@ -1,0 +1,163 @@
+"""Benchmark the case lists and intake on a database holding many cases (issue 19's targets).
+
+Run on demand (not a test)::
+
+    .venv/bin/python bench/cases.py                     # 1,000,000 cases over the sample towns
+    .venv/bin/python bench/cases.py --cases 200000 --repeat 100
+
+A throw-away database ``gisgrid_bench_cases`` (or GISGRID_BENCH_DATABASE_URL)
+is loaded with the four sample towns, their owners and demo accounts, then
+filled with ``--cases`` cases by one ``INSERT … SELECT`` that copies the demo
+reports' places (jittered a few metres), categories and routed owners, with
+the state mix of a running deployment: about 90 % closed, the rest spread
+over every open state, deadlines from the category's hours.  Measured:
+
+``chief list``
+    A 段长's open cases by deadline (``list_cases(view="mine")``, the page's
+    first 50 with the count); target p95 < 50 ms.
+``dispatcher queue``
+    The town dispatcher's queue (``view="queue"``); target p95 < 100 ms.
+``intake``
+    ``create_case`` of one point with routing, deadline, history, event,
+    audit row and the duplicate search, committed; target p99 < 50 ms.
+
+The locust run of the issue (50 simulated users for 2 minutes) is not here yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.assign import _bench_url, fresh_database  # noqa: E402
+
+
+def fill_cases(engine: sa.Engine, n: int, *, seed: int = 19) -> float:
+    """Add ``n`` cases copied from the demo reports; seconds taken."""
+    t0 = time.perf_counter()
+    with engine.begin() as conn:
+        conn.execute(sa.text("SELECT setseed(:s)"), {"s": seed / 100.0})
+        conn.execute(
+            sa.text("""
+            INSERT INTO report (geom, category_id, reported_at, due_at, closed_at, source, address, description, status,
+                                jurisdiction_id, assigned_type, assigned_id, assigned_segment_id, assignee_person_id,
+                                assignee_department_id, assigned_at, version, is_demo)
+            SELECT ST_SetSRID(ST_MakePoint(ST_X(r.geom) + (random() - 0.5) * 0.0002,
+                                           ST_Y(r.geom) + (random() - 0.5) * 0.0002), 4326),
+                   r.category_id, t.at, t.at + make_interval(hours => COALESCE(c.deadline_hours, 8)::int),
+                   CASE WHEN s.status = 'closed' THEN t.at + interval '3 hours' END,
+                   'bench', r.address, r.description, s.status, r.jurisdiction_id, r.assigned_type, r.assigned_id,
+                   r.assigned_segment_id, r.assignee_person_id, r.assignee_department_id, t.at, 1, true
+            FROM generate_series(1, :n) g
+            CROSS JOIN LATERAL (SELECT (SELECT max(id) FROM report WHERE source <> 'bench') AS top) m
+            JOIN report r ON r.id = 1 + (g * 7919) % m.top
+            LEFT JOIN category c ON c.id = r.category_id
+            CROSS JOIN LATERAL (SELECT now() - random() * interval '730 days' AS at) t
+            CROSS JOIN LATERAL (SELECT CASE WHEN random() < 0.9 THEN 'closed'
+                                       ELSE (ARRAY['reported','accepted','dispatched','dispatched','dispatched',
+                                                   'returned','handled','suspended'])[1 + floor(random() * 8)::int]
+                                       END AS status) s
+            WHERE r.geom IS NOT NULL"""),
+            {"n": n},
+        )
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("VACUUM ANALYZE report"))
+    return time.perf_counter() - t0
+
+
+def timed(fn, repeat: int) -> np.ndarray:
+    out = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1000.0)
+    return np.array(out)
+
+
+def line(name: str, ms: np.ndarray, target: str) -> str:
+    return (
+        f"{name:<18} n={len(ms):>4}  p50 {np.percentile(ms, 50):7.1f} ms  p95 {np.percentile(ms, 95):7.1f} ms  "
+        f"p99 {np.percentile(ms, 99):7.1f} ms  max {ms.max():7.1f} ms   target {target}"
+    )
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=200)
+    parser.add_argument("--keep", action="store_true", help="reuse the bench database if it holds cases already")
+    args = parser.parse_args(argv)
+
+    from gisgrid.accounts.scope import Scope
+    from gisgrid.accounts.store import find_user
+    from gisgrid.cases import store
+    from gisgrid.cases.intake import CaseInput
+    from gisgrid.config import load_settings
+    from gisgrid.demo import create_demo_users, load_demo
+    from gisgrid.routing.store import load_deployment
+
+    settings = load_settings()
+    url = _bench_url("gisgrid_bench_cases")
+    engine = sa.create_engine(url)
+    have = 0
+    if args.keep:
+        try:
+            with engine.connect() as conn:
+                have = conn.execute(sa.text("SELECT count(*) FROM report")).scalar()
+        except sa.exc.SQLAlchemyError:
+            have = 0
+    if have < args.cases:
+        engine.dispose()
+        engine = fresh_database(url)
+        t = time.perf_counter()
+        with engine.begin() as conn:
+            load_demo(conn, settings, reports_per_town=2000)
+            create_demo_users(conn, settings)
+        print(f"sample towns loaded in {time.perf_counter() - t:.1f} s")
+        print(f"{args.cases:,} cases added in {fill_cases(engine, args.cases):.1f} s")
+    with engine.connect() as conn:
+        total = conn.execute(sa.text("SELECT count(*) FROM report")).scalar()
+        chief, dispatcher, clerk = (find_user(conn, n) for n in ("duanzhang", "dispatcher", "clerk"))
+        deployment = load_deployment(conn, settings)
+        point = conn.execute(
+            sa.text("""SELECT ST_X(ST_LineInterpolatePoint(g.geom, 0.5)), ST_Y(ST_LineInterpolatePoint(g.geom, 0.5))
+                       FROM segment g JOIN owner_assignment a ON a.target_type = 'segment' AND a.target_id = g.id
+                       WHERE a.person_id = :p LIMIT 1"""),
+            {"p": chief.person_id},
+        ).one()
+    today = dt.date.today()
+    print(f"database: {total:,} cases; chief {chief.username}, dispatcher {dispatcher.username}")
+
+    def listing(user, view):
+        def run():
+            with engine.connect() as conn:
+                store.list_cases(conn, Scope(user.id, today), user, settings, view=view, per_page=50)
+
+        return run
+
+    rng = np.random.default_rng(5)
+
+    def intake():
+        dx, dy = rng.normal(0, 0.0003, 2)
+        data = CaseInput(lon=point[0] + dx, lat=point[1] + dy, crs="EPSG:4326", category="0101", description="bench")
+        with engine.begin() as conn:
+            store.create_case(conn, clerk.actor("bench"), deployment, settings, data)
+
+    for fn in (listing(chief, "mine"), listing(dispatcher, "queue"), intake):
+        fn()  # warm
+    print(line("chief list", timed(listing(chief, "mine"), args.repeat), "p95 < 50 ms"))
+    print(line("dispatcher queue", timed(listing(dispatcher, "queue"), args.repeat), "p95 < 100 ms"))
+    print(line("intake", timed(intake, args.repeat), "p99 < 50 ms"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
