@@ -90,6 +90,16 @@ class JobRecord:
     created_at: object = None
     started_at: object = None
     finished_at: object = None
+    user_id: int | None = None
+
+    def seen_by(self, user_id: int | None, *, admin: bool = False) -> bool:
+        """May the user ``user_id`` see this job?  Its own user may, and admins; a system job: admins only.
+
+        Job ids are unguessable, but a link travels (a shared screen, a log):
+        the web layer answers 404 to everybody else, as for a job that does
+        not exist.
+        """
+        return admin or (self.user_id is not None and self.user_id == user_id)
 
     @property
     def message_text(self) -> str:
@@ -117,7 +127,7 @@ class JobRecord:
 
 _COLUMNS = (
     "id, kind, params, status, progress, message, message_args, result, error, error_detail, attempts, max_attempts, "
-    "created_at, started_at, finished_at"
+    "created_at, started_at, finished_at, user_id"
 )
 
 
@@ -248,6 +258,7 @@ def enqueue(
     *,
     job_id: str | None = None,
     max_attempts: int | None = None,
+    user_id: int | None = None,
 ) -> str:
     """Queue a job; its id.  Visible to workers when ``conn``'s transaction commits.
 
@@ -262,6 +273,8 @@ def enqueue(
         32 hex digits (:func:`new_job_id`), when the caller named a folder after it already.
     max_attempts : int, optional
         Default: the kind's.
+    user_id : int, optional
+        The user who asks for the job (:meth:`JobRecord.seen_by`); None: the system.
 
     Raises
     ------
@@ -279,9 +292,16 @@ def enqueue(
         raise ValueError(f"job parameters must be JSON: {exc}") from exc
     conn.execute(
         sa.text(
-            "INSERT INTO job (id, kind, params, max_attempts) VALUES (:id, :kind, CAST(:params AS jsonb), :max_attempts)"
+            "INSERT INTO job (id, kind, params, max_attempts, user_id) "
+            "VALUES (:id, :kind, CAST(:params AS jsonb), :max_attempts, :user_id)"
         ),
-        {"id": job_id, "kind": kind, "params": text, "max_attempts": max_attempts or _KINDS[kind].max_attempts},
+        {
+            "id": job_id,
+            "kind": kind,
+            "params": text,
+            "max_attempts": max_attempts or _KINDS[kind].max_attempts,
+            "user_id": user_id,
+        },
     )
     conn.execute(sa.text("SELECT pg_notify(:channel, :id)"), {"channel": CHANNEL, "id": job_id})
     LOGGER.info("job %s queued: %s", job_id, kind)

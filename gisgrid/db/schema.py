@@ -375,11 +375,14 @@ class Job(Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
     finished_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    #: The user who queued the job: only they (and admins) see it.  None: queued by the system.
+    user_id: Mapped[int | None] = mapped_column(sa.Integer)
     __table_args__ = (
         sa.CheckConstraint("status IN ('queued','running','done','failed')", name="status"),
         sa.CheckConstraint("progress >= 0 AND progress <= 100", name="progress"),
         sa.CheckConstraint("max_attempts >= 1", name="max_attempts"),
         sa.Index("ix_job_queued", "created_at", postgresql_where=sa.text("status IN ('queued','running')")),
+        sa.Index("ix_job_user_id", "user_id"),
     )
 
 
@@ -443,6 +446,28 @@ class RoleGrant(Base):
         sa.CheckConstraint("role IN (" + ", ".join(f"'{r}'" for r in ACCOUNT_ROLES) + ")", name="role"),
         sa.CheckConstraint("role <> 'department' OR department_id IS NOT NULL", name="department"),
         sa.Index("ix_role_grant_user_id", "user_id"),
+    )
+
+
+class ApiKey(Base):
+    """A key of a machine client, acting as its user (roles and sight included).
+
+    Only the SHA-256 digest of the secret is kept; ``prefix`` (shown in lists)
+    finds the row.  Revoking sets ``revoked_at`` and keeps the row.
+    """
+
+    __tablename__ = "api_key"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"))
+    prefix: Mapped[str] = mapped_column(sa.String(16))
+    secret_sha256: Mapped[str] = mapped_column(sa.String(64))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    __table_args__ = (
+        sa.Index("uq_api_key_prefix", "prefix", unique=True),
+        sa.Index("ix_api_key_user_id", "user_id"),
     )
 
 

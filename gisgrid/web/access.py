@@ -63,8 +63,8 @@ RULES: dict[str, str | Permission] = {
     "owners.search": P.manage_owners,
     "owners.people_json": P.view_area,  # the owner search of the manager map and the appoint form
     "owners.audit_log": P.read_audit_log,
-    # background jobs (map PNG, large geocoding uploads): ids are random and unguessable; the pages that
-    # start them are guarded above
+    # background jobs (map PNG, large geocoding uploads): the pages that start them are guarded above; a job
+    # is its user's, anybody else but an admin gets 404 (gisgrid.web.jobs.visible_job)
     "jobs.show": SIGNED_IN,
     "jobs.status": SIGNED_IN,
     "jobs.job_file": SIGNED_IN,

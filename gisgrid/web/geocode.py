@@ -156,7 +156,7 @@ def _new_job(name: str, data: bytes, form: dict) -> str:
     uploads.save_upload(path, name, data, form, user_id=current_user.id)  # a job is its clerk's (and admins')
     if len(data) > settings.geocode_inline_max_bytes:
         with get_engine().begin() as conn:
-            jobs.enqueue(conn, jobs.GEOCODE_UPLOAD, {"name": name}, job_id=job)
+            jobs.enqueue(conn, jobs.GEOCODE_UPLOAD, {"name": name}, job_id=job, user_id=current_user.id)
         return job
     try:
         uploads.geocode_upload(path, gazetteers, _deployment())

@@ -2,7 +2,9 @@
 
 Views only enqueue and render; the queue and the work are :mod:`gisgrid.jobs`.
 A job that waits shows its place in the queue; a failed one shows its reason
-(never a traceback); a finished one links to its result.
+(never a traceback); a finished one links to its result.  A job is its
+user's: anybody else (admins excepted) gets 404, as for one that does not
+exist (:meth:`gisgrid.jobs.JobRecord.seen_by`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 
 from flask import Blueprint, abort, current_app, jsonify, render_template, send_file, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 
 from gisgrid import jobs
 from gisgrid.errors import NotFound
@@ -25,8 +28,16 @@ def _settings():
     return current_app.config["GISGRID_SETTINGS"]
 
 
-def _job(job: str) -> jobs.JobRecord:
+def visible_job(job: str) -> jobs.JobRecord | None:
+    """The job if it exists and is the signed-in user's (or the user is an admin); else None."""
     record = jobs.get_job(get_conn(), job)
+    if record is None or not record.seen_by(current_user.id, admin=current_user.is_admin):
+        return None
+    return record
+
+
+def _job(job: str) -> jobs.JobRecord:
+    record = visible_job(job)
     if record is None:
         raise NotFound(_("No job %(job)s.", job=job))
     return record
@@ -39,7 +50,7 @@ def start_map_png(html: str) -> str:
     folder.mkdir(parents=True)
     (folder / "map.html").write_text(html, encoding="utf-8")
     with get_engine().begin() as conn:
-        jobs.enqueue(conn, jobs.MAP_PNG, {"html": "map.html"}, job_id=job)
+        jobs.enqueue(conn, jobs.MAP_PNG, {"html": "map.html"}, job_id=job, user_id=current_user.id)
     return job
 
 
@@ -104,7 +115,7 @@ def show(job: str):
 @bp.get("/<job>.json")
 def status(job: str):
     """``{id, kind, status, progress, message, result, error, attempts, ahead, result_url}`` for polling."""
-    record = jobs.get_job(get_conn(), job)
+    record = visible_job(job)
     if record is None:
         return jsonify(error="not_found", detail=f"no job {job}"), 404
     ahead = jobs.queued_ahead(get_conn(), record.id) if record.status == "queued" else 0

@@ -107,6 +107,27 @@ def test_unknown_jobs_are_404(job_app):
         assert client.get(f"/jobs/{bad}.json").status_code == 404
 
 
+def test_a_job_is_its_users_others_get_404_and_admins_see_it(job_app, users):
+    manager = job_app.test_client(user="manager")
+    res = manager.get(f"/map/export.png?jurisdiction={TOWN}")
+    assert res.status_code == 303
+    job = re.fullmatch(r".*/jobs/([0-9a-f]{32})", res.headers["Location"]).group(1)
+    urls = (f"/jobs/{job}", f"/jobs/{job}.json", f"/jobs/{job}/{jobs.MAP_PNG_FILE}")
+    assert [manager.get(u).status_code for u in urls] == [200, 200, 404]  # no PNG yet
+    other = job_app.test_client(user="planner")  # may export maps too, but this one is not theirs
+    assert [other.get(u).status_code for u in urls] == [404, 404, 404]
+    assert other.get(f"/jobs/{job}.json").get_json()["error"] == "not_found"
+    admin = job_app.test_client(user="admin")
+    assert [admin.get(u).status_code for u in urls[:2]] == [200, 200]
+    # a job the system queued (no user): admins only
+    with job_app.extensions["gisgrid.engine"].begin() as conn:
+        system = jobs.enqueue(conn, jobs.MAP_PNG, {"html": "map.html"})
+    assert manager.get(f"/jobs/{system}").status_code == 404
+    assert admin.get(f"/jobs/{system}").status_code == 200
+    with job_app.extensions["gisgrid.engine"].begin() as conn:  # nobody is to run these two
+        conn.exec_driver_sql("DELETE FROM job WHERE id IN (%s, %s)", (job, system))
+
+
 def test_a_large_geocoding_upload_returns_at_once_and_its_page_shows_progress_then_results(job_app, geo_app):
     client = job_app.test_client()
     res = _upload(client)
