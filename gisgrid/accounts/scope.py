@@ -15,6 +15,13 @@ The rule, for a user and a day ``d``:
   cell;
 * a street is also shown to the 段长 of one of its segments (its name and
   line, not its other segments);
+* a *report* (a case: the same row, migration 0011) is shown by
+  :func:`case_visible_sql`: when it belongs to a jurisdiction the user sees
+  whole (``report.jurisdiction_id``, set even when nobody owns the place:
+  what reached nobody in a manager's area is theirs to see), when it is
+  routed to a segment, cell or jurisdiction the user sees (a 段长 sees the
+  reports of their segment, not the street's others), or when it is
+  assigned to the user's person or department or escalated to them;
 * a disabled account sees nothing.
 
 Nothing else grants sight: when the owners change on a date, what each person
@@ -37,6 +44,14 @@ KINDS = {
     "street": ("id", "jurisdiction_id"),
     "segment": ("id", "street_id"),
     "cell": ("id", "jurisdiction_id"),
+    "report": (
+        "jurisdiction_id",
+        "assigned_type",
+        "assigned_id",
+        "assignee_person_id",
+        "assignee_department_id",
+        "escalated_person_id",
+    ),
 }
 
 _AREA_ROLES_SQL = ", ".join(f"'{r}'" for r in sorted(AREA_ROLES))
@@ -76,12 +91,30 @@ _TREE = (
 )
 
 
+def _body(kind: str, a: str) -> str:
+    if kind == "jurisdiction":
+        return f"{a}.id IN ({_TREE})"
+    if kind == "street":
+        return (
+            f"{a}.jurisdiction_id IN ({_TREE}) OR {a}.id IN ({_owned('street')}) "
+            f"OR {a}.id IN (SELECT sx.street_id FROM segment sx WHERE sx.id IN ({_owned('segment')}))"
+        )
+    if kind == "segment":
+        return (
+            f"{a}.id IN ({_owned('segment')}) OR {a}.street_id IN ({_owned('street')}) "
+            f"OR {a}.street_id IN (SELECT sx.id FROM street sx WHERE sx.jurisdiction_id IN ({_TREE}))"
+        )
+    if kind == "cell":
+        return f"{a}.id IN ({_owned('cell')}) OR {a}.jurisdiction_id IN ({_TREE})"
+    return _case_body(a)
+
+
 def visible_sql(kind: str, alias: str) -> str:
     """A boolean SQL expression: may the user ``:scope_user`` see the ``kind`` row ``alias`` on ``:scope_day``?
 
     Parameters
     ----------
-    kind : {'jurisdiction', 'street', 'segment', 'cell'}
+    kind : {'jurisdiction', 'street', 'segment', 'cell', 'report'}
     alias : str
         The row's table alias in the caller's query; the expression reads the
         columns named in :data:`KINDS` from it.
@@ -93,33 +126,20 @@ def visible_sql(kind: str, alias: str) -> str:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     if not alias.isidentifier():
         raise ValueError(f"alias must be an SQL identifier, got {alias!r}")
-    a = alias
-    if kind == "jurisdiction":
-        body = f"{a}.id IN ({_TREE})"
-    elif kind == "street":
-        body = (
-            f"{a}.jurisdiction_id IN ({_TREE}) OR {a}.id IN ({_owned('street')}) "
-            f"OR {a}.id IN (SELECT sx.street_id FROM segment sx WHERE sx.id IN ({_owned('segment')}))"
-        )
-    elif kind == "segment":
-        body = (
-            f"{a}.id IN ({_owned('segment')}) OR {a}.street_id IN ({_owned('street')}) "
-            f"OR {a}.street_id IN (SELECT sx.id FROM street sx WHERE sx.jurisdiction_id IN ({_TREE}))"
-        )
-    else:  # cell
-        body = f"{a}.id IN ({_owned('cell')}) OR {a}.jurisdiction_id IN ({_TREE})"
-    return f"({_EVERYTHING} OR {body})"
+    return f"({_EVERYTHING} OR {_body(kind, alias)})"
 
 
 def town_listed_sql(alias: str) -> str:
-    """May the user pick town ``alias`` (a jurisdiction row) in a town list: does it hold anything they see?"""
+    """May the user pick town ``alias`` (a jurisdiction row) in a town list: does it hold anything they see
+    (a segment, a cell, a community)?"""
     a = alias
     return (
         f"({visible_sql('jurisdiction', a)} "
         f"OR EXISTS (SELECT 1 FROM segment lg JOIN street ls ON ls.id = lg.street_id "
         f"WHERE ls.jurisdiction_id = {a}.id AND {visible_sql('segment', 'lg')}) "
         f"OR EXISTS (SELECT 1 FROM grid_cell lc JOIN jurisdiction lj ON lj.id = lc.jurisdiction_id "
-        f"WHERE (lj.id = {a}.id OR lj.parent_id = {a}.id) AND {visible_sql('cell', 'lc')}))"
+        f"WHERE (lj.id = {a}.id OR lj.parent_id = {a}.id) AND {visible_sql('cell', 'lc')}) "
+        f"OR EXISTS (SELECT 1 FROM jurisdiction lk WHERE lk.parent_id = {a}.id AND {visible_sql('jurisdiction', 'lk')}))"
     )
 
 
@@ -177,6 +197,7 @@ class World:
     segment_street: dict[int, int]
     cell_jurisdiction: dict[int, int | None]
     assignments: tuple[Assignment, ...] = field(default_factory=tuple)
+    reports: dict[int, CaseFacts] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -189,12 +210,13 @@ class Subject:
 
 
 def visible_units(world: World, subject: Subject, day: dt.date) -> dict[str, set[int]]:
-    """Ids per kind (``jurisdiction``, ``street``, ``segment``, ``cell``) that ``subject`` sees on ``day``."""
+    """Ids per kind (``jurisdiction``, ``street``, ``segment``, ``cell``, ``report``) that ``subject`` sees on ``day``."""
     all_ids = {
         "jurisdiction": set(world.jurisdiction_parent),
         "street": set(world.street_jurisdiction),
         "segment": set(world.segment_street),
         "cell": set(world.cell_jurisdiction),
+        "report": set(world.reports),
     }
     if not subject.active:
         return {k: set() for k in all_ids}
@@ -223,7 +245,15 @@ def visible_units(world: World, subject: Subject, day: dt.date) -> dict[str, set
     )
     streets &= all_ids["street"]
     cells = {c for c, j in world.cell_jurisdiction.items() if c in owned["cell"] or j in tree}
-    return {"jurisdiction": tree & all_ids["jurisdiction"], "street": streets, "segment": segments, "cell": cells}
+    units = {"jurisdiction": tree, "segment": segments, "cell": cells}
+    reports = {r for r, facts in world.reports.items() if _case_seen(units, subject, departments, facts)}
+    return {
+        "jurisdiction": tree & all_ids["jurisdiction"],
+        "street": streets,
+        "segment": segments,
+        "cell": cells,
+        "report": reports,
+    }
 
 
 def _subtree(parent: dict[int, int | None], roots: Iterable[int]) -> set[int]:
@@ -244,14 +274,7 @@ def _subtree(parent: dict[int, int | None], roots: Iterable[int]) -> set[int]:
 
 # --- cases ---------------------------------------------------------------------------
 #: The columns :func:`case_visible_sql` reads from a case row (``report``, migration 0011).
-CASE_COLUMNS = (
-    "jurisdiction_id",
-    "assigned_type",
-    "assigned_id",
-    "assignee_person_id",
-    "assignee_department_id",
-    "escalated_person_id",
-)
+CASE_COLUMNS = KINDS["report"]
 _MY_PERSON = f"(SELECT su.person_id FROM user_account su WHERE su.id = {_ACTIVE_USER})"
 _MY_DEPARTMENTS = (
     f"(SELECT sd.department_id FROM role_grant sd WHERE sd.user_id = {_ACTIVE_USER} AND sd.role = 'department')"
@@ -270,18 +293,20 @@ def case_visible_sql(alias: str) -> str:
     * a case assigned to the user's person or department, or escalated to
       the user's person (the chief above then sees it).
     """
-    if not alias.isidentifier():
-        raise ValueError(f"alias must be an SQL identifier, got {alias!r}")
-    a = alias
+    return visible_sql("report", alias)
+
+
+def _case_body(a: str) -> str:
+    """The case rule on report ``a``, without the "sees everything" term."""
     return (
-        f"({_EVERYTHING} OR {a}.jurisdiction_id IN ({_TREE}) "
+        f"{a}.jurisdiction_id IN ({_TREE}) "
         f"OR ({a}.assigned_type = 'segment' AND EXISTS (SELECT 1 FROM segment cvs WHERE cvs.id = {a}.assigned_id "
         f"AND {visible_sql('segment', 'cvs')})) "
         f"OR ({a}.assigned_type = 'cell' AND EXISTS (SELECT 1 FROM grid_cell cvc WHERE cvc.id = {a}.assigned_id "
         f"AND {visible_sql('cell', 'cvc')})) "
         f"OR ({a}.assigned_type = 'jurisdiction' AND {a}.assigned_id IN ({_TREE})) "
         f"OR {a}.assignee_person_id = {_MY_PERSON} OR {a}.escalated_person_id = {_MY_PERSON} "
-        f"OR {a}.assignee_department_id IN {_MY_DEPARTMENTS})"
+        f"OR {a}.assignee_department_id IN {_MY_DEPARTMENTS}"
     )
 
 
@@ -305,6 +330,10 @@ def case_visible(world: World, subject: Subject, day: dt.date, case: CaseFacts) 
         return True
     units = visible_units(world, subject, day)
     departments = {d for role, _j, d in subject.grants if role == "department" and d is not None}
+    return _case_seen(units, subject, departments, case)
+
+
+def _case_seen(units: dict[str, set[int]], subject: Subject, departments: set[int], case: CaseFacts) -> bool:
     kind = {"segment": "segment", "cell": "cell", "jurisdiction": "jurisdiction"}.get(case.assigned_type or "")
     return (
         (case.jurisdiction_id is not None and case.jurisdiction_id in units["jurisdiction"])

@@ -33,6 +33,7 @@ from gisgrid.accounts.users import (
     normalise_username,
     verify_password,
 )
+from gisgrid.db.sql import no_jit
 from gisgrid.errors import InputError, NotFound
 
 LOGGER = logging.getLogger(__name__)
@@ -570,26 +571,32 @@ def _import_row(conn, actor: Actor, rec, cols: dict, seen: set[str], min_passwor
 
 
 # --- what a user sees ---------------------------------------------------------------------
-_TABLES = {"jurisdiction": "jurisdiction", "street": "street", "segment": "segment", "cell": "grid_cell"}
+_TABLES = {
+    "jurisdiction": "jurisdiction",
+    "street": "street",
+    "segment": "segment",
+    "cell": "grid_cell",
+    "report": "report",
+}
 
 
 def visible_ids(conn: sa.Connection, scope: _scope.Scope, kind: str) -> set[int]:
-    """Ids of the ``kind`` units ``scope`` sees (the predicate of :mod:`gisgrid.accounts.scope`)."""
+    """Ids of the ``kind`` units (or reports) ``scope`` sees (the predicate of :mod:`gisgrid.accounts.scope`)."""
     table = _TABLES[kind]
-    rows = conn.execute(sa.text(f"SELECT u.id FROM {table} u WHERE {scope.sql(kind, 'u')}"), scope.params())
+    with no_jit(conn):
+        rows = conn.execute(sa.text(f"SELECT u.id FROM {table} u WHERE {scope.sql(kind, 'u')}"), scope.params()).all()
     return {r[0] for r in rows}
 
 
 def is_visible(conn: sa.Connection, scope: _scope.Scope, kind: str, unit_id: int) -> bool:
     """Does ``scope`` see the ``kind`` unit ``unit_id``?  False too when it does not exist (a 404 either way)."""
     table = _TABLES[kind]
-    return (
-        conn.execute(
+    with no_jit(conn):
+        row = conn.execute(
             sa.text(f"SELECT 1 FROM {table} u WHERE u.id = :unit_id AND {scope.sql(kind, 'u')}"),
             {"unit_id": unit_id, **scope.params()},
         ).first()
-        is not None
-    )
+    return row is not None
 
 
 def load_world(conn: sa.Connection) -> _scope.World:
@@ -606,6 +613,7 @@ def load_world(conn: sa.Connection) -> _scope.World:
                 "SELECT person_id, department_id, target_type, target_id, valid_from, valid_to FROM owner_assignment"
             )
         ),
+        reports={r[0]: _scope.CaseFacts(*r[1:]) for r in q(f"SELECT id, {', '.join(_scope.CASE_COLUMNS)} FROM report")},
     )
 
 
@@ -634,12 +642,18 @@ def list_towns(conn: sa.Connection, scope: _scope.Scope, *, whole: bool = False)
     return [dict(r._mapping) for r in rows]
 
 
-def visible_jurisdiction(conn: sa.Connection, scope: _scope.Scope, code: str) -> dict:
-    """The jurisdiction ``code`` if ``scope`` sees all of it; :class:`NotFound` otherwise (missing or not theirs)."""
+def visible_jurisdiction(conn: sa.Connection, scope: _scope.Scope, code: str, *, partly: bool = False) -> dict:
+    """The jurisdiction ``code`` if ``scope`` sees all of it; :class:`NotFound` otherwise (missing or not theirs).
+
+    With ``partly`` a town that merely holds something the user sees (a 段长's
+    segment, a 网格员's cell) is accepted too: pages that limit every row by
+    the predicate use it as the frame of what they show.
+    """
+    sight = scope.sql("jurisdiction", "j")
+    if partly:
+        sight = f"({sight} OR (j.level = 'town' AND {scope.towns_sql('j')}))"
     row = conn.execute(
-        sa.text(
-            f"SELECT j.id, j.code, j.name, j.level FROM jurisdiction j WHERE j.code = :c AND {scope.sql('jurisdiction', 'j')}"
-        ),
+        sa.text(f"SELECT j.id, j.code, j.name, j.level FROM jurisdiction j WHERE j.code = :c AND {sight}"),
         {"c": code, **scope.params()},
     ).first()
     if row is None:

@@ -19,7 +19,6 @@ by ``hex_bins`` over the jurisdiction's extent.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import re
@@ -32,6 +31,7 @@ import shapely
 import sqlalchemy as sa
 
 from gisgrid import timeutil
+from gisgrid.accounts.scope import Scope
 from gisgrid.analytics import hotspots as hs
 from gisgrid.config import load_settings
 from gisgrid.crs import STORAGE_SRID
@@ -63,6 +63,9 @@ class ReportFilters:
     not closed, :func:`gisgrid.cases.workflow.is_open`).  ``jurisdiction`` is a
     division code; reports inside its polygon match.  ``owner`` is the owner
     name of the report's current assignment (view ``report_current``).
+    ``scope`` is whose sight limits every query: only the reports that user
+    sees (routed to units they see, :mod:`gisgrid.accounts.scope`), only the
+    units and jurisdictions they see; None (the CLI, system jobs): no limit.
     """
 
     date_from: dt.date | None = None
@@ -72,6 +75,19 @@ class ReportFilters:
     jurisdiction: str | None = None
     owner: str | None = None  # "person:ID" / "department:ID" (or, older, an owner's name)
     timezone: str | None = None
+    scope: Scope | None = None
+
+    @property
+    def limited(self) -> bool:
+        """True when a user's sight limits the selection."""
+        return self.scope is not None and not self.scope.unlimited
+
+    def sight(self, kind: str, alias: str) -> str:
+        """The visibility predicate of ``scope`` on row ``alias`` of ``kind`` (``true`` without a limit)."""
+        return self.scope.sql(kind, alias) if self.limited else "true"
+
+    def sight_params(self) -> dict:
+        return self.scope.params() if self.limited else {}
 
 
 def _timezone(conn: sa.Connection, filters: ReportFilters) -> str:
@@ -79,23 +95,8 @@ def _timezone(conn: sa.Connection, filters: ReportFilters) -> str:
     return sql.timezone_of_jurisdiction(conn, filters.jurisdiction, filters.timezone or load_settings().timezone)
 
 
-@contextlib.contextmanager
-def _no_jit(conn: sa.Connection):
-    """JIT off for the enclosed queries (restored after, transaction-local).
-
-    PostGIS functions carry large cost estimates, so scans of many reports cross
-    ``jit_above_cost`` and spend ~0.5 s compiling expressions that are dominated by
-    the PostGIS calls anyway (measured at 1,000,000 reports with ``bench/map.py``).
-    """
-    prev = conn.execute(sa.text("SELECT current_setting('jit', true)")).scalar()
-    if prev is None:  # server without the setting
-        yield
-        return
-    conn.execute(sa.text("SELECT set_config('jit', 'off', true)"))
-    try:
-        yield
-    finally:
-        conn.execute(sa.text("SELECT set_config('jit', :v, true)"), {"v": prev})
+#: JIT off for the enclosed queries (:func:`gisgrid.db.sql.no_jit`).
+_no_jit = sql.no_jit
 
 
 def _valid(conn: sa.Connection, query: str) -> list[str]:
@@ -196,6 +197,9 @@ def report_filter(conn: sa.Connection, filters: ReportFilters, *, alias: str = "
             f"EXISTS (SELECT 1 FROM report_current rc WHERE rc.report_id = {r}.id AND rc.owner_name = :f_owner)"
         )
         params["f_owner"] = filters.owner
+    if filters.limited:  # the one predicate: reports routed to units the user sees (or reaching nobody in their area)
+        parts.append(filters.sight("report", r))
+        params.update(filters.sight_params())
     return (" AND ".join(parts) or "true"), params
 
 
@@ -533,7 +537,7 @@ def coverage_gaps(conn: sa.Connection, filters: ReportFilters, *, day: dt.date |
     """
     day = day or dt.date.today()
     area = "true"
-    params: dict = {"day": day}
+    params: dict = {"day": day, **filters.sight_params()}
     if filters.jurisdiction:
         area = "ST_Intersects(x.geom, (SELECT geom FROM jurisdiction WHERE code = :jur))"
         params["jur"] = filters.jurisdiction
@@ -541,7 +545,8 @@ def coverage_gaps(conn: sa.Connection, filters: ReportFilters, *, day: dt.date |
         sa.text(f"""
         SELECT g.id, s.name || ' · ' || g.name AS name, ST_AsBinary(g.area) AS wkb
         FROM segment g JOIN street s ON s.id = g.street_id, LATERAL (SELECT g.geom) AS x(geom)
-        WHERE g.area IS NOT NULL AND {area} AND NOT {sql.unit_has_owner("'segment'", "g.id", ":day")}"""),
+        WHERE g.area IS NOT NULL AND {area} AND NOT {sql.unit_has_owner("'segment'", "g.id", ":day")}
+          AND {filters.sight("segment", "g")}"""),
         conn,
         params=params,
     )
@@ -549,7 +554,7 @@ def coverage_gaps(conn: sa.Connection, filters: ReportFilters, *, day: dt.date |
     cells = pd.read_sql_query(
         sa.text(f"""
         SELECT c.id, c.code AS name, ST_AsBinary(c.geom) AS wkb FROM grid_cell c, LATERAL (SELECT c.geom) AS x(geom)
-        WHERE {area} AND NOT {sql.unit_has_owner("'cell'", "c.id", ":day")}"""),
+        WHERE {area} AND NOT {sql.unit_has_owner("'cell'", "c.id", ":day")} AND {filters.sight("cell", "c")}"""),
         conn,
         params=params,
     )
@@ -582,8 +587,9 @@ ORDER BY po.reports DESC, 1
 _JURISDICTION_SQL = f"""
 WITH j AS (
     SELECT id, code, name, level, geom FROM jurisdiction
-    WHERE (CAST(:jur AS text) IS NULL AND level IN ('town', 'community'))
-       OR code = :jur OR parent_id = (SELECT id FROM jurisdiction WHERE code = :jur)
+    WHERE ((CAST(:jur AS text) IS NULL AND level IN ('town', 'community'))
+       OR code = :jur OR parent_id = (SELECT id FROM jurisdiction WHERE code = :jur))
+      AND {{sight}}
 )
 SELECT j.code, j.name, j.level,
        (SELECT count(*) FROM report r WHERE ST_Intersects(r.geom, j.geom) AND {{where}}) AS reports,
@@ -627,7 +633,11 @@ def summaries(conn: sa.Connection, filters: ReportFilters, *, day: dt.date | Non
     where, params = report_filter(conn, filters)
     params = {**params, "day": day or dt.date.today(), "jur": filters.jurisdiction}
     owner = pd.read_sql_query(sa.text(_OWNER_SQL.format(where=where)), conn, params=params)
-    jur = pd.read_sql_query(sa.text(_JURISDICTION_SQL.format(where=where)), conn, params=params)
+    jur = pd.read_sql_query(
+        sa.text(_JURISDICTION_SQL.format(where=where, sight=filters.sight("jurisdiction", "jurisdiction"))),
+        conn,
+        params=params,
+    )
     return {"owner": _rates(owner), "jurisdiction": _rates(jur)}
 
 
@@ -635,9 +645,10 @@ _CHOROPLETH_SQL = """
 WITH sel AS (SELECT id, level FROM jurisdiction WHERE code = :jur),
 kids AS MATERIALIZED (
     SELECT j.id, j.code, j.name, j.level, j.geom FROM jurisdiction j
-    WHERE (CAST(:jur AS text) IS NULL AND j.level = 'town')
+    WHERE ((CAST(:jur AS text) IS NULL AND j.level = 'town')
        OR j.parent_id = (SELECT id FROM sel)
-       OR (j.code = :jur AND NOT EXISTS (SELECT 1 FROM jurisdiction k WHERE k.parent_id = (SELECT id FROM sel)))
+       OR (j.code = :jur AND NOT EXISTS (SELECT 1 FROM jurisdiction k WHERE k.parent_id = (SELECT id FROM sel))))
+      AND {sight}
 ),
 per AS (
     -- each report counts once: in the first child (by code) whose polygon holds it
@@ -676,7 +687,9 @@ def choropleth(conn: sa.Connection, filters: ReportFilters) -> gpd.GeoDataFrame:
     where, params = report_filter(conn, filters)
     with _no_jit(conn):
         frame = pd.read_sql_query(
-            sa.text(_CHOROPLETH_SQL.format(where=where)), conn, params={**params, "jur": filters.jurisdiction}
+            sa.text(_CHOROPLETH_SQL.format(where=where, sight=filters.sight("jurisdiction", "j"))),
+            conn,
+            params={**params, "jur": filters.jurisdiction},
         )
     frame["reports"] = frame["reports"].astype(np.int64)
     frame["street_km"] = frame["street_km"].astype(float).round(3)
@@ -764,7 +777,7 @@ def manager_map_data(
     epsg, bounds = study_area(conn, filters)
     if bounds is None:  # no jurisdiction: the reports' extent, else the whole data
         bounds = all_jurisdictions_extent(conn) or (-180, -85, 180, 85)
-    segments = segments_with_owners(conn, in_area_of=filters.jurisdiction or None)
+    segments = segments_with_owners(conn, in_area_of=filters.jurisdiction or None, scope=filters.scope)
     parts: dict = {}
     if n:
         bins = density_bins(conn, filters, size_m=size_m, agg=agg)

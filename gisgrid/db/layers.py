@@ -164,13 +164,8 @@ def _scope_condition(name: str, scope) -> str:
             )
             + ")"
         )
-    if name == "reports":  # routed to a unit the user sees, or inside a jurisdiction they see
-        return (
-            f"((t.target_type = 'segment' AND t.target_id IN ({_units(scope, 'segment', 'segment')})) "
-            f"OR (t.target_type = 'cell' AND t.target_id IN ({_units(scope, 'cell', 'grid_cell')})) "
-            "OR t.id IN (SELECT r.id FROM report r JOIN jurisdiction rj ON rj.geom && r.geom "
-            f"AND ST_Intersects(rj.geom, r.geom) WHERE rj.id IN ({_units(scope, 'jurisdiction', 'jurisdiction')})))"
-        )
+    if name == "reports":  # the one report rule: routed to a unit the user sees (or to nobody, in their area)
+        return f"t.id IN (SELECT r.id FROM report r WHERE {scope.sql('report', 'r')})"
     return "true"
 
 

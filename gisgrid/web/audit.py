@@ -85,7 +85,7 @@ def _run(code: str | None, days: int):
     if code is not None:
         visible_jurisdiction(conn, scope, code)
     settings = current_app.config["GISGRID_SETTINGS"]
-    return conn, audit_store(conn, settings, code, days=days)
+    return conn, audit_store(conn, settings, code, days=days, scope=current_scope())
 
 
 @bp.get("")

@@ -36,8 +36,11 @@ def close_conn(_exc=None) -> None:
 
 def init_app(app: Flask) -> None:
     url = app.config.get("DATABASE_URL") or database_url(app.config["GISGRID_SETTINGS"])
+    # JIT off: every page's queries carry the visibility predicate (gisgrid.accounts.scope), whose PostGIS
+    # and sub-plan cost estimates cross jit_above_cost at a thousand reports; compiling then takes ~2 s for
+    # a query that runs in 20 ms (gisgrid.db.sql.no_jit says the same of the manager map's scans)
     app.extensions["gisgrid.engine"] = sa.create_engine(
-        url, pool_pre_ping=True, pool_size=5, connect_args={"options": "-c statement_timeout=30000"}
+        url, pool_pre_ping=True, pool_size=5, connect_args={"options": "-c statement_timeout=30000 -c jit=off"}
     )
     app.teardown_appcontext(close_conn)
 

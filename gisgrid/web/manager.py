@@ -62,17 +62,22 @@ def _parse_day(value: str | None, what: str) -> dt.date | None:
 
 
 def _filters(conn) -> manager.ReportFilters:
-    """Filters from the query string; the jurisdiction defaults to the first town."""
+    """Filters from the query string; the jurisdiction defaults to the first town.
+
+    Every query is limited by the user's sight (``scope``): a chief sees the
+    reports routed to what they own, inside a town where they own something.
+    """
     args = request.args
     jurisdiction = args.get("jurisdiction")
     scope = current_scope()
     if jurisdiction is None or (not jurisdiction and not scope.unlimited):
-        towns = list_towns(conn, scope, whole=True)  # what the user sees whole
+        # a town the user sees whole, else one holding something of theirs
+        towns = list_towns(conn, scope, whole=True) or list_towns(conn, scope)
         jurisdiction = towns[0]["code"] if towns else None
         if jurisdiction is None and not scope.unlimited:
             raise NotFound(_("No jurisdiction of yours to show."))
     if jurisdiction:
-        visible_jurisdiction(conn, scope, jurisdiction)  # another's: 404
+        visible_jurisdiction(conn, scope, jurisdiction, partly=True)  # another's: 404
     return manager.ReportFilters(
         date_from=_parse_day(args.get("from"), "date from"),
         date_to=_parse_day(args.get("to"), "date to"),
@@ -80,6 +85,7 @@ def _filters(conn) -> manager.ReportFilters:
         statuses=tuple(v for v in args.getlist("status") if v),
         jurisdiction=jurisdiction or None,
         owner=_owner(conn, args.get("owner")),
+        scope=scope,
     )
 
 
@@ -129,7 +135,7 @@ def _options(conn) -> dict:
     owners = []  # offered as the user types, by /owners/people.json (people are told apart by id)
     return {
         "categories": manager.categories(conn).to_dict("records"),
-        "jurisdictions": list_jurisdictions(conn, current_scope()),
+        "jurisdictions": list_jurisdictions(conn, current_scope()) or list_towns(conn, current_scope()),
         "statuses": manager.STATUSES,
         "status_labels": _status_labels(),
         "owners": owners,

@@ -12,7 +12,7 @@ from gisgrid.accounts import store
 from gisgrid.accounts.users import Actor
 
 TODAY = dt.date.today()
-KINDS = ("jurisdiction", "street", "segment", "cell")
+KINDS = ("jurisdiction", "street", "segment", "cell", "report")
 
 
 def _sql_sets(conn, user_id: int, day: dt.date) -> dict[str, set[int]]:
@@ -53,6 +53,35 @@ def test_chains_see_downward_only(engine, users):
     assert seen["manager"]["segment"] == general["segment"]
     assert len(seen["manager"]["segment"]) < total_segments
     assert not seen["api"]["segment"] and not seen["api"]["jurisdiction"]
+
+
+def test_a_chief_sees_the_reports_routed_to_their_units_and_a_manager_what_reached_nobody(engine, users):
+    with engine.connect() as conn:
+        reports = conn.execute(
+            sa.text("""SELECT r.id, r.assigned_type, r.assigned_id, r.assignee_person_id, r.escalated_person_id,
+                              r.jurisdiction_id FROM report r""")
+        ).all()
+        seen = {n: _sql_sets(conn, users[n]["id"], TODAY) for n in ("duanzhang", "yijijiezhang", "manager", "admin")}
+        person = {
+            n: conn.execute(sa.text("SELECT person_id FROM user_account WHERE username = :n"), {"n": n}).scalar()
+            for n in seen
+        }
+    assert len(seen["admin"]["report"]) == len(reports)
+    for name in ("duanzhang", "yijijiezhang"):
+        mine = {
+            r.id
+            for r in reports
+            if (r.assigned_type == "segment" and r.assigned_id in seen[name]["segment"])
+            or person[name] in (r.assignee_person_id, r.escalated_person_id)
+        }
+        assert mine and seen[name]["report"] == mine, name  # the reports routed to their segments (or sent to them)
+    nobody = {
+        r.id
+        for r in reports
+        if r.assigned_type in (None, "department") and r.jurisdiction_id in seen["manager"]["jurisdiction"]
+    }
+    assert nobody and nobody <= seen["manager"]["report"]  # outside coverage or to a department: still theirs to see
+    assert seen["manager"]["report"] < seen["admin"]["report"]
 
 
 def test_sight_follows_ownership_on_the_day(scratch_engine, settings):
@@ -108,7 +137,7 @@ def test_department_sees_what_it_owns(engine, users):
 
 def test_bad_kind_or_alias_is_refused():
     with pytest.raises(ValueError, match="kind must be one of"):
-        sc.visible_sql("report", "r")
+        sc.visible_sql("case", "r")
     with pytest.raises(ValueError, match="alias"):
         sc.visible_sql("segment", "g; DROP TABLE x")
     assert sc.Scope.everything().sql("segment", "g") == "true"

@@ -64,10 +64,10 @@ PROBES = {
         400,
     ),
     "export.export_layer": ("GET", "/export/segments.kml", AREA, 404),
-    "manager.manager_map": ("GET", "/map?from=nope", AREA, 400),
-    "manager.export_html": ("GET", "/map/export.html?from=nope", AREA, 400),
-    "manager.export_png": ("GET", "/map/export.png?from=nope", AREA, 400),
-    "manager.summary_xlsx": ("GET", "/map/summary.xlsx?from=nope", AREA, 400),
+    "manager.manager_map": ("GET", "/map?from=nope", EVERYONE, 400),
+    "manager.export_html": ("GET", "/map/export.html?from=nope", EVERYONE, 400),
+    "manager.export_png": ("GET", "/map/export.png?from=nope", EVERYONE, 400),
+    "manager.summary_xlsx": ("GET", "/map/summary.xlsx?from=nope", EVERYONE, 400),
     "audit.audit_page": ("GET", "/audit?days=x", AREA, 400),
     "audit.export_geojson": ("GET", "/audit/export.geojson?days=x", AREA, 400),
     "audit.export_xlsx": ("GET", "/audit/export.xlsx?days=x", AREA, 400),
@@ -286,3 +286,43 @@ def test_demo_password_works_for_each_account(app, users):
         resp = client.post("/auth/login", data={"username": name, "password": DEMO_PASSWORD, "csrf_token": token})
         assert resp.status_code == 302, name
         client.sign_out()
+
+
+def _count(html: str) -> int:
+    import re
+
+    return int(re.search(r'id="gg-count">(\d+)<', html).group(1))
+
+
+def test_the_manager_map_shows_each_user_the_reports_they_may_see_only(app, users, engine):
+    """Sight is per report, not per jurisdiction: a chief sees on /map only what is routed to what they own."""
+    from gisgrid.accounts import scope as sc
+    from gisgrid.accounts.store import visible_ids
+
+    with engine.connect() as conn:
+        town, geom_ok = (
+            "110108001",
+            sa.text("SELECT r.id FROM report r JOIN jurisdiction j ON j.code = :t WHERE ST_Intersects(r.geom, j.geom)"),
+        )
+        in_town = {r[0] for r in conn.execute(geom_ok, {"t": town})}
+        seen = {
+            n: visible_ids(conn, sc.Scope(users[n]["id"], dt.date.today()), "report") & in_town
+            for n in ("duanzhang", "yijijiezhang", "manager", "admin")
+        }
+    assert 0 < len(seen["duanzhang"]) < len(seen["yijijiezhang"]) < len(seen["manager"]) <= len(seen["admin"])
+    for name in seen:
+        page = app.test_client(user=name).get(f"/map?jurisdiction={town}")
+        assert page.status_code == 200, name
+        assert _count(page.get_data(as_text=True)) == len(seen[name]), name
+    chief = app.test_client(user="duanzhang")
+    assert _count(chief.get("/map").get_data(as_text=True)) == len(seen["duanzhang"])  # their town by default
+    with engine.connect() as conn:
+        other = conn.execute(sa.text("SELECT max(code) FROM jurisdiction WHERE level = 'town'")).scalar()
+    assert chief.get(f"/map?jurisdiction={other}").status_code == 404  # a town with nothing of theirs
+    # the meeting tables: only the owners of what they see
+    import io
+
+    import pandas as pd
+
+    owners = pd.read_excel(io.BytesIO(chief.get(f"/map/summary.xlsx?jurisdiction={town}").data), sheet_name="owners")
+    assert owners["reports"].sum() == len(seen["duanzhang"]) and len(owners) <= 2
