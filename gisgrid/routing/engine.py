@@ -1723,7 +1723,10 @@ def assign_file(
         if pending is not None:
             pending.result()
         if rows == 0:
-            raise FileFormatError(f"file is empty: {src.name} has no data rows")
+            where = ""
+            if table.sheet is not None and len(table.sheets) > 1:
+                where = f" in sheet {table.sheet!r}; its sheets are {', '.join(table.sheets)}: choose one with --sheet"
+            raise FileFormatError(f"file is empty: {src.name} has no data rows{where}")
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
