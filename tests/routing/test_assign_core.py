@@ -31,16 +31,14 @@ from shapely.geometry import LineString, box
 
 from gisgrid.crs import from_storage, transformer
 from gisgrid.errors import CRSError, InputError
-from gisgrid.routing.engine import (
+from gisgrid.ownership.history import OwnerHistory
+from gisgrid.routing.files import AssignSummary, assign_file
+from gisgrid.routing.index import AssignmentIndex, PartitionedIndex, assign_frame
+from gisgrid.routing.rules import (
     ERROR_CODES,
     RESULT_COLUMNS,
     RULES,
-    AssignmentIndex,
-    AssignSummary,
-    OwnerHistory,
     RuleSet,
-    assign_file,
-    assign_frame,
     parse_dates,
     validate_categories,
     validate_points,
@@ -703,7 +701,6 @@ def _zone_town(town_id: int, segment_id: int, outline, street) -> AssignmentInde
 def test_neighbouring_towns_in_two_zones_route_by_polygon_not_by_box():
     """Town A (mostly west of the 115.5°E zone border, GK CM 114E) has an arm running east above town B
     (GK CM 117E), so A's box holds all of B.  A point of B is routed by B's index, not A's."""
-    from gisgrid.routing.engine import PartitionedIndex
 
     town_a = shapely.union(box(115.40, 22.60, 115.50, 22.70), box(115.50, 22.68, 115.60, 22.70))
     town_b = box(115.50, 22.60, 115.60, 22.68)
