@@ -31,11 +31,11 @@ Cases:
     uses (shapely releases the GIL while querying): for reference; the
     ratios stay relative to the single-threaded limit.
 ``memory``
-    gisgrid in memory: :meth:`gisgrid.routing.engine.AssignmentIndex.assign` on the
+    gisgrid in memory: :meth:`gisgrid.routing.index.AssignmentIndex.assign` on the
     same metric x/y (all six rules, ties, result frame).
 ``file``
     gisgrid file → file (the input CSV is written before the clock starts):
-    :func:`gisgrid.routing.engine.assign_file` on a CSV of
+    :func:`gisgrid.routing.files.assign_file` on a CSV of
     lon/lat (EPSG:4326) text with id, category, date and description columns,
     writing a CSV with every row and the result columns — reading, validation,
     CRS transformation, assignment and writing.
@@ -69,7 +69,9 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gisgrid.crs import transformer  # noqa: E402
-from gisgrid.routing.engine import AssignmentIndex, RuleSet, assign_file  # noqa: E402
+from gisgrid.routing.files import assign_file  # noqa: E402
+from gisgrid.routing.index import AssignmentIndex  # noqa: E402
+from gisgrid.routing.rules import RuleSet  # noqa: E402
 
 LOGGER = logging.getLogger("bench.assign")
 

@@ -51,7 +51,8 @@ from gisgrid.geocode.match import QUALITIES
 from gisgrid.geocode.parse import parse_address, street_key
 from gisgrid.geocode.route import address_streets
 from gisgrid.network.segments import build_segments
-from gisgrid.routing.engine import AssignmentIndex, RuleSet
+from gisgrid.routing.index import AssignmentIndex
+from gisgrid.routing.rules import RuleSet
 
 DATA = Path(__file__).resolve().parent.parent / "gisgrid" / "data"
 GEOD = Geod(ellps="WGS84")

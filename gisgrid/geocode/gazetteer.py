@@ -35,6 +35,8 @@ from gisgrid.geocode.parse import (
     split_bilingual,
     street_key,
 )
+from gisgrid.io.points import POINT_ERRORS, check_points, parse_coordinates
+from gisgrid.io.rows import RowProblems
 
 LOGGER = logging.getLogger(__name__)
 
@@ -693,9 +695,24 @@ def _check_frame(frame, label: str, columns: tuple[str, ...]) -> None:
         raise InputError("; ".join(problems))
 
 
-def addresses_frame(table: pd.DataFrame, *, lon: str = "lon", lat: str = "lat") -> gpd.GeoDataFrame:
-    """Address points from a text table with lon/lat columns (EPSG:4326); rows without coordinates dropped."""
-    x = pd.to_numeric(table[lon], errors="coerce")
-    y = pd.to_numeric(table[lat], errors="coerce")
-    ok = x.notna() & y.notna()
-    return gpd.GeoDataFrame(table[ok].copy(), geometry=gpd.points_from_xy(x[ok], y[ok]), crs=STORAGE_SRID)
+def addresses_frame(table: pd.DataFrame, *, lon: str = "lon", lat: str = "lat", crs="EPSG:4326") -> gpd.GeoDataFrame:
+    """Address points from a text table with lon/lat columns, checked by the one point rule.
+
+    Coordinates in ``crs`` (EPSG:4326 by default; GCJ-02 and BD-09 are
+    converted) go through :func:`gisgrid.io.points.check_points`; the rows it
+    refuses (missing, unreadable, out of range) are left out and logged with
+    their reasons.
+    """
+    problems = RowProblems(len(table), tuple(POINT_ERRORS))
+    x = parse_coordinates(table[lon], lon, problems)
+    y = parse_coordinates(table[lat], lat, problems)
+    slon, slat, problems = check_points(x, y, crs, problems=problems)
+    ok = problems.ok
+    if not ok.all():
+        reasons = problems.reasons()
+        LOGGER.warning(
+            "%d address rows without a usable point left out, e.g. %s",
+            len(reasons),
+            "; ".join(f"row {pos + 1}: {why}" for pos, why in list(reasons.items())[:3]),
+        )
+    return gpd.GeoDataFrame(table[ok].copy(), geometry=gpd.points_from_xy(slon[ok], slat[ok]), crs=STORAGE_SRID)

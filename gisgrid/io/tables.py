@@ -185,11 +185,12 @@ def cell_text(value) -> str:
     return str(value)
 
 
-def header_rows(rows: list[list[str]], merged=(), column: str | None = None) -> tuple[int, int]:
+def header_rows(rows: list[list[str]], merged=(), column=None) -> tuple[int, int]:
     """The first and last (0-based) of ``rows`` (the top of a sheet, as text) that make the header.
 
-    The header holds ``column`` when one of the top :data:`HEADER_SEARCH_ROWS`
-    rows does (under a title of any width).  Otherwise it is the first of them
+    The header holds ``column`` (a name, or several: any of them, compared
+    case-insensitively) when one of the top :data:`HEADER_SEARCH_ROWS` rows
+    does (under a title of any width).  Otherwise it is the first of them
     with at least half as many different values as the fullest (and two or
     more): a title merged across the columns, or a line such as ``填报单位 …
     填报日期 …``, has fewer.  Cells merged down from it (``merged``: openpyxl
@@ -204,8 +205,12 @@ def header_rows(rows: list[list[str]], merged=(), column: str | None = None) -> 
     counts = [len({c.strip() for c in row if c and c.strip()}) for row in top]
     need = max(min(2, max(counts)), -(-max(counts) // 2))
     first, last = spans(next(i for i, n in enumerate(counts) if n >= need))
-    holding = next((i for i, row in enumerate(top) if any((c or "").strip() == column for c in row)), None)
-    if column is None or holding is None or first <= holding <= last:
+    wanted = {column.strip().lower()} if isinstance(column, str) else {str(c).strip().lower() for c in column or ()}
+    holding = next(
+        (i for i, row in enumerate(top) if any((c or "").strip().lower() in wanted for c in row)),
+        None,
+    )
+    if not wanted or holding is None or first <= holding <= last:
         return first, last
     # the row holding the column, with the rows merged down over it (a group name above a sub-header)
     above = [rng.min_row - 1 for rng in merged if rng.min_row - 1 < holding <= rng.max_row - 1]
@@ -384,9 +389,7 @@ def _empty_columns(frame: pd.DataFrame) -> set[str]:
     return {c for c in frame.columns if not (frame[c].astype(str).str.strip() != "").any()}
 
 
-def open_table(
-    path: str | Path, *, sheet: str | None = None, layer: str | None = None, column: str | None = None
-) -> Table:
+def open_table(path: str | Path, *, sheet: str | None = None, layer: str | None = None, column=None) -> Table:
     """Open a table file and find its header (nothing else is read yet).
 
     Parameters
@@ -397,9 +400,9 @@ def open_table(
         XLSX worksheet by name; the first by default.
     layer : str, optional
         GeoPackage layer or, in a zip, Shapefile name; needed when there are several.
-    column : str, optional
-        A column the caller needs: the header is the top row holding it, when
-        one does (see :func:`header_rows`).
+    column : str or sequence of str, optional
+        A column the caller needs (or names it may have): the header is the
+        top row holding it, when one does (see :func:`header_rows`).
 
     Raises
     ------
@@ -436,7 +439,7 @@ def open_table(
 
 
 def read_table(
-    path: str | Path, *, sheet: str | None = None, layer: str | None = None, column: str | None = None
+    path: str | Path, *, sheet: str | None = None, layer: str | None = None, column=None
 ) -> tuple[Table, TableChunk]:
     """:func:`open_table` and :meth:`Table.read` in one call."""
     table = open_table(path, sheet=sheet, layer=layer, column=column)
@@ -444,7 +447,7 @@ def read_table(
 
 
 # --- CSV ------------------------------------------------------------------------------------------
-def _open_csv(table: Table, column: str | None) -> None:
+def _open_csv(table: Table, column) -> None:
     path = table.path
     with path.open("rb") as f:
         sample = f.read(_SAMPLE_BYTES)
@@ -651,7 +654,7 @@ def _merged_ranges(worksheet) -> list:
     return [CellRange(ref) for ref in dict.fromkeys(found) if ":" in ref]
 
 
-def _open_xlsx(table: Table, sheet: str | None, column: str | None) -> None:
+def _open_xlsx(table: Table, sheet: str | None, column) -> None:
     workbook, worksheet = open_sheet(table.path, sheet)
     try:
         table.sheet, table.sheets = worksheet.title, list(workbook.sheetnames)

@@ -407,8 +407,7 @@ def _neutralise_arrow(array):
         return pa.DictionaryArray.from_arrays(array.indices, _neutralise_arrow(array.dictionary))
     if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
         return array
-    first = pc.utf8_slice_codeunits(array, 0, 1)
-    at = pc.indices_nonzero(pc.fill_null(pc.is_in(first, value_set=pa.array(FORMULA_TRIGGERS, type=array.type)), False))
+    at = pa.array(_formula_starts(array), type=pa.int64())
     if len(at):  # the plain-number test only on the few cells that start like a formula
         at = pc.filter(at, pc.invert(pc.match_substring_regex(pc.take(array, at), f"^(?:{_PLAIN_NUMBER.pattern})$")))
     if not len(at):
@@ -417,6 +416,34 @@ def _neutralise_arrow(array):
     mask = np.zeros(len(array), dtype=bool)
     mask[at.to_numpy()] = True
     return pc.replace_with_mask(array, pa.array(mask), pc.binary_join_element_wise(quote, pc.take(array, at), empty))
+
+
+_TRIGGER_BYTES = np.frombuffer("".join(FORMULA_TRIGGERS).encode("ascii"), dtype=np.uint8)
+
+
+def _formula_starts(array) -> np.ndarray:
+    """Positions of the values of a pyarrow (large) string array whose first character is a formula trigger.
+
+    Read from the array's buffers with numpy (the triggers are ASCII, so the
+    first byte tells): a few milliseconds for a million values.
+    """
+    import pyarrow as pa  # noqa: PLC0415
+
+    n = len(array)
+    if n == 0:
+        return np.empty(0, dtype=np.int64)
+    validity, offsets, data = array.buffers()
+    if data is None or data.size == 0:
+        return np.empty(0, dtype=np.int64)
+    kind = np.int64 if pa.types.is_large_string(array.type) else np.int32
+    ends = np.frombuffer(offsets, dtype=kind)[array.offset : array.offset + n + 1]
+    starts, stops = ends[:-1], ends[1:]
+    filled = np.flatnonzero(stops > starts)
+    first = np.frombuffer(data, dtype=np.uint8)[starts[filled]]
+    at = filled[np.isin(first, _TRIGGER_BYTES)]
+    if at.size and validity is not None and array.null_count:
+        at = at[array.is_valid().to_numpy(zero_copy_only=False)[at]]
+    return at.astype(np.int64)
 
 
 def _arrow_table(frame: pd.DataFrame):

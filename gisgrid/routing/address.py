@@ -6,7 +6,7 @@ from a written address lies on or near the centerline of its street, and near
 a corner it can fall inside the frontage area of the *cross* street; routing it
 by the polygon that holds it would throw away the most reliable fact of the
 row, the street it names.  A GPS point (coordinates only) names no street and
-keeps the polygon rules of :mod:`gisgrid.routing.engine`.
+keeps the polygon rules of :mod:`gisgrid.routing.index`.
 
 The rule (``address_street``, tried after a category's department route and
 before the frontage areas):
@@ -55,7 +55,7 @@ from gisgrid.config import ROAD_CLASS_ORDER
 
 #: The rule's name in routing results (``rule`` column) and explanations.
 ADDRESS_RULE = "address_street"
-#: Which street of a written crossing answers (:class:`gisgrid.routing.engine.RuleSet` ``intersection_rule``).
+#: Which street of a written crossing answers (:class:`gisgrid.routing.rules.RuleSet` ``intersection_rule``).
 INTERSECTION_RULES = ("first_written", "road_class")
 
 _PUNCT_RE = re.compile(r"[\W_]+", re.UNICODE)

@@ -2,7 +2,7 @@
 
 :class:`Deployment` bundles what routing needs, loaded once from the
 database: the rule set (categories and tolerance), one
-:class:`gisgrid.routing.engine.AssignmentIndex` per metric CRS in use (a deployment
+:class:`gisgrid.routing.index.AssignmentIndex` per metric CRS in use (a deployment
 usually has one; the demo has four towns in three zones) and the owner
 history.  It answers single points (the API), tables and files (batches),
 and re-assigns stored reports with one bulk read and one bulk write
@@ -37,14 +37,10 @@ from gisgrid.db.areas import served_areas
 from gisgrid.errors import InputError
 from gisgrid.io.points import PointError, check_point
 from gisgrid.ownership.history import UNIT_ROLES, ChainTopology, OwnerHistory, OwnerLookup, as_days, chain_text
-from gisgrid.routing.engine import (
-    AssignmentIndex,
-    AssignSummary,
-    PartitionedIndex,
-    RuleSet,
-    assign_frame,
-)
-from gisgrid.routing.engine import assign_file as _assign_file
+from gisgrid.routing.files import AssignSummary
+from gisgrid.routing.files import assign_file as _assign_file
+from gisgrid.routing.index import AssignmentIndex, PartitionedIndex, assign_frame
+from gisgrid.routing.rules import RuleSet
 
 LOGGER = logging.getLogger(__name__)
 
@@ -619,7 +615,7 @@ def explain_point(
 
     The single-request path: no pandas, a few tens of microseconds of routing.
     Bad input comes back as ``{"error": code, "detail": message}`` (codes as in
-    :data:`gisgrid.routing.engine.ERROR_CODES`).
+    :data:`gisgrid.routing.rules.ERROR_CODES`).
     """
     try:
         parsed = crsmod.parse_crs(crs)

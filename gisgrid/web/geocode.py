@@ -32,6 +32,7 @@ from gisgrid.errors import InputError, NotFound
 from gisgrid.geocode.batch import ColumnNotFound, xlsx_number_columns
 from gisgrid.geocode.route import input_columns, needs_review, output_names, route_located
 from gisgrid.geocode.upload import UPLOAD_TYPES, write_result
+from gisgrid.io.points import PointError, check_point
 from gisgrid.io.tables import SheetNotFound, UnreadableTable
 from gisgrid.maps import map_parts
 from gisgrid.maps.geocode import (
@@ -336,11 +337,12 @@ def place(job: str):
         return jsonify(error="bad_request", detail="job in the body differs from the URL"), 400
     try:
         row = int(body.get("row"))
-        lon, lat = float(body.get("lon")), float(body.get("lat"))
     except (TypeError, ValueError):
-        return jsonify(error="bad_request", detail="row must be an integer, lon and lat numbers"), 400
-    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        return jsonify(error="bad_request", detail=f"lon/lat out of range: {lon}, {lat}"), 400
+        return jsonify(error="bad_request", detail="row must be an integer"), 400
+    try:  # the one point rule, as for every point entering gisgrid
+        lon, lat = check_point(body.get("lon"), body.get("lat"), "EPSG:4326", areas=_deployment().index.areas)
+    except PointError as exc:
+        return jsonify(error=exc.code, detail=exc.reason), 400
     with _LOCK:
         frame, names = _read_result(path)
         if not 0 <= row < len(frame):

@@ -251,3 +251,22 @@ def test_cli_import_prints_rows_and_exits_nonzero(tmp_path, scratch_url):
     )
     assert out.returncode == 1, out.stderr
     assert "1 of 2 rows imported" in out.stdout and "row 2" in out.stdout
+
+
+def test_a_title_row_above_the_header_is_skipped_as_geocode_skips_it(shatin_db, tmp_path):
+    """The one table reader: import finds the header under a merged title, as the geocoder does."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["沙田区 2026年11月 市民报告"])
+    sheet.merge_cells("A1:D1")
+    sheet.append(["id", "lon", "lat", "reported_at"])
+    sheet.append(["R1", 114.19, 22.385, "2026-11-01"])
+    sheet.append(["R2", 114.20, 22.39, "2026-11-02"])
+    path = tmp_path / "reports.xlsx"
+    book.save(path)
+    with shatin_db.begin() as conn:
+        summary = import_file(conn, "reports", path, crs_name="EPSG:4326")
+        ids = conn.execute(sa.text("SELECT external_id FROM report ORDER BY external_id")).scalars().all()
+    assert summary.inserted == 2 and not summary.rejected and ids == ["R1", "R2"]

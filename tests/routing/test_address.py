@@ -26,7 +26,9 @@ from shapely.geometry import LineString, box
 from gisgrid.config import DATA_DIR
 from gisgrid.errors import InputError
 from gisgrid.routing.address import StreetNames, road_class_rank, street_name_key
-from gisgrid.routing.engine import AssignmentIndex, RuleSet, assign_file, assign_frame
+from gisgrid.routing.files import assign_file
+from gisgrid.routing.index import AssignmentIndex, assign_frame
+from gisgrid.routing.rules import RuleSet
 
 METRIC = 4547
 X0, Y0 = 520500.0, 2511300.0

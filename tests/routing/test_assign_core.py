@@ -31,16 +31,14 @@ from shapely.geometry import LineString, box
 
 from gisgrid.crs import from_storage, transformer
 from gisgrid.errors import CRSError, InputError
-from gisgrid.routing.engine import (
+from gisgrid.ownership.history import OwnerHistory
+from gisgrid.routing.files import AssignSummary, assign_file
+from gisgrid.routing.index import AssignmentIndex, PartitionedIndex, assign_frame
+from gisgrid.routing.rules import (
     ERROR_CODES,
     RESULT_COLUMNS,
     RULES,
-    AssignmentIndex,
-    AssignSummary,
-    OwnerHistory,
     RuleSet,
-    assign_file,
-    assign_frame,
     parse_dates,
     validate_categories,
     validate_points,
@@ -590,6 +588,43 @@ def test_assign_file_xlsx(index, tmp_path):
     assert out["target_id"].tolist()[:5] == [1, 2, 3, 10, 200]
 
 
+def test_assign_file_reads_a_named_sheet_below_a_title_row(index, tmp_path):
+    import openpyxl
+
+    frame = _report_rows()
+    book = openpyxl.Workbook()
+    book.active.title = "说明"
+    book.active.append(["工单在第二页"])
+    sheet = book.create_sheet("工单")
+    sheet.append(["2026年3月 热线工单"])  # a title merged across the columns
+    sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(frame.columns))
+    sheet.append(list(frame.columns))
+    for row in frame.itertuples(index=False):
+        sheet.append(list(row))
+    src = tmp_path / "hotline.xlsx"
+    book.save(src)
+    summary = assign_file(index, src, tmp_path / "out.csv", crs="EPSG:4326", sheet="工单", progress=False)
+    out = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    assert summary.rows == len(frame) and out["编号"].tolist() == frame["编号"].tolist()
+    assert out["target_id"].tolist()[:5] == ["1", "2", "3", "10", "200"]
+    with pytest.raises(InputError, match="its sheets are 说明, 工单: choose one with --sheet"):
+        assign_file(index, src, tmp_path / "first.csv", crs="EPSG:4326", progress=False)
+
+
+def test_assign_file_keeps_a_malformed_row_in_its_place(index, tmp_path):
+    frame = _report_rows()
+    lines = frame.to_csv(index=False).splitlines()
+    lines.insert(3, "R-long,1,2,3,4,5,6,7")  # data row 3: too many fields
+    src = tmp_path / "r.csv"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    summary = assign_file(index, src, tmp_path / "out.csv", crs="EPSG:4326", chunk_rows=4, progress=False)
+    out = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    assert summary.rows == len(out) == len(frame) + 1
+    assert out["编号"].tolist() == [*frame["编号"][:2], "", *frame["编号"][2:]]
+    assert out["error_code"].iloc[2] == "malformed_row"
+    assert out["error_message"].iloc[2].startswith("row 3 has 8 fields") and "R-long" in out["error_message"].iloc[2]
+
+
 def test_assign_file_geojson_keeps_every_row_and_column(index, tmp_path):
     frame = _report_rows()
     points = [shapely.Point(float(a), float(b)) if a else None for a, b in zip(frame["lon"], frame["lat"])]
@@ -666,7 +701,6 @@ def _zone_town(town_id: int, segment_id: int, outline, street) -> AssignmentInde
 def test_neighbouring_towns_in_two_zones_route_by_polygon_not_by_box():
     """Town A (mostly west of the 115.5°E zone border, GK CM 114E) has an arm running east above town B
     (GK CM 117E), so A's box holds all of B.  A point of B is routed by B's index, not A's."""
-    from gisgrid.routing.engine import PartitionedIndex
 
     town_a = shapely.union(box(115.40, 22.60, 115.50, 22.70), box(115.50, 22.68, 115.60, 22.70))
     town_b = box(115.50, 22.60, 115.60, 22.68)
