@@ -7,7 +7,7 @@ date filter matches all depend on it, so every such question goes through
 :func:`local_day` (one value), :func:`local_days` (whole arrays) or
 :func:`day_start` (the instant a local day begins, for index-friendly SQL
 bounds).  The time zone is the deployment's ``timezone`` setting
-(``GISGRID_TIMEZONE``, default ``Asia/Shanghai``) unless the jurisdiction
+(``GISGRID_TIMEZONE``, default in :mod:`gisgrid.config`) unless the jurisdiction
 says otherwise (``jurisdiction.timezone``, inherited down the tree; SQL
 function ``timezone_of_jurisdiction``).
 
@@ -40,7 +40,7 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(str(name))
     except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise ConfigError(f"unknown time zone {name!r}: use an IANA name such as 'Asia/Shanghai'") from None
+        raise ConfigError(f"unknown time zone {name!r}: use an IANA name such as 'Europe/Helsinki'") from None
 
 
 def local_day(ts: dt.datetime | pd.Timestamp | dt.date, tz: str) -> dt.date:
