@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import pandas as pd
 import sqlalchemy as sa
 
+from gisgrid.accounts.scope import Scope
 from gisgrid.accounts.store import record_action
 from gisgrid.crs import STORAGE_SRID
 from gisgrid.db import layers, sql
 from gisgrid.errors import InputError, NotFound
+from gisgrid.io.read import RowProblem
+from gisgrid.ownership.appointments import APPOINTABLE_ROLES, AppointmentRow, read_appointments
 from gisgrid.ownership.history import CHAIN_ROLES, chain_text
 
 LOGGER = logging.getLogger(__name__)
@@ -64,13 +68,6 @@ def segment_owner_chains(
 
 
 # --- owners managed in the browser (issue 18) -------------------------------------------------
-#: Roles an appointment may give, per unit type (what the demo and the importer use).
-APPOINTABLE_ROLES: dict[str, tuple[str, ...]] = {
-    "segment": ("段长",),
-    "street": ("一级街长", "二级街长"),
-    "cell": ("网格员", "网格长"),
-    "jurisdiction": ("总街长", "一级街长", "网格员"),
-}
 _UNIT_TABLES = {"segment": "segment", "street": "street", "cell": "grid_cell", "jurisdiction": "jurisdiction"}
 _UNIT_LABEL = {
     "segment": "u.name || ' (' || (SELECT s.name FROM street s WHERE s.id = u.street_id) || ')'",
@@ -282,3 +279,257 @@ def segments_with_owners(
     )
     segs["centerline"] = gpd.GeoSeries.from_wkt(segs.pop("centerline_wkt"), crs=STORAGE_SRID)
     return segs
+
+
+# --- many appointments from a sheet (批量任命) ----------------------------------------------------
+@dataclass(frozen=True)
+class ReadyAppointment:
+    """A row of a sheet whose unit and owner were found: what :func:`appoint_owner` will be asked."""
+
+    row: int
+    unit_type: str
+    unit_id: int
+    unit_label: str
+    role: str
+    valid_from: dt.date
+    person_id: int | None
+    department_id: int | None
+    owner_label: str
+
+
+@dataclass
+class BulkResult:
+    """A sheet checked (and, once confirmed, appointed): rows read = ready (or appointed) + problems."""
+
+    source: str
+    total: int
+    ready: list[ReadyAppointment] = field(default_factory=list)
+    problems: list[RowProblem] = field(default_factory=list)
+    appointed: list[ReadyAppointment] = field(default_factory=list)
+
+
+def _found(conn: sa.Connection, sql_text: str, params: dict) -> dict:
+    return {r[0]: tuple(r[1:]) for r in conn.execute(sa.text(sql_text), params)}
+
+
+def _units_named(conn: sa.Connection, rows: list[AppointmentRow], scope: Scope) -> dict[tuple[str, str], list]:
+    """(unit type, unit as written) → the (id, label) of every unit the user sees that it names."""
+    refs: dict[str, set[str]] = {}
+    for a in rows:
+        refs.setdefault(a.unit_type, set()).add(a.unit)
+    out: dict[tuple[str, str], list] = {}
+    p = scope.params()
+
+    def add(unit_type: str, query: str, params: dict) -> None:
+        for ref, uid, label in conn.execute(sa.text(query), {**p, **params}):
+            out.setdefault((unit_type, ref), []).append((int(uid), label))
+
+    ids = lambda t: [int(r) for r in refs.get(t, ()) if r.isdigit() and len(r) <= 9]  # noqa: E731
+    if "segment" in refs:
+        add(
+            "segment",
+            f"""SELECT CAST(u.id AS text), u.id, {_UNIT_LABEL["segment"]} FROM segment u
+                WHERE u.id = ANY(:ids) AND {scope.sql("segment", "u")}""",
+            {"ids": ids("segment")},
+        )
+    if "street" in refs:
+        add(
+            "street",
+            f"""SELECT CASE WHEN CAST(u.id AS text) = ANY(:refs) THEN CAST(u.id AS text) ELSE u.name END,
+                       u.id, {_UNIT_LABEL["street"]} || ' (' || coalesce(j.name, '') || ')'
+                FROM street u LEFT JOIN jurisdiction j ON j.id = u.jurisdiction_id
+                WHERE (u.id = ANY(:ids) OR u.name = ANY(:refs)) AND {scope.sql("street", "u")}""",
+            {"ids": ids("street"), "refs": sorted(refs["street"])},
+        )
+    if "cell" in refs:
+        add(
+            "cell",
+            f"""SELECT u.code, u.id, {_UNIT_LABEL["cell"]} FROM grid_cell u
+                WHERE u.code = ANY(:refs) AND {scope.sql("cell", "u")}""",
+            {"refs": sorted(refs["cell"])},
+        )
+    if "jurisdiction" in refs:
+        add(
+            "jurisdiction",
+            f"""SELECT u.code, u.id, {_UNIT_LABEL["jurisdiction"]} FROM jurisdiction u
+                WHERE u.code = ANY(:refs) AND {scope.sql("jurisdiction", "u")}""",
+            {"refs": sorted(refs["jurisdiction"])},
+        )
+    return out
+
+
+def _owners_named(conn: sa.Connection, rows: list[AppointmentRow]) -> dict[tuple[str, object], list]:
+    """('person_id', id) / ('person', name) / ('department', code or name) → [(id, label)] of who it names."""
+    out: dict[tuple[str, object], list] = {}
+    person_ids = sorted({a.person_id for a in rows if a.person_id is not None})
+    names = sorted({a.person for a in rows if a.person})
+    departments = sorted({a.department for a in rows if a.department})
+    label = "p.name || ' · person ' || p.id || coalesce(' · ' || p.phone, '')"
+    for pid, text in conn.execute(
+        sa.text(f"SELECT p.id, {label} FROM person p WHERE p.id = ANY(:ids)"), {"ids": person_ids}
+    ):
+        out[("person_id", pid)] = [(pid, text)]
+    for name, pid, text in conn.execute(
+        sa.text(f"SELECT p.name, p.id, {label} FROM person p WHERE p.name = ANY(:names) ORDER BY p.id"),
+        {"names": names},
+    ):
+        out.setdefault(("person", name), []).append((pid, text))
+    for ref, did, text in conn.execute(
+        sa.text("""
+        SELECT CASE WHEN d.code = ANY(:refs) THEN d.code ELSE d.name END, d.id,
+               d.name || ' · department ' || d.code
+        FROM department d WHERE d.code = ANY(:refs) OR d.name = ANY(:refs) ORDER BY d.id"""),
+        {"refs": departments},
+    ):
+        out.setdefault(("department", ref), []).append((did, text))
+    return out
+
+
+def check_appointments(
+    conn: sa.Connection, rows: list[AppointmentRow], scope: Scope
+) -> tuple[list[ReadyAppointment], list[RowProblem]]:
+    """Find the unit and the owner each row names; the rows ready to appoint, and the others with their reasons.
+
+    A unit the user of ``scope`` does not see is reported as one that does not
+    exist.  A name borne by two people, or a street name two streets share,
+    is reported with the ids to choose from.
+    """
+    units = _units_named(conn, rows, scope)
+    owners = _owners_named(conn, rows)
+    ready, problems = [], []
+    first_of: dict[tuple[str, int, str], int] = {}
+    for a in rows:
+        reasons = []
+        found = units.get((a.unit_type, a.unit), [])
+        if not found:
+            reasons.append(f"no {a.unit_type} {a.unit!r}")
+        elif len(found) > 1:
+            reasons.append(
+                f"{len(found)} {a.unit_type}s are named {a.unit!r} (ids {', '.join(str(i) for i, _l in found)}): "
+                "give the id"
+            )
+        if a.person_id is not None:
+            key, what = ("person_id", a.person_id), f"no person with id {a.person_id}"
+        elif a.person:
+            key, what = ("person", a.person), f"nobody is named {a.person!r}"
+        else:
+            key, what = ("department", a.department), f"no department {a.department!r}"
+        who = owners.get(key, [])
+        if not who:
+            reasons.append(what)
+        elif len(who) > 1:
+            reasons.append(
+                f"{len(who)} people are named {a.person!r} (person ids {', '.join(str(i) for i, _l in who)}): "
+                "give the person_id (人员编号)"
+            )
+        if reasons:
+            problems.append(RowProblem(a.row, "; ".join(reasons)))
+            continue
+        (unit_id, unit_text), (owner_id, owner_text) = found[0], who[0]
+        earlier = first_of.setdefault((a.unit_type, unit_id, a.role), a.row)
+        if earlier != a.row:  # the same unit written two ways (a street by id and by name)
+            problems.append(RowProblem(a.row, f"the same unit and role as row {earlier}"))
+            continue
+        department = key[0] == "department"
+        ready.append(
+            ReadyAppointment(
+                a.row,
+                a.unit_type,
+                unit_id,
+                unit_text,
+                a.role,
+                a.valid_from,
+                None if department else owner_id,
+                owner_id if department else None,
+                owner_text,
+            )
+        )
+    return ready, problems
+
+
+def bulk_appoint(
+    conn: sa.Connection,
+    actor,
+    rows,
+    *,
+    source: str,
+    scope: Scope,
+    today: dt.date | None = None,
+    apply: bool = False,
+) -> BulkResult:
+    """Check a sheet of appointments and, with ``apply``, appoint every good row in ``conn``'s transaction.
+
+    Parameters
+    ----------
+    rows : gisgrid.io.tables.TableChunk
+        The sheet as the one table reader read it (:func:`gisgrid.io.tables.read_table`):
+        its rows by number, and those it could not read.
+    source : str
+        The file's name, for the page and the audit log.
+    scope : Scope
+        Whose sight limits the units a row may name (the manager's).
+    apply : bool
+        False: a preview, nothing is written.  True: each ready row is
+        appointed by :func:`appoint_owner` (its own audit row, by ``actor``);
+        a row refused then is reported like the others, the rest go through.
+
+    Returns
+    -------
+    BulkResult
+        ``total == len(ready) + len(problems)`` (before), ``== len(appointed) + len(problems)`` (after).
+
+    Raises
+    ------
+    InputError
+        A column the sheet needs is missing (nothing is checked then).
+    """
+    today = today or dt.date.today()
+    parsed, problems = read_appointments(rows.frame, today=today)
+    ready, unfound = check_appointments(conn, parsed, scope)
+    unreadable = [RowProblem(int(n), why) for n, why in rows.malformed.items()]
+    result = BulkResult(source, rows.rows, ready, sorted([*unreadable, *problems, *unfound], key=_row))
+    if not apply:
+        return result
+    for a in ready:
+        try:
+            with conn.begin_nested():
+                appoint_owner(
+                    conn,
+                    actor,
+                    unit_type=a.unit_type,
+                    unit_id=a.unit_id,
+                    role=a.role,
+                    valid_from=a.valid_from,
+                    person_id=a.person_id,
+                    department_id=a.department_id,
+                )
+        except (InputError, NotFound) as exc:
+            result.problems.append(RowProblem(a.row, str(exc)))
+        else:
+            result.appointed.append(a)
+    result.problems.sort(key=_row)
+    record_action(
+        conn,
+        actor,
+        "owner.bulk",
+        detail={
+            "source": source,
+            "rows": result.total,
+            "appointed": len(result.appointed),
+            "reported": len(result.problems),
+            "problem_rows": [p.row for p in result.problems][:1000],
+        },
+    )
+    LOGGER.info(
+        "%s appointed %d owners from %s (%d rows, %d reported)",
+        actor.name,
+        len(result.appointed),
+        source,
+        result.total,
+        len(result.problems),
+    )
+    return result
+
+
+def _row(problem: RowProblem) -> int:
+    return problem.row

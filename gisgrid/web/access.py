@@ -62,6 +62,9 @@ RULES: dict[str, str | Permission] = {
     "owners.appoint": P.manage_owners,
     "owners.end": P.manage_owners,
     "owners.search": P.manage_owners,
+    "owners.bulk_form": P.manage_owners,
+    "owners.bulk_upload": P.manage_owners,
+    "owners.bulk_confirm": P.manage_owners,  # a checked sheet is its uploader's (404 to others)
     "owners.people_json": P.view_area,  # the owner search of the manager map and the appoint form
     "owners.audit_log": P.read_audit_log,
     # background jobs (map PNG, large geocoding uploads): the pages that start them are guarded above; a job

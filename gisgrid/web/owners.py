@@ -5,6 +5,9 @@
 ``POST /owners/appointments/<id>/end``      end an appointment on a date (managers)
 ``GET  /owners/``                           search people (by name, phone, title or id; each with its id)
 ``GET  /owners/people.json?q=``             the same as JSON, for the pages' owner search as you type
+``GET  /owners/bulk``                       appoint many from a sheet: upload (managers)
+``POST /owners/bulk``                       check every row of the sheet, nothing written: the preview
+``POST /owners/bulk/<token>``               confirm: appoint the good rows, report the others
 ``GET  /audit-log/``                        search the audit log (admins)
 
 A unit the user does not see answers 404, whether it exists or not.
@@ -13,20 +16,28 @@ A unit the user does not see answers 404, whether it exists or not.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import re
+import secrets
+import shutil
+import time
+from pathlib import Path
 
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from gisgrid.accounts.roles import Permission
 from gisgrid.accounts.store import is_visible, search_audit_log
 from gisgrid.errors import InputError, NotFound
+from gisgrid.io.tables import read_table
 from gisgrid.ownership.store import (
     APPOINTABLE_ROLES,
     appoint_owner,
     appointment_unit,
     assignment_history,
+    bulk_appoint,
     end_appointment,
     search_people,
     unit_label,
@@ -38,6 +49,11 @@ from gisgrid.web.db import get_conn, get_engine
 LOGGER = logging.getLogger(__name__)
 
 bp = Blueprint("owners", __name__)
+
+#: Sheets a manager may upload for many appointments at once.
+SHEET_SUFFIXES = (".xlsx", ".csv")
+#: A checked sheet's folder name.
+TOKEN = re.compile(r"^[0-9a-f]{32}$")
 
 UNIT_TYPES = ("segment", "street", "cell", "jurisdiction")
 
@@ -136,6 +152,93 @@ def people_json():
             for r in frame.itertuples()
         ]
     )
+
+
+# --- many appointments from a sheet -------------------------------------------------------------
+#: Largest sheet accepted (bytes).
+MAX_SHEET_BYTES = 5 * 1024 * 1024
+#: A checked sheet waits this long for its confirmation (older ones are removed at the next upload).
+SHEET_KEPT_S = 24 * 3600
+
+
+def _sheets_dir() -> Path:
+    return Path(current_app.config["GISGRID_SETTINGS"].var_dir) / "bulk-appointments"
+
+
+def _sheet_dir(token: str) -> Path:
+    """The folder of a checked sheet, if it exists and is this user's (another's: 404, as a missing one)."""
+    path = _sheets_dir() / token
+    if not TOKEN.fullmatch(token or "") or not (path / "meta.json").is_file():
+        raise NotFound(_("No such sheet: upload it again."))
+    meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+    if meta.get("user_id") != current_user.id:
+        raise NotFound(_("No such sheet: upload it again."))
+    return path
+
+
+def _sheet_rows(path: Path):
+    """(the sheet's rows as the one table reader reads them, the file's name as uploaded)."""
+    meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+    _table, rows = read_table(path / meta["file"], sheet=meta.get("sheet") or None)
+    return rows, meta["name"]
+
+
+def _clean_old_sheets() -> None:
+    root = _sheets_dir()
+    if not root.is_dir():
+        return
+    cutoff = time.time() - SHEET_KEPT_S
+    for folder in root.iterdir():
+        if folder.is_dir() and folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _bulk_page(status: int = 200, **context):
+    context = {"preview": False, "done": False, "error": None, "appointable": APPOINTABLE_ROLES, **context}
+    return render_template("owners_bulk.html", **context), status
+
+
+@bp.get("/owners/bulk")
+def bulk_form():
+    return _bulk_page()
+
+
+@bp.post("/owners/bulk")
+def bulk_upload():
+    """Save the sheet, check every row (nothing is written) and show the preview."""
+    file = request.files.get("file")
+    name = Path(file.filename).name if file is not None and file.filename else ""
+    suffix = Path(name).suffix.lower()
+    if not name or suffix not in SHEET_SUFFIXES:
+        return _bulk_page(400, error=_("Choose an .xlsx or .csv file."))
+    data = file.read(MAX_SHEET_BYTES + 1)
+    if len(data) > MAX_SHEET_BYTES:
+        return _bulk_page(400, error=_("The file is larger than %(mb)s MB.", mb=MAX_SHEET_BYTES // (1024 * 1024)))
+    _clean_old_sheets()
+    token = secrets.token_hex(16)
+    path = _sheets_dir() / token
+    path.mkdir(parents=True)
+    (path / f"sheet{suffix}").write_bytes(data)
+    meta = {"user_id": current_user.id, "name": name, "file": f"sheet{suffix}", "sheet": request.form.get("sheet", "")}
+    (path / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+    try:
+        rows, source = _sheet_rows(path)
+        result = bulk_appoint(get_conn(), current_actor(), rows, source=source, scope=current_scope())
+    except InputError as exc:  # unreadable file, no such worksheet, a column missing
+        shutil.rmtree(path, ignore_errors=True)
+        return _bulk_page(400, error=_("%(name)s cannot be used: %(why)s", name=name, why=str(exc)))
+    return _bulk_page(preview=True, result=result, token=token)
+
+
+@bp.post("/owners/bulk/<token>")
+def bulk_confirm(token: str):
+    """Appoint the good rows of a checked sheet (checked again: the map may have changed since)."""
+    path = _sheet_dir(token)
+    rows, source = _sheet_rows(path)
+    with get_engine().begin() as conn:
+        result = bulk_appoint(conn, current_actor(), rows, source=source, scope=current_scope(), apply=True)
+    shutil.rmtree(path, ignore_errors=True)
+    return _bulk_page(done=True, result=result)
 
 
 @bp.get("/audit-log/")
