@@ -130,6 +130,7 @@ class Settings:
     login_max_failures: int = 10  # failures in a row that lock an account ...
     login_lock_minutes: float = 15.0  # ... for this long
     login_rate_limit: str = "10 per minute;100 per hour"  # login attempts per client address (Flask-Limiter)
+    api_rate_limit: str = "120 per minute;5000 per hour"  # requests per API key (machine clients)
     session_lifetime_minutes: int = 480  # a session ends this long after sign-in
     max_request_bytes: int = 25 * 1024 * 1024  # any request body (uploads); larger is a 413
     max_json_bytes: int = 1024 * 1024  # a JSON body (API calls, page writes)

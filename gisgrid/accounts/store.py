@@ -16,6 +16,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from gisgrid.accounts import scope as _scope
+from gisgrid.accounts.keys import API_ROLE, check_key_name, new_key, parse_key, secret_matches
 from gisgrid.accounts.roles import check_role
 from gisgrid.accounts.users import (
     Actor,
@@ -568,6 +569,115 @@ def _import_row(conn, actor: Actor, rec, cols: dict, seen: set[str], min_passwor
         "password": None if given else password,
         "roles": ", ".join(f"{r}@{p}" if p else r for r, p in grants),
     }
+
+
+# --- API keys -------------------------------------------------------------------------------
+def create_api_key(conn: sa.Connection, actor: Actor, user_id: int, name: str) -> tuple[str, int]:
+    """A new API key for the user ``user_id``, who must hold the ``api_client`` role; (key text, key id).
+
+    The key text is shown once: only its digest is stored (:mod:`gisgrid.accounts.keys`).
+    """
+    try:
+        name = check_key_name(name)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    user = get_user(conn, user_id)
+    if user is None:
+        raise NotFound(f"no user with id {user_id}")
+    if API_ROLE not in user.roles:
+        raise InputError(f"user {user.username!r} does not hold the {API_ROLE} role: grant it before making a key")
+    key = new_key()
+    key_id = conn.execute(
+        sa.text("""
+        INSERT INTO api_key (user_id, prefix, secret_sha256, name) VALUES (:u, :p, :h, :n) RETURNING id"""),
+        {"u": user_id, "p": key.prefix, "h": key.secret_sha256, "n": name},
+    ).scalar()
+    record_action(
+        conn,
+        actor,
+        "api_key.create",
+        target_type="user",
+        target_id=user_id,
+        after={"key_id": key_id, "prefix": key.prefix, "name": name},
+    )
+    LOGGER.info("API key %s (%s) made for %s by %s", key.prefix, name, user.username, actor.name)
+    return key.text, int(key_id)
+
+
+def revoke_api_key(conn: sa.Connection, actor: Actor, key_id: int, *, user_id: int | None = None) -> None:
+    """Revoke a key (it stops working at once; its row stays, for the audit log).
+
+    ``user_id``: the key must be that user's (a page that lists one user's keys).
+    """
+    row = conn.execute(
+        sa.text("SELECT user_id, prefix, revoked_at FROM api_key WHERE id = :k FOR UPDATE"), {"k": key_id}
+    ).first()
+    if row is None or (user_id is not None and row.user_id != user_id):
+        raise NotFound(f"no API key {key_id}")
+    if row.revoked_at is not None:
+        raise InputError(f"API key {row.prefix} was revoked already")
+    conn.execute(sa.text("UPDATE api_key SET revoked_at = now() WHERE id = :k"), {"k": key_id})
+    record_action(
+        conn,
+        actor,
+        "api_key.revoke",
+        target_type="user",
+        target_id=row.user_id,
+        before={"key_id": key_id, "prefix": row.prefix},
+    )
+
+
+def list_api_keys(conn: sa.Connection, user_id: int | None = None) -> pd.DataFrame:
+    """Keys (never their secrets): id, user id and name, prefix, name, created, last used, revoked; newest first."""
+    return pd.read_sql_query(
+        sa.text("""
+        SELECT k.id, k.user_id, u.username, k.prefix, k.name, k.created_at, k.last_used_at, k.revoked_at
+        FROM api_key k JOIN user_account u ON u.id = k.user_id
+        WHERE CAST(:u AS integer) IS NULL OR k.user_id = :u ORDER BY k.id DESC"""),
+        conn,
+        params={"u": user_id},
+    )
+
+
+def find_api_key(conn: sa.Connection, ref: str) -> int:
+    """The id of a key given by its id or its prefix (``gg_<prefix>_…`` as lists show it); :class:`NotFound` otherwise."""
+    ref = str(ref).strip()
+    if ref.startswith("gg_"):
+        ref = ref[3:].split("_", 1)[0]
+    row = conn.execute(
+        sa.text("SELECT id FROM api_key WHERE prefix = :r OR CAST(id AS text) = :r ORDER BY id LIMIT 1"), {"r": ref}
+    ).first()
+    if row is None:
+        raise NotFound(f"no API key {ref!r}")
+    return int(row.id)
+
+
+def authenticate_api_key(conn: sa.Connection, text: str | None) -> tuple[User, int] | None:
+    """The user a key acts for and the key's id; None for a malformed, unknown, revoked or wrong key, and
+    for a key whose user is disabled or no longer holds the ``api_client`` role.
+
+    Marks the key used (at most once a minute: a busy client does not write on every call).
+    """
+    parsed = parse_key(text)
+    if parsed is None:
+        return None
+    prefix, secret = parsed
+    row = conn.execute(
+        sa.text("SELECT id, user_id, secret_sha256 FROM api_key WHERE prefix = :p AND revoked_at IS NULL"),
+        {"p": prefix},
+    ).first()
+    if row is None or not secret_matches(row.secret_sha256, secret):
+        return None
+    user = get_user(conn, row.user_id)
+    if user is None or not user.active or API_ROLE not in user.roles:
+        return None
+    conn.execute(
+        sa.text("""
+        UPDATE api_key SET last_used_at = now()
+        WHERE id = :k AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')"""),
+        {"k": row.id},
+    )
+    return user, int(row.id)
 
 
 # --- what a user sees ---------------------------------------------------------------------

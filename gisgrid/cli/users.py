@@ -227,6 +227,61 @@ def users_import(path, sheet, out_path) -> None:
             click.echo(f"  {c['username']:<20} {c['password']}")
 
 
+@users.group("api-key")
+def users_api_key() -> None:
+    """API keys of machine clients (accounts with the api_client role): ``Authorization: Bearer <key>``."""
+
+
+@users_api_key.command("create")
+@click.argument("username")
+@click.option("--name", "key_name", required=True, help="What the key is for (e.g. the 12345 hotline bridge).")
+@handle_errors
+def api_key_create(username, key_name) -> None:
+    """Make a key for USERNAME and print it (once: only its digest is stored)."""
+    from gisgrid.accounts.store import create_api_key
+
+    engine, _settings = engine_and_settings()
+    with engine.begin() as conn:
+        text, key_id = create_api_key(conn, _actor(), _user_id(conn, username), key_name)
+    click.echo(f"API key {key_id} for {username}: {text}")
+    click.echo("shown once: give it to the client now (send it as 'Authorization: Bearer <key>')")
+
+
+@users_api_key.command("list")
+@click.argument("username", required=False)
+@handle_errors
+def api_key_list(username) -> None:
+    """Every key (or USERNAME's): id, user, prefix, name, made, last used, revoked.  Never the secret."""
+    from gisgrid.accounts.store import list_api_keys
+
+    engine, _settings = engine_and_settings()
+    with engine.connect() as conn:
+        frame = list_api_keys(conn, _user_id(conn, username) if username else None)
+    if frame.empty:
+        click.echo("no API keys")
+        return
+    for k in frame.itertuples():
+        state = f"revoked {str(k.revoked_at)[:16]}" if k.revoked_at is not None and str(k.revoked_at) != "NaT" else ""
+        used = str(k.last_used_at)[:16] if k.last_used_at is not None and str(k.last_used_at) != "NaT" else "never"
+        click.echo(
+            f"{k.id:>5}  {k.username:<20} gg_{k.prefix}_…  {k.name:<24} made {str(k.created_at)[:16]}  "
+            f"used {used}  {state}".rstrip()
+        )
+
+
+@users_api_key.command("revoke")
+@click.argument("key", metavar="KEY_ID|PREFIX")
+@handle_errors
+def api_key_revoke(key) -> None:
+    """Revoke a key by its id or prefix (it stops working at once)."""
+    from gisgrid.accounts.store import find_api_key, revoke_api_key
+
+    engine, _settings = engine_and_settings()
+    with engine.begin() as conn:
+        revoke_api_key(conn, _actor(), find_api_key(conn, key))
+    click.echo(f"revoked API key {key}")
+
+
 @users.command("log")
 @click.option("--actor", help="A user name, a person's name (part of it) or a user id.")
 @click.option("--action", help="An action or its prefix: plan, owner, user, login ...")

@@ -92,5 +92,8 @@ def create_app(test_config: dict | None = None, *, ephemeral_key: bool = False) 
     from gisgrid.web import cases as case_pages
 
     app.register_blueprint(case_pages.bp)
+    from gisgrid.web import users as user_pages
+
+    app.register_blueprint(user_pages.bp)
 
     return app

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from flask import Flask, abort, jsonify, redirect, request, url_for
+from flask import Flask, abort, g, jsonify, redirect, request, url_for
 from flask_login import current_user
 
 from gisgrid.accounts.roles import Permission
@@ -67,6 +67,16 @@ RULES: dict[str, str | Permission] = {
     "owners.bulk_confirm": P.manage_owners,  # a checked sheet is its uploader's (404 to others)
     "owners.people_json": P.view_area,  # the owner search of the manager map and the appoint form
     "owners.audit_log": P.read_audit_log,
+    # user management (admins): the store functions of `gisgrid users`, each write in the audit log
+    "users.index": P.manage_users,
+    "users.new": P.manage_users,
+    "users.show": P.manage_users,
+    "users.set_active": P.manage_users,
+    "users.reset_password": P.manage_users,
+    "users.grant": P.manage_users,
+    "users.revoke": P.manage_users,
+    "users.create_key": P.manage_users,
+    "users.revoke_key": P.manage_users,
     # background jobs (map PNG, large geocoding uploads): the pages that start them are guarded above; a job
     # is its user's, anybody else but an admin gets 404 (gisgrid.web.jobs.visible_job)
     "jobs.show": SIGNED_IN,
@@ -106,6 +116,8 @@ def rule_for(endpoint: str | None):
 
 
 def _refuse_anonymous():
+    if request.headers.get("Authorization"):  # a machine client whose key was refused: no login page for it
+        return jsonify(error="Unauthorized", detail="the API key is not valid (revoked, or its account disabled)"), 401
     if wants_json():
         return jsonify(error="Unauthorized", detail="sign in first (/auth/login)"), 401
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
@@ -129,7 +141,8 @@ def init_app(app: Flask) -> None:
             return None
         if not current_user.is_authenticated:
             return _refuse_anonymous()
-        if current_user.must_change_password and endpoint not in _BEFORE_PASSWORD_CHANGE:
+        by_key = g.get("gisgrid_api_key") is not None  # a key is a credential of its own, not the password
+        if current_user.must_change_password and not by_key and endpoint not in _BEFORE_PASSWORD_CHANGE:
             if wants_json():
                 return jsonify(error="PasswordChangeRequired", detail="change your password first"), 403
             return redirect(url_for("auth.password", next=request.full_path.rstrip("?")))

@@ -8,6 +8,14 @@ Logins are rate-limited per client address (Flask-Limiter,
 ``GISGRID_LOGIN_RATE_LIMIT``), and an account is locked for
 ``GISGRID_LOGIN_LOCK_MINUTES`` after ``GISGRID_LOGIN_MAX_FAILURES`` failures
 in a row (:func:`gisgrid.accounts.store.authenticate`).
+
+Machine clients send an API key instead: ``Authorization: Bearer gg_…``
+(:mod:`gisgrid.accounts.keys`).  A request carrying one is the key's user's,
+whatever session cookie it also carries; it gets no session cookie; it is
+counted against ``GISGRID_API_RATE_LIMIT`` per key (429 beyond); a wrong,
+revoked or disabled key is anonymous (401).  CSRF is not asked of a
+key-authenticated JSON request only (:func:`gisgrid.web.security.init_csrf`):
+a browser never sends such a header across sites by itself.
 """
 
 from __future__ import annotations
@@ -38,7 +46,14 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import InputRequired, Length
 
-from gisgrid.accounts.store import authenticate, change_own_password, count_users, session_user
+from gisgrid.accounts.keys import bearer_token
+from gisgrid.accounts.store import (
+    authenticate,
+    authenticate_api_key,
+    change_own_password,
+    count_users,
+    session_user,
+)
 from gisgrid.accounts.users import MAX_PASSWORD_LENGTH, User
 from gisgrid.errors import InputError
 from gisgrid.web.db import DATABASE_DOWN, get_conn, get_engine
@@ -182,7 +197,33 @@ def password():
     ), status
 
 
+def api_key_id() -> int | None:
+    """The id of the API key this request was authenticated by (None: a session, or nobody)."""
+    return g.get("gisgrid_api_key")
+
+
+def _bearer() -> str | None:
+    return bearer_token(request.headers.get("Authorization"))
+
+
+def _load_user_from_key(req):
+    """Flask-Login's request loader: the user of a valid ``Authorization: Bearer`` API key."""
+    token = _bearer()
+    if token is None or g.get("gisgrid_database_down"):
+        return None
+    with get_engine().begin() as conn:  # marks the key used
+        found = authenticate_api_key(conn, token)
+    if found is None:
+        LOGGER.info("API key refused from %s", client_address())
+        return None
+    user, key_id = found
+    g.gisgrid_api_key = key_id
+    return SessionUser(user)
+
+
 def _load_user(session_id: str):
+    if _bearer() is not None:  # the key alone decides (Flask-Login then asks _load_user_from_key)
+        return None
     try:
         user_id, version = (int(p) for p in session_id.split(":"))
     except (ValueError, AttributeError):
@@ -214,10 +255,29 @@ def _too_many(exc):
     return render_template("error.html", error=text, title=_("Too many attempts")), 429
 
 
+def _api_rate_limit(limiter: Limiter, rate: str):
+    """A before-request hook: a key-authenticated request over ``rate`` (per key) answers 429."""
+    from limits import parse_many
+
+    items = parse_many(rate)
+
+    def check():
+        if _bearer() is None or not current_user.is_authenticated or api_key_id() is None:
+            return None
+        if all([limiter.limiter.hit(item, "gisgrid-api-key", str(api_key_id())) for item in items]):
+            return None
+        LOGGER.info("API key %s over its rate %s", api_key_id(), rate)
+        detail = _("Too many requests with this API key: at most %(rate)s.", rate=rate)
+        return jsonify(error="TooManyRequests", detail=detail), 429
+
+    return check
+
+
 def init_app(app: Flask) -> None:
     manager = LoginManager()
     manager.session_protection = "basic"
     manager.user_loader(_load_user)
+    manager.request_loader(_load_user_from_key)
     manager.unauthorized_handler(_unauthorized)
     manager.init_app(app)
     app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
@@ -237,3 +297,5 @@ def init_app(app: Flask) -> None:
     # the limit wraps this app's login view only: each app counts for itself
     app.view_functions["auth.login"] = limiter.limit(rate, methods=["POST"])(app.view_functions["auth.login"])
     app.register_error_handler(429, _too_many)
+    if app.config.get("RATELIMIT_ENABLED", True):
+        app.before_request(_api_rate_limit(limiter, app.config.get("API_RATE_LIMIT") or settings.api_rate_limit))

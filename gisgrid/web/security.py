@@ -82,10 +82,19 @@ def secret_key(settings: Settings, *, testing: bool, ephemeral: bool = False) ->
 
 
 class SessionInterface(SecureCookieSessionInterface):
-    """Flask's signed-cookie sessions, with ``Secure`` set whenever the request came over TLS."""
+    """Flask's signed-cookie sessions, with ``Secure`` set whenever the request came over TLS.
+
+    A request authenticated by an API key gets no session cookie: a machine
+    client keeps no session, and its key must not turn into one.
+    """
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
+
+    def save_session(self, app: Flask, session, response) -> None:
+        if g.get("gisgrid_api_key") is not None:
+            return None
+        return super().save_session(app, session, response)
 
 
 _TAG = re.compile(r"<(script|style)(?![^>]*\snonce=)(?=[\s>])", re.IGNORECASE)
@@ -149,8 +158,25 @@ def init_app(app: Flask) -> None:
 
 
 def init_csrf(app: Flask) -> None:
-    """CSRF on every POST: after the access check, so that a stranger is sent to log in, not told of tokens."""
+    """CSRF on every POST: after the access check, so that a stranger is sent to log in, not told of tokens.
+
+    The one exception: a JSON request authenticated by an API key
+    (:mod:`gisgrid.web.auth`).  A browser attaches cookies to a forged
+    cross-site request, never an ``Authorization`` header, and a JSON body
+    cannot be sent across sites without a CORS preflight this app never
+    answers.  A key-authenticated form post still needs the token.
+    """
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # checked below, where the API key is known
     csrf.init_app(app)
+
+    @app.before_request
+    def _csrf_protect():
+        if request.method not in app.config.get("WTF_CSRF_METHODS", ("POST", "PUT", "PATCH", "DELETE")):
+            return None
+        if g.get("gisgrid_api_key") is not None and request.is_json:
+            return None
+        csrf.protect()
+        return None
 
     @app.errorhandler(CSRFError)
     def _csrf_error(exc: CSRFError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -95,3 +97,21 @@ def test_demo_creates_one_account_per_role(scratch_engine, settings):
     assert {a["role"] for a in accounts} == set(ROLE_NAMES)
     assert not any(a["created"] for a in again), "a second load keeps the accounts"
     assert user.username == "duanzhang" and user.roles == {"chief"}
+
+
+def test_api_keys_are_made_listed_and_revoked(cli):
+    cli("users", "add", "hotline", "--person", "1", "--generate")
+    out = cli("users", "api-key", "create", "hotline", "--name", "12345热线", ok=False)
+    assert out.exit_code != 0 and "does not hold the api_client role" in out.output  # keys are for API clients
+    cli("users", "grant", "hotline", "api_client")
+    out = cli("users", "api-key", "create", "hotline", "--name", "12345热线")
+    key = re.search(r"(gg_[0-9a-f]{12}_[A-Za-z0-9_-]{43})", out.output).group(1)
+    with cli.engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT prefix, secret_sha256 FROM api_key")).one()
+    assert key.split("_")[1] == stored.prefix and key.split("_")[2] not in stored.secret_sha256  # a digest only
+    listed = cli("users", "api-key", "list").output
+    assert f"gg_{stored.prefix}_…" in listed and "12345热线" in listed and key not in listed
+    cli("users", "api-key", "revoke", stored.prefix)
+    assert "revoked" in cli("users", "api-key", "list", "hotline").output
+    log = cli("users", "log", "--action", "api_key").output
+    assert "api_key.create" in log and "api_key.revoke" in log
