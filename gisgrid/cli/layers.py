@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from gisgrid.cli._common import engine_and_settings, handle_errors
+from gisgrid.cli._common import cli_actor, engine_and_settings, handle_errors
 
 
 @click.command("export")
@@ -63,6 +63,7 @@ def import_cmd(layer_name, path, crs_name, mapping, sheet, x, y, wkt, code, stri
 
     Bad rows are skipped and listed with their row numbers (1 = first data row).
     """
+    from gisgrid.accounts.store import record_action
     from gisgrid.db.imports import import_file
 
     engine, _ = engine_and_settings()
@@ -79,6 +80,21 @@ def import_cmd(layer_name, path, crs_name, mapping, sheet, x, y, wkt, code, stri
             x=x,
             y=y,
             wkt=wkt,
+        )
+        # every write has a known author: the import is in the audit log, in the same transaction
+        record_action(
+            conn,
+            cli_actor(),
+            f"import.{layer_name}",
+            target_type="layer",
+            target_id=layer_name,
+            detail={
+                "file": str(path),
+                "rows": summary.total,
+                "imported": summary.inserted,
+                "rejected": len(summary.rejected),
+                "strict": bool(strict),
+            },
         )
     for line in summary.lines():
         click.echo(line)

@@ -251,6 +251,15 @@ def test_cli_import_prints_rows_and_exits_nonzero(tmp_path, scratch_url):
     )
     assert out.returncode == 1, out.stderr
     assert "1 of 2 rows imported" in out.stdout and "row 2" in out.stdout
+    # the import is in the audit log, with who ran it and what it did
+    engine = sa.create_engine(scratch_url)
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.text("SELECT actor_name, action, detail FROM audit_log WHERE action LIKE 'import.%'")
+        ).one()
+    engine.dispose()
+    assert row.action == "import.cells" and row.actor_name.startswith("cli:")
+    assert row.detail["imported"] == 1 and row.detail["rejected"] == 1
 
 
 def test_a_title_row_above_the_header_is_skipped_as_geocode_skips_it(shatin_db, tmp_path):
