@@ -66,6 +66,23 @@ DEFAULT_ROAD_WIDTHS_M = {
     "living_street": 4.0,
 }
 DEFAULT_FRONTAGE_DEPTH_M = 25.0
+#: The longest written address the geocoder reads, characters: a longer one fails its row with the reason
+#: (a 120,000-character "address" is a pasted document; reading it would cost minutes and gigabytes).
+MAX_ADDRESS_CHARS = 300
+#: The longest text any cell of a batch input (import, assign, geocode, the web upload) may hold, characters:
+#: a row with a longer cell is refused and reported with its number.  Database columns of a fixed width
+#: (an id of 64, a phone number of 40) refuse longer values the same way.
+MAX_TEXT_CHARS = 10_000
+
+
+@dataclass(frozen=True)
+class TextLimits:
+    """The longest text a batch accepts, characters: any cell (``text``) and a written address (``address``)."""
+
+    text: int = MAX_TEXT_CHARS
+    address: int = MAX_ADDRESS_CHARS
+
+
 #: The secret key of a fresh checkout: known to everyone, so refused outside the demo and tests.
 DEFAULT_SECRET_KEY = "dev-only-change-me"
 #: Road classes from the highest down (OSM ``highway`` values; ``*_link`` ranks as its road): which street
@@ -135,6 +152,8 @@ class Settings:
     max_request_bytes: int = 25 * 1024 * 1024  # any request body (uploads); larger is a 413
     max_json_bytes: int = 1024 * 1024  # a JSON body (API calls, page writes)
     max_json_depth: int = 64  # deeper JSON is refused as unreadable
+    max_text_chars: int = MAX_TEXT_CHARS  # a longer cell in a batch input refuses its row (see TextLimits)
+    max_address_chars: int = MAX_ADDRESS_CHARS  # a longer written address fails its row in the geocoder
     host: str = "127.0.0.1"
     port: int = 5000
     # Background jobs (gisgrid.jobs): worker threads `gisgrid serve` starts (0: none, run `gisgrid worker`),
@@ -156,6 +175,11 @@ class Settings:
     photo_max_bytes: int = 10 * 1024 * 1024  # one photo (JPEG, PNG or WebP); larger is refused
     photo_max_pixels: int = 40_000_000  # a decompression bomb is refused, not decoded
     photo_thumb_px: int = 320  # the longer side of a thumbnail
+
+    @property
+    def text_limits(self) -> TextLimits:
+        """The text limits of every batch entry point (import, assign, geocode, the web upload)."""
+        return TextLimits(text=int(self.max_text_chars), address=int(self.max_address_chars))
 
     @property
     def managed(self) -> bool:

@@ -730,7 +730,7 @@ def _geocode_upload(ctx: JobContext) -> dict:
     with ctx.engine.connect() as conn:
         gazetteers = ctx.snapshots.gazetteers.get(conn)
         deployment = ctx.snapshots.deployment.get(conn)
-    return geocode_upload(folder, gazetteers, deployment, progress=ctx.progress)
+    return geocode_upload(folder, gazetteers, deployment, progress=ctx.progress, limits=ctx.settings.text_limits)
 
 
 @job_kind(CASES_TICK)

@@ -44,7 +44,7 @@ def geocode_cmd(src, column, dst, sheet, category, date_col, code, no_resume, qu
         raise click.BadParameter(f"file not found: {src}", param_hint="SRC")
     suffix = src_path.suffix.lower() if src_path.suffix.lower() in {".csv", ".xlsx"} else ".csv"
     dst_path = Path(dst) if dst else src_path.with_name(src_path.stem + ".geocoded" + suffix)
-    deployment, engine, _ = deployment_engine_settings()
+    deployment, engine, settings = deployment_engine_settings()
     with engine.connect() as conn:
         gazetteers = load_gazetteer(conn, jurisdiction_code=code)
     result = geocode_route_file(
@@ -58,6 +58,7 @@ def geocode_cmd(src, column, dst, sheet, category, date_col, code, no_resume, qu
         date=date_col,
         progress=not quiet,
         resume=not no_resume,
+        limits=settings.text_limits,
     )
     for line in result.lines():
         click.echo(line)

@@ -20,9 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gisgrid.config import TextLimits
 from gisgrid.errors import FileFormatError, InputError
 from gisgrid.geocode.gazetteer import Gazetteer
 from gisgrid.geocode.match import GeocodeResult, geocode
+from gisgrid.io.rows import RowProblems, check_text_lengths
 from gisgrid.io.tables import UnreadableTable, open_table
 from gisgrid.io.write import csv_bytes, write_table
 
@@ -68,7 +70,14 @@ def added_names(columns, names=RESULT_COLUMNS) -> dict[str, str]:
     return out
 
 
-def geocode_table(frame: pd.DataFrame, column: str, gazetteer: Gazetteer, *, cache: dict | None = None) -> pd.DataFrame:
+def geocode_table(
+    frame: pd.DataFrame,
+    column: str,
+    gazetteer: Gazetteer,
+    *,
+    cache: dict | None = None,
+    limits: TextLimits | None = None,
+) -> pd.DataFrame:
     """Geocode the addresses in one column of a table.
 
     Parameters
@@ -80,6 +89,10 @@ def geocode_table(frame: pd.DataFrame, column: str, gazetteer: Gazetteer, *, cac
     gazetteer : Gazetteer
     cache : dict, optional
         Results by address text, shared between calls (chunks of one file).
+    limits : TextLimits, optional
+        A row whose address is longer than ``limits.address``, or with any
+        other cell longer than ``limits.text``, is not geocoded: it comes out
+        'failed' with the reason (default :class:`gisgrid.config.TextLimits`).
 
     Returns
     -------
@@ -97,14 +110,18 @@ def geocode_table(frame: pd.DataFrame, column: str, gazetteer: Gazetteer, *, cac
     """
     _check_column(frame.columns, column)
     cache = {} if cache is None else cache
-    text = frame[column].astype(object).where(frame[column].notna(), "").astype(str)
+    limits = limits or TextLimits()
+    refused = RowProblems(len(frame), ("too_long",))
+    others = [i for i, c in enumerate(frame.columns) if c != column]
+    check_text_lengths(frame.iloc[:, others], refused, "too_long", limit=limits.text)
+    text = frame[column].astype(object).where(frame[column].notna() & refused.ok, "").astype(str)
     codes, uniques = pd.factorize(text, sort=False)
     results: list[GeocodeResult] = []
     for value in uniques:
         hit = cache.get(value)
         if hit is None:
             try:
-                hit = geocode(value, gazetteer)
+                hit = geocode(value, gazetteer, max_chars=limits.address)
             except Exception as exc:  # noqa: BLE001 - one address must not stop the file; the row says why
                 LOGGER.exception("geocoding %r failed", value)
                 hit = GeocodeResult(
@@ -121,6 +138,10 @@ def geocode_table(frame: pd.DataFrame, column: str, gazetteer: Gazetteer, *, cac
         [(r.lon, r.lat, r.quality, r.confidence, r.matched_name or "", r.note) for r in results], dtype=object
     ).reshape(len(results), 6)
     picked = table[codes] if len(codes) else np.empty((0, 6), dtype=object)
+    if not refused.ok.all():
+        bad = ~refused.ok
+        picked[bad] = (np.nan, np.nan, "failed", 0.0, "", "")
+        picked[bad, 5] = refused.messages()[bad]
     out = frame.copy()
     for i, (name, target) in enumerate(added_names(frame.columns).items()):
         values = picked[:, i]
@@ -253,6 +274,7 @@ def geocode_file(
     resume: bool = True,
     chunk_rows: int = CHUNK_ROWS,
     max_rows: int | None = None,
+    limits: TextLimits | None = None,
 ) -> GeocodeFileResult:
     """Geocode a CSV or XLSX file into ``dst`` (CSV or XLSX, by its suffix), resumably.
 
@@ -279,6 +301,8 @@ def geocode_file(
     max_rows : int, optional
         Stop after about this many rows (rounded up to whole chunks) in this
         call; a later call resumes.
+    limits : TextLimits, optional
+        The longest address and cell read; a row over them fails with the reason.
 
     Returns
     -------
@@ -292,7 +316,7 @@ def geocode_file(
     cache: dict = {}
 
     def process(chunk: pd.DataFrame) -> pd.DataFrame:
-        out = geocode_table(chunk, column, gazetteer, cache=cache)
+        out = geocode_table(chunk, column, gazetteer, cache=cache, limits=limits)
         for q, n in out[names["quality"]].value_counts().items():
             counts[q] = counts.get(q, 0) + int(n)
         return out

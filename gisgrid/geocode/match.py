@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
+from gisgrid.config import MAX_ADDRESS_CHARS
 from gisgrid.geocode.divisions import code_prefix, codes_overlap, split_divisions
 from gisgrid.geocode.gazetteer import BOTH_SIDES, Gazetteer, StreetMatch, _middle_number, bare_area
 from gisgrid.geocode.parse import (
@@ -93,7 +94,9 @@ def _failed(reason: str, *, outside: bool = False) -> GeocodeResult:
     return GeocodeResult(math.nan, math.nan, "failed", 0.0, None, reason, outside)
 
 
-def geocode(address: str | ParsedAddress | None, gazetteer: Gazetteer) -> GeocodeResult:
+def geocode(
+    address: str | ParsedAddress | None, gazetteer: Gazetteer, *, max_chars: int = MAX_ADDRESS_CHARS
+) -> GeocodeResult:
     """Locate one address.
 
     Parameters
@@ -101,13 +104,18 @@ def geocode(address: str | ParsedAddress | None, gazetteer: Gazetteer) -> Geocod
     address : str or ParsedAddress
         Written address, or one already parsed with :func:`parse_address`.
     gazetteer : Gazetteer
+    max_chars : int
+        A written address longer than this fails unread (the work per address
+        is bounded; :data:`gisgrid.config.MAX_ADDRESS_CHARS` by default).
 
     Returns
     -------
     GeocodeResult
-        Never raises for bad text: empty or unmatched addresses give quality
-        ``'failed'`` with the reason in ``note``.
+        Never raises for bad text: empty, too long or unmatched addresses give
+        quality ``'failed'`` with the reason in ``note``.
     """
+    if isinstance(address, str) and len(address) > max_chars:
+        return _failed(too_long(len(address), max_chars))
     if (
         isinstance(address, str)
         and (bracket := _BRACKETS_RE.search(address))
@@ -153,6 +161,11 @@ def geocode(address: str | ParsedAddress | None, gazetteer: Gazetteer) -> Geocod
             _join(result.note, f"written as {parsed.relation} of the place"),
         )
     return result
+
+
+def too_long(length: int, max_chars: int) -> str:
+    """Why an address of ``length`` characters is not read."""
+    return f"the address has {length:,} characters; addresses of at most {max_chars:,} are read: shorten it"
 
 
 #: A part in brackets: 新城市广场（沙田正街18号）, 人民路5号(北门).

@@ -29,6 +29,10 @@ from gisgrid.geocode.divisions import split_divisions
 LOGGER = logging.getLogger(__name__)
 
 KINDS = ("house", "intersection", "road_part", "landmark", "street", "empty")
+#: The parser reads at most this many characters of a text (its parse window): the work per address is
+#: bounded whatever is written.  The geocoder refuses longer addresses before parsing
+#: (:data:`gisgrid.config.MAX_ADDRESS_CHARS`, lower); this bound holds for every other caller.
+PARSE_WINDOW = 1_000
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"  # with Ext. B+ (輋 → 𪨶)
 _CJK_RE = re.compile(f"[{_CJK}]")
@@ -190,7 +194,7 @@ class ParsedAddress:
     Attributes
     ----------
     raw : str
-        The text as given.
+        The text as given (its first :data:`PARSE_WINDOW` characters).
     kind : {'house', 'intersection', 'road_part', 'landmark', 'street', 'empty'}
     street : str or None
         Street name as written (half-width, simplified characters).
@@ -430,7 +434,7 @@ def parse_house_number(text: str | None) -> tuple[int | None, str, int | None, s
     """
     if text is None:
         return None, "", None, ""
-    cleaned = clean_text(str(text))
+    cleaned = clean_text(str(text)[:PARSE_WINDOW])
     m = _HOUSE_NUMBER_RE.match(cleaned)
     if not m:
         # 'Keskuskatu 5': a street name written into the number field
@@ -450,7 +454,8 @@ def parse_address(text, *, by_endings: bool = True) -> ParsedAddress:
     Parameters
     ----------
     text : str or None
-        The address as written; None/NaN/blank gives kind ``'empty'``.
+        The address as written; None/NaN/blank gives kind ``'empty'``.  Only its
+        first :data:`PARSE_WINDOW` characters are read (``raw`` holds them).
     by_endings : bool
         Read towns and villages off the start by their endings (镇/街道/村 …).
         False keeps them in the name: the reading for 新城市广场门口 or
@@ -465,7 +470,7 @@ def parse_address(text, *, by_endings: bool = True) -> ParsedAddress:
     >>> parse_address("5 Main Street").street
     'Main Street'
     """
-    raw = "" if text is None or (isinstance(text, float) and text != text) else str(text)
+    raw = _window(text)
     cleaned = clean_text(raw)
     if not cleaned or not re.search(r"\w", cleaned):
         return ParsedAddress(raw=raw, kind="empty")
@@ -474,10 +479,17 @@ def parse_address(text, *, by_endings: bool = True) -> ParsedAddress:
     return _parse_latin(raw, cleaned)
 
 
+def _window(text) -> str:
+    """The text the parser reads: None/NaN as empty, at most :data:`PARSE_WINDOW` characters."""
+    if text is None or (isinstance(text, float) and text != text):
+        return ""
+    return str(text)[:PARSE_WINDOW]
+
+
 def landmark_reading(text) -> ParsedAddress:
     """The whole text as one landmark (and its relation): 龙岗区人民医院门口, 花园城第1期, with no
     prefix, number or crossing read off; for checking against known landmark names."""
-    raw = "" if text is None or (isinstance(text, float) and text != text) else str(text)
+    raw = _window(text)
     cleaned = clean_text(raw)
     name = cleaned.replace(" ", "") if has_cjk(cleaned) else cleaned
     for word in sorted(RELATIONS, key=len, reverse=True):

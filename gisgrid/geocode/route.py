@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gisgrid.config import TextLimits
 from gisgrid.geocode import batch
 from gisgrid.geocode.batch import RESULT_COLUMNS, added_names, read_table, xlsx_number_columns
 from gisgrid.geocode.store import AreaGazetteers
@@ -184,6 +185,7 @@ def geocode_and_route(
     category: str | None = None,
     date: str | None = None,
     caches: dict | None = None,
+    limits: TextLimits | None = None,
 ) -> pd.DataFrame:
     """Geocode ``column`` and route the located rows: the input columns + :data:`ADDED_COLUMNS`.
 
@@ -197,7 +199,7 @@ def geocode_and_route(
     for col in (column, category, date):
         if col is not None:
             batch._check_column(frame.columns, col)
-    geocoded = gazetteers.geocode_table(frame, column, caches=caches)
+    geocoded = gazetteers.geocode_table(frame, column, caches=caches, limits=limits)
     return route_located(geocoded, deployment, output_names(frame.columns), category=category, date=date)
 
 
@@ -244,6 +246,7 @@ def geocode_route_file(
     resume: bool = True,
     chunk_rows: int = CHUNK_ROWS,
     max_rows: int | None = None,
+    limits: TextLimits | None = None,
 ) -> RouteFileResult:
     """Geocode and route a CSV or XLSX file into ``dst`` (.csv or .xlsx), resumably; rows in = rows out.
 
@@ -266,6 +269,8 @@ def geocode_route_file(
     chunk_rows : int
     max_rows : int, optional
         Stop after about this many rows in this call (a later call resumes).
+    limits : TextLimits, optional
+        The longest address and cell read; a row over them fails with the reason.
 
     Returns
     -------
@@ -285,7 +290,9 @@ def geocode_route_file(
 
     def process(chunk: pd.DataFrame) -> pd.DataFrame:
         nonlocal with_owner, to_review
-        out = geocode_and_route(chunk, column, gazetteers, deployment, category=category, date=date, caches=caches)
+        out = geocode_and_route(
+            chunk, column, gazetteers, deployment, category=category, date=date, caches=caches, limits=limits
+        )
         for q, n in out[names["quality"]].value_counts().items():
             counts[q] = counts.get(q, 0) + int(n)
         with_owner += int(out[names["owner_name"]].astype(str).str.strip().ne("").sum())

@@ -20,6 +20,7 @@ import shapely
 import sqlalchemy as sa
 
 from gisgrid import crs
+from gisgrid.config import TextLimits
 from gisgrid.geocode.batch import added_names, geocode_table
 from gisgrid.geocode.gazetteer import Gazetteer
 from gisgrid.geocode.match import QUALITIES, GeocodeResult, geocode
@@ -47,7 +48,9 @@ class AreaGazetteers:
             return GeocodeResult(np.nan, np.nan, "failed", 0.0, None, "the gazetteer is empty: import streets first")
         return max(results, key=lambda r: (r.ok, r.confidence, -QUALITY_RANK.get(r.quality, 99)))
 
-    def geocode_table(self, frame: pd.DataFrame, column: str, *, caches: dict | None = None) -> pd.DataFrame:
+    def geocode_table(
+        self, frame: pd.DataFrame, column: str, *, caches: dict | None = None, limits: TextLimits | None = None
+    ) -> pd.DataFrame:
         """:func:`gisgrid.geocode.geocode_table` against every area, keeping per row the best result.
 
         Parameters
@@ -58,6 +61,8 @@ class AreaGazetteers:
             Column of written addresses.
         caches : dict, optional
             Per-area result caches shared between calls (chunks of one file).
+        limits : TextLimits, optional
+            The longest address and cell read (see :func:`gisgrid.geocode.geocode_table`).
 
         Returns
         -------
@@ -74,7 +79,7 @@ class AreaGazetteers:
         best = None
         best_key = None
         for epsg, gaz in self.areas.items():
-            out = geocode_table(frame, column, gaz, cache=caches.setdefault(epsg, {}))
+            out = geocode_table(frame, column, gaz, cache=caches.setdefault(epsg, {}), limits=limits)
             quality, confidence = out[names["quality"]], out[names["confidence"]]
             key = (
                 quality.ne("failed").to_numpy(dtype=float) * 10.0

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gisgrid.config import Settings
+from gisgrid.config import Settings, TextLimits
 from gisgrid.errors import InputError
 from gisgrid.geocode.batch import read_table
 from gisgrid.geocode.route import geocode_and_route, needs_review, output_names
@@ -112,6 +112,7 @@ def geocode_upload(
     *,
     progress: Callable[..., None] | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    limits: TextLimits | None = None,
 ) -> dict:
     """Geocode and route the upload in ``folder`` into its ``result.csv``; counts for the summary.
 
@@ -126,6 +127,8 @@ def geocode_upload(
         called after each chunk.
     chunk_rows : int
         Rows per chunk (results do not depend on it: the chunks share one cache).
+    limits : TextLimits, optional
+        The longest address and cell read; a row over them fails with the reason.
 
     Returns
     -------
@@ -158,6 +161,7 @@ def geocode_upload(
                 category=meta.get("category"),
                 date=meta.get("date"),
                 caches=caches,
+                limits=limits,
             )
         )
         done = min(start + chunk_rows, total)

@@ -66,3 +66,46 @@ class RowProblems:
     def reasons(self) -> dict[int, str]:
         """Position → messages of every row with a problem."""
         return {int(i): str(self.messages()[i]) for i in np.flatnonzero(~self.ok)}
+
+
+def text_lengths(values) -> np.ndarray:
+    """Characters of each text value (0 for missing values and anything that is not text), as integers."""
+    import pandas as pd  # noqa: PLC0415 - this module otherwise needs numpy only
+
+    series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object))
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        series = series.astype(object)
+    if series.dtype == object:
+        is_text = series.map(lambda v: isinstance(v, str), na_action="ignore").fillna(False).astype(bool)
+        series = series.where(is_text).astype(object)
+        return series.map(len, na_action="ignore").fillna(0).to_numpy(dtype=np.int64)
+    if not pd.api.types.is_string_dtype(series.dtype):
+        return np.zeros(len(series), dtype=np.int64)
+    return series.str.len().fillna(0).to_numpy(dtype=np.int64)
+
+
+def check_text_lengths(frame, problems: RowProblems, code: str, *, limit: int, limits=None) -> None:
+    """Record ``code`` for each row with a text cell longer than its column allows.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The rows, in the order of ``problems``.
+    problems : RowProblems
+    code : str
+        One of ``problems``' codes (``"too_long"``).
+    limit : int
+        Characters any text cell may hold (:attr:`gisgrid.config.TextLimits.text`).
+    limits : mapping of str to int, optional
+        Narrower limits of single columns (a database column of fixed width:
+        an id of 64 characters, a phone number of 40).
+    """
+    limits = dict(limits or {})
+    for position, column in enumerate(frame.columns):
+        most = min(limit, limits.get(str(column), limit))
+        lengths = text_lengths(frame.iloc[:, position])
+        over = np.flatnonzero(lengths > most)
+        if over.size:
+            problems.add(
+                over, code, [f"{str(column)!r} has {n:,} characters; at most {most:,} fit" for n in lengths[over]]
+            )

@@ -160,7 +160,7 @@ def _new_job(name: str, data: bytes, form: dict) -> str:
             jobs.enqueue(conn, jobs.GEOCODE_UPLOAD, {"name": name}, job_id=job, user_id=current_user.id)
         return job
     try:
-        uploads.geocode_upload(path, gazetteers, _deployment())
+        uploads.geocode_upload(path, gazetteers, _deployment(), limits=settings.text_limits)
     except Exception:
         uploads.discard(path)
         raise

@@ -501,10 +501,10 @@ def test_broken_street_geometry_does_not_stop_geocoding():
 def test_one_failing_address_does_not_stop_the_batch(town, monkeypatch):
     real = batch.geocode
 
-    def flaky(value, gaz):
+    def flaky(value, gaz, **kwargs):
         if value == "人民路4号":
             raise RuntimeError("boom")
-        return real(value, gaz)
+        return real(value, gaz, **kwargs)
 
     monkeypatch.setattr(batch, "geocode", flaky)
     out = geocode_table(pd.DataFrame({"addr": ["人民路2号", "人民路4号", "人民路10号"]}), "addr", town)
