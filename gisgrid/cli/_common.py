@@ -16,7 +16,8 @@ LOGGER = logging.getLogger(__name__)
 
 
 def handle_errors(fn):
-    """Print a :class:`GisgridError` as one line (``error: …`` on stderr) and exit with status 2."""
+    """Print a :class:`GisgridError`, or the database going away, as one line (``error: …`` on stderr)
+    and exit with status 2."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -25,8 +26,35 @@ def handle_errors(fn):
         except GisgridError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+        except Exception as exc:
+            reason = database_trouble(exc)
+            if reason is None:
+                raise
+            LOGGER.debug("database error", exc_info=exc)
+            click.echo(f"error: {reason}", err=True)
+            sys.exit(2)
 
     return wrapper
+
+
+def database_trouble(exc: BaseException) -> str | None:
+    """One line for an error of the database connection or server, or None for any other error.
+
+    The command's transaction was rolled back with it, so nothing of it is stored.
+    """
+    import sqlalchemy as sa  # noqa: PLC0415 - only when something failed
+
+    if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        said = f" ({first[0]})" if first else ""
+        return (
+            f"the database stopped answering{said}; nothing of this command was stored: "
+            "check that it runs (gisgrid db status) and run the command again"
+        )
+    if isinstance(exc, sa.exc.DBAPIError):
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        return f"the database refused the data ({first[0] if first else type(exc).__name__}); nothing was stored"
+    return None
 
 
 def engine_and_settings(settings: Settings | None = None):

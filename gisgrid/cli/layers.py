@@ -57,11 +57,15 @@ IMPORT_LAYERS = ["jurisdictions", "streets", "segments", "cells", "owners", "rep
 @click.option("--wkt", help="WKT geometry column (CSV, XLSX).")
 @click.option("--jurisdiction", "code", help="Division code the rows belong to.")
 @click.option("--strict", is_flag=True, help="Load nothing when any row is bad.")
+@click.option("--again", is_flag=True, help="Import the file even if the same file was imported before.")
 @handle_errors
-def import_cmd(layer_name, path, crs_name, mapping, sheet, x, y, wkt, code, strict) -> None:
+def import_cmd(layer_name, path, crs_name, mapping, sheet, x, y, wkt, code, strict, again) -> None:
     """Import LAYER from PATH (GeoJSON, GeoPackage, zipped Shapefile, CSV or XLSX) in one transaction.
 
-    Bad rows are skipped and listed with their row numbers (1 = first data row).
+    Bad rows are skipped and listed with their row numbers (1 = first data row).  Columns named in
+    Chinese or English (编号, 地点, 类别, 描述, 时间 …) are recognised; the columns not used are listed.
+    A report with the source and id of a stored one updates it; a file imported before is recognised
+    by its checksum and not imported again (unless --again).
     """
     from gisgrid.accounts.store import record_action
     from gisgrid.db.imports import import_file
@@ -80,6 +84,7 @@ def import_cmd(layer_name, path, crs_name, mapping, sheet, x, y, wkt, code, stri
             x=x,
             y=y,
             wkt=wkt,
+            again=again,
         )
         # every write has a known author: the import is in the audit log, in the same transaction
         record_action(

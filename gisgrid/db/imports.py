@@ -1,12 +1,20 @@
 """``gisgrid import LAYER FILE``: validated rows into the database, in one transaction.
 
-Every row of the file ends up either inserted or listed with its row number
+Every row of the file ends up either stored or listed with its row number
 and reason.  With ``strict=True`` a single bad row loads nothing.
+
+Columns are read by their names in Chinese or English (编号 → id, 地点 →
+address, :mod:`gisgrid.io.fields`); the columns not used are named in the
+summary.  A text longer than its database column (an id of 65 characters) or
+than ``max_text_chars`` refuses its row.  Imports are idempotent: a report with
+the source and id of a stored one updates it, and a file imported before (the
+same bytes) is recognised and not imported again unless asked.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +32,8 @@ from gisgrid.db.areas import served_areas
 from gisgrid.db.layers import insert_frame
 from gisgrid.errors import FileFormatError, InputError
 from gisgrid.io import tables
+from gisgrid.io.fields import recognise_columns
+from gisgrid.io.rows import RowProblems, check_text_lengths
 
 LOGGER = logging.getLogger(__name__)
 
@@ -58,17 +68,37 @@ class Problem:
 
 @dataclass
 class ImportSummary:
+    """What an import did: rows in = ``inserted + updated + len(rejected)``.
+
+    ``renamed`` are the columns read by another name (编号 → id), ``unused``
+    the columns nothing was read from; ``previous`` says when the same file
+    (by checksum) was imported before, if it was and nothing was imported now.
+    """
+
     layer: str
     total: int
     inserted: int = 0
     rejected: list[Problem] = field(default_factory=list)
     repaired: list[Problem] = field(default_factory=list)
+    updated: int = 0
+    renamed: dict[str, str] = field(default_factory=dict)
+    unused: tuple[str, ...] = ()
+    previous: str | None = None
+    checksum: str = ""
 
     def lines(self) -> list[str]:
+        if self.previous is not None:
+            return [f"{self.layer}: {self.previous}"]
+        stored = self.inserted + self.updated
+        how = f" ({self.inserted} new, {self.updated} updated)" if self.updated else ""
         out = [
-            f"{self.layer}: {self.inserted} of {self.total} rows imported, {len(self.rejected)} skipped, "
+            f"{self.layer}: {stored} of {self.total} rows imported{how}, {len(self.rejected)} skipped, "
             f"{len(self.repaired)} repaired"
         ]
+        if self.renamed:
+            out.append("  columns read as: " + ", ".join(f"{c} → {f}" for c, f in self.renamed.items()))
+        if self.unused:
+            out.append(f"  columns not used: {', '.join(self.unused)} (read one as a field with --map FIELD=COLUMN)")
         out += [f"  skipped {p}" for p in sorted(self.rejected, key=lambda p: p.row)]
         out += [f"  repaired {p}" for p in sorted(self.repaired, key=lambda p: p.row)]
         return out
@@ -116,6 +146,12 @@ def read_table(path: str | Path, *, sheet: str | None = None) -> tuple[pd.DataFr
 
 class _Importer:
     expected_geom: str | None = None
+    #: The fields the importer reads (a column of another name is read as one: :mod:`gisgrid.io.fields`).
+    fields: tuple[str, ...] = ()
+    #: This layer's own names for a field, tried before the common ones.
+    aliases: dict[str, tuple[str, ...]] = {}
+    #: Field → the (table, column) it is stored in, for fields stored in a column of fixed width.
+    widths: dict[str, tuple[str, str]] = {}
 
     def __init__(
         self,
@@ -170,6 +206,9 @@ class _Importer:
 
 class _Jurisdictions(_Importer):
     expected_geom = "polygon"
+    fields = ("code", "name", "level", "parent_code")
+    aliases = {"code": ("编号",)}
+    widths = {"code": ("jurisdiction", "code"), "parent_code": ("jurisdiction", "code")}
 
     def run(self, frame: gpd.GeoDataFrame) -> int:
         ids = self.jurisdiction_ids()
@@ -217,6 +256,13 @@ class _Jurisdictions(_Importer):
 
 class _Streets(_Importer):
     expected_geom = "line"
+    fields = ("name", "aliases", "name_en", "name_osm", "road_class", "highway", "jurisdiction", "id", "osm_id")
+    widths = {
+        "road_class": ("street", "road_class"),
+        "highway": ("street", "road_class"),
+        "id": ("street", "source_id"),
+        "osm_id": ("street", "source_id"),
+    }
 
     def run(self, frame: gpd.GeoDataFrame) -> int:
         ids = self.jurisdiction_ids()
@@ -259,6 +305,8 @@ class _Segments(_Importer):
     """Segment areas (polygons) naming their street; the centerline is the street inside the area."""
 
     expected_geom = "polygon"
+    fields = ("street", "name", "seq", "from_name", "to_name")
+    aliases = {"street": ("路名", "道路名称")}
 
     def run(self, frame: gpd.GeoDataFrame) -> int:
         inserted = 0
@@ -314,6 +362,9 @@ class _Segments(_Importer):
 
 class _Cells(_Importer):
     expected_geom = "polygon"
+    fields = ("code", "jurisdiction")
+    aliases = {"code": ("编号",)}
+    widths = {"code": ("grid_cell", "code"), "jurisdiction": ("jurisdiction", "code")}
 
     def run(self, frame: gpd.GeoDataFrame) -> int:
         ids = self.jurisdiction_ids()
@@ -344,6 +395,8 @@ class _Reports(_Importer):
     the deadline ``due_at`` comes from :func:`gisgrid.cases.workflow.deadlines`."""
 
     expected_geom = "point"
+    fields = ("id", "category", "reported_at", "status", "source", "address", "description")
+    widths = {"id": ("report", "external_id"), "source": ("report", "source"), "status": ("report", "status")}
 
     def run(self, frame: gpd.GeoDataFrame) -> int:
         from gisgrid.cases.workflow import WorkingTime, deadlines  # the one deadline rule (pure)
@@ -408,11 +461,64 @@ class _Reports(_Importer):
             )
             for r, d in zip(rows, due):
                 r["due_at"] = None if pd.isna(d) else d.to_pydatetime()
-        insert_frame(self.conn, "report", pd.DataFrame(rows), returning=None)
-        return len(rows)
+        return self.store(rows, with_status="status" in frame.columns)
+
+    #: Columns an import updates in a stored report of the same source and id (status only when the file has one:
+    #: a report dispatched since is not set back to 'reported' by a file that does not say).
+    UPDATED = ("geom", "category_id", "reported_at", "due_at", "address", "description")
+
+    def store(self, rows: list[dict], *, with_status: bool) -> int:
+        """Insert the new reports; a row whose source and id are stored already updates that report.
+
+        Returns the number inserted; ``summary.updated`` counts the updated ones.
+        """
+        keyed = [r for r in rows if r["external_id"]]
+        stored: set[tuple[str, str]] = set()
+        if keyed:
+            # one import at a time looks ids up and stores them: two at once would both find none
+            self.conn.execute(sa.text("LOCK TABLE report IN SHARE ROW EXCLUSIVE MODE"))
+            stored = {
+                (e, s)
+                for e, s in self.conn.execute(
+                    sa.text(
+                        "SELECT DISTINCT external_id, coalesce(source, '') FROM report WHERE external_id = ANY(:ids)"
+                    ),
+                    {"ids": sorted({r["external_id"] for r in keyed})},
+                )
+            }
+
+        def known(r: dict) -> bool:
+            return bool(r["external_id"]) and (r["external_id"], r["source"] or "") in stored
+
+        updates = [r for r in rows if known(r)]
+        if updates:
+            columns = (*self.UPDATED, "status") if with_status else self.UPDATED
+            sets = ", ".join(
+                f"{c} = ST_SetSRID(ST_GeomFromWKB(:{c}), {crs.STORAGE_SRID})" if c == "geom" else f"{c} = :{c}"
+                for c in columns
+            )
+            self.conn.execute(
+                sa.text(
+                    f"UPDATE report SET {sets} "
+                    "WHERE external_id = :external_id AND coalesce(source, '') = coalesce(:source, '')"
+                ),
+                [{**{c: r[c] for c in columns}, "geom": shapely.to_wkb(r["geom"]), **_key(r)} for r in updates],
+            )
+        inserts = [r for r in rows if not known(r)]
+        insert_frame(self.conn, "report", pd.DataFrame(inserts), returning=None)
+        self.summary.updated = len(updates)
+        return len(inserts)
+
+
+def _key(row: dict) -> dict:
+    return {"external_id": row["external_id"], "source": row["source"]}
 
 
 class _Owners(_Importer):
+    fields = ("target_type", "target", "role", "person", "phone", "title", "department", "valid_from", "valid_to")
+    aliases = {"person": ("姓名",)}
+    widths = {"phone": ("person", "phone"), "role": ("owner_assignment", "role")}
+
     def run(self, frame: pd.DataFrame) -> int:
         depts = dict(self.conn.execute(sa.text("SELECT code, id FROM department")).all())
         dept_names = dict(self.conn.execute(sa.text("SELECT name, id FROM department")).all())
@@ -496,6 +602,9 @@ class _Addresses(_Importer):
     """
 
     expected_geom = "point"
+    fields = ("street", "housenumber", "name", "source_id", "id", "osm_id", "jurisdiction")
+    aliases = {"street": ("路名", "道路名称")}
+    widths = {"source_id": ("address_point", "source_id"), "id": ("address_point", "source_id")}
 
     def run(self, frame: gpd.GeoDataFrame) -> int:
         ids = self.jurisdiction_ids()
@@ -553,12 +662,21 @@ def import_file(
     y: str | None = None,
     wkt: str | None = None,
     settings: Settings | None = None,
+    again: bool = False,
 ) -> ImportSummary:
     """Import ``path`` into ``layer_name`` on ``conn`` (the caller's transaction).
 
     ``settings`` (default: loaded) give the ``timezone`` of report times
     written without an offset, unless the place's jurisdiction has its own,
-    and the working time of deadlines.
+    the working time of deadlines and ``max_text_chars``.
+
+    Columns named in Chinese or English are read as the layer's fields
+    (:func:`gisgrid.io.fields.recognise_columns`; ``mapping`` names others),
+    and the columns not used are listed in the summary.  A row with a text
+    longer than its database column, or than ``max_text_chars``, is rejected.
+    A report whose source and id are stored already is updated, not stored
+    twice.  A file whose bytes were imported before into the same layer is
+    not imported again (``summary.previous`` says when it was) unless ``again``.
 
     Raises
     ------
@@ -569,6 +687,11 @@ def import_file(
     if layer_name not in _IMPORTERS:
         raise InputError(f"cannot import {layer_name!r}; layers: {', '.join(IMPORTABLE)}")
     importer_cls = _IMPORTERS[layer_name]
+    settings = settings or load_settings()
+    checksum = _checksum(Path(path), sheet) if Path(path).is_file() else ""
+    previous = None if again or not checksum else _previous_import(conn, layer_name, checksum, Path(path).name)
+    if previous is not None:
+        return ImportSummary(layer_name, total=0, previous=previous, checksum=checksum)
     if layer_name == "owners":
         frame, malformed = read_table(path, sheet=sheet)
         if mapping:
@@ -604,6 +727,8 @@ def import_file(
             rejected=[Problem(p.row, p.reason) for p in result.rejected],
             repaired=[Problem(p.row, p.reason) for p in result.repaired],
         )
+    summary.checksum = checksum
+    frame = _fields(conn, frame, importer_cls, summary, settings)
     importer = importer_cls(conn, summary, jurisdiction_code=jurisdiction_code, settings=settings)
     summary.inserted = importer.run(frame) if len(frame) else 0
     if strict and summary.rejected:
@@ -611,4 +736,106 @@ def import_file(
             f"{len(summary.rejected)} of {summary.total} rows rejected, nothing imported (--strict): "
             + "; ".join(str(p) for p in sorted(summary.rejected, key=lambda p: p.row)[:20])
         )
+    _log_import(conn, summary, Path(path).name)
     return summary
+
+
+#: Columns of a read table that are not the file's attributes.
+_NOT_ATTRIBUTES = ("row", "geometry")
+
+
+def _fields(
+    conn: sa.Connection, frame: pd.DataFrame, importer_cls: type[_Importer], summary: ImportSummary, settings: Settings
+) -> pd.DataFrame:
+    """The rows the importer gets: columns read as its fields, rows with a text too long rejected.
+
+    ``summary`` gets the columns read by another name, the columns not used and
+    the rejected rows (their numbers, and the column and its length).
+    """
+    found = recognise_columns(frame.columns, importer_cls.fields, aliases=importer_cls.aliases, used=_NOT_ATTRIBUTES)
+    summary.renamed, summary.unused = found.renames, found.unused
+    fields_of = {column: found.renames.get(column, column) for column in frame.columns}
+    widths = _column_widths(conn, importer_cls.widths)
+    limits = {column: widths[f] for column, f in fields_of.items() if f in widths}
+    attributes = [c for c in frame.columns if c not in _NOT_ATTRIBUTES]
+    problems = RowProblems(len(frame), ("too_long", "duplicate_id"))
+    check_text_lengths(frame[attributes], problems, "too_long", limit=settings.max_text_chars, limits=limits)
+    if "id" in found.renames.values():  # the reader checked a column named id only
+        from gisgrid.io._validate import Findings, check_duplicate_ids
+
+        findings = Findings(len(frame))
+        column = next(c for c, f in found.renames.items() if f == "id")
+        check_duplicate_ids(frame[column], frame["row"].to_numpy(), findings, column=column)
+        for pos, reasons in findings.rejected.items():
+            problems.add(np.array([pos]), "duplicate_id", reasons)
+    rows = frame["row"].to_numpy()
+    for pos, reason in problems.reasons().items():
+        summary.rejected.append(Problem(int(rows[pos]), reason))
+    return frame.loc[problems.ok].rename(columns=found.renames)
+
+
+def _column_widths(conn: sa.Connection, wanted: dict[str, tuple[str, str]]) -> dict[str, int]:
+    """Field → characters its database column holds, for the fields stored in a column of fixed width."""
+    if not wanted:
+        return {}
+    found = conn.execute(
+        sa.text(
+            "SELECT table_name, column_name, character_maximum_length FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND character_maximum_length IS NOT NULL "
+            "AND table_name = ANY(:tables)"
+        ),
+        {"tables": sorted({table for table, _ in wanted.values()})},
+    ).all()
+    width = {(table, column): int(n) for table, column, n in found}
+    return {f: width[where] for f, where in wanted.items() if where in width}
+
+
+def _checksum(path: Path, sheet: str | None = None) -> str:
+    """SHA-256 of a file's bytes (and of the sheet named, another sheet being other data), as 64 hex digits."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    if sheet is not None:
+        digest.update(f"\0sheet={sheet}".encode())
+    return digest.hexdigest()
+
+
+def _previous_import(conn: sa.Connection, layer: str, checksum: str, name: str) -> str | None:
+    """Why the file is not imported again: when its bytes were imported into ``layer`` before; None if never."""
+    before = conn.execute(
+        sa.text(
+            "SELECT file_name, imported_at, rows, inserted + updated AS stored FROM import_log "
+            "WHERE layer = :layer AND checksum = :checksum ORDER BY id DESC LIMIT 1"
+        ),
+        {"layer": layer, "checksum": checksum},
+    ).first()
+    if before is None:
+        return None
+    as_name = "" if before.file_name == name else f" as {before.file_name}"
+    return (
+        f"{name} was imported before{as_name} on {before.imported_at:%Y-%m-%d %H:%M} "
+        f"({before.stored} of {before.rows} rows stored; the same file, SHA-256 {checksum[:12]}…): "
+        "nothing imported again; add --again to import it anyway"
+    )
+
+
+def _log_import(conn: sa.Connection, summary: ImportSummary, name: str) -> None:
+    """Record an imported file (in the import's transaction: a rolled-back import leaves no record)."""
+    if not summary.checksum:
+        return
+    conn.execute(
+        sa.text(
+            "INSERT INTO import_log (layer, checksum, file_name, rows, inserted, updated, rejected) "
+            "VALUES (:layer, :checksum, :name, :rows, :inserted, :updated, :rejected)"
+        ),
+        {
+            "layer": summary.layer,
+            "checksum": summary.checksum,
+            "name": name,
+            "rows": summary.total,
+            "inserted": summary.inserted,
+            "updated": summary.updated,
+            "rejected": len(summary.rejected),
+        },
+    )

@@ -310,6 +310,8 @@ class Report(Base):
         sa.Index(
             "ix_report_recurrence_of_id", "recurrence_of_id", postgresql_where=sa.text("recurrence_of_id IS NOT NULL")
         ),
+        # an import finds a report again by its id and source (migration 0013; not unique, see there)
+        sa.Index("ix_report_external_id", "external_id", "source", postgresql_where=sa.text("external_id IS NOT NULL")),
     )
 
 
@@ -340,6 +342,22 @@ class DataVersion(Base):
     __tablename__ = "data_version"
     id: Mapped[int] = mapped_column(primary_key=True)
     version: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+
+
+class ImportLog(Base):
+    """A file ``gisgrid import`` stored: recognised by its SHA-256 ``checksum`` when it comes again."""
+
+    __tablename__ = "import_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    layer: Mapped[str] = mapped_column(sa.String(16))
+    checksum: Mapped[str] = mapped_column(sa.String(64))
+    file_name: Mapped[str] = mapped_column(sa.Text)
+    rows: Mapped[int] = mapped_column(sa.Integer)
+    inserted: Mapped[int] = mapped_column(sa.Integer)
+    updated: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    rejected: Mapped[int] = mapped_column(sa.Integer)
+    imported_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    __table_args__ = (sa.Index("ix_import_log_checksum", "layer", "checksum"),)
 
 
 JOB_STATUSES = ("queued", "running", "done", "failed")
