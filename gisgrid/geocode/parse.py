@@ -185,6 +185,7 @@ _LATIN_CROSS_RE = re.compile(
     re.IGNORECASE,
 )
 _PUNCT_RE = re.compile(r"[\W_]+", re.UNICODE)
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -272,7 +273,11 @@ def to_simplified(text: str) -> str:
 
 
 def clean_text(text: str) -> str:
-    """Full-width → half-width (NFKC: ８８ → 88), traditional → simplified, spaces collapsed."""
+    """Full-width → half-width (NFKC: ８８ → 88), traditional → simplified, spaces collapsed.
+
+    A lone surrogate (``"\\ud800"`` in a JSON string: no character at all) becomes U+FFFD.
+    """
+    text = _SURROGATE_RE.sub("\ufffd", text)
     text = unicodedata.normalize("NFKC", text)
     text = to_simplified(text)
     text = text.replace("\u3000", " ")
