@@ -113,8 +113,12 @@ def check_password(password: object, *, min_length: int, username: str = "") -> 
 
 
 def generate_password(n_bytes: int = 12) -> str:
-    """A random password (16 URL-safe characters for 12 bytes)."""
-    return secrets.token_urlsafe(n_bytes)
+    """A random password (16 URL-safe characters for 12 bytes), never starting with ``-``: a spreadsheet
+    would read such a cell as a formula, and the formula-safe writer would prefix it with a quote."""
+    while True:
+        password = secrets.token_urlsafe(n_bytes)
+        if not password.startswith("-"):
+            return password
 
 
 def check_person_name(raw: object) -> str:

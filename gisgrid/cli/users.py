@@ -6,7 +6,6 @@ Every change is written to the audit log as done by ``cli:<login name>``.
 
 from __future__ import annotations
 
-import csv
 import logging
 import sys
 from pathlib import Path
@@ -217,10 +216,12 @@ def users_import(path, sheet, out_path) -> None:
     click.echo(f"imported {len(created)} user(s)")
     generated = [c for c in created if c["password"]]
     if out_path:
-        with Path(out_path).open("w", newline="", encoding="utf-8-sig") as f:
-            writer = csv.writer(f)
-            writer.writerow(["username", "password"])
-            writer.writerows([c["username"], c["password"]] for c in generated)
+        import pandas as pd
+
+        from gisgrid.io import write_table  # the one writer: safe to open in a spreadsheet program
+
+        rows = pd.DataFrame([(c["username"], c["password"]) for c in generated], columns=["username", "password"])
+        write_table(rows, Path(out_path), kind="xlsx" if Path(out_path).suffix.lower() == ".xlsx" else "csv")
         click.echo(f"generated passwords of {len(generated)} user(s) written to {out_path}")
     else:
         for c in generated:

@@ -66,3 +66,9 @@ def test_what_each_role_may_do():
     assert roles.may(["chief", "planner"], P.edit_plan), "a person may hold several roles"
     with pytest.raises(ValueError, match="roles: admin, manager"):
         roles.check_role("superuser")
+
+
+def test_a_generated_password_never_starts_like_a_formula():
+    from gisgrid.accounts.users import generate_password
+
+    assert not any(generate_password().startswith("-") for _ in range(5_000))
