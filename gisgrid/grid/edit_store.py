@@ -143,13 +143,19 @@ def _geometry(value, what: str, problems: list[str]) -> BaseGeometry | None:
         return None
 
 
+def _choice(value):
+    """A value that must be one of some names: text as it is, anything else (a list, an object) as its JSON-ish
+    text, so that it is refused by name like any unknown choice instead of failing a look-up."""
+    return value if value is None or isinstance(value, str) else repr(value)
+
+
 def parse_edit(payload: dict, *, require_author: bool = True) -> PlanEdit:
     """Validate the editor's request; all problems at once as one :class:`InputError`."""
     if not isinstance(payload, dict):
         raise InputError("the edit must be a JSON object")
     problems = []
-    layer = payload.get("layer", "cell")
-    action = payload.get("action")
+    layer = _choice(payload.get("layer", "cell"))
+    action = _choice(payload.get("action"))
     if layer not in _LAYERS:
         problems.append(f"layer must be one of {', '.join(_LAYERS)}, got {layer!r}")
     if action not in ACTIONS:
@@ -164,7 +170,7 @@ def parse_edit(payload: dict, *, require_author: bool = True) -> PlanEdit:
         revisions = {int(k): int(v) for k, v in (payload.get("revisions") or {}).items()}
     except (TypeError, ValueError, AttributeError):
         raise InputError("unit_ids must be a list of integers and revisions an object of integers") from None
-    overlap = payload.get("overlap", "refuse")
+    overlap = _choice(payload.get("overlap", "refuse"))
     if overlap not in OVERLAP_MODES:
         problems.append(f"overlap must be one of {', '.join(OVERLAP_MODES)}, got {overlap!r}")
     saved_by = str(payload.get("saved_by") or "").strip()[:MAX_TEXT]

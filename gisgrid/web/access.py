@@ -34,6 +34,7 @@ P = Permission
 RULES: dict[str, str | Permission] = {
     "static": PUBLIC,
     "api.healthz": PUBLIC,
+    "api.openapi": PUBLIC,  # describes the API, holds no data
     "auth.login": PUBLIC,
     "auth.logout": SIGNED_IN,
     "auth.password": SIGNED_IN,

@@ -29,6 +29,14 @@ def current_deployment():
     return current_app.extensions["gisgrid.snapshots"].deployment.get(get_conn())
 
 
+@bp.get("/api/openapi.json")
+def openapi():
+    """The OpenAPI 3 description of the JSON endpoints (:mod:`gisgrid.web.openapi`)."""
+    from gisgrid.web.openapi import openapi_spec
+
+    return jsonify(openapi_spec())
+
+
 @bp.post("/api/assign")
 def api_assign():
     """Route one point: JSON ``{lon, lat, crs, category, date}`` → owner and explanation.

@@ -336,8 +336,8 @@ def place(job: str):
     if body.get("job") not in (None, job):
         return jsonify(error="bad_request", detail="job in the body differs from the URL"), 400
     try:
-        row = int(body.get("row"))
-    except (TypeError, ValueError):
+        row = int(body.get("row"))  # JSON's 1e999 is infinity: OverflowError
+    except (TypeError, ValueError, OverflowError):
         return jsonify(error="bad_request", detail="row must be an integer"), 400
     try:  # the one point rule, as for every point entering gisgrid
         lon, lat = check_point(body.get("lon"), body.get("lat"), "EPSG:4326", areas=_deployment().index.areas)
