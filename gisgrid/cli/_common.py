@@ -27,6 +27,8 @@ def handle_errors(fn):
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
         except Exception as exc:
+            from gisgrid.db import database_trouble  # noqa: PLC0415 - only when something failed
+
             reason = database_trouble(exc)
             if reason is None:
                 raise
@@ -35,26 +37,6 @@ def handle_errors(fn):
             sys.exit(2)
 
     return wrapper
-
-
-def database_trouble(exc: BaseException) -> str | None:
-    """One line for an error of the database connection or server, or None for any other error.
-
-    The command's transaction was rolled back with it, so nothing of it is stored.
-    """
-    import sqlalchemy as sa  # noqa: PLC0415 - only when something failed
-
-    if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)):
-        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        said = f" ({first[0]})" if first else ""
-        return (
-            f"the database stopped answering{said}; nothing of this command was stored: "
-            "check that it runs (gisgrid db status) and run the command again"
-        )
-    if isinstance(exc, sa.exc.DBAPIError):
-        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        return f"the database refused the data ({first[0] if first else type(exc).__name__}); nothing was stored"
-    return None
 
 
 def engine_and_settings(settings: Settings | None = None):

@@ -70,6 +70,24 @@ def data_version(conn: sa.Connection) -> int | None:
     return conn.execute(sa.text("SELECT version FROM data_version WHERE id = 1")).scalar()
 
 
+def database_trouble(exc: BaseException) -> str | None:
+    """One line for an error of the database connection or server, or None for any other error.
+
+    The transaction the error ended was rolled back: nothing of it is stored.
+    """
+    if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        said = f" ({first[0]})" if first else ""
+        return (
+            f"the database stopped answering{said}; the unfinished work was not stored: "
+            "check that it runs (gisgrid db status) and run the command again"
+        )
+    if isinstance(exc, sa.exc.DBAPIError):
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        return f"the database refused the data ({first[0] if first else type(exc).__name__}); it was not stored"
+    return None
+
+
 def alembic_config(url: str):
     from alembic.config import Config
 

@@ -216,5 +216,5 @@ def test_the_database_going_away_mid_import_is_one_line(shatin_db, scratch_url, 
     assert res.exit_code == 2, res.output
     assert "Traceback" not in res.output and "OperationalError" not in res.output
     (line,) = res.output.strip().splitlines()
-    assert line.startswith("error: the database stopped answering") and "nothing of this command was stored" in line
+    assert line.startswith("error: the database stopped answering") and "the unfinished work was not stored" in line
     assert _count(shatin_db, "report") == 0
