@@ -138,6 +138,20 @@ def town(engine, settings):
 
 
 @pytest.fixture(scope="session")
+def shatin_url(server_url, settings):
+    """A database of its own with one sample town (Sha Tin: streets, segments, grid, owners, a few reports),
+    for tests that write to it (imports, fuzzed edits) without touching the session's towns."""
+    from gisgrid.demo import TOWNS, load_demo
+
+    with scratch_database(server_url, "shatin", migrated=True) as url:
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            load_demo(conn, settings, towns=[t for t in TOWNS if t.key == "shatin"], reports_per_town=20, grid=True)
+        engine.dispose()
+        yield url
+
+
+@pytest.fixture(scope="session")
 def users(engine, town, settings) -> dict[str, dict]:
     """The demo accounts (one per role, see :data:`gisgrid.demo.DEMO_USERS`) by user name."""
     from gisgrid.demo import create_demo_users

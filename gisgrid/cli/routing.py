@@ -101,7 +101,7 @@ def assign_file_cmd(
     """Route every row of SRC (CSV, XLSX, GeoJSON, GeoPackage, Shapefile); rows in = rows out."""
     from pathlib import Path
 
-    deployment, _, _ = deployment_engine_settings()
+    deployment, _, settings = deployment_engine_settings()
     src_path = Path(src)
     dst_path = Path(dst) if dst else src_path.with_name(src_path.stem + ".assigned" + src_path.suffix)
     if dst is None and src_path.suffix.lower() in {".shp", ".zip"}:
@@ -119,6 +119,7 @@ def assign_file_cmd(
         chunk_rows=chunk_rows,
         address_street=address_street,
         cross_street=cross_street,
+        max_text_chars=settings.max_text_chars,
     )
     click.echo(str(summary))
     click.echo(f"wrote {dst_path}")

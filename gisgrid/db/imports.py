@@ -33,7 +33,7 @@ from gisgrid.db.layers import insert_frame
 from gisgrid.errors import FileFormatError, InputError
 from gisgrid.io import tables
 from gisgrid.io.fields import recognise_columns
-from gisgrid.io.rows import RowProblems, check_text_lengths
+from gisgrid.io.rows import RowProblems, check_text
 
 LOGGER = logging.getLogger(__name__)
 
@@ -758,8 +758,8 @@ def _fields(
     widths = _column_widths(conn, importer_cls.widths)
     limits = {column: widths[f] for column, f in fields_of.items() if f in widths}
     attributes = [c for c in frame.columns if c not in _NOT_ATTRIBUTES]
-    problems = RowProblems(len(frame), ("too_long", "duplicate_id"))
-    check_text_lengths(frame[attributes], problems, "too_long", limit=settings.max_text_chars, limits=limits)
+    problems = RowProblems(len(frame), ("bad_text", "duplicate_id"))
+    check_text(frame[attributes], problems, "bad_text", limit=settings.max_text_chars, limits=limits)
     if "id" in found.renames.values():  # the reader checked a column named id only
         from gisgrid.io._validate import Findings, check_duplicate_ids
 

@@ -24,8 +24,8 @@ from gisgrid.config import TextLimits
 from gisgrid.errors import FileFormatError, InputError
 from gisgrid.geocode.gazetteer import Gazetteer
 from gisgrid.geocode.match import GeocodeResult, geocode
-from gisgrid.io.rows import RowProblems, check_text_lengths
-from gisgrid.io.tables import UnreadableTable, open_table
+from gisgrid.io.rows import RowProblems, check_text
+from gisgrid.io.tables import open_table
 from gisgrid.io.write import csv_bytes, write_table
 
 LOGGER = logging.getLogger(__name__)
@@ -77,6 +77,7 @@ def geocode_table(
     *,
     cache: dict | None = None,
     limits: TextLimits | None = None,
+    malformed: dict[int, str] | None = None,
 ) -> pd.DataFrame:
     """Geocode the addresses in one column of a table.
 
@@ -93,6 +94,10 @@ def geocode_table(
         A row whose address is longer than ``limits.address``, or with any
         other cell longer than ``limits.text``, is not geocoded: it comes out
         'failed' with the reason (default :class:`gisgrid.config.TextLimits`).
+    malformed : dict of int to str, optional
+        Rows of the file that could not be read (the empty rows
+        :func:`read_table` puts in their place), by index label: they come out
+        'failed' with the reason.
 
     Returns
     -------
@@ -111,9 +116,12 @@ def geocode_table(
     _check_column(frame.columns, column)
     cache = {} if cache is None else cache
     limits = limits or TextLimits()
-    refused = RowProblems(len(frame), ("too_long",))
+    refused = RowProblems(len(frame), ("malformed", "bad_text"))
+    if malformed:
+        unread = frame.index.isin(list(malformed))
+        refused.add(unread, "malformed", [malformed[label] for label in frame.index[unread]])
     others = [i for i, c in enumerate(frame.columns) if c != column]
-    check_text_lengths(frame.iloc[:, others], refused, "too_long", limit=limits.text)
+    check_text(frame.iloc[:, others], refused, "bad_text", limit=limits.text)
     text = frame[column].astype(object).where(frame[column].notna() & refused.ok, "").astype(str)
     codes, uniques = pd.factorize(text, sort=False)
     results: list[GeocodeResult] = []
@@ -202,6 +210,12 @@ def read_table(src: Path, *, sheet: str | None = None, column: str | None = None
     on ``column`` unless the column is found in a lower row, so the columns a
     wrong name lists are exactly the names accepted.
 
+    A row the reader cannot split into the header's columns (too many fields,
+    a quote never closed) stays in its place as an empty row, and
+    ``frame.attrs["malformed"]`` gives its position → "row N could not be
+    read: why", so that it comes out 'failed' with the reason (rows in = rows
+    out) while the other rows are geocoded.
+
     ``frame.attrs["number_columns"]`` lists the XLSX columns whose every filled
     cell is a number in the workbook, so that they are written back as numbers
     (:func:`xlsx_number_columns`); a column with any text cell ('007',
@@ -215,8 +229,7 @@ def read_table(src: Path, *, sheet: str | None = None, column: str | None = None
     SheetNotFound
         Unknown sheet (lists the sheets).
     UnreadableTable
-        Unreadable or empty file, or a row that cannot be split into the
-        header's columns (named by its number).
+        Unreadable or empty file.
     FileFormatError
         Neither CSV nor XLSX.
     """
@@ -226,11 +239,18 @@ def read_table(src: Path, *, sheet: str | None = None, column: str | None = None
         raise FileFormatError(f"{src.name}: unsupported file type {suffix!r}; use CSV or XLSX")
     table = open_table(src, sheet=sheet, column=column)
     chunk = table.read()
-    if chunk.malformed:
-        row, reason = next(iter(sorted(chunk.malformed.items())))
-        raise UnreadableTable("csv", f"{src.name} is not a readable CSV file: row {row} {reason}")
-    frame = chunk.frame.reset_index(drop=True)
+    frame = chunk.frame
+    if chunk.malformed:  # kept in their place, empty, so that rows in = rows out; the reason goes with them
+        unread = pd.DataFrame("", index=pd.Index(sorted(chunk.malformed), name="row"), columns=frame.columns)
+        frame = pd.concat([frame, unread.astype(frame.dtypes.to_dict())]).sort_index()
+    numbers = frame.index.to_numpy()
+    frame = frame.reset_index(drop=True)
     frame.attrs["number_columns"] = chunk.number_columns
+    frame.attrs["malformed"] = {
+        pos: f"row {n} could not be read: {chunk.malformed[n]}"
+        for pos, n in enumerate(numbers.tolist())
+        if n in chunk.malformed
+    }
     if column is not None and column not in frame.columns:
         sheets = table.sheets if sheet is None and len(table.sheets) > 1 else ()
         raise ColumnNotFound(column, frame.columns, sheet=table.sheet, sheets=sheets)
@@ -316,7 +336,7 @@ def geocode_file(
     cache: dict = {}
 
     def process(chunk: pd.DataFrame) -> pd.DataFrame:
-        out = geocode_table(chunk, column, gazetteer, cache=cache, limits=limits)
+        out = geocode_table(chunk, column, gazetteer, cache=cache, limits=limits, malformed=frame.attrs["malformed"])
         for q, n in out[names["quality"]].value_counts().items():
             counts[q] = counts.get(q, 0) + int(n)
         return out

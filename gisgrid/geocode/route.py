@@ -186,6 +186,7 @@ def geocode_and_route(
     date: str | None = None,
     caches: dict | None = None,
     limits: TextLimits | None = None,
+    malformed: dict[int, str] | None = None,
 ) -> pd.DataFrame:
     """Geocode ``column`` and route the located rows: the input columns + :data:`ADDED_COLUMNS`.
 
@@ -199,7 +200,7 @@ def geocode_and_route(
     for col in (column, category, date):
         if col is not None:
             batch._check_column(frame.columns, col)
-    geocoded = gazetteers.geocode_table(frame, column, caches=caches, limits=limits)
+    geocoded = gazetteers.geocode_table(frame, column, caches=caches, limits=limits, malformed=malformed)
     return route_located(geocoded, deployment, output_names(frame.columns), category=category, date=date)
 
 
@@ -215,6 +216,7 @@ class RouteFileResult:
     quality_counts: dict
     with_owner: int
     to_review: int
+    unreadable: tuple[str, ...] = ()  # "row N could not be read: why", for each row the reader could not split
 
     def lines(self) -> list[str]:
         from gisgrid.geocode.match import QUALITIES
@@ -229,6 +231,7 @@ class RouteFileResult:
             out.append(f"  {q:>14}: {n:7d}  {100.0 * n / total:5.1f}%")
         out.append(f"  {'with an owner':>14}: {self.with_owner:7d}")
         out.append(f"  {'needs review':>14}: {self.to_review:7d}")
+        out += [f"  {reason}" for reason in self.unreadable]  # kept in the output as failed rows, with the reason
         return out
 
 
@@ -291,7 +294,15 @@ def geocode_route_file(
     def process(chunk: pd.DataFrame) -> pd.DataFrame:
         nonlocal with_owner, to_review
         out = geocode_and_route(
-            chunk, column, gazetteers, deployment, category=category, date=date, caches=caches, limits=limits
+            chunk,
+            column,
+            gazetteers,
+            deployment,
+            category=category,
+            date=date,
+            caches=caches,
+            limits=limits,
+            malformed=frame.attrs["malformed"],
         )
         for q, n in out[names["quality"]].value_counts().items():
             counts[q] = counts.get(q, 0) + int(n)
@@ -312,7 +323,10 @@ def geocode_route_file(
         chunk_rows=chunk_rows,
         max_rows=max_rows,
     )
-    return RouteFileResult(dst, len(frame), skipped, done - skipped, complete, counts, with_owner, to_review)
+    unreadable = tuple(frame.attrs["malformed"][pos] for pos in sorted(frame.attrs["malformed"]))
+    return RouteFileResult(
+        dst, len(frame), skipped, done - skipped, complete, counts, with_owner, to_review, unreadable
+    )
 
 
 __all__ = [

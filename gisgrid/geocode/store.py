@@ -49,7 +49,13 @@ class AreaGazetteers:
         return max(results, key=lambda r: (r.ok, r.confidence, -QUALITY_RANK.get(r.quality, 99)))
 
     def geocode_table(
-        self, frame: pd.DataFrame, column: str, *, caches: dict | None = None, limits: TextLimits | None = None
+        self,
+        frame: pd.DataFrame,
+        column: str,
+        *,
+        caches: dict | None = None,
+        limits: TextLimits | None = None,
+        malformed: dict[int, str] | None = None,
     ) -> pd.DataFrame:
         """:func:`gisgrid.geocode.geocode_table` against every area, keeping per row the best result.
 
@@ -63,6 +69,8 @@ class AreaGazetteers:
             Per-area result caches shared between calls (chunks of one file).
         limits : TextLimits, optional
             The longest address and cell read (see :func:`gisgrid.geocode.geocode_table`).
+        malformed : dict of int to str, optional
+            Rows that could not be read, by index label, with the reason (they fail).
 
         Returns
         -------
@@ -79,7 +87,9 @@ class AreaGazetteers:
         best = None
         best_key = None
         for epsg, gaz in self.areas.items():
-            out = geocode_table(frame, column, gaz, cache=caches.setdefault(epsg, {}), limits=limits)
+            out = geocode_table(
+                frame, column, gaz, cache=caches.setdefault(epsg, {}), limits=limits, malformed=malformed
+            )
             quality, confidence = out[names["quality"]], out[names["confidence"]]
             key = (
                 quality.ne("failed").to_numpy(dtype=float) * 10.0

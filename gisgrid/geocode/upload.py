@@ -162,6 +162,7 @@ def geocode_upload(
                 date=meta.get("date"),
                 caches=caches,
                 limits=limits,
+                malformed=frame.attrs["malformed"],
             )
         )
         done = min(start + chunk_rows, total)

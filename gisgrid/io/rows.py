@@ -84,8 +84,12 @@ def text_lengths(values) -> np.ndarray:
     return series.str.len().fillna(0).to_numpy(dtype=np.int64)
 
 
-def check_text_lengths(frame, problems: RowProblems, code: str, *, limit: int, limits=None) -> None:
-    """Record ``code`` for each row with a text cell longer than its column allows.
+def check_text(frame, problems: RowProblems, code: str, *, limit: int, limits=None) -> None:
+    """Record ``code`` for each row with a text cell longer than its column allows, or holding a NUL character.
+
+    The one rule for text cells of every batch input (import, assign, geocode,
+    the web upload): PostgreSQL text cannot hold NUL (0x00), and no cell may
+    be longer than ``limit`` characters, or than a narrower limit of its column.
 
     Parameters
     ----------
@@ -93,19 +97,29 @@ def check_text_lengths(frame, problems: RowProblems, code: str, *, limit: int, l
         The rows, in the order of ``problems``.
     problems : RowProblems
     code : str
-        One of ``problems``' codes (``"too_long"``).
+        One of ``problems``' codes (``"bad_text"``).
     limit : int
         Characters any text cell may hold (:attr:`gisgrid.config.TextLimits.text`).
     limits : mapping of str to int, optional
         Narrower limits of single columns (a database column of fixed width:
         an id of 64 characters, a phone number of 40).
     """
+    import pandas as pd  # noqa: PLC0415 - this module otherwise needs numpy only
+
     limits = dict(limits or {})
     for position, column in enumerate(frame.columns):
+        values = frame.iloc[:, position]
         most = min(limit, limits.get(str(column), limit))
-        lengths = text_lengths(frame.iloc[:, position])
+        lengths = text_lengths(values)
         over = np.flatnonzero(lengths > most)
         if over.size:
             problems.add(
                 over, code, [f"{str(column)!r} has {n:,} characters; at most {most:,} fit" for n in lengths[over]]
             )
+        if lengths.any():
+            text = values.astype(object).where(pd.Series(lengths > 0, index=values.index))
+            nul = np.flatnonzero(
+                text.map(lambda v: isinstance(v, str) and "\x00" in v, na_action="ignore").fillna(False)
+            )
+            if nul.size:
+                problems.add(nul, code, f"{str(column)!r} holds a NUL character (0x00), which no text can store")

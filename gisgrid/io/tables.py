@@ -505,6 +505,9 @@ def _csv_chunks(table: Table, chunk_rows: int) -> Iterator[TableChunk]:
         yield from _csv_chunks_exact(table, chunk_rows, start=0)
         return
     names = table.columns
+    if _odd_quotes(table):  # a quote opened and never closed: pyarrow would read the rest of the file as one value
+        yield from _csv_chunks_exact(table, chunk_rows, start=0)
+        return
     irregular: list[str] = []
 
     def invalid(row) -> str:
@@ -534,6 +537,9 @@ def _csv_chunks(table: Table, chunk_rows: int) -> Iterator[TableChunk]:
             if not batch.num_rows:
                 continue
             frame = batch.to_pandas()
+            if _swallowed_rows(frame, table.delimiter):
+                irregular.append("a quoted value holding whole rows")
+                break  # a stray quote: read these rows exactly, from the last row handed on
             frame.index = _rows(np.arange(done + 1, done + 1 + len(frame)))
             done += len(frame)
             yield TableChunk(_without_blank_rows(frame))
@@ -561,23 +567,105 @@ def _without_blank_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(index=candidates.index[blank])
 
 
+def _odd_quotes(table: Table) -> bool:
+    """Whether a CSV file holds an odd number of quote characters: a quote opened somewhere is never closed."""
+    if table.encoding and table.encoding.startswith("utf-16"):
+        return True  # two bytes a character: count on the text (the exact reader does), rare enough
+    count = 0
+    with table.path.open("rb") as f:
+        while block := f.read(1 << 24):
+            count += block.count(b'"')  # GB18030 and Big5 never use byte 0x22 inside a character
+    return count % 2 == 1
+
+
+def _swallowed_rows(frame: pd.DataFrame, delimiter: str) -> bool:
+    """Whether a value holds a line break followed by a line that looks like rows of its own (a stray quote)."""
+    width = frame.shape[1]
+    for position in range(width):
+        values = frame.iloc[:, position]
+        multi = values[values.str.contains("\n", regex=False)]
+        if len(multi) and any(_looks_like_rows(v, delimiter, width) for v in multi):
+            return True
+    return False
+
+
+def _looks_like_rows(value: str, delimiter: str, width: int) -> bool:
+    """A line after the first of ``value`` holds as many delimiters as a row of ``width`` fields."""
+    return any(line.count(delimiter) >= max(1, width - 1) for line in value.splitlines()[1:])
+
+
+class _Lines:
+    """The lines of a file for :mod:`csv`, recording those each record took; lines can be given back."""
+
+    def __init__(self, handle):
+        self.handle, self.replay, self.taken = handle, [], []
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = self.replay.pop(0) if self.replay else next(self.handle)
+        self.taken.append(line)
+        return line
+
+
+def _csv_records(handle, delimiter: str, width: int) -> Iterator[tuple[list[str] | None, str]]:
+    """The records of CSV lines, as Python's csv module reads them, each with the text it came from.
+
+    A record whose quote is never closed takes every line to the end of the
+    file (or to the next stray quote) as one value; such a record, spanning
+    lines that look like rows of their own, is given as ``(None, its first
+    line)`` and the lines after that line are read again as rows.
+    """
+    lines = _Lines(handle)
+    reader = csv.reader(lines, delimiter=delimiter)
+    while True:
+        lines.taken = []
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        taken = lines.taken
+        if len(taken) > 1 and _swallows(record, taken, delimiter, width):
+            yield None, taken[0]
+            lines.replay = taken[1:] + lines.replay
+            reader = csv.reader(lines, delimiter=delimiter)  # a fresh reader: out of the open quote
+            continue
+        yield record, ""
+
+
+def _swallows(record: list[str], taken: list[str], delimiter: str, width: int) -> bool:
+    """Whether a record of several lines is a quote never closed (at the end of the file, or by a stray quote)."""
+    text = "".join(taken)
+    if text.count('"') % 2 == 1:
+        return True  # the file ended inside the quote
+    return len(record) < width and any(_looks_like_rows(v, delimiter, width) for v in record if "\n" in v)
+
+
 def _csv_chunks_exact(table: Table, chunk_rows: int, *, start: int) -> Iterator[TableChunk]:
-    """Rows after data row ``start``, read by Python's csv module: short rows padded, long ones reported."""
+    """Rows after data row ``start``, read by Python's csv module: short rows padded, long ones reported,
+    and a row whose quote is never closed reported instead of taking the rows after it (:func:`_csv_records`)."""
     width = len(table.columns)
     with table.path.open("r", encoding=table.encoding, newline="", errors="strict") as handle:
         for _ in range(table._skip_lines):
             handle.readline()
-        reader = csv.reader(handle, delimiter=table.delimiter)
         records: list[list[str]] = []
         rows: list[int] = []
         malformed: dict[int, str] = {}
         number = 0
         try:
-            for record in reader:
+            for record, line in _csv_records(handle, table.delimiter, width):
                 number += 1
-                if number <= start or _blank(record):
+                if number <= start:
                     continue
-                if len(record) > width and any(cell.strip() for cell in record[width:]):
+                if record is None:
+                    malformed[number] = (
+                        "a quote opened in this row is never closed, so it would take the rows after it as "
+                        f"its value; the row is left out (close or remove the quote): {line.rstrip()[:200]!r}"
+                    )
+                elif _blank(record):
+                    continue
+                elif len(record) > width and any(cell.strip() for cell in record[width:]):
                     text = table.delimiter.join(record)
                     malformed[number] = (
                         f"has {len(record)} fields but the header has {width} "

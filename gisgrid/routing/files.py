@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gisgrid.config import MAX_TEXT_CHARS
 from gisgrid.crs import STORAGE_SRID, InputCRS
 from gisgrid.errors import FileFormatError, InputError
 from gisgrid.io._tabular import X_NAMES, Y_NAMES
@@ -33,6 +34,7 @@ from gisgrid.io.points import (
     parse_coordinates,
     point_coordinates,
 )
+from gisgrid.io.rows import check_text
 from gisgrid.io.tables import TableChunk, open_table
 from gisgrid.io.write import TableWriter
 from gisgrid.ownership.history import OwnerHistory
@@ -178,6 +180,7 @@ def assign_file(
     progress: bool = True,
     address_street: str | None = None,
     cross_street: str | None = None,
+    max_text_chars: int = MAX_TEXT_CHARS,
 ) -> AssignSummary:
     """Route every row of a file of reports and write them, with the result columns, to another file.
 
@@ -217,6 +220,9 @@ def assign_file(
     address_street, cross_street : str, optional
         Columns naming the street of each row's written address (and the
         second street of a crossing): as in :func:`assign_frame`, rule (a′).
+    max_text_chars : int
+        A row with a text cell longer than this (or holding a NUL) is an error row ``bad_text``
+        (as import and geocode refuse it: :attr:`gisgrid.config.Settings.max_text_chars`).
 
     Returns
     -------
@@ -272,6 +278,7 @@ def assign_file(
             if chunk.malformed:  # rows that could not be read keep their place, with their reason
                 at = frame.index.get_indexer(list(chunk.malformed))
                 errors.add(at, "malformed_row", [f"row {r} {why}" for r, why in chunk.malformed.items()])
+            check_text(frame, errors, "bad_text", limit=max_text_chars)  # as import and geocode do
             if chunk.rejected:  # a geometry that could not be read
                 at = frame.index.get_indexer(list(chunk.rejected))
                 errors.add(at, "missing_coordinates", ["; ".join(why) for why in chunk.rejected.values()])

@@ -68,6 +68,7 @@ import pandas as pd
 
 from gisgrid.config import DEFAULT_ADDRESS_STREET_TOLERANCE_M
 from gisgrid.errors import InputError
+from gisgrid.io.fields import FIELD_NAMES
 from gisgrid.io.points import (
     BLANK_TEXT,
     POINT_ERRORS,
@@ -113,6 +114,7 @@ OUTSIDE_COVERAGE = "outside coverage"
 ERROR_CODES: Mapping[str, str] = MappingProxyType(
     {
         "malformed_row": "the row cannot be split into the header's columns",
+        "bad_text": "a text cell is longer than max_text_chars or holds a NUL character",
         **POINT_ERRORS,
         "unknown_category": "the category code is not in the rule set",
         "bad_date": "the date cannot be read",
@@ -141,8 +143,8 @@ JURISDICTION_LEVELS = ("community", "town", "county")
 ROUTE_MODES = ("location", "department", "by_road_class")
 
 #: Column names recognised as the category and the report date, compared case-insensitively.
-CATEGORY_NAMES = ("category", "category_code", "类别", "问题类别", "问题类型", "类别代码")
-DATE_NAMES = ("date", "report_date", "reported_at", "日期", "上报日期", "上报时间", "发现时间")
+CATEGORY_NAMES = ("category", *FIELD_NAMES["category"])  # the names import reads, gisgrid.io.fields
+DATE_NAMES = ("date", "report_date", "reported_at", *FIELD_NAMES["reported_at"])
 
 _NA_TEXT = BLANK_TEXT
 

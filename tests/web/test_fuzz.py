@@ -14,12 +14,10 @@ import re
 import pytest
 import requests
 import schemathesis
-import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 
 from gisgrid.web.openapi import openapi_spec
 from tests.browser import serve_app
-from tests.conftest import scratch_database
 from tests.signin import account_for, csrf_header, session_data
 
 #: Values that have broken web apps: blanks, quotes, markup, NUL, huge and odd numbers, bad dates, paths,
@@ -86,25 +84,19 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(server_url, settings):
+def fuzz_server(shatin_url, settings):
     """Base URL and a signed-in requests session (cookie and CSRF header) of an app on its own database."""
-    from gisgrid.demo import TOWNS, load_demo
     from gisgrid.web import create_app
 
-    with scratch_database(server_url, "fuzz", migrated=True) as url:
-        engine = sa.create_engine(url)
-        with engine.begin() as conn:
-            load_demo(conn, settings, towns=[t for t in TOWNS if t.key == "shatin"], reports_per_town=20, grid=True)
-        engine.dispose()
-        app = create_app({"TESTING": True, "DATABASE_URL": url, "GISGRID_SETTINGS": settings})
-        data = session_data(app, account_for(app))
-        cookie = app.session_interface.get_signing_serializer(app).dumps(data)
-        session = requests.Session()
-        session.cookies.set(app.config.get("SESSION_COOKIE_NAME", "session"), cookie)
-        session.headers["X-CSRFToken"] = csrf_header(app, data["csrf_token"])
-        with serve_app(app) as base:
-            yield base, session
-        app.extensions["gisgrid.engine"].dispose()
+    app = create_app({"TESTING": True, "DATABASE_URL": shatin_url, "GISGRID_SETTINGS": settings})
+    data = session_data(app, account_for(app))
+    cookie = app.session_interface.get_signing_serializer(app).dumps(data)
+    session = requests.Session()
+    session.cookies.set(app.config.get("SESSION_COOKIE_NAME", "session"), cookie)
+    session.headers["X-CSRFToken"] = csrf_header(app, data["csrf_token"])
+    with serve_app(app) as base:
+        yield base, session
+    app.extensions["gisgrid.engine"].dispose()
 
 
 #: The JSON endpoints, from the description the app serves (checked to be the same below).
