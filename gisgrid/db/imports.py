@@ -463,8 +463,9 @@ class _Reports(_Importer):
                 r["due_at"] = None if pd.isna(d) else d.to_pydatetime()
         return self.store(rows, with_status="status" in frame.columns)
 
-    #: Columns an import updates in a stored report of the same source and id (status only when the file has one:
-    #: a report dispatched since is not set back to 'reported' by a file that does not say).
+    #: Columns an import updates in a stored report of the same source and id.  The case's own state is kept:
+    #: its status unless the file has one (a case dispatched since is not set back to 'reported'), and its
+    #: deadline once someone has taken the case up (an extension granted is not undone).
     UPDATED = ("geom", "category_id", "reported_at", "due_at", "address", "description")
 
     def store(self, rows: list[dict], *, with_status: bool) -> int:
@@ -493,10 +494,11 @@ class _Reports(_Importer):
         updates = [r for r in rows if known(r)]
         if updates:
             columns = (*self.UPDATED, "status") if with_status else self.UPDATED
-            sets = ", ".join(
-                f"{c} = ST_SetSRID(ST_GeomFromWKB(:{c}), {crs.STORAGE_SRID})" if c == "geom" else f"{c} = :{c}"
-                for c in columns
-            )
+            how = {
+                "geom": f"ST_SetSRID(ST_GeomFromWKB(:geom), {crs.STORAGE_SRID})",
+                "due_at": "CASE WHEN status = 'reported' THEN :due_at ELSE due_at END",
+            }
+            sets = ", ".join(f"{c} = {how.get(c, ':' + c)}" for c in columns)
             self.conn.execute(
                 sa.text(
                     f"UPDATE report SET {sets} "

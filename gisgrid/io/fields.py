@@ -29,7 +29,8 @@ FIELD_NAMES: dict[str, tuple[str, ...]] = {
         "external_id",
     ),
     "address": ("地址", "地点", "详细地址", "事发地址", "事发地点", "发生地点", "位置", "addr", "location", "place"),
-    "category": ("类别", "问题类别", "问题类型", "类别代码", "事件类型", "案件类别", "类型", "category_code", "type"),
+    # not the bare 类型 / type: other systems' files use them for other things (a GeoJSON feature's type)
+    "category": ("类别", "问题类别", "问题类型", "类别代码", "事件类型", "案件类别", "category_code"),
     "description": ("描述", "问题描述", "事件描述", "内容", "详情", "desc", "details", "content"),
     "reported_at": (
         "时间",

@@ -145,8 +145,9 @@ def test_importing_the_same_reports_again_updates_them(shatin_db, tmp_path):
     )
     with shatin_db.begin() as conn:
         assert import_file(conn, "reports", first, crs_name="EPSG:4326").inserted == 3
-    with shatin_db.begin() as conn:
+    with shatin_db.begin() as conn:  # R1 taken up, its deadline extended; R2 still waits with a deadline set
         conn.execute(sa.text("UPDATE report SET status = 'dispatched' WHERE external_id = 'R1'"))
+        conn.execute(sa.text("UPDATE report SET due_at = '2030-01-01T00:00Z' WHERE external_id IN ('R1', 'R2')"))
 
     # the same file again: recognised by its bytes, nothing imported, said so
     with shatin_db.begin() as conn:
@@ -173,6 +174,12 @@ def test_importing_the_same_reports_again_updates_them(shatin_db, tmp_path):
         ("R3", "12345", "b3", "reported"),
         ("R4", "12345", "b4", "reported"),
     ]
+
+    with shatin_db.connect() as conn:  # the case's own deadline is kept once it is taken up
+        due = dict(
+            conn.execute(sa.text("SELECT external_id, due_at IS NOT NULL FROM report WHERE source = '12345'")).all()
+        )
+    assert due["R1"] is True and due["R2"] is False  # R2 has no category: no deadline, as when first imported
 
     # --again: the same bytes imported anyway update the same reports
     with shatin_db.begin() as conn:

@@ -53,6 +53,7 @@ JOB = "0" * 32
 PROBES = {
     "static": ("GET", "/static/gisgrid.css", None, 200),
     "api.healthz": ("GET", "/healthz", None, 200),
+    "api.openapi": ("GET", "/api/openapi.json", None, 200),
     "auth.login": ("GET", "/auth/login", None, 200),
     "auth.logout": ("POST", "/auth/logout", set(ROLES), 302),
     "auth.password": ("GET", "/auth/password", set(ROLES), 200),
