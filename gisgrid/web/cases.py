@@ -185,8 +185,20 @@ def _filters_from(args) -> store.CaseFilters:
         until=day("until"),
         jurisdiction=args.get("jurisdiction") or None,
         bbox=bbox,
-        area_wkt=args.get("area") or None,
+        area_wkt=_area(args.get("area")),
     )
+
+
+def _area(text: str | None) -> str | None:
+    """A drawn area as WKT, checked here: PostGIS would fail the whole query on text that is not a polygon."""
+    if not text:
+        return None
+    import shapely  # noqa: PLC0415
+
+    geom = shapely.from_wkt(text, on_invalid="ignore") if len(text) < 1_000_000 else None
+    if geom is None or geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
+        raise InputError(_("area must be a polygon in WKT, e.g. POLYGON((lon lat, …)), in degrees."))
+    return text
 
 
 @bp.get("/cases")
@@ -197,7 +209,7 @@ def case_list():
         view = store.default_view(user)
     filters = _filters_from(request.args)
     try:
-        page = max(1, int(request.args.get("page") or 1))
+        page = min(max(1, int(request.args.get("page") or 1)), 1_000_000)  # beyond the last page: an empty list
     except ValueError:
         page = 1
     per_page = 50
@@ -670,7 +682,7 @@ def inbox():
 
 @bp.post("/cases/inbox/read")
 def inbox_read():
-    ids = [int(i) for i in request.form.getlist("id") if str(i).isdigit()] or None
+    ids = [int(i) for i in request.form.getlist("id") if str(i).isdigit() and len(str(i)) < 19] or None
     with get_engine().begin() as conn:
         store.mark_read(conn, _user(), ids)
     return redirect(url_for("cases.inbox"), 303)

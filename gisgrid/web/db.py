@@ -28,6 +28,29 @@ def get_conn() -> sa.Connection:
     return g.gisgrid_conn
 
 
+def reset_conn() -> None:
+    """Roll back the request's connection after an error, so that the error page can still read (a
+    failed statement leaves the transaction aborted: every later query would fail, the page with it)."""
+    conn = g.get("gisgrid_conn")
+    if conn is not None:
+        try:
+            conn.rollback()
+        except sa.exc.SQLAlchemyError:  # the connection itself is gone: the page needs a new one
+            g.pop("gisgrid_conn", None)
+
+
+def _bad_value(exc: BaseException) -> bool:
+    """Whether an error is PostgreSQL refusing a value of the request (SQLSTATE class 22, data exception:
+    a number out of range, text of the wrong kind), raised directly or through pandas' read_sql."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, sa.exc.DataError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def close_conn(_exc=None) -> None:
     conn = g.pop("gisgrid_conn", None)
     if conn is not None:
@@ -43,6 +66,17 @@ def init_app(app: Flask) -> None:
         url, pool_pre_ping=True, pool_size=5, connect_args={"options": "-c statement_timeout=30000 -c jit=off"}
     )
     app.teardown_appcontext(close_conn)
+
+    @app.errorhandler(sa.exc.DataError)
+    def _value_refused(exc):
+        # a value the database cannot take (out of range, of the wrong kind): the request is wrong, not the server
+        from gisgrid.web.guards import _answer
+
+        reset_conn()
+        LOGGER.info("a value of the request refused by the database: %s", str(exc.orig).splitlines()[0])
+        return _answer(
+            400, "bad_value", _("A value in the request cannot be used: it is out of range or of the wrong kind.")
+        )
 
     @app.errorhandler(sa.exc.OperationalError)
     @app.errorhandler(sa.exc.InterfaceError)

@@ -134,5 +134,12 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
+        from gisgrid.web.db import _bad_value, reset_conn
+
+        reset_conn()  # the error page reads too (the menu, the inbox count): not in an aborted transaction
+        if _bad_value(exc):  # a database refusal wrapped by pandas: the request's value, as in gisgrid.web.db
+            return _answer(
+                400, "bad_value", _("A value in the request cannot be used: it is out of range or of the wrong kind.")
+            )
         LOGGER.exception("unexpected error on %s %s", request.method, request.path)
         return _answer(500, "internal_error", _("Something went wrong on the server; it has been logged."))

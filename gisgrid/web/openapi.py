@@ -152,6 +152,87 @@ SPEC: dict = {
                 "responses": {"200": _json({"type": "object"}, "versions"), **_errors(400, 401, 403, 404, 503)},
             }
         },
+        "/api/cases": {
+            "post": {
+                "summary": "Take in a case (a report) at a point or a written address",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "lon": _COORDINATE,
+                                    "lat": _COORDINATE,
+                                    "crs": {"type": "string", "examples": ["EPSG:4326", "gcj02"]},
+                                    "address": {"type": "string"},
+                                    "category": {"type": "string", "examples": ["0101"]},
+                                    "description": {"type": "string"},
+                                    "client_id": {"type": "string"},
+                                    "reported_at": {"type": "string", "examples": ["2026-11-01T08:00:00+08:00"]},
+                                    "source": {"type": "string", "examples": ["api", "phone"]},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "201": _json({"type": "object"}, "The new case, its routing and possible duplicates"),
+                    "200": _json({"type": "object"}, "The case already taken in with this client_id"),
+                    **_errors(400, 401, 403, 413, 503),
+                },
+            }
+        },
+        "/api/cases/{case_id}": {
+            "get": {
+                "summary": "A case with its events and the steps the account may take",
+                "parameters": [{"name": "case_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                "responses": {"200": _json({"type": "object"}, "The case"), **_errors(401, 403, 404, 503)},
+            }
+        },
+        "/api/cases/{case_id}/{action}": {
+            "post": {
+                "summary": "Take a step of the case workflow (accept, dispatch, handle, verify, close …)",
+                "parameters": [
+                    {"name": "case_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+                    {
+                        "name": "action",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "examples": ["accept", "dispatch", "handle", "close"]},
+                    },
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "version": {"type": "integer"},
+                                    "note": {"type": "string"},
+                                    "reason": {"type": "string"},
+                                    "owner": {"type": "string"},
+                                    "hours": {"type": "number"},
+                                    "into": {"type": "integer"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json({"type": "object"}, "The case after the step"),
+                    **_errors(400, 401, 403, 404, 409, 413, 503),
+                },
+            }
+        },
+        "/api/cases/geocode": {
+            "get": {
+                "summary": "A written address → a point (EPSG:4326), for the intake form",
+                "parameters": [{"name": "address", "in": "query", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": _json({"type": "object"}, "The point"), **_errors(400, 401, 403, 404, 503)},
+            }
+        },
         "/owners/people.json": {
             "get": {
                 "summary": "People and departments whose name, id or phone matches",

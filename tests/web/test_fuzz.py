@@ -56,6 +56,14 @@ PAGES = {
     "/auth/password": ["next"],
     "/api/plan/units": ["town", "layer"],
     "/api/plan/history": ["id", "layer"],
+    "/cases": ["view", "page", "status", "category", "owner", "since", "until", "jurisdiction", "bbox", "area"],
+    "/cases/export.xlsx": ["owner", "since", "bbox", "area"],
+    "/cases/export.geojson": ["bbox", "area"],
+    "/cases/new": [],
+    "/cases/inbox": [],
+    "/cases/calendar": [],
+    "/owners/bulk": [],
+    "/users/": ["q", "role"],
 }
 #: Pages that draw a whole map or audit (up to a second each), and the password form (argon2 by design): a few
 #: hostile values, each in every parameter at once.
@@ -71,6 +79,9 @@ PATHS = [
     "/jobs/{}.json",
     "/geocode/{}",
     "/geocode/{}.csv",
+    "/cases/{}",
+    "/cases/photos/{}",
+    "/users/{}",
 ]
 #: Forms and their fields.
 FORMS = {
@@ -78,6 +89,13 @@ FORMS = {
     "/owners/appointments/1/end": ["valid_to"],
     "/auth/password": ["current", "new", "repeat"],
     "/geocode/": ["column", "sheet", "category", "date"],
+    "/cases/new": ["lon", "lat", "address", "category", "description", "reported_at", "channel"],
+    "/cases/1/step": ["action", "version", "note", "owner", "hours", "into"],
+    "/cases/calendar": ["days"],
+    "/cases/inbox/read": ["id"],
+    "/users/new": ["username", "person", "role", "place", "password"],
+    "/users/999999/grant": ["role", "place"],
+    "/owners/bulk/nonexistent": ["x"],
 }
 #: Chinese: the pages' default language, which the fuzzer's requests get.
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -120,13 +138,17 @@ def _said_why(response) -> str | None:
         return None
     if response.status_code == 405:
         return None  # a method the route does not take: werkzeug's own answer
-    # the error page (its heading in the page's language, and the reason), or a form again with its warning
+    # the error page, its heading in the page's language over the reason; or the form again with its warning,
+    # on a page in the page's language (the reasons some forms give are the stores' English words)
     heading = re.search(
         r'<div class="gg-error">\s*<h1>(.*?)</h1>\s*<p id="gg-error-text">(.*?)</p>', response.text, re.S
     )
-    warning = re.search(r'<p class="gg-warn[^"]*"[^>]*>(.*?)</p>', response.text, re.S)
-    said = (heading.group(1) if heading and heading.group(2).strip() else "") or (warning.group(1) if warning else "")
-    if not _CJK.search(said):
+    if heading:
+        if not (_CJK.search(heading.group(1)) and heading.group(2).strip()):
+            return f"an error page without a reason in the page's language: {heading.group(0)[:200]}"
+        return None
+    warning = re.search(r'<p class="gg-(?:warn|error-box)[^"]*"[^>]*>(.*?)</p>', response.text, re.S)
+    if not (warning and warning.group(1).strip() and '<html lang="zh-CN">' in response.text):
         text = re.sub(r"\s+", " ", response.text)
         return f"no message in the page's language: {text[:300]}"
     return None
