@@ -97,7 +97,9 @@ def import_cmd(layer_name, path, crs_name, mapping, sheet, x, y, wkt, code, stri
                 "file": str(path),
                 "rows": summary.total,
                 "imported": summary.inserted,
+                "updated": summary.updated,
                 "rejected": len(summary.rejected),
+                "imported_before": summary.previous is not None,
                 "strict": bool(strict),
             },
         )
