@@ -43,6 +43,7 @@ from gisgrid.config import Settings
 from gisgrid.db import sql
 from gisgrid.errors import Conflict, Forbidden, InputError, NotFound
 from gisgrid.io.points import PointError, check_point
+from gisgrid.routing.store import HISTORY_COLUMNS
 
 LOGGER = logging.getLogger(__name__)
 
@@ -398,20 +399,8 @@ def _public_routing(routing: dict) -> dict:
     return {k: routing.get(k) for k in keys}
 
 
-_HISTORY = (
-    "report_id",
-    "ruleset_version",
-    "rule",
-    "target_type",
-    "target_id",
-    "segment_id",
-    "distance_m",
-    "owner_person_id",
-    "owner_department_id",
-    "owner_name",
-    "chain",
-    "reason",
-)
+# the columns of report_assignment, as the routing store writes them (one list, not two)
+_HISTORY = HISTORY_COLUMNS
 
 
 def _insert_history(conn: sa.Connection, ids: Sequence[int], routes: Sequence[dict]) -> None:
