@@ -58,7 +58,7 @@ def fill_cases(engine: sa.Engine, n: int, *, seed: int = 19) -> float:
                    r.assigned_segment_id, r.assignee_person_id, r.assignee_department_id, t.at, 1, true
             FROM generate_series(1, :n) g
             CROSS JOIN LATERAL (SELECT (SELECT max(id) FROM report WHERE source <> 'bench') AS top) m
-            JOIN report r ON r.id = 1 + (g * 7919) % m.top
+            JOIN report r ON r.id = 1 + (CAST(g AS bigint) * 7919) % m.top
             LEFT JOIN category c ON c.id = r.category_id
             CROSS JOIN LATERAL (SELECT now() - random() * interval '730 days' AS at) t
             CROSS JOIN LATERAL (SELECT CASE WHEN random() < 0.9 THEN 'closed'
@@ -105,8 +105,10 @@ def main(argv=None) -> int:
     from gisgrid.routing.store import load_deployment
 
     settings = load_settings()
+    from gisgrid.db import SESSION_OPTIONS
+
     url = _bench_url("gisgrid_bench_cases")
-    engine = sa.create_engine(url)
+    engine = sa.create_engine(url, connect_args={"options": SESSION_OPTIONS})  # as the app's engines
     have = 0
     if args.keep:
         try:
@@ -116,7 +118,8 @@ def main(argv=None) -> int:
             have = 0
     if have < args.cases:
         engine.dispose()
-        engine = fresh_database(url)
+        fresh_database(url).dispose()
+        engine = sa.create_engine(url, connect_args={"options": SESSION_OPTIONS})
         t = time.perf_counter()
         with engine.begin() as conn:
             load_demo(conn, settings, reports_per_town=2000)
