@@ -16,7 +16,7 @@ import shapely
 from gisgrid.errors import InputError
 from gisgrid.io.points import POINT_ERRORS, parse_coordinates
 from gisgrid.io.rows import RowProblems
-from gisgrid.io.tables import decode_geometries
+from gisgrid.io.vectors import decode_geometries
 
 LOGGER = logging.getLogger(__name__)
 

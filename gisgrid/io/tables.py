@@ -1,5 +1,8 @@
 """The one table reader: CSV/TXT, XLSX and vector files, in chunks, each row with its number.
 
+This module is the entry point and reads CSV; workbooks are :mod:`gisgrid.io.sheets`,
+vector files :mod:`gisgrid.io.vectors`, and what they share :mod:`gisgrid.io.cells`.
+
 :func:`open_table` opens a file and finds its header; :meth:`Table.chunks`
 then yields :class:`TableChunk` objects of about ``chunk_rows`` rows, and
 :meth:`Table.read` the whole table at once.  Every entry point that reads a
@@ -41,184 +44,45 @@ from __future__ import annotations
 
 import codecs
 import csv
-import datetime as dt
 import io
-import json
 import logging
 import re
-import warnings
-import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import charset_normalizer
 import numpy as np
 import pandas as pd
-import shapely
-from shapely.errors import GEOSException
 
 from gisgrid.crs import WGS84, InputCRS, parse_crs, reconcile_crs
 from gisgrid.errors import CRSError, FileFormatError, InputError
+from gisgrid.io.cells import (
+    CHUNK_ROWS,
+    HEADER_SEARCH_ROWS,
+    TABLE_KINDS,
+    VECTOR_KINDS,
+    SheetNotFound,
+    TableChunk,
+    UnreadableTable,
+    blank,
+    header_rows,
+    row_index,
+    text_frame,
+    unique_names,
+)
+from gisgrid.io.sheets import open_xlsx, xlsx_chunks
+from gisgrid.io.vectors import open_vector, vector_chunks
+
+__all__ = ["SheetNotFound", "Table", "TableChunk", "UnreadableTable", "detect_encoding", "open_table", "read_table"]
 
 LOGGER = logging.getLogger(__name__)
 
-#: File extension → kind of table.
-TABLE_KINDS: dict[str, str] = {
-    ".csv": "csv",
-    ".txt": "csv",
-    ".tsv": "csv",
-    ".xlsx": "xlsx",
-    ".xlsm": "xlsx",
-    ".geojson": "geojson",
-    ".json": "geojson",
-    ".gpkg": "gpkg",
-    ".shp": "shp",
-    ".zip": "zip",
-}
-VECTOR_KINDS = ("geojson", "gpkg", "shp", "zip")
 #: Non-UTF-8 encodings considered, in the order charset-normalizer weighs them:
 #: GB18030 (superset of GBK/GB2312, mainland offices), Big5-HKSCS (Hong Kong,
 #: Taiwan) and Windows-1252 (Excel on western-European Windows).
 FALLBACK_ENCODINGS = ("gb18030", "big5hkscs", "cp1252")
-#: Rows searched for the header (title rows above it are skipped).
-HEADER_SEARCH_ROWS = 10
-#: Rows per chunk unless the caller says otherwise.
-CHUNK_ROWS = 200_000
 _DELIMITERS = (",", "\t", ";", "|")
 _SAMPLE_BYTES = 1 << 20
-
-
-class UnreadableTable(FileFormatError):
-    """A file that cannot be read as a table.
-
-    ``problem`` says why, for callers that word it themselves (the web page, in
-    the user's language): ``"workbook"`` (no XLSX workbook), ``"csv"`` (no
-    readable CSV), ``"encoding"`` (unknown text encoding) or ``"empty"``
-    (``sheet`` names the empty worksheet, if it is one).
-    """
-
-    def __init__(self, problem: str, reason: str, *, sheet: str | None = None):
-        super().__init__(reason)
-        self.problem, self.sheet = problem, sheet
-
-
-class SheetNotFound(InputError):
-    """No worksheet ``sheet`` in a workbook whose sheets are ``sheets``."""
-
-    def __init__(self, sheet: str, sheets: list[str], reason: str):
-        super().__init__(reason)
-        self.sheet, self.sheets = sheet, sheets
-
-
-@dataclass
-class TableChunk:
-    """Rows of a table.
-
-    Attributes
-    ----------
-    frame : pandas.DataFrame
-        The rows read, indexed by their 1-based data row number (``row``).
-        CSV/XLSX cells are text (``""`` when empty).
-    malformed : dict of int to str
-        Rows that could not be read (not in ``frame``): row number → reason.
-    geoms : numpy.ndarray, optional
-        Vector files: one shapely geometry per row of ``frame`` (None where
-        unreadable), in the file's CRS.
-    rejected, repaired : dict of int to list of str
-        Vector files: geometries unreadable or missing / repaired, by row number.
-    number_columns : list of str
-        XLSX: the columns whose filled cells in these rows are all numbers.
-    """
-
-    frame: pd.DataFrame
-    malformed: dict[int, str] = field(default_factory=dict)
-    geoms: np.ndarray | None = None
-    rejected: dict[int, list[str]] = field(default_factory=dict)
-    repaired: dict[int, list[str]] = field(default_factory=dict)
-    number_columns: list[str] = field(default_factory=list)
-
-    @property
-    def rows(self) -> int:
-        """Data rows in this chunk, read or malformed."""
-        return len(self.frame) + len(self.malformed)
-
-
-# --- names and cells ---------------------------------------------------------------------
-def unique_names(header) -> list[str]:
-    """Header names as stripped text; blanks become ``column_N`` and repeats get ``_2``, ``_3`` ….
-
-    A generated name never takes a name that appears anywhere in ``header``:
-    ``备注, 备注, 备注_2`` gives ``备注, 备注_3, 备注_2``, so the user's own
-    ``备注_2`` keeps its name.
-    """
-    raw = [("" if h is None else str(h)).strip() for h in header]
-    taken = set(raw)
-    names: list[str] = []
-    for i, name in enumerate(raw, start=1):
-        candidate = name
-        if not name or name in names:
-            base = name or f"column_{i}"
-            candidate, n = base, 1
-            while candidate in taken:
-                n += 1
-                candidate = f"{base}_{n}"
-        taken.add(candidate)
-        names.append(candidate)
-    return names
-
-
-def cell_text(value) -> str:
-    """A spreadsheet cell as the text a user sees (numbers without a spurious ``.0``, 2026-07-01 for a date)."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    if isinstance(value, dt.datetime):  # a date cell is a datetime at midnight
-        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
-    if isinstance(value, (dt.date, dt.time)):
-        return value.isoformat()
-    return str(value)
-
-
-def header_rows(rows: list[list[str]], merged=(), column=None) -> tuple[int, int]:
-    """The first and last (0-based) of ``rows`` (the top of a sheet, as text) that make the header.
-
-    The header holds ``column`` (a name, or several: any of them, compared
-    case-insensitively) when one of the top :data:`HEADER_SEARCH_ROWS` rows
-    does (under a title of any width).  Otherwise it is the first of them
-    with at least half as many different values as the fullest (and two or
-    more): a title merged across the columns, or a line such as ``填报单位 …
-    填报日期 …``, has fewer.  Cells merged down from it (``merged``: openpyxl
-    ranges) make the header two (or more) rows high.
-    """
-
-    def spans(first: int) -> tuple[int, int]:
-        last = max((rng.max_row - 1 for rng in merged if rng.min_row - 1 == first), default=first)
-        return first, min(last, len(rows) - 1)
-
-    top = rows[:HEADER_SEARCH_ROWS]
-    counts = [len({c.strip() for c in row if c and c.strip()}) for row in top]
-    need = max(min(2, max(counts)), -(-max(counts) // 2))
-    first, last = spans(next(i for i, n in enumerate(counts) if n >= need))
-    wanted = {column.strip().lower()} if isinstance(column, str) else {str(c).strip().lower() for c in column or ()}
-    holding = next(
-        (i for i, row in enumerate(top) if any((c or "").strip().lower() in wanted for c in row)),
-        None,
-    )
-    if not wanted or holding is None or first <= holding <= last:
-        return first, last
-    # the row holding the column, with the rows merged down over it (a group name above a sub-header)
-    above = [rng.min_row - 1 for rng in merged if rng.min_row - 1 < holding <= rng.max_row - 1]
-    return spans(min(above, default=holding))
-
-
-def _blank(record) -> bool:
-    return not any(c is not None and str(c).strip() for c in record)
 
 
 # --- encodings ------------------------------------------------------------------------------
@@ -358,14 +222,14 @@ class Table:
         if self.kind == "csv":
             return _csv_chunks(self, chunk_rows)
         if self.kind == "xlsx":
-            return _xlsx_chunks(self, chunk_rows)
-        return _vector_chunks(self, chunk_rows)
+            return xlsx_chunks(self, chunk_rows)
+        return vector_chunks(self, chunk_rows)
 
     def read(self) -> TableChunk:
         """Every row at once, as one chunk (``number_columns`` over the whole table)."""
         parts = list(self.chunks())
         if not parts:
-            return TableChunk(pd.DataFrame({c: pd.Series(dtype="str") for c in self.columns}, index=_rows([])))
+            return TableChunk(pd.DataFrame({c: pd.Series(dtype="str") for c in self.columns}, index=row_index([])))
         frame = pd.concat([p.frame for p in parts]) if len(parts) > 1 else parts[0].frame
         out = TableChunk(frame)
         for part in parts:
@@ -379,10 +243,6 @@ class Table:
             filled = set().union(*(set(self.columns) - _empty_columns(p.frame) for p in parts))
             out.number_columns = [c for c in self.columns if c in numeric and c in filled]
         return out
-
-
-def _rows(numbers) -> pd.Index:
-    return pd.Index(np.asarray(numbers, dtype=np.int64), name="row")
 
 
 def _empty_columns(frame: pd.DataFrame) -> set[str]:
@@ -432,9 +292,9 @@ def open_table(path: str | Path, *, sheet: str | None = None, layer: str | None 
     if kind == "csv":
         _open_csv(table, column)
     elif kind == "xlsx":
-        _open_xlsx(table, sheet, column)
+        open_xlsx(table, sheet, column)
     else:
-        _open_vector(table, layer)
+        open_vector(table, layer)
     return table
 
 
@@ -472,7 +332,7 @@ def _open_csv(table: Table, column) -> None:
     ends: list[int] = []  # physical lines read after each record of ``top``
     try:
         for record in reader:
-            if _blank(record):
+            if blank(record):
                 continue  # leading blank lines are not the header
             top.append(record)
             ends.append(reader.line_num)
@@ -490,10 +350,6 @@ def _open_csv(table: Table, column) -> None:
     table._skip_lines = ends[first]
     table._row_bytes = max(16, len(complete) // max(1, complete.count(b"\n")))
     LOGGER.debug("%s: %s, delimiter %r, header at line %d", path, table.encoding, table.delimiter, ends[first])
-
-
-def _text_frame(columns: list[str], records, rows) -> pd.DataFrame:
-    return pd.DataFrame(records, columns=columns, dtype="str").set_axis(_rows(rows), axis=0)
 
 
 def _csv_chunks(table: Table, chunk_rows: int) -> Iterator[TableChunk]:
@@ -540,7 +396,7 @@ def _csv_chunks(table: Table, chunk_rows: int) -> Iterator[TableChunk]:
             if _swallowed_rows(frame, table.delimiter):
                 irregular.append("a quoted value holding whole rows")
                 break  # a stray quote: read these rows exactly, from the last row handed on
-            frame.index = _rows(np.arange(done + 1, done + 1 + len(frame)))
+            frame.index = row_index(np.arange(done + 1, done + 1 + len(frame)))
             done += len(frame)
             yield TableChunk(_without_blank_rows(frame))
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
@@ -663,7 +519,7 @@ def _csv_chunks_exact(table: Table, chunk_rows: int, *, start: int) -> Iterator[
                         "a quote opened in this row is never closed, so it would take the rows after it as "
                         f"its value; the row is left out (close or remove the quote): {line.rstrip()[:200]!r}"
                     )
-                elif _blank(record):
+                elif blank(record):
                     continue
                 elif len(record) > width and any(cell.strip() for cell in record[width:]):
                     text = table.delimiter.join(record)
@@ -675,7 +531,7 @@ def _csv_chunks_exact(table: Table, chunk_rows: int, *, start: int) -> Iterator[
                     records.append((record + [""] * width)[:width])
                     rows.append(number)
                 if len(records) + len(malformed) >= chunk_rows:
-                    yield TableChunk(_text_frame(table.columns, records, rows), malformed)
+                    yield TableChunk(text_frame(table.columns, records, rows), malformed)
                     records, rows, malformed = [], [], {}
         except csv.Error as exc:
             raise UnreadableTable(
@@ -686,354 +542,4 @@ def _csv_chunks_exact(table: Table, chunk_rows: int, *, start: int) -> Iterator[
                 "encoding", f"{table.path.name}: row {number + 1} is not valid {table.encoding} text; save as UTF-8"
             ) from exc
         if records or malformed:
-            yield TableChunk(_text_frame(table.columns, records, rows), malformed)
-
-
-# --- XLSX -----------------------------------------------------------------------------------------
-def open_sheet(path: Path, sheet: str | None, *, read_only: bool = True):
-    """Open an XLSX workbook and one worksheet by name (the first by default); the caller closes it.
-
-    Raises
-    ------
-    UnreadableTable
-        When the file is not a workbook.
-    SheetNotFound
-        When ``sheet`` names no worksheet (the message lists them).
-    """
-    import openpyxl  # noqa: PLC0415 - only needed for XLSX
-    from openpyxl.utils.exceptions import InvalidFileException  # noqa: PLC0415
-
-    try:
-        workbook = openpyxl.load_workbook(path, read_only=read_only, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
-        # BadZipFile: not a zip at all, e.g. a CSV renamed to .xlsx
-        raise UnreadableTable("workbook", f"{path.name} is not a readable XLSX workbook: {exc}") from exc
-    if sheet is None:
-        return workbook, workbook.worksheets[0]
-    if sheet in workbook.sheetnames:
-        return workbook, workbook[sheet]
-    names = list(workbook.sheetnames)
-    workbook.close()
-    raise SheetNotFound(sheet, names, f"sheet {sheet!r} not found in {path.name}; sheets: {', '.join(names)}")
-
-
-_MERGE_REF = re.compile(rb"<(?:\w+:)?mergeCell\s+ref=\"([A-Z]+[0-9]+(?::[A-Z]+[0-9]+)?)\"")
-
-
-def _merged_ranges(worksheet) -> list:
-    """The merged ranges of a read-only worksheet (openpyxl reads them only in full mode).
-
-    They sit after the cell data in the sheet's XML, which is scanned once.
-    """
-    from openpyxl.worksheet.cell_range import CellRange  # noqa: PLC0415
-
-    source = getattr(worksheet, "_get_source", None)
-    if source is None:  # pragma: no cover - a full worksheet
-        return list(getattr(worksheet, "merged_cells", ()).ranges)
-    found: list = []
-    tail = b""
-    with source() as stream:
-        while block := stream.read(1 << 20):
-            data = tail + block
-            found += [m.group(1).decode() for m in _MERGE_REF.finditer(data)]
-            cut = data.rfind(b"<")
-            tail = data[cut:] if cut >= 0 else b""
-            found = found[: len(found) - sum(1 for _ in _MERGE_REF.finditer(tail))]
-    return [CellRange(ref) for ref in dict.fromkeys(found) if ":" in ref]
-
-
-def _open_xlsx(table: Table, sheet: str | None, column) -> None:
-    workbook, worksheet = open_sheet(table.path, sheet)
-    try:
-        table.sheet, table.sheets = worksheet.title, list(workbook.sheetnames)
-        table._merged = _merged_ranges(worksheet)
-        top = []
-        for values in worksheet.iter_rows(values_only=True, max_row=HEADER_SEARCH_ROWS + 10):
-            top.append([cell_text(v) for v in values])
-    finally:
-        workbook.close()
-    _fill_merged(top, table._merged, 0)
-    while top and _blank(top[-1]):
-        top.pop()
-    if not top:
-        raise UnreadableTable("empty", f"file is empty: sheet {table.sheet!r} of {table.path.name}", sheet=table.sheet)
-    first, last = header_rows(top, table._merged, column)
-    block = top[first : last + 1]
-    width = max(len(r) for r in block)
-    # per column the lowest name of the header rows: 地址 and 社区 under a merged 位置, not 位置 twice
-    header = [
-        next((row[i].strip() for row in reversed(block) if i < len(row) and row[i].strip()), "") for i in range(width)
-    ]
-    while header and not header[-1]:
-        header.pop()  # formatted but empty columns at the right
-    # data wider than the header (cells right of it) gets columns of its own, column_N
-    filled = [max((i + 1 for i, c in enumerate(row) if c.strip()), default=0) for row in top[last + 1 :]]
-    header += [""] * (max(filled, default=0) - len(header))
-    table.columns = unique_names(header)
-    table._header_last = last
-
-
-def _fill_merged(cells: list[list[str]], merged, offset: int, values: dict | None = None) -> None:
-    """Every cell of a merged range shows the range's value (rows ``offset``… of the sheet, 0-based)."""
-    values = {} if values is None else values
-    for rng in merged:
-        top, left = rng.min_row - 1, rng.min_col - 1
-        if offset <= top < offset + len(cells):
-            row = cells[top - offset]
-            values[rng.coord] = row[left] if left < len(row) else ""
-        if rng.coord not in values:
-            continue
-        for r in range(max(top, offset), min(rng.max_row, offset + len(cells))):
-            row = cells[r - offset]
-            for c in range(left, rng.max_col):
-                if c < len(row):
-                    row[c] = values[rng.coord]
-
-
-def _xlsx_chunks(table: Table, chunk_rows: int) -> Iterator[TableChunk]:
-    workbook, worksheet = open_sheet(table.path, table.sheet)
-    width = len(table.columns)
-    start = table._header_last + 1  # 0-based sheet row of data row 1
-    merged = [rng for rng in table._merged if rng.max_row - 1 >= start]
-    seen: dict = {}  # merged range → its value, once its first row is passed
-    records: list[list[str]] = []
-    numbers: list[list[bool]] = []  # per cell: a number in the workbook
-    rows: list[int] = []
-    malformed: dict[int, str] = {}
-    try:
-        for offset, values in enumerate(worksheet.iter_rows(values_only=True, min_row=start + 1)):
-            values = tuple(values)
-            if len(values) > width and not _blank(values[width:]):
-                cells = [cell_text(v) for v in values]
-                wide = max(i + 1 for i, c in enumerate(cells) if c.strip())
-                malformed[offset + 1] = f"has cells up to column {wide} but the header has {width} columns"
-                continue
-            values = (values + (None,) * width)[:width]
-            cells = [cell_text(v) for v in values]
-            if merged:  # before judging the row blank: a merged cell may fill it
-                _fill_merged([cells], merged, start + offset, seen)
-            if _blank(cells):
-                continue
-            records.append(cells)
-            numbers.append([isinstance(v, (int, float)) and not isinstance(v, bool) for v in values])
-            rows.append(offset + 1)
-            if len(records) + len(malformed) >= chunk_rows:
-                yield _xlsx_chunk(table.columns, records, numbers, rows, malformed)
-                records, numbers, rows, malformed = [], [], [], {}
-        if records or malformed:
-            yield _xlsx_chunk(table.columns, records, numbers, rows, malformed)
-    finally:
-        workbook.close()
-
-
-def _xlsx_chunk(columns: list[str], records, numbers, rows, malformed: dict[int, str]) -> TableChunk:
-    numeric = np.array(numbers, dtype=bool).reshape(len(records), len(columns))
-    filled = np.array([[c.strip() != "" for c in r] for r in records], dtype=bool).reshape(len(records), len(columns))
-    number_columns = [c for i, c in enumerate(columns) if (numeric[:, i] | ~filled[:, i]).all()]
-    return TableChunk(_text_frame(columns, records, rows), malformed, number_columns=number_columns)
-
-
-# --- vector files ---------------------------------------------------------------------------------
-_KIND_NAMES = {"geojson": "GeoJSON", "gpkg": "GeoPackage", "shp": "Shapefile", "zip": "zipped Shapefile"}
-#: The parts a Shapefile cannot be read without, and what each holds.
-_SHAPEFILE_PARTS = {".shx": "its index", ".dbf": "its attribute table"}
-
-
-def _require_shapefile_parts(shp: str, *, archive_names: set[str], where: str) -> None:
-    """Name the missing companion files of a Shapefile instead of GDAL's "not recognized"."""
-    stem = shp[: -len(".shp")]
-    missing = [
-        f"{PurePosixPath(stem).name}{ext} ({what})"
-        for ext, what in _SHAPEFILE_PARTS.items()
-        if (stem + ext).lower() not in archive_names
-    ]
-    if missing:
-        raise FileFormatError(
-            f"{where}: the Shapefile {PurePosixPath(shp).name} comes without {' and '.join(missing)}; "
-            "a Shapefile is several files: put the .shp, .shx, .dbf and .prj together"
-        )
-
-
-def _dataset(path: Path, kind: str, layer: str | None) -> tuple[str, str | None]:
-    """The GDAL dataset name and layer to open (a zip's Shapefile through /vsizip/)."""
-    if kind == "shp":
-        siblings = {str(p).lower() for p in path.parent.iterdir()}
-        _require_shapefile_parts(str(path), archive_names=siblings, where=path.name)
-    if kind != "zip":
-        return str(path), layer
-    try:
-        with zipfile.ZipFile(path) as archive:
-            everything = archive.namelist()
-    except zipfile.BadZipFile as exc:
-        raise FileFormatError(f"{path.name} is not a readable zip file: {exc}") from exc
-    members = [n for n in everything if n.lower().endswith(".shp") and not n.startswith("__MACOSX/")]
-    if not members:
-        raise FileFormatError(f"{path.name} holds no Shapefile (.shp)")
-    names = [PurePosixPath(m).stem for m in members]
-    if layer is not None:
-        if layer not in names:
-            raise InputError(f"layer {layer!r} not found in {path.name}; layers: {', '.join(names)}")
-        member = members[names.index(layer)]
-    elif len(members) > 1:
-        raise InputError(f"{path.name} holds several Shapefiles; choose one with --layer: {', '.join(names)}")
-    else:
-        member = members[0]
-    _require_shapefile_parts(member, archive_names={n.lower() for n in everything}, where=path.name)
-    return f"/vsizip/{path.resolve()}/{member}", None
-
-
-def _gdal_reason(exc: Exception, kind: str) -> str:
-    """GDAL's error as a reason a clerk can act on."""
-    text = str(exc)
-    if "not recognized as" in text or "not recognised as" in text or "Failed to read GeoJSON" in text:
-        return f"its contents are not {_KIND_NAMES.get(kind, kind)} (is the file of another kind, or damaged?)"
-    if "No such file" in text:
-        return "the file does not exist"
-    # keep GDAL's own words, without the dataset path it starts with
-    return text.split(": ", 1)[-1] if text.startswith(("/", "/vsizip/")) else text
-
-
-def _choose_layer(dataset: str, path: Path, layer: str | None) -> str:
-    import pyogrio  # noqa: PLC0415
-
-    layers = pyogrio.list_layers(dataset)
-    names = [str(name) for name, _ in layers]
-    if layer is not None:
-        if layer not in names:
-            raise InputError(f"layer {layer!r} not found in {path.name}; layers: {', '.join(names)}")
-        return layer
-    spatial = [str(name) for name, geometry_type in layers if geometry_type is not None]
-    if len(names) == 1:
-        return names[0]
-    if len(spatial) == 1:
-        return spatial[0]
-    raise InputError(f"{path.name} holds several layers; choose one with --layer: {', '.join(names)}")
-
-
-_CRS_MEMBER = re.compile(rb'"(?:crs|spatialReference)"\s*:\s*(?!null)')
-
-
-def geojson_states_crs(path: Path) -> bool:
-    """Whether a GeoJSON file has a (pre-RFC 7946) ``crs`` member; GDAL reports WGS84 either way.
-
-    Top-level members sit before ``"features"`` or after the features' end, so
-    the file's head (up to ``"features"``) and tail are read, not all of it.
-    """
-    size = path.stat().st_size
-    with path.open("rb") as handle:
-        head = handle.read(1 << 16)
-        handle.seek(max(0, size - (1 << 16)))
-        tail = handle.read()
-    before = head.split(b'"features"', 1)[0]
-    after = tail.rsplit(b"]", 1)[-1] if size > len(head) else head.rsplit(b"]", 1)[-1]
-    if _CRS_MEMBER.search(before) or _CRS_MEMBER.search(after):
-        try:  # a small file: make sure it is the top-level member
-            if size <= 1 << 24:
-                document = json.loads(path.read_bytes())
-                return isinstance(document, dict) and (
-                    document.get("crs") is not None or document.get("spatialReference") is not None
-                )
-        except (ValueError, UnicodeDecodeError):
-            return False
-        return True
-    return False
-
-
-def _gdal_errors() -> tuple[type[Exception], ...]:
-    import pyogrio.errors  # noqa: PLC0415
-
-    return (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError)
-
-
-def _open_vector(table: Table, layer: str | None) -> None:
-    import pyogrio  # noqa: PLC0415
-
-    path = table.path
-    dataset, layer = _dataset(path, table.kind, layer)
-    try:
-        table._layer = _choose_layer(dataset, path, layer)
-        info = pyogrio.read_info(dataset, layer=table._layer)
-    except _gdal_errors() as exc:
-        raise FileFormatError(f"cannot read {path.name}: {_gdal_reason(exc, table.kind)}") from exc
-    table._dataset = dataset
-    table._features = int(info.get("features") or 0)
-    if table._features == 0:
-        raise FileFormatError(f"file is empty: {path.name} has no features")
-    table.columns = [str(c) for c in info.get("fields", [])]
-    stated = info.get("crs")
-    if stated is not None and table.kind == "geojson" and not geojson_states_crs(path):
-        stated = None  # RFC 7946: WGS84 by default, not stated
-    table.stated_crs = stated
-
-
-def _vector_chunks(table: Table, chunk_rows: int) -> Iterator[TableChunk]:
-    import pyarrow as pa  # noqa: PLC0415
-    import pyogrio  # noqa: PLC0415
-
-    done = 0
-    try:
-        with warnings.catch_warnings():
-            # GDAL warns about unclosed rings; they are reported per row
-            warnings.filterwarnings("ignore", message="Non closed ring detected")
-            with pyogrio.open_arrow(table._dataset, layer=table._layer, batch_size=chunk_rows, use_pyarrow=True) as (
-                meta,
-                reader,
-            ):
-                geometry = meta.get("geometry_name") or "wkb_geometry"
-                for batch in reader:
-                    arrow = pa.Table.from_batches([batch])
-                    if geometry in arrow.column_names:
-                        wkb = arrow.column(geometry).to_numpy(zero_copy_only=False)
-                        arrow = arrow.drop_columns([geometry])
-                    else:
-                        wkb = np.full(arrow.num_rows, None, dtype=object)
-                    frame = arrow.to_pandas()
-                    rows = np.arange(done + 1, done + 1 + len(frame))
-                    frame.index = _rows(rows)
-                    done += len(frame)
-                    rejected: dict[int, list[str]] = {}
-                    repaired: dict[int, list[str]] = {}
-                    geoms = decode_geometries(
-                        np.asarray(wkb, dtype=object), shapely.from_wkb, "geometry", rejected, repaired
-                    )
-                    yield TableChunk(
-                        frame,
-                        geoms=geoms,
-                        rejected={int(rows[p]): r for p, r in rejected.items()},
-                        repaired={int(rows[p]): r for p, r in repaired.items()},
-                    )
-    except _gdal_errors() as exc:
-        raise FileFormatError(f"cannot read {table.path.name}: {_gdal_reason(exc, table.kind)}") from exc
-
-
-def decode_geometries(
-    values: np.ndarray, decode, what: str, rejected: dict[int, list[str]], repaired: dict[int, list[str]]
-) -> np.ndarray:
-    """Geometries from WKT or WKB values (``decode`` is :func:`shapely.from_wkt` or ``from_wkb``).
-
-    A ring that was not closed is closed and noted in ``repaired``; anything
-    else unreadable, and a missing value, is noted in ``rejected`` (by
-    position), the reason naming ``what`` was read ("WKT in 'wkt'", "geometry").
-    """
-    geoms = decode(values, on_invalid="ignore")
-    failed = np.flatnonzero(np.equal(geoms, None) & np.not_equal(values, None))
-    if failed.size:
-        # "fix" closes rings that were not closed; anything else stays unreadable
-        fixed = decode(values[failed], on_invalid="fix")
-        for pos, geom in zip(failed, fixed, strict=True):
-            if geom is not None:
-                geoms[pos] = geom
-                repaired[pos] = [f"ring in {what} was not closed; closed it"]
-            else:
-                rejected[pos] = [f"unreadable {what}: {_decode_error(decode, values[pos])}"]
-    for pos in np.flatnonzero(np.equal(values, None)):
-        rejected[pos] = [f"missing {what}"]
-    return geoms
-
-
-def _decode_error(decode, value) -> str:
-    try:
-        decode(value)
-    except GEOSException as exc:
-        return str(exc)
-    return "not a geometry"
+            yield TableChunk(text_frame(table.columns, records, rows), malformed)
