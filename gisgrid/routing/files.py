@@ -38,14 +38,14 @@ from gisgrid.io.rows import check_text
 from gisgrid.io.tables import TableChunk, open_table
 from gisgrid.io.write import TableWriter
 from gisgrid.ownership.history import OwnerHistory
-from gisgrid.routing.index import (
-    AssignmentIndex,
-    _assign_prepared,
-    _attach,
-    _find_column,
-    _optional_column,
-    _street_columns,
+from gisgrid.routing.frames import (
+    assign_prepared,
+    attach,
+    find_column,
+    optional_column,
+    street_columns,
 )
+from gisgrid.routing.index import AssignmentIndex
 from gisgrid.routing.rules import (
     CATEGORY_NAMES,
     DATE_NAMES,
@@ -287,7 +287,7 @@ def assign_file(
             else:
                 x = parse_coordinates(frame[x_col], x_col, errors)
                 y = parse_coordinates(frame[y_col], y_col, errors)
-            result = _assign_prepared(
+            result = assign_prepared(
                 index,
                 n,
                 x,
@@ -300,9 +300,9 @@ def assign_file(
                 owners=owners,
                 role=role,
                 row_index=frame.index,
-                streets=_street_columns(frame, address_street, cross_street),
+                streets=street_columns(frame, address_street, cross_street),
             )
-            out = _attach(frame, result)
+            out = attach(frame, result)
             if vector_in and fmt_out not in VECTOR_FORMATS.values():
                 wkt_name = "wkt" if "wkt" not in out.columns else "wkt_geometry"
                 out.insert(len(frame.columns), wkt_name, shapely.to_wkt(chunk.geoms))
@@ -360,15 +360,15 @@ def _file_columns(
     if vector:
         x_col = y_col = None
     else:
-        x_col = lon if lon is not None else _find_column(frame.columns, X_NAMES)
-        y_col = lat if lat is not None else _find_column(frame.columns, Y_NAMES)
+        x_col = lon if lon is not None else find_column(frame.columns, X_NAMES)
+        y_col = lat if lat is not None else find_column(frame.columns, Y_NAMES)
         if x_col is None or y_col is None or x_col not in frame.columns or y_col not in frame.columns:
             raise InputError(f"no coordinate columns found (give lon= and lat=); columns are: {listing}")
     return (
         x_col,
         y_col,
-        _optional_column(frame, category, CATEGORY_NAMES, "category"),
-        _optional_column(frame, date, DATE_NAMES, "date"),
+        optional_column(frame, category, CATEGORY_NAMES, "category"),
+        optional_column(frame, date, DATE_NAMES, "date"),
     )
 
 

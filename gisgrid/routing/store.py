@@ -39,7 +39,8 @@ from gisgrid.io.points import PointError, check_point
 from gisgrid.ownership.history import UNIT_ROLES, ChainTopology, OwnerHistory, OwnerLookup, as_days, chain_text
 from gisgrid.routing.files import AssignSummary
 from gisgrid.routing.files import assign_file as _assign_file
-from gisgrid.routing.index import AssignmentIndex, PartitionedIndex, assign_frame
+from gisgrid.routing.frames import assign_frame
+from gisgrid.routing.index import AssignmentIndex, PartitionedIndex
 from gisgrid.routing.rules import RuleSet
 
 LOGGER = logging.getLogger(__name__)

@@ -27,7 +27,8 @@ from gisgrid.config import DATA_DIR
 from gisgrid.errors import InputError
 from gisgrid.routing.address import StreetNames, road_class_rank, street_name_key
 from gisgrid.routing.files import assign_file
-from gisgrid.routing.index import AssignmentIndex, assign_frame
+from gisgrid.routing.frames import assign_frame
+from gisgrid.routing.index import AssignmentIndex
 from gisgrid.routing.rules import RuleSet
 
 METRIC = 4547

@@ -33,7 +33,8 @@ from gisgrid.crs import from_storage, transformer
 from gisgrid.errors import CRSError, InputError
 from gisgrid.ownership.history import OwnerHistory
 from gisgrid.routing.files import AssignSummary, assign_file
-from gisgrid.routing.index import AssignmentIndex, PartitionedIndex, assign_frame
+from gisgrid.routing.frames import assign_frame
+from gisgrid.routing.index import AssignmentIndex, PartitionedIndex
 from gisgrid.routing.rules import (
     ERROR_CODES,
     RESULT_COLUMNS,
