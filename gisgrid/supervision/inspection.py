@@ -58,6 +58,27 @@ MAX_SEED = 2**63 - 1
 FULL_SCORE = 100.0
 
 
+#: Problems found in an input: (message with %(name)s fields, its values), translated by the web layer.
+Problems = list[tuple[str, dict]]
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for translation: the web layer translates it (and a ``label`` value) when it shows it."""
+    return message
+
+
+class ProblemsError(InputError):
+    """Bad input with every problem found (``problems``): English in its text, translatable one by one."""
+
+    def __init__(self, problems: Problems):
+        self.problems = list(problems)
+        super().__init__("; ".join(message % values for message, values in self.problems))
+
+
+def _about(problems: Problems, label: str) -> bool:
+    return any(values.get("label") == label for _m, values in problems)
+
+
 @dataclass(frozen=True)
 class RoundPlan:
     """A round as a manager plans it, checked."""
@@ -75,44 +96,53 @@ class RoundPlan:
     note: str | None = None
 
 
-def _date(value: Any, label: str, problems: list[str]) -> dt.date | None:
+def _date(value: Any, label: str, problems: Problems) -> dt.date | None:
     if isinstance(value, dt.date):
         return value
     text = str(value or "").strip()
     if not text:
-        problems.append(f"{label} is needed (YYYY-MM-DD)")
+        problems.append((N_("%(label)s is needed (YYYY-MM-DD)"), {"label": label}))
         return None
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        problems.append(f"{label} must be a date like 2026-05-01, not {text[:40]!r}")
+        problems.append(
+            (N_("%(label)s must be a date like 2026-05-01, not %(value)s"), {"label": label, "value": repr(text[:40])})
+        )
         return None
 
 
-def _ids(values: Iterable[Any], label: str, problems: list[str]) -> tuple[int, ...]:
+def _ids(values: Iterable[Any], label: str, problems: Problems) -> tuple[int, ...]:
     out: list[int] = []
     for v in values:
         text = str(v).strip()
         if not text:
             continue
         if not re.fullmatch(r"\d{1,9}", text):
-            problems.append(f"{label}: {text[:40]!r} is not an id")
+            problems.append((N_("%(label)s: %(value)s is not an id"), {"label": label, "value": repr(text[:40])}))
             continue
         if int(text) not in out:
             out.append(int(text))
     return tuple(out)
 
 
-def _int(value: Any, label: str, problems: list[str], *, low: int, high: int) -> int | None:
+def _int(value: Any, label: str, problems: Problems, *, low: int, high: int) -> int | None:
     text = str(value if value is not None else "").strip()
     if not text:
         return None
     if not re.fullmatch(r"-?\d{1,19}", text):
-        problems.append(f"{label} must be a whole number, not {text[:40]!r}")
+        problems.append(
+            (N_("%(label)s must be a whole number, not %(value)s"), {"label": label, "value": repr(text[:40])})
+        )
         return None
     out = int(text)
     if not low <= out <= high:
-        problems.append(f"{label} must be between {low} and {high}, not {out}")
+        problems.append(
+            (
+                N_("%(label)s must be between %(low)s and %(high)s, not %(value)s"),
+                {"label": label, "low": low, "high": high, "value": out},
+            )
+        )
         return None
     return out
 
@@ -132,54 +162,63 @@ def parse_round_plan(raw: Mapping[str, Any], *, seed_if_missing: int | None = No
         The seed of a sample planned without one (the caller draws it at
         random, and it is stored, so the draw stays reproducible).
     """
-    problems: list[str] = []
+    problems: Problems = []
     kind = str(raw.get("kind") or "").strip()
     if kind not in KINDS:
-        problems.append(f"kind must be one of {', '.join(KINDS)}, not {kind[:40]!r}")
+        problems.append(
+            (N_("the kind must be announced (督查) or unannounced (暗访), not %(value)s"), {"value": repr(kind[:40])})
+        )
     name = str(raw.get("name") or "").strip()
     if not name:
-        problems.append("a name is needed")
+        problems.append((N_("a name is needed"), {}))
     elif len(name) > MAX_NAME or "\x00" in name:
-        problems.append(f"the name has {len(name)} characters; at most {MAX_NAME}")
-    start = _date(raw.get("period_start"), "period_start", problems)
-    end = _date(raw.get("period_end"), "period_end", problems)
+        problems.append((N_("the name has %(n)s characters; at most %(max)s"), {"n": len(name), "max": MAX_NAME}))
+    start = _date(raw.get("period_start"), N_("the start date"), problems)
+    end = _date(raw.get("period_end"), N_("the end date"), problems)
     if start and end:
         if end < start:
-            problems.append(f"the period ends ({end}) before it starts ({start})")
+            problems.append(
+                (N_("the period ends (%(end)s) before it starts (%(start)s)"), {"end": str(end), "start": str(start)})
+            )
         elif (end - start).days >= MAX_PERIOD_DAYS:
-            problems.append(f"the period is {(end - start).days + 1} days; at most {MAX_PERIOD_DAYS}")
+            problems.append(
+                (N_("the period is %(n)s days; at most %(max)s"), {"n": (end - start).days + 1, "max": MAX_PERIOD_DAYS})
+            )
     scope_kind = str(raw.get("scope_kind") or "").strip()
     if scope_kind not in SCOPE_KINDS:
-        problems.append(f"scope_kind must be one of {', '.join(SCOPE_KINDS)}, not {scope_kind[:40]!r}")
-    scope_ids = _ids(_listed(raw.get("scope_ids")), "scope", problems)
-    if not scope_ids and not any(p.startswith("scope") for p in problems):
-        problems.append("the scope is empty: pick at least one town, street or cell")
-    inspector_ids = _ids(_listed(raw.get("inspector_ids")), "inspectors", problems)
+        problems.append(
+            (N_("the scope must be towns, streets or cells, not %(value)s"), {"value": repr(scope_kind[:40])})
+        )
+    scope_ids = _ids(_listed(raw.get("scope_ids")), N_("the scope"), problems)
+    if not scope_ids and not _about(problems, N_("the scope")):
+        problems.append((N_("the scope is empty: pick at least one town, street or cell"), {}))
+    inspector_ids = _ids(_listed(raw.get("inspector_ids")), N_("the inspectors"), problems)
     if not inspector_ids:
-        problems.append("pick at least one inspector")
+        problems.append((N_("pick at least one inspector"), {}))
     sample_kind = str(raw.get("sample_kind") or "").strip() or None
-    size = _int(raw.get("sample_size"), "sample_size", problems, low=1, high=MAX_SAMPLE)
-    seed = _int(raw.get("seed"), "seed", problems, low=0, high=MAX_SEED)
+    size = seed = None
     if sample_kind is None:
-        size = seed = None
+        pass  # no sample: its size and seed are not read
     elif sample_kind not in SAMPLE_KINDS:
-        problems.append(f"sample_kind must be one of {', '.join(SAMPLE_KINDS)}, not {sample_kind[:40]!r}")
+        problems.append((N_("a sample is of segments or cells, not %(value)s"), {"value": repr(sample_kind[:40])}))
     else:
-        if size is None and not any(p.startswith("sample_size") for p in problems):
-            problems.append("a sample needs its size")
-        if seed is None and not any(p.startswith("seed") for p in problems):
+        size = _int(raw.get("sample_size"), N_("the sample size"), problems, low=1, high=MAX_SAMPLE)
+        seed = _int(raw.get("seed"), N_("the seed"), problems, low=0, high=MAX_SEED)
+        if size is None and not _about(problems, N_("the sample size")):
+            problems.append((N_("a sample needs its size"), {}))
+        if seed is None and not _about(problems, N_("the seed")):
             seed = seed_if_missing
             if seed is None:
-                problems.append("a sample needs a seed")
+                problems.append((N_("a sample needs a seed"), {}))
         if scope_kind == "street" and sample_kind == "cell":
-            problems.append("a round over streets samples segments, not cells")
+            problems.append((N_("a round over streets samples segments, not cells"), {}))
         if scope_kind == "cell" and sample_kind == "segment":
-            problems.append("a round over cells samples cells, not segments")
+            problems.append((N_("a round over cells samples cells, not segments"), {}))
     note = str(raw.get("note") or "").strip() or None
     if note and len(note) > 2000:
-        problems.append(f"the note has {len(note)} characters; at most 2000")
+        problems.append((N_("the note has %(n)s characters; at most %(max)s"), {"n": len(note), "max": 2000}))
     if problems:
-        raise InputError("; ".join(problems))
+        raise ProblemsError(problems)
     return RoundPlan(kind, name, start, end, scope_kind, scope_ids, inspector_ids, sample_kind, size, seed, note)
 
 
@@ -317,17 +356,23 @@ def unit_scores(findings: pd.DataFrame, covered: Mapping[str, Sequence[int]]) ->
     ]
 
 
-def parse_deduction(value: Any, label: str, problems: list[str]) -> float | None:
-    """A deduction in points: a number from 0 to 100 with at most 2 decimals."""
+def parse_deduction(value: Any, label: str, problems: Problems, *, item: str = "") -> float | None:
+    """A deduction in points: a number from 0 to 100 with at most 2 decimals (``item`` names the checklist item)."""
     text = str(value if value is not None else "").strip().replace("，", ".")
+    where = {"item": item, "label": label}
     if not text:
-        problems.append(f"{label} is needed")
+        problems.append((N_("%(item)s: %(label)s is needed"), where))
         return None
     if not re.fullmatch(r"\d{1,3}(\.\d{1,2})?", text):
-        problems.append(f"{label} must be a number of points like 0.5 (at most 2 decimals), not {text[:20]!r}")
+        problems.append(
+            (
+                N_("%(item)s: %(label)s must be a number of points like 0.5 (at most 2 decimals), not %(value)s"),
+                {**where, "value": repr(text[:20])},
+            )
+        )
         return None
     out = float(text)
     if out > FULL_SCORE:
-        problems.append(f"{label} must be at most 100, not {text}")
+        problems.append((N_("%(item)s: %(label)s must be at most 100, not %(value)s"), {**where, "value": text}))
         return None
     return out

@@ -39,6 +39,7 @@ from gisgrid.db.frames import query_geo_frame
 from gisgrid.errors import Conflict, Forbidden, InputError, NotFound
 from gisgrid.io.points import PointError, check_point
 from gisgrid.supervision import inspection as rules
+from gisgrid.supervision.inspection import N_
 
 LOGGER = logging.getLogger(__name__)
 
@@ -83,20 +84,20 @@ def update_checklist(conn: sa.Connection, actor: Actor, values: Mapping[str, obj
     ``active_<id>``): every value is checked first, and nothing is written when one is bad
     (:class:`InputError` naming each).  Returns how many items changed; the change is in the audit log."""
     items = checklist(conn)
-    problems: list[str] = []
+    problems: rules.Problems = []
     new: dict[int, tuple] = {}
     for item in items:
         i = item["id"]
         if f"found_{i}" not in values:
             continue
-        label = item["name"]
-        found = rules.parse_deduction(values.get(f"found_{i}"), f"{label}: found", problems)
-        overdue = rules.parse_deduction(values.get(f"overdue_{i}"), f"{label}: not fixed in time", problems)
-        repeat = rules.parse_deduction(values.get(f"repeat_{i}"), f"{label}: reported before", problems)
+        label = item["name"]  # the item's own name: not translated
+        found = rules.parse_deduction(values.get(f"found_{i}"), N_("per problem found"), problems, item=label)
+        overdue = rules.parse_deduction(values.get(f"overdue_{i}"), N_("not fixed in time"), problems, item=label)
+        repeat = rules.parse_deduction(values.get(f"repeat_{i}"), N_("reported before"), problems, item=label)
         active = str(values.get(f"active_{i}") or "") in ("1", "on", "true")
         new[i] = (found, overdue, repeat, active)
     if problems:
-        raise InputError("; ".join(problems))
+        raise rules.ProblemsError(problems)
     changed = []
     for item in items:
         if item["id"] not in new:
@@ -170,7 +171,14 @@ def _resolve_scope(conn: sa.Connection, scope: Scope, kind: str, ids: Sequence[i
     }
     missing = [i for i in ids if i not in found]
     if missing:
-        raise InputError(f"no such {kind} in your area: {', '.join(map(str, missing))}")
+        raise rules.ProblemsError(
+            [
+                (
+                    N_("not in your area, or no such place: %(kind)s %(ids)s"),
+                    {"kind": kind, "ids": ", ".join(map(str, missing))},
+                )
+            ]
+        )
     return list(ids)
 
 
@@ -187,7 +195,9 @@ def cells_by_code(conn: sa.Connection, scope: Scope, codes: Iterable[str]) -> li
     )
     missing = [c for c in codes if c not in rows]
     if missing:
-        raise InputError(f"no such cell in your area: {', '.join(m[:40] for m in missing[:20])}")
+        raise rules.ProblemsError(
+            [(N_("no such cell in your area: %(codes)s"), {"codes": ", ".join(m[:40] for m in missing[:20])})]
+        )
     return [rows[c] for c in codes]
 
 
@@ -254,12 +264,14 @@ def plan_round(conn: sa.Connection, actor: Actor, scope: Scope, raw: Mapping[str
     allowed = {u["id"] for u in inspector_choices(conn)}
     bad = [i for i in plan.inspector_ids if i not in allowed]
     if bad:
-        raise InputError(f"not an active inspector or patrol member: user {', '.join(map(str, bad))}")
+        raise rules.ProblemsError(
+            [(N_("not an active inspector or patrol member: user %(ids)s"), {"ids": ", ".join(map(str, bad))})]
+        )
     candidates = _candidates(conn, plan.sample_kind, plan.scope_kind, plan.scope_ids)
     if plan.sample_kind:
         pool = candidates[plan.sample_kind]
         if not pool:
-            raise InputError(f"the scope has no {plan.sample_kind}s to sample")
+            raise rules.ProblemsError([(N_("the scope has no %(kind)s to sample"), {"kind": plan.sample_kind})])
         drawn = rules.draw_sample(pool, plan.sample_size, seed=plan.seed, kind=plan.sample_kind)
         targets = [(plan.sample_kind, u, k + 1) for k, u in enumerate(drawn)]
     else:
@@ -456,8 +468,8 @@ def record_finding(
     Forbidden
         The user is not one of the round's inspectors.
     """
-    rid = _id(round_id, "round")
-    iid = _id(item_id, "checklist item")
+    rid = _id(round_id, N_("the round"))
+    iid = _id(item_id, N_("the checklist item"))
     scope = Scope(user.id, timeutil.local_today(settings.timezone))
     rnd = get_round(conn, scope, rid)
     if user.id not in {i["id"] for i in rnd["inspectors"]}:
@@ -474,7 +486,7 @@ def record_finding(
         {"i": iid},
     ).first()
     if item is None:
-        raise InputError(f"no such checklist item: {iid}")
+        raise rules.ProblemsError([(N_("no such checklist item: %(id)s"), {"id": iid})])
     data = CaseInput(
         lon=data.lon, lat=data.lat, crs=data.crs, category=item.code, description=data.description,
         address=data.address, client_id=data.client_id, reported_at=data.reported_at,
@@ -489,7 +501,7 @@ def record_finding(
     where = _finding_units(conn, made.id)
     if not _in_scope(conn, rid, rnd["scope_kind"], where):
         names = ", ".join(rnd["scope_names"][:5])
-        raise InputError(f"the place is outside this round's scope ({names})")
+        raise rules.ProblemsError([(N_("the place is outside this round's scope (%(names)s)"), {"names": names})])
     repeat_of = conn.execute(
         sa.text(f"""
         SELECT e.id FROM report r, report e
@@ -517,7 +529,9 @@ def record_finding(
 def _id(value: object, label: str) -> int:
     text = str(value if value is not None else "").strip()
     if not text.isdigit() or len(text) > 9:
-        raise InputError(f"{label} must be an id, not {text[:40]!r}")
+        raise rules.ProblemsError(
+            [(N_("%(label)s must be an id, not %(value)s"), {"label": label, "value": repr(text[:40])})]
+        )
     return int(text)
 
 
@@ -746,7 +760,7 @@ def record_checkin(
     if client_id is not None:
         client_id = str(client_id).strip() or None
         if client_id is not None and not cases_client_id_ok(client_id):
-            raise InputError("client_id must be 8 to 64 letters, digits or . _ : - (a UUID fits)")
+            raise rules.ProblemsError([(N_("client_id must be 8 to 64 letters, digits or . _ : - (a UUID fits)"), {})])
     row = conn.execute(
         sa.text("""
         WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:x, :y), 4326) AS pt)
@@ -787,9 +801,13 @@ def month_bounds(month: str | None, settings: Settings) -> tuple[dt.date, dt.dat
         try:
             start = dt.date.fromisoformat(f"{str(month).strip()[:7]}-01")
         except ValueError:
-            raise InputError(f"month must be written like 2026-05, not {str(month)[:20]!r}") from None
+            raise rules.ProblemsError(
+                [(N_("the month must be written like 2026-05, not %(value)s"), {"value": repr(str(month)[:20])})]
+            ) from None
         if len(str(month).strip()) != 7:
-            raise InputError(f"month must be written like 2026-05, not {str(month)[:20]!r}")
+            raise rules.ProblemsError(
+                [(N_("the month must be written like 2026-05, not %(value)s"), {"value": repr(str(month)[:20])})]
+            )
     end = (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
     return start, end
 
