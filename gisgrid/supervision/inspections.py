@@ -480,6 +480,27 @@ def record_finding(
             f"round {rid} is not open: it has ended" if rnd["ended_at"] is not None
             else f"round {rid} is not open on {today}: its period is {rnd['period_start']} to {rnd['period_end']}"
         )  # fmt: skip
+    return store_finding(conn, actor, deployment, settings, rnd, iid, data, inspector_user_id=user.id,
+                         photos=photos, now=now)  # fmt: skip
+
+
+def store_finding(
+    conn: sa.Connection,
+    actor: Actor,
+    deployment,
+    settings: Settings,
+    rnd: Mapping,
+    item_id: int,
+    data: CaseInput,
+    *,
+    inspector_user_id: int | None,
+    photos: Sequence = (),
+    now: dt.datetime | None = None,
+) -> cases.NewCase:
+    """The finding itself, once :func:`record_finding` checked who and when (the demo loader calls it for past
+    rounds): the case, its round, the units it counts against, whether it repeats an earlier report."""
+    rid = rnd["id"]
+    iid = item_id
     item = conn.execute(
         sa.text("""SELECT i.id, c.code FROM inspection_checklist_item i JOIN category c ON c.id = i.category_id
                    WHERE i.id = :i AND i.active"""),
@@ -519,7 +540,7 @@ def record_finding(
                                         segment_id, street_id, cell_id, person_id, department_id, community_id, town_id)
         SELECT :r, :i, :item, :u, reported_at, :rep, :seg, :street, :cell, :pid, :did, :com, :town
         FROM report WHERE id = :i RETURNING id"""),
-        {"r": rid, "i": made.id, "item": iid, "u": user.id, "rep": repeat_of, **where},
+        {"r": rid, "i": made.id, "item": iid, "u": inspector_user_id, "rep": repeat_of, **where},
     ).scalar_one()
     record_action(conn, actor, "inspection.finding", target_type="inspection_round", target_id=rid,
                   after={"finding": fid, "case": made.id, "item": iid, "repeat_of": repeat_of})  # fmt: skip
