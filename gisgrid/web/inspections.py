@@ -87,7 +87,16 @@ def _labels():
         "round_kind_label": lambda k: str(KIND_LABELS.get(k, k)),
         "round_scope_label": lambda k: str(SCOPE_LABELS.get(k, k)),
         "round_unit_label": lambda k: str(UNIT_LABELS.get(k, k)),
+        "round_sample_label": lambda k: str(SAMPLE_LABELS.get(k, k)),
     }
+
+
+@bp.errorhandler(NotFound)
+def _not_found(exc: NotFound):
+    """A round that does not exist or is out of the user's sight (an unannounced one): the same 404."""
+    if request.path.startswith("/api/"):
+        return jsonify(error="NotFound", detail=_("No such inspection round, or not one you may see.")), 404
+    return render_template("error.html", error=_("No such inspection round, or not one you may see."), status=404), 404
 
 
 # --- rounds ------------------------------------------------------------------------------------

@@ -66,6 +66,8 @@ def test_who_opens_an_unannounced_round(insp_app, ids):
                 "dispatcher": 404, "zongjiezhang": 404, "wanggeyuan": 404}  # fmt: skip
     got = {u: insp_app.test_client(user=u).get(f"/inspections/{rid}").status_code for u in expected}
     assert got == expected
+    page = insp_app.test_client(user="duanzhang").get(f"/inspections/{rid}")
+    assert "没有此检查轮次，或您无权查看" in _text(page) and "网页测试" not in _text(page)
     # the list leaves it out for the inspected; the round's own inspector sees it
     assert f'data-round="{rid}"' not in insp_app.test_client(user="duanzhang").get("/inspections/").get_data(True)
     assert f'data-round="{rid}"' in insp_app.test_client(user="inspector").get("/inspections/").get_data(True)
