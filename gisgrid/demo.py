@@ -1061,3 +1061,15 @@ def demo_cases(conn: sa.Connection, settings: Settings | None = None, *, deploym
     cases.warn_deadlines(conn, settings)
     LOGGER.info("demo cases: %d", made)
     return made
+
+
+# --- demo inspection rounds -------------------------------------------------------------------------
+def demo_inspections(conn: sa.Connection, settings: Settings | None = None, *, deployment=None) -> dict:
+    """One 督查 and one 暗访 a month over the last two quarters on the first sample town, with findings that
+    became cases; past rounds ended and scored (:mod:`gisgrid.supervision.inspection_demo`)."""
+    from gisgrid.routing.store import load_deployment
+    from gisgrid.supervision.inspection_demo import load_demo_rounds
+
+    settings = settings or load_settings()
+    deployment = deployment or load_deployment(conn, settings)
+    return load_demo_rounds(conn, settings, deployment=deployment)

@@ -59,6 +59,8 @@ class Permission(str, enum.Enum):
     view_cases = "view_cases"  # case lists, case pages and the inbox, within scope
     act_on_cases = "act_on_cases"  # take workflow steps; which ones is gisgrid.cases.workflow.TRANSITIONS
     manage_calendar = "manage_calendar"  # enter a year's official holidays and make-up working days
+    plan_inspections = "plan_inspections"  # plan, end and score inspection rounds; edit the checklist's deductions
+    inspect = "inspect"  # record findings and "patrolled here" check-ins (in rounds the user inspects)
 
 
 P = Permission
@@ -66,16 +68,21 @@ P = Permission
 _CASES = {P.report_case, P.view_cases, P.act_on_cases}
 PERMISSIONS: dict[str, frozenset[Permission]] = {
     "admin": frozenset(Permission),
-    "manager": frozenset({P.view_own, P.view_area, P.manage_owners, P.route, *_CASES}),
+    "manager": frozenset({P.view_own, P.view_area, P.manage_owners, P.route, *_CASES, P.plan_inspections}),
     "planner": frozenset({P.view_own, P.view_area, P.edit_plan, P.route}),
     "dispatcher": frozenset({P.view_own, P.geocode, P.route, *_CASES}),
     "clerk": frozenset({P.view_own, P.geocode, P.route, *_CASES}),
     "chief": frozenset({P.view_own, *_CASES}),
-    "grid_worker": frozenset({P.view_own, *_CASES}),
-    "inspector": frozenset({P.view_own, *_CASES}),
+    "grid_worker": frozenset({P.view_own, *_CASES, P.inspect}),
+    "inspector": frozenset({P.view_own, *_CASES, P.inspect}),
     "department": frozenset({P.view_own, P.view_cases, P.act_on_cases}),
     "api_client": frozenset({P.route, P.report_case}),
 }
+
+#: Roles a round's inspectors are chosen among (督查员, and patrol members: 网格员).
+INSPECTOR_ROLES = ("inspector", "grid_worker")
+#: Roles that see every inspection round of their jurisdiction subtree, unannounced ones too.
+ROUND_MANAGER_ROLES = ("admin", "manager")
 
 #: Roles whose grant in a jurisdiction lets the user see that jurisdiction's subtree.
 AREA_ROLES = frozenset({"admin", "manager", "planner", "dispatcher", "clerk", "inspector"})

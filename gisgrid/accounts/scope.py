@@ -22,6 +22,12 @@ The rule, for a user and a day ``d``:
   routed to a segment, cell or jurisdiction the user sees (a 段长 sees the
   reports of their segment, not the street's others), or when it is
   assigned to the user's person or department or escalated to them;
+* an *inspection round* (督查 / 暗访, migration 0014_inspections) is shown by
+  :func:`round_visible_sql`: to its inspectors, to the managers (and admins)
+  whose grant covers the round's jurisdiction, and — when it is announced, or
+  once an unannounced round has ended — to everyone who sees its
+  jurisdiction or one of the units it covers.  An unannounced round stays
+  hidden from the inspected until it ends;
 * a disabled account sees nothing.
 
 Nothing else grants sight: when the owners change on a date, what each person
@@ -36,7 +42,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from gisgrid.accounts.roles import AREA_ROLES
+from gisgrid.accounts.roles import AREA_ROLES, ROUND_MANAGER_ROLES
 
 #: Unit kinds the predicate answers for, and the columns it reads from the row's alias.
 KINDS = {
@@ -169,6 +175,10 @@ class Scope:
         """:func:`case_visible_sql` for this scope (``true`` when unlimited)."""
         return "true" if self.unlimited else case_visible_sql(alias)
 
+    def round_sql(self, alias: str) -> str:
+        """:func:`round_visible_sql` for this scope (``true`` when unlimited)."""
+        return "true" if self.unlimited else round_visible_sql(alias)
+
     def params(self) -> dict:
         return {} if self.unlimited else {"scope_user": self.user_id, "scope_day": self.day}
 
@@ -207,6 +217,7 @@ class Subject:
     person_id: int | None
     active: bool = True
     grants: tuple[tuple[str, int | None, int | None], ...] = ()
+    user_id: int | None = None
 
 
 def visible_units(world: World, subject: Subject, day: dt.date) -> dict[str, set[int]]:
@@ -341,3 +352,82 @@ def _case_seen(units: dict[str, set[int]], subject: Subject, departments: set[in
         or (subject.person_id is not None and subject.person_id in (case.assignee_person_id, case.escalated_person_id))
         or (case.assignee_department_id is not None and case.assignee_department_id in departments)
     )
+
+
+# --- inspection rounds ---------------------------------------------------------------------
+#: The columns :func:`round_visible_sql` reads from an ``inspection_round`` row.
+ROUND_COLUMNS = ("id", "kind", "ended_at", "jurisdiction_id")
+_MANAGER_ROLES_SQL = ", ".join(f"'{r}'" for r in sorted(ROUND_MANAGER_ROLES))
+_MANAGER_TREE = (
+    "WITH RECURSIVE manager_tree(id) AS ("
+    f"SELECT sg.jurisdiction_id FROM role_grant sg WHERE sg.user_id = {_ACTIVE_USER} "
+    f"AND sg.jurisdiction_id IS NOT NULL AND sg.role IN ({_MANAGER_ROLES_SQL}) "
+    "UNION SELECT sj.id FROM jurisdiction sj JOIN manager_tree mt ON sj.parent_id = mt.id"
+    ") SELECT id FROM manager_tree"
+)
+_MANAGER_EVERYWHERE = (
+    f"EXISTS (SELECT 1 FROM role_grant sg WHERE sg.user_id = {_ACTIVE_USER} "
+    f"AND sg.jurisdiction_id IS NULL AND sg.role IN ({_MANAGER_ROLES_SQL}))"
+)
+
+
+def round_visible_sql(alias: str) -> str:
+    """A boolean SQL expression: may the user ``:scope_user`` see the inspection round ``alias`` on ``:scope_day``?
+
+    * an inspector of the round (``inspection_inspector``) sees it;
+    * a manager or admin sees the rounds of the jurisdictions their grant
+      covers (a grant with no jurisdiction: every round);
+    * an *announced* round (督查), and an *unannounced* one (暗访) once it
+      has ended (``ended_at`` set), is seen by everyone who sees the round's
+      jurisdiction or one of the units it covers (``inspection_target``):
+      until then an unannounced round is hidden from the inspected.
+
+    The findings of a round are cases, routed like any other: their owners see
+    them through :func:`case_visible_sql` (the problem must be fixed), not the round.
+    """
+    if not alias.isidentifier():
+        raise ValueError(f"alias must be an SQL identifier, got {alias!r}")
+    a = alias
+    return (
+        f"(EXISTS (SELECT 1 FROM inspection_inspector si WHERE si.round_id = {a}.id AND si.user_id = {_ACTIVE_USER}) "
+        f"OR {_MANAGER_EVERYWHERE} OR {a}.jurisdiction_id IN ({_MANAGER_TREE}) "
+        f"OR (({a}.kind = 'announced' OR {a}.ended_at IS NOT NULL) AND ("
+        f"EXISTS (SELECT 1 FROM jurisdiction rvj WHERE rvj.id = {a}.jurisdiction_id AND {visible_sql('jurisdiction', 'rvj')}) "
+        f"OR EXISTS (SELECT 1 FROM inspection_target rvt JOIN segment rvs ON rvs.id = rvt.unit_id "
+        f"WHERE rvt.round_id = {a}.id AND rvt.unit_kind = 'segment' AND {visible_sql('segment', 'rvs')}) "
+        f"OR EXISTS (SELECT 1 FROM inspection_target rvt JOIN grid_cell rvc ON rvc.id = rvt.unit_id "
+        f"WHERE rvt.round_id = {a}.id AND rvt.unit_kind = 'cell' AND {visible_sql('cell', 'rvc')}))))"
+    )
+
+
+@dataclass(frozen=True)
+class RoundFacts:
+    """What :func:`round_visible` reads of a round: kind, ended, jurisdiction, inspectors (user ids), targets."""
+
+    kind: str
+    ended: bool
+    jurisdiction_id: int | None
+    inspectors: frozenset[int] = frozenset()
+    segments: frozenset[int] = frozenset()
+    cells: frozenset[int] = frozenset()
+
+
+def round_visible(world: World, subject: Subject, day: dt.date, facts: RoundFacts) -> bool:
+    """:func:`round_visible_sql` over plain values (``subject.user_id`` names the inspector)."""
+    if not subject.active:
+        return False
+    if subject.user_id is not None and subject.user_id in facts.inspectors:
+        return True
+    managed = [jid for role, jid, _d in subject.grants if role in ROUND_MANAGER_ROLES]
+    if any(jid is None for jid in managed):
+        return True
+    if facts.jurisdiction_id is not None and facts.jurisdiction_id in _subtree(world.jurisdiction_parent, managed):
+        return True
+    if facts.kind == "announced" or facts.ended:
+        units = visible_units(world, subject, day)
+        return (
+            (facts.jurisdiction_id is not None and facts.jurisdiction_id in units["jurisdiction"])
+            or bool(facts.segments & units["segment"])
+            or bool(facts.cells & units["cell"])
+        )
+    return False

@@ -36,6 +36,13 @@ def demo_load(reports_per_town: int, replace: bool) -> None:
         n = demo_cases(conn, settings)
         if n:
             click.echo(f"demo cases: {n} in every state of the workflow (see /cases)")
+        from gisgrid.demo import demo_inspections
+
+        done = demo_inspections(conn, settings)
+        if done.get("rounds"):
+            click.echo(
+                f"demo inspection rounds: {done['rounds']} (督查 and 暗访), {done['findings']} findings (see /inspections/)"
+            )
 
 
 def _demo_users(conn, settings) -> None:

@@ -102,6 +102,15 @@ RULES: dict[str, str | Permission] = {
     "cases.phone_worker": P.report_case,
     "cases.api_phone": P.report_case,
     "cases.from_geocode": P.report_case,  # the job itself must be the clerk's (404 otherwise)
+    # inspection rounds: which round a user sees is gisgrid.accounts.scope.round_visible_sql (404 otherwise);
+    # findings are recorded through the phone page (cases.api_phone) by the round's own inspectors
+    "inspections.index": P.view_own,
+    "inspections.show": P.view_own,
+    "inspections.new": P.plan_inspections,
+    "inspections.end": P.plan_inspections,
+    "inspections.checklist": P.plan_inspections,
+    "inspections.coverage": P.view_own,  # limited to the units the user sees
+    "inspections.api_checkin": P.inspect,
 }
 #: Routes a user who must change their password may still open.
 _BEFORE_PASSWORD_CHANGE = {"static", "auth.login", "auth.logout", "auth.password", "api.healthz"}

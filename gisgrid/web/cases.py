@@ -38,7 +38,7 @@ from gisgrid.cases import workflow as wf
 from gisgrid.cases.intake import CaseInput, parse_case_input
 from gisgrid.cases.photos import PhotoError, resolve, store_photo
 from gisgrid.demo import ATTRIBUTION
-from gisgrid.errors import Conflict, GisgridError, InputError, NotFound
+from gisgrid.errors import Conflict, Forbidden, GisgridError, InputError, NotFound
 from gisgrid.maps import cases as case_maps
 from gisgrid.web.access import current_scope
 from gisgrid.web.auth import current_actor
@@ -470,6 +470,10 @@ def _geocoded(form: dict) -> dict:
 
 
 def _create(form: dict, *, source: str, photos=()) -> store.NewCase:
+    if form.get("round_id"):  # a finding of an inspection round (督查 / 暗访): the round's rules apply
+        from gisgrid.web.inspections import record_finding
+
+        return record_finding(form, photos)
     data: CaseInput = parse_case_input(form, source=source)
     user = _user()
     with get_engine().begin() as conn:
@@ -568,7 +572,11 @@ def from_geocode(job: str):
 @bp.get("/cases/phone/")
 def phone():
     """The phone page (390 px): GPS location, a camera photo, and an outbox kept on the device without signal."""
-    return render_template("case_phone.html", categories=store.categories(get_conn()).to_dict("records"))
+    from gisgrid.web.inspections import phone_context
+
+    return render_template(
+        "case_phone.html", categories=store.categories(get_conn()).to_dict("records"), **phone_context()
+    )
 
 
 @bp.get("/cases/phone/sw.js")
@@ -592,7 +600,7 @@ def api_phone():
     try:
         photos = _photos_from_request()
         made = _create(form, source="phone", photos=photos)
-    except InputError as exc:
+    except (InputError, Forbidden) as exc:  # Forbidden: a round's finding by someone not its inspector
         return jsonify(error=getattr(exc, "code", None) or type(exc).__name__, detail=str(exc)), exc.http_status_code
     return jsonify(made.as_dict()), 201 if made.created else 200
 

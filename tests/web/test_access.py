@@ -121,6 +121,14 @@ PROBES = {
     "cases.phone_worker": ("GET", "/cases/phone/sw.js", REPORT, 200),
     "cases.api_phone": ("POST", "/api/cases/phone", REPORT, 400),
     "cases.from_geocode": ("POST", f"/cases/from-geocode/{JOB}", REPORT, 404),
+    # inspection rounds (督查 / 暗访): which round one sees is the round visibility rule (404 otherwise)
+    "inspections.index": ("GET", "/inspections/", EVERYONE, 200),
+    "inspections.show": ("GET", "/inspections/0", EVERYONE, 404),
+    "inspections.new": ("POST", "/inspections/new", {"admin", "manager"}, 400),
+    "inspections.end": ("POST", "/inspections/0/end", {"admin", "manager"}, 404),
+    "inspections.checklist": ("POST", "/inspections/checklist", {"admin", "manager"}, 303),
+    "inspections.coverage": ("GET", "/inspections/coverage?month=x", EVERYONE, 400),
+    "inspections.api_checkin": ("POST", "/api/inspections/checkin", {"admin", "grid_worker", "inspector"}, 400),
 }
 
 

@@ -55,7 +55,8 @@
       rows.forEach(function (r) {
         var li = document.createElement('li');
         li.dataset.clientId = r.client_id;
-        li.textContent = r.created + ' · ' + r.category + ' · ' + (r.error ? T.refused + ' ' + r.error : T.waiting);
+        var what = r.kind === 'checkin' ? T.checkin : (r.item_label || r.category);
+        li.textContent = r.created + ' · ' + what + ' · ' + (r.error ? T.refused + ' ' + r.error : T.waiting);
         ul.appendChild(li);
       });
       ul.dataset.count = String(rows.length);
@@ -74,16 +75,19 @@
   }
   function send(r) {
     var body = new FormData();
-    ['client_id', 'lon', 'lat', 'crs', 'category', 'description', 'reported_at'].forEach(function (k) {
+    var url = r.kind === 'checkin' ? cfg.checkin : cfg.post;
+    ['client_id', 'lon', 'lat', 'crs', 'category', 'description', 'reported_at', 'round_id', 'item_id'].forEach(function (k) {
       if (r[k] !== undefined && r[k] !== null) body.append(k, r[k]);
     });
     (r.photos || []).forEach(function (p, i) { body.append('photos', p, 'photo-' + i + '.jpg'); });
     var csrf = document.querySelector('meta[name="csrf-token"]').content;
-    return fetch(cfg.post, {method: 'POST', body: body, credentials: 'same-origin', headers: {'X-CSRFToken': csrf}})
+    return fetch(url, {method: 'POST', body: body, credentials: 'same-origin', headers: {'X-CSRFToken': csrf}})
       .then(function (res) {
         return res.json().catch(function () { return {}; }).then(function (answer) {
           if (res.ok) {
-            $('gg-msg').textContent = fmt(T.sent, {id: answer.id});
+            $('gg-msg').textContent = r.kind === 'checkin'
+              ? fmt(T.checkedIn, {where: [answer.segment, answer.cell].filter(Boolean).join(' · ') || T.outside})
+              : fmt(T.sent, {id: answer.id});
             $('gg-msg').className = 'gg-status gg-ok';
             return drop(r.client_id);
           }
@@ -110,20 +114,43 @@
     e.preventDefault();
     if (!$('gg-lon').value) { $('gg-msg').textContent = T.needPlace; $('gg-msg').className = 'gg-status gg-bad'; return; }
     var file = $('gg-photo').files[0];
+    var round = $('gg-round') ? $('gg-round').value : '';
+    if (round && !$('gg-item').value) { $('gg-msg').textContent = T.needItem; $('gg-msg').className = 'gg-status gg-bad'; return; }
     var record = {
       client_id: uuid(), lon: $('gg-lon').value, lat: $('gg-lat').value, crs: 'EPSG:4326',
-      category: $('gg-category').value, description: $('gg-description').value,
+      category: round ? '' : $('gg-category').value, description: $('gg-description').value,
       reported_at: new Date().toISOString(), created: new Date().toLocaleString(),
       photos: file ? [file] : []
     };
+    if (round) {
+      record.round_id = round; record.item_id = $('gg-item').value;
+      record.item_label = $('gg-item').options[$('gg-item').selectedIndex].textContent.trim();
+    }
     put(record).then(function () {
       $('gg-msg').textContent = T.kept;
       $('gg-msg').className = 'gg-status';
       $('gg-phone-form').reset();
       $('gg-lon').value = record.lon; $('gg-lat').value = record.lat;  // the next report is usually near
+      if (round) { $('gg-round').value = round; showRound(); }  // an inspector records several findings in a row
       return render();
     }).then(flush);
   });
+  function showRound() {  // a round picked: the checklist item says the category
+    var on = !!($('gg-round') && $('gg-round').value);
+    if ($('gg-item-label')) $('gg-item-label').hidden = !on;
+    $('gg-category-label').hidden = on;
+    $('gg-category').required = !on;
+  }
+  if ($('gg-round')) { $('gg-round').addEventListener('change', showRound); showRound(); }
+  if ($('gg-checkin')) {
+    $('gg-checkin').addEventListener('click', function () {
+      if (!$('gg-lon').value) { $('gg-msg').textContent = T.needPlace; $('gg-msg').className = 'gg-status gg-bad'; return; }
+      var record = {kind: 'checkin', client_id: uuid(), lon: $('gg-lon').value, lat: $('gg-lat').value, crs: 'EPSG:4326',
+                    reported_at: new Date().toISOString(), created: new Date().toLocaleString(), photos: []};
+      put(record).then(function () { $('gg-msg').textContent = T.kept; $('gg-msg').className = 'gg-status'; return render(); })
+        .then(flush);
+    });
+  }
   window.addEventListener('online', function () { showNet(); flush(); });
   window.addEventListener('offline', showNet);
   setInterval(flush, 30000);

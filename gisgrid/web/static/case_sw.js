@@ -1,8 +1,9 @@
 /* gisgrid phone page service worker: the page and its assets from the network when there is one,
  * from the cache when there is none.  Reports themselves wait in IndexedDB (case_phone.js), not here. */
 'use strict';
-var CACHE = 'gisgrid-phone-v1';
-var SHELL = ['./', '../../static/gisgrid.css', '../../static/cases.css', '../../static/case_phone.js'];
+var CACHE = 'gisgrid-phone-v2';
+var SHELL = ['./', '../../static/gisgrid.css', '../../static/cases.css', '../../static/case_phone.js',
+             '../../static/inspections.css'];
 
 self.addEventListener('install', function (event) {
   event.waitUntil(caches.open(CACHE).then(function (c) { return c.addAll(SHELL); }).then(function () {

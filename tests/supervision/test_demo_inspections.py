@@ -1,0 +1,43 @@
+"""`make demo` holds inspection rounds of both kinds over two quarters, their findings as cases, scores and check-ins."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import sqlalchemy as sa
+
+from gisgrid import timeutil
+
+
+def test_demo_rounds_over_two_quarters(insp_engine, insp_settings, insp_deployment, tmp_path):
+    from gisgrid.accounts.store import find_user
+    from gisgrid.demo import demo_inspections
+    from gisgrid.supervision import inspections as store
+
+    settings = dataclasses.replace(insp_settings, var_dir=str(tmp_path))
+    today = timeutil.local_today(settings.timezone)
+    with insp_engine.connect() as conn:
+        tx = conn.begin()
+        conn.execute(sa.text("DELETE FROM inspection_round"))  # other tests' rounds (rolled back after)
+        done = demo_inspections(conn, settings, deployment=insp_deployment)
+        assert done["rounds"] == 12 and done["findings"] == 60 and done["checkins"] == 12
+        rounds = conn.execute(
+            sa.text("SELECT kind, period_start, ended_at IS NOT NULL AS ended FROM inspection_round")
+        ).all()
+        quarters = {(r.period_start.year, (r.period_start.month - 1) // 3) for r in rounds}
+        assert len(quarters) >= 2 and {r.kind for r in rounds} == {"announced", "unannounced"}
+        assert sum(r.ended for r in rounds) == 10  # this month's two stay open
+        cases = conn.execute(
+            sa.text("""SELECT r.source, count(*) FROM report r JOIN inspection_finding f ON f.report_id = r.id
+                       WHERE r.inspection_round_id = f.round_id GROUP BY r.source""")
+        ).all()
+        assert dict(cases) == {"inspection": 36, "unannounced": 24}
+        scored = conn.execute(sa.text("SELECT min(score), max(score), count(*) FROM inspection_score")).one()
+        assert scored[0] < 100 and scored[1] == 100 and scored[2] > 100
+        rows = store.round_scores(conn, today.replace(day=1) - dt.timedelta(days=200), today, "town")
+        assert len({r["round_id"] for r in rows}) == 10
+        inspector = find_user(conn, "inspector")
+        assert len(store.open_rounds_for(conn, inspector, today)) == 2
+        assert demo_inspections(conn, settings, deployment=insp_deployment)["rounds"] == 0  # once
+        tx.rollback()
