@@ -60,7 +60,7 @@ def build(conn: sa.Connection) -> None:
             (1, 'segment', 1, '段长', '2025-01-01'), (2, 'segment', 2, '段长', '2025-01-01'),
             (3, 'segment', 3, '段长', '2025-01-01')""")
     )
-    for cid, kind, oid, seg, rep, due, closed, status, rework, rec in CASES:
+    for cid, kind, oid, seg, rep, due, closed, status, rework, _rec in CASES:
         conn.execute(
             sa.text(f"""
             INSERT INTO report (id, reported_at, due_at, closed_at, status, rework_count, jurisdiction_id,
