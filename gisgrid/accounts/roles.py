@@ -59,6 +59,7 @@ class Permission(str, enum.Enum):
     view_cases = "view_cases"  # case lists, case pages and the inbox, within scope
     act_on_cases = "act_on_cases"  # take workflow steps; which ones is gisgrid.cases.workflow.TRANSITIONS
     manage_calendar = "manage_calendar"  # enter a year's official holidays and make-up working days
+    publish_rankings = "publish_rankings"  # publish a ranking (a snapshot that never changes) and its bulletin
 
 
 P = Permission
@@ -66,7 +67,7 @@ P = Permission
 _CASES = {P.report_case, P.view_cases, P.act_on_cases}
 PERMISSIONS: dict[str, frozenset[Permission]] = {
     "admin": frozenset(Permission),
-    "manager": frozenset({P.view_own, P.view_area, P.manage_owners, P.route, *_CASES}),
+    "manager": frozenset({P.view_own, P.view_area, P.manage_owners, P.route, P.publish_rankings, *_CASES}),
     "planner": frozenset({P.view_own, P.view_area, P.edit_plan, P.route}),
     "dispatcher": frozenset({P.view_own, P.geocode, P.route, *_CASES}),
     "clerk": frozenset({P.view_own, P.geocode, P.route, *_CASES}),

@@ -533,6 +533,8 @@ def get_snapshot(conn: sa.Connection, scope: Scope | None, snapshot_id: int) -> 
     snap["period_obj"] = ind.Period(snap["period"], "quarter" if "Q" in snap["period"] else "month",
                                     snap["first_day"], snap["last_day"], snap["timezone"])  # fmt: skip
     snap["rows"] = rows_of(snap["figures"])
+    if snap["unit_kind"] != "owner" and len(snap["rows"]):
+        snap["rows"].index = snap["rows"].index.astype(np.int64)
     return snap
 
 
@@ -558,9 +560,31 @@ def rerun(conn: sa.Connection, settings: Settings, snapshot: dict, **kw) -> tupl
     jur = {"id": snapshot["jurisdiction_id"]} if snapshot["jurisdiction_id"] is not None else None
     current = compute_ranking(conn, settings, snapshot["period_obj"], snapshot["unit_kind"], jurisdiction=jur,
                               rules=rules, **kw)  # fmt: skip
-    published = snapshot["rows"]
-    now = current.rows.copy()
-    if snapshot["unit_kind"] != "owner":
-        published.index = published.index.astype(np.int64)
-    diff = compare(published, now)
+    diff = compare(snapshot["rows"], current.rows)
     return current, diff
+
+
+def unit_geometries(conn: sa.Connection, kind: str, ids, day: dt.date) -> dict:
+    """Shapes of units (EPSG:4326 shapely): a town's or community's area, a street's line, an owner's
+    segments and streets held on ``day`` (one multi-line each)."""
+    import shapely
+
+    ids = list(ids)
+    if not ids:
+        return {}
+    if kind in ("town", "community"):
+        q, params = (
+            "SELECT id, ST_AsBinary(geom) FROM jurisdiction WHERE id = ANY(:ids)",
+            {"ids": [int(i) for i in ids]},
+        )
+    elif kind == "street":
+        q, params = "SELECT id, ST_AsBinary(geom) FROM street WHERE id = ANY(:ids)", {"ids": [int(i) for i in ids]}
+    else:
+        people = [int(k.split(":")[1]) for k in ids if str(k).startswith("person:")]
+        q = f"""
+            SELECT 'person:' || a.person_id, ST_AsBinary(ST_Collect(g.geom)) FROM {sql.owner_on(":day")} a
+            JOIN segment g ON (a.target_type = 'segment' AND g.id = a.target_id)
+                           OR (a.target_type = 'street' AND g.street_id = a.target_id)
+            WHERE a.person_id = ANY(:people) GROUP BY 1"""
+        params = {"day": day, "people": people}
+    return {k: shapely.from_wkb(bytes(w)) for k, w in conn.execute(sa.text(q), params) if w is not None}

@@ -102,3 +102,10 @@ def quarter():
 
 
 __all__ = ["TZ", "dt"]
+
+
+@pytest.fixture(scope="module")
+def rank_app(rank_db, settings):
+    from gisgrid.web import create_app
+
+    return create_app({"TESTING": True, "DATABASE_URL": rank_db[0], "GISGRID_SETTINGS": settings})
