@@ -251,9 +251,9 @@ def snapshot(snapshot_id: int):
     )
 
 
-def _bulletin_context(snapshot_id: int) -> dict:
-    conn = get_conn()
-    snap = store.get_snapshot(conn, current_scope(), snapshot_id)
+def bulletin_context(conn, snapshot_id: int, scope) -> dict:
+    """What ``rankings/bulletin.html`` renders: the snapshot, its rules, table rows, map and trend (SVG)."""
+    snap = store.get_snapshot(conn, scope, snapshot_id)
     rules = Rules.from_dict(snap["rules"])
     parts = bulletin.bulletin_parts(conn, _settings(), snap, legend=legend(rules))
     return {
@@ -271,20 +271,24 @@ def _bulletin_context(snapshot_id: int) -> dict:
     }
 
 
+def bulletin_html(ctx: dict) -> str:
+    """The bulletin as HTML for WeasyPrint (the SVG pictures as data: images, which it draws)."""
+    import base64
+
+    for key in ("map_svg", "trend_svg"):
+        svg = ctx[key]
+        ctx[key + "_src"] = "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode() if svg else ""
+    return render_template("rankings/bulletin.html", **ctx)
+
+
 def _file_name(snap: dict, ext: str) -> str:
     return f"ranking-{snap['id']}-{re.sub(r'[^0-9A-Za-z_-]', '_', snap['period'])}.{ext}"
 
 
 @bp.get("/<int:snapshot_id>/bulletin.pdf")
 def bulletin_pdf(snapshot_id: int):
-    ctx = _bulletin_context(snapshot_id)
-    import base64
-
-    for key in ("map_svg", "trend_svg"):  # WeasyPrint draws SVG given as images
-        svg = ctx[key]
-        ctx[key + "_src"] = "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode() if svg else ""
-    html = render_template("rankings/bulletin.html", **ctx)
-    data = bulletin.pdf_bytes(html, base_url=request.url_root)
+    ctx = bulletin_context(get_conn(), snapshot_id, current_scope())
+    data = bulletin.pdf_bytes(bulletin_html(ctx), base_url=request.url_root)
     return Response(
         data,
         mimetype="application/pdf",
