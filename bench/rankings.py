@@ -43,11 +43,15 @@ def spread(engine: sa.Engine, owners: int) -> float:
     """Move every case into the quarter and give them ``owners`` people; seconds taken."""
     t0 = time.perf_counter()
     with engine.begin() as conn:
-        first = conn.execute(
-            sa.text("""INSERT INTO person (name) SELECT '责任人' || g FROM generate_series(1, :n) g
+        first = (
+            conn.execute(
+                sa.text("""INSERT INTO person (name) SELECT '责任人' || g FROM generate_series(1, :n) g
                        RETURNING id"""),
-            {"n": owners},
-        ).scalars().all()[0]
+                {"n": owners},
+            )
+            .scalars()
+            .all()[0]
+        )
         conn.execute(
             sa.text("""
             UPDATE report SET reported_at = t.at,

@@ -653,6 +653,29 @@ def working_hours_between(start: Any, end: Any, *, calendar: WorkingTime | None 
     return out
 
 
+def working_layout(first_day: dt.date, last_day: dt.date, calendar: WorkingTime | None = None) -> dict:
+    """The working time of the days ``first_day`` … ``last_day`` as plain values, for the SQL form of
+    :func:`working_hours_between` (:func:`gisgrid.db.sql.working_hours`).
+
+    Returns ``days`` (dates), ``hours_before`` (working hours of the days before each, from
+    ``first_day``), ``workday`` (bools) and ``periods`` (each working period as seconds after
+    local midnight, start and end).  The days come from :meth:`WorkingTime.is_workday`, the one
+    rule; SQL only adds up.
+    """
+    calendar = calendar or WorkingTime()
+    n = (last_day - first_day).days + 1
+    days = [first_day + dt.timedelta(days=i) for i in range(max(n, 0))]
+    work = [calendar.is_workday(d) for d in days]
+    per_day = calendar.hours_per_day
+    before = np.concatenate([[0.0], np.cumsum(np.asarray(work, dtype=float) * per_day)[:-1]]) if days else []
+    return {
+        "days": days,
+        "hours_before": [float(v) for v in before],
+        "workday": work,
+        "periods": [(_seconds(a), _seconds(b)) for a, b in calendar.periods],
+    }
+
+
 # --- entering a year's calendar --------------------------------------------------------------
 _CAL_DATE = ("date", "day", "日期")
 _CAL_WORK = ("workday", "work", "上班", "是否上班", "类型", "type")

@@ -1,13 +1,16 @@
 """Evaluation indicators of owners and places for a month or a quarter (考核指标), each one named function.
 
-Every indicator takes the *case facts* of a period — one row per case filed
-in it (:func:`gisgrid.supervision.ranking_store.case_facts`) — and the name of
-the column that holds the unit a case counts for (``owner``, ``street``,
-``community``, ``town``), and returns one value per unit (a
-:class:`pandas.Series` indexed by unit).  The formula of each is in its
-docstring; the bulletin's "method" section quotes them.
+Every indicator takes the *counts* of a period per unit (:data:`COUNT_COLUMNS`:
+cases filed, due, closed, on time, …), counted in SQL for rankings
+(:func:`gisgrid.supervision.ranking_store.unit_counts`) or from per-case facts
+here (:func:`unit_counts`, the in-memory form the tests cross-check), and
+returns one value per unit (a :class:`pandas.Series` indexed by unit).  The
+formula of each is in its docstring; the bulletin's "method" section quotes
+them.
 
-The facts columns:
+The per-case facts (:func:`gisgrid.supervision.ranking_store.case_facts`), one
+row per case filed in the period, with a column per unit kind (``owner``,
+``street``, ``community``, ``town``):
 
 ``id``
     the case (``report.id``).
@@ -127,58 +130,87 @@ def last_full_quarter(today: dt.date, tz: str) -> Period:
     return parse_period(f"{year}-Q{q}", tz)
 
 
+# --- counting the cases of each unit ----------------------------------------------------------
+#: The counts every indicator is computed from, per unit (additive: a town's are the sum of its places').
+COUNT_COLUMNS = (
+    "filed",  # cases filed
+    "due",  # due to close: deadline before the period's end, no deadline, or closed
+    "closed",  # closed by the period's end
+    "on_time",  # closed at or before the deadline (or without one)
+    "suspended",  # due, and suspended (缓办)
+    "rework",  # failed on-site checks (Σ rework_count)
+    "handled",  # now handled, verified or closed
+    "recurrences",  # problems back at the same place within RECURRENCE_DAYS of an earlier closure
+    "hours_sum",  # working hours from report to closure, summed over closed cases with a closing time
+    "hours_n",  # ... and how many they are
+)
+
+
+def due_mask(facts: pd.DataFrame, period: Period) -> np.ndarray:
+    """Per case: due to close in ``period`` (应结案): its deadline is before the period's end, it has none,
+    or it was closed."""
+    end = pd.Timestamp(period.end)
+    return (facts["due_at"].isna() | (facts["due_at"] < end) | facts["closed"]).to_numpy(dtype=bool)
+
+
+def on_time_mask(facts: pd.DataFrame) -> np.ndarray:
+    """Per case: closed at or before its deadline (a closed case without deadline or closing time counts)."""
+    ok = facts["due_at"].isna() | facts["closed_at"].isna() | (facts["closed_at"] <= facts["due_at"])
+    return facts["closed"].to_numpy(dtype=bool) & ok.to_numpy(dtype=bool)
+
+
+def unit_counts(facts: pd.DataFrame, by: str, period: Period) -> pd.DataFrame:
+    """The :data:`COUNT_COLUMNS` of each unit from the per-case facts (the in-memory form of
+    :func:`gisgrid.supervision.ranking_store.unit_counts`, which counts in SQL)."""
+    f = facts[facts[by].notna()]
+    due = due_mask(f, period)
+    closed = f["closed"].to_numpy(dtype=bool)
+    timed = closed & f["handling_hours"].notna().to_numpy()
+    frame = pd.DataFrame(
+        {
+            "unit": f[by].to_numpy(),
+            "filed": 1,
+            "due": due.astype(np.int64),
+            "closed": closed.astype(np.int64),
+            "on_time": on_time_mask(f).astype(np.int64),
+            "suspended": (due & (f["status"].to_numpy() == "suspended")).astype(np.int64),
+            "rework": f["rework_count"].to_numpy(dtype=np.int64),
+            "handled": f["status"].isin(("handled", "verified", "closed")).to_numpy().astype(np.int64),
+            "recurrences": f["recurrence"].to_numpy(dtype=bool).astype(np.int64),
+            "hours_sum": np.where(timed, f["handling_hours"].to_numpy(dtype=float), 0.0),
+            "hours_n": timed.astype(np.int64),
+        }
+    )
+    out = frame.groupby("unit", sort=True)[list(COUNT_COLUMNS)].sum()
+    out.index.name = "unit_id"
+    return out
+
+
 # --- the indicators --------------------------------------------------------------------------
-def _group(facts: pd.DataFrame, by: str):
-    return facts.groupby(by, sort=True, dropna=True)
-
-
 def _rate(num: pd.Series, den: pd.Series) -> pd.Series:
-    num, den = num.align(den, fill_value=0)
     return (num / den.where(den > 0)).astype(float)
 
 
-def cases_filed(facts: pd.DataFrame, by: str) -> pd.Series:
+def cases_filed(counts: pd.DataFrame) -> pd.Series:
     """立案数 cases filed: the cases reported in the period, not rejected (不予立案) nor merged into another.
 
     ``cases_filed = count(case)``
     """
-    return _group(facts, by).size().astype(np.int64)
+    return counts["filed"].astype(np.int64)
 
 
-def due_to_close(facts: pd.DataFrame, by: str, period: Period) -> pd.Series:
-    """应结案数 cases due to close: filed cases whose deadline falls in the period (or that have none), plus
-    those closed in it although their deadline is later.
+def closure_rate(counts: pd.DataFrame) -> pd.Series:
+    """结案率 closure rate = closed / due to close.
 
-    ``due = count(case: due_at < period end  or  due_at missing  or  closed)``
+    Due to close (应结案): filed cases whose deadline is before the period's end (or that have none),
+    and those closed although their deadline is later.  Closed: closed (结案) by the period's end.
+
+    ``closure_rate = closed / due``
     """
-    end = pd.Timestamp(period.end)
-    due = facts["due_at"].isna() | (facts["due_at"] < end) | facts["closed"]
-    return facts[due.to_numpy()].groupby(by, sort=True).size().reindex(cases_filed(facts, by).index, fill_value=0)
+    return _rate(counts["closed"], counts["due"])
 
 
-def _due_mask(facts: pd.DataFrame, period: Period) -> np.ndarray:
-    end = pd.Timestamp(period.end)
-    return (facts["due_at"].isna() | (facts["due_at"] < end) | facts["closed"]).to_numpy()
-
-
-def closure_rate(facts: pd.DataFrame, by: str, period: Period) -> pd.Series:
-    """结案率 closure rate = closed / due to close (:func:`due_to_close`).
-
-    ``closure_rate = count(closed) / due``
-    """
-    due = due_to_close(facts, by, period)
-    closed = facts[facts["closed"].to_numpy()].groupby(by).size()
-    return _rate(closed, due).reindex(due.index)
-
-
-def _on_time(facts: pd.DataFrame) -> np.ndarray:
-    closed = facts["closed"].to_numpy()
-    due = facts["due_at"]
-    ok = due.isna() | facts["closed_at"].isna() | (facts["closed_at"] <= due)
-    return closed & ok.to_numpy()
-
-
-def on_time_rate(facts: pd.DataFrame, by: str, period: Period) -> pd.Series:
+def on_time_rate(counts: pd.DataFrame) -> pd.Series:
     """按期结案率 on-time closure rate = closed on time / (due to close − suspended).
 
     A case is closed on time when it was closed at or before its deadline
@@ -186,21 +218,12 @@ def on_time_rate(facts: pd.DataFrame, by: str, period: Period) -> pd.Series:
     Suspended cases (缓办, status ``suspended``) among those due are taken out
     of the denominator: their deadline does not run.
 
-    ``on_time_rate = count(closed and closed_at <= due_at) / (due − count(suspended and due))``
+    ``on_time_rate = on_time / (due − suspended)``
     """
-    due = due_to_close(facts, by, period)
-    mask = _due_mask(facts, period) & (facts["status"].to_numpy() == "suspended")
-    suspended = facts[mask].groupby(by).size()
-    on_time = facts[_on_time(facts)].groupby(by).size()
-    den = due.subtract(suspended, fill_value=0)
-    return _rate(on_time, den).reindex(due.index)
+    return _rate(counts["on_time"], counts["due"] - counts["suspended"])
 
 
-def _handled(facts: pd.DataFrame) -> np.ndarray:
-    return facts["status"].isin(("handled", "verified", "closed")).to_numpy()
-
-
-def rework_rate(facts: pd.DataFrame, by: str) -> pd.Series:
+def rework_rate(counts: pd.DataFrame) -> pd.Series:
     """返工率 rework rate = failed on-site checks / handlings.
 
     Every handling (处置) ends in a check: a failed one sends the case back
@@ -210,51 +233,45 @@ def rework_rate(facts: pd.DataFrame, by: str) -> pd.Series:
 
     ``rework_rate = Σ rework_count / (Σ rework_count + count(status in handled, verified, closed))``
     """
-    g = facts.assign(_h=_handled(facts).astype(np.int64), _r=facts["rework_count"].astype(np.int64)).groupby(by)
-    failed = g["_r"].sum()
-    return _rate(failed, failed + g["_h"].sum())
+    return _rate(counts["rework"], counts["rework"] + counts["handled"])
 
 
-def recurrence_rate(facts: pd.DataFrame, by: str) -> pd.Series:
+def recurrence_rate(counts: pd.DataFrame) -> pd.Series:
     """复发率 recurrence rate = cases that are a problem back at the same place within 90 days / cases filed.
 
     A recurrence is a case opened for the problem of an earlier case at the
-    same place (复发, ``report.recurrence_of_id``) within
-    :data:`RECURRENCE_DAYS` days of that case's closure.
+    same place (复发, ``report.recurrence_of_id``, set when a closed case is
+    reopened) within :data:`RECURRENCE_DAYS` days of that case's closure.
 
-    ``recurrence_rate = count(recurrence) / cases_filed``
+    ``recurrence_rate = recurrences / filed``
     """
-    filed = cases_filed(facts, by)
-    rec = facts[facts["recurrence"].to_numpy(dtype=bool)].groupby(by).size()
-    return _rate(rec, filed).reindex(filed.index)
+    return _rate(counts["recurrences"], counts["filed"])
 
 
-def mean_handling_hours(facts: pd.DataFrame, by: str) -> pd.Series:
+def mean_handling_hours(counts: pd.DataFrame) -> pd.Series:
     """平均处置时长 mean handling time, in working hours, of the cases closed in the period.
 
     Working hours from report to closure on the deployment's working time
     and official calendar (:func:`gisgrid.cases.workflow.working_hours_between`):
     nights, weekends and holidays do not count.
 
-    ``mean_handling_hours = mean(working_hours(reported_at, closed_at) for closed cases)``
+    ``mean_handling_hours = Σ working_hours(reported_at, closed_at) / count(closed with a closing time)``
     """
-    closed = facts[facts["closed"].to_numpy() & facts["handling_hours"].notna().to_numpy()]
-    return closed.groupby(by)["handling_hours"].mean().reindex(cases_filed(facts, by).index).astype(float)
+    return _rate(counts["hours_sum"], counts["hours_n"])
 
 
-def cases_per_km(facts: pd.DataFrame, by: str, street_km: pd.Series) -> pd.Series:
-    """百公里案件数 / km: cases filed per kilometre of street the unit answers for.
+def cases_per_km(counts: pd.DataFrame, street_km: pd.Series) -> pd.Series:
+    """Cases filed per kilometre of street the unit answers for.
 
     ``street_km`` is the unit's length of street: a street's segments; the
-    streets of a town or community (the segments whose midpoint lies in it);
-    an owner's segments and streets held on the period's last day.  Units
-    without street (a department) get NaN.
+    segments whose midpoint lies in a town or community; an owner's segments
+    and streets held on the period's last day.  Units without street (a
+    department) get NaN.
 
-    ``cases_per_km = cases_filed / street_km``
+    ``cases_per_km = filed / street_km``
     """
-    filed = cases_filed(facts, by)
-    km = street_km.reindex(filed.index)
-    return (filed / km.where(km > 0)).astype(float)
+    km = street_km.reindex(counts.index).astype(float)
+    return (counts["filed"] / km.where(km > 0)).astype(float)
 
 
 #: What an inspection-score source gives: one row per (unit, round) with columns ``unit_id``,
@@ -295,23 +312,21 @@ def no_inspections(period: Period, unit_kind: str) -> pd.DataFrame:
 
 
 def indicator_table(
-    facts: pd.DataFrame,
-    by: str,
-    period: Period,
+    counts: pd.DataFrame,
     *,
     street_km: pd.Series | None = None,
     inspections: pd.DataFrame | None = None,
     inspection_weights: dict | None = None,
 ) -> pd.DataFrame:
-    """Every indicator of every unit that has a filed case in the period, one row per unit (index: unit)."""
-    table = pd.DataFrame({"cases_filed": cases_filed(facts, by)})
-    table["due_to_close"] = due_to_close(facts, by, period)
-    table["closure_rate"] = closure_rate(facts, by, period)
-    table["on_time_rate"] = on_time_rate(facts, by, period)
-    table["rework_rate"] = rework_rate(facts, by)
-    table["recurrence_rate"] = recurrence_rate(facts, by)
-    table["mean_handling_hours"] = mean_handling_hours(facts, by)
-    table["cases_per_km"] = cases_per_km(facts, by, street_km if street_km is not None else pd.Series(dtype=float))
+    """Every indicator of every unit of ``counts`` (:func:`unit_counts`), one row per unit (index: unit)."""
+    table = pd.DataFrame({"cases_filed": cases_filed(counts)}, index=counts.index)
+    table["due_to_close"] = counts["due"].astype(np.int64)
+    table["closure_rate"] = closure_rate(counts)
+    table["on_time_rate"] = on_time_rate(counts)
+    table["rework_rate"] = rework_rate(counts)
+    table["recurrence_rate"] = recurrence_rate(counts)
+    table["mean_handling_hours"] = mean_handling_hours(counts)
+    table["cases_per_km"] = cases_per_km(counts, street_km if street_km is not None else pd.Series(dtype=float))
     table["inspection_score"] = inspection_score(inspections, inspection_weights).reindex(table.index)
     table.index.name = "unit_id"
     return table

@@ -18,7 +18,6 @@ Which unit a case counts for
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import logging
 from collections.abc import Callable
@@ -135,110 +134,165 @@ def jurisdiction_choices(conn: sa.Connection, scope: Scope) -> list[dict]:
     ]
 
 
-# --- case facts ------------------------------------------------------------------------------
-_FACT_COLUMNS = (
-    "id",
-    "reported",
-    "closed_at_s",
-    "due",
-    "status",
-    "rework_count",
-    "recurrence",
-    "person_id",
-    "department_id",
-    "street",
-    "jurisdiction_id",
-)
+# --- counting in SQL -------------------------------------------------------------------------
+def _filter_sql(jids: list[int] | None, unit: tuple[str, object] | None) -> tuple[str, dict]:
+    """WHERE fragments (after the period) limiting the cases to a jurisdiction subtree and/or one unit."""
+    parts, params = [], {}
+    if jids is not None:
+        parts.append("r.jurisdiction_id = ANY(:jids)")
+        params["jids"] = jids
+    if unit is not None:
+        kind, uid = unit
+        if kind == "owner":
+            who, _, num = str(uid).partition(":")
+            col = "r.assignee_person_id" if who == "person" else "r.assignee_department_id"
+            parts.append(f"{col} = :unit_id")
+            params["unit_id"] = int(num)
+        elif kind == "street":
+            parts.append("g.street_id = :unit_id")
+            params["unit_id"] = int(uid)
+        else:
+            parts.append("r.jurisdiction_id = ANY(:unit_jids)")
+            params["unit_jids"] = unit[1]  # the unit's subtree, resolved by the caller
+    return "".join(f" AND {p}" for p in parts), params
 
 
-def _fetch_facts(conn: sa.Connection, start: dt.datetime, end: dt.datetime, jids: list[int] | None) -> pd.DataFrame:
-    """Raw case rows reported in [start, end), as CSV through COPY (a million rows in about a second)."""
-    where_j = "AND r.jurisdiction_id = ANY(%(jids)s)" if jids is not None else ""
-    query = f"""
-        SELECT r.id, extract(epoch FROM r.reported_at), extract(epoch FROM r.closed_at), extract(epoch FROM r.due_at),
-               r.status, r.rework_count,
-               (p.closed_at IS NOT NULL AND r.reported_at > p.closed_at
-                AND r.reported_at <= p.closed_at + make_interval(days => {ind.RECURRENCE_DAYS}))::int,
-               r.assignee_person_id, r.assignee_department_id, g.street_id, r.jurisdiction_id
-        FROM report r
-        LEFT JOIN segment g ON g.id = r.assigned_segment_id
-        LEFT JOIN report p ON p.id = r.recurrence_of_id
-        WHERE r.reported_at >= %(start)s AND r.reported_at < %(end)s AND r.status NOT IN ('rejected', 'merged')
-          {where_j}"""
-    raw = conn.connection.driver_connection
-    buf = io.BytesIO()
-    with raw.cursor() as cur:
-        with cur.copy(
-            f"COPY ({query}) TO STDOUT WITH (FORMAT csv)", {"start": start, "end": end, "jids": jids}
-        ) as copy:
-            for chunk in copy:
-                buf.write(chunk)
-    buf.seek(0)
-    if not buf.getbuffer().nbytes:
-        return pd.DataFrame({c: pd.Series(dtype=float) for c in _FACT_COLUMNS}).astype({"status": object})
-    return pd.read_csv(
-        buf,
-        header=None,
-        names=list(_FACT_COLUMNS),
-        dtype={"id": np.int64, "status": object, "rework_count": np.int64, "recurrence": np.int8},
+_CASES_SQL = """
+    SELECT {keys}, r.id, r.status, r.rework_count, r.reported_at, r.closed_at, r.due_at,
+           (NOT {is_open} AND r.status = 'closed' AND (r.closed_at IS NULL OR r.closed_at < :end)) AS closed,
+           (p.closed_at IS NOT NULL AND r.reported_at > p.closed_at
+            AND r.reported_at <= p.closed_at + make_interval(days => {recurrence_days})) AS recurrence
+    FROM report r
+    LEFT JOIN segment g ON g.id = r.assigned_segment_id
+    LEFT JOIN report p ON p.id = r.recurrence_of_id
+    WHERE r.reported_at >= :start AND r.reported_at < :end AND r.status NOT IN ('rejected', 'merged'){where}"""
+
+_KEYS = {
+    "owner": "r.assignee_person_id AS k1, r.assignee_department_id AS k2",
+    "street": "g.street_id AS k1, CAST(NULL AS integer) AS k2",
+    "community": "r.jurisdiction_id AS k1, CAST(NULL AS integer) AS k2",
+    "town": "r.jurisdiction_id AS k1, CAST(NULL AS integer) AS k2",
+}
+
+
+def _cases_sql(kind: str, where: str) -> str:
+    return _CASES_SQL.format(
+        keys=_KEYS[kind], is_open=sql.report_is_open("r"), recurrence_days=ind.RECURRENCE_DAYS, where=where
     )
 
 
+def _unit_keys(frame: pd.DataFrame, kind: str, tree: pd.DataFrame) -> pd.Series:
+    """The unit of each row from its raw keys (k1, k2): ``person:N``/``department:N``, a street id, the
+    community or town of the case's jurisdiction; None where the case counts for no such unit."""
+    k1 = pd.to_numeric(frame["k1"], errors="coerce")
+    if kind == "owner":
+        k2 = pd.to_numeric(frame["k2"], errors="coerce")
+        keys = [
+            f"person:{int(a)}" if a == a else (f"department:{int(b)}" if b == b else None)
+            for a, b in zip(k1.to_numpy(), k2.to_numpy())
+        ]
+        return pd.Series(keys, index=frame.index, dtype=object)
+    if kind == "street":
+        return k1.astype("Int64")
+    return k1.map(tree[f"{kind}_id"].astype(float).to_dict()).astype("Int64")
+
+
+def unit_counts(
+    conn: sa.Connection,
+    period: ind.Period,
+    kind: str,
+    *,
+    tree: pd.DataFrame,
+    calendar: wf.WorkingTime,
+    jids: list[int] | None = None,
+) -> pd.DataFrame:
+    """The :data:`~gisgrid.supervision.indicators.COUNT_COLUMNS` of every unit of ``kind`` in ``period``,
+    counted in PostgreSQL (one pass over the period's cases, grouped): the SQL form of
+    :func:`gisgrid.supervision.indicators.unit_counts`.
+
+    Working hours add up a layout of the period's working days computed by the one rule
+    (:func:`gisgrid.cases.workflow.working_layout`, :func:`gisgrid.db.sql.working_position`).
+    """
+    _unit_column(kind)
+    where, params = _filter_sql(jids, None)
+    layout = wf.working_layout(period.first_day, period.last_day, calendar)
+    pos_a = sql.working_position("d.reported_at", ":tz", "w1", layout["periods"])
+    pos_b = sql.working_position("d.closed_at", ":tz", "w2", layout["periods"])
+    timed = "d.closed AND w1.day IS NOT NULL AND w2.day IS NOT NULL"
+    query = f"""
+        WITH w AS (SELECT * FROM {sql.working_days_source()}),
+        d AS (SELECT c.*, (c.due_at IS NULL OR c.due_at < :end OR c.closed) AS due,
+                     (c.closed AND (c.due_at IS NULL OR c.closed_at IS NULL OR c.closed_at <= c.due_at)) AS on_time
+              FROM ({_cases_sql(kind, where)}) c)
+        SELECT d.k1, d.k2, count(*) AS filed, count(*) FILTER (WHERE d.due) AS due,
+               count(*) FILTER (WHERE d.closed) AS closed, count(*) FILTER (WHERE d.on_time) AS on_time,
+               count(*) FILTER (WHERE d.due AND d.status = 'suspended') AS suspended,
+               COALESCE(sum(d.rework_count), 0) AS rework,
+               count(*) FILTER (WHERE d.status IN ('handled', 'verified', 'closed')) AS handled,
+               count(*) FILTER (WHERE d.recurrence) AS recurrences,
+               COALESCE(sum(GREATEST({pos_b} - {pos_a}, 0)) FILTER (WHERE {timed}), 0) AS hours_sum,
+               count(*) FILTER (WHERE {timed}) AS hours_n
+        FROM d
+        LEFT JOIN w w1 ON w1.day = {sql.local_day("d.reported_at", ":tz")}
+        LEFT JOIN w w2 ON w2.day = {sql.local_day("d.closed_at", ":tz")}
+        GROUP BY d.k1, d.k2"""
+    params.update(start=period.start, end=period.end, tz=period.tz, **sql.working_layout_params(layout))
+    with sql.no_jit(conn):
+        raw = pd.read_sql_query(sa.text(query), conn, params=params)
+    raw["unit"] = _unit_keys(raw, kind, tree)
+    raw = raw[raw["unit"].notna()]
+    out = raw.groupby("unit", sort=True)[list(ind.COUNT_COLUMNS)].sum()
+    out.index.name = "unit_id"
+    if kind != "owner":
+        out.index = out.index.astype(np.int64)
+    return out
+
+
+def case_ids(conn: sa.Connection, period: ind.Period, *, jids: list[int] | None = None) -> list[int]:
+    """Ids of the cases filed in ``period`` (in the subtree ``jids``): the cases behind a ranking."""
+    where, params = _filter_sql(jids, None)
+    return [
+        int(i)
+        for i in conn.execute(
+            sa.text(f"SELECT c.id FROM ({_cases_sql('street', where)}) c ORDER BY c.id"),
+            {**params, "start": period.start, "end": period.end},
+        ).scalars()
+    ]
+
+
+# --- case facts ------------------------------------------------------------------------------
 def case_facts(
     conn: sa.Connection,
-    settings: Settings,
     period: ind.Period,
+    kind: str,
+    unit_id,
     *,
-    jurisdiction_id: int | None = None,
-    tree: pd.DataFrame | None = None,
-    calendar: wf.WorkingTime | None = None,
+    tree: pd.DataFrame,
+    calendar: wf.WorkingTime,
+    jids: list[int] | None = None,
 ) -> pd.DataFrame:
-    """The facts of the cases filed in ``period`` (see :mod:`gisgrid.supervision.indicators`), one row each,
-    with the unit columns ``owner``, ``street``, ``community`` and ``town``."""
-    tree = tree if tree is not None else jurisdiction_tree(conn)
-    jids = subtree(tree, jurisdiction_id) if jurisdiction_id is not None else None
-    raw = _fetch_facts(conn, period.start, period.end, jids)
-    return _facts_for(raw, period, tree, calendar or working_time(conn, settings))
-
-
-def _facts_for(raw: pd.DataFrame, period: ind.Period, tree: pd.DataFrame, calendar: wf.WorkingTime) -> pd.DataFrame:
-    """The facts of ``period`` from raw case rows (cases reported in it)."""
-    start, end = pd.Timestamp(period.start).value / 1e9, pd.Timestamp(period.end).value / 1e9
-    rep = raw["reported"].to_numpy(dtype=float)
-    raw = raw[(rep >= start) & (rep < end)]
-    f = pd.DataFrame({"id": raw["id"].to_numpy()})
-    f["reported_at"] = pd.to_datetime(raw["reported"].to_numpy(), unit="s", utc=True)
-    f["closed_at"] = pd.to_datetime(raw["closed_at_s"].to_numpy(), unit="s", utc=True)
-    f["due_at"] = pd.to_datetime(raw["due"].to_numpy(), unit="s", utc=True)
-    f["status"] = raw["status"].to_numpy()
-    f["rework_count"] = raw["rework_count"].to_numpy()
-    f["recurrence"] = raw["recurrence"].to_numpy().astype(bool)
-    closed_at = raw["closed_at_s"].to_numpy(dtype=float)
-    # closed by the end of the period: no longer open (the one rule), closed, and not stamped after the end
-    f["closed"] = (
-        ~wf.open_mask(f["status"]) & (f["status"].to_numpy() == wf.CLOSED) & ~(closed_at >= end)
-    )  # NaN closing time: the status is the record
+    """The facts of one unit's cases filed in ``period`` (see :mod:`gisgrid.supervision.indicators`), one
+    row each, with the unit in column ``kind``."""
+    unit = (kind, subtree(tree, int(unit_id))) if kind in ("town", "community") else (kind, unit_id)
+    where, params = _filter_sql(jids, unit)
+    frame = pd.read_sql_query(
+        sa.text(_cases_sql(kind, where)), conn, params={**params, "start": period.start, "end": period.end}
+    )
+    f = pd.DataFrame({"id": frame["id"].astype(np.int64)})
+    for col in ("reported_at", "closed_at", "due_at"):
+        f[col] = pd.to_datetime(frame[col], utc=True)
+    f["status"] = frame["status"].astype(object)
+    f["rework_count"] = frame["rework_count"].astype(np.int64)
+    f["recurrence"] = frame["recurrence"].astype(bool)
+    f["closed"] = frame["closed"].astype(bool) & ~wf.open_mask(f["status"])  # the one rule, in memory too
     f["handling_hours"] = np.nan
-    timed = f["closed"].to_numpy() & ~np.isnan(closed_at)
+    timed = f["closed"].to_numpy() & f["closed_at"].notna().to_numpy()
     if timed.any():
         f.loc[timed, "handling_hours"] = wf.working_hours_between(
             f.loc[timed, "reported_at"], f.loc[timed, "closed_at"], calendar=calendar, tz=period.tz
         )
-    person = raw["person_id"].to_numpy(dtype=float)
-    dept = raw["department_id"].to_numpy(dtype=float)
-    owner = np.where(~np.isnan(person), person, np.where(~np.isnan(dept), -dept, np.nan))
-    f["owner"] = owner  # person id, or minus the department id (named by _owner_keys)
-    f["street"] = raw["street"].to_numpy(dtype=float)
-    jur = raw["jurisdiction_id"].to_numpy(dtype=float)
-    town = tree["town_id"].astype(float).to_dict()
-    community = tree["community_id"].astype(float).to_dict()
-    f["town"] = pd.Series(jur).map(town).to_numpy(dtype=float)
-    f["community"] = pd.Series(jur).map(community).to_numpy(dtype=float)
+    f[kind] = _unit_keys(frame, kind, tree).to_numpy()
     return f
-
-
-def _owner_key(code: float) -> str:
-    return f"person:{int(code)}" if code > 0 else f"department:{int(-code)}"
 
 
 # --- names and lengths of units --------------------------------------------------------------
@@ -303,19 +357,16 @@ def street_km(conn: sa.Connection, kind: str, ids, day: dt.date) -> pd.Series:
 # --- rankings --------------------------------------------------------------------------------
 @dataclass
 class Ranking:
-    """A computed ranking: the rows (:func:`gisgrid.supervision.ranking.rank_units`), the facts it came from."""
+    """A computed ranking: the rows (:func:`gisgrid.supervision.ranking.rank_units`) and their counts."""
 
     period: ind.Period
     unit_kind: str
     jurisdiction: dict | None
     rules: Rules
     rows: pd.DataFrame
-    facts: pd.DataFrame = field(repr=False)
+    counts: pd.DataFrame = field(repr=False)
     inputs: dict = field(default_factory=dict)
-
-    @property
-    def case_ids(self) -> list[int]:
-        return sorted(int(i) for i in self.facts["id"])
+    jids: list[int] | None = None
 
 
 def _unit_column(kind: str) -> str:
@@ -324,9 +375,9 @@ def _unit_column(kind: str) -> str:
     return kind
 
 
-def rank_from_facts(
+def rank_counts(
     conn: sa.Connection,
-    facts: pd.DataFrame,
+    counts: pd.DataFrame,
     period: ind.Period,
     kind: str,
     rules: Rules,
@@ -335,18 +386,12 @@ def rank_from_facts(
     names: dict | None = None,
     km: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """The ranking rows of ``facts`` by ``kind`` (unit ids as stored: ints, or ``person:N`` for owners)."""
-    by = _unit_column(kind)
-    f = facts[facts[by].notna()].copy()
-    if kind == "owner":
-        f[by] = [_owner_key(v) for v in f[by].to_numpy()]
-    else:
-        f[by] = f[by].astype(np.int64)
-    units = sorted(f[by].unique().tolist())
+    """The ranking rows of the units in ``counts`` (unit ids: ints, or ``person:N`` for owners)."""
+    units = list(counts.index)
     if km is None:
         km = street_km(conn, kind, units, period.last_day)
     table = ind.indicator_table(
-        f, by, period, street_km=km, inspections=inspections, inspection_weights=rules.inspection_weights
+        counts, street_km=km, inspections=inspections, inspection_weights=rules.inspection_weights
     )
     names = names if names is not None else unit_names(conn, kind, units)
     table["unit_name"] = [names.get(u, str(u)) for u in table.index]
@@ -367,36 +412,18 @@ def compute_ranking(
     rules = rules or Rules()
     _unit_column(kind)
     tree = jurisdiction_tree(conn)
-    facts = case_facts(conn, settings, period, jurisdiction_id=(jurisdiction or {}).get("id"), tree=tree)
+    jids = subtree(tree, jurisdiction["id"]) if jurisdiction else None
+    counts = unit_counts(conn, period, kind, tree=tree, calendar=working_time(conn, settings), jids=jids)
     scores = inspections(conn, period, kind) if inspections is not None else None
-    rows = rank_from_facts(conn, facts, period, kind, rules, inspections=scores)
+    rows = rank_counts(conn, counts, period, kind, rules, inspections=scores)
     inputs = {
-        "unit_counts": _inputs(facts, kind, period),
+        "unit_counts": {
+            str(k): {c: (round(float(v), 4) if c == "hours_sum" else int(v)) for c, v in row.items()}
+            for k, row in counts.iterrows()
+        },
         "inspections": [] if scores is None else json.loads(scores.to_json(orient="records")),
     }
-    return Ranking(period, kind, jurisdiction, rules, rows, facts, inputs)
-
-
-def _inputs(facts: pd.DataFrame, kind: str, period: ind.Period) -> dict:
-    """Per unit, the counts the rates came from (for the snapshot)."""
-    by = kind
-    f = facts[facts[by].notna()].copy()
-    f[by] = [_owner_key(v) for v in f[by]] if kind == "owner" else f[by].astype(np.int64)
-    if f.empty:
-        return {}
-    due = ind.due_to_close(f, by, period)
-    g = f.groupby(by)
-    counts = pd.DataFrame(
-        {
-            "filed": g.size(),
-            "due": due,
-            "closed": g["closed"].sum(),
-            "suspended": f[f["status"] == "suspended"].groupby(by).size(),
-            "rework": g["rework_count"].sum(),
-            "recurrences": g["recurrence"].sum(),
-        }
-    ).fillna(0)
-    return {str(k): {c: int(v) for c, v in row.items()} for k, row in counts.iterrows()}
+    return Ranking(period, kind, jurisdiction, rules, rows, counts, inputs, jids)
 
 
 def trends(
@@ -410,20 +437,20 @@ def trends(
     months: int = 12,
 ) -> dict:
     """Each unit's composite score in each of the ``months`` months up to ``period``'s end:
-    ``{"months": [labels], "units": {unit_id: [score or None, ...]}}``."""
+    ``{"months": [labels], "units": {unit_id: [score or None, ...]}}``.  (Without inspection scores and
+    cases per km, which the composite does not weigh by default.)"""
     rules = rules or Rules()
     span = period.previous_months(months)
     tree = jurisdiction_tree(conn)
-    jids = subtree(tree, (jurisdiction or {}).get("id")) if jurisdiction else None
-    raw = _fetch_facts(conn, span[0].start, span[-1].end, jids)
+    jids = subtree(tree, jurisdiction["id"]) if jurisdiction else None
     calendar = working_time(conn, settings)
     out: dict = {}
-    names: dict = {}
     for i, month in enumerate(span):
-        facts = _facts_for(raw, month, tree, calendar)
-        if facts.empty:
+        counts = unit_counts(conn, month, kind, tree=tree, calendar=calendar, jids=jids)
+        if counts.empty:
             continue
-        rows = rank_from_facts(conn, facts, month, kind, rules, names=names or None, km=pd.Series(dtype=float))
+        names = {u: str(u) for u in counts.index}  # names play no part in a score
+        rows = rank_counts(conn, counts, month, kind, rules, names=names, km=pd.Series(dtype=float))
         for uid, score in rows["composite"].items():
             out.setdefault(uid, [None] * len(span))[i] = float(score)
     return {"months": [m.label for m in span], "units": out}
@@ -433,14 +460,13 @@ def cases_behind(conn: sa.Connection, settings: Settings, ranking: Ranking, unit
     """The cases behind each figure of one unit: filed, due, closed, closed on time, late or open, suspended,
     reworked, recurrences (case ids, ascending)."""
     by = ranking.unit_kind
-    f = ranking.facts[ranking.facts[by].notna()].copy()
-    f[by] = [_owner_key(v) for v in f[by]] if by == "owner" else f[by].astype(np.int64)
-    f = f[f[by] == unit_id]
-    if f.empty:
+    if unit_id not in ranking.counts.index:
         raise NotFound(f"no cases of {by} {unit_id} in {ranking.period.label}")
-    end = pd.Timestamp(ranking.period.end)
-    due = (f["due_at"].isna() | (f["due_at"] < end) | f["closed"]).to_numpy()
-    on_time = f["closed"].to_numpy() & (f["due_at"].isna() | f["closed_at"].isna() | (f["closed_at"] <= f["due_at"]))
+    f = case_facts(conn, ranking.period, by, unit_id, tree=jurisdiction_tree(conn),
+                   calendar=working_time(conn, settings), jids=ranking.jids)  # fmt: skip
+    due = ind.due_mask(f, ranking.period)
+    on_time = ind.on_time_mask(f)
+    suspended = f["status"].to_numpy() == "suspended"
     ids = f["id"].to_numpy()
 
     def pick(mask) -> list[int]:
@@ -451,8 +477,8 @@ def cases_behind(conn: sa.Connection, settings: Settings, ranking: Ranking, unit
         "due": pick(due),
         "closed": pick(f["closed"]),
         "on_time": pick(on_time),
-        "not_on_time": pick(due & ~on_time.to_numpy() & (f["status"] != "suspended").to_numpy()),
-        "suspended": pick(due & (f["status"] == "suspended").to_numpy()),
+        "not_on_time": pick(due & ~on_time & ~suspended),
+        "suspended": pick(due & suspended),
         "reworked": pick(f["rework_count"] > 0),
         "recurrences": pick(f["recurrence"]),
     }
@@ -496,7 +522,7 @@ def publish(conn: sa.Connection, actor: Actor, ranking: Ranking, *, title: str) 
             "rules": json.dumps(ranking.rules.as_dict()),
             "version": ranking.rules.version,
             "inputs": json.dumps(ranking.inputs),
-            "case_ids": ranking.case_ids,
+            "case_ids": case_ids(conn, ranking.period, jids=ranking.jids),
             "figures": json.dumps(_figures(ranking.rows)),
             "uid": actor.user_id,
             "by": actor.name,

@@ -136,7 +136,8 @@ def test_a_published_ranking_never_changes_and_a_rerun_says_how_it_differs(rank_
     assert snap["rules_version"] == Rules().version
     assert snap["case_ids"] == list(range(1, 10))
     assert snap["inputs"]["unit_counts"]["person:1"] == {
-        "filed": 4, "due": 4, "closed": 2, "suspended": 1, "rework": 1, "recurrences": 0
+        "filed": 4, "due": 4, "closed": 2, "on_time": 1, "suspended": 1, "rework": 1, "handled": 2,
+        "recurrences": 0, "hours_sum": 6.5, "hours_n": 2,
     }  # fmt: skip
     assert diff["changed"] == 0
     try:
@@ -166,3 +167,22 @@ def test_trend_gives_each_unit_twelve_months(rank_engine, settings, quarter):
     assert a[:8] == [None] * 8  # no cases before October (September's case is 乙's)
     # November: cases 2 and 3 — closure 1/2, on time 0/(2 − 1), rework 1/2 → 6 + 15 + 0 + 15
     assert a[10] == pytest.approx(36.0)
+
+
+@pytest.mark.parametrize("kind", ["owner", "street", "community", "town"])
+def test_sql_counts_agree_with_the_in_memory_form(rank_engine, settings, quarter, kind):
+    """One counting rule, two forms: PostgreSQL's (rankings) and pandas' over the per-case facts (the cases
+    behind a figure), with working hours through the SQL layout and through working_hours_between."""
+    from gisgrid.cases.store import working_time
+    from gisgrid.supervision.indicators import unit_counts
+
+    with rank_engine.connect() as conn:
+        tree = store.jurisdiction_tree(conn)
+        cal = working_time(conn, settings)
+        counted = store.unit_counts(conn, quarter, kind, tree=tree, calendar=cal)
+        for uid in counted.index:
+            facts = store.case_facts(conn, quarter, kind, uid, tree=tree, calendar=cal)
+            mine = unit_counts(facts, kind, quarter).loc[uid]
+            pd.testing.assert_series_equal(
+                counted.loc[uid].astype(float), mine.astype(float), check_names=False, atol=1e-9
+            )
