@@ -654,6 +654,9 @@ def _demo_reports(
     closed_at = [
         r + dt.timedelta(hours=float(h)) if c else None for r, c, h in zip(reported, is_closed, rng.gamma(2.0, 6.0, n))
     ]
+    # some closed cases failed an on-site check first (返工), so that rankings show a rework rate; drawn from a
+    # generator of their own, leaving the other demo values as they were
+    rework = np.where(is_closed & (np.random.default_rng(n).random(n) < 0.08), 1, 0)
     limits = {c[0]: (float(c[5]), bool(c[6])) for c in CATEGORIES}
     due = deadlines(
         reported,
@@ -674,6 +677,7 @@ def _demo_reports(
             "address": [labels[i] for i in pick],
             "description": [DESCRIPTIONS[c] + "（演示数据）" for c in cats],
             "status": status,
+            "rework_count": rework,
             "is_demo": True,
         }
     )

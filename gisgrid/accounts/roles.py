@@ -61,6 +61,7 @@ class Permission(str, enum.Enum):
     manage_calendar = "manage_calendar"  # enter a year's official holidays and make-up working days
     plan_inspections = "plan_inspections"  # plan, end and score inspection rounds; edit the checklist's deductions
     inspect = "inspect"  # record findings and "patrolled here" check-ins (in rounds the user inspects)
+    publish_rankings = "publish_rankings"  # publish a ranking (a snapshot that never changes) and its bulletin
 
 
 P = Permission
@@ -68,7 +69,9 @@ P = Permission
 _CASES = {P.report_case, P.view_cases, P.act_on_cases}
 PERMISSIONS: dict[str, frozenset[Permission]] = {
     "admin": frozenset(Permission),
-    "manager": frozenset({P.view_own, P.view_area, P.manage_owners, P.route, *_CASES, P.plan_inspections}),
+    "manager": frozenset(
+        {P.view_own, P.view_area, P.manage_owners, P.route, *_CASES, P.plan_inspections, P.publish_rankings}
+    ),
     "planner": frozenset({P.view_own, P.view_area, P.edit_plan, P.route}),
     "dispatcher": frozenset({P.view_own, P.geocode, P.route, *_CASES}),
     "clerk": frozenset({P.view_own, P.geocode, P.route, *_CASES}),

@@ -604,6 +604,78 @@ def _periods(first_day: int, n_days: int, calendar: WorkingTime) -> tuple[np.nda
     return starts, ends
 
 
+def working_hours_between(start: Any, end: Any, *, calendar: WorkingTime | None = None, tz: str) -> np.ndarray:
+    """Working hours from each ``start`` to its ``end``, vectorised: the inverse of :func:`deadlines`.
+
+    Only time inside the working periods of working days counts (the same
+    layout of working time as the deadlines), so a case handled over the
+    National Day week counts the working hours before and after it.
+
+    Parameters
+    ----------
+    start, end : array-like of datetimes
+        Aware instants (or naive local times in ``tz``), pairwise.
+    calendar : WorkingTime, optional
+    tz : str
+        The local time zone of the working hours.
+
+    Returns
+    -------
+    numpy.ndarray
+        float hours, NaN where either end is missing, 0 where ``end`` is not after ``start``.
+    """
+    calendar = calendar or WorkingTime()
+    zone(tz)
+    a = _local_ns(pd.Series(start, copy=False).reset_index(drop=True), tz)
+    b = _local_ns(pd.Series(end, copy=False).reset_index(drop=True), tz)
+    if len(a) != len(b):
+        raise ValueError(f"start and end differ in length ({len(a)}, {len(b)})")
+    nat = np.iinfo(np.int64).min
+    ok = (a != nat) & (b != nat)
+    out = np.full(len(a), np.nan)
+    if not ok.any():
+        return out
+    first = int(min(a[ok].min(), b[ok].min()) // _NS_PER_DAY)
+    last = int(max(a[ok].max(), b[ok].max()) // _NS_PER_DAY)
+    starts, ends = _periods(first, last - first + 1, calendar)
+
+    def position(t: np.ndarray) -> np.ndarray:  # working ns from the layout's start to each instant
+        if not len(starts):
+            return np.zeros(len(t), dtype=np.int64)
+        length = ends - starts
+        cum_start = np.cumsum(length) - length
+        i = np.searchsorted(starts, t, side="right") - 1
+        j = np.maximum(i, 0)
+        return np.where(i >= 0, cum_start[j] + np.clip(t - starts[j], 0, length[j]), 0)
+
+    span = position(b[ok]) - position(a[ok])
+    out[ok] = np.maximum(span, 0) / _NS_PER_HOUR
+    return out
+
+
+def working_layout(first_day: dt.date, last_day: dt.date, calendar: WorkingTime | None = None) -> dict:
+    """The working time of the days ``first_day`` … ``last_day`` as plain values, for the SQL form of
+    :func:`working_hours_between` (:func:`gisgrid.db.sql.working_hours`).
+
+    Returns ``days`` (dates), ``hours_before`` (working hours of the days before each, from
+    ``first_day``), ``workday`` (bools) and ``periods`` (each working period as seconds after
+    local midnight, start and end).  The days come from :meth:`WorkingTime.is_workday`, the one
+    rule; SQL only adds up.
+    """
+    calendar = calendar or WorkingTime()
+    n = (last_day - first_day).days + 1
+    days = [first_day + dt.timedelta(days=i) for i in range(max(n, 0))]
+    work = [calendar.is_workday(d) for d in days]
+    per_day = calendar.hours_per_day
+    before = np.concatenate([[0.0], np.cumsum(np.asarray(work, dtype=float) * per_day)[:-1]]) if days else []
+    return {
+        "days": days,
+        "hours_before": [float(v) for v in before],
+        "workday": work,
+        "periods": [(_seconds(a), _seconds(b)) for a, b in calendar.periods],
+    }
+
+
 # --- entering a year's calendar --------------------------------------------------------------
 _CAL_DATE = ("date", "day", "日期")
 _CAL_WORK = ("workday", "work", "上班", "是否上班", "类型", "type")

@@ -752,3 +752,29 @@ class PatrolCheckin(Base):
             "uq_patrol_checkin_client_id", "client_id", unique=True, postgresql_where=sa.text("client_id IS NOT NULL")
         ),
     )
+
+
+class RankingSnapshot(Base):
+    """A published ranking (:mod:`gisgrid.supervision.ranking_store`): never updated nor deleted (a trigger)."""
+
+    __tablename__ = "ranking_snapshot"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(sa.Text)
+    period: Mapped[str] = mapped_column(sa.String(10))
+    first_day: Mapped[dt.date] = mapped_column(sa.Date)
+    last_day: Mapped[dt.date] = mapped_column(sa.Date)
+    timezone: Mapped[str] = mapped_column(sa.Text)
+    unit_kind: Mapped[str] = mapped_column(sa.String(12))
+    jurisdiction_id: Mapped[int | None] = mapped_column(sa.ForeignKey("jurisdiction.id", ondelete="RESTRICT"))
+    rules: Mapped[dict] = mapped_column(JSONB)
+    rules_version: Mapped[str] = mapped_column(sa.Text)
+    inputs: Mapped[dict] = mapped_column(JSONB)
+    case_ids: Mapped[list[int]] = mapped_column(ARRAY(sa.Integer))
+    figures: Mapped[dict] = mapped_column(JSONB)
+    published_by_user_id: Mapped[int | None] = mapped_column(sa.Integer)
+    published_by: Mapped[str] = mapped_column(sa.Text)
+    published_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    __table_args__ = (
+        sa.CheckConstraint("unit_kind IN ('town','community','street','owner')", name="unit_kind"),
+        sa.Index("ix_ranking_snapshot_period", "period", "unit_kind"),
+    )

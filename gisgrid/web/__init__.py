@@ -98,5 +98,8 @@ def create_app(test_config: dict | None = None, *, ephemeral_key: bool = False) 
     from gisgrid.web import inspections as inspection_pages
 
     app.register_blueprint(inspection_pages.bp)
+    from gisgrid.web import rankings as ranking_pages
+
+    app.register_blueprint(ranking_pages.bp)
 
     return app

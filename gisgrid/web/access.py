@@ -111,6 +111,13 @@ RULES: dict[str, str | Permission] = {
     "inspections.checklist": P.plan_inspections,
     "inspections.coverage": P.view_own,  # limited to the units the user sees
     "inspections.api_checkin": P.inspect,
+    # rankings (issue 20): figures of the jurisdictions the user sees (404 otherwise); publishing is a manager's
+    "rankings.index": P.view_area,
+    "rankings.unit": P.view_area,
+    "rankings.snapshot": P.view_area,
+    "rankings.bulletin_pdf": P.view_area,
+    "rankings.bulletin_xlsx": P.view_area,
+    "rankings.publish": P.publish_rankings,
 }
 #: Routes a user who must change their password may still open.
 _BEFORE_PASSWORD_CHANGE = {"static", "auth.login", "auth.logout", "auth.password", "api.healthz"}

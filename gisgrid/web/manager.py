@@ -32,6 +32,7 @@ from gisgrid.maps.manager import (
     RECURRING_COLOUR,
     hotspot_labels,
 )
+from gisgrid.maps.slide import for_slide, manager_legend
 from gisgrid.ownership.store import search_people
 from gisgrid.web.access import current_scope
 from gisgrid.web.db import get_conn
@@ -169,8 +170,17 @@ def manager_map():
 
 
 def _standalone(conn, filters) -> str:
+    """The exported page: the map with a title, the jurisdiction, the period and a legend, and no controls
+    (:func:`gisgrid.maps.slide.for_slide`), to go on a slide."""
     m, stats = build_map(conn, filters)
-    return standalone_html(render(m, title=_("Manager map") + f" · {filters.jurisdiction or ''} · {stats['n']}"))
+    place = filters.jurisdiction or ""
+    if filters.jurisdiction:
+        place = visible_jurisdiction(conn, filters.scope, filters.jurisdiction, partly=True)["name"]
+    start, end = filters.date_from, filters.date_to
+    period = _("%(first)s to %(last)s", first=start or "…", last=end or "…") if start or end else _("all dates")
+    lines = [place, _("Period: %(period)s", period=period), _("%(n)s reports", n=stats["n"])]
+    for_slide(m, title=_("Manager map"), lines=[v for v in lines if v], legend=manager_legend(stats, _lang()))
+    return standalone_html(render(m, title=_("Manager map") + f" · {place} · {period}"))
 
 
 @bp.get("/export.html")
