@@ -44,16 +44,21 @@ InspectionProvider = Callable[[sa.Connection, ind.Period, str], pd.DataFrame]
 
 
 def round_scores_provider(conn: sa.Connection, period: ind.Period, unit_kind: str) -> pd.DataFrame:
-    """The inspection rounds' scores of units in ``period`` (``gisgrid.supervision.inspections``), when
-    inspection rounds exist in this deployment; none otherwise."""
-    try:
-        from gisgrid.supervision import inspections  # issue 20 part 1: inspection rounds
-    except ImportError:
+    """The scores of the inspection rounds ended within ``period``, one row per unit and round
+    (:func:`gisgrid.supervision.inspections.round_scores`), keyed as the ranking keys its units:
+    an owner as ``person:N`` / ``department:N``, a town, community or street by its id."""
+    from gisgrid.supervision import inspections
+
+    kinds = ("person", "department") if unit_kind == "owner" else (unit_kind,)
+    rows = [r for k in kinds for r in inspections.round_scores(conn, period.first_day, period.last_day, k)]
+    if not rows:
         return ind.no_inspections(period, unit_kind)
-    fn = getattr(inspections, "round_scores", None)
-    if fn is None:
-        return ind.no_inspections(period, unit_kind)
-    return fn(conn, first_day=period.first_day, last_day=period.last_day, unit_kind=unit_kind)
+    frame = pd.DataFrame(rows)
+    if unit_kind == "owner":
+        unit = frame["unit_kind"] + ":" + frame["unit_id"].astype(int).astype(str)
+    else:
+        unit = frame["unit_id"].astype("Int64")
+    return pd.DataFrame({"unit_id": unit, "round_id": frame["round_id"], "score": frame["score"].astype(float)})
 
 
 # --- jurisdictions ---------------------------------------------------------------------------

@@ -41,3 +41,31 @@ def test_demo_rounds_over_two_quarters(insp_engine, insp_settings, insp_deployme
         assert len(store.open_rounds_for(conn, inspector, today)) == 2
         assert demo_inspections(conn, settings, deployment=insp_deployment)["rounds"] == 0  # once
         tx.rollback()
+
+
+def test_inspection_scores_reach_the_ranking(insp_engine, insp_settings, insp_deployment, tmp_path):
+    """The ranking's "inspection score" of a town is its ended rounds' scores (equal weights by default)."""
+    from gisgrid.demo import demo_inspections
+    from gisgrid.supervision import indicators as ind
+    from gisgrid.supervision import inspections as store
+    from gisgrid.supervision.ranking_store import compute_ranking
+
+    settings = dataclasses.replace(insp_settings, var_dir=str(tmp_path))
+    today = timeutil.local_today(settings.timezone)
+    with insp_engine.connect() as conn:
+        tx = conn.begin()
+        conn.execute(sa.text("DELETE FROM inspection_round"))
+        demo_inspections(conn, settings, deployment=insp_deployment)
+        last = today.replace(day=1) - dt.timedelta(days=1)
+        period = ind.parse_period(f"{last.year}-{last.month:02d}", settings.timezone)
+        expected: dict[int, list[float]] = {}
+        for r in store.round_scores(conn, period.first_day, period.last_day, "town"):
+            expected.setdefault(r["unit_id"], []).append(r["score"])
+        assert expected, "the demo ends rounds in last month"
+        ranking = compute_ranking(conn, settings, period, "town")
+        got = ranking.rows["inspection_score"]  # indexed by unit id
+        for town, scores in expected.items():
+            if town in got.index:
+                assert abs(float(got[town]) - sum(scores) / len(scores)) < 1e-6
+        assert any(town in got.index for town in expected)
+        tx.rollback()
