@@ -27,7 +27,7 @@ import pandas as pd
 from gisgrid.errors import InputError
 
 #: Where a case came from (``report.source``).
-CHANNELS = ("web", "phone", "api", "import", "geocode", "reopen")
+CHANNELS = ("web", "phone", "api", "import", "geocode", "reopen", "public")
 #: An idempotency key: what a device or client system makes up (a UUID fits).
 CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,63}$")
 MAX_DESCRIPTION = 2000
