@@ -174,3 +174,18 @@ def boards_to_reprint(
         changed = [c["role"] for c in b["chain"] if before.get(c["role"]) != (c["name"], c["phone"])]
         out.append({**b, "changed": changed or ["hotline"]})
     return out
+
+
+def board_for_segment(conn: sa.Connection, settings: Settings, segment_id: int, *, day: dt.date | None = None) -> dict:
+    """The board of one segment (as :func:`board_contents`), with the segment's middle point (``lon``, ``lat``)."""
+    row = conn.execute(
+        sa.text("""
+        SELECT j.code, ST_X(ST_LineInterpolatePoint(g.geom, 0.5)) AS lon, ST_Y(ST_LineInterpolatePoint(g.geom, 0.5)) AS lat
+        FROM segment g JOIN street s ON s.id = g.street_id JOIN jurisdiction j ON j.id = s.jurisdiction_id
+        WHERE g.id = :id"""),
+        {"id": int(segment_id)},
+    ).first()
+    if row is None:
+        raise NotFound(f"no segment {segment_id}")
+    board = next(b for b in board_contents(conn, settings, row.code, day=day) if b["segment_id"] == int(segment_id))
+    return {**board, "lon": round(row.lon, 7), "lat": round(row.lat, 7)}

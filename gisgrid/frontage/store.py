@@ -589,3 +589,62 @@ def write_ranking_xlsx(table: pd.DataFrame, target) -> None:
 
     cols = ["name", "street", "segment", "cases", "findings", "overdue", "rework", "agreement", "why"]
     write_workbook({"黑榜": table[table["list"] == "black"][cols], "红榜": table[table["list"] == "red"][cols]}, target)
+
+
+def segment_frontage(conn: sa.Connection, settings: Settings, segment_id: int, *, day: dt.date | None = None) -> dict:
+    """A segment with its units for the segment page: ``segment`` (names), ``area`` and ``centerline`` (shapely,
+    EPSG:4326), ``units`` (rows with agreement state) and ``frontages``/``locations`` GeoDataFrames."""
+    row = conn.execute(
+        sa.text("""
+        SELECT g.id, g.name, s.name AS street, s.commercial, ST_AsBinary(g.area) AS area, ST_AsBinary(g.geom) AS line
+        FROM segment g JOIN street s ON s.id = g.street_id WHERE g.id = :id"""),
+        {"id": segment_id},
+    ).first()
+    if row is None:
+        raise NotFound(f"no segment {segment_id}")
+    units = units_of_segment(conn, settings, segment_id, day=day)
+    frontages = gpd.GeoDataFrame(
+        {"name": [u["name"] for u in units], "agreement": [u["agreement"] for u in units]},
+        geometry=gpd.GeoSeries(
+            [shapely.from_geojson(u["frontage_json"]) if u["frontage_json"] else None for u in units],
+            crs=crsmod.STORAGE_SRID,
+        ),
+    )
+    locations = gpd.GeoDataFrame(
+        {"name": [u["name"] for u in units]},
+        geometry=gpd.GeoSeries([shapely.from_geojson(u["location_json"]) for u in units], crs=crsmod.STORAGE_SRID),
+    )
+    return {
+        "segment": {"id": row.id, "name": row.name, "street": row.street, "commercial": row.commercial},
+        "area": shapely.from_wkb(bytes(row.area)) if row.area is not None else None,
+        "centerline": shapely.from_wkb(bytes(row.line)),
+        "units": units,
+        "frontages": frontages[frontages.geometry.notna()],
+        "locations": locations,
+    }
+
+
+def agreement_document(conn: sa.Connection, agreement_id: int) -> dict:
+    row = conn.execute(
+        sa.text("""SELECT a.id, a.unit_id, a.document_path, a.document_name, u.segment_id
+                   FROM frontage_agreement a JOIN frontage_unit u ON u.id = a.unit_id WHERE a.id = :id"""),
+        {"id": agreement_id},
+    ).first()
+    if row is None or not row.document_path:
+        raise NotFound(f"no document of agreement {agreement_id}")
+    return dict(row._mapping)
+
+
+def plan_frontages(conn: sa.Connection, town_code: str) -> dict:
+    """The town's frontages (GeoJSON, EPSG:4326) for the /plan layer, with their segment areas as context."""
+    seg_ids = [
+        r[0]
+        for r in conn.execute(
+            sa.text("""
+            WITH RECURSIVE t AS (SELECT id FROM jurisdiction WHERE code = :c
+                                 UNION ALL SELECT j.id FROM jurisdiction j JOIN t ON j.parent_id = t.id)
+            SELECT g.id FROM segment g JOIN street s ON s.id = g.street_id WHERE s.jurisdiction_id IN (SELECT id FROM t)"""),
+            {"c": town_code},
+        )
+    ]
+    return frontages_geojson(conn, segment_ids=seg_ids)
