@@ -264,3 +264,21 @@ def overlapping_pairs(frontages: gpd.GeoSeries, ids, *, min_m2: float = 0.5) -> 
     areas = shapely.area(shapely.intersection(geoms[a], geoms[b])) if len(a) else np.array([])
     big = areas >= min_m2
     return pd.DataFrame({"unit_a": ids[a[big]], "unit_b": ids[b[big]], "area_m2": np.round(areas[big], 1)})
+
+
+def frontage_spans(frontages: gpd.GeoSeries, segment_ids, segments: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Where stored frontages lie along their segments: ``segment_id``, ``side``, ``from_m``, ``to_m``.
+
+    Read back from the polygons (their vertices projected on the centerline),
+    so that a frontage a planner drew counts as drawn.  Metric CRS, as
+    ``segments``; an empty frontage gives no row.
+    """
+    rows = []
+    for geom, sid in zip(frontages.to_numpy(), np.asarray(segment_ids)):
+        if geom is None or geom.is_empty or sid not in segments.index:
+            continue
+        line = segments.geometry.loc[sid]
+        m = line.project(shapely.points(shapely.get_coordinates(geom)))
+        centre = float(line.project(geom.centroid))
+        rows.append((sid, _side(line, geom, centre), float(m.min()), float(m.max())))
+    return pd.DataFrame(rows, columns=["segment_id", "side", "from_m", "to_m"])
