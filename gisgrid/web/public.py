@@ -132,6 +132,22 @@ def _segment_arg() -> int | None:
         raise NotFound(_("No such street segment.")) from None
 
 
+def _resident_text(exc: Exception) -> str:
+    """What was wrong, in the page's language: residents read no English error codes."""
+    text = str(exc)
+    parts = []
+    if isinstance(exc, PhotoError):
+        parts.append(_("The photo could not be used (a JPEG, PNG or WebP picture of at most %(mb)s MB is needed).",
+                       mb=_settings().photo_max_bytes // (1024 * 1024)))  # fmt: skip
+    if "location is needed" in text or text.startswith(("lon", "lat")) or "outside" in text:
+        parts.append(_("Set the place first: tap the map or use your location."))
+    if "category" in text:
+        parts.append(_("Choose what the problem is."))
+    if "description has" in text:
+        parts.append(_("The description is too long: at most 2000 characters."))
+    return "\n".join(parts) or _("The report could not be taken: %(why)s", why=text)
+
+
 @bp.get("/report")
 def report_form():
     conn = get_conn()
@@ -171,7 +187,7 @@ def report_submit():
                 case_store.add_photos(conn, actor, made.id, photos, kind="before")
     except (InputError, PhotoError) as exc:
         ctx = _form_context(get_conn(), form, segment_id=segment_id)
-        return render_template("public/report.html", error=str(exc), **ctx), exc.http_status_code
+        return render_template("public/report.html", error=_resident_text(exc), **ctx), exc.http_status_code
     if not made.created:  # the same form sent twice: the first report answers (its token is in that link)
         return render_template(
             "public/error.html", error=_("This report was sent before as number %(id)s.", id=made.id)
