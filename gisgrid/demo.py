@@ -149,6 +149,9 @@ GIVEN = list("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂
 FI_FIRST = ["Aino", "Eero", "Helmi", "Juha", "Kaisa", "Lauri", "Mikko", "Noora", "Oskari", "Pia", "Sanna", "Timo"]
 FI_LAST = ["Virtanen", "Korhonen", "Mäkinen", "Nieminen", "Hämäläinen", "Laine", "Koskinen", "Heikkinen"]
 DESCRIPTIONS = {
+    "0503": "店外摆放货物占用人行道",
+    "0104": "店门口堆放纸箱垃圾",
+    "0105": "门前人行道油污未清理",
     "0101": "路边有堆放的生活垃圾",
     "0102": "路面有泥沙和落叶",
     "0501": "商户出店经营，占用人行道",
@@ -1215,3 +1218,59 @@ def demo_cases(conn: sa.Connection, settings: Settings | None = None, *, deploym
     cases.warn_deadlines(conn, settings)
     LOGGER.info("demo cases: %d", made)
     return made
+
+
+def demo_frontage_cases(
+    conn: sa.Connection, settings: Settings | None = None, *, deployment=None, units: int = 24
+) -> int:
+    """Frontage-duty cases of last month against some demo units, taken in and dispatched by the demo accounts,
+    a few of them found by inspection (source 督查): the red and black list of last month has rows.
+
+    Does nothing when made before or without the demo accounts.  Returns how many cases were made.
+    """
+    from gisgrid.accounts.store import find_user
+    from gisgrid.cases import store as cases
+    from gisgrid.cases.intake import CaseInput
+    from gisgrid.errors import NotFound
+    from gisgrid.routing.store import load_deployment
+
+    settings = settings or load_settings()
+    if conn.execute(sa.text("SELECT EXISTS (SELECT 1 FROM report WHERE external_id LIKE 'DEMO-FRONTAGE-%')")).scalar():
+        return 0
+    try:
+        clerk, dispatcher = find_user(conn, "clerk"), find_user(conn, "dispatcher")
+    except NotFound:
+        return 0
+    deployment = deployment or load_deployment(conn, settings)
+    today = dt.date.today()
+    first = (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)  # last month
+    spots = conn.execute(
+        sa.text("""
+        SELECT u.id, ST_X(ST_PointOnSurface(u.frontage)) AS lon, ST_Y(ST_PointOnSurface(u.frontage)) AS lat
+        FROM frontage_unit u WHERE NOT ST_IsEmpty(u.frontage) ORDER BY u.id LIMIT :n"""),
+        {"n": units},
+    ).all()
+    rng = np.random.default_rng(SEED + 23)
+    made = []
+    for spot in spots:
+        for _k in range(int(rng.choice([0, 0, 1, 1, 2, 3, 4]))):
+            category = FRONTAGE_CATEGORIES[int(rng.integers(len(FRONTAGE_CATEGORIES)))][0]
+            at = dt.datetime.combine(first + dt.timedelta(days=int(rng.integers(0, 27))), dt.time(9, 30))
+            new = cases.create_case(
+                conn, clerk.actor("demo"), deployment, settings,
+                CaseInput(lon=spot.lon, lat=spot.lat, crs="EPSG:4326", category=category, source="web",
+                          description=DESCRIPTIONS.get(category, "门前三包问题") + "（演示）", reported_at=at),
+            )  # fmt: skip
+            for action in ("accept", "dispatch"):
+                version = conn.execute(sa.text("SELECT version FROM report WHERE id = :i"), {"i": new.id}).scalar()
+                cases.take_step(conn, dispatcher.actor("demo"), dispatcher, cases.Scope.everything(), settings, new.id,
+                                action, cases.StepInput(version=version), deployment=deployment)  # fmt: skip
+            made.append(new.id)
+    if made:
+        # a third were found by the month's inspection round (督查): the list counts them as findings
+        conn.execute(
+            sa.text("""UPDATE report SET external_id = 'DEMO-FRONTAGE-' || id, is_demo = true,
+                       source = CASE WHEN id % 3 = 0 THEN '督查' ELSE source END WHERE id = ANY(:ids)"""),
+            {"ids": made},
+        )
+    return len(made)

@@ -36,6 +36,11 @@ def demo_load(reports_per_town: int, replace: bool) -> None:
         n = demo_cases(conn, settings)
         if n:
             click.echo(f"demo cases: {n} in every state of the workflow (see /cases)")
+        from gisgrid.demo import demo_frontage_cases
+
+        n = demo_frontage_cases(conn, settings)
+        if n:
+            click.echo(f"frontage cases: {n} of last month against 门前三包 units (see /frontage/redblack)")
 
 
 def _demo_users(conn, settings) -> None:
