@@ -53,9 +53,10 @@ def frontage_derive(redraw: bool) -> None:
 @click.option("--month", required=True, help="YYYY-MM")
 @click.option("--jurisdiction", "code", help="Division code (default: everywhere).")
 @click.option("--xlsx", "xlsx", type=click.Path(dir_okay=False, path_type=Path), help="Write the list to XLSX.")
+@click.option("--pdf", "pdf", type=click.Path(dir_okay=False, path_type=Path), help="Write a printable PDF.")
 @click.option("--publish", is_flag=True, help="Keep the list as published (later case edits do not change it).")
 @handle_errors
-def frontage_redblack(month: str, code: str | None, xlsx: Path | None, publish: bool) -> None:
+def frontage_redblack(month: str, code: str | None, xlsx: Path | None, pdf: Path | None, publish: bool) -> None:
     """The monthly red and black list (红黑榜) of frontage units."""
     from gisgrid.frontage.store import publish_ranking, red_black_list, write_ranking_xlsx
 
@@ -73,6 +74,11 @@ def frontage_redblack(month: str, code: str | None, xlsx: Path | None, publish: 
     if xlsx:
         write_ranking_xlsx(table, xlsx)
         click.echo(f"wrote {xlsx}")
+    if pdf:
+        from gisgrid.frontage.signboards import redblack_pdf
+
+        pdf.write_bytes(redblack_pdf(table, rules, month))
+        click.echo(f"wrote {pdf}")
 
 
 @click.command("signboards")

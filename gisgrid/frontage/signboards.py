@@ -189,3 +189,22 @@ def board_for_segment(conn: sa.Connection, settings: Settings, segment_id: int, 
         raise NotFound(f"no segment {segment_id}")
     board = next(b for b in board_contents(conn, settings, row.code, day=day) if b["segment_id"] == int(segment_id))
     return {**board, "lon": round(row.lon, 7), "lat": round(row.lat, 7)}
+
+
+_STATES_ZH = {"valid": "有效", "expiring": "即将到期", "expired": "已过期", "none": "未签", "future": "未生效"}
+
+
+def redblack_html(table, rules: dict, month: str) -> str:
+    """The month's 红黑榜 as a printable HTML page (its ``<section class="gg-redblack">`` fits into a bulletin)."""
+    rows = table.astype(object).where(table.notna(), None).to_dict("records")
+    return _TEMPLATES.get_template("redblack.html").render(
+        month=month, rules=rules, states=_STATES_ZH,
+        black=[r for r in rows if r["list"] == "black"], red=[r for r in rows if r["list"] == "red"],
+    )  # fmt: skip
+
+
+def redblack_pdf(table, rules: dict, month: str) -> bytes:
+    """The month's 红黑榜 as a PDF, for printing with the bulletin."""
+    import weasyprint
+
+    return weasyprint.HTML(string=redblack_html(table, rules, month)).write_pdf()

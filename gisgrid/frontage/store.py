@@ -193,7 +193,7 @@ def add_unit(
             sa.text("""
             UPDATE frontage_unit SET name = :name, kind = :kind, contact_name = :cn, contact_phone = :cp,
                    address = :addr, person_id = :pid, location = ST_SetSRID(ST_GeomFromWKB(:wkb), 4326),
-                   segment_id = COALESCE(:seg, segment_id), revision = revision + 1
+                   segment_id = :seg, revision = revision + 1
             WHERE id = :id"""),
             {**params, "id": existing.id},
         )

@@ -26,7 +26,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from gisgrid.accounts.roles import Permission
-from gisgrid.accounts.store import is_visible, visible_jurisdiction
+from gisgrid.accounts.store import is_visible, list_towns, visible_jurisdiction
 from gisgrid.demo import ATTRIBUTION
 from gisgrid.errors import InputError, NotFound
 from gisgrid.frontage import store
@@ -191,8 +191,11 @@ def redblack():
     conn = get_conn()
     if code:
         visible_jurisdiction(conn, current_scope(), code)
-    elif not current_user.sees_everything:
-        raise InputError(_("Choose a jurisdiction."))
+    elif not current_user.sees_everything:  # the user's first town (as the audit page)
+        towns = list_towns(conn, current_scope(), whole=True)
+        if not towns:
+            raise NotFound(_("No jurisdiction of yours to show."))
+        code = towns[0]["code"]
     table, rules = store.red_black_list(conn, _settings(), month, jurisdiction_code=code)
     if request.args.get("format") == "xlsx":
         buf = io.BytesIO()

@@ -51,7 +51,9 @@ def test_signboards_print_then_list_only_changed_boards(cli, shatin_url, tmp_pat
 def test_frontage_commands(cli, tmp_path):
     assert "frontages derived" in cli("frontage", "derive").output
     book = tmp_path / "rb.xlsx"
-    out = cli("frontage", "redblack", "--month", "2026-11", "--jurisdiction", TOWN, "--xlsx", str(book), "--publish")
+    out = cli("frontage", "redblack", "--month", "2026-11", "--jurisdiction", TOWN, "--xlsx", str(book), "--publish",
+              "--pdf", str(tmp_path / "rb.pdf"))  # fmt: skip
+    assert (tmp_path / "rb.pdf").read_bytes().startswith(b"%PDF")
     assert "黑榜" in out.output and "红榜" in out.output and "published as ranking" in out.output
     assert openpyxl.load_workbook(book).sheetnames == ["黑榜", "红榜"]
     assert cli("frontage", "redblack", "--month", "2026-xx", ok=False).exit_code != 0
