@@ -122,6 +122,12 @@ PROBES = {
     "cases.api_phone": ("POST", "/api/cases/phone", REPORT, 400),
     "cases.from_geocode": ("POST", f"/cases/from-geocode/{JOB}", REPORT, 404),
     # inspection rounds (督查 / 暗访): which round one sees is the round visibility rule (404 otherwise)
+    "rankings.index": ("GET", "/rankings/?period=x", AREA, 400),
+    "rankings.unit": ("GET", "/rankings/unit?period=x", AREA, 400),
+    "rankings.publish": ("POST", "/rankings/publish", {"admin", "manager"}, 400),
+    "rankings.snapshot": ("GET", "/rankings/0", AREA, 404),
+    "rankings.bulletin_pdf": ("GET", "/rankings/0/bulletin.pdf", AREA, 404),
+    "rankings.bulletin_xlsx": ("GET", "/rankings/0/bulletin.xlsx", AREA, 404),
     "inspections.index": ("GET", "/inspections/", EVERYONE, 200),
     "inspections.show": ("GET", "/inspections/0", EVERYONE, 404),
     "inspections.new": ("POST", "/inspections/new", {"admin", "manager"}, 400),
