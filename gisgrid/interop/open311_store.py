@@ -1,0 +1,278 @@
+"""Open311 GeoReport v2 over the stored categories and cases: the one module of :mod:`gisgrid.interop` that
+reads and writes them for Open311.
+
+Every read of cases is limited by the caller's sight (:meth:`Scope.case_sql`,
+the one visibility predicate); a new request is a case taken in through the
+one intake path (:func:`gisgrid.cases.intake.parse_case_input`, then
+:func:`gisgrid.cases.store.create_case`: routing, deadline, events, audit log).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from gisgrid.accounts.scope import Scope
+from gisgrid.accounts.users import Actor
+from gisgrid.cases import store as cases
+from gisgrid.cases.intake import parse_case_input
+from gisgrid.config import Settings
+from gisgrid.db import sql
+from gisgrid.errors import InputError
+from gisgrid.interop import open311
+from gisgrid.interop.open311 import NewRequest, Open311Error, RequestFilters
+
+LOGGER = logging.getLogger(__name__)
+
+#: Prefix of the tokens a POST answers with (the case's ``client_id``), so that a token is never a client's id.
+TOKEN_PREFIX = "o311-"
+
+
+# --- services --------------------------------------------------------------------------------
+def _categories(conn: sa.Connection, code: str | None = None) -> list[dict]:
+    where = "WHERE c.code = :code" if code is not None else ""
+    rows = conn.execute(
+        sa.text(f"""
+        SELECT c.code, c.name, c.name_en, c.kind, c.service_group, c.keywords, c.attributes
+        FROM category c {where} ORDER BY c.code"""),
+        {"code": code},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def services(conn: sa.Connection, *, lang: str = "zh") -> list[dict]:
+    """``GET services``: every category as an Open311 service."""
+    return [open311.service(r, lang=lang) for r in _categories(conn)]
+
+
+def service_definition(conn: sa.Connection, code: str) -> dict:
+    """``GET services/{code}``; Open311Error 404 for an unknown code or a service without attributes."""
+    rows = _categories(conn, code)
+    if not rows:
+        raise Open311Error(404, f"no service with code {code!r}")
+    if not rows[0]["attributes"]:
+        raise Open311Error(404, f"service {code!r} has no attributes (its metadata is false)")
+    return open311.service_definition(code, rows[0]["attributes"])
+
+
+def jurisdiction_codes(conn: sa.Connection) -> list[dict]:
+    """The towns (and counties) a client may name in ``jurisdiction_id``."""
+    rows = conn.execute(
+        sa.text("SELECT code, name, level FROM jurisdiction WHERE level IN ('county', 'town') ORDER BY code")
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def _check_jurisdiction(conn: sa.Connection, code: str | None) -> None:
+    if code is None:
+        return
+    found = conn.execute(sa.text("SELECT 1 FROM jurisdiction WHERE code = :c"), {"c": code}).first()
+    if found is None:
+        raise Open311Error(400, f"unknown jurisdiction_id {code[:40]!r}")
+
+
+# --- requests out ----------------------------------------------------------------------------
+_REQUEST_SQL = """
+SELECT r.id, r.status, r.reported_at, r.updated_at, r.due_at, r.address, r.description, r.media_url,
+       ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat, c.code AS service_code,
+       CASE WHEN :lang = 'en' AND c.name_en IS NOT NULL THEN c.name_en ELSE c.name END AS service_name,
+       COALESCE(ap.name, ad.name, cd.name) AS agency_responsible,
+       ev.note AS status_notes
+FROM report r
+LEFT JOIN category c ON c.id = r.category_id
+LEFT JOIN person ap ON ap.id = r.assignee_person_id
+LEFT JOIN department ad ON ad.id = r.assignee_department_id
+LEFT JOIN department cd ON cd.id = c.department_id
+LEFT JOIN LATERAL (
+    SELECT COALESCE(e.note, e.reason) AS note FROM case_event e
+    WHERE e.report_id = r.id AND (e.note IS NOT NULL OR e.reason IS NOT NULL)
+    ORDER BY e.id DESC LIMIT 1) ev ON true
+"""
+
+
+def _as_request(row, tz: ZoneInfo) -> dict:
+    status = open311.status_of(row["status"])
+    return {
+        "service_request_id": str(row["id"]),
+        "status": status,
+        "status_notes": row["status_notes"],
+        "service_name": row["service_name"],
+        "service_code": row["service_code"] or "",
+        "description": row["description"],
+        "agency_responsible": row["agency_responsible"],
+        "service_notice": None,
+        "requested_datetime": open311.iso(row["reported_at"], tz),
+        "updated_datetime": open311.iso(row["updated_at"], tz),
+        "expected_datetime": open311.iso(row["due_at"], tz),
+        "address": row["address"],
+        "address_id": None,
+        "zipcode": None,
+        "lat": None if row["lat"] is None else round(float(row["lat"]), 7),
+        "long": None if row["lon"] is None else round(float(row["lon"]), 7),
+        "media_url": row["media_url"],
+    }
+
+
+def list_requests(
+    conn: sa.Connection, scope: Scope, filters: RequestFilters, settings: Settings, *, lang: str = "zh"
+) -> list[dict]:
+    """``GET requests``: the cases the caller sees that match ``filters``, newest first, one page."""
+    _check_jurisdiction(conn, filters.jurisdiction_id)
+    where = [scope.case_sql("r")]
+    params: dict = {**scope.params(), "lang": lang, "limit": filters.page_size, "offset": filters.offset}
+    if filters.ids:
+        where.append("r.id = ANY(:ids)")
+        params["ids"] = list(filters.ids)
+    else:
+        if filters.service_codes:
+            where.append("c.code = ANY(:codes)")
+            params["codes"] = list(filters.service_codes)
+        if filters.start is not None:
+            where.append("r.reported_at >= :start")
+            params["start"] = filters.start
+        if filters.end is not None:
+            where.append("r.reported_at <= :end")
+            params["end"] = filters.end
+        if set(filters.statuses) == {"open"}:
+            where.append(sql.report_is_open("r"))
+        elif set(filters.statuses) == {"closed"}:
+            where.append(f"NOT {sql.report_is_open('r')}")
+    if filters.jurisdiction_id is not None:
+        where.append(
+            "r.jurisdiction_id IN (WITH RECURSIVE sub AS (SELECT id FROM jurisdiction WHERE code = :jcode "
+            "UNION ALL SELECT j.id FROM jurisdiction j JOIN sub ON j.parent_id = sub.id) SELECT id FROM sub)"
+        )
+        params["jcode"] = filters.jurisdiction_id
+    text = (
+        _REQUEST_SQL
+        + " WHERE "
+        + " AND ".join(f"({w})" for w in where)
+        + " ORDER BY r.reported_at DESC, r.id DESC LIMIT :limit OFFSET :offset"
+    )
+    tz = ZoneInfo(settings.timezone)
+    with sql.no_jit(conn):
+        rows = conn.execute(sa.text(text), params).mappings().all()
+    return [_as_request(r, tz) for r in rows]
+
+
+def get_request(conn: sa.Connection, scope: Scope, request_id: int, settings: Settings, *, lang: str = "zh") -> dict:
+    """``GET requests/{id}``; Open311Error 404 when there is none the caller sees."""
+    text = _REQUEST_SQL + f" WHERE r.id = :id AND {scope.case_sql('r')}"
+    with sql.no_jit(conn):
+        row = conn.execute(sa.text(text), {**scope.params(), "id": request_id, "lang": lang}).mappings().first()
+    if row is None:
+        raise Open311Error(404, f"no service request {request_id}")
+    return _as_request(row, ZoneInfo(settings.timezone))
+
+
+def request_for_token(conn: sa.Connection, scope: Scope, token: str) -> list[dict]:
+    """``GET tokens/{token}``: ``[{service_request_id, token}]``; Open311Error 404 for a token not seen.
+
+    A token is only ever answered to the client that could see its case.
+    """
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 64:
+        raise Open311Error(404, f"no token {token[:64]!r}")
+    row = conn.execute(
+        sa.text(f"SELECT r.id FROM report r WHERE r.client_id = :t AND {scope.case_sql('r')}"),
+        {**scope.params(), "t": token},
+    ).first()
+    if row is None:
+        raise Open311Error(404, f"no token {token[:64]!r}")
+    return [{"service_request_id": str(row.id), "token": token}]
+
+
+# --- requests in -----------------------------------------------------------------------------
+def create_request(
+    conn: sa.Connection,
+    actor: Actor,
+    deployment,
+    settings: Settings,
+    new: NewRequest,
+    *,
+    geocoder=None,
+    fallback_jurisdiction_id: int | None = None,
+    now: dt.datetime | None = None,
+) -> dict:
+    """``POST requests``: one case through the one intake path, routed, with its deadline.
+
+    Parameters
+    ----------
+    geocoder : object with ``geocode(address) -> GeocodeResult``, optional
+        Places an ``address_string`` sent without ``lat``/``long`` (the app's
+        gazetteers, :class:`gisgrid.geocode.store.Gazetteers`).
+
+    Returns
+    -------
+    dict
+        ``{service_request_id, token, service_notice, account_id}``.
+
+    Raises
+    ------
+    Open311Error
+        400: an unknown service, bad attributes, an address not found, a
+        point the intake refuses.
+    """
+    _check_jurisdiction(conn, new.jurisdiction_id)
+    rows = _categories(conn, new.service_code)
+    if not rows:
+        raise Open311Error(400, f"unknown service_code {new.service_code[:40]!r}")
+    attributes = open311.check_attributes(rows[0]["attributes"] or [], new.attributes)
+    lon, lat = new.lon, new.lat
+    if lat is None:
+        if geocoder is None:
+            raise Open311Error(400, "address_string cannot be placed here: send lat and long")
+        found = geocoder.geocode(new.address)
+        if not found.ok:
+            raise Open311Error(400, f"address_string was not found ({found.note or 'no match'}): send lat and long")
+        lon, lat = float(found.lon), float(found.lat)
+    token = TOKEN_PREFIX + uuid.uuid4().hex
+    try:
+        data = parse_case_input(
+            {
+                "lon": lon,
+                "lat": lat,
+                "crs": "EPSG:4326",
+                "category": new.service_code,
+                "description": new.description,
+                "address": new.address,
+                "client_id": token,
+            },
+            source="api",
+            now=now,
+        )
+        made = cases.create_case(
+            conn, actor, deployment, settings, data, fallback_jurisdiction_id=fallback_jurisdiction_id, now=now
+        )
+    except InputError as exc:
+        raise Open311Error(400, str(exc)) from exc
+    if new.media_url or attributes:
+        conn.execute(
+            sa.text("UPDATE report SET media_url = :m, attributes = CAST(:a AS jsonb) WHERE id = :id"),
+            {
+                "m": new.media_url,
+                "a": json.dumps(attributes, ensure_ascii=False) if attributes else None,
+                "id": made.id,
+            },
+        )
+    notice = None
+    if made.unassigned:
+        notice = "outside every owner's area: the dispatch centre assigns it"
+    elif made.due_at is not None:
+        notice = f"expected by {open311.iso(made.due_at, ZoneInfo(settings.timezone))}"
+    return {"service_request_id": str(made.id), "token": token, "service_notice": notice, "account_id": None}
+
+
+__all__ = [
+    "create_request",
+    "get_request",
+    "jurisdiction_codes",
+    "list_requests",
+    "request_for_token",
+    "service_definition",
+    "services",
+]
