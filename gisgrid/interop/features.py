@@ -246,14 +246,19 @@ def parse_datetime(value: str) -> tuple[dt.datetime | None, dt.datetime | None]:
         if start is not None and end is not None and end < start:
             raise _refuse("datetime", "the interval ends before it starts")
         if len(right.strip()) == 10 and end is not None:  # a date as end: through that whole day
-            end = end + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
+            end = _day_end(end)
         return start, end
     instant = _datetime(value, "datetime")
     if instant is None:
         raise _refuse("datetime", "give a date-time, a date or an interval")
     if len(value.strip()) == 10:
-        return instant, instant + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
+        return instant, _day_end(instant)
     return instant, instant
+
+
+def _day_end(day_start: dt.datetime) -> dt.datetime:
+    """The last microsecond of the day that starts at ``day_start``."""
+    return day_start.replace(hour=23, minute=59, second=59, microsecond=999_999)
 
 
 def _bbox(value: str) -> tuple[float, float, float, float]:
@@ -269,8 +274,6 @@ def _bbox(value: str) -> tuple[float, float, float, float]:
     if len(nums) == 6:
         nums = [nums[0], nums[1], nums[3], nums[4]]
     a, b, c, d = nums
-    if b > d:
-        raise _refuse("bbox", "the lower corner is above the upper one")
     return a, b, c, d
 
 
@@ -297,10 +300,16 @@ def parse_items_query(args: Mapping[str, str], collection: Collection, supported
     bbox_crs = parse_crs(args.get("bbox-crs"), supported, "bbox-crs")
     if "bbox-crs" in args and bbox is None:
         raise _refuse("bbox-crs", "goes with bbox")
-    if bbox is not None and bbox_crs is None:
-        lon0, lat0, lon1, lat1 = bbox
-        if not (-180 <= lon0 <= 180 and -180 <= lon1 <= 180 and -90 <= lat0 <= 90 and -90 <= lat1 <= 90):
-            raise _refuse("bbox", "CRS84 longitudes lie in -180..180 and latitudes in -90..90")
+    if bbox is not None:
+        ordered = bbox if not axes_swapped(bbox_crs) else (bbox[1], bbox[0], bbox[3], bbox[2])
+        lon0, lat0, lon1, lat1 = ordered
+        if bbox_crs is None or bbox_crs in GEOGRAPHIC:
+            if not (-180 <= lon0 <= 180 and -180 <= lon1 <= 180 and -90 <= lat0 <= 90 and -90 <= lat1 <= 90):
+                raise _refuse("bbox", "longitudes lie in -180..180 and latitudes in -90..90")
+        elif not all(abs(v) <= 1e8 for v in ordered):
+            raise _refuse("bbox", "the corners lie outside the CRS's area")
+        if lat0 > lat1:
+            raise _refuse("bbox", "the lower corner is above the upper one")
     crs = parse_crs(args.get("crs"), supported)
     start = end = None
     if args.get("datetime"):

@@ -218,7 +218,7 @@ def parse_request_filters(args: Mapping[str, str], *, now: dt.datetime) -> Reque
     if start is None and end is None:
         start = now - dt.timedelta(days=DEFAULT_DAYS)
     elif start is None:
-        start = end - dt.timedelta(days=DEFAULT_DAYS)
+        start = end - dt.timedelta(days=DEFAULT_DAYS) if end > dt.datetime(1, 4, 1, tzinfo=dt.timezone.utc) else end
     if start is not None and end is not None and end < start:
         raise Open311Error(400, "end_date is before start_date")
     return RequestFilters(

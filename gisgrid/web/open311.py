@@ -155,6 +155,8 @@ def create_request(fmt: str):
 @bp.get("/requests/<int:request_id>.<fmt>")
 def get_request(request_id: int, fmt: str):
     fmt = _fmt(fmt)
+    if request_id > 2**31 - 1:
+        raise Open311Error(404, f"no service request {request_id}")
     row = open311_store.get_request(get_conn(), current_scope(), request_id, _settings(), lang=_lang())
     return _answer([row], fmt, "service_requests", "request")
 
