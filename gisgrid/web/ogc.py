@@ -212,7 +212,15 @@ def items(cid: str):
     if html:
         html_pages = {k: (v.replace("f=json", "f=html") if v else None) for k, v in pages.items()}
         return (
-            render_template("ogc.html", view="items", data=data, collection=c, pages=html_pages, lang=_lang()),
+            render_template(
+                "ogc.html",
+                view="items",
+                data=data,
+                collection=c,
+                pages=html_pages,
+                lang=_lang(),
+                json_url=_self(base, args, "json"),
+            ),
             200,
             headers,
         )
@@ -250,5 +258,20 @@ def item(cid: str, fid: str):
     headers = {"Content-Crs": f"<{crs_uri(crs)}>"}
     if html:
         data = {"type": "FeatureCollection", "features": [feature], "links": feature["links"]}
-        return render_template("ogc.html", view="item", data=data, collection=c, pages={}, lang=_lang()), 200, headers
+        page = render_template(
+            "ogc.html",
+            view="item",
+            data=data,
+            collection=c,
+            pages={},
+            lang=_lang(),
+            json_url=_url(
+                "ogc.item",
+                cid=cid,
+                fid=fid,
+                f="json",
+                **({"crs": request.args["crs"]} if "crs" in request.args else {}),
+            ),
+        )
+        return page, 200, headers
     return _json(feature, GEOJSON, headers=headers)

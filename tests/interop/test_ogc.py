@@ -200,3 +200,17 @@ def test_html_pages_in_the_sites_look(base_url, interop_keys):
         f"{base_url}/ogc/collections", headers={**_auth(key), "Accept": "text/html,application/xhtml+xml"}, timeout=30
     )
     assert browser.headers["Content-Type"].startswith("text/html")
+
+
+def test_items_page_in_a_browser_draws_the_features_offline(interop_app, live_server, page):
+    base = live_server(interop_app, user="manager")
+    page.goto(f"{base}/ogc/collections/segments/items?f=html&limit=20")
+    page.wait_for_selector("#gg-ogc-map[data-features]", timeout=30_000)
+    assert page.get_attribute("#gg-ogc-map", "data-features") == "20"
+    assert page.locator("#gg-ogc-map path.leaflet-interactive").count() == 20
+    assert page.locator("#gg-ogc-items tbody tr").count() == 20
+    assert "下一页" in page.inner_text("#gg-ogc")
+    page.click("a[rel=next]")
+    page.wait_for_selector("#gg-ogc-map[data-features]", timeout=30_000)
+    assert "offset=20" in page.url
+    assert not page.js_errors and not page.bad_responses
