@@ -76,6 +76,13 @@ def _check_jurisdiction(conn: sa.Connection, code: str | None) -> None:
         raise Open311Error(400, f"unknown jurisdiction_id {code[:40]!r}")
 
 
+#: The jurisdiction with code ``:jcode`` and every one below it.
+_SUBTREE = (
+    "WITH RECURSIVE sub AS (SELECT id FROM jurisdiction WHERE code = :jcode "
+    "UNION ALL SELECT j.id FROM jurisdiction j JOIN sub ON j.parent_id = sub.id) SELECT id FROM sub"
+)
+
+
 # --- requests out ----------------------------------------------------------------------------
 _REQUEST_SQL = """
 SELECT r.id, r.status, r.reported_at, r.updated_at, r.due_at, r.address, r.description, r.media_url,
@@ -143,10 +150,7 @@ def list_requests(
         elif set(filters.statuses) == {"closed"}:
             where.append(f"NOT {sql.report_is_open('r')}")
     if filters.jurisdiction_id is not None:
-        where.append(
-            "r.jurisdiction_id IN (WITH RECURSIVE sub AS (SELECT id FROM jurisdiction WHERE code = :jcode "
-            "UNION ALL SELECT j.id FROM jurisdiction j JOIN sub ON j.parent_id = sub.id) SELECT id FROM sub)"
-        )
+        where.append(f"r.jurisdiction_id IN ({_SUBTREE})")
         params["jcode"] = filters.jurisdiction_id
     text = (
         _REQUEST_SQL
@@ -250,6 +254,13 @@ def create_request(
         )
     except InputError as exc:
         raise Open311Error(400, str(exc)) from exc
+    if new.jurisdiction_id is not None and made.created:
+        inside = conn.execute(
+            sa.text(f"SELECT 1 FROM report r WHERE r.id = :id AND r.jurisdiction_id IN ({_SUBTREE})"),
+            {"id": made.id, "jcode": new.jurisdiction_id},
+        ).first()
+        if inside is None:  # raised inside the caller's transaction: the case is not kept
+            raise Open311Error(400, f"the location lies outside jurisdiction_id {new.jurisdiction_id}")
     if new.media_url or attributes:
         conn.execute(
             sa.text("UPDATE report SET media_url = :m, attributes = CAST(:a AS jsonb) WHERE id = :id"),

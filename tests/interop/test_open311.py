@@ -243,6 +243,11 @@ def test_post_errors(base_url, interop_keys, interop_engine):
             "media_url",
         ),  # fmt: skip
         ({"api_key": interop_keys["bare"][:-3] + "abc", "service_code": "0101", "lat": "1", "long": "1"}, 403, None),
+        (
+            {"api_key": key, "service_code": "0101", "lat": str(lat), "long": str(lon), "jurisdiction_id": HAIDIAN},
+            400,
+            "outside",
+        ),  # fmt: skip
     ]
     with interop_engine.connect() as conn:
         before = conn.execute(sa.text("SELECT count(*) FROM report")).scalar()
