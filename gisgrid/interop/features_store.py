@@ -188,36 +188,6 @@ def _plain(value):
     return value
 
 
-def _owners(conn: sa.Connection, name: str, ids: list[int], day: dt.date) -> dict[int, dict]:
-    """The page's owners on ``day``: a segment's chain (段长 … 总街长), a cell's 网格员 and 网格长."""
-    if not ids:
-        return {}
-    if name == "segments":
-        rows = conn.execute(
-            sa.text(f"""
-            SELECT c.segment_id AS id, c.role, string_agg(c.owner_name, '、' ORDER BY c.owner_name) AS names,
-                   string_agg(c.owner_phone, '、' ORDER BY c.owner_name) AS phones
-            FROM {sql.owner_chain_on(":day", ":ids")} c GROUP BY c.segment_id, c.role"""),
-            {"day": day, "ids": ids},
-        ).all()
-    else:
-        rows = conn.execute(
-            sa.text(f"""
-            SELECT a.target_id AS id, a.role, string_agg(a.owner_name, '、' ORDER BY a.owner_name) AS names,
-                   string_agg(a.owner_phone, '、' ORDER BY a.owner_name) AS phones
-            FROM {sql.owner_on(":day")} a WHERE a.target_type = 'cell' AND a.target_id = ANY(:ids)
-            GROUP BY a.target_id, a.role"""),
-            {"day": day, "ids": ids},
-        ).all()
-    out: dict[int, dict] = {}
-    for r in rows:
-        owners = out.setdefault(int(r.id), {})
-        owners[r.role] = r.names
-        if r.role in ("段长", "网格员"):
-            owners["owner_phone"] = r.phones
-    return out
-
-
 def items(
     conn: sa.Connection,
     scope: Scope,
@@ -245,35 +215,60 @@ def items(
         where.append("x.id = :fid")
         params["fid"] = feature_id
     where_sql = " AND ".join(f"({w})" for w in where)
-    geom_sql, digits = _out_geometry(src.geom, query.crs)
+    geom_sql, digits = _out_geometry("p.g", query.crs)
     columns = ", ".join(f"{expr} AS {json.dumps(col)}" for col, expr in src.columns.items())
+    props = ", ".join(f"'{col}', p.{json.dumps(col)}" for col in src.columns)
+    owners_cte, owners_join, owners_props = _owners_sql(name)
+    # the page's ids first (the filters and the order), then its rows, and its owners for those ids only;
+    # PostgreSQL writes the features' JSON
+    page_sql = f"SELECT x.id FROM {src.from_} WHERE {where_sql} ORDER BY x.id LIMIT :limit OFFSET :offset"
     text = f"""
-        SELECT x.id AS fid, ST_AsGeoJSON({geom_sql}, {digits}) AS geometry, {columns}
-        FROM {src.from_} WHERE {where_sql} ORDER BY x.id LIMIT :limit OFFSET :offset"""
+        WITH page AS (SELECT x.id AS fid, {src.geom} AS g, {columns} FROM {src.from_} WHERE x.id = ANY(:ids)){owners_cte}
+        SELECT COALESCE(json_agg(json_build_object(
+                   'type', 'Feature', 'id', p.fid, 'geometry', CAST(ST_AsGeoJSON({geom_sql}, {digits}) AS json),
+                   'properties', jsonb_build_object({props}){owners_props}) ORDER BY p.fid), '[]')
+        FROM page p{owners_join}"""
     with sql.no_jit(conn):
-        rows = conn.execute(sa.text(text), {**params, "limit": query.limit, "offset": query.offset}).mappings().all()
+        ids = list(conn.execute(sa.text(page_sql), {**params, "limit": query.limit, "offset": query.offset}).scalars())
+        found = conn.execute(sa.text(text), {"ids": ids, "day": query.day or scope.day}).scalar() if ids else []
         matched = None
         if count and feature_id is None:
             matched = int(conn.execute(sa.text(f"SELECT count(*) FROM {src.from_} WHERE {where_sql}"), params).scalar())
-    owners = {}
-    if name in ("segments", "cells"):
-        owners = _owners(conn, name, [int(r["fid"]) for r in rows], query.day or scope.day)
-    features = []
-    for r in rows:
-        props = {k: _plain(r[k]) for k in src.columns}
-        if name == "segments":
-            chain = owners.get(int(r["fid"]), {})
-            for role in ("段长", "二级街长", "一级街长", "总街长"):
-                props[role] = chain.get(role)
-            props["owner_phone"] = chain.get("owner_phone")
-        elif name == "cells":
-            cell = owners.get(int(r["fid"]), {})
-            props["网格员"] = cell.get("网格员")
-            props["网格长"] = cell.get("网格长")
-            props["owner_phone"] = cell.get("owner_phone")
-        geometry = json.loads(r["geometry"]) if r["geometry"] else None
-        features.append({"type": "Feature", "id": int(r["fid"]), "geometry": geometry, "properties": props})
+    features = json.loads(found) if isinstance(found, str) else found
     return features, matched
+
+
+#: The owner columns of the collections that carry owners on the day, all present (null: nobody).
+_OWNER_COLUMNS = {
+    "segments": ("段长", "二级街长", "一级街长", "总街长"),
+    "cells": ("网格员", "网格长"),
+}
+
+
+def _owners_sql(name: str) -> tuple[str, str, str]:
+    """(CTE, join, properties term) adding the page's owners on ``:day``: a segment's chain (段长 … 总街长,
+    :func:`gisgrid.db.sql.owner_chain_on`), a cell's 网格员 and 网格长 (:func:`gisgrid.db.sql.owner_on`), with
+    the phone of the first role; several owners of one role are joined by 、."""
+    if name not in _OWNER_COLUMNS:
+        return "", "", ""
+    roles = _OWNER_COLUMNS[name]
+    if name == "segments":
+        source = f"""SELECT c.segment_id AS id, c.role, c.owner_name, c.owner_phone
+                     FROM {sql.owner_chain_on(":day", ":ids")} c"""
+    else:
+        source = f"""SELECT a.target_id AS id, a.role, a.owner_name, a.owner_phone FROM {sql.owner_on(":day")} a
+                     WHERE a.target_type = 'cell' AND a.target_id = ANY(:ids)"""
+    pairs = ", ".join(f"'{r}', max(t.names) FILTER (WHERE t.role = '{r}')" for r in roles)
+    cte = f""",
+        owners AS (
+            SELECT t.id, jsonb_build_object({pairs},
+                   'owner_phone', max(t.phones) FILTER (WHERE t.role = '{roles[0]}')) AS props
+            FROM (SELECT o.id, o.role, string_agg(o.owner_name, '、' ORDER BY o.owner_name) AS names,
+                         string_agg(o.owner_phone, '、' ORDER BY o.owner_name) AS phones
+                  FROM ({source}) o GROUP BY o.id, o.role) t
+            GROUP BY t.id)"""
+    empty = json.dumps({**dict.fromkeys(roles), "owner_phone": None}, ensure_ascii=False)
+    return cte, " LEFT JOIN owners o ON o.id = p.fid", f" || COALESCE(o.props, CAST('{empty}' AS jsonb))"
 
 
 def _audit_items(

@@ -84,13 +84,16 @@ _SUBTREE = (
 
 
 # --- requests out ----------------------------------------------------------------------------
-_REQUEST_SQL = """
+def _requests_sql(where: str, page: str = "") -> str:
+    """The rows of the requests matching ``where`` (on ``report r`` and ``category c``), cut to ``page`` (an
+    ``ORDER BY … LIMIT …``) before the per-row details are joined, so that only the page's are looked up."""
+    return f"""
 SELECT r.id, r.status, r.reported_at, r.updated_at, r.due_at, r.address, r.description, r.media_url,
        ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat, c.code AS service_code,
        CASE WHEN :lang = 'en' AND c.name_en IS NOT NULL THEN c.name_en ELSE c.name END AS service_name,
        COALESCE(ap.name, ad.name, cd.name) AS agency_responsible,
        ev.note AS status_notes
-FROM report r
+FROM (SELECT r.* FROM report r LEFT JOIN category c ON c.id = r.category_id WHERE {where} {page}) r
 LEFT JOIN category c ON c.id = r.category_id
 LEFT JOIN person ap ON ap.id = r.assignee_person_id
 LEFT JOIN department ad ON ad.id = r.assignee_department_id
@@ -98,31 +101,40 @@ LEFT JOIN department cd ON cd.id = c.department_id
 LEFT JOIN LATERAL (
     SELECT COALESCE(e.note, e.reason) AS note FROM case_event e
     WHERE e.report_id = r.id AND (e.note IS NOT NULL OR e.reason IS NOT NULL)
-    ORDER BY e.id DESC LIMIT 1) ev ON true
-"""
+    ORDER BY e.id DESC LIMIT 1) ev ON true"""
 
 
-def _as_request(row, tz: ZoneInfo) -> dict:
-    status = open311.status_of(row["status"])
-    return {
-        "service_request_id": str(row["id"]),
-        "status": status,
-        "status_notes": row["status_notes"],
-        "service_name": row["service_name"],
-        "service_code": row["service_code"] or "",
-        "description": row["description"],
-        "agency_responsible": row["agency_responsible"],
-        "service_notice": None,
-        "requested_datetime": open311.iso(row["reported_at"], tz),
-        "updated_datetime": open311.iso(row["updated_at"], tz),
-        "expected_datetime": open311.iso(row["due_at"], tz),
-        "address": row["address"],
-        "address_id": None,
-        "zipcode": None,
-        "lat": None if row["lat"] is None else round(float(row["lat"]), 7),
-        "long": None if row["lon"] is None else round(float(row["lon"]), 7),
-        "media_url": row["media_url"],
-    }
+def _ts(column: str) -> str:
+    """ISO 8601 text of a timestamptz column with its offset, in the session's time zone (see :func:`_run`)."""
+    return f"""to_char({column}, 'YYYY-MM-DD"T"HH24:MI:SSTZH:TZM')"""
+
+
+#: Each request as Open311 words it, built by PostgreSQL (one JSON text for the page, no Python per row).
+_REQUEST_JSON = f"""
+json_build_object(
+    'service_request_id', CAST(q.id AS text),
+    'status', CASE WHEN {sql.report_is_open("q")} THEN 'open' ELSE 'closed' END,
+    'status_notes', q.status_notes, 'service_name', q.service_name, 'service_code', COALESCE(q.service_code, ''),
+    'description', q.description, 'agency_responsible', q.agency_responsible, 'service_notice', NULL,
+    'requested_datetime', {_ts("q.reported_at")}, 'updated_datetime', {_ts("q.updated_at")},
+    'expected_datetime', {_ts("q.due_at")}, 'address', q.address, 'address_id', NULL, 'zipcode', NULL,
+    'lat', round(CAST(q.lat AS numeric), 7), 'long', round(CAST(q.lon AS numeric), 7), 'media_url', q.media_url)"""
+
+
+def _run(conn: sa.Connection, rows_sql: str, params: dict, settings: Settings) -> list[dict]:
+    """The requests of ``rows_sql`` (:func:`_requests_sql`) as Open311 dicts, newest first, their
+    times in the deployment's time zone (set for this statement only, then restored)."""
+    text = (
+        f"SELECT COALESCE(json_agg({_REQUEST_JSON} ORDER BY q.reported_at DESC, q.id DESC), '[]') FROM ({rows_sql}) q"
+    )
+    prev = conn.execute(sa.text("SELECT current_setting('timezone')")).scalar()
+    conn.execute(sa.text("SELECT set_config('timezone', :tz, true)"), {"tz": settings.timezone})
+    try:
+        with sql.no_jit(conn):
+            found = conn.execute(sa.text(text), params).scalar()
+    finally:
+        conn.execute(sa.text("SELECT set_config('timezone', :tz, true)"), {"tz": prev})
+    return json.loads(found) if isinstance(found, str) else found
 
 
 def list_requests(
@@ -152,26 +164,19 @@ def list_requests(
     if filters.jurisdiction_id is not None:
         where.append(f"r.jurisdiction_id IN ({_SUBTREE})")
         params["jcode"] = filters.jurisdiction_id
-    text = (
-        _REQUEST_SQL
-        + " WHERE "
-        + " AND ".join(f"({w})" for w in where)
-        + " ORDER BY r.reported_at DESC, r.id DESC LIMIT :limit OFFSET :offset"
+    text = _requests_sql(
+        " AND ".join(f"({w})" for w in where), "ORDER BY r.reported_at DESC, r.id DESC LIMIT :limit OFFSET :offset"
     )
-    tz = ZoneInfo(settings.timezone)
-    with sql.no_jit(conn):
-        rows = conn.execute(sa.text(text), params).mappings().all()
-    return [_as_request(r, tz) for r in rows]
+    return _run(conn, text, params, settings)
 
 
 def get_request(conn: sa.Connection, scope: Scope, request_id: int, settings: Settings, *, lang: str = "zh") -> dict:
     """``GET requests/{id}``; Open311Error 404 when there is none the caller sees."""
-    text = _REQUEST_SQL + f" WHERE r.id = :id AND {scope.case_sql('r')}"
-    with sql.no_jit(conn):
-        row = conn.execute(sa.text(text), {**scope.params(), "id": request_id, "lang": lang}).mappings().first()
-    if row is None:
+    text = _requests_sql(f"r.id = :id AND {scope.case_sql('r')}")
+    found = _run(conn, text, {**scope.params(), "id": request_id, "lang": lang}, settings)
+    if not found:
         raise Open311Error(404, f"no service request {request_id}")
-    return _as_request(row, ZoneInfo(settings.timezone))
+    return found[0]
 
 
 def request_for_token(conn: sa.Connection, scope: Scope, token: str) -> list[dict]:
