@@ -72,14 +72,14 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", action="store_true", help="reuse the bench database if it holds cases already")
     args = parser.parse_args(argv)
 
+    import dataclasses
+    import logging
+
     from gisgrid.config import load_settings
     from gisgrid.db import SESSION_OPTIONS
     from gisgrid.demo import create_demo_users, load_demo
     from gisgrid.web import create_app
     from tests.browser import serve_app
-
-    import dataclasses
-    import logging
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per request
     # the bench is one client calling as fast as it can: lift the per-key rate limit (120 a minute deployed)
