@@ -52,7 +52,8 @@ sysdeps:
 	fi
 
 # The test set-up adds Chromium, CJK fonts, pdftoppm and zbarimg (the bulletin and signboard PDFs and their QR codes
-# are read back); everything missing is installed after one apt-get update.
+# are read back) and GDAL's command line (the OGC API client of tests/interop); everything missing is installed
+# after one apt-get update.
 sysdeps-test:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
@@ -62,6 +63,7 @@ sysdeps-test:
 	ldconfig -p | grep -q 'libpangoft2-1.0.so.0' || missing="$$missing libpango-1.0-0 libpangoft2-1.0-0"; \
 	command -v pdftoppm >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
 	command -v zbarimg >/dev/null 2>&1 || missing="$$missing zbar-tools"; \
+	command -v ogrinfo >/dev/null 2>&1 || missing="$$missing gdal-bin"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && \

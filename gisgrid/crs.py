@@ -372,3 +372,11 @@ def to_metric(gdf, epsg: int):
     if gdf.crs is None:
         raise CRSError("geometries without a CRS cannot be measured")
     return gdf.to_crs(epsg)
+
+
+@lru_cache(maxsize=64)
+def northing_first(epsg: int) -> bool:
+    """True when the CRS's first axis is north or south (EPSG:4326 and 4490 are latitude, longitude), as
+    OGC API – Features Part 2 writes coordinates in a CRS given by URI.  CRS84 is never (not an EPSG code)."""
+    axes = CRS.from_epsg(int(epsg)).axis_info
+    return bool(axes) and axes[0].direction.lower() in ("north", "south")

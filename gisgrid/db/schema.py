@@ -216,6 +216,10 @@ class Category(Base):
     routing: Mapped[dict] = mapped_column(JSONB, server_default=sa.text("'{}'::jsonb"))
     #: 门前三包: a report of this category in a unit's frontage goes to the unit (migration 0014_frontage)
     frontage_duty: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    #: Open311 (migration 0014): the service's group and keywords, and its definition's attributes.
+    service_group: Mapped[str | None] = mapped_column(sa.Text)
+    keywords: Mapped[str | None] = mapped_column(sa.Text)
+    attributes: Mapped[list] = mapped_column(JSONB, server_default=sa.text("'[]'::jsonb"))
     __table_args__ = (sa.CheckConstraint("kind IN ('event','facility')", name="kind"),)
 
 
@@ -288,6 +292,9 @@ class Report(Base):
     # --- frontage duty and the public channel (migration 0014_frontage) ---
     frontage_unit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("frontage_unit.id", ondelete="SET NULL"))
     public_token: Mapped[str | None] = mapped_column(sa.String(48))
+    #: What an Open311 client sent with the request (migration 0014).
+    media_url: Mapped[str | None] = mapped_column(sa.Text)
+    attributes: Mapped[dict | None] = mapped_column(JSONB)
     __table_args__ = (
         sa.CheckConstraint(_in(REPORT_STATUSES), name="status"),
         sa.CheckConstraint("escalation_level BETWEEN 0 AND 3", name="escalation_level"),

@@ -67,6 +67,15 @@ def segment_owner_chains(
     return out
 
 
+def with_owner_chains(conn: sa.Connection, segments: pd.DataFrame, day: dt.date | None = None) -> pd.DataFrame:
+    """``segments`` (a frame with an ``id`` column, e.g. the ``segments`` layer) with each one's owner chain on
+    ``day`` (default today): columns ``段长``, ``二级街长``, ``一级街长``, ``总街长``, ``owner_phone`` (the
+    段长's) and ``chain``, so that whoever reads an export needs no second file.  The input is not changed."""
+    chains = segment_owner_chains(conn, day, segment_ids=[int(i) for i in segments["id"]])
+    columns = [*CHAIN_ROLES, "owner_phone", "chain"]
+    return segments.join(chains[columns], on="id")
+
+
 # --- owners managed in the browser (issue 18) -------------------------------------------------
 _UNIT_TABLES = {"segment": "segment", "street": "street", "cell": "grid_cell", "jurisdiction": "jurisdiction"}
 _UNIT_LABEL = {

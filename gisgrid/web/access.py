@@ -133,6 +133,24 @@ RULES: dict[str, str | Permission] = {
     "public.report_submit": PUBLIC,
     "public.case_status": PUBLIC,
     "public.segment": PUBLIC,
+    # Open311 GeoReport v2 (gisgrid.web.open311): the services are the public category list; requests are
+    # read within the key's account's sight (nothing, for an account that sees nothing)
+    "open311.discovery": PUBLIC,
+    "open311.services": PUBLIC,
+    "open311.service_definition": PUBLIC,
+    "open311.list_requests": SIGNED_IN,
+    "open311.get_request": SIGNED_IN,
+    "open311.token": SIGNED_IN,
+    "open311.create_request": P.report_case,
+    # OGC API - Features (gisgrid.web.ogc): every row within the caller's sight; the cases collection needs
+    # view_cases and the audit problems view_area (checked per collection)
+    "api.openapi_doc": PUBLIC,  # describes the API, holds no data
+    "ogc.landing": PUBLIC,
+    "ogc.conformance": PUBLIC,
+    "ogc.collections": P.view_own,
+    "ogc.collection": P.view_own,
+    "ogc.items": P.view_own,
+    "ogc.item": P.view_own,
 }
 #: Routes a user who must change their password may still open.
 _BEFORE_PASSWORD_CHANGE = {"static", "auth.login", "auth.logout", "auth.password", "api.healthz"}
@@ -148,6 +166,10 @@ def rule_for(endpoint: str | None):
 
 
 def _refuse_anonymous():
+    if request.path.startswith("/open311/"):  # the specification's error list
+        from gisgrid.web.open311 import error_response
+
+        return error_response(403, "api_key is missing or not valid")
     if request.headers.get("Authorization"):  # a machine client whose key was refused: no login page for it
         return jsonify(error="Unauthorized", detail="the API key is not valid (revoked, or its account disabled)"), 401
     if wants_json():

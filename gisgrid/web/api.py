@@ -31,10 +31,22 @@ def current_deployment():
 
 @bp.get("/api/openapi.json")
 def openapi():
-    """The OpenAPI 3 description of the JSON endpoints (:mod:`gisgrid.web.openapi`)."""
+    """The OpenAPI 3 description of the JSON endpoints (:mod:`gisgrid.web.openapi`), as at ``/api``."""
     from gisgrid.web.openapi import openapi_spec
 
     return jsonify(openapi_spec())
+
+
+@bp.get("/api")
+def openapi_doc():
+    """The OpenAPI 3 document (assign, cases, Open311, OGC API – Features), as OGC's ``service-desc``."""
+    from flask import Response, json
+
+    from gisgrid.web.openapi import openapi_spec
+
+    return Response(
+        json.dumps(openapi_spec(), ensure_ascii=False), mimetype="application/vnd.oai.openapi+json;version=3.0"
+    )
 
 
 @bp.post("/api/assign")

@@ -202,8 +202,25 @@ def api_key_id() -> int | None:
     return g.get("gisgrid_api_key")
 
 
+#: Paths whose clients may send the key as Open311 and GIS clients do: ``api_key`` in the query or form
+#: (Open311), or as the password of HTTP Basic authentication (clients that only speak Basic, e.g. a
+#: ``.netrc``).  A key in a form field is never attached by a browser on its own, so such a POST needs no
+#: CSRF token (:mod:`gisgrid.web.security`); a Basic one may be, so it still does.
+KEY_PARAM_PATHS = ("/open311/", "/ogc/")
+
+
 def _bearer() -> str | None:
-    return bearer_token(request.headers.get("Authorization"))
+    token = bearer_token(request.headers.get("Authorization"))
+    if token is not None or not request.path.startswith(KEY_PARAM_PATHS):
+        return token
+    form_key = request.values.get("api_key") if request.path.startswith("/open311/") else None
+    if form_key:
+        g.gisgrid_key_in_form = True
+        return form_key.strip()
+    basic = request.authorization
+    if basic is not None and basic.type == "basic" and basic.password:
+        return basic.password.strip()
+    return None
 
 
 def _load_user_from_key(req):

@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
 from pathlib import Path
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 
+from gisgrid.accounts.store import visible_jurisdiction
 from gisgrid.db import layers
-from gisgrid.errors import NotFound
+from gisgrid.errors import InputError, NotFound
 from gisgrid.io import to_geojson_bytes, write_layer
+from gisgrid.ownership.store import with_owner_chains
 from gisgrid.web.access import current_scope
 from gisgrid.web.db import get_conn
 
 bp = Blueprint("export", __name__, url_prefix="/export")
+
+
+def parse_day(text: str | None) -> dt.date:
+    """``?date=``: a YYYY-MM-DD day (default today); InputError otherwise."""
+    if not text:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(f"date must be YYYY-MM-DD, not {text[:20]!r}") from None
+
 
 MIMETYPES = {
     "geojson": "application/geo+json",
@@ -25,9 +39,19 @@ MIMETYPES = {
 
 @bp.get("/<name>.<fmt>")
 def export_layer(name: str, fmt: str):
+    """``?jurisdiction=CODE``: only the rows filed under that jurisdiction or below it; segments carry
+    their owner chain on ``?date=YYYY-MM-DD`` (default today)."""
     if fmt not in MIMETYPES:
         raise NotFound(f"unknown export format {fmt!r}; formats: {', '.join(MIMETYPES)}")
-    frame = layers.fetch_layer(get_conn(), name, scope=current_scope())  # only the rows the user sees
+    conn = get_conn()
+    code = (request.args.get("jurisdiction") or "").strip() or None
+    day = parse_day(request.args.get("date"))
+    if code is not None:
+        visible_jurisdiction(conn, current_scope(day), code, partly=True)  # unknown or out of sight: 404
+    # only the rows the user sees
+    frame = layers.fetch_layer(conn, name, scope=current_scope(day), under_jurisdiction=code)
+    if name == "segments":
+        frame = with_owner_chains(conn, frame, day)
     if fmt == "geojson":
         if not hasattr(frame, "geometry"):
             raise NotFound(f"layer {name!r} has no geometry; export it as csv or xlsx")

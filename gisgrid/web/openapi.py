@@ -41,12 +41,12 @@ _COORDINATE = {"oneOf": [{"type": "number"}, {"type": "string"}]}
 _PLAN_EDIT = {
     "type": "object",
     "properties": {
-        "layer": {"type": "string", "examples": ["cell", "segment"]},
-        "action": {"type": "string", "examples": ["create", "reshape", "split", "merge", "delete", "restore"]},
+        "layer": {"type": "string", "example": "cell"},
+        "action": {"type": "string", "example": "create"},
         "unit_ids": {"type": "array", "items": {"type": "integer"}},
         "revisions": {"type": "object", "additionalProperties": {"type": "integer"}},
         "town": {"type": "string"},
-        "overlap": {"type": "string", "examples": ["refuse", "trim"]},
+        "overlap": {"type": "string", "example": "refuse"},
         "geometry": {"type": "object"},
         "line": {"type": "object"},
         "version_id": {"type": "integer"},
@@ -62,8 +62,11 @@ SPEC: dict = {
         "version": __version__,
         "description": (
             "Street-chief grid management: reports routed to the one owner of their place. "
-            "Every endpoint but /healthz and this description needs a signed-in session (the `session` "
-            "cookie of /auth/login) and, for POST, its CSRF token in the X-CSRFToken header."
+            "Every endpoint but /healthz, this description, the Open311 discovery and services and the OGC "
+            "landing and conformance pages needs a signed-in session (the `session` cookie of /auth/login; "
+            "for POST its CSRF token in the X-CSRFToken header) or an API client's key "
+            "(`Authorization: Bearer gg_…`; Open311 also takes `api_key`). Open311 GeoReport v2 is at "
+            "/open311/v2/, OGC API - Features (Part 1 and 2) at /ogc/."
         ),
     },
     "paths": {
@@ -95,9 +98,9 @@ SPEC: dict = {
                                 "properties": {
                                     "lon": _COORDINATE,
                                     "lat": _COORDINATE,
-                                    "crs": {"type": "string", "examples": ["EPSG:4326", "gcj02", "bd09", "EPSG:4547"]},
-                                    "category": {"type": "string", "nullable": True, "examples": ["0101"]},
-                                    "date": {"type": "string", "examples": ["2026-07-01"]},
+                                    "crs": {"type": "string", "example": "EPSG:4326"},
+                                    "category": {"type": "string", "nullable": True, "example": "0101"},
+                                    "date": {"type": "string", "example": "2026-07-01"},
                                 },
                             }
                         }
@@ -114,7 +117,7 @@ SPEC: dict = {
                 "summary": "The cells (or segment areas) of a town, as GeoJSON",
                 "parameters": [
                     {"name": "town", "in": "query", "required": True, "schema": {"type": "string"}},
-                    {"name": "layer", "in": "query", "schema": {"type": "string", "examples": ["cell", "segment"]}},
+                    {"name": "layer", "in": "query", "schema": {"type": "string", "example": "cell"}},
                 ],
                 "responses": {
                     "200": _json({"type": "object"}, "units (a FeatureCollection) and removed cells"),
@@ -147,7 +150,7 @@ SPEC: dict = {
                 "summary": "Every saved version of a unit, newest first",
                 "parameters": [
                     {"name": "id", "in": "query", "required": True, "schema": {"type": "string"}},
-                    {"name": "layer", "in": "query", "schema": {"type": "string", "examples": ["cell", "segment"]}},
+                    {"name": "layer", "in": "query", "schema": {"type": "string", "example": "cell"}},
                 ],
                 "responses": {"200": _json({"type": "object"}, "versions"), **_errors(400, 401, 403, 404, 503)},
             }
@@ -199,13 +202,13 @@ SPEC: dict = {
                                 "properties": {
                                     "lon": _COORDINATE,
                                     "lat": _COORDINATE,
-                                    "crs": {"type": "string", "examples": ["EPSG:4326", "gcj02"]},
+                                    "crs": {"type": "string", "example": "EPSG:4326"},
                                     "address": {"type": "string"},
-                                    "category": {"type": "string", "examples": ["0101"]},
+                                    "category": {"type": "string", "example": "0101"},
                                     "description": {"type": "string"},
                                     "client_id": {"type": "string"},
-                                    "reported_at": {"type": "string", "examples": ["2026-11-01T08:00:00+08:00"]},
-                                    "source": {"type": "string", "examples": ["api", "phone"]},
+                                    "reported_at": {"type": "string", "example": "2026-11-01T08:00:00+08:00"},
+                                    "source": {"type": "string", "example": "api"},
                                 },
                             }
                         }
@@ -234,7 +237,7 @@ SPEC: dict = {
                         "name": "action",
                         "in": "path",
                         "required": True,
-                        "schema": {"type": "string", "examples": ["accept", "dispatch", "handle", "close"]},
+                        "schema": {"type": "string", "example": "accept"},
                     },
                 ],
                 "requestBody": {
@@ -290,7 +293,7 @@ SPEC: dict = {
                         "name": "layer",
                         "in": "path",
                         "required": True,
-                        "schema": {"type": "string", "examples": ["jurisdictions", "segments", "cells", "reports"]},
+                        "schema": {"type": "string", "example": "jurisdictions"},
                     }
                 ],
                 "responses": {
@@ -301,6 +304,234 @@ SPEC: dict = {
         },
     },
     "components": {"schemas": {"Error": _ERROR}},
+}
+
+
+# --- other systems: Open311 GeoReport v2 and OGC API - Features (issue 23) ---------------------------------
+_FORMAT = {"name": "format", "in": "path", "required": True, "schema": {"type": "string", "enum": ["json", "xml"]}}
+_JURISDICTION = {"name": "jurisdiction_id", "in": "query", "schema": {"type": "string"}}
+_API_KEY = {"name": "api_key", "in": "query", "schema": {"type": "string"}, "description": "the client's API key"}
+_OPEN311_ERROR = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["code", "description"],
+        "properties": {"code": {"type": "integer"}, "description": {"type": "string"}},
+    },
+}
+
+
+def _open311(description: str, *codes: int) -> dict:
+    answers = {
+        "200": {
+            "description": description,
+            "content": {"application/json": {"schema": {}}, "text/xml": {"schema": {"type": "string"}}},
+        }
+    }
+    for code in codes:
+        answers[str(code)] = {
+            "description": {400: "Bad parameter", 403: "No valid api_key, or not allowed", 404: "Not found"}[code],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Open311Errors"}}},
+        }
+    return answers
+
+
+_OPEN311_PATHS = {
+    "/open311/v2/discovery.{format}": {
+        "get": {
+            "summary": "Open311 discovery",
+            "tags": ["Open311"],
+            "parameters": [_FORMAT],
+            "responses": _open311("The endpoints", 400),
+        }  # fmt: skip
+    },
+    "/open311/v2/services.{format}": {
+        "get": {
+            "summary": "The services (problem categories) with group and keywords",
+            "tags": ["Open311"],
+            "parameters": [_FORMAT, _JURISDICTION],
+            "responses": _open311("The services", 400),
+        }  # fmt: skip
+    },
+    "/open311/v2/services/{service_code}.{format}": {
+        "get": {
+            "summary": "A service's definition: its attributes",
+            "tags": ["Open311"],
+            "parameters": [
+                {"name": "service_code", "in": "path", "required": True, "schema": {"type": "string"}},
+                _FORMAT,
+                _JURISDICTION,
+            ],
+            "responses": _open311("The definition", 400, 404),
+        }
+    },
+    "/open311/v2/requests.{format}": {
+        "get": {
+            "summary": "Service requests (cases) within the client's sight: the last 90 days or 1,000 by default",
+            "tags": ["Open311"],
+            "parameters": [
+                _FORMAT,
+                _JURISDICTION,
+                _API_KEY,
+                *(
+                    {"name": n, "in": "query", "schema": {"type": "string"}}
+                    for n in ("service_request_id", "service_code", "start_date", "end_date", "status")
+                ),
+                {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                {"name": "page_size", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+            ],
+            "responses": _open311("The requests", 400, 403),
+        },
+        "post": {
+            "summary": "Report a problem: a new case, routed to its owner, with its deadline",
+            "tags": ["Open311"],
+            "parameters": [_FORMAT],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["api_key", "service_code"],
+                            "properties": {
+                                "api_key": {"type": "string"},
+                                "jurisdiction_id": {"type": "string"},
+                                "service_code": {"type": "string"},
+                                "lat": {"type": "number"},
+                                "long": {"type": "number"},
+                                "address_string": {"type": "string"},
+                                "description": {"type": "string"},
+                                "media_url": {"type": "string"},
+                            },
+                            "additionalProperties": {"type": "string"},
+                        }
+                    }
+                },
+            },
+            "responses": {
+                **_open311("The new request's id and token", 400, 403),
+                "201": {"description": "Created", "content": {"application/json": {"schema": {}}}},
+            },
+        },
+    },
+    "/open311/v2/requests/{service_request_id}.{format}": {
+        "get": {
+            "summary": "One service request",
+            "tags": ["Open311"],
+            "parameters": [
+                {"name": "service_request_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+                _FORMAT,
+                _JURISDICTION,
+                _API_KEY,
+            ],
+            "responses": _open311("The request", 400, 403, 404),
+        }
+    },
+    "/open311/v2/tokens/{token}.{format}": {
+        "get": {
+            "summary": "The request id of a token",
+            "tags": ["Open311"],
+            "parameters": [
+                {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}},
+                _FORMAT,
+                _API_KEY,
+            ],
+            "responses": _open311("The request id", 400, 403, 404),
+        }
+    },
+}
+
+_OGC_F = {"name": "f", "in": "query", "schema": {"type": "string", "enum": ["json", "html"]}}
+_OGC_ERROR = {
+    "type": "object",
+    "required": ["code", "description"],
+    "properties": {"code": {"type": "string"}, "description": {"type": "string"}},
+}
+
+
+def _ogc(description: str, media: str = "application/json", *codes: int) -> dict:
+    answers = {"200": {"description": description, "content": {media: {"schema": {}}, "text/html": {"schema": {}}}}}
+    for code in codes:
+        answers[str(code)] = {
+            "description": {400: "A parameter the API does not know or cannot use", 404: "Not found"}[code],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OgcError"}}},
+        }
+    return answers
+
+
+def _ogc_paths() -> dict:
+    from gisgrid.interop.features import COLLECTIONS, MAX_LIMIT
+
+    cid = {
+        "name": "collectionId",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "enum": list(COLLECTIONS)},
+    }
+    crs = {"name": "crs", "in": "query", "schema": {"type": "string", "format": "uri"}}
+    get = lambda summary, params, responses: {  # noqa: E731
+        "get": {"summary": summary, "tags": ["OGC API - Features"], "parameters": params, "responses": responses}
+    }
+    return {
+        "/ogc/": get("The landing page", [_OGC_F], _ogc("Links to the API", "application/json", 400)),
+        "/ogc/conformance": get("The conformance classes", [_OGC_F], _ogc("conformsTo", "application/json", 400)),
+        "/ogc/collections": get("The collections", [_OGC_F], _ogc("The collections", "application/json", 400)),
+        "/ogc/collections/{collectionId}": get(
+            "A collection: its extent (CRS84) and CRSs",
+            [cid, _OGC_F],
+            _ogc("The collection", "application/json", 400, 404),
+        ),
+        "/ogc/collections/{collectionId}/items": get(
+            "The features of a collection, within the caller's sight",
+            [
+                cid,
+                _OGC_F,
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 10},
+                },  # fmt: skip
+                {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                {
+                    "name": "bbox",
+                    "in": "query",
+                    "style": "form",
+                    "explode": False,
+                    "schema": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
+                },
+                {"name": "bbox-crs", "in": "query", "schema": {"type": "string", "format": "uri"}},
+                crs,
+                {"name": "datetime", "in": "query", "schema": {"type": "string"}},
+            ],
+            _ogc("A FeatureCollection (GeoJSON)", "application/geo+json", 400, 404),
+        ),
+        "/ogc/collections/{collectionId}/items/{featureId}": get(
+            "One feature",
+            [cid, {"name": "featureId", "in": "path", "required": True, "schema": {"type": "string"}}, _OGC_F, crs],
+            _ogc("A Feature (GeoJSON)", "application/geo+json", 400, 404),
+        ),
+    }
+
+
+SPEC["paths"]["/api"] = {
+    "get": {
+        "summary": "This description (OpenAPI 3.0), as OGC API's service-desc",
+        "responses": {
+            "200": {
+                "description": "OpenAPI 3 document",
+                "content": {"application/vnd.oai.openapi+json;version=3.0": {"schema": {}}},
+            }
+        },
+    }
+}
+SPEC["paths"].update(_OPEN311_PATHS)
+SPEC["paths"].update(_ogc_paths())
+SPEC["components"]["schemas"]["Open311Errors"] = _OPEN311_ERROR
+SPEC["components"]["schemas"]["OgcError"] = _OGC_ERROR
+SPEC["components"]["securitySchemes"] = {
+    "apiKey": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer gg_… (an API client's key)"},
+    "session": {"type": "apiKey", "in": "cookie", "name": "session", "description": "the cookie of /auth/login"},
+    "open311Key": {"type": "apiKey", "in": "query", "name": "api_key", "description": "Open311's api_key"},
 }
 
 

@@ -45,7 +45,7 @@ SECRET_KEY_HELP = (
     "The demo (`make demo`, GISGRID_DEMO=1) makes one for itself."
 )
 #: Requests whose answer is JSON, not a page.
-JSON_PREFIXES = ("/api/", "/export/")
+JSON_PREFIXES = ("/api/", "/export/", "/open311/")
 
 
 def wants_json() -> bool:
@@ -173,7 +173,7 @@ def init_csrf(app: Flask) -> None:
     def _csrf_protect():
         if request.method not in app.config.get("WTF_CSRF_METHODS", ("POST", "PUT", "PATCH", "DELETE")):
             return None
-        if g.get("gisgrid_api_key") is not None and request.is_json:
+        if g.get("gisgrid_api_key") is not None and (request.is_json or g.get("gisgrid_key_in_form")):
             return None
         csrf.protect()
         return None

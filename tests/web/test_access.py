@@ -147,6 +147,21 @@ PROBES = {
     "public.report_submit": ("POST", "/public/report", None, 400),
     "public.case_status": ("GET", "/public/case/0?t=x", None, 404),
     "public.segment": ("GET", "/public/segment/0", None, 404),
+    # other systems (issue 23): Open311 reads within sight, OGC API - Features layers need view_own
+    "api.openapi_doc": ("GET", "/api", None, 200),
+    "open311.discovery": ("GET", "/open311/v2/discovery.json", None, 200),
+    "open311.services": ("GET", "/open311/v2/services.json", None, 200),
+    "open311.service_definition": ("GET", "/open311/v2/services/none.json", None, 404),
+    "open311.list_requests": ("GET", "/open311/v2/requests.json?status=x", set(ROLES), 400),
+    "open311.get_request": ("GET", "/open311/v2/requests/0.json", set(ROLES), 404),
+    "open311.token": ("GET", "/open311/v2/tokens/x.json", set(ROLES), 404),
+    "open311.create_request": ("POST", "/open311/v2/requests.json", REPORT, 400),
+    "ogc.landing": ("GET", "/ogc/", None, 200),
+    "ogc.conformance": ("GET", "/ogc/conformance", None, 200),
+    "ogc.collections": ("GET", "/ogc/collections?colour=red", EVERYONE, 400),
+    "ogc.collection": ("GET", "/ogc/collections/nope", EVERYONE, 404),
+    "ogc.items": ("GET", "/ogc/collections/nope/items", EVERYONE, 404),
+    "ogc.item": ("GET", "/ogc/collections/nope/items/1", EVERYONE, 404),
 }
 
 
@@ -167,6 +182,8 @@ def _expected(endpoint: str, role: str | None) -> int:
     if allowed is None:
         return ok
     if role is None:
+        if path.startswith("/open311/"):  # the specification's error list: 403 without a valid api_key
+            return 403
         return 401 if path.startswith(("/api/", "/export/")) else 302
     return ok if role in allowed else 403
 

@@ -121,6 +121,15 @@ def fuzz_server(shatin_url, settings):
 schema = schemathesis.openapi.from_dict(openapi_spec())
 
 
+def _standard_error(body) -> bool:
+    """The error shapes the standards prescribe: Open311's ``[{code, description}]``, OGC API's
+    ``{code, description}``."""
+    items = body if isinstance(body, list) else [body]
+    return bool(items) and all(
+        isinstance(i, dict) and i.get("code") and str(i.get("description") or "").strip() for i in items
+    )
+
+
 def _said_why(response) -> str | None:
     """What is wrong with a 4xx or 5xx answer, or None when it says why in the page's language."""
     if response.status_code >= 500:
@@ -133,11 +142,17 @@ def _said_why(response) -> str | None:
     kind = " ".join(kind) if isinstance(kind, list) else kind
     if "json" in kind:
         body = response.json()
+        if _standard_error(body):
+            return None
         if not (isinstance(body, dict) and str(body.get("detail") or "").strip() and body.get("error")):
             return f"a JSON error without error and detail: {response.text[:200]}"
         return None
     if response.status_code == 405:
         return None  # a method the route does not take: werkzeug's own answer
+    if "xml" in kind:  # Open311's error list in XML
+        if re.search(r"<errors><error><code>\d{3}</code><description>[^<]+</description>", response.text):
+            return None
+        return f"an XML error without code and description: {response.text[:200]}"
     # the error page, its heading in the page's language over the reason; or the form again with its warning,
     # on a page in the page's language (the reasons some forms give are the stores' English words)
     heading = re.search(
