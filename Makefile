@@ -51,7 +51,7 @@ sysdeps:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \
 	fi
 
-# The test set-up adds Chromium, CJK fonts and poppler-utils (the bulletin test reads the PDF back); everything missing is installed after one apt-get update.
+# The test set-up adds Chromium, CJK fonts, poppler-utils (the bulletin and signboard PDFs read back) and zbar-tools (the signboards' QR codes decoded); everything missing is installed after one apt-get update.
 sysdeps-test:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
@@ -60,6 +60,7 @@ sysdeps-test:
 	ls /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
 	ldconfig -p | grep -q 'libpangoft2-1.0.so.0' || missing="$$missing libpango-1.0-0 libpangoft2-1.0-0"; \
 	command -v pdftoppm >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	command -v zbarimg >/dev/null 2>&1 || missing="$$missing zbar-tools"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && \

@@ -175,6 +175,24 @@ class Settings:
     photo_max_bytes: int = 10 * 1024 * 1024  # one photo (JPEG, PNG or WebP); larger is refused
     photo_max_pixels: int = 40_000_000  # a decompression bomb is refused, not decoded
     photo_thumb_px: int = 320  # the longer side of a thumbnail
+    # Frontage duty (门前三包, gisgrid.frontage): a unit given as a point answers for this width of frontage; a
+    # unit further than this from every centerline is not placed on a segment; the audit lists agreements
+    # ending within frontage_expiry_days and unanswered frontage stretches of shopping streets at least this long.
+    frontage_point_width_m: float = 12.0
+    frontage_max_distance_m: float = 60.0
+    frontage_expiry_days: int = 30
+    frontage_gap_min_m: float = 30.0
+    #: The 红黑榜 rules (JSON text; gisgrid.frontage.compliance.DEFAULT_RULES when empty).
+    frontage_redblack_rules: str = ""
+    # Signboards (街长公示牌) and the public report page: the address residents reach (printed in the QR code)
+    # and the supervision hotline printed on each board.
+    public_base_url: str = "http://127.0.0.1:5000"
+    supervision_hotline: str = "12345"
+    # Abuse limits of the public report page (Flask-Limiter rates): per device (a cookie) and per client address;
+    # and the largest public report (form and photo together).
+    public_rate_per_device: str = "5 per hour;20 per day"
+    public_rate_per_address: str = "30 per hour;200 per day"
+    public_max_bytes: int = 6 * 1024 * 1024
 
     @property
     def text_limits(self) -> TextLimits:

@@ -285,7 +285,7 @@ def audit_geojson_bytes(result: AuditResult) -> bytes:
     return to_geojson_bytes(features, layer="audit")
 
 
-def audit_xlsx_bytes(result: AuditResult) -> bytes:
+def audit_xlsx_bytes(result: AuditResult, *, extra: dict | None = None) -> bytes:
     """The audit tables as an XLSX workbook: a ``summary`` sheet, then one sheet per problem type.
 
     Text that a spreadsheet would run as a formula is neutralised
@@ -296,7 +296,8 @@ def audit_xlsx_bytes(result: AuditResult) -> bytes:
     from gisgrid.io import write_workbook
 
     buf = io.BytesIO()
-    write_workbook({name: _plain_columns(table) for name, table in result.to_tables().items()}, buf)
+    tables = {**result.to_tables(), **(extra or {})}  # extra: the frontage sheets (frontage_audit(...).to_tables())
+    write_workbook({name: _plain_columns(table) for name, table in tables.items()}, buf)
     return buf.getvalue()
 
 
@@ -337,3 +338,124 @@ def cells_meeting(conn: sa.Connection, jurisdiction_code: str) -> gpd.GeoDataFra
         {"code": jurisdiction_code},
     )
     return gpd.GeoDataFrame(geometry=gpd.GeoSeries(shapely.from_wkb([bytes(g) for (g,) in rows]), crs=crs.STORAGE_SRID))
+
+
+# --- frontage duty (门前三包) ------------------------------------------------------------------
+def frontage_audit(
+    conn: sa.Connection, settings: Settings, jurisdiction_code: str | None = None, *, today: dt.date | None = None
+):
+    """The frontage part of the audit (:mod:`gisgrid.audit.frontage`) for a jurisdiction (default: everywhere)."""
+    from gisgrid.audit.frontage import FrontageAudit, agreement_problems
+    from gisgrid.crs import STORAGE_SRID
+    from gisgrid.frontage.derive import frontage_spans, overlapping_pairs, uncovered_stretches
+
+    today = today or dt.date.today()
+    params: dict = {}
+    where = "true"
+    if jurisdiction_code:
+        if (
+            conn.execute(sa.text("SELECT 1 FROM jurisdiction WHERE code = :c"), {"c": jurisdiction_code}).first()
+            is None
+        ):
+            raise NotFound(f"no jurisdiction with code {jurisdiction_code!r}")
+        where = (
+            "s.jurisdiction_id IN (WITH RECURSIVE t AS (SELECT id FROM jurisdiction WHERE code = :code UNION ALL "
+            "SELECT c.id FROM jurisdiction c JOIN t ON c.parent_id = t.id) SELECT id FROM t)"
+        )
+        params["code"] = jurisdiction_code
+    units = pd.read_sql_query(
+        sa.text(f"""
+        SELECT u.id AS unit_id, u.name, s.name AS street, g.name AS segment, u.segment_id, s.commercial,
+               a.signed_on, a.expires_on, ST_AsBinary(u.frontage) AS frontage
+        FROM frontage_unit u JOIN segment g ON g.id = u.segment_id JOIN street s ON s.id = g.street_id
+        LEFT JOIN LATERAL (SELECT * FROM frontage_agreement fa WHERE fa.unit_id = u.id
+                           ORDER BY fa.expires_on DESC, fa.id DESC LIMIT 1) a ON true
+        WHERE {where} ORDER BY u.id"""),
+        conn,
+        params=params,
+    )
+    seg_ids = pd.read_sql_query(
+        sa.text(f"SELECT g.id FROM segment g JOIN street s ON s.id = g.street_id WHERE s.commercial AND {where}"),
+        conn,
+        params=params,
+    )["id"].tolist()
+    agreements = agreement_problems(
+        units.drop(columns=["frontage", "commercial"]), today, expiry_days=settings.frontage_expiry_days
+    )
+    geoms = gpd.GeoSeries(
+        shapely.from_wkb([None if v is None else bytes(v) for v in units["frontage"]]), crs=STORAGE_SRID
+    )
+    gaps, overlaps = [], []
+    segs = _segments_metric(conn, settings, sorted(set(seg_ids) | set(units["segment_id"])))
+    for epsg, part in segs.items():
+        mine = units["segment_id"].isin(part.index).to_numpy()
+        metric = geoms[mine].to_crs(epsg)
+        spans = frontage_spans(metric, units.loc[mine, "segment_id"].to_numpy(), part)
+        commercial = part[part.index.isin(seg_ids)]
+        found = uncovered_stretches(commercial, spans, min_length_m=settings.frontage_gap_min_m,
+                                    road_half_widths_m=settings.road_half_widths_m)  # fmt: skip
+        if len(found):
+            found = found.to_crs(STORAGE_SRID)
+            names = units.drop_duplicates("segment_id").set_index("segment_id")
+            found["segment"] = found["segment_id"].map(names["segment"]) if len(names) else None
+            gaps.append(found)
+        pairs = overlapping_pairs(metric, units.loc[mine, "unit_id"].to_numpy(), min_m2=0.5)
+        if len(pairs):
+            overlaps.append(pairs)
+    empty_gaps = gpd.GeoDataFrame(
+        {"segment_id": [], "side": [], "from_m": [], "to_m": [], "length_m": []}, geometry=[], crs=STORAGE_SRID
+    )
+    gap_frame = pd.concat(gaps, ignore_index=True) if gaps else empty_gaps
+    pair_frame = (
+        pd.concat(overlaps, ignore_index=True) if overlaps else pd.DataFrame(columns=["unit_a", "unit_b", "area_m2"])
+    )
+    name_of = dict(zip(units["unit_id"], units["name"]))
+    pair_frame["name_a"] = pair_frame["unit_a"].map(name_of)
+    pair_frame["name_b"] = pair_frame["unit_b"].map(name_of)
+    geom_of = dict(zip(units["unit_id"], geoms))
+    pair_geo = gpd.GeoDataFrame(
+        pair_frame,
+        geometry=gpd.GeoSeries(
+            [geom_of[a].intersection(geom_of[b]) for a, b in zip(pair_frame["unit_a"], pair_frame["unit_b"])],
+            crs=STORAGE_SRID,
+        ),
+    )
+    return FrontageAudit(
+        frontage_gaps=gap_frame,
+        agreements=agreements,
+        frontage_overlaps=pair_geo,
+        today=today,
+        params={"expiry_days": settings.frontage_expiry_days, "gap_min_m": settings.frontage_gap_min_m},
+    )
+
+
+def _segments_metric(conn: sa.Connection, settings: Settings, segment_ids) -> dict:
+    """Segments (centerline as geometry, ``area``, ``road_class``) by metric EPSG, indexed by id, in metres."""
+    frame = pd.read_sql_query(
+        sa.text("""
+        SELECT g.id, g.road_class, COALESCE(j.metric_epsg, 0) AS epsg, ST_AsBinary(g.geom) AS geom,
+               ST_AsBinary(g.area) AS area, ST_X(ST_Centroid(g.geom)) AS cx, ST_Y(ST_Centroid(g.geom)) AS cy
+        FROM segment g JOIN street s ON s.id = g.street_id LEFT JOIN jurisdiction j ON j.id = s.jurisdiction_id
+        WHERE g.id = ANY(CAST(:ids AS integer[])) ORDER BY g.id"""),
+        conn,
+        params={"ids": [int(i) for i in segment_ids]},
+    )
+    out = {}
+    if frame.empty:
+        return out
+    frame["epsg"] = [
+        int(e) or crs.resolve_metric_crs(settings.metric_crs, x, y)
+        for e, x, y in zip(frame["epsg"], frame["cx"], frame["cy"])
+    ]
+    for code, part in frame.groupby("epsg"):
+        lines = gpd.GeoSeries(_from_wkb(part["geom"]), index=part["id"].to_numpy(), crs=crs.STORAGE_SRID).to_crs(code)
+        areas = gpd.GeoSeries(_from_wkb(part["area"]), index=part["id"].to_numpy(), crs=crs.STORAGE_SRID).to_crs(code)
+        out[int(code)] = gpd.GeoDataFrame(
+            {"road_class": part["road_class"].to_numpy(), "area": areas.to_numpy()}, geometry=lines,
+            index=part["id"].to_numpy(),
+        )  # fmt: skip
+    return out
+
+
+def _from_wkb(values):
+    return shapely.from_wkb([None if v is None else bytes(v) for v in values])

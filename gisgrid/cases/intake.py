@@ -27,8 +27,8 @@ import pandas as pd
 from gisgrid.errors import InputError
 
 #: Where a case came from (``report.source``); ``inspection`` (督查) and ``unannounced`` (暗访) are the findings
-#: of inspection rounds (:mod:`gisgrid.supervision.inspections`).
-CHANNELS = ("web", "phone", "api", "import", "geocode", "reopen", "inspection", "unannounced")
+#: of inspection rounds (:mod:`gisgrid.supervision.inspections`); ``public`` the residents' report page.
+CHANNELS = ("web", "phone", "api", "import", "geocode", "reopen", "inspection", "unannounced", "public")
 #: An idempotency key: what a device or client system makes up (a UUID fits).
 CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,63}$")
 MAX_DESCRIPTION = 2000

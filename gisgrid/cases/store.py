@@ -43,7 +43,7 @@ from gisgrid.config import Settings
 from gisgrid.db import sql
 from gisgrid.errors import Conflict, Forbidden, InputError, NotFound
 from gisgrid.io.points import PointError, check_point
-from gisgrid.routing.store import HISTORY_COLUMNS
+from gisgrid.routing.store import HISTORY_COLUMNS, route_frontage
 
 LOGGER = logging.getLogger(__name__)
 
@@ -282,6 +282,7 @@ def create_case(
     *,
     fallback_jurisdiction_id: int | None = None,
     now: dt.datetime | None = None,
+    public_token: str | None = None,
 ) -> NewCase:
     """Take in one case: route it, give it its deadline, keep the routing explanation, offer duplicates.
 
@@ -296,6 +297,8 @@ def create_case(
     fallback_jurisdiction_id : int, optional
         Where an unassigned case outside every jurisdiction belongs (the
         clerk's own area), so that a dispatcher there sees it.
+    public_token : str, optional
+        The secret with which a resident follows a report from the public page.
 
     Returns
     -------
@@ -312,27 +315,31 @@ def create_case(
     if seen is not None:
         return NewCase(seen.id, False, seen.status, seen.due_at, _routing_of(conn, seen.id))
     cat = category_of(conn, data.category)
-    routing = _route(deployment, data.lon, data.lat, data.crs, cat.code)
+    routing = route_frontage(conn, _route(deployment, data.lon, data.lat, data.crs, cat.code), category=cat.code)
     now = now or _now(conn)
     tz = _timezone_of(deployment, routing, settings)
     reported_at = timeutil.localize(data.reported_at, tz) if data.reported_at else now
-    due = deadline(
+    # a resident's report (the public page) counts against nobody until a dispatcher accepts it: its clock
+    # starts then (take_step, accept)
+    due = None if data.source == "public" else deadline(
         reported_at,
         cat.deadline_hours,
         working_time=bool(cat.working_time),
         calendar=working_time(conn, settings),
         tz=tz,
-    )
+    )  # fmt: skip
     row = conn.execute(
         sa.text("""
         INSERT INTO report (geom, category_id, reported_at, due_at, source, address, description, status,
                             client_id, reporter_user_id, assigned_type, assigned_id, assigned_segment_id,
-                            assignee_person_id, assignee_department_id, assigned_at, jurisdiction_id, updated_at)
+                            assignee_person_id, assignee_department_id, assigned_at, jurisdiction_id, updated_at,
+                            frontage_unit_id, public_token)
         SELECT g.pt, :cat, :at, :due, :source, :address, :description, 'reported', :client, :reporter,
                p.ttype, p.tid, :seg, (SELECT id FROM person WHERE id = p.pid),
                (SELECT id FROM department WHERE id = p.did),
                CASE WHEN p.ttype IS NULL AND p.pid IS NULL AND p.did IS NULL THEN NULL ELSE CAST(:now AS timestamptz) END,
-               COALESCE(case_jurisdiction(p.ttype, p.tid, g.pt), CAST(:fallback AS integer)), :now
+               COALESCE(case_jurisdiction(p.ttype, p.tid, g.pt), CAST(:fallback AS integer)), :now,
+               (SELECT id FROM frontage_unit WHERE id = :unit), :token
         FROM (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS pt) g,
              (SELECT CAST(:ttype AS text) AS ttype, CAST(:tid AS integer) AS tid, CAST(:pid AS integer) AS pid,
                      CAST(:did AS integer) AS did) p
@@ -356,6 +363,8 @@ def create_case(
             "did": routing.get("owner_department_id"),
             "fallback": fallback_jurisdiction_id,
             "now": now,
+            "unit": routing.get("frontage_unit_id"),
+            "token": public_token,
         },
     ).first()
     if row is None:  # the same client id arrived meanwhile on another connection
@@ -395,7 +404,7 @@ def _timezone_of(deployment, routing: dict, settings: Settings) -> str:
 
 def _public_routing(routing: dict) -> dict:
     keys = ("rule", "target_type", "target_id", "target_name", "segment_id", "distance_m", "owner", "chain", "reason",
-            "ruleset_version", "lon", "lat")  # fmt: skip
+            "ruleset_version", "lon", "lat", "frontage_unit_id", "supervisor")  # fmt: skip
     return {k: routing.get(k) for k in keys}
 
 
@@ -1043,6 +1052,15 @@ def take_step(
                 f"person:{routed[0]}" if routed[0] else (f"department:{routed[1]}" if routed[1] else None)
             )
         notify.append(("assigned", pid, did, None))
+    elif action == "accept" and case["source"] == "public" and case["due_at"] is None:
+        # a resident's report counts from the dispatcher's confirmation (立案) on: its deadline starts now
+        cat = conn.execute(
+            sa.text("SELECT deadline_hours, COALESCE(working_time, false) AS wt FROM category WHERE id = :c"),
+            {"c": case["category_id"]},
+        ).first()
+        if cat is not None:
+            sets["due_at"] = deadline(now, cat.deadline_hours, working_time=bool(cat.wt),
+                                      calendar=working_time(conn, settings), tz=settings.timezone)  # fmt: skip
     elif action == "verify_pass":
         handler = conn.execute(
             sa.text(

@@ -16,6 +16,7 @@ from gisgrid.cli._common import handle_errors
 from gisgrid.cli.cases import cases
 from gisgrid.cli.db import db
 from gisgrid.cli.demo import demo
+from gisgrid.cli.frontage import frontage, signboards_cmd
 from gisgrid.cli.geocode import geocode_cmd
 from gisgrid.cli.grid import audit_cmd, grid
 from gisgrid.cli.jobs import worker_cmd
@@ -61,5 +62,7 @@ for _command in (
     audit_cmd,
     users,
     cases,
+    frontage,
+    signboards_cmd,
 ):
     main.add_command(_command)

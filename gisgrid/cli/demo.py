@@ -43,6 +43,11 @@ def demo_load(reports_per_town: int, replace: bool) -> None:
             click.echo(
                 f"demo inspection rounds: {done['rounds']} (督查 and 暗访), {done['findings']} findings (see /inspections/)"
             )
+        from gisgrid.demo import demo_frontage_cases
+
+        n = demo_frontage_cases(conn, settings)
+        if n:
+            click.echo(f"frontage cases: {n} of last month against 门前三包 units (see /frontage/redblack)")
 
 
 def _demo_users(conn, settings) -> None:

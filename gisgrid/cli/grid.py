@@ -66,16 +66,23 @@ def grid_build(code: str, target_area_m2: float, layout: str) -> None:
 @handle_errors
 def audit_cmd(code: str | None, days: int, geojson_path: Path | None, xlsx_path: Path | None) -> None:
     """Coverage audit: gaps (没人管), overlaps (多头管), slivers and owner problems."""
-    from gisgrid.audit.store import audit_geojson_bytes, audit_store, audit_summary_lines, audit_xlsx_bytes
+    from gisgrid.audit.store import (
+        audit_geojson_bytes,
+        audit_store,
+        audit_summary_lines,
+        audit_xlsx_bytes,
+        frontage_audit,
+    )
 
     engine, settings = engine_and_settings()
     with engine.connect() as conn:
         result = audit_store(conn, settings, code, days=days)
-    for line in audit_summary_lines(result):
+        frontage = frontage_audit(conn, settings, code)
+    for line in audit_summary_lines(result) + frontage.summary_lines():
         click.echo(line)
     if geojson_path:
         geojson_path.write_bytes(audit_geojson_bytes(result))
         click.echo(f"wrote {geojson_path}")
     if xlsx_path:
-        xlsx_path.write_bytes(audit_xlsx_bytes(result))
+        xlsx_path.write_bytes(audit_xlsx_bytes(result, extra=frontage.to_tables()))
         click.echo(f"wrote {xlsx_path}")

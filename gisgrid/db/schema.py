@@ -112,6 +112,8 @@ class Street(Base):
     road_class: Mapped[str | None] = mapped_column(sa.String(40))
     jurisdiction_id: Mapped[int | None] = mapped_column(sa.ForeignKey("jurisdiction.id", ondelete="SET NULL"))
     source_id: Mapped[str | None] = mapped_column(sa.String(60))
+    #: a shopping street: the audit expects frontage units to answer for its frontage
+    commercial: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
     geom = mapped_column(_geometry("MULTILINESTRING"), nullable=False)
     __table_args__ = (gist("street"), sa.Index("ix_street_name", "name"))
 
@@ -212,6 +214,8 @@ class Category(Base):
     deadline_hours: Mapped[float] = mapped_column(sa.Float)
     working_time: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
     routing: Mapped[dict] = mapped_column(JSONB, server_default=sa.text("'{}'::jsonb"))
+    #: 门前三包: a report of this category in a unit's frontage goes to the unit (migration 0014_frontage)
+    frontage_duty: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
     __table_args__ = (sa.CheckConstraint("kind IN ('event','facility')", name="kind"),)
 
 
@@ -281,6 +285,9 @@ class Report(Base):
     updated_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
     #: The inspection round a finding's case came from (migration 0014_inspections).
     inspection_round_id: Mapped[int | None] = mapped_column(sa.ForeignKey("inspection_round.id", ondelete="SET NULL"))
+    # --- frontage duty and the public channel (migration 0014_frontage) ---
+    frontage_unit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("frontage_unit.id", ondelete="SET NULL"))
+    public_token: Mapped[str | None] = mapped_column(sa.String(48))
     __table_args__ = (
         sa.CheckConstraint(_in(REPORT_STATUSES), name="status"),
         sa.CheckConstraint("escalation_level BETWEEN 0 AND 3", name="escalation_level"),
@@ -318,6 +325,9 @@ class Report(Base):
             "ix_report_inspection_round_id",
             "inspection_round_id",
             postgresql_where=sa.text("inspection_round_id IS NOT NULL"),
+        ),
+        sa.Index(
+            "ix_report_frontage_unit_id", "frontage_unit_id", postgresql_where=sa.text("frontage_unit_id IS NOT NULL")
         ),
     )
 
@@ -778,3 +788,83 @@ class RankingSnapshot(Base):
         sa.CheckConstraint("unit_kind IN ('town','community','street','owner')", name="unit_kind"),
         sa.Index("ix_ranking_snapshot_period", "period", "unit_kind"),
     )
+
+
+FRONTAGE_UNIT_KINDS = ("shop", "institution", "residential")
+
+
+class FrontageUnit(Base):
+    """A unit under frontage duty (门前三包): a shop, institution or residential building.
+
+    ``location`` is its point or footprint; ``frontage`` the stretch of its
+    segment's frontage area in front of it (:mod:`gisgrid.frontage.derive`, or
+    drawn in /plan: ``frontage_source = 'planner'``); ``person_id`` its contact."""
+
+    __tablename__ = "frontage_unit"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.Text)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    uscc: Mapped[str | None] = mapped_column(sa.String(18))
+    contact_name: Mapped[str | None] = mapped_column(sa.Text)
+    contact_phone: Mapped[str | None] = mapped_column(sa.String(40))
+    address: Mapped[str | None] = mapped_column(sa.Text)
+    segment_id: Mapped[int | None] = mapped_column(sa.ForeignKey("segment.id", ondelete="SET NULL"))
+    person_id: Mapped[int | None] = mapped_column(sa.ForeignKey("person.id", ondelete="SET NULL"))
+    location = mapped_column(_geometry("GEOMETRY"), nullable=False)
+    frontage = mapped_column(_geometry("MULTIPOLYGON"))
+    frontage_source: Mapped[str] = mapped_column(sa.String(8), server_default="derived")
+    revision: Mapped[int] = mapped_column(sa.Integer, server_default="1")
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    __table_args__ = (
+        sa.CheckConstraint("kind IN ('shop','institution','residential')", name="kind"),
+        sa.CheckConstraint("frontage_source IN ('derived','planner')", name="frontage_source"),
+        sa.Index("ix_frontage_unit_segment_id", "segment_id"),
+        gist("frontage_unit", "frontage"),
+        gist("frontage_unit", "location"),
+        sa.Index("uq_frontage_unit_uscc", "uscc", unique=True, postgresql_where=sa.text("uscc IS NOT NULL")),
+    )
+
+
+class FrontageAgreement(Base):
+    """A signed frontage-duty agreement (责任书): valid from ``signed_on`` until ``expires_on`` (exclusive)."""
+
+    __tablename__ = "frontage_agreement"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(sa.ForeignKey("frontage_unit.id", ondelete="CASCADE"))
+    signed_on: Mapped[dt.date] = mapped_column(sa.Date)
+    expires_on: Mapped[dt.date] = mapped_column(sa.Date)
+    duties: Mapped[list[str]] = mapped_column(ARRAY(sa.Text), server_default="{}")
+    document_path: Mapped[str | None] = mapped_column(sa.Text)
+    document_name: Mapped[str | None] = mapped_column(sa.Text)
+    created_by: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    __table_args__ = (
+        sa.CheckConstraint("expires_on > signed_on", name="dates"),
+        sa.Index("ix_frontage_agreement_unit_id", "unit_id", "expires_on"),
+    )
+
+
+class SignboardPrint(Base):
+    """What one printed signboard (街长公示牌) said: a board whose content changed since is printed again."""
+
+    __tablename__ = "signboard_print"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    segment_id: Mapped[int] = mapped_column(sa.ForeignKey("segment.id", ondelete="CASCADE"))
+    content: Mapped[dict] = mapped_column(JSONB)
+    digest: Mapped[str] = mapped_column(sa.String(64))
+    printed_by: Mapped[str | None] = mapped_column(sa.Text)
+    printed_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    __table_args__ = (sa.Index("ix_signboard_print_segment_id", "segment_id", "id"),)
+
+
+class FrontageRanking(Base):
+    """A published monthly red and black list (红黑榜) of frontage units, kept with its rules as published."""
+
+    __tablename__ = "frontage_ranking"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[str] = mapped_column(sa.String(7))
+    jurisdiction_id: Mapped[int | None] = mapped_column(sa.ForeignKey("jurisdiction.id", ondelete="SET NULL"))
+    rules: Mapped[dict] = mapped_column(JSONB)
+    rows: Mapped[list] = mapped_column(JSONB)
+    published_by: Mapped[str | None] = mapped_column(sa.Text)
+    published_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())

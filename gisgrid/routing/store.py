@@ -652,3 +652,41 @@ def explain_point(
         "chain": deployment.chain_of(r["segment_id"], when),
         "date": when.isoformat(),
     }
+
+
+# --- the frontage-duty step (门前三包) -----------------------------------------------------------
+def frontage_units_at(conn: sa.Connection, lon: float, lat: float, day: dt.date) -> list[dict]:
+    """The frontage units whose frontage holds the point (EPSG:4326), each with the agreement that matters on
+    ``day``: the one holding then, else the latest."""
+    rows = conn.execute(
+        sa.text("""
+        SELECT u.id, u.name, u.contact_name, u.person_id, u.segment_id, a.signed_on, a.expires_on
+        FROM (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS pt) p
+        JOIN frontage_unit u ON u.frontage && p.pt AND ST_Intersects(u.frontage, p.pt)
+        LEFT JOIN LATERAL (
+            SELECT fa.signed_on, fa.expires_on FROM frontage_agreement fa WHERE fa.unit_id = u.id
+            ORDER BY (fa.signed_on <= :day AND :day < fa.expires_on) DESC, fa.expires_on DESC, fa.id DESC LIMIT 1
+        ) a ON true
+        ORDER BY u.id"""),
+        {"lon": float(lon), "lat": float(lat), "day": day},
+    ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def route_frontage(conn: sa.Connection, route: dict, *, category: str | None) -> dict:
+    """``route`` (:func:`explain_point`) after the frontage-duty step, :func:`gisgrid.routing.frontage.route_to_unit`.
+
+    Only a category marked ``frontage_duty`` looks for units; the local day
+    of the routing (``route["date"]``) decides whether an agreement holds.
+    """
+    from gisgrid.routing.frontage import route_to_unit
+
+    duty = bool(
+        category
+        and conn.execute(sa.text("SELECT frontage_duty FROM category WHERE code = :c"), {"c": category}).scalar()
+    )
+    if not duty or route.get("lon") is None:
+        return {**route, "frontage_unit_id": None}
+    day = dt.date.fromisoformat(route["date"]) if route.get("date") else dt.date.today()
+    units = frontage_units_at(conn, route["lon"], route["lat"], day)
+    return route_to_unit(route, units, frontage_duty=True, day=day)

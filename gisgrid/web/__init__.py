@@ -101,5 +101,10 @@ def create_app(test_config: dict | None = None, *, ephemeral_key: bool = False) 
     from gisgrid.web import rankings as ranking_pages
 
     app.register_blueprint(ranking_pages.bp)
+    from gisgrid.web import frontage as frontage_pages
+    from gisgrid.web import public as public_pages
+
+    app.register_blueprint(frontage_pages.bp)
+    public_pages.init_app(app)  # the residents' channel, with its abuse limits
 
     return app

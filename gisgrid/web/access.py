@@ -118,6 +118,21 @@ RULES: dict[str, str | Permission] = {
     "rankings.bulletin_pdf": P.view_area,
     "rankings.bulletin_xlsx": P.view_area,
     "rankings.publish": P.publish_rankings,
+    # frontage units (门前三包): pages within sight (a unit is seen with its segment); managers add agreements
+    # and import registry exports; planners adjust frontages in /plan
+    "frontage.segment_page": P.view_own,
+    "frontage.unit_page": P.view_own,
+    "frontage.agreement_document": P.view_own,
+    "frontage.add_agreement": P.manage_owners,
+    "frontage.import_units": P.manage_owners,
+    "frontage.redblack": P.view_area,
+    "frontage.plan_frontages": P.edit_plan,
+    "frontage.plan_save": P.edit_plan,
+    # the residents' channel: no login (abuse limits per device and address, gisgrid.web.public)
+    "public.report_form": PUBLIC,
+    "public.report_submit": PUBLIC,
+    "public.case_status": PUBLIC,
+    "public.segment": PUBLIC,
 }
 #: Routes a user who must change their password may still open.
 _BEFORE_PASSWORD_CHANGE = {"static", "auth.login", "auth.logout", "auth.password", "api.healthz"}

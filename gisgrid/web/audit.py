@@ -16,7 +16,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 from flask_babel import gettext as _
 
 from gisgrid.accounts.store import list_towns, visible_jurisdiction
-from gisgrid.audit.store import audit_geojson_bytes, audit_store, audit_xlsx_bytes, cells_meeting
+from gisgrid.audit.store import audit_geojson_bytes, audit_store, audit_xlsx_bytes, cells_meeting, frontage_audit
 from gisgrid.db import layers
 from gisgrid.errors import InputError, NotFound
 from gisgrid.maps import map_parts
@@ -113,6 +113,7 @@ def audit_page():
     )
     tables = _tables(result, lang)
     summary = result.summary()
+    frontage = frontage_audit(conn, current_app.config["GISGRID_SETTINGS"], code)
     return render_template(
         "audit.html",
         towns=towns,
@@ -123,6 +124,12 @@ def audit_page():
         clean=result.clean,
         n_cells=len(cells),
         no_problems=all(t["count"] == 0 for t in tables),
+        frontage=frontage.to_tables(),
+        frontage_state=lambda s: {
+            "expired": _("expired"),
+            "expiring": _("expiring soon"),
+            "none": _("no agreement"),
+        }.get(s, s),
         **map_parts(m),
     )
 

@@ -152,6 +152,41 @@ SPEC: dict = {
                 "responses": {"200": _json({"type": "object"}, "versions"), **_errors(400, 401, 403, 404, 503)},
             }
         },
+        "/api/plan/frontages": {
+            "get": {
+                "summary": "The frontages of a town's 门前三包 units, as GeoJSON (the /plan frontage layer)",
+                "parameters": [{"name": "town", "in": "query", "required": True, "schema": {"type": "string"}}],
+                "responses": {
+                    "200": _json({"type": "object"}, "units: a FeatureCollection of frontages with id and revision"),
+                    **_errors(400, 401, 403, 404, 503),
+                },
+            }
+        },
+        "/api/plan/frontage": {
+            "post": {
+                "summary": "Save one unit's frontage, clipped to its segment's area and off its neighbours'",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["id", "revision", "geometry"],
+                                "properties": {
+                                    "id": {"type": "integer"},
+                                    "revision": {"type": "integer"},
+                                    "geometry": {"type": "object", "description": "GeoJSON Polygon, EPSG:4326"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json({"type": "object"}, "The unit's new revision"),
+                    **_errors(400, 401, 403, 404, 409, 413, 503),
+                },
+            }
+        },
         "/api/cases": {
             "post": {
                 "summary": "Take in a case (a report) at a point or a written address",

@@ -46,6 +46,8 @@ LOGGER = logging.getLogger(__name__)
 bp = Blueprint("plan", __name__)
 
 LAYERS = ("cell", "segment")
+#: Layers of the page: the units above, and the frontages of 门前三包 units (gisgrid.web.frontage saves them).
+PAGE_LAYERS = (*LAYERS, "frontage")
 
 
 @bp.get("/plan")
@@ -59,8 +61,8 @@ def plan_page():
     if town is None:
         raise NotFound(_("No town with code %(code)s.", code=code))
     layer = request.args.get("layer", "cell")
-    if layer not in LAYERS:
-        raise InputError(_("Layer must be one of: %(layers)s.", layers=", ".join(LAYERS)))
+    if layer not in PAGE_LAYERS:
+        raise InputError(_("Layer must be one of: %(layers)s.", layers=", ".join(PAGE_LAYERS)))
     boundary = layers.fetch_layer(conn, "jurisdictions", jurisdiction_code=code).geometry.iloc[0]
     m = plan_map(boundary, attribution=current_app.config["GISGRID_SETTINGS"].attribution, lang=map_language())
     return render_template(

@@ -129,6 +129,18 @@ PROBES = {
     "inspections.checklist": ("POST", "/inspections/checklist", {"admin", "manager"}, 303),
     "inspections.coverage": ("GET", "/inspections/coverage?month=x", EVERYONE, 400),
     "inspections.api_checkin": ("POST", "/api/inspections/checkin", {"admin", "grid_worker", "inspector"}, 400),
+    "frontage.segment_page": ("GET", "/frontage/segment/0", EVERYONE, 404),
+    "frontage.unit_page": ("GET", "/frontage/unit/0", EVERYONE, 404),
+    "frontage.agreement_document": ("GET", "/frontage/agreement/0/document", EVERYONE, 404),
+    "frontage.add_agreement": ("POST", "/frontage/unit/0/agreement", {"admin", "manager"}, 404),
+    "frontage.import_units": ("POST", "/frontage/import", {"admin", "manager"}, 400),
+    "frontage.redblack": ("GET", "/frontage/redblack?month=x", AREA, 400),
+    "frontage.plan_frontages": ("GET", "/api/plan/frontages", PLAN, 400),
+    "frontage.plan_save": ("POST", "/api/plan/frontage", PLAN, 400),
+    "public.report_form": ("GET", "/public/report?segment=x", None, 404),
+    "public.report_submit": ("POST", "/public/report", None, 400),
+    "public.case_status": ("GET", "/public/case/0?t=x", None, 404),
+    "public.segment": ("GET", "/public/segment/0", None, 404),
 }
 
 
