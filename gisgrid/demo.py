@@ -1240,7 +1240,7 @@ def demo_frontage_cases(
     conn: sa.Connection, settings: Settings | None = None, *, deployment=None, units: int = 24
 ) -> int:
     """Frontage-duty cases of last month against some demo units, taken in and dispatched by the demo accounts,
-    a few of them found by inspection (source 督查): the red and black list of last month has rows.
+    a third of them found by inspection (source ``inspection``, 督查): the red and black list of last month has rows.
 
     Does nothing when made before or without the demo accounts.  Returns how many cases were made.
     """
@@ -1274,7 +1274,9 @@ def demo_frontage_cases(
             at = dt.datetime.combine(first + dt.timedelta(days=int(rng.integers(0, 27))), dt.time(9, 30))
             new = cases.create_case(
                 conn, clerk.actor("demo"), deployment, settings,
-                CaseInput(lon=spot.lon, lat=spot.lat, crs="EPSG:4326", category=category, source="web",
+                # a third found by the month's inspection round (督查): the list counts them as findings
+                CaseInput(lon=spot.lon, lat=spot.lat, crs="EPSG:4326", category=category,
+                          source="inspection" if len(made) % 3 == 2 else "web",
                           description=DESCRIPTIONS.get(category, "门前三包问题") + "（演示）", reported_at=at),
             )  # fmt: skip
             for action in ("accept", "dispatch"):
@@ -1283,10 +1285,8 @@ def demo_frontage_cases(
                                 action, cases.StepInput(version=version), deployment=deployment)  # fmt: skip
             made.append(new.id)
     if made:
-        # a third were found by the month's inspection round (督查): the list counts them as findings
         conn.execute(
-            sa.text("""UPDATE report SET external_id = 'DEMO-FRONTAGE-' || id, is_demo = true,
-                       source = CASE WHEN id % 3 = 0 THEN 'inspection' ELSE source END WHERE id = ANY(:ids)"""),
+            sa.text("UPDATE report SET external_id = 'DEMO-FRONTAGE-' || id, is_demo = true WHERE id = ANY(:ids)"),
             {"ids": made},
         )
     return len(made)

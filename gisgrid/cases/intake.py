@@ -27,11 +27,8 @@ import pandas as pd
 from gisgrid.errors import InputError
 
 #: Where a case came from (``report.source``); ``inspection`` (督查) and ``unannounced`` (暗访) are the findings
-#: of inspection rounds (:mod:`gisgrid.supervision.inspections`).
-#: ``public`` is a resident's report from the public page (:mod:`gisgrid.web.public`).
+#: of inspection rounds (:mod:`gisgrid.supervision.inspections`); ``public`` the residents' report page.
 CHANNELS = ("web", "phone", "api", "import", "geocode", "reopen", "inspection", "unannounced", "public")
-#: The sources of inspection rounds' findings: 督查 (announced) and 暗访 (unannounced).
-INSPECTION_CHANNELS = ("inspection", "unannounced")
 #: An idempotency key: what a device or client system makes up (a UUID fits).
 CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,63}$")
 MAX_DESCRIPTION = 2000

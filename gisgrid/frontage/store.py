@@ -22,7 +22,6 @@ import sqlalchemy as sa
 from gisgrid import crs as crsmod
 from gisgrid.accounts.store import record_action
 from gisgrid.accounts.users import Actor
-from gisgrid.cases.intake import INSPECTION_CHANNELS
 from gisgrid.config import Settings
 from gisgrid.errors import InputError, NotFound
 from gisgrid.frontage.derive import derive_frontages, nearest_segments
@@ -372,6 +371,11 @@ def get_unit(conn: sa.Connection, settings: Settings, unit_id: int, *, day: dt.d
     return unit
 
 
+#: Sources of cases that are inspection findings: the channels of inspection rounds (gisgrid.cases.intake.CHANNELS,
+#: 督查 and 暗访) and the same words as imported spreadsheets write them.
+INSPECTION_SOURCES = ("inspection", "unannounced", "督查", "暗访")
+
+
 def unit_cases(conn: sa.Connection, unit_id: int, *, limit: int = 200) -> dict[str, list[dict]]:
     """The unit's cases and, apart, its inspection findings (cases from 督查/暗访 rounds)."""
     rows = conn.execute(
@@ -384,8 +388,8 @@ def unit_cases(conn: sa.Connection, unit_id: int, *, limit: int = 200) -> dict[s
     ).all()
     cases = [dict(r._mapping) for r in rows]
     return {
-        "cases": [c for c in cases if c["source"] not in INSPECTION_CHANNELS],
-        "findings": [c for c in cases if c["source"] in INSPECTION_CHANNELS],
+        "cases": [c for c in cases if c["source"] not in INSPECTION_SOURCES],
+        "findings": [c for c in cases if c["source"] in INSPECTION_SOURCES],
     }
 
 
@@ -476,7 +480,7 @@ def _inspection_findings(conn: sa.Connection, first: dt.date, nxt: dt.date) -> p
           AND status NOT IN ('rejected', 'merged')
         GROUP BY frontage_unit_id"""),
         conn,
-        params={"src": list(INSPECTION_CHANNELS), "a": first, "b": nxt},
+        params={"src": list(INSPECTION_SOURCES), "a": first, "b": nxt},
     )
 
 
@@ -525,7 +529,7 @@ def compliance_facts(
           AND status NOT IN ('reported', 'rejected', 'merged')
         GROUP BY frontage_unit_id"""),
         conn,
-        params={"a": first, "b": nxt, "src": list(INSPECTION_CHANNELS)},
+        params={"a": first, "b": nxt, "src": list(INSPECTION_SOURCES)},
     )
     findings = pd.concat(
         [f(conn, first, nxt) for f in FINDING_SOURCES] or [pd.DataFrame(columns=["unit_id", "findings"])]
