@@ -869,11 +869,13 @@ def coverage(
     segments = query_geo_frame(
         conn,
         f"""
-        WITH v AS ({visits_sql})
-        SELECT g.id, s.name || ' ' || g.name AS name, sj.name AS town,
-               (SELECT count(*) FROM v WHERE v.geom && g.area AND ST_Intersects(g.area, v.geom)) AS visits,
+        WITH v AS ({visits_sql}),
+        hit AS (SELECT hg.id, count(*) AS n FROM v JOIN segment hg ON hg.area && v.geom AND ST_Intersects(hg.area, v.geom)
+                GROUP BY hg.id)
+        SELECT g.id, s.name || ' ' || g.name AS name, sj.name AS town, COALESCE(hit.n, 0) AS visits,
                ST_AsBinary(g.area) AS geom
         FROM segment g JOIN street s ON s.id = g.street_id LEFT JOIN jurisdiction sj ON sj.id = s.jurisdiction_id
+        LEFT JOIN hit ON hit.id = g.id
         WHERE g.area IS NOT NULL AND {scope.sql("segment", "g")} {town_filter_seg}
         ORDER BY g.id""",
         params,
@@ -881,11 +883,11 @@ def coverage(
     cells = query_geo_frame(
         conn,
         f"""
-        WITH v AS ({visits_sql})
-        SELECT c.id, c.code AS name, sj.name AS town,
-               (SELECT count(*) FROM v WHERE v.geom && c.geom AND ST_Intersects(c.geom, v.geom)) AS visits,
-               ST_AsBinary(c.geom) AS geom
-        FROM grid_cell c LEFT JOIN jurisdiction sj ON sj.id = c.jurisdiction_id
+        WITH v AS ({visits_sql}),
+        hit AS (SELECT hc.id, count(*) AS n FROM v JOIN grid_cell hc ON hc.geom && v.geom AND ST_Intersects(hc.geom, v.geom)
+                GROUP BY hc.id)
+        SELECT c.id, c.code AS name, sj.name AS town, COALESCE(hit.n, 0) AS visits, ST_AsBinary(c.geom) AS geom
+        FROM grid_cell c LEFT JOIN jurisdiction sj ON sj.id = c.jurisdiction_id LEFT JOIN hit ON hit.id = c.id
         WHERE {scope.sql("cell", "c")} {town_filter_seg}
         ORDER BY c.id""",
         params,
