@@ -174,7 +174,7 @@ def show(round_id: int):
     scope = current_scope()
     rnd = store.get_round(conn, scope, round_id)
     findings = store.round_findings(conn, scope, round_id)
-    targets = store.round_targets(conn, round_id)
+    targets = store.round_targets(conn, round_id, _settings())
     scores = store.round_score_table(conn, scope, round_id) if rnd["ended_at"] else None
     points = findings.assign(label=[f"#{r} {i}" for r, i in zip(findings["report_id"], findings["item"])])
     m = insp_maps.round_map(targets, points, attribution=ATTRIBUTION, lang=_lang())
