@@ -26,7 +26,7 @@ The rule, for a user and a day ``d``:
   :func:`round_visible_sql`: to its inspectors, to the managers (and admins)
   whose grant covers the round's jurisdiction, and — when it is announced, or
   once an unannounced round has ended — to everyone who sees its
-  jurisdiction or one of the units it covers.  An unannounced round stays
+  jurisdiction or one of the units it covers or scored.  An unannounced round stays
   hidden from the inspected until it ends;
 * a disabled account sees nothing.
 
@@ -379,8 +379,9 @@ def round_visible_sql(alias: str) -> str:
       covers (a grant with no jurisdiction: every round);
     * an *announced* round (督查), and an *unannounced* one (暗访) once it
       has ended (``ended_at`` set), is seen by everyone who sees the round's
-      jurisdiction or one of the units it covers (``inspection_target``):
-      until then an unannounced round is hidden from the inspected.
+      jurisdiction, one of the units it covers (``inspection_target``) or a
+      segment or cell one of its findings counts against: until then an
+      unannounced round is hidden from the inspected.
 
     The findings of a round are cases, routed like any other: their owners see
     them through :func:`case_visible_sql` (the problem must be fixed), not the round.
@@ -396,13 +397,18 @@ def round_visible_sql(alias: str) -> str:
         f"OR EXISTS (SELECT 1 FROM inspection_target rvt JOIN segment rvs ON rvs.id = rvt.unit_id "
         f"WHERE rvt.round_id = {a}.id AND rvt.unit_kind = 'segment' AND {visible_sql('segment', 'rvs')}) "
         f"OR EXISTS (SELECT 1 FROM inspection_target rvt JOIN grid_cell rvc ON rvc.id = rvt.unit_id "
-        f"WHERE rvt.round_id = {a}.id AND rvt.unit_kind = 'cell' AND {visible_sql('cell', 'rvc')}))))"
+        f"WHERE rvt.round_id = {a}.id AND rvt.unit_kind = 'cell' AND {visible_sql('cell', 'rvc')}) "
+        f"OR EXISTS (SELECT 1 FROM inspection_finding rvf JOIN segment rvs ON rvs.id = rvf.segment_id "
+        f"WHERE rvf.round_id = {a}.id AND {visible_sql('segment', 'rvs')}) "
+        f"OR EXISTS (SELECT 1 FROM inspection_finding rvf JOIN grid_cell rvc ON rvc.id = rvf.cell_id "
+        f"WHERE rvf.round_id = {a}.id AND {visible_sql('cell', 'rvc')}))))"
     )
 
 
 @dataclass(frozen=True)
 class RoundFacts:
-    """What :func:`round_visible` reads of a round: kind, ended, jurisdiction, inspectors (user ids), targets."""
+    """What :func:`round_visible` reads of a round: kind, ended, jurisdiction, inspectors (user ids), and the
+    segments and cells it covers or its findings count against."""
 
     kind: str
     ended: bool

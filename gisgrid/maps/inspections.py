@@ -19,6 +19,7 @@ UNVISITED_SEGMENT = ("#c62828", "gg-unvisited-segment")
 UNVISITED_CELL = ("#ef6c00", "gg-unvisited-cell")
 VISITED = ("#81c784", "gg-visited")
 TARGET = ("#3a6ea5", "gg-target")
+UNVISITED_TARGET = ("#c62828", "gg-target gg-target-unvisited")
 FINDING = ("#212121", "gg-finding")
 
 
@@ -83,10 +84,16 @@ def round_map(
     lang: str = "zh_CN",
     bounds: Sequence[float] | None = None,
 ) -> folium.Map:
-    """A round's units (``name``; blue) and its findings (``lon``, ``lat``, ``label``; dark dots)."""
+    """A round's units (``name``; visited ones blue, those nobody visited yet in its period red when ``targets``
+    has ``visits``) and its findings (``lon``, ``lat``, ``label``; dark dots)."""
     _ = translator(lang)
     m = base_map(_bounds([targets], bounds), attribution=attribution, lang=lang)
-    _areas(m, targets, "targets", TARGET, fill=0.15, label=_("Units of the round"))
+    if targets is not None and "visits" in targets and len(targets):
+        seen = targets["visits"].astype(int) > 0
+        _areas(m, targets[seen], "targets", TARGET, fill=0.15, label=_("Units of the round"))
+        _areas(m, targets[~seen], "unvisited", UNVISITED_TARGET, fill=0.3, label=_("Units nobody visited yet"))
+    else:
+        _areas(m, targets, "targets", TARGET, fill=0.15, label=_("Units of the round"))
     _points(m, findings, _("Findings"), FINDING)
     return add_layer_control(m)
 

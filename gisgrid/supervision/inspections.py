@@ -384,21 +384,40 @@ def open_rounds_for(conn: sa.Connection, user: User, today: dt.date) -> list[dic
     return [dict(r) for r in rows]
 
 
-def round_targets(conn: sa.Connection, round_id: int) -> gpd.GeoDataFrame:
-    """The round's units as areas (``unit_kind``, ``unit_id``, ``name``, ``rank``, ``findings``)."""
+def round_targets(conn: sa.Connection, round_id: int, settings: Settings | None = None) -> gpd.GeoDataFrame:
+    """The round's units as areas (``unit_kind``, ``unit_id``, ``name``, ``rank``, ``findings``, ``visits``).
+
+    ``visits`` counts what :func:`coverage` counts, within the round's period
+    (up to now): a unit of the round nobody has visited yet shows on its map.
+    """
+    rnd = conn.execute(
+        sa.text("SELECT period_start, period_end FROM inspection_round WHERE id = :r"), {"r": round_id}
+    ).one()
+    tz = settings.timezone if settings is not None else "UTC"
     return query_geo_frame(
         conn,
-        """
-        SELECT t.unit_kind, t.unit_id, t.rank, COALESCE(s.name || ' ' || g.name, c.code) AS name,
+        f"""
+        WITH v AS ({VISITS_SQL}),
+        t AS (SELECT t.*, COALESCE(g.area, ST_Multi(ST_Buffer(CAST(g.geom AS geography), 8)::geometry), c.geom) AS shape,
+                     COALESCE(s.name || ' ' || g.name, c.code) AS name
+              FROM inspection_target t
+              LEFT JOIN segment g ON t.unit_kind = 'segment' AND g.id = t.unit_id
+              LEFT JOIN street s ON s.id = g.street_id
+              LEFT JOIN grid_cell c ON t.unit_kind = 'cell' AND c.id = t.unit_id
+              WHERE t.round_id = :r)
+        SELECT t.unit_kind, t.unit_id, t.rank, t.name,
                (SELECT count(*) FROM inspection_finding f WHERE f.round_id = t.round_id
                 AND ((t.unit_kind = 'segment' AND f.segment_id = t.unit_id)
                      OR (t.unit_kind = 'cell' AND f.cell_id = t.unit_id))) AS findings,
-               ST_AsBinary(COALESCE(g.area, ST_Multi(ST_Buffer(CAST(g.geom AS geography), 8)::geometry), c.geom)) AS geom
-        FROM inspection_target t
-        LEFT JOIN segment g ON t.unit_kind = 'segment' AND g.id = t.unit_id LEFT JOIN street s ON s.id = g.street_id
-        LEFT JOIN grid_cell c ON t.unit_kind = 'cell' AND c.id = t.unit_id
-        WHERE t.round_id = :r ORDER BY t.rank NULLS LAST, t.unit_kind, t.unit_id""",
-        {"r": round_id},
+               (SELECT count(*) FROM v WHERE v.geom && t.shape AND ST_Intersects(t.shape, v.geom)) AS visits,
+               ST_AsBinary(t.shape) AS geom
+        FROM t ORDER BY t.rank NULLS LAST, t.unit_kind, t.unit_id""",
+        {
+            "r": round_id,
+            "a": timeutil.day_start(rnd.period_start, tz),
+            "b": timeutil.day_start(rnd.period_end + dt.timedelta(days=1), tz),
+            "roles": list(INSPECTOR_ROLES),
+        },
     )
 
 
@@ -833,6 +852,19 @@ def month_bounds(month: str | None, settings: Settings) -> tuple[dt.date, dt.dat
     return start, end
 
 
+#: Visits between ``:a`` and ``:b`` (instants): findings, case steps by patrol members and inspectors (users
+#: holding one of ``:roles``) at the case's place, and "patrolled here" check-ins.  Columns kind, geom, at.
+VISITS_SQL = """
+    SELECT 'finding' AS kind, r.geom, f.found_at AS at FROM inspection_finding f JOIN report r ON r.id = f.report_id
+    WHERE f.found_at >= :a AND f.found_at < :b
+    UNION ALL
+    SELECT 'case_step', r.geom, e.at FROM case_event e JOIN report r ON r.id = e.report_id
+    WHERE e.at >= :a AND e.at < :b AND r.geom IS NOT NULL
+      AND e.actor_user_id IN (SELECT g.user_id FROM role_grant g WHERE g.role = ANY(:roles))
+    UNION ALL
+    SELECT 'checkin', c.geom, c.at FROM patrol_checkin c WHERE c.at >= :a AND c.at < :b"""
+
+
 def coverage(
     conn: sa.Connection, scope: Scope, settings: Settings, *, start: dt.date, end: dt.date, town_id: int | None = None
 ) -> dict:
@@ -856,24 +888,18 @@ def coverage(
         "town": town_id,
         **scope.params(),
     }
-    visits_sql = """
-        SELECT 'finding' AS kind, r.geom, f.found_at AS at FROM inspection_finding f JOIN report r ON r.id = f.report_id
-        WHERE f.found_at >= :a AND f.found_at < :b
-        UNION ALL
-        SELECT 'case_step', r.geom, e.at FROM case_event e JOIN report r ON r.id = e.report_id
-        WHERE e.at >= :a AND e.at < :b AND r.geom IS NOT NULL
-          AND e.actor_user_id IN (SELECT g.user_id FROM role_grant g WHERE g.role = ANY(:roles))
-        UNION ALL
-        SELECT 'checkin', c.geom, c.at FROM patrol_checkin c WHERE c.at >= :a AND c.at < :b"""
+    visits_sql = VISITS_SQL
     town_filter_seg = "AND (CAST(:town AS integer) IS NULL OR sj.id = :town OR sj.parent_id = :town)"
     segments = query_geo_frame(
         conn,
         f"""
-        WITH v AS ({visits_sql})
-        SELECT g.id, s.name || ' ' || g.name AS name, sj.name AS town,
-               (SELECT count(*) FROM v WHERE v.geom && g.area AND ST_Intersects(g.area, v.geom)) AS visits,
+        WITH v AS ({visits_sql}),
+        hit AS (SELECT hg.id, count(*) AS n FROM v JOIN segment hg ON hg.area && v.geom AND ST_Intersects(hg.area, v.geom)
+                GROUP BY hg.id)
+        SELECT g.id, s.name || ' ' || g.name AS name, sj.name AS town, COALESCE(hit.n, 0) AS visits,
                ST_AsBinary(g.area) AS geom
         FROM segment g JOIN street s ON s.id = g.street_id LEFT JOIN jurisdiction sj ON sj.id = s.jurisdiction_id
+        LEFT JOIN hit ON hit.id = g.id
         WHERE g.area IS NOT NULL AND {scope.sql("segment", "g")} {town_filter_seg}
         ORDER BY g.id""",
         params,
@@ -881,11 +907,11 @@ def coverage(
     cells = query_geo_frame(
         conn,
         f"""
-        WITH v AS ({visits_sql})
-        SELECT c.id, c.code AS name, sj.name AS town,
-               (SELECT count(*) FROM v WHERE v.geom && c.geom AND ST_Intersects(c.geom, v.geom)) AS visits,
-               ST_AsBinary(c.geom) AS geom
-        FROM grid_cell c LEFT JOIN jurisdiction sj ON sj.id = c.jurisdiction_id
+        WITH v AS ({visits_sql}),
+        hit AS (SELECT hc.id, count(*) AS n FROM v JOIN grid_cell hc ON hc.geom && v.geom AND ST_Intersects(hc.geom, v.geom)
+                GROUP BY hc.id)
+        SELECT c.id, c.code AS name, sj.name AS town, COALESCE(hit.n, 0) AS visits, ST_AsBinary(c.geom) AS geom
+        FROM grid_cell c LEFT JOIN jurisdiction sj ON sj.id = c.jurisdiction_id LEFT JOIN hit ON hit.id = c.id
         WHERE {scope.sql("cell", "c")} {town_filter_seg}
         ORDER BY c.id""",
         params,

@@ -38,6 +38,17 @@ bp = Blueprint("inspections", __name__)
 KIND_LABELS = {"announced": _l("announced inspection (督查)"), "unannounced": _l("unannounced visit (暗访)")}
 SCOPE_LABELS = {"town": _l("towns"), "street": _l("streets"), "cell": _l("grid cells")}
 SAMPLE_LABELS = {"segment": _l("segments"), "cell": _l("grid cells")}
+#: Where a case came from (``report.source``), in the page's language: the channels and the two round kinds.
+SOURCE_LABELS = {
+    "web": _l("web form"),
+    "phone": _l("phone page"),
+    "api": _l("API"),
+    "import": _l("imported file"),
+    "geocode": _l("geocoding page"),
+    "reopen": _l("reopened"),
+    "inspection": _l("announced inspection (督查)"),
+    "unannounced": _l("unannounced visit (暗访)"),
+}
 UNIT_LABELS = {
     "town": _l("Towns"),
     "community": _l("Communities"),
@@ -88,6 +99,7 @@ def _labels():
         "round_scope_label": lambda k: str(SCOPE_LABELS.get(k, k)),
         "round_unit_label": lambda k: str(UNIT_LABELS.get(k, k)),
         "round_sample_label": lambda k: str(SAMPLE_LABELS.get(k, k)),
+        "case_source_label": lambda k: str(SOURCE_LABELS.get(k, k or "")),
     }
 
 
@@ -162,7 +174,7 @@ def show(round_id: int):
     scope = current_scope()
     rnd = store.get_round(conn, scope, round_id)
     findings = store.round_findings(conn, scope, round_id)
-    targets = store.round_targets(conn, round_id)
+    targets = store.round_targets(conn, round_id, _settings())
     scores = store.round_score_table(conn, scope, round_id) if rnd["ended_at"] else None
     points = findings.assign(label=[f"#{r} {i}" for r, i in zip(findings["report_id"], findings["item"])])
     m = insp_maps.round_map(targets, points, attribution=ATTRIBUTION, lang=_lang())

@@ -271,6 +271,33 @@ SPEC: dict = {
                 "responses": {"200": _json({"type": "object"}, "The point"), **_errors(400, 401, 403, 404, 503)},
             }
         },
+        "/api/inspections/checkin": {
+            "post": {
+                "summary": "\"Patrolled here\": a patrol member's or inspector's check-in at a point (patrol coverage)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["lon", "lat"],
+                                "properties": {
+                                    "lon": _COORDINATE,
+                                    "lat": _COORDINATE,
+                                    "crs": {"type": "string", "examples": ["EPSG:4326", "gcj02"]},
+                                    "client_id": {"type": "string", "description": "idempotency key (a UUID fits)"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "201": _json({"type": "object"}, "Kept: its id, the segment and cell it lies in"),
+                    "200": _json({"type": "object"}, "Sent before (same client_id): the kept one"),
+                    **_errors(400, 401, 403, 413, 503),
+                },
+            }
+        },
         "/owners/people.json": {
             "get": {
                 "summary": "People and departments whose name, id or phone matches",

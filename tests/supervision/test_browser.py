@@ -61,6 +61,7 @@ def test_plan_find_end_and_cover_in_a_browser(insp_app, insp_engine, live_server
         page.wait_for_selector("#gg-round-title")
         round_id = int(page.url.rstrip("/").split("/")[-1])
         _until(page, "() => document.querySelectorAll('path.gg-target').length === 8")
+        assert page.locator("path.gg-target-unvisited").count() == 8  # nobody has been there yet
         assert "暗访" in page.inner_text("#gg-round-title")
         page.screenshot(path=str(ARTIFACTS / "inspections_2_round.png"))
         assert not page.errors, page.errors
@@ -120,6 +121,7 @@ def test_plan_find_end_and_cover_in_a_browser(insp_app, insp_engine, live_server
         page.goto(f"{manager_url}/inspections/{round_id}?lang=en", wait_until="networkidle")
         page.click("#gg-end-round")
         page.wait_for_selector("details.gg-scores[data-kind=town]")
+        _until(page, "() => document.querySelectorAll('path.gg-target-unvisited').length === 7")  # the finding's cell
         text = page.inner_text("body")
         assert "Scores" in text and "ended" in text and "得分" not in text
         page.screenshot(path=str(ARTIFACTS / "inspections_5_scores_en.png"))

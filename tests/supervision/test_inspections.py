@@ -303,3 +303,54 @@ def test_coverage_counts_findings_and_checkins(conn, insp_settings, insp_deploym
         insp.record_checkin(conn, inspector.actor("test"), lon="abc", lat=200)
     with pytest.raises(InputError, match="like 2026-05"):
         insp.month_bounds("May", insp_settings)
+
+
+def test_round_rule_in_sql_and_in_memory_agree_for_every_demo_account(conn, insp_settings, insp_deployment):
+    import dataclasses
+
+    from gisgrid.accounts import scope as sc
+    from gisgrid.accounts import store as accounts
+
+    manager = find_user(conn, "manager")
+    rounds = [
+        _plan(conn, insp_settings, kind="unannounced", sample=("cell", 5, 1)),
+        _plan(conn, insp_settings, kind="announced", sample=("segment", 5, 2)),
+        _plan(conn, insp_settings, kind="unannounced", inspectors=("wanggeyuan",)),
+        _plan(conn, insp_settings, kind="unannounced", sample=("segment", 3, 3)),
+    ]
+    # a finding on the 段长's segment, outside the sample: once the round ends, the 段长 sees the round that scored them
+    duanzhang = find_user(conn, "duanzhang")
+    point = _segment_point(conn, owner=duanzhang.person_id)
+    assert point[0] not in set(insp.round_targets(conn, rounds[3])["unit_id"])
+    _find(conn, insp_settings, insp_deployment, rounds[3], point=point)
+    assert not _seen_by(conn, insp_settings, "duanzhang", rounds[3])
+    insp.end_round(conn, manager.actor("test"), Scope(manager.id, _today(insp_settings)), rounds[3])
+    assert _seen_by(conn, insp_settings, "duanzhang", rounds[3])
+    world = accounts.load_world(conn)
+    facts = {}
+    for rid in rounds:
+        r = conn.execute(sa.text("SELECT kind, ended_at, jurisdiction_id FROM inspection_round WHERE id = :r"),
+                         {"r": rid}).one()  # fmt: skip
+        targets = conn.execute(sa.text("SELECT unit_kind, unit_id FROM inspection_target WHERE round_id = :r"),
+                               {"r": rid}).all()  # fmt: skip
+        targets += conn.execute(
+            sa.text("""SELECT 'segment', segment_id FROM inspection_finding WHERE round_id = :r AND segment_id IS NOT NULL
+                       UNION ALL SELECT 'cell', cell_id FROM inspection_finding WHERE round_id = :r AND cell_id IS NOT NULL"""),
+            {"r": rid},
+        ).all()
+        inspectors = conn.execute(sa.text("SELECT user_id FROM inspection_inspector WHERE round_id = :r"),
+                                  {"r": rid}).scalars()  # fmt: skip
+        facts[rid] = sc.RoundFacts(
+            kind=r.kind, ended=r.ended_at is not None, jurisdiction_id=r.jurisdiction_id,
+            inspectors=frozenset(inspectors), segments=frozenset(u for k, u in targets if k == "segment"),
+            cells=frozenset(u for k, u in targets if k == "cell"),
+        )  # fmt: skip
+    users = conn.execute(sa.text("SELECT id, username FROM user_account ORDER BY id")).all()
+    seen_any = set()
+    for uid, username in users:
+        subject = dataclasses.replace(accounts.load_subject(conn, uid), user_id=uid)
+        for rid in rounds:
+            in_sql = _seen_by(conn, insp_settings, username, rid)
+            assert in_sql == sc.round_visible(world, subject, _today(insp_settings), facts[rid]), (username, rid)
+            seen_any.add((rid, in_sql))
+    assert {(r, True) for r in rounds} <= seen_any and any(not v for _r, v in seen_any)
