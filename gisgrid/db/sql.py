@@ -124,34 +124,40 @@ def report_is_overdue(alias: str = "r", now: str = ":now") -> str:
 
 
 # --- working time ---------------------------------------------------------------------------
-def working_days_source(prefix: str = "wt") -> str:
-    """A row source of the working-time layout passed as bind parameters ``:{prefix}_day``,
-    ``:{prefix}_before`` and ``:{prefix}_work`` (:func:`gisgrid.cases.workflow.working_layout`):
-    columns ``day``, ``hours_before``, ``workday``.  Use as ``FROM {working_days_source()} w``."""
+def working_layout_params(layout: dict, prefix: str = "wt") -> dict:
+    """Bind parameters of :func:`working_layout_source` from a layout
+    (:func:`gisgrid.cases.workflow.working_layout`)."""
+    return {
+        f"{prefix}_starts": layout["day_starts"],
+        f"{prefix}_before": layout["hours_before"],
+        f"{prefix}_work": layout["workday"],
+    }
+
+
+def working_layout_source(prefix: str = "wt") -> str:
+    """A one-row source of the layout's arrays: ``starts`` (local midnights, epoch seconds, one more than
+    the days), ``before`` (working hours before each day) and ``work`` (working day?).  Use as
+    ``CROSS JOIN {working_layout_source()} wt``."""
     return (
-        f"unnest(CAST(:{prefix}_day AS date[]), CAST(:{prefix}_before AS float8[]), CAST(:{prefix}_work AS boolean[]))"
-        " AS w(day, hours_before, workday)"
+        f"(SELECT CAST(:{prefix}_starts AS float8[]) AS starts, CAST(:{prefix}_before AS float8[]) AS before, "
+        f"CAST(:{prefix}_work AS boolean[]) AS work)"
     )
 
 
-def working_layout_params(layout: dict, prefix: str = "wt") -> dict:
-    """The bind parameters of :func:`working_days_source` from a layout."""
-    return {f"{prefix}_day": layout["days"], f"{prefix}_before": layout["hours_before"],
-            f"{prefix}_work": layout["workday"]}  # fmt: skip
+def working_position(epoch: str, periods, layout: str = "wt") -> str:
+    """SQL expression: working hours from the layout's first day to the instant ``epoch`` (seconds since
+    1970, e.g. ``EXTRACT(EPOCH FROM ts)``); NULL outside the layout's days.
 
-
-def working_position(ts: str, tz: str, days_alias: str, periods) -> str:
-    """SQL expression: working hours from the layout's first day to instant ``ts``, the layout's row for
-    ``ts``'s local day being ``days_alias`` (joined by the caller on :func:`local_day`).
-
-    As the in-memory :func:`gisgrid.cases.workflow.working_hours_between`: the working hours of
-    the days before, plus those of the day's periods (``periods``: seconds after midnight) up to
-    the time of day; nothing on a day off.  The difference of two positions is the working time
-    between them.
+    As the in-memory :func:`gisgrid.cases.workflow.working_hours_between`: the working hours of the
+    days before (looked up in the layout, which the one rule made), plus those of the day's working
+    periods (``periods``: seconds after local midnight) up to the instant; nothing more on a day off.
+    The day is found by a binary search of the local midnights (``width_bucket``), so no time-zone
+    arithmetic runs per row.  The difference of two positions is the working time between them.
     """
-    tod = f"EXTRACT(EPOCH FROM CAST(({ts}) AT TIME ZONE {tz} AS time))"
-    parts = " + ".join(f"LEAST(GREATEST({tod} - {int(a)}, 0), {int(b) - int(a)})" for a, b in periods) or "0"
-    return f"({days_alias}.hours_before + CASE WHEN {days_alias}.workday THEN ({parts}) / 3600.0 ELSE 0 END)"
+    i = f"width_bucket({epoch}, {layout}.starts)"
+    into = f"({epoch} - {layout}.starts[{i}])"
+    parts = " + ".join(f"LEAST(GREATEST({into} - {int(a)}, 0), {int(b) - int(a)})" for a, b in periods) or "0"
+    return f"({layout}.before[{i}] + CASE WHEN {layout}.work[{i}] THEN ({parts}) / 3600.0 ELSE 0 END)"
 
 
 # --- the local day ---------------------------------------------------------------------------

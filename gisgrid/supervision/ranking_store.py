@@ -160,12 +160,13 @@ def _filter_sql(jids: list[int] | None, unit: tuple[str, object] | None) -> tupl
 _CASES_SQL = """
     SELECT {keys}, r.id, r.status, r.rework_count, r.reported_at, r.closed_at, r.due_at,
            (NOT {is_open} AND r.status = 'closed' AND (r.closed_at IS NULL OR r.closed_at < :end)) AS closed,
-           (p.closed_at IS NOT NULL AND r.reported_at > p.closed_at
-            AND r.reported_at <= p.closed_at + make_interval(days => {recurrence_days})) AS recurrence
-    FROM report r
-    LEFT JOIN segment g ON g.id = r.assigned_segment_id
-    LEFT JOIN report p ON p.id = r.recurrence_of_id
+           {recurrence} AS recurrence
+    FROM report r{join}
     WHERE r.reported_at >= :start AND r.reported_at < :end AND r.status NOT IN ('rejected', 'merged'){where}"""
+#: A recurrence: the case reopens an earlier case (recurrence_of_id) closed within RECURRENCE_DAYS before it.
+_RECURRENCE = """(r.recurrence_of_id IS NOT NULL AND EXISTS (
+    SELECT 1 FROM report p WHERE p.id = r.recurrence_of_id AND r.reported_at > p.closed_at
+    AND r.reported_at <= p.closed_at + make_interval(days => {days})))"""
 
 _KEYS = {
     "owner": "r.assignee_person_id AS k1, r.assignee_department_id AS k2",
@@ -175,10 +176,16 @@ _KEYS = {
 }
 
 
-def _cases_sql(kind: str, where: str) -> str:
-    return _CASES_SQL.format(
-        keys=_KEYS[kind], is_open=sql.report_is_open("r"), recurrence_days=ind.RECURRENCE_DAYS, where=where
-    )
+def _cases_sql(kind: str, where: str, *, recurrence: bool = True) -> str:
+    """The filed cases of a period, one row each: raw unit keys ``k1``, ``k2`` and the case's facts.
+
+    ``recurrence=False`` leaves the recurrence out (false): its correlated look-up keeps PostgreSQL from
+    scanning in parallel, so the rankings count recurrences in a query of their own.
+    """
+    join = " LEFT JOIN segment g ON g.id = r.assigned_segment_id" if kind == "street" or "g." in where else ""
+    rec = _RECURRENCE.format(days=ind.RECURRENCE_DAYS) if recurrence else "false"
+    return _CASES_SQL.format(keys=_KEYS[kind], is_open=sql.report_is_open("r"), recurrence=rec, where=where,
+                             join=join)  # fmt: skip
 
 
 def _unit_keys(frame: pd.DataFrame, kind: str, tree: pd.DataFrame) -> pd.Series:
@@ -215,33 +222,40 @@ def unit_counts(
     """
     _unit_column(kind)
     where, params = _filter_sql(jids, None)
-    layout = wf.working_layout(period.first_day, period.last_day, calendar)
-    pos_a = sql.working_position("d.reported_at", ":tz", "w1", layout["periods"])
-    pos_b = sql.working_position("d.closed_at", ":tz", "w2", layout["periods"])
-    timed = "d.closed AND w1.day IS NOT NULL AND w2.day IS NOT NULL"
+    layout = wf.working_layout(period.first_day, period.last_day, calendar, tz=period.tz)
+    pos_a = sql.working_position("EXTRACT(EPOCH FROM c.reported_at)", layout["periods"])
+    pos_b = sql.working_position("EXTRACT(EPOCH FROM c.closed_at)", layout["periods"])
     query = f"""
-        WITH w AS (SELECT * FROM {sql.working_days_source()}),
-        d AS (SELECT c.*, (c.due_at IS NULL OR c.due_at < :end OR c.closed) AS due,
-                     (c.closed AND (c.due_at IS NULL OR c.closed_at IS NULL OR c.closed_at <= c.due_at)) AS on_time
-              FROM ({_cases_sql(kind, where)}) c)
-        SELECT d.k1, d.k2, count(*) AS filed, count(*) FILTER (WHERE d.due) AS due,
-               count(*) FILTER (WHERE d.closed) AS closed, count(*) FILTER (WHERE d.on_time) AS on_time,
-               count(*) FILTER (WHERE d.due AND d.status = 'suspended') AS suspended,
-               COALESCE(sum(d.rework_count), 0) AS rework,
-               count(*) FILTER (WHERE d.status IN ('handled', 'verified', 'closed')) AS handled,
-               count(*) FILTER (WHERE d.recurrence) AS recurrences,
-               COALESCE(sum(GREATEST({pos_b} - {pos_a}, 0)) FILTER (WHERE {timed}), 0) AS hours_sum,
-               count(*) FILTER (WHERE {timed}) AS hours_n
-        FROM d
-        LEFT JOIN w w1 ON w1.day = {sql.local_day("d.reported_at", ":tz")}
-        LEFT JOIN w w2 ON w2.day = {sql.local_day("d.closed_at", ":tz")}
-        GROUP BY d.k1, d.k2"""
+        SELECT c.k1, c.k2, count(*) AS filed, count(*) FILTER (WHERE c.due) AS due,
+               count(*) FILTER (WHERE c.closed) AS closed, count(*) FILTER (WHERE c.on_time) AS on_time,
+               count(*) FILTER (WHERE c.due AND c.status = 'suspended') AS suspended,
+               COALESCE(sum(c.rework_count), 0) AS rework,
+               count(*) FILTER (WHERE c.status IN ('handled', 'verified', 'closed')) AS handled,
+               0 AS recurrences,
+               COALESCE(sum(GREATEST({pos_b} - {pos_a}, 0)) FILTER (WHERE c.timed), 0) AS hours_sum,
+               count(*) FILTER (WHERE c.timed) AS hours_n
+        FROM (
+            SELECT x.*, (x.due_at IS NULL OR x.due_at < :end OR x.closed) AS due,
+                   (x.closed AND (x.due_at IS NULL OR x.closed_at IS NULL OR x.closed_at <= x.due_at)) AS on_time,
+                   (x.closed AND x.closed_at IS NOT NULL) AS timed
+            FROM ({_cases_sql(kind, where, recurrence=False)}) x
+        ) c CROSS JOIN {sql.working_layout_source()} wt
+        GROUP BY c.k1, c.k2"""
+    # the few reopened cases (partial index ix_report_recurrence_of_id), counted apart
+    recurrences = f"""
+        SELECT x.k1, x.k2, count(*) AS recurrences FROM ({_cases_sql(kind, where)} AND r.recurrence_of_id IS NOT NULL) x
+        WHERE x.recurrence GROUP BY x.k1, x.k2"""
     params.update(start=period.start, end=period.end, tz=period.tz, **sql.working_layout_params(layout))
     with sql.no_jit(conn):
         raw = pd.read_sql_query(sa.text(query), conn, params=params)
+        rec = pd.read_sql_query(sa.text(recurrences), conn, params=params)
     raw["unit"] = _unit_keys(raw, kind, tree)
     raw = raw[raw["unit"].notna()]
     out = raw.groupby("unit", sort=True)[list(ind.COUNT_COLUMNS)].sum()
+    if len(rec):
+        rec["unit"] = _unit_keys(rec, kind, tree)
+        per_unit = rec[rec["unit"].notna()].groupby("unit")["recurrences"].sum()
+        out["recurrences"] = per_unit.reindex(out.index, fill_value=0).astype(np.int64)
     out.index.name = "unit_id"
     if kind != "owner":
         out.index = out.index.astype(np.int64)
