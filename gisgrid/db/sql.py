@@ -125,39 +125,50 @@ def report_is_overdue(alias: str = "r", now: str = ":now") -> str:
 
 # --- working time ---------------------------------------------------------------------------
 def working_layout_params(layout: dict, prefix: str = "wt") -> dict:
-    """Bind parameters of :func:`working_layout_source` from a layout
-    (:func:`gisgrid.cases.workflow.working_layout`)."""
+    """Bind parameters of :func:`working_day_join` from a layout (:func:`gisgrid.cases.workflow.working_layout`)."""
+    starts = layout["day_starts"]
     return {
-        f"{prefix}_starts": layout["day_starts"],
+        f"{prefix}_start": starts[:-1],
+        f"{prefix}_next": starts[1:],
         f"{prefix}_before": layout["hours_before"],
         f"{prefix}_work": layout["workday"],
+        f"{prefix}_first": starts[0] if starts else 0.0,
+        f"{prefix}_whole": bool(len(starts) < 2 or all(b - a == 86400.0 for a, b in zip(starts, starts[1:]))),
     }
 
 
-def working_layout_source(prefix: str = "wt") -> str:
-    """A one-row source of the layout's arrays: ``starts`` (local midnights, epoch seconds, one more than
-    the days), ``before`` (working hours before each day) and ``work`` (working day?).  Use as
-    ``CROSS JOIN {working_layout_source()} wt``."""
-    return (
-        f"(SELECT CAST(:{prefix}_starts AS float8[]) AS starts, CAST(:{prefix}_before AS float8[]) AS before, "
-        f"CAST(:{prefix}_work AS boolean[]) AS work)"
+def working_day_join(alias: str, epoch: str, *, whole_days: bool, prefix: str = "wt") -> str:
+    """A ``LEFT JOIN`` of the layout's day that holds the instant ``epoch`` (seconds since 1970, e.g.
+    ``EXTRACT(EPOCH FROM ts)``), as ``alias`` with columns ``start`` (its local midnight, epoch seconds),
+    ``before`` (working hours of the layout's days before it) and ``work`` (a working day?).
+
+    With ``whole_days`` (every day 86,400 s long: no clock change, as in China) the day is found by
+    arithmetic and a hash join; otherwise by a range condition, which costs more.
+    """
+    days = (
+        f"unnest(CAST(:{prefix}_start AS float8[]), CAST(:{prefix}_next AS float8[]), "
+        f"CAST(:{prefix}_before AS float8[]), CAST(:{prefix}_work AS boolean[])) WITH ORDINALITY "
+        f"AS {alias}(start, next, before, work, i)"
     )
+    if whole_days:
+        cond = f"{alias}.i = floor(({epoch} - CAST(:{prefix}_first AS float8)) / 86400.0) + 1"
+    else:
+        cond = f"{epoch} >= {alias}.start AND {epoch} < {alias}.next"
+    return f"LEFT JOIN {days} ON {cond}"
 
 
-def working_position(epoch: str, periods, layout: str = "wt") -> str:
-    """SQL expression: working hours from the layout's first day to the instant ``epoch`` (seconds since
-    1970, e.g. ``EXTRACT(EPOCH FROM ts)``); NULL outside the layout's days.
+def working_position(alias: str, epoch: str, periods) -> str:
+    """SQL expression: working hours from the layout's first day to the instant ``epoch``, its day being
+    the row ``alias`` of :func:`working_day_join`; NULL outside the layout's days.
 
     As the in-memory :func:`gisgrid.cases.workflow.working_hours_between`: the working hours of the
-    days before (looked up in the layout, which the one rule made), plus those of the day's working
-    periods (``periods``: seconds after local midnight) up to the instant; nothing more on a day off.
-    The day is found by a binary search of the local midnights (``width_bucket``), so no time-zone
-    arithmetic runs per row.  The difference of two positions is the working time between them.
+    days before (from the layout, which the one rule made), plus those of the day's working periods
+    (``periods``: seconds after local midnight) up to the instant; nothing more on a day off.  The
+    difference of two positions is the working time between them.
     """
-    i = f"width_bucket({epoch}, {layout}.starts)"
-    into = f"({epoch} - {layout}.starts[{i}])"
+    into = f"({epoch} - {alias}.start)"
     parts = " + ".join(f"LEAST(GREATEST({into} - {int(a)}, 0), {int(b) - int(a)})" for a, b in periods) or "0"
-    return f"({layout}.before[{i}] + CASE WHEN {layout}.work[{i}] THEN ({parts}) / 3600.0 ELSE 0 END)"
+    return f"({alias}.before + CASE WHEN {alias}.work THEN ({parts}) / 3600.0 ELSE 0 END)"
 
 
 # --- the local day ---------------------------------------------------------------------------

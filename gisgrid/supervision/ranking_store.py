@@ -223,8 +223,11 @@ def unit_counts(
     _unit_column(kind)
     where, params = _filter_sql(jids, None)
     layout = wf.working_layout(period.first_day, period.last_day, calendar, tz=period.tz)
-    pos_a = sql.working_position("EXTRACT(EPOCH FROM c.reported_at)", layout["periods"])
-    pos_b = sql.working_position("EXTRACT(EPOCH FROM c.closed_at)", layout["periods"])
+    params.update(sql.working_layout_params(layout))
+    whole = params["wt_whole"]
+    rep, clo = "EXTRACT(EPOCH FROM c.reported_at)", "EXTRACT(EPOCH FROM c.closed_at)"
+    pos_a = sql.working_position("w1", rep, layout["periods"])
+    pos_b = sql.working_position("w2", clo, layout["periods"])
     query = f"""
         SELECT c.k1, c.k2, count(*) AS filed, count(*) FILTER (WHERE c.due) AS due,
                count(*) FILTER (WHERE c.closed) AS closed, count(*) FILTER (WHERE c.on_time) AS on_time,
@@ -233,19 +236,21 @@ def unit_counts(
                count(*) FILTER (WHERE c.status IN ('handled', 'verified', 'closed')) AS handled,
                0 AS recurrences,
                COALESCE(sum(GREATEST({pos_b} - {pos_a}, 0)) FILTER (WHERE c.timed), 0) AS hours_sum,
-               count(*) FILTER (WHERE c.timed) AS hours_n
+               count(*) FILTER (WHERE c.timed AND w1.i IS NOT NULL AND w2.i IS NOT NULL) AS hours_n
         FROM (
             SELECT x.*, (x.due_at IS NULL OR x.due_at < :end OR x.closed) AS due,
                    (x.closed AND (x.due_at IS NULL OR x.closed_at IS NULL OR x.closed_at <= x.due_at)) AS on_time,
                    (x.closed AND x.closed_at IS NOT NULL) AS timed
             FROM ({_cases_sql(kind, where, recurrence=False)}) x
-        ) c CROSS JOIN {sql.working_layout_source()} wt
+        ) c
+        {sql.working_day_join("w1", rep, whole_days=whole)}
+        {sql.working_day_join("w2", clo, whole_days=whole)}
         GROUP BY c.k1, c.k2"""
     # the few reopened cases (partial index ix_report_recurrence_of_id), counted apart
     recurrences = f"""
         SELECT x.k1, x.k2, count(*) AS recurrences FROM ({_cases_sql(kind, where)} AND r.recurrence_of_id IS NOT NULL) x
         WHERE x.recurrence GROUP BY x.k1, x.k2"""
-    params.update(start=period.start, end=period.end, tz=period.tz, **sql.working_layout_params(layout))
+    params.update(start=period.start, end=period.end)
     with sql.no_jit(conn):
         raw = pd.read_sql_query(sa.text(query), conn, params=params)
         rec = pd.read_sql_query(sa.text(recurrences), conn, params=params)
@@ -431,10 +436,7 @@ def compute_ranking(
     scores = inspections(conn, period, kind) if inspections is not None else None
     rows = rank_counts(conn, counts, period, kind, rules, inspections=scores)
     inputs = {
-        "unit_counts": {
-            str(k): {c: (round(float(v), 4) if c == "hours_sum" else int(v)) for c, v in row.items()}
-            for k, row in counts.iterrows()
-        },
+        "unit_counts": json.loads(counts.assign(hours_sum=counts["hours_sum"].round(4)).to_json(orient="index")),
         "inspections": [] if scores is None else json.loads(scores.to_json(orient="records")),
     }
     return Ranking(period, kind, jurisdiction, rules, rows, counts, inputs, jids)

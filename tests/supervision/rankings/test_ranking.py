@@ -186,3 +186,19 @@ def test_sql_counts_agree_with_the_in_memory_form(rank_engine, settings, quarter
             pd.testing.assert_series_equal(
                 counted.loc[uid].astype(float), mine.astype(float), check_names=False, atol=1e-9
             )
+
+
+def test_working_hours_agree_across_a_clock_change(rank_engine, settings):
+    """Helsinki's clocks go back on 26 October 2025: days are not all 86,400 s, the SQL takes its other path."""
+    from gisgrid.cases.store import working_time
+    from gisgrid.supervision.indicators import parse_period, unit_counts
+
+    period = parse_period("2025-Q4", "Europe/Helsinki")
+    with rank_engine.connect() as conn:
+        tree = store.jurisdiction_tree(conn)
+        cal = working_time(conn, settings)
+        counted = store.unit_counts(conn, period, "town", tree=tree, calendar=cal)
+        facts = store.case_facts(conn, period, "town", 2, tree=tree, calendar=cal)
+    mine = unit_counts(facts, "town", period).loc[2]
+    assert counted.loc[2, "hours_n"] == mine["hours_n"] > 0
+    assert counted.loc[2, "hours_sum"] == pytest.approx(mine["hours_sum"])
