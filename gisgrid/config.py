@@ -175,6 +175,9 @@ class Settings:
     photo_max_bytes: int = 10 * 1024 * 1024  # one photo (JPEG, PNG or WebP); larger is refused
     photo_max_pixels: int = 40_000_000  # a decompression bomb is refused, not decoded
     photo_thumb_px: int = 320  # the longer side of a thumbnail
+    # the rankings' rules (gisgrid.supervision.ranking.Rules): weights, filed_bands, grades, top_n, bottom_n,
+    # inspection_order_weights; e.g. GISGRID_RANKING_RULES='{"top_n": 3, "inspection_order_weights": [0.4, 0.6]}'
+    ranking_rules: dict = field(default_factory=dict)
 
     @property
     def text_limits(self) -> TextLimits:

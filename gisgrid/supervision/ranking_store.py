@@ -44,16 +44,24 @@ InspectionProvider = Callable[[sa.Connection, ind.Period, str], pd.DataFrame]
 
 
 def round_scores_provider(conn: sa.Connection, period: ind.Period, unit_kind: str) -> pd.DataFrame:
-    """The inspection rounds' scores of units in ``period`` (``gisgrid.supervision.inspections``), when
-    inspection rounds exist in this deployment; none otherwise."""
-    try:
-        from gisgrid.supervision import inspections  # issue 20 part 1: inspection rounds
-    except ImportError:
-        return ind.no_inspections(period, unit_kind)
-    fn = getattr(inspections, "round_scores", None)
-    if fn is None:
-        return ind.no_inspections(period, unit_kind)
-    return fn(conn, first_day=period.first_day, last_day=period.last_day, unit_kind=unit_kind)
+    """The scores of the inspection rounds (督查 / 暗访) ended within ``period``, per unit of ``unit_kind``
+    (:func:`gisgrid.supervision.inspections.round_scores`): ``unit_id``, ``round_id``, ``score`` and
+    ``order`` (1 for the round ending first in the period, …), which ordered weights such as 40 / 60
+    read."""
+    from gisgrid.supervision.inspections import round_scores
+
+    kinds = ("person", "department") if unit_kind == "owner" else (unit_kind,)
+    rows = []
+    for kind in kinds:
+        for r in round_scores(conn, period.first_day, period.last_day, kind):
+            uid = f"{kind}:{int(r['unit_id'])}" if unit_kind == "owner" else int(r["unit_id"])
+            rows.append({"unit_id": uid, "round_id": int(r["round_id"]), "score": float(r["score"]),
+                         "period_end": r["period_end"]})  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["unit_id", "round_id", "score", "period_end"])
+    if len(frame):
+        ends = frame.drop_duplicates("round_id").sort_values(["period_end", "round_id"])["round_id"]
+        frame["order"] = frame["round_id"].map({rid: i + 1 for i, rid in enumerate(ends)})
+    return frame.drop(columns="period_end")
 
 
 # --- jurisdictions ---------------------------------------------------------------------------
@@ -410,7 +418,11 @@ def rank_counts(
     if km is None:
         km = street_km(conn, kind, units, period.last_day)
     table = ind.indicator_table(
-        counts, street_km=km, inspections=inspections, inspection_weights=rules.inspection_weights
+        counts,
+        street_km=km,
+        inspections=inspections,
+        inspection_weights=rules.inspection_weights,
+        inspection_order_weights=rules.inspection_order_weights,
     )
     names = names if names is not None else unit_names(conn, kind, units)
     table["unit_name"] = [names.get(u, str(u)) for u in table.index]
