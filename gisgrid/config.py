@@ -193,6 +193,9 @@ class Settings:
     public_rate_per_device: str = "5 per hour;20 per day"
     public_rate_per_address: str = "30 per hour;200 per day"
     public_max_bytes: int = 6 * 1024 * 1024
+    # the rankings' rules (gisgrid.supervision.ranking.Rules): weights, filed_bands, grades, top_n, bottom_n,
+    # inspection_order_weights; e.g. GISGRID_RANKING_RULES='{"top_n": 3, "inspection_order_weights": [0.4, 0.6]}'
+    ranking_rules: dict = field(default_factory=dict)
 
     @property
     def text_limits(self) -> TextLimits:

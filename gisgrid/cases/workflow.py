@@ -653,13 +653,16 @@ def working_hours_between(start: Any, end: Any, *, calendar: WorkingTime | None 
     return out
 
 
-def working_layout(first_day: dt.date, last_day: dt.date, calendar: WorkingTime | None = None) -> dict:
+def working_layout(
+    first_day: dt.date, last_day: dt.date, calendar: WorkingTime | None = None, *, tz: str | None = None
+) -> dict:
     """The working time of the days ``first_day`` … ``last_day`` as plain values, for the SQL form of
     :func:`working_hours_between` (:func:`gisgrid.db.sql.working_hours`).
 
     Returns ``days`` (dates), ``hours_before`` (working hours of the days before each, from
-    ``first_day``), ``workday`` (bools) and ``periods`` (each working period as seconds after
-    local midnight, start and end).  The days come from :meth:`WorkingTime.is_workday`, the one
+    ``first_day``), ``workday`` (bools), ``periods`` (each working period as seconds after
+    local midnight, start and end) and ``day_starts`` (each day's local midnight in ``tz`` as
+    epoch seconds, and the next day's after the last).  The days come from :meth:`WorkingTime.is_workday`, the one
     rule; SQL only adds up.
     """
     calendar = calendar or WorkingTime()
@@ -668,11 +671,17 @@ def working_layout(first_day: dt.date, last_day: dt.date, calendar: WorkingTime 
     work = [calendar.is_workday(d) for d in days]
     per_day = calendar.hours_per_day
     before = np.concatenate([[0.0], np.cumsum(np.asarray(work, dtype=float) * per_day)[:-1]]) if days else []
+    starts = pd.DatetimeIndex([pd.Timestamp(d) for d in [*days, last_day + dt.timedelta(days=1)]]).tz_localize(
+        zone(tz) if tz else "UTC", nonexistent="shift_forward", ambiguous=False
+    )
     return {
         "days": days,
         "hours_before": [float(v) for v in before],
         "workday": work,
         "periods": [(_seconds(a), _seconds(b)) for a, b in calendar.periods],
+        "day_starts": [
+            float(v) / 1e9 for v in starts.as_unit("ns").asi8
+        ],  # local midnights as UTC epoch seconds (one more)
     }
 
 

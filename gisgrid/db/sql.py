@@ -124,34 +124,51 @@ def report_is_overdue(alias: str = "r", now: str = ":now") -> str:
 
 
 # --- working time ---------------------------------------------------------------------------
-def working_days_source(prefix: str = "wt") -> str:
-    """A row source of the working-time layout passed as bind parameters ``:{prefix}_day``,
-    ``:{prefix}_before`` and ``:{prefix}_work`` (:func:`gisgrid.cases.workflow.working_layout`):
-    columns ``day``, ``hours_before``, ``workday``.  Use as ``FROM {working_days_source()} w``."""
-    return (
-        f"unnest(CAST(:{prefix}_day AS date[]), CAST(:{prefix}_before AS float8[]), CAST(:{prefix}_work AS boolean[]))"
-        " AS w(day, hours_before, workday)"
-    )
-
-
 def working_layout_params(layout: dict, prefix: str = "wt") -> dict:
-    """The bind parameters of :func:`working_days_source` from a layout."""
-    return {f"{prefix}_day": layout["days"], f"{prefix}_before": layout["hours_before"],
-            f"{prefix}_work": layout["workday"]}  # fmt: skip
+    """Bind parameters of :func:`working_day_join` from a layout (:func:`gisgrid.cases.workflow.working_layout`)."""
+    starts = layout["day_starts"]
+    return {
+        f"{prefix}_start": starts[:-1],
+        f"{prefix}_next": starts[1:],
+        f"{prefix}_before": layout["hours_before"],
+        f"{prefix}_work": layout["workday"],
+        f"{prefix}_first": starts[0] if starts else 0.0,
+        f"{prefix}_whole": bool(len(starts) < 2 or all(b - a == 86400.0 for a, b in zip(starts, starts[1:]))),
+    }
 
 
-def working_position(ts: str, tz: str, days_alias: str, periods) -> str:
-    """SQL expression: working hours from the layout's first day to instant ``ts``, the layout's row for
-    ``ts``'s local day being ``days_alias`` (joined by the caller on :func:`local_day`).
+def working_day_join(alias: str, epoch: str, *, whole_days: bool, prefix: str = "wt") -> str:
+    """A ``LEFT JOIN`` of the layout's day that holds the instant ``epoch`` (seconds since 1970, e.g.
+    ``EXTRACT(EPOCH FROM ts)``), as ``alias`` with columns ``start`` (its local midnight, epoch seconds),
+    ``before`` (working hours of the layout's days before it) and ``work`` (a working day?).
 
-    As the in-memory :func:`gisgrid.cases.workflow.working_hours_between`: the working hours of
-    the days before, plus those of the day's periods (``periods``: seconds after midnight) up to
-    the time of day; nothing on a day off.  The difference of two positions is the working time
-    between them.
+    With ``whole_days`` (every day 86,400 s long: no clock change, as in China) the day is found by
+    arithmetic and a hash join; otherwise by a range condition, which costs more.
     """
-    tod = f"EXTRACT(EPOCH FROM CAST(({ts}) AT TIME ZONE {tz} AS time))"
-    parts = " + ".join(f"LEAST(GREATEST({tod} - {int(a)}, 0), {int(b) - int(a)})" for a, b in periods) or "0"
-    return f"({days_alias}.hours_before + CASE WHEN {days_alias}.workday THEN ({parts}) / 3600.0 ELSE 0 END)"
+    days = (
+        f"unnest(CAST(:{prefix}_start AS float8[]), CAST(:{prefix}_next AS float8[]), "
+        f"CAST(:{prefix}_before AS float8[]), CAST(:{prefix}_work AS boolean[])) WITH ORDINALITY "
+        f"AS {alias}(start, next, before, work, i)"
+    )
+    if whole_days:
+        cond = f"{alias}.i = floor(({epoch} - CAST(:{prefix}_first AS float8)) / 86400.0) + 1"
+    else:
+        cond = f"{epoch} >= {alias}.start AND {epoch} < {alias}.next"
+    return f"LEFT JOIN {days} ON {cond}"
+
+
+def working_position(alias: str, epoch: str, periods) -> str:
+    """SQL expression: working hours from the layout's first day to the instant ``epoch``, its day being
+    the row ``alias`` of :func:`working_day_join`; NULL outside the layout's days.
+
+    As the in-memory :func:`gisgrid.cases.workflow.working_hours_between`: the working hours of the
+    days before (from the layout, which the one rule made), plus those of the day's working periods
+    (``periods``: seconds after local midnight) up to the instant; nothing more on a day off.  The
+    difference of two positions is the working time between them.
+    """
+    into = f"({epoch} - {alias}.start)"
+    parts = " + ".join(f"LEAST(GREATEST({into} - {int(a)}, 0), {int(b) - int(a)})" for a, b in periods) or "0"
+    return f"({alias}.before + CASE WHEN {alias}.work THEN ({parts}) / 3600.0 ELSE 0 END)"
 
 
 # --- the local day ---------------------------------------------------------------------------

@@ -99,7 +99,7 @@ def choropleth_svg(
         pt = shapely.point_on_surface(g)
         (lx, ly), = px(np.array([[pt.x, pt.y]]))  # fmt: skip
         parts.append(
-            f'<text x="{lx:.1f}" y="{ly:.1f}" font-size="11" text-anchor="middle" paint-order="stroke" '
+            f'<text x="{lx:.1f}" y="{ly:.1f}" font-size="14" text-anchor="middle" paint-order="stroke" '
             f'stroke="#fff" stroke-width="3">{escape(label)}</text>'
         )
     for i, (grade, text) in enumerate(legend):
@@ -107,7 +107,7 @@ def choropleth_svg(
         ly = title_h + map_h + 2 * pad + 4 + 24 * (i // 3)
         parts.append(
             f'<rect x="{lx:.1f}" y="{ly:.1f}" width="16" height="12" fill="{GRADE_COLOURS.get(grade, NO_SCORE)}" '
-            f'stroke="#444"/><text x="{lx + 22:.1f}" y="{ly + 11:.1f}" font-size="12">{escape(text)}</text>'
+            f'stroke="#444"/><text x="{lx + 22:.1f}" y="{ly + 11:.1f}" font-size="14">{escape(text)}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -280,14 +280,16 @@ def cases_per_km(counts: pd.DataFrame, street_km: pd.Series) -> pd.Series:
 InspectionSource = Callable[[Period, str], pd.DataFrame]
 
 
-def inspection_score(rounds: pd.DataFrame, weights: dict | None = None) -> pd.Series:
+def inspection_score(rounds: pd.DataFrame, weights: dict | None = None, ordered=()) -> pd.Series:
     """督查得分 inspection score: the period's inspection rounds combined with weights.
 
     ``rounds`` holds one score out of 100 per unit and round (``unit_id``,
-    ``round_id``, ``score``; optionally ``weight``).  A round's weight comes
-    from ``weights`` (by round id), else the row's ``weight``, else equal
-    shares.  A unit not scored in a round is left out of that round (its
-    other rounds' weights are scaled up to a whole).
+    ``round_id``, ``score``; optionally ``order``, the round's place in the
+    period, and ``weight``).  A round's weight comes from ``weights`` (by
+    round id), else from ``ordered`` by the round's ``order`` (e.g. (0.4, 0.6):
+    the first round of the period 40 %, the second 60 %), else the row's
+    ``weight``, else equal shares.  A unit not scored in a round is left out
+    of that round (its other rounds' weights are scaled up to a whole).
 
     ``inspection_score = Σ weight_r × score_r / Σ weight_r`` over the unit's rounds
     """
@@ -297,6 +299,9 @@ def inspection_score(rounds: pd.DataFrame, weights: dict | None = None) -> pd.Se
     w = pd.Series(1.0, index=frame.index)
     if "weight" in frame.columns:
         w = pd.to_numeric(frame["weight"], errors="coerce").fillna(1.0)
+    if ordered and "order" in frame.columns:
+        by_order = {i + 1: float(v) for i, v in enumerate(ordered)}
+        w = frame["order"].map(by_order).fillna(w)
     if weights:
         mapped = frame["round_id"].map({k: float(v) for k, v in weights.items()})
         w = mapped.fillna(w)
@@ -317,6 +322,7 @@ def indicator_table(
     street_km: pd.Series | None = None,
     inspections: pd.DataFrame | None = None,
     inspection_weights: dict | None = None,
+    inspection_order_weights=(),
 ) -> pd.DataFrame:
     """Every indicator of every unit of ``counts`` (:func:`unit_counts`), one row per unit (index: unit)."""
     table = pd.DataFrame({"cases_filed": cases_filed(counts)}, index=counts.index)
@@ -327,6 +333,8 @@ def indicator_table(
     table["recurrence_rate"] = recurrence_rate(counts)
     table["mean_handling_hours"] = mean_handling_hours(counts)
     table["cases_per_km"] = cases_per_km(counts, street_km if street_km is not None else pd.Series(dtype=float))
-    table["inspection_score"] = inspection_score(inspections, inspection_weights).reindex(table.index)
+    table["inspection_score"] = inspection_score(inspections, inspection_weights, inspection_order_weights).reindex(
+        table.index
+    )
     table.index.name = "unit_id"
     return table

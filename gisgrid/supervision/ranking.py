@@ -62,7 +62,10 @@ class Rules:
     top_n, bottom_n : int
         How many are commended and named.
     inspection_weights : dict, optional
-        Round id → weight, when the rounds of a period are combined unequally (e.g. 40 / 60).
+        Round id → weight, when the rounds of a period are combined unequally.
+    inspection_order_weights : tuple of float, optional
+        Weights of the period's rounds in the order they end, e.g. (0.4, 0.6): the first round 40 %,
+        the second 60 % (one town's rule).  Empty: equal shares.
     """
 
     weights: dict = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
@@ -71,6 +74,7 @@ class Rules:
     top_n: int = 3
     bottom_n: int = 3
     inspection_weights: dict = field(default_factory=dict)
+    inspection_order_weights: tuple = ()
 
     def __post_init__(self):
         problems = []
@@ -97,7 +101,13 @@ class Rules:
         d = asdict(self)
         d["filed_bands"] = [list(b) for b in self.filed_bands]
         d["inspection_weights"] = {str(k): v for k, v in self.inspection_weights.items()}
+        d["inspection_order_weights"] = [float(v) for v in self.inspection_order_weights]
         return d
+
+    @classmethod
+    def from_settings(cls, settings) -> Rules:
+        """The deployment's rules: the ``ranking_rules`` setting over the defaults."""
+        return cls.from_dict(dict(getattr(settings, "ranking_rules", None) or {}))
 
     @classmethod
     def from_dict(cls, d: dict) -> Rules:
@@ -109,6 +119,7 @@ class Rules:
             bottom_n=int(d.get("bottom_n", 3)),
             inspection_weights={int(k) if str(k).isdigit() else k: float(v)
                                 for k, v in d.get("inspection_weights", {}).items()},
+            inspection_order_weights=tuple(float(v) for v in d.get("inspection_order_weights", ())),
         )  # fmt: skip
 
     @property

@@ -44,21 +44,24 @@ InspectionProvider = Callable[[sa.Connection, ind.Period, str], pd.DataFrame]
 
 
 def round_scores_provider(conn: sa.Connection, period: ind.Period, unit_kind: str) -> pd.DataFrame:
-    """The scores of the inspection rounds ended within ``period``, one row per unit and round
-    (:func:`gisgrid.supervision.inspections.round_scores`), keyed as the ranking keys its units:
-    an owner as ``person:N`` / ``department:N``, a town, community or street by its id."""
-    from gisgrid.supervision import inspections
+    """The scores of the inspection rounds (督查 / 暗访) ended within ``period``, per unit of ``unit_kind``
+    (:func:`gisgrid.supervision.inspections.round_scores`): ``unit_id``, ``round_id``, ``score`` and
+    ``order`` (1 for the round ending first in the period, …), which ordered weights such as 40 / 60
+    read."""
+    from gisgrid.supervision.inspections import round_scores
 
     kinds = ("person", "department") if unit_kind == "owner" else (unit_kind,)
-    rows = [r for k in kinds for r in inspections.round_scores(conn, period.first_day, period.last_day, k)]
-    if not rows:
-        return ind.no_inspections(period, unit_kind)
-    frame = pd.DataFrame(rows)
-    if unit_kind == "owner":
-        unit = frame["unit_kind"] + ":" + frame["unit_id"].astype(int).astype(str)
-    else:
-        unit = frame["unit_id"].astype("Int64")
-    return pd.DataFrame({"unit_id": unit, "round_id": frame["round_id"], "score": frame["score"].astype(float)})
+    rows = []
+    for kind in kinds:
+        for r in round_scores(conn, period.first_day, period.last_day, kind):
+            uid = f"{kind}:{int(r['unit_id'])}" if unit_kind == "owner" else int(r["unit_id"])
+            rows.append({"unit_id": uid, "round_id": int(r["round_id"]), "score": float(r["score"]),
+                         "period_end": r["period_end"]})  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["unit_id", "round_id", "score", "period_end"])
+    if len(frame):
+        ends = frame.drop_duplicates("round_id").sort_values(["period_end", "round_id"])["round_id"]
+        frame["order"] = frame["round_id"].map({rid: i + 1 for i, rid in enumerate(ends)})
+    return frame.drop(columns="period_end")
 
 
 # --- jurisdictions ---------------------------------------------------------------------------
@@ -165,12 +168,13 @@ def _filter_sql(jids: list[int] | None, unit: tuple[str, object] | None) -> tupl
 _CASES_SQL = """
     SELECT {keys}, r.id, r.status, r.rework_count, r.reported_at, r.closed_at, r.due_at,
            (NOT {is_open} AND r.status = 'closed' AND (r.closed_at IS NULL OR r.closed_at < :end)) AS closed,
-           (p.closed_at IS NOT NULL AND r.reported_at > p.closed_at
-            AND r.reported_at <= p.closed_at + make_interval(days => {recurrence_days})) AS recurrence
-    FROM report r
-    LEFT JOIN segment g ON g.id = r.assigned_segment_id
-    LEFT JOIN report p ON p.id = r.recurrence_of_id
+           {recurrence} AS recurrence
+    FROM report r{join}
     WHERE r.reported_at >= :start AND r.reported_at < :end AND r.status NOT IN ('rejected', 'merged'){where}"""
+#: A recurrence: the case reopens an earlier case (recurrence_of_id) closed within RECURRENCE_DAYS before it.
+_RECURRENCE = """(r.recurrence_of_id IS NOT NULL AND EXISTS (
+    SELECT 1 FROM report p WHERE p.id = r.recurrence_of_id AND r.reported_at > p.closed_at
+    AND r.reported_at <= p.closed_at + make_interval(days => {days})))"""
 
 _KEYS = {
     "owner": "r.assignee_person_id AS k1, r.assignee_department_id AS k2",
@@ -180,10 +184,16 @@ _KEYS = {
 }
 
 
-def _cases_sql(kind: str, where: str) -> str:
-    return _CASES_SQL.format(
-        keys=_KEYS[kind], is_open=sql.report_is_open("r"), recurrence_days=ind.RECURRENCE_DAYS, where=where
-    )
+def _cases_sql(kind: str, where: str, *, recurrence: bool = True) -> str:
+    """The filed cases of a period, one row each: raw unit keys ``k1``, ``k2`` and the case's facts.
+
+    ``recurrence=False`` leaves the recurrence out (false): its correlated look-up keeps PostgreSQL from
+    scanning in parallel, so the rankings count recurrences in a query of their own.
+    """
+    join = " LEFT JOIN segment g ON g.id = r.assigned_segment_id" if kind == "street" or "g." in where else ""
+    rec = _RECURRENCE.format(days=ind.RECURRENCE_DAYS) if recurrence else "false"
+    return _CASES_SQL.format(keys=_KEYS[kind], is_open=sql.report_is_open("r"), recurrence=rec, where=where,
+                             join=join)  # fmt: skip
 
 
 def _unit_keys(frame: pd.DataFrame, kind: str, tree: pd.DataFrame) -> pd.Series:
@@ -220,33 +230,45 @@ def unit_counts(
     """
     _unit_column(kind)
     where, params = _filter_sql(jids, None)
-    layout = wf.working_layout(period.first_day, period.last_day, calendar)
-    pos_a = sql.working_position("d.reported_at", ":tz", "w1", layout["periods"])
-    pos_b = sql.working_position("d.closed_at", ":tz", "w2", layout["periods"])
-    timed = "d.closed AND w1.day IS NOT NULL AND w2.day IS NOT NULL"
+    layout = wf.working_layout(period.first_day, period.last_day, calendar, tz=period.tz)
+    params.update(sql.working_layout_params(layout))
+    whole = params["wt_whole"]
+    rep, clo = "EXTRACT(EPOCH FROM c.reported_at)", "EXTRACT(EPOCH FROM c.closed_at)"
+    pos_a = sql.working_position("w1", rep, layout["periods"])
+    pos_b = sql.working_position("w2", clo, layout["periods"])
     query = f"""
-        WITH w AS (SELECT * FROM {sql.working_days_source()}),
-        d AS (SELECT c.*, (c.due_at IS NULL OR c.due_at < :end OR c.closed) AS due,
-                     (c.closed AND (c.due_at IS NULL OR c.closed_at IS NULL OR c.closed_at <= c.due_at)) AS on_time
-              FROM ({_cases_sql(kind, where)}) c)
-        SELECT d.k1, d.k2, count(*) AS filed, count(*) FILTER (WHERE d.due) AS due,
-               count(*) FILTER (WHERE d.closed) AS closed, count(*) FILTER (WHERE d.on_time) AS on_time,
-               count(*) FILTER (WHERE d.due AND d.status = 'suspended') AS suspended,
-               COALESCE(sum(d.rework_count), 0) AS rework,
-               count(*) FILTER (WHERE d.status IN ('handled', 'verified', 'closed')) AS handled,
-               count(*) FILTER (WHERE d.recurrence) AS recurrences,
-               COALESCE(sum(GREATEST({pos_b} - {pos_a}, 0)) FILTER (WHERE {timed}), 0) AS hours_sum,
-               count(*) FILTER (WHERE {timed}) AS hours_n
-        FROM d
-        LEFT JOIN w w1 ON w1.day = {sql.local_day("d.reported_at", ":tz")}
-        LEFT JOIN w w2 ON w2.day = {sql.local_day("d.closed_at", ":tz")}
-        GROUP BY d.k1, d.k2"""
-    params.update(start=period.start, end=period.end, tz=period.tz, **sql.working_layout_params(layout))
+        SELECT c.k1, c.k2, count(*) AS filed, count(*) FILTER (WHERE c.due) AS due,
+               count(*) FILTER (WHERE c.closed) AS closed, count(*) FILTER (WHERE c.on_time) AS on_time,
+               count(*) FILTER (WHERE c.due AND c.status = 'suspended') AS suspended,
+               COALESCE(sum(c.rework_count), 0) AS rework,
+               count(*) FILTER (WHERE c.status IN ('handled', 'verified', 'closed')) AS handled,
+               0 AS recurrences,
+               COALESCE(sum(GREATEST({pos_b} - {pos_a}, 0)) FILTER (WHERE c.timed), 0) AS hours_sum,
+               count(*) FILTER (WHERE c.timed AND w1.i IS NOT NULL AND w2.i IS NOT NULL) AS hours_n
+        FROM (
+            SELECT x.*, (x.due_at IS NULL OR x.due_at < :end OR x.closed) AS due,
+                   (x.closed AND (x.due_at IS NULL OR x.closed_at IS NULL OR x.closed_at <= x.due_at)) AS on_time,
+                   (x.closed AND x.closed_at IS NOT NULL) AS timed
+            FROM ({_cases_sql(kind, where, recurrence=False)}) x
+        ) c
+        {sql.working_day_join("w1", rep, whole_days=whole)}
+        {sql.working_day_join("w2", clo, whole_days=whole)}
+        GROUP BY c.k1, c.k2"""
+    # the few reopened cases (partial index ix_report_recurrence_of_id), counted apart
+    recurrences = f"""
+        SELECT x.k1, x.k2, count(*) AS recurrences FROM ({_cases_sql(kind, where)} AND r.recurrence_of_id IS NOT NULL) x
+        WHERE x.recurrence GROUP BY x.k1, x.k2"""
+    params.update(start=period.start, end=period.end)
     with sql.no_jit(conn):
         raw = pd.read_sql_query(sa.text(query), conn, params=params)
+        rec = pd.read_sql_query(sa.text(recurrences), conn, params=params)
     raw["unit"] = _unit_keys(raw, kind, tree)
     raw = raw[raw["unit"].notna()]
     out = raw.groupby("unit", sort=True)[list(ind.COUNT_COLUMNS)].sum()
+    if len(rec):
+        rec["unit"] = _unit_keys(rec, kind, tree)
+        per_unit = rec[rec["unit"].notna()].groupby("unit")["recurrences"].sum()
+        out["recurrences"] = per_unit.reindex(out.index, fill_value=0).astype(np.int64)
     out.index.name = "unit_id"
     if kind != "owner":
         out.index = out.index.astype(np.int64)
@@ -396,7 +418,11 @@ def rank_counts(
     if km is None:
         km = street_km(conn, kind, units, period.last_day)
     table = ind.indicator_table(
-        counts, street_km=km, inspections=inspections, inspection_weights=rules.inspection_weights
+        counts,
+        street_km=km,
+        inspections=inspections,
+        inspection_weights=rules.inspection_weights,
+        inspection_order_weights=rules.inspection_order_weights,
     )
     names = names if names is not None else unit_names(conn, kind, units)
     table["unit_name"] = [names.get(u, str(u)) for u in table.index]
@@ -422,10 +448,7 @@ def compute_ranking(
     scores = inspections(conn, period, kind) if inspections is not None else None
     rows = rank_counts(conn, counts, period, kind, rules, inspections=scores)
     inputs = {
-        "unit_counts": {
-            str(k): {c: (round(float(v), 4) if c == "hours_sum" else int(v)) for c, v in row.items()}
-            for k, row in counts.iterrows()
-        },
+        "unit_counts": json.loads(counts.assign(hours_sum=counts["hours_sum"].round(4)).to_json(orient="index")),
         "inspections": [] if scores is None else json.loads(scores.to_json(orient="records")),
     }
     return Ranking(period, kind, jurisdiction, rules, rows, counts, inputs, jids)

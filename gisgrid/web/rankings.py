@@ -156,7 +156,7 @@ def index():
     scope = current_scope()
     settings = _settings()
     jur = store.find_jurisdiction(conn, scope, code)
-    rules = Rules()
+    rules = Rules.from_settings(settings)
     ranking = store.compute_ranking(conn, settings, period, kind, jurisdiction=jur, rules=rules)
     rows = ranking.rows
     trend = store.trends(conn, settings, period, kind, jurisdiction=jur, rules=rules)
@@ -199,7 +199,7 @@ def unit():
     conn = get_conn()
     settings = _settings()
     jur = store.find_jurisdiction(conn, current_scope(), code)
-    ranking = store.compute_ranking(conn, settings, period, kind, jurisdiction=jur)
+    ranking = store.compute_ranking(conn, settings, period, kind, jurisdiction=jur, rules=Rules.from_settings(settings))
     behind = store.cases_behind(conn, settings, ranking, uid)
     row = ranking.rows.loc[uid]
     return render_template(
@@ -226,7 +226,9 @@ def publish():
     settings = _settings()
     with get_engine().begin() as conn:
         jur = store.find_jurisdiction(conn, current_scope(), code)
-        ranking = store.compute_ranking(conn, settings, period, kind, jurisdiction=jur)
+        ranking = store.compute_ranking(
+            conn, settings, period, kind, jurisdiction=jur, rules=Rules.from_settings(settings)
+        )
         if ranking.rows.empty:
             raise InputError(_("No cases in %(period)s: nothing to publish.", period=period.label))
         sid = store.publish(conn, current_actor(), ranking, title=title)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
 
 def _column(page, col: str) -> list[str]:

@@ -186,3 +186,60 @@ def test_sql_counts_agree_with_the_in_memory_form(rank_engine, settings, quarter
             pd.testing.assert_series_equal(
                 counted.loc[uid].astype(float), mine.astype(float), check_names=False, atol=1e-9
             )
+
+
+def test_working_hours_agree_across_a_clock_change(rank_engine, settings):
+    """Helsinki's clocks go back on 26 October 2025: days are not all 86,400 s, the SQL takes its other path."""
+    from gisgrid.cases.store import working_time
+    from gisgrid.supervision.indicators import parse_period, unit_counts
+
+    period = parse_period("2025-Q4", "Europe/Helsinki")
+    with rank_engine.connect() as conn:
+        tree = store.jurisdiction_tree(conn)
+        cal = working_time(conn, settings)
+        counted = store.unit_counts(conn, period, "town", tree=tree, calendar=cal)
+        facts = store.case_facts(conn, period, "town", 2, tree=tree, calendar=cal)
+    mine = unit_counts(facts, "town", period).loc[2]
+    assert counted.loc[2, "hours_n"] == mine["hours_n"] > 0
+    assert counted.loc[2, "hours_sum"] == pytest.approx(mine["hours_sum"])
+
+
+def test_the_inspection_rounds_of_the_quarter_weighted_40_60(rank_db, settings, quarter):
+    """Real rounds (inspection_round, inspection_score): the first of the quarter weighs 40 %, the second 60 %."""
+    url, engine = rank_db
+    with engine.begin() as conn:
+        for rid, kind, start, end in ((901, "announced", "2025-10-01", "2025-10-31"),
+                                      (902, "unannounced", "2025-11-01", "2025-11-30")):  # fmt: skip
+            conn.execute(
+                sa.text("""
+                INSERT INTO inspection_round (id, kind, name, period_start, period_end, scope_kind, scope_ids,
+                                              created_by, ended_at, jurisdiction_id)
+                VALUES (:id, :kind, :name, :s, :e, 'town', '{2}', 'test', CAST(:e AS date) + 1, 2)"""),
+                {"id": rid, "kind": kind, "name": f"round {rid}", "s": start, "e": end},
+            )
+        conn.execute(
+            sa.text("""
+            INSERT INTO inspection_score (round_id, unit_kind, unit_id, unit_name, score, deductions,
+                                          found_deductions, overdue_deductions, repeat_deductions, findings,
+                                          overdue, repeats)
+            VALUES (901, 'person', 1, '甲', 90, 10, 10, 0, 0, 50, 0, 0), (902, 'person', 1, '甲', 80, 20, 20, 0, 0, 100, 0, 0),
+                   (902, 'department', 1, '市政所', 70, 30, 30, 0, 0, 150, 0, 0),
+                   (901, 'town', 2, '测试街道', 95, 5, 5, 0, 0, 25, 0, 0)""")
+        )  # fmt: skip
+    try:
+        rules = Rules(
+            weights={"filed": 0.1, "closure": 0.2, "on_time": 0.2, "rework": 0.2, "inspection": 0.3},
+            inspection_order_weights=(0.4, 0.6),
+        )
+        r = _rank(engine, settings, quarter, rules=rules).rows
+        assert r.loc["person:1", "inspection_score"] == pytest.approx(0.4 * 90 + 0.6 * 80)
+        assert r.loc["department:1", "inspection_score"] == pytest.approx(70.0)
+        assert math.isnan(r.loc["person:2", "inspection_score"])
+        a = 0.1 * 60 + 0.2 * 50 + 0.2 * 100 / 3 + 0.2 * 200 / 3 + 0.3 * 84
+        assert r.loc["person:1", "composite"] == pytest.approx(round(a, 2))
+        towns = _rank(engine, settings, quarter, "town", rules=rules).rows
+        assert towns.loc[2, "inspection_score"] == pytest.approx(95.0)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM inspection_score WHERE round_id IN (901, 902)"))
+            conn.execute(sa.text("DELETE FROM inspection_round WHERE id IN (901, 902)"))

@@ -9,7 +9,7 @@ from pathlib import Path
 import openpyxl
 import sqlalchemy as sa
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 Q = {"kind": "owner", "period": "2025-Q4", "jurisdiction": "440307"}
 
 
