@@ -425,8 +425,10 @@ def hotspots(
 ) -> gpd.GeoDataFrame:
     """Getis-Ord Gi* hot and cold spots of the matched reports over the jurisdiction.
 
-    Counts come from PostGIS (:func:`density_bins`' lattice); every hexagon of
-    the jurisdiction's extent takes part, empty ones as 0, and
+    Counts come from PostGIS (:func:`density_bins`' lattice); the hexagons of
+    the study area (:func:`study_area_shapes`: covered by the jurisdiction's
+    streets or grid cells) take part, empty ones as 0, and so do hexagons
+    holding a report anywhere; the FDR correction runs over exactly these, and
     :func:`gisgrid.analytics.hotspots.getis_ord` adds ``gi_z``, ``p_sim``, ``p_fdr`` and
     ``hotspot`` (``hot_99`` … ``cold_99``).  Needs a jurisdiction: towns lie
     far apart and a study area spanning them is meaningless.
@@ -441,14 +443,37 @@ def hotspots(
     if counts.empty or counts["count"].sum() == 0:
         return gpd.GeoDataFrame(columns=[*hs.HEX_COLUMNS, *hs.GI_COLUMNS], geometry="geometry", crs=STORAGE_SRID)
     bins = _bins_from_counts(counts, size_m, epsg, extent=bounds)
-    # only hexagons touching the jurisdiction (not its whole bounding box): hexagons where no
-    # report can occur would all read as cold spots; hexagons holding reports always stay
-    wkb = conn.execute(
-        sa.text("SELECT ST_AsBinary(geom) FROM jurisdiction WHERE code = :c"), {"c": filters.jurisdiction}
-    ).scalar()
-    inside = shapely.intersects(bins.geometry.values, shapely.from_wkb(bytes(wkb)))
+    # the study area: hexagons the jurisdiction's street network or grid covers.  Hexagons
+    # where no report can occur (fields, water, the rest of the bounding box) would all read
+    # as cold spots and would dilute the FDR correction; hexagons holding reports always stay
+    covered = study_area_shapes(conn, filters.jurisdiction)
+    inside = np.zeros(len(bins), dtype=bool)
+    if len(covered):
+        tree = shapely.STRtree(bins.geometry.values)
+        hit = tree.query(covered, predicate="intersects")
+        inside[np.unique(hit[1])] = True
     bins = bins[inside | (bins["count"].to_numpy() > 0)].reset_index(drop=True)
     return hs.getis_ord(bins, permutations=permutations, seed=seed)
+
+
+def study_area_shapes(conn: sa.Connection, code: str) -> np.ndarray:
+    """What hotspots are tested over in jurisdiction ``code``: its streets' centerlines and its grid
+    cells (of it and its communities), clipped to its polygon, as shapely geometries in EPSG:4326."""
+    rows = conn.execute(
+        sa.text(
+            """
+            WITH j AS (SELECT id, geom FROM jurisdiction WHERE code = :c)
+            SELECT ST_AsBinary(ST_Intersection(s.geom, j.geom)) FROM street s, j
+             WHERE s.geom && j.geom AND ST_Intersects(s.geom, j.geom)
+            UNION ALL
+            SELECT ST_AsBinary(ST_Intersection(g.geom, j.geom)) FROM grid_cell g, j
+             WHERE g.geom && j.geom AND ST_Intersects(g.geom, j.geom)
+            """
+        ),
+        {"c": code},
+    ).scalars()
+    shapes = shapely.from_wkb([bytes(r) for r in rows if r is not None])
+    return shapes[~shapely.is_empty(shapes)] if len(shapes) else np.array([], dtype=object)
 
 
 def recurring(
