@@ -70,7 +70,7 @@ def test_hotspot_popups_explain_their_numbers(app):
         ("zh_CN", ("相邻六边形", "按全图平均", "FDR 校正"), ("reports in this hexagon", "p(FDR)")),
         (
             "en",
-            ("reports in this hexagon and its", "the map's average would put", "corrected for testing"),
+            ("reports in this hexagon and its", "average would put", "corrected for testing"),
             ("六边形",),
         ),
     ):
