@@ -70,6 +70,7 @@ from gisgrid.grid.edit import (
     significant,
     split_polygon,
 )
+from gisgrid.io.order import sort_frame
 
 LOGGER = logging.getLogger(__name__)
 
@@ -274,6 +275,7 @@ def load_units(
         else "u.street_id IN (SELECT id FROM street WHERE jurisdiction_id = :tid)"
     )
     frame = _frame(conn, _units_sql(lay, where) + " ORDER BY 2", {"tid": town.id, "day": day or dt.date.today()})
+    frame = sort_frame(frame, "code", natural=["code"]).reset_index(drop=True)  # 第2段 before 第10段
     return frame.drop(columns=["town_id"])
 
 
