@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from collections.abc import Sequence
 
 import geopandas as gpd
@@ -389,6 +388,44 @@ def _axial_weights(q: np.ndarray, r: np.ndarray):
     return W(neighbours, silence_warnings=True)
 
 
+def _axial_neighbours(q: np.ndarray, r: np.ndarray) -> list[np.ndarray]:
+    """The six edge neighbours of each hexagon present, from axial coordinates (no libpysal: its import
+    alone takes seconds, and the lattice needs none of it)."""
+    index = {(int(a), int(b)): i for i, (a, b) in enumerate(zip(q, r))}
+    return [
+        np.array(
+            [index[(int(a) + dq, int(b) + dr)] for dq, dr in _AXIAL_NEIGHBOURS if (int(a) + dq, int(b) + dr) in index],
+            dtype=np.int64,
+        )
+        for a, b in zip(q, r)
+    ]
+
+
+def _neighbours(bins, distance_band_m, k, metric_epsg) -> list[np.ndarray]:
+    if distance_band_m is None and k is None and {"q", "r"} <= set(bins.columns):
+        return _axial_neighbours(bins["q"].to_numpy(), bins["r"].to_numpy())
+    w = _weights(bins, distance_band_m, k, metric_epsg)
+    return [np.asarray([j for j in w.neighbors[i] if j != i], dtype=np.int64) for i in w.id_order]
+
+
+def gi_star_z(y: np.ndarray, neighbours: list[np.ndarray]) -> np.ndarray:
+    """The analytical Getis-Ord Gi* z-score with binary weights, the bin itself included.
+
+    ``(Σ_{j∈N(i)∪{i}} y_j − W_i·ȳ) / (s·√((n·W_i − W_i²)/(n−1)))`` with
+    ``W_i = |N(i)| + 1`` and ``s`` the population standard deviation of ``y``
+    (as esda's ``G_Local(star=True, transform="B").Zs``, which a test checks).
+    """
+    y = np.asarray(y, dtype=float)
+    n = len(y)
+    card = np.array([len(nb) for nb in neighbours], dtype=float) + 1.0
+    local = y + np.array([y[nb].sum() for nb in neighbours])
+    mean = y.mean()
+    s = np.sqrt((y**2).mean() - mean**2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (local - card * mean) / (s * np.sqrt((n * card - card**2) / (n - 1)))
+    return np.where(np.isfinite(z), z, 0.0)
+
+
 def _weights(bins: gpd.GeoDataFrame, distance_band_m: float | None, k: int | None, metric_epsg: int | None):
     from libpysal import weights
 
@@ -612,22 +649,12 @@ def getis_ord(
             int(math.ceil(200 * n)) - 1,
         )
 
-    from esda.getisord import G_Local
-    from libpysal.weights import fill_diagonal
-
-    w = _weights(out, distance_band_m, k, bins.attrs.get("metric_epsg"))
-    neighbours = [np.asarray(w.neighbors[i], dtype=np.int64) for i in w.id_order]
-    w = fill_diagonal(w, 1.0)
-    # esda gives the analytical Gi* z (binary weights, star: "B" keeps it the classical
-    # z; with "R" it takes a row sum of 1 as the number of neighbours).  Its permutation
-    # p-value is not used: it counts ties with the observed sum as more extreme in the
-    # low direction, so an empty hexagon among empty hexagons got p = 1/(P+1) and was
-    # called a 99 % cold spot (issue 21); the tails are counted here instead.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The alternative hypothesis", category=DeprecationWarning)
-        g = G_Local(y, w, transform="B", permutations=0, star=True)
-    z = np.asarray(g.Zs, dtype=float)
-    z = np.where(np.isfinite(z), z, 0.0)
+    neighbours = _neighbours(out, distance_band_m, k, bins.attrs.get("metric_epsg"))
+    # The analytical Gi* z (binary weights, the bin included).  esda's permutation p-value is
+    # not used: it counts ties with the observed sum as more extreme in the low direction, so an
+    # empty hexagon among empty hexagons got p = 1/(P+1) and was called a 99 % cold spot
+    # (issue 21); the tails are counted here instead.
+    z = gi_star_z(y, neighbours)
     upper, lower = _conditional_tails(y, neighbours, int(permutations), seed)
     # two-sided in the direction of z; a bin exactly at its expectation is not a finding
     p_sim = np.where(z > 0, upper, np.where(z < 0, lower, 1.0))

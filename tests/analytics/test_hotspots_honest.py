@@ -76,3 +76,22 @@ def test_p_never_below_what_z_allows_and_popup_numbers_add_up():
     assert row["neighbourhood_count"] >= row["count"]
     assert row["expected_count"] == pytest.approx((row["n_neighbours"] + 1) * result["count"].mean())
     assert row["neighbourhood_count"] > 3 * row["expected_count"]
+
+
+def test_gi_star_z_is_esdas():
+    import warnings
+
+    from esda.getisord import G_Local
+    from libpysal.weights import W, fill_diagonal
+
+    from gisgrid.analytics.hotspots import _axial_neighbours, gi_star_z
+
+    x, y = _uniform(2, 500)
+    bins = hex_bins(_points(x, y), size_m=100)
+    neighbours = _axial_neighbours(bins["q"].to_numpy(), bins["r"].to_numpy())
+    counts = bins["count"].to_numpy(float)
+    w = fill_diagonal(W({i: list(nb) for i, nb in enumerate(neighbours)}, silence_warnings=True), 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        esda_z = G_Local(counts, w, transform="B", permutations=0, star=True).Zs
+    assert np.allclose(gi_star_z(counts, neighbours), esda_z)
