@@ -682,7 +682,7 @@ below(id, kid) AS (
 per AS (
     -- each report counts once: in the child its place (report.place_id, migration 0014_map_bins) lies in
     SELECT below.kid AS id, count(*) AS reports FROM report r JOIN below ON below.id = r.place_id
-    WHERE r.geom IS NOT NULL AND {where}
+    WHERE r.place_id IS NOT NULL AND {where}
     GROUP BY below.kid
 )
 SELECT kids.code, kids.name, kids.level, COALESCE(per.reports, 0) AS reports,

@@ -341,7 +341,12 @@ class Report(Base):
         sa.Index(
             "ix_report_frontage_unit_id", "frontage_unit_id", postgresql_where=sa.text("frontage_unit_id IS NOT NULL")
         ),
-        sa.Index("ix_report_place", "place_id", "reported_at"),
+        sa.Index(
+            "ix_report_place",
+            "place_id",
+            "reported_at",
+            postgresql_include=["category_id", "status", "due_at", "hex_epsg", "hex_q", "hex_r"],
+        ),
         sa.Index(
             "ix_report_open_due", "due_at", postgresql_where=sa.text("status NOT IN ('closed', 'rejected', 'merged')")
         ),
