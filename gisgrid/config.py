@@ -120,6 +120,9 @@ class Settings:
     pg_durable: bool = True  # False only for throw-away test clusters
     metric_crs: str = "auto"  # "auto" or an EPSG code such as 4547
     segment_max_length_m: float = 500.0
+    # a run of street shorter than this (between two crossings, a jog, a slip) joins a neighbouring
+    # segment of the same street instead of getting a chief of its own
+    segment_min_length_m: float = 20.0
     frontage_depth_m: float = DEFAULT_FRONTAGE_DEPTH_M
     road_half_widths_m: dict = field(default_factory=lambda: dict(DEFAULT_ROAD_WIDTHS_M))
     nearest_tolerance_m: float = 30.0

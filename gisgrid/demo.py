@@ -372,6 +372,7 @@ def load_demo(
             ways,
             metric_epsg=epsg,
             max_length_m=settings.segment_max_length_m,
+            min_length_m=settings.segment_min_length_m,
             half_widths_m=settings.road_half_widths_m,
             frontage_depth_m=settings.frontage_depth_m,
             boundary=town_geom,
@@ -903,10 +904,12 @@ def _demo_people(conn: sa.Connection, town_code: str, today: dt.date) -> dict[st
             f"SELECT a.person_id FROM owner_assignment a WHERE a.target_type = 'street' AND a.role = '二级街长' "
             f"AND a.target_id IN ({streets_of_town}) AND {valid} ORDER BY a.target_id LIMIT 1"
         ),
+        # the 段长 of the first segment that has reports (the account then has cases to see)
         "duanzhang": owner(
             f"SELECT a.person_id FROM owner_assignment a JOIN segment g ON g.id = a.target_id "
             f"WHERE a.target_type = 'segment' AND a.role = '段长' AND g.street_id IN ({streets_of_town}) "
-            f"AND {valid} AND a.valid_to IS NULL ORDER BY g.street_id, g.seq, g.id LIMIT 1"
+            f"AND {valid} AND a.valid_to IS NULL ORDER BY NOT EXISTS (SELECT 1 FROM report r WHERE "
+            "r.assigned_type = 'segment' AND r.assigned_id = g.id), g.street_id, g.seq, g.id LIMIT 1"
         ),
         "wanggeyuan": owner(
             f"SELECT a.person_id FROM owner_assignment a LEFT JOIN grid_cell c ON a.target_type = 'cell' "

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from collections.abc import Sequence
 
 import geopandas as gpd
@@ -37,7 +36,17 @@ LOGGER = logging.getLogger(__name__)
 SQRT3 = math.sqrt(3.0)
 
 HEX_COLUMNS = ["hex_id", "q", "r", "count", "geometry"]
-GI_COLUMNS = ["gi_z", "p_sim", "p_fdr", "significant", "hotspot"]
+GI_COLUMNS = [
+    "gi_z",
+    "p_sim",
+    "p",
+    "p_fdr",
+    "significant",
+    "hotspot",
+    "n_neighbours",
+    "neighbourhood_count",
+    "expected_count",
+]
 RECURRING_COLUMNS = [
     "category",
     "n_recurrences",
@@ -53,27 +62,34 @@ HOTSPOT_CLASSES = ("hot_99", "hot_95", "hot_90", "not_significant", "cold_90", "
 _CONFIDENCE = ((99, 0.01), (95, 0.05), (90, 0.10))
 
 METHOD_TEXT = (
-    "Reports are counted in hexagons of equal size, including hexagons with no report. "
-    "For each hexagon, the Getis-Ord Gi* statistic compares the number of reports in the "
-    "hexagon and its six neighbours with the average of the whole map. To judge whether a "
-    "concentration could be chance, the counts of the other hexagons are shuffled thousands "
-    "of times around each hexagon (a permutation test), giving the probability of seeing such "
-    "a concentration by chance. Because hundreds of hexagons are tested at once, these "
-    "probabilities are corrected with the Benjamini–Hochberg false-discovery-rate method, so "
-    "that a map of purely random reports shows no hotspot. A hot spot at 99% (95%, 90%) "
-    "confidence is a cluster of high counts whose corrected probability of arising by chance "
-    "is at most 1% (5%, 10%); a cold spot is the same for low counts. Not significant means "
-    "the pattern there cannot be told apart from chance; it does not mean there is no problem."
+    "Study area: only the hexagons that the town's streets or grid cells cover are tested (fields, water "
+    "and land outside the town are left out), together with any hexagon holding a report. Reports are "
+    "counted per hexagon, empty hexagons included as 0. For each hexagon, the Getis-Ord Gi* statistic "
+    "compares the reports in the hexagon and its six neighbours with what the map's average would put "
+    "there; z says by how many standard deviations. To judge whether a concentration could be chance, "
+    "the hexagon keeps its own count and its neighbours are drawn at random from the other hexagons "
+    "thousands of times (a permutation test). A draw that equals the observed number counts against "
+    "the finding, so where most hexagons are empty, an empty neighbourhood is not called a cold spot: "
+    "a cold spot needs fewer reports than almost every random draw gives. The probability p shown is the "
+    "larger of the permutation result and the normal probability of z, so it is never smaller than z "
+    "allows. Because hundreds of hexagons are tested at once, p is corrected with the Benjamini–Hochberg "
+    "false-discovery-rate method over the study area: on a map of randomly placed reports, about one map "
+    "in twenty shows a few hexagons at 95%, and none is covered in spots. A hot spot at 99% (95%, 90%) "
+    "confidence has a corrected p of at most 1% (5%, 10%); a cold spot is the same for low counts. "
+    "Not significant means the pattern there cannot be told apart from chance; it does not mean there "
+    "is no problem."
 )
 
 METHOD_TEXT_ZH = (
-    "把问题报告按大小相同的六边形计数，没有报告的六边形也计入（计为0）。对每个六边形，"
-    "用 Getis-Ord Gi* 统计量比较该六边形及其周围六个六边形的报告数与全图平均水平。"
-    "为判断这种聚集是否可能出于偶然，把其他六边形的计数在其周围随机重排数千次（置换检验），"
-    "得到偶然出现同样聚集的概率。由于同时检验数百个六边形，再用 Benjamini–Hochberg "
-    "错误发现率（FDR）方法校正这些概率，因此完全随机分布的报告不会显示任何热点。"
-    "99%（95%、90%）置信度的热点是指报告数高值聚集、且校正后偶然出现的概率不超过1%（5%、10%）的地方；"
-    "冷点同理，指低值聚集。“不显著”表示该处格局与随机无法区分，并不表示那里没有问题。"
+    "研究区域：只检验本镇街道或单元网格覆盖的六边形（农田、水面和镇外的土地不计入），另加任何有报告的六边形。"
+    "按大小相同的六边形统计报告数，没有报告的六边形计为0。对每个六边形，Getis-Ord Gi* 统计量比较该六边形及其周围"
+    "六个六边形的报告数与按全图平均水平应有的数目；z 值表示相差多少个标准差。为判断这种聚集是否可能出于偶然，"
+    "保持该六边形自身的计数，从其他六边形中随机抽取其相邻格数千次（置换检验）。抽到与实际数目相等的情形计为不支持结论，"
+    "因此在大多数六边形没有报告时，空的邻域不会被判为冷点：冷点要求报告数少于几乎所有随机抽取的结果。"
+    "显示的概率 p 取置换检验结果与 z 值正态概率中较大者，所以不会小于 z 值所允许的概率。由于同时检验数百个六边形，"
+    "再在研究区域内用 Benjamini–Hochberg 错误发现率（FDR）方法校正 p：随机分布的报告，大约每二十张图中有一张"
+    "显示少数几个95%置信度的六边形，不会出现大片热点或冷点。99%（95%、90%）置信度的热点是指校正后 p 不超过"
+    "1%（5%、10%）的高值聚集；冷点同理，指低值聚集。“不显著”表示该处格局与随机无法区分，并不表示那里没有问题。"
 )
 
 
@@ -372,6 +388,44 @@ def _axial_weights(q: np.ndarray, r: np.ndarray):
     return W(neighbours, silence_warnings=True)
 
 
+def _axial_neighbours(q: np.ndarray, r: np.ndarray) -> list[np.ndarray]:
+    """The six edge neighbours of each hexagon present, from axial coordinates (no libpysal: its import
+    alone takes seconds, and the lattice needs none of it)."""
+    index = {(int(a), int(b)): i for i, (a, b) in enumerate(zip(q, r))}
+    return [
+        np.array(
+            [index[(int(a) + dq, int(b) + dr)] for dq, dr in _AXIAL_NEIGHBOURS if (int(a) + dq, int(b) + dr) in index],
+            dtype=np.int64,
+        )
+        for a, b in zip(q, r)
+    ]
+
+
+def _neighbours(bins, distance_band_m, k, metric_epsg) -> list[np.ndarray]:
+    if distance_band_m is None and k is None and {"q", "r"} <= set(bins.columns):
+        return _axial_neighbours(bins["q"].to_numpy(), bins["r"].to_numpy())
+    w = _weights(bins, distance_band_m, k, metric_epsg)
+    return [np.asarray([j for j in w.neighbors[i] if j != i], dtype=np.int64) for i in w.id_order]
+
+
+def gi_star_z(y: np.ndarray, neighbours: list[np.ndarray]) -> np.ndarray:
+    """The analytical Getis-Ord Gi* z-score with binary weights, the bin itself included.
+
+    ``(Σ_{j∈N(i)∪{i}} y_j − W_i·ȳ) / (s·√((n·W_i − W_i²)/(n−1)))`` with
+    ``W_i = |N(i)| + 1`` and ``s`` the population standard deviation of ``y``
+    (as esda's ``G_Local(star=True, transform="B").Zs``, which a test checks).
+    """
+    y = np.asarray(y, dtype=float)
+    n = len(y)
+    card = np.array([len(nb) for nb in neighbours], dtype=float) + 1.0
+    local = y + np.array([y[nb].sum() for nb in neighbours])
+    mean = y.mean()
+    s = np.sqrt((y**2).mean() - mean**2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (local - card * mean) / (s * np.sqrt((n * card - card**2) / (n - 1)))
+    return np.where(np.isfinite(z), z, 0.0)
+
+
 def _weights(bins: gpd.GeoDataFrame, distance_band_m: float | None, k: int | None, metric_epsg: int | None):
     from libpysal import weights
 
@@ -409,6 +463,59 @@ def bh_adjust(p: np.ndarray) -> np.ndarray:
     return out
 
 
+_ERFC = np.frompyfunc(math.erfc, 1, 1)
+
+
+def _normal_sf(x: np.ndarray) -> np.ndarray:
+    """Upper tail of the standard normal (math.erfc: scipy.stats alone takes seconds to import)."""
+    return _ERFC(np.asarray(x, dtype=float) / math.sqrt(2.0)).astype(float) / 2.0
+
+
+def _conditional_tails(
+    y: np.ndarray, neighbours: list[np.ndarray], permutations: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One-sided conditional-permutation p-values of each bin's neighbourhood sum, ties counted as extreme.
+
+    For bin ``i`` with ``k`` neighbours, its own value stays and ``k`` values are
+    drawn without replacement from the other ``n - 1`` bins, ``permutations``
+    times (one shared draw of indices for all bins, as esda's ``crand``).
+    ``upper = (#{draw >= observed} + 1) / (permutations + 1)`` and ``lower``
+    likewise with ``<=``: a draw *equal* to the observed sum counts against
+    the finding in both directions, so a neighbourhood of empty bins where
+    most bins are empty is neither hot nor cold.
+    """
+    n = len(y)
+    rng = np.random.default_rng(seed)
+    k_max = max((len(nb) for nb in neighbours), default=0)
+    upper = np.ones(n)
+    lower = np.ones(n)
+    if k_max == 0 or n < 2:
+        return upper, lower
+    k_max = min(k_max, n - 1)
+    # k_max distinct indices in [0, n-1) per permutation: draw, then redraw rows with repeats
+    draws = rng.integers(0, n - 1, size=(permutations, k_max))
+    while True:
+        srt = np.sort(draws, axis=1)
+        dup = (np.diff(srt, axis=1) == 0).any(axis=1)
+        if not dup.any():
+            break
+        draws[dup] = rng.integers(0, n - 1, size=(int(dup.sum()), k_max))
+    observed = np.array([y[nb].sum() for nb in neighbours])
+    card = np.array([len(nb) for nb in neighbours])
+    chunk = max(1, 4_000_000 // max(1, permutations * k_max))
+    for k in range(1, k_max + 1):
+        rows = np.flatnonzero(card == k)
+        first = draws[:, :k]
+        for lo in range(0, len(rows), chunk):
+            b = rows[lo : lo + chunk]
+            idx = first[None, :, :] + (first[None, :, :] >= b[:, None, None])  # skip the bin itself
+            sums = y[idx].sum(axis=2)
+            obs = observed[b][:, None]
+            upper[b] = ((sums >= obs).sum(axis=1) + 1) / (permutations + 1)
+            lower[b] = ((sums <= obs).sum(axis=1) + 1) / (permutations + 1)
+    return upper, lower
+
+
 def _classify(z: np.ndarray, p_fdr: np.ndarray) -> np.ndarray:
     cls = np.full(len(z), "not_significant", dtype=object)
     for level, alpha in reversed(_CONFIDENCE):  # loosest first, stricter levels overwrite
@@ -437,13 +544,17 @@ def getis_ord(
     ``star=True`` in :class:`esda.G_Local`).  The weights are kept binary
     rather than row-standardised: the permutation test is identical, ties
     between integer counts compare exactly, and the z-score is the classical
-    Gi* one.  esda's conditional permutation holds the bin's own count fixed
-    and shuffles the others around it, so a bin is hot when its neighbourhood
-    is high, not merely its own count.  ``p_sim`` is esda's conditional-permutation pseudo p-value,
-    which is one-sided in the direction observed; it is doubled to a two-sided
-    p-value (hot *or* cold is not chosen in advance) and corrected over all
-    bins with Benjamini–Hochberg into ``p_fdr``.  Classes: ``hot_99`` when
-    ``gi_z > 0`` and ``p_fdr <= 0.01``, ``hot_95`` for ``<= 0.05``, ``hot_90``
+    Gi* one (from esda).  The conditional permutation holds the bin's own count
+    fixed and draws its neighbours from the other bins, so a bin is hot when
+    its neighbourhood is high, not merely its own count; a draw *equal* to the
+    observed sum counts against the finding (:func:`_conditional_tails`), so
+    where most bins are empty an empty neighbourhood is not a cold spot.
+    ``p_sim`` is that one-sided pseudo p-value in the direction of ``gi_z``;
+    doubled it is two-sided (hot *or* cold is not chosen in advance).  ``p`` is
+    the larger of it and the normal two-sided p of ``gi_z``, so the p shown
+    beside a z is never smaller than that z allows; ``p_fdr`` corrects ``p``
+    over all bins given (the study area) with Benjamini–Hochberg.  Classes:
+    ``hot_99`` when ``gi_z > 0`` and ``p_fdr <= 0.01``, ``hot_95`` for ``<= 0.05``, ``hot_90``
     for ``<= 0.10``; ``cold_*`` likewise for ``gi_z < 0``.
 
     Parameters
@@ -470,8 +581,11 @@ def getis_ord(
     -------
     GeoDataFrame
         A copy of ``bins`` with ``gi_z`` (analytical Gi* z-score), ``p_sim``,
-        ``p_fdr`` (BH-adjusted two-sided), ``significant`` (``p_fdr <= fdr``)
-        and ``hotspot`` (one of :data:`HOTSPOT_CLASSES`).  An empty input gives
+        ``p`` (two-sided, never below the normal p of ``gi_z``), ``p_fdr``
+        (BH-adjusted ``p``), ``significant`` (``p_fdr <= fdr``), ``hotspot``
+        (one of :data:`HOTSPOT_CLASSES`), ``n_neighbours``,
+        ``neighbourhood_count`` (reports in the bin and its neighbours) and
+        ``expected_count`` (that sum at the map's mean).  An empty input gives
         an empty frame with these columns; bins with all-equal values are all
         ``not_significant``.
 
@@ -498,11 +612,8 @@ def getis_ord(
     out = bins.copy()
     n = len(out)
     if n == 0:
-        out["gi_z"] = pd.Series(dtype=float)
-        out["p_sim"] = pd.Series(dtype=float)
-        out["p_fdr"] = pd.Series(dtype=float)
-        out["significant"] = pd.Series(dtype=bool)
-        out["hotspot"] = pd.Series(dtype=object)
+        for col in GI_COLUMNS:
+            out[col] = pd.Series(dtype=bool if col == "significant" else object if col == "hotspot" else float)
         return out
     if bins.crs is None:
         raise InputError("bins have no CRS: give them in EPSG:4326")
@@ -522,9 +633,13 @@ def getis_ord(
         )
         out["gi_z"] = 0.0
         out["p_sim"] = 1.0
+        out["p"] = 1.0
         out["p_fdr"] = 1.0
         out["significant"] = False
         out["hotspot"] = "not_significant"
+        out["n_neighbours"] = 0
+        out["neighbourhood_count"] = y
+        out["expected_count"] = float(y.mean()) if n else 0.0
         return out
 
     if 2.0 * n / (permutations + 1) > 0.01:
@@ -536,30 +651,30 @@ def getis_ord(
             int(math.ceil(200 * n)) - 1,
         )
 
-    from esda.getisord import G_Local
-    from libpysal.weights import fill_diagonal
-
-    w = _weights(out, distance_band_m, k, bins.attrs.get("metric_epsg"))
-    w = fill_diagonal(w, 1.0)
-    # Binary weights ("B"), not row-standardised: every row of the conditional
-    # permutation test is scaled alike, so p_sim is the same test, but integer
-    # sums compare ties exactly (with "R" float rounding flips ties between
-    # equal counts), and esda's analytical z-score is only right for "B"
-    # (with "R" it uses a row sum of 1 as the number of neighbours).
-    # n_jobs=1: the seeded permutations are then reproducible, and n is small.
-    with warnings.catch_warnings():
-        # esda announces a two-sided default for a later release; p_sim is doubled below
-        warnings.filterwarnings("ignore", message="The alternative hypothesis", category=DeprecationWarning)
-        g = G_Local(
-            y, w, transform="B", permutations=int(permutations), star=True, seed=seed, n_jobs=1, keep_simulations=False
-        )
-    z = np.asarray(g.Zs, dtype=float)
-    p_sim = np.asarray(g.p_sim, dtype=float)
-    p_fdr = bh_adjust(np.minimum(1.0, 2.0 * p_sim))
+    neighbours = _neighbours(out, distance_band_m, k, bins.attrs.get("metric_epsg"))
+    # The analytical Gi* z (binary weights, the bin included).  esda's permutation p-value is
+    # not used: it counts ties with the observed sum as more extreme in the low direction, so an
+    # empty hexagon among empty hexagons got p = 1/(P+1) and was called a 99 % cold spot
+    # (issue 21); the tails are counted here instead.
+    z = gi_star_z(y, neighbours)
+    upper, lower = _conditional_tails(y, neighbours, int(permutations), seed)
+    # two-sided in the direction of z; a bin exactly at its expectation is not a finding
+    p_sim = np.where(z > 0, upper, np.where(z < 0, lower, 1.0))
+    p_perm = np.minimum(1.0, 2.0 * p_sim)
+    # never below what z allows: the normal two-sided p of the z shown in the popup
+    p_z = 2.0 * _normal_sf(np.abs(z))
+    p = np.maximum(p_perm, p_z)
+    p_fdr = bh_adjust(p)
+    card = np.array([len(nb) for nb in neighbours])
+    observed = y + np.array([y[nb].sum() for nb in neighbours])
     out["gi_z"] = z
     out["p_sim"] = p_sim
+    out["p"] = p
     out["p_fdr"] = p_fdr
     out["significant"] = p_fdr <= fdr
+    out["n_neighbours"] = card
+    out["neighbourhood_count"] = observed
+    out["expected_count"] = (card + 1) * y.mean()
     out["hotspot"] = _classify(z, p_fdr)
     LOGGER.debug("getis_ord: %d bins, %d significant at FDR %.2f", n, int(out["significant"].sum()), fdr)
     return out

@@ -45,6 +45,8 @@ LOGGER = logging.getLogger(__name__)
 #: Pseudo-status: every report not closed.
 OPEN = "open"
 STATUSES = (OPEN, *REPORT_STATUSES)
+#: The hexagon edge whose axial coordinates each report keeps (migration 0014_map_bins), metres.
+HEX_SIZE_M = 100.0
 #: Above this many matched reports the map shows hexagons instead of markers.
 MAX_POINTS = 2000
 _SQRT3 = float(np.sqrt(3.0))
@@ -174,17 +176,11 @@ def report_filter(conn: sa.Connection, filters: ReportFilters, *, alias: str = "
             alts.append(sql.report_is_open(r))
         parts.append("(" + " OR ".join(alts) + ")")
     if filters.jurisdiction:
-        # the polygon is bound as a value, not a subquery: the planner then sees its real extent
-        # (a subquery's init plan is estimated at a few rows, which picks a serial index scan over
-        # every point of the town, ~3x slower at 1,000,000 reports than a parallel bitmap scan)
-        wkb = conn.execute(
-            sa.text("SELECT ST_AsEWKB(geom) FROM jurisdiction WHERE code = :c"), {"c": filters.jurisdiction}
-        ).scalar()
-        if wkb is None:
-            parts.append("false")
-        else:
-            parts.append(f"ST_Intersects({r}.geom, ST_GeomFromEWKB(CAST(:f_jur_geom AS bytea)))")
-            params["f_jur_geom"] = bytes(wkb)
+        # the report's place (the most specific jurisdiction holding its point, kept by the trigger
+        # report_bin, migration 0014_map_bins) in the jurisdiction's subtree: an index lookup, where a
+        # point-in-polygon test per report cost seconds at 1,000,000 reports
+        parts.append(f"{r}.place_id = ANY(:f_places)")
+        params["f_places"] = _subtree_ids(conn, filters.jurisdiction)
     key = OWNER_KEY.fullmatch(filters.owner or "")
     if key:  # one person or department by id: two people of one name stay two
         column = "owner_person_id" if key["kind"] == "person" else "owner_department_id"
@@ -201,6 +197,19 @@ def report_filter(conn: sa.Connection, filters: ReportFilters, *, alias: str = "
         parts.append(filters.sight("report", r))
         params.update(filters.sight_params())
     return (" AND ".join(parts) or "true"), params
+
+
+def _subtree_ids(conn: sa.Connection, code: str) -> list[int]:
+    """Ids of jurisdiction ``code`` and everything below it."""
+    return list(
+        conn.execute(
+            sa.text(
+                "WITH RECURSIVE t(id) AS (SELECT id FROM jurisdiction WHERE code = :c "
+                "UNION SELECT j.id FROM jurisdiction j JOIN t ON j.parent_id = t.id) SELECT id FROM t"
+            ),
+            {"c": code},
+        ).scalars()
+    )
 
 
 def towns(conn: sa.Connection) -> pd.DataFrame:
@@ -327,27 +336,18 @@ def _axial_counts(
         raise InputError(f"hexagon size must be a positive number of metres, not {size_m!r}")
     where, params = report_filter(conn, filters)
     located = "true" if with_unlocated else "r.geom IS NOT NULL"
-    # the same cube rounding as hotspots._axial_round, in SQL
+    # each report's 100 m hexagon in its place's metric CRS is kept by the trigger report_bin (migration
+    # 0014_map_bins); another size or CRS is computed here by the same lattice arithmetic (gisgrid_hex_axial)
+    stored = f"r.hex_epsg = CAST(:f_epsg AS integer) AND CAST(:f_size AS float8) = {HEX_SIZE_M!r}"
     query = f"""
-        WITH p AS (
-            SELECT ST_X(t.m) AS x, ST_Y(t.m) AS y, COALESCE({sql.report_is_overdue("r", ":f_now")}, false) AS late
+        WITH a AS (
+            SELECT CASE WHEN {stored} THEN r.hex_q
+                        ELSE (gisgrid_hex_axial(r.geom, CAST(:f_epsg AS integer), CAST(:f_size AS float8)))[1] END AS q,
+                   CASE WHEN {stored} THEN r.hex_r
+                        ELSE (gisgrid_hex_axial(r.geom, CAST(:f_epsg AS integer), CAST(:f_size AS float8)))[2] END AS r,
+                   COALESCE({sql.report_is_overdue("r", ":f_now")}, false) AS late
             FROM report r
-            -- a function in FROM is evaluated once per report; in the select list the inlined
-            -- CTEs below would repeat the projection for every use of x and y (~10 times)
-            LEFT JOIN LATERAL ST_Transform(r.geom, CAST(:f_epsg AS integer)) AS t(m) ON true
             WHERE {located} AND {where}
-        ), f AS (
-            SELECT ({_SQRT3!r} / 3.0 * x - y / 3.0) / :f_size AS qf, (2.0 / 3.0 * y) / :f_size AS rf, late FROM p
-        ), c AS (
-            SELECT qf, rf, round(qf) AS q0, round(rf) AS r0, round(-qf - rf) AS s0, late FROM f
-        ), a AS (
-            SELECT CASE WHEN abs(q0 - qf) > abs(r0 - rf) AND abs(q0 - qf) > abs(s0 + qf + rf)
-                        THEN -r0 - s0 ELSE q0 END AS q,
-                   CASE WHEN NOT (abs(q0 - qf) > abs(r0 - rf) AND abs(q0 - qf) > abs(s0 + qf + rf))
-                             AND abs(r0 - rf) > abs(s0 + qf + rf)
-                        THEN -q0 - s0 ELSE r0 END AS r,
-                   late
-            FROM c
         )
         SELECT q::bigint AS q, r::bigint AS r, count(*) AS count, count(*) FILTER (WHERE late) AS overdue,
                ST_X(ST_Transform(ST_SetSRID(ST_MakePoint(:f_size * {_SQRT3!r} * (q + r / 2.0), :f_size * 1.5 * r),
@@ -425,8 +425,10 @@ def hotspots(
 ) -> gpd.GeoDataFrame:
     """Getis-Ord Gi* hot and cold spots of the matched reports over the jurisdiction.
 
-    Counts come from PostGIS (:func:`density_bins`' lattice); every hexagon of
-    the jurisdiction's extent takes part, empty ones as 0, and
+    Counts come from PostGIS (:func:`density_bins`' lattice); the hexagons of
+    the study area (:func:`study_area_shapes`: covered by the jurisdiction's
+    streets or grid cells) take part, empty ones as 0, and so do hexagons
+    holding a report anywhere; the FDR correction runs over exactly these, and
     :func:`gisgrid.analytics.hotspots.getis_ord` adds ``gi_z``, ``p_sim``, ``p_fdr`` and
     ``hotspot`` (``hot_99`` … ``cold_99``).  Needs a jurisdiction: towns lie
     far apart and a study area spanning them is meaningless.
@@ -441,14 +443,37 @@ def hotspots(
     if counts.empty or counts["count"].sum() == 0:
         return gpd.GeoDataFrame(columns=[*hs.HEX_COLUMNS, *hs.GI_COLUMNS], geometry="geometry", crs=STORAGE_SRID)
     bins = _bins_from_counts(counts, size_m, epsg, extent=bounds)
-    # only hexagons touching the jurisdiction (not its whole bounding box): hexagons where no
-    # report can occur would all read as cold spots; hexagons holding reports always stay
-    wkb = conn.execute(
-        sa.text("SELECT ST_AsBinary(geom) FROM jurisdiction WHERE code = :c"), {"c": filters.jurisdiction}
-    ).scalar()
-    inside = shapely.intersects(bins.geometry.values, shapely.from_wkb(bytes(wkb)))
+    # the study area: hexagons the jurisdiction's street network or grid covers.  Hexagons
+    # where no report can occur (fields, water, the rest of the bounding box) would all read
+    # as cold spots and would dilute the FDR correction; hexagons holding reports always stay
+    covered = study_area_shapes(conn, filters.jurisdiction)
+    inside = np.zeros(len(bins), dtype=bool)
+    if len(covered):
+        tree = shapely.STRtree(bins.geometry.values)
+        hit = tree.query(covered, predicate="intersects")
+        inside[np.unique(hit[1])] = True
     bins = bins[inside | (bins["count"].to_numpy() > 0)].reset_index(drop=True)
     return hs.getis_ord(bins, permutations=permutations, seed=seed)
+
+
+def study_area_shapes(conn: sa.Connection, code: str) -> np.ndarray:
+    """What hotspots are tested over in jurisdiction ``code``: its streets' centerlines and its grid
+    cells (of it and its communities), clipped to its polygon, as shapely geometries in EPSG:4326."""
+    rows = conn.execute(
+        sa.text(
+            """
+            WITH j AS (SELECT id, geom FROM jurisdiction WHERE code = :c)
+            SELECT ST_AsBinary(ST_Intersection(s.geom, j.geom)) FROM street s, j
+             WHERE s.geom && j.geom AND ST_Intersects(s.geom, j.geom)
+            UNION ALL
+            SELECT ST_AsBinary(ST_Intersection(g.geom, j.geom)) FROM grid_cell g, j
+             WHERE g.geom && j.geom AND ST_Intersects(g.geom, j.geom)
+            """
+        ),
+        {"c": code},
+    ).scalars()
+    shapes = shapely.from_wkb([bytes(r) for r in rows if r is not None])
+    return shapes[~shapely.is_empty(shapes)] if len(shapes) else np.array([], dtype=object)
 
 
 def recurring(
@@ -642,7 +667,7 @@ def summaries(conn: sa.Connection, filters: ReportFilters, *, day: dt.date | Non
 
 
 _CHOROPLETH_SQL = """
-WITH sel AS (SELECT id, level FROM jurisdiction WHERE code = :jur),
+WITH RECURSIVE sel AS (SELECT id, level FROM jurisdiction WHERE code = :jur),
 kids AS MATERIALIZED (
     SELECT j.id, j.code, j.name, j.level, j.geom FROM jurisdiction j
     WHERE ((CAST(:jur AS text) IS NULL AND j.level = 'town')
@@ -650,13 +675,15 @@ kids AS MATERIALIZED (
        OR (j.code = :jur AND NOT EXISTS (SELECT 1 FROM jurisdiction k WHERE k.parent_id = (SELECT id FROM sel))))
       AND {sight}
 ),
+below(id, kid) AS (
+    SELECT id, id FROM kids
+    UNION SELECT j.id, below.kid FROM jurisdiction j JOIN below ON j.parent_id = below.id
+),
 per AS (
-    -- each report counts once: in the first child (by code) whose polygon holds it
-    SELECT k.id, count(*) AS reports FROM report r
-    CROSS JOIN LATERAL (SELECT kids.id FROM kids WHERE kids.geom && r.geom AND ST_Intersects(r.geom, kids.geom)
-                        ORDER BY kids.code LIMIT 1) k
-    WHERE r.geom IS NOT NULL AND {where}
-    GROUP BY k.id
+    -- each report counts once: in the child its place (report.place_id, migration 0014_map_bins) lies in
+    SELECT below.kid AS id, count(*) AS reports FROM report r JOIN below ON below.id = r.place_id
+    WHERE r.place_id IS NOT NULL AND {where}
+    GROUP BY below.kid
 )
 SELECT kids.code, kids.name, kids.level, COALESCE(per.reports, 0) AS reports,
        (SELECT sum(g.length_m) / 1000.0 FROM segment g
@@ -674,8 +701,9 @@ def choropleth(conn: sa.Connection, filters: ReportFilters) -> gpd.GeoDataFrame:
     The children are the communities of the selected town (the towns of a
     selected county; the jurisdiction itself when it has none; every town
     when none is selected).  Each matched report is counted once, in the
-    first child (by code) whose polygon holds it, so ``reports`` sums to the
-    matched reports lying in some child.
+    child its place lies in (``report.place_id``: the most specific
+    jurisdiction holding its point, the first by code on a shared border), so
+    ``reports`` sums to the matched reports lying in some child.
 
     Returns
     -------

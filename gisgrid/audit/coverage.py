@@ -56,6 +56,7 @@ from shapely.geometry.base import BaseGeometry
 
 from gisgrid.crs import STORAGE_SRID, metric_crs_for, reproject
 from gisgrid.errors import InputError
+from gisgrid.io.order import sort_frame
 from gisgrid.ownership.history import owned_units, valid_mask
 
 LOGGER = logging.getLogger(__name__)
@@ -603,7 +604,7 @@ def _owner_problems(
     expiring["days_left"] = days_left[soon].astype(int)
     expiring["valid_from"] = expiring["valid_from"].dt.date
     expiring["valid_to"] = expiring["valid_to"].dt.date
-    expiring = expiring.sort_values(["days_left", "layer", "unit"])
+    expiring = sort_frame(expiring, ["days_left", "layer", "unit"], natural=["unit"])
 
     units_of = cur.drop_duplicates(["owner_key", "target_type", "target_id"])
     grouped = units_of.groupby("owner_key", sort=True)

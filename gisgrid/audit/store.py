@@ -183,7 +183,7 @@ def _audit_one(
                 **scope.params(),
             },
         )
-    return audit_coverage(
+    result = audit_coverage(
         boundary,
         cells,
         segments if len(segments) else None,
@@ -195,6 +195,41 @@ def _audit_one(
         today=today,
         **limits,
     )
+    for name in ("gaps", "overlaps", "slivers"):
+        setattr(result, name, name_places(conn, getattr(result, name)))
+    return result
+
+
+def name_places(conn: sa.Connection, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``frame`` with where each row lies, in words a planner can find: ``community`` (the community whose
+    polygon holds a point inside it), ``near_street`` and ``near_m`` (the nearest street and how far, metres)."""
+    out = frame.copy()
+    if not len(frame):
+        for col in ("community", "near_street", "near_m"):
+            out[col] = pd.Series(dtype=object if col != "near_m" else float)
+        return out
+    pts = frame.geometry.representative_point()
+    rows = conn.execute(
+        sa.text(
+            """
+            SELECT p.i,
+                   (SELECT j.name FROM jurisdiction j WHERE j.level = 'community' AND j.geom && p.g
+                      AND ST_Intersects(j.geom, p.g) ORDER BY j.code LIMIT 1) AS community,
+                   n.name AS near_street,
+                   ST_Distance(CAST(n.geom AS geography), CAST(p.g AS geography)) AS near_m
+            FROM (SELECT i, ST_SetSRID(ST_MakePoint(x, y), 4326) AS g
+                  FROM unnest(CAST(:i AS int[]), CAST(:x AS float8[]), CAST(:y AS float8[])) AS t(i, x, y)) p
+            LEFT JOIN LATERAL (SELECT s.name, s.geom FROM street s WHERE s.name <> ''
+                               ORDER BY s.geom <-> p.g LIMIT 1) n ON true
+            ORDER BY p.i
+            """
+        ),
+        {"i": list(range(len(pts))), "x": pts.x.tolist(), "y": pts.y.tolist()},
+    ).all()
+    out["community"] = [r.community for r in rows]
+    out["near_street"] = [r.near_street for r in rows]
+    out["near_m"] = [None if r.near_m is None else round(float(r.near_m), 1) for r in rows]
+    return out
 
 
 def _frontage(conn: sa.Connection, settings: Settings, row, epsg: int):

@@ -295,6 +295,11 @@ class Report(Base):
     #: What an Open311 client sent with the request (migration 0014).
     media_url: Mapped[str | None] = mapped_column(sa.Text)
     attributes: Mapped[dict | None] = mapped_column(JSONB)
+    # --- where it lies, set by the trigger report_bin (migration 0014_map_bins) ---
+    place_id: Mapped[int | None] = mapped_column(sa.Integer)  # the most specific jurisdiction holding the point
+    hex_epsg: Mapped[int | None] = mapped_column(sa.Integer)  # metric CRS of the 100 m hexagon below
+    hex_q: Mapped[int | None] = mapped_column(sa.Integer)
+    hex_r: Mapped[int | None] = mapped_column(sa.Integer)
     __table_args__ = (
         sa.CheckConstraint(_in(REPORT_STATUSES), name="status"),
         sa.CheckConstraint("escalation_level BETWEEN 0 AND 3", name="escalation_level"),
@@ -335,6 +340,15 @@ class Report(Base):
         ),
         sa.Index(
             "ix_report_frontage_unit_id", "frontage_unit_id", postgresql_where=sa.text("frontage_unit_id IS NOT NULL")
+        ),
+        sa.Index(
+            "ix_report_place",
+            "place_id",
+            "reported_at",
+            postgresql_include=["category_id", "status", "due_at", "hex_epsg", "hex_q", "hex_r"],
+        ),
+        sa.Index(
+            "ix_report_open_due", "due_at", postgresql_where=sa.text("status NOT IN ('closed', 'rejected', 'merged')")
         ),
     )
 

@@ -82,6 +82,8 @@ class EditCheck:
     outside_m2: float = 0.0
     area_m2: float = 0.0
     clipped: bool = False
+    #: the areas of the units the edit leaves (a split: one per piece), m²
+    parts_m2: list[float] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -98,6 +100,7 @@ class EditCheck:
         return {
             "ok": self.ok,
             "area_m2": round(self.area_m2, 2),
+            "parts_m2": [round(a, 2) for a in self.parts_m2],
             "clipped": self.clipped,
             "geometry": None if self.geometry is None else shapely.geometry.mapping(self.geometry),
             "problems": [p.to_json() for p in self.problems],
@@ -296,8 +299,10 @@ def check_edit(
     if not parts:
         result.problems.append(
             Problem(
-                "overlap",
-                "nothing is left of the drawing once the neighbouring units are clipped away",
+                "no_room",
+                "nothing is left of the drawing once the neighbouring units are clipped away: this part of the "
+                "town is already covered by cells; to make room, delete a cell or split one first, then draw "
+                "the new cell in the space freed",
                 poly.representative_point(),
             )
         )

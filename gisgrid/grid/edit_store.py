@@ -70,6 +70,7 @@ from gisgrid.grid.edit import (
     significant,
     split_polygon,
 )
+from gisgrid.io.order import sort_frame
 
 LOGGER = logging.getLogger(__name__)
 
@@ -196,6 +197,8 @@ def parse_edit(payload: dict, *, require_author: bool = True) -> PlanEdit:
             version_id = int(version_id)
         except (TypeError, ValueError):
             problems.append("restore needs the version_id to restore")
+        if not reason:  # a restore undoes someone's saved work: the history says why
+            problems.append("a restore needs a reason (why the earlier version comes back; kept in the history)")
     edit = PlanEdit(
         layer=layer,
         action=action,
@@ -274,6 +277,7 @@ def load_units(
         else "u.street_id IN (SELECT id FROM street WHERE jurisdiction_id = :tid)"
     )
     frame = _frame(conn, _units_sql(lay, where) + " ORDER BY 2", {"tid": town.id, "day": day or dt.date.today()})
+    frame = sort_frame(frame, "code", natural=["code"]).reset_index(drop=True)  # 第2段 before 第10段
     return frame.drop(columns=["town_id"])
 
 
@@ -593,7 +597,8 @@ def _plan(conn: sa.Connection, settings: Settings, edit: PlanEdit, *, lock: bool
             )
             for p, c in zip(pieces[1:], codes)
         ]
-        check = EditCheck(MultiPolygon(pieces), area_m2=float(area_m2(pieces, epsg).sum()))
+        areas = area_m2(pieces, epsg)
+        check = EditCheck(MultiPolygon(pieces), area_m2=float(areas.sum()), parts_m2=[float(a) for a in areas])
         return _Plan(check, changes, town_id)
     # merge
     communities = set(units["jurisdiction_id"].astype(int))
@@ -720,7 +725,8 @@ def _plan_segment_split(conn: sa.Connection, edit: PlanEdit, first, epsg: int, t
             },
         ),
     ]
-    check = EditCheck(MultiPolygon(pieces), area_m2=float(area_m2(pieces, epsg).sum()))
+    areas = area_m2(pieces, epsg)
+    check = EditCheck(MultiPolygon(pieces), area_m2=float(areas.sum()), parts_m2=[float(a) for a in areas])
     return _Plan(check, changes, town_id)
 
 

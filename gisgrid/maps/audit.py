@@ -59,15 +59,31 @@ def problem_columns(lang: str) -> dict[str, list[tuple[str, str]]]:
     """Shown columns of each problem table: (column, header in ``lang``)."""
     _ = translator(lang)
     area, owners, unit, layer = _("Area (m²)"), _("Owners"), _("Unit"), _("Layer")
+    community, near, shape = _("Community"), _("Near"), _("Shape")
     return {
-        "gaps": [("layer", layer), ("area_m2", area), ("thinness", _("Thinness")), ("sliver", _("Sliver"))],
-        "overlaps": [("layer", layer), ("units", _("Units")), ("owners", owners), ("area_m2", area)],
+        "gaps": [
+            ("community", community),
+            ("near", near),
+            ("layer", layer),
+            ("area_m2", area),
+            ("shape", shape),
+        ],
+        "overlaps": [
+            ("community", community),
+            ("near", near),
+            ("layer", layer),
+            ("units", _("Units")),
+            ("owners", owners),
+            ("area_m2", area),
+        ],
         "slivers": [
             ("kind", _("Kind")),
             ("unit", unit),
+            ("community", community),
+            ("near", near),
             ("owners", owners),
             ("area_m2", area),
-            ("thinness", _("Thinness")),
+            ("shape", shape),
         ],
         "vacant": [("layer", layer), ("unit", unit), ("area_m2", area)],
         "expiring": [
@@ -86,6 +102,40 @@ def problem_columns(lang: str) -> dict[str, list[tuple[str, str]]]:
             ("reason", _("Reason")),
         ],
     }
+
+
+def shape_words(thinness, lang: str) -> str:
+    """The Polsby–Popper compactness (4πA/P², 1 for a circle) in plain words."""
+    _ = translator(lang)
+    if thinness is None or (isinstance(thinness, float) and np.isnan(thinness)):
+        return ""
+    if thinness < 0.1:
+        return _("a thin strip")
+    if thinness < 0.3:
+        return _("elongated")
+    return _("compact")
+
+
+def near_words(street, metres, lang: str) -> str:
+    """``学院路 12 m`` (the nearest street and its distance), '' when unknown."""
+    if not street or metres is None or (isinstance(metres, float) and np.isnan(metres)):
+        return ""
+    return translator(lang)("%(street)s, %(m)s m away", street=street, m=f"{metres:,.0f}")
+
+
+def with_words(table: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """``shape`` and ``near`` columns in words, from ``thinness``, ``near_street`` and ``near_m``."""
+    out = table.copy()
+    _ = translator(lang)
+    kinds = {"cell": _("grid cell"), "segment": _("segment area")}
+    for col in ("layer", "kind"):
+        if col in out:
+            out[col] = [kinds.get(v, v) for v in out[col]]
+    if "thinness" in out:
+        out["shape"] = [shape_words(v, lang) for v in out["thinness"]]
+    if "near_street" in out:
+        out["near"] = [near_words(s, m, lang) for s, m in zip(out["near_street"], out.get("near_m", [None] * len(out)))]
+    return out
 
 
 def cell_text(value, lang: str) -> str:

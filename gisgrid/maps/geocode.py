@@ -138,7 +138,7 @@ def result_map(
             fill_opacity=0.85,
             fill_color=QUALITY_COLOURS.get(quality, "#888"),
             tooltip=folium.Tooltip(tip),
-            class_name=f"gg-geocoded gg-q-{quality}",
+            class_name=f"gg-geocoded gg-q-{quality} gg-row-{int(i)}",
         ).add_to(layer)
     layer.add_to(m)
     return m

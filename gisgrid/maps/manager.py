@@ -57,6 +57,36 @@ def hotspot_labels(lang: str) -> dict[str, str]:
     }
 
 
+def _p_text(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def hotspot_popup(row, labels: dict[str, str], _) -> str:
+    """What a hotspot hexagon's numbers mean, in the page's language (escaped HTML)."""
+    lines = [
+        f"<b>{escape(labels[row.hotspot])}</b>",
+        escape(
+            _(
+                "%(total)s reports in this hexagon and its %(k)s neighbours; the map's average would put "
+                "%(expected)s there (%(own)s in this hexagon).",
+                total=int(row.neighbourhood_count),
+                k=int(row.n_neighbours),
+                expected=f"{row.expected_count:.1f}",
+                own=int(row.count),
+            )
+        ),
+        escape(
+            _(
+                "Gi* z = %(z)s: the difference in standard deviations. Chance of a concentration this strong "
+                "in random reports, corrected for testing every hexagon (FDR): p = %(p)s.",
+                z=f"{row.gi_z:.2f}",
+                p=_p_text(row.p_fdr),
+            )
+        ),
+    ]
+    return "<br>".join(lines)
+
+
 # --------------------------------------------------------------------------- layers
 
 _POINT_POPUP = JsCode("""
@@ -151,10 +181,7 @@ def _hotspot_layer(hot: gpd.GeoDataFrame, _, labels: dict[str, str]) -> folium.G
     frame = gpd.GeoDataFrame(
         {
             "colour": sig["hotspot"].map(HOTSPOT_COLOURS).to_list(),
-            "popup_html": [
-                escape(f"{labels[c]} · Gi* z = {z:.2f} · p(FDR) = {p:.3f} · n = {int(n)}")
-                for c, z, p, n in zip(sig["hotspot"], sig["gi_z"], sig["p_fdr"], sig["count"])
-            ],
+            "popup_html": [hotspot_popup(row, labels, _) for row in sig.itertuples()],
         },
         geometry=rounded(sig.geometry),
         crs=STORAGE_SRID,

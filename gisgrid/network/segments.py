@@ -75,6 +75,7 @@ def build_segments(
     *,
     metric_epsg: int | None = None,
     max_length_m: float = 500.0,
+    min_length_m: float = 20.0,
     half_widths_m: dict | None = None,
     frontage_depth_m: float = DEFAULT_FRONTAGE_DEPTH_M,
     default_half_width_m: float = 6.0,
@@ -100,6 +101,11 @@ def build_segments(
     max_length_m : float, default 500.0
         Longest allowed segment, metres.  A longer run between intersections is
         cut into the fewest equal parts that are no longer.
+    min_length_m : float, default 20.0
+        A run shorter than this (between two crossings: a jog, a slip road
+        piece) joins the longest run of the same street that it touches end to
+        end, so no stub gets a chief of its own; a short street with no other
+        run stays as it is.  0 keeps every run.
     half_widths_m : dict, optional
         Half carriageway width per road class, metres.  Default
         :data:`gisgrid.config.DEFAULT_ROAD_WIDTHS_M`.
@@ -125,8 +131,12 @@ def build_segments(
         ``street_id`` (int), ``seq`` (int, 1-based order along the street, west
         → east for a street running mostly east–west, else north → south),
         ``name`` (segment name: the street name alone for a one-segment street;
-        Chinese names get 西段/中段/东段 or 北段/中段/南段 for 2–3 segments and
-        第N段 beyond; other names ``"<street> (N)"``), ``street_name``,
+        otherwise named after the streets crossing at the ends of its run
+        between crossings, ``学院路（学清路—成府路）`` / ``Mannerheimintie
+        (Kalevankatu–Simonkatu)``, ``第k段`` / ``part k`` added when a long run
+        is cut; where no crossing street is known, Chinese names get
+        西段/中段/东段 or 北段/中段/南段 for 2–3 segments and 第N段 beyond,
+        other names ``"<street> (N)"``), ``street_name``,
         ``road_class``, ``from_name`` / ``to_name`` (the streets crossing at the
         start / end of the centerline, ``"/"``-joined if several, ``None`` where
         the end is no intersection), ``length_m`` (metres in ``metric_epsg``),
@@ -144,6 +154,8 @@ def build_segments(
         A non-positive ``max_length_m`` or ``sample_spacing_m``, or a negative
         width or depth.
     """
+    if not (isinstance(min_length_m, (int, float)) and 0 <= min_length_m < math.inf):
+        raise ValueError(f"min_length_m must be non-negative metres, got {min_length_m!r}")
     _check_params(
         max_length_m=max_length_m,
         frontage_depth_m=frontage_depth_m,
@@ -167,9 +179,12 @@ def build_segments(
     ways = _ways(streets, metric_epsg)
     pieces, nodes = _node(ways)
     segs = _merge_pieces(pieces, nodes)
+    segs = _absorb_short(segs, min_length_m)
+    segs["run"] = np.arange(len(segs))
     segs = _split_long(segs, max_length_m)
     segs = _order_and_name(segs)
     segs = _end_names(segs, pieces, nodes)
+    segs = _name_by_crossings(segs)
 
     reach = np.array([half_width_m(rc, widths, default_half_width_m) for rc in segs["road_class"]]) + frontage_depth_m
     areas = _frontage_areas(segs["geometry"].to_numpy(), reach, sample_spacing_m, boundary=boundary_m)
@@ -388,6 +403,86 @@ def _merge_pieces(pieces: pd.DataFrame, nodes: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["street_id", "street_name", "road_class", "geometry"])
 
 
+def _absorb_short(segs: pd.DataFrame, min_length_m: float) -> pd.DataFrame:
+    """Join every run shorter than ``min_length_m`` to the longest run of the same street it meets end to end.
+
+    Shortest first, repeated until nothing changes: a loop, because each join
+    changes the lengths and ends the next choice depends on (a few hundred
+    stubs in a town, each looked up among its own street's runs).
+    """
+    if min_length_m <= 0 or len(segs) < 2:
+        return segs
+    geoms = segs["geometry"].to_numpy().copy()
+    street = segs["street_id"].to_numpy()
+    alive = np.ones(len(segs), dtype=bool)
+    changed = True
+    while changed:
+        changed = False
+        lengths = shapely.length(geoms)
+        for i in np.argsort(lengths, kind="stable"):
+            if lengths[i] >= min_length_m:
+                break
+            if not alive[i]:
+                continue
+            others = np.flatnonzero(alive & (street == street[i]))
+            others = others[others != i]
+            if not len(others):
+                continue
+            ends_i = shapely.get_coordinates(shapely.boundary(geoms[i]))
+            if len(ends_i) == 0:  # a closed ring
+                continue
+            starts = shapely.get_coordinates(shapely.get_point(geoms[others], 0))
+            stops = shapely.get_coordinates(shapely.get_point(geoms[others], -1))
+            near = np.zeros(len(others), dtype=bool)
+            for xy in ends_i:
+                near |= (np.hypot(*(starts - xy).T) <= _SNAP_M) | (np.hypot(*(stops - xy).T) <= _SNAP_M)
+            if not near.any():
+                continue
+            touching = others[near]
+            rest = alive.copy()
+            rest[i] = False
+            merged = None
+            for j in touching[np.argsort(-shapely.length(geoms[touching]), kind="stable")]:  # longest first
+                line = shapely.line_merge(shapely.multilinestrings([geoms[j], geoms[i]]))
+                if line.geom_type != "LineString":
+                    continue
+                rest[j] = False
+                crosses = shapely.crosses(line, geoms[rest]).any()  # joined through a crossing another run passes
+                rest[j] = True
+                if not crosses:
+                    merged = line
+                    break
+            if merged is None:
+                continue
+            geoms[j] = merged
+            alive[i] = False
+            lengths[j] = merged.length
+            changed = True
+    joined = int((~alive).sum())
+    if joined:
+        LOGGER.info(
+            "joined %d run(s) shorter than %g m to a neighbouring segment of their street", joined, min_length_m
+        )
+    return _rejoin(segs.assign(geometry=geoms)[alive].reset_index(drop=True))
+
+
+def _rejoin(segs: pd.DataFrame) -> pd.DataFrame:
+    """Join runs of one street and road class that now meet end to end with nothing else there
+    (a stub between them was absorbed), as :func:`_merge_pieces` does for the noded pieces."""
+    geoms = segs["geometry"].to_numpy()
+    ends = np.concatenate(
+        [shapely.get_coordinates(shapely.get_point(geoms, 0)), shapely.get_coordinates(shapely.get_point(geoms, -1))]
+    )
+    node_xy, inverse, degree = np.unique(ends, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
+    points = shapely.points(node_xy)
+    node_idx, _line_idx = shapely.STRtree(geoms).query(points, predicate="dwithin", distance=_SNAP_M)
+    lines_at = np.bincount(node_idx, minlength=len(points))
+    degree = np.where(lines_at == degree, degree, 0)  # a run passing through the node: never join there
+    pieces = segs.assign(start_node=inverse[: len(geoms)], end_node=inverse[len(geoms) :])
+    return _merge_pieces(pieces, pd.DataFrame({"geometry": points, "degree": degree}))
+
+
 def _split_long(segs: pd.DataFrame, max_length_m: float) -> pd.DataFrame:
     """Cut every run longer than ``max_length_m`` into the fewest equal parts that fit."""
     lengths = shapely.length(segs["geometry"].to_numpy())
@@ -483,6 +578,67 @@ def _end_names(segs: pd.DataFrame, pieces: pd.DataFrame, nodes: pd.DataFrame) ->
         out[column] = pd.Series(names, index=pd.RangeIndex(len(segs))).astype(object)
         out[column] = out[column].where(out[column].notna(), None)
     return out
+
+
+def _part(k: int, cjk: bool) -> str:
+    return f"第{k}段" if cjk else f" part {k}"
+
+
+def _first(names) -> str | None:
+    return names.split("/")[0] if isinstance(names, str) and names else None
+
+
+def _name_by_crossings(segs: pd.DataFrame) -> pd.DataFrame:
+    """Name the segments of multi-segment streets after the streets crossing at the ends of their run.
+
+    ``学院路（学清路—成府路）``; a run cut into parts adds ``第k段``; a run
+    with one crossing known reads ``学院路（学清路起）`` / ``学院路（至成府路）``
+    (Latin: ``Street (A–B)``, ``(from A)``, ``(to B)``, ``part k``).  Runs
+    with no crossing known keep the positional name of :func:`_order_and_name`.
+    Names stay unique within a street (``第N段`` / ``(N)`` by ``seq`` otherwise).
+    """
+    out = segs.copy()
+    ordered = out.sort_values(["run", "seq"])
+    first = ordered.groupby("run").head(1).set_index("run")["from_name"]
+    last = ordered.groupby("run").tail(1).set_index("run")["to_name"]
+    parts = out.groupby("run")["seq"].transform("size").to_numpy()
+    part = out.groupby("run")["seq"].rank(method="first").astype(int).to_numpy()
+    count = out.groupby("street_id")["seq"].transform("size").to_numpy()
+    names = out["name"].to_numpy().copy()
+    bases = np.full(len(out), None, dtype=object)
+    cjks = np.zeros(len(out), dtype=bool)
+    for k, (run, street) in enumerate(zip(out["run"], out["street_name"])):
+        if count[k] == 1 or not street:
+            continue
+        a, b = _first(first.get(run)), _first(last.get(run))
+        if a is None and b is None:
+            continue
+        cjk = cjks[k] = bool(_CJK.search(street))
+        if a and a == b:  # both ends on one crossing street (its two carriageways, a loop)
+            inner = f"{a}交叉口" if cjk else f"at {a}"
+        elif cjk:
+            inner = f"{a}—{b}" if a and b else (f"{a}起" if a else f"至{b}")
+        else:
+            inner = f"{a}–{b}" if a and b else (f"from {a}" if a else f"to {b}")
+        bases[k] = f"{street}（{inner}）" if cjk else f"{street} ({inner})"
+        names[k] = bases[k] + (_part(part[k], cjk) if parts[k] > 1 else "")
+    out["name"] = names
+    # the same crossings for two runs (two carriageways, a street leaving a crossing twice): number all
+    # segments of that name by seq; anything still repeated gets its seq too
+    named = bases != None  # noqa: E711
+    key = pd.DataFrame({"street": out["street_id"].to_numpy(), "base": bases, "run": out["run"].to_numpy()})[named]
+    runs = key.groupby(["street", "base"])["run"].transform("nunique").to_numpy()
+    again = np.zeros(len(out), dtype=bool)
+    again[np.flatnonzero(named)[runs > 1]] = True
+    seq = out["seq"].to_numpy()
+    names[again] = [b + _part(q, c) for b, q, c in zip(bases[again], seq[again], cjks[again])]
+    out["name"] = names
+    dup = out.duplicated(["street_id", "name"], keep=False).to_numpy()
+    if dup.any():
+        out.loc[dup, "name"] = [
+            n + _part(q, bool(_CJK.search(n))) for n, q in zip(out["name"].to_numpy()[dup], seq[dup])
+        ]
+    return out.drop(columns="run")
 
 
 def half_width_m(road_class: str, widths: dict, default: float = 6.0) -> float:

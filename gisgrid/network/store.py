@@ -87,6 +87,7 @@ def rebuild_segments(
             ways,
             metric_epsg=epsg,
             max_length_m=settings.segment_max_length_m,
+            min_length_m=settings.segment_min_length_m,
             half_widths_m=settings.road_half_widths_m,
             frontage_depth_m=settings.frontage_depth_m,
             boundary=boundary,

@@ -334,7 +334,12 @@ class Deployment:
                 if segment_ids is not None
                 else np.where(types == "segment", ids, np.nan)
             )
-            out["chain"] = self.owners.chains_on(seg, days, self.topology)["chain"].to_numpy(dtype=object)
+            chain = self.owners.chains_on(seg, days, self.topology)["chain"].to_numpy(dtype=object).copy()
+            # a row the category sends to a department answers to that department alone: its chain is the
+            # department, whether or not the point also lies on a segment (it was either one, issue 21)
+            dept = types == "department"
+            chain[dept] = name[dept]
+            out["chain"] = chain
         return out
 
     @staticmethod
@@ -649,7 +654,9 @@ def explain_point(
         "owner": owner[0] if owner else None,
         "owner_person_id": owner[1] if owner else None,
         "owner_department_id": owner[2] if owner else None,
-        "chain": deployment.chain_of(r["segment_id"], when),
+        "chain": (owner[0] if owner else None)
+        if r["target_type"] == "department"
+        else deployment.chain_of(r["segment_id"], when),
         "date": when.isoformat(),
     }
 

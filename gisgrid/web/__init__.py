@@ -69,6 +69,7 @@ def create_app(test_config: dict | None = None, *, ephemeral_key: bool = False) 
     auth.init_app(app)
     access.init_app(app)
     security.init_csrf(app)
+    _compress(app)
 
     from gisgrid.web import api, export, pages
 
@@ -112,3 +113,33 @@ def create_app(test_config: dict | None = None, *, ephemeral_key: bool = False) 
     app.register_blueprint(ogc.bp)
 
     return app
+
+
+def _compress(app: Flask) -> None:
+    """gzip (or brotli, when the browser asks for it) every text response above 500 bytes.
+
+    Pages carry their map data inline (a ``/map`` page is ~1 MB of HTML), so
+    compression is what keeps them quick on a slow intranet link.  Files sent
+    with ``send_file`` (exports, photos) pass through as they are.
+    """
+    from flask_compress import Compress
+
+    app.config.setdefault("COMPRESS_ALGORITHM", ["br", "gzip"])
+    app.config.setdefault("COMPRESS_LEVEL", 6)
+    app.config.setdefault("COMPRESS_BR_LEVEL", 4)
+    app.config.setdefault(
+        "COMPRESS_MIMETYPES",
+        [
+            "text/html",
+            "text/css",
+            "text/plain",
+            "text/xml",
+            "text/csv",
+            "application/json",
+            "application/geo+json",
+            "application/javascript",
+            "text/javascript",
+            "image/svg+xml",
+        ],
+    )
+    Compress(app)

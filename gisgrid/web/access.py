@@ -157,8 +157,18 @@ _BEFORE_PASSWORD_CHANGE = {"static", "auth.login", "auth.logout", "auth.password
 
 
 def current_scope(day: dt.date | None = None) -> Scope:
-    """What the signed-in user sees on ``day`` (default today): pass it to the stores."""
-    return Scope(current_user.id, day or dt.date.today())
+    """What the signed-in user sees on ``day`` (default today): pass it to the stores.
+
+    A user who sees everything (an area role with no jurisdiction, checked on
+    this request's grants) gets the unlimited scope: the stores then add no
+    visibility predicate at all, rather than one whose first term is always
+    true but which the planner still evaluates per row (issue 15: +26 % on
+    ``/map`` at 100k reports).
+    """
+    day = day or dt.date.today()
+    if current_user.active and current_user.sees_everything:
+        return Scope.everything(day)
+    return Scope(current_user.id, day)
 
 
 def rule_for(endpoint: str | None):

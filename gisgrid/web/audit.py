@@ -20,7 +20,7 @@ from gisgrid.audit.store import audit_geojson_bytes, audit_store, audit_xlsx_byt
 from gisgrid.db import layers
 from gisgrid.errors import InputError, NotFound
 from gisgrid.maps import map_parts
-from gisgrid.maps.audit import STYLES, audit_map, cell_text, problem_columns, problem_titles
+from gisgrid.maps.audit import STYLES, audit_map, cell_text, problem_columns, problem_titles, with_words
 from gisgrid.web.access import current_scope
 from gisgrid.web.db import get_conn
 from gisgrid.web.i18n import map_language
@@ -50,12 +50,18 @@ def _tables(result, lang: str) -> list[dict]:
     tables = result.to_tables()
     out = []
     for name in ("gaps", "overlaps", "slivers", "vacant", "expiring", "over_limit", "reports"):
-        table = tables[name]
+        table = with_words(tables[name], lang)
         cols = [(c, h) for c, h in columns[name] if c in table.columns]
         rows = [
             [cell_text(v, lang) for v in row]
             for row in table[[c for c, _h in cols]].head(MAX_ROWS).itertuples(index=False)
         ]
+        # where to look: a link that zooms the map to the row (a point inside it)
+        zoom = (
+            [(float(x), float(y)) for x, y in table[["lon", "lat"]].head(MAX_ROWS).itertuples(index=False)]
+            if {"lon", "lat"} <= set(table.columns)
+            else []
+        )
         total = None
         if "area_m2" in table.columns and len(table):
             total = cell_text(float(table["area_m2"].sum()), lang)
@@ -65,6 +71,7 @@ def _tables(result, lang: str) -> list[dict]:
                 "title": titles[name],
                 "headers": [h for _c, h in cols],
                 "rows": rows,
+                "zoom": zoom,
                 "count": len(table),
                 "hidden": max(0, len(table) - MAX_ROWS),
                 "total_m2": total,

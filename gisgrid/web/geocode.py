@@ -292,6 +292,8 @@ def show_job(job: str):
             "confidence": frame.at[i, names["confidence"]],
             "note": frame.at[i, names["geocode_note"]],
             "route_note": frame.at[i, names["route_note"]],
+            "lon": _number(frame.at[i, names["lon"]]),
+            "lat": _number(frame.at[i, names["lat"]]),
         }
         for i in frame.index[review][:MAX_SHOWN_ROWS]
     ]
@@ -309,6 +311,11 @@ def show_job(job: str):
         **_summary(frame, names),
         **map_parts(m),
     )
+
+
+def _number(value) -> float | None:
+    number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+    return None if pd.isna(number) else float(number)
 
 
 def _summary(frame: pd.DataFrame, names: dict[str, str]) -> dict:

@@ -180,7 +180,7 @@ def test_restore_brings_back_an_earlier_version(conn, settings):
         conn,
         settings,
         {
-            **_edit(cell, action="restore", version_id=original["version_id"]),
+            **_edit(cell, action="restore", version_id=original["version_id"], reason="画错了，恢复"),
             "revisions": {str(cell.unit_id): out["units"][0]["revision"]},
         },
     )
@@ -284,13 +284,15 @@ def test_delete_then_restore_brings_the_cell_back_with_its_code(conn, settings):
     assert history[0]["action"] == "delete" and history[0]["geometry"] is None
     with pytest.raises(Exception, match="removal"):
         save_plan_edit(
-            conn, settings, {**_edit(cell, action="restore", version_id=history[0]["version_id"]), "revisions": {}}
+            conn,
+            settings,
+            {**_edit(cell, action="restore", version_id=history[0]["version_id"], reason="恢复"), "revisions": {}},
         )
     out = save_plan_edit(
         conn,
         settings,
         {
-            **_edit(cell, action="restore", version_id=history[1]["version_id"]),
+            **_edit(cell, action="restore", version_id=history[1]["version_id"], reason="误删"),
             "revisions": {str(cell.unit_id): history[0]["revision"]},
         },
     )
@@ -683,3 +685,42 @@ def test_check_writes_nothing(conn, settings):
     assert out["changes"] == [{"kind": "remove", "unit_id": int(cell.unit_id)}]
     assert cell.unit_id in _units(conn).index
     assert conn.execute(sa.text("SELECT count(*) FROM plan_version")).scalar() == 0
+
+
+# --- issue 21: the planner's rough edges -----------------------------------------------------------
+def test_a_restore_needs_a_reason_kept_in_the_history(conn, settings):
+    cell = _cell(conn)
+    minx, miny, maxx, maxy = cell.geometry.bounds
+    half = shapely.intersection(cell.geometry, shapely.box(minx, miny, maxx, (miny + maxy) / 2))
+    out = save_plan_edit(conn, settings, _edit(cell, action="reshape", geometry=mapping(half)))
+    original = [v for v in unit_history(conn, settings, "cell", int(cell.unit_id)) if v["action"] == "original"][0]
+    revs = {"revisions": {str(cell.unit_id): out["units"][0]["revision"]}}
+    with pytest.raises(InputError, match="reason"):
+        save_plan_edit(conn, settings, {**_edit(cell, action="restore", version_id=original["version_id"]), **revs})
+    save_plan_edit(
+        conn, settings, {**_edit(cell, action="restore", version_id=original["version_id"], reason="核对"), **revs}
+    )
+    assert unit_history(conn, settings, "cell", int(cell.unit_id))[0]["reason"] == "核对"
+
+
+def test_drawing_where_cells_already_tile_the_town_says_to_delete_or_split_first(conn, settings):
+    cell = _cell(conn)
+    inner = shapely.buffer(cell.geometry.centroid, 0.0001)  # inside a cell of a fully tiled town
+    edit = {"layer": "cell", "action": "create", "town": TOWN, "unit_ids": [], "revisions": {}, "saved_by": "甲"}
+    out = check_plan_edit(conn, settings, {**edit, "overlap": "clip", "geometry": mapping(inner)})
+    assert [p["code"] for p in out["problems"]] == ["no_room"]
+    assert "delete a cell or split one first" in out["problems"][0]["message"]
+    refused = check_plan_edit(conn, settings, {**edit, "overlap": "refuse", "geometry": mapping(inner)})
+    assert {p["code"] for p in refused["problems"]} == {"overlap", "no_room"}
+
+
+def test_check_of_a_split_gives_the_areas_of_the_new_cells(conn, settings):
+    cell = _cell(conn)
+    minx, miny, maxx, maxy = cell.geometry.bounds
+    x = minx + (maxx - minx) * 0.3
+    line = mapping(LineString([(x, miny - 1e-4), (x, maxy + 1e-4)]))
+    out = check_plan_edit(conn, settings, _edit(cell, action="split", line=line))
+    parts = out["parts_m2"]
+    assert len(parts) == 2 and parts[0] != pytest.approx(parts[1], rel=0.05)
+    assert sum(parts) == pytest.approx(out["area_m2"], abs=0.05)
+    assert out["area_m2"] == pytest.approx(_m2(conn, cell.geometry), abs=0.05)

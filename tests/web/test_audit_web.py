@@ -81,6 +81,10 @@ def audit_app(grid_db, settings):  # noqa: F811
     return app
 
 
+def grid_engine(app):
+    return app.extensions["gisgrid.engine"]
+
+
 def test_audit_page_shows_the_planted_gap_offline(audit_app, planted, live_server, page):
     _, area = planted
     base = live_server(audit_app)
@@ -91,6 +95,34 @@ def test_audit_page_shows_the_planted_gap_offline(audit_app, planted, live_serve
     rows = page.locator("#gg-table-gaps tbody tr")
     assert rows.count() == 1
     assert f"{area:,.1f}" in rows.first.inner_text()
+    # issue 21: where the gap is, in words, and a link that zooms to it; no jargon
+    headers = page.inner_text("#gg-table-gaps thead")
+    assert "社区" in headers and "附近道路" in headers and "形状" in headers
+    assert "细长度" not in page.content() and "Thinness" not in page.content()
+    row_text = rows.first.inner_text()
+    assert "米" in row_text and "相距" in row_text  # the nearest street and how far
+    with grid_engine(audit_app).connect() as conn:
+        community = (
+            conn.execute(
+                sa.text(
+                    "SELECT j.name FROM jurisdiction j JOIN jurisdiction t ON j.parent_id = t.id "
+                    "WHERE t.code = :c AND j.level = 'community' ORDER BY j.code"
+                ),
+                {"c": TOWN_CODE},
+            )
+            .scalars()
+            .all()
+        )
+    assert any(name in row_text for name in community)
+    zoom = "() => window[Object.keys(window).find(k => k.startsWith('map_'))].getZoom()"
+    before = page.evaluate(zoom)
+    rows.first.locator("a.gg-zoom").click()
+    page.wait_for_selector("path.gg-zoom-mark")
+    after = page.evaluate(zoom)
+    assert after == 19 and after > before
+    page.screenshot(path=str(ARTIFACTS / "audit-zoomed.png"))
+    page.goto(f"{base}/audit?jurisdiction={TOWN_CODE}&lang=zh_CN", wait_until="networkidle")
+    page.wait_for_selector("path.gg-gap")
     assert page.locator(".leaflet-control-layers").count() == 1
     assert page.locator(".gg-legend").count() == 1
     ARTIFACTS.mkdir(exist_ok=True)

@@ -130,8 +130,28 @@ def test_clerk_places_a_review_row_on_the_map(geo_app, page, live_server):
     assert page.locator("#gg-review-5 .gg-q").inner_text() == "人工"
     assert row.locator('td[data-col="owner_name"]').inner_text() == body["owner_name"]
     page.wait_for_selector("path.gg-q-manual")
+    assert page.locator("path.gg-row-5").count() == 1
+    # placed again elsewhere: the earlier marker goes, one marker per row (issue 21)
+    page.locator("#gg-review-5").click()
+    box = page.locator("#gg-map-box").bounding_box()
+    with page.expect_response(lambda r: r.url.endswith("/place")) as again:
+        page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.6)
+    assert again.value.status == 200
+    body = again.value.json()
+    page.wait_for_function("() => document.querySelectorAll('path.gg-row-5').length === 1")
+    page.wait_for_timeout(200)
+    assert page.locator("path.gg-row-5").count() == 1
+    # picking a row that has a (doubtful) point zooms the map to it and rings it
+    located = page.locator("#gg-review li[data-lat]:not(.gg-placed)")
+    assert located.count() >= 1
+    zoom = "() => window[Object.keys(window).find(k => k.startsWith('map_'))].getZoom()"
+    page.evaluate("() => window[Object.keys(window).find(k => k.startsWith('map_'))].setZoom(12)")
+    located.first.click()
+    page.wait_for_selector("path.gg-picked")
+    assert page.evaluate(zoom) >= 18
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "geocode.png"))
+    located.first.click()  # picked again: unpicked
     assert not page.js_errors and not page.bad_responses and not page.dialogs
     assert all(u.startswith(base) or not u.startswith("http") for u in page.requests)
     # the placed row is stored: the download says manual with its owner
@@ -235,6 +255,8 @@ def test_upload_routes_by_category_and_date_columns_as_the_cli_does(geo_app, db_
     routed = _download(client, job)
     # R3's category 0102 (道路不洁) goes to the sanitation department, whatever the location
     assert plain.loc[2, "target_type"] != "department" and routed.loc[2, "target_type"] == "department"
+    # its chain is the department (not the chain of the segment the point happens to lie on, nor empty)
+    assert plain.loc[2, "chain"] and routed.loc[2, "chain"] == routed.loc[2, "owner_name"] != plain.loc[2, "chain"]
     assert plain.loc[1, "owner_name"] and not routed.loc[1, "owner_name"]
     src = tmp_path / "hotline.csv"
     src.write_bytes(data)
@@ -343,7 +365,7 @@ def test_a_located_row_without_an_owner_needs_review_on_the_page_and_in_the_cli(
     page = html.unescape(client.get(f"/geocode/{job}").get_data(as_text=True))
     assert '<span id="gg-review-total">2</span>' in page
     for row in (0, 1):
-        entry = re.search(rf'id="gg-review-{row}">(.*?)</li>', page, re.S).group(1)
+        entry = re.search(rf'id="gg-review-{row}"[^>]*>(.*?)</li>', page, re.S).group(1)
         assert out.loc[row, "route_note"] in entry
     assert "date '昨天' cannot be read" in page and "unknown category '9999'" in page
     src = tmp_path / "no_owner.csv"

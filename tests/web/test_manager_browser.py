@@ -31,7 +31,7 @@ def test_manager_map_in_chromium(manager_app, live_server, page):
     assert total > 0
     assert page.locator("path.gg-segment").count() > 10
     assert page.locator(".marker-cluster, path.gg-report").count() > 0
-    assert page.locator("#gg-method").inner_text().startswith("把问题报告")
+    assert page.locator("#gg-method").inner_text().startswith("研究区域")
 
     # toggle the hotspots layer off and on in the layer control
     control = page.locator(".leaflet-control-layers-overlays label", has_text="Gi*")

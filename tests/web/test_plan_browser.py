@@ -139,6 +139,17 @@ def test_draw_refuse_save_view_restore(plan_app, plan_db, live_server, page):  #
     page.wait_for_selector("path.gg-plan-version")
     page.screenshot(path=str(ARTIFACTS / "plan-view-version.png"))
     page.check("input[name=gg-overlap][value=refuse]")
+    # a restore asks first (the page fixture dismisses real dialogs): dismissed, nothing is saved
+    original.locator("button.gg-restore").click()
+    page.wait_for_selector("#gg-plan-msg.gg-info")
+    assert page.dialogs and "r1" in page.dialogs[-1] and "原因" in page.dialogs[-1]
+    assert page.locator("path.gg-plan-unit").count() == n - 1
+    # an empty reason is not enough; then a reason (answered in place of the dialog)
+    page.evaluate("() => { window.prompt = () => '   '; }")
+    original.locator("button.gg-restore").click()
+    page.wait_for_selector("#gg-plan-msg.gg-bad")
+    assert page.locator("path.gg-plan-unit").count() == n - 1
+    page.evaluate("() => { window.prompt = () => '误删，恢复原网格'; }")
     original.locator("button.gg-restore").click()
     page.wait_for_function(f"() => document.querySelectorAll('path.gg-plan-unit').length === {n}")
     page.wait_for_selector("#gg-plan-msg.gg-ok")
@@ -152,6 +163,13 @@ def test_draw_refuse_save_view_restore(plan_app, plan_db, live_server, page):  #
             sa.text("SELECT code, revision, ST_AsBinary(geom) AS g FROM grid_cell WHERE id = :i"), {"i": cell_id}
         ).one()
     assert back.code == code and back.revision == 3
+    with eng.connect() as conn:
+        why = conn.execute(
+            sa.text("SELECT reason FROM plan_version WHERE layer = 'cell' AND unit_id = :i AND action = 'restore'"),
+            {"i": cell_id},
+        ).scalar()
+    assert why == "误删，恢复原网格"
+    assert "误删，恢复原网格" in page.inner_text("#gg-plan-history")
     assert shape(shapely.geometry.mapping(shapely.from_wkb(bytes(back.g)))).equals(cell)
     assert page.js_errors == []
 
@@ -166,4 +184,50 @@ def test_segment_layer_in_english(plan_app, plan_db, live_server, page):  # noqa
     page.locator("path.gg-plan-unit").first.click()
     page.wait_for_selector("#gg-plan-history li")
     assert "试验路" in page.inner_text("#gg-plan-selected")
+    assert page.js_errors == []
+
+
+def test_switching_tools_clears_the_selection_and_a_split_check_gives_the_new_areas(
+    plan_app,
+    plan_db,  # noqa: F811
+    live_server,
+    page,
+):
+    """Issue 21: a merge once went out with a cell picked for an earlier tool, off screen."""
+    eng, _ = plan_db
+    with eng.connect() as conn:
+        cells = [
+            (r.code, shapely.from_wkb(bytes(r.g)))
+            for r in conn.execute(
+                sa.text("SELECT code, ST_AsBinary(geom) AS g FROM grid_cell WHERE code LIKE :p ORDER BY code LIMIT 3"),
+                {"p": f"{TOWN}001%"},
+            )
+        ]
+        n = conn.execute(sa.text("SELECT count(*) FROM grid_cell")).scalar()
+    base = live_server(plan_app)
+    page.goto(f"{base}/plan?town={TOWN}")
+    page.wait_for_function(f"() => document.querySelectorAll('path.gg-plan-unit').length === {n}")
+    (code_a, a), (code_b, b) = cells[0], cells[1]
+    pa, pb = a.representative_point(), b.representative_point()
+    _click(page, pa.x, pa.y)
+    assert code_a in page.inner_text("#gg-plan-selected")
+    page.click("button[data-tool=merge]")
+    assert page.inner_text("#gg-plan-selected").strip() == ""  # the merge starts from nothing
+    _click(page, pb.x, pb.y)
+    assert code_b in page.inner_text("#gg-plan-selected") and code_a not in page.inner_text("#gg-plan-selected")
+    page.click("button[data-tool=cancel]")
+    assert page.inner_text("#gg-plan-selected").strip() == ""
+    # one cell picked, then Split: the cell stays picked; the check gives each new cell's area
+    _click(page, pa.x, pa.y)
+    page.click("button[data-tool=split]")
+    assert code_a in page.inner_text("#gg-plan-selected")
+    minx, miny, maxx, maxy = a.bounds
+    x = minx + (maxx - minx) * 0.35
+    _click(page, x, maxy + (maxy - miny) * 0.1)
+    _click(page, x, miny - (maxy - miny) * 0.1)
+    _click(page, x, miny - (maxy - miny) * 0.1)
+    page.wait_for_selector("#gg-plan-msg.gg-ok")
+    text = page.inner_text("#gg-plan-msg")
+    assert "拆分后面积" in text and " + " in text and "2 个网格" in text
+    page.screenshot(path=str(ARTIFACTS / "plan-split-check.png"))
     assert page.js_errors == []

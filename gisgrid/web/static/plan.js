@@ -167,6 +167,10 @@
     if (draftLayer) { map.removeLayer(draftLayer); draftLayer = null; }
     clearProblems();
     tool = name === 'cancel' ? null : name;
+    // A new tool starts from a clean selection: a merge must never carry a cell picked for an earlier
+    // tool (perhaps off screen).  Reshape, split and delete keep one unit picked just before them.
+    if (!tool || tool === 'merge' || tool === 'draw' || selected.length !== 1) selected = [];
+    if (!tool) { historyLayer.clearLayers(); }
     document.querySelectorAll('.gg-tools button[data-tool]').forEach(function (b) {
       b.classList.toggle('gg-active', b.dataset.tool === tool);
     });
@@ -290,7 +294,12 @@
     post(cfg.urls.check, edit).then(function (res) {
       if (res.status !== 200) { message('bad', res.body.detail || res.body.error); return; }
       showCheck(res.body);
-      if (res.body.ok) message('ok', T.checkOk + '\n' + fmt(T.area, {a: num(res.body.area_m2)}));
+      if (res.body.ok) {
+        var parts = res.body.parts_m2 || [];
+        message('ok', T.checkOk + '\n' + (parts.length > 1
+          ? fmt(T.splitArea, {parts: parts.map(num).join(' + '), a: num(res.body.area_m2), n: parts.length})
+          : fmt(T.area, {a: num(res.body.area_m2)})));
+      }
       else message('bad', T.refused + ' ' + res.body.problems.map(problemText).join('\n'));
     }).catch(function (err) { message('bad', String(err)); });
   }
@@ -380,10 +389,15 @@
               restore.type = 'button'; restore.className = 'gg-restore'; restore.textContent = T.restore;
               restore.addEventListener('click', function () {
                 var revs = {}; revs[unitId] = current;
+                // a restore replaces the saved shape: confirm, and say why (kept in the version history)
+                var reason = window.prompt(fmt(T.restoreAsk, {rev: 'r' + v.revision}), $('gg-plan-reason').value.trim());
+                if (reason === null) { message('info', T.restoreCancelled); return; }
+                reason = reason.trim();
+                if (!reason) { message('bad', T.restoreReason); return; }
                 tool = null;
                 save({layer: cfg.layer, town: cfg.town, action: 'restore', unit_ids: [unitId], revisions: revs,
                       version_id: v.version_id, overlap: overlapMode(), saved_by: who.value.trim(),
-                      reason: $('gg-plan-reason').value.trim()});
+                      reason: reason});
               });
               li.appendChild(restore);
             }
