@@ -93,7 +93,44 @@ def line(name: str, ms: np.ndarray, target: str) -> str:
     )
 
 
-def run_locust(url: str, point, *, users: int, minutes: float, port: int = 5055) -> int:
+def _cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of a process and its children, live and ended (Linux /proc), else None."""
+    import os
+
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as f:
+            children = [int(p) for p in f.read().split()]
+        total = 0
+        for p in (pid, *children):
+            try:
+                with open(f"/proc/{p}/stat", encoding="ascii") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:  # a child that ended meanwhile: counted in its parent's cutime
+                continue
+            # utime, stime (fields 14, 15 of stat), and for the parent cutime, cstime (ended children)
+            total += int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if p == pid else 0)
+        return total / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return None
+
+
+def _postmaster_pid(url: str) -> int | None:
+    """The PostgreSQL server's pid when it is the managed cluster on this machine (its backends' CPU counts)."""
+    try:
+        from gisgrid.config import load_settings  # noqa: PLC0415
+        from gisgrid.db.cluster import Cluster  # noqa: PLC0415
+
+        pidfile = Cluster(load_settings()).datadir / "postmaster.pid"
+        return int(pidfile.read_text().split()[0]) if "127.0.0.1" in url else None
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def run_locust(
+    url: str, point, *, users: int, minutes: float, port: int = 5055, processes: int = 2, threads: int = 8
+) -> int:
     """``gisgrid serve`` on 127.0.0.1 over the bench database, locust headless against it; prints the figures."""
     import csv
     import os
@@ -112,7 +149,18 @@ def run_locust(url: str, point, *, users: int, minutes: float, port: int = 5055)
         "GISGRID_BENCH_CENTRE": f"{point[0]},{point[1]}",
     }
     server = subprocess.Popen(
-        [str(root / ".venv/bin/gisgrid"), "serve", "--host", "127.0.0.1", "--port", str(port), "--threads", "16"],
+        [
+            str(root / ".venv/bin/gisgrid"),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--threads",
+            str(threads),
+            "--processes",
+            str(processes),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -124,6 +172,9 @@ def run_locust(url: str, point, *, users: int, minutes: float, port: int = 5055)
                 break
             except OSError:
                 time.sleep(0.5)
+        cpu0 = _cpu_seconds(server.pid)  # start-up (app, routing snapshot) not counted
+        postmaster = _postmaster_pid(url)
+        db0 = _cpu_seconds(postmaster)
         with tempfile.TemporaryDirectory() as tmp:
             prefix = str(Path(tmp) / "run")
             subprocess.run(
@@ -134,6 +185,10 @@ def run_locust(url: str, point, *, users: int, minutes: float, port: int = 5055)
             )  # fmt: skip
             with open(prefix + "_stats.csv", newline="", encoding="utf-8") as f:
                 rows = list(csv.DictReader(f))
+        cpu = _cpu_seconds(server.pid)
+        cpu = cpu - cpu0 if cpu is not None and cpu0 is not None else None
+        db = _cpu_seconds(postmaster)
+        db = db - db0 if db is not None and db0 is not None else None
     finally:
         server.terminate()
         server.wait(30)
@@ -145,6 +200,13 @@ def run_locust(url: str, point, *, users: int, minutes: float, port: int = 5055)
         )
     total = next(r for r in rows if r["Name"] == "Aggregated")
     print(f"aggregated p95 {total['95%']} ms (target < 150 ms), failures {total['Failure Count']} (target 0)")
+    n = int(total["Request Count"])
+    if cpu is not None and n:
+        print(
+            f"server CPU (all processes, Python side; PostgreSQL not included): {cpu:.1f} s for {n} requests, "
+            f"{cpu / n * 1000:.1f} ms per request; load average at the end {os.getloadavg()[0]:.1f} "
+            f"on {os.cpu_count()} cores"
+        )
     return 0
 
 
@@ -156,6 +218,9 @@ def main(argv=None) -> int:
     parser.add_argument("--locust", action="store_true", help="serve the bench database and run locust headless")
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--minutes", type=float, default=2.0)
+    parser.add_argument("--port", type=int, default=5055, help="where --locust serves (127.0.0.1)")
+    parser.add_argument("--processes", type=int, default=2, help="server processes for --locust (one per core)")
+    parser.add_argument("--threads", type=int, default=8, help="request threads per server process")
     args = parser.parse_args(argv)
 
     from gisgrid.accounts.scope import Scope
@@ -217,7 +282,15 @@ def main(argv=None) -> int:
             store.create_case(conn, clerk.actor("bench"), deployment, settings, data)
 
     if args.locust:
-        return run_locust(url, point, users=args.users, minutes=args.minutes)
+        return run_locust(
+            url,
+            point,
+            users=args.users,
+            minutes=args.minutes,
+            port=args.port,
+            processes=args.processes,
+            threads=args.threads,
+        )
     for fn in (listing(chief, "mine"), listing(dispatcher, "queue"), intake):
         fn()  # warm
     print(line("chief list", timed(listing(chief, "mine"), args.repeat), "p95 < 50 ms"))

@@ -10,7 +10,15 @@ class GisgridError(Exception):
     default_msg = "internal error"
 
     def __init__(self, msg: str | None = None):
-        super().__init__(msg or self.default_msg)
+        self.text = msg or self.default_msg
+        super().__init__(self.text)
+
+    def translated(self, gettext) -> str:
+        """The message in the language of ``gettext`` (a :class:`gisgrid.text.Text` is translated, plain
+        text is shown as written)."""
+        from gisgrid.text import translate  # noqa: PLC0415
+
+        return translate(getattr(self, "text", None) or (self.args[0] if self.args else self.default_msg), gettext)
 
 
 class ConfigError(GisgridError):
@@ -44,6 +52,18 @@ class InputError(GisgridError, ValueError):
         if column:
             where.append(f"column {column!r}")
         super().__init__(f"{', '.join(where)}: {self.reason}" if where else self.reason)
+        self.text = self.reason
+
+    def translated(self, gettext) -> str:
+        from gisgrid.text import translate  # noqa: PLC0415
+
+        where = []
+        if self.row is not None:
+            where.append(gettext("row %(n)s") % {"n": self.row})
+        if self.column:
+            where.append(gettext("column %(name)s") % {"name": repr(self.column)})
+        reason = translate(self.reason, gettext)
+        return f"{', '.join(where)}: {reason}" if where else reason
 
 
 class CRSError(InputError):

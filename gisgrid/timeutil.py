@@ -111,3 +111,53 @@ def localize(ts: dt.datetime | pd.Timestamp, tz: str) -> dt.datetime:
     if isinstance(ts, pd.Timestamp):
         ts = ts.to_pydatetime()
     return ts if ts.tzinfo is not None else ts.replace(tzinfo=zone(tz))
+
+
+def local_text(value: Any, tz: str, *, seconds: bool = False) -> str:
+    """An instant as the text people read: local time in ``tz``, ``YYYY-MM-DD HH:MM`` (``:SS`` with
+    ``seconds``), the one format of every page, list, inbox and export; ``""`` for a missing value.
+
+    ``value`` is an aware datetime or Timestamp (any offset, e.g. UTC from the database), a naive one
+    (taken as UTC: timestamps the database or a log stored without a zone), an ISO 8601 string, or
+    None/NaT/NaN.  Text that is not a time is returned as is.
+
+    Examples
+    --------
+    >>> local_text(dt.datetime(2026, 3, 1, 20, 30, tzinfo=dt.timezone.utc), "Asia/Shanghai")
+    '2026-03-02 04:30'
+    >>> local_text(None, "Asia/Shanghai")
+    ''
+    """
+    fmt = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        if not value.strip():
+            return ""
+        try:
+            value = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            return value
+    if isinstance(value, pd.Timestamp):
+        if pd.isna(value):
+            return ""
+        value = value.to_pydatetime()
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(zone(tz)).strftime(fmt)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    try:
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def local_texts(values: Any, tz: str, *, seconds: bool = False) -> pd.Series:
+    """:func:`local_text` of a whole column (exports): ``""`` where missing."""
+    s = pd.to_datetime(pd.Series(values, copy=False), utc=True, errors="coerce")
+    out = s.dt.tz_convert(zone(tz)).dt.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    return out.fillna("")

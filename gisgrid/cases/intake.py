@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from gisgrid.errors import InputError
+from gisgrid.text import N_
 
 #: Where a case came from (``report.source``); ``inspection`` (督查) and ``unannounced`` (暗访) are the findings
 #: of inspection rounds (:mod:`gisgrid.supervision.inspections`).
@@ -72,10 +73,10 @@ def _text(value: Any, limit: int, label: str, problems: list[str]) -> str | None
         return None
     text = str(value).strip()
     if "\x00" in text:
-        problems.append(f"{label} contains a NUL character")
+        problems.append(N_("%(label)s contains a NUL character", label=label))
         return None
     if len(text) > limit:
-        problems.append(f"{label} has {len(text)} characters; at most {limit}")
+        problems.append(N_("%(label)s has %(n)s characters; at most %(limit)s", label=label, n=len(text), limit=limit))
         return None
     return text or None
 
@@ -84,15 +85,15 @@ def _number(value: Any, label: str, problems: list[str]) -> float | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool):
-        problems.append(f"{label} must be a number, not {value!r}")
+        problems.append(N_("%(label)s must be a number, not %(value)s", label=label, value=repr(value)))
         return None
     try:
         out = float(value)
     except (TypeError, ValueError):
-        problems.append(f"{label} must be a number, not {str(value)[:40]!r}")
+        problems.append(N_("%(label)s must be a number, not %(value)s", label=label, value=repr(str(value)[:40])))
         return None
     if not math.isfinite(out):
-        problems.append(f"{label} must be a finite number")
+        problems.append(N_("%(label)s must be a finite number", label=label))
         return None
     return out
 
@@ -104,13 +105,19 @@ def parse_time(value: Any, label: str, problems: list[str], *, now: dt.datetime)
     try:
         ts = pd.Timestamp(value)
     except (TypeError, ValueError):
-        problems.append(f"{label} must be a date and time like 2026-05-01T09:30, not {str(value)[:40]!r}")
+        problems.append(
+            N_(
+                "%(label)s must be a date and time like 2026-05-01T09:30, not %(value)s",
+                label=label,
+                value=repr(str(value)[:40]),
+            )
+        )
         return None
     if pd.isna(ts):
         return None
     out = ts.to_pydatetime()
     if out.tzinfo is not None and out > now + FUTURE_SLACK:
-        problems.append(f"{label} {out.isoformat()} is in the future")
+        problems.append(N_("%(label)s %(when)s is in the future", label=label, when=out.isoformat()))
         return None
     return out
 
@@ -130,26 +137,30 @@ def parse_case_input(raw: Mapping[str, Any], *, source: str = "web", now: dt.dat
     """
     now = now or dt.datetime.now(dt.timezone.utc)
     if not isinstance(raw, Mapping):
-        raise InputError("send an object with lon, lat, crs, category, description")
+        raise InputError(N_("send an object with lon, lat, crs, category, description"))
     if source not in CHANNELS:
-        raise InputError(f"source must be one of {', '.join(CHANNELS)}, not {source!r}")
+        raise InputError(
+            N_("source must be one of %(choices)s, not %(value)s", choices=", ".join(CHANNELS), value=repr(source))
+        )
     problems: list[str] = []
     lon = _number(raw.get("lon"), "lon", problems)
     lat = _number(raw.get("lat"), "lat", problems)
     if (lon is None or lat is None) and not any(p.startswith(("lon", "lat")) for p in problems):
-        problems.append("a location is needed: lon and lat (click the map, use the phone's GPS, or find an address)")
+        problems.append(
+            N_("a location is needed: lon and lat (click the map, use the phone's GPS, or find an address)")
+        )
     crs = _text(raw.get("crs"), 40, "crs", problems) or "EPSG:4326"
     category = _text(raw.get("category"), MAX_CATEGORY, "category", problems)
     if category is None and not any(p.startswith("category") for p in problems):
-        problems.append("a category is needed")
+        problems.append(N_("a category is needed"))
     description = _text(raw.get("description"), MAX_DESCRIPTION, "description", problems)
     address = _text(raw.get("address"), MAX_ADDRESS, "address", problems)
     client_id = _text(raw.get("client_id"), 64, "client_id", problems)
     if client_id is not None and not CLIENT_ID.fullmatch(client_id):
-        problems.append("client_id must be 8 to 64 letters, digits or . _ : - (a UUID fits)")
+        problems.append(N_("client_id must be 8 to 64 letters, digits or . _ : - (a UUID fits)"))
     reported_at = parse_time(raw.get("reported_at"), "reported_at", problems, now=now)
     if problems:
-        raise InputError("; ".join(problems))
+        raise InputError(N_.join("; ", problems))
     return CaseInput(
         lon=lon,
         lat=lat,
@@ -180,9 +191,12 @@ def rows_to_inputs(
     missing = [f for f in ("lon", "lat", "category") if cols[f] is None]
     if missing:
         raise InputError(
-            "the table needs "
-            + " and ".join(f"a {f} column ({' / '.join(COLUMNS[f])})" for f in missing)
-            + f"; its columns are: {', '.join(map(str, frame.columns))}"
+            N_(
+                "the table needs a column for %(fields)s (%(names)s); its columns are: %(columns)s",
+                fields=", ".join(missing),
+                names="; ".join(" / ".join(COLUMNS[f]) for f in missing),
+                columns=", ".join(map(str, frame.columns)),
+            )
         )
     now = now or dt.datetime.now(dt.timezone.utc)
     inputs: list[CaseInput | None] = []
@@ -198,7 +212,7 @@ def rows_to_inputs(
             errors.append(None)
         except InputError as exc:
             inputs.append(None)
-            errors.append(str(exc))
+            errors.append(exc.text)  # a gisgrid.text.Text: said in the page's language where shown
     return inputs, errors
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gisgrid.errors import InputError
+from gisgrid.text import N_
 
 LOGGER = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class PhotoError(InputError):
     """A photo refused: not an image, empty, too large, or unreadable.  ``code`` names which."""
 
     def __init__(self, code: str, reason: str, *, name: str | None = None):
-        super().__init__(f"{name}: {reason}" if name else reason)
+        super().__init__(N_("%(name)s: %(reason)s", name=name, reason=reason) if name else reason)
         self.code = code
         self.name = name
 
@@ -77,14 +78,18 @@ def photo_root(var_dir: str | Path) -> Path:
 def check_photo(data: bytes, *, max_bytes: int, name: str | None = None) -> str:
     """The format of an upload, or :class:`PhotoError` (empty, too large, not JPEG/PNG/WebP)."""
     if not data:
-        raise PhotoError("empty", "the photo is empty", name=name)
+        raise PhotoError("empty", N_("the photo is empty"), name=name)
     if len(data) > max_bytes:
         raise PhotoError(
-            "too_large", f"the photo has {len(data) / 1e6:.1f} MB; at most {max_bytes / 1e6:.1f} MB", name=name
+            "too_large",
+            N_(
+                "the photo has %(mb)s MB; at most %(max)s MB", mb=f"{len(data) / 1e6:.1f}", max=f"{max_bytes / 1e6:.1f}"
+            ),
+            name=name,
         )
     fmt = sniff(data)
     if fmt is None:
-        raise PhotoError("not_an_image", "not a photo: only JPEG, PNG and WebP images are accepted", name=name)
+        raise PhotoError("not_an_image", N_("not a photo: only JPEG, PNG and WebP images are accepted"), name=name)
     return fmt
 
 
@@ -115,14 +120,18 @@ def store_photo(
             width, height = probe.size
             if width * height > max_pixels:
                 raise PhotoError(
-                    "too_many_pixels", f"the photo has {width}×{height} pixels; at most {max_pixels:,}", name=name
+                    "too_many_pixels",
+                    N_("the photo has %(w)s×%(h)s pixels; at most %(max)s", w=width, h=height, max=f"{max_pixels:,}"),
+                    name=name,
                 )
             probe.load()
             image = ImageOps.exif_transpose(probe)
     except PhotoError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise PhotoError("unreadable", f"the photo cannot be read ({type(exc).__name__})", name=name) from None
+        raise PhotoError(
+            "unreadable", N_("the photo cannot be read (%(why)s)", why=type(exc).__name__), name=name
+        ) from None
     clean = _without_metadata(image, fmt)
     out = io.BytesIO()
     _save(clean, out, fmt)

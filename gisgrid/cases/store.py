@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -44,6 +45,7 @@ from gisgrid.db import sql
 from gisgrid.errors import Conflict, Forbidden, InputError, NotFound
 from gisgrid.io.points import PointError, check_point
 from gisgrid.routing.store import HISTORY_COLUMNS, route_frontage
+from gisgrid.text import N_
 
 LOGGER = logging.getLogger(__name__)
 
@@ -89,10 +91,10 @@ def enter_calendar_year(
     """
     rows = [(d, bool(w), n) for d, w, n in days]
     if not 1900 < int(year) < 2200:
-        raise InputError(f"year {year} is not plausible")
+        raise InputError(N_("year %(year)s is not plausible", year=year))
     bad = [d.isoformat() for d, _w, _n in rows if d.year != int(year)]
     if bad:
-        raise InputError(f"days outside {year}: {', '.join(bad[:5])}")
+        raise InputError(N_("days outside %(year)s: %(days)s", year=year, days=", ".join(bad[:5])))
     before = conn.execute(
         sa.text("SELECT count(*) FROM work_calendar_day WHERE extract(year FROM day) = :y"), {"y": year}
     ).scalar()
@@ -240,8 +242,18 @@ def category_of(conn: sa.Connection, code_or_name: str):
     ).first()
     if row is None:
         known = [r[0] for r in conn.execute(sa.text("SELECT code FROM category ORDER BY code LIMIT 30"))]
-        raise InputError(f"unknown category {code_or_name!r}; categories: {', '.join(known) or 'none yet'}")
+        raise InputError(
+            N_("unknown category %(value)s; categories: %(known)s", value=repr(code_or_name), known=", ".join(known))
+            if known
+            else N_("unknown category %(value)s: no category is set up yet", value=repr(code_or_name))
+        )
     return row
+
+
+def category_rows(conn: sa.Connection) -> list[dict]:
+    """:func:`categories` as plain rows (forms and filters; no DataFrame per page)."""
+    sql_text = "SELECT code, name, name_en, deadline_hours, working_time FROM category ORDER BY code"
+    return [dict(r) for r in conn.execute(sa.text(sql_text)).mappings()]
 
 
 def categories(conn: sa.Connection) -> pd.DataFrame:
@@ -477,7 +489,7 @@ def create_cases(
                 made = create_case(conn, actor, deployment, settings, data,
                                    fallback_jurisdiction_id=fallback_jurisdiction_id)  # fmt: skip
         except InputError as exc:
-            out.append({"case_id": None, "created": False, "error": str(exc)})
+            out.append({"case_id": None, "created": False, "error": getattr(exc, "text", None) or str(exc)})
             continue
         out.append(
             {
@@ -553,7 +565,9 @@ def add_photos(
 ) -> list[int]:
     """Record photos already written under the photo folder (:func:`gisgrid.cases.photos.store_photo`)."""
     if kind not in PHOTO_KINDS:
-        raise InputError(f"photo kind must be one of {', '.join(PHOTO_KINDS)}, not {kind!r}")
+        raise InputError(
+            N_("photo kind must be one of %(kinds)s, not %(value)s", kinds=", ".join(PHOTO_KINDS), value=repr(kind))
+        )
     ids = []
     for p in photos:
         ids.append(
@@ -580,9 +594,11 @@ def add_photos(
     return ids
 
 
-def case_photos(conn: sa.Connection, scope: Scope, case_id: int) -> list[dict]:
-    """The photos of a case and of the reports merged into it, oldest first; NotFound outside ``scope``."""
-    _visible_or_404(conn, scope, case_id)
+def case_photos(conn: sa.Connection, scope: Scope | None, case_id: int) -> list[dict]:
+    """The photos of a case and of the reports merged into it, oldest first; NotFound outside ``scope``
+    (None: already checked by :func:`get_case`, as :func:`case_events`)."""
+    if scope is not None:
+        _visible_or_404(conn, scope, case_id)
     rows = conn.execute(
         sa.text("""
         SELECT p.id, p.report_id, p.event_id, p.kind, p.content_type, p.width, p.height, p.bytes, p.uploaded_at
@@ -609,7 +625,7 @@ def photo_file(conn: sa.Connection, scope: Scope, photo_id: int) -> dict:
 
 
 # --- reading cases --------------------------------------------------------------------------
-_CASE_SQL = """
+_CASE_COLUMNS = """
 SELECT c.id, c.status, c.version, c.reported_at, c.due_at, c.closed_at, c.updated_at, c.source, c.address,
        c.description, c.client_id, c.category_id, cat.code AS category, cat.name AS category_name,
        cat.name_en AS category_name_en, cat.deadline_hours, cat.working_time,
@@ -621,7 +637,9 @@ SELECT c.id, c.status, c.version, c.reported_at, c.due_at, c.closed_at, c.update
        c.escalation_level, c.escalated_person_id, ep.name AS escalated_name, c.escalated_at,
        c.rework_count, c.recurrence_of_id, c.merged_into_id, c.suspended_at, c.resume_status,
        c.reporter_user_id, ru.username AS reporter_username, rp.name AS reporter_name
-FROM report c
+"""
+#: The lookups of a case row (category, jurisdiction, people, department, reporter) on ``{source} c``.
+_CASE_JOINS = """
 LEFT JOIN category cat ON cat.id = c.category_id
 LEFT JOIN jurisdiction j ON j.id = c.jurisdiction_id
 LEFT JOIN person ap ON ap.id = c.assignee_person_id
@@ -651,7 +669,13 @@ def get_case(conn: sa.Connection, scope: Scope, case_id: int, *, now: dt.datetim
     except (TypeError, ValueError):
         raise NotFound(f"no case {case_id!r}") from None
     row = conn.execute(
-        sa.text(_CASE_SQL + f" WHERE c.id = :id AND {scope.case_sql('c')}"), {"id": case_id, **scope.params()}
+        sa.text(
+            _CASE_COLUMNS
+            + ", timezone_of_jurisdiction(c.jurisdiction_id) AS timezone FROM report c"
+            + _CASE_JOINS
+            + f" WHERE c.id = :id AND {scope.case_sql('c')}"
+        ),
+        {"id": case_id, **scope.params()},
     ).first()
     if row is None:
         raise NotFound(f"no case {case_id}")
@@ -686,9 +710,14 @@ def get_case(conn: sa.Connection, scope: Scope, case_id: int, *, now: dt.datetim
     return case
 
 
-def case_events(conn: sa.Connection, scope: Scope, case_id: int) -> list[dict]:
-    """The case's timeline, oldest first (at, actor, action, from → to, note, reason, detail)."""
-    _visible_or_404(conn, scope, case_id)
+def case_events(conn: sa.Connection, scope: Scope | None, case_id: int) -> list[dict]:
+    """The case's timeline, oldest first (at, actor, action, from → to, note, reason, detail).
+
+    ``scope`` None: the caller has just read the case through :func:`get_case` in this transaction
+    (the case page), so the visibility predicate is not evaluated a second time.
+    """
+    if scope is not None:
+        _visible_or_404(conn, scope, case_id)
     rows = conn.execute(
         sa.text("""
         SELECT e.id, e.at, e.actor_user_id, e.actor_name, e.action, e.from_status, e.to_status, e.version, e.note,
@@ -739,12 +768,100 @@ class CaseFilters:
     def check(self) -> CaseFilters:
         bad = [s for s in self.status if s not in wf.STATES]
         if bad:
-            raise InputError(f"unknown state {bad[0]!r}; states: {', '.join(wf.STATES)}")
+            raise InputError(
+                N_("unknown state %(value)s; states: %(states)s", value=repr(bad[0]), states=", ".join(wf.STATES))
+            )
         if self.bbox is not None:
             x0, y0, x1, y1 = self.bbox
             if not (-180 <= x0 < x1 <= 180 and -90 <= y0 < y1 <= 90):
-                raise InputError("bbox must be west,south,east,north in degrees (EPSG:4326)")
+                raise InputError(N_("bbox must be west,south,east,north in degrees (EPSG:4326)"))
         return self
+
+
+def owner_candidates(
+    conn: sa.Connection,
+    scope: Scope,
+    *,
+    text: str | None = None,
+    person_id: int | None = None,
+    exact: bool = False,
+    limit: int = 20,
+) -> list[dict]:
+    """People a case list may be filtered by: those owning, on ``scope.day``, a unit ``scope`` sees.
+
+    Matched by name (``text``: part of it, or the whole name with ``exact``) or by ``person_id``.
+    Namesakes stay apart: each row is ``{id, name, title, places, label}``, ``places`` the
+    jurisdictions of the units the person owns, and ``label`` e.g. ``"张伟 · #12 · 学院路街道"`` —
+    what the list's owner box shows and reads back (:func:`owner_id_from`).
+    """
+    where, params = [], {"o_day": scope.day, "o_limit": int(limit)}
+    if person_id is not None:
+        where.append("p.id = :o_id")
+        params["o_id"] = int(person_id)
+    if text is not None:
+        text = text.strip()[:100]
+        if exact:
+            where.append("p.name = :o_text")
+            params["o_text"] = text
+        else:
+            where.append("p.name ILIKE :o_like")
+            params["o_like"] = "%" + text.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
+    seen = "true"
+    if not scope.unlimited:
+        seen = (
+            f"(sg.id IS NOT NULL AND {scope.sql('segment', 'sg')}) "
+            f"OR (a.target_type = 'street' AND st.id IS NOT NULL AND {scope.sql('street', 'st')}) "
+            f"OR (gc.id IS NOT NULL AND {scope.sql('cell', 'gc')}) "
+            f"OR (a.target_type = 'jurisdiction' AND j.id IS NOT NULL AND {scope.sql('jurisdiction', 'j')})"
+        )
+        params.update(scope.params())
+    rows = conn.execute(
+        sa.text(f"""
+        SELECT p.id, p.name, p.title, string_agg(DISTINCT j.name, '、' ORDER BY j.name) AS places
+        FROM person p
+        JOIN {sql.owner_on(":o_day")} a ON a.person_id = p.id
+        LEFT JOIN segment sg ON a.target_type = 'segment' AND sg.id = a.target_id
+        LEFT JOIN street st ON st.id = CASE WHEN a.target_type = 'street' THEN a.target_id ELSE sg.street_id END
+        LEFT JOIN grid_cell gc ON a.target_type = 'cell' AND gc.id = a.target_id
+        LEFT JOIN jurisdiction j ON j.id = CASE WHEN a.target_type = 'jurisdiction' THEN a.target_id
+                                               ELSE COALESCE(st.jurisdiction_id, gc.jurisdiction_id) END
+        WHERE {" AND ".join(f"({w})" for w in where) or "true"} AND ({seen})
+        GROUP BY p.id, p.name, p.title ORDER BY p.name, p.id LIMIT :o_limit"""),
+        params,
+    ).mappings()
+    out = []
+    for r in rows:
+        row = dict(r)
+        row["label"] = " · ".join(x for x in (row["name"], f"#{row['id']}", row["places"] or row["title"] or "") if x)
+        out.append(row)
+    return out
+
+
+#: "#12" in an owner box: the person's number, as the picker's labels write it.
+_OWNER_NUMBER = re.compile(r"#(\d{1,9})\b")
+
+
+def owner_id_from(conn: sa.Connection, scope: Scope, value: str | None) -> tuple[int | None, list[dict]]:
+    """The person an owner box names: ``(person id, [])``, or ``(None, namesakes)`` when a bare name fits
+    several people (the page asks which), or ``(None, [])`` for an empty box.
+
+    The box holds a picker label (``"张伟 · #12 · 学院路街道"``: the number decides), a bare number, or a
+    name typed by hand.  A name nobody in sight owns anything under is an :class:`InputError`.
+    """
+    value = (value or "").strip()
+    if not value:
+        return None, []
+    if value.isdigit() and len(value) < 10:
+        return int(value), []
+    found = _OWNER_NUMBER.search(value)
+    if found:
+        return int(found.group(1)), []
+    people = owner_candidates(conn, scope, text=value, exact=True)
+    if len(people) == 1:
+        return int(people[0]["id"]), []
+    if not people:
+        raise InputError(N_("nobody named %(name)s owns a place you can see: pick a name from the list", name=value))
+    return None, people
 
 
 def default_view(user: User) -> str:
@@ -776,7 +893,7 @@ def _list_where(view: str, user: User, filters: CaseFilters, settings: Settings)
     elif view == "all":
         where.append("c.status <> 'merged'")
     if filters.category:
-        where.append("cat.code = :f_cat")
+        where.append("c.category_id IN (SELECT cf.id FROM category cf WHERE cf.code = :f_cat)")
         params["f_cat"] = filters.category
     if filters.owner_person_id is not None:
         where.append("(c.assignee_person_id = :f_owner OR c.escalated_person_id = :f_owner)")
@@ -803,6 +920,74 @@ def _list_where(view: str, user: User, filters: CaseFilters, settings: Settings)
     return where, params
 
 
+@dataclass
+class CasePage:
+    """A page of a case list: its rows (dicts, with ``colour`` and ``overdue``), how many match (counted up to
+    ``count_cap``; ``more`` when there are more than that), or ``total`` None when not counted."""
+
+    rows: list[dict]
+    total: int | None
+    more: bool = False
+    columns: tuple[str, ...] = ()
+
+
+def case_page(
+    conn: sa.Connection,
+    scope: Scope,
+    user: User,
+    settings: Settings,
+    *,
+    view: str = "all",
+    filters: CaseFilters | None = None,
+    page: int = 1,
+    per_page: int = 50,
+    now: dt.datetime | None = None,
+    count: bool = True,
+    count_cap: int | None = 1000,
+    max_rows: int = 500,
+) -> CasePage:
+    """A page of cases for ``user`` within ``scope``, and how many match.
+
+    ``view``: ``"mine"`` — the cases waiting on the user (assigned, escalated
+    to them, or to their department), by deadline; ``"queue"`` — new,
+    accepted-but-not-sent and "not ours" cases, oldest first (the
+    dispatcher's); ``"all"`` — everything in scope, by deadline.
+
+    The page's rows are chosen first (filters, visibility, order, limit on
+    ``report`` alone) and only those are joined to their lookups: with the
+    visibility predicate the planner cannot estimate how many rows match, and
+    joining before the limit made it loop over every person for each of
+    thousands of rows.  The count stops at ``count_cap`` (None: exact): a
+    manager's million cases are "1,000+" at the cost of reading 1,001 index
+    entries, not a million rows per page.
+    """
+    filters = (filters or CaseFilters()).check()
+    per_page = max(1, min(int(per_page), int(max_rows)))
+    page = max(1, int(page))
+    now = now or _now(conn)
+    where, params = _list_where(view, user, filters, settings)
+    where.append(scope.case_sql("c"))
+    params.update(scope.params(), f_now=now, limit=per_page, offset=(page - 1) * per_page)
+    order = "c.reported_at, c.id" if view == "queue" else "c.due_at NULLS LAST, c.id"
+    body = " AND ".join(f"({w})" for w in where)
+    chosen = f"(SELECT c.* FROM report c WHERE {body} ORDER BY {order} LIMIT :limit OFFSET :offset)"
+    result = conn.execute(sa.text(_CASE_COLUMNS + f"FROM {chosen} c" + _CASE_JOINS + f" ORDER BY {order}"), params)
+    columns = (*result.keys(), "colour", "overdue")
+    rows = [dict(r) for r in result.mappings()]
+    for r in rows:
+        r["colour"] = wf.deadline_colour(r["status"], r["reported_at"], r["due_at"], now)
+        r["overdue"] = wf.is_overdue(r["status"], r["closed_at"], r["due_at"], now)
+    total, more = None, False
+    if count:
+        cap = "" if count_cap is None else f" LIMIT {int(count_cap) + 1}"
+        total = int(
+            conn.execute(sa.text(f"SELECT count(*) FROM (SELECT 1 FROM report c WHERE {body}{cap}) n"), params).scalar()
+        )
+        if count_cap is not None and total > count_cap:
+            total, more = int(count_cap), True
+    return CasePage(rows, total, more, columns)
+
+
 def list_cases(
     conn: sa.Connection,
     scope: Scope,
@@ -817,42 +1002,15 @@ def list_cases(
     count: bool = True,
     max_rows: int = 500,
 ) -> tuple[pd.DataFrame, int | None]:
-    """A page of cases for ``user`` within ``scope``, and how many match (None with ``count=False``).
-
-    ``view``: ``"mine"`` — the cases waiting on the user (assigned, escalated
-    to them, or to their department), by deadline; ``"queue"`` — new,
-    accepted-but-not-sent and "not ours" cases, oldest first (the
-    dispatcher's); ``"all"`` — everything in scope, by deadline.
-    """
-    filters = (filters or CaseFilters()).check()
-    per_page = max(1, min(int(per_page), int(max_rows)))
-    page = max(1, int(page))
-    now = now or _now(conn)
-    where, params = _list_where(view, user, filters, settings)
-    where.append(scope.case_sql("c"))
-    params.update(scope.params(), f_now=now, limit=per_page, offset=(page - 1) * per_page)
-    order = "c.reported_at, c.id" if view == "queue" else "c.due_at NULLS LAST, c.id"
-    body = " AND ".join(f"({w})" for w in where)
-    frame = pd.read_sql_query(
-        sa.text(_CASE_SQL + f" WHERE {body} ORDER BY {order} LIMIT :limit OFFSET :offset"), conn, params=params
-    )
-    total = None
-    if count:
-        total = int(
-            conn.execute(
-                sa.text(f"SELECT count(*) FROM report c LEFT JOIN category cat ON cat.id = c.category_id WHERE {body}"),
-                params,
-            ).scalar()
-        )
+    """:func:`case_page` as a DataFrame with the exact count (None with ``count=False``): exports, tests."""
+    found = case_page(conn, scope, user, settings, view=view, filters=filters, page=page, per_page=per_page, now=now,
+                      count=count, count_cap=None, max_rows=max_rows)  # fmt: skip
+    frame = pd.DataFrame(found.rows, columns=list(found.columns))
     if len(frame):
-        frame["colour"] = [
-            wf.deadline_colour(s, r, d, now) for s, r, d in zip(frame["status"], frame["reported_at"], frame["due_at"])
-        ]
-        frame["overdue"] = wf.overdue_mask(frame["status"], frame["due_at"], now)
-    else:
-        frame["colour"] = pd.Series(dtype=object)
-        frame["overdue"] = pd.Series(dtype=bool)
-    return frame, total
+        for col in ("reported_at", "due_at", "closed_at", "updated_at", "assigned_at", "escalated_at", "suspended_at"):
+            frame[col] = pd.to_datetime(frame[col], utc=True)
+        frame["overdue"] = frame["overdue"].astype(bool)
+    return frame, found.total
 
 
 # --- the steps ----------------------------------------------------------------------------
@@ -962,7 +1120,7 @@ def _owner_key(key: str | None) -> tuple[int | None, int | None]:
     except ValueError:
         value = None
     if kind not in ("person", "department") or value is None:
-        raise InputError(f"owner must be person:ID or department:ID, not {key!r}")
+        raise InputError(N_("owner must be person:ID or department:ID, not %(value)s", value=repr(key)))
     return (value, None) if kind == "person" else (None, value)
 
 
@@ -998,7 +1156,7 @@ def take_step(
     """
     t = wf.transition(action)
     if wf.SYSTEM in t.roles:
-        raise Forbidden(f"{action} is taken by gisgrid itself, not by a person")
+        raise Forbidden(N_("the step %(step)s is taken by gisgrid itself, not by a person", step=wf.step_text(action)))
     row = conn.execute(
         sa.text(f"SELECT c.* FROM report c WHERE c.id = :id AND {scope.case_sql('c')} FOR UPDATE OF c"),
         {"id": int(case_id), **scope.params()},
@@ -1008,8 +1166,14 @@ def take_step(
     case = dict(row._mapping)
     if int(step.version) != case["version"]:
         exc = Conflict(
-            f"case {case_id} changed meanwhile: it is now {case['status']} (version {case['version']}, you saw "
-            f"version {step.version}); reload it and take the step again — nothing of yours was lost"
+            N_(
+                "case %(id)s changed meanwhile: it is now %(state)s (version %(version)s, you saw version "
+                "%(seen)s); reload it and take the step again — nothing of yours was lost",
+                id=case_id,
+                state=wf.state_text(case["status"]),
+                version=case["version"],
+                seen=step.version,
+            )
         )
         exc.status, exc.version = case["status"], case["version"]
         raise exc
@@ -1018,11 +1182,11 @@ def take_step(
     note = (step.note or "").strip() or None
     reason = (step.reason or "").strip() or None
     if t.needs_reason and not reason:
-        raise InputError(f"{action} needs a reason")
+        raise InputError(N_("the step %(step)s needs a reason", step=wf.step_text(action)))
     if t.needs_note and not note:
-        raise InputError(f"{action} needs a note saying what was done")
+        raise InputError(N_("the step %(step)s needs a note saying what was done", step=wf.step_text(action)))
     if t.needs_photo and not any(True for _ in photos):
-        raise InputError(f"{action} needs an 'after' photo")
+        raise InputError(N_("the step %(step)s needs an 'after' photo", step=wf.step_text(action)))
     now = _now(conn)
     new_status = wf.next_status(case["status"], action, resume_status=case["resume_status"])
     sets: dict[str, object] = {}
@@ -1034,9 +1198,9 @@ def take_step(
         if pid is None and did is None:
             pid, did = routed
             if pid is None and did is None:
-                raise InputError("this case has no routed owner: choose a person or department, with a reason")
+                raise InputError(N_("this case has no routed owner: choose a person or department, with a reason"))
         elif (pid, did) != routed and not reason:
-            raise InputError("dispatching to another owner than the routed one needs a reason")
+            raise InputError(N_("dispatching to another owner than the routed one needs a reason"))
         _check_owner_exists(conn, pid, did)
         sets.update(
             assignee_person_id=pid,
@@ -1070,7 +1234,9 @@ def take_step(
             {"id": case_id},
         ).scalar()
         if handler is not None and handler == user.person_id:
-            raise Forbidden("the person who handled a case cannot verify it: another patrol member or inspector checks")
+            raise Forbidden(
+                N_("the person who handled a case cannot verify it: another patrol member or inspector checks")
+            )
         sets["closed_at"] = now
     elif action == "verify_fail":
         sets["rework_count"] = case["rework_count"] + 1
@@ -1124,7 +1290,7 @@ def take_step(
         },  # fmt: skip
     ).first()
     if updated is None:  # cannot happen under the row lock; kept as the rule's last line
-        raise Conflict(f"case {case_id} changed meanwhile; reload it")
+        raise Conflict(N_("case %(id)s changed meanwhile; reload it", id=case_id))
     if action == "reopen":
         new = _reopen(conn, actor, settings, deployment, case, reason, now)
         detail = {"new_case": new.id}
@@ -1169,26 +1335,28 @@ def _hours(value) -> float:
     try:
         hours = float(value)
     except (TypeError, ValueError):
-        raise InputError("an extension needs the hours to add (a number)") from None
+        raise InputError(N_("an extension needs the hours to add (a number)")) from None
     if not 0 < hours <= 24 * 365:
-        raise InputError(f"an extension of {hours:g} hours is not plausible (more than 0, at most a year)")
+        raise InputError(
+            N_("an extension of %(hours)s hours is not plausible (more than 0, at most a year)", hours=f"{hours:g}")
+        )
     return hours
 
 
 def _check_owner_exists(conn: sa.Connection, pid: int | None, did: int | None) -> None:
     if pid is not None and conn.execute(sa.text("SELECT 1 FROM person WHERE id = :i"), {"i": pid}).first() is None:
-        raise InputError(f"no person {pid}")
+        raise InputError(N_("no person %(id)s", id=pid))
     if did is not None and conn.execute(sa.text("SELECT 1 FROM department WHERE id = :i"), {"i": did}).first() is None:
-        raise InputError(f"no department {did}")
+        raise InputError(N_("no department %(id)s", id=did))
 
 
 def _merge_target(conn: sa.Connection, scope: Scope, case_id: int, into) -> dict:
     try:
         into = int(into)
     except (TypeError, ValueError):
-        raise InputError("merge needs the number of the case this one joins") from None
+        raise InputError(N_("merge needs the number of the case this one joins")) from None
     if into == int(case_id):
-        raise InputError("a case cannot be merged into itself")
+        raise InputError(N_("a case cannot be merged into itself"))
     row = conn.execute(
         sa.text(f"""
         SELECT c.id, c.status, c.merged_into_id FROM report c WHERE c.id = :id AND {scope.case_sql("c")}
@@ -1198,7 +1366,9 @@ def _merge_target(conn: sa.Connection, scope: Scope, case_id: int, into) -> dict
     if row is None:
         raise NotFound(f"no case {into}")
     if not wf.is_open(row.status):
-        raise InputError(f"case {into} is {row.status}: merge into an open case")
+        raise InputError(
+            N_("case %(id)s is %(state)s: merge into an open case", id=into, state=wf.state_text(row.status))
+        )
     return dict(row._mapping)
 
 
@@ -1470,6 +1640,37 @@ def context_streets(conn: sa.Connection, bounds: Sequence[float], *, limit: int 
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=4326))
 
 
+def case_map_data(conn: sa.Connection, case: dict, *, radius_deg: float = 0.0025, limit: int = 300) -> dict:
+    """What the case page's map draws, as GeoJSON made by PostGIS (no Python geometry per page view).
+
+    ``{"lon", "lat", "bounds": [w, s, e, n], "area": Feature or None, "streets": FeatureCollection}``:
+    the routed segment's frontage area or cell, and the centerlines (``name``: street · segment) within
+    ``radius_deg`` of the case.  Names are data: the page's script sets them as text, never as markup.
+    """
+    lon, lat = float(case["lon"]), float(case["lat"])
+    x0, y0, x1, y1 = lon - radius_deg, lat - radius_deg * 0.8, lon + radius_deg, lat + radius_deg * 0.8
+    streets = conn.execute(
+        sa.text("""
+        SELECT json_build_object('type', 'FeatureCollection', 'features', COALESCE(json_agg(json_build_object(
+                   'type', 'Feature', 'properties', json_build_object('name', t.name),
+                   'geometry', ST_AsGeoJSON(t.geom, 6)::json)), '[]'::json))
+        FROM (SELECT s.name || CASE WHEN g.name <> s.name THEN ' · ' || g.name ELSE '' END AS name, g.geom
+              FROM segment g JOIN street s ON s.id = g.street_id
+              WHERE g.geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) LIMIT :limit) t"""),
+        {"x0": x0, "y0": y0, "x1": x1, "y1": y1, "limit": int(limit)},
+    ).scalar()
+    area = None
+    table = {"segment": ("segment", "area"), "cell": ("grid_cell", "geom")}.get(case.get("assigned_type") or "")
+    if table is not None and case.get("assigned_id") is not None:
+        geojson = conn.execute(
+            sa.text(f"SELECT ST_AsGeoJSON({table[1]}, 6)::json FROM {table[0]} WHERE id = :i"),
+            {"i": int(case["assigned_id"])},
+        ).scalar()
+        if geojson is not None:
+            area = {"type": "Feature", "properties": {}, "geometry": geojson}
+    return {"lon": lon, "lat": lat, "bounds": [x0, y0, x1, y1], "area": area, "streets": streets}
+
+
 def unit_area(conn: sa.Connection, assigned_type: str | None, assigned_id: int | None):
     """The area of the unit a case was routed to (a segment's frontage area, a cell), or None."""
     import shapely
@@ -1569,5 +1770,5 @@ def export_cases(
                                count=False, max_rows=limit)  # fmt: skip
     out = frame.reindex(columns=list(EXPORT_COLUMNS)).copy()
     for col in ("reported_at", "due_at", "closed_at"):
-        out[col] = pd.to_datetime(out[col], utc=True).dt.tz_convert(settings.timezone).dt.strftime("%Y-%m-%d %H:%M")
+        out[col] = timeutil.local_texts(out[col], settings.timezone)
     return gpd.GeoDataFrame(out, geometry=gpd.points_from_xy(out["lon"], out["lat"]), crs=4326)

@@ -58,6 +58,7 @@ import pandas as pd
 
 from gisgrid.config import Settings
 from gisgrid.errors import ConfigError, GisgridError, InputError
+from gisgrid.text import N_
 from gisgrid.timeutil import zone
 
 LOGGER = logging.getLogger(__name__)
@@ -244,6 +245,50 @@ TRANSITIONS: dict[str, Transition] = dict(
 ALL_STEPS_ROLES = frozenset({"admin"})
 
 
+#: States and steps as people read them (the same words as the pages' labels, translated there).
+STATE_TEXT = {
+    "reported": N_("reported (上报)"),
+    "accepted": N_("accepted (立案)"),
+    "rejected": N_("rejected (不予立案)"),
+    "dispatched": N_("dispatched (派遣)"),
+    "returned": N_("returned: not ours (退回)"),
+    "handled": N_("handled (处置)"),
+    "verified": N_("verified (核查)"),
+    "suspended": N_("suspended (缓办)"),
+    "closed": N_("closed (结案)"),
+    "merged": N_("merged"),
+}
+STEP_TEXT = {
+    "report": N_("Reported"),
+    "accept": N_("Accept (立案)"),
+    "reject": N_("Reject (不予立案)"),
+    "dispatch": N_("Dispatch (派遣)"),
+    "return": N_("Not ours (退回)"),
+    "handle": N_("Handled (处置)"),
+    "verify_pass": N_("Check passed: close (核查通过)"),
+    "verify_fail": N_("Check failed: rework (返工)"),
+    "close": N_("Close (结案)"),
+    "request_extension": N_("Ask for more time"),
+    "extend": N_("Extend the deadline (延期)"),
+    "suspend": N_("Suspend (缓办)"),
+    "resume": N_("Resume"),
+    "merge": N_("Merge into another case"),
+    "merge_in": N_("A duplicate was merged in"),
+    "reopen": N_("Reopen: the problem is back (复发)"),
+    "escalate": N_("Escalated (超时升级)"),
+}
+
+
+def state_text(status: str | None):
+    """A state as people read it (a :class:`gisgrid.text.Text`), the key itself when unknown."""
+    return STATE_TEXT.get(status or "", status)
+
+
+def step_text(action: str | None):
+    """A step as people read it (a :class:`gisgrid.text.Text`), the key itself when unknown."""
+    return STEP_TEXT.get(action or "", action)
+
+
 class TransitionRefused(GisgridError):
     """A step the case's state does not allow (409) — the message names the state and the step."""
 
@@ -266,7 +311,9 @@ def transition(action: str) -> Transition:
     try:
         return TRANSITIONS[action]
     except KeyError:
-        raise InputError(f"unknown step {action!r}; steps: {', '.join(TRANSITIONS)}") from None
+        raise InputError(
+            N_("unknown step %(step)s; steps: %(steps)s", step=repr(action), steps=", ".join(TRANSITIONS))
+        ) from None
 
 
 def _may(t: Transition, roles: frozenset[str]) -> bool:
@@ -291,7 +338,12 @@ def check_transition(status: str, action: str, roles: Iterable[str]) -> Transiti
     roles = frozenset(roles)
     if status not in t.sources:
         raise TransitionRefused(
-            f"cannot {action} a case that is {status}: {action} is taken from {' or '.join(sorted(t.sources))}",
+            N_(
+                "cannot take the step %(step)s on a case that is %(state)s: it is taken from %(sources)s",
+                step=step_text(action),
+                state=state_text(status),
+                sources=N_.join(" / ", [state_text(s) for s in sorted(t.sources)]),
+            ),
             action=action,
             status=status,
             roles=sorted(roles),
@@ -299,7 +351,13 @@ def check_transition(status: str, action: str, roles: Iterable[str]) -> Transiti
     if not _may(t, roles):
         who = ", ".join(sorted(roles)) or "no role"
         raise RoleRefused(
-            f"{action} on a case that is {status} is for {' or '.join(sorted(t.roles))}, not for {who}",
+            N_(
+                "the step %(step)s on a case that is %(state)s is for %(roles)s, not for %(who)s",
+                step=step_text(action),
+                state=state_text(status),
+                roles=" / ".join(sorted(t.roles)),
+                who=who,
+            ),
             action=action,
             status=status,
             roles=sorted(roles),
@@ -695,8 +753,13 @@ def parse_calendar_rows(frame: pd.DataFrame) -> list[tuple[dt.date, bool, str | 
     cdate, cwork, cnote = col(_CAL_DATE), col(_CAL_WORK), col(_CAL_NOTE)
     if cdate is None or cwork is None:
         raise InputError(
-            f"the calendar needs a date column ({' / '.join(_CAL_DATE)}) and a workday column "
-            f"({' / '.join(_CAL_WORK)}); its columns are: {', '.join(map(str, frame.columns))}"
+            N_(
+                "the calendar needs a date column (%(dates)s) and a workday column (%(flags)s); its columns "
+                "are: %(columns)s",
+                dates=" / ".join(_CAL_DATE),
+                flags=" / ".join(_CAL_WORK),
+                columns=", ".join(map(str, frame.columns)),
+            )
         )
     out, problems, seen = [], [], set()
     for i, (d, w, n) in enumerate(
@@ -705,21 +768,26 @@ def parse_calendar_rows(frame: pd.DataFrame) -> list[tuple[dt.date, bool, str | 
         try:
             day = pd.Timestamp(str(d).strip()).date()
         except (TypeError, ValueError):
-            problems.append(f"row {i}: {d!r} is not a date")
+            problems.append(N_("row %(n)s: %(value)s is not a date", n=i, value=repr(d)))
             continue
         flag = str(w).strip().lower()
         if flag not in _YES | _NO:
-            problems.append(f"row {i}: workday {w!r} must be 1/0, 是/否 or 班/休")
+            problems.append(N_("row %(n)s: workday %(value)s must be 1/0, 是/否 or 班/休", n=i, value=repr(w)))
             continue
         if day in seen:
-            problems.append(f"row {i}: {day} appears twice")
+            problems.append(N_("row %(n)s: %(day)s appears twice", n=i, day=str(day)))
             continue
         seen.add(day)
         note = None if n is None or (isinstance(n, float) and np.isnan(n)) else str(n).strip() or None
         out.append((day, flag in _YES, note))
     years = {d.year for d, _w, _n in out}
     if len(years) > 1:
-        problems.append(f"the file holds days of several years ({', '.join(map(str, sorted(years)))}): one year a file")
+        problems.append(
+            N_(
+                "the file holds days of several years (%(years)s): one year a file",
+                years=", ".join(map(str, sorted(years))),
+            )
+        )
     if problems:
-        raise InputError("; ".join(problems))
+        raise InputError(N_.join("; ", problems))
     return sorted(out)

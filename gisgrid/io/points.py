@@ -29,6 +29,7 @@ form for single requests.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -40,15 +41,16 @@ import shapely
 from gisgrid.crs import InputCRS, geographic_bounds, parse_crs, to_storage
 from gisgrid.errors import InputError
 from gisgrid.io.rows import RowProblems
+from gisgrid.text import N_
 
 #: The problems a point can have, in priority order, with what they mean.
 POINT_ERRORS: Mapping[str, str] = MappingProxyType(
     {
-        "missing_coordinates": "longitude or latitude is missing",
-        "bad_coordinates": "a coordinate is not a number",
-        "not_a_point": "the geometry is not a point",
-        "swapped_lonlat": "longitude and latitude look swapped (not corrected)",
-        "out_of_range": "the coordinates are outside the valid range of their CRS",
+        "missing_coordinates": N_("longitude or latitude is missing"),
+        "bad_coordinates": N_("a coordinate is not a number"),
+        "not_a_point": N_("the geometry is not a point"),
+        "swapped_lonlat": N_("longitude and latitude look swapped (not corrected)"),
+        "out_of_range": N_("the coordinates are outside the valid range of their CRS"),
     }
 )
 #: Text read as a blank cell.
@@ -63,6 +65,16 @@ class PointError(InputError):
     def __init__(self, code: str, reason: str):
         super().__init__(reason)
         self.code = code
+
+    def translated(self, gettext) -> str:
+        """In another language than English, what :data:`POINT_ERRORS` says of the code, with the
+        coordinates as given; in English the full reason."""
+        short = POINT_ERRORS.get(self.code)
+        said = gettext(str(short)) if short is not None else None
+        if said is None or said == str(short):
+            return super().translated(gettext)
+        numbers = ", ".join(dict.fromkeys(re.findall(r"-?\d+(?:\.\d+)?", str(self.reason))))
+        return f"{said}（{numbers}）" if numbers else said
 
 
 # --- areas served ---------------------------------------------------------------------------

@@ -38,6 +38,7 @@ import pandas as pd
 
 from gisgrid.errors import InputError
 from gisgrid.io.read import RowProblem
+from gisgrid.text import N_
 
 #: Roles an appointment may give, per unit type (what the demo and the importer use).
 APPOINTABLE_ROLES: dict[str, tuple[str, ...]] = {
@@ -108,7 +109,13 @@ def sheet_columns(columns) -> dict[str, str | None]:
         missing.append("person_id / person / department")
     if missing:
         expected = "; ".join(f"{f}: {', '.join(names)}" for f, names in SHEET_COLUMNS.items())
-        raise InputError(f"the sheet has no column for {', '.join(missing)}. Headers understood: {expected}")
+        raise InputError(
+            N_(
+                "the sheet has no column for %(missing)s. Headers understood: %(expected)s",
+                missing=", ".join(missing),
+                expected=expected,
+            )
+        )
     return found
 
 
@@ -118,11 +125,11 @@ def parse_date(text: str | None, *, today: dt.date) -> dt.date:
         return today
     match = _DATE.match(str(text).strip())
     if not match:
-        raise ValueError(f"valid_from {str(text)[:40]!r} is not a date like 2026-07-01")
+        raise ValueError(N_("valid_from %(value)s is not a date like 2026-07-01", value=repr(str(text)[:40])))
     try:
         return dt.date(*(int(g) for g in match.groups()))
     except ValueError:
-        raise ValueError(f"valid_from {str(text)[:40]!r} is not a date of the calendar") from None
+        raise ValueError(N_("valid_from %(value)s is not a date of the calendar", value=repr(str(text)[:40]))) from None
 
 
 def read_appointments(frame: pd.DataFrame, *, today: dt.date) -> tuple[list[AppointmentRow], list[RowProblem]]:
@@ -159,33 +166,45 @@ def read_appointments(frame: pd.DataFrame, *, today: dt.date) -> tuple[list[Appo
         unit_type = UNIT_TYPE_NAMES.get((cell["unit_type"] or "").lower())
         if unit_type is None:
             reasons.append(
-                f"unit type {cell['unit_type'] or '(empty)'!r} is not one of segment (路段), street (街道), "
-                "cell (网格), jurisdiction (辖区)"
+                N_(
+                    "unit type %(value)s is not one of segment (路段), street (街道), cell (网格), jurisdiction (辖区)",
+                    value=repr(cell["unit_type"] or "(empty)"),
+                )
             )
         if not cell["unit"]:
-            reasons.append("the unit is empty")
+            reasons.append(N_("the unit is empty"))
         role = cell["role"] or ""
         if unit_type is not None and role not in APPOINTABLE_ROLES[unit_type]:
             reasons.append(
-                f"a {unit_type} takes the role(s) {', '.join(APPOINTABLE_ROLES[unit_type])}, not {role or '(empty)'!r}"
+                N_(
+                    "a %(unit_type)s takes the role(s) %(roles)s, not %(value)s",
+                    unit_type=unit_type,
+                    roles=", ".join(APPOINTABLE_ROLES[unit_type]),
+                    value=repr(role or "(empty)"),
+                )
             )
         named = [f for f in ("person_id", "person", "department") if cell[f]]
         if len(named) != 1:
             reasons.append(
-                "name exactly one owner: a person_id (人员编号), a person (姓名) or a department (部门)"
-                + (f", not {' and '.join(named)}" if named else "")
+                N_(
+                    "name exactly one owner: a person_id (人员编号), a person (姓名) or a department (部门), "
+                    "not %(named)s",
+                    named=" and ".join(named),
+                )
+                if named
+                else N_("name exactly one owner: a person_id (人员编号), a person (姓名) or a department (部门)")
             )
         person_id = None
         if cell["person_id"]:
             text = cell["person_id"]
             if not text.isdigit() or len(text) > 9:
-                reasons.append(f"person_id {text!r} is not a number")
+                reasons.append(N_("person_id %(value)s is not a number", value=repr(text)))
             else:
                 person_id = int(text)
         try:
             valid_from = parse_date(cell["valid_from"], today=today)
         except ValueError as exc:
-            reasons.append(str(exc))
+            reasons.append(exc.args[0] if exc.args else str(exc))
             valid_from = today
         if not reasons:
             appointment = AppointmentRow(
@@ -200,11 +219,11 @@ def read_appointments(frame: pd.DataFrame, *, today: dt.date) -> tuple[list[Appo
             )
             earlier = first_of.setdefault(appointment.unit_key, number)
             if earlier != number:
-                reasons.append(f"the same unit and role as row {earlier}")
+                reasons.append(N_("the same unit and role as row %(n)s", n=earlier))
             else:
                 rows.append(appointment)
         if reasons:
-            problems.append(RowProblem(number, "; ".join(reasons)))
+            problems.append(RowProblem(number, N_.join("; ", reasons)))
     return rows, problems
 
 
@@ -217,6 +236,6 @@ def _cell(rec: dict, column: str | None, field: str, reasons: list[str]) -> str 
         return None
     text = " ".join(str(value).split())
     if len(text) > MAX_CELL:
-        reasons.append(f"{field} has more than {MAX_CELL} characters")
+        reasons.append(N_("%(field)s has more than %(n)s characters", field=field, n=MAX_CELL))
         return None
     return text or None

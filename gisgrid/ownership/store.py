@@ -23,6 +23,7 @@ from gisgrid.errors import InputError, NotFound
 from gisgrid.io.read import RowProblem
 from gisgrid.ownership.appointments import APPOINTABLE_ROLES, AppointmentRow, read_appointments
 from gisgrid.ownership.history import CHAIN_ROLES, chain_text
+from gisgrid.text import N_
 
 LOGGER = logging.getLogger(__name__)
 
@@ -402,33 +403,42 @@ def check_appointments(
         reasons = []
         found = units.get((a.unit_type, a.unit), [])
         if not found:
-            reasons.append(f"no {a.unit_type} {a.unit!r}")
+            reasons.append(N_("no %(unit_type)s %(unit)s", unit_type=a.unit_type, unit=repr(a.unit)))
         elif len(found) > 1:
             reasons.append(
-                f"{len(found)} {a.unit_type}s are named {a.unit!r} (ids {', '.join(str(i) for i, _l in found)}): "
-                "give the id"
+                N_(
+                    "%(n)s units of type %(unit_type)s are named %(unit)s (ids %(ids)s): give the id",
+                    n=len(found),
+                    unit_type=a.unit_type,
+                    unit=repr(a.unit),
+                    ids=", ".join(str(i) for i, _l in found),
+                )
             )
         if a.person_id is not None:
-            key, what = ("person_id", a.person_id), f"no person with id {a.person_id}"
+            key, what = ("person_id", a.person_id), N_("no person with id %(id)s", id=a.person_id)
         elif a.person:
-            key, what = ("person", a.person), f"nobody is named {a.person!r}"
+            key, what = ("person", a.person), N_("nobody is named %(name)s", name=repr(a.person))
         else:
-            key, what = ("department", a.department), f"no department {a.department!r}"
+            key, what = ("department", a.department), N_("no department %(name)s", name=repr(a.department))
         who = owners.get(key, [])
         if not who:
             reasons.append(what)
         elif len(who) > 1:
             reasons.append(
-                f"{len(who)} people are named {a.person!r} (person ids {', '.join(str(i) for i, _l in who)}): "
-                "give the person_id (人员编号)"
+                N_(
+                    "%(n)s people are named %(name)s (person ids %(ids)s): give the person_id (人员编号)",
+                    n=len(who),
+                    name=repr(a.person),
+                    ids=", ".join(str(i) for i, _l in who),
+                )
             )
         if reasons:
-            problems.append(RowProblem(a.row, "; ".join(reasons)))
+            problems.append(RowProblem(a.row, N_.join("; ", reasons)))
             continue
         (unit_id, unit_text), (owner_id, owner_text) = found[0], who[0]
         earlier = first_of.setdefault((a.unit_type, unit_id, a.role), a.row)
         if earlier != a.row:  # the same unit written two ways (a street by id and by name)
-            problems.append(RowProblem(a.row, f"the same unit and role as row {earlier}"))
+            problems.append(RowProblem(a.row, N_("the same unit and role as row %(n)s", n=earlier)))
             continue
         department = key[0] == "department"
         ready.append(
@@ -504,7 +514,7 @@ def bulk_appoint(
                     department_id=a.department_id,
                 )
         except (InputError, NotFound) as exc:
-            result.problems.append(RowProblem(a.row, str(exc)))
+            result.problems.append(RowProblem(a.row, getattr(exc, "text", None) or str(exc)))
         else:
             result.appointed.append(a)
     result.problems.sort(key=_row)

@@ -57,6 +57,7 @@ from gisgrid.accounts.store import (
 from gisgrid.accounts.users import MAX_PASSWORD_LENGTH, User
 from gisgrid.errors import InputError
 from gisgrid.web.db import DATABASE_DOWN, get_conn, get_engine
+from gisgrid.web.i18n import reason
 from gisgrid.web.security import wants_json
 
 LOGGER = logging.getLogger(__name__)
@@ -184,7 +185,7 @@ def password():
                         min_password_length=_settings().password_min_length,
                     )
             except InputError as exc:
-                form.form_errors.append(_("The password was not changed: %(why)s", why=str(exc)))
+                form.form_errors.append(_("The password was not changed: %(why)s", why=reason(exc)))
                 status = 400
             else:
                 sign_in(user)  # this session goes on with the new version; every other one ends

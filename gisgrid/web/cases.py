@@ -40,46 +40,19 @@ from gisgrid.cases.photos import PhotoError, resolve, store_photo
 from gisgrid.demo import ATTRIBUTION
 from gisgrid.errors import Conflict, Forbidden, GisgridError, InputError, NotFound
 from gisgrid.maps import cases as case_maps
+from gisgrid.text import N_
 from gisgrid.web.access import current_scope
 from gisgrid.web.auth import current_actor
 from gisgrid.web.db import get_conn, get_engine
+from gisgrid.web.i18n import reason
 
 LOGGER = logging.getLogger(__name__)
 
 bp = Blueprint("cases", __name__)
 
-#: States and steps in the page's language (the workflow table keeps the Chinese terms too).
-STATE_LABELS = {
-    "reported": _l("reported (上报)"),
-    "accepted": _l("accepted (立案)"),
-    "rejected": _l("rejected (不予立案)"),
-    "dispatched": _l("dispatched (派遣)"),
-    "returned": _l("returned: not ours (退回)"),
-    "handled": _l("handled (处置)"),
-    "verified": _l("verified (核查)"),
-    "suspended": _l("suspended (缓办)"),
-    "closed": _l("closed (结案)"),
-    "merged": _l("merged"),
-}
-ACTION_LABELS = {
-    "report": _l("Reported"),
-    "accept": _l("Accept (立案)"),
-    "reject": _l("Reject (不予立案)"),
-    "dispatch": _l("Dispatch (派遣)"),
-    "return": _l("Not ours (退回)"),
-    "handle": _l("Handled (处置)"),
-    "verify_pass": _l("Check passed: close (核查通过)"),
-    "verify_fail": _l("Check failed: rework (返工)"),
-    "close": _l("Close (结案)"),
-    "request_extension": _l("Ask for more time"),
-    "extend": _l("Extend the deadline (延期)"),
-    "suspend": _l("Suspend (缓办)"),
-    "resume": _l("Resume"),
-    "merge": _l("Merge into another case"),
-    "merge_in": _l("A duplicate was merged in"),
-    "reopen": _l("Reopen: the problem is back (复发)"),
-    "escalate": _l("Escalated (超时升级)"),
-}
+#: States and steps in the page's language (their English and Chinese terms are the workflow table's).
+STATE_LABELS = {k: _l(v.template) for k, v in wf.STATE_TEXT.items()}
+ACTION_LABELS = {k: _l(v.template) for k, v in wf.STEP_TEXT.items()}
 VIEW_LABELS = {"mine": _l("My cases"), "queue": _l("Dispatch queue"), "all": _l("All cases in my area")}
 INBOX_LABELS = {
     "assigned": _l("assigned to you"),
@@ -107,24 +80,11 @@ def _lang() -> str:
     return "en" if str(get_locale()).startswith("en") else "zh_CN"
 
 
-def _local(value) -> str:
-    """A timestamp in the deployment's time zone, minutes (pages show no UTC)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    try:
-        if pd.isna(value):
-            return ""
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if ts.tzinfo is None:
-        ts = ts.tz_localize("UTC")
-    return ts.tz_convert(_settings().timezone).strftime("%Y-%m-%d %H:%M")
-
-
 @bp.app_template_filter("local_time")
-def _local_time_filter(value) -> str:
-    return _local(value)
+def _local_time_filter(value, tz: str | None = None, *, seconds: bool = False) -> str:
+    """``{{ when | local_time }}``: :func:`gisgrid.timeutil.local_text` in the deployment's time zone, or
+    ``tz`` (a case's jurisdiction's).  Pages show no UTC."""
+    return timeutil.local_text(value, tz or _settings().timezone, seconds=seconds)
 
 
 def _unread() -> int:
@@ -149,7 +109,7 @@ def _case_labels():
         "colour_label": lambda c: COLOUR_LABELS.get(c, ""),
         "inbox_unread": _unread,
         "calendar_years": _calendar_years,
-        "case_categories": lambda: store.categories(get_conn()).to_dict("records"),
+        "case_categories": lambda: store.category_rows(get_conn()),
     }
 
 
@@ -171,11 +131,9 @@ def _filters_from(args) -> store.CaseFilters:
             assert len(bbox) == 4
         except (ValueError, AssertionError):
             raise InputError(_("bbox must be west,south,east,north in degrees.")) from None
-    owner = args.get("owner")
-    try:
-        owner_id = int(owner) if owner else None
-    except ValueError:
-        raise InputError(_("owner must be a person's number.")) from None
+    owner_id, namesakes = store.owner_id_from(get_conn(), current_scope(), (args.get("owner") or "")[:200])
+    if namesakes:
+        raise _Namesakes(namesakes)
     return store.CaseFilters(
         status=tuple(s for s in args.getlist("status") if s),
         category=args.get("category") or None,
@@ -187,6 +145,14 @@ def _filters_from(args) -> store.CaseFilters:
         bbox=bbox,
         area_wkt=_area(args.get("area")),
     )
+
+
+class _Namesakes(InputError):
+    """An owner box naming several people: the list page asks which one (by number and place)."""
+
+    def __init__(self, people: list[dict]):
+        super().__init__(N_("several people have this name: pick one"))
+        self.people = people
 
 
 def _area(text: str | None) -> str | None:
@@ -207,30 +173,60 @@ def case_list():
     view = request.args.get("view") or store.default_view(user)
     if view not in store.VIEWS:
         view = store.default_view(user)
-    filters = _filters_from(request.args)
+    try:
+        filters = _filters_from(request.args)
+    except _Namesakes as exc:  # the list unfiltered by owner, and the namesakes to choose from
+        unowned = request.args.copy()
+        unowned["owner"] = ""
+        filters = _filters_from(unowned)
+        namesakes = exc.people
+    else:
+        namesakes = []
     try:
         page = min(max(1, int(request.args.get("page") or 1)), 1_000_000)  # beyond the last page: an empty list
     except ValueError:
         page = 1
     per_page = 50
     conn = get_conn()
-    frame, total = store.list_cases(
+    found = store.case_page(
         conn, current_scope(), user, _settings(), view=view, filters=filters, page=page, per_page=per_page
     )
     args = {k: v for k, v in request.args.items() if k not in ("page", "view") and v}
+    pages = max(1, math.ceil((found.total or 0) / per_page))
     return render_template(
         "cases.html",
-        cases=frame.to_dict("records"),
-        total=total,
+        cases=found.rows,
+        total=found.total,
+        more=found.more,
         page=page,
-        pages=max(1, math.ceil((total or 0) / per_page)),
+        pages=max(pages, page + 1) if found.more else pages,
         view=view,
         views=VIEW_LABELS,
         filters=filters,
-        categories=store.categories(conn).to_dict("records"),
+        categories=store.category_rows(conn),
         states=wf.STATES,
         args=args,
+        namesakes=namesakes,
+        args_no_owner={k: v for k, v in args.items() if k != "owner"},
+        owner_text=_owner_label(conn, filters.owner_person_id) if namesakes == [] else request.args.get("owner", ""),
     )
+
+
+def _owner_label(conn, person_id: int | None) -> str:
+    """What the owner box shows for a filter by person number: the picker's label (name · #id · places)."""
+    if person_id is None:
+        return ""
+    found = store.owner_candidates(conn, current_scope(), person_id=person_id, limit=1)
+    return found[0]["label"] if found else f"#{person_id}"
+
+
+@bp.get("/cases/owners.json")
+def owners_json():
+    """People to filter a case list by (``?q=`` part of a name): those owning a place the user sees, each
+    with its number and places so that namesakes stay apart; the box sends the label back."""
+    q = (request.args.get("q") or "").strip()[:100]
+    people = store.owner_candidates(get_conn(), current_scope(), text=q, limit=20) if q else []
+    return jsonify(people=[{"id": p["id"], "label": p["label"]} for p in people])
 
 
 EXPORT_TYPES = {
@@ -272,9 +268,9 @@ def export(fmt: str):
 def _case_page(case_id: int, *, status: int = 200, error: str | None = None, form: dict | None = None):
     conn = get_conn()
     scope = current_scope()
-    case = store.get_case(conn, scope, case_id)
-    events = store.case_events(conn, scope, case_id)
-    photos = store.case_photos(conn, scope, case_id)
+    case = store.get_case(conn, scope, case_id)  # NotFound outside the user's sight; checked once per page
+    events = store.case_events(conn, None, case_id)
+    photos = store.case_photos(conn, None, case_id)
     user = _user()
     actions = store.actions_for(case, user)
     duplicates = []
@@ -290,19 +286,6 @@ def _case_page(case_id: int, *, status: int = 200, error: str | None = None, for
             scope=scope,
         )
     owners = store.owner_choices(conn, case) if "dispatch" in actions else []
-    label = f"#{case['id']} {case['category_name'] or ''}"
-    m = case_maps.case_map(
-        case["lon"],
-        case["lat"],
-        colour=case["colour"],
-        label=label,
-        streets=store.context_streets(
-            conn, (case["lon"] - 0.004, case["lat"] - 0.003, case["lon"] + 0.004, case["lat"] + 0.003)
-        ),
-        area=store.unit_area(conn, case["assigned_type"], case["assigned_id"]),
-        attribution=ATTRIBUTION,
-        lang=_lang(),
-    )
     return render_template(
         "case.html",
         case=case,
@@ -315,7 +298,13 @@ def _case_page(case_id: int, *, status: int = 200, error: str | None = None, for
         owners=owners,
         error=error,
         form=form or {},
-        **_map_parts(m),
+        case_map={
+            **store.case_map_data(conn, case),
+            "colour": case_maps.DEADLINE_COLOURS.get(case["colour"], case_maps.DEADLINE_COLOURS[None]),
+            "label": f"#{case['id']} {case['category_name'] or ''}",
+            "attribution": ATTRIBUTION,
+            "lang": "en" if _lang() == "en" else "zh-CN",
+        },
     ), status
 
 
@@ -407,10 +396,13 @@ def case_step(case_id: int):
         raise
     except Conflict as exc:
         return _case_page(
-            case_id, status=409, error=_("Someone else changed this case meanwhile: %(why)s", why=str(exc)), form=form
+            case_id,
+            status=409,
+            error=_("Someone else changed this case meanwhile: %(why)s", why=reason(exc)),
+            form=form,
         )
     except GisgridError as exc:
-        return _case_page(case_id, status=exc.http_status_code, error=str(exc), form=form)
+        return _case_page(case_id, status=exc.http_status_code, error=reason(exc), form=form)
     flash(_("Done: %(step)s.", step=ACTION_LABELS.get(action, action)))
     if action == "reopen" and case.get("recurrences"):
         return redirect(url_for("cases.case_page", case_id=case["recurrences"][-1]), 303)
@@ -452,7 +444,7 @@ def _intake_context(conn, form: dict | None = None) -> dict:
         )
         parts = _map_parts(m)
     return {
-        "categories": store.categories(conn).to_dict("records"),
+        "categories": store.category_rows(conn),
         "form": form or {"client_id": str(uuid.uuid4())},
         **parts,
     }
@@ -502,7 +494,7 @@ def intake():
     except (InputError, PhotoError) as exc:
         ctx = _intake_context(conn, form)
         template = "case_phone.html" if form.get("channel") == "phone" else "case_new.html"
-        return render_template(template, error=str(exc), **ctx), exc.http_status_code
+        return render_template(template, error=reason(exc), **ctx), exc.http_status_code
     if made.created:
         flash(_("Case %(id)s taken in.", id=made.id))
         if made.unassigned:
@@ -574,9 +566,7 @@ def phone():
     """The phone page (390 px): GPS location, a camera photo, and an outbox kept on the device without signal."""
     from gisgrid.web.inspections import phone_context
 
-    return render_template(
-        "case_phone.html", categories=store.categories(get_conn()).to_dict("records"), **phone_context()
-    )
+    return render_template("case_phone.html", categories=store.category_rows(get_conn()), **phone_context())
 
 
 @bp.get("/cases/phone/sw.js")
@@ -601,7 +591,7 @@ def api_phone():
         photos = _photos_from_request()
         made = _create(form, source="phone", photos=photos)
     except (InputError, Forbidden) as exc:  # Forbidden: a round's finding by someone not its inspector
-        return jsonify(error=getattr(exc, "code", None) or type(exc).__name__, detail=str(exc)), exc.http_status_code
+        return jsonify(error=getattr(exc, "code", None) or type(exc).__name__, detail=reason(exc)), exc.http_status_code
     return jsonify(made.as_dict()), 201 if made.created else 200
 
 
@@ -638,7 +628,7 @@ def calendar():
             flash(_("%(year)s: %(n)s days entered.", year=year, n=n))
             return redirect(url_for("cases.calendar"), 303)
         except InputError as exc:
-            error, status = str(exc), exc.http_status_code
+            error, status = reason(exc), exc.http_status_code
     conn = get_conn()
     return render_template(
         "calendar.html",
@@ -663,7 +653,9 @@ def _calendar_file(upload):
         upload.save(path)
         frame, malformed = read_table(path)
     if malformed:
-        raise InputError("; ".join(f"row {r}: {why}" for r, why in sorted(malformed.items())))
+        raise InputError(
+            N_.join("; ", [N_("row %(n)s: %(why)s", n=r, why=why) for r, why in sorted(malformed.items())])
+        )
     return frame.drop(columns="row")
 
 
@@ -726,7 +718,7 @@ def api_create():
     try:
         made = _create(_geocoded({k: body.get(k) for k in body}), source=source)
     except InputError as exc:
-        return jsonify(error=getattr(exc, "code", None) or type(exc).__name__, detail=str(exc)), exc.http_status_code
+        return jsonify(error=getattr(exc, "code", None) or type(exc).__name__, detail=reason(exc)), exc.http_status_code
     answer = made.as_dict()
     answer["url"] = url_for("cases.case_page", case_id=made.id)
     return jsonify(answer), 201 if made.created else 200
@@ -737,7 +729,7 @@ def api_case(case_id: int):
     conn = get_conn()
     scope = current_scope()
     case = store.get_case(conn, scope, case_id)
-    case["events"] = [_json_case(e) for e in store.case_events(conn, scope, case_id)]
+    case["events"] = [_json_case(e) for e in store.case_events(conn, None, case_id)]  # seen by get_case
     case["actions"] = store.actions_for(case, _user())
     return jsonify(_json_case(case))
 

@@ -22,6 +22,7 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
 from gisgrid.errors import GisgridError
+from gisgrid.web.i18n import reason
 
 LOGGER = logging.getLogger(__name__)
 
@@ -74,10 +75,12 @@ def _wants_json() -> bool:
     return request.path.startswith(("/api/", "/export/")) or request.path == "/healthz" or request.is_json
 
 
-def _answer(status: int, error: str, detail: str):
+def _answer(http_status: int, error: str, detail: str, **keys):
+    """The error page, or JSON ``{error, detail, …keys}`` (``detail`` in the page's language; ``keys`` such
+    as a refused step's ``status`` and ``action`` are for programs, the same in every language)."""
     if _wants_json():
-        return jsonify(error=error, detail=detail), status
-    return render_template("error.html", error=detail, status=status), status
+        return jsonify(error=error, detail=detail, **keys), http_status
+    return render_template("error.html", error=detail, status=http_status), http_status
 
 
 def _http_detail(exc: HTTPException) -> str:
@@ -123,7 +126,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(GisgridError)
     def _gisgrid_error(exc: GisgridError):
-        return _answer(exc.http_status_code, type(exc).__name__, str(exc))
+        keys = {k: getattr(exc, k) for k in ("status", "action", "version", "code") if getattr(exc, k, None)}
+        return _answer(exc.http_status_code, type(exc).__name__, reason(exc), **keys)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

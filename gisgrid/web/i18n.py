@@ -19,6 +19,15 @@ def select_locale() -> str:
 def init_app(app: Flask) -> None:
     Babel(app, locale_selector=select_locale)
 
+    @app.template_filter("say")
+    def _say(value) -> str:
+        """``{{ reason | say }}``: a store's :class:`gisgrid.text.Text` in the page's language."""
+        from flask_babel import gettext
+
+        from gisgrid.text import translate
+
+        return translate(value, gettext)
+
     @app.after_request
     def _remember_language(response):
         lang = request.args.get("lang")
@@ -43,3 +52,14 @@ def map_language() -> str:
     from flask_babel import get_locale
 
     return "en" if str(get_locale()).startswith("en") else "zh_CN"
+
+
+def reason(exc: BaseException) -> str:
+    """An error's message in the page's language: a gisgrid error's :class:`gisgrid.text.Text` through the
+    catalog (its English otherwise); any other exception as its text."""
+    from flask_babel import gettext
+
+    translated = getattr(exc, "translated", None)
+    if callable(translated):
+        return translated(gettext)
+    return str(exc)

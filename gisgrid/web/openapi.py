@@ -15,7 +15,14 @@ from gisgrid import __version__
 _ERROR = {
     "type": "object",
     "required": ["error", "detail"],
-    "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
+    "properties": {
+        "error": {"type": "string"},
+        "detail": {"type": "string", "description": "why, in the page's language (zh-CN unless ?lang=en)"},
+        "status": {"type": "string", "description": "a refused step: the case's state (the same in every language)"},
+        "action": {"type": "string", "description": "a refused step: the step asked for"},
+        "version": {"type": "integer", "description": "a stale version: the case's version now"},
+        "code": {"type": "string", "description": "a refused point or photo: what is wrong with it"},
+    },
 }
 
 

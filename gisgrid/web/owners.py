@@ -45,6 +45,7 @@ from gisgrid.ownership.store import (
 from gisgrid.web.access import current_scope
 from gisgrid.web.auth import current_actor
 from gisgrid.web.db import get_conn, get_engine
+from gisgrid.web.i18n import reason
 
 LOGGER = logging.getLogger(__name__)
 
@@ -226,7 +227,7 @@ def bulk_upload():
         result = bulk_appoint(get_conn(), current_actor(), rows, source=source, scope=current_scope())
     except InputError as exc:  # unreadable file, no such worksheet, a column missing
         shutil.rmtree(path, ignore_errors=True)
-        return _bulk_page(400, error=_("%(name)s cannot be used: %(why)s", name=name, why=str(exc)))
+        return _bulk_page(400, error=_("%(name)s cannot be used: %(why)s", name=name, why=reason(exc)))
     return _bulk_page(preview=True, result=result, token=token)
 
 

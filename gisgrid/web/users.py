@@ -22,10 +22,11 @@ from __future__ import annotations
 import logging
 
 import pandas as pd
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from gisgrid import timeutil
 from gisgrid.accounts.keys import API_ROLE
 from gisgrid.accounts.roles import ROLE_LABELS_ZH, ROLE_NAMES, check_role
 from gisgrid.accounts.scope import Scope
@@ -46,6 +47,7 @@ from gisgrid.accounts.users import generate_password
 from gisgrid.errors import InputError, NotFound
 from gisgrid.web.auth import current_actor
 from gisgrid.web.db import get_conn, get_engine
+from gisgrid.web.i18n import reason
 
 LOGGER = logging.getLogger(__name__)
 
@@ -59,7 +61,7 @@ def _settings():
 
 
 def _when(value) -> str:
-    return "" if value is None or pd.isna(value) else str(value)[:16]
+    return timeutil.local_text(value, current_app.config["GISGRID_SETTINGS"].timezone)
 
 
 def _places(conn) -> list[dict]:
@@ -176,7 +178,7 @@ def new():
                 must_change_password=not typed,
             )
     except (InputError, NotFound, ValueError) as exc:
-        return render_template("user_new.html", error=str(exc), **context), 404 if isinstance(exc, NotFound) else 400
+        return render_template("user_new.html", error=reason(exc), **context), 404 if isinstance(exc, NotFound) else 400
     secret = None if typed else {"what": _("Password of %(user)s", user=user.username), "value": password}
     return _page(user.id, status=201, secret=secret)
 
@@ -193,7 +195,7 @@ def _write(user_id: int, action, *, done: str):
         with get_engine().begin() as tx:
             action(tx, current_actor())
     except (InputError, NotFound, ValueError) as exc:  # a bad role or place: said on the page
-        return _page(user_id, status=400, error=str(exc))
+        return _page(user_id, status=400, error=reason(exc))
     flash(done)
     return redirect(url_for("users.show", user_id=user_id), code=303)
 
@@ -226,7 +228,7 @@ def reset_password(user_id: int):
                 must_change=True,
             )
     except InputError as exc:
-        return _page(user_id, status=400, error=str(exc))
+        return _page(user_id, status=400, error=reason(exc))
     if typed:
         flash(_("Password reset: the user changes it at the next login."))
         return redirect(url_for("users.show", user_id=user_id), code=303)
@@ -243,7 +245,7 @@ def grant(user_id: int):
     try:
         role, place = _grant_form()
     except ValueError as exc:
-        return _page(user_id, status=400, error=str(exc))
+        return _page(user_id, status=400, error=reason(exc))
     return _write(
         user_id,
         lambda tx, actor: grant_role(tx, actor, user_id, role, place),
@@ -256,7 +258,7 @@ def revoke(user_id: int):
     try:
         role, place = _grant_form()
     except ValueError as exc:
-        return _page(user_id, status=400, error=str(exc))
+        return _page(user_id, status=400, error=reason(exc))
     if user_id == current_user.id and role == "admin":
         return _page(user_id, status=400, error=_("You cannot revoke your own admin role."))
 
@@ -274,7 +276,7 @@ def create_key(user_id: int):
         with get_engine().begin() as tx:
             text, _key_id = create_api_key(tx, current_actor(), user_id, request.form.get("name", ""))
     except InputError as exc:
-        return _page(user_id, status=400, error=str(exc))
+        return _page(user_id, status=400, error=reason(exc))
     return _page(user_id, status=201, secret={"what": _("API key"), "value": text})
 
 

@@ -78,7 +78,7 @@ def test_intake_over_json_is_idempotent_and_says_where_the_case_went(case_app, p
 def test_bad_json_input_gets_a_clear_message(case_app, point):
     clerk = case_app.test_client(user="clerk")
     res = _create(clerk, point, category="9999")
-    assert res.status_code == 400 and "unknown category '9999'" in res.json["detail"]
+    assert res.status_code == 400 and "未知的问题类别 '9999'" in res.json["detail"]  # the page's language: zh
     res = clerk.post("/api/cases", json={"lon": point.lat, "lat": point.lon, "category": "0101"})
     assert res.status_code == 400 and res.json["error"] == "swapped_lonlat"
     res = clerk.post("/api/cases", json=["not", "an", "object"])
@@ -139,7 +139,7 @@ def test_the_loop_through_the_pages_with_a_photo_and_a_409_on_a_stale_version(ca
     res = dispatcher.post(f"/cases/{case_id}/step", data={"action": "reject", "version": stale, "reason": "dup"})
     assert res.status_code == 409
     text = res.get_data(as_text=True)
-    assert "changed meanwhile" in text and 'id="gg-kept-input"' in text and ">dup</div>" in text  # kept to copy
+    assert "已被他人修改" in text and 'id="gg-kept-input"' in text and ">dup</div>" in text  # kept to copy
     assert (
         dispatcher.post(
             f"/cases/{case_id}/step", data={"action": "dispatch", "version": _version(case_app, case_id)}
@@ -149,7 +149,7 @@ def test_the_loop_through_the_pages_with_a_photo_and_a_409_on_a_stale_version(ca
     chief = case_app.test_client(user="duanzhang")
     res = chief.post(f"/cases/{case_id}/step", data={"action": "handle", "version": _version(case_app, case_id),
                                                       "note": "cleaned"})  # fmt: skip
-    assert res.status_code == 400 and "needs an 'after' photo" in _error(res)
+    assert res.status_code == 400 and "需要上传处置后照片" in _error(res)  # the store's reason, in Chinese
     res = chief.post(
         f"/cases/{case_id}/step",
         data={
@@ -160,7 +160,7 @@ def test_the_loop_through_the_pages_with_a_photo_and_a_409_on_a_stale_version(ca
         },  # fmt: skip
         content_type="multipart/form-data",
     )
-    assert res.status_code == 400 and "after.exe: not a photo: only JPEG, PNG and WebP" in _error(res)
+    assert res.status_code == 400 and "after.exe：不是照片：只接受 JPEG、PNG 和 WebP 图片" in _error(res)
     res = chief.post(
         f"/cases/{case_id}/step",
         data={
@@ -183,7 +183,7 @@ def test_the_loop_through_the_pages_with_a_photo_and_a_409_on_a_stale_version(ca
     assert case_app.test_client(user="duanzhang").get(photo).status_code == 200
     # a step from the wrong state, over JSON: 409 naming the state
     res = inspector.post(f"/api/cases/{case_id}/verify_pass", json={"version": _version(case_app, case_id)})
-    assert res.status_code == 409 and "closed" in res.json["detail"]
+    assert res.status_code == 409 and res.json["status"] == "closed" and "结案" in res.json["detail"]
     # a step the role may not take: 403 naming the role
     res = clerk.post(f"/api/cases/{case_id}/reopen", json={"version": _version(case_app, case_id)})
     assert res.status_code == 400  # a reopening needs a reason
@@ -276,7 +276,7 @@ def test_an_admin_enters_a_years_calendar_in_the_browser_and_the_warning_goes(ca
     assert ('id="gg-calendar-warning"' in page) == bool(uncovered)
     assert case_app.test_client(user="duanzhang").get("/cases/calendar").status_code == 403
     res = admin.post("/cases/calendar", data={"days": "2027-01-01,休,元旦\n2027-13-01,班,?"})
-    assert res.status_code == 400 and "not a date" in res.get_data(as_text=True)
+    assert res.status_code == 400 and "不是日期" in res.get_data(as_text=True)
     lines = "\n".join(f"{y}-01-01,休,元旦" for y in [uncovered[-1] if uncovered else 2027])
     assert admin.post("/cases/calendar", data={"days": lines}).status_code == 303
     page = manager.get("/cases").get_data(as_text=True)

@@ -8,6 +8,7 @@ import logging
 import pandas as pd
 import pytest
 
+from gisgrid.cases import workflow as wf
 from gisgrid.cases.workflow import WorkingTime, deadline, deadlines, is_open, is_overdue, open_mask, overdue_mask
 from gisgrid.config import load_settings
 from gisgrid.errors import ConfigError
@@ -147,7 +148,9 @@ def test_the_transition_table_allows_and_refuses_per_state_and_role(status, acti
     assert info.value.http_status_code == outcome
     assert isinstance(info.value, RoleRefused) == (outcome == 403)
     text = str(info.value)
-    assert status in text and action in text  # the message names the state and the step
+    # the message names the state and the step as people read them; the error carries the keys for programs
+    assert str(wf.state_text(status)) in text and str(wf.step_text(action)) in text
+    assert (info.value.status, info.value.action) == (status, action)
     if outcome == 403:
         assert all(r in text for r in roles)  # … and the roles refused
 

@@ -16,7 +16,7 @@ def test_every_message_has_a_chinese_translation():
         catalog = read_po(f)
     found = {}
     for filename, lineno, message, _comments, _context in extract_from_dir(
-        str(PROJECT_ROOT), METHODS, keywords={"_": None, "gettext": None, "lazy_gettext": None}
+        str(PROJECT_ROOT), METHODS, keywords={"_": None, "gettext": None, "lazy_gettext": None, "N_": None}
     ):
         if filename.startswith((".venv", "tests")) or not isinstance(message, str) or not message:
             continue
