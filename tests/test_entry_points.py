@@ -209,3 +209,26 @@ def test_every_entry_point_keeps_good_rows_and_names_bad_ones(name, tmp_path, sh
     for number in unread:  # the page names the row
         assert f"row {number} could not be read" in page or "characters" in page or "NUL" in page
     app.extensions["gisgrid.engine"].dispose()
+
+
+def test_assign_reports_an_unclosed_ring_itself_and_gdal_prints_nothing(tmp_path, shatin_url):
+    """GDAL's "Warning 1: Non closed ring detected" came out on the terminal from the reader thread, between
+    the progress bar's lines; the row is gisgrid's to report (its number, code and reason), GDAL stays quiet."""
+    import os
+    import subprocess
+    import sys
+
+    path = _write("ring.geojson", tmp_path)
+    out = tmp_path / "ring.assigned.csv"
+    gisgrid = Path(sys.executable).with_name("gisgrid")
+    env = {**os.environ, "GISGRID_DATABASE_URL": shatin_url.replace("+psycopg", "")}
+    env.pop("CPL_LOG", None)
+    done = subprocess.run(
+        [str(gisgrid), "assign", str(path), "--crs", "EPSG:4326", "-o", str(out)],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Non closed ring" not in done.stderr and "Warning 1" not in done.stderr, done.stderr
+    assigned = pd.read_csv(out, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    assert list(assigned["error_code"]) == ["", "not_a_point"]
+    assert assigned["error_message"].iloc[1] and "error not_a_point" in done.stdout

@@ -6,7 +6,9 @@ ring closed and noted, an unreadable one reported.
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import re
 import warnings
 import zipfile
@@ -139,8 +141,27 @@ def _gdal_errors() -> tuple[type[Exception], ...]:
     return (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError)
 
 
+@functools.cache
+def _quiet_gdal() -> None:
+    """Stop GDAL printing its own warnings to stderr (``Warning 1: Non closed ring detected…``).
+
+    Where pyogrio listens (the calling thread) a GDAL warning becomes a Python warning, filtered in
+    :func:`vector_chunks`; but the reader runs ahead in another thread (:mod:`gisgrid.routing.files`),
+    where GDAL's default handler wrote straight to the terminal, between the progress bar's lines.
+    Every row GDAL warns about is reported by gisgrid itself with its number and reason (a ring is not
+    a point; an invalid geometry is repaired or rejected), so the default handler writes to the null
+    device.  A ``CPL_LOG`` set in the environment (to debug GDAL) is left alone.
+    """
+    import pyogrio  # noqa: PLC0415
+
+    if not os.environ.get("CPL_LOG"):
+        pyogrio.set_gdal_config_options({"CPL_LOG": os.devnull})
+
+
 def open_vector(table: Table, layer: str | None) -> None:
     import pyogrio  # noqa: PLC0415
+
+    _quiet_gdal()
 
     path = table.path
     dataset, layer = _dataset(path, table.kind, layer)
