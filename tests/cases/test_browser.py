@@ -91,6 +91,11 @@ def _loop(as_user, current, lon, lat, tmp_path):
     case_id = int(page.url.rsplit("/", 1)[1])
     assert page.locator("#gg-case-state").get_attribute("data-state") == "reported"
     assert "<b>浏览器测试</b>" in page.locator("#gg-case-description").inner_text()  # shown as text, not markup
+    # the case page's light map (vendored Leaflet, no Folium render): the marker, its unit, the streets around
+    page.wait_for_selector("#gg-case-map path.gg-case")
+    assert page.locator("#gg-case-map path.gg-context-street").count() > 0
+    assert page.locator("#gg-case-map path.gg-case-area").count() == 1
+    assert page.locator("#gg-case-map").get_attribute("lang") == "zh-CN"
     _clean(page)
 
     # the dispatcher sees it in the queue, accepts and dispatches it to the routed 段长
