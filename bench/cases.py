@@ -158,8 +158,7 @@ def run_locust(
             str(port),
             "--threads",
             str(threads),
-            "--processes",
-            str(processes),
+            *(["--processes", str(processes)] if processes > 1 else []),  # one: as gisgrid serve did before
         ],
         env=env,
         stdout=subprocess.DEVNULL,

@@ -842,8 +842,9 @@ _OWNER_NUMBER = re.compile(r"#(\d{1,9})\b")
 
 
 def owner_id_from(conn: sa.Connection, scope: Scope, value: str | None) -> tuple[int | None, list[dict]]:
-    """The person an owner box names: ``(person id, [])``, or ``(None, namesakes)`` when a bare name fits
-    several people (the page asks which), or ``(None, [])`` for an empty box.
+    """The person an owner box names: ``(person id, [])``, or ``(None, people)`` when a bare name fits
+    several people, or none exactly but some by part of their name (the page asks which), or
+    ``(None, [])`` for an empty box.
 
     The box holds a picker label (``"张伟 · #12 · 学院路街道"``: the number decides), a bare number, or a
     name typed by hand.  A name nobody in sight owns anything under is an :class:`InputError`.
@@ -859,6 +860,8 @@ def owner_id_from(conn: sa.Connection, scope: Scope, value: str | None) -> tuple
     people = owner_candidates(conn, scope, text=value, exact=True)
     if len(people) == 1:
         return int(people[0]["id"]), []
+    if not people:  # part of a name (王): the people whose names hold it, to choose from
+        people = owner_candidates(conn, scope, text=value, limit=30)
     if not people:
         raise InputError(N_("nobody named %(name)s owns a place you can see: pick a name from the list", name=value))
     return None, people
@@ -1640,16 +1643,11 @@ def context_streets(conn: sa.Connection, bounds: Sequence[float], *, limit: int 
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=4326))
 
 
-def case_map_data(conn: sa.Connection, case: dict, *, radius_deg: float = 0.0025, limit: int = 300) -> dict:
-    """What the case page's map draws, as GeoJSON made by PostGIS (no Python geometry per page view).
-
-    ``{"lon", "lat", "bounds": [w, s, e, n], "area": Feature or None, "streets": FeatureCollection}``:
-    the routed segment's frontage area or cell, and the centerlines (``name``: street · segment) within
-    ``radius_deg`` of the case.  Names are data: the page's script sets them as text, never as markup.
-    """
-    lon, lat = float(case["lon"]), float(case["lat"])
-    x0, y0, x1, y1 = lon - radius_deg, lat - radius_deg * 0.8, lon + radius_deg, lat + radius_deg * 0.8
-    streets = conn.execute(
+def streets_geojson(conn: sa.Connection, bounds: Sequence[float], *, limit: int = 3000) -> dict:
+    """Segment centerlines (``name``: street · segment) meeting a lon/lat box, as a GeoJSON FeatureCollection
+    made by PostGIS (a page's context lines; names are data, set as text by the page's script)."""
+    x0, y0, x1, y1 = (float(v) for v in bounds)
+    return conn.execute(
         sa.text("""
         SELECT json_build_object('type', 'FeatureCollection', 'features', COALESCE(json_agg(json_build_object(
                    'type', 'Feature', 'properties', json_build_object('name', t.name),
@@ -1659,6 +1657,18 @@ def case_map_data(conn: sa.Connection, case: dict, *, radius_deg: float = 0.0025
               WHERE g.geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) LIMIT :limit) t"""),
         {"x0": x0, "y0": y0, "x1": x1, "y1": y1, "limit": int(limit)},
     ).scalar()
+
+
+def case_map_data(conn: sa.Connection, case: dict, *, radius_deg: float = 0.0025, limit: int = 300) -> dict:
+    """What the case page's map draws, as GeoJSON made by PostGIS (no Python geometry per page view).
+
+    ``{"lon", "lat", "bounds": [w, s, e, n], "area": Feature or None, "streets": FeatureCollection}``:
+    the routed segment's frontage area or cell, and the centerlines (``name``: street · segment) within
+    ``radius_deg`` of the case.  Names are data: the page's script sets them as text, never as markup.
+    """
+    lon, lat = float(case["lon"]), float(case["lat"])
+    x0, y0, x1, y1 = lon - radius_deg, lat - radius_deg * 0.8, lon + radius_deg, lat + radius_deg * 0.8
+    streets = streets_geojson(conn, (x0, y0, x1, y1), limit=limit)
     area = None
     table = {"segment": ("segment", "area"), "cell": ("grid_cell", "geom")}.get(case.get("assigned_type") or "")
     if table is not None and case.get("assigned_id") is not None:

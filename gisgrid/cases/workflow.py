@@ -259,7 +259,7 @@ STATE_TEXT = {
     "merged": N_("merged"),
 }
 STEP_TEXT = {
-    "report": N_("Reported"),
+    "report": N_("Reported (上报)"),
     "accept": N_("Accept (立案)"),
     "reject": N_("Reject (不予立案)"),
     "dispatch": N_("Dispatch (派遣)"),

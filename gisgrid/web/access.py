@@ -85,7 +85,8 @@ RULES: dict[str, str | Permission] = {
     "jobs.job_file": SIGNED_IN,
     # cases: which steps a user may take on a case is gisgrid.cases.workflow.TRANSITIONS
     "cases.case_list": P.view_cases,
-    "cases.owners_json": P.view_cases,  # people owning a place the user sees (the list's owner picker)
+    "cases.owners_json": P.view_cases,
+    "cases.area_json": P.view_cases,  # the box and streets of the user's area (the list's area map)  # people owning a place the user sees (the list's owner picker)
     "cases.case_page": P.view_cases,
     "cases.case_step": P.act_on_cases,
     "cases.photo": P.view_cases,

@@ -61,6 +61,16 @@ INBOX_LABELS = {
     "returned": _l("returned"),
     "extension": _l("more time asked"),
 }
+#: Routing rules (gisgrid.routing.rules.RULES) as people read them on the case page.
+RULE_LABELS = {
+    "category_route": _l("by category: its department or route"),
+    "address_street": _l("by the written address: its street"),
+    "segment_area": _l("inside a segment's area"),
+    "nearest_segment": _l("nearest segment within the tolerance"),
+    "grid_cell": _l("inside a grid cell"),
+    "jurisdiction_default": _l("the territory's default owner (属地兜底)"),
+    "unassigned": _l("nobody's area: unassigned"),
+}
 COLOUR_LABELS = {"green": _l("on time"), "yellow": _l("deadline near"), "red": _l("overdue")}
 
 
@@ -107,6 +117,7 @@ def _case_labels():
         "state_label": lambda s: STATE_LABELS.get(s, s),
         "action_label": lambda a: ACTION_LABELS.get(a, a),
         "colour_label": lambda c: COLOUR_LABELS.get(c, ""),
+        "rule_label": lambda r: RULE_LABELS.get(r, r or ""),
         "inbox_unread": _unread,
         "calendar_years": _calendar_years,
         "case_categories": lambda: store.category_rows(get_conn()),
@@ -173,13 +184,15 @@ def case_list():
     view = request.args.get("view") or store.default_view(user)
     if view not in store.VIEWS:
         view = store.default_view(user)
+    owner_error = None
     try:
         filters = _filters_from(request.args)
-    except _Namesakes as exc:  # the list unfiltered by owner, and the namesakes to choose from
+    except (_Namesakes, InputError) as exc:  # an owner box naming several or nobody: asked, nothing lost
         unowned = request.args.copy()
         unowned["owner"] = ""
-        filters = _filters_from(unowned)
-        namesakes = exc.people
+        filters = _filters_from(unowned)  # another bad filter still answers 400 with its reason
+        namesakes = getattr(exc, "people", [])
+        owner_error = None if namesakes else reason(exc)
     else:
         namesakes = []
     try:
@@ -206,10 +219,24 @@ def case_list():
         categories=store.category_rows(conn),
         states=wf.STATES,
         args=args,
+        places=_places(conn, filters.jurisdiction),
         namesakes=namesakes,
+        owner_error=owner_error,
         args_no_owner={k: v for k, v in args.items() if k != "owner"},
-        owner_text=_owner_label(conn, filters.owner_person_id) if namesakes == [] else request.args.get("owner", ""),
+        owner_text=request.args.get("owner", "")
+        if namesakes or owner_error
+        else _owner_label(conn, filters.owner_person_id),
     )
+
+
+def _places(conn, chosen: str | None) -> list[dict]:
+    """The jurisdictions the user sees whole, for the list's place filter (by name; the code is the value)."""
+    from gisgrid.accounts.store import list_jurisdictions
+
+    places = list_jurisdictions(conn, current_scope())
+    if chosen and chosen not in {p["code"] for p in places}:
+        places.insert(0, {"code": chosen, "name": chosen, "level": ""})
+    return places
 
 
 def _owner_label(conn, person_id: int | None) -> str:
@@ -218,6 +245,18 @@ def _owner_label(conn, person_id: int | None) -> str:
         return ""
     found = store.owner_candidates(conn, current_scope(), person_id=person_id, limit=1)
     return found[0]["label"] if found else f"#{person_id}"
+
+
+@bp.get("/cases/area.json")
+def area_json():
+    """What the case list's area map draws: the box of the user's area and its streets (loaded when the
+    user opens the map to draw an area to filter or export by)."""
+    conn = get_conn()
+    scope = current_scope()
+    bounds = store.scope_bounds(conn, scope) or store.scope_bounds(conn, scope.everything())
+    if bounds is None:
+        return jsonify(bounds=None, streets={"type": "FeatureCollection", "features": []})
+    return jsonify(bounds=list(bounds), streets=store.streets_geojson(conn, bounds))
 
 
 @bp.get("/cases/owners.json")

@@ -250,3 +250,55 @@ def test_the_phone_page_keeps_reports_without_signal_and_sends_them_once(
         assert not errors, errors
     finally:
         context.close()
+
+
+def test_a_manager_draws_an_area_and_the_list_and_export_keep_only_its_cases(
+    case_app, case_engine, live_server, browser
+):
+    """Issue 19: export of cases "by an area drawn on the map" — the list's area map (Leaflet-Geoman)."""
+    import json
+    import urllib.request
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: "Content Security Policy" in m.text and errors.append(m.text))
+    base = live_server(case_app, user="manager")
+    try:
+        page.goto(f"{base}/cases?view=all", wait_until="networkidle")
+        page.click("#gg-area-box summary")
+        page.wait_for_selector("#gg-area-map .leaflet-pm-icon-rectangle")
+        box = page.locator("#gg-area-map").bounding_box()
+        page.click("#gg-area-map .leaflet-pm-icon-rectangle")
+        x, y, w, h = box["x"], box["y"], box["width"], box["height"]
+        page.mouse.click(x + w * 0.25, y + h * 0.25)
+        page.mouse.click(x + w * 0.6, y + h * 0.75)
+        area = page.input_value("#gg-area")
+        assert area.startswith("POLYGON((") and area.count(",") == 4
+        page.screenshot(path=str(ARTIFACTS / "case_6_area_drawn.png"))
+        page.click("#gg-filter")
+        page.wait_for_load_state("networkidle")
+        assert "area=POLYGON" in page.url and page.locator("#gg-area-map path.gg-drawn-area").count() == 1
+        listed = {int(i) for i in page.locator("tr.gg-case-row").evaluate_all("rs => rs.map(r => r.dataset.case)")}
+        href = page.get_attribute("#gg-export-geojson", "href")
+        cookies = "; ".join(f"{c['name']}={c['value']}" for c in context.cookies())
+        req = urllib.request.Request(base + href if href.startswith("/") else href, headers={"Cookie": cookies})
+        with urllib.request.urlopen(req, timeout=60) as res:
+            exported = json.loads(res.read())
+        assert not errors, errors
+    finally:
+        context.close()
+    with case_engine.connect() as conn:
+        inside = {
+            r[0]
+            for r in conn.execute(
+                sa.text(
+                    "SELECT id FROM report WHERE status <> 'merged' AND ST_Intersects(geom, ST_GeomFromText(:a, 4326))"
+                ),
+                {"a": area},
+            )
+        }
+    assert inside, "the drawn rectangle should hold some demo cases"
+    ids = {f["properties"]["id"] for f in exported["features"]}
+    assert ids == inside and listed <= inside
