@@ -129,7 +129,7 @@ def local_text(value: Any, tz: str, *, seconds: bool = False) -> str:
     ''
     """
     fmt = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
-    if value is None:
+    if value is None or value is pd.NaT:  # NaT is a datetime too, without a time
         return ""
     if isinstance(value, str):
         if not value.strip():

@@ -46,3 +46,21 @@ def test_the_setting_and_a_bad_zone():
     assert load_settings(env={"GISGRID_TIMEZONE": "Europe/Helsinki"}).timezone == "Europe/Helsinki"
     with pytest.raises(ConfigError, match="Mars/Olympus"):
         local_day(dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), "Mars/Olympus")
+
+
+def test_local_text_is_local_time_and_blank_for_missing_values():
+    import datetime as dt
+
+    import numpy as np
+    import pandas as pd
+
+    from gisgrid.timeutil import local_text, local_texts
+
+    utc = dt.datetime(2026, 3, 1, 20, 30, tzinfo=dt.timezone.utc)
+    assert local_text(utc, "Asia/Shanghai") == "2026-03-02 04:30"
+    assert local_text(pd.Timestamp(utc), "Europe/Helsinki", seconds=True) == "2026-03-01 22:30:00"
+    assert local_text("2026-03-01T20:30:00+00:00", "Asia/Shanghai") == "2026-03-02 04:30"
+    assert local_text(utc.replace(tzinfo=None), "Asia/Shanghai") == "2026-03-02 04:30"  # naive: stored UTC
+    for missing in (None, pd.NaT, np.nan, float("nan"), ""):  # pd.NaT is a datetime subclass: no 500
+        assert local_text(missing, "Asia/Shanghai") == ""
+    assert list(local_texts([utc, None], "Asia/Shanghai")) == ["2026-03-02 04:30", ""]

@@ -104,6 +104,8 @@ PROBES = {
     "jobs.status": ("GET", f"/jobs/{JOB}.json", set(ROLES), 404),
     "jobs.job_file": ("GET", f"/jobs/{JOB}/map.png", set(ROLES), 404),
     "cases.case_list": ("GET", "/cases?since=x", CASES, 400),
+    "cases.owners_json": ("GET", "/cases/owners.json", CASES, 200),
+    "cases.area_json": ("GET", "/cases/area.json", CASES, 200),
     "cases.case_page": ("GET", "/cases/0", CASES, 404),
     "cases.case_step": ("POST", "/cases/0/step", CASES, 404),
     "cases.photo": ("GET", "/cases/photos/0", CASES, 404),

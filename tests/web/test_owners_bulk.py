@@ -75,9 +75,10 @@ def test_a_manager_appoints_from_a_sheet_good_rows_go_through_bad_rows_are_named
         assert re.findall(r"\d+", _text(page, "gg-bulk-counts")) == ["7", "2", "5"]  # read, ready, with problems
         problems = dict(re.findall(r'<tr data-row="(\d+)"><td>\d+</td><td>([^<]*)</td>', page))
         assert sorted(int(r) for r in problems) == [2, 3, 4, 5, 7], problems
-        assert f"no segment &#39;{other}&#39;" in problems["2"]  # not theirs: as if it did not exist
-        assert f"person ids {twins[0]}, {twins[1]}" in problems["3"]
-        assert "the same unit and role as row 1" in problems["7"]
+        # the reasons in the page's language (zh-CN), the values as written
+        assert f"没有 segment &#39;{other}&#39;" in problems["2"]  # not theirs: as if it did not exist
+        assert f"人员编号 {twins[0]}, {twins[1]}" in problems["3"]
+        assert "与第 1 行的单元和职务相同" in problems["7"]
         assert _state(engine, mine) == before, "the preview writes nothing"
         token = re.search(r'action="/owners/bulk/([0-9a-f]{32})"', page).group(1)
         # the sheet is its uploader's: another manager (here the admin) cannot confirm it
