@@ -132,7 +132,7 @@ def test_store_reasons_are_in_the_pages_language(case_app, point):
     clerk = case_app.test_client(user="clerk")
     form = {"lon": "abc", "lat": "", "category": "", "description": "x", "client_id": "short"}
     zh = clerk.post("/cases/new", data=form).get_data(as_text=True)
-    assert "lon 必须是数字" in zh and "需要问题类别" in zh and "client_id 须为 8 到 64" in zh
+    assert "lon 必须是数字" in zh and "需要问题类别" in zh and "client_id 必须是 8 至 64" in zh
     assert "must be a number" not in zh
     en = clerk.post("/cases/new?lang=en", data=form).get_data(as_text=True)
     assert "lon must be a number" in en and "a category is needed" in en
