@@ -47,8 +47,8 @@ def test_xlsx_stores_formula_text_as_text(tmp_path, frame):
     path = write_table(frame, tmp_path / "out.xlsx")
     sheet = openpyxl.load_workbook(path).active  # not data_only: a formula would show as one
     assert not any(c.data_type == "f" for row in sheet.iter_rows() for c in row)
-    # XML reads a stored CR back as LF: the text is the same, still neutralised
-    assert [c.value for c in sheet["A"][1:]] == [v.replace("\r", "\n") for v in EXPECTED]
+    # some openpyxl versions read a stored CR back as LF: the text is the same, still neutralised
+    assert [c.value.replace("\r", "\n") for c in sheet["A"][1:]] == [v.replace("\r", "\n") for v in EXPECTED]
     assert sheet.max_row == 1 + len(frame)
 
 
