@@ -107,7 +107,8 @@ def test_xlsx_gives_back_every_row_and_cell_as_text(frame):
     rows = list(openpyxl.load_workbook(buffer).active.iter_rows(values_only=True))
     assert list(rows[0]) == list(frame.columns)
     expected = [tuple(_in_xlsx(v) for v in source) for _, source in frame.iterrows()]
-    got = rows[1:]
+    # XML parsers differ on a stored CR (openpyxl's own reads it as LF, lxml keeps it): line ends compared as LF
+    got = [tuple(v.replace("\r\n", "\n").replace("\r", "\n") if isinstance(v, str) else v for v in r) for r in rows[1:]]
     # a workbook ends at its last filled row: blank rows at its end may not be rows of it
     assert len(got) <= len(expected) and all(not any(r) for r in expected[len(got) :])
     assert got == expected[: len(got)]
