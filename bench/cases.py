@@ -207,6 +207,8 @@ def run_locust(
             f"{cpu / n * 1000:.1f} ms per request; load average at the end {os.getloadavg()[0]:.1f} "
             f"on {os.cpu_count()} cores"
         )
+    if db is not None and n:
+        print(f"PostgreSQL CPU: {db:.1f} s, {db / n * 1000:.1f} ms per request")
     return 0
 
 
