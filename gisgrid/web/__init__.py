@@ -106,5 +106,8 @@ def create_app(test_config: dict | None = None, *, ephemeral_key: bool = False) 
 
     app.register_blueprint(frontage_pages.bp)
     public_pages.init_app(app)  # the residents' channel, with its abuse limits
+    from gisgrid.web import ops
+
+    ops.init_app(app)  # /metrics, /readyz and the request timing
 
     return app
