@@ -199,6 +199,21 @@ class Settings:
     # the rankings' rules (gisgrid.supervision.ranking.Rules): weights, filed_bands, grades, top_n, bottom_n,
     # inspection_order_weights; e.g. GISGRID_RANKING_RULES='{"top_n": 3, "inspection_order_weights": [0.4, 0.6]}'
     ranking_rules: dict = field(default_factory=dict)
+    # Operations (docs/operations.md): backups (`gisgrid db backup`; `gisgrid serve` writes one every day at
+    # backup_at, local time, and keeps the newest backup_keep; empty backup_at: none, use the systemd timer),
+    # the web server's threads and the database connection pool of each process, who may read /metrics
+    # (from 127.0.0.1 / ::1 always; elsewhere only with `Authorization: Bearer <metrics_token>`), JSON-lines logs.
+    backup_dir: str = ""  # empty: <var_dir>/backups
+    backup_keep: int = 7
+    backup_at: str = "02:30"
+    serve_threads: int = 8
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    metrics_token: str = ""
+    log_json: bool = False
+    # the address of a reverse proxy (nginx on this machine: 127.0.0.1) whose X-Forwarded-For/-Proto waitress
+    # believes: the client's address for login limits and logs, https for Secure cookies; empty: none
+    trusted_proxy: str = ""
 
     @property
     def text_limits(self) -> TextLimits:

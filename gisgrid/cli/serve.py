@@ -13,7 +13,7 @@ from gisgrid.config import load_settings
 @click.command("serve")
 @click.option("--host", default=None, help="Address to listen on (default from settings: 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default from settings: 5000).")
-@click.option("--threads", type=int, default=8, show_default=True, help="Request threads per process.")
+@click.option("--threads", type=int, default=None, help="Request threads per process (default from settings: 8).")
 @click.option(
     "--processes",
     type=click.IntRange(1, 64),
@@ -31,11 +31,12 @@ from gisgrid.config import load_settings
     "0 runs none: start `gisgrid worker` instead.",
 )
 @handle_errors
-def serve(host: str | None, port: int | None, threads: int, processes: int, job_workers: int | None) -> None:
+def serve(host: str | None, port: int | None, threads: int | None, processes: int, job_workers: int | None) -> None:
     """Serve the web app with waitress, a production WSGI server (``gisgrid run`` is Flask's development server).
 
     Background jobs run in worker threads of the same process, sharing the
-    app's routing snapshot and gazetteers.
+    app's routing snapshot and gazetteers.  A backup is written every night at
+    GISGRID_BACKUP_AT (empty: none; see `gisgrid service install` for a timer instead).
     """
     from waitress import serve as waitress_serve
 
@@ -49,18 +50,36 @@ def serve(host: str | None, port: int | None, threads: int, processes: int, job_
     host = host or settings.host
     port = port or settings.port
     job_workers = settings.job_workers if job_workers is None else job_workers
+    threads = threads or int(settings.serve_threads)
     if processes > 1:
         get_engine(url=url).dispose()  # no pooled connection may cross a fork
         _serve_processes(host, port, threads, processes, settings, job_workers)
         return
     app = create_app()
     workers = start_workers(app, settings, job_workers)
-    click.echo(f"gisgrid serving on http://{host}:{port}/ ({len(workers)} job worker thread(s))")
+    nightly = None
+    if settings.backup_at:
+        from gisgrid.db.backup import NightlyBackup
+
+        nightly = NightlyBackup(url, settings).start()
+    click.echo(
+        f"gisgrid serving on http://{host}:{port}/ ({threads} threads, {len(workers)} job worker thread(s)"
+        + (f", nightly backup at {settings.backup_at})" if nightly else ")")
+    )
     try:
-        waitress_serve(app, host=host, port=port, threads=threads, ident="gisgrid")
+        proxy = {}
+        if settings.trusted_proxy:
+            proxy = {
+                "trusted_proxy": settings.trusted_proxy,
+                "trusted_proxy_headers": "x-forwarded-for x-forwarded-proto",
+                "clear_untrusted_proxy_headers": True,
+            }
+        waitress_serve(app, host=host, port=port, threads=threads, ident="gisgrid", **proxy)
     finally:
         for worker in workers:
             worker.stop(timeout=5)
+        if nightly:
+            nightly.stop()
 
 
 def _serve_processes(host: str, port: int, threads: int, processes: int, settings, job_workers: int) -> None:

@@ -34,12 +34,22 @@ SESSION_OPTIONS = "-c jit=off"
 
 
 @lru_cache(maxsize=8)
-def _engine_for(url: str) -> sa.Engine:
-    return sa.create_engine(url, pool_pre_ping=True, future=True, connect_args={"options": SESSION_OPTIONS})
+def _engine_for(url: str, pool_size: int = 5, max_overflow: int = 10) -> sa.Engine:
+    return sa.create_engine(
+        url,
+        pool_pre_ping=True,
+        future=True,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        connect_args={"options": SESSION_OPTIONS},
+    )
 
 
 def get_engine(settings: Settings | None = None, url: str | None = None) -> sa.Engine:
-    return _engine_for(url or database_url(settings))
+    """The process's engine of ``url`` (default the configured database), pooled as the settings say
+    (``db_pool_size`` connections kept, ``db_max_overflow`` more under load)."""
+    settings = settings or load_settings()
+    return _engine_for(url or database_url(settings), int(settings.db_pool_size), int(settings.db_max_overflow))
 
 
 def ping(settings: Settings | None = None) -> None:
@@ -111,10 +121,25 @@ def migrate(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-def downgrade(url: str, revision: str = "base") -> None:
+def downgrade(url: str, revision: str = "base", *, allow_data_loss: bool = False) -> None:
+    """Downgrade the database at ``url`` to ``revision``.
+
+    A migration that would drop data refuses (:class:`gisgrid.db.dataloss.DataLossRefused`, nothing
+    changed) unless ``allow_data_loss``.
+    """
     from alembic import command
 
-    command.downgrade(alembic_config(url), revision)
+    cfg = alembic_config(url)
+    if allow_data_loss:
+        cfg.cmd_opts = _XArgs(["allow_data_loss=1"])
+    command.downgrade(cfg, revision)
+
+
+class _XArgs:
+    """What ``alembic -x`` leaves in ``Config.cmd_opts``: read by ``context.get_x_argument``."""
+
+    def __init__(self, x: list[str]):
+        self.x = x
 
 
 def ensure_database(settings: Settings | None = None) -> str:
@@ -128,10 +153,18 @@ def ensure_database(settings: Settings | None = None) -> str:
         cluster.start()
         cluster.create_database()
     else:
-        with get_engine(url=url).begin() as conn:
-            conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        check_external(url)
     migrate(url)
     return url
+
+
+def check_external(url: str) -> None:
+    """PostGIS and the rights gisgrid needs in a database of the office's own server (see
+    :mod:`gisgrid.db.external`); raises :class:`~gisgrid.db.external.DatabaseNotReady` naming what is missing."""
+    from gisgrid.db.external import check_database
+
+    with get_engine(url=url).begin() as conn:
+        check_database(conn)
 
 
 __all__ = [
