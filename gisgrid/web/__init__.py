@@ -106,5 +106,9 @@ def create_app(test_config: dict | None = None, *, ephemeral_key: bool = False) 
 
     app.register_blueprint(frontage_pages.bp)
     public_pages.init_app(app)  # the residents' channel, with its abuse limits
+    from gisgrid.web import wayfinding
+
+    wayfinding.init_app(app)
+    app.register_blueprint(wayfinding.bp)
 
     return app

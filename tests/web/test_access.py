@@ -147,6 +147,11 @@ PROBES = {
     "public.report_submit": ("POST", "/public/report", None, 400),
     "public.case_status": ("GET", "/public/case/0?t=x", None, 404),
     "public.segment": ("GET", "/public/segment/0", None, 404),
+    # finding one's way: the basemap (no tile package installed here: 404), the search box, help
+    "wayfinding.tile": ("GET", "/basemap/tiles/0/0/0", set(ROLES), 404),
+    "wayfinding.context": ("GET", "/api/basemap/context?bbox=x&zoom=1", set(ROLES), 400),
+    "wayfinding.search": ("GET", "/api/search?q=", set(ROLES), 200),
+    "wayfinding.help_page": ("GET", "/help", None, 200),
 }
 
 
