@@ -114,6 +114,10 @@ def create_app(test_config: dict | None = None, *, ephemeral_key: bool = False) 
     from gisgrid.web import ops
 
     ops.init_app(app)  # /metrics, /readyz and the request timing
+    from gisgrid.web import wayfinding
+
+    wayfinding.init_app(app)
+    app.register_blueprint(wayfinding.bp)
 
     return app
 
