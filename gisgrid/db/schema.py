@@ -308,7 +308,7 @@ class Report(Base):
         ),
         gist("report"),
         # the duplicate search of intake (every new case, an Open311 POST too) looks at open cases only:
-        # a tenth of a running deployment's (migration 0014_open311)
+        # a tenth of a running deployment's (migration 0014_open_cases_index)
         sa.Index(
             "ix_report_open_geom",
             "geom",
