@@ -307,6 +307,14 @@ class Report(Base):
             "(status = 'merged') = (merged_into_id IS NOT NULL) AND merged_into_id <> id", name="merged"
         ),
         gist("report"),
+        # the duplicate search of intake (every new case, an Open311 POST too) looks at open cases only:
+        # a tenth of a running deployment's (migration 0014_open_cases_index)
+        sa.Index(
+            "ix_report_open_geom",
+            "geom",
+            postgresql_using="gist",
+            postgresql_where=sa.text("status NOT IN ('closed', 'rejected', 'merged')"),
+        ),
         sa.Index("ix_report_reported_at", "reported_at"),
         sa.Index("uq_report_client_id", "client_id", unique=True, postgresql_where=sa.text("client_id IS NOT NULL")),
         sa.Index("ix_report_jurisdiction_id", "jurisdiction_id"),

@@ -31,6 +31,20 @@ LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class FeaturePage:
+    """A page of features: ``text`` their JSON array as PostgreSQL wrote it (the answer splices it in, never
+    parsed and written again), ``returned`` how many, ``matched`` how many match in all (None: not counted)."""
+
+    text: str
+    returned: int
+    matched: int | None
+
+    @property
+    def features(self) -> list[dict]:
+        return json.loads(self.text)
+
+
+@dataclass(frozen=True)
 class _Source:
     """How a collection is read: ``from_`` names the row ``x``; ``columns`` are ``name → SQL``."""
 
@@ -197,8 +211,8 @@ def items(
     *,
     feature_id: int | None = None,
     count: bool = True,
-) -> tuple[list[dict], int | None]:
-    """One page of a collection as GeoJSON features (dicts), and how many match (None when not counted).
+) -> FeaturePage:
+    """One page of a collection as GeoJSON features, and how many match (None when not counted).
 
     Parameters
     ----------
@@ -234,8 +248,8 @@ def items(
         matched = None
         if count and feature_id is None:
             matched = int(conn.execute(sa.text(f"SELECT count(*) FROM {src.from_} WHERE {where_sql}"), params).scalar())
-    features = json.loads(found) if isinstance(found, str) else found
-    return features, matched
+    text = found if isinstance(found, str) else json.dumps(found, ensure_ascii=False)
+    return FeaturePage(text, len(ids), matched)
 
 
 #: The owner columns of the collections that carry owners on the day, all present (null: nobody).
@@ -273,7 +287,7 @@ def _owners_sql(name: str) -> tuple[str, str, str]:
 
 def _audit_items(
     conn: sa.Connection, scope: Scope, query: ItemsQuery, settings: Settings, *, feature_id: int | None
-) -> tuple[list[dict], int]:
+) -> FeaturePage:
     """The coverage audit of every town the caller sees whole, its problems numbered from 1."""
     import geopandas as gpd
     import pandas as pd
@@ -294,7 +308,7 @@ def _audit_items(
         frame["jurisdiction"] = code
         frames.append(frame)
     if not frames:
-        return [], 0
+        return FeaturePage("[]", 0, 0)
     problems = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=STORAGE_SRID)
     problems.index = range(1, len(problems) + 1)
     problems = problems[problems.geometry.notna()]
@@ -321,7 +335,7 @@ def _audit_items(
         features.append(
             {"type": "Feature", "id": int(fid), "geometry": json.loads(shapely.to_geojson(geom)), "properties": props}
         )
-    return features, matched
+    return FeaturePage(json.dumps(features, ensure_ascii=False), len(features), matched)
 
 
 def _isna(value) -> bool:
@@ -364,10 +378,12 @@ def metric_epsgs(conn: sa.Connection, settings: Settings) -> list[int]:
     return sorted(set(codes))
 
 
-def check_feature_exists(features: list[dict], name: str, feature_id: int) -> dict:
+def check_feature_exists(page: FeaturePage, name: str, feature_id: int) -> dict:
+    """The one feature of ``page``; FeaturesError 404 when there is none."""
+    features = page.features
     if not features:
         raise FeaturesError(404, "NotFound", f"no feature {feature_id} in {name} (or not within your sight)")
     return features[0]
 
 
-__all__ = ["check_feature_exists", "extent", "items", "metric_epsgs"]
+__all__ = ["FeaturePage", "check_feature_exists", "extent", "items", "metric_epsgs"]

@@ -186,10 +186,11 @@ def items(cid: str):
     query = parse_items_query(request.args, c, supported)
     html = _wants_html()
     scope = current_scope(query.day)
-    features, matched = features_store.items(get_conn(), scope, cid, query, _settings())
+    page = features_store.items(get_conn(), scope, cid, query, _settings())
+    matched = page.matched
     base = _url("ogc.items", cid=cid)
     args = {k: v for k, v in request.args.items() if k != "f"}
-    pages = page_links(base, {**args, "f": "json"}, query, len(features), matched)
+    pages = page_links(base, {**args, "f": "json"}, query, page.returned, matched)
     links = [
         {"href": _self(base, args, "json"), "rel": "self", "type": GEOJSON, "title": "This page"},
         {"href": _self(base, args, "html"), "rel": "alternate", "type": HTML, "title": "This page (HTML)"},
@@ -201,15 +202,15 @@ def items(cid: str):
         links.append({"href": pages["prev"], "rel": "prev", "type": GEOJSON, "title": "Previous page"})
     data = {
         "type": "FeatureCollection",
-        "features": features,
         "links": links,
         "timeStamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "numberReturned": len(features),
+        "numberReturned": page.returned,
     }
     if matched is not None:
         data["numberMatched"] = matched
     headers = {"Content-Crs": f"<{crs_uri(query.crs)}>"}
     if html:
+        data["features"] = page.features
         html_pages = {k: (v.replace("f=json", "f=html") if v else None) for k, v in pages.items()}
         return (
             render_template(
@@ -224,7 +225,9 @@ def items(cid: str):
             200,
             headers,
         )
-    return _json(data, GEOJSON, headers=headers)
+    # the features' JSON as PostgreSQL wrote it, spliced in (a page of 10,000 is never parsed here)
+    body = json.dumps(data, ensure_ascii=False)[:-1] + ', "features": ' + page.text + "}"
+    return Response(body, mimetype=GEOJSON, headers=headers)
 
 
 def _self(base: str, args: dict, f: str) -> str:
@@ -246,7 +249,7 @@ def item(cid: str, fid: str):
         start, end = parse_datetime(request.args["datetime"])
     query = ItemsQuery(limit=1, crs=crs, start=start if cid != "cases" else None, end=end if cid != "cases" else None)
     html = _wants_html()
-    found, _n = features_store.items(
+    found = features_store.items(
         get_conn(), current_scope(query.day), cid, query, _settings(), feature_id=int(fid), count=False
     )
     feature = features_store.check_feature_exists(found, cid, int(fid))

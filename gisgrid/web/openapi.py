@@ -4,6 +4,10 @@ It describes what each endpoint takes and answers, so that other systems can
 call them and a fuzzer (schemathesis, in the tests) can check that no request,
 however malformed, gets a 500.  Every error answer is JSON ``{error, detail}``
 (``detail`` in the caller's language).
+
+The document is OpenAPI 3.0 (``/api``, valid by openapi-spec-validator: a test
+checks it): a schema's sample is ``"example": value``; an ``"examples": [...]``
+list is OpenAPI 3.1 and makes the whole document invalid.
 """
 
 from __future__ import annotations
@@ -291,7 +295,7 @@ SPEC: dict = {
                                 "properties": {
                                     "lon": _COORDINATE,
                                     "lat": _COORDINATE,
-                                    "crs": {"type": "string", "examples": ["EPSG:4326", "gcj02"]},
+                                    "crs": {"type": "string", "example": "EPSG:4326"},
                                     "client_id": {"type": "string", "description": "idempotency key (a UUID fits)"},
                                 },
                             }
