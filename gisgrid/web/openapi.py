@@ -291,7 +291,7 @@ SPEC: dict = {
                                 "properties": {
                                     "lon": _COORDINATE,
                                     "lat": _COORDINATE,
-                                    "crs": {"type": "string", "examples": ["EPSG:4326", "gcj02"]},
+                                    "crs": {"type": "string", "example": "EPSG:4326"},
                                     "client_id": {"type": "string", "description": "idempotency key (a UUID fits)"},
                                 },
                             }
