@@ -129,6 +129,12 @@ PROBES = {
     "inspections.checklist": ("POST", "/inspections/checklist", {"admin", "manager"}, 303),
     "inspections.coverage": ("GET", "/inspections/coverage?month=x", EVERYONE, 400),
     "inspections.api_checkin": ("POST", "/api/inspections/checkin", {"admin", "grid_worker", "inspector"}, 400),
+    "rankings.index": ("GET", "/rankings/?period=x", AREA, 400),
+    "rankings.unit": ("GET", "/rankings/unit?kind=owner&id=x", AREA, 400),
+    "rankings.snapshot": ("GET", "/rankings/0", AREA, 404),
+    "rankings.bulletin_pdf": ("GET", "/rankings/0/bulletin.pdf", AREA, 404),
+    "rankings.bulletin_xlsx": ("GET", "/rankings/0/bulletin.xlsx", AREA, 404),
+    "rankings.publish": ("POST", "/rankings/publish", {"admin", "manager"}, 400),
 }
 
 
