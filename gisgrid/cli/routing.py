@@ -49,10 +49,13 @@ def assign() -> None:
 @handle_errors
 def assign_point(lon, lat, crs_name, category, day) -> None:
     """Route one point and explain the decision."""
-    from gisgrid.routing.store import explain_point
+    from gisgrid.routing.store import explain_point, route_frontage
 
-    deployment, _, _ = deployment_engine_settings()
+    deployment, engine, _ = deployment_engine_settings()
     result = explain_point(deployment, lon=lon, lat=lat, crs=crs_name, category=category, day=day)
+    if not result.get("error"):  # the frontage-duty step (门前三包), as at intake
+        with engine.connect() as conn:
+            result = route_frontage(conn, result, category=category)
     for key, value in result.items():
         click.echo(f"{key:>16}: {value}")
     if result.get("error"):

@@ -58,7 +58,7 @@ def api_assign():
     """
     from flask import request
 
-    from gisgrid.routing.store import explain_point
+    from gisgrid.routing.store import explain_point, route_frontage
 
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
@@ -76,4 +76,5 @@ def api_assign():
     )
     if "error" in result:
         return jsonify(result), 400
-    return jsonify(result)
+    # the frontage-duty step (门前三包), as at intake: a unit answers for a frontage-duty category in its frontage
+    return jsonify(route_frontage(get_conn(), result, category=body.get("category")))

@@ -79,3 +79,16 @@ def test_other_categories_ignore_frontages(conn, settings):
     _made, row = _case(conn, settings, unit, "0201")  # fly-posting: the segment chief's
     assert row.rule == "segment_area" and row.frontage_unit_id is None
     assert row.assignee_person_id == _segment_chief(conn, unit.segment_id)
+
+
+def test_the_assign_api_explains_the_unit_step(client, engine, town):
+    with engine.connect() as conn:
+        unit = _unit(conn, "a.signed_on <= CURRENT_DATE AND CURRENT_DATE + 60 < a.expires_on")
+    got = client.post("/api/assign", json={"lon": unit.lon, "lat": unit.lat, "category": "0503"}).get_json()
+    assert (
+        got["rule"] == "frontage_unit"
+        and got["frontage_unit_id"] == unit.id
+        and got["owner_person_id"] == unit.person_id
+    )
+    other = client.post("/api/assign", json={"lon": unit.lon, "lat": unit.lat, "category": "0201"}).get_json()
+    assert other["rule"] == "segment_area" and other["frontage_unit_id"] is None
