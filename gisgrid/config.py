@@ -144,6 +144,12 @@ class Settings:
     #: Which days are working days: "china" (the official calendar with its 调休 make-up days) or "weekdays".
     work_calendar: str = "china"
     attribution: str = DEFAULT_ATTRIBUTION  # credit of the deployment's map data, on every map
+    # The basemap under every map: an XYZ tile URL of a local tile service (e.g. an intranet 天地图 mirror,
+    # "http://10.1.2.3/tiles/{z}/{x}/{y}.png"), with its credit and deepest zoom.  Empty: the package
+    # installed by `gisgrid basemap add FILE.mbtiles`, else a light basemap drawn from gisgrid's own layers.
+    basemap_url: str = ""
+    basemap_attribution: str = ""
+    basemap_max_zoom: int = 19
     secret_key: str = DEFAULT_SECRET_KEY  # refused outside the demo and tests: set GISGRID_SECRET_KEY
     demo: bool = False  # the sample deployment (`make demo`): a default secret key is replaced, not refused
     password_min_length: int = 10

@@ -13,6 +13,7 @@ import click
 from flask.cli import FlaskGroup
 
 from gisgrid.cli._common import handle_errors
+from gisgrid.cli.basemap import basemap
 from gisgrid.cli.cases import cases
 from gisgrid.cli.db import db
 from gisgrid.cli.demo import demo
@@ -49,6 +50,7 @@ def main(verbose: bool) -> None:
 
 
 for _command in (
+    basemap,
     db,
     demo,
     segments,

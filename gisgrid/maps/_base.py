@@ -1,8 +1,14 @@
 """What every gisgrid map shares: the base map, its chrome, labels in the page's language, rendering.
 
-Pure: no Flask, no database.  Maps have no online tile server (offices sit on
-intranets), so they draw on a plain light background; Folium loads Leaflet
-from the vendored copies (:func:`gisgrid.maps.assets.use_local_assets`).
+Pure: no Flask, no database.  Maps load no online tile server (offices sit on
+intranets); Folium loads Leaflet from the vendored copies
+(:func:`gisgrid.maps.assets.use_local_assets`).  Every map starts gisgrid's
+map tools (:class:`MapTools`, ``static/vendor/gisgrid/gg-map.js``), the one
+place that draws the basemap (a configured tile service, the installed tile
+package, or boundaries and named streets from gisgrid's own layers), the
+search box and the legend's filter, fold and highlight.  The page says which
+basemap and search URL in its ``gg-map-config`` meta tag; a map saved as a
+file has neither and draws on the plain light background.
 
 Map text comes from the same message catalogs as the pages
 (``gisgrid/translations``), read with Babel for the map's language, so a map
@@ -141,6 +147,20 @@ class HtmlControl(MacroElement):
         self.css_class = css_class
 
 
+class MapTools(MacroElement):
+    """Starts ``ggMap.attach`` (basemap, search box, legend behaviour) on the map, when the page loaded it."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        if (window.ggMap) { window.ggMap.attach({{ this._parent.get_name() }}); }
+        {% endmacro %}
+    """)
+
+    def __init__(self):
+        super().__init__()
+        self._name = "MapTools"
+
+
 def _validate_bounds(bounds) -> tuple[float, float, float, float]:
     try:
         minx, miny, maxx, maxy = (float(v) for v in bounds)
@@ -195,6 +215,7 @@ def base_map(bounds: Sequence[float], *, attribution: str, lang: str = "zh_CN") 
         max_zoom=21,
     )
     m.add_child(Chrome(attribution=attribution, lang=lang))
+    m.add_child(MapTools())
     m.fit_bounds([[miny, minx], [maxy, maxx]], padding=(12, 12), max_zoom=19)
     return m
 

@@ -49,6 +49,15 @@ _MAP_CSS = {
     "awesome_markers_css": "leaflet.awesome-markers/leaflet.awesome-markers.css",
     "awesome_rotate_css": "folium/leaflet.awesome.rotate.css",
 }
+#: Added to every map after Folium's own: labels along streets (Leaflet.TextPath) and gisgrid's map tools
+#: (basemap, search box, legend behaviour: ``vendor/gisgrid/gg-map.js``, started by :mod:`gisgrid.maps._base`).
+_MAP_EXTRA_JS = {
+    "leaflet_textpath": "leaflet-textpath/leaflet.textpath.js",
+    "gisgrid_map": "gisgrid/gg-map.js",
+}
+_MAP_EXTRA_CSS = {"gisgrid_map_css": "gisgrid/gg-map.css"}
+_MAP_JS.update(_MAP_EXTRA_JS)
+_MAP_CSS.update(_MAP_EXTRA_CSS)
 _MARKERCLUSTER_JS = {"markerclusterjs": "leaflet.markercluster/leaflet.markercluster.js"}
 _MARKERCLUSTER_CSS = {
     "markerclustercss": "leaflet.markercluster/MarkerCluster.css",
@@ -68,7 +77,10 @@ _ASSETS: dict[type, tuple[dict[str, str], dict[str, str]]] = {
 
 def _localise(cls: type, attr: str, files: dict[str, str], prefix: str) -> list[tuple[str, str]]:
     """``cls.<attr>`` with every URL replaced by ``prefix/<file>``, order kept."""
-    current = getattr(cls, attr)
+    current = list(getattr(cls, attr))
+    if cls is folium.Map:  # gisgrid's additions, once, after Folium's resources
+        extra = _MAP_EXTRA_JS if attr == "default_js" else _MAP_EXTRA_CSS
+        current += [(name, "") for name in extra if name not in {n for n, _ in current}]
     unknown = [name for name, _ in current if name not in files]
     if unknown:
         raise ValueError(

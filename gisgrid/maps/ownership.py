@@ -21,6 +21,7 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from folium.utilities import JsCode
 
 from gisgrid.crs import STORAGE_SRID
@@ -105,37 +106,88 @@ def _text(value) -> str:
     return str(value).strip()
 
 
-def owner_colours(owner_keys) -> dict[str, str]:
-    """Colour of each owner on one map, the same on every run.
+#: Units closer than this (degrees, about a metre) count as touching when owners are coloured.
+TOUCH_TOLERANCE_DEG = 1e-5
 
-    Each owner prefers the palette colour its key hashes to (a stable hash,
-    not Python's salted ``hash``), so an owner keeps its colour from map to map.
-    Owners are served in key order; one whose colour is taken on this map gets
-    the next least-used colour, so up to ``len(OWNER_PALETTE)`` owners never
-    share a colour.
+
+def _preferred_slot(key: str, n: int) -> int:
+    """The palette slot ``key`` hashes to (a stable hash, not Python's salted ``hash``)."""
+    return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "big") % n
+
+
+def owner_neighbours(owner_keys, geometries, *, tolerance_deg: float = TOUCH_TOLERANCE_DEG) -> dict[str, set[str]]:
+    """Which owners hold units that touch (or lie within ``tolerance_deg``) a unit of another owner.
 
     Parameters
     ----------
-    owner_keys : iterable of str
-        Stable owner identities (``owner_id``, else name and phone); repeats
-        are fine.  The empty key means unassigned and gets
-        :data:`UNASSIGNED_COLOUR`.
+    owner_keys : sequence of str
+        The owner of each unit (``""``: unassigned, left out).
+    geometries : sequence of shapely geometry
+        Each unit's area, EPSG:4326, in the same order.
+
+    Returns
+    -------
+    dict
+        Owner key -> the keys of the owners next to them (never themselves).
+    """
+    keys = np.asarray(list(owner_keys), dtype=object)
+    geoms = np.asarray(rounded(gpd.GeoSeries(list(geometries))) if len(keys) else [], dtype=object)
+    neighbours: dict[str, set[str]] = {k: set() for k in set(keys.tolist()) - {""}}
+    if len(keys) < 2:
+        return neighbours
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="dwithin", distance=tolerance_deg)
+    for a, b in zip(keys[left], keys[right]):  # pairs of touching units, filtered to pairs of owners
+        if a and b and a != b:
+            neighbours[a].add(b)
+    return neighbours
+
+
+def owner_colours(owner_keys, geometries=None) -> dict[str, str]:
+    """Colour of each owner on one map: no two owners whose units touch share a colour.
+
+    A greedy graph colouring (Welsh–Powell): owners are served by how many
+    neighbours they have, most first (ties by key, so every run gives the same
+    colours).  Each takes the palette colour its key hashes to when no
+    neighbour has it, so an owner tends to keep a colour from map to map; else
+    the least-used colour no neighbour has.  Only when every colour of
+    :data:`OWNER_PALETTE` is taken around an owner (more than 17 neighbours)
+    does it share one, with the fewest neighbours possible.  Without
+    ``geometries`` nobody touches and owners just spread over the palette.
+
+    Parameters
+    ----------
+    owner_keys : sequence of str
+        Stable owner identities, one per unit (``owner_id``, else name and
+        phone); the empty key means unassigned and gets :data:`UNASSIGNED_COLOUR`.
+    geometries : sequence of shapely geometry, optional
+        Each unit's area (EPSG:4326), in the order of ``owner_keys``.
 
     Returns
     -------
     dict
         Owner key -> ``"#rrggbb"``.
     """
+    keys = list(owner_keys)
+    if geometries is None:
+        neighbours = {k: set() for k in set(keys) - {""}}
+    else:
+        neighbours = owner_neighbours(keys, geometries)
     n = len(OWNER_PALETTE)
     uses = [0] * n
-    colours = {"": UNASSIGNED_COLOUR}
-    for key in sorted(set(owner_keys) - {""}):
-        digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
-        start = int.from_bytes(digest, "big") % n
-        step = min(range(n), key=lambda j: uses[(start + j) % n])  # first least-used slot from start
-        slot = (start + step) % n
+    slot_of: dict[str, int] = {}
+    for key in sorted(neighbours, key=lambda k: (-len(neighbours[k]), k)):
+        taken = [0] * n
+        for other in neighbours[key]:
+            if other in slot_of:
+                taken[slot_of[other]] += 1
+        start = _preferred_slot(key, n)
+        # free of neighbours first, then least used on the map, then nearest the preferred slot
+        slot = min(range(n), key=lambda s: (taken[s], uses[s] if taken[start] or uses[start] else 0, (s - start) % n))
+        slot_of[key] = slot
         uses[slot] += 1
-        colours[key] = OWNER_PALETTE[slot]
+    colours = {"": UNASSIGNED_COLOUR}
+    colours.update({k: OWNER_PALETTE[s] for k, s in slot_of.items()})
     return colours
 
 
@@ -190,16 +242,32 @@ def _popup_html(street: str, segment: str, chain: str, phone: str, labels: dict)
     return f'<dl class="gg-popup">{body}</dl>'
 
 
+def _token(key: str) -> str:
+    """An opaque, stable handle of an owner key for the page script (the key may hold a name and phone)."""
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=8).hexdigest() if key else ""
+
+
 def _legend_html(owners: pd.DataFrame, labels: dict) -> str:
-    """Legend rows, one per owner (name, colour, segment count), unassigned last."""
+    """Legend rows, one per owner (colour, name, segment count), unassigned last.
+
+    Each row carries its owner's key (``data-owner``), which the map tools use to highlight that owner's
+    units on a click.  A name that two owners share is told apart by the place of their units and the id.
+    """
+    repeated = owners.loc[~owners["unassigned"], "name"].duplicated(keep=False)
     rows = []
-    for owner in owners.itertuples(index=False):  # one row per owner, not per segment
+    for key, owner in owners.iterrows():  # one row per owner, not per segment
         swatch_class = "gg-swatch gg-unassigned" if owner.unassigned else "gg-swatch"
-        name = labels["unassigned"] if owner.unassigned else owner.name
+        name = labels["unassigned"] if owner.unassigned else owner["name"]
         title = f' title="{escape(owner.phone)}"' if owner.phone else ""
+        data = "" if owner.unassigned else f' data-owner="{_token(str(key))}"'
+        note = ""
+        if not owner.unassigned and bool(repeated.get(key, False)):
+            ident = str(key).split(":", 1)[1] if ":" in str(key) else ""
+            parts = [p for p in (owner.place, f"#{ident}" if ident else owner.phone) if p]
+            note = f' <span class="gg-legend-note">{escape(" · ".join(parts))}</span>'
         rows.append(
-            f'<div class="gg-legend-row"{title}><span class="{swatch_class}" '
-            f'style="background:{owner.colour}"></span><span>{escape(name)}</span>'
+            f'<div class="gg-legend-row"{data}{title}><span class="{swatch_class}" '
+            f'style="background:{owner.colour}"></span><span>{escape(name)}{note}</span>'
             f'<span class="gg-count">{owner.n_segments}</span></div>'
         )
     return f"<h4>{escape(labels['legend'])}</h4>" + "".join(rows)
@@ -262,7 +330,8 @@ def ownership_map(
         * ``street_name``, ``segment_name``, ``owner_name`` (required; a
           missing owner name means the segment is unassigned, 未分配);
         * ``owner_phone``, ``owner_id`` (optional; the colour follows
-          ``owner_id``, else name and phone);
+          ``owner_id``, else name and phone), ``owner_place`` (optional: the
+          jurisdiction shown beside a name two owners share);
         * ``chain`` (optional): the chain of chiefs, a list (lowest first,
           e.g. ``["段长 张三", "二级街长 李四", "一级街长 …", "总街长 …"]``) or
           a string; when absent the owner name is shown;
@@ -309,13 +378,15 @@ def ownership_map(
     phones = [_text(v) for v in segments["owner_phone"]] if "owner_phone" in segments.columns else [""] * len(names)
     chains = [_text(v) for v in segments["chain"]] if "chain" in segments.columns else [""] * len(names)
     chains = [c or n for c, n in zip(chains, names)]  # no chain given: the owner alone
+    places = [_text(v) for v in segments["owner_place"]] if "owner_place" in segments.columns else [""] * len(names)
     keys = _owner_keys(segments, names, phones)
-    palette = owner_colours(keys)
+    palette = owner_colours(keys, area.values)
     colours = [palette[k] for k in keys]
 
     layer = gpd.GeoDataFrame(
         {
             "colour": colours,
+            "owner_key": [_token(k) for k in keys],
             "unassigned": [not k for k in keys],
             "popup_html": [
                 _popup_html(s, g, c, p, labels) for s, g, c, p in zip(streets, segment_names, chains, phones)
@@ -345,12 +416,13 @@ def ownership_map(
             ).add_to(m)
 
     owners = (
-        pd.DataFrame({"key": keys, "name": names, "phone": phones, "colour": colours})
+        pd.DataFrame({"key": keys, "name": names, "phone": phones, "place": places, "colour": colours})
         .assign(unassigned=lambda d: d["key"] == "")
         .groupby("key", sort=False)
         .agg(
             name=("name", "first"),
             phone=("phone", "first"),
+            place=("place", "first"),
             colour=("colour", "first"),
             unassigned=("unassigned", "first"),
             n_segments=("name", "size"),

@@ -279,7 +279,7 @@ def segments_with_owners(
         EPSG:4326, the area polygon as geometry: the ``segments`` layer
         (:mod:`gisgrid.db.layers`) with ``street_name``, ``segment_name``,
         ``owner_id`` (the 段长's stable key), ``owner_name``, ``owner_phone``,
-        ``chain`` and ``centerline`` (a second geometry column), as
+        ``chain``, ``owner_place`` (the street's jurisdiction) and ``centerline`` (a second geometry column), as
         :func:`gisgrid.maps.ownership.ownership_map` takes them.
     """
     segs = layers.fetch_layer(conn, "segments", jurisdiction_code=jurisdiction_code, in_area_of=in_area_of, scope=scope)
@@ -288,6 +288,17 @@ def segments_with_owners(
         columns={"street": "street_name", "name": "segment_name", "owner_key": "owner_id"}
     )
     segs["centerline"] = gpd.GeoSeries.from_wkt(segs.pop("centerline_wkt"), crs=STORAGE_SRID)
+    # where the segment lies: beside a name two owners share on the map's legend
+    places = dict(
+        conn.execute(
+            sa.text(
+                "SELECT s.id, j.name FROM street s JOIN jurisdiction j ON j.id = s.jurisdiction_id "
+                "WHERE s.id = ANY(:ids)"
+            ),
+            {"ids": sorted({int(v) for v in segs["street_id"]})},
+        ).all()
+    )
+    segs["owner_place"] = segs["street_id"].map(places)
     return segs
 
 

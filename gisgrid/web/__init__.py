@@ -111,6 +111,10 @@ def create_app(test_config: dict | None = None, *, ephemeral_key: bool = False) 
 
     app.register_blueprint(open311.bp)
     app.register_blueprint(ogc.bp)
+    from gisgrid.web import wayfinding
+
+    wayfinding.init_app(app)
+    app.register_blueprint(wayfinding.bp)
 
     return app
 

@@ -153,6 +153,13 @@ RULES: dict[str, str | Permission] = {
     "ogc.collection": P.view_own,
     "ogc.items": P.view_own,
     "ogc.item": P.view_own,
+    # finding one's way (gisgrid.web.wayfinding): the basemap is the place's geography (tiles, or boundaries
+    # and street lines from gisgrid's own layers), as a tile service would show it to anybody signed in; the
+    # search finds only what the user sees (gisgrid.search.store applies the scope); help holds no data
+    "wayfinding.tile": SIGNED_IN,
+    "wayfinding.context": SIGNED_IN,
+    "wayfinding.search": SIGNED_IN,
+    "wayfinding.help_page": PUBLIC,
 }
 #: Routes a user who must change their password may still open.
 _BEFORE_PASSWORD_CHANGE = {"static", "auth.login", "auth.logout", "auth.password", "api.healthz"}

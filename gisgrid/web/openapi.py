@@ -305,6 +305,24 @@ SPEC: dict = {
                 },
             }
         },
+        "/api/search": {
+            "get": {
+                "summary": "The map search box: streets, segments, cells, people and cases the account sees, and an "
+                "address the geocoder finds, each with its GeoJSON geometry and extent (EPSG:4326)",
+                "parameters": [{"name": "q", "in": "query", "schema": {"type": "string"}}],
+                "responses": {"200": _json({"type": "object"}, "results"), **_errors(400, 401, 503)},
+            }
+        },
+        "/api/basemap/context": {
+            "get": {
+                "summary": "The light basemap of a map view: jurisdiction boundaries and streets, GeoJSON (EPSG:4326)",
+                "parameters": [
+                    {"name": "bbox", "in": "query", "required": True, "schema": {"type": "string"}},
+                    {"name": "zoom", "in": "query", "required": True, "schema": {"type": "integer"}},
+                ],
+                "responses": {"200": _json({"type": "object"}, "boundaries and streets"), **_errors(400, 401, 503)},
+            }
+        },
         "/owners/people.json": {
             "get": {
                 "summary": "People and departments whose name, id or phone matches",

@@ -24,6 +24,7 @@ import os
 import re
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import Flask, g, jsonify, render_template, request
 from flask.sessions import SecureCookieSessionInterface
@@ -107,7 +108,16 @@ def nonce_tags(html: str | None) -> Markup:
     return Markup(_TAG.sub(lambda m: f'<{m.group(1)} nonce="{g.csp_nonce}"', str(html)))
 
 
-def content_security_policy(nonce: str) -> str:
+def tile_origin(url: str | None) -> str | None:
+    """The origin (scheme://host[:port]) of a tile service on another host (``Settings.basemap_url``), or None."""
+    parts = urlsplit((url or "").strip())
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return f"{parts.scheme}://{parts.netloc}"
+    return None
+
+
+def content_security_policy(nonce: str, *, tile_origin: str | None = None) -> str:
+    """The page's CSP; ``tile_origin`` (a configured tile service on another intranet host) may serve images."""
     return "; ".join(
         [
             "default-src 'self'",
@@ -115,7 +125,7 @@ def content_security_policy(nonce: str) -> str:
             f"style-src 'self' 'nonce-{nonce}'",
             # style="" attributes (Leaflet, Folium popups, templates) carry no script; elements still need the nonce
             "style-src-attr 'unsafe-inline'",
-            "img-src 'self' data: blob:",
+            "img-src 'self' data: blob:" + (f" {tile_origin}" if tile_origin else ""),
             "font-src 'self' data:",
             "connect-src 'self'",
             "object-src 'none'",
@@ -144,10 +154,12 @@ def init_app(app: Flask) -> None:
     def _csp():
         return {"csp_nonce": lambda: g.get("csp_nonce", "")}
 
+    tiles = tile_origin(settings.basemap_url)
+
     @app.after_request
     def _headers(response):
         nonce = g.get("csp_nonce") or secrets.token_urlsafe(18)
-        response.headers.setdefault("Content-Security-Policy", content_security_policy(nonce))
+        response.headers.setdefault("Content-Security-Policy", content_security_policy(nonce, tile_origin=tiles))
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")

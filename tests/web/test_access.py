@@ -164,6 +164,11 @@ PROBES = {
     "ogc.collection": ("GET", "/ogc/collections/nope", EVERYONE, 404),
     "ogc.items": ("GET", "/ogc/collections/nope/items", EVERYONE, 404),
     "ogc.item": ("GET", "/ogc/collections/nope/items/1", EVERYONE, 404),
+    # finding one's way: the basemap (no tile package installed here: 404), the search box, help
+    "wayfinding.tile": ("GET", "/basemap/tiles/0/0/0", set(ROLES), 404),
+    "wayfinding.context": ("GET", "/api/basemap/context?bbox=x&zoom=1", set(ROLES), 400),
+    "wayfinding.search": ("GET", "/api/search?q=", set(ROLES), 200),
+    "wayfinding.help_page": ("GET", "/help", None, 200),
 }
 
 

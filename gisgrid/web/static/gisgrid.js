@@ -6,6 +6,14 @@
     var meta = document.querySelector('meta[name="csrf-token"]');
     return meta ? meta.content : '';
   };
+  /* The menu button of narrow screens opens and closes the menu. */
+  document.addEventListener('click', function (e) {
+    var button = e.target && e.target.closest ? e.target.closest('#gg-menu-toggle') : null;
+    if (!button) return;
+    var header = button.closest('.gg-top');
+    var open = header.classList.toggle('gg-nav-open');
+    button.setAttribute('aria-expanded', open ? 'true' : 'false');
+  });
   /* <select data-autosubmit> and <input data-autosubmit> submit their form when changed. */
   document.addEventListener('change', function (e) {
     var el = e.target;
