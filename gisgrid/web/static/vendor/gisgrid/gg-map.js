@@ -74,12 +74,14 @@
     var zoom = map.getZoom();
     (data.boundaries.features || []).forEach(function (f) {
       var p = f.properties, town = p.level !== 'community';
+      // each level's name at its own zooms: county far out, town at town scale, community closer in
+      var shown = p.level === 'county' ? zoom <= 12 : p.level === 'town' ? zoom >= 11 && zoom <= 16 : zoom >= 14;
       lineParts(f.geometry).forEach(function (latlngs) {
         L.polyline(latlngs, {renderer: renderer, interactive: false, color: '#7e6b98', weight: town ? 2 : 1.2,
           opacity: 0.8, dashArray: town ? '8 4 2 4' : '4 4', className: 'gg-base-boundary'}).addTo(group);
       });
       // town names at town zooms, community names closer in
-      if (p.label && ((town && zoom <= 16) || (!town && zoom >= 14))) {
+      if (p.label && shown) {
         L.marker([p.label[1], p.label[0]], {interactive: false, keyboard: false, pane: 'ggBaseLabels',
           icon: L.divIcon({className: 'gg-base-label gg-base-label-' + p.level, html: '', iconSize: null})})
           .addTo(group).getElement().textContent = p.name;
