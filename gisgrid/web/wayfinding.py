@@ -64,6 +64,8 @@ def map_config() -> dict:
             "failed": _("Search failed; try again."),
             "legendFilter": _("Find a name"),
             "legendToggle": _("Legend"),
+            "legend": _("Legend"),
+            "filters": _("Filters"),
             "street": _("Street"),
             "segment": _("Segment"),
             "cell": _("Grid cell"),

@@ -14,6 +14,27 @@
     var open = header.classList.toggle('gg-nav-open');
     button.setAttribute('aria-expanded', open ? 'true' : 'false');
   });
+  /* On a phone, filter forms and side legends fold behind a summary line: the map comes first. */
+  var FOLDS = [['form.gg-filter', 'filters'], ['aside.gg-side', 'legend']];
+  function foldPanels() {
+    if (window.innerWidth > 900) return;
+    var meta = document.querySelector('meta[name="gg-map-config"]'), words = {};
+    try { words = JSON.parse(meta.content).words || {}; } catch (e) { /* no words: the English ones below */ }
+    FOLDS.forEach(function (fold) {
+      document.querySelectorAll(fold[0]).forEach(function (panel) {
+        if (panel.closest('details.gg-fold')) return;
+        var details = document.createElement('details');
+        details.className = 'gg-fold';
+        var summary = document.createElement('summary');
+        summary.textContent = words[fold[1]] || (fold[1] === 'filters' ? 'Filters' : 'Legend');
+        details.appendChild(summary);
+        panel.parentNode.insertBefore(details, panel);
+        details.appendChild(panel);
+      });
+    });
+  }
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', foldPanels);
+  else foldPanels();
   /* <select data-autosubmit> and <input data-autosubmit> submit their form when changed. */
   document.addEventListener('change', function (e) {
     var el = e.target;
