@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import sqlite3
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
+
+from gisgrid.basemap import mbtiles
 
 #: The tiles' colour: a screenshot shows the package under the units.
 TILE_RGB = (206, 232, 206)
@@ -76,3 +79,13 @@ def town_bounds(engine):
             ORDER BY j.code LIMIT 1""")
         ).one()
     return code, (w, s, e, n)
+
+
+@pytest.fixture()
+def tiles_app(tmp_path, db_url, settings, town_bounds):
+    from gisgrid.web import create_app
+
+    var = tmp_path / "var"
+    mbtiles.install(make_mbtiles(tmp_path / "town.mbtiles", town_bounds[1]), var)
+    own = dataclasses.replace(settings, var_dir=str(var), basemap_url="")
+    return create_app({"TESTING": True, "DATABASE_URL": db_url, "GISGRID_SETTINGS": own})

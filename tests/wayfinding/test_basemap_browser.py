@@ -56,9 +56,6 @@ def _tile_images(page) -> list[dict]:
         i => ({src: i.src, loaded: i.complete && i.naturalWidth > 0}))""")
 
 
-from tests.wayfinding.test_mbtiles import tiles_app  # noqa: E402, F401
-
-
 def test_an_installed_tile_package_is_the_basemap(tiles_app, town_bounds, live_server, page):
     base = live_server(tiles_app)
     page.goto(f"{base}/?town={town_bounds[0]}", wait_until="networkidle")

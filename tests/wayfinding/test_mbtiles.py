@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import sqlite3
 
@@ -75,16 +74,6 @@ def test_cli_installs_shows_and_removes_a_package(tmp_path, town_bounds):
     assert mbtiles.installed(tmp_path / "var").name == "test basemap"  # the installed one stays
     assert runner.invoke(main, ["basemap", "remove"], env=env).output.strip() == "removed"
     assert "own layers" in runner.invoke(main, ["basemap", "show"], env=env).output
-
-
-@pytest.fixture()
-def tiles_app(tmp_path, db_url, settings, town_bounds):
-    from gisgrid.web import create_app
-
-    var = tmp_path / "var"
-    mbtiles.install(make_mbtiles(tmp_path / "town.mbtiles", town_bounds[1]), var)
-    own = dataclasses.replace(settings, var_dir=str(var), basemap_url="")
-    return create_app({"TESTING": True, "DATABASE_URL": db_url, "GISGRID_SETTINGS": own})
 
 
 def test_tile_route_serves_the_package_and_a_blank_tile_outside_it(tiles_app, town_bounds):
