@@ -39,8 +39,8 @@ def parse_view(bbox: str | None, zoom: str | None) -> tuple[tuple[float, float, 
     """
     try:
         west, south, east, north = (float(v) for v in (bbox or "").split(","))
-        z = int(zoom or "")
-    except ValueError:
+        z = math.floor(float(zoom or ""))  # a map with fractional zoom steps asks for 13.75: draw as 13
+    except (ValueError, OverflowError):
         raise InputError(
             f"bbox must be min_lon,min_lat,max_lon,max_lat and zoom an integer, got {bbox!r}, {zoom!r}"
         ) from None

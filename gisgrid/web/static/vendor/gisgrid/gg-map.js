@@ -126,7 +126,7 @@
     map.ggBasemap = group;
     var controller = null, lastKey = null;
     var load = debounce(function () {
-      var b = map.getBounds(), z = map.getZoom();
+      var b = map.getBounds(), z = Math.floor(map.getZoom());
       var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(5); });
       var key = bbox.join(',') + '/' + z;
       if (key === lastKey) return;
