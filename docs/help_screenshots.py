@@ -73,7 +73,7 @@ def main(database_url: str | None = None) -> None:
                     page.goto(base + path.format(case=case_id), wait_until="networkidle")
                     page.wait_for_timeout(800)
                     _save(page.screenshot(), OUT / lang / f"{name}.png")
-                    print(f"{lang}/{name}.png")
+                    sys.stdout.write(f"{lang}/{name}.png\n")
                     context.close()
             browser.close()
     finally:
