@@ -58,6 +58,11 @@ PAGES = {
     "user-new": ("/admin/users/new", False),
     "password": ("/auth/password", False),
     "help": ("/help", False),
+    "inspections": ("/inspections/", False),
+    "inspections-coverage": ("/inspections/coverage", False),
+    "rankings": ("/rankings/", False),
+    "redblack": ("/frontage/redblack", False),
+    "frontage-segment": ("/frontage/segment/{segment}", False),
 }
 
 

@@ -313,7 +313,7 @@
     }
     head.addEventListener('click', function () { fold(!legend.classList.contains('gg-folded')); });
     // on a phone the legend starts folded: the map comes first
-    fold(map.getContainer().clientWidth < SMALL_SCREEN_PX);
+    fold(map.getContainer().clientWidth < SMALL_SCREEN_PX || map.getContainer().clientHeight < 450);
     rows.forEach(function (row) {
       var key = row.getAttribute('data-owner');
       if (!key) return;
