@@ -116,6 +116,10 @@ def _status_labels() -> dict[str, str]:
         "handled": _("handled"),
         "verified": _("verified"),
         "closed": _("closed"),
+        "returned": _("returned"),
+        "rejected": _("rejected (not accepted)"),
+        "suspended": _("suspended"),
+        "merged": _("merged into another case"),
     }
 
 
