@@ -133,7 +133,8 @@ def build_map(conn, filters: manager.ReportFilters, *, permutations: int = 9999)
         max_drawn=MAX_DRAWN,
         max_recurring_reports=MAX_RECURRING_REPORTS,
     )
-    return manager_maps.manager_map(data, attribution=current_app.config["GISGRID_SETTINGS"].attribution, lang=_lang())
+    settings = current_app.config["GISGRID_SETTINGS"]
+    return manager_maps.manager_map(data, attribution=settings.attribution, lang=_lang(), timezone=settings.timezone)
 
 
 def _options(conn) -> dict:
