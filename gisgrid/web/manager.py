@@ -218,7 +218,27 @@ def summary_xlsx():
     conn = get_conn()
     tables = manager.summaries(conn, _filters(conn))
     buf = io.BytesIO()
-    write_workbook({"owners": tables["owner"], "jurisdictions": tables["jurisdiction"]}, buf)
+    # sheet and column names in the page's language (a meeting's spreadsheet, not a data exchange)
+    columns = {
+        "owner": _("owner"),
+        "code": _("code"),
+        "name": _("name"),
+        "level": _("level"),
+        "reports": _("reports"),
+        "open": _("open"),
+        "street_km": _("street km"),
+        "cells": _("cells"),
+        "per_km": _("reports per km"),
+        "per_cell": _("reports per cell"),
+        "share_open": _("share open"),
+    }
+    write_workbook(
+        {
+            _("owners"): tables["owner"].rename(columns=columns),
+            _("jurisdictions"): tables["jurisdiction"].rename(columns=columns),
+        },
+        buf,
+    )
     return Response(
         buf.getvalue(),
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from bs4 import BeautifulSoup
 
-from gisgrid.web.access import PUBLIC, RULES
+from gisgrid.web.access import RULES
 
 #: Latin words a Chinese page may show: product and format names, standards, units, codes.
 ALLOWED_LATIN = {
@@ -59,7 +59,6 @@ ALLOWED_LATIN = {
     "Bearer",
     "admin",
     "OSM",
-    "ODbL",
     "Chromium",
     "QR",
     "Helsinki",
@@ -78,7 +77,9 @@ ALLOWED_LATIN = {
     "max",
     "min",
     "English",  # the language switch names each language in itself
-    "GPS", "csv", "xlsx",
+    "GPS",
+    "csv",
+    "xlsx",
 }
 #: Chinese an English page may show: the language switch.
 ALLOWED_CJK = {"中文"}
