@@ -92,6 +92,7 @@ KNOWN_LEFTOVERS = {
     "zh_CN": {
         "/audit": {"nan"},  # frontage duty section: segments without a name (issue 22)
         "/inspections/new": {"SHA"},  # supervision (issue 20)
+        "/help": {"add", "basemap", "mbtiles", "url"},  # a command line not marked as <code> (issue 21, help page)
     },
     "en": {
         "/cases": {"上报", "不予立案", "处置", "核查", "派遣", "立案", "结案", "缓办", "退回"},  # cases (issue 19)
