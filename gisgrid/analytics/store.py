@@ -199,6 +199,29 @@ def report_filter(conn: sa.Connection, filters: ReportFilters, *, alias: str = "
     return (" AND ".join(parts) or "true"), params
 
 
+def _place_crs(conn: sa.Connection, code: str) -> set[int | None]:
+    """The metric CRS of every place in jurisdiction ``code``'s subtree (its own, else the nearest above)."""
+    return set(
+        conn.execute(
+            sa.text(
+                """
+                WITH RECURSIVE up(id, parent_id, metric_epsg, depth) AS (
+                    SELECT id, parent_id, metric_epsg, 0 FROM jurisdiction WHERE code = :c
+                    UNION ALL SELECT j.id, j.parent_id, j.metric_epsg, up.depth + 1
+                    FROM jurisdiction j JOIN up ON j.id = up.parent_id WHERE up.depth < 10),
+                down(id, epsg) AS (
+                    SELECT (SELECT id FROM jurisdiction WHERE code = :c),
+                           (SELECT metric_epsg FROM up WHERE metric_epsg IS NOT NULL ORDER BY depth LIMIT 1)
+                    UNION ALL SELECT j.id, COALESCE(j.metric_epsg, down.epsg)
+                    FROM jurisdiction j JOIN down ON j.parent_id = down.id)
+                SELECT DISTINCT epsg FROM down
+                """
+            ),
+            {"c": code},
+        ).scalars()
+    )
+
+
 def _subtree_ids(conn: sa.Connection, code: str) -> list[int]:
     """Ids of jurisdiction ``code`` and everything below it."""
     return list(
@@ -294,6 +317,8 @@ class MapAggregate:
     counts: pd.DataFrame
     size_m: float
     epsg: int
+    #: matched reports per place (``report.place_id``), for the choropleth
+    places: pd.Series | None = None
 
 
 def aggregate(
@@ -306,12 +331,25 @@ def aggregate(
     projection of every point for the hexagons).
     """
     epsg, _bounds = study_area(conn, filters)
-    frame = _axial_counts(conn, filters, size_m, epsg, now=now, with_unlocated=True)
+    frame = _axial_counts(conn, filters, size_m, epsg, now=now, with_unlocated=True, by_place=True)
+    places = frame.dropna(subset=["place"]).groupby("place")["count"].sum()
+    places.index = places.index.astype(np.int64)
     located = frame["q"].notna().to_numpy()
-    counts = frame[located].reset_index(drop=True)
+    counts = frame[located].drop(columns="place")
+    counts = (
+        counts.groupby(["q", "r"], as_index=False, sort=False)
+        .agg(count=("count", "sum"), overdue=("overdue", "sum"), lon=("lon", "first"), lat=("lat", "first"))
+        .sort_values(["r", "q"])
+        .reset_index(drop=True)
+    )
     counts = counts.astype({"q": np.int64, "r": np.int64, "count": np.int64, "overdue": np.int64})
     return MapAggregate(
-        n=int(frame["count"].sum()), overdue=int(frame["overdue"].sum()), counts=counts, size_m=float(size_m), epsg=epsg
+        n=int(frame["count"].sum()),
+        overdue=int(frame["overdue"].sum()),
+        counts=counts,
+        size_m=float(size_m),
+        epsg=epsg,
+        places=places.astype(np.int64),
     )
 
 
@@ -323,6 +361,7 @@ def _axial_counts(
     *,
     now: dt.datetime | None = None,
     with_unlocated: bool = False,
+    by_place: bool = False,
 ) -> pd.DataFrame:
     """Reports per hexagon (axial q, r of :func:`gisgrid.analytics.hotspots.hex_bins`), counted in PostGIS.
 
@@ -337,28 +376,47 @@ def _axial_counts(
     where, params = report_filter(conn, filters)
     located = "true" if with_unlocated else "r.geom IS NOT NULL"
     # each report's 100 m hexagon in its place's metric CRS is kept by the trigger report_bin (migration
-    # 0014_map_bins); another size or CRS is computed here by the same lattice arithmetic (gisgrid_hex_axial)
-    stored = f"r.hex_epsg = CAST(:f_epsg AS integer) AND CAST(:f_size AS float8) = {HEX_SIZE_M!r}"
-    query = f"""
-        WITH a AS (
-            SELECT CASE WHEN {stored} THEN r.hex_q
-                        ELSE (gisgrid_hex_axial(r.geom, CAST(:f_epsg AS integer), CAST(:f_size AS float8)))[1] END AS q,
-                   CASE WHEN {stored} THEN r.hex_r
-                        ELSE (gisgrid_hex_axial(r.geom, CAST(:f_epsg AS integer), CAST(:f_size AS float8)))[2] END AS r,
-                   COALESCE({sql.report_is_overdue("r", ":f_now")}, false) AS late
-            FROM report r
-            WHERE {located} AND {where}
+    # 0014_map_bins): those rows are counted from the covering index ix_report_place alone (no heap, no
+    # projection); the others (another size or CRS, no point) by the same lattice arithmetic in SQL
+    late = f"COALESCE({sql.report_is_overdue('r', ':f_now')}, false)"
+    axial = "gisgrid_hex_axial(r.geom, CAST(:f_epsg AS integer), CAST(:f_size AS float8))"
+    computed = (
+        f"SELECT ({axial})[1] AS q, ({axial})[2] AS r, r.place_id AS place, {late} AS late "
+        f"FROM report r WHERE {located} AND {where}"
+    )
+    rows = computed
+    if size_m == HEX_SIZE_M:
+        stored = (
+            f"SELECT r.hex_q AS q, r.hex_r AS r, r.place_id AS place, {late} AS late FROM report r "
+            f"WHERE r.hex_epsg = CAST(:f_epsg AS integer) AND {where}"
         )
-        SELECT q::bigint AS q, r::bigint AS r, count(*) AS count, count(*) FILTER (WHERE late) AS overdue,
+        # a jurisdiction whose places all have the study CRS: every report it matches has its hexagon
+        # stored (one scan of the covering index); otherwise the others are computed too
+        rows = (
+            stored
+            if filters.jurisdiction and _place_crs(conn, filters.jurisdiction) == {epsg}
+            else f"{stored} UNION ALL {computed} AND r.hex_epsg IS DISTINCT FROM CAST(:f_epsg AS integer)"
+        )
+    query = f"""
+        WITH a AS ({rows})
+        SELECT q::bigint AS q, r::bigint AS r, place, count(*) AS count, count(*) FILTER (WHERE late) AS overdue,
                ST_X(ST_Transform(ST_SetSRID(ST_MakePoint(:f_size * {_SQRT3!r} * (q + r / 2.0), :f_size * 1.5 * r),
                                             CAST(:f_epsg AS integer)), {STORAGE_SRID})) AS lon,
                ST_Y(ST_Transform(ST_SetSRID(ST_MakePoint(:f_size * {_SQRT3!r} * (q + r / 2.0), :f_size * 1.5 * r),
                                             CAST(:f_epsg AS integer)), {STORAGE_SRID})) AS lat
-        FROM a GROUP BY q, r ORDER BY r, q"""
+        FROM a GROUP BY q, r, place ORDER BY r, q"""
     now = now or dt.datetime.now(dt.timezone.utc)
     with _no_jit(conn):
         frame = pd.read_sql_query(
             sa.text(query), conn, params={**params, "f_epsg": epsg, "f_size": size_m, "f_now": now}
+        )
+    if not by_place:  # one row per hexagon
+        frame = (
+            frame.drop(columns="place")
+            .groupby(["q", "r"], as_index=False, sort=False, dropna=False)
+            .agg(count=("count", "sum"), overdue=("overdue", "sum"), lon=("lon", "first"), lat=("lat", "first"))
+            .sort_values(["r", "q"])
+            .reset_index(drop=True)
         )
     if not with_unlocated:
         frame = frame.astype({"q": np.int64, "r": np.int64})
@@ -681,9 +739,7 @@ below(id, kid) AS (
 ),
 per AS (
     -- each report counts once: in the child its place (report.place_id, migration 0014_map_bins) lies in
-    SELECT below.kid AS id, count(*) AS reports FROM report r JOIN below ON below.id = r.place_id
-    WHERE r.place_id IS NOT NULL AND {where}
-    GROUP BY below.kid
+    {per}
 )
 SELECT kids.code, kids.name, kids.level, COALESCE(per.reports, 0) AS reports,
        (SELECT sum(g.length_m) / 1000.0 FROM segment g
@@ -695,7 +751,14 @@ ORDER BY kids.code
 """
 
 
-def choropleth(conn: sa.Connection, filters: ReportFilters) -> gpd.GeoDataFrame:
+_PER_REPORTS = """SELECT below.kid AS id, count(*) AS reports FROM report r JOIN below ON below.id = r.place_id
+    WHERE r.place_id IS NOT NULL AND {where} GROUP BY below.kid"""
+_PER_PLACES = """SELECT below.kid AS id, sum(pc.n) AS reports
+    FROM unnest(CAST(:pc_place AS integer[]), CAST(:pc_n AS bigint[])) AS pc(place, n)
+    JOIN below ON below.id = pc.place GROUP BY below.kid"""
+
+
+def choropleth(conn: sa.Connection, filters: ReportFilters, *, agg: MapAggregate | None = None) -> gpd.GeoDataFrame:
     """Matched reports per child jurisdiction, counted in PostGIS, for a choropleth.
 
     The children are the communities of the selected town (the towns of a
@@ -712,10 +775,19 @@ def choropleth(conn: sa.Connection, filters: ReportFilters) -> gpd.GeoDataFrame:
         (segments whose centreline lies inside), ``per_km`` (NaN without
         streets) and the polygon.
     """
-    where, params = report_filter(conn, filters)
+    if agg is not None and agg.places is not None:  # the counts per place of the map's one pass
+        per = _PER_PLACES
+        params = {
+            **filters.sight_params(),
+            "pc_place": agg.places.index.astype(int).tolist(),
+            "pc_n": agg.places.astype(int).tolist(),
+        }
+    else:
+        where, params = report_filter(conn, filters)
+        per = _PER_REPORTS.format(where=where)
     with _no_jit(conn):
         frame = pd.read_sql_query(
-            sa.text(_CHOROPLETH_SQL.format(where=where, sight=filters.sight("jurisdiction", "j"))),
+            sa.text(_CHOROPLETH_SQL.format(per=per, sight=filters.sight("jurisdiction", "j"))),
             conn,
             params={**params, "jur": filters.jurisdiction},
         )
@@ -821,7 +893,7 @@ def manager_map_data(
         else:  # the pairwise search runs in memory: too many reports (narrow the filters)
             parts["recurring_count"] = None
         parts["overdue"] = overdue(conn, filters, limit=max_drawn)  # the most late
-        parts["choropleth"] = choropleth(conn, filters)
+        parts["choropleth"] = choropleth(conn, filters, agg=agg)
     gaps = coverage_gaps(conn, filters)
     return ManagerMapData(
         n=n, overdue_count=agg.overdue, epsg=epsg, bounds=bounds, segments=segments, gaps=gaps, **parts

@@ -94,18 +94,51 @@ _POINT_POPUP = JsCode("""
 """)
 
 
+def status_labels(_) -> dict[str, str]:
+    """A report's status in the page's language."""
+    return {
+        "reported": _("reported"),
+        "accepted": _("accepted"),
+        "dispatched": _("dispatched"),
+        "handled": _("handled"),
+        "verified": _("verified"),
+        "closed": _("closed"),
+        "returned": _("returned"),
+        "rejected": _("rejected (not accepted)"),
+        "suspended": _("suspended"),
+        "merged": _("merged into another case"),
+    }
+
+
+def late_text(hours: float, _) -> str:
+    """How late, in the unit that fits: hours up to two days, then days."""
+    if hours < 48:
+        return _("%(n)s hours", n=f"{hours:.0f}")
+    return _("%(n)s days", n=f"{hours / 24:.0f}")
+
+
+def local_text(ts, timezone: str | None) -> str:
+    """``YYYY-MM-DD HH:MM`` in the deployment's time zone (stored times are UTC)."""
+    if ts is None or ts is pd.NaT or (isinstance(ts, float) and np.isnan(ts)):
+        return ""
+    t = pd.Timestamp(ts)
+    if t.tzinfo is None:
+        t = t.tz_localize("UTC")
+    return (t.tz_convert(timezone) if timezone else t).strftime("%Y-%m-%d %H:%M")
+
+
 def _report_popup(row, _) -> str:
     fields = [
         (_("Report"), f"#{row.id}"),
         (_("Category"), f"{row.category or ''} {row.category_name or ''}"),
-        (_("Status"), row.status),
-        (_("Reported"), str(row.reported_at)[:16]),
+        (_("Status"), status_labels(_).get(row.status, row.status)),
+        (_("Reported"), local_text(row.reported_at, getattr(_, "timezone", None))),
         (_("Address"), row.address),
         (_("Description"), row.description),
         (_("Owner"), row.owner_name),
     ]
-    if getattr(row, "hours_late", None) is not None:
-        fields.append((_("Hours late"), f"{row.hours_late:.1f}"))
+    if getattr(row, "hours_late", None) is not None and not pd.isna(row.hours_late):
+        fields.append((_("Late by"), late_text(float(row.hours_late), _)))
     body = "".join(
         f"<dt>{escape(k)}</dt><dd>{escape('' if v is None or v is pd.NA else str(v))}</dd>"
         for k, v in fields
@@ -295,7 +328,7 @@ def _heat_layer(bins: gpd.GeoDataFrame, epsg: int, _) -> folium.plugins.HeatMap:
 # --------------------------------------------------------------------------- the map
 
 
-def manager_map(data, *, attribution: str, lang: str = "zh_CN") -> tuple[folium.Map, dict]:
+def manager_map(data, *, attribution: str, lang: str = "zh_CN", timezone: str | None = None) -> tuple[folium.Map, dict]:
     """The manager map of ``data`` and the figures shown beside it.
 
     Parameters
@@ -309,6 +342,8 @@ def manager_map(data, *, attribution: str, lang: str = "zh_CN") -> tuple[folium.
         Plain-text credit of the map data.
     lang : str, default "zh_CN"
         Language of layer names, popups and legends (``"zh_CN"`` or ``"en"``).
+    timezone : str, optional
+        IANA zone the popups' times are shown in (the deployment's); default UTC.
 
     Returns
     -------
@@ -319,6 +354,7 @@ def manager_map(data, *, attribution: str, lang: str = "zh_CN") -> tuple[folium.
         (its legend, or None).
     """
     _ = translator(lang)
+    _.timezone = timezone  # read by the report popups
     if data.segments is None or len(data.segments) == 0:
         m = base_map(data.bounds, attribution=attribution, lang=lang)
     else:

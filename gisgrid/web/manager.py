@@ -116,6 +116,10 @@ def _status_labels() -> dict[str, str]:
         "handled": _("handled"),
         "verified": _("verified"),
         "closed": _("closed"),
+        "returned": _("returned"),
+        "rejected": _("rejected (not accepted)"),
+        "suspended": _("suspended"),
+        "merged": _("merged into another case"),
     }
 
 
@@ -129,7 +133,8 @@ def build_map(conn, filters: manager.ReportFilters, *, permutations: int = 9999)
         max_drawn=MAX_DRAWN,
         max_recurring_reports=MAX_RECURRING_REPORTS,
     )
-    return manager_maps.manager_map(data, attribution=current_app.config["GISGRID_SETTINGS"].attribution, lang=_lang())
+    settings = current_app.config["GISGRID_SETTINGS"]
+    return manager_maps.manager_map(data, attribution=settings.attribution, lang=_lang(), timezone=settings.timezone)
 
 
 def _options(conn) -> dict:
@@ -213,7 +218,27 @@ def summary_xlsx():
     conn = get_conn()
     tables = manager.summaries(conn, _filters(conn))
     buf = io.BytesIO()
-    write_workbook({"owners": tables["owner"], "jurisdictions": tables["jurisdiction"]}, buf)
+    # sheet and column names in the page's language (a meeting's spreadsheet, not a data exchange)
+    columns = {
+        "owner": _("owner"),
+        "code": _("code"),
+        "name": _("name"),
+        "level": _("level"),
+        "reports": _("reports"),
+        "open": _("open"),
+        "street_km": _("street km"),
+        "cells": _("cells"),
+        "per_km": _("reports per km"),
+        "per_cell": _("reports per cell"),
+        "share_open": _("share open"),
+    }
+    write_workbook(
+        {
+            _("owners"): tables["owner"].rename(columns=columns),
+            _("jurisdictions"): tables["jurisdiction"].rename(columns=columns),
+        },
+        buf,
+    )
     return Response(
         buf.getvalue(),
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -28,7 +28,7 @@ from flask_login import current_user
 
 from gisgrid import timeutil
 from gisgrid.accounts.keys import API_ROLE
-from gisgrid.accounts.roles import ROLE_LABELS_ZH, ROLE_NAMES, check_role
+from gisgrid.accounts.roles import ROLE_NAMES, check_role
 from gisgrid.accounts.scope import Scope
 from gisgrid.accounts.store import (
     create_api_key,
@@ -52,6 +52,22 @@ from gisgrid.web.i18n import reason
 LOGGER = logging.getLogger(__name__)
 
 bp = Blueprint("users", __name__, url_prefix="/admin/users")
+
+
+def role_labels() -> dict[str, str]:
+    """Each account role's name in the page's language (the codes stay in the forms' values)."""
+    return {
+        "admin": _("System administrator"),
+        "manager": _("Manager (street-chief office)"),
+        "planner": _("Planner"),
+        "dispatcher": _("Dispatcher"),
+        "clerk": _("Clerk"),
+        "chief": _("Street or segment chief"),
+        "grid_worker": _("Grid worker"),
+        "inspector": _("Inspector"),
+        "department": _("Department"),
+        "api_client": _("API client"),
+    }
 
 
 def _settings():
@@ -102,7 +118,7 @@ def _page(user_id: int, *, status: int = 200, error: str | None = None, secret: 
         keys=keys,
         may_have_keys=API_ROLE in user.roles,
         roles=ROLE_NAMES,
-        role_labels=ROLE_LABELS_ZH,
+        role_labels=role_labels(),
         places=_places(conn),
         error=error,
         secret=secret,
@@ -159,7 +175,7 @@ def _person_id(text: str) -> int:
 def new():
     form = {k: (request.form.get(k) or "").strip() for k in ("username", "person", "role", "place")}
     conn = get_conn()
-    context = {"form": form, "roles": ROLE_NAMES, "role_labels": ROLE_LABELS_ZH, "places": _places(conn)}
+    context = {"form": form, "roles": ROLE_NAMES, "role_labels": role_labels(), "places": _places(conn)}
     if request.method == "GET":
         return render_template("user_new.html", error=None, **context)
     typed = request.form.get("password") or ""

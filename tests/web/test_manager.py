@@ -131,10 +131,16 @@ def test_exports(mgr_client):
     html = r.get_data(as_text=True)
     assert r.status_code == 200 and "/static/vendor" not in html and "L.map(" in html
     assert remote_urls(html) == []
-    r = mgr_client.get(f"/map/summary.xlsx?jurisdiction={TOWN}")
+    r = mgr_client.get(f"/map/summary.xlsx?jurisdiction={TOWN}&lang=en")
     wb = openpyxl.load_workbook(io.BytesIO(r.data))
     assert wb.sheetnames == ["owners", "jurisdictions"]
     assert wb["owners"]["A1"].value == "owner"
+    # in Chinese, sheet and column names are Chinese (issue 21)
+    r = mgr_client.get(f"/map/summary.xlsx?jurisdiction={TOWN}&lang=zh_CN")
+    wb = openpyxl.load_workbook(io.BytesIO(r.data))
+    assert wb.sheetnames == ["责任人", "辖区"]
+    headers = [c.value for c in wb["责任人"][1]]
+    assert headers[:2] == ["责任人", "上报数"] and "每公里上报数" in headers and "未结案比例" in headers
 
 
 def test_aggregate_one_pass_matches_separate_counts(conn):
