@@ -193,6 +193,18 @@ class Settings:
     public_rate_per_device: str = "5 per hour;20 per day"
     public_rate_per_address: str = "30 per hour;200 per day"
     public_max_bytes: int = 6 * 1024 * 1024
+    # Operations (docs/operations.md): backups (`gisgrid db backup`; `gisgrid serve` writes one every day at
+    # backup_at, local time, and keeps the newest backup_keep; empty backup_at: none, use the systemd timer),
+    # the web server's threads and the database connection pool of each process, who may read /metrics
+    # (from 127.0.0.1 / ::1 always; elsewhere only with `Authorization: Bearer <metrics_token>`), JSON-lines logs.
+    backup_dir: str = ""  # empty: <var_dir>/backups
+    backup_keep: int = 7
+    backup_at: str = "02:30"
+    serve_threads: int = 8
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    metrics_token: str = ""
+    log_json: bool = False
 
     @property
     def text_limits(self) -> TextLimits:

@@ -105,3 +105,71 @@ def db_reset(yes: bool) -> None:
     cluster.create_database(drop=True)
     migrate(cluster.url())
     click.echo(f"database {settings.pg_database} recreated at head")
+
+
+@db.command("backup")
+@click.argument("file", required=False, type=click.Path(dir_okay=True, writable=True))
+@click.option(
+    "--prune/--no-prune",
+    default=False,
+    help="Then delete all but the newest GISGRID_BACKUP_KEEP archives of the backup folder (the nightly timer does).",
+)
+@handle_errors
+def db_backup(file: str | None, prune: bool) -> None:
+    """Write the database (pg_dump custom format) and the data folder (photos, job files) into one dated archive.
+
+    FILE is the archive, or a folder for gisgrid-YYYYMMDD-HHMMSS.tar; default: GISGRID_BACKUP_DIR
+    (<data folder>/backups).  The managed cluster is started if it is not running.
+    """
+    from gisgrid.db import database_url
+    from gisgrid.db.backup import backup_database, prune_backups
+
+    settings = load_settings()
+    if settings.managed:
+        from gisgrid.db.cluster import Cluster
+
+        Cluster(settings).start()
+    path = backup_database(database_url(settings), settings, file)
+    click.echo(f"backup written: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    if prune:
+        for old in prune_backups(settings):
+            click.echo(f"deleted old backup {old}")
+
+
+@db.command("restore")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--replace", is_flag=True, help="Managed cluster only: drop the gisgrid database first (all its data is lost)."
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation of --replace.")
+@handle_errors
+def db_restore(file: str, replace: bool, yes: bool) -> None:
+    """Restore an archive of `gisgrid db backup` onto an empty database and upgrade it to head.
+
+    The managed cluster is initialised and started when needed; with GISGRID_DATABASE_URL the database
+    there must be empty.  The archive's data folder (photos, job files) is put back into GISGRID_VAR_DIR.
+    """
+    from gisgrid.db import database_url
+    from gisgrid.db.backup import restore_archive
+
+    settings = load_settings()
+    if settings.managed:
+        from gisgrid.db.cluster import Cluster
+
+        if replace and not yes:
+            click.confirm(f"Drop the database {settings.pg_database} and all its data before restoring?", abort=True)
+        cluster = Cluster(settings)
+        cluster.start()
+        cluster.create_database(drop=replace)
+    elif replace:
+        raise click.UsageError("--replace works only on the managed cluster; give an empty database instead")
+    result = restore_archive(file, database_url(settings), settings)
+    click.echo(
+        f"restored {result.tables} tables, {result.rows} rows, {result.files} files of the data folder; "
+        f"schema {result.archive_revision} → {result.revision}"
+    )
+    if result.mismatched:
+        for table, (want, got) in sorted(result.mismatched.items()):
+            click.echo(f"warning: table {table}: {want} rows in the backup, {got} restored", err=True)
+        sys.exit(1)
+    click.echo("row counts match the backup")

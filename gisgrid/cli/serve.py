@@ -13,7 +13,7 @@ from gisgrid.config import load_settings
 @click.command("serve")
 @click.option("--host", default=None, help="Address to listen on (default from settings: 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default from settings: 5000).")
-@click.option("--threads", type=int, default=8, show_default=True)
+@click.option("--threads", type=int, default=None, help="Request threads (default from settings: 8).")
 @click.option(
     "--workers",
     "job_workers",
@@ -23,11 +23,12 @@ from gisgrid.config import load_settings
     "0 runs none: start `gisgrid worker` instead.",
 )
 @handle_errors
-def serve(host: str | None, port: int | None, threads: int, job_workers: int | None) -> None:
+def serve(host: str | None, port: int | None, threads: int | None, job_workers: int | None) -> None:
     """Serve the web app with waitress, a production WSGI server (``gisgrid run`` is Flask's development server).
 
     Background jobs run in worker threads of the same process, sharing the
-    app's routing snapshot and gazetteers.
+    app's routing snapshot and gazetteers.  A backup is written every night at
+    GISGRID_BACKUP_AT (empty: none; see `gisgrid service install` for a timer instead).
     """
     from waitress import serve as waitress_serve
 
@@ -41,13 +42,24 @@ def serve(host: str | None, port: int | None, threads: int, job_workers: int | N
     host = host or settings.host
     port = port or settings.port
     app = create_app()
+    threads = threads or int(settings.serve_threads)
     workers = start_workers(app, settings, settings.job_workers if job_workers is None else job_workers)
-    click.echo(f"gisgrid serving on http://{host}:{port}/ ({len(workers)} job worker thread(s))")
+    nightly = None
+    if settings.backup_at:
+        from gisgrid.db.backup import NightlyBackup
+
+        nightly = NightlyBackup(url, settings).start()
+    click.echo(
+        f"gisgrid serving on http://{host}:{port}/ ({threads} threads, {len(workers)} job worker thread(s)"
+        + (f", nightly backup at {settings.backup_at})" if nightly else ")")
+    )
     try:
         waitress_serve(app, host=host, port=port, threads=threads, ident="gisgrid")
     finally:
         for worker in workers:
             worker.stop(timeout=5)
+        if nightly:
+            nightly.stop()
 
 
 def start_workers(app, settings, n: int) -> list:

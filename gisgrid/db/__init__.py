@@ -34,12 +34,22 @@ SESSION_OPTIONS = "-c jit=off"
 
 
 @lru_cache(maxsize=8)
-def _engine_for(url: str) -> sa.Engine:
-    return sa.create_engine(url, pool_pre_ping=True, future=True, connect_args={"options": SESSION_OPTIONS})
+def _engine_for(url: str, pool_size: int = 5, max_overflow: int = 10) -> sa.Engine:
+    return sa.create_engine(
+        url,
+        pool_pre_ping=True,
+        future=True,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        connect_args={"options": SESSION_OPTIONS},
+    )
 
 
 def get_engine(settings: Settings | None = None, url: str | None = None) -> sa.Engine:
-    return _engine_for(url or database_url(settings))
+    """The process's engine of ``url`` (default the configured database), pooled as the settings say
+    (``db_pool_size`` connections kept, ``db_max_overflow`` more under load)."""
+    settings = settings or load_settings()
+    return _engine_for(url or database_url(settings), int(settings.db_pool_size), int(settings.db_max_overflow))
 
 
 def ping(settings: Settings | None = None) -> None:

@@ -62,8 +62,14 @@ def init_app(app: Flask) -> None:
     # JIT off: every page's queries carry the visibility predicate (gisgrid.accounts.scope), whose PostGIS
     # and sub-plan cost estimates cross jit_above_cost at a thousand reports; compiling then takes ~2 s for
     # a query that runs in 20 ms (gisgrid.db.sql.no_jit says the same of the manager map's scans)
+    # pool sizes are settings: with more request threads (serve_threads) than pooled connections, requests wait
+    settings = app.config["GISGRID_SETTINGS"]
     app.extensions["gisgrid.engine"] = sa.create_engine(
-        url, pool_pre_ping=True, pool_size=5, connect_args={"options": "-c statement_timeout=30000 -c jit=off"}
+        url,
+        pool_pre_ping=True,
+        pool_size=int(settings.db_pool_size),
+        max_overflow=int(settings.db_max_overflow),
+        connect_args={"options": "-c statement_timeout=30000 -c jit=off"},
     )
     app.teardown_appcontext(close_conn)
 
