@@ -181,9 +181,12 @@ def backup_database(url: str, settings: Settings, dest: str | os.PathLike | None
 
 
 def _version() -> str:
-    from gisgrid import __version__
+    from importlib.metadata import PackageNotFoundError, version
 
-    return __version__
+    try:
+        return version("gisgrid")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def read_manifest(archive: str | os.PathLike) -> dict:
