@@ -25,6 +25,7 @@ from gisgrid.cli.network import segments
 from gisgrid.cli.routing import assign
 from gisgrid.cli.serve import serve
 from gisgrid.cli.users import users
+from gisgrid.config import load_settings
 
 LOGGER = logging.getLogger(__name__)
 
@@ -43,9 +44,9 @@ def _app_factory():
 @click.option("-v", "--verbose", is_flag=True, help="Log progress at INFO level.")
 def main(verbose: bool) -> None:
     """gisgrid: street-chief grid management (街长制 / 网格化管理)."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
+    from gisgrid.logs import configure_logging
+
+    configure_logging(logging.INFO if verbose else logging.WARNING, json_lines=load_settings().log_json)
 
 
 for _command in (

@@ -110,5 +110,8 @@ def create_app(test_config: dict | None = None, *, ephemeral_key: bool = False) 
 
     app.register_blueprint(open311.bp)
     app.register_blueprint(ogc.bp)
+    from gisgrid.web import ops
+
+    ops.init_app(app)  # /metrics, /readyz and the request timing
 
     return app

@@ -35,6 +35,10 @@ RULES: dict[str, str | Permission] = {
     "static": PUBLIC,
     "api.healthz": PUBLIC,
     "api.openapi": PUBLIC,  # describes the API, holds no data
+    "ops.readyz": PUBLIC,  # readiness: database answers, schema at head (no data)
+    # Prometheus: only from this machine (not through a proxy) or with GISGRID_METRICS_TOKEN, checked in
+    # gisgrid.web.ops.metrics_allowed (404 otherwise); no user account, so a scraper needs no login
+    "ops.metrics": PUBLIC,
     "auth.login": PUBLIC,
     "auth.logout": SIGNED_IN,
     "auth.password": SIGNED_IN,
@@ -153,7 +157,15 @@ RULES: dict[str, str | Permission] = {
     "ogc.item": P.view_own,
 }
 #: Routes a user who must change their password may still open.
-_BEFORE_PASSWORD_CHANGE = {"static", "auth.login", "auth.logout", "auth.password", "api.healthz"}
+_BEFORE_PASSWORD_CHANGE = {
+    "static",
+    "auth.login",
+    "auth.logout",
+    "auth.password",
+    "api.healthz",
+    "ops.readyz",
+    "ops.metrics",
+}
 
 
 def current_scope(day: dt.date | None = None) -> Scope:

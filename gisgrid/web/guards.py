@@ -71,7 +71,7 @@ class BoundedJSONProvider(DefaultJSONProvider):
 
 
 def _wants_json() -> bool:
-    return request.path.startswith(("/api/", "/export/")) or request.path == "/healthz" or request.is_json
+    return request.path.startswith(("/api/", "/export/")) or request.path in ("/healthz", "/readyz") or request.is_json
 
 
 def _answer(status: int, error: str, detail: str):

@@ -50,7 +50,7 @@ JSON_PREFIXES = ("/api/", "/export/", "/open311/")
 
 def wants_json() -> bool:
     """Answer with JSON, not a page (as :mod:`gisgrid.web.guards` decides)."""
-    return request.path.startswith(JSON_PREFIXES) or request.path == "/healthz" or request.is_json
+    return request.path.startswith(JSON_PREFIXES) or request.path in ("/healthz", "/readyz") or request.is_json
 
 
 def secret_key(settings: Settings, *, testing: bool, ephemeral: bool = False) -> str:

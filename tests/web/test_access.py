@@ -54,6 +54,8 @@ PROBES = {
     "static": ("GET", "/static/gisgrid.css", None, 200),
     "api.healthz": ("GET", "/healthz", None, 200),
     "api.openapi": ("GET", "/api/openapi.json", None, 200),
+    "ops.readyz": ("GET", "/readyz", None, 200),
+    "ops.metrics": ("GET", "/metrics", None, 200),  # from 127.0.0.1, as the test client's requests come
     "auth.login": ("GET", "/auth/login", None, 200),
     "auth.logout": ("POST", "/auth/logout", set(ROLES), 302),
     "auth.password": ("GET", "/auth/password", set(ROLES), 200),
