@@ -205,6 +205,9 @@ class Settings:
     db_max_overflow: int = 10
     metrics_token: str = ""
     log_json: bool = False
+    # the address of a reverse proxy (nginx on this machine: 127.0.0.1) whose X-Forwarded-For/-Proto waitress
+    # believes: the client's address for login limits and logs, https for Secure cookies; empty: none
+    trusted_proxy: str = ""
 
     @property
     def text_limits(self) -> TextLimits:

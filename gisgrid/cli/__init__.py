@@ -24,6 +24,7 @@ from gisgrid.cli.layers import export_cmd, import_cmd
 from gisgrid.cli.network import segments
 from gisgrid.cli.routing import assign
 from gisgrid.cli.serve import serve
+from gisgrid.cli.service import service
 from gisgrid.cli.users import users
 from gisgrid.config import load_settings
 
@@ -65,5 +66,6 @@ for _command in (
     cases,
     frontage,
     signboards_cmd,
+    service,
 ):
     main.add_command(_command)

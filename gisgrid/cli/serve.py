@@ -54,7 +54,14 @@ def serve(host: str | None, port: int | None, threads: int | None, job_workers: 
         + (f", nightly backup at {settings.backup_at})" if nightly else ")")
     )
     try:
-        waitress_serve(app, host=host, port=port, threads=threads, ident="gisgrid")
+        proxy = {}
+        if settings.trusted_proxy:
+            proxy = {
+                "trusted_proxy": settings.trusted_proxy,
+                "trusted_proxy_headers": "x-forwarded-for x-forwarded-proto",
+                "clear_untrusted_proxy_headers": True,
+            }
+        waitress_serve(app, host=host, port=port, threads=threads, ident="gisgrid", **proxy)
     finally:
         for worker in workers:
             worker.stop(timeout=5)
