@@ -133,8 +133,13 @@ def calendar_entries(conn: sa.Connection) -> pd.DataFrame:
 
 
 # --- stored deadlines ------------------------------------------------------------------------
-def fill_due_at(conn: sa.Connection, settings: Settings, *, where: str = "r.due_at IS NULL", params=None) -> int:
+def fill_due_at(
+    conn: sa.Connection, settings: Settings, *, where: str = "r.due_at IS NULL", params=None, calendar=None
+) -> int:
     """Set ``due_at`` of the stored reports matching ``where`` (on ``report r``); returns how many were updated.
+
+    ``calendar`` is the working time to count in (default :func:`working_time`, with the days an admin
+    entered; migration 0008 passes the settings' own, its schema having no entered days yet).
 
     One read, :func:`~gisgrid.cases.workflow.deadlines` over all of them, one
     ``UPDATE … FROM unnest(…)``.
@@ -155,7 +160,7 @@ def fill_due_at(conn: sa.Connection, settings: Settings, *, where: str = "r.due_
         pd.to_datetime(frame["reported_at"], utc=True),
         frame["deadline_hours"],
         frame["working_time"],
-        calendar=working_time(conn, settings),
+        calendar=calendar if calendar is not None else working_time(conn, settings),
         tz=frame["tz"].fillna(settings.timezone).astype(str).to_numpy(),
     )
     ok = due.notna().to_numpy()

@@ -173,3 +173,23 @@ def db_restore(file: str, replace: bool, yes: bool) -> None:
             click.echo(f"warning: table {table}: {want} rows in the backup, {got} restored", err=True)
         sys.exit(1)
     click.echo("row counts match the backup")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@click.option(
+    "--allow-data-loss",
+    is_flag=True,
+    help="Go ahead when a migration would drop tables or columns holding data (back up first).",
+)
+@handle_errors
+def db_downgrade(revision: str, allow_data_loss: bool) -> None:
+    """Downgrade the database to REVISION (e.g. 0012, or base).
+
+    A step that would delete data (a table with rows, a column with values) refuses and names them,
+    unless --allow-data-loss is given; the whole downgrade is then rolled back.
+    """
+    from gisgrid.db import database_url, downgrade
+
+    downgrade(database_url(), revision, allow_data_loss=allow_data_loss)
+    click.echo(f"downgraded to {revision}")

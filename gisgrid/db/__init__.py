@@ -121,10 +121,25 @@ def migrate(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-def downgrade(url: str, revision: str = "base") -> None:
+def downgrade(url: str, revision: str = "base", *, allow_data_loss: bool = False) -> None:
+    """Downgrade the database at ``url`` to ``revision``.
+
+    A migration that would drop data refuses (:class:`gisgrid.db.dataloss.DataLossRefused`, nothing
+    changed) unless ``allow_data_loss``.
+    """
     from alembic import command
 
-    command.downgrade(alembic_config(url), revision)
+    cfg = alembic_config(url)
+    if allow_data_loss:
+        cfg.cmd_opts = _XArgs(["allow_data_loss=1"])
+    command.downgrade(cfg, revision)
+
+
+class _XArgs:
+    """What ``alembic -x`` leaves in ``Config.cmd_opts``: read by ``context.get_x_argument``."""
+
+    def __init__(self, x: list[str]):
+        self.x = x
 
 
 def ensure_database(settings: Settings | None = None) -> str:

@@ -10,6 +10,8 @@ from alembic import op
 from geoalchemy2 import Geometry
 from sqlalchemy.dialects import postgresql
 
+from gisgrid.db.dataloss import refuse_data_loss
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -208,6 +210,20 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_data_loss(
+        revision,
+        tables=(
+            "report",
+            "category",
+            "owner_assignment",
+            "grid_cell",
+            "segment",
+            "street",
+            "person",
+            "department",
+            "jurisdiction",
+        ),
+    )
     for table in (
         "report",
         "category",

@@ -8,6 +8,8 @@ Create Date: 2026-11-23
 import sqlalchemy as sa
 from alembic import op
 
+from gisgrid.db.dataloss import refuse_data_loss
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -61,6 +63,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_data_loss(revision, tables=("report_assignment",), columns=(("report", "owner_name"), ("report", "reason")))
     for table in ROUTING_TABLES:
         op.execute(f"DROP TRIGGER IF EXISTS bump_data_version ON {table}")
     op.execute("DROP FUNCTION IF EXISTS gisgrid_bump_data_version()")

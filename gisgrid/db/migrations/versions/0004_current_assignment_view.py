@@ -13,6 +13,8 @@ Create Date: 2026-11-23
 import sqlalchemy as sa
 from alembic import op
 
+from gisgrid.db.dataloss import refuse_data_loss
+
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
@@ -56,6 +58,16 @@ def upgrade() -> None:
         "CREATE TRIGGER truncate_report_history AFTER TRUNCATE ON report "
         "FOR EACH STATEMENT EXECUTE FUNCTION gisgrid_truncate_report_history()"
     )
+    # a report assigned before the history existed (0001) has its assignment only in these columns:
+    # it becomes the report's first history row before they go
+    op.execute("""
+        INSERT INTO report_assignment (report_id, assigned_at, ruleset_version, rule, target_type, target_id,
+                                       distance_m, owner_person_id, owner_department_id, owner_name, reason)
+        SELECT r.id, coalesce(r.reported_at, now()), coalesce(r.ruleset_version, 'unknown'), r.rule, r.target_type,
+               r.target_id, r.distance_m, r.owner_person_id, r.owner_department_id, r.owner_name, r.reason
+        FROM report r
+        WHERE r.rule IS NOT NULL AND NOT EXISTS (SELECT 1 FROM report_assignment h WHERE h.report_id = r.id)
+        ORDER BY r.id""")
     for column in MOVED:
         op.drop_column("report", column)
     op.execute("ALTER TABLE report RESET (fillfactor)")
@@ -63,6 +75,16 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_data_loss(
+        revision,
+        rows=(
+            (
+                "report_assignment",
+                "NOT EXISTS (SELECT 1 FROM report r WHERE r.id = report_assignment.report_id)",
+                "assignment history rows of deleted reports",
+            ),
+        ),
+    )
     op.execute("DROP VIEW report_current")
     op.execute("ALTER TABLE report SET (fillfactor = 70)")
     op.add_column("report", sa.Column("target_type", sa.String(16)))

@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from alembic import op
 from geoalchemy2 import Geometry
 
+from gisgrid.db.dataloss import refuse_data_loss
+
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
@@ -35,5 +37,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_data_loss(revision, tables=("address_point",))
     op.drop_index("ix_address_point_geom_gist", table_name="address_point")
     op.drop_table("address_point")

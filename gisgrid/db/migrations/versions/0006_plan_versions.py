@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 from geoalchemy2 import Geometry
 
+from gisgrid.db.dataloss import refuse_data_loss
+
 revision = "0006"
 down_revision = "0005"
 branch_labels = None
@@ -46,6 +48,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_data_loss(revision, tables=("plan_version",))
     op.execute("DROP SEQUENCE IF EXISTS plan_edit_seq")
     op.drop_index("ix_plan_version_unit", table_name="plan_version")
     op.drop_table("plan_version")

@@ -11,6 +11,8 @@ Create Date: 2026-11-23
 import sqlalchemy as sa
 from alembic import op
 
+from gisgrid.db.dataloss import refuse_data_loss
+
 revision = "0007"
 down_revision = "0006"
 branch_labels = None
@@ -27,6 +29,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_data_loss(
+        revision, rows=(("address_point", "street IS NULL", "address points without a street (landmarks)"),)
+    )
     op.execute("DELETE FROM address_point WHERE street IS NULL")
     op.drop_constraint(op.f("ck_address_point_street_or_name"), "address_point", type_="check")
     op.alter_column("address_point", "street", existing_type=sa.Text, nullable=False)

@@ -28,6 +28,8 @@ Create Date: 2026-12-07
 import sqlalchemy as sa
 from alembic import op
 
+from gisgrid.db.dataloss import refuse_data_loss
+
 revision = "0008"
 down_revision = "0007"
 branch_labels = None
@@ -113,14 +115,18 @@ def upgrade() -> None:
     op.add_column("report", sa.Column("due_at", sa.DateTime(timezone=True)))
     for sql in (OWNER_ON, OWNER_CHAIN_ON, UNIT_HAS_OWNER, TIMEZONE_OF_JURISDICTION, TIMEZONE_AT_POINT):
         op.execute(sql)
-    # existing reports get their deadline from the one Python rule (a fresh database has none)
+    # existing reports get their deadline from the one Python rule (a fresh database has none); in the
+    # working time of the settings: the days an admin enters (work_calendar_day) come with 0011
     from gisgrid.cases.store import fill_due_at
+    from gisgrid.cases.workflow import WorkingTime
     from gisgrid.config import load_settings
 
-    fill_due_at(op.get_bind(), load_settings())
+    settings = load_settings()
+    fill_due_at(op.get_bind(), settings, calendar=WorkingTime.from_settings(settings))
 
 
 def downgrade() -> None:
+    refuse_data_loss(revision, columns=(("report", "due_at"), ("jurisdiction", "timezone")))
     op.execute("DROP FUNCTION timezone_at_point(geometry)")
     op.execute("DROP FUNCTION timezone_of_jurisdiction(integer)")
     op.execute("DROP FUNCTION unit_has_owner(text, integer, date)")

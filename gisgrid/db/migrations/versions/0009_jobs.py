@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
+from gisgrid.db.dataloss import refuse_data_loss
+
 revision = "0009"
 down_revision = "0008"
 branch_labels = None
@@ -50,5 +52,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_data_loss(revision, tables=("job",))
     op.drop_index("ix_job_queued", table_name="job")
     op.drop_table("job")

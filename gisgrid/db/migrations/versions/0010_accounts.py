@@ -21,6 +21,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
+from gisgrid.db.dataloss import refuse_data_loss
+
 revision = "0010"
 down_revision = "0009"
 branch_labels = None
@@ -131,6 +133,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_data_loss(revision, tables=("audit_log", "role_grant", "user_account"))
     op.drop_table("audit_log")
     op.execute("DROP FUNCTION IF EXISTS gisgrid_audit_log_append_only()")
     op.drop_table("role_grant")

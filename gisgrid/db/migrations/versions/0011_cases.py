@@ -46,11 +46,26 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
+from gisgrid.db.dataloss import refuse_data_loss
+
 revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
 
+#: Columns of a case whose values a downgrade would lose (those with a default, such as version, always hold one).
+CASE_COLUMNS = (
+    "resume_status",
+    "suspended_at",
+    "merged_into_id",
+    "recurrence_of_id",
+    "escalated_at",
+    "escalated_person_id",
+    "reporter_user_id",
+    "assignee_department_id",
+    "assignee_person_id",
+    "client_id",
+)
 OLD_STATUSES = "'reported','accepted','dispatched','handled','verified','closed'"
 STATUSES = "'reported','accepted','rejected','dispatched','returned','handled','verified','suspended','closed','merged'"
 #: states in which the case waits on its assignee (the chief's list); copied in gisgrid.cases.workflow
@@ -236,6 +251,18 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_data_loss(
+        revision,
+        tables=("work_calendar_year", "work_calendar_day", "notification", "case_photo", "case_event"),
+        columns=tuple(("report", c) for c in CASE_COLUMNS),
+        rows=(
+            (
+                "report",
+                "status IN ('rejected', 'merged', 'returned', 'suspended')",
+                "reports in a state the old workflow lacks",
+            ),
+        ),
+    )
     op.drop_table("work_calendar_year")
     op.drop_table("work_calendar_day")
     op.drop_table("notification")

@@ -18,6 +18,8 @@ Create Date: 2026-12-08
 import sqlalchemy as sa
 from alembic import op
 
+from gisgrid.db.dataloss import refuse_data_loss
+
 revision = "0012"
 down_revision = "0011"
 branch_labels = None
@@ -49,6 +51,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_data_loss(revision, tables=("api_key",), columns=(("job", "user_id"),))
     op.drop_table("api_key")
     op.drop_index("ix_job_user_id", table_name="job")
     op.drop_column("job", "user_id")

@@ -16,6 +16,8 @@ Create Date: 2026-12-07
 import sqlalchemy as sa
 from alembic import op
 
+from gisgrid.db.dataloss import refuse_data_loss
+
 revision = "0013"
 down_revision = "0012"
 branch_labels = None
@@ -46,6 +48,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_data_loss(revision, tables=("import_log",))
     op.drop_index("ix_import_log_checksum", table_name="import_log")
     op.drop_table("import_log")
     op.drop_index("ix_report_external_id", table_name="report")
