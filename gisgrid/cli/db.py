@@ -85,9 +85,13 @@ def db_url() -> None:
 @handle_errors
 def db_migrate(revision: str) -> None:
     """Upgrade the database to REVISION (default head)."""
-    from gisgrid.db import database_url, migrate
+    from gisgrid.db import check_external, database_url, migrate
 
-    migrate(database_url(), revision)
+    settings = load_settings()
+    url = database_url(settings)
+    if not settings.managed:
+        check_external(url)  # PostGIS and the rights, named with the DBA's statement when missing
+    migrate(url, revision)
     click.echo(f"migrated to {revision}")
 
 

@@ -153,10 +153,18 @@ def ensure_database(settings: Settings | None = None) -> str:
         cluster.start()
         cluster.create_database()
     else:
-        with get_engine(url=url).begin() as conn:
-            conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        check_external(url)
     migrate(url)
     return url
+
+
+def check_external(url: str) -> None:
+    """PostGIS and the rights gisgrid needs in a database of the office's own server (see
+    :mod:`gisgrid.db.external`); raises :class:`~gisgrid.db.external.DatabaseNotReady` naming what is missing."""
+    from gisgrid.db.external import check_database
+
+    with get_engine(url=url).begin() as conn:
+        check_database(conn)
 
 
 __all__ = [

@@ -292,8 +292,13 @@ def _pg_restore(dump: Path, url: str, tmp: Path) -> None:
     listing = subprocess.run([_tool("pg_restore"), "--list", str(dump)], capture_output=True, text=True, check=False)
     if listing.returncode != 0:
         raise BackupError(f"pg_restore cannot read the dump: {listing.stderr.strip()}")
-    # the extension (and its comment) exists already; restoring it needs a superuser
-    keep = [line for line in listing.stdout.splitlines() if " EXTENSION " not in line]
+    # the extension (and its comment) exists already, and PostGIS's own table of reference systems is the
+    # extension's (gisgrid uses only its standard EPSG entries): restoring them needs a superuser
+    keep = [
+        line
+        for line in listing.stdout.splitlines()
+        if " EXTENSION " not in line and " TABLE DATA public spatial_ref_sys " not in line
+    ]
     (tmp / "restore.list").write_text("\n".join(keep) + "\n", encoding="utf-8")
     proc = subprocess.run(
         [
