@@ -13,7 +13,7 @@ class _AssignGroup(click.Group):
     """``gisgrid assign FILE`` and ``gisgrid assign --rerun`` beside ``gisgrid assign point``."""
 
     def parse_args(self, ctx, args):
-        if args and args[0] in ("--rerun", "--since", "--unassigned"):
+        if args and args[0] in ("--rerun", "--since", "--unassigned", "--workers", "--scheduler"):
             args = ["stored", *args]
         elif args and args[0] not in self.commands and not args[0].startswith("-"):
             args = ["file", *args]
@@ -29,6 +29,8 @@ def assign() -> None:
     gisgrid assign reports.csv --crs EPSG:4326 -o routed.csv
     gisgrid assign reports.csv --crs EPSG:4326 --address-street 街道
     gisgrid assign --rerun --since 2026-07-01
+    gisgrid assign --rerun --workers 4                       # on a local dask cluster of 4 processes
+    gisgrid assign --rerun --scheduler tcp://10.0.0.5:8786   # on a dask.distributed cluster
     """
 
 
@@ -129,22 +131,51 @@ def assign_file_cmd(
 @click.option("--rerun", is_flag=True, help="Re-assign reports that already have an assignment (history kept).")
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="Only reports made on or after this date.")
 @click.option("--unassigned", "only_unassigned", is_flag=True, help="Only reports never assigned.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Run on a local dask.distributed cluster of this many processes (docs/operations.md).",
+)
+@click.option("--scheduler", default=None, help="Run on the dask.distributed cluster at tcp://HOST:PORT.")
+@click.option(
+    "--partition-rows",
+    type=click.IntRange(min=1000),
+    default=250_000,
+    show_default=True,
+    help="Reports per partition on the cluster (a worker's memory: the snapshot and one partition).",
+)
 @handle_errors
-def assign_stored(rerun, since, only_unassigned) -> None:
+def assign_stored(rerun, since, only_unassigned, workers, scheduler, partition_rows) -> None:
     """Assign stored reports in bulk (earlier assignments stay in the history)."""
     from gisgrid.routing.store import assign_stored_reports
 
     deployment, engine, _ = deployment_engine_settings()
     if not rerun and not only_unassigned:
         only_unassigned = True
-    with engine.begin() as conn:
-        out = assign_stored_reports(
-            conn, deployment, since=since.date() if since else None, only_unassigned=only_unassigned
+    day = since.date() if since else None
+    if workers or scheduler:
+        from gisgrid.routing.distributed import assign_stored_distributed
+
+        out = assign_stored_distributed(
+            engine.url.render_as_string(hide_password=False),
+            deployment,
+            scheduler=scheduler,
+            workers=workers,
+            since=day,
+            only_unassigned=only_unassigned,
+            partition_rows=partition_rows,
         )
+    else:
+        with engine.begin() as conn:
+            out = assign_stored_reports(conn, deployment, since=day, only_unassigned=only_unassigned)
     rate = out["reports"] / out["seconds"] if out["seconds"] else 0
     click.echo(
         f"assigned {out['reports']} reports in {out['seconds']:.2f} s ({rate:,.0f}/s), "
         f"rule set {out.get('ruleset_version', '-')}"
     )
+    if out.get("partitions"):
+        peaks = ", ".join(f"{v / 2**20:.0f}" for v in out["peak_rss_per_worker"].values())
+        click.echo(f"  on {out['workers']} dask workers, {out['partitions']} partitions; peak MiB per worker: {peaks}")
     for rule, n in sorted(out["by_rule"].items(), key=lambda kv: -kv[1]):
         click.echo(f"  {rule:>22}: {n}")

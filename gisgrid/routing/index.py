@@ -141,6 +141,18 @@ class AssignmentIndex:
     number of batches.
     """
 
+    def __getstate__(self) -> dict:
+        # the thread pool and its lock stay in this process: an index sent to a worker of
+        # gisgrid.routing.distributed starts its own pool there on first use
+        state = self.__dict__.copy()
+        state["_pool"] = None
+        del state["_pool_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._pool_lock = threading.Lock()
+
     def __init__(
         self,
         *,

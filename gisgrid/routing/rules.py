@@ -59,7 +59,7 @@ import datetime as dt
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
@@ -250,6 +250,13 @@ class RuleSet:
         object.__setattr__(self, "tolerance_m", tolerance)
         object.__setattr__(self, "address_tolerance_m", address_tolerance)
         object.__setattr__(self, "category_routes", MappingProxyType(routes))
+
+    def __reduce__(self):
+        # a MappingProxyType does not pickle: a rule set travels (to the workers of gisgrid.routing.distributed)
+        # as its fields with plain dicts, and is validated again on arrival
+        kwargs = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+        kwargs["category_routes"] = {code: dict(spec) for code, spec in self.category_routes.items()}
+        return (_rule_set_from_fields, (kwargs,))
 
     @classmethod
     def from_categories(
@@ -483,3 +490,8 @@ def _parse_dates(values: Any, n: int, errors: _RowErrors) -> np.ndarray:
             [f"date {t!r} cannot be read (write e.g. 2026-03-01)" for t in sub[bad].to_numpy(dtype=object)],
         )
     return out
+
+
+def _rule_set_from_fields(kwargs: dict) -> RuleSet:
+    """A pickled :class:`RuleSet` back (see ``RuleSet.__reduce__``)."""
+    return RuleSet(**kwargs)

@@ -460,16 +460,10 @@ def _text(values) -> pa.Array:
     )
 
 
-def assign_stored_reports(
-    conn: sa.Connection, deployment: Deployment, *, since: dt.date | None = None, only_unassigned: bool = False
-) -> dict:
-    """(Re)assign stored reports: bulk read, route in process, bulk write; history is kept.
-
-    Each run appends one ``report_assignment`` row per report (one COPY); the
-    report's current assignment is its latest row (view ``report_current``).
-    Returns counts by rule and timings.
-    """
-    t0 = time.perf_counter()
+def stored_selection(
+    deployment: Deployment, *, since: dt.date | None = None, only_unassigned: bool = False
+) -> tuple[str, dict]:
+    """The condition (on ``report r``, psycopg parameters) of the stored reports a run assigns."""
     where = ["r.geom IS NOT NULL"]
     params: dict = {}
     if since is not None:
@@ -477,13 +471,18 @@ def assign_stored_reports(
         params["since"] = timeutil.day_start(since, deployment.timezone)
     if only_unassigned:
         where.append("NOT EXISTS (SELECT 1 FROM report_assignment h WHERE h.report_id = r.id)")
-    raw = conn.connection.dbapi_connection
-    # the instant goes out as epoch seconds: its local day depends on where the report is routed
+    return " AND ".join(where), params
+
+
+STORED_NAMES = ["report_id", "lon", "lat", "category", "reported_at"]
+
+
+def read_stored(raw, where: str, params: dict | None = None) -> pd.DataFrame:
+    """The reports matching ``where`` read with one COPY (psycopg connection ``raw``): report_id, lon, lat
+    (EPSG:4326), category code, reported_at (epoch seconds: its local day depends on where it is routed)."""
     copy_sql = (
         "COPY (SELECT r.id, ST_X(r.geom), ST_Y(r.geom), c.code, EXTRACT(EPOCH FROM r.reported_at)::float8 "
-        "FROM report r LEFT JOIN category c ON c.id = r.category_id WHERE "
-        + " AND ".join(where)
-        + ") TO STDOUT (FORMAT csv)"
+        f"FROM report r LEFT JOIN category c ON c.id = r.category_id WHERE {where}) TO STDOUT (FORMAT csv)"
     )
     buf = io.BytesIO()
     with raw.cursor() as cur:
@@ -491,13 +490,11 @@ def assign_stored_reports(
             for chunk in copy:
                 buf.write(chunk)
     buf.seek(0)
-    t_read = time.perf_counter()
     if buf.getbuffer().nbytes == 0:
-        return {"reports": 0, "by_rule": {}, "seconds": time.perf_counter() - t0}
-    names = ["report_id", "lon", "lat", "category", "reported_at"]
-    frame = pacsv.read_csv(
+        return pd.DataFrame({n: pd.Series(dtype=t) for n, t in zip(STORED_NAMES, [int, float, float, object, float])})
+    return pacsv.read_csv(
         buf,
-        read_options=pacsv.ReadOptions(column_names=names),
+        read_options=pacsv.ReadOptions(column_names=STORED_NAMES),
         convert_options=pacsv.ConvertOptions(
             column_types={
                 "report_id": pa.int64(),
@@ -508,14 +505,20 @@ def assign_stored_reports(
             }
         ),
     ).to_pandas(date_as_object=False, strings_to_categorical=True)
+
+
+def write_history(raw, deployment: Deployment, frame: pd.DataFrame) -> tuple[Counter, float]:
+    """Route ``frame`` (as :func:`read_stored` gives) and append its history rows with one COPY.
+
+    Returns the rows by rule and the seconds spent routing.  Chunks are pipelined: the server ingests
+    chunk k while this process routes chunk k + 1.
+    """
     t_assign = 0.0
     by_rule: Counter = Counter()
     with (
         raw.cursor() as cur,
         cur.copy(f"COPY report_assignment ({', '.join(HISTORY_COLUMNS)}) FROM STDIN (FORMAT csv)") as copy,
     ):
-        # The history is the record: the current assignment is its latest row (view report_current).
-        # Chunks are pipelined: the server ingests chunk k while this process routes chunk k + 1.
         for start in range(0, len(frame), STORED_CHUNK_ROWS):
             t = time.perf_counter()
             table = _history_rows(deployment, frame.iloc[start : start + STORED_CHUNK_ROWS])
@@ -524,6 +527,28 @@ def assign_stored_reports(
             sink = io.BytesIO()
             pacsv.write_csv(table, sink, write_options=pacsv.WriteOptions(include_header=False))
             copy.write(sink.getvalue())
+    return by_rule, t_assign
+
+
+def assign_stored_reports(
+    conn: sa.Connection, deployment: Deployment, *, since: dt.date | None = None, only_unassigned: bool = False
+) -> dict:
+    """(Re)assign stored reports: bulk read, route in process, bulk write; history is kept.
+
+    Each run appends one ``report_assignment`` row per report (one COPY); the
+    report's current assignment is its latest row (view ``report_current``).
+    Returns counts by rule and timings.  :mod:`gisgrid.routing.distributed` does the same on a
+    dask.distributed cluster.
+    """
+    t0 = time.perf_counter()
+    where, params = stored_selection(deployment, since=since, only_unassigned=only_unassigned)
+    raw = conn.connection.dbapi_connection
+    frame = read_stored(raw, where, params)
+    t_read = time.perf_counter()
+    if frame.empty:
+        return {"reports": 0, "by_rule": {}, "seconds": time.perf_counter() - t0}
+    # The history is the record: the current assignment is its latest row (view report_current).
+    by_rule, t_assign = write_history(raw, deployment, frame)
     t_end = time.perf_counter()
     return {
         "reports": len(frame),
