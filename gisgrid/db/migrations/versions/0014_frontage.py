@@ -30,6 +30,8 @@ from alembic import op
 from geoalchemy2 import Geometry
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from gisgrid.db.dataloss import refuse_data_loss
+
 revision = "0014_frontage"
 down_revision = "0014_rankings"
 branch_labels = None
@@ -113,6 +115,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_data_loss(
+        revision,
+        tables=("frontage_ranking", "signboard_print", "frontage_agreement", "frontage_unit"),
+        columns=(("report", "public_token"), ("report", "frontage_unit_id")),
+        rows=(
+            ("street", "commercial", "streets marked as shopping streets"),
+            ("category", "frontage_duty", "categories marked as frontage duty (门前三包)"),
+        ),
+    )
     op.drop_table("frontage_ranking")
     op.drop_table("signboard_print")
     op.drop_index("ix_report_frontage_unit_id", table_name="report")

@@ -33,6 +33,8 @@ from alembic import op
 from geoalchemy2 import Geometry
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from gisgrid.db.dataloss import refuse_data_loss
+
 revision = "0014_inspections"
 down_revision = "0013"
 branch_labels = None
@@ -199,6 +201,19 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_data_loss(
+        revision,
+        tables=(
+            "patrol_checkin",
+            "inspection_score",
+            "inspection_finding",
+            "inspection_target",
+            "inspection_inspector",
+            "inspection_round",
+            "inspection_checklist_item",
+        ),
+        columns=(("report", "inspection_round_id"),),
+    )
     op.drop_index("ix_report_inspection_round_id", table_name="report")
     op.drop_column("report", "inspection_round_id")
     op.drop_table("patrol_checkin")

@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from gisgrid.db.dataloss import refuse_data_loss
+
 revision = "0014_rankings"
 down_revision = "0014_inspections"
 branch_labels = None
@@ -63,5 +65,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_data_loss(revision, tables=("ranking_snapshot",))
     op.drop_table("ranking_snapshot")
     op.execute("DROP FUNCTION ranking_snapshot_frozen()")
