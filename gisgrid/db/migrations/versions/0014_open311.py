@@ -17,6 +17,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
+from gisgrid.db.dataloss import refuse_data_loss
+
 revision = "0014_open311"
 down_revision = "0014_frontage"
 branch_labels = None
@@ -32,6 +34,16 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_data_loss(
+        revision,
+        columns=(
+            ("report", "attributes"),
+            ("report", "media_url"),
+            ("category", "keywords"),
+            ("category", "service_group"),
+        ),
+        rows=(("category", "attributes <> '[]'::jsonb", "categories with Open311 attributes"),),
+    )
     op.drop_column("report", "attributes")
     op.drop_column("report", "media_url")
     op.drop_column("category", "attributes")
