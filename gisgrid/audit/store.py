@@ -414,6 +414,9 @@ def frontage_audit(
         conn,
         params=params,
     )["id"].tolist()
+    seg_names = dict(
+        conn.execute(sa.text("SELECT id, name FROM segment WHERE id = ANY(:ids)"), {"ids": seg_ids}).all()
+    )
     agreements = agreement_problems(
         units.drop(columns=["frontage", "commercial"]), today, expiry_days=settings.frontage_expiry_days
     )
@@ -431,8 +434,7 @@ def frontage_audit(
                                     road_half_widths_m=settings.road_half_widths_m)  # fmt: skip
         if len(found):
             found = found.to_crs(STORAGE_SRID)
-            names = units.drop_duplicates("segment_id").set_index("segment_id")
-            found["segment"] = found["segment_id"].map(names["segment"]) if len(names) else None
+            found["segment"] = found["segment_id"].map(seg_names)  # a stretch nobody answers for: no unit names it
             gaps.append(found)
         pairs = overlapping_pairs(metric, units.loc[mine, "unit_id"].to_numpy(), min_m2=0.5)
         if len(pairs):

@@ -32,6 +32,8 @@ def test_the_frontage_audit_on_the_sample_towns(conn, settings):
         )
     }
     assert set(result.frontage_gaps["segment_id"]) <= commercial
+    # every stretch names its segment, also where no unit stands (it showed "nan")
+    assert result.frontage_gaps["segment"].notna().all()
     expected = conn.execute(
         sa.text("""SELECT count(*) FILTER (WHERE a.expires_on <= :d), count(*) FILTER (WHERE a.id IS NULL)
                    FROM frontage_unit u LEFT JOIN LATERAL (SELECT * FROM frontage_agreement fa WHERE fa.unit_id = u.id
