@@ -113,6 +113,10 @@ def main(argv=None) -> int:
                 have = conn.execute(sa.text("SELECT count(*) FROM report")).scalar()
         except sa.exc.SQLAlchemyError:
             have = 0
+    if have >= args.cases:
+        from gisgrid.db import migrate
+
+        migrate(url)  # a kept database follows the schema to head
     if have < args.cases:
         engine.dispose()
         fresh_database(url).dispose()
