@@ -414,9 +414,7 @@ def frontage_audit(
         conn,
         params=params,
     )["id"].tolist()
-    seg_names = dict(
-        conn.execute(sa.text("SELECT id, name FROM segment WHERE id = ANY(:ids)"), {"ids": seg_ids}).all()
-    )
+    seg_names = dict(conn.execute(sa.text("SELECT id, name FROM segment WHERE id = ANY(:ids)"), {"ids": seg_ids}).all())
     agreements = agreement_problems(
         units.drop(columns=["frontage", "commercial"]), today, expiry_days=settings.frontage_expiry_days
     )
