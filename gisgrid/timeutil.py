@@ -30,7 +30,7 @@ from gisgrid.errors import ConfigError
 
 @functools.lru_cache(maxsize=64)
 def zone(name: str) -> ZoneInfo:
-    """The IANA time zone ``name`` (e.g. ``"Asia/Shanghai"``, ``"Europe/Helsinki"``).
+    """The IANA time zone ``name`` (e.g. ``"Asia/Hong_Kong"``, ``"Europe/Helsinki"``).
 
     Raises
     ------
@@ -56,7 +56,7 @@ def local_day(ts: dt.datetime | pd.Timestamp | dt.date, tz: str) -> dt.date:
 
     Examples
     --------
-    >>> local_day(dt.datetime(2026, 3, 1, 20, 30, tzinfo=dt.timezone.utc), "Asia/Shanghai")
+    >>> local_day(dt.datetime(2026, 3, 1, 20, 30, tzinfo=dt.timezone.utc), "Asia/Hong_Kong")
     datetime.date(2026, 3, 2)
     >>> local_day(dt.datetime(2026, 3, 1, 20, 30, tzinfo=dt.timezone.utc), "Europe/Helsinki")
     datetime.date(2026, 3, 1)
@@ -123,9 +123,9 @@ def local_text(value: Any, tz: str, *, seconds: bool = False) -> str:
 
     Examples
     --------
-    >>> local_text(dt.datetime(2026, 3, 1, 20, 30, tzinfo=dt.timezone.utc), "Asia/Shanghai")
+    >>> local_text(dt.datetime(2026, 3, 1, 20, 30, tzinfo=dt.timezone.utc), "Asia/Hong_Kong")
     '2026-03-02 04:30'
-    >>> local_text(None, "Asia/Shanghai")
+    >>> local_text(None, "Asia/Hong_Kong")
     ''
     """
     fmt = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
