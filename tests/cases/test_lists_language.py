@@ -128,7 +128,7 @@ def test_a_count_beyond_the_cap_reads_more_than(case_app, case_engine, case_sett
 
 
 def test_store_reasons_are_in_the_pages_language(case_app, point):
-    """Intake, the calendar and a step gave the stores' English on Chinese pages (docs/bad-input.md)."""
+    """Intake, the calendar and a step gave the stores' English on Chinese pages (README: What gisgrid does with bad input)."""
     clerk = case_app.test_client(user="clerk")
     form = {"lon": "abc", "lat": "", "category": "", "description": "x", "client_id": "short"}
     zh = clerk.post("/cases/new", data=form).get_data(as_text=True)
