@@ -90,7 +90,6 @@ SKIP = {"static", "api.healthz", "api.openapi", "auth.logout"}
 #: named here so that the test still fails on anything new; remove an entry when its page is fixed.
 KNOWN_LEFTOVERS = {
     "zh_CN": {
-        "/audit": {"nan"},  # frontage duty section: segments without a name (issue 22)
         "/inspections/new": {"SHA"},  # supervision (issue 20)
         "/help": {"add", "basemap", "mbtiles", "url"},  # a command line not marked as <code> (issue 21, help page)
     },
