@@ -765,7 +765,8 @@ class InspectionScore(Base):
     repeats: Mapped[int] = mapped_column(sa.Integer)
     __table_args__ = (
         sa.CheckConstraint(
-            "unit_kind IN ('person','department','segment','street','cell','community','town')", name="unit_kind"
+            "unit_kind IN ('person','department','segment','street','cell','community','town','frontage')",
+            name="unit_kind",
         ),
         sa.CheckConstraint("score >= 0 AND score <= 100", name="score"),
         sa.Index("ix_inspection_score_unit", "unit_kind", "unit_id"),

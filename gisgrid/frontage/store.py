@@ -368,6 +368,19 @@ def get_unit(conn: sa.Connection, settings: Settings, unit_id: int, *, day: dt.d
             {"u": unit_id},
         )
     ]
+    # the scores ended inspection rounds gave the unit (gisgrid.supervision.inspections.end_round)
+    unit["inspection_scores"] = [
+        dict(r._mapping)
+        for r in conn.execute(
+            sa.text("""
+            SELECT s.round_id, r.name AS round_name, r.kind AS round_kind, r.period_end,
+                   CAST(s.score AS float) AS score, CAST(s.deductions AS float) AS deductions, s.findings
+            FROM inspection_score s JOIN inspection_round r ON r.id = s.round_id
+            WHERE s.unit_kind = 'frontage' AND s.unit_id = :u AND r.ended_at IS NOT NULL
+            ORDER BY r.period_end DESC, r.id DESC LIMIT 24"""),
+            {"u": unit_id},
+        )
+    ]
     return unit
 
 

@@ -44,7 +44,7 @@ CASE_SOURCE = {"announced": "inspection", "unannounced": "unannounced"}
 SCOPE_KINDS = ("town", "street", "cell")
 SAMPLE_KINDS = ("segment", "cell")
 #: Units a round scores, in the order pages list them.
-UNIT_KINDS = ("town", "community", "street", "segment", "cell", "person", "department")
+UNIT_KINDS = ("town", "community", "street", "segment", "cell", "person", "department", "frontage")
 #: What a finding costs by default (one county's published rule): per problem found, not fixed in time, reported before.
 DEFAULT_FOUND = 0.2
 DEFAULT_OVERDUE = 0.5
@@ -275,6 +275,7 @@ UNIT_COLUMNS = {
     "cell": "cell_id",
     "person": "person_id",
     "department": "department_id",
+    "frontage": "frontage_unit_id",  # a frontage unit (门前三包) the finding's case went to
 }
 
 

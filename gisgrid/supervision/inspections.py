@@ -648,7 +648,8 @@ def end_round(
                COALESCE(m.due_at, r.due_at) IS NOT NULL
                  AND COALESCE(m.closed_at, r.closed_at, CAST(:now AS timestamptz)) > COALESCE(m.due_at, r.due_at)
                  AND r.status <> 'rejected' AS overdue,
-               f.segment_id, f.street_id, f.cell_id, f.person_id, f.department_id, f.community_id, f.town_id
+               f.segment_id, f.street_id, f.cell_id, f.person_id, f.department_id, f.community_id, f.town_id,
+               r.frontage_unit_id
         FROM inspection_finding f JOIN inspection_checklist_item i ON i.id = f.item_id
         JOIN report r ON r.id = f.report_id LEFT JOIN report m ON m.id = r.merged_into_id
         WHERE f.round_id = :r ORDER BY f.id"""),
@@ -712,6 +713,7 @@ def _covered_units(conn: sa.Connection, round_id: int, day: dt.date) -> dict[str
         UNION SELECT 'community', j.id FROM places p JOIN jurisdiction j ON j.id = p.jid WHERE j.level = 'community'
         UNION SELECT 'town', CASE WHEN j.level = 'town' THEN j.id ELSE j.parent_id END FROM places p
               JOIN jurisdiction j ON j.id = p.jid WHERE j.level IN ('town', 'community')
+        UNION SELECT 'frontage', u.id FROM t JOIN frontage_unit u ON t.unit_kind = 'segment' AND u.segment_id = t.unit_id
         UNION SELECT 'person', person_id FROM owners WHERE person_id IS NOT NULL
         UNION SELECT 'department', department_id FROM owners WHERE department_id IS NOT NULL"""),
         {"r": round_id, "d": day},
@@ -734,6 +736,7 @@ def _unit_names(conn: sa.Connection, scores: pd.DataFrame) -> list[str | None]:
         "cell": "SELECT id, code FROM grid_cell WHERE id = ANY(:ids)",
         "person": "SELECT id, name FROM person WHERE id = ANY(:ids)",
         "department": "SELECT id, name FROM department WHERE id = ANY(:ids)",
+        "frontage": "SELECT id, name FROM frontage_unit WHERE id = ANY(:ids)",
     }
     for kind, q in sql.items():
         ids = [int(i) for i in scores.loc[scores["unit_kind"] == kind, "unit_id"]]
@@ -755,7 +758,7 @@ def round_scores(conn: sa.Connection, period_start: dt.date, period_end: dt.date
     period_start, period_end : date
         Inclusive; a round counts when ``period_start <= round.period_start``
         and ``round.period_end <= period_end``.
-    unit_kind : {'person', 'department', 'segment', 'street', 'cell', 'community', 'town'}
+    unit_kind : {'person', 'department', 'segment', 'street', 'cell', 'community', 'town', 'frontage'}
 
     Returns
     -------

@@ -57,6 +57,7 @@ UNIT_LABELS = {
     "cell": _l("Grid cells"),
     "person": _l("Owners (persons)"),
     "department": _l("Owners (departments)"),
+    "frontage": _l("Frontage units (门前三包)"),
 }
 
 

@@ -14,6 +14,7 @@ from gisgrid.accounts.scope import Scope
 from gisgrid.accounts.store import find_user
 from gisgrid.cases.intake import CaseInput
 from gisgrid.errors import Conflict, Forbidden, InputError, NotFound
+from gisgrid.frontage.store import get_unit
 from gisgrid.supervision import inspection as rules
 from gisgrid.supervision import inspections as insp
 
@@ -266,6 +267,39 @@ def test_ending_a_round_scores_each_unit_by_hand(conn, insp_settings, insp_deplo
     assert insp.round_score_table(conn, scope, rid).set_index(["unit_kind", "unit_id"]).loc[
         ("segment", point[0]), "score"
     ] == pytest.approx(97.1)
+
+
+def test_a_round_scores_the_frontage_unit_a_finding_went_to(conn, insp_settings, insp_deployment):
+    """门前三包: a finding of a frontage duty in a unit's frontage goes to the unit and costs the unit; the other
+    units on the round's segments score 100."""
+    unit = conn.execute(
+        sa.text("""
+        SELECT u.id, u.segment_id, ST_X(ST_PointOnSurface(u.frontage)) AS lon, ST_Y(ST_PointOnSurface(u.frontage)) AS lat
+        FROM frontage_unit u JOIN frontage_agreement a ON a.unit_id = u.id
+        WHERE NOT ST_IsEmpty(u.frontage) AND a.signed_on <= CURRENT_DATE AND CURRENT_DATE + 60 < a.expires_on
+        ORDER BY u.id LIMIT 1""")
+    ).one()
+    rid = _plan(conn, insp_settings, kind="announced")
+    item = next(i for i in insp.checklist(conn) if i["category"] == "0503")  # 出店经营, a frontage duty
+    conn.execute(sa.text("UPDATE inspection_checklist_item SET found = 0.2, overdue = 0.5, repeat = 1 WHERE id = :i"),
+                 {"i": item["id"]})  # fmt: skip
+    case = _find(
+        conn, insp_settings, insp_deployment, rid, point=(unit.segment_id, unit.lon, unit.lat), item=item["id"]
+    )
+    routed = conn.execute(sa.text("SELECT frontage_unit_id FROM report WHERE id = :i"), {"i": case.id}).scalar()
+    assert routed == unit.id
+    conn.execute(sa.text("UPDATE report SET due_at = now() + interval '1 day' WHERE id = :i"), {"i": case.id})
+    manager = find_user(conn, "manager")
+    scope = Scope(manager.id, _today(insp_settings))
+    summary = insp.end_round(conn, manager.actor("test"), scope, rid)
+    table = insp.round_score_table(conn, scope, rid).set_index(["unit_kind", "unit_id"])
+    repeat = conn.execute(sa.text("SELECT repeat_of_id IS NOT NULL FROM inspection_finding WHERE report_id = :i"),
+                          {"i": case.id}).scalar()  # fmt: skip
+    assert table.loc[("frontage", unit.id), "score"] == pytest.approx(100 - 0.2 - (1 if repeat else 0))
+    others = table.xs("frontage", level="unit_kind").drop(index=unit.id)
+    assert len(others) == summary["frontage"] - 1 > 0 and (others["score"] == 100).all()
+    got = get_unit(conn, insp_settings, unit.id)["inspection_scores"]
+    assert [r["round_id"] for r in got][:1] == [rid]
 
 
 def test_checklist_update_is_all_or_nothing(conn):
