@@ -33,6 +33,8 @@ KINDS = ("house", "intersection", "road_part", "landmark", "street", "empty")
 #: bounded whatever is written.  The geocoder refuses longer addresses before parsing
 #: (:data:`gisgrid.config.MAX_ADDRESS_CHARS`, lower); this bound holds for every other caller.
 PARSE_WINDOW = 1_000
+#: Characters kept of a text once normalised (:func:`clean_text`).
+CLEAN_WINDOW = 2 * PARSE_WINDOW
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"  # with Ext. B+ (輋 → 𪨶)
 _CJK_RE = re.compile(f"[{_CJK}]")
@@ -275,10 +277,12 @@ def to_simplified(text: str) -> str:
 def clean_text(text: str) -> str:
     """Full-width → half-width (NFKC: ８８ → 88), traditional → simplified, spaces collapsed.
 
-    A lone surrogate (``"\\ud800"`` in a JSON string: no character at all) becomes U+FFFD.
+    A lone surrogate (``"\\ud800"`` in a JSON string: no character at all) becomes U+FFFD.  At most
+    :data:`CLEAN_WINDOW` characters are kept after NFKC, which can make one character eighteen (ﷺ):
+    the parser's work stays bounded by its window.
     """
     text = _SURROGATE_RE.sub("\ufffd", text)
-    text = unicodedata.normalize("NFKC", text)
+    text = unicodedata.normalize("NFKC", text)[:CLEAN_WINDOW]
     text = to_simplified(text)
     text = text.replace("\u3000", " ")
     return re.sub(r"\s+", " ", text).strip()

@@ -257,4 +257,6 @@ def audit_log():
         until=until,
         limit=500,
     )
-    return render_template("audit_log.html", rows=rows.to_dict("records"), args=args)
+    # a missing value is None, not NaN (pandas' text columns mark missing as NaN, which a page would show as "nan")
+    records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    return render_template("audit_log.html", rows=records, args=args)

@@ -150,3 +150,15 @@ def test_import_users_from_a_table_is_all_or_nothing(conn):
         store.import_users(conn, ACTOR, bad, min_password_length=10)
     with pytest.raises(NotFound):
         store.find_user(conn, "zhao")
+
+
+def test_the_audit_log_page_shows_a_command_line_entry_without_nan(client, engine):
+    """An entry made from the command line has no user account: the page leaves the account out (it showed
+    "(nan)": pandas marks a missing text as NaN)."""
+    with engine.begin() as c:
+        uid, username = c.execute(sa.text("SELECT id, username FROM user_account ORDER BY id LIMIT 1")).one()
+        store.record_action(c, Actor(name="测试", user_id=uid, username=username), "import.addresses",
+                            target_type="layer", target_id="x0")  # fmt: skip
+        store.record_action(c, Actor.system("cli:root"), "import.addresses", target_type="layer", target_id="x1")
+    page = client.get("/audit-log/?action=import.addresses").get_data(as_text=True)
+    assert "cli:root" in page and "nan" not in page.lower().replace("nanjing", "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gisgrid.geocode.parse import KINDS, PARSE_WINDOW, parse_address, parse_house_number, street_key
@@ -29,6 +29,7 @@ texts = st.one_of(
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(texts)
+@example("ﷺ" * 2808)  # NFKC makes each of these 18 characters: 14 s before the normalised text was cut too
 def test_any_text_is_parsed_in_bounded_time_without_raising(text):
     started = time.perf_counter()
     parsed = parse_address(text)
