@@ -78,6 +78,34 @@ def fill_cases(engine: sa.Engine, n: int, *, seed: int = 19) -> float:
     return time.perf_counter() - t0
 
 
+def case_database(settings, cases: int, *, keep: bool) -> sa.Engine:
+    """The bench database of ``cases`` cases over the sample towns (made again unless ``keep`` and it holds as
+    many), with the demo accounts; an engine that connects as the app's engines do."""
+    from gisgrid.db import SESSION_OPTIONS
+    from gisgrid.demo import create_demo_users, load_demo
+
+    url = _bench_url("gisgrid_bench_cases")
+    engine = sa.create_engine(url, connect_args={"options": SESSION_OPTIONS})
+    have = 0
+    if keep:
+        try:
+            with engine.connect() as conn:
+                have = conn.execute(sa.text("SELECT count(*) FROM report")).scalar()
+        except sa.exc.SQLAlchemyError:
+            have = 0
+    if have < cases:
+        engine.dispose()
+        fresh_database(url).dispose()
+        engine = sa.create_engine(url, connect_args={"options": SESSION_OPTIONS})
+        t = time.perf_counter()
+        with engine.begin() as conn:
+            load_demo(conn, settings, reports_per_town=2000)
+            create_demo_users(conn, settings)
+        print(f"sample towns loaded in {time.perf_counter() - t:.1f} s")
+        print(f"{cases:,} cases added in {fill_cases(engine, cases):.1f} s")
+    return engine
+
+
 def timed(fn, repeat: int) -> np.ndarray:
     out = []
     for _ in range(repeat):
@@ -230,31 +258,12 @@ def main(argv=None) -> int:
     from gisgrid.cases import store
     from gisgrid.cases.intake import CaseInput
     from gisgrid.config import load_settings
-    from gisgrid.demo import create_demo_users, load_demo
     from gisgrid.routing.store import load_deployment
 
     settings = load_settings()
-    from gisgrid.db import SESSION_OPTIONS
 
-    url = _bench_url("gisgrid_bench_cases")
-    engine = sa.create_engine(url, connect_args={"options": SESSION_OPTIONS})  # as the app's engines
-    have = 0
-    if args.keep:
-        try:
-            with engine.connect() as conn:
-                have = conn.execute(sa.text("SELECT count(*) FROM report")).scalar()
-        except sa.exc.SQLAlchemyError:
-            have = 0
-    if have < args.cases:
-        engine.dispose()
-        fresh_database(url).dispose()
-        engine = sa.create_engine(url, connect_args={"options": SESSION_OPTIONS})
-        t = time.perf_counter()
-        with engine.begin() as conn:
-            load_demo(conn, settings, reports_per_town=2000)
-            create_demo_users(conn, settings)
-        print(f"sample towns loaded in {time.perf_counter() - t:.1f} s")
-        print(f"{args.cases:,} cases added in {fill_cases(engine, args.cases):.1f} s")
+    engine = case_database(settings, args.cases, keep=args.keep)
+    url = engine.url.render_as_string(hide_password=False)
     with engine.connect() as conn:
         total = conn.execute(sa.text("SELECT count(*) FROM report")).scalar()
         chief, dispatcher, clerk = (find_user(conn, n) for n in ("duanzhang", "dispatcher", "clerk"))

@@ -38,8 +38,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.assign import _bench_url, fresh_database  # noqa: E402
-from bench.cases import fill_cases, line, timed  # noqa: E402
+from bench.cases import case_database, line, timed  # noqa: E402
 
 
 def _keys(engine) -> dict[str, str]:
@@ -76,33 +75,14 @@ def main(argv=None) -> int:
     import logging
 
     from gisgrid.config import load_settings
-    from gisgrid.db import SESSION_OPTIONS
-    from gisgrid.demo import create_demo_users, load_demo
     from gisgrid.web import create_app
     from tests.browser import serve_app
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per request
     # the bench is one client calling as fast as it can: lift the per-key rate limit (120 a minute deployed)
     settings = dataclasses.replace(load_settings(), api_rate_limit="1000000 per minute")
-    url = _bench_url("gisgrid_bench_cases")
-    engine = sa.create_engine(url, connect_args={"options": SESSION_OPTIONS})
-    have = 0
-    if args.keep:
-        try:
-            with engine.connect() as conn:
-                have = conn.execute(sa.text("SELECT count(*) FROM report")).scalar()
-        except sa.exc.SQLAlchemyError:
-            have = 0
-    if have < args.cases:
-        engine.dispose()
-        fresh_database(url).dispose()
-        engine = sa.create_engine(url, connect_args={"options": SESSION_OPTIONS})
-        t = time.perf_counter()
-        with engine.begin() as conn:
-            load_demo(conn, settings, reports_per_town=2000)
-            create_demo_users(conn, settings)
-        print(f"sample towns loaded in {time.perf_counter() - t:.1f} s")
-        print(f"{args.cases:,} cases added in {fill_cases(engine, args.cases):.1f} s")
+    engine = case_database(settings, args.cases, keep=args.keep)
+    url = engine.url.render_as_string(hide_password=False)
     keys = _keys(engine)
     with engine.connect() as conn:
         total = conn.execute(sa.text("SELECT count(*) FROM report")).scalar()
