@@ -27,6 +27,7 @@ from gisgrid.accounts.users import Actor
 from gisgrid.cases.workflow import WorkingTime, deadlines
 from gisgrid.config import DATA_DIR, DEFAULT_ATTRIBUTION, Settings, load_settings
 from gisgrid.db.layers import insert_frame
+from gisgrid.io.records import plain, records
 
 LOGGER = logging.getLogger(__name__)
 
@@ -263,7 +264,7 @@ def load_demo(
             "working_time, routing) VALUES (:code, :name, :name_en, :kind, :department_id, "
             ":deadline_hours, :working_time, CAST(:routing AS jsonb))"
         ),
-        cat_rows.astype(object).where(cat_rows.notna(), None).to_dict("records"),
+        records(cat_rows),
     )
     conn.execute(
         sa.text(
@@ -390,9 +391,7 @@ def load_demo(
                 "area": [_multi(a) if a is not None and not a.is_empty else None for a in segs["area"]],
             }
         )
-        seg_ids = insert_frame(
-            conn, "segment", seg_rows.astype(object).where(seg_rows.notna(), None), geometry_columns=("geom", "area")
-        )
+        seg_ids = insert_frame(conn, "segment", plain(seg_rows), geometry_columns=("geom", "area"))
         counts["segment"] += len(seg_ids)
         seg_rows["id"] = seg_ids
 
@@ -513,7 +512,7 @@ def load_demo(
                 for a in assignments
             ]
         )
-        insert_frame(conn, "owner_assignment", arows.astype(object).where(arows.notna(), None), returning=None)
+        insert_frame(conn, "owner_assignment", plain(arows), returning=None)
         counts["owner_assignment"] += len(arows)
 
         reports = _demo_reports(

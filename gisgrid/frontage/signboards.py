@@ -29,6 +29,7 @@ from gisgrid.accounts.users import Actor
 from gisgrid.config import Settings
 from gisgrid.db import sql
 from gisgrid.errors import NotFound
+from gisgrid.io.records import records
 
 LOGGER = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ _STATES_ZH = {"valid": "有效", "expiring": "即将到期", "expired": "已过�
 
 def redblack_html(table, rules: dict, month: str) -> str:
     """The month's 红黑榜 as a printable HTML page (its ``<section class="gg-redblack">`` fits into a bulletin)."""
-    rows = table.astype(object).where(table.notna(), None).to_dict("records")
+    rows = records(table)
     return _TEMPLATES.get_template("redblack.html").render(
         month=month, rules=rules, states=_STATES_ZH,
         black=[r for r in rows if r["list"] == "black"], red=[r for r in rows if r["list"] == "red"],

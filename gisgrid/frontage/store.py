@@ -26,6 +26,7 @@ from gisgrid.config import Settings
 from gisgrid.errors import InputError, NotFound
 from gisgrid.frontage.derive import derive_frontages, nearest_segments
 from gisgrid.frontage.units import DUTY_CODES, UnitInput, agreement_state, find_columns, parse_unit
+from gisgrid.io.records import records
 
 LOGGER = logging.getLogger(__name__)
 
@@ -580,7 +581,7 @@ def publish_ranking(
         if jurisdiction_code
         else None
     )
-    rows = table[table["list"] != ""].astype(object).where(table.notna(), None).to_dict("records")
+    rows = records(table[table["list"] != ""])
     rid = conn.execute(
         sa.text("""
         INSERT INTO frontage_ranking (month, jurisdiction_id, rules, rows, published_by)

@@ -15,6 +15,7 @@ from gisgrid.config import Settings
 from gisgrid.db import sql as dbsql
 from gisgrid.db.layers import insert_frame
 from gisgrid.errors import NotFound
+from gisgrid.io.records import plain
 
 LOGGER = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ def rebuild_segments(
         insert_frame(
             conn,
             "segment",
-            rows.astype(object).where(rows.notna(), None),
+            plain(rows),
             returning=None,
             geometry_columns=("geom", "area"),
         )

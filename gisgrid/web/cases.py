@@ -39,6 +39,7 @@ from gisgrid.cases.intake import CaseInput, parse_case_input
 from gisgrid.cases.photos import PhotoError, resolve, store_photo
 from gisgrid.demo import ATTRIBUTION
 from gisgrid.errors import Conflict, Forbidden, GisgridError, InputError, NotFound
+from gisgrid.io.records import plain, records
 from gisgrid.maps import cases as case_maps
 from gisgrid.text import N_
 from gisgrid.web.access import current_scope
@@ -571,7 +572,7 @@ def from_geocode(job: str):
             "client_id": [f"geocode:{job}:{i + 1}" for i in range(len(frame))],
         }
     )
-    inputs, errors = rows_to_inputs(table.astype(object).where(table.notna(), None), crs="EPSG:4326", source="geocode")
+    inputs, errors = rows_to_inputs(plain(table), crs="EPSG:4326", source="geocode")
     errors = [
         _("not located: place the row on the map first") if (e and pd.isna(lon)) else e
         for e, lon in zip(errors, table["lon"])
@@ -592,7 +593,7 @@ def from_geocode(job: str):
     made["case_id"] = made["case_id"].astype("Int64")
     return render_template(
         "case_import.html",
-        rows=made.astype(object).where(made.notna(), None).to_dict("records"),
+        rows=records(made),
         made=int(made["created"].sum()),
         again=int((made["case_id"].notna() & ~made["created"].astype(bool)).sum()),
         bad=int(made["error"].notna().sum()),

@@ -30,6 +30,7 @@ from gisgrid.accounts.store import is_visible, list_towns, visible_jurisdiction
 from gisgrid.demo import ATTRIBUTION
 from gisgrid.errors import InputError, NotFound
 from gisgrid.frontage import store
+from gisgrid.io.records import records
 from gisgrid.maps import map_parts
 from gisgrid.maps.frontage import frontage_map
 from gisgrid.web.access import current_scope
@@ -203,7 +204,7 @@ def redblack():
         buf.seek(0)
         return send_file(buf, download_name=f"redblack-{month}.xlsx", as_attachment=True,
                          mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")  # fmt: skip
-    rows = table.astype(object).where(table.notna(), None).to_dict("records")
+    rows = records(table)
     return render_template("frontage/redblack.html", month=month, code=code, rules=rules,
                            black=[r for r in rows if r["list"] == "black"], red=[r for r in rows if r["list"] == "red"],
                            state_label=_state_label)  # fmt: skip

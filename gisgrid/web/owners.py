@@ -31,6 +31,7 @@ from flask_login import current_user
 from gisgrid.accounts.roles import Permission
 from gisgrid.accounts.store import is_visible, search_audit_log
 from gisgrid.errors import InputError, NotFound
+from gisgrid.io.records import records
 from gisgrid.io.tables import read_table
 from gisgrid.ownership.store import (
     APPOINTABLE_ROLES,
@@ -257,6 +258,4 @@ def audit_log():
         until=until,
         limit=500,
     )
-    # a missing value is None, not NaN (pandas' text columns mark missing as NaN, which a page would show as "nan")
-    records = rows.astype(object).where(rows.notna(), None).to_dict("records")
-    return render_template("audit_log.html", rows=records, args=args)
+    return render_template("audit_log.html", rows=records(rows), args=args)
