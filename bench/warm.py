@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> None:
         engine = fresh_database(url)
         with engine.begin() as conn:
             load_demo(conn, settings)
+        with engine.connect() as conn:  # as `gisgrid demo load` does: statistics of the tables just filled
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("ANALYZE"))
         print(f"demo loaded ({time.perf_counter() - t:.1f} s)")
     with engine.connect() as conn:
         town = conn.execute(

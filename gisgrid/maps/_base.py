@@ -23,6 +23,7 @@ import math
 from collections.abc import Callable, Sequence
 from html import escape
 
+import branca.element
 import folium
 import geopandas as gpd
 import numpy as np
@@ -59,6 +60,36 @@ _CSS = f"""
 
 
 # --------------------------------------------------------------------------- language
+
+
+class _RenderedText:
+    """Text branca holds as an element's "template" that is already rendered output: it renders as itself.
+
+    folium renders each layer's macros, then wraps the output in
+    ``Element(text)``, and branca compiled that text as a jinja template
+    (``Element.__init__`` calls ``jinja2.Template(text)``).  Two harms:
+
+    * **template injection**: a report's description or a person's name
+      holding ``{{ … }}`` reached the page's text, was compiled and run on
+      the server (jinja is not sandboxed);
+    * **time**: a map spent a third of its render time in jinja's lexer
+      scanning its own GeoJSON.
+
+    Every ``Element(text)`` in folium and branca passes rendered output (and
+    gisgrid passes literal HTML), so it stands for itself; templates that
+    are meant as templates are class attributes, compiled once at import.
+    """
+
+    __slots__ = ("source",)
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def render(self, *args, **kwargs) -> str:
+        return self.source
+
+
+branca.element.Template = _RenderedText  # what Element.__init__ calls on its text; class templates are untouched
 
 
 def language(lang: str) -> str:

@@ -146,6 +146,29 @@ def test_user_text_is_escaped(segments):
     assert html.escape(XSS_STREET) in props[html.escape(XSS_STREET)]["popup_html"]
 
 
+JINJA_STREET = "{{ 7*7 }}路"
+JINJA_OWNER = "{% for x in range(3) %}X{% endfor %}"
+
+
+def test_user_text_is_never_run_as_a_template(segments):
+    # folium wraps each layer's rendered output in Element(text), and branca compiled that text as a jinja
+    # template: a name holding {{ … }} was evaluated on the server (template injection)
+    seg = segments.copy()
+    seg.loc[0, "street_name"] = JINJA_STREET
+    seg.loc[1, "owner_name"] = JINJA_OWNER
+    page = render(maps.ownership_map(seg, attribution=ATTRIBUTION, title=JINJA_STREET))
+    decoded = _js_unescaped(page)
+    assert JINJA_STREET in decoded and JINJA_OWNER in decoded
+    assert "49路" not in decoded and "XXX" not in decoded
+
+
+def test_a_marker_popup_is_rendered_as_written():
+    m = base_map((116.3, 39.9, 116.4, 40.0), attribution=ATTRIBUTION)
+    folium.Marker([39.95, 116.35], popup=folium.Popup("A {{ 6*7 }} B")).add_to(m)
+    page = render(m)
+    assert "A {{ 6*7 }} B" in page and "A 42 B" not in page
+
+
 def test_popup_shows_street_segment_chain_and_phone(segments):
     m = maps.ownership_map(segments, attribution=ATTRIBUTION, lang="en")
     first = _segment_features(m)[0][0]["popup_html"]
