@@ -31,6 +31,7 @@ over every open state, deadlines from the category's hours.  Measured:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import sys
@@ -157,15 +158,13 @@ def _postmaster_pid(url: str) -> int | None:
         return None
 
 
-def run_locust(
-    url: str, point, *, users: int, minutes: float, port: int = 5055, processes: int = 2, threads: int = 8
-) -> int:
-    """``gisgrid serve`` on 127.0.0.1 over the bench database, locust headless against it; prints the figures."""
-    import csv
+@contextlib.contextmanager
+def served(url: str, *, port: int, processes: int = 2, threads: int = 8, env: dict | None = None):
+    """``gisgrid serve`` (waitress, as deployed) on 127.0.0.1:``port`` over the database at ``url``, ready; yields
+    the server process.  ``env`` adds settings (``GISGRID_…``) for the bench."""
     import os
     import secrets
     import subprocess
-    import tempfile
     import urllib.request
 
     root = Path(__file__).resolve().parents[1]
@@ -174,8 +173,7 @@ def run_locust(
         "GISGRID_DATABASE_URL": url.replace("postgresql+psycopg://", "postgresql://", 1),
         "GISGRID_SECRET_KEY": secrets.token_hex(32),
         "GISGRID_JOB_WORKERS": "0",
-        "GISGRID_LOGIN_RATE_LIMIT": "10000 per minute",
-        "GISGRID_BENCH_CENTRE": f"{point[0]},{point[1]}",
+        **(env or {}),
     }
     server = subprocess.Popen(
         [
@@ -200,6 +198,28 @@ def run_locust(
                 break
             except OSError:
                 time.sleep(0.5)
+        yield server
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def run_locust(
+    url: str, point, *, users: int, minutes: float, port: int = 5055, processes: int = 2, threads: int = 8
+) -> int:
+    """``gisgrid serve`` on 127.0.0.1 over the bench database, locust headless against it; prints the figures."""
+    import csv
+    import os
+    import subprocess
+    import tempfile
+
+    root = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "GISGRID_LOGIN_RATE_LIMIT": "10000 per minute",
+        "GISGRID_BENCH_CENTRE": f"{point[0]},{point[1]}",
+    }
+    with served(url, port=port, processes=processes, threads=threads, env=env) as server:
         cpu0 = _cpu_seconds(server.pid)  # start-up (app, routing snapshot) not counted
         postmaster = _postmaster_pid(url)
         db0 = _cpu_seconds(postmaster)
@@ -217,9 +237,6 @@ def run_locust(
         cpu = cpu - cpu0 if cpu is not None and cpu0 is not None else None
         db = _cpu_seconds(postmaster)
         db = db - db0 if db is not None and db0 is not None else None
-    finally:
-        server.terminate()
-        server.wait(30)
     print(f"locust: {users} users for {minutes:g} min on 127.0.0.1")
     for r in rows:
         print(
