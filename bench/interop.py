@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=100)
     parser.add_argument("--keep", action="store_true", help="reuse the bench database if it holds cases already")
-    parser.add_argument("--port", type=int, default=5056, help="where gisgrid serve listens (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=5057, help="where gisgrid serve listens (127.0.0.1)")
     args = parser.parse_args(argv)
 
     from gisgrid.config import load_settings
