@@ -167,10 +167,14 @@ def _filter_sql(jids: list[int] | None, unit: tuple[str, object] | None) -> tupl
 
 _CASES_SQL = """
     SELECT {keys}, r.id, r.status, r.rework_count, r.reported_at, r.closed_at, r.due_at,
-           (NOT {is_open} AND r.status = 'closed' AND (r.closed_at IS NULL OR r.closed_at < :end)) AS closed,
-           {recurrence} AS recurrence
+           (NOT {is_open} AND r.status = 'closed' AND (r.closed_at IS NULL OR r.closed_at < {end})) AS closed,
+           {recurrence} AS recurrence{period_columns}
     FROM report r{join}
     WHERE r.reported_at >= :start AND r.reported_at < :end AND r.status NOT IN ('rejected', 'merged'){where}"""
+#: Several consecutive periods counted in one pass: each case's period (``pd.i``, 1-based) and its end.
+_PERIODS_JOIN = """
+    JOIN unnest(CAST(:p_start AS timestamptz[]), CAST(:p_end AS timestamptz[])) WITH ORDINALITY AS pd(start, stop, i)
+      ON r.reported_at >= pd.start AND r.reported_at < pd.stop"""
 #: A recurrence: the case reopens an earlier case (recurrence_of_id) closed within RECURRENCE_DAYS before it.
 _RECURRENCE = """(r.recurrence_of_id IS NOT NULL AND EXISTS (
     SELECT 1 FROM report p WHERE p.id = r.recurrence_of_id AND r.reported_at > p.closed_at
@@ -184,16 +188,28 @@ _KEYS = {
 }
 
 
-def _cases_sql(kind: str, where: str, *, recurrence: bool = True) -> str:
+def _cases_sql(kind: str, where: str, *, recurrence: bool = True, periods: bool = False) -> str:
     """The filed cases of a period, one row each: raw unit keys ``k1``, ``k2`` and the case's facts.
 
     ``recurrence=False`` leaves the recurrence out (false): its correlated look-up keeps PostgreSQL from
-    scanning in parallel, so the rankings count recurrences in a query of their own.
+    scanning in parallel, so the rankings count recurrences in a query of their own.  ``periods=True``
+    counts several consecutive periods (``:p_start``, ``:p_end``; ``:start``/``:end`` their whole span) in
+    one pass: each case gets its period's number ``p_i`` and end ``p_end``, and "closed" means closed
+    before its own period's end.
     """
     join = " LEFT JOIN segment g ON g.id = r.assigned_segment_id" if kind == "street" or "g." in where else ""
     rec = _RECURRENCE.format(days=ind.RECURRENCE_DAYS) if recurrence else "false"
-    return _CASES_SQL.format(keys=_KEYS[kind], is_open=sql.report_is_open("r"), recurrence=rec, where=where,
-                             join=join)  # fmt: skip
+    return _CASES_SQL.format(
+        keys=_KEYS[kind],
+        is_open=sql.report_is_open("r"),
+        recurrence=rec,
+        where=where,
+        join=join + (_PERIODS_JOIN if periods else ""),
+        end="pd.stop" if periods else ":end",
+        period_columns=", pd.i AS p_i, pd.stop AS p_end"
+        if periods
+        else ", 1 AS p_i, CAST(:end AS timestamptz) AS p_end",
+    )
 
 
 def _unit_keys(frame: pd.DataFrame, kind: str, tree: pd.DataFrame) -> pd.Series:
@@ -228,16 +244,36 @@ def unit_counts(
     Working hours add up a layout of the period's working days computed by the one rule
     (:func:`gisgrid.cases.workflow.working_layout`, :func:`gisgrid.db.sql.working_position`).
     """
+    return periods_unit_counts(conn, [period], kind, tree=tree, calendar=calendar, jids=jids)[0]
+
+
+def periods_unit_counts(
+    conn: sa.Connection,
+    periods: list[ind.Period],
+    kind: str,
+    *,
+    tree: pd.DataFrame,
+    calendar: wf.WorkingTime,
+    jids: list[int] | None = None,
+) -> list[pd.DataFrame]:
+    """:func:`unit_counts` of each of several consecutive ``periods`` (e.g. the twelve months of a trend),
+    counted in one pass over their cases: one frame per period, in order (empty where a period has none).
+
+    A case counts in the period it was filed in, with that period's end as its "due" and "closed" cut-off;
+    working positions come from one layout over the whole span, and a difference of two positions does
+    not depend on where the layout starts, so the hours equal those counted period by period.
+    """
     _unit_column(kind)
     where, params = _filter_sql(jids, None)
-    layout = wf.working_layout(period.first_day, period.last_day, calendar, tz=period.tz)
+    layout = wf.working_layout(periods[0].first_day, periods[-1].last_day, calendar, tz=periods[0].tz)
     params.update(sql.working_layout_params(layout))
     whole = params["wt_whole"]
     rep, clo = "EXTRACT(EPOCH FROM c.reported_at)", "EXTRACT(EPOCH FROM c.closed_at)"
     pos_a = sql.working_position("w1", rep, layout["periods"])
     pos_b = sql.working_position("w2", clo, layout["periods"])
+    many = len(periods) > 1
     query = f"""
-        SELECT c.k1, c.k2, count(*) AS filed, count(*) FILTER (WHERE c.due) AS due,
+        SELECT c.p_i, c.k1, c.k2, count(*) AS filed, count(*) FILTER (WHERE c.due) AS due,
                count(*) FILTER (WHERE c.closed) AS closed, count(*) FILTER (WHERE c.on_time) AS on_time,
                count(*) FILTER (WHERE c.due AND c.status = 'suspended') AS suspended,
                COALESCE(sum(c.rework_count), 0) AS rework,
@@ -246,32 +282,41 @@ def unit_counts(
                COALESCE(sum(GREATEST({pos_b} - {pos_a}, 0)) FILTER (WHERE c.timed), 0) AS hours_sum,
                count(*) FILTER (WHERE c.timed AND w1.i IS NOT NULL AND w2.i IS NOT NULL) AS hours_n
         FROM (
-            SELECT x.*, (x.due_at IS NULL OR x.due_at < :end OR x.closed) AS due,
+            SELECT x.*, (x.due_at IS NULL OR x.due_at < x.p_end OR x.closed) AS due,
                    (x.closed AND (x.due_at IS NULL OR x.closed_at IS NULL OR x.closed_at <= x.due_at)) AS on_time,
                    (x.closed AND x.closed_at IS NOT NULL) AS timed
-            FROM ({_cases_sql(kind, where, recurrence=False)}) x
+            FROM ({_cases_sql(kind, where, recurrence=False, periods=many)}) x
         ) c
         {sql.working_day_join("w1", rep, whole_days=whole)}
         {sql.working_day_join("w2", clo, whole_days=whole)}
-        GROUP BY c.k1, c.k2"""
+        GROUP BY c.p_i, c.k1, c.k2"""
     # the few reopened cases (partial index ix_report_recurrence_of_id), counted apart
     recurrences = f"""
-        SELECT x.k1, x.k2, count(*) AS recurrences FROM ({_cases_sql(kind, where)} AND r.recurrence_of_id IS NOT NULL) x
-        WHERE x.recurrence GROUP BY x.k1, x.k2"""
-    params.update(start=period.start, end=period.end)
+        SELECT x.p_i, x.k1, x.k2, count(*) AS recurrences
+        FROM ({_cases_sql(kind, where, periods=many)} AND r.recurrence_of_id IS NOT NULL) x
+        WHERE x.recurrence GROUP BY x.p_i, x.k1, x.k2"""
+    params.update(start=periods[0].start, end=periods[-1].end)
+    if many:
+        params.update(p_start=[p.start for p in periods], p_end=[p.end for p in periods])
     with sql.no_jit(conn):
         raw = pd.read_sql_query(sa.text(query), conn, params=params)
         rec = pd.read_sql_query(sa.text(recurrences), conn, params=params)
     raw["unit"] = _unit_keys(raw, kind, tree)
     raw = raw[raw["unit"].notna()]
-    out = raw.groupby("unit", sort=True)[list(ind.COUNT_COLUMNS)].sum()
     if len(rec):
         rec["unit"] = _unit_keys(rec, kind, tree)
-        per_unit = rec[rec["unit"].notna()].groupby("unit")["recurrences"].sum()
-        out["recurrences"] = per_unit.reindex(out.index, fill_value=0).astype(np.int64)
-    out.index.name = "unit_id"
-    if kind != "owner":
-        out.index = out.index.astype(np.int64)
+        rec = rec[rec["unit"].notna()]
+    out = []
+    for i in range(1, len(periods) + 1):
+        counts = raw[raw["p_i"] == i].groupby("unit", sort=True)[list(ind.COUNT_COLUMNS)].sum()
+        mine = rec[rec["p_i"] == i] if len(rec) else rec
+        if len(mine):
+            per_unit = mine.groupby("unit")["recurrences"].sum()
+            counts["recurrences"] = per_unit.reindex(counts.index, fill_value=0).astype(np.int64)
+        counts.index.name = "unit_id"
+        if kind != "owner":
+            counts.index = counts.index.astype(np.int64)
+        out.append(counts)
     return out
 
 
@@ -471,10 +516,9 @@ def trends(
     span = period.previous_months(months)
     tree = jurisdiction_tree(conn)
     jids = subtree(tree, jurisdiction["id"]) if jurisdiction else None
-    calendar = working_time(conn, settings)
+    per_month = periods_unit_counts(conn, span, kind, tree=tree, calendar=working_time(conn, settings), jids=jids)
     out: dict = {}
-    for i, month in enumerate(span):
-        counts = unit_counts(conn, month, kind, tree=tree, calendar=calendar, jids=jids)
+    for i, (month, counts) in enumerate(zip(span, per_month)):
         if counts.empty:
             continue
         names = {u: str(u) for u in counts.index}  # names play no part in a score

@@ -169,6 +169,23 @@ def test_trend_gives_each_unit_twelve_months(rank_engine, settings, quarter):
     assert a[10] == pytest.approx(36.0)
 
 
+@pytest.mark.parametrize("kind", ["owner", "town"])
+def test_twelve_months_in_one_pass_equal_each_month_counted_alone(rank_engine, settings, quarter, kind):
+    """The trend counts its months in one pass (each case in the month it was filed, with that month's end as
+    its cut-off, hours from one layout over the span): the same counts as each month on its own."""
+    from gisgrid.cases.store import working_time
+
+    months = quarter.previous_months(12)
+    with rank_engine.connect() as conn:
+        tree = store.jurisdiction_tree(conn)
+        cal = working_time(conn, settings)
+        together = store.periods_unit_counts(conn, months, kind, tree=tree, calendar=cal)
+        alone = [store.unit_counts(conn, m, kind, tree=tree, calendar=cal) for m in months]
+    assert sum(len(c) for c in alone) > 3  # the fixture has cases in several months
+    for month, a, b in zip(months, together, alone):
+        pd.testing.assert_frame_equal(a.astype(float), b.astype(float), atol=1e-9, obj=month.label)
+
+
 @pytest.mark.parametrize("kind", ["owner", "street", "community", "town"])
 def test_sql_counts_agree_with_the_in_memory_form(rank_engine, settings, quarter, kind):
     """One counting rule, two forms: PostgreSQL's (rankings) and pandas' over the per-case facts (the cases
