@@ -1,8 +1,8 @@
 """The light basemap drawn from gisgrid's own layers: what lies in a map view, as GeoJSON.
 
 With no tile service configured and no tile package installed, the pages draw jurisdiction boundaries with
-their names and streets (named along their centerline at street zooms) from the database, for the view the
-user is looking at.  These are the same lines a tile basemap would show (street names and boundaries are the
+their names, streets (named along their centerline at street zooms) and, closer in, the buildings an office
+imported, from the database, for the view the user is looking at.  These are the same lines a tile basemap would show (street names and boundaries are the
 place's geography, not anyone's assignment), so they are read for any signed-in user; the units, owners and
 cases drawn on top stay limited by :mod:`gisgrid.accounts.scope`.
 """
@@ -23,6 +23,8 @@ LOGGER = logging.getLogger(__name__)
 
 #: Streets are drawn from this zoom on (a town fills the screen); below it only boundaries.
 STREETS_FROM_ZOOM = 13
+#: Buildings (``gisgrid import buildings``) are drawn from this zoom on (a few blocks fill the screen).
+BUILDINGS_FROM_ZOOM = 16
 #: The most features one view returns of each kind (a county-wide view at street zoom is not a view).
 MAX_FEATURES = 4000
 #: Largest view answered, degrees of longitude × latitude (about 100 km × 100 km).
@@ -58,15 +60,16 @@ def _tolerance_deg(zoom: int) -> float:
 
 
 def context_layers(conn: sa.Connection, bbox: Sequence[float], zoom: int) -> dict:
-    """Jurisdiction boundaries and streets in the view ``bbox`` (EPSG:4326) at ``zoom``.
+    """Jurisdiction boundaries, streets and buildings in the view ``bbox`` (EPSG:4326) at ``zoom``.
 
     Returns
     -------
     dict
-        ``{"boundaries": FeatureCollection, "streets": FeatureCollection}``: boundaries as lines with
-        ``name``, ``level``, ``code`` and a label point ``label`` ([lon, lat], inside the area); streets
-        (from zoom :data:`STREETS_FROM_ZOOM`) as lines with ``name`` and ``road_class``, simplified to half a
-        pixel.  Coordinates in EPSG:4326.
+        ``{"boundaries": FeatureCollection, "streets": FeatureCollection, "buildings": FeatureCollection}``:
+        boundaries as lines with ``name``, ``level``, ``code`` and a label point ``label`` ([lon, lat],
+        inside the area); streets (from zoom :data:`STREETS_FROM_ZOOM`) as lines with ``name`` and
+        ``road_class``; buildings (from zoom :data:`BUILDINGS_FROM_ZOOM`) as polygons with ``name``; all
+        simplified to half a pixel.  Coordinates in EPSG:4326.
     """
     west, south, east, north = bbox
     if (east - west) * (north - south) > MAX_VIEW_DEG2:
@@ -105,6 +108,17 @@ def context_layers(conn: sa.Connection, bbox: Sequence[float], zoom: int) -> dic
             ),
             params,
         ).all()
+    buildings = []
+    if zoom >= BUILDINGS_FROM_ZOOM:
+        buildings = conn.execute(
+            sa.text(
+                f"""
+                SELECT b.name, ST_AsGeoJSON(ST_SimplifyPreserveTopology(b.geom, :tol), 6) AS geom
+                FROM building b WHERE b.geom && {view}
+                ORDER BY b.id LIMIT :limit"""
+            ),
+            params,
+        ).all()
     return {
         "boundaries": {
             "type": "FeatureCollection",
@@ -120,6 +134,10 @@ def context_layers(conn: sa.Connection, bbox: Sequence[float], zoom: int) -> dic
         "streets": {
             "type": "FeatureCollection",
             "features": [_feature(r.geom, {"name": r.name, "road_class": r.road_class}) for r in streets if r.geom],
+        },
+        "buildings": {
+            "type": "FeatureCollection",
+            "features": [_feature(r.geom, {"name": r.name}) for r in buildings if r.geom],
         },
     }
 

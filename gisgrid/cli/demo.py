@@ -31,6 +31,7 @@ def demo_load(reports_per_town: int, replace: bool) -> None:
                 clear_data(conn)
             counts = load_demo(conn, settings, reports_per_town=reports_per_town, grid=True)
             click.echo("loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+            _demo_buildings(conn)
         _demo_users(conn, settings)
         from gisgrid.demo import demo_cases
 
@@ -51,6 +52,15 @@ def demo_load(reports_per_town: int, replace: bool) -> None:
             click.echo(f"frontage cases: {n} of last month against 门前三包 units (see /frontage/redblack)")
     with engine.connect() as conn:  # planner statistics of the tables just filled: the first pages are fast too
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("ANALYZE"))
+
+
+def _demo_buildings(conn) -> None:
+    """Helsinki's OSM buildings, through the importer every office uses (``gisgrid import buildings``)."""
+    from gisgrid.config import DATA_DIR
+    from gisgrid.db.imports import import_file
+
+    for line in import_file(conn, "buildings", DATA_DIR / "helsinki_buildings.geojson", again=True).lines():
+        click.echo(line)
 
 
 def _demo_users(conn, settings) -> None:

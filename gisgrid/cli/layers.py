@@ -16,7 +16,8 @@ from gisgrid.cli._common import cli_actor, engine_and_settings, handle_errors
 def export_cmd(layer_name: str, path: str) -> None:
     """Write LAYER to PATH (.geojson, .gpkg, .csv or .xlsx, chosen by extension).
 
-    Layers: jurisdictions, streets, segments, centerlines, cells, owners, categories, departments, reports.
+    Layers: jurisdictions, streets, segments, centerlines, cells, owners, categories, departments, reports,
+    buildings.
     """
     from gisgrid.db import layers
     from gisgrid.io import write_layer
@@ -38,8 +39,9 @@ def _parse_mapping(values: tuple[str, ...]) -> dict:
     return mapping
 
 
-#: Layers ``gisgrid import`` reads (``addresses``: the address points the geocoder matches against).
-IMPORT_LAYERS = ["jurisdictions", "streets", "segments", "cells", "owners", "reports", "addresses"]
+#: Layers ``gisgrid import`` reads (``addresses``: the address points the geocoder matches against;
+#: ``buildings``: footprints drawn on gisgrid's own basemap).
+IMPORT_LAYERS = ["jurisdictions", "streets", "segments", "cells", "owners", "reports", "addresses", "buildings"]
 
 
 @click.command("import")

@@ -54,7 +54,7 @@ LEVELS = {
 LEVEL_ORDER = {"county": 0, "town": 1, "community": 2}
 ROLES = {"总街长", "一级街长", "二级街长", "段长", "网格员", "门前三包"}
 TARGET_TYPES = {"jurisdiction", "street", "segment", "cell"}
-IMPORTABLE = ("jurisdictions", "streets", "segments", "cells", "owners", "reports", "addresses")
+IMPORTABLE = ("jurisdictions", "streets", "segments", "cells", "owners", "reports", "addresses", "buildings")
 
 
 @dataclass
@@ -639,6 +639,46 @@ class _Addresses(_Importer):
         return len(rows)
 
 
+class _Buildings(_Importer):
+    """Building footprints (polygons) for the basemap: optional ``name``, ``building``/``kind`` (its type) and
+    ``id``/``osm_id``/``source_id``; each belongs to the town holding it, or to ``--jurisdiction``."""
+
+    expected_geom = "polygon"
+    fields = ("name", "kind", "building", "source_id", "id", "osm_id", "jurisdiction")
+    aliases = {"name": ("建筑名称", "楼名"), "kind": ("建筑类型", "类型")}
+    widths = {
+        "kind": ("building", "kind"),
+        "building": ("building", "kind"),
+        "source_id": ("building", "source_id"),
+        "id": ("building", "source_id"),
+        "osm_id": ("building", "source_id"),
+    }
+
+    def run(self, frame: gpd.GeoDataFrame) -> int:
+        ids = self.jurisdiction_ids()
+        fixed = self.fixed_jurisdiction(ids)
+        rows = []
+        for rec in frame.itertuples():
+            ok, jid = self.row_jurisdiction(rec, ids, fixed)
+            if not ok:
+                continue
+            rows.append(
+                {
+                    "name": _text(getattr(rec, "name", None)),
+                    "kind": _text(getattr(rec, "kind", None)) or _text(getattr(rec, "building", None)),
+                    "source_id": _text(getattr(rec, "source_id", None))
+                    or _text(getattr(rec, "id", None))
+                    or _text(getattr(rec, "osm_id", None)),
+                    "jurisdiction_id": jid,
+                    "geom": _multi(rec.geometry),
+                }
+            )
+        insert_frame(self.conn, "building", pd.DataFrame(rows), returning=None)
+        if fixed is None and rows:
+            self.place_in_towns("building", "ST_PointOnSurface(t.geom)")
+        return len(rows)
+
+
 _IMPORTERS = {
     "jurisdictions": _Jurisdictions,
     "streets": _Streets,
@@ -647,6 +687,7 @@ _IMPORTERS = {
     "reports": _Reports,
     "owners": _Owners,
     "addresses": _Addresses,
+    "buildings": _Buildings,
 }
 
 

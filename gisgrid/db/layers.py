@@ -117,6 +117,15 @@ LAYERS: dict[str, Layer] = {
         geometry=None,
     ),
     "departments": Layer("departments", "SELECT code, name, phone FROM department ORDER BY code", geometry=None),
+    "buildings": Layer(
+        "buildings",
+        """
+        SELECT b.id, b.name, b.kind, b.source_id, j.code AS jurisdiction, ST_AsBinary(b.geom) AS geom
+        FROM building b LEFT JOIN jurisdiction j ON j.id = b.jurisdiction_id ORDER BY b.id""",
+        base="building x",
+        jurisdiction="x.jurisdiction_id",
+        footprint="x.geom",
+    ),
     "reports": Layer(
         "reports",
         """

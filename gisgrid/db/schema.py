@@ -118,6 +118,19 @@ class Street(Base):
     __table_args__ = (gist("street"), sa.Index("ix_street_name", "name"))
 
 
+class Building(Base):
+    """A building footprint, drawn on gisgrid's own basemap at street zooms (``gisgrid import buildings``)."""
+
+    __tablename__ = "building"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str | None] = mapped_column(sa.Text)
+    kind: Mapped[str | None] = mapped_column(sa.String(40))  # the survey's type, e.g. OSM's building=*
+    source_id: Mapped[str | None] = mapped_column(sa.String(60))
+    jurisdiction_id: Mapped[int | None] = mapped_column(sa.ForeignKey("jurisdiction.id", ondelete="SET NULL"))
+    geom = mapped_column(_geometry("MULTIPOLYGON"), nullable=False)
+    __table_args__ = (gist("building"),)
+
+
 class Segment(Base):
     """A piece of a street with its own 段长, e.g. 人民路东段; ``area`` is its frontage polygon."""
 

@@ -45,8 +45,8 @@ def test_upgrade_head_then_downgrade_base(scratch_url):
         srid = conn.execute(sa.text("SELECT Find_SRID('public','segment','area')")).scalar()
     eng.dispose()
     # jurisdiction, street, segment (line, area), grid_cell, report (all, open ones), address_point,
-    # frontage_unit (location, frontage)
-    assert gist == 10
+    # frontage_unit (location, frontage), building
+    assert gist == 11
     assert srid == 4326
     downgrade(scratch_url, "base")
     assert _tables(scratch_url) == set()

@@ -69,9 +69,25 @@
     return parts.map(function (part) { return part.map(function (c) { return L.latLng(c[1], c[0]); }); });
   }
 
+  function polygonRings(geometry) {
+    if (!geometry) return [];
+    var polys = geometry.type === 'Polygon' ? [geometry.coordinates]
+      : geometry.type === 'MultiPolygon' ? geometry.coordinates : [];
+    return polys.map(function (poly) {
+      return poly.map(function (ring) { return ring.map(function (c) { return L.latLng(c[1], c[0]); }); });
+    });
+  }
+
   function drawContext(map, group, data, renderer, labelRenderer) {
     group.clearLayers();
     var zoom = map.getZoom();
+    // buildings first, under the streets: a light footprint, as on a printed town plan
+    ((data.buildings || {}).features || []).forEach(function (f) {
+      polygonRings(f.geometry).forEach(function (rings) {
+        L.polygon(rings, {renderer: renderer, interactive: false, color: '#cfc8bb', weight: 0.8, opacity: 1,
+          fillColor: '#e4ded3', fillOpacity: 1, className: 'gg-base-building'}).addTo(group);
+      });
+    });
     (data.boundaries.features || []).forEach(function (f) {
       var p = f.properties, town = p.level !== 'community';
       // each level's name at its own zooms: county far out, town at town scale, community closer in
