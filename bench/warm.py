@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from gisgrid.config import load_settings  # noqa: PLC0415
+    from gisgrid.db import analyze  # noqa: PLC0415
     from gisgrid.demo import load_demo  # noqa: PLC0415
     from gisgrid.web import create_app  # noqa: PLC0415
     from tests.signin import SignedInClient  # noqa: PLC0415
@@ -53,8 +54,7 @@ def main(argv: list[str] | None = None) -> None:
         engine = fresh_database(url)
         with engine.begin() as conn:
             load_demo(conn, settings)
-        with engine.connect() as conn:  # as `gisgrid demo load` does: statistics of the tables just filled
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("ANALYZE"))
+        analyze(engine)  # as `gisgrid demo load` does: statistics of the tables just filled
         print(f"demo loaded ({time.perf_counter() - t:.1f} s)")
     with engine.connect() as conn:
         town = conn.execute(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-import sqlalchemy as sa
 
 from gisgrid.cli._common import engine_and_settings, handle_errors
 
@@ -50,8 +49,9 @@ def demo_load(reports_per_town: int, replace: bool) -> None:
         n = demo_frontage_cases(conn, settings)
         if n:
             click.echo(f"frontage cases: {n} of last month against 门前三包 units (see /frontage/redblack)")
-    with engine.connect() as conn:  # planner statistics of the tables just filled: the first pages are fast too
-        conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("ANALYZE"))
+    from gisgrid.db import analyze
+
+    analyze(engine)  # statistics of the tables just filled: the first pages are fast too
 
 
 def _demo_buildings(conn) -> None:

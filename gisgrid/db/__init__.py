@@ -105,6 +105,13 @@ def database_trouble(exc: BaseException) -> str | None:
     return None
 
 
+def analyze(engine: sa.Engine) -> None:
+    """Planner statistics of every table (``ANALYZE``), e.g. after a bulk load: until autovacuum gets to a
+    freshly filled table, PostgreSQL plans as if it were empty and the first pages are slow."""
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("ANALYZE"))
+
+
 def alembic_config(url: str):
     from alembic.config import Config
 
