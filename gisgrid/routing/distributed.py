@@ -32,6 +32,7 @@ import geopandas as gpd
 import pandas as pd
 import sqlalchemy as sa
 
+from gisgrid.errors import InputError
 from gisgrid.routing.store import Deployment, read_stored, stored_selection, write_history
 
 LOGGER = logging.getLogger(__name__)
@@ -131,11 +132,14 @@ def route_partition(part: gpd.GeoDataFrame, deployment: Deployment, url: str) ->
 
 def make_client(*, scheduler: str | None = None, workers: int | None = None):
     """A dask.distributed client: of the cluster at ``scheduler``, or of a local cluster of ``workers``
-    processes (one thread each)."""
+    processes (one thread each).  InputError when no scheduler answers at ``scheduler``."""
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
-        return Client(scheduler)
+        try:
+            return Client(scheduler)
+        except (OSError, ValueError) as exc:  # refused, timed out, or not an address
+            raise InputError(f"no dask scheduler reachable at {scheduler!r}: {exc}") from exc
     cluster = LocalCluster(
         n_workers=max(1, int(workers or 2)), threads_per_worker=1, processes=True, dashboard_address=None
     )

@@ -196,3 +196,13 @@ def test_the_commands_refuse_bad_input_in_one_line(cli):
     assert out.startswith("error: unknown jurisdiction '999999'") and "Traceback" not in out
     out = cli("rankings", "2026-Q5", "--workers", 2, code=2)
     assert out.startswith("error: period '2026-Q5'") and "Traceback" not in out
+
+
+def test_a_scheduler_that_does_not_answer_is_one_line(archive, cli):
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        out = cli("rankings", "2026-Q3", "--scheduler", "tcp://127.0.0.1:1", code=2)
+        assert out.startswith("error: no dask scheduler reachable at 'tcp://127.0.0.1:1'") and "Traceback" not in out
+        out = cli("hotspots", "--jurisdiction", archive[2], "--scheduler", "scheduler-host", code=2)
+        assert out.startswith("error: no dask scheduler reachable at 'scheduler-host'")
