@@ -493,10 +493,10 @@ def hotspots(
     """
     if not filters.jurisdiction:
         raise InputError("hotspots need a jurisdiction: choose a town or community")
-    epsg, _bounds = study_area(conn, filters)
     if agg is not None and agg.size_m == float(size_m):
         counts = agg.counts
     else:
+        epsg, _bounds = study_area(conn, filters)
         counts = _axial_counts(conn, filters, size_m, epsg)
     return hotspots_of_counts(conn, filters, counts, size_m, permutations=permutations, seed=seed)
 

@@ -473,6 +473,7 @@ class Ranking:
 
 
 def check_unit_kind(kind: str) -> str:
+    """``kind`` when it is one of :data:`~gisgrid.supervision.indicators.UNIT_KINDS`; InputError otherwise."""
     if kind not in ind.UNIT_KINDS:
         raise InputError(f"unit kind {kind!r}: one of {', '.join(ind.UNIT_KINDS)}")
     return kind
