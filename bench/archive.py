@@ -20,6 +20,13 @@ SELECT``).  Then the archive is re-assigned twice:
 
 Printed: reports per second of each, their ratio, and peak memory of the single process and of each
 worker — a worker's stays bounded by ``--partition-rows``, the single process's grows with the archive.
+
+``--hotspots`` times instead the town's Gi* hotspots over the archive (``gisgrid hotspots``): counted in
+PostgreSQL by one process, and on the cluster (partitions read with COPY and binned on the workers); both
+give the same hexagons, checked.  ``--rankings`` times a quarter's ranking of owners (``gisgrid rankings``)
+over the million-case database of ``bench/cases.py`` (``--cases``), in one process and on the cluster,
+checked equal.  Each prints wall seconds, this process's CPU seconds, and the ratio; on a loaded machine
+read the CPU figures.
 """
 
 from __future__ import annotations
@@ -88,6 +95,79 @@ def _single(url: str) -> dict:
     return out
 
 
+def _timed(fn):
+    """``fn()``'s result, wall seconds and this process's CPU seconds."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def _compare(label: str, single: tuple, cluster: tuple, run: dict) -> None:
+    print(f"{label}, one process: {single[1]:.2f} s wall, {single[2]:.2f} s CPU of this process")
+    print(
+        f"{label}, cluster: {cluster[1]:.2f} s wall, {cluster[2]:.2f} s CPU of this process "
+        f"({run['workers']} workers, {run['partitions']} partitions)"
+    )
+    print(f"wall time cluster / one process: {cluster[1] / single[1]:.2f}x")
+
+
+def bench_hotspots(url: str, client, partition_rows: int) -> None:
+    """The town's hotspots over the archive, in PostgreSQL and on the cluster; the same hexagons, checked."""
+    import numpy as np
+
+    from gisgrid.analytics.distributed import hotspots_distributed
+    from gisgrid.analytics.store import ReportFilters, hotspots
+
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        code = conn.execute(sa.text("SELECT code FROM jurisdiction WHERE level = 'town' LIMIT 1")).scalar_one()
+    filters = ReportFilters(jurisdiction=code)
+
+    def one():
+        with engine.connect() as conn:
+            return hotspots(conn, filters)
+
+    single = _timed(one)
+    cluster = _timed(lambda: hotspots_distributed(url, filters, client=client, partition_rows=partition_rows))
+    (spread, run), a = cluster[0], single[0]
+    same = list(a["hex_id"]) == list(spread["hex_id"]) and list(a["hotspot"]) == list(spread["hotspot"])
+    same = same and np.array_equal(a["gi_z"].to_numpy(float), spread["gi_z"].to_numpy(float))
+    print(f"hotspots of {code}: {len(a)} hexagons, {int(a['count'].sum()):,} reports; same on the cluster: {same}")
+    _compare("hotspots", single, (spread, cluster[1], cluster[2]), run)
+    engine.dispose()
+
+
+def bench_rankings(cases: int, keep: bool, client, partition_rows: int) -> None:
+    """A quarter's ranking of owners over the million-case database, in one process and on the cluster."""
+    import datetime as dt
+
+    from bench.cases import case_database
+    from gisgrid.config import load_settings
+    from gisgrid.supervision import indicators as ind
+    from gisgrid.supervision.distributed import ranking_distributed
+    from gisgrid.supervision.ranking_store import compute_ranking
+
+    settings = load_settings()
+    engine = case_database(settings, cases, keep=keep)
+    url = engine.url.render_as_string(hide_password=False)
+    quarter = ind.last_full_quarter(dt.date.today(), settings.timezone)
+
+    def one():
+        with engine.connect() as conn:
+            return compute_ranking(conn, settings, quarter, "owner")
+
+    single = _timed(one)
+    cluster = _timed(
+        lambda: ranking_distributed(url, settings, quarter, "owner", client=client, partition_rows=partition_rows)
+    )
+    (spread, run), a = cluster[0], single[0]
+    cols = [c for c in a.rows.columns if c != "mean_handling_hours"]
+    same = a.rows[cols].equals(spread.rows[cols])
+    print(f"ranking of {quarter.label}: {len(a.rows)} owners, {run['cases']:,} cases; same on the cluster: {same}")
+    _compare("rankings", single, (spread, cluster[1], cluster[2]), run)
+    engine.dispose()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--reports", type=int, default=10_000_000)
@@ -96,11 +176,22 @@ def main(argv=None) -> int:
     parser.add_argument("--partition-rows", type=int, default=250_000)
     parser.add_argument("--keep", action="store_true", help="reuse the bench database if it holds the reports")
     parser.add_argument("--skip-single", action="store_true", help="only the cluster path")
+    parser.add_argument("--hotspots", action="store_true", help="time the town's hotspots instead")
+    parser.add_argument("--rankings", action="store_true", help="time a quarter's ranking of owners instead")
+    parser.add_argument("--cases", type=int, default=1_000_000, help="cases of the --rankings database")
     args = parser.parse_args(argv)
 
     from gisgrid.config import load_settings
-    from gisgrid.routing.distributed import assign_stored_distributed, make_client
+    from gisgrid.routing.distributed import assign_stored_distributed, close_client, make_client
     from gisgrid.routing.store import load_deployment
+
+    if args.rankings:
+        client = make_client(scheduler=args.scheduler, workers=args.workers)
+        try:
+            bench_rankings(args.cases, args.keep, client, args.partition_rows)
+        finally:
+            close_client(client)
+        return 0
 
     url = _bench_url("gisgrid_bench_archive")
     have = 0
@@ -114,6 +205,13 @@ def main(argv=None) -> int:
             have = 0
     if have != args.reports:
         fill(url, args.reports)
+    if args.hotspots:
+        client = make_client(scheduler=args.scheduler, workers=args.workers)
+        try:
+            bench_hotspots(url, client, args.partition_rows)
+        finally:
+            close_client(client)
+        return 0
 
     single = None
     if not args.skip_single:
@@ -133,10 +231,7 @@ def main(argv=None) -> int:
     try:
         out = assign_stored_distributed(url, deployment, client=client, partition_rows=args.partition_rows)
     finally:
-        cluster = getattr(client, "cluster", None)
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        close_client(client)
     rate = out["reports"] / out["seconds"]
     print(
         f"cluster: {out['reports']:,} reports in {out['seconds']:.1f} s ({rate:,.0f}/s) on {out['workers']} "

@@ -166,6 +166,33 @@ def _axial_to_xy(q: np.ndarray, r: np.ndarray, size_m: float) -> tuple[np.ndarra
     return size_m * SQRT3 * (q + r / 2.0), size_m * 1.5 * r
 
 
+def hex_axial(lon: np.ndarray, lat: np.ndarray, *, size_m: float, metric_epsg: int) -> tuple[np.ndarray, np.ndarray]:
+    """The axial coordinates (q, r) of the hexagon of :func:`hex_bins` holding each lon/lat point.
+
+    The one place the lattice is applied to points in Python (the SQL form is ``gisgrid_hex_axial``,
+    migration 0014_map_bins): :func:`hex_bins` and the cluster path of the hotspots
+    (:mod:`gisgrid.analytics.distributed`) call it.
+
+    Parameters
+    ----------
+    lon, lat : array of float
+        Points in EPSG:4326, degrees.
+    size_m : float
+        Hexagon edge in metres.
+    metric_epsg : int
+        The metric CRS of the lattice.
+    """
+    x, y = (np.asarray(a) for a in transformer(STORAGE_SRID, metric_epsg).transform(lon, lat))
+    return _xy_to_axial(x, y, float(size_m))
+
+
+def hex_centres(q: np.ndarray, r: np.ndarray, *, size_m: float, metric_epsg: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lon/lat (EPSG:4326) of the centres of the hexagons with axial coordinates ``q``, ``r``."""
+    x, y = _axial_to_xy(np.asarray(q, dtype=np.int64), np.asarray(r, dtype=np.int64), float(size_m))
+    lon, lat = transformer(metric_epsg, STORAGE_SRID).transform(x, y)
+    return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+
+
 def _hexes_over_rect(
     xmin: float, ymin: float, xmax: float, ymax: float, size_m: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -333,8 +360,7 @@ def hex_bins(
     eq, er = _hexes_over_rect(ex.min() - pad, ey.min() - pad, ex.max() + pad, ey.max() + pad, size_m)
 
     if len(points):
-        px, py = (np.asarray(a) for a in to_metric.transform(lon, lat))
-        pq, pr = _xy_to_axial(px, py, size_m)
+        pq, pr = hex_axial(lon, lat, size_m=size_m, metric_epsg=metric_epsg)
     else:
         pq = pr = np.empty(0, dtype=np.int64)
 

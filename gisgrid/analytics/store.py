@@ -493,11 +493,33 @@ def hotspots(
     """
     if not filters.jurisdiction:
         raise InputError("hotspots need a jurisdiction: choose a town or community")
-    epsg, bounds = study_area(conn, filters)
     if agg is not None and agg.size_m == float(size_m):
         counts = agg.counts
     else:
+        epsg, _bounds = study_area(conn, filters)
         counts = _axial_counts(conn, filters, size_m, epsg)
+    return hotspots_of_counts(conn, filters, counts, size_m, permutations=permutations, seed=seed)
+
+
+def hotspots_of_counts(
+    conn: sa.Connection,
+    filters: ReportFilters,
+    counts: pd.DataFrame,
+    size_m: float = 100.0,
+    *,
+    permutations: int = 9999,
+    seed: int = 0,
+) -> gpd.GeoDataFrame:
+    """What :func:`hotspots` does once the reports are counted per hexagon, wherever they were counted.
+
+    ``counts`` holds ``q``, ``r`` (axial, on ``size_m`` hexagons in the metric CRS of
+    :func:`study_area`), ``count`` and the hexagon centre ``lon``, ``lat`` (EPSG:4326), one row per
+    occupied hexagon: from PostGIS (:func:`hotspots`) or summed over the partitions of a
+    dask.distributed cluster (:mod:`gisgrid.analytics.distributed`).
+    """
+    if not filters.jurisdiction:
+        raise InputError("hotspots need a jurisdiction: choose a town or community")
+    epsg, bounds = study_area(conn, filters)
     if counts.empty or counts["count"].sum() == 0:
         return gpd.GeoDataFrame(columns=[*hs.HEX_COLUMNS, *hs.GI_COLUMNS], geometry="geometry", crs=STORAGE_SRID)
     bins = _bins_from_counts(counts, size_m, epsg, extent=bounds)

@@ -13,6 +13,7 @@ import click
 from flask.cli import FlaskGroup
 
 from gisgrid.cli._common import handle_errors
+from gisgrid.cli.analytics import hotspots_cmd, rankings_cmd
 from gisgrid.cli.basemap import basemap
 from gisgrid.cli.cases import cases
 from gisgrid.cli.db import db
@@ -69,5 +70,7 @@ for _command in (
     frontage,
     signboards_cmd,
     service,
+    hotspots_cmd,
+    rankings_cmd,
 ):
     main.add_command(_command)

@@ -32,6 +32,7 @@ import geopandas as gpd
 import pandas as pd
 import sqlalchemy as sa
 
+from gisgrid.errors import InputError
 from gisgrid.routing.store import Deployment, read_stored, stored_selection, write_history
 
 LOGGER = logging.getLogger(__name__)
@@ -39,9 +40,17 @@ LOGGER = logging.getLogger(__name__)
 DEFAULT_PARTITION_ROWS = 250_000
 
 
-def _libpq(url: str) -> str:
+def libpq_url(url: str) -> str:
     """A SQLAlchemy URL as psycopg takes it (password included: it travels to the workers in the graph)."""
     return sa.engine.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def psycopg_query(query: str) -> str:
+    """A query written with SQLAlchemy's ``:name`` parameters, with psycopg's ``%(name)s`` instead (and
+    ``%`` doubled), for the COPY a worker runs: the stores' filters are written once, for SQLAlchemy."""
+    from sqlalchemy.dialects.postgresql import psycopg as dialect
+
+    return str(sa.text(query).compile(dialect=dialect.dialect()))
 
 
 def id_ranges(conn: sa.Connection, where: str, params: dict, partition_rows: int) -> list[tuple[int, int]]:
@@ -77,7 +86,7 @@ def read_partition(url: str, where: str, params: dict, lo: int, hi: int) -> gpd.
     """The reports of one id range, read with one COPY, as points in EPSG:4326 (runs on a worker)."""
     import psycopg
 
-    with psycopg.connect(_libpq(url)) as conn:
+    with psycopg.connect(libpq_url(url)) as conn:
         frame = read_stored(conn, f"{where} AND r.id >= {int(lo)} AND r.id < {int(hi)}", params)
     if frame.empty:
         return _empty_partition()
@@ -109,7 +118,7 @@ def route_partition(part: gpd.GeoDataFrame, deployment: Deployment, url: str) ->
                 "reported_at": part["reported_at"].to_numpy(),
             }
         )
-        with psycopg.connect(_libpq(url)) as conn:  # commits on leaving: one transaction per partition
+        with psycopg.connect(libpq_url(url)) as conn:  # commits on leaving: one transaction per partition
             by_rule, _ = write_history(conn, deployment, frame)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return pd.DataFrame(
@@ -123,15 +132,26 @@ def route_partition(part: gpd.GeoDataFrame, deployment: Deployment, url: str) ->
 
 def make_client(*, scheduler: str | None = None, workers: int | None = None):
     """A dask.distributed client: of the cluster at ``scheduler``, or of a local cluster of ``workers``
-    processes (one thread each)."""
+    processes (one thread each).  InputError when no scheduler answers at ``scheduler``."""
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
-        return Client(scheduler)
+        try:
+            return Client(scheduler)
+        except (OSError, ValueError) as exc:  # refused, timed out, or not an address
+            raise InputError(f"no dask scheduler reachable at {scheduler!r}: {exc}") from exc
     cluster = LocalCluster(
         n_workers=max(1, int(workers or 2)), threads_per_worker=1, processes=True, dashboard_address=None
     )
     return Client(cluster)
+
+
+def close_client(client) -> None:
+    """Close a client made by :func:`make_client`, and its local cluster if it made one."""
+    cluster = getattr(client, "cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()
 
 
 def assign_stored_distributed(
@@ -198,10 +218,7 @@ def assign_stored_distributed(
         n_workers = len(client.scheduler_info()["workers"])
     finally:
         if own:
-            cluster = getattr(client, "cluster", None)
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            close_client(client)
     by_rule = counts.groupby("rule")["reports"].sum().to_dict() if len(counts) else {}
     return {
         "reports": int(sum(by_rule.values())),
@@ -214,4 +231,12 @@ def assign_stored_distributed(
     }
 
 
-__all__ = ["DEFAULT_PARTITION_ROWS", "assign_stored_distributed", "id_ranges", "make_client"]
+__all__ = [
+    "DEFAULT_PARTITION_ROWS",
+    "assign_stored_distributed",
+    "close_client",
+    "id_ranges",
+    "libpq_url",
+    "make_client",
+    "psycopg_query",
+]

@@ -165,12 +165,14 @@ def _filter_sql(jids: list[int] | None, unit: tuple[str, object] | None) -> tupl
     return "".join(f" AND {p}" for p in parts), params
 
 
+#: The cases filed in a period (on ``report r``): reported in it, not rejected (不予立案) nor merged.
+_FILED = "r.reported_at >= :start AND r.reported_at < :end AND r.status NOT IN ('rejected', 'merged')"
 _CASES_SQL = """
     SELECT {keys}, r.id, r.status, r.rework_count, r.reported_at, r.closed_at, r.due_at,
            (NOT {is_open} AND r.status = 'closed' AND (r.closed_at IS NULL OR r.closed_at < {end})) AS closed,
            {recurrence} AS recurrence{period_columns}
     FROM report r{join}
-    WHERE r.reported_at >= :start AND r.reported_at < :end AND r.status NOT IN ('rejected', 'merged'){where}"""
+    WHERE {filed}{where}"""
 #: Several consecutive periods counted in one pass: each case's period (``pd.i``, 1-based) and its end.
 _PERIODS_JOIN = """
     JOIN unnest(CAST(:p_start AS timestamptz[]), CAST(:p_end AS timestamptz[])) WITH ORDINALITY AS pd(start, stop, i)
@@ -188,6 +190,25 @@ _KEYS = {
 }
 
 
+def filed_selection(period: ind.Period, jids: list[int] | None = None) -> tuple[str, str, dict]:
+    """The cases a ranking counts: filed in ``period`` in the subtree ``jids`` (all when None).
+
+    Returns the whole condition on ``report r``, the part of it to append to :func:`cases_sql`, and their
+    SQLAlchemy parameters (:mod:`gisgrid.supervision.distributed` cuts the cases into id ranges by the
+    first and reads each range's facts with the second).
+    """
+    where, params = _filter_sql(jids, None)
+    return _FILED + where, where, {**params, "start": period.start, "end": period.end}
+
+
+def cases_sql(kind: str, where: str) -> str:
+    """The filed cases of a period with their facts, one row each: unit keys ``k1``, ``k2``, ``id``,
+    ``status``, ``rework_count``, ``reported_at``, ``closed_at``, ``due_at``, ``closed``, ``recurrence``
+    (:func:`case_facts` reads it; ``where`` is appended to the filed-case condition; parameters ``start``
+    and ``end``)."""
+    return _cases_sql(kind, where)
+
+
 def _cases_sql(kind: str, where: str, *, recurrence: bool = True, periods: bool = False) -> str:
     """The filed cases of a period, one row each: raw unit keys ``k1``, ``k2`` and the case's facts.
 
@@ -203,6 +224,7 @@ def _cases_sql(kind: str, where: str, *, recurrence: bool = True, periods: bool 
         keys=_KEYS[kind],
         is_open=sql.report_is_open("r"),
         recurrence=rec,
+        filed=_FILED,
         where=where,
         join=join + (_PERIODS_JOIN if periods else ""),
         end="pd.stop" if periods else ":end",
@@ -263,7 +285,7 @@ def periods_unit_counts(
     working positions come from one layout over the whole span, and a difference of two positions does
     not depend on where the layout starts, so the hours equal those counted period by period.
     """
-    _unit_column(kind)
+    check_unit_kind(kind)
     where, params = _filter_sql(jids, None)
     layout = wf.working_layout(periods[0].first_day, periods[-1].last_day, calendar, tz=periods[0].tz)
     params.update(sql.working_layout_params(layout))
@@ -350,6 +372,15 @@ def case_facts(
     frame = pd.read_sql_query(
         sa.text(_cases_sql(kind, where)), conn, params={**params, "start": period.start, "end": period.end}
     )
+    return facts_of_rows(frame, kind, tree=tree, calendar=calendar, period=period)
+
+
+def facts_of_rows(
+    frame: pd.DataFrame, kind: str, *, tree: pd.DataFrame, calendar: wf.WorkingTime, period: ind.Period
+) -> pd.DataFrame:
+    """The per-case facts (:mod:`gisgrid.supervision.indicators`) of rows of :func:`cases_sql`, with the
+    unit of each case in column ``kind``: working hours by the one rule, closure by the in-memory twin of
+    the SQL one."""
     f = pd.DataFrame({"id": frame["id"].astype(np.int64)})
     for col in ("reported_at", "closed_at", "due_at"):
         f[col] = pd.to_datetime(frame[col], utc=True)
@@ -441,7 +472,8 @@ class Ranking:
     jids: list[int] | None = None
 
 
-def _unit_column(kind: str) -> str:
+def check_unit_kind(kind: str) -> str:
+    """``kind`` when it is one of :data:`~gisgrid.supervision.indicators.UNIT_KINDS`; InputError otherwise."""
     if kind not in ind.UNIT_KINDS:
         raise InputError(f"unit kind {kind!r}: one of {', '.join(ind.UNIT_KINDS)}")
     return kind
@@ -483,13 +515,20 @@ def compute_ranking(
     jurisdiction: dict | None = None,
     rules: Rules | None = None,
     inspections: InspectionProvider | None = round_scores_provider,
+    counts: pd.DataFrame | None = None,
 ) -> Ranking:
-    """Rank the units of ``kind`` in ``jurisdiction``'s subtree (all when None) for ``period``."""
+    """Rank the units of ``kind`` in ``jurisdiction``'s subtree (all when None) for ``period``.
+
+    ``counts``: the units' :data:`~gisgrid.supervision.indicators.COUNT_COLUMNS` when they were counted
+    elsewhere (summed over the partitions of a dask.distributed cluster,
+    :mod:`gisgrid.supervision.distributed`); by default :func:`unit_counts` counts them in PostgreSQL.
+    """
     rules = rules or Rules()
-    _unit_column(kind)
+    check_unit_kind(kind)
     tree = jurisdiction_tree(conn)
     jids = subtree(tree, jurisdiction["id"]) if jurisdiction else None
-    counts = unit_counts(conn, period, kind, tree=tree, calendar=working_time(conn, settings), jids=jids)
+    if counts is None:
+        counts = unit_counts(conn, period, kind, tree=tree, calendar=working_time(conn, settings), jids=jids)
     scores = inspections(conn, period, kind) if inspections is not None else None
     rows = rank_counts(conn, counts, period, kind, rules, inspections=scores)
     inputs = {
