@@ -2,7 +2,8 @@
 
 The page is a Folium base map (no tiles) with the vendored Leaflet-Geoman
 plugin and ``static/plan.js``; the JSON API below does the work through
-:mod:`gisgrid.grid.edit_store`:
+:mod:`gisgrid.grid.edit_store` and its neighbours (``edit_request``, ``edit_check``,
+``edit_units``, ``edit_versions``):
 
 ``GET  /api/plan/units?town=CODE&layer=cell|segment``  units of a town (full-precision GeoJSON) and removed cells
 ``POST /api/plan/check``   what an edit would do: problems, overlaps, gaps (nothing written)
@@ -23,17 +24,11 @@ from flask_login import current_user
 from gisgrid.accounts.store import is_visible, list_towns, visible_jurisdiction
 from gisgrid.db import layers
 from gisgrid.errors import InputError, NotFound
-from gisgrid.grid.edit_store import (
-    EditConflict,
-    EditRefused,
-    check_plan_edit,
-    last_version_jurisdiction,
-    load_units,
-    removed_cells,
-    save_plan_edit,
-    unit_history,
-    units_geojson,
-)
+from gisgrid.grid.edit_check import check_plan_edit
+from gisgrid.grid.edit_request import LAYERS, EditConflict, EditRefused
+from gisgrid.grid.edit_store import save_plan_edit
+from gisgrid.grid.edit_units import load_units, units_geojson
+from gisgrid.grid.edit_versions import last_version_jurisdiction, removed_cells, unit_history
 from gisgrid.maps import map_parts
 from gisgrid.maps.plan import plan_map
 from gisgrid.web.access import current_scope
@@ -45,8 +40,7 @@ LOGGER = logging.getLogger(__name__)
 
 bp = Blueprint("plan", __name__)
 
-LAYERS = ("cell", "segment")
-#: Layers of the page: the units above, and the frontages of 门前三包 units (gisgrid.web.frontage saves them).
+#: Layers of the page: the units the editor edits (cells, segment areas), and the frontages of 门前三包 units (gisgrid.web.frontage saves them).
 PAGE_LAYERS = (*LAYERS, "frontage")
 
 

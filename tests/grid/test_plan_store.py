@@ -18,7 +18,11 @@ from shapely.geometry import LineString, mapping
 
 from gisgrid.audit.store import audit_store
 from gisgrid.errors import InputError
-from gisgrid.grid.edit_store import EditConflict, EditRefused, check_plan_edit, load_units, save_plan_edit, unit_history
+from gisgrid.grid.edit_check import check_plan_edit
+from gisgrid.grid.edit_request import EditConflict, EditRefused
+from gisgrid.grid.edit_store import save_plan_edit
+from gisgrid.grid.edit_units import load_units
+from gisgrid.grid.edit_versions import unit_history
 from gisgrid.grid.store import build_and_store_grid
 
 TOWN = "990098001"
