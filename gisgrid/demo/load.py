@@ -58,6 +58,7 @@ def load_demo(
     Returns counts per table.
     """
     from gisgrid.network.segments import build_segments
+    from gisgrid.network.store import segment_rows
 
     settings = settings or load_settings()
     today = today or dt.date.today()
@@ -205,19 +206,7 @@ def load_demo(
             frontage_depth_m=settings.frontage_depth_m,
             boundary=town_geom,
         )
-        seg_rows = pd.DataFrame(
-            {
-                "street_id": segs["street_id"].astype(int),
-                "seq": segs["seq"].astype(int),
-                "name": segs["name"],
-                "from_name": segs["from_name"],
-                "to_name": segs["to_name"],
-                "road_class": segs["road_class"],
-                "length_m": segs["length_m"],
-                "geom": segs.geometry.values,
-                "area": [_multi(a) if a is not None and not a.is_empty else None for a in segs["area"]],
-            }
-        )
+        seg_rows = segment_rows(segs)
         seg_ids = insert_frame(conn, "segment", plain(seg_rows), geometry_columns=("geom", "area"))
         counts["segment"] += len(seg_ids)
         seg_rows["id"] = seg_ids
@@ -231,110 +220,61 @@ def load_demo(
             return len(people) - 1
 
         since = dt.date(today.year - 1, 1, 1)
-        general = person("县（区）领导")
-        assignments.append(
-            {
-                "who": general,
-                "target_type": "jurisdiction",
-                "target_id": county_id,
-                "role": "总街长",
-                "valid_from": since,
-            }
-        )
+
+        def assign(
+            target_type,
+            target_id,
+            role,
+            *,
+            who=None,
+            dept=None,
+            valid_from=since,
+            valid_to=None,
+            assignments=assignments,
+        ) -> None:
+            """One assignment, to a person (``who``: their index in ``people``) or a department."""
+            assignments.append(
+                {
+                    "who": who,
+                    "dept": dept,
+                    "target_type": target_type,
+                    "target_id": target_id,
+                    "role": role,
+                    "valid_from": valid_from,
+                    "valid_to": valid_to,
+                }
+            )
+
+        assign("jurisdiction", county_id, "总街长", who=person("县（区）领导"))
         leaders = [person("镇（街道）领导") for _ in range(4)]
-        assignments.append(
-            {
-                "who": leaders[0],
-                "target_type": "jurisdiction",
-                "target_id": town_id,
-                "role": "一级街长",
-                "valid_from": since,
-            }
-        )
+        assign("jurisdiction", town_id, "一级街长", who=leaders[0])
         for cid in community_ids:  # 网格员 of each community: the default owner (属地兜底)
-            assignments.append(
-                {
-                    "who": person("社区网格员"),
-                    "target_type": "jurisdiction",
-                    "target_id": cid,
-                    "role": "网格员",
-                    "valid_from": since,
-                }
-            )
+            assign("jurisdiction", cid, "网格员", who=person("社区网格员"))
         for k, sid in enumerate(street_ids):
-            assignments.append(
-                {
-                    "who": leaders[k % len(leaders)],
-                    "target_type": "street",
-                    "target_id": sid,
-                    "role": "一级街长",
-                    "valid_from": since,
-                }
-            )
-            assignments.append(
-                {
-                    "who": person("居民代表/商户"),
-                    "target_type": "street",
-                    "target_id": sid,
-                    "role": "二级街长",
-                    "valid_from": since,
-                }
-            )
+            assign("street", sid, "一级街长", who=leaders[k % len(leaders)])
+            assign("street", sid, "二级街长", who=person("居民代表/商户"))
         trunk_dept = {"motorway": "road_admin", "trunk": "road_admin", "primary": "enforcement"}
         handover = dt.date(today.year, 7, 1) if today >= dt.date(today.year, 7, 2) else dt.date(today.year - 1, 7, 1)
         for sid, rc in zip(seg_ids, seg_rows["road_class"]):
             if rc in trunk_dept:
-                assignments.append(
-                    {
-                        "dept": dept_ids[trunk_dept[rc]],
-                        "target_type": "segment",
-                        "target_id": sid,
-                        "role": "段长",
-                        "valid_from": since,
-                    }
-                )
+                assign("segment", sid, "段长", dept=dept_ids[trunk_dept[rc]])
             elif rng.random() < 0.15:  # owners change: the earlier 段长 stays answerable for past dates
-                assignments.append(
-                    {
-                        "who": person("商户"),
-                        "target_type": "segment",
-                        "target_id": sid,
-                        "role": "段长",
-                        "valid_from": since,
-                        "valid_to": handover,
-                    }
-                )
-                assignments.append(
-                    {
-                        "who": person("商户"),
-                        "target_type": "segment",
-                        "target_id": sid,
-                        "role": "段长",
-                        "valid_from": handover,
-                    }
-                )
+                assign("segment", sid, "段长", who=person("商户"), valid_to=handover)
+                assign("segment", sid, "段长", who=person("商户"), valid_from=handover)
             else:
-                assignments.append(
-                    {
-                        "who": person("商户"),
-                        "target_type": "segment",
-                        "target_id": sid,
-                        "role": "段长",
-                        "valid_from": since,
-                    }
-                )
+                assign("segment", sid, "段长", who=person("商户"))
         person_ids = insert_frame(conn, "person", pd.DataFrame(people))
         counts["person"] += len(person_ids)
         arows = pd.DataFrame(
             [
                 {
-                    "person_id": person_ids[a["who"]] if "who" in a else None,
-                    "department_id": a.get("dept"),
+                    "person_id": None if a["who"] is None else person_ids[a["who"]],
+                    "department_id": a["dept"],
                     "target_type": a["target_type"],
                     "target_id": a["target_id"],
                     "role": a["role"],
                     "valid_from": a["valid_from"],
-                    "valid_to": a.get("valid_to"),
+                    "valid_to": a["valid_to"],
                 }
                 for a in assignments
             ]

@@ -133,8 +133,15 @@ def _next_codes(conn: sa.Connection, jurisdiction_id: int, n: int) -> list[str]:
     return [f"{prefix}{top + i:03d}" for i in range(1, n + 1)]
 
 
-def _refuse_early(problems: list[Problem]) -> _Plan:
-    return _Plan(EditCheck(None, problems), [], 0)
+def _refused(problems: list[Problem], town_id: int = 0) -> _Plan:
+    """The plan of an edit that cannot be saved: nothing changes, the problems say why."""
+    return _Plan(EditCheck(None, problems), [], town_id)
+
+
+def _pieces_check(pieces: list, epsg: int) -> EditCheck:
+    """The check of a split: the pieces and their areas in m²."""
+    areas = area_m2(pieces, epsg)
+    return EditCheck(MultiPolygon(pieces), area_m2=float(areas.sum()), parts_m2=[float(a) for a in areas])
 
 
 def _plan(conn: sa.Connection, settings: Settings, edit: PlanEdit, *, lock: bool, day: dt.date) -> _Plan:
@@ -145,7 +152,7 @@ def _plan(conn: sa.Connection, settings: Settings, edit: PlanEdit, *, lock: bool
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(72011, :t)"), {"t": town.id})
         poly, problems = parse_drawing(edit.geometry)
         if poly is None:
-            return _refuse_early(problems)
+            return _refused(problems)
         jid = _community_of(conn, town, poly)
         name, boundary = _boundary(conn, jid)
         epsg = _metric(settings, conn, town.id, poly)
@@ -225,7 +232,7 @@ def _plan(conn: sa.Connection, settings: Settings, edit: PlanEdit, *, lock: bool
     if edit.action == "split":
         pieces, problems = split_polygon(first.geometry, edit.line, metric_epsg=epsg)
         if problems:
-            return _Plan(EditCheck(None, problems), [], town_id)
+            return _refused(problems, town_id)
         codes = _next_codes(conn, int(first["jurisdiction_id"]), len(pieces) - 1)
         changes = [_Change("update", edit.unit_ids[0], pieces[0])] + [
             _Change(
@@ -238,29 +245,24 @@ def _plan(conn: sa.Connection, settings: Settings, edit: PlanEdit, *, lock: bool
             )
             for p, c in zip(pieces[1:], codes)
         ]
-        areas = area_m2(pieces, epsg)
-        check = EditCheck(MultiPolygon(pieces), area_m2=float(areas.sum()), parts_m2=[float(a) for a in areas])
+        check = _pieces_check(pieces, epsg)
         return _Plan(check, changes, town_id)
     # merge
     communities = set(units["jurisdiction_id"].astype(int))
     if len(communities) > 1:
-        return _Plan(
-            EditCheck(
-                None,
-                [
-                    Problem(
-                        "merge",
-                        "cells of different communities cannot be merged: cells never cross a community boundary",
-                        previous.representative_point(),
-                    )
-                ],
-            ),
-            [],
+        return _refused(
+            [
+                Problem(
+                    "merge",
+                    "cells of different communities cannot be merged: cells never cross a community boundary",
+                    previous.representative_point(),
+                )
+            ],
             town_id,
         )
     merged, problems = merge_polygons(list(units.geometry), list(units["code"]), metric_epsg=epsg)
     if merged is None:
-        return _Plan(EditCheck(None, problems), [], town_id)
+        return _refused(problems, town_id)
     check = checked(merged)
     areas = area_m2(units.geometry.to_numpy(), epsg)
     survivor = int(units.index[int(np.argmax(areas))])
@@ -279,7 +281,7 @@ def _plan_segment_split(conn: sa.Connection, edit: PlanEdit, first, epsg: int, t
     seg = _segment_rows(conn, [int(first.unit_id)])[int(first.unit_id)]
     pieces, problems = split_polygon(first.geometry, edit.line, metric_epsg=epsg)
     if problems:
-        return _Plan(EditCheck(None, problems), [], town_id)
+        return _refused(problems, town_id)
     xy = shapely.get_coordinates(edit.line)
     d = xy[-1] - xy[0]
     far = np.vstack([xy[0] - d * 10, xy[-1] + d * 10])  # the line, long enough to cross the centerline
@@ -287,36 +289,28 @@ def _plan_segment_split(conn: sa.Connection, edit: PlanEdit, first, epsg: int, t
         p for p in shapely.get_parts(shapely.ops.split(seg["centerline"], shapely.LineString(far))) if p.length > 0
     ]
     if len(pieces) != 2 or len(parts) != 2:
-        return _Plan(
-            EditCheck(
-                None,
-                [
-                    Problem(
-                        "split_line",
-                        "a segment is split in two by a line that crosses its street centerline once",
-                        edit.line.interpolate(0.5, normalized=True),
-                    )
-                ],
-            ),
-            [],
+        return _refused(
+            [
+                Problem(
+                    "split_line",
+                    "a segment is split in two by a line that crosses its street centerline once",
+                    edit.line.interpolate(0.5, normalized=True),
+                )
+            ],
             town_id,
         )
     # each area piece takes the centerline part lying most within it
     share = np.array([[shapely.length(shapely.intersection(part, piece)) for part in parts] for piece in pieces])
     if share[0].argmax() == share[1].argmax():
-        return _Plan(
-            EditCheck(
-                None,
-                [
-                    Problem(
-                        "split_line",
-                        "the line must cut the area where it crosses the centerline, so each piece keeps a "
-                        "part of the street",
-                        edit.line.interpolate(0.5, normalized=True),
-                    )
-                ],
-            ),
-            [],
+        return _refused(
+            [
+                Problem(
+                    "split_line",
+                    "the line must cut the area where it crosses the centerline, so each piece keeps a "
+                    "part of the street",
+                    edit.line.interpolate(0.5, normalized=True),
+                )
+            ],
             town_id,
         )
     lines = [parts[int(share[i].argmax())] for i in range(2)]
@@ -348,8 +342,7 @@ def _plan_segment_split(conn: sa.Connection, edit: PlanEdit, first, epsg: int, t
             },
         ),
     ]
-    areas = area_m2(pieces, epsg)
-    check = EditCheck(MultiPolygon(pieces), area_m2=float(areas.sum()), parts_m2=[float(a) for a in areas])
+    check = _pieces_check(pieces, epsg)
     return _Plan(check, changes, town_id)
 
 
@@ -359,26 +352,22 @@ def _plan_segment_merge(
     """Join segments of one street whose centerlines meet end to end; the longest keeps its id and name."""
     segs = _segment_rows(conn, [int(i) for i in units.index])
     if len({s["street_id"] for s in segs.values()}) > 1:
-        return _Plan(EditCheck(None, [Problem("merge", "only segments of one street can be merged")]), [], town_id)
+        return _refused([Problem("merge", "only segments of one street can be merged")], town_id)
     line = shapely.line_merge(shapely.union_all([s["centerline"] for s in segs.values()]))
     if line.geom_type != "LineString":
-        return _Plan(
-            EditCheck(
-                None,
-                [
-                    Problem(
-                        "merge",
-                        f"{', '.join(units['code'])} do not join end to end along the street",
-                        line.representative_point(),
-                    )
-                ],
-            ),
-            [],
+        return _refused(
+            [
+                Problem(
+                    "merge",
+                    f"{', '.join(units['code'])} do not join end to end along the street",
+                    line.representative_point(),
+                )
+            ],
             town_id,
         )
     merged, problems = merge_polygons(list(units.geometry), list(units["code"]), metric_epsg=epsg)
     if merged is None:
-        return _Plan(EditCheck(None, problems), [], town_id)
+        return _refused(problems, town_id)
     check = checked(merged)
     survivor = max(segs, key=lambda i: (_length_m(segs[i]["centerline"], epsg), -i))
     changes = [

@@ -26,6 +26,27 @@ def _multi(geom):
     return shapely.geometry.MultiPolygon([geom]) if geom.geom_type == "Polygon" else geom
 
 
+def segment_rows(segs: gpd.GeoDataFrame) -> pd.DataFrame:
+    """The ``segment`` table's columns of :func:`gisgrid.network.segments.build_segments`' output.
+
+    Centerlines (``geom``) as they are, frontage areas (``area``) as MultiPolygons, None where a segment has
+    none; for :func:`gisgrid.db.layers.insert_frame` with ``geometry_columns=("geom", "area")``.
+    """
+    return pd.DataFrame(
+        {
+            "street_id": segs["street_id"].astype(int),
+            "seq": segs["seq"].astype(int),
+            "name": segs["name"],
+            "from_name": segs["from_name"],
+            "to_name": segs["to_name"],
+            "road_class": segs["road_class"],
+            "length_m": segs["length_m"],
+            "geom": segs.geometry.values,
+            "area": [_multi(a) for a in segs["area"]],
+        }
+    )
+
+
 def rebuild_segments(
     conn: sa.Connection, settings: Settings, *, jurisdiction_code: str | None = None, replace: bool = False
 ) -> list[str]:
@@ -105,19 +126,7 @@ def rebuild_segments(
             sa.text("DELETE FROM segment g USING street s WHERE s.id = g.street_id AND s.jurisdiction_id = :tid"),
             {"tid": town.id},
         )
-        rows = pd.DataFrame(
-            {
-                "street_id": segs["street_id"].astype(int),
-                "seq": segs["seq"].astype(int),
-                "name": segs["name"],
-                "from_name": segs["from_name"],
-                "to_name": segs["to_name"],
-                "road_class": segs["road_class"],
-                "length_m": segs["length_m"],
-                "geom": segs.geometry.values,
-                "area": [_multi(a) for a in segs["area"]],
-            }
-        )
+        rows = segment_rows(segs)
         insert_frame(
             conn,
             "segment",

@@ -79,10 +79,8 @@ def month_bounds(month: str | None, settings: Settings) -> tuple[dt.date, dt.dat
         try:
             start = dt.date.fromisoformat(f"{str(month).strip()[:7]}-01")
         except ValueError:
-            raise rules.ProblemsError(
-                [(N_("the month must be written like 2026-05, not %(value)s"), {"value": repr(str(month)[:20])})]
-            ) from None
-        if len(str(month).strip()) != 7:
+            start = None
+        if start is None or len(str(month).strip()) != 7:
             raise rules.ProblemsError(
                 [(N_("the month must be written like 2026-05, not %(value)s"), {"value": repr(str(month)[:20])})]
             )
