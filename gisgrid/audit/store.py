@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import shapely
 import sqlalchemy as sa
-from shapely.geometry import MultiPolygon
 
 from gisgrid import crs
 from gisgrid.accounts.scope import Scope
@@ -28,10 +27,6 @@ from gisgrid.errors import InputError, NotFound
 from gisgrid.network.segments import half_width_m
 
 LOGGER = logging.getLogger(__name__)
-
-
-def _multi(geom):
-    return MultiPolygon([geom]) if geom.geom_type == "Polygon" else geom
 
 
 # --- audit ------------------------------------------------------------------------

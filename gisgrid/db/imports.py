@@ -34,6 +34,7 @@ from gisgrid.errors import FileFormatError, InputError
 from gisgrid.io import tables
 from gisgrid.io.fields import recognise_columns
 from gisgrid.io.rows import RowProblems, check_text
+from gisgrid.shapes import as_multi
 
 LOGGER = logging.getLogger(__name__)
 
@@ -119,14 +120,6 @@ def _date(value, *, row: int, column: str) -> dt.date | None:
         return pd.Timestamp(text).date()
     except (ValueError, TypeError):
         raise InputError(f"unparseable date {text!r}", row=row, column=column) from None
-
-
-def _multi(geom):
-    if geom.geom_type == "Polygon":
-        return shapely.geometry.MultiPolygon([geom])
-    if geom.geom_type == "LineString":
-        return shapely.geometry.MultiLineString([geom])
-    return geom
 
 
 def read_table(path: str | Path, *, sheet: str | None = None) -> tuple[pd.DataFrame, dict[int, str]]:
@@ -245,7 +238,7 @@ class _Jurisdictions(_Importer):
                             "level": rec.level_norm,
                             "parent_id": ids.get(parent_code),
                             "metric_epsg": crs.metric_crs_for(c.x, c.y),
-                            "geom": _multi(rec.geometry),
+                            "geom": as_multi(rec.geometry),
                         }
                     ]
                 ),
@@ -292,7 +285,7 @@ class _Streets(_Importer):
                     "road_class": _text(getattr(rec, "road_class", None)) or _text(getattr(rec, "highway", None)),
                     "jurisdiction_id": jid,
                     "source_id": _text(getattr(rec, "id", None)) or _text(getattr(rec, "osm_id", None)),
-                    "geom": _multi(rec.geometry),
+                    "geom": as_multi(rec.geometry),
                 }
             )
         insert_frame(self.conn, "street", pd.DataFrame(rows), returning=None)
@@ -349,7 +342,7 @@ class _Segments(_Importer):
                             "road_class": hit.road_class,
                             "length_m": length_m,
                             "geom": line,
-                            "area": _multi(rec.geometry),
+                            "area": as_multi(rec.geometry),
                         }
                     ]
                 ),
@@ -384,7 +377,7 @@ class _Cells(_Importer):
                 continue
             existing.add(code)
             rows.append(
-                {"code": code, "jurisdiction_id": ids.get(jcode) if jcode else None, "geom": _multi(rec.geometry)}
+                {"code": code, "jurisdiction_id": ids.get(jcode) if jcode else None, "geom": as_multi(rec.geometry)}
             )
         insert_frame(self.conn, "grid_cell", pd.DataFrame(rows), returning=None)
         return len(rows)
@@ -670,7 +663,7 @@ class _Buildings(_Importer):
                     or _text(getattr(rec, "id", None))
                     or _text(getattr(rec, "osm_id", None)),
                     "jurisdiction_id": jid,
-                    "geom": _multi(rec.geometry),
+                    "geom": as_multi(rec.geometry),
                 }
             )
         insert_frame(self.conn, "building", pd.DataFrame(rows), returning=None)

@@ -29,7 +29,6 @@ from gisgrid.demo.towns import (
     SEED,
     TOWNS,
     DemoTown,
-    _multi,
     _names,
     _phone,
     _town_polygons,
@@ -37,6 +36,7 @@ from gisgrid.demo.towns import (
     read_streets,
 )
 from gisgrid.io.records import plain, records
+from gisgrid.shapes import as_multi
 
 LOGGER = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def load_demo(
                         "parent_id": None,
                         "metric_epsg": epsg,
                         "timezone": town.timezone,
-                        "geom": _multi(county_geom),
+                        "geom": as_multi(county_geom),
                     }
                 ]
             ),
@@ -149,7 +149,7 @@ def load_demo(
                         "name": town.town_name,
                         "parent_id": county_id,
                         "metric_epsg": epsg,
-                        "geom": _multi(town_geom),
+                        "geom": as_multi(town_geom),
                     }
                 ]
             ),
@@ -165,7 +165,7 @@ def load_demo(
                         "name": name,
                         "parent_id": town_id,
                         "metric_epsg": epsg,
-                        "geom": _multi(g),
+                        "geom": as_multi(g),
                     }
                     for i, (name, g) in enumerate(zip(town.community_names, community_geoms))
                 ]

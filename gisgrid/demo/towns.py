@@ -198,7 +198,3 @@ def _town_polygons(streets: gpd.GeoDataFrame, epsg: int):
         return shapely.transform(geom, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
 
     return to_storage(town), [to_storage(p) for p in parts]
-
-
-def _multi(geom):
-    return shapely.geometry.MultiPolygon([geom]) if geom.geom_type == "Polygon" else geom

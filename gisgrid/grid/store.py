@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 import shapely
 import sqlalchemy as sa
-from shapely.geometry import MultiPolygon
 
 from gisgrid import crs
 from gisgrid.config import Settings
@@ -34,6 +33,7 @@ from gisgrid.db.frames import query_geo_frame as _frame
 from gisgrid.db.layers import insert_frame
 from gisgrid.errors import InputError, NotFound
 from gisgrid.grid.build import LAYOUTS, build_grid, tiling_errors_m2
+from gisgrid.shapes import as_multi
 
 LOGGER = logging.getLogger(__name__)
 
@@ -42,10 +42,6 @@ _TOWNS_SQL = """
     WHERE t.level = 'town' AND (t.code = :code OR t.parent_id IN
           (SELECT id FROM jurisdiction WHERE code = :code AND level = 'county'))
     ORDER BY t.code"""
-
-
-def _multi(geom):
-    return MultiPolygon([geom]) if geom.geom_type == "Polygon" else geom
 
 
 # --- grid build -------------------------------------------------------------------
@@ -176,7 +172,7 @@ def _build_town(conn: sa.Connection, settings: Settings, town, *, target_area_m2
             UPDATE grid_cell SET geom = ST_SetSRID(ST_GeomFromWKB(:geom), {crs.STORAGE_SRID}),
                    jurisdiction_id = :jid WHERE id = :id"""),
             [
-                {"id": prev_id[c], "jid": comm_id.get(cc, town.id), "geom": shapely.to_wkb(_multi(g))}
+                {"id": prev_id[c], "jid": comm_id.get(cc, town.id), "geom": shapely.to_wkb(as_multi(g))}
                 for c, cc, g in zip(kept["code"], kept["community_code"], kept.geometry)
             ],
         )
@@ -188,7 +184,7 @@ def _build_town(conn: sa.Connection, settings: Settings, town, *, target_area_m2
                 {
                     "code": fresh["code"].astype(str).to_numpy(),
                     "jurisdiction_id": [comm_id.get(cc, town.id) for cc in fresh["community_code"]],
-                    "geom": [_multi(g) for g in fresh.geometry],
+                    "geom": [as_multi(g) for g in fresh.geometry],
                 }
             ),
             returning=None,

@@ -16,14 +16,13 @@ from gisgrid.db import sql as dbsql
 from gisgrid.db.layers import insert_frame
 from gisgrid.errors import NotFound
 from gisgrid.io.records import plain
+from gisgrid.shapes import as_multi
 
 LOGGER = logging.getLogger(__name__)
 
 
 def _multi(geom):
-    if geom is None or geom.is_empty:
-        return None
-    return shapely.geometry.MultiPolygon([geom]) if geom.geom_type == "Polygon" else geom
+    return None if geom is None or geom.is_empty else as_multi(geom)
 
 
 def segment_rows(segs: gpd.GeoDataFrame) -> pd.DataFrame:
