@@ -18,6 +18,7 @@ from flask_babel import gettext as _
 
 from gisgrid.accounts.store import list_jurisdictions, list_towns, visible_jurisdiction
 from gisgrid.analytics import store as manager
+from gisgrid.analytics.filters import OWNER_KEY, STATUSES
 from gisgrid.analytics.hotspots import METHOD_TEXT, METHOD_TEXT_ZH
 from gisgrid.errors import InputError, NotFound
 from gisgrid.io import write_workbook
@@ -94,7 +95,7 @@ def _owner(conn, text: str | None) -> str | None:
     """The owner filter as ``person:ID``/``department:ID``.  A typed name that is exactly one owner's is
     taken; another is dropped with a message naming it (not a bare 400): people are told apart by id."""
     text = (text or "").strip()
-    if not text or manager.OWNER_KEY.fullmatch(text):
+    if not text or OWNER_KEY.fullmatch(text):
         return text or None
     found = search_people(conn, text, limit=50)
     exact = found[found["name"] == text]
@@ -142,7 +143,7 @@ def _options(conn) -> dict:
     return {
         "categories": manager.categories(conn).to_dict("records"),
         "jurisdictions": list_jurisdictions(conn, current_scope()) or list_towns(conn, current_scope()),
-        "statuses": manager.STATUSES,
+        "statuses": STATUSES,
         "status_labels": _status_labels(),
         "owners": owners,
     }
