@@ -272,6 +272,7 @@ def main(argv=None) -> int:
 
     from gisgrid.accounts.scope import Scope
     from gisgrid.accounts.store import find_user
+    from gisgrid.cases import lists as case_lists
     from gisgrid.cases import store
     from gisgrid.cases.intake import CaseInput
     from gisgrid.config import load_settings
@@ -297,7 +298,7 @@ def main(argv=None) -> int:
     def listing(user, view):
         def run():  # what the list page asks: its 50 rows and the count (up to 1,000: "more than 1,000")
             with engine.connect() as conn:
-                store.case_page(conn, Scope(user.id, today), user, settings, view=view, per_page=50)
+                case_lists.case_page(conn, Scope(user.id, today), user, settings, view=view, per_page=50)
 
         return run
 

@@ -697,7 +697,7 @@ GEOCODE_UPLOAD = "geocode_upload"
 #: The PNG's file name in the job folder.
 MAP_PNG_FILE = "gisgrid-map.png"
 #: The cases' periodic check: escalate overdue cases up the chain, warn of deadlines near
-#: (:func:`gisgrid.cases.store.tick`); queued by the workers every ``case_tick_s`` seconds.
+#: (:func:`gisgrid.cases.escalation.tick`); queued by the workers every ``case_tick_s`` seconds.
 CASES_TICK = "cases_tick"
 
 
@@ -735,7 +735,7 @@ def _geocode_upload(ctx: JobContext) -> dict:
 
 @job_kind(CASES_TICK)
 def _cases_tick(ctx: JobContext) -> dict:
-    from gisgrid.cases.store import tick
+    from gisgrid.cases.escalation import tick
 
     with ctx.engine.begin() as conn:
         return tick(conn, ctx.settings)

@@ -435,7 +435,7 @@ class WorkingTime:
         cls, settings: Settings, *, days: Mapping[dt.date, bool] | None = None, entered_years: Iterable[int] = ()
     ) -> WorkingTime:
         """The deployment's working time: settings ``working_hours`` (e.g. ``"08:30-12:00,13:30-18:00"``)
-        and ``work_calendar``, with the days an admin entered (:func:`gisgrid.cases.store.working_time`)."""
+        and ``work_calendar``, with the days an admin entered (:func:`gisgrid.cases.calendar.working_time`)."""
         return cls(
             _parse_periods(settings.working_hours), settings.work_calendar, dict(days or {}), frozenset(entered_years)
         )

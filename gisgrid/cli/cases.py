@@ -33,7 +33,7 @@ def import_cases_cmd(path: Path, crs: str | None, sheet: str | None, output: Pat
     """
     from gisgrid.accounts.store import find_user
     from gisgrid.accounts.users import Actor
-    from gisgrid.cases.store import import_cases
+    from gisgrid.cases.bulk import import_cases
     from gisgrid.io.write import write_table
 
     deployment, engine, settings = deployment_engine_settings()
@@ -61,7 +61,7 @@ def import_cases_cmd(path: Path, crs: str | None, sheet: str | None, output: Pat
 @handle_errors
 def tick_cmd() -> None:
     """Escalate overdue cases up the chain and warn of deadlines near (workers do it every case_tick_s)."""
-    from gisgrid.cases.store import tick
+    from gisgrid.cases.escalation import tick
 
     engine, settings = engine_and_settings()
     with engine.begin() as conn:
@@ -82,7 +82,7 @@ def calendar_cmd(path: Path | None, year: int | None) -> None:
     a year again replaces it.
     """
     from gisgrid.accounts.users import Actor
-    from gisgrid.cases.store import calendar_entries, enter_calendar_year, uncovered_years
+    from gisgrid.cases.calendar import calendar_entries, enter_calendar_year, uncovered_years
     from gisgrid.cases.workflow import parse_calendar_rows
     from gisgrid.db.imports import read_table
     from gisgrid.errors import InputError

@@ -143,7 +143,9 @@ def demo_cases(conn: sa.Connection, settings: Settings | None = None, *, deploym
     has demo cases already.  Returns how many cases were made.
     """
     from gisgrid.accounts.store import find_user
+    from gisgrid.cases import escalation as case_escalation
     from gisgrid.cases import store as cases
+    from gisgrid.cases import trail as case_trail
     from gisgrid.cases.intake import CaseInput
     from gisgrid.errors import NotFound
     from gisgrid.routing.store import load_deployment
@@ -173,7 +175,7 @@ def demo_cases(conn: sa.Connection, settings: Settings | None = None, *, deploym
     ).all()
     if not points:
         return 0
-    now = cases._now(conn)
+    now = case_trail.now(conn)
     made = 0
     ids = []
     for i, (category, hours_ago, steps) in enumerate(_DEMO_CASE_PLANS):
@@ -236,8 +238,8 @@ def demo_cases(conn: sa.Connection, settings: Settings | None = None, *, deploym
         sa.text("UPDATE report SET external_id = 'DEMO-CASE-' || id, is_demo = true WHERE id >= :first"),
         {"first": min(ids)},
     )
-    cases.escalate_overdue(conn, settings)
-    cases.warn_deadlines(conn, settings)
+    case_escalation.escalate_overdue(conn, settings)
+    case_escalation.warn_deadlines(conn, settings)
     LOGGER.info("demo cases: %d", made)
     return made
 

@@ -293,7 +293,7 @@ def load_demo(
     if grid:
         counts["grid_cell"] = sum(_demo_grid(conn, settings, town, rng, today) for town in towns)
     counts["frontage_unit"] = demo_frontage(conn, settings, towns=towns, today=today)
-    from gisgrid.cases.store import adopt_routing
+    from gisgrid.cases.bulk import adopt_routing
     from gisgrid.routing.store import assign_stored_reports, load_deployment
 
     deployment = load_deployment(conn, settings)

@@ -28,7 +28,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from gisgrid.cases import workflow as wf
-from gisgrid.cases.store import working_time
+from gisgrid.cases.calendar import working_time
 from gisgrid.config import Settings
 from gisgrid.routing.distributed import (
     DEFAULT_PARTITION_ROWS,

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from gisgrid.accounts.scope import Scope
 from gisgrid.accounts.users import Actor
 from gisgrid.cases import workflow as wf
-from gisgrid.cases.store import working_time
+from gisgrid.cases.calendar import working_time
 from gisgrid.config import Settings
 from gisgrid.db import sql
 from gisgrid.errors import InputError, NotFound

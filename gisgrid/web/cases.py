@@ -33,7 +33,13 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from gisgrid import timeutil
+from gisgrid.cases import bulk as case_bulk
+from gisgrid.cases import calendar as case_calendar
+from gisgrid.cases import context as case_context
+from gisgrid.cases import duplicates as case_duplicates
+from gisgrid.cases import lists as case_lists
 from gisgrid.cases import store
+from gisgrid.cases import trail as case_trail
 from gisgrid.cases import workflow as wf
 from gisgrid.cases.intake import CaseInput, parse_case_input
 from gisgrid.cases.photos import PhotoError, resolve, store_photo
@@ -106,7 +112,7 @@ def _unread() -> int:
 
     if "gisgrid_unread" not in g:
         try:
-            g.gisgrid_unread = store.unread_count(get_conn(), _user())
+            g.gisgrid_unread = case_trail.unread_count(get_conn(), _user())
         except GisgridError:
             g.gisgrid_unread = 0
     return g.gisgrid_unread
@@ -126,7 +132,7 @@ def _case_labels():
 
 
 # --- lists -----------------------------------------------------------------------------------
-def _filters_from(args) -> store.CaseFilters:
+def _filters_from(args) -> case_lists.CaseFilters:
     def day(name):
         value = args.get(name)
         if not value:
@@ -143,10 +149,10 @@ def _filters_from(args) -> store.CaseFilters:
             assert len(bbox) == 4
         except (ValueError, AssertionError):
             raise InputError(_("bbox must be west,south,east,north in degrees.")) from None
-    owner_id, namesakes = store.owner_id_from(get_conn(), current_scope(), (args.get("owner") or "")[:200])
+    owner_id, namesakes = case_lists.owner_id_from(get_conn(), current_scope(), (args.get("owner") or "")[:200])
     if namesakes:
         raise _Namesakes(namesakes)
-    return store.CaseFilters(
+    return case_lists.CaseFilters(
         status=tuple(s for s in args.getlist("status") if s),
         category=args.get("category") or None,
         owner_person_id=owner_id,
@@ -182,9 +188,9 @@ def _area(text: str | None) -> str | None:
 @bp.get("/cases")
 def case_list():
     user = _user()
-    view = request.args.get("view") or store.default_view(user)
-    if view not in store.VIEWS:
-        view = store.default_view(user)
+    view = request.args.get("view") or case_lists.default_view(user)
+    if view not in case_lists.VIEWS:
+        view = case_lists.default_view(user)
     owner_error = None
     try:
         filters = _filters_from(request.args)
@@ -202,7 +208,7 @@ def case_list():
         page = 1
     per_page = 50
     conn = get_conn()
-    found = store.case_page(
+    found = case_lists.case_page(
         conn, current_scope(), user, _settings(), view=view, filters=filters, page=page, per_page=per_page
     )
     args = {k: v for k, v in request.args.items() if k not in ("page", "view") and v}
@@ -244,7 +250,7 @@ def _owner_label(conn, person_id: int | None) -> str:
     """What the owner box shows for a filter by person number: the picker's label (name · #id · places)."""
     if person_id is None:
         return ""
-    found = store.owner_candidates(conn, current_scope(), person_id=person_id, limit=1)
+    found = case_lists.owner_candidates(conn, current_scope(), person_id=person_id, limit=1)
     return found[0]["label"] if found else f"#{person_id}"
 
 
@@ -254,10 +260,10 @@ def area_json():
     user opens the map to draw an area to filter or export by)."""
     conn = get_conn()
     scope = current_scope()
-    bounds = store.scope_bounds(conn, scope) or store.scope_bounds(conn, scope.everything())
+    bounds = case_context.scope_bounds(conn, scope) or case_context.scope_bounds(conn, scope.everything())
     if bounds is None:
         return jsonify(bounds=None, streets={"type": "FeatureCollection", "features": []})
-    return jsonify(bounds=list(bounds), streets=store.streets_geojson(conn, bounds))
+    return jsonify(bounds=list(bounds), streets=case_context.streets_geojson(conn, bounds))
 
 
 @bp.get("/cases/owners.json")
@@ -265,7 +271,7 @@ def owners_json():
     """People to filter a case list by (``?q=`` part of a name): those owning a place the user sees, each
     with its number and places so that namesakes stay apart; the box sends the label back."""
     q = (request.args.get("q") or "").strip()[:100]
-    people = store.owner_candidates(get_conn(), current_scope(), text=q, limit=20) if q else []
+    people = case_lists.owner_candidates(get_conn(), current_scope(), text=q, limit=20) if q else []
     return jsonify(people=[{"id": p["id"], "label": p["label"]} for p in people])
 
 
@@ -287,8 +293,8 @@ def export(fmt: str):
     if fmt not in EXPORT_TYPES:
         raise NotFound(_("No export as %(fmt)s: xlsx or geojson.", fmt=fmt))
     user = _user()
-    view = request.args.get("view") if request.args.get("view") in store.VIEWS else store.default_view(user)
-    frame = store.export_cases(
+    view = request.args.get("view") if request.args.get("view") in case_lists.VIEWS else case_lists.default_view(user)
+    frame = case_lists.export_cases(
         get_conn(), current_scope(), user, _settings(), view=view, filters=_filters_from(request.args)
     )
     if fmt == "geojson":
@@ -315,7 +321,7 @@ def _case_page(case_id: int, *, status: int = 200, error: str | None = None, for
     actions = store.actions_for(case, user)
     duplicates = []
     if "merge" in actions and case["category_id"] is not None:
-        duplicates = store.find_duplicates(
+        duplicates = case_duplicates.find_duplicates(
             conn,
             _settings(),
             category_id=case["category_id"],
@@ -325,7 +331,7 @@ def _case_page(case_id: int, *, status: int = 200, error: str | None = None, for
             case_id=case_id,
             scope=scope,
         )
-    owners = store.owner_choices(conn, case) if "dispatch" in actions else []
+    owners = case_context.owner_choices(conn, case) if "dispatch" in actions else []
     return render_template(
         "case.html",
         case=case,
@@ -339,7 +345,7 @@ def _case_page(case_id: int, *, status: int = 200, error: str | None = None, for
         error=error,
         form=form or {},
         case_map={
-            **store.case_map_data(conn, case),
+            **case_context.case_map_data(conn, case),
             "colour": case_maps.DEADLINE_COLOURS.get(case["colour"], case_maps.DEADLINE_COLOURS[None]),
             "label": f"#{case['id']} {case['category_name'] or ''}",
             "attribution": ATTRIBUTION,
@@ -476,11 +482,11 @@ def _photo(photo_id: int, *, thumb: bool):
 # --- intake ----------------------------------------------------------------------------------
 def _intake_context(conn, form: dict | None = None) -> dict:
     scope = current_scope()
-    bounds = store.scope_bounds(conn, scope) or store.scope_bounds(conn, scope.everything())
+    bounds = case_context.scope_bounds(conn, scope) or case_context.scope_bounds(conn, scope.everything())
     parts = {}
     if bounds:
         m = case_maps.intake_map(
-            bounds, streets=store.context_streets(conn, bounds), attribution=ATTRIBUTION, lang=_lang()
+            bounds, streets=case_context.context_streets(conn, bounds), attribution=ATTRIBUTION, lang=_lang()
         )
         parts = _map_parts(m)
     return {
@@ -515,7 +521,7 @@ def _create(form: dict, *, source: str, photos=()) -> store.NewCase:
             _deployment(),
             _settings(),
             data,
-            fallback_jurisdiction_id=store.home_jurisdiction(user),
+            fallback_jurisdiction_id=case_context.home_jurisdiction(user),
         )
         if photos and made.created:
             store.add_photos(conn, current_actor(), made.id, photos, kind="before")
@@ -579,13 +585,13 @@ def from_geocode(job: str):
     ]
     user = _user()
     with get_engine().begin() as conn:
-        made = store.create_cases(
+        made = case_bulk.create_cases(
             conn,
             current_actor(),
             _deployment(),
             _settings(),
             inputs,
-            fallback_jurisdiction_id=store.home_jurisdiction(user),
+            fallback_jurisdiction_id=case_context.home_jurisdiction(user),
         )
     made["error"] = [e or m for e, m in zip(errors, made["error"])]
     made.insert(0, "row", range(1, len(made) + 1))
@@ -664,7 +670,7 @@ def calendar():
                 raise InputError(_("No days given."))
             year = days[0][0].year
             with get_engine().begin() as conn:
-                n = store.enter_calendar_year(conn, current_actor(), year, days)
+                n = case_calendar.enter_calendar_year(conn, current_actor(), year, days)
             flash(_("%(year)s: %(n)s days entered.", year=year, n=n))
             return redirect(url_for("cases.calendar"), 303)
         except InputError as exc:
@@ -672,8 +678,8 @@ def calendar():
     conn = get_conn()
     return render_template(
         "calendar.html",
-        entries=store.calendar_entries(conn).to_dict("records"),
-        missing=store.uncovered_years(conn, _settings()),
+        entries=case_calendar.calendar_entries(conn).to_dict("records"),
+        missing=case_calendar.uncovered_years(conn, _settings()),
         error=error,
         text=text,
     ), status
@@ -707,7 +713,7 @@ def _calendar_years() -> list[int]:
         return []
     if "gisgrid_calendar_years" not in g:
         try:
-            g.gisgrid_calendar_years = store.uncovered_years(get_conn(), _settings())
+            g.gisgrid_calendar_years = case_calendar.uncovered_years(get_conn(), _settings())
         except GisgridError:
             g.gisgrid_calendar_years = []
     return g.gisgrid_calendar_years
@@ -716,7 +722,7 @@ def _calendar_years() -> list[int]:
 # --- inbox -----------------------------------------------------------------------------------
 @bp.get("/cases/inbox")
 def inbox():
-    frame = store.inbox(get_conn(), _user(), current_scope())
+    frame = case_trail.inbox(get_conn(), _user(), current_scope())
     return render_template("inbox.html", rows=frame.to_dict("records"), labels=INBOX_LABELS)
 
 
@@ -724,7 +730,7 @@ def inbox():
 def inbox_read():
     ids = [int(i) for i in request.form.getlist("id") if str(i).isdigit() and len(str(i)) < 19] or None
     with get_engine().begin() as conn:
-        store.mark_read(conn, _user(), ids)
+        case_trail.mark_read(conn, _user(), ids)
     return redirect(url_for("cases.inbox"), 303)
 
 

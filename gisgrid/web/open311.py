@@ -17,7 +17,7 @@ from flask import Blueprint, Response, current_app, json, request, url_for
 from flask_babel import get_locale
 from werkzeug.exceptions import HTTPException
 
-from gisgrid.cases import store as case_store
+from gisgrid.cases import context as case_context
 from gisgrid.errors import GisgridError
 from gisgrid.interop import open311, open311_store
 from gisgrid.interop.open311 import Open311Error
@@ -147,7 +147,7 @@ def create_request(fmt: str):
             _settings(),
             new,
             geocoder=geocoder,
-            fallback_jurisdiction_id=case_store.home_jurisdiction(_user()),
+            fallback_jurisdiction_id=case_context.home_jurisdiction(_user()),
         )
     return _answer([made], fmt, "service_requests", "request", 201)
 

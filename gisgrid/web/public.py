@@ -28,6 +28,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from gisgrid.accounts.scope import Scope
 from gisgrid.accounts.users import Actor
+from gisgrid.cases import context as case_context
 from gisgrid.cases import store as case_store
 from gisgrid.cases.intake import parse_case_input
 from gisgrid.cases.photos import PhotoError, store_photo
@@ -96,11 +97,11 @@ def _form_context(conn, form: dict, *, segment_id: int | None) -> dict:
         x, y = float(form["lon"]), float(form["lat"])
         bounds = (x - 0.002, y - 0.0016, x + 0.002, y + 0.0016)
     else:
-        bounds = case_store.scope_bounds(conn, Scope.everything())
+        bounds = case_context.scope_bounds(conn, Scope.everything())
     parts = {}
     if bounds:
         m = case_maps.intake_map(
-            bounds, streets=case_store.context_streets(conn, bounds), attribution=ATTRIBUTION, lang=_lang()
+            bounds, streets=case_context.context_streets(conn, bounds), attribution=ATTRIBUTION, lang=_lang()
         )
         root = m.get_root()
         root.render()

@@ -13,7 +13,11 @@ import sqlalchemy as sa
 from gisgrid.accounts.scope import Scope
 from gisgrid.accounts.store import find_user
 from gisgrid.accounts.users import Actor
+from gisgrid.cases import calendar as case_calendar
+from gisgrid.cases import escalation as case_escalation
+from gisgrid.cases import lists as case_lists
 from gisgrid.cases import store
+from gisgrid.cases import trail as case_trail
 from gisgrid.cases.intake import CaseInput, parse_case_input
 from gisgrid.cases.photos import store_photo
 from gisgrid.cases.store import StepInput
@@ -128,7 +132,9 @@ def test_a_case_outside_every_area_is_kept_unassigned_in_the_dispatchers_queue(c
     )
     assert made.created and made.unassigned and made.routing["rule"] == "unassigned"
     dispatcher = people["dispatcher"]
-    queue, total = store.list_cases(conn, _scope(dispatcher), dispatcher, case_settings, view="queue", per_page=500)
+    queue, total = case_lists.list_cases(
+        conn, _scope(dispatcher), dispatcher, case_settings, view="queue", per_page=500
+    )
     assert made.id in set(queue["id"]) and total >= 1
     # dispatching it without choosing an owner says why
     _step(conn, people, case_settings, "dispatcher", made.id, "accept")
@@ -164,9 +170,9 @@ def test_the_whole_loop_from_intake_to_closed_by_the_right_people(conn, people, 
     cid = made.id
     assert _step(conn, people, case_settings, "dispatcher", cid, "accept")["status"] == "accepted"
     assert _step(conn, people, case_settings, "dispatcher", cid, "dispatch")["status"] == "dispatched"
-    inbox = store.inbox(conn, people["duanzhang"], _scope(people["duanzhang"]))
+    inbox = case_trail.inbox(conn, people["duanzhang"], _scope(people["duanzhang"]))
     assert (inbox["report_id"] == cid).any() and set(inbox.loc[inbox["report_id"] == cid, "kind"]) == {"assigned"}
-    mine, _ = store.list_cases(conn, _scope(people["duanzhang"]), people["duanzhang"], case_settings, view="mine")
+    mine, _ = case_lists.list_cases(conn, _scope(people["duanzhang"]), people["duanzhang"], case_settings, view="mine")
     assert cid in set(mine["id"])
     with pytest.raises(InputError, match="after' photo"):
         _step(conn, people, case_settings, "duanzhang", cid, "handle", note="cleaned up")
@@ -253,7 +259,7 @@ def test_a_chief_sees_only_their_cases_and_gets_404_for_anothers(conn, people, d
         store.get_case(conn, scope, other)
     with pytest.raises(NotFound):
         store.case_events(conn, scope, other)
-    listed, _ = store.list_cases(conn, scope, duanzhang, case_settings, view="all", per_page=500)
+    listed, _ = case_lists.list_cases(conn, scope, duanzhang, case_settings, view="all", per_page=500)
     assert mine in set(listed["id"]) and other not in set(listed["id"])
     # a step on a case out of sight is a 404 too, never a 403 that would tell it exists
     for action in ("accept", "dispatch"):
@@ -288,11 +294,11 @@ def test_not_ours_goes_back_to_the_dispatcher_and_an_override_needs_a_reason(con
         conn, people, case_settings, "duanzhang", cid, "return", reason="this is the river authority's bank"
     )
     assert returned["status"] == "returned"
-    queue, _ = store.list_cases(
+    queue, _ = case_lists.list_cases(
         conn, _scope(people["dispatcher"]), people["dispatcher"], case_settings, view="queue", per_page=500
     )
     assert cid in set(queue["id"])
-    told = store.inbox(conn, people["dispatcher"], _scope(people["dispatcher"]))
+    told = case_trail.inbox(conn, people["dispatcher"], _scope(people["dispatcher"]))
     assert ((told["report_id"] == cid) & (told["kind"] == "returned")).any()  # the dispatcher is told
     dept = conn.execute(sa.text("SELECT id FROM department WHERE code = 'water'")).scalar()
     with pytest.raises(InputError, match="needs a reason"):
@@ -309,7 +315,7 @@ def test_overdue_cases_escalate_up_the_chain_and_the_chief_above_sees_them(conn,
     cid = made.id
     _step(conn, people, case_settings, "dispatcher", cid, "accept")
     _step(conn, people, case_settings, "dispatcher", cid, "dispatch")
-    now = store._now(conn)
+    now = case_trail.now(conn)
     # reported 5 h ago with 4 h given: overdue, past 1× → 二级街长
     conn.execute(
         sa.text("UPDATE report SET reported_at = :r, due_at = :d WHERE id = :i"),
@@ -319,17 +325,17 @@ def test_overdue_cases_escalate_up_the_chain_and_the_chief_above_sees_them(conn,
     chain = dict(
         conn.execute(sa.text("SELECT role, person_id FROM owner_chain_on(CURRENT_DATE, ARRAY[:s])"), {"s": seg}).all()
     )
-    out = store.escalate_overdue(conn, case_settings, now=now)
+    out = case_escalation.escalate_overdue(conn, case_settings, now=now)
     assert out["escalated"] >= 1
     case = store.get_case(conn, Scope.everything(), cid)
     expected = chain.get("二级街长") or chain.get("段长")
     assert case["escalation_level"] == 1 and case["escalated_person_id"] == expected
     event = store.case_events(conn, Scope.everything(), cid)[-1]
-    assert event["action"] == "escalate" and event["actor_name"] == store.SYSTEM_ACTOR.name
+    assert event["action"] == "escalate" and event["actor_name"] == case_escalation.SYSTEM_ACTOR.name
     assert event["detail"]["to_level"] == 1
     # running again changes nothing; at 3× the 总街长 has it
-    assert store.escalate_overdue(conn, case_settings, now=now)["escalated"] == 0
-    store.escalate_overdue(conn, case_settings, now=now + dt.timedelta(hours=8))
+    assert case_escalation.escalate_overdue(conn, case_settings, now=now)["escalated"] == 0
+    case_escalation.escalate_overdue(conn, case_settings, now=now + dt.timedelta(hours=8))
     case = store.get_case(conn, Scope.everything(), cid)
     assert case["escalation_level"] == 3
     top = chain.get("总街长") or chain.get("一级街长") or expected
@@ -339,9 +345,9 @@ def test_overdue_cases_escalate_up_the_chain_and_the_chief_above_sees_them(conn,
         from gisgrid.accounts.store import get_user
 
         user = get_user(conn, chief)
-        mine, _ = store.list_cases(conn, _scope(user), user, case_settings, view="mine", per_page=500)
+        mine, _ = case_lists.list_cases(conn, _scope(user), user, case_settings, view="mine", per_page=500)
         assert cid in set(mine["id"])
-        inbox = store.inbox(conn, user, _scope(user))
+        inbox = case_trail.inbox(conn, user, _scope(user))
         assert ((inbox["report_id"] == cid) & (inbox["kind"] == "escalated")).any()
 
 
@@ -349,17 +355,17 @@ def test_a_deadline_near_is_told_once(conn, people, deployment, case_settings):
     cid = _new_case(conn, people, deployment, case_settings).id
     _step(conn, people, case_settings, "dispatcher", cid, "accept")
     _step(conn, people, case_settings, "dispatcher", cid, "dispatch")
-    now = store._now(conn)
+    now = case_trail.now(conn)
     conn.execute(
         sa.text("UPDATE report SET reported_at = :r, due_at = :d WHERE id = :i"),
         {"r": now - dt.timedelta(hours=3, minutes=30), "d": now + dt.timedelta(minutes=30), "i": cid},
     )
-    assert store.warn_deadlines(conn, case_settings, now=now) >= 1
-    assert store.warn_deadlines(conn, case_settings, now=now) == 0
-    inbox = store.inbox(conn, people["duanzhang"], _scope(people["duanzhang"]), unread_only=True)
+    assert case_escalation.warn_deadlines(conn, case_settings, now=now) >= 1
+    assert case_escalation.warn_deadlines(conn, case_settings, now=now) == 0
+    inbox = case_trail.inbox(conn, people["duanzhang"], _scope(people["duanzhang"]), unread_only=True)
     assert ((inbox["report_id"] == cid) & (inbox["kind"] == "deadline_near")).any()
-    assert store.mark_read(conn, people["duanzhang"]) >= 2
-    assert store.unread_count(conn, people["duanzhang"]) == 0
+    assert case_trail.mark_read(conn, people["duanzhang"]) >= 2
+    assert case_trail.unread_count(conn, people["duanzhang"]) == 0
 
 
 def test_duplicates_are_offered_and_merged_reports_follow_their_case(conn, people, deployment, case_settings):
@@ -407,7 +413,7 @@ def test_a_manager_suspends_resumes_and_extends(conn, people, deployment, case_s
         _step(conn, people, case_settings, "duanzhang", cid, "extend", reason="x", hours=4)
     asked = _step(conn, people, case_settings, "duanzhang", cid, "request_extension", reason="needs a crane", hours=8)
     assert asked["status"] == "dispatched"
-    told = store.inbox(conn, people["manager"], _scope(people["manager"]))
+    told = case_trail.inbox(conn, people["manager"], _scope(people["manager"]))
     assert ((told["report_id"] == cid) & (told["kind"] == "extension")).any()  # the manager over the place is told
     before = asked["due_at"]
     extended = _step(conn, people, case_settings, "manager", cid, "extend", reason="crane booked", hours=8)
@@ -457,12 +463,12 @@ def test_actions_offered_are_the_allowed_ones(conn, people, deployment, case_set
 
 def test_calendar_entered_by_an_admin_overrides_the_package_for_deadlines(conn, case_settings):
     admin = Actor.system("test admin")
-    store.enter_calendar_year(
+    case_calendar.enter_calendar_year(
         conn, admin, 2027, [(dt.date(2027, 1, 1), False, "元旦"), (dt.date(2027, 1, 2), True, None)]
     )
-    wt = store.working_time(conn, case_settings)
+    wt = case_calendar.working_time(conn, case_settings)
     assert not wt.is_workday(dt.date(2027, 1, 1)) and wt.is_workday(dt.date(2027, 1, 2))
     assert wt.is_workday(dt.date(2027, 1, 4)) and not wt.is_workday(dt.date(2027, 1, 3))
-    assert 2027 not in store.uncovered_years(conn, case_settings, today=dt.date(2026, 12, 20))
+    assert 2027 not in case_calendar.uncovered_years(conn, case_settings, today=dt.date(2026, 12, 20))
     with pytest.raises(InputError, match="outside 2027"):
-        store.enter_calendar_year(conn, admin, 2027, [(dt.date(2028, 1, 1), False, None)])
+        case_calendar.enter_calendar_year(conn, admin, 2027, [(dt.date(2028, 1, 1), False, None)])

@@ -115,14 +115,14 @@ def test_the_owner_filter_takes_a_name_and_keeps_namesakes_apart(case_app, point
 def test_a_count_beyond_the_cap_reads_more_than(case_app, case_engine, case_settings):
     from gisgrid.accounts.scope import Scope
     from gisgrid.accounts.store import find_user
-    from gisgrid.cases import store
+    from gisgrid.cases import lists as case_lists
 
     with case_engine.connect() as conn:
         admin = find_user(conn, "admin")
         total = conn.execute(sa.text("SELECT count(*) FROM report WHERE status <> 'merged'")).scalar()
         assert total > 3
-        capped = store.case_page(conn, Scope(admin.id, dt.date.today()), admin, case_settings, count_cap=3)
-        exact = store.case_page(conn, Scope(admin.id, dt.date.today()), admin, case_settings, count_cap=None)
+        capped = case_lists.case_page(conn, Scope(admin.id, dt.date.today()), admin, case_settings, count_cap=3)
+        exact = case_lists.case_page(conn, Scope(admin.id, dt.date.today()), admin, case_settings, count_cap=None)
     assert (capped.total, capped.more) == (3, True) and (exact.total, exact.more) == (total, False)
     assert [r["id"] for r in capped.rows] == [r["id"] for r in exact.rows]
 

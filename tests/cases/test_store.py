@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from shapely.geometry import MultiPolygon, box
 
 from gisgrid.analytics.store import ReportFilters, count_overdue, overdue
-from gisgrid.cases.store import fill_due_at
+from gisgrid.cases.calendar import fill_due_at
 from gisgrid.cases.workflow import WorkingTime, deadlines, open_mask, overdue_mask
 from gisgrid.db import sql
 from gisgrid.db.imports import import_file

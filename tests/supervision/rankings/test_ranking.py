@@ -173,7 +173,7 @@ def test_trend_gives_each_unit_twelve_months(rank_engine, settings, quarter):
 def test_twelve_months_in_one_pass_equal_each_month_counted_alone(rank_engine, settings, quarter, kind):
     """The trend counts its months in one pass (each case in the month it was filed, with that month's end as
     its cut-off, hours from one layout over the span): the same counts as each month on its own."""
-    from gisgrid.cases.store import working_time
+    from gisgrid.cases.calendar import working_time
 
     months = quarter.previous_months(12)
     with rank_engine.connect() as conn:
@@ -190,7 +190,7 @@ def test_twelve_months_in_one_pass_equal_each_month_counted_alone(rank_engine, s
 def test_sql_counts_agree_with_the_in_memory_form(rank_engine, settings, quarter, kind):
     """One counting rule, two forms: PostgreSQL's (rankings) and pandas' over the per-case facts (the cases
     behind a figure), with working hours through the SQL layout and through working_hours_between."""
-    from gisgrid.cases.store import working_time
+    from gisgrid.cases.calendar import working_time
     from gisgrid.supervision.indicators import unit_counts
 
     with rank_engine.connect() as conn:
@@ -207,7 +207,7 @@ def test_sql_counts_agree_with_the_in_memory_form(rank_engine, settings, quarter
 
 def test_working_hours_agree_across_a_clock_change(rank_engine, settings):
     """Helsinki's clocks go back on 26 October 2025: days are not all 86,400 s, the SQL takes its other path."""
-    from gisgrid.cases.store import working_time
+    from gisgrid.cases.calendar import working_time
     from gisgrid.supervision.indicators import parse_period, unit_counts
 
     period = parse_period("2025-Q4", "Europe/Helsinki")

@@ -117,7 +117,7 @@ def upgrade() -> None:
         op.execute(sql)
     # existing reports get their deadline from the one Python rule (a fresh database has none); in the
     # working time of the settings: the days an admin enters (work_calendar_day) come with 0011
-    from gisgrid.cases.store import fill_due_at
+    from gisgrid.cases.calendar import fill_due_at
     from gisgrid.cases.workflow import WorkingTime
     from gisgrid.config import load_settings
 

@@ -1,6 +1,6 @@
 """A GiST index of the open cases' points.
 
-The duplicate search of intake (:func:`gisgrid.cases.store.find_duplicates`,
+The duplicate search of intake (:func:`gisgrid.cases.duplicates.find_duplicates`,
 run for every new case, an Open311 POST too) looks at open cases near the
 point.  At a million cases, nine in ten closed, the full index made it scan
 every case ever reported around a busy place (350 ms; 30 ms with this one,
