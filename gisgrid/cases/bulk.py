@@ -34,7 +34,13 @@ def adopt_routing(conn: sa.Connection, *, where: str = "true", params: dict | No
                assigned_segment_id = c.segment_id,
                assignee_person_id = (SELECT p.id FROM person p WHERE p.id = c.owner_person_id),
                assignee_department_id = (SELECT d.id FROM department d WHERE d.id = c.owner_department_id),
-               assigned_at = c.assigned_at
+               assigned_at = c.assigned_at,
+               -- routed to a frontage unit (门前三包, the batch's unit step): the unit whose frontage holds the
+               -- report and whose contact the routing named, as intake records it
+               frontage_unit_id = CASE WHEN c.rule = 'frontage_unit' THEN (
+                   SELECT u.id FROM frontage_unit u
+                   WHERE u.person_id = c.owner_person_id AND u.frontage && r.geom AND ST_Intersects(u.frontage, r.geom)
+                   ORDER BY (u.segment_id = c.segment_id) DESC, u.id LIMIT 1) ELSE r.frontage_unit_id END
         FROM report_current c
         WHERE c.report_id = r.id AND c.target_type IS NOT NULL AND r.assigned_type IS NULL
           AND r.assignee_person_id IS NULL AND r.assignee_department_id IS NULL AND ({where})"""),

@@ -100,6 +100,10 @@ def assign_prepared(
             )
             for column in found.columns:
                 result[column] = found[column].array
+            if hasattr(owners, "frontage_step"):  # 门前三包: the unit step of intake, on the whole table
+                codes = np.asarray(index._cat_codes, dtype=object)
+                category_codes = np.where(cat >= 0, codes[np.maximum(cat, 0)] if len(codes) else None, None)
+                result = owners.frontage_step(result, lon, lat, category_codes, when)
             return result
         found = owners.owners_on(result["target_type"], result["target_id"], when, role=role)
         result["owner_name"] = found["owner_name"].to_numpy()

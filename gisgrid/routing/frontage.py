@@ -16,8 +16,12 @@ red and black list).
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 
+import geopandas as gpd
+import numpy as np
 import pandas as pd
+import shapely
 
 FRONTAGE_RULE = "frontage_unit"
 
@@ -103,3 +107,159 @@ def route_to_unit(route: dict, units: list[dict], *, frontage_duty: bool, day: d
         reason=f"in the frontage of unit {unit['name']} (门前三包), agreement valid until {unit['expires_on']}",
     )
     return out
+
+
+# --- the same step on a batch (gisgrid assign FILE, assign --rerun, the dask path) ---------------------
+#: The columns the unit step adds to a routed table: the unit that took the report, and the segment chief
+#: who supervises it (both empty where no unit took it).
+FRONTAGE_COLUMNS = ("frontage_unit_id", "supervisor")
+
+
+@dataclass
+class FrontageUnits:
+    """What the unit step needs, read once for a batch.
+
+    Attributes
+    ----------
+    units : geopandas.GeoDataFrame
+        ``id``, ``name``, ``contact_name``, ``person_id``, ``segment_id`` and
+        the frontage polygon (EPSG:4326) of every unit that has one.
+    agreements : pandas.DataFrame
+        ``unit_id``, ``id``, ``signed_on``, ``expires_on`` of every agreement.
+    duty_categories : frozenset of str
+        The codes of the categories marked ``frontage_duty``.
+    """
+
+    units: gpd.GeoDataFrame
+    agreements: pd.DataFrame
+    duty_categories: frozenset[str] = frozenset()
+    _tree: shapely.STRtree | None = field(default=None, repr=False)
+
+    @property
+    def tree(self) -> shapely.STRtree:
+        if self._tree is None:
+            self._tree = shapely.STRtree(self.units.geometry.to_numpy())
+        return self._tree
+
+    def __getstate__(self) -> dict:  # shipped to dask workers: the tree is rebuilt there on first use
+        return {**self.__dict__, "_tree": None}
+
+
+def agreements_on(pairs: pd.DataFrame, agreements: pd.DataFrame) -> pd.DataFrame:
+    """The agreement that matters for each (row, unit) pair on the row's day: the one holding then, else
+    the latest (as :func:`gisgrid.routing.store.frontage_units_at` chooses it in SQL).
+
+    ``pairs`` has ``row``, ``unit_id`` and ``day`` (datetime64[D]); returns it with ``signed_on`` and
+    ``expires_on`` (NaT for a unit without any agreement), in the same order.
+    """
+    out = pairs.reset_index(drop=True).assign(_pair=lambda f: np.arange(len(f)))
+    joined = out.merge(agreements[["unit_id", "id", "signed_on", "expires_on"]], on="unit_id", how="left")
+    signed = pd.to_datetime(joined["signed_on"]).to_numpy(dtype="datetime64[D]")
+    expires = pd.to_datetime(joined["expires_on"]).to_numpy(dtype="datetime64[D]")
+    day = joined["day"].to_numpy(dtype="datetime64[D]")
+    joined["_holds"] = (signed <= day) & (day < expires)
+    joined["_expires"] = expires
+    best = joined.sort_values(["_pair", "_holds", "_expires", "id"], ascending=[True, False, False, False],
+                              na_position="last", kind="stable").drop_duplicates("_pair")  # fmt: skip
+    return best.sort_values("_pair")[["row", "unit_id", "day", "signed_on", "expires_on"]].reset_index(drop=True)
+
+
+def route_table_to_units(
+    result: pd.DataFrame,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    categories: np.ndarray,
+    days: np.ndarray,
+    frontage: FrontageUnits | None,
+) -> pd.DataFrame:
+    """A routed table (:func:`gisgrid.routing.frames.assign_prepared` with owners and chain) after the unit
+    step: :func:`route_to_unit`, the intake's rule, for every row it concerns.
+
+    Parameters
+    ----------
+    result : pandas.DataFrame
+        One row per report: ``rule``, ``target_type``, ``target_id``,
+        ``segment_id``, ``reason``, ``owner_name``, ``owner_person_id``,
+        ``owner_department_id``, ``chain``, ``error_code``.  Not modified.
+    lon, lat : numpy.ndarray of float
+        The reports' points in EPSG:4326 (NaN where bad).
+    categories : numpy.ndarray of object
+        Each report's category code (None where blank).
+    days : numpy.ndarray of datetime64[D]
+        Each report's local day (the agreement must hold then).
+    frontage : FrontageUnits or None
+        None: nothing to do (the columns are added, empty).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``result`` with :data:`FRONTAGE_COLUMNS`, and the rows a unit takes
+        (or declines, for want of an agreement) changed as :func:`route_to_unit` says.
+    """
+    out = result.copy()
+    out["frontage_unit_id"] = pd.array([None] * len(out), dtype="Int64")
+    out["supervisor"] = pd.Series([None] * len(out), dtype=object, index=out.index)
+    if frontage is None or not len(frontage.units) or not frontage.duty_categories or not len(out):
+        return out
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    duty = pd.Series(categories, dtype=object).isin(frontage.duty_categories).to_numpy()
+    ok = out["error_code"].isna().to_numpy() if "error_code" in out else np.ones(len(out), dtype=bool)
+    todo = np.flatnonzero(duty & ok & ~np.isnan(lon) & ~np.isnan(lat))
+    if not todo.size:
+        return out
+    # one spatial join of the points against the frontages (an STRtree query, exact intersects)
+    hit_point, hit_unit = frontage.tree.query(shapely.points(lon[todo], lat[todo]), predicate="intersects")
+    if not hit_point.size:
+        return out
+    units = frontage.units.iloc[hit_unit].reset_index(drop=True)
+    pairs = pd.DataFrame({"row": todo[hit_point], "unit_id": units["id"].to_numpy(),
+                          "day": np.asarray(days, dtype="datetime64[D]")[todo[hit_point]]})  # fmt: skip
+    dated = agreements_on(pairs, frontage.agreements)
+    candidates = units.drop(columns=units.geometry.name).assign(
+        row=dated["row"].to_numpy(), signed_on=dated["signed_on"].to_numpy(), expires_on=dated["expires_on"].to_numpy()
+    )
+    candidates = candidates.astype(object).where(candidates.notna(), None)
+    columns = list(out.columns)
+    changed = {}
+    # per report that lies in a frontage (a small share of a batch): the one rule intake applies, so that
+    # a batch and a single report cannot disagree
+    for row, group in candidates.groupby("row", sort=True):
+        rec = out.iloc[int(row)]
+        route = {
+            "segment_id": _plain(rec.get("segment_id")),
+            "reason": _plain(rec.get("reason")),
+            "chain": _plain(rec.get("chain")),
+            "owner": _plain(rec.get("owner_name")),
+        }
+        day = pd.Timestamp(np.asarray(days, dtype="datetime64[D]")[int(row)]).date()
+        units_here = [{k: v for k, v in u.items() if k != "row"} for u in group.to_dict("records")]
+        decided = route_to_unit(route, units_here, frontage_duty=True, day=day)
+        changed[int(row)] = decided
+    rows = np.fromiter(changed, dtype=np.int64)
+    decided = pd.DataFrame(list(changed.values()))
+    positions = {c: columns.index(c) for c in columns}
+    for column, source in (("reason", "reason"), ("frontage_unit_id", "frontage_unit_id"), ("supervisor", "supervisor"),
+                           ("rule", "rule"), ("target_type", "target_type"), ("target_id", "target_id"),
+                           ("segment_id", "segment_id"), ("owner_name", "owner"), ("owner_person_id", "owner_person_id"),
+                           ("owner_department_id", "owner_department_id"), ("chain", "chain")):  # fmt: skip
+        if column not in positions or source not in decided:
+            continue
+        took = decided["frontage_unit_id"].notna().to_numpy() if column != "reason" else np.ones(len(rows), bool)
+        if not took.any():
+            continue
+        values = decided[source].to_numpy(dtype=object)[took]
+        series = out[column]
+        if isinstance(series.dtype, pd.CategoricalDtype):  # the engine's rule and target type columns
+            new = pd.unique(pd.Series(values, dtype=object).dropna())
+            out[column] = series.cat.add_categories([v for v in new if v not in series.cat.categories])
+        out.iloc[rows[took], positions[column]] = values
+    return out
+
+
+def _plain(value):
+    """A table cell as route_to_unit reads it: None for a missing value, a Python int for an integer."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, np.integer | float) and float(value).is_integer():
+        return int(value)
+    return value

@@ -40,6 +40,7 @@ from gisgrid.ownership.history import UNIT_ROLES, ChainTopology, OwnerHistory, O
 from gisgrid.routing.files import AssignSummary
 from gisgrid.routing.files import assign_file as _assign_file
 from gisgrid.routing.frames import assign_frame
+from gisgrid.routing.frontage import FrontageUnits, route_table_to_units
 from gisgrid.routing.index import AssignmentIndex, PartitionedIndex
 from gisgrid.routing.rules import RuleSet
 
@@ -116,6 +117,8 @@ class Deployment:
     _index: PartitionedIndex | None = None
     data_version: int = 0
     areas: list | None = None  # the lon/lat boxes served (gisgrid.db.areas), for the swapped lon/lat check
+    #: the frontage units (门前三包) and their agreements, for the unit step of a batch (None: none to route to)
+    frontage: FrontageUnits | None = None
     loaded_at: float = field(default_factory=time.monotonic)
 
     @property
@@ -342,6 +345,17 @@ class Deployment:
             out["chain"] = chain
         return out
 
+    def frontage_step(self, result: pd.DataFrame, lon, lat, categories, days, *, instants=None) -> pd.DataFrame:
+        """``result`` (routed, with owners and chain) after the frontage-duty step of intake, on a whole table
+        (:func:`gisgrid.routing.frontage.route_table_to_units`).
+
+        ``days`` are the reports' local days; ``instants`` (one per row) replace them by their local day at
+        the routed target, as :meth:`owners_for` dates the owners.
+        """
+        if instants is not None:
+            days = self.local_days(instants, result["target_type"], result["target_id"])
+        return route_table_to_units(result, lon, lat, categories, days, self.frontage)
+
     @staticmethod
     def _lookup(mapping: pd.Series, keys: np.ndarray) -> np.ndarray:
         """``mapping[key]`` for float keys (NaN where missing), vectorised through a dense array."""
@@ -454,7 +468,30 @@ def load_deployment(conn: sa.Connection, settings: Settings) -> Deployment:
         },
         data_version=int(version),
         areas=served_areas(conn) or None,
+        frontage=load_frontage(conn),
     )
+
+
+def load_frontage(conn: sa.Connection) -> FrontageUnits | None:
+    """The units with a frontage, their agreements and the frontage-duty categories (None when there are
+    no such categories or units: the batch then routes by location alone)."""
+    duty = frozenset(r[0] for r in conn.execute(sa.text("SELECT code FROM category WHERE frontage_duty")))
+    if not duty:
+        return None
+    units = _gdf(
+        pd.read_sql_query(
+            sa.text("""
+        SELECT id, name, contact_name, person_id, segment_id, ST_AsBinary(frontage) AS geom
+        FROM frontage_unit WHERE frontage IS NOT NULL ORDER BY id"""),
+            conn,
+        )
+    )
+    if units.empty:
+        return None
+    agreements = pd.read_sql_query(
+        sa.text("SELECT unit_id, id, signed_on, expires_on FROM frontage_agreement ORDER BY unit_id, id"), conn
+    )
+    return FrontageUnits(units, agreements, duty)
 
 
 # --- stored reports ------------------------------------------------------------------------
@@ -631,6 +668,9 @@ class _Owners:
 
     def owners_for(self, *args, **kwargs) -> pd.DataFrame:
         return self.deployment.owners_for(*args, with_chain=self.with_chain, instants=self.instants, **kwargs)
+
+    def frontage_step(self, result: pd.DataFrame, lon, lat, categories, days) -> pd.DataFrame:
+        return self.deployment.frontage_step(result, lon, lat, categories, days, instants=self.instants)
 
 
 def explain_point(

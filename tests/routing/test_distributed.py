@@ -60,6 +60,7 @@ def test_distributed_rerun_matches_the_single_process_path(server_url, settings)
         assert spread["reports"] == single["reports"] == N_POINTS
         assert spread["by_rule"] == single["by_rule"]
         assert len(single["by_rule"]) >= 3, single["by_rule"]  # the points meet several rules
+        assert single["by_rule"].get("frontage_unit", 0) > 0  # the unit step (门前三包) on both paths
         with engine.connect() as conn:
             missing, different, reports = conn.execute(sa.text(SAME)).one()
             history = conn.execute(sa.text("SELECT count(*) FROM report_assignment")).scalar()
