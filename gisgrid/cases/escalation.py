@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -79,7 +80,7 @@ def escalate_overdue(conn: sa.Connection, settings: Settings, *, now: dt.datetim
     cases = pd.read_sql_query(
         sa.text("""
         SELECT id, reported_at, due_at, escalation_level, escalated_person_id, assigned_segment_id, jurisdiction_id,
-               version, status
+               version, status, frontage_unit_id IS NOT NULL AND assigned_segment_id IS NOT NULL AS unit_case
         FROM report WHERE status = 'dispatched' AND due_at < :now
         FOR UPDATE SKIP LOCKED"""),
         conn,
@@ -87,17 +88,26 @@ def escalate_overdue(conn: sa.Connection, settings: Settings, *, now: dt.datetim
     )
     if cases.empty:
         return {"checked": 0, "escalated": 0}
-    reached = wf.escalation_levels(cases["reported_at"], cases["due_at"], now, multiples)
-    todo = cases[reached > cases["escalation_level"].to_numpy()].copy()
-    todo["level"] = reached[reached > cases["escalation_level"].to_numpy()]
+    # a frontage unit's case (门前三包) climbs to its segment chief first, then the usual chain
+    unit = cases["unit_case"].to_numpy(dtype=bool)
+    reached = np.where(
+        unit,
+        wf.escalation_levels(cases["reported_at"], cases["due_at"], now, wf.unit_multiples(multiples),
+                             roles=wf.UNIT_ESCALATION_ROLES),
+        wf.escalation_levels(cases["reported_at"], cases["due_at"], now, multiples),
+    )  # fmt: skip
+    rising = reached > cases["escalation_level"].to_numpy()
+    todo = cases[rising].copy()
+    todo["level"] = reached[rising]
     people = _chain_people(conn, todo, timeutil.local_today(settings.timezone))
     escalated = 0
     for rec in todo.itertuples():  # per case: each escalation is its own event and inbox row
         level = int(rec.level)
+        roles = wf.UNIT_ESCALATION_ROLES if rec.unit_case else wf.ESCALATION_ROLES
         person = None
         holder_level = None
         for k in range(level, 0, -1):
-            person = people.get((int(rec.id), wf.ESCALATION_ROLES[k]))
+            person = people.get((int(rec.id), roles[k]))
             if person is not None:
                 holder_level = k
                 break
@@ -113,11 +123,11 @@ def escalate_overdue(conn: sa.Connection, settings: Settings, *, now: dt.datetim
         detail = {
             "from_level": int(rec.escalation_level),
             "to_level": level,
-            "role": wf.ESCALATION_ROLES[level],
+            "role": roles[level],
             "person_id": person,
         }
         if holder_level is not None and holder_level != level:
-            detail["held_by"] = wf.ESCALATION_ROLES[holder_level]
+            detail["held_by"] = roles[holder_level]
         elif holder_level is None:
             detail["nobody"] = True
         trail.record_event(conn, int(rec.id), SYSTEM_ACTOR, "escalate", rec.status, rec.status, version, detail=detail)

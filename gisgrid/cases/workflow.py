@@ -33,7 +33,10 @@ Overdue (超时) and the colour of a case
 Escalation (逐级上报)
     An overdue case climbs the chain 段长 → 二级街长 → 一级街长 → 总街长: level
     *k* is reached once the time since the report is ``multiples[k-1]``
-    times the time it was given (:func:`escalation_levels`).
+    times the time it was given (:func:`escalation_levels`).  A frontage unit's
+    case (门前三包) climbs one step more: first to the segment chief, who
+    supervises the unit, then the usual chain (:data:`UNIT_ESCALATION_ROLES`,
+    :func:`unit_multiples`).
 
 The deadline is computed once, when a report is stored (``report.due_at``;
 every place that inserts reports calls :func:`deadlines`); SQL queries use the
@@ -87,6 +90,9 @@ QUEUE_STATES = ("reported", "accepted", "returned")
 ESCALATING_STATES = ("dispatched",)
 #: The chain an overdue case climbs, by escalation level.
 ESCALATION_ROLES = ("段长", "二级街长", "一级街长", "总街长")
+#: The chain an overdue case of a frontage unit (门前三包) climbs: its segment chief first (the unit's
+#: supervisor), then the usual chain.
+UNIT_ESCALATION_ROLES = ("门前三包", *ESCALATION_ROLES)
 #: Less than this share of its time left: the case shows yellow.
 WARN_SHARE = 0.25
 #: The calendars a deployment can count working days on.
@@ -143,17 +149,28 @@ def deadline_colour(
     return "green"
 
 
-def escalation_levels(reported_at: Any, due_at: Any, now: dt.datetime, multiples: Sequence[float]) -> np.ndarray:
+def escalation_levels(
+    reported_at: Any,
+    due_at: Any,
+    now: dt.datetime,
+    multiples: Sequence[float],
+    *,
+    roles: Sequence[str] = ESCALATION_ROLES,
+) -> np.ndarray:
     """The escalation level each case has reached at ``now`` (0: none), vectorised.
 
-    Level *k* (1: 二级街长, 2: 一级街长, 3: 总街长) is reached once the time
-    since ``reported_at`` is at least ``multiples[k-1]`` times the time the
-    case was given (``due_at - reported_at``).  ``multiples`` ascend; a
-    first multiple of 1 escalates as soon as the case is overdue.
+    Level *k* (``roles[k]``; by default 1: 二级街长, 2: 一级街长, 3: 总街长) is
+    reached once the time since ``reported_at`` is at least ``multiples[k-1]``
+    times the time the case was given (``due_at - reported_at``).
+    ``multiples`` ascend; a first multiple of 1 escalates as soon as the case
+    is overdue.  A frontage unit's case passes :data:`UNIT_ESCALATION_ROLES`
+    and :func:`unit_multiples`.
     """
     m = np.asarray(list(multiples), dtype=float)
-    if m.size > len(ESCALATION_ROLES) - 1 or np.any(m <= 0) or np.any(np.diff(m) < 0):
-        raise ValueError(f"escalation multiples must be 1 to 3 ascending positive numbers, not {list(multiples)}")
+    if m.size > len(roles) - 1 or np.any(m <= 0) or np.any(np.diff(m) < 0):
+        raise ValueError(
+            f"escalation multiples must be 1 to {len(roles) - 1} ascending positive numbers, not {list(multiples)}"
+        )
     start = pd.to_datetime(pd.Series(reported_at, copy=False), utc=True).reset_index(drop=True)
     due = pd.to_datetime(pd.Series(due_at, copy=False), utc=True).reset_index(drop=True)
     span = (due - start).dt.total_seconds().to_numpy(dtype=float, na_value=np.nan)
@@ -162,6 +179,17 @@ def escalation_levels(reported_at: Any, due_at: Any, now: dt.datetime, multiples
     out = np.zeros(len(span), dtype=np.int64)
     out[ok] = (elapsed[ok, None] >= span[ok, None] * m[None, :]).sum(axis=1)
     return out
+
+
+def unit_multiples(multiples: Sequence[float]) -> tuple[float, ...]:
+    """The multiples a frontage unit's case climbs by: its segment chief at the first of ``multiples``,
+    then each role of the usual chain one step later, the last step's spacing repeated for the top
+    (``1,2,3`` → ``1,2,3,4``: 段长 when overdue, 二级街长 at twice the time given, … 总街长 at four times)."""
+    m = [float(v) for v in multiples]
+    if not m:
+        return ()
+    step = m[-1] - m[-2] if len(m) > 1 else m[-1]
+    return (*m, m[-1] + step)
 
 
 def parse_multiples(text: str) -> tuple[float, ...]:

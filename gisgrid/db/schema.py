@@ -315,7 +315,7 @@ class Report(Base):
     hex_r: Mapped[int | None] = mapped_column(sa.Integer)
     __table_args__ = (
         sa.CheckConstraint(_in(REPORT_STATUSES), name="status"),
-        sa.CheckConstraint("escalation_level BETWEEN 0 AND 3", name="escalation_level"),
+        sa.CheckConstraint("escalation_level BETWEEN 0 AND 4", name="escalation_level"),
         sa.CheckConstraint(
             "(status = 'merged') = (merged_into_id IS NOT NULL) AND merged_into_id <> id", name="merged"
         ),
@@ -911,3 +911,14 @@ class FrontageRanking(Base):
     rows: Mapped[list] = mapped_column(JSONB)
     published_by: Mapped[str | None] = mapped_column(sa.Text)
     published_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+
+
+class RateLimit(Base):
+    """A rate-limit counter shared by every process (:mod:`gisgrid.db.ratelimits`): hits in the window that
+    ends at ``expires_at``.  Unlogged: a counter lost in a crash only forgives one window."""
+
+    __tablename__ = "rate_limit"
+    key: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    hits: Mapped[int] = mapped_column(sa.Integer)
+    expires_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    __table_args__ = ({"prefixes": ["UNLOGGED"]},)
