@@ -9,8 +9,9 @@ No login.  Every route here is PUBLIC in :data:`gisgrid.web.access.RULES`.
 ``GET  /public/case/<id>?t=TOKEN``   the resident follows their report by its number and the link's token
 ``GET  /public/segment/<id>``        who answers for the segment and its recently closed cases
 
-Abuse limits (Flask-Limiter, the app's limiter): reports per device (a
-cookie this page sets) and per client address, each a setting
+Abuse limits (Flask-Limiter, counting in PostgreSQL so that every process
+counts together): reports per device (a cookie this page sets) and per
+client address, each a setting
 (``public_rate_per_device``, ``public_rate_per_address``); a report larger
 than ``public_max_bytes`` is a 413 before it is read.  A photo passes the
 checks of every case photo (:mod:`gisgrid.cases.photos`).
@@ -24,6 +25,7 @@ import secrets
 from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_limiter import Limiter
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from gisgrid.accounts.scope import Scope
@@ -32,6 +34,7 @@ from gisgrid.cases import context as case_context
 from gisgrid.cases import store as case_store
 from gisgrid.cases.intake import parse_case_input
 from gisgrid.cases.photos import PhotoError, store_photo
+from gisgrid.db.ratelimits import STORAGE_URI as RATE_LIMIT_STORAGE
 from gisgrid.demo import ATTRIBUTION
 from gisgrid.errors import InputError, NotFound
 from gisgrid.frontage.public import new_token, resident_case, segment_page
@@ -211,9 +214,22 @@ def segment(segment_id: int):
 
 
 def init_app(app) -> None:
-    """Register the blueprint with the abuse limits around the report's POST (each app counts for itself)."""
+    """Register the blueprint with the abuse limits around the report's POST.
+
+    The counters are kept in PostgreSQL (:mod:`gisgrid.db.ratelimits`), not in the process: every process of
+    ``gisgrid serve --processes N`` (and every app on the same database) counts against the same limits.
+    """
     settings = app.config["GISGRID_SETTINGS"]
-    limiter = app.extensions["gisgrid.limiter"]
+    limiter = Limiter(
+        address_key,
+        app=app,
+        storage_uri=RATE_LIMIT_STORAGE,
+        storage_options={"engine": app.extensions["gisgrid.engine"]},
+        default_limits=[],
+        headers_enabled=True,
+        enabled=app.config.get("RATELIMIT_ENABLED", True),
+    )
+    app.extensions["gisgrid.public_limiter"] = limiter
     app.register_blueprint(bp)
     view = app.view_functions["public.report_submit"]
     # what counts is a stored report (the redirect to its number); refused input costs the abuser nothing stored

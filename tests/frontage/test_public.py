@@ -132,3 +132,24 @@ def test_a_report_over_the_size_cap_is_refused_unread(app, spot, settings):
     sent = anon.post("/public/report", data={"csrf_token": _csrf(page.text), "lon": spot.lon, "lat": spot.lat,
                      "category": "0503", "photo": (io.BytesIO(big), "big.jpg")}, content_type="multipart/form-data")  # fmt: skip
     assert sent.status_code == 413
+
+
+def test_the_limits_hold_across_processes(db_url, town, settings, spot):
+    """Two apps on one database — two processes of ``gisgrid serve --processes 2`` — count against one limit:
+    the counters are in PostgreSQL, not in each process."""
+    from gisgrid.web.public import DEVICE_COOKIE
+
+    config = {"TESTING": True, "DATABASE_URL": db_url, "GISGRID_SETTINGS": settings,
+              "PUBLIC_RATE_PER_DEVICE": "2 per hour", "PUBLIC_RATE_PER_ADDRESS": "4 per hour"}  # fmt: skip
+    first, second = create_app(config), create_app(config)
+    phone = first.test_client(user=None)
+    assert [_report(phone, spot).status_code for _ in range(2)] == [303, 303]
+    # the same phone, its next request served by the other process
+    same_phone = second.test_client(user=None)
+    same_phone.set_cookie(DEVICE_COOKIE, phone.get_cookie(DEVICE_COOKIE).value)
+    refused = _report(same_phone, spot)
+    assert refused.status_code == 429 and "上报次数过多" in refused.text
+    # other phones on the same network, one on each process: the address limit (4) is shared too
+    others = [first.test_client(user=None), second.test_client(user=None)]
+    assert [_report(c, spot).status_code for c in others] == [303, 303]
+    assert [_report(c, spot).status_code for c in others] == [429, 429]
