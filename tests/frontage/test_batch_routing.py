@@ -173,3 +173,21 @@ def test_the_batch_and_intake_agree_on_every_unit(shatin, settings):
         assert (None if pd.isna(row["reason"]) else row["reason"]) == single["reason"]
         unit = None if pd.isna(row["frontage_unit_id"]) else int(row["frontage_unit_id"])
         assert unit == single["frontage_unit_id"]
+
+
+def test_a_frontage_change_renews_the_routing_snapshot(shatin):
+    """The snapshot carries the units and agreements (the batch's unit step): editing them moves data_version,
+    so every process rebuilds its snapshot (gisgrid.routing.snapshot)."""
+    from gisgrid.routing.snapshot import data_version
+
+    with shatin.connect() as conn, conn.begin() as tx:
+        before = data_version(conn)
+        conn.execute(
+            sa.text(
+                "UPDATE frontage_agreement SET expires_on = expires_on WHERE id = (SELECT min(id) FROM frontage_agreement)"
+            )
+        )
+        middle = data_version(conn)
+        conn.execute(sa.text("UPDATE frontage_unit SET name = name WHERE id = (SELECT min(id) FROM frontage_unit)"))
+        assert before < middle < data_version(conn)
+        tx.rollback()

@@ -8,6 +8,8 @@
   (:mod:`gisgrid.db.ratelimits`), in the database so that the processes of
   ``gisgrid serve --processes N`` count together.  Unlogged: a counter lost in
   a crash only forgives an hour's reports.
+* Frontage units and agreements are routing data now (the batch's unit step reads
+  them into the routing snapshot): their changes bump ``data_version``.
 
 Revision ID: 0016_frontage_batch
 Revises: 0015_frontage_scores
@@ -24,6 +26,8 @@ down_revision = "0015_frontage_scores"
 branch_labels = None
 depends_on = None
 
+FRONTAGE_TABLES = ("frontage_unit", "frontage_agreement")
+
 
 def upgrade() -> None:
     op.drop_constraint("ck_report_escalation_level", "report", type_="check")
@@ -36,10 +40,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("key", name="pk_rate_limit"),
         prefixes=["UNLOGGED"],
     )
+    for table in FRONTAGE_TABLES:
+        op.execute(
+            f"CREATE TRIGGER bump_data_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION gisgrid_bump_data_version()"
+        )
 
 
 def downgrade() -> None:
     refuse_data_loss(revision, rows=(("report", "escalation_level = 4", "units' cases escalated to the 总街长"),))
+    for table in FRONTAGE_TABLES:
+        op.execute(f"DROP TRIGGER IF EXISTS bump_data_version ON {table}")
     op.drop_table("rate_limit")
     op.execute("UPDATE report SET escalation_level = 3 WHERE escalation_level = 4")
     op.drop_constraint("ck_report_escalation_level", "report", type_="check")
