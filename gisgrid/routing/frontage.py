@@ -219,40 +219,47 @@ def route_table_to_units(
         row=dated["row"].to_numpy(), signed_on=dated["signed_on"].to_numpy(), expires_on=dated["expires_on"].to_numpy()
     )
     candidates = candidates.astype(object).where(candidates.notna(), None)
-    columns = list(out.columns)
-    changed = {}
+    here: dict[int, list[dict]] = {}
+    for unit in candidates.to_dict("records"):  # plain dicts once, grouped by report
+        here.setdefault(int(unit.pop("row")), []).append(unit)
+    rows = np.fromiter(here, dtype=np.int64, count=len(here))
+    given = {c: out[c].to_numpy(dtype=object)[rows] if c in out else [None] * len(rows)
+             for c in ("segment_id", "reason", "chain", "owner_name")}  # fmt: skip
+    day = np.asarray(days, dtype="datetime64[D]")[rows].astype(object)  # datetime.date
     # per report that lies in a frontage (a small share of a batch): the one rule intake applies, so that
     # a batch and a single report cannot disagree
-    for row, group in candidates.groupby("row", sort=True):
-        rec = out.iloc[int(row)]
-        route = {
-            "segment_id": _plain(rec.get("segment_id")),
-            "reason": _plain(rec.get("reason")),
-            "chain": _plain(rec.get("chain")),
-            "owner": _plain(rec.get("owner_name")),
-        }
-        day = pd.Timestamp(np.asarray(days, dtype="datetime64[D]")[int(row)]).date()
-        units_here = [{k: v for k, v in u.items() if k != "row"} for u in group.to_dict("records")]
-        decided = route_to_unit(route, units_here, frontage_duty=True, day=day)
-        changed[int(row)] = decided
-    rows = np.fromiter(changed, dtype=np.int64)
-    decided = pd.DataFrame(list(changed.values()))
-    positions = {c: columns.index(c) for c in columns}
+    decided = [
+        route_to_unit(
+            {
+                "segment_id": _plain(given["segment_id"][k]),
+                "reason": _plain(given["reason"][k]),
+                "chain": _plain(given["chain"][k]),
+                "owner": _plain(given["owner_name"][k]),
+            },
+            here[int(row)],
+            frontage_duty=True,
+            day=day[k],
+        )  # fmt: skip
+        for k, row in enumerate(rows)
+    ]
+    took = np.array([d["frontage_unit_id"] is not None for d in decided], dtype=bool)
+    positions = {c: i for i, c in enumerate(out.columns)}
     for column, source in (("reason", "reason"), ("frontage_unit_id", "frontage_unit_id"), ("supervisor", "supervisor"),
                            ("rule", "rule"), ("target_type", "target_type"), ("target_id", "target_id"),
                            ("segment_id", "segment_id"), ("owner_name", "owner"), ("owner_person_id", "owner_person_id"),
                            ("owner_department_id", "owner_department_id"), ("chain", "chain")):  # fmt: skip
-        if column not in positions or source not in decided:
+        if column not in positions:
             continue
-        took = decided["frontage_unit_id"].notna().to_numpy() if column != "reason" else np.ones(len(rows), bool)
-        if not took.any():
+        # a declined report keeps its route and gains the reason why; a taken one changes wholesale
+        which = np.ones(len(rows), dtype=bool) if column == "reason" else took
+        if not which.any():
             continue
-        values = decided[source].to_numpy(dtype=object)[took]
+        values = [d.get(source) for d, w in zip(decided, which) if w]
         series = out[column]
         if isinstance(series.dtype, pd.CategoricalDtype):  # the engine's rule and target type columns
             new = pd.unique(pd.Series(values, dtype=object).dropna())
             out[column] = series.cat.add_categories([v for v in new if v not in series.cat.categories])
-        out.iloc[rows[took], positions[column]] = values
+        out.iloc[rows[which], positions[column]] = values
     return out
 
 
