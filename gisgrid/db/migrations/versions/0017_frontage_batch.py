@@ -11,8 +11,8 @@
 * Frontage units and agreements are routing data now (the batch's unit step reads
   them into the routing snapshot): their changes bump ``data_version``.
 
-Revision ID: 0016_frontage_batch
-Revises: 0015_frontage_scores
+Revision ID: 0017_frontage_batch
+Revises: 0016_buildings
 Create Date: 2026-12-07
 """
 
@@ -21,8 +21,8 @@ from alembic import op
 
 from gisgrid.db.dataloss import refuse_data_loss
 
-revision = "0016_frontage_batch"
-down_revision = "0015_frontage_scores"
+revision = "0017_frontage_batch"
+down_revision = "0016_buildings"
 branch_labels = None
 depends_on = None
 
