@@ -69,7 +69,7 @@ RULE_LABELS = {
     "segment_area": _l("inside a segment's area"),
     "nearest_segment": _l("nearest segment within the tolerance"),
     "grid_cell": _l("inside a grid cell"),
-    "jurisdiction_default": _l("the territory's default owner (属地兜底)"),
+    "jurisdiction_default": _l("the territory's default owner"),
     "unassigned": _l("nobody's area: unassigned"),
 }
 COLOUR_LABELS = {"green": _l("on time"), "yellow": _l("deadline near"), "red": _l("overdue")}

@@ -166,7 +166,7 @@ def agreement_document(agreement_id: int):
 @bp.route("/frontage/import", methods=["GET", "POST"])
 def import_units():
     if request.method == "GET":
-        return render_template("frontage/import.html", result=None)
+        return render_template("frontage/import.html", result=None, columns=_import_columns())
     upload = request.files.get("file")
     if not upload or not upload.filename:
         raise InputError(_("Choose a file (XLSX or CSV) first."))
@@ -182,7 +182,26 @@ def import_units():
             result = store.import_units(conn, current_actor(), _settings(), target)
     finally:
         target.unlink(missing_ok=True)
-    return render_template("frontage/import.html", result=result, file=upload.filename)
+    return render_template("frontage/import.html", result=result, file=upload.filename, columns=_import_columns())
+
+
+def _import_columns() -> list[tuple[str, str, tuple[str, ...], bool]]:
+    """The import's fields as the page lists them: (field, label in the page's language, column names, required)."""
+    from gisgrid.frontage.units import COLUMNS
+
+    labels = {
+        "name": (_("Name"), True),
+        "uscc": (_("Unified social credit code"), True),
+        "address": (_("Address"), True),
+        "contact_name": (_("Contact person"), True),
+        "contact_phone": (_("Contact phone"), True),
+        "kind": (_("Type"), False),
+        "signed_on": (_("Agreement signed on"), False),
+        "expires_on": (_("Agreement expires on"), False),
+        "lon": (_("Longitude"), False),
+        "lat": (_("Latitude"), False),
+    }
+    return [(f, label, COLUMNS[f], required) for f, (label, required) in labels.items() if f in COLUMNS]
 
 
 @bp.get("/frontage/redblack")
