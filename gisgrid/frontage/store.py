@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -599,12 +600,22 @@ def publish_ranking(
     return int(rid)
 
 
-def write_ranking_xlsx(table: pd.DataFrame, target) -> None:
-    """The list as XLSX (红榜 and 黑榜 sheets), text neutralised as every export (:func:`gisgrid.io.write_workbook`)."""
+#: The red and black list's sheets and columns in its XLSX.
+RANKING_SHEETS = ("black", "red")
+RANKING_COLUMNS = ("name", "street", "segment", "cases", "findings", "overdue", "rework", "agreement", "why")
+
+
+def write_ranking_xlsx(table: pd.DataFrame, target, *, labels: Mapping[str, str] | None = None) -> None:
+    """The list as XLSX (黑榜 and 红榜 sheets), text neutralised as every export (:func:`gisgrid.io.write_workbook`).
+
+    ``labels`` names the sheets (``black``, ``red``) and the columns (:data:`RANKING_COLUMNS`) for a page's language;
+    without it the sheets are 黑榜 and 红榜 and the columns keep their names.
+    """
     from gisgrid.io import write_workbook
 
-    cols = ["name", "street", "segment", "cases", "findings", "overdue", "rework", "agreement", "why"]
-    write_workbook({"黑榜": table[table["list"] == "black"][cols], "红榜": table[table["list"] == "red"][cols]}, target)
+    cols = list(RANKING_COLUMNS)
+    sheets = {name: table[table["list"] == name][cols] for name in RANKING_SHEETS}
+    write_workbook(sheets, target, labels=labels or {"black": "黑榜", "red": "红榜"})
 
 
 def segment_frontage(conn: sa.Connection, settings: Settings, segment_id: int, *, day: dt.date | None = None) -> dict:

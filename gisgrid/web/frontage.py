@@ -33,6 +33,7 @@ from gisgrid.frontage import store
 from gisgrid.io.records import records
 from gisgrid.maps import map_parts
 from gisgrid.maps.frontage import frontage_map
+from gisgrid.text import translate
 from gisgrid.web.access import current_scope
 from gisgrid.web.auth import current_actor
 from gisgrid.web.db import get_conn, get_engine
@@ -219,7 +220,25 @@ def redblack():
     table, rules = store.red_black_list(conn, _settings(), month, jurisdiction_code=code)
     if request.args.get("format") == "xlsx":
         buf = io.BytesIO()
-        store.write_ranking_xlsx(table, buf)
+        # sheets, columns, agreement states and reasons in the page's language
+        said = table.assign(
+            agreement=[_state_label(v) for v in table["agreement"]],
+            why=[translate(v, _) for v in table["why"]],
+        )
+        labels = {
+            "black": _("Black list"),
+            "red": _("Red list"),
+            "name": _("Unit name"),
+            "street": _("Street"),
+            "segment": _("Segment"),
+            "cases": _("Cases"),
+            "findings": _("Inspection findings"),
+            "overdue": _("Overdue"),
+            "rework": _("Rework"),
+            "agreement": _("Agreement"),
+            "why": _("Why"),
+        }
+        store.write_ranking_xlsx(said, buf, labels=labels)
         buf.seek(0)
         return send_file(buf, download_name=f"redblack-{month}.xlsx", as_attachment=True,
                          mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")  # fmt: skip

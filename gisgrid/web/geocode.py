@@ -231,6 +231,36 @@ def _result_map(frame: pd.DataFrame, names: dict[str, str], address: pd.Series, 
     )
 
 
+def _added_labels(frame: pd.DataFrame, names: dict[str, str]) -> dict[str, str]:
+    """The headers of the columns gisgrid added, in the page's language (the XLSX download; the CSV keeps the
+    names, for machines).  A header an input column already has keeps the added column's name."""
+    words = {
+        "lon": _("Longitude"),
+        "lat": _("Latitude"),
+        "quality": _("Match quality"),
+        "confidence": _("Confidence"),
+        "matched_name": _("Matched name"),
+        "geocode_note": _("Geocoding note"),
+        "target_type": _("Unit type"),
+        "target_id": _("Unit id"),
+        "target": _("Responsible unit"),
+        "rule": _("Rule"),
+        "owner_name": _("Owner"),
+        "chain": _("Chain of owners"),
+        "route_note": _("Routing note"),
+    }
+    taken = {str(c) for c in input_columns(frame.columns)}
+    labels = {}
+    for key, name in names.items():
+        label = str(words.get(key, name))
+        if name != key:  # the input had a column of that name: say that this one is gisgrid's
+            label = _("%(column)s (geocoded)", column=label)
+        if label not in taken:
+            labels[name] = label
+            taken.add(label)
+    return labels
+
+
 def _shown_columns(frame: pd.DataFrame, names: dict[str, str], address: str) -> list[str]:
     """The table's columns: the address, the added ones, then the rest of the input (an uploaded result's own
     lon, quality … must not be taken for the new ones)."""
@@ -408,7 +438,11 @@ def download(job: str, fmt: str):
         mimetype = "text/csv; charset=utf-8"
     else:
         write_table(
-            frame, buffer, kind="xlsx", number_columns=xlsx_number_columns(meta.get("number_columns", []), names)
+            frame,
+            buffer,
+            kind="xlsx",
+            number_columns=xlsx_number_columns(meta.get("number_columns", []), names),
+            labels=_added_labels(frame, names),
         )
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     from urllib.parse import quote

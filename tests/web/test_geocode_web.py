@@ -321,9 +321,9 @@ def test_an_uploaded_result_keeps_its_columns_and_the_page_reads_the_added_ones(
     assert out[list(reused.columns)].equals(reused)
     assert out.loc[5, ["lon_geocoded", "quality_geocoded"]].tolist() == ["24.9414000", "manual"]
     assert out.loc[5, "owner_name_geocoded"] == placed.json["owner_name"]
-    sheet = openpyxl.load_workbook(io.BytesIO(client.get(f"/geocode/{job}.xlsx").data)).active
-    header, *rows = sheet.iter_rows(values_only=True)
-    lon, lon_added = header.index("lon"), header.index("lon_geocoded")
+    sheet = openpyxl.load_workbook(io.BytesIO(client.get(f"/geocode/{job}.xlsx?lang=en").data)).active
+    header, *rows = sheet.iter_rows(values_only=True)  # the added columns' headers in the page's language
+    lon, lon_added = header.index("lon"), header.index("Longitude (geocoded)")
     assert [r[lon] for r in rows] == reused["lon"].tolist()  # text stays text
     assert isinstance(rows[5][lon_added], float)
 
@@ -405,7 +405,7 @@ def test_an_xlsx_upload_keeps_its_dates_and_numbers(geo_app, tmp_path):
         values_only=True
     )
     got = [dict(zip(header, row)) for row in rows]
-    assert [r["编号"] for r in got] == [1, 2.5] and got[0]["lon"] == 24.9414
+    assert [r["编号"] for r in got] == [1, 2.5] and got[0]["lon"] == 24.9414  # the input's own lon
     assert [r["电话"] for r in got] == ["13800138000", "13900139000"] and got[0]["代码"] == "007"
     assert got[1]["日期"] == "2026-07-02" and got[0]["时间"] == "2026-07-01 08:30:00"
 
