@@ -63,3 +63,33 @@ def reason(exc: BaseException) -> str:
     if callable(translated):
         return translated(gettext)
     return str(exc)
+
+
+def api_wants_chinese() -> bool:
+    """Whether an API error (Open311, OGC API) is said in Chinese: ``?lang=zh…``, else the first of Chinese or
+    English in the request's ``Accept-Language``.  English otherwise: the machine interfaces speak the
+    specifications' language unless asked (their field names and codes stay English either way)."""
+    lang = request.args.get("lang")
+    if lang:
+        return lang.lower().startswith("zh")
+    for value, _quality in request.accept_languages:  # best first
+        primary = value.split("-")[0].split("_")[0].lower()
+        if primary in ("zh", "en"):
+            return primary == "zh"
+    return False
+
+
+def api_say(message) -> str:
+    """An API error's description (a :class:`gisgrid.text.Text`, a gisgrid error or plain text) in the language
+    :func:`api_wants_chinese` picks."""
+    from flask_babel import force_locale, gettext
+
+    from gisgrid.text import translate
+
+    if not api_wants_chinese():
+        return str(message)
+    with force_locale("zh_CN"):
+        if isinstance(message, BaseException):
+            translated = getattr(message, "translated", None)
+            return translated(gettext) if callable(translated) else str(message)
+        return translate(message, gettext)
