@@ -45,7 +45,7 @@ from gisgrid.maps.geocode import (
     result_map,
 )
 from gisgrid.web.db import get_conn
-from gisgrid.web.i18n import map_language
+from gisgrid.web.i18n import map_language, say_roles
 
 LOGGER = logging.getLogger(__name__)
 
@@ -232,8 +232,8 @@ def _result_map(frame: pd.DataFrame, names: dict[str, str], address: pd.Series, 
 
 
 def _added_labels(frame: pd.DataFrame, names: dict[str, str]) -> dict[str, str]:
-    """The headers of the columns gisgrid added, in the page's language (the XLSX download; the CSV keeps the
-    names, for machines).  A header an input column already has keeps the added column's name."""
+    """The headers of the columns gisgrid added, in the page's language (the page's table and the XLSX download;
+    the CSV keeps the names, for machines).  A header an input column already has keeps the added column's name."""
     words = {
         "lon": _("Longitude"),
         "lat": _("Latitude"),
@@ -310,6 +310,7 @@ def show_job(job: str):
     m = _result_map(frame, names, address, map_language())
     columns = _shown_columns(frame, names, meta["column"])
     shown = frame.head(MAX_SHOWN_ROWS)[columns].copy()
+    shown[names["chain"]] = shown[names["chain"]].map(say_roles)  # the roles in the page's language
     for c in (names["lon"], names["lat"]):
         number = pd.to_numeric(shown[c], errors="coerce")
         shown[c] = number.map(lambda v: "" if pd.isna(v) else f"{v:.7f}")
@@ -332,6 +333,7 @@ def show_job(job: str):
         job=job,
         meta=meta,
         columns=columns,
+        column_labels=_added_labels(frame, names),
         quality_labels=_quality_labels(),
         quality_colours=QUALITY_COLOURS,
         rows=rows,
@@ -409,7 +411,8 @@ def place(job: str):
         **{
             c: out[names[c]] for c in ("quality", "confidence", "owner_name", "chain", "target", "rule", "geocode_note")
         },
-        cells={name: out[name] for name in names.values()},
+        chain_text=say_roles(out[names["chain"]]),  # the chain as the page says it (roles in its language)
+        cells={name: (say_roles(out[name]) if name == names["chain"] else out[name]) for name in names.values()},
         review=bool(review[row]),
         review_total=int(review.sum()),
         summary=render_template(

@@ -28,6 +28,11 @@ def init_app(app: Flask) -> None:
 
         return translate(value, gettext)
 
+    @app.template_filter("roles")
+    def _roles(value) -> str:
+        """``{{ chain | roles }}``: owner role names (stored in Chinese) in the page's language."""
+        return say_roles(value)
+
     @app.after_request
     def _remember_language(response):
         lang = request.args.get("lang")
@@ -93,3 +98,21 @@ def api_say(message) -> str:
             translated = getattr(message, "translated", None)
             return translated(gettext) if callable(translated) else str(message)
         return translate(message, gettext)
+
+
+def say_roles(value) -> str:
+    """A text holding owner role names (a role, a chain "段长 A → 二级街长 B …") with the roles in the page's
+    language: English pages say them in English (:data:`gisgrid.ownership.history.ROLE_TEXT`), Chinese pages
+    show them as stored."""
+    text = "" if value is None else str(value)
+    if map_language() != "en" or not text:
+        return text
+    from flask_babel import gettext
+
+    from gisgrid.ownership.history import ROLE_TEXT
+    from gisgrid.text import translate
+
+    for role in sorted(ROLE_TEXT, key=len, reverse=True):
+        if role in text:
+            text = text.replace(role, translate(ROLE_TEXT[role], gettext))
+    return text

@@ -334,8 +334,14 @@ def test_placing_a_row_of_an_uploaded_result_updates_the_added_cells(geo_app, pa
     _upload_in_browser(page, live_server(geo_app), _reused_csv().to_csv(index=False).encode())
     added = list(output_names(_reused_csv().columns).values())
     header = page.locator("#gg-results thead th").all_inner_texts()
-    assert header[: 2 + len(ADDED_COLUMNS)] == ["#", "地址", *added]  # the new values first, the input's after
-    assert header[2 + len(ADDED_COLUMNS) :] == [c for c in _reused_csv().columns if c != "地址"]
+    cols = [page.locator("#gg-results thead th").nth(i).get_attribute("data-col") for i in range(1, len(header))]
+    assert cols[: 1 + len(ADDED_COLUMNS)] == ["地址", *added]  # the new values first, the input's after
+    assert cols[1 + len(ADDED_COLUMNS) :] == [c for c in _reused_csv().columns if c != "地址"]
+    # gisgrid's columns headed in the page's language, told apart from the input's own lon, quality …
+    assert (
+        header[2:4] == ["经度（匹配结果）", "纬度（匹配结果）"]
+        and header[-len(_reused_csv().columns) + 1 :] == cols[-len(_reused_csv().columns) + 1 :]
+    )
     before = int(page.locator("#gg-review-total").inner_text())
     body = _place_garbage_row(page)
     row = page.locator('#gg-results tr[data-row="5"]')
