@@ -120,12 +120,17 @@ def _names(engine) -> set[str]:
             )
         ).scalars()
         names = {r for r in rows if r}
-        for table in ("frontage_unit", "inspection_round", "ranking"):  # other capabilities' named things
+        for table in (
+            "frontage_unit",
+            "frontage_agreement",
+            "inspection_round",
+            "ranking",
+        ):  # other capabilities' things
             if conn.execute(sa.text("SELECT to_regclass(:t)"), {"t": table}).scalar():
                 cols = conn.execute(
                     sa.text(
                         "SELECT column_name FROM information_schema.columns WHERE table_name = :t "
-                        "AND column_name IN ('name', 'title', 'address', 'uscc')"
+                        "AND column_name IN ('name', 'title', 'address', 'uscc', 'document_name')"
                     ),
                     {"t": table},
                 ).scalars()
