@@ -28,6 +28,7 @@ from gisgrid.errors import InputError, NotFound
 from gisgrid.frontage.derive import derive_frontages, nearest_segments
 from gisgrid.frontage.units import DUTY_CODES, UnitInput, agreement_state, find_columns, parse_unit
 from gisgrid.io.records import records
+from gisgrid.text import N_
 
 LOGGER = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ def add_unit(
     """
     geom = location if location is not None else shapely.Point(data.lon, data.lat)
     if geom is None or geom.is_empty:
-        raise InputError(f"{data.name}: no place (address not found, no lon/lat)")
+        raise InputError(N_("%(name)s: no place (address not found, no lon/lat)", name=data.name))
     existing = None
     if data.uscc:
         existing = conn.execute(
@@ -297,7 +298,9 @@ def import_units(
                 gazetteer = gazetteer or load_gazetteer(conn)
                 hit = gazetteer.geocode(data.address)
                 if not hit.ok:
-                    raise InputError(f"address {data.address!r} not found: {hit.note}")
+                    raise InputError(
+                        N_("address %(address)s not found: %(note)s", address=repr(data.address), note=hit.note)
+                    )
                 location = shapely.Point(hit.lon, hit.lat)
             else:
                 lon, lat = crsmod.to_storage([data.lon], [data.lat], "EPSG:4326")
@@ -310,7 +313,7 @@ def import_units(
                 )
                 unit_id = add_unit(conn, actor, data, location=location)
         except InputError as exc:
-            result.rejected.append((int(number), str(exc)))
+            result.rejected.append((int(number), getattr(exc, "text", None) or str(exc)))  # a Text: said on the page
             continue
         result.unit_ids.append(unit_id)
         if before:
