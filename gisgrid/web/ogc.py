@@ -245,7 +245,7 @@ def _self(base: str, args: dict, f: str) -> str:
 def item(cid: str, fid: str):
     c = _collection(cid)
     check_parameters(request.args, ITEM_PARAMETERS)
-    if not fid.isdigit() or len(fid) > 12:
+    if not (fid.isascii() and fid.isdigit()) or len(fid) > 12:  # "¹".isdigit(), yet int() refuses it
         raise FeaturesError(404, "NotFound", N_("no feature %(id)s in %(name)s", id=repr(fid[:20]), name=cid))
     supported = _supported()
     crs = parse_crs(request.args.get("crs"), supported)

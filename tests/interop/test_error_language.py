@@ -67,3 +67,17 @@ def test_ogc_errors_in_the_requests_language(base_url, interop_keys):
     # ?lang= (the API's own parameter) chooses too
     asked = requests.get(url, params={"bbox": "1,2,3", "lang": "en"}, headers={**auth, **ZH}, timeout=60)
     assert asked.json()["description"].startswith("bbox: four numbers")
+
+
+def test_a_digit_int_refuses_is_a_400_not_a_500(base_url, interop_keys):
+    """service_request_id=¹ (a superscript: str.isdigit() says yes, int() says no) was a 500 (found by the fuzz
+    test); it is a 400 in the specification's error list, in the request's language."""
+    res = requests.get(f"{base_url}/open311/v2/requests.xml", params={"service_request_id": "¹",
+                       "api_key": interop_keys["longgang"]}, headers=ZH, timeout=30)  # fmt: skip
+    assert (
+        res.status_code == 400
+        and "<description>service_request_id 必须是请求编号，而不是 '¹'</description>" in res.text
+    )
+    auth = {"Authorization": f"Bearer {interop_keys['manager']}"}
+    item = requests.get(f"{base_url}/ogc/collections/segments/items/¹", headers={**auth, **ZH}, timeout=30)
+    assert item.status_code == 404 and item.json()["code"] == "NotFound"
