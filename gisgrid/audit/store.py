@@ -315,10 +315,13 @@ def audit_geojson_bytes(result: AuditResult) -> bytes:
     return to_geojson_bytes(features, layer="audit")
 
 
-def audit_xlsx_bytes(result: AuditResult, *, extra: dict | None = None) -> bytes:
+def audit_xlsx_bytes(result: AuditResult, *, extra: dict | None = None, labels: dict | None = None) -> bytes:
     """The audit tables as an XLSX workbook: a ``summary`` sheet, then one sheet per problem type.
 
-    Text that a spreadsheet would run as a formula is neutralised
+    ``labels`` names the sheets, the columns and the summary's items for people
+    (:func:`gisgrid.maps.audit.workbook_labels`, in a page's language); without
+    it they keep their names (``gaps``, ``area_m2``, ``gaps_count``).  Text
+    that a spreadsheet would run as a formula is neutralised
     (:func:`gisgrid.io.write_workbook`).
     """
     import io
@@ -327,7 +330,10 @@ def audit_xlsx_bytes(result: AuditResult, *, extra: dict | None = None) -> bytes
 
     buf = io.BytesIO()
     tables = {**result.to_tables(), **(extra or {})}  # extra: the frontage sheets (frontage_audit(...).to_tables())
-    write_workbook({name: _plain_columns(table) for name, table in tables.items()}, buf)
+    if labels:
+        summary = tables["summary"]
+        tables["summary"] = summary.assign(item=[labels.get(k, k) for k in summary["item"]])
+    write_workbook({name: _plain_columns(table) for name, table in tables.items()}, buf, labels=labels)
     return buf.getvalue()
 
 

@@ -275,35 +275,35 @@ ALL_STEPS_ROLES = frozenset({"admin"})
 
 #: States and steps as people read them (the same words as the pages' labels, translated there).
 STATE_TEXT = {
-    "reported": N_("reported (上报)"),
-    "accepted": N_("accepted (立案)"),
-    "rejected": N_("rejected (不予立案)"),
-    "dispatched": N_("dispatched (派遣)"),
-    "returned": N_("returned: not ours (退回)"),
-    "handled": N_("handled (处置)"),
-    "verified": N_("verified (核查)"),
-    "suspended": N_("suspended (缓办)"),
-    "closed": N_("closed (结案)"),
+    "reported": N_("reported"),
+    "accepted": N_("accepted"),
+    "rejected": N_("rejected"),
+    "dispatched": N_("dispatched"),
+    "returned": N_("returned: not ours"),
+    "handled": N_("handled"),
+    "verified": N_("verified"),
+    "suspended": N_("suspended"),
+    "closed": N_("closed"),
     "merged": N_("merged"),
 }
 STEP_TEXT = {
-    "report": N_("Reported (上报)"),
-    "accept": N_("Accept (立案)"),
-    "reject": N_("Reject (不予立案)"),
-    "dispatch": N_("Dispatch (派遣)"),
-    "return": N_("Not ours (退回)"),
-    "handle": N_("Handled (处置)"),
-    "verify_pass": N_("Check passed: close (核查通过)"),
-    "verify_fail": N_("Check failed: rework (返工)"),
-    "close": N_("Close (结案)"),
+    "report": N_("Report filed"),
+    "accept": N_("Accept the case"),
+    "reject": N_("Reject the report"),
+    "dispatch": N_("Dispatch"),
+    "return": N_("Not ours"),
+    "handle": N_("Handled"),
+    "verify_pass": N_("Check passed: close"),
+    "verify_fail": N_("Check failed: rework"),
+    "close": N_("Close the case"),
     "request_extension": N_("Ask for more time"),
-    "extend": N_("Extend the deadline (延期)"),
-    "suspend": N_("Suspend (缓办)"),
+    "extend": N_("Extend the deadline"),
+    "suspend": N_("Suspend"),
     "resume": N_("Resume"),
     "merge": N_("Merge into another case"),
     "merge_in": N_("A duplicate was merged in"),
-    "reopen": N_("Reopen: the problem is back (复发)"),
-    "escalate": N_("Escalated (超时升级)"),
+    "reopen": N_("Reopen: the problem is back"),
+    "escalate": N_("Escalated"),
 }
 
 
@@ -809,7 +809,9 @@ def parse_calendar_rows(frame: pd.DataFrame) -> list[tuple[dt.date, bool, str | 
             continue
         flag = str(w).strip().lower()
         if flag not in _YES | _NO:
-            problems.append(N_("row %(n)s: workday %(value)s must be 1/0, 是/否 or 班/休", n=i, value=repr(w)))
+            problems.append(
+                N_("row %(n)s: workday %(value)s must be 1/0, yes/no or workday/holiday", n=i, value=repr(w))
+            )
             continue
         if day in seen:
             problems.append(N_("row %(n)s: %(day)s appears twice", n=i, day=str(day)))

@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from gisgrid.errors import InputError
+from gisgrid.text import N_
 
 DEFAULT_RULES: dict[str, Any] = {
     "version": "2026.1",
@@ -91,14 +92,30 @@ def red_black(facts: pd.DataFrame, rules: Mapping) -> pd.DataFrame:
         & (f["findings"] <= red["max_findings"])
         & f["agreement"].isin(red["agreement_states"])
     )
-    words = {"cases": "cases", "findings": "inspection findings", "overdue": "overdue", "rework": "rework"}
+    # a text per unit naming the facts that put it on the black list (a gisgrid.text.Text: English here, the
+    # page's language where shown)
+    words = {
+        "cases": lambda n: N_("%(n)s cases filed", n=n),
+        "findings": lambda n: N_("%(n)s inspection findings", n=n),
+        "overdue": lambda n: N_("%(n)s overdue", n=n),
+        "rework": lambda n: N_("%(n)s rework", n=n),
+    }
+    states = {
+        "expired": N_("expired"),
+        "expiring": N_("expiring soon"),
+        "none": N_("none"),
+        "future": N_("not yet in force"),
+    }
     reasons = []
-    for i in range(len(f)):  # a text per unit, naming the facts that put it on the black list
-        parts = [f"{int(f[k].iloc[i])} {w}" for k, w in words.items() if why_black[k].iloc[i]]
+    for i in range(len(f)):
+        parts = [say(int(f[k].iloc[i])) for k, say in words.items() if why_black[k].iloc[i]]
         if why_black["agreement"].iloc[i]:
-            parts.append(f"agreement {f['agreement'].iloc[i]}")
-        reasons.append("; ".join(parts) if is_black.iloc[i] else ("no case, no finding" if is_red.iloc[i] else ""))
+            state = f["agreement"].iloc[i]
+            parts.append(N_("agreement %(state)s", state=states.get(state, state)))
+        reasons.append(
+            N_.join("; ", parts) if is_black.iloc[i] else (N_("no case, no finding") if is_red.iloc[i] else "")
+        )
     f["list"] = ["black" if b else ("red" if r else "") for b, r in zip(is_black, is_red)]
-    f["why"] = reasons
+    f["why"] = pd.Series(reasons, index=f.index, dtype=object)  # object: the texts stay gisgrid.text.Text
     order = f["list"].map({"black": 0, "red": 1, "": 2})
     return f.assign(_o=order).sort_values(["_o", "name", "unit_id"]).drop(columns="_o").reset_index(drop=True)

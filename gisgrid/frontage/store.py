@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from gisgrid.errors import InputError, NotFound
 from gisgrid.frontage.derive import derive_frontages, nearest_segments
 from gisgrid.frontage.units import DUTY_CODES, UnitInput, agreement_state, find_columns, parse_unit
 from gisgrid.io.records import records
+from gisgrid.text import N_
 
 LOGGER = logging.getLogger(__name__)
 
@@ -161,7 +163,7 @@ def add_unit(
     """
     geom = location if location is not None else shapely.Point(data.lon, data.lat)
     if geom is None or geom.is_empty:
-        raise InputError(f"{data.name}: no place (address not found, no lon/lat)")
+        raise InputError(N_("%(name)s: no place (address not found, no lon/lat)", name=data.name))
     existing = None
     if data.uscc:
         existing = conn.execute(
@@ -296,7 +298,9 @@ def import_units(
                 gazetteer = gazetteer or load_gazetteer(conn)
                 hit = gazetteer.geocode(data.address)
                 if not hit.ok:
-                    raise InputError(f"address {data.address!r} not found: {hit.note}")
+                    raise InputError(
+                        N_("address %(address)s not found: %(note)s", address=repr(data.address), note=hit.note)
+                    )
                 location = shapely.Point(hit.lon, hit.lat)
             else:
                 lon, lat = crsmod.to_storage([data.lon], [data.lat], "EPSG:4326")
@@ -309,7 +313,7 @@ def import_units(
                 )
                 unit_id = add_unit(conn, actor, data, location=location)
         except InputError as exc:
-            result.rejected.append((int(number), str(exc)))
+            result.rejected.append((int(number), getattr(exc, "text", None) or str(exc)))  # a Text: said on the page
             continue
         result.unit_ids.append(unit_id)
         if before:
@@ -599,12 +603,22 @@ def publish_ranking(
     return int(rid)
 
 
-def write_ranking_xlsx(table: pd.DataFrame, target) -> None:
-    """The list as XLSX (红榜 and 黑榜 sheets), text neutralised as every export (:func:`gisgrid.io.write_workbook`)."""
+#: The red and black list's sheets and columns in its XLSX.
+RANKING_SHEETS = ("black", "red")
+RANKING_COLUMNS = ("name", "street", "segment", "cases", "findings", "overdue", "rework", "agreement", "why")
+
+
+def write_ranking_xlsx(table: pd.DataFrame, target, *, labels: Mapping[str, str] | None = None) -> None:
+    """The list as XLSX (黑榜 and 红榜 sheets), text neutralised as every export (:func:`gisgrid.io.write_workbook`).
+
+    ``labels`` names the sheets (``black``, ``red``) and the columns (:data:`RANKING_COLUMNS`) for a page's language;
+    without it the sheets are 黑榜 and 红榜 and the columns keep their names.
+    """
     from gisgrid.io import write_workbook
 
-    cols = ["name", "street", "segment", "cases", "findings", "overdue", "rework", "agreement", "why"]
-    write_workbook({"黑榜": table[table["list"] == "black"][cols], "红榜": table[table["list"] == "red"][cols]}, target)
+    cols = list(RANKING_COLUMNS)
+    sheets = {name: table[table["list"] == name][cols] for name in RANKING_SHEETS}
+    write_workbook(sheets, target, labels=labels or {"black": "黑榜", "red": "红榜"})
 
 
 def segment_frontage(conn: sa.Connection, settings: Settings, segment_id: int, *, day: dt.date | None = None) -> dict:

@@ -22,6 +22,7 @@ from stdnum.exceptions import ValidationError
 
 from gisgrid.errors import InputError
 from gisgrid.routing.frontage import agreement_state  # noqa: F401 - the one rule, re-exported
+from gisgrid.text import N_
 
 #: Unit kinds, with the words of a registry export or a form that mean each.
 KINDS = {
@@ -65,12 +66,14 @@ def check_uscc(value: Any) -> str:
     except ValidationError as exc:
         compact = _uscc.compact(text) if text else ""
         if len(compact) != 18:
-            why = f"it has {len(compact)} characters, not 18"
+            why = N_("it has %(n)s characters, not 18", n=len(compact))
         elif "checksum" in type(exc).__name__.lower() or "checksum" in str(exc).lower():
-            why = f"its check digit is wrong (expected {_uscc.calc_check_digit(compact[:17])})"
+            why = N_("its check digit is wrong (expected %(digit)s)", digit=_uscc.calc_check_digit(compact[:17]))
         else:
             why = str(exc).rstrip(".").lower()
-        raise BadUSCC(f"统一社会信用代码 {text!r} is not valid: {why}") from None
+        raise BadUSCC(
+            N_("the unified social credit code %(code)s is not valid: %(why)s", code=repr(text), why=why)
+        ) from None
 
 
 def make_uscc(body17: str) -> str:
@@ -85,7 +88,7 @@ def parse_kind(value: Any) -> str:
     for kind, words in KINDS.items():
         if text.lower() == kind or any(w in text for w in words[1:]):
             return kind
-    raise InputError(f"unit type {text!r} is not one of shop (商户), institution (单位), residential (住宅)")
+    raise InputError(N_("unit type %(value)s is not one of shop, institution, residential", value=repr(text)))
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,7 @@ def _text(raw: Mapping, key: str, limit: int, problems: list[str]) -> str | None
         return None
     text = str(value).strip()
     if len(text) > limit:
-        problems.append(f"{key} has {len(text)} characters; at most {limit}")
+        problems.append(N_("%(field)s has %(n)s characters; at most %(limit)s", field=key, n=len(text), limit=limit))
         return None
     return text or None
 
@@ -123,7 +126,7 @@ def _date(raw: Mapping, key: str, problems: list[str]) -> dt.date | None:
     try:
         ts = pd.Timestamp(value)
     except (TypeError, ValueError):
-        problems.append(f"{key} {str(value)[:30]!r} is not a date (YYYY-MM-DD)")
+        problems.append(N_("%(field)s %(value)s is not a date (YYYY-MM-DD)", field=key, value=repr(str(value)[:30])))
         return None
     return None if pd.isna(ts) else ts.date()
 
@@ -133,40 +136,46 @@ def parse_unit(raw: Mapping[str, Any]) -> UnitInput:
     problems: list[str] = []
     name = _text(raw, "name", 200, problems)
     if not name:
-        problems.append("a name (企业名称) is needed")
+        problems.append(N_("a name is needed"))
     try:
         kind = parse_kind(raw.get("kind"))
     except InputError as exc:
-        problems.append(str(exc))
+        problems.append(exc.text)
         kind = "shop"
     code = _text(raw, "uscc", 40, problems)
     if code:
         try:
             code = check_uscc(code)
         except BadUSCC as exc:
-            problems.append(str(exc))
+            problems.append(exc.text)
     elif kind != "residential":
-        problems.append("a shop or institution needs its 统一社会信用代码")
+        problems.append(N_("a shop or institution needs its unified social credit code"))
     phone = _text(raw, "contact_phone", 40, problems)
     if phone and not _PHONE.fullmatch(phone):
-        problems.append(f"phone {phone!r} is not a telephone number")
+        problems.append(N_("phone %(value)s is not a telephone number", value=repr(phone)))
     lon = lat = None
     if raw.get("lon") not in (None, "") and raw.get("lat") not in (None, ""):
         try:
             lon, lat = float(raw["lon"]), float(raw["lat"])
         except (TypeError, ValueError):
-            problems.append("lon/lat must be numbers")
+            problems.append(N_("lon/lat must be numbers"))
     address = _text(raw, "address", 300, problems)
     if lon is None and not address:
-        problems.append("a place is needed: an address (经营场所/住所) or lon/lat")
+        problems.append(N_("a place is needed: an address or lon/lat"))
     signed = _date(raw, "signed_on", problems)
     expires = _date(raw, "expires_on", problems)
     if signed and expires and expires <= signed:
-        problems.append(f"the agreement expires ({expires}) before it was signed ({signed})")
+        problems.append(
+            N_(
+                "the agreement expires (%(expires)s) before it was signed (%(signed)s)",
+                expires=str(expires),
+                signed=str(signed),
+            )
+        )
     if (signed is None) != (expires is None):
-        problems.append("an agreement needs both its signed date and its expiry")
+        problems.append(N_("an agreement needs both its signed date and its expiry"))
     if problems:
-        raise InputError("; ".join(problems))
+        raise InputError(N_.join("; ", problems))
     return UnitInput(
         name=name,
         kind=kind,

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gisgrid.crs import northing_first
+from gisgrid.text import N_
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 _EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/{}"
@@ -170,7 +171,11 @@ def parse_crs(value: str | None, supported: list[str], label: str = "crs") -> in
     text = value.strip().strip("[]")
     match = _EPSG_RE.fullmatch(text)
     if match is None or crs_uri(int(match["code"])) not in supported:
-        raise FeaturesError(400, "InvalidParameterValue", f"{label} must be one of {', '.join(supported)}")
+        raise FeaturesError(
+            400,
+            "InvalidParameterValue",
+            N_("%(label)s must be one of %(values)s", label=label, values=", ".join(supported)),
+        )
     return int(match["code"])
 
 
@@ -208,7 +213,7 @@ class ItemsQuery:
 
 
 def _refuse(name: str, text: str) -> FeaturesError:
-    return FeaturesError(400, "InvalidParameterValue", f"{name}: {text}")
+    return FeaturesError(400, "InvalidParameterValue", N_("%(name)s: %(text)s", name=name, text=text))
 
 
 def check_parameters(args: Mapping[str, str], allowed) -> None:
@@ -218,7 +223,11 @@ def check_parameters(args: Mapping[str, str], allowed) -> None:
         raise FeaturesError(
             400,
             "InvalidParameterValue",
-            f"unknown query parameter {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}",
+            N_(
+                "unknown query parameter %(name)s; allowed: %(allowed)s",
+                name=repr(unknown[0]),
+                allowed=", ".join(sorted(allowed)),
+            ),
         )
 
 
@@ -232,7 +241,7 @@ def _datetime(text: str, name: str) -> dt.datetime | None:
         else:
             value = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
     except ValueError:
-        raise _refuse(name, f"{text[:40]!r} is not an RFC 3339 date-time or date") from None
+        raise _refuse(name, N_("%(value)s is not an RFC 3339 date-time or date", value=repr(text[:40]))) from None
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
@@ -242,15 +251,15 @@ def parse_datetime(value: str) -> tuple[dt.datetime | None, dt.datetime | None]:
         left, _sep, right = value.partition("/")
         start, end = _datetime(left, "datetime"), _datetime(right, "datetime")
         if start is None and end is None:
-            raise _refuse("datetime", "an interval needs one end")
+            raise _refuse("datetime", N_("an interval needs one end"))
         if start is not None and end is not None and end < start:
-            raise _refuse("datetime", "the interval ends before it starts")
+            raise _refuse("datetime", N_("the interval ends before it starts"))
         if len(right.strip()) == 10 and end is not None:  # a date as end: through that whole day
             end = _day_end(end)
         return start, end
     instant = _datetime(value, "datetime")
     if instant is None:
-        raise _refuse("datetime", "give a date-time, a date or an interval")
+        raise _refuse("datetime", N_("give a date-time, a date or an interval"))
     if len(value.strip()) == 10:
         return instant, _day_end(instant)
     return instant, instant
@@ -264,13 +273,13 @@ def _day_end(day_start: dt.datetime) -> dt.datetime:
 def _bbox(value: str) -> tuple[float, float, float, float]:
     parts = value.split(",")
     if len(parts) not in (4, 6):
-        raise _refuse("bbox", "four numbers: minx,miny,maxx,maxy (six with heights)")
+        raise _refuse("bbox", N_("four numbers: minx,miny,maxx,maxy (six with heights)"))
     try:
         nums = [float(p) for p in parts]
     except ValueError:
-        raise _refuse("bbox", "four numbers: minx,miny,maxx,maxy") from None
+        raise _refuse("bbox", N_("four numbers: minx,miny,maxx,maxy")) from None
     if not all(math.isfinite(n) for n in nums):
-        raise _refuse("bbox", "the numbers must be finite")
+        raise _refuse("bbox", N_("the numbers must be finite"))
     if len(nums) == 6:
         nums = [nums[0], nums[1], nums[3], nums[4]]
     a, b, c, d = nums
@@ -281,9 +290,9 @@ def _int(value: str, name: str, low: int, high: int) -> int:
     try:
         out = int(value)
     except ValueError:
-        raise _refuse(name, f"a whole number, not {value[:20]!r}") from None
+        raise _refuse(name, N_("a whole number, not %(value)s", value=repr(value[:20]))) from None
     if out < low:
-        raise _refuse(name, f"at least {low}")
+        raise _refuse(name, N_("at least %(low)s", low=low))
     return min(out, high)
 
 
@@ -299,17 +308,17 @@ def parse_items_query(args: Mapping[str, str], collection: Collection, supported
     bbox = _bbox(args["bbox"]) if args.get("bbox") else None
     bbox_crs = parse_crs(args.get("bbox-crs"), supported, "bbox-crs")
     if "bbox-crs" in args and bbox is None:
-        raise _refuse("bbox-crs", "goes with bbox")
+        raise _refuse("bbox-crs", N_("goes with bbox"))
     if bbox is not None:
         ordered = bbox if not axes_swapped(bbox_crs) else (bbox[1], bbox[0], bbox[3], bbox[2])
         lon0, lat0, lon1, lat1 = ordered
         if bbox_crs is None or bbox_crs in GEOGRAPHIC:
             if not (-180 <= lon0 <= 180 and -180 <= lon1 <= 180 and -90 <= lat0 <= 90 and -90 <= lat1 <= 90):
-                raise _refuse("bbox", "longitudes lie in -180..180 and latitudes in -90..90")
+                raise _refuse("bbox", N_("longitudes lie in -180..180 and latitudes in -90..90"))
         elif not all(abs(v) <= 1e8 for v in ordered):
-            raise _refuse("bbox", "the corners lie outside the CRS's area")
+            raise _refuse("bbox", N_("the corners lie outside the CRS's area"))
         if lat0 > lat1:
-            raise _refuse("bbox", "the lower corner is above the upper one")
+            raise _refuse("bbox", N_("the lower corner is above the upper one"))
     crs = parse_crs(args.get("crs"), supported)
     start = end = None
     if args.get("datetime"):
@@ -319,12 +328,12 @@ def parse_items_query(args: Mapping[str, str], collection: Collection, supported
         if name in args:
             value = args[name]
             if collection.properties[name] == "integer" and not re.fullmatch(r"-?\d{1,12}", value.strip()):
-                raise _refuse(name, "a whole number")
+                raise _refuse(name, N_("a whole number"))
             if collection.properties[name] == "number":
                 try:
                     float(value)
                 except ValueError:
-                    raise _refuse(name, "a number") from None
+                    raise _refuse(name, N_("a number")) from None
             props[name] = value
     return ItemsQuery(limit, offset, bbox, bbox_crs, crs, start, end, props)
 

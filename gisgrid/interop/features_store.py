@@ -26,6 +26,7 @@ from gisgrid.config import Settings
 from gisgrid.crs import STORAGE_SRID
 from gisgrid.db import sql
 from gisgrid.interop.features import COLLECTIONS, GEOGRAPHIC, FeaturesError, ItemsQuery, axes_swapped
+from gisgrid.text import N_
 
 LOGGER = logging.getLogger(__name__)
 
@@ -382,7 +383,9 @@ def check_feature_exists(page: FeaturePage, name: str, feature_id: int) -> dict:
     """The one feature of ``page``; FeaturesError 404 when there is none."""
     features = page.features
     if not features:
-        raise FeaturesError(404, "NotFound", f"no feature {feature_id} in {name} (or not within your sight)")
+        raise FeaturesError(
+            404, "NotFound", N_("no feature %(id)s in %(name)s (or not within your sight)", id=feature_id, name=name)
+        )
     return features[0]
 
 

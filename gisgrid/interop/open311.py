@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gisgrid.text import N_
+
 #: Formats the endpoints answer in.
 FORMATS = ("json", "xml")
 #: Open311 statuses; a case is ``closed`` once closed, rejected (不予立案) or merged into another.
@@ -173,7 +175,12 @@ def parse_datetime(value: str, label: str) -> dt.datetime:
         out = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
     except ValueError:
         raise Open311Error(
-            400, f"{label} must be a date and time like 2026-01-01T00:00:00Z, not {text[:40]!r}"
+            400,
+            N_(
+                "%(label)s must be a date and time like 2026-01-01T00:00:00Z, not %(value)s",
+                label=label,
+                value=repr(text[:40]),
+            ),
         ) from None
     return out if out.tzinfo else out.replace(tzinfo=dt.timezone.utc)
 
@@ -184,9 +191,11 @@ def _positive(value: str | None, label: str, default: int, maximum: int) -> int:
     try:
         out = int(value)
     except ValueError:
-        raise Open311Error(400, f"{label} must be a whole number, not {value[:20]!r}") from None
+        raise Open311Error(
+            400, N_("%(label)s must be a whole number, not %(value)s", label=label, value=repr(value[:20]))
+        ) from None
     if out < 1 or out > maximum:
-        raise Open311Error(400, f"{label} must be between 1 and {maximum}")
+        raise Open311Error(400, N_("%(label)s must be between 1 and %(maximum)s", label=label, maximum=maximum))
     return out
 
 
@@ -199,8 +208,8 @@ def parse_request_filters(args: Mapping[str, str], *, now: dt.datetime) -> Reque
     """
     ids = []
     for text in _list(args.get("service_request_id")):
-        if not text.isdigit() or len(text) > 12:
-            raise Open311Error(400, f"service_request_id must be request ids, not {text[:20]!r}")
+        if not (text.isascii() and text.isdigit()) or len(text) > 12:  # "¹".isdigit(), yet int() refuses it
+            raise Open311Error(400, N_("service_request_id must be request ids, not %(value)s", value=repr(text[:20])))
         ids.append(int(text))
     page = _positive(args.get("page"), "page", 1, 1_000_000)
     page_size = _positive(args.get("page_size"), "page_size", MAX_RESULTS, MAX_RESULTS)
@@ -212,7 +221,7 @@ def parse_request_filters(args: Mapping[str, str], *, now: dt.datetime) -> Reque
     statuses = _list(args.get("status"))
     bad = [s for s in statuses if s not in STATUSES]
     if bad:
-        raise Open311Error(400, f"status must be open or closed, not {bad[0][:20]!r}")
+        raise Open311Error(400, N_("status must be open or closed, not %(value)s", value=repr(bad[0][:20])))
     start = parse_datetime(args["start_date"], "start_date") if args.get("start_date") else None
     end = parse_datetime(args["end_date"], "end_date") if args.get("end_date") else None
     if start is None and end is None:
@@ -220,7 +229,7 @@ def parse_request_filters(args: Mapping[str, str], *, now: dt.datetime) -> Reque
     elif start is None:
         start = end - dt.timedelta(days=DEFAULT_DAYS) if end > dt.datetime(1, 4, 1, tzinfo=dt.timezone.utc) else end
     if start is not None and end is not None and end < start:
-        raise Open311Error(400, "end_date is before start_date")
+        raise Open311Error(400, N_("end_date is before start_date"))
     return RequestFilters(
         service_codes=tuple(_list(args.get("service_code"))),
         start=start,
@@ -253,9 +262,13 @@ def _float(value: str | None, label: str, low: float, high: float) -> float | No
     try:
         out = float(value)
     except ValueError:
-        raise Open311Error(400, f"{label} must be a number, not {str(value)[:20]!r}") from None
+        raise Open311Error(
+            400, N_("%(label)s must be a number, not %(value)s", label=label, value=repr(str(value)[:20]))
+        ) from None
     if not math.isfinite(out) or not low <= out <= high:
-        raise Open311Error(400, f"{label} must be between {low:g} and {high:g}")
+        raise Open311Error(
+            400, N_("%(label)s must be between %(low)s and %(high)s", label=label, low=f"{low:g}", high=f"{high:g}")
+        )
     return out
 
 
@@ -282,19 +295,19 @@ def parse_new_request(form: Mapping[str, list[str]]) -> NewRequest:
 
     code = (one("service_code") or "").strip()
     if not code:
-        raise Open311Error(400, "service_code is required")
+        raise Open311Error(400, N_("service_code is required"))
     lat = _float(one("lat"), "lat", -90, 90)
     lon = _float(one("long"), "long", -180, 180)
     address = (one("address_string") or "").strip() or None
     if (lat is None) != (lon is None):
-        raise Open311Error(400, "lat and long go together")
+        raise Open311Error(400, N_("lat and long go together"))
     if lat is None and address is None:
         if one("address_id"):
-            raise Open311Error(400, "address_id is not supported here: send lat and long, or address_string")
-        raise Open311Error(400, "a location is required: lat and long, or address_string")
+            raise Open311Error(400, N_("address_id is not supported here: send lat and long, or address_string"))
+        raise Open311Error(400, N_("a location is required: lat and long, or address_string"))
     media = (one("media_url") or "").strip() or None
     if media is not None and (len(media) > MAX_MEDIA_URL or not re.match(r"^https?://\S+$", media)):
-        raise Open311Error(400, "media_url must be an http or https URL")
+        raise Open311Error(400, N_("media_url must be an http or https URL"))
     return NewRequest(
         service_code=code,
         lat=lat,
@@ -311,27 +324,34 @@ def check_attributes(definitions: list[dict], given: dict[str, list[str]]) -> di
     """The attribute values to keep, by code: required ones present, list values among the keys, numbers
     numbers, unknown codes refused.  Open311Error 400 naming every problem."""
     by_code = {str(a["code"]): a for a in definitions}
-    problems = [f"unknown attribute {code!r}" for code in given if code not in by_code]
+    problems = [N_("unknown attribute %(code)s", code=repr(code)) for code in given if code not in by_code]
     out: dict[str, Any] = {}
     for code, a in by_code.items():
         values = [v for v in given.get(code, []) if str(v).strip()]
         if not values:
             if a.get("required") and a.get("variable", True):
-                problems.append(f"attribute[{code}] is required")
+                problems.append(N_("attribute[%(code)s] is required", code=code))
             continue
         kind = a.get("datatype", "string")
         keys = {str(v["key"]) for v in a.get("values", [])}
         if kind in ("singlevaluelist", "multivaluelist"):
             wrong = [v for v in values if v not in keys]
             if wrong:
-                problems.append(f"attribute[{code}] must be one of {', '.join(sorted(keys))}, not {wrong[0][:40]!r}")
+                problems.append(
+                    N_(
+                        "attribute[%(code)s] must be one of %(keys)s, not %(value)s",
+                        code=code,
+                        keys=", ".join(sorted(keys)),
+                        value=repr(wrong[0][:40]),
+                    )
+                )
                 continue
             out[code] = values if kind == "multivaluelist" else values[0]
         elif kind == "number":
             try:
                 out[code] = float(values[0])
             except ValueError:
-                problems.append(f"attribute[{code}] must be a number")
+                problems.append(N_("attribute[%(code)s] must be a number", code=code))
         elif kind == "datetime":
             try:
                 out[code] = parse_datetime(values[0], f"attribute[{code}]").isoformat()
@@ -340,7 +360,7 @@ def check_attributes(definitions: list[dict], given: dict[str, list[str]]) -> di
         else:
             out[code] = values[0][:2000]
     if problems:
-        raise Open311Error(400, "; ".join(problems))
+        raise Open311Error(400, N_.join("; ", problems))
     return out
 
 

@@ -26,6 +26,7 @@ from gisgrid.db import sql
 from gisgrid.errors import InputError
 from gisgrid.interop import open311
 from gisgrid.interop.open311 import NewRequest, Open311Error, RequestFilters
+from gisgrid.text import N_
 
 LOGGER = logging.getLogger(__name__)
 
@@ -54,9 +55,9 @@ def service_definition(conn: sa.Connection, code: str) -> dict:
     """``GET services/{code}``; Open311Error 404 for an unknown code or a service without attributes."""
     rows = _categories(conn, code)
     if not rows:
-        raise Open311Error(404, f"no service with code {code!r}")
+        raise Open311Error(404, N_("no service with code %(code)s", code=repr(code)))
     if not rows[0]["attributes"]:
-        raise Open311Error(404, f"service {code!r} has no attributes (its metadata is false)")
+        raise Open311Error(404, N_("service %(code)s has no attributes (its metadata is false)", code=repr(code)))
     return open311.service_definition(code, rows[0]["attributes"])
 
 
@@ -73,7 +74,7 @@ def _check_jurisdiction(conn: sa.Connection, code: str | None) -> None:
         return
     found = conn.execute(sa.text("SELECT 1 FROM jurisdiction WHERE code = :c"), {"c": code}).first()
     if found is None:
-        raise Open311Error(400, f"unknown jurisdiction_id {code[:40]!r}")
+        raise Open311Error(400, N_("unknown jurisdiction_id %(code)s", code=repr(code[:40])))
 
 
 #: The jurisdiction with code ``:jcode`` and every one below it.
@@ -175,7 +176,7 @@ def get_request(conn: sa.Connection, scope: Scope, request_id: int, settings: Se
     text = _requests_sql(f"r.id = :id AND {scope.case_sql('r')}")
     found = _run(conn, text, {**scope.params(), "id": request_id, "lang": lang}, settings)
     if not found:
-        raise Open311Error(404, f"no service request {request_id}")
+        raise Open311Error(404, N_("no service request %(id)s", id=request_id))
     return found[0]
 
 
@@ -185,13 +186,13 @@ def request_for_token(conn: sa.Connection, scope: Scope, token: str) -> list[dic
     A token is only ever answered to the client that could see its case.
     """
     if not token.startswith(TOKEN_PREFIX) or len(token) > 64:
-        raise Open311Error(404, f"no token {token[:64]!r}")
+        raise Open311Error(404, N_("no token %(token)s", token=repr(token[:64])))
     row = conn.execute(
         sa.text(f"SELECT r.id FROM report r WHERE r.client_id = :t AND {scope.case_sql('r')}"),
         {**scope.params(), "t": token},
     ).first()
     if row is None:
-        raise Open311Error(404, f"no token {token[:64]!r}")
+        raise Open311Error(404, N_("no token %(token)s", token=repr(token[:64])))
     return [{"service_request_id": str(row.id), "token": token}]
 
 
@@ -229,15 +230,17 @@ def create_request(
     _check_jurisdiction(conn, new.jurisdiction_id)
     rows = _categories(conn, new.service_code)
     if not rows:
-        raise Open311Error(400, f"unknown service_code {new.service_code[:40]!r}")
+        raise Open311Error(400, N_("unknown service_code %(code)s", code=repr(new.service_code[:40])))
     attributes = open311.check_attributes(rows[0]["attributes"] or [], new.attributes)
     lon, lat = new.lon, new.lat
     if lat is None:
         if geocoder is None:
-            raise Open311Error(400, "address_string cannot be placed here: send lat and long")
+            raise Open311Error(400, N_("address_string cannot be placed here: send lat and long"))
         found = geocoder.geocode(new.address)
         if not found.ok:
-            raise Open311Error(400, f"address_string was not found ({found.note or 'no match'}): send lat and long")
+            raise Open311Error(
+                400, N_("address_string was not found (%(note)s): send lat and long", note=found.note or N_("no match"))
+            )
         lon, lat = float(found.lon), float(found.lat)
     token = TOKEN_PREFIX + uuid.uuid4().hex
     try:
@@ -258,14 +261,14 @@ def create_request(
             conn, actor, deployment, settings, data, fallback_jurisdiction_id=fallback_jurisdiction_id, now=now
         )
     except InputError as exc:
-        raise Open311Error(400, str(exc)) from exc
+        raise Open311Error(400, getattr(exc, "text", None) or str(exc)) from exc
     if new.jurisdiction_id is not None and made.created:
         inside = conn.execute(
             sa.text(f"SELECT 1 FROM report r WHERE r.id = :id AND r.jurisdiction_id IN ({_SUBTREE})"),
             {"id": made.id, "jcode": new.jurisdiction_id},
         ).first()
         if inside is None:  # raised inside the caller's transaction: the case is not kept
-            raise Open311Error(400, f"the location lies outside jurisdiction_id {new.jurisdiction_id}")
+            raise Open311Error(400, N_("the location lies outside jurisdiction_id %(id)s", id=new.jurisdiction_id))
     if new.media_url or attributes:
         conn.execute(
             sa.text("UPDATE report SET media_url = :m, attributes = CAST(:a AS jsonb) WHERE id = :id"),

@@ -527,8 +527,9 @@ def _sheet_title(name: str) -> str:
 class _XlsxSheet:
     """One worksheet of a write-only workbook, filled frame by frame (bold, frozen header)."""
 
-    def __init__(self, book, name: str, number_columns=()):
-        self.sheet = book.create_sheet(_sheet_title(name))
+    def __init__(self, book, name: str, number_columns=(), labels=None):
+        self.labels = dict(labels or {})
+        self.sheet = book.create_sheet(_sheet_title(self.labels.get(str(name), name)))
         self.sheet.freeze_panes = "A2"
         self.number_columns = set(number_columns)
         self.header = False
@@ -542,7 +543,7 @@ class _XlsxSheet:
             bold = Font(bold=True)
             cells = []
             for name in frame.columns:
-                cell = WriteOnlyCell(self.sheet, value=_xlsx_value(str(name)))
+                cell = WriteOnlyCell(self.sheet, value=_xlsx_value(self.labels.get(str(name), str(name))))
                 cell.font = bold
                 cells.append(cell)
             self._fit(frame)
@@ -570,7 +571,8 @@ class _XlsxSheet:
         head = frame.head(200)
         for position, name in enumerate(frame.columns, start=1):
             values = head.iloc[:, position - 1]
-            width = max([len(str(name))] + [len(str(v)) for v in values[values.notna()]]) + 2
+            header = self.labels.get(str(name), str(name))
+            width = max([len(header)] + [len(str(v)) for v in values[values.notna()]]) + 2
             self.sheet.column_dimensions[get_column_letter(position)].width = min(width, 60)
 
     def finish(self, what: str) -> None:
@@ -611,6 +613,11 @@ class TableWriter:
     number_columns : iterable of str
         XLSX: columns whose text cells that read as numbers are written as
         numbers (a table read as text gives its numbers back as numbers).
+    labels : mapping of str to str, optional
+        Header words: column name → the header written (a page's export says
+        its columns in the page's language); the XLSX sheet name is looked up
+        too.  Names not in it are written as they are; ``number_columns``
+        name the columns, not their labels.
 
     Examples
     --------
@@ -619,7 +626,7 @@ class TableWriter:
     ...         out.write(chunk)
     """
 
-    def __init__(self, target, *, kind: str | None = None, sheet: str = "data", number_columns=()):
+    def __init__(self, target, *, kind: str | None = None, sheet: str = "data", number_columns=(), labels=None):
         if kind is None:
             suffix = Path(target).suffix.lower()
             if suffix not in TABLE_FORMATS:
@@ -632,17 +639,20 @@ class TableWriter:
         self._owns = not hasattr(target, "write")
         self._target = target
         self._header = True
+        self._labels = dict(labels or {})
         if kind == "csv":
             self._file = open(target, "wb") if self._owns else target  # noqa: SIM115 - closed in close()
             self._file.write(codecs.BOM_UTF8)
         else:
             self._workbook = _book()
-            self._sheet = _XlsxSheet(self._workbook, sheet, number_columns)
+            self._sheet = _XlsxSheet(self._workbook, sheet, number_columns, self._labels)
 
     def write(self, frame: pd.DataFrame, *, number_columns=()) -> None:
         """Append the rows of ``frame`` (the first call writes its header)."""
         if self.kind == "csv":
-            self._file.write(csv_bytes(frame, header=self._header))
+            header = self._header and bool(self._labels)
+            named = frame.rename(columns=lambda c: self._labels.get(str(c), c)) if header else frame
+            self._file.write(csv_bytes(named, header=self._header))
         else:
             self._sheet.write(frame, number_columns)
         self._header = False
@@ -664,14 +674,16 @@ class TableWriter:
         self.close()
 
 
-def write_table(frame: pd.DataFrame, target, *, kind: str | None = None, sheet: str = "data", number_columns=()):
-    """Write one table to CSV or XLSX with :class:`TableWriter`; returns ``target``."""
-    with TableWriter(target, kind=kind, sheet=sheet, number_columns=number_columns) as out:
+def write_table(
+    frame: pd.DataFrame, target, *, kind: str | None = None, sheet: str = "data", number_columns=(), labels=None
+):
+    """Write one table to CSV or XLSX with :class:`TableWriter` (``labels``: header words); returns ``target``."""
+    with TableWriter(target, kind=kind, sheet=sheet, number_columns=number_columns, labels=labels) as out:
         out.write(frame)
     return target
 
 
-def write_workbook(sheets, target) -> None:
+def write_workbook(sheets, target, *, labels=None) -> None:
     """Several tables as the sheets of one XLSX workbook, each written as :class:`TableWriter` does.
 
     Parameters
@@ -679,10 +691,12 @@ def write_workbook(sheets, target) -> None:
     sheets : mapping of str to pandas.DataFrame
         Sheet name → table, in order.
     target : str, Path or binary file object
+    labels : mapping of str to str, optional
+        Sheet and column name → the name written (see :class:`TableWriter`).
     """
     book = _book()
     for name, frame in sheets.items():
-        sheet = _XlsxSheet(book, name)
+        sheet = _XlsxSheet(book, name, labels=labels)
         sheet.write(frame)
         sheet.finish(f"sheet {name}")
     book.save(target)

@@ -272,3 +272,84 @@ def audit_map(boundary, cells: gpd.GeoDataFrame, result, *, attribution: str, la
     ).add_to(m)
     add_layer_control(m)
     return m
+
+
+def workbook_labels(lang: str) -> dict[str, str]:
+    """Sheet, column and summary-item names of the audit workbook in ``lang`` (the XLSX download of /audit).
+
+    The keys are the names :meth:`gisgrid.audit.coverage.AuditResult.to_tables` and
+    :meth:`gisgrid.audit.frontage.FrontageAudit.to_tables` give their tables, columns and summary items.
+    """
+    _ = translator(lang)
+    titles = problem_titles(lang)
+    area, unit = _("Area (m²)"), _("Unit")
+    return {
+        # sheets (at most 31 characters)
+        "summary": _("Summary"),
+        **{k: v for k, v in titles.items() if k != "reports"},
+        "reports": _("Reports outside all areas"),
+        "frontage_gaps": _("Frontage gaps"),
+        "agreements": _("Frontage agreements"),
+        "frontage_overlaps": _("Overlapping frontages"),
+        # the summary sheet: its columns and items
+        "item": _("Item"),
+        "value": _("Value"),
+        "gaps_count": _("Gaps (number)"),
+        "overlaps_count": _("Overlaps (number)"),
+        "slivers_count": _("Slivers (number)"),
+        "vacant_count": _("Vacant units (number)"),
+        "expiring_count": _("Expiring assignments (number)"),
+        "over_limit_count": _("Owners over the limit (number)"),
+        "reports_count": _("Reports outside all areas (number)"),
+        "gaps_cell_m2": _("Gaps between cells (m²)"),
+        "gaps_segment_m2": _("Gaps between segment areas (m²)"),
+        "gaps_frontage_m2": _("Frontage gaps (m²)"),
+        "overlaps_cell_m2": _("Overlapping cells (m²)"),
+        "overlaps_segment_m2": _("Overlapping segment areas (m²)"),
+        "overlaps_frontage_m2": _("Overlapping frontages (m²)"),
+        "slivers_m2": _("Slivers (m²)"),
+        # the problem sheets' columns
+        "layer": _("Layer"),
+        "area_m2": area,
+        "thinness": _("Compactness (1 = circle)"),
+        "sliver": _("Sliver"),
+        "community": _("Community"),
+        "near_street": _("Nearest street"),
+        "near_m": _("Distance to it (m)"),
+        "lon": _("Longitude"),
+        "lat": _("Latitude"),
+        "n_units": _("Number of units"),
+        "units": _("Units"),
+        "unit_ids": _("Unit ids"),
+        "owners": _("Owners"),
+        "kind": _("Kind"),
+        "unit": unit,
+        "unit_id": _("Unit id"),
+        "role": _("Role"),
+        "owner_name": _("Owner"),
+        "owner_key": _("Owner key"),
+        "person_id": _("Person id"),
+        "valid_from": _("Starts"),
+        "valid_to": _("Ends"),
+        "days_left": _("Days left"),
+        "report_id": _("Report"),
+        "reported_at": _("Reported"),
+        "rule": _("Rule"),
+        "reason": _("Reason"),
+        # the frontage sheets' columns
+        "segment_id": _("Segment id"),
+        "segment": _("Segment"),
+        "street": _("Street"),
+        "side": _("Side"),
+        "from_m": _("From (m)"),
+        "to_m": _("To (m)"),
+        "length_m": _("Length (m)"),
+        "name": _("Unit name"),
+        "signed_on": _("Signed"),
+        "expires_on": _("Expires"),
+        "state": _("Agreement state"),
+        "unit_a": _("Unit A id"),
+        "unit_b": _("Unit B id"),
+        "name_a": _("Unit A"),
+        "name_b": _("Unit B"),
+    }

@@ -167,7 +167,7 @@ def read_appointments(frame: pd.DataFrame, *, today: dt.date) -> tuple[list[Appo
         if unit_type is None:
             reasons.append(
                 N_(
-                    "unit type %(value)s is not one of segment (路段), street (街道), cell (网格), jurisdiction (辖区)",
+                    "unit type %(value)s is not one of segment, street, cell, jurisdiction",
                     value=repr(cell["unit_type"] or "(empty)"),
                 )
             )
@@ -187,12 +187,11 @@ def read_appointments(frame: pd.DataFrame, *, today: dt.date) -> tuple[list[Appo
         if len(named) != 1:
             reasons.append(
                 N_(
-                    "name exactly one owner: a person_id (人员编号), a person (姓名) or a department (部门), "
-                    "not %(named)s",
+                    "name exactly one owner: a person_id, a person or a department, not %(named)s",
                     named=" and ".join(named),
                 )
                 if named
-                else N_("name exactly one owner: a person_id (人员编号), a person (姓名) or a department (部门)")
+                else N_("name exactly one owner: a person_id, a person or a department")
             )
         person_id = None
         if cell["person_id"]:

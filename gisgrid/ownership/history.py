@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from gisgrid.errors import InputError
+from gisgrid.text import N_
 
 #: The chain of chiefs of a segment, from the segment up.
 CHAIN_ROLES = ("段长", "二级街长", "一级街长", "总街长")
@@ -53,6 +54,17 @@ CHAIN_JURISDICTION_DEPTH = 3
 #: The role that owns each kind of unit: a unit without a valid assignment of its own in one of
 #: these roles has no owner.  Routing sends a report on the unit to the same roles.
 UNIT_ROLES: Mapping[str, tuple[str, ...]] = {"segment": ("段长",), "cell": ("网格员", "网格长")}
+
+#: The owner roles as an English page says them (the roles are stored as the office writes them, in Chinese; a
+#: Chinese page shows them as stored).  gisgrid.web.i18n's ``roles`` filter says them on English pages.
+ROLE_TEXT: Mapping[str, Any] = {
+    "总街长": N_("general street chief"),
+    "一级街长": N_("first-level street chief"),
+    "二级街长": N_("second-level street chief"),
+    "段长": N_("segment chief"),
+    "网格长": N_("grid leader"),
+    "网格员": N_("grid worker"),
+}
 
 _DAY_OFFSET = 1 << 20  # days added so that dates from about 900 AD on are non-negative
 _ID_BITS = 36

@@ -446,7 +446,7 @@ def check_appointments(
         elif len(who) > 1:
             reasons.append(
                 N_(
-                    "%(n)s people are named %(name)s (person ids %(ids)s): give the person_id (人员编号)",
+                    "%(n)s people are named %(name)s (person ids %(ids)s): give the person_id",
                     n=len(who),
                     name=repr(a.person),
                     ids=", ".join(str(i) for i, _l in who),

@@ -165,9 +165,7 @@ def parse_round_plan(raw: Mapping[str, Any], *, seed_if_missing: int | None = No
     problems: Problems = []
     kind = str(raw.get("kind") or "").strip()
     if kind not in KINDS:
-        problems.append(
-            (N_("the kind must be announced (督查) or unannounced (暗访), not %(value)s"), {"value": repr(kind[:40])})
-        )
+        problems.append((N_("the kind must be announced or unannounced, not %(value)s"), {"value": repr(kind[:40])}))
     name = str(raw.get("name") or "").strip()
     if not name:
         problems.append((N_("a name is needed"), {}))

@@ -198,9 +198,10 @@ def rule_for(endpoint: str | None):
 
 def _refuse_anonymous():
     if request.path.startswith("/open311/"):  # the specification's error list
+        from gisgrid.text import N_
         from gisgrid.web.open311 import error_response
 
-        return error_response(403, "api_key is missing or not valid")
+        return error_response(403, N_("api_key is missing or not valid"))
     if request.headers.get("Authorization"):  # a machine client whose key was refused: no login page for it
         return jsonify(error="Unauthorized", detail="the API key is not valid (revoked, or its account disabled)"), 401
     if wants_json():

@@ -20,7 +20,15 @@ from gisgrid.audit.store import audit_geojson_bytes, audit_store, audit_xlsx_byt
 from gisgrid.db import layers
 from gisgrid.errors import InputError, NotFound
 from gisgrid.maps import map_parts
-from gisgrid.maps.audit import STYLES, audit_map, cell_text, problem_columns, problem_titles, with_words
+from gisgrid.maps.audit import (
+    STYLES,
+    audit_map,
+    cell_text,
+    problem_columns,
+    problem_titles,
+    with_words,
+    workbook_labels,
+)
 from gisgrid.web.access import current_scope
 from gisgrid.web.db import get_conn
 from gisgrid.web.i18n import map_language
@@ -92,7 +100,7 @@ def _run(code: str | None, days: int):
     if code is not None:
         visible_jurisdiction(conn, scope, code)
     settings = current_app.config["GISGRID_SETTINGS"]
-    return conn, audit_store(conn, settings, code, days=days, scope=current_scope())
+    return conn, audit_store(conn, settings, code, days=days, scope=current_scope()), code
 
 
 @bp.get("")
@@ -108,7 +116,7 @@ def audit_page():
     if not len(found):
         raise NotFound(_("No jurisdiction with code %(code)s.", code=code))
     jurisdiction = found.iloc[0]
-    _conn, result = _run(code, days)
+    _conn, result, _code = _run(code, days)
     cells = cells_meeting(conn, code)
     lang = map_language()
     m = audit_map(
@@ -149,14 +157,15 @@ def _download(data: bytes, mimetype: str, code: str | None, ext: str) -> Respons
 @bp.get("/export.geojson")
 def export_geojson():
     code, days = _params()
-    _conn, result = _run(code, days)
+    _conn, result, _code = _run(code, days)
     return _download(audit_geojson_bytes(result), "application/geo+json", code, "geojson")
 
 
 @bp.get("/export.xlsx")
 def export_xlsx():
     code, days = _params()
-    _conn, result = _run(code, days)
-    return _download(
-        audit_xlsx_bytes(result), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", code, "xlsx"
-    )
+    conn, result, code = _run(code, days)
+    frontage = frontage_audit(conn, current_app.config["GISGRID_SETTINGS"], code)
+    # sheets, columns and summary items in the page's language, like the page's tables
+    data = audit_xlsx_bytes(result, extra=frontage.to_tables(), labels=workbook_labels(map_language()))
+    return _download(data, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", code, "xlsx")

@@ -75,7 +75,7 @@ RULE_LABELS = {
     "segment_area": _l("inside a segment's area"),
     "nearest_segment": _l("nearest segment within the tolerance"),
     "grid_cell": _l("inside a grid cell"),
-    "jurisdiction_default": _l("the territory's default owner (属地兜底)"),
+    "jurisdiction_default": _l("the territory's default owner"),
     "unassigned": _l("nobody's area: unassigned"),
 }
 COLOUR_LABELS = {"green": _l("on time"), "yellow": _l("deadline near"), "red": _l("overdue")}
@@ -300,14 +300,49 @@ def export(fmt: str):
     if fmt == "geojson":
         body = to_geojson_bytes(frame, layer="cases")
     else:
+        # a spreadsheet for people: sheet, columns and states in the page's language (GeoJSON keeps the keys)
+        from gisgrid.web.inspections import SOURCE_LABELS
+
+        table = frame.drop(columns="geometry").assign(
+            status=[str(STATE_LABELS.get(v, v)) for v in frame["status"]],
+            source=[str(SOURCE_LABELS.get(v, v)) if v else v for v in frame["source"]],
+        )
         buf = _io.BytesIO()
-        write_table(frame.drop(columns="geometry"), buf, kind="xlsx", sheet="cases",
-                    number_columns=("lon", "lat"))  # fmt: skip
+        write_table(table, buf, kind="xlsx", sheet="cases", number_columns=("lon", "lat"),
+                    labels=_export_labels())  # fmt: skip
         body = buf.getvalue()
     stamp = timeutil.local_today(_settings().timezone).isoformat()
     return Response(
         body, mimetype=EXPORT_TYPES[fmt], headers={"Content-Disposition": f'attachment; filename="cases-{stamp}.{fmt}"'}
     )
+
+
+def _export_labels() -> dict[str, str]:
+    """The XLSX export's sheet and column names (store.EXPORT_COLUMNS) in the page's language."""
+    return {
+        "cases": _("Cases"),
+        "id": _("Case number"),
+        "status": _("Status"),
+        "category": _("Category code"),
+        "category_name": _("Category"),
+        "reported_at": _("Reported"),
+        "due_at": _("Deadline"),
+        "closed_at": _("Closed at"),
+        "overdue": _("Overdue"),
+        "address": _("Address"),
+        "description": _("Description"),
+        "owner_name": _("Owner"),
+        "jurisdiction_code": _("Jurisdiction code"),
+        "jurisdiction_name": _("Jurisdiction"),
+        "escalation_level": _("Escalation level"),
+        "escalated_name": _("Escalated to"),
+        "rework_count": _("Rework"),
+        "recurrence_of_id": _("Recurrence of case"),
+        "merged_into_id": _("Merged into case"),
+        "source": _("Source"),
+        "lon": _("Longitude"),
+        "lat": _("Latitude"),
+    }
 
 
 # --- the case page ---------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from gisgrid.frontage import store
 from gisgrid.io.records import records
 from gisgrid.maps import map_parts
 from gisgrid.maps.frontage import frontage_map
+from gisgrid.text import translate
 from gisgrid.web.access import current_scope
 from gisgrid.web.auth import current_actor
 from gisgrid.web.db import get_conn, get_engine
@@ -166,7 +167,7 @@ def agreement_document(agreement_id: int):
 @bp.route("/frontage/import", methods=["GET", "POST"])
 def import_units():
     if request.method == "GET":
-        return render_template("frontage/import.html", result=None)
+        return render_template("frontage/import.html", result=None, columns=_import_columns())
     upload = request.files.get("file")
     if not upload or not upload.filename:
         raise InputError(_("Choose a file (XLSX or CSV) first."))
@@ -182,7 +183,26 @@ def import_units():
             result = store.import_units(conn, current_actor(), _settings(), target)
     finally:
         target.unlink(missing_ok=True)
-    return render_template("frontage/import.html", result=result, file=upload.filename)
+    return render_template("frontage/import.html", result=result, file=upload.filename, columns=_import_columns())
+
+
+def _import_columns() -> list[tuple[str, str, tuple[str, ...], bool]]:
+    """The import's fields as the page lists them: (field, label in the page's language, column names, required)."""
+    from gisgrid.frontage.units import COLUMNS
+
+    labels = {
+        "name": (_("Name"), True),
+        "uscc": (_("Unified social credit code"), True),
+        "address": (_("Address"), True),
+        "contact_name": (_("Contact person"), True),
+        "contact_phone": (_("Contact phone"), True),
+        "kind": (_("Type"), False),
+        "signed_on": (_("Agreement signed on"), False),
+        "expires_on": (_("Agreement expires on"), False),
+        "lon": (_("Longitude"), False),
+        "lat": (_("Latitude"), False),
+    }
+    return [(f, label, COLUMNS[f], required) for f, (label, required) in labels.items() if f in COLUMNS]
 
 
 @bp.get("/frontage/redblack")
@@ -200,7 +220,25 @@ def redblack():
     table, rules = store.red_black_list(conn, _settings(), month, jurisdiction_code=code)
     if request.args.get("format") == "xlsx":
         buf = io.BytesIO()
-        store.write_ranking_xlsx(table, buf)
+        # sheets, columns, agreement states and reasons in the page's language
+        said = table.assign(
+            agreement=[_state_label(v) for v in table["agreement"]],
+            why=[translate(v, _) for v in table["why"]],
+        )
+        labels = {
+            "black": _("Black list"),
+            "red": _("Red list"),
+            "name": _("Unit name"),
+            "street": _("Street"),
+            "segment": _("Segment"),
+            "cases": _("Cases"),
+            "findings": _("Inspection findings"),
+            "overdue": _("Overdue"),
+            "rework": _("Rework"),
+            "agreement": _("Agreement"),
+            "why": _("Why"),
+        }
+        store.write_ranking_xlsx(said, buf, labels=labels)
         buf.seek(0)
         return send_file(buf, download_name=f"redblack-{month}.xlsx", as_attachment=True,
                          mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")  # fmt: skip

@@ -45,7 +45,7 @@ from gisgrid.maps.geocode import (
     result_map,
 )
 from gisgrid.web.db import get_conn
-from gisgrid.web.i18n import map_language
+from gisgrid.web.i18n import map_language, say_roles
 
 LOGGER = logging.getLogger(__name__)
 
@@ -231,6 +231,36 @@ def _result_map(frame: pd.DataFrame, names: dict[str, str], address: pd.Series, 
     )
 
 
+def _added_labels(frame: pd.DataFrame, names: dict[str, str]) -> dict[str, str]:
+    """The headers of the columns gisgrid added, in the page's language (the page's table and the XLSX download;
+    the CSV keeps the names, for machines).  A header an input column already has keeps the added column's name."""
+    words = {
+        "lon": _("Longitude"),
+        "lat": _("Latitude"),
+        "quality": _("Match quality"),
+        "confidence": _("Confidence"),
+        "matched_name": _("Matched name"),
+        "geocode_note": _("Geocoding note"),
+        "target_type": _("Unit type"),
+        "target_id": _("Unit id"),
+        "target": _("Responsible unit"),
+        "rule": _("Rule"),
+        "owner_name": _("Owner"),
+        "chain": _("Chain of owners"),
+        "route_note": _("Routing note"),
+    }
+    taken = {str(c) for c in input_columns(frame.columns)}
+    labels = {}
+    for key, name in names.items():
+        label = str(words.get(key, name))
+        if name != key:  # the input had a column of that name: say that this one is gisgrid's
+            label = _("%(column)s (geocoded)", column=label)
+        if label not in taken:
+            labels[name] = label
+            taken.add(label)
+    return labels
+
+
 def _shown_columns(frame: pd.DataFrame, names: dict[str, str], address: str) -> list[str]:
     """The table's columns: the address, the added ones, then the rest of the input (an uploaded result's own
     lon, quality … must not be taken for the new ones)."""
@@ -280,6 +310,7 @@ def show_job(job: str):
     m = _result_map(frame, names, address, map_language())
     columns = _shown_columns(frame, names, meta["column"])
     shown = frame.head(MAX_SHOWN_ROWS)[columns].copy()
+    shown[names["chain"]] = shown[names["chain"]].map(say_roles)  # the roles in the page's language
     for c in (names["lon"], names["lat"]):
         number = pd.to_numeric(shown[c], errors="coerce")
         shown[c] = number.map(lambda v: "" if pd.isna(v) else f"{v:.7f}")
@@ -302,6 +333,7 @@ def show_job(job: str):
         job=job,
         meta=meta,
         columns=columns,
+        column_labels=_added_labels(frame, names),
         quality_labels=_quality_labels(),
         quality_colours=QUALITY_COLOURS,
         rows=rows,
@@ -379,7 +411,8 @@ def place(job: str):
         **{
             c: out[names[c]] for c in ("quality", "confidence", "owner_name", "chain", "target", "rule", "geocode_note")
         },
-        cells={name: out[name] for name in names.values()},
+        chain_text=say_roles(out[names["chain"]]),  # the chain as the page says it (roles in its language)
+        cells={name: (say_roles(out[name]) if name == names["chain"] else out[name]) for name in names.values()},
         review=bool(review[row]),
         review_total=int(review.sum()),
         summary=render_template(
@@ -408,7 +441,11 @@ def download(job: str, fmt: str):
         mimetype = "text/csv; charset=utf-8"
     else:
         write_table(
-            frame, buffer, kind="xlsx", number_columns=xlsx_number_columns(meta.get("number_columns", []), names)
+            frame,
+            buffer,
+            kind="xlsx",
+            number_columns=xlsx_number_columns(meta.get("number_columns", []), names),
+            labels=_added_labels(frame, names),
         )
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     from urllib.parse import quote

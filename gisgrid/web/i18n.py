@@ -28,6 +28,11 @@ def init_app(app: Flask) -> None:
 
         return translate(value, gettext)
 
+    @app.template_filter("roles")
+    def _roles(value) -> str:
+        """``{{ chain | roles }}``: owner role names (stored in Chinese) in the page's language."""
+        return say_roles(value)
+
     @app.after_request
     def _remember_language(response):
         lang = request.args.get("lang")
@@ -63,3 +68,51 @@ def reason(exc: BaseException) -> str:
     if callable(translated):
         return translated(gettext)
     return str(exc)
+
+
+def api_wants_chinese() -> bool:
+    """Whether an API error (Open311, OGC API) is said in Chinese: ``?lang=zh…``, else the first of Chinese or
+    English in the request's ``Accept-Language``.  English otherwise: the machine interfaces speak the
+    specifications' language unless asked (their field names and codes stay English either way)."""
+    lang = request.args.get("lang")
+    if lang:
+        return lang.lower().startswith("zh")
+    for value, _quality in request.accept_languages:  # best first
+        primary = value.split("-")[0].split("_")[0].lower()
+        if primary in ("zh", "en"):
+            return primary == "zh"
+    return False
+
+
+def api_say(message) -> str:
+    """An API error's description (a :class:`gisgrid.text.Text`, a gisgrid error or plain text) in the language
+    :func:`api_wants_chinese` picks."""
+    from flask_babel import force_locale, gettext
+
+    from gisgrid.text import translate
+
+    if not api_wants_chinese():
+        return str(message)
+    with force_locale("zh_CN"):
+        if isinstance(message, BaseException):
+            translated = getattr(message, "translated", None)
+            return translated(gettext) if callable(translated) else str(message)
+        return translate(message, gettext)
+
+
+def say_roles(value) -> str:
+    """A text holding owner role names (a role, a chain "段长 A → 二级街长 B …") with the roles in the page's
+    language: English pages say them in English (:data:`gisgrid.ownership.history.ROLE_TEXT`), Chinese pages
+    show them as stored."""
+    text = "" if value is None else str(value)
+    if map_language() != "en" or not text:
+        return text
+    from flask_babel import gettext
+
+    from gisgrid.ownership.history import ROLE_TEXT
+    from gisgrid.text import translate
+
+    for role in sorted(ROLE_TEXT, key=len, reverse=True):
+        if role in text:
+            text = text.replace(role, translate(ROLE_TEXT[role], gettext))
+    return text

@@ -35,7 +35,7 @@ LOGGER = logging.getLogger(__name__)
 
 bp = Blueprint("inspections", __name__)
 
-KIND_LABELS = {"announced": _l("announced inspection (督查)"), "unannounced": _l("unannounced visit (暗访)")}
+KIND_LABELS = {"announced": _l("announced inspection"), "unannounced": _l("unannounced visit")}
 SCOPE_LABELS = {"town": _l("towns"), "street": _l("streets"), "cell": _l("grid cells")}
 SAMPLE_LABELS = {"segment": _l("segments"), "cell": _l("grid cells")}
 #: Where a case came from (``report.source``), in the page's language: the channels and the two round kinds.
@@ -46,8 +46,8 @@ SOURCE_LABELS = {
     "import": _l("imported file"),
     "geocode": _l("geocoding page"),
     "reopen": _l("reopened"),
-    "inspection": _l("announced inspection (督查)"),
-    "unannounced": _l("unannounced visit (暗访)"),
+    "inspection": _l("announced inspection"),
+    "unannounced": _l("unannounced visit"),
 }
 UNIT_LABELS = {
     "town": _l("Towns"),
@@ -57,7 +57,7 @@ UNIT_LABELS = {
     "cell": _l("Grid cells"),
     "person": _l("Owners (persons)"),
     "department": _l("Owners (departments)"),
-    "frontage": _l("Frontage units (门前三包)"),
+    "frontage": _l("Frontage units"),
 }
 
 

@@ -34,8 +34,10 @@ from gisgrid.interop.features import (
     parse_items_query,
     supported_crs,
 )
+from gisgrid.text import N_
 from gisgrid.web.access import current_scope
 from gisgrid.web.db import get_conn
+from gisgrid.web.i18n import api_say
 
 LOGGER = logging.getLogger(__name__)
 
@@ -54,7 +56,7 @@ def _wants_html() -> bool:
     f = request.args.get("f")
     if f is not None:
         if f not in ("json", "html", "geojson"):
-            raise FeaturesError(400, "InvalidParameterValue", "f must be json or html")
+            raise FeaturesError(400, "InvalidParameterValue", N_("f must be json or html"))
         return f == "html"
     best = request.accept_mimetypes.best_match([JSON, GEOJSON, HTML], default=JSON)
     return best == HTML and request.accept_mimetypes[HTML] > request.accept_mimetypes[JSON]
@@ -70,12 +72,13 @@ def _url(endpoint: str, **values) -> str:
 
 @bp.errorhandler(FeaturesError)
 def _features_error(exc: FeaturesError):
-    return _json({"code": exc.code, "description": exc.description}, status=exc.status)
+    # the description in Chinese when the request asks for it (Accept-Language: zh); the code stays the standard's
+    return _json({"code": exc.code, "description": api_say(exc.description)}, status=exc.status)
 
 
 @bp.errorhandler(GisgridError)
 def _gisgrid_error(exc: GisgridError):
-    return _json({"code": type(exc).__name__, "description": str(exc)}, status=exc.http_status_code)
+    return _json({"code": type(exc).__name__, "description": api_say(exc)}, status=exc.http_status_code)
 
 
 def _collections_for_user() -> list[Collection]:
@@ -85,7 +88,9 @@ def _collections_for_user() -> list[Collection]:
 def _collection(cid: str) -> Collection:
     found = COLLECTIONS.get(cid)
     if found is None or not current_user.may(Permission(found.permission)):
-        raise FeaturesError(404, "NotFound", f"no collection {cid!r}; collections: {', '.join(COLLECTIONS)}")
+        raise FeaturesError(
+            404, "NotFound", N_("no collection %(id)s; collections: %(all)s", id=repr(cid), all=", ".join(COLLECTIONS))
+        )
     return found
 
 
@@ -240,8 +245,8 @@ def _self(base: str, args: dict, f: str) -> str:
 def item(cid: str, fid: str):
     c = _collection(cid)
     check_parameters(request.args, ITEM_PARAMETERS)
-    if not fid.isdigit() or len(fid) > 12:
-        raise FeaturesError(404, "NotFound", f"no feature {fid[:20]!r} in {cid}")
+    if not (fid.isascii() and fid.isdigit()) or len(fid) > 12:  # "¹".isdigit(), yet int() refuses it
+        raise FeaturesError(404, "NotFound", N_("no feature %(id)s in %(name)s", id=repr(fid[:20]), name=cid))
     supported = _supported()
     crs = parse_crs(request.args.get("crs"), supported)
     start = end = None

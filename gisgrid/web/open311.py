@@ -21,9 +21,11 @@ from gisgrid.cases import context as case_context
 from gisgrid.errors import GisgridError
 from gisgrid.interop import open311, open311_store
 from gisgrid.interop.open311 import Open311Error
+from gisgrid.text import N_
 from gisgrid.web.access import current_scope
 from gisgrid.web.auth import current_actor
 from gisgrid.web.db import get_conn, get_engine
+from gisgrid.web.i18n import api_say
 
 LOGGER = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ def _lang() -> str:
 
 def _fmt(fmt: str) -> str:
     if fmt not in open311.FORMATS:
-        raise Open311Error(400, f"format must be json or xml, not {fmt[:10]!r}")
+        raise Open311Error(400, N_("format must be json or xml, not %(value)s", value=repr(fmt[:10])))
     return fmt
 
 
@@ -53,9 +55,10 @@ def _request_fmt() -> str:
     return "xml" if request.path.endswith(".xml") else "json"
 
 
-def error_response(status: int, description: str) -> Response:
-    """An Open311 error list with its HTTP status."""
-    error = Open311Error(status, description)
+def error_response(status: int, description) -> Response:
+    """An Open311 error list with its HTTP status; the description in Chinese when the request asks for it
+    (``Accept-Language: zh``, :func:`gisgrid.web.i18n.api_say`)."""
+    error = Open311Error(status, api_say(description))
     return _answer(error.as_list(), _request_fmt(), "errors", "error", status)
 
 
@@ -66,7 +69,7 @@ def _open311_error(exc: Open311Error):
 
 @bp.errorhandler(GisgridError)
 def _gisgrid_error(exc: GisgridError):
-    return error_response(exc.http_status_code, str(exc))
+    return error_response(exc.http_status_code, api_say(exc))
 
 
 @bp.errorhandler(HTTPException)
@@ -74,10 +77,10 @@ def _http_error(exc: HTTPException):
     if exc.code is None or exc.code < 400:
         return exc
     descriptions = {
-        401: "api_key is missing or not valid",
-        403: "this API key's account may not do this",
-        404: "not found",
-        405: "this address does not accept that method",
+        401: N_("api_key is missing or not valid"),
+        403: N_("this API key's account may not do this"),
+        404: N_("not found"),
+        405: N_("this address does not accept that method"),
     }
     return error_response(exc.code, descriptions.get(exc.code, exc.description or exc.name))
 
@@ -114,7 +117,7 @@ def services(fmt: str):
 def _check_jurisdiction_arg() -> None:
     code = (request.args.get("jurisdiction_id") or "").strip()
     if code and code not in {j["code"] for j in open311_store.jurisdiction_codes(get_conn())}:
-        raise Open311Error(400, f"unknown jurisdiction_id {code[:40]!r}")
+        raise Open311Error(400, N_("unknown jurisdiction_id %(code)s", code=repr(code[:40])))
 
 
 @bp.get("/services/<code>.<fmt>")
@@ -156,7 +159,7 @@ def create_request(fmt: str):
 def get_request(request_id: int, fmt: str):
     fmt = _fmt(fmt)
     if request_id > 2**31 - 1:
-        raise Open311Error(404, f"no service request {request_id}")
+        raise Open311Error(404, N_("no service request %(id)s", id=request_id))
     row = open311_store.get_request(get_conn(), current_scope(), request_id, _settings(), lang=_lang())
     return _answer([row], fmt, "service_requests", "request")
 

@@ -54,8 +54,10 @@ def test_every_case_page_list_and_export_shows_local_time_not_utc(case_app, case
     exported = admin.get("/cases/export.geojson?view=all&since=2026-12-02&until=2026-12-02")
     feature = next(f for f in json.loads(exported.data)["features"] if f["properties"]["id"] == case_id)
     assert feature["properties"]["reported_at"] == local
-    xlsx = pd.read_excel(io.BytesIO(admin.get("/cases/export.xlsx?view=all&since=2026-12-02&until=2026-12-02").data))
-    assert xlsx.loc[xlsx["id"] == case_id, "reported_at"].item() == local
+    xlsx = pd.read_excel(
+        io.BytesIO(admin.get("/cases/export.xlsx?view=all&since=2026-12-02&until=2026-12-02&lang=en").data)
+    )
+    assert xlsx.loc[xlsx["Case number"] == case_id, "Reported"].item() == local
 
 
 @pytest.fixture

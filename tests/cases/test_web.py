@@ -252,11 +252,11 @@ def test_exports_follow_the_filters_an_area_and_neutralise_formulas(case_app, po
     features = res.get_json()["features"]
     assert case_id in [f["id"] for f in features]
     assert all(box[0] <= f["geometry"]["coordinates"][0] <= box[2] for f in features)
-    res = manager.get("/cases/export.xlsx", query_string={"view": "all", "area": area})
+    res = manager.get("/cases/export.xlsx", query_string={"view": "all", "area": area, "lang": "en"})
     sheet = openpyxl.load_workbook(io.BytesIO(res.data)).active
     header = [c.value for c in sheet[1]]
-    rows = {r[header.index("id")]: r for r in sheet.iter_rows(min_row=2, values_only=True)}
-    assert rows[case_id][header.index("description")].startswith("'=")  # never a live formula
+    rows = {r[header.index("Case number")]: r for r in sheet.iter_rows(min_row=2, values_only=True)}
+    assert rows[case_id][header.index("Description")].startswith("'=")  # never a live formula
     chief = case_app.test_client(user="duanzhang")
     mine = chief.get("/cases/export.geojson", query_string={"view": "all"}).get_json()["features"]
     everything = manager.get("/cases/export.geojson", query_string={"view": "all"}).get_json()["features"]

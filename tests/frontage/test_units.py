@@ -28,7 +28,7 @@ def test_a_good_code_passes_compacted():
     ],
 )
 def test_bad_codes_are_refused_saying_why(code, why):
-    with pytest.raises(BadUSCC, match="统一社会信用代码") as info:
+    with pytest.raises(BadUSCC, match="unified social credit code") as info:
         check_uscc(code)
     assert why in str(info.value)
 

@@ -116,6 +116,15 @@ def test_the_import_page_reports_rows(app, tmp_path):
         "/frontage/import", data={"file": (path.open("rb"), "r.xlsx")}, content_type="multipart/form-data"
     )
     assert page.status_code == 200 and 'id="gg-import-rejected"' in page.text and "18" in page.text
+    # the reasons in the page's language (issue 21: one language per page)
+    reason = re.search(r'id="gg-import-rejected".*?<td>1</td><td>(.*?)</td>', page.text, re.S).group(1)
+    assert "统一社会信用代码" in reason and "电话" in reason and not re.search(r"[A-Za-z]{4,}", reason), reason
+    path = _registry_sheet(tmp_path / "r2.xlsx", [[1, "赵记", "123", "", "", "赵", "1", None, None]])
+    english = manager.post(
+        "/frontage/import?lang=en", data={"file": (path.open("rb"), "r.xlsx")}, content_type="multipart/form-data"
+    )
+    reason = re.search(r'id="gg-import-rejected".*?<td>1</td><td>(.*?)</td>', english.text, re.S).group(1)
+    assert "unified social credit code" in reason and not re.search(r"[\u4e00-\u9fff]", reason), reason
 
 
 def test_the_red_and_black_list_page_and_its_workbook(client, engine):

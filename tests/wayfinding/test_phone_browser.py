@@ -113,3 +113,54 @@ def test_phone_report_page_fits(app, users, live_server, phone):
     phone.screenshot(path=str(ARTIFACTS / "phone-report.png"))
     assert phone.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
     assert phone.locator("a[href='/help']").count() == 1
+
+
+@pytest.mark.parametrize("layer", ["cell", "segment"])
+@pytest.mark.parametrize("lang", ["zh_CN", "en"])
+def test_plan_tools_fit_a_phone(layer, lang, app, users, live_server, phone):
+    """/plan at 390 × 844: the tools are a bar at the bottom of the screen, over the map, every button whole on
+    the screen, none covered, none wider than the screen, each one picked by a tap (its hint shows in the bar)."""
+    base = live_server(app)
+    phone.goto(f"{base}/plan?layer={layer}&lang={lang}", wait_until="networkidle")
+    phone.wait_for_timeout(300)
+    phone.screenshot(path=str(ARTIFACTS / f"phone-plan-tools-{layer}-{lang}.png"))
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
+    buttons = phone.locator("#gg-plan-tools button[data-tool]")
+    wanted = ["draw", "reshape", "split", "merge", "delete", "cancel"] if layer == "cell" else [
+        "reshape", "split", "merge", "cancel"]  # fmt: skip
+    assert [b.get_attribute("data-tool") for b in buttons.all()] == wanted
+    bar = phone.locator("#gg-plan-toolbar").bounding_box()
+    assert bar["y"] + bar["height"] <= PHONE["height"] + 1 and bar["height"] < 0.25 * PHONE["height"]
+    map_box = phone.locator(".leaflet-container").first.bounding_box()
+    assert bar["y"] < map_box["y"] + map_box["height"] + 60  # on the map's screen: no scrolling between tool and map
+    credit = phone.locator(".leaflet-control-attribution").first.bounding_box()
+    assert credit["y"] + credit["height"] <= bar["y"] + 1  # the map's credits are not hidden behind the bar
+    rows = set()
+    for b in buttons.all():
+        assert b.is_visible()
+        box = b.bounding_box()
+        assert 0 <= box["x"] and box["x"] + box["width"] <= PHONE["width"], box
+        assert 0 <= box["y"] and box["y"] + box["height"] <= PHONE["height"], box
+        assert box["width"] >= 80 and box["height"] >= 32, box  # a finger's size
+        rows.add(round(box["y"]))
+        # nothing covers it, and its whole label shows (no ellipsis)
+        covered = phone.evaluate(
+            "([x, y]) => { const e = document.elementFromPoint(x, y); return e ? e.closest('button')?.dataset.tool : null }",
+            [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+        )
+        assert covered == b.get_attribute("data-tool")
+        assert b.evaluate("e => e.scrollWidth <= e.clientWidth"), b.inner_text()
+    assert len(rows) == 2  # three buttons a row, not one word a line
+    hint = phone.locator("#gg-plan-hint")
+    for b in buttons.all():
+        tool = b.get_attribute("data-tool")
+        before = hint.inner_text()
+        b.tap()
+        active = phone.locator("#gg-plan-tools button.gg-active")
+        if tool == "cancel":
+            assert active.count() == 0
+        else:
+            assert active.count() == 1 and active.get_attribute("data-tool") == tool
+            assert hint.is_visible() and hint.inner_text().strip() not in ("", before)  # the tool's own hint
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
+    assert not phone.js_errors, phone.js_errors

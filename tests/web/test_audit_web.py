@@ -153,10 +153,10 @@ def test_audit_downloads(audit_app, planted):
     doc = json.loads(res.data)
     gaps = [f for f in doc["features"] if f["properties"]["problem"] == "gaps"]
     assert len(gaps) == 1 and gaps[0]["properties"]["area_m2"] == pytest.approx(planted[1], abs=0.1)
-    res = client.get(f"/audit/export.xlsx?jurisdiction={TOWN_CODE}")
+    res = client.get(f"/audit/export.xlsx?jurisdiction={TOWN_CODE}&lang=en")
     assert res.status_code == 200
     book = openpyxl.load_workbook(io.BytesIO(res.data))
-    assert len(list(book["gaps"].iter_rows())) == 2
+    assert len(list(book["Gaps"].iter_rows())) == 2
 
 
 def test_clean_town_shows_no_problems(audit_app, planted):

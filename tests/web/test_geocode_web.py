@@ -321,9 +321,9 @@ def test_an_uploaded_result_keeps_its_columns_and_the_page_reads_the_added_ones(
     assert out[list(reused.columns)].equals(reused)
     assert out.loc[5, ["lon_geocoded", "quality_geocoded"]].tolist() == ["24.9414000", "manual"]
     assert out.loc[5, "owner_name_geocoded"] == placed.json["owner_name"]
-    sheet = openpyxl.load_workbook(io.BytesIO(client.get(f"/geocode/{job}.xlsx").data)).active
-    header, *rows = sheet.iter_rows(values_only=True)
-    lon, lon_added = header.index("lon"), header.index("lon_geocoded")
+    sheet = openpyxl.load_workbook(io.BytesIO(client.get(f"/geocode/{job}.xlsx?lang=en").data)).active
+    header, *rows = sheet.iter_rows(values_only=True)  # the added columns' headers in the page's language
+    lon, lon_added = header.index("lon"), header.index("Longitude (geocoded)")
     assert [r[lon] for r in rows] == reused["lon"].tolist()  # text stays text
     assert isinstance(rows[5][lon_added], float)
 
@@ -334,8 +334,14 @@ def test_placing_a_row_of_an_uploaded_result_updates_the_added_cells(geo_app, pa
     _upload_in_browser(page, live_server(geo_app), _reused_csv().to_csv(index=False).encode())
     added = list(output_names(_reused_csv().columns).values())
     header = page.locator("#gg-results thead th").all_inner_texts()
-    assert header[: 2 + len(ADDED_COLUMNS)] == ["#", "地址", *added]  # the new values first, the input's after
-    assert header[2 + len(ADDED_COLUMNS) :] == [c for c in _reused_csv().columns if c != "地址"]
+    cols = [page.locator("#gg-results thead th").nth(i).get_attribute("data-col") for i in range(1, len(header))]
+    assert cols[: 1 + len(ADDED_COLUMNS)] == ["地址", *added]  # the new values first, the input's after
+    assert cols[1 + len(ADDED_COLUMNS) :] == [c for c in _reused_csv().columns if c != "地址"]
+    # gisgrid's columns headed in the page's language, told apart from the input's own lon, quality …
+    assert (
+        header[2:4] == ["经度（匹配结果）", "纬度（匹配结果）"]
+        and header[-len(_reused_csv().columns) + 1 :] == cols[-len(_reused_csv().columns) + 1 :]
+    )
     before = int(page.locator("#gg-review-total").inner_text())
     body = _place_garbage_row(page)
     row = page.locator('#gg-results tr[data-row="5"]')
@@ -405,7 +411,7 @@ def test_an_xlsx_upload_keeps_its_dates_and_numbers(geo_app, tmp_path):
         values_only=True
     )
     got = [dict(zip(header, row)) for row in rows]
-    assert [r["编号"] for r in got] == [1, 2.5] and got[0]["lon"] == 24.9414
+    assert [r["编号"] for r in got] == [1, 2.5] and got[0]["lon"] == 24.9414  # the input's own lon
     assert [r["电话"] for r in got] == ["13800138000", "13900139000"] and got[0]["代码"] == "007"
     assert got[1]["日期"] == "2026-07-02" and got[0]["时间"] == "2026-07-01 08:30:00"
 

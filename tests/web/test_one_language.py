@@ -40,6 +40,7 @@ ALLOWED_LATIN = {
     "Getis",
     "Ord",
     "FDR",
+    "SHA",  # SHA-256, the hash that draws an inspection sample
     "Leaflet",
     "OpenStreetMap",
     "contributors",
@@ -78,6 +79,7 @@ ALLOWED_LATIN = {
     "min",
     "English",  # the language switch names each language in itself
     "GPS",
+    "JPEG",
     "csv",
     "xlsx",
 }
@@ -88,30 +90,7 @@ CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 SKIP = {"static", "api.healthz", "api.openapi", "auth.logout"}
 #: Stray words on pages of other capabilities, left to their owners (issue 21 point 6 was split): each is
 #: named here so that the test still fails on anything new; remove an entry when its page is fixed.
-KNOWN_LEFTOVERS = {
-    "zh_CN": {
-        "/inspections/new": {"SHA"},  # supervision (issue 20)
-        "/help": {"add", "basemap", "mbtiles", "url"},  # a command line not marked as <code> (issue 21, help page)
-    },
-    "en": {
-        "/cases": {"上报", "不予立案", "处置", "核查", "派遣", "立案", "结案", "缓办", "退回"},  # cases (issue 19)
-        "/cases/calendar": {"休", "元旦", "春节调休", "班", "调休"},  # holiday names of the official calendar
-        "/frontage/import": {  # frontage units (issue 22): the file's column names
-            "企业名称",
-            "住所",
-            "到期日期",
-            "签订日期",
-            "类型",
-            "经营场所",
-            "统一社会信用代码",
-            "联系人",
-            "联系电话",
-        },
-        "/frontage/redblack": {"红黑榜"},
-        "/inspections/new": {"暗访", "督查"},  # supervision (issue 20)
-        "/plan": {"门前三包"},  # the frontage layer's name (issue 22)
-    },
-}
+KNOWN_LEFTOVERS: dict[str, dict[str, set[str]]] = {"zh_CN": {}, "en": {}}
 
 
 def _pages(app) -> list[str]:
@@ -135,17 +114,23 @@ def _names(engine) -> set[str]:
                 "SELECT name FROM street UNION SELECT name FROM segment UNION SELECT name FROM jurisdiction "
                 "UNION SELECT name FROM person UNION SELECT name FROM department UNION SELECT name FROM category "
                 "UNION SELECT COALESCE(address, '') FROM report UNION SELECT COALESCE(description, '') FROM report "
+                "UNION SELECT COALESCE(source, '') FROM report "
                 # accounts other tests made (fuzzed user names) show in the audit log: data, not the page's words
                 "UNION SELECT username FROM user_account UNION SELECT COALESCE(actor_name, '') FROM audit_log"
             )
         ).scalars()
         names = {r for r in rows if r}
-        for table in ("frontage_unit", "inspection_round", "ranking"):  # other capabilities' named things
+        for table in (
+            "frontage_unit",
+            "frontage_agreement",
+            "inspection_round",
+            "ranking",
+        ):  # other capabilities' things
             if conn.execute(sa.text("SELECT to_regclass(:t)"), {"t": table}).scalar():
                 cols = conn.execute(
                     sa.text(
                         "SELECT column_name FROM information_schema.columns WHERE table_name = :t "
-                        "AND column_name IN ('name', 'title', 'address')"
+                        "AND column_name IN ('name', 'title', 'address', 'uscc', 'document_name')"
                     ),
                     {"t": table},
                 ).scalars()
@@ -212,3 +197,31 @@ def test_every_page_speaks_one_language(app, engine, data_names, lang):
             stray[url] = sorted(found)[:15]
     report = "\n".join(f"{u}: {' '.join(w)}" for u, w in sorted(stray.items()))
     assert not stray, f"{lang} pages show text of the other language:\n{report}"
+
+
+@pytest.mark.parametrize("lang", ["zh_CN", "en"])
+def test_pages_of_one_thing_speak_one_language(app, engine, data_names, lang):
+    """Pages with an id in the path: a case, a segment's owners, its public board, its frontage units, a unit —
+    the owner roles (stored in Chinese) and the unit kinds said in the page's language too."""
+    with engine.connect() as conn:
+        case = conn.execute(sa.text("SELECT min(id) FROM report WHERE geom IS NOT NULL")).scalar()
+        segment, unit = conn.execute(sa.text("SELECT segment_id, id FROM frontage_unit ORDER BY id LIMIT 1")).one()
+    client = app.test_client()
+    names = data_names | _names(engine)
+    stray = {}
+    for url in (f"/cases/{case}", f"/units/segment/{segment}", f"/public/segment/{segment}",
+                f"/frontage/segment/{segment}", f"/frontage/unit/{unit}"):  # fmt: skip
+        resp = client.get(f"{url}?lang={lang}")
+        assert resp.status_code == 200, url
+        text = _strip_names(_visible_text(resp.get_data(as_text=True)), names)
+        found = (
+            [w for w in LATIN_WORD.findall(text) if w not in ALLOWED_LATIN]
+            if lang == "zh_CN"
+            else [w for w in CJK.findall(text) if w not in ALLOWED_CJK]
+        )
+        if found:
+            stray[url] = sorted(set(found))[:15]
+    assert not stray, f"{lang} pages show text of the other language: {stray}"
+    if lang == "en":  # the chain on the public board: the roles in English
+        board = client.get(f"/public/segment/{segment}?lang=en").get_data(as_text=True)
+        assert "segment chief" in board and "段长" not in board
