@@ -76,6 +76,7 @@ RULE_LABELS = {
     "nearest_segment": _l("nearest segment within the tolerance"),
     "grid_cell": _l("inside a grid cell"),
     "jurisdiction_default": _l("the territory's default owner"),
+    "frontage_unit": _l("in a frontage unit's frontage"),
     "unassigned": _l("nobody's area: unassigned"),
 }
 COLOUR_LABELS = {"green": _l("on time"), "yellow": _l("deadline near"), "red": _l("overdue")}
