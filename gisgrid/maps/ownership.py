@@ -26,7 +26,8 @@ from folium.utilities import JsCode
 
 from gisgrid.crs import STORAGE_SRID
 from gisgrid.errors import CRSError, InputError
-from gisgrid.maps._base import HtmlControl, add_layer_control, base_map, language, rounded
+from gisgrid.maps._base import HtmlControl, add_layer_control, base_map, language, rounded, translator
+from gisgrid.ownership.history import say_roles
 
 LOGGER = logging.getLogger(__name__)
 
@@ -378,6 +379,9 @@ def ownership_map(
     phones = [_text(v) for v in segments["owner_phone"]] if "owner_phone" in segments.columns else [""] * len(names)
     chains = [_text(v) for v in segments["chain"]] if "chain" in segments.columns else [""] * len(names)
     chains = [c or n for c, n in zip(chains, names)]  # no chain given: the owner alone
+    if lang == "en":  # the roles (stored as the office writes them, in Chinese) in the map's language
+        say = translator(lang)
+        chains = [say_roles(c, say) for c in chains]
     places = [_text(v) for v in segments["owner_place"]] if "owner_place" in segments.columns else [""] * len(names)
     keys = _owner_keys(segments, names, phones)
     palette = owner_colours(keys, area.values)

@@ -66,6 +66,20 @@ ROLE_TEXT: Mapping[str, Any] = {
     "网格员": N_("grid worker"),
 }
 
+
+def say_roles(text: str | None, gettext) -> str:
+    """``text`` holding owner role names (a role; a chain "段长 A → 二级街长 B …") with each role said by
+    ``gettext`` (:data:`ROLE_TEXT`): English where the language is English.  Chinese catalogs give the roles
+    back as the office writes them, so call this only for a language other than Chinese."""
+    from gisgrid.text import translate
+
+    out = "" if text is None else str(text)
+    for role in sorted(ROLE_TEXT, key=len, reverse=True):  # 一级街长 before 街长-like shorter names
+        if role in out:
+            out = out.replace(role, translate(ROLE_TEXT[role], gettext))
+    return out
+
+
 _DAY_OFFSET = 1 << 20  # days added so that dates from about 900 AD on are non-negative
 _ID_BITS = 36
 _TARGET_CODES = ("jurisdiction", "street", "segment", "cell", "department")

@@ -109,10 +109,6 @@ def say_roles(value) -> str:
         return text
     from flask_babel import gettext
 
-    from gisgrid.ownership.history import ROLE_TEXT
-    from gisgrid.text import translate
+    from gisgrid.ownership.history import say_roles as said
 
-    for role in sorted(ROLE_TEXT, key=len, reverse=True):
-        if role in text:
-            text = text.replace(role, translate(ROLE_TEXT[role], gettext))
-    return text
+    return said(text, gettext)

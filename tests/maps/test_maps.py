@@ -174,10 +174,14 @@ def test_popup_shows_street_segment_chain_and_phone(segments):
     first = _segment_features(m)[0][0]["popup_html"]
     assert segments.loc[0, "street_name"] in first
     assert "第1段" in first
-    assert "段长 张三 → 二级街长 赵六 → 总街长 钱七" in first
+    # an English map says the chain's roles in English (names stay as written)
+    assert "segment chief 张三 → second-level street chief 赵六 → general street chief 钱七" in first
+    assert "段长" not in first
     assert "13800000001" in first
     unassigned = _segment_features(m)[3][0]["popup_html"]
     assert "Unassigned" in unassigned
+    zh = _segment_features(maps.ownership_map(segments, attribution=ATTRIBUTION, lang="zh_CN"))[0][0]["popup_html"]
+    assert "段长 张三 → 二级街长 赵六 → 总街长 钱七" in zh
 
 
 def test_colours_are_deterministic_per_owner(segments):
