@@ -51,7 +51,7 @@ from gisgrid.text import N_
 from gisgrid.web.access import current_scope
 from gisgrid.web.auth import current_actor
 from gisgrid.web.db import get_conn, get_engine
-from gisgrid.web.i18n import reason
+from gisgrid.web.i18n import reason, say_geocode_note
 
 LOGGER = logging.getLogger(__name__)
 
@@ -539,7 +539,8 @@ def _geocoded(form: dict) -> dict:
     gazetteers = current_app.extensions["gisgrid.snapshots"].gazetteers.get(get_conn())
     found = gazetteers.geocode(form["address"])
     if not found.ok:
-        raise InputError(_("The address was not found (%(why)s): click the place on the map.", why=found.note or "-"))
+        why = say_geocode_note(found.note) or "-"
+        raise InputError(_("The address was not found (%(why)s): click the place on the map.", why=why))
     return {**form, "lon": found.lon, "lat": found.lat, "crs": "EPSG:4326"}
 
 
@@ -836,5 +837,6 @@ def api_geocode():
     gazetteers = current_app.extensions["gisgrid.snapshots"].gazetteers.get(get_conn())
     found = gazetteers.geocode(address)
     if not found.ok:
-        return jsonify(error="not_found", detail=found.note or "not found"), 404
-    return jsonify(lon=found.lon, lat=found.lat, quality=found.quality, matched=found.matched_name, note=found.note)
+        return jsonify(error="not_found", detail=say_geocode_note(found.note) or _("not found")), 404
+    note = say_geocode_note(found.note)
+    return jsonify(lon=found.lon, lat=found.lat, quality=found.quality, matched=found.matched_name, note=note)

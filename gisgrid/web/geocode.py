@@ -45,7 +45,7 @@ from gisgrid.maps.geocode import (
     result_map,
 )
 from gisgrid.web.db import get_conn
-from gisgrid.web.i18n import map_language, say_roles
+from gisgrid.web.i18n import map_language, say_geocode_note, say_roles
 
 LOGGER = logging.getLogger(__name__)
 
@@ -298,6 +298,15 @@ def _stored_error(record) -> InputError:
     return InputError(reason)
 
 
+def _said(name: str, value, names: dict):
+    """A result cell as the page says it: the chain's roles and the geocoder's note in its language."""
+    if name == names["chain"]:
+        return say_roles(value)
+    if name == names["geocode_note"]:
+        return say_geocode_note(value)
+    return value
+
+
 @bp.get("/<job>")
 def show_job(job: str):
     if JOB_ID.fullmatch(job or "") and not (_jobs_dir() / job / "result.csv").is_file():
@@ -311,6 +320,8 @@ def show_job(job: str):
     columns = _shown_columns(frame, names, meta["column"])
     shown = frame.head(MAX_SHOWN_ROWS)[columns].copy()
     shown[names["chain"]] = shown[names["chain"]].map(say_roles)  # the roles in the page's language
+    if names["geocode_note"] in shown:
+        shown[names["geocode_note"]] = shown[names["geocode_note"]].map(say_geocode_note)
     for c in (names["lon"], names["lat"]):
         number = pd.to_numeric(shown[c], errors="coerce")
         shown[c] = number.map(lambda v: "" if pd.isna(v) else f"{v:.7f}")
@@ -321,7 +332,7 @@ def show_job(job: str):
             "address": address[i],
             "quality": frame.at[i, names["quality"]],
             "confidence": frame.at[i, names["confidence"]],
-            "note": frame.at[i, names["geocode_note"]],
+            "note": say_geocode_note(frame.at[i, names["geocode_note"]]),
             "route_note": frame.at[i, names["route_note"]],
             "lon": _number(frame.at[i, names["lon"]]),
             "lat": _number(frame.at[i, names["lat"]]),
@@ -408,11 +419,10 @@ def place(job: str):
         lon=lon,
         lat=lat,
         note=out[names["route_note"]],
-        **{
-            c: out[names[c]] for c in ("quality", "confidence", "owner_name", "chain", "target", "rule", "geocode_note")
-        },
+        **{c: out[names[c]] for c in ("quality", "confidence", "owner_name", "chain", "target", "rule")},
+        geocode_note=say_geocode_note(out[names["geocode_note"]]),
         chain_text=say_roles(out[names["chain"]]),  # the chain as the page says it (roles in its language)
-        cells={name: (say_roles(out[name]) if name == names["chain"] else out[name]) for name in names.values()},
+        cells={name: _said(name, out[name], names) for name in names.values()},
         review=bool(review[row]),
         review_total=int(review.sum()),
         summary=render_template(

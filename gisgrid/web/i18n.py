@@ -100,6 +100,16 @@ def api_say(message) -> str:
         return translate(message, gettext)
 
 
+def say_geocode_note(value) -> str:
+    """A geocoder's note (English, as the matcher writes it) in the page's language
+    (:func:`gisgrid.geocode.notes.say_note`)."""
+    from flask_babel import gettext
+
+    from gisgrid.geocode.notes import say_note
+
+    return say_note(value, gettext)
+
+
 def say_roles(value) -> str:
     """A text holding owner role names (a role, a chain "段长 A → 二级街长 B …") with the roles in the page's
     language: English pages say them in English (:data:`gisgrid.ownership.history.ROLE_TEXT`), Chinese pages

@@ -352,7 +352,17 @@ def test_placing_a_row_of_an_uploaded_result_updates_the_added_cells(geo_app, pa
     job = page.url.rsplit("/", 1)[-1]
     stored = _download(geo_app.test_client(), job).loc[5, added]
     shown = [row.locator(f'td[data-col="{c}"]').inner_text() for c in added]
-    assert shown == stored.tolist() and stored["route_note"] == "" and stored["target_type"]
+    # the file keeps the geocoder's note as written (English); the page says it in its language
+    from babel.support import Translations
+
+    from gisgrid.config import TRANSLATIONS_DIR
+    from gisgrid.geocode.notes import say_note
+
+    zh = Translations.load(str(TRANSLATIONS_DIR), ["zh_CN"], "messages").gettext
+    note = output_names(_reused_csv().columns)["geocode_note"]
+    said = [say_note(v, zh) if c == note else v for c, v in zip(added, stored.tolist())]
+    assert shown == said and stored["route_note"] == "" and stored["target_type"]
+    assert stored[note] == "placed on the map by a clerk" and "由办事员在地图上放置" in shown
     assert page.locator("#gg-review-total").inner_text() == str(before - 1) == str(body["review_total"])
     assert "gg-needs-review" not in row.get_attribute("class")
     assert not page.js_errors and not page.bad_responses
@@ -441,3 +451,15 @@ def test_a_row_placed_where_nobody_is_responsible_says_so(geo_app):
     assert "unassigned" in placed.json["note"] and placed.json["review"]
     page = client.get(f"/geocode/{job}?lang=en").get_data(as_text=True)
     assert 'id="gg-review-5"' in page and "outside every street segment and grid cell" in page
+
+
+def test_the_geocoders_notes_are_in_the_pages_language(geo_app):
+    # the matcher writes its notes in English (the CSV keeps them so); a page says them in its language
+    client = geo_app.test_client()
+    job = _job(_upload(client))
+    kept = _download(client, job)["geocode_note"]
+    assert "empty address" in kept.tolist()
+    zh = html.unescape(client.get(f"/geocode/{job}?lang=zh_CN").get_data(as_text=True))
+    assert "地址为空" in zh and "empty address" not in zh
+    en = html.unescape(client.get(f"/geocode/{job}?lang=en").get_data(as_text=True))
+    assert "empty address" in en and "地址为空" not in en
