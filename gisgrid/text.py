@@ -18,6 +18,7 @@ given (names, numbers and what the user typed are not translated).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -75,3 +76,45 @@ def translate(value: Any, gettext: Gettext) -> str:
     if isinstance(value, Text):
         return value.translate(gettext)
     return "" if value is None else str(value)
+
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+class Patterns:
+    """Texts that a module writes as English strings from a fixed list of patterns (``%(name)s`` where a value
+    goes), joined by "; ", and that a page says in its language: :meth:`say` reads a text back against the
+    patterns and translates each part it recognises through the catalog; a value that is itself such a text
+    is said too, other values (names, numbers) stay as written, and a part no pattern matches is shown as
+    written.  For texts kept as plain strings (files, stored routing reasons); new code writes :class:`Text`.
+    """
+
+    def __init__(self, templates: Iterable[Any]):
+        self.templates = tuple(str(getattr(t, "template", t)) for t in templates)
+        compiled = []
+        # the most specific first: most fixed words
+        for template in sorted(self.templates, key=lambda t: len(_PLACEHOLDER.sub("", t)), reverse=True):
+            parts = _PLACEHOLDER.split(template)  # literal, name, literal, ..., literal
+            regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts))
+            compiled.append((template, re.compile(f"^{regex}(?:; |$)", re.S)))
+        self._compiled = tuple(compiled)
+
+    def say(self, text: object, gettext: Gettext) -> str:
+        """``text`` with each recognised part in ``gettext``'s language (None and NaN: an empty text)."""
+        rest = "" if text is None or text != text else str(text)
+        said = []
+        while rest:
+            for template, pattern in self._compiled:
+                m = pattern.match(rest)
+                if m is not None:
+                    values = {k: self.say(v, gettext) for k, v in m.groupdict().items()}
+                    try:
+                        said.append(gettext(template) % values)
+                    except (KeyError, ValueError, TypeError):  # a broken translation: the part as written
+                        said.append(m.group(0).removesuffix("; "))
+                    rest = rest[m.end() :]
+                    break
+            else:
+                part, _, rest = rest.partition("; ")
+                said.append(part)
+        return "; ".join(said)

@@ -12,17 +12,12 @@ the matcher writes on the sample towns to this list.
 
 from __future__ import annotations
 
-import functools
-import re
-from collections.abc import Callable
-
-from gisgrid.text import N_
+from gisgrid.text import N_, Gettext, Patterns
 
 #: Every note pattern of the matcher (and of the clerk's placing on the geocoding page), ``%(name)s`` where
 #: a value goes.  Notes are joined by "; "; a pattern may hold "; " itself.
-NOTES: tuple[str, ...] = tuple(
-    t.template
-    for t in (
+NOTES = Patterns(
+    (
         N_("empty address"),
         N_("placed in %(area)s"),
         N_("written as %(relation)s of the place"),
@@ -87,39 +82,9 @@ NOTES: tuple[str, ...] = tuple(
     )
 )
 
-_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
-
-@functools.cache
-def _patterns() -> tuple[tuple[str, re.Pattern], ...]:
-    """Each note pattern as a regular expression matching it at the start of a text, up to "; " or the end;
-    the most specific (most fixed words) first."""
-    out = []
-    for template in sorted(NOTES, key=lambda t: len(_PLACEHOLDER.sub("", t)), reverse=True):
-        parts = _PLACEHOLDER.split(template)  # literal, name, literal, name, ..., literal
-        regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts))
-        out.append((template, re.compile(f"^{regex}(?:; |$)", re.S)))
-    return tuple(out)
-
-
-def say_note(note: object, gettext: Callable[[str], str]) -> str:
+def say_note(note: object, gettext: Gettext) -> str:
     """``note`` (one or several of the matcher's notes joined by "; ") with each part in ``gettext``'s
     language; values inside (a note in a note's value, such as the reason in "read as an address in …: …",
     too) translated the same way, names as written."""
-    text = "" if note is None or note != note else str(note)  # None and NaN (a frame's missing value): nothing
-    said = []
-    while text:
-        for template, pattern in _patterns():
-            m = pattern.match(text)
-            if m is not None:
-                values = {k: say_note(v, gettext) for k, v in m.groupdict().items()}
-                try:
-                    said.append(gettext(template) % values)
-                except (KeyError, ValueError, TypeError):  # a broken translation: the note as written
-                    said.append(m.group(0).removesuffix("; "))
-                text = text[m.end() :]
-                break
-        else:  # no pattern: the part as written
-            part, _, text = text.partition("; ")
-            said.append(part)
-    return "; ".join(said)
+    return NOTES.say(note, gettext)

@@ -169,7 +169,7 @@ def _route_notes(routed: pd.DataFrame, targets: list) -> pd.Series:
     for i, (idx, rule) in enumerate(zip(routed.index, routed["rule"], strict=True)):
         if ownerless[idx]:
             notes[idx] = (
-                "outside every street segment and grid cell: unassigned (没人管)"
+                "outside every street segment and grid cell: unassigned"
                 if rule == "unassigned"
                 else f"no owner on record for {targets[i] or 'the place'}"
             )

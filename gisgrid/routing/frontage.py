@@ -52,7 +52,7 @@ def _why_not(unit: dict, state: str) -> str:
         return f"its agreement expired on {unit['expires_on']}"
     if state == "future":
         return f"its agreement starts on {unit['signed_on']}"
-    return "it has signed no agreement (责任书)"
+    return "it has signed no agreement"
 
 
 def route_to_unit(route: dict, units: list[dict], *, frontage_duty: bool, day: dt.date) -> dict:
@@ -89,7 +89,7 @@ def route_to_unit(route: dict, units: list[dict], *, frontage_duty: bool, day: d
     label = f"{unit['name']}（{unit['contact_name']}）" if unit.get("contact_name") else unit["name"]
     if not holds(state) or unit.get("person_id") is None:
         why = _why_not(unit, state) if not holds(state) else "it names no contact person"
-        note = f"in the frontage of unit {unit['name']} (门前三包), but {why}: stays with the segment chief"
+        note = f"in the frontage of unit {unit['name']} (frontage duty), but {why}: stays with the segment chief"
         out["reason"] = "; ".join(r for r in (route.get("reason"), note) if r)
         return out
     chain = route.get("chain")
@@ -104,7 +104,7 @@ def route_to_unit(route: dict, units: list[dict], *, frontage_duty: bool, day: d
         supervisor=route.get("owner"),
         chain=f"门前三包 {label} → {chain}" if chain else f"门前三包 {label}",
         frontage_unit_id=unit["id"],
-        reason=f"in the frontage of unit {unit['name']} (门前三包), agreement valid until {unit['expires_on']}",
+        reason=f"in the frontage of unit {unit['name']} (frontage duty), agreement valid until {unit['expires_on']}",
     )
     return out
 

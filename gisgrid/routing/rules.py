@@ -79,6 +79,7 @@ from gisgrid.routing.address import (
     ADDRESS_RULE,
     INTERSECTION_RULES,
 )
+from gisgrid.text import N_, Patterns
 
 try:  # pyarrow parses ISO dates several times faster; pandas is the fallback
     import pyarrow as pa
@@ -108,6 +109,30 @@ _R_CATEGORY, _R_ADDRESS, _R_AREA, _R_NEAREST, _R_CELL, _R_JURISDICTION, _R_UNASS
 TARGET_TYPES = ("department", "segment", "cell", "jurisdiction")
 _RULE_TARGET = np.array([0, 1, 1, 1, 2, 3, -1], dtype=np.int8)  # target type code by rule code
 OUTSIDE_COVERAGE = "outside coverage"
+#: Every routing reason's pattern (the engine and the unit step write them as English strings, stored with
+#: each assignment); pages say them in their language with ``REASONS.say(reason, gettext)``.
+REASONS = Patterns(
+    (
+        N_("outside coverage"),
+        N_("nothing to route to"),
+        N_("category %(code)s routes to department %(dept)s"),
+        N_("category %(code)s on a %(road)s road routes to department %(dept)s"),
+        N_("address street %(name)s: the written address names it"),
+        N_("address street %(name)s: %(which)s of the crossing the address names"),
+        N_("the street written first"),
+        N_("the street of the higher road class"),
+        N_("in the frontage of unit %(unit)s (frontage duty), but %(why)s: stays with the segment chief"),
+        N_("in the frontage of unit %(unit)s (frontage duty), agreement valid until %(until)s"),
+        N_("its agreement expired on %(day)s"),
+        N_("its agreement starts on %(day)s"),
+        N_("it has signed no agreement"),
+        N_("it names no contact person"),
+        # a located row of the geocoding page that no owner answers for (gisgrid.geocode.route)
+        N_("outside every street segment and grid cell: unassigned"),
+        N_("no owner on record for %(place)s"),
+        N_("the place"),
+    )
+)
 
 #: Per-row error codes, in priority order (a row with several problems gets the first code and all messages);
 #: the point codes are those of the one point rule, :data:`gisgrid.io.points.POINT_ERRORS`.

@@ -45,7 +45,7 @@ from gisgrid.maps.geocode import (
     result_map,
 )
 from gisgrid.web.db import get_conn
-from gisgrid.web.i18n import map_language, say_geocode_note, say_roles
+from gisgrid.web.i18n import map_language, say_geocode_note, say_roles, say_routing_reason
 
 LOGGER = logging.getLogger(__name__)
 
@@ -299,11 +299,14 @@ def _stored_error(record) -> InputError:
 
 
 def _said(name: str, value, names: dict):
-    """A result cell as the page says it: the chain's roles and the geocoder's note in its language."""
+    """A result cell as the page says it: the chain's roles, the geocoder's note and the routing reason in its
+    language."""
     if name == names["chain"]:
         return say_roles(value)
     if name == names["geocode_note"]:
         return say_geocode_note(value)
+    if name == names["route_note"]:
+        return say_routing_reason(value)
     return value
 
 
@@ -320,8 +323,9 @@ def show_job(job: str):
     columns = _shown_columns(frame, names, meta["column"])
     shown = frame.head(MAX_SHOWN_ROWS)[columns].copy()
     shown[names["chain"]] = shown[names["chain"]].map(say_roles)  # the roles in the page's language
-    if names["geocode_note"] in shown:
-        shown[names["geocode_note"]] = shown[names["geocode_note"]].map(say_geocode_note)
+    for column, say in ((names["geocode_note"], say_geocode_note), (names["route_note"], say_routing_reason)):
+        if column in shown:  # the geocoder's notes and the routing reasons in the page's language
+            shown[column] = shown[column].map(say)
     for c in (names["lon"], names["lat"]):
         number = pd.to_numeric(shown[c], errors="coerce")
         shown[c] = number.map(lambda v: "" if pd.isna(v) else f"{v:.7f}")
@@ -333,7 +337,7 @@ def show_job(job: str):
             "quality": frame.at[i, names["quality"]],
             "confidence": frame.at[i, names["confidence"]],
             "note": say_geocode_note(frame.at[i, names["geocode_note"]]),
-            "route_note": frame.at[i, names["route_note"]],
+            "route_note": say_routing_reason(frame.at[i, names["route_note"]]),
             "lon": _number(frame.at[i, names["lon"]]),
             "lat": _number(frame.at[i, names["lat"]]),
         }
@@ -418,7 +422,7 @@ def place(job: str):
         row=row,
         lon=lon,
         lat=lat,
-        note=out[names["route_note"]],
+        note=say_routing_reason(out[names["route_note"]]),
         **{c: out[names[c]] for c in ("quality", "confidence", "owner_name", "chain", "target", "rule")},
         geocode_note=say_geocode_note(out[names["geocode_note"]]),
         chain_text=say_roles(out[names["chain"]]),  # the chain as the page says it (roles in its language)

@@ -33,6 +33,11 @@ def init_app(app: Flask) -> None:
         """``{{ chain | roles }}``: owner role names (stored in Chinese) in the page's language."""
         return say_roles(value)
 
+    @app.template_filter("routing_reason")
+    def _routing_reason(value) -> str:
+        """``{{ reason | routing_reason }}``: a stored routing reason (English) in the page's language."""
+        return say_routing_reason(value)
+
     @app.after_request
     def _remember_language(response):
         lang = request.args.get("lang")
@@ -98,6 +103,16 @@ def api_say(message) -> str:
             translated = getattr(message, "translated", None)
             return translated(gettext) if callable(translated) else str(message)
         return translate(message, gettext)
+
+
+def say_routing_reason(value) -> str:
+    """A routing reason (English, as the engine stores it) in the page's language
+    (:data:`gisgrid.routing.rules.REASONS`)."""
+    from flask_babel import gettext
+
+    from gisgrid.routing.rules import REASONS
+
+    return REASONS.say(value, gettext)
 
 
 def say_geocode_note(value) -> str:

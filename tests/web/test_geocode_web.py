@@ -448,9 +448,11 @@ def test_a_row_placed_where_nobody_is_responsible_says_so(geo_app):
     job = _job(_upload(client))
     placed = client.post(f"/geocode/{job}/place", json={"row": 5, "lon": 24.99, "lat": 60.17})
     assert placed.status_code == 200 and placed.json["rule"] == "unassigned" and not placed.json["owner_name"]
-    assert "unassigned" in placed.json["note"] and placed.json["review"]
+    assert "未分派" in placed.json["note"] and placed.json["review"]  # said in the page's language (Chinese)
     page = client.get(f"/geocode/{job}?lang=en").get_data(as_text=True)
     assert 'id="gg-review-5"' in page and "outside every street segment and grid cell" in page
+    zh = client.get(f"/geocode/{job}?lang=zh_CN").get_data(as_text=True)
+    assert "不在任何路段和网格内" in zh and "outside every street segment" not in zh
 
 
 def test_the_geocoders_notes_are_in_the_pages_language(geo_app):
