@@ -5,7 +5,8 @@
 An endpoint missing from the table is refused (and a test fails): a new route
 cannot slip in unguarded.
 
-* not signed in: pages redirect to the login page (302), JSON routes answer 401;
+* not signed in: pages redirect to the login page (302), JSON routes answer 401 (OGC API – Features in its
+  ``{code, description}`` shape unless a browser asks for HTML; Open311 403 in its error list);
 * signed in without the permission: 403;
 * signed in, but the place asked for is outside the user's sight: 404, from
   the views through :func:`current_scope` and the stores
@@ -196,12 +197,25 @@ def rule_for(endpoint: str | None):
     return RULES.get(endpoint or "")
 
 
+def _browser() -> bool:
+    """The request prefers an HTML page (a person's browser) to JSON."""
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"], default="application/json")
+    return best == "text/html" and request.accept_mimetypes["text/html"] > request.accept_mimetypes["application/json"]
+
+
 def _refuse_anonymous():
     if request.path.startswith("/open311/"):  # the specification's error list
         from gisgrid.text import N_
         from gisgrid.web.open311 import error_response
 
         return error_response(403, N_("api_key is missing or not valid"))
+    if request.path.startswith("/ogc/") and (request.headers.get("Authorization") or not _browser()):
+        from gisgrid.text import N_
+        from gisgrid.web.i18n import api_say
+
+        # OGC API - Features' own error shape, in the language the request asks for
+        said = api_say(N_("send a valid API key (Authorization: Bearer …) or sign in"))
+        return jsonify(code="Unauthorized", description=said), 401
     if request.headers.get("Authorization"):  # a machine client whose key was refused: no login page for it
         return jsonify(error="Unauthorized", detail="the API key is not valid (revoked, or its account disabled)"), 401
     if wants_json():

@@ -64,6 +64,12 @@ def test_ogc_errors_in_the_requests_language(base_url, interop_keys):
     nothing = requests.get(f"{base_url}/ogc/collections/nope", headers={**auth, **ZH}, timeout=60)
     assert nothing.status_code == 404 and nothing.json()["code"] == "NotFound"
     assert nothing.json()["description"].startswith("没有集合 'nope'；现有集合：")
+    # without a key: 401 in the standard's shape too
+    anon = requests.get(url, headers=ZH, timeout=60)
+    assert anon.status_code == 401 and anon.json()["code"] == "Unauthorized" and CJK.search(anon.json()["description"])
+    assert requests.get(url, headers=EN, timeout=60).json()["description"].startswith("send a valid API key")
+    refused = requests.get(url, headers={"Authorization": "Bearer gg_nope_nope", **EN}, timeout=60)
+    assert refused.status_code == 401 and refused.json()["code"] == "Unauthorized"
     # ?lang= (the API's own parameter) chooses too
     asked = requests.get(url, params={"bbox": "1,2,3", "lang": "en"}, headers={**auth, **ZH}, timeout=60)
     assert asked.json()["description"].startswith("bbox: four numbers")

@@ -193,6 +193,8 @@ def _expected(endpoint: str, role: str | None) -> int:
     if role is None:
         if path.startswith("/open311/"):  # the specification's error list: 403 without a valid api_key
             return 403
+        if path.startswith("/ogc/"):  # a machine client (no browser asking for HTML): the standard's 401
+            return 401
         return 401 if path.startswith(("/api/", "/export/")) else 302
     return ok if role in allowed else 403
 
