@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from folium.utilities import JsCode
 
+from gisgrid import timeutil
 from gisgrid.crs import STORAGE_SRID
 from gisgrid.maps._base import add_layer_control, base_map, drop_layer_control, round_coordinate, rounded, translator
 from gisgrid.maps.ownership import ownership_map
@@ -117,22 +118,14 @@ def late_text(hours: float, _) -> str:
     return _("%(n)s days", n=f"{hours / 24:.0f}")
 
 
-def local_text(ts, timezone: str | None) -> str:
-    """``YYYY-MM-DD HH:MM`` in the deployment's time zone (stored times are UTC)."""
-    if ts is None or ts is pd.NaT or (isinstance(ts, float) and np.isnan(ts)):
-        return ""
-    t = pd.Timestamp(ts)
-    if t.tzinfo is None:
-        t = t.tz_localize("UTC")
-    return (t.tz_convert(timezone) if timezone else t).strftime("%Y-%m-%d %H:%M")
-
-
-def _report_popup(row, _) -> str:
+def _report_popup(row, _, labels: dict[str, str] | None = None) -> str:
+    """A report's popup; ``labels`` are :func:`status_labels` (made once per map by the layers)."""
+    labels = labels if labels is not None else status_labels(_)
     fields = [
         (_("Report"), f"#{row.id}"),
         (_("Category"), f"{row.category or ''} {row.category_name or ''}"),
-        (_("Status"), status_labels(_).get(row.status, row.status)),
-        (_("Reported"), local_text(row.reported_at, getattr(_, "timezone", None))),
+        (_("Status"), labels.get(row.status, row.status)),
+        (_("Reported"), timeutil.local_text(row.reported_at, getattr(_, "timezone", None) or "UTC")),
         (_("Address"), row.address),
         (_("Description"), row.description),
         (_("Owner"), row.owner_name),
@@ -184,16 +177,18 @@ function (row) {
 
 
 def _points_layer(pts: gpd.GeoDataFrame, _) -> folium.plugins.FastMarkerCluster:
+    labels = status_labels(_)
     data = [
-        [round_coordinate(g.y), round_coordinate(g.x), _report_popup(r, _)]
+        [round_coordinate(g.y), round_coordinate(g.x), _report_popup(r, _, labels)]
         for g, r in zip(pts.geometry, pts.itertuples())
     ]
     return folium.plugins.FastMarkerCluster(data, callback=_CLUSTER_CALLBACK, name=_("Reports"))
 
 
 def _circles_layer(pts: gpd.GeoDataFrame, name: str, colour: str, css: str, _, show: bool = True) -> folium.GeoJson:
+    labels = status_labels(_)
     popups = (
-        [_report_popup(r, _) for r in pts.itertuples()]
+        [_report_popup(r, _, labels) for r in pts.itertuples()]
         if "status" in pts.columns
         else [escape(_("%(cat)s: %(n)s recurrences", cat=r.category, n=r.n_recurrences)) for r in pts.itertuples()]
     )

@@ -32,6 +32,7 @@ from gisgrid.maps.manager import (
     OVERDUE_COLOUR,
     RECURRING_COLOUR,
     hotspot_labels,
+    status_labels,
 )
 from gisgrid.maps.slide import for_slide, manager_legend
 from gisgrid.ownership.store import search_people
@@ -109,19 +110,8 @@ def _owner(conn, text: str | None) -> str | None:
 
 
 def _status_labels() -> dict[str, str]:
-    return {
-        "open": _("open (not closed)"),
-        "reported": _("reported"),
-        "accepted": _("accepted"),
-        "dispatched": _("dispatched"),
-        "handled": _("handled"),
-        "verified": _("verified"),
-        "closed": _("closed"),
-        "returned": _("returned"),
-        "rejected": _("rejected (not accepted)"),
-        "suspended": _("suspended"),
-        "merged": _("merged into another case"),
-    }
+    """The filter's statuses in the page's language: the map's labels and the pseudo-status "open"."""
+    return {"open": _("open (not closed)"), **status_labels(_)}
 
 
 def build_map(conn, filters: manager.ReportFilters, *, permutations: int = 9999):
