@@ -79,13 +79,15 @@ def fill_cases(engine: sa.Engine, n: int, *, seed: int = 19) -> float:
     return time.perf_counter() - t0
 
 
-def case_database(settings, cases: int, *, keep: bool) -> sa.Engine:
-    """The bench database of ``cases`` cases over the sample towns (made again unless ``keep`` and it holds as
-    many), with the demo accounts; an engine that connects as the app's engines do."""
+def case_database(
+    settings, cases: int, *, keep: bool, name: str = "gisgrid_bench_cases", reports_per_town: int = 2000
+) -> sa.Engine:
+    """The bench database ``name`` of ``cases`` cases over the sample towns (made again unless ``keep`` and it
+    holds as many), with the demo accounts; an engine that connects as the app's engines do."""
     from gisgrid.db import SESSION_OPTIONS
     from gisgrid.demo import create_demo_users, load_demo
 
-    url = _bench_url("gisgrid_bench_cases")
+    url = _bench_url(name)
     engine = sa.create_engine(url, connect_args={"options": SESSION_OPTIONS})
     have = 0
     if keep:
@@ -100,7 +102,7 @@ def case_database(settings, cases: int, *, keep: bool) -> sa.Engine:
         engine = sa.create_engine(url, connect_args={"options": SESSION_OPTIONS})
         t = time.perf_counter()
         with engine.begin() as conn:
-            load_demo(conn, settings, reports_per_town=2000)
+            load_demo(conn, settings, reports_per_town=reports_per_town)
             create_demo_users(conn, settings)
         print(f"sample towns loaded in {time.perf_counter() - t:.1f} s")
         print(f"{cases:,} cases added in {fill_cases(engine, cases):.1f} s")

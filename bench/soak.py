@@ -39,8 +39,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.assign import _bench_url, fresh_database  # noqa: E402
-from bench.cases import fill_cases  # noqa: E402
+from bench.cases import case_database  # noqa: E402
 
 MEMORY_TOLERANCE = 0.10
 
@@ -62,29 +61,13 @@ def _metrics(port: int) -> dict[str, float]:
     return out
 
 
-def prepare(url: str, cases: int, keep: bool) -> tuple[float, float]:
-    """The bench database with the towns, demo accounts and cases; the point the clerks report around."""
+def prepare(cases: int, keep: bool) -> tuple[str, tuple[float, float]]:
+    """The bench database with the towns, demo accounts and cases (``bench.cases.case_database``); its URL and
+    the point the clerks report around."""
     from gisgrid.accounts.store import find_user
     from gisgrid.config import load_settings
-    from gisgrid.demo import create_demo_users, load_demo
 
-    engine = sa.create_engine(url)
-    have = 0
-    if keep:
-        try:
-            with engine.connect() as conn:
-                have = conn.execute(sa.text("SELECT count(*) FROM report")).scalar()
-        except sa.exc.SQLAlchemyError:
-            have = 0
-    if have < cases:
-        engine.dispose()
-        engine = fresh_database(url)
-        t = time.perf_counter()
-        with engine.begin() as conn:
-            load_demo(conn, load_settings(), reports_per_town=500)
-            create_demo_users(conn, load_settings())
-        print(f"sample towns loaded in {time.perf_counter() - t:.1f} s")
-        print(f"{cases:,} cases added in {fill_cases(engine, cases):.1f} s")
+    engine = case_database(load_settings(), cases, keep=keep, name="gisgrid_bench_soak", reports_per_town=500)
     with engine.connect() as conn:
         chief = find_user(conn, "duanzhang")
         point = conn.execute(
@@ -93,8 +76,9 @@ def prepare(url: str, cases: int, keep: bool) -> tuple[float, float]:
                        WHERE a.person_id = :p LIMIT 1"""),
             {"p": chief.person_id},
         ).one()
+    url = engine.url.render_as_string(hide_password=False)
     engine.dispose()
-    return float(point[0]), float(point[1])
+    return url, (float(point[0]), float(point[1]))
 
 
 def soak(url: str, point, args) -> int:
@@ -197,8 +181,7 @@ def main(argv=None) -> int:
     parser.add_argument("--port", type=int, default=5056)
     parser.add_argument("--keep", action="store_true", help="reuse the bench database if it holds the cases")
     args = parser.parse_args(argv)
-    url = _bench_url("gisgrid_bench_soak")
-    point = prepare(url, args.cases, args.keep)
+    url, point = prepare(args.cases, args.keep)
     return soak(url, point, args)
 
 
