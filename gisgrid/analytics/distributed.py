@@ -34,11 +34,10 @@ from gisgrid.analytics.store import HEX_SIZE_M, ReportFilters, hotspots_of_count
 from gisgrid.errors import InputError
 from gisgrid.routing.distributed import (
     DEFAULT_PARTITION_ROWS,
-    close_client,
     id_ranges,
     libpq_url,
-    make_client,
     psycopg_query,
+    using_client,
 )
 
 LOGGER = logging.getLogger(__name__)
@@ -194,13 +193,8 @@ def hotspots_distributed(
             report_filter(conn, filters)
     finally:
         engine.dispose()
-    own = client is None
-    client = client or make_client(scheduler=scheduler, workers=workers)
-    try:
+    with using_client(client, scheduler=scheduler, workers=workers) as client:
         counts, run = hex_counts(url, filters, client=client, size_m=size_m, partition_rows=partition_rows)
-    finally:
-        if own:
-            close_client(client)
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:

@@ -22,6 +22,7 @@ have the same gisgrid installed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import resource
@@ -154,6 +155,19 @@ def close_client(client) -> None:
         cluster.close()
 
 
+@contextlib.contextmanager
+def using_client(client=None, *, scheduler: str | None = None, workers: int | None = None):
+    """``client`` as given (left open), else one made by :func:`make_client` and closed after."""
+    if client is not None:
+        yield client
+        return
+    made = make_client(scheduler=scheduler, workers=workers)
+    try:
+        yield made
+    finally:
+        close_client(made)
+
+
 def assign_stored_distributed(
     url: str,
     deployment: Deployment,
@@ -200,9 +214,7 @@ def assign_stored_distributed(
         engine.dispose()
     if not ranges:
         return {"reports": 0, "by_rule": {}, "partitions": 0, "seconds": time.perf_counter() - t0}
-    own = client is None
-    client = client or make_client(scheduler=scheduler, workers=workers)
-    try:
+    with using_client(client, scheduler=scheduler, workers=workers) as client:
         snapshot = client.scatter(deployment, broadcast=True, hash=False)  # once per worker
         parts = [dask.delayed(read_partition)(url, where, params, lo, hi) for lo, hi in ranges]
         reports = dask_geopandas.from_dask_dataframe(dd.from_delayed(parts, meta=_empty_partition()))
@@ -216,9 +228,6 @@ def assign_stored_distributed(
         counts = reports.map_partitions(route_partition, snapshot, url, meta=meta).compute()
         peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
         n_workers = len(client.scheduler_info()["workers"])
-    finally:
-        if own:
-            close_client(client)
     by_rule = counts.groupby("rule")["reports"].sum().to_dict() if len(counts) else {}
     return {
         "reports": int(sum(by_rule.values())),

@@ -32,11 +32,10 @@ from gisgrid.cases.calendar import working_time
 from gisgrid.config import Settings
 from gisgrid.routing.distributed import (
     DEFAULT_PARTITION_ROWS,
-    close_client,
     id_ranges,
     libpq_url,
-    make_client,
     psycopg_query,
+    using_client,
 )
 from gisgrid.supervision import indicators as ind
 from gisgrid.supervision import ranking_store as store
@@ -192,15 +191,10 @@ def ranking_distributed(
         The ranking, and ``cases``, ``partitions``, ``workers``, ``seconds``.
     """
     t0 = time.perf_counter()
-    own = client is None
-    client = client or make_client(scheduler=scheduler, workers=workers)
-    try:
+    with using_client(client, scheduler=scheduler, workers=workers) as client:
         counts, run = unit_counts_distributed(
             url, settings, period, kind, client=client, jurisdiction=jurisdiction, partition_rows=partition_rows
         )
-    finally:
-        if own:
-            close_client(client)
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
