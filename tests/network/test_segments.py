@@ -116,11 +116,32 @@ def test_segments_cover_the_noded_network_once(streets, built, town, max_length_
 
 
 @pytest.mark.parametrize("town", TOWNS)
-def test_segment_centerlines_never_cross(built, town):
-    """Ways are split at every intersection: segments meet only at their ends."""
-    lines = built(town).geometry.to_crs(_metric(built(town))).to_numpy()
+def test_segment_centerlines_never_cross(streets, town):
+    """Ways are split at every intersection: with no minimum length, segments meet only at their ends."""
+    runs = build_segments(streets(town), min_length_m=0)
+    lines = runs.geometry.to_crs(_metric(runs)).to_numpy()
     left, right = shapely.STRtree(lines).query(lines, predicate="crosses")
     assert not (left < right).any()
+
+
+@pytest.mark.parametrize("town", TOWNS)
+def test_segments_cross_only_where_a_stub_was_joined_across_a_junction(streets, built, town):
+    """A stub that could join its street only through a junction another street passes through
+    is joined there: the two centerlines cross at that junction and nowhere else."""
+    epsg = _metric(built(town))
+    runs = build_segments(streets(town), min_length_m=0).to_crs(epsg)
+    stubs = runs[runs["length_m"] < 20].geometry.to_numpy()
+    lines = built(town).geometry.to_crs(epsg).to_numpy()
+    left, right = shapely.STRtree(lines).query(lines, predicate="crosses")
+    for a, b in zip(left[left < right], right[left < right], strict=True):
+        crossing = shapely.intersection(lines[a], lines[b])
+        assert crossing.geom_type in ("Point", "MultiPoint"), (a, b, crossing.wkt)  # points, never a shared run
+        for at in shapely.get_parts(crossing):
+            if min(shapely.distance(shapely.boundary(lines[k]), at) for k in (a, b)) < 1e-3:
+                continue  # one ends on the other there: they meet, as everywhere
+            # they cross at a junction of the network where a stub of one of the two ends
+            ends_here = [s for s in stubs if shapely.distance(shapely.boundary(s), at) < 1e-3]
+            assert any(shapely.within(s, shapely.buffer(lines[k], 1e-3)) for s in ends_here for k in (a, b)), at.wkt
 
 
 def test_streets_are_split_where_they_cross(streets, built):
@@ -362,24 +383,23 @@ def test_empty_input_gives_empty_result():
 def test_short_runs_join_a_neighbour_of_their_street(streets, built, town):
     kept = build_segments(streets(town), min_length_m=0)
     joined = built(town)  # default: 20 m
-    assert (joined["length_m"] < 20).sum() <= 0.25 * (kept["length_m"] < 20).sum()
-    assert (joined["length_m"] < 10).sum() <= 0.25 * max(1, (kept["length_m"] < 10).sum())
+    assert (joined["length_m"] < 20).sum() <= 0.1 * (kept["length_m"] < 20).sum()
     # nothing is lost: the same street length, street by street
     a = kept.groupby("street_id")["length_m"].sum()
     b = joined.groupby("street_id")["length_m"].sum()
     assert np.allclose(a.sort_index(), b.reindex(a.index).sort_index(), rtol=1e-6)
-    # a short segment left over has no run of its street to join without crossing another segment
+    # a short segment left over has no run of its street to join in one line: a street of its own
+    # (a short lane, a way cut off at the edge of the data) or a spur off its own street
     epsg = _metric(joined)
     lines = joined.geometry.to_crs(epsg).to_numpy()
     for i in np.flatnonzero(joined["length_m"].to_numpy() < 20):
         same = np.flatnonzero(joined["street_id"].to_numpy() == joined["street_id"].iloc[i])
-        same = same[same != i]
-        for j in same:
+        for j in same[same != i]:
             line = shapely.line_merge(shapely.multilinestrings([lines[j], lines[i]]))
-            if line.geom_type == "LineString" and shapely.touches(lines[i], lines[j]):
-                rest = np.ones(len(lines), dtype=bool)
-                rest[[i, j]] = False
-                assert shapely.crosses(line, lines[rest]).any(), (joined["name"].iloc[i], joined["name"].iloc[j])
+            assert not (line.geom_type == "LineString" and shapely.touches(lines[i], lines[j])), (
+                joined["name"].iloc[i],
+                joined["name"].iloc[j],
+            )
 
 
 def test_min_length_is_a_setting_and_zero_keeps_every_run(streets):
