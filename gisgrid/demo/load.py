@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import zlib
 
 import geopandas as gpd
 import numpy as np
@@ -282,8 +283,11 @@ def load_demo(
         insert_frame(conn, "owner_assignment", plain(arows), returning=None)
         counts["owner_assignment"] += len(arows)
 
+        # each town's reports draw from a generator of their own, so a change to how streets are
+        # cut (or to the people) does not move the demo's hotspots
+        town_rng = np.random.default_rng([SEED, zlib.crc32(town.key.encode())])
         reports = _demo_reports(
-            town, streets, seg_rows, epsg, rng, reports_per_town, today, category_ids, settings=settings
+            town, streets, seg_rows, epsg, town_rng, reports_per_town, today, category_ids, settings=settings
         )
         insert_frame(conn, "report", reports, returning=None)
         counts["report"] += len(reports)
@@ -406,35 +410,35 @@ def _demo_reports(
     *,
     settings: Settings,
 ) -> pd.DataFrame:
-    """Reports at real address points (or along real streets where a town has few), clustered
-    around a few seeded hotspots, over the last 365 days, between 07:00 and 20:00 local time,
-    with their deadline (:func:`gisgrid.cases.workflow.deadlines`)."""
-    addresses = read_addresses(town)
-    to_metric = crs.transformer(crs.STORAGE_SRID, epsg)
+    """Reports over the last 365 days, between 07:00 and 20:00 local time, with their deadline
+    (:func:`gisgrid.cases.workflow.deadlines`): half anywhere along the real streets (by length), half
+    around three seeded hotspots a few hundred metres across, as problems gather where people and
+    shops are.  They lie on the streets or at real address points, and say where."""
     to_storage = crs.transformer(epsg, crs.STORAGE_SRID)
-    if len(addresses) >= 50:
-        ax, ay = to_metric.transform(
+    lines = gpd.GeoSeries(segs["geom"].values, crs=crs.STORAGE_SRID).to_crs(epsg).values
+    length = shapely.length(lines)
+    on = rng.choice(len(lines), size=4000, p=length / length.sum())
+    places = shapely.line_interpolate_point(lines[on], rng.random(len(on)), normalized=True)
+    px, py = shapely.get_x(places), shapely.get_y(places)
+    labels = [str(segs["name"].iloc[i]) for i in on]
+    addresses = read_addresses(town)
+    if len(addresses):
+        ax, ay = crs.transformer(crs.STORAGE_SRID, epsg).transform(
             addresses["lon"].astype(float).to_numpy(), addresses["lat"].astype(float).to_numpy()
         )
-        labels = (addresses["street"].fillna("") + " " + addresses["housenumber"].fillna("")).str.strip().tolist()
-    else:  # few address points: places along the real centerlines
-        lines = gpd.GeoSeries(segs["geom"].values, crs=crs.STORAGE_SRID).to_crs(epsg)
-        pick = rng.integers(0, len(lines), size=400)
-        pts = shapely.line_interpolate_point(lines.values[pick], rng.random(400), normalized=True)
-        ax, ay = shapely.get_x(pts), shapely.get_y(pts)
-        labels = [f"{segs['name'].iloc[i]}" for i in pick]
-    ax, ay = np.asarray(ax), np.asarray(ay)
-    # hotspots: three address points; reports near them are far more likely
-    centres = rng.choice(len(ax), size=3, replace=False)
-    weight = np.ones(len(ax))
-    for c in centres:
-        d2 = (ax - ax[c]) ** 2 + (ay - ay[c]) ** 2
-        weight += 25.0 * np.exp(-d2 / (2 * 80.0**2))
-    weight /= weight.sum()
-    pick = rng.choice(len(ax), size=n, p=weight)
+        px, py = np.concatenate([px, ax]), np.concatenate([py, ay])
+        labels += (addresses["street"].fillna("") + " " + addresses["housenumber"].fillna("")).str.strip().tolist()
+    weight = np.zeros(len(px))
+    for c in rng.choice(len(on), size=3, replace=False):
+        weight += np.exp(-((px - px[c]) ** 2 + (py - py[c]) ** 2) / (2 * 150.0**2))
+    n_hot = n // 2
+    pick = np.concatenate(
+        [rng.choice(len(px), size=n_hot, p=weight / weight.sum()), rng.integers(0, len(on), size=n - n_hot)]
+    )
+    place = [labels[i] for i in pick]
     # phone GPS scatter of a few metres
-    x = ax[pick] + rng.normal(0, 4.0, n)
-    y = ay[pick] + rng.normal(0, 4.0, n)
+    x = px[pick] + rng.normal(0, 4.0, n)
+    y = py[pick] + rng.normal(0, 4.0, n)
     lon, lat = to_storage.transform(x, y)
     cats = rng.choice([c[0] for c in CATEGORIES], size=n, p=CATEGORY_WEIGHTS / CATEGORY_WEIGHTS.sum())
     age_days = rng.uniform(0, 365, n)
@@ -470,7 +474,7 @@ def _demo_reports(
             "closed_at": closed_at,
             "due_at": [None if pd.isna(d) else d.to_pydatetime() for d in due],
             "source": rng.choice(["巡查上报", "12345热线", "市民随手拍", "街长巡街"], size=n),
-            "address": [labels[i] for i in pick],
+            "address": place,
             "description": [DESCRIPTIONS[c] + "（演示数据）" for c in cats],
             "status": status,
             "rework_count": rework,

@@ -72,9 +72,9 @@ def test_hotspots_on_the_cluster_equal_the_single_process_ones(archive, client):
     url, engine, code = archive
     filters = ReportFilters(jurisdiction=code)
     with engine.connect() as conn:
-        single = hotspots(conn, filters, permutations=999)
+        single = hotspots(conn, filters, permutations=9999)
         matched = count_reports(conn, filters)
-    spread, run = hotspots_distributed(url, filters, permutations=999, client=client, partition_rows=1000)
+    spread, run = hotspots_distributed(url, filters, permutations=9999, client=client, partition_rows=1000)
     assert run["workers"] == 2 and run["partitions"] >= 3
     assert run["reports"] == int(single["count"].sum()) == matched > SYNTHETIC // 2
     _same_hotspots(single, spread)
@@ -167,8 +167,8 @@ def test_the_commands_write_the_same_files_on_a_cluster(archive, client, cli, tm
 
     code = archive[2]
     scheduler = client.scheduler.address
-    one = cli("hotspots", "--jurisdiction", code, "--permutations", 999, "--out", tmp_path / "one.geojson")
-    spread = cli("hotspots", "--jurisdiction", code, "--permutations", 999, "--out", tmp_path / "two.geojson",
+    one = cli("hotspots", "--jurisdiction", code, "--permutations", 9999, "--out", tmp_path / "one.geojson")
+    spread = cli("hotspots", "--jurisdiction", code, "--permutations", 9999, "--out", tmp_path / "two.geojson",
                  "--scheduler", scheduler, "--partition-rows", 1000)  # fmt: skip
     assert "on 2 dask workers" in spread and "partitions" in spread
 
