@@ -133,8 +133,16 @@ def rebuild_segments(
             returning=None,
             geometry_columns=("geom", "area"),
         )
-        out.append(
+        line = (
             f"{town.code} {town.name}: {len(rows)} segments from {ways['street_id'].nunique()} streets, "
             f"{rows['length_m'].sum() / 1000:.1f} km"
         )
+        short = segs[segs["length_m"] < settings.segment_min_length_m].sort_values("length_m")
+        if len(short):  # for the planners to look at: a lane of its own, a way cut off at the edge of the data
+            named = [f"{r.name} ({r.length_m:.1f} m)" for r in short.head(5).itertuples()]
+            line += (
+                f"; {len(short)} shorter than {settings.segment_min_length_m:g} m with no run of their street "
+                f"to join: {', '.join(named)}{', …' if len(short) > 5 else ''}"
+            )
+        out.append(line)
     return out

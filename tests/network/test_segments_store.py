@@ -49,3 +49,21 @@ def test_rebuild_keeps_owner_history_and_needs_replace(scratch_engine, settings)
     assert after[0] > before and after[1] <= 200.01
     assert ended > 0
     assert overlap <= 0.01
+
+
+def test_rebuild_names_the_short_segments_it_could_not_join(scratch_engine, settings):
+    """A planner is told which segments stay under the minimum length: streets with no other run to join."""
+    from gisgrid.demo import TOWNS, load_demo
+
+    helsinki = [t for t in TOWNS if t.key == "helsinki"]
+    with scratch_engine.begin() as conn:
+        load_demo(conn, settings, towns=helsinki, reports_per_town=10)
+        (line,) = rebuild_segments(conn, settings, replace=True)
+        short = conn.execute(
+            sa.text("SELECT name, length_m FROM segment WHERE length_m < :m ORDER BY length_m"),
+            {"m": settings.segment_min_length_m},
+        ).all()
+    assert short, "Helsinki's extract has streets shorter than the minimum with no other run"
+    assert f"{len(short)} shorter than {settings.segment_min_length_m:g} m" in line
+    for name, length in short[:5]:
+        assert f"{name} ({length:.1f} m)" in line
