@@ -178,12 +178,23 @@ def _area(text: str | None) -> str | None:
     """A drawn area as WKT, checked here: PostGIS would fail the whole query on text that is not a polygon."""
     if not text:
         return None
+    import numpy as np  # noqa: PLC0415
     import shapely  # noqa: PLC0415
 
-    geom = shapely.from_wkt(text, on_invalid="ignore") if len(text) < 1_000_000 else None
-    if geom is None or geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
+    with np.errstate(over="ignore", invalid="ignore"):  # 1e400 reads as infinity, NaN as NaN: refused below
+        geom = shapely.from_wkt(text, on_invalid="ignore") if len(text) < 1_000_000 else None
+    if geom is None or geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon") or not _in_degrees(geom):
         raise InputError(_("area must be a polygon in WKT, e.g. POLYGON((lon lat, …)), in degrees."))
     return text
+
+
+def _in_degrees(geom) -> bool:
+    """Every vertex a longitude and latitude (finite, within ±180 and ±90)."""
+    import numpy as np  # noqa: PLC0415
+    import shapely  # noqa: PLC0415
+
+    xy = shapely.get_coordinates(geom)
+    return bool(np.isfinite(xy).all() and (np.abs(xy[:, 0]) <= 180).all() and (np.abs(xy[:, 1]) <= 90).all())
 
 
 @bp.get("/cases")

@@ -263,6 +263,19 @@ def test_exports_follow_the_filters_an_area_and_neutralise_formulas(case_app, po
     assert 0 < len(mine) < len(everything)  # an export holds only what the user sees
 
 
+@pytest.mark.parametrize(
+    "area",
+    ["POLYGON((1e400 0,1 0,1 1,1e400 0))", "POLYGON((500 0,501 0,501 1,500 0))", "POLYGON((NaN 0,1 0,1 1,NaN 0))"],
+)
+def test_an_area_beyond_longitude_and_latitude_is_refused_with_its_reason(case_app, area):
+    """An area no map can draw (infinite, or not degrees) is a 400 that says why, not an empty list."""
+    manager = case_app.test_client(user="manager")
+    for path in ("/cases", "/cases/export.geojson"):
+        res = manager.get(path, query_string={"view": "all", "area": area, "lang": "en"})
+        assert res.status_code == 400, (path, res.status_code)
+        assert "area must be a polygon" in res.get_data(as_text=True)
+
+
 def test_an_admin_enters_a_years_calendar_in_the_browser_and_the_warning_goes(case_app, case_engine):
     admin = case_app.test_client(role="admin")
     manager = case_app.test_client(user="manager")
