@@ -58,8 +58,7 @@ def load_demo(
     than 999) and one 网格员 per 15 cells, before the reports are assigned.
     Returns counts per table.
     """
-    from gisgrid.network.segments import build_segments
-    from gisgrid.network.store import segment_rows
+    from gisgrid.network.store import build_town_segments, segment_rows
 
     settings = settings or load_settings()
     today = today or dt.date.today()
@@ -198,15 +197,7 @@ def load_demo(
 
         ways = streets.copy()
         ways["street_id"] = ways["name"].map(name_to_street)
-        segs = build_segments(
-            ways,
-            metric_epsg=epsg,
-            max_length_m=settings.segment_max_length_m,
-            min_length_m=settings.segment_min_length_m,
-            half_widths_m=settings.road_half_widths_m,
-            frontage_depth_m=settings.frontage_depth_m,
-            boundary=town_geom,
-        )
+        segs = build_town_segments(ways, settings, metric_epsg=epsg, boundary=town_geom)
         seg_rows = segment_rows(segs)
         seg_ids = insert_frame(conn, "segment", plain(seg_rows), geometry_columns=("geom", "area"))
         counts["segment"] += len(seg_ids)

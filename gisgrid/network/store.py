@@ -25,6 +25,21 @@ def _multi(geom):
     return None if geom is None or geom.is_empty else as_multi(geom)
 
 
+def build_town_segments(ways: gpd.GeoDataFrame, settings: Settings, *, metric_epsg: int, boundary) -> gpd.GeoDataFrame:
+    """:func:`gisgrid.network.segments.build_segments` with the deployment's lengths, widths and frontage depth."""
+    from gisgrid.network.segments import build_segments  # noqa: PLC0415
+
+    return build_segments(
+        ways,
+        metric_epsg=metric_epsg,
+        max_length_m=settings.segment_max_length_m,
+        min_length_m=settings.segment_min_length_m,
+        half_widths_m=settings.road_half_widths_m,
+        frontage_depth_m=settings.frontage_depth_m,
+        boundary=boundary,
+    )
+
+
 def segment_rows(segs: gpd.GeoDataFrame) -> pd.DataFrame:
     """The ``segment`` table's columns of :func:`gisgrid.network.segments.build_segments`' output.
 
@@ -55,8 +70,6 @@ def rebuild_segments(
     assignments then end today, so the history of who owned what stays.
     Returns one summary line per town.
     """
-    from gisgrid.network.segments import build_segments
-
     towns = conn.execute(
         sa.text("""
         SELECT t.id, t.code, t.name, t.metric_epsg, ST_AsBinary(t.geom) AS geom FROM jurisdiction t
@@ -104,15 +117,7 @@ def rebuild_segments(
         )
         boundary = shapely.from_wkb(bytes(town.geom))
         epsg = crs.jurisdiction_metric_crs(town.metric_epsg, settings.metric_crs, boundary)
-        segs = build_segments(
-            ways,
-            metric_epsg=epsg,
-            max_length_m=settings.segment_max_length_m,
-            min_length_m=settings.segment_min_length_m,
-            half_widths_m=settings.road_half_widths_m,
-            frontage_depth_m=settings.frontage_depth_m,
-            boundary=boundary,
-        )
+        segs = build_town_segments(ways, settings, metric_epsg=epsg, boundary=boundary)
         if owned:  # the old segments go: their owners held until yesterday (history kept)
             dbsql.end_assignments(
                 conn,
