@@ -36,7 +36,7 @@ from gisgrid.demo.towns import (
     read_addresses,
     read_streets,
 )
-from gisgrid.io.records import plain, records
+from gisgrid.io.records import plain
 from gisgrid.shapes import as_multi
 
 LOGGER = logging.getLogger(__name__)
@@ -71,7 +71,14 @@ def load_demo(
             insert_frame(conn, "department", pd.DataFrame(DEPARTMENTS, columns=["code", "name", "phone"])),
         )
     )
-    cat_rows = pd.DataFrame(
+    # the frontage-duty categories (门前三包) route by location, to the unit whose frontage holds the report
+    both = [(*c, False) for c in CATEGORIES] + [(*c, {"mode": "location"}, True) for c in FRONTAGE_CATEGORIES]
+    conn.execute(
+        sa.text(
+            "INSERT INTO category (code, name, name_en, kind, department_id, deadline_hours, working_time, routing, "
+            "frontage_duty) VALUES (:code, :name, :name_en, :kind, :department_id, :deadline_hours, :working_time, "
+            "CAST(:routing AS jsonb), :frontage_duty)"
+        ),
         [
             {
                 "code": c[0],
@@ -82,34 +89,9 @@ def load_demo(
                 "deadline_hours": float(c[5]),
                 "working_time": c[6],
                 "routing": json.dumps(c[7]),
+                "frontage_duty": c[8],
             }
-            for c in CATEGORIES
-        ]
-    )
-    conn.execute(
-        sa.text(
-            "INSERT INTO category (code, name, name_en, kind, department_id, deadline_hours, "
-            "working_time, routing) VALUES (:code, :name, :name_en, :kind, :department_id, "
-            ":deadline_hours, :working_time, CAST(:routing AS jsonb))"
-        ),
-        records(cat_rows),
-    )
-    conn.execute(
-        sa.text(
-            "INSERT INTO category (code, name, name_en, kind, department_id, deadline_hours, working_time, routing, "
-            'frontage_duty) VALUES (:code, :name, :name_en, :kind, :dept, :hours, :wt, \'{"mode": "location"}\', true)'
-        ),
-        [
-            {
-                "code": c[0],
-                "name": c[1],
-                "name_en": c[2],
-                "kind": c[3],
-                "dept": dept_ids.get(c[4]),
-                "hours": float(c[5]),
-                "wt": c[6],
-            }  # fmt: skip
-            for c in FRONTAGE_CATEGORIES
+            for c in both
         ],
     )
     category_ids = dict(conn.execute(sa.text("SELECT code, id FROM category")).all())
