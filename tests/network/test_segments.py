@@ -41,13 +41,13 @@ def streets():
 
 @pytest.fixture(scope="module")
 def built(streets):
-    """``build_segments`` output per (town, max_length_m), computed once."""
-    cache: dict[tuple[str, float], gpd.GeoDataFrame] = {}
+    """``build_segments`` output per (town, max_length_m, min_length_m), computed once."""
+    cache: dict[tuple[str, float, float], gpd.GeoDataFrame] = {}
 
-    def get(town: str, max_length_m: float = 500.0) -> gpd.GeoDataFrame:
-        key = (town, max_length_m)
+    def get(town: str, max_length_m: float = 500.0, min_length_m: float = 20.0) -> gpd.GeoDataFrame:
+        key = (town, max_length_m, min_length_m)
         if key not in cache:
-            cache[key] = build_segments(streets(town), max_length_m=max_length_m)
+            cache[key] = build_segments(streets(town), max_length_m=max_length_m, min_length_m=min_length_m)
         return cache[key]
 
     return get
@@ -116,20 +116,20 @@ def test_segments_cover_the_noded_network_once(streets, built, town, max_length_
 
 
 @pytest.mark.parametrize("town", TOWNS)
-def test_segment_centerlines_never_cross(streets, town):
+def test_segment_centerlines_never_cross(built, town):
     """Ways are split at every intersection: with no minimum length, segments meet only at their ends."""
-    runs = build_segments(streets(town), min_length_m=0)
+    runs = built(town, min_length_m=0)
     lines = runs.geometry.to_crs(_metric(runs)).to_numpy()
     left, right = shapely.STRtree(lines).query(lines, predicate="crosses")
     assert not (left < right).any()
 
 
 @pytest.mark.parametrize("town", TOWNS)
-def test_segments_cross_only_where_a_stub_was_joined_across_a_junction(streets, built, town):
+def test_segments_cross_only_where_a_stub_was_joined_across_a_junction(built, town):
     """A stub that could join its street only through a junction another street passes through
     is joined there: the two centerlines cross at that junction and nowhere else."""
     epsg = _metric(built(town))
-    runs = build_segments(streets(town), min_length_m=0).to_crs(epsg)
+    runs = built(town, min_length_m=0).to_crs(epsg)
     stubs = runs[runs["length_m"] < 20].geometry.to_numpy()
     lines = built(town).geometry.to_crs(epsg).to_numpy()
     left, right = shapely.STRtree(lines).query(lines, predicate="crosses")
@@ -380,8 +380,8 @@ def test_empty_input_gives_empty_result():
 
 # --- short runs and names from the crossing streets (issue 21) -------------------------------------------
 @pytest.mark.parametrize("town", TOWNS)
-def test_short_runs_join_a_neighbour_of_their_street(streets, built, town):
-    kept = build_segments(streets(town), min_length_m=0)
+def test_short_runs_join_a_neighbour_of_their_street(built, town):
+    kept = built(town, min_length_m=0)
     joined = built(town)  # default: 20 m
     assert (joined["length_m"] < 20).sum() <= 0.1 * (kept["length_m"] < 20).sum()
     # nothing is lost: the same street length, street by street
